@@ -1,0 +1,229 @@
+#include "client/cli.h"
+
+#include <unistd.h>
+
+#include <iostream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "client/format.h"
+#include "common/spec_file.h"
+#include "distill/v1/experiment_service.grpc.pb.h"
+
+namespace distill {
+namespace {
+
+using v1::ExperimentService;
+
+std::string CodeName(grpc::StatusCode code) {
+  static const char* const kNames[] = {
+      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
+      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
+      "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
+      "UNAUTHENTICATED"};
+  const int i = int(code);
+  return i >= 0 && i < 17 ? kNames[i] : absl::StrCat(i);
+}
+
+class Cli {
+ public:
+  Cli(std::shared_ptr<grpc::Channel> channel, std::ostream& out, std::ostream& err)
+      : stub_(ExperimentService::NewStub(channel)), out_(out), err_(err),
+        tty_(&out == &std::cout && isatty(STDOUT_FILENO)) {}
+
+  int Run(const std::vector<std::string>& a) {
+    const size_t n = a.size();
+    if (n == 2 && a[0] == "submit") return Submit(a[1]);
+    if ((n == 2 || n == 3) && a[0] == "sweep") {
+      if (n == 3 && a[2] != "--wait") return Usage();
+      return Sweep(a[1], n == 3);
+    }
+    if (n >= 2 && a[0] == "runs" && a[1] == "list") return List(a);
+    if (n == 3 && a[0] == "runs" && a[1] == "show") return WithId(a[2], &Cli::Show);
+    if (n == 2 && a[0] == "watch") return WithId(a[1], &Cli::Watch);
+    if (n == 2 && a[0] == "cancel") return WithId(a[1], &Cli::Cancel);
+    if (n == 2 && a[0] == "results") return Results(a[1]);
+    return Usage();
+  }
+
+ private:
+  int Usage() {
+    err_ << CliUsage();
+    return 2;
+  }
+
+  int Refused(const char* what, const grpc::Status& status) {
+    err_ << what << ": " << CodeName(status.error_code()) << ": " << status.error_message()
+         << "\n";
+    return 1;
+  }
+
+  int WithId(const std::string& text, int (Cli::*command)(int64_t)) {
+    int64_t id;
+    if (!absl::SimpleAtoi(text, &id) || id < 1) {
+      err_ << "a run id is a positive integer, got \"" << text << "\"\n";
+      return 2;
+    }
+    return (this->*command)(id);
+  }
+
+  int Submit(const std::string& path) {
+    v1::SubmitRunRequest request;
+    if (absl::Status s = ReadYamlFile(path, request.mutable_spec()); !s.ok()) {
+      err_ << s.message() << "\n";
+      return 2;
+    }
+    grpc::ClientContext context;
+    v1::Run run;
+    grpc::Status status = stub_->SubmitRun(&context, request, &run);
+    if (!status.ok()) return Refused("submit", status);
+    out_ << "run " << run.id() << " " << v1::RunStatus_Name(run.status()) << "\n";
+    return 0;
+  }
+
+  int Sweep(const std::string& path, bool wait) {
+    v1::SubmitSweepRequest request;
+    if (absl::Status s = ReadYamlFile(path, request.mutable_spec()); !s.ok()) {
+      err_ << s.message() << "\n";
+      return 2;
+    }
+    grpc::ClientContext context;
+    v1::SubmitSweepResponse response;
+    grpc::Status status = stub_->SubmitSweep(&context, request, &response);
+    if (!status.ok()) return Refused("sweep", status);
+    out_ << "sweep " << response.sweep().id() << " \"" << response.sweep().name() << "\": "
+         << response.runs_size() << " runs";
+    if (response.sweep().teacher_run_id()) {
+      out_ << " (teacher run " << response.sweep().teacher_run_id() << ")";
+    }
+    out_ << "\n";
+    if (!wait) return 0;
+    int failed = 0;
+    for (int i = 0; i < response.runs_size(); ++i) {
+      out_ << "[" << i + 1 << "/" << response.runs_size() << "] ";
+      failed += Watch(response.runs(i).id()) != 0;
+    }
+    out_ << "\n";
+    const int shown = Results(absl::StrCat(response.sweep().id()));
+    return failed > 0 ? 1 : shown;
+  }
+
+  int List(const std::vector<std::string>& a) {
+    v1::ListRunsRequest request;
+    for (size_t i = 2; i < a.size(); ++i) {
+      int64_t sweep;
+      v1::RunStatus status;
+      if (a[i].rfind("--sweep=", 0) == 0 && absl::SimpleAtoi(a[i].substr(8), &sweep)) {
+        request.set_sweep_id(sweep);
+      } else if (a[i].rfind("--status=", 0) == 0 &&
+                 v1::RunStatus_Parse(a[i].substr(9), &status)) {
+        request.set_status(status);
+      } else {
+        err_ << "runs list takes --sweep=ID and --status=STATUS, got \"" << a[i] << "\"\n";
+        return 2;
+      }
+    }
+    grpc::ClientContext context;
+    v1::ListRunsResponse response;
+    grpc::Status status = stub_->ListRuns(&context, request, &response);
+    if (!status.ok()) return Refused("runs list", status);
+    out_ << FormatRunList({response.runs().begin(), response.runs().end()});
+    return 0;
+  }
+
+  int Show(int64_t id) {
+    v1::WatchRunRequest request;
+    request.set_id(id);
+    request.set_include_history(true);
+    grpc::ClientContext context;
+    auto reader = stub_->WatchRun(&context, request);
+    v1::RunEvent first;
+    const bool got = reader->Read(&first);
+    context.TryCancel();
+    grpc::Status status = reader->Finish();
+    if (!got) return Refused("runs show", status);
+    out_ << FormatRunDetails(first.run(), {first.metrics().begin(), first.metrics().end()});
+    return 0;
+  }
+
+  // Shows one live progress line until the run ends; 1 unless it succeeded.
+  int Watch(int64_t id) {
+    v1::WatchRunRequest request;
+    request.set_id(id);
+    request.set_include_history(true);
+    grpc::ClientContext context;
+    auto reader = stub_->WatchRun(&context, request);
+    v1::RunEvent event;
+    Progress progress;
+    v1::Run run;
+    std::string last_line;
+    int32_t last_epoch = -1;
+    v1::RunStatus last_status = v1::RUN_STATUS_UNSPECIFIED;
+    while (reader->Read(&event)) {
+      run = event.run();
+      UpdateProgress(event, &progress);
+      const std::string line = ProgressLine(run, progress);
+      if (tty_) {
+        out_ << "\r\033[K" << line << std::flush;
+      } else if (progress.epoch != last_epoch || run.status() != last_status) {
+        out_ << line << "\n" << std::flush;  // Logs get one line an epoch.
+      }
+      last_line = line;
+      last_epoch = progress.epoch;
+      last_status = run.status();
+    }
+    grpc::Status status = reader->Finish();
+    if (tty_) out_ << "\n";
+    if (!status.ok()) return Refused("watch", status);
+    return run.status() == v1::SUCCEEDED ? 0 : 1;
+  }
+
+  int Cancel(int64_t id) {
+    v1::CancelRunRequest request;
+    request.set_id(id);
+    grpc::ClientContext context;
+    v1::Run run;
+    grpc::Status status = stub_->CancelRun(&context, request, &run);
+    if (!status.ok()) return Refused("cancel", status);
+    out_ << "run " << run.id() << " " << v1::RunStatus_Name(run.status()) << "\n";
+    return 0;
+  }
+
+  int Results(const std::string& sweep) {
+    v1::GetSweepResultsRequest request;
+    request.set_sweep(sweep);
+    grpc::ClientContext context;
+    v1::SweepResults results;
+    grpc::Status status = stub_->GetSweepResults(&context, request, &results);
+    if (!status.ok()) return Refused("results", status);
+    out_ << FormatResultsTable(results);
+    return 0;
+  }
+
+  std::unique_ptr<ExperimentService::Stub> stub_;
+  std::ostream& out_;
+  std::ostream& err_;
+  const bool tty_;
+};
+
+}  // namespace
+
+std::string CliUsage() {
+  return "usage: distill [--coordinator=HOST:PORT] COMMAND\n"
+         "  submit FILE            submit one run (an ExperimentSpec YAML file)\n"
+         "  sweep FILE [--wait]    submit a sweep (a SweepSpec YAML file); --wait watches\n"
+         "                         every run and prints the results table\n"
+         "  runs list [--sweep=ID] [--status=STATUS]\n"
+         "  runs show ID           a run's spec, results and loss / top-1 plots\n"
+         "  watch ID               one live progress line; exits 1 unless the run succeeded\n"
+         "  cancel ID              cancel a waiting, queued or running run\n"
+         "  results SWEEP          the Table 1 layout for a sweep (id or name)\n"
+         "The coordinator defaults to $DISTILL_COORDINATOR, else 127.0.0.1:50051.\n";
+}
+
+int RunCli(const std::vector<std::string>& args, std::shared_ptr<grpc::Channel> channel,
+           std::ostream& out, std::ostream& err) {
+  return Cli(std::move(channel), out, err).Run(args);
+}
+
+}  // namespace distill

@@ -1,0 +1,255 @@
+#include "client/format.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+
+namespace distill {
+namespace {
+
+// Display width of UTF-8 text: one column a code point.
+size_t Width(const std::string& s) {
+  size_t n = 0;
+  for (unsigned char c : s) n += (c & 0xC0) != 0x80;
+  return n;
+}
+
+std::string Pad(const std::string& s, size_t width, bool right = false) {
+  const size_t w = Width(s);
+  const std::string fill(w < width ? width - w : 0, ' ');
+  return right ? fill + s : s + fill;
+}
+
+std::string Center(const std::string& s, size_t width) {
+  const size_t w = Width(s);
+  if (w >= width) return s;
+  const size_t left = (width - w) / 2;
+  return std::string(left, ' ') + s + std::string(width - w - left, ' ');
+}
+
+std::string Duration(double seconds) {
+  const int64_t s = int64_t(std::max(0.0, seconds));
+  if (s >= 3600) return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+  return absl::StrFormat("%d:%02d", s / 60, s % 60);
+}
+
+bool UsesRkd(const v1::Losses& l) {
+  return l.rkd().distance_weight() > 0 || l.rkd().angle_weight() > 0;
+}
+
+}  // namespace
+
+std::string LossSummary(const v1::Losses& l) {
+  std::vector<std::string> parts;
+  if (l.ce() > 0) parts.push_back("CE");
+  if (l.mse() > 0) parts.push_back("MSE");
+  if (l.ikd().weight() > 0) parts.push_back("IKD");
+  if (UsesRkd(l)) parts.push_back("RKD");
+  return parts.empty() ? "-" : absl::StrJoin(parts, "+");
+}
+
+std::string FormatResultsTable(const v1::SweepResults& results) {
+  const std::vector<std::string> header = {"row", "labels CE", "embedding MSE", "IKD",
+                                           "RKD", "top-1 %", "run", "status"};
+  std::vector<std::vector<std::string>> rows;
+  auto top1 = [](bool has, double v) { return has ? absl::StrFormat("%.1f", 100 * v) : "-"; };
+  const std::string check = "✓";
+  for (const v1::MemberResult& m : results.members()) {
+    const v1::Losses& l = m.losses();
+    rows.push_back({m.name(), l.ce() > 0 ? check : "", l.mse() > 0 ? check : "",
+                    l.ikd().weight() > 0 ? check : "", UsesRkd(l) ? check : "",
+                    top1(m.has_top1(), m.top1()), absl::StrCat(m.run_id()),
+                    v1::RunStatus_Name(m.status())});
+  }
+  rows.push_back({"O", "teacher ViT", "", "", "",
+                  top1(results.has_teacher_top1(), results.teacher_top1()),
+                  absl::StrCat(results.teacher_run_id()),
+                  v1::RunStatus_Name(results.teacher_status())});
+  std::vector<size_t> widths(header.size());
+  for (size_t c = 0; c < header.size(); ++c) {
+    widths[c] = Width(header[c]);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      const bool spanned = r + 1 == rows.size() && c >= 1 && c <= 4;  // Teacher row.
+      if (!spanned) widths[c] = std::max(widths[c], Width(rows[r][c]));
+    }
+  }
+  std::string out = absl::StrCat("sweep ", results.sweep().id(), " \"",
+                                 results.sweep().name(), "\" on ",
+                                 results.sweep().spec().base().dataset().name(),
+                                 ", teacher run ", results.teacher_run_id(), "\n");
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::vector<std::string> padded;
+    for (size_t c = 0; c < cells.size(); ++c) {
+      if (c == 0 || c == 7) {
+        padded.push_back(Pad(cells[c], widths[c]));
+      } else if (c == 5 || c == 6) {
+        padded.push_back(Pad(cells[c], widths[c], /*right=*/true));
+      } else {
+        padded.push_back(Center(cells[c], widths[c]));
+      }
+    }
+    return absl::StrCat(" ", absl::StrJoin(padded, " │ "), "\n");
+  };
+  absl::StrAppend(&out, line(header));
+  std::vector<std::string> rules;
+  for (size_t w : widths) {
+    std::string rule;
+    for (size_t i = 0; i < w; ++i) rule += "─";
+    rules.push_back(rule);
+  }
+  absl::StrAppend(&out, "─", absl::StrJoin(rules, "─┼─"), "─\n");
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (r + 1 == rows.size()) {
+      // The teacher row spans the loss columns.
+      std::vector<std::string> cells = rows[r];
+      const size_t span = widths[1] + widths[2] + widths[3] + widths[4] + 9;
+      absl::StrAppend(&out, " ", Pad(cells[0], widths[0]), " │ ", Pad(cells[1], span), " │ ",
+                      Pad(cells[5], widths[5], true), " │ ", Pad(cells[6], widths[6], true),
+                      " │ ", cells[7], "\n");
+    } else {
+      absl::StrAppend(&out, line(rows[r]));
+    }
+  }
+  for (const v1::MemberResult& m : results.members()) {
+    if (m.status() == v1::FAILED) {
+      absl::StrAppend(&out, "row ", m.name(), " failed: ", m.message(), "\n");
+    }
+  }
+  return out;
+}
+
+void UpdateProgress(const v1::RunEvent& event, Progress* p) {
+  for (const v1::MetricPoint& m : event.metrics()) {
+    if (m.key() == "train/total_steps") {
+      p->total_steps = int64_t(m.value());
+      continue;
+    }
+    p->step = std::max(p->step, m.step());
+    p->epoch = std::max(p->epoch, m.epoch());
+    if (m.key() == "train/loss") {
+      p->loss = m.value();
+      p->has_loss = true;
+    } else if (m.key() == "train/images_per_sec") {
+      p->images_per_sec = m.value();
+    } else if (m.key() == "eval/top1") {
+      p->top1 = m.value();
+    }
+  }
+}
+
+std::string ProgressLine(const v1::Run& run, const Progress& p) {
+  std::string out = absl::StrCat("run ", run.id());
+  if (!run.member().empty()) absl::StrAppend(&out, " (", run.member(), ")");
+  absl::StrAppend(&out, " ", v1::RunStatus_Name(run.status()));
+  if (run.status() == v1::RUNNING || run.status() == v1::SUCCEEDED) {
+    absl::StrAppend(&out, "  epoch ", std::max(1, p.epoch), "/", run.spec().epochs());
+    if (p.total_steps > 0) absl::StrAppend(&out, "  step ", p.step, "/", p.total_steps);
+    if (p.has_loss) absl::StrAppend(&out, absl::StrFormat("  loss %.4f", p.loss));
+    if (p.images_per_sec > 0) {
+      absl::StrAppend(&out, absl::StrFormat("  %.0f img/s", p.images_per_sec));
+      if (run.status() == v1::RUNNING && p.total_steps > 0) {
+        const double left = double(p.total_steps - p.step) * run.spec().batch_size() /
+                            p.images_per_sec;
+        absl::StrAppend(&out, "  ETA ", Duration(left));
+      }
+    }
+    if (p.top1 >= 0) absl::StrAppend(&out, absl::StrFormat("  top-1 %.1f%%", 100 * p.top1));
+  }
+  if (!run.message().empty() && run.status() != v1::RUNNING) {
+    absl::StrAppend(&out, "  ", run.message());
+  }
+  return out;
+}
+
+std::string Sparkline(const std::vector<double>& values, size_t width) {
+  if (values.empty()) return "";
+  static const char* const kBlocks[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+  const size_t n = std::min(width, values.size());
+  std::vector<double> buckets(n);
+  for (size_t b = 0; b < n; ++b) {
+    const size_t from = b * values.size() / n, to = (b + 1) * values.size() / n;
+    double sum = 0;
+    for (size_t i = from; i < to; ++i) sum += values[i];
+    buckets[b] = sum / double(to - from);
+  }
+  const auto [lo, hi] = std::minmax_element(buckets.begin(), buckets.end());
+  std::string out;
+  for (double v : buckets) {
+    const int level = *hi > *lo ? int(std::lround(7 * (v - *lo) / (*hi - *lo))) : 3;
+    out += kBlocks[level];
+  }
+  return out;
+}
+
+std::string FormatRunDetails(const v1::Run& run, const std::vector<v1::MetricPoint>& history) {
+  const v1::ExperimentSpec& s = run.spec();
+  std::string out = absl::StrCat("run ", run.id(), "  ", v1::ExperimentKind_Name(s.kind()),
+                                 "  ", v1::RunStatus_Name(run.status()), "  attempt ",
+                                 run.attempt(), "\n");
+  if (run.sweep_id() != 0) {
+    absl::StrAppend(&out, "  sweep ", run.sweep_id(), " member ", run.member(), "\n");
+  }
+  absl::StrAppend(&out, "  data ", s.dataset().name(), " (train ", s.dataset().train_limit(),
+                  ", test ", s.dataset().test_limit(), "; 0 = all)  epochs ", s.epochs(),
+                  "  batch ", s.batch_size(), "  seed ", s.seed(), "\n");
+  if (s.kind() == v1::DISTILL) {
+    absl::StrAppend(&out, "  teacher run ", run.teacher_run_id(), "  student ",
+                    s.student().arch(), " width ", s.student().width(), "  losses ",
+                    LossSummary(s.losses()), "\n");
+  } else {
+    const v1::VitSpec& v = s.teacher().vit();
+    absl::StrAppend(&out, "  ViT patch ", v.patch_size(), " width ", v.width(), " depth ",
+                    v.depth(), " heads ", v.heads(), "\n");
+  }
+  if (!run.worker_id().empty()) absl::StrAppend(&out, "  worker ", run.worker_id(), "\n");
+  if (!run.message().empty()) absl::StrAppend(&out, "  message: ", run.message(), "\n");
+  if (run.finished_ms() > 0 && run.started_ms() > 0) {
+    absl::StrAppend(&out, "  wall time ",
+                    Duration(double(run.finished_ms() - run.started_ms()) / 1000), "\n");
+  }
+  for (const auto& [key, value] : std::map<std::string, double>(run.results().begin(),
+                                                                 run.results().end())) {
+    absl::StrAppend(&out, "  ", key, " = ", absl::StrFormat("%.4f", value), "\n");
+  }
+  std::vector<double> loss, top1;
+  for (const v1::MetricPoint& m : history) {
+    if (m.key() == "train/loss") loss.push_back(m.value());
+    if (m.key() == "eval/top1") top1.push_back(m.value());
+  }
+  if (!loss.empty()) {
+    absl::StrAppend(&out, absl::StrFormat("  train/loss %8.4f %s %.4f\n", loss.front(),
+                                          Sparkline(loss), loss.back()));
+  }
+  if (!top1.empty()) {
+    absl::StrAppend(&out, "  eval/top1 by epoch:");
+    for (double t : top1) absl::StrAppend(&out, absl::StrFormat(" %.1f%%", 100 * t));
+    absl::StrAppend(&out, "\n");
+  }
+  return out;
+}
+
+std::string FormatRunList(const std::vector<v1::Run>& runs) {
+  std::string out = absl::StrFormat("%5s  %-5s  %-13s  %-10s  %-10s  %-14s  %s\n", "id",
+                                    "sweep", "kind", "member", "status", "losses", "top-1 %");
+  for (const v1::Run& r : runs) {
+    auto it = r.results().find("eval/top1");
+    const std::string top1 =
+        it == r.results().end() ? "-" : absl::StrFormat("%.1f", 100 * it->second);
+    absl::StrAppend(
+        &out, absl::StrFormat("%5d  %-5s  %-13s  %-10s  %-10s  %-14s  %s\n", r.id(),
+                              r.sweep_id() ? absl::StrCat(r.sweep_id()) : "-",
+                              v1::ExperimentKind_Name(r.spec().kind()),
+                              r.member().empty() ? "-" : r.member(),
+                              v1::RunStatus_Name(r.status()),
+                              r.spec().kind() == v1::DISTILL ? LossSummary(r.spec().losses())
+                                                             : "-",
+                              top1));
+  }
+  return out;
+}
+
+}  // namespace distill

@@ -1,0 +1,50 @@
+#ifndef DISTILL_CLIENT_FORMAT_H_
+#define DISTILL_CLIENT_FORMAT_H_
+
+#include <string>
+#include <vector>
+
+#include "distill/v1/experiment_service.pb.h"
+
+namespace distill {
+
+// Table 1's layout: one row per member with a check mark under each loss it
+// uses, top-1 %, and the teacher row O.
+std::string FormatResultsTable(const v1::SweepResults& results);
+
+// What the live watch line knows about a run.
+struct Progress {
+  int64_t step = 0;
+  int64_t total_steps = 0;
+  int32_t epoch = 0;
+  double loss = 0;
+  double images_per_sec = 0;
+  double top1 = -1;  // Last eval/top1, -1 before the first.
+  bool has_loss = false;
+};
+
+// Folds an event's metric points into `progress`.
+void UpdateProgress(const v1::RunEvent& event, Progress* progress);
+
+// "run 3 (B) RUNNING  epoch 2/3  step 120/234  loss 0.8123  1234 img/s
+// ETA 0:45  top-1 81.2%"
+std::string ProgressLine(const v1::Run& run, const Progress& progress);
+
+// A one-line plot of `values` (Unicode block characters), at most `width`
+// characters, each the mean of its share of the values.
+std::string Sparkline(const std::vector<double>& values, size_t width = 60);
+
+// Several lines about one run: spec summary, status, results, and plots of
+// its training loss and test top-1 from `history`.
+std::string FormatRunDetails(const v1::Run& run,
+                             const std::vector<v1::MetricPoint>& history);
+
+// One line a run for `runs list`.
+std::string FormatRunList(const std::vector<v1::Run>& runs);
+
+// Which losses a spec turns on: "CE+IKD+RKD".
+std::string LossSummary(const v1::Losses& losses);
+
+}  // namespace distill
+
+#endif  // DISTILL_CLIENT_FORMAT_H_

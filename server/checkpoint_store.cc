@@ -1,0 +1,123 @@
+#include "server/checkpoint_store.h"
+
+#include <atomic>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+
+namespace distill {
+namespace {
+
+namespace fs = std::filesystem;
+
+class FileCheckpointWriter final : public CheckpointWriter {
+ public:
+  FileCheckpointWriter(fs::path temp, fs::path directory)
+      : temp_(std::move(temp)), directory_(std::move(directory)),
+        out_(temp_, std::ios::binary | std::ios::trunc) {}
+  ~FileCheckpointWriter() override {
+    if (!committed_) {
+      std::error_code ignored;
+      fs::remove(temp_, ignored);
+    }
+  }
+
+  absl::Status Append(std::string_view data) override {
+    out_.write(data.data(), std::streamsize(data.size()));
+    if (!out_) return absl::InternalError(absl::StrCat("cannot write ", temp_.string()));
+    hash_.Update(data);
+    size_ += int64_t(data.size());
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::string> Commit(const std::string& expected_sha256) override {
+    out_.close();
+    if (!out_) return absl::InternalError(absl::StrCat("cannot write ", temp_.string()));
+    const std::string actual = hash_.HexDigest();
+    if (actual != expected_sha256) {
+      return absl::DataLossError(absl::StrCat("checkpoint sha256 mismatch: expected ",
+                                              expected_sha256, ", the data hashes to ",
+                                              actual, " (", size_, " bytes)"));
+    }
+    const fs::path final_path = directory_ / actual;
+    std::error_code ec;
+    fs::rename(temp_, final_path, ec);
+    if (ec) {
+      return absl::InternalError(
+          absl::StrCat("cannot move checkpoint to ", final_path.string(), ": ", ec.message()));
+    }
+    committed_ = true;
+    return final_path.string();
+  }
+
+  int64_t size() const override { return size_; }
+
+ private:
+  fs::path temp_, directory_;
+  std::ofstream out_;
+  Sha256 hash_;
+  int64_t size_ = 0;
+  bool committed_ = false;
+};
+
+class FileCheckpointReader final : public CheckpointReader {
+ public:
+  explicit FileCheckpointReader(const fs::path& path) : in_(path, std::ios::binary) {}
+  bool ok() const { return bool(in_); }
+
+  absl::StatusOr<std::string> Read(size_t max_bytes) override {
+    std::string buffer(max_bytes, '\0');
+    in_.read(buffer.data(), std::streamsize(max_bytes));
+    buffer.resize(size_t(in_.gcount()));
+    if (in_.bad()) return absl::InternalError("checkpoint read failed");
+    return buffer;
+  }
+
+ private:
+  std::ifstream in_;
+};
+
+class FileCheckpointStore final : public CheckpointStore {
+ public:
+  explicit FileCheckpointStore(fs::path directory) : directory_(std::move(directory)) {}
+
+  absl::StatusOr<std::unique_ptr<CheckpointWriter>> NewWriter() override {
+    const fs::path temp =
+        directory_ / absl::StrCat(".upload-", ::getpid(), "-", next_++);
+    return std::make_unique<FileCheckpointWriter>(temp, directory_);
+  }
+
+  absl::StatusOr<std::unique_ptr<CheckpointReader>> Open(const std::string& sha256) override {
+    if (!IsSha256Hex(sha256)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("sha256 must be 64 lower-case hex digits, got \"", sha256, "\""));
+    }
+    auto reader = std::make_unique<FileCheckpointReader>(directory_ / sha256);
+    if (!reader->ok()) {
+      return absl::NotFoundError(absl::StrCat("no checkpoint file has sha256 ", sha256));
+    }
+    return reader;
+  }
+
+ private:
+  fs::path directory_;
+  std::atomic<int64_t> next_{0};
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::OpenDirectory(
+    const std::string& directory) {
+  std::error_code ec;
+  fs::create_directories(directory, ec);
+  if (ec) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create checkpoint directory ", directory, ": ", ec.message()));
+  }
+  return std::make_unique<FileCheckpointStore>(directory);
+}
+
+}  // namespace distill

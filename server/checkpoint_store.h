@@ -1,0 +1,52 @@
+#ifndef DISTILL_SERVER_CHECKPOINT_STORE_H_
+#define DISTILL_SERVER_CHECKPOINT_STORE_H_
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace distill {
+
+// Receives one checkpoint in pieces. Dropping it without Commit leaves no
+// trace. Not thread-safe.
+class CheckpointWriter {
+ public:
+  virtual ~CheckpointWriter() = default;
+  virtual absl::Status Append(std::string_view data) = 0;
+  // Verifies the bytes hash to `expected_sha256` (DATA_LOSS naming both
+  // digests otherwise) and makes the file visible under its digest.
+  // Returns its path.
+  virtual absl::StatusOr<std::string> Commit(const std::string& expected_sha256) = 0;
+  virtual int64_t size() const = 0;
+};
+
+// Reads one checkpoint in pieces. Not thread-safe.
+class CheckpointReader {
+ public:
+  virtual ~CheckpointReader() = default;
+  // Up to `max_bytes`; an empty string at the end.
+  virtual absl::StatusOr<std::string> Read(size_t max_bytes) = 0;
+};
+
+// Checkpoint files, content-addressed by sha256. Thread-safe.
+class CheckpointStore {
+ public:
+  virtual ~CheckpointStore() = default;
+
+  // Files live in `directory` (created if missing), named by their digest.
+  static absl::StatusOr<std::unique_ptr<CheckpointStore>> OpenDirectory(
+      const std::string& directory);
+
+  virtual absl::StatusOr<std::unique_ptr<CheckpointWriter>> NewWriter() = 0;
+  // NOT_FOUND when no checkpoint has that digest; INVALID_ARGUMENT when it
+  // is not a sha256.
+  virtual absl::StatusOr<std::unique_ptr<CheckpointReader>> Open(
+      const std::string& sha256) = 0;
+};
+
+}  // namespace distill
+
+#endif  // DISTILL_SERVER_CHECKPOINT_STORE_H_

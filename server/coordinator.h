@@ -1,0 +1,56 @@
+#ifndef DISTILL_SERVER_COORDINATOR_H_
+#define DISTILL_SERVER_COORDINATOR_H_
+
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/statusor.h"
+#include "server/checkpoint_store.h"
+#include "server/clock.h"
+#include "server/scheduler.h"
+#include "server/services.h"
+#include "server/store.h"
+
+namespace distill {
+
+struct CoordinatorOptions {
+  // host:port; port 0 picks a free one (see Coordinator::port()).
+  std::string listen_address = "127.0.0.1:50051";
+  // Holds distill.db and checkpoints/.
+  std::string data_dir = "distill-data";
+  SchedulerOptions scheduler;
+  Clock* clock = Clock::Real();
+};
+
+// The whole coordinator: store, checkpoint files, scheduler and the gRPC
+// server with both services, health checking and reflection. Thread-safe.
+class Coordinator {
+ public:
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Start(const CoordinatorOptions& options);
+  ~Coordinator();
+
+  int port() const { return port_; }
+  std::string address() const;
+  Scheduler& scheduler() { return *scheduler_; }
+  // Blocks until Shutdown is called.
+  void Wait();
+  void Shutdown();
+
+ private:
+  Coordinator() = default;
+
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<CheckpointStore> checkpoints_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<ExperimentServiceImpl> experiments_;
+  std::unique_ptr<WorkerServiceImpl> workers_;
+  std::unique_ptr<grpc::Server> server_;
+  std::string host_;
+  int port_ = 0;
+};
+
+}  // namespace distill
+
+#endif  // DISTILL_SERVER_COORDINATOR_H_

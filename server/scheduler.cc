@@ -1,0 +1,466 @@
+#include "server/scheduler.h"
+
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/sha256.h"
+#include "server/validation.h"
+
+namespace distill {
+namespace {
+
+std::string StatusName(v1::RunStatus status) { return v1::RunStatus_Name(status); }
+
+}  // namespace
+
+bool IsTerminal(v1::RunStatus status) {
+  return status == v1::SUCCEEDED || status == v1::FAILED || status == v1::CANCELLED;
+}
+
+Scheduler::Scheduler(Store* store, CheckpointStore* checkpoints, Clock* clock,
+                     SchedulerOptions options)
+    : store_(store), checkpoints_(checkpoints), clock_(clock), options_(options) {}
+
+void Scheduler::Changed() {
+  ++version_;
+  changed_.SignalAll();
+}
+
+void Scheduler::Shutdown() {
+  absl::MutexLock lock(&mu_);
+  shutdown_ = true;
+  Changed();
+}
+
+absl::StatusOr<v1::Run> Scheduler::InsertRun(v1::Run run) {
+  run.set_created_ms(clock_->NowMs());
+  absl::StatusOr<int64_t> id = store_->InsertRun(run);
+  if (!id.ok()) return id.status();
+  run.set_id(*id);
+  return run;
+}
+
+absl::StatusOr<v1::RunStatus> Scheduler::StatusBehindTeacher(int64_t teacher_run_id) {
+  absl::StatusOr<v1::Run> teacher = store_->GetRun(teacher_run_id);
+  if (!teacher.ok()) {
+    return absl::NotFoundError(
+        absl::StrCat("teacher.run_id ", teacher_run_id, ": no such run"));
+  }
+  if (teacher->spec().kind() != v1::TRAIN_TEACHER) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "teacher.run_id ", teacher_run_id, " is a ",
+        v1::ExperimentKind_Name(teacher->spec().kind()), " run, not TRAIN_TEACHER"));
+  }
+  switch (teacher->status()) {
+    case v1::SUCCEEDED:
+      return v1::QUEUED;
+    case v1::FAILED:
+    case v1::CANCELLED:
+      return absl::FailedPreconditionError(
+          absl::StrCat("teacher run ", teacher_run_id, " ended ",
+                       StatusName(teacher->status()), ": ", teacher->message()));
+    default:
+      return v1::WAITING;
+  }
+}
+
+absl::StatusOr<v1::Run> Scheduler::SubmitRun(const v1::ExperimentSpec& spec) {
+  if (absl::Status s = ValidateSpec(spec); !s.ok()) return s;
+  absl::MutexLock lock(&mu_);
+  v1::Run run;
+  *run.mutable_spec() = spec;
+  run.set_status(v1::QUEUED);
+  if (spec.kind() == v1::DISTILL) {
+    absl::StatusOr<v1::RunStatus> status = StatusBehindTeacher(spec.teacher().run_id());
+    if (!status.ok()) return status.status();
+    run.set_status(*status);
+    run.set_teacher_run_id(spec.teacher().run_id());
+  }
+  absl::StatusOr<v1::Run> inserted = InsertRun(std::move(run));
+  if (inserted.ok()) Changed();
+  return inserted;
+}
+
+absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(const v1::SweepSpec& spec) {
+  if (absl::Status s = ValidateSweepShape(spec); !s.ok()) return s;
+  // Expand: the teacher stage over the base, then one DISTILL spec a member.
+  std::optional<v1::ExperimentSpec> teacher_spec;
+  if (spec.teacher().has_train()) {
+    teacher_spec = spec.base();
+    teacher_spec->clear_losses();
+    teacher_spec->clear_student();
+    teacher_spec->MergeFrom(spec.teacher().train());
+    teacher_spec->set_kind(v1::TRAIN_TEACHER);
+    if (absl::Status s = ValidateSpec(*teacher_spec); !s.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat("teacher.train: ", s.message()));
+    }
+  }
+  std::vector<v1::ExperimentSpec> member_specs;
+  for (const v1::SweepMember& member : spec.members()) {
+    v1::ExperimentSpec m = spec.base();
+    m.set_kind(v1::DISTILL);
+    *m.mutable_losses() = member.losses();
+    m.mutable_teacher()->Clear();
+    if (absl::Status s = ValidateSpec(m, TeacherReference::kFromSweep); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("member \"", member.name(), "\": ", s.message()));
+    }
+    member_specs.push_back(std::move(m));
+  }
+
+  absl::MutexLock lock(&mu_);
+  v1::SubmitSweepResponse response;
+  absl::Status status = store_->InTransaction([&]() -> absl::Status {
+    v1::Sweep* sweep = response.mutable_sweep();
+    sweep->set_name(spec.name());
+    *sweep->mutable_spec() = spec;
+    sweep->set_created_ms(clock_->NowMs());
+    absl::StatusOr<int64_t> sweep_id = store_->InsertSweep(*sweep);
+    if (!sweep_id.ok()) return sweep_id.status();
+    sweep->set_id(*sweep_id);
+
+    int64_t teacher_id = spec.teacher().run_id();
+    if (teacher_spec) {
+      v1::Run teacher;
+      teacher.set_sweep_id(*sweep_id);
+      teacher.set_member("teacher");
+      *teacher.mutable_spec() = *teacher_spec;
+      teacher.set_status(v1::QUEUED);
+      absl::StatusOr<v1::Run> inserted = InsertRun(std::move(teacher));
+      if (!inserted.ok()) return inserted.status();
+      teacher_id = inserted->id();
+      *response.add_runs() = *std::move(inserted);
+    }
+    absl::StatusOr<v1::RunStatus> member_status = StatusBehindTeacher(teacher_id);
+    if (!member_status.ok()) return member_status.status();
+    sweep->set_teacher_run_id(teacher_id);
+    if (absl::Status s = store_->SetSweepTeacher(*sweep_id, teacher_id); !s.ok()) return s;
+
+    for (int i = 0; i < spec.members_size(); ++i) {
+      v1::Run run;
+      run.set_sweep_id(*sweep_id);
+      run.set_member(spec.members(i).name());
+      member_specs[i].mutable_teacher()->set_run_id(teacher_id);
+      *run.mutable_spec() = member_specs[i];
+      run.set_status(*member_status);
+      run.set_teacher_run_id(teacher_id);
+      absl::StatusOr<v1::Run> inserted = InsertRun(std::move(run));
+      if (!inserted.ok()) return inserted.status();
+      *response.add_runs() = *std::move(inserted);
+    }
+    return absl::OkStatus();
+  });
+  if (!status.ok()) return status;
+  Changed();
+  return response;
+}
+
+absl::StatusOr<v1::Run> Scheduler::GetRun(int64_t id) {
+  absl::MutexLock lock(&mu_);
+  return store_->GetRun(id);
+}
+
+absl::StatusOr<std::vector<v1::Run>> Scheduler::ListRuns(int64_t sweep_id,
+                                                         v1::RunStatus status) {
+  absl::MutexLock lock(&mu_);
+  return store_->ListRuns(sweep_id, status);
+}
+
+absl::StatusOr<v1::Run> Scheduler::CancelRun(int64_t id) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<v1::Run> run = store_->GetRun(id);
+  if (!run.ok()) return run.status();
+  if (IsTerminal(run->status())) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("run ", id, " already ended ", StatusName(run->status())));
+  }
+  absl::Status s = store_->InTransaction(
+      [&] { return Finish(*run, v1::CANCELLED, "cancelled by request"); });
+  if (!s.ok()) return s;
+  return *run;
+}
+
+absl::Status Scheduler::Finish(v1::Run& run, v1::RunStatus status,
+                               const std::string& message) {
+  run.set_status(status);
+  run.set_message(message);
+  run.set_finished_ms(clock_->NowMs());
+  run.set_lease_expires_ms(0);
+  if (absl::Status s = store_->UpdateRun(run); !s.ok()) return s;
+  absl::StatusOr<std::vector<v1::Run>> dependents = store_->RunsWithTeacher(run.id());
+  if (!dependents.ok()) return dependents.status();
+  for (v1::Run& dependent : *dependents) {
+    if (dependent.status() != v1::WAITING) continue;
+    if (status == v1::SUCCEEDED) {
+      dependent.set_status(v1::QUEUED);
+      if (absl::Status s = store_->UpdateRun(dependent); !s.ok()) return s;
+    } else {
+      const std::string why = absl::StrCat("teacher run ", run.id(), " ended ",
+                                           StatusName(status), ": ", message);
+      if (absl::Status s = Finish(dependent, v1::FAILED, why); !s.ok()) return s;
+    }
+  }
+  Changed();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(const std::string& sweep_ref) {
+  absl::MutexLock lock(&mu_);
+  int64_t id;
+  absl::StatusOr<v1::Sweep> sweep = absl::SimpleAtoi(sweep_ref, &id)
+                                        ? store_->GetSweep(id)
+                                        : store_->FindSweep(sweep_ref);
+  if (!sweep.ok()) return sweep.status();
+  absl::StatusOr<std::vector<v1::Run>> runs =
+      store_->ListRuns(sweep->id(), v1::RUN_STATUS_UNSPECIFIED);
+  if (!runs.ok()) return runs.status();
+  v1::SweepResults results;
+  *results.mutable_sweep() = *sweep;
+  results.set_teacher_run_id(sweep->teacher_run_id());
+  absl::StatusOr<v1::Run> teacher = store_->GetRun(sweep->teacher_run_id());
+  if (teacher.ok()) {
+    results.set_teacher_status(teacher->status());
+    if (auto it = teacher->results().find("eval/top1"); it != teacher->results().end()) {
+      results.set_teacher_top1(it->second);
+    }
+  }
+  for (const v1::SweepMember& member : sweep->spec().members()) {
+    v1::MemberResult* row = results.add_members();
+    row->set_name(member.name());
+    *row->mutable_losses() = member.losses();
+    for (const v1::Run& run : *runs) {
+      if (run.member() != member.name() || run.spec().kind() != v1::DISTILL) continue;
+      row->set_run_id(run.id());
+      row->set_status(run.status());
+      row->set_message(run.message());
+      if (auto it = run.results().find("eval/top1"); it != run.results().end()) {
+        row->set_top1(it->second);
+      }
+    }
+  }
+  return results;
+}
+
+absl::StatusOr<std::optional<v1::RunEvent>> Scheduler::NextRunEvent(int64_t run_id,
+                                                                    WatchCursor* cursor,
+                                                                    absl::Time deadline) {
+  absl::MutexLock lock(&mu_);
+  while (true) {
+    const int64_t seen_version = version_;
+    absl::StatusOr<v1::Run> run = store_->GetRun(run_id);
+    if (!run.ok()) return run.status();
+    absl::StatusOr<std::vector<StoredMetric>> metrics =
+        store_->Metrics(run_id, cursor->metric_sequence);
+    if (!metrics.ok()) return metrics.status();
+    const bool first = !cursor->started;
+    cursor->started = true;
+    if (first || run->status() != cursor->status || !metrics->empty()) {
+      v1::RunEvent event;
+      cursor->status = run->status();
+      *event.mutable_run() = *std::move(run);
+      for (StoredMetric& m : *metrics) {
+        cursor->metric_sequence = m.sequence;
+        if (!first || cursor->include_history) *event.add_metrics() = std::move(m.point);
+      }
+      return event;
+    }
+    if (shutdown_) return absl::UnavailableError("the coordinator is shutting down");
+    while (version_ == seen_version && !shutdown_) {
+      if (changed_.WaitWithDeadline(&mu_, deadline)) return std::nullopt;
+    }
+  }
+}
+
+absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
+    const v1::RegisterWorkerRequest& request) {
+  absl::MutexLock lock(&mu_);
+  const int64_t now = clock_->NowMs();
+  WorkerRecord worker;
+  worker.hostname = request.hostname().empty() ? "unknown" : request.hostname();
+  worker.id = absl::StrCat(
+      worker.hostname, "-",
+      Sha256Hex(absl::StrCat(worker.hostname, now, version_, request.device())).substr(0, 8));
+  worker.device = request.device();
+  worker.threads = request.threads();
+  worker.libtorch_version = request.libtorch_version();
+  worker.blas = request.blas();
+  worker.registered_ms = worker.last_seen_ms = now;
+  if (absl::Status s = store_->UpsertWorker(worker); !s.ok()) return s;
+  ++version_;  // Keeps ids unique within one millisecond.
+  v1::RegisterWorkerResponse response;
+  response.set_worker_id(worker.id);
+  response.set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
+  response.set_lease_duration_ms(options_.lease_duration_ms);
+  return response;
+}
+
+absl::Status Scheduler::ExpireLeases() {
+  absl::MutexLock lock(&mu_);
+  return ExpireLeasesLocked();
+}
+
+absl::Status Scheduler::ExpireLeasesLocked() {
+  absl::StatusOr<std::vector<v1::Run>> expired = store_->ExpiredLeases(clock_->NowMs());
+  if (!expired.ok()) return expired.status();
+  for (v1::Run& run : *expired) {
+    const int max_restarts = run.spec().max_restarts() > 0 ? run.spec().max_restarts() : 2;
+    const std::string what = absl::StrCat("the lease of attempt ", run.attempt(),
+                                          " on worker ", run.worker_id(), " expired");
+    absl::Status s = store_->InTransaction([&]() -> absl::Status {
+      if (run.attempt() > max_restarts) {
+        return Finish(run, v1::FAILED,
+                      absl::StrCat("LOST: ", what, " and max_restarts (", max_restarts,
+                                   ") is spent"));
+      }
+      run.set_status(v1::QUEUED);
+      run.set_message(absl::StrCat(what, "; queued again"));
+      run.set_worker_id("");
+      run.set_lease_expires_ms(0);
+      return store_->UpdateRun(run);
+    });
+    if (!s.ok()) return s;
+    Changed();
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(const std::string& worker_id,
+                                                         absl::Duration wait) {
+  const absl::Time deadline = absl::Now() + wait;
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<WorkerRecord> worker = store_->GetWorker(worker_id);
+  if (!worker.ok()) return worker.status();
+  v1::LeaseRunResponse response;
+  while (!shutdown_) {
+    if (absl::Status s = ExpireLeasesLocked(); !s.ok()) return s;
+    absl::StatusOr<std::optional<v1::Run>> next = store_->NextQueuedRun();
+    if (!next.ok()) return next.status();
+    if (next->has_value()) {
+      v1::Run& run = **next;
+      const int64_t now = clock_->NowMs();
+      run.set_status(v1::RUNNING);
+      run.set_attempt(run.attempt() + 1);
+      run.set_worker_id(worker_id);
+      run.set_lease_expires_ms(now + options_.lease_duration_ms);
+      if (run.started_ms() == 0) run.set_started_ms(now);
+      if (run.teacher_run_id() != 0) {
+        absl::StatusOr<v1::Run> teacher = store_->GetRun(run.teacher_run_id());
+        if (!teacher.ok()) return teacher.status();
+        response.set_teacher_checkpoint_sha256(teacher->checkpoint_sha256());
+      }
+      worker->last_seen_ms = now;
+      if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
+      if (absl::Status s = store_->UpdateRun(run); !s.ok()) return s;
+      Changed();
+      *response.mutable_run() = std::move(run);
+      return response;
+    }
+    const int64_t seen = version_;
+    bool timed_out = false;
+    while (version_ == seen && !shutdown_ && !timed_out) {
+      timed_out = changed_.WaitWithDeadline(&mu_, deadline);
+    }
+    if (timed_out) break;
+  }
+  return response;
+}
+
+absl::StatusOr<v1::Run> Scheduler::CurrentLease(int64_t run_id, int32_t attempt) {
+  absl::StatusOr<v1::Run> run = store_->GetRun(run_id);
+  if (!run.ok()) return run.status();
+  if (run->status() != v1::RUNNING || run->attempt() != attempt) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "run ", run_id, " attempt ", attempt, " holds no lease: the run is ",
+        StatusName(run->status()), " at attempt ", run->attempt()));
+  }
+  return run;
+}
+
+absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(
+    const v1::HeartbeatRequest& request) {
+  absl::MutexLock lock(&mu_);
+  v1::HeartbeatResponse response;
+  absl::StatusOr<v1::Run> run = store_->GetRun(request.run_id());
+  if (!run.ok()) return run.status();
+  if (run->status() == v1::CANCELLED && run->attempt() == request.attempt()) {
+    response.set_cancel_requested(true);
+    return response;
+  }
+  run = CurrentLease(request.run_id(), request.attempt());
+  if (!run.ok()) return run.status();
+  run->set_lease_expires_ms(clock_->NowMs() + options_.lease_duration_ms);
+  if (absl::Status s = store_->UpdateRun(*run); !s.ok()) return s;
+  response.set_lease_expires_ms(run->lease_expires_ms());
+  return response;
+}
+
+absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<v1::Run> run = CurrentLease(request.run_id(), request.attempt());
+  if (!run.ok()) return run.status();
+  std::vector<v1::MetricPoint> points(request.points().begin(), request.points().end());
+  absl::Status s = store_->InTransaction(
+      [&] { return store_->AppendMetrics(request.run_id(), request.attempt(), points); });
+  if (s.ok()) Changed();
+  return s;
+}
+
+absl::StatusOr<std::unique_ptr<CheckpointWriter>> Scheduler::BeginUpload(
+    const v1::CheckpointHeader& header) {
+  if (!IsSha256Hex(header.sha256())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "header.sha256 must be 64 lower-case hex digits, got \"", header.sha256(), "\""));
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<v1::Run> run = CurrentLease(header.run_id(), header.attempt());
+    if (!run.ok()) return run.status();
+  }
+  return checkpoints_->NewWriter();
+}
+
+absl::Status Scheduler::FinishUpload(const v1::CheckpointHeader& header,
+                                     CheckpointWriter& writer) {
+  if (writer.size() != header.size()) {
+    return absl::DataLossError(absl::StrCat("checkpoint upload ended after ", writer.size(),
+                                            " bytes, the header promised ", header.size()));
+  }
+  absl::StatusOr<std::string> path = writer.Commit(header.sha256());
+  if (!path.ok()) return path.status();
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<v1::Run> run = CurrentLease(header.run_id(), header.attempt());
+  if (!run.ok()) return run.status();
+  return store_->InsertCheckpoint(
+      {header.sha256(), header.run_id(), header.attempt(), header.size(), *path});
+}
+
+absl::StatusOr<std::unique_ptr<CheckpointReader>> Scheduler::OpenCheckpoint(
+    const std::string& sha256) {
+  return checkpoints_->Open(sha256);
+}
+
+absl::Status Scheduler::CompleteRun(const v1::CompleteRunRequest& request) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<v1::Run> run = CurrentLease(request.run_id(), request.attempt());
+  if (!run.ok()) return run.status();
+  absl::StatusOr<CheckpointRecord> checkpoint =
+      store_->FindCheckpoint(request.checkpoint_sha256());
+  if (!checkpoint.ok() || checkpoint->run_id != request.run_id()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("run ", request.run_id(), " cannot complete: checkpoint \"",
+                     request.checkpoint_sha256(), "\" was not uploaded for it"));
+  }
+  run->set_checkpoint_sha256(request.checkpoint_sha256());
+  for (const auto& [key, value] : request.results()) (*run->mutable_results())[key] = value;
+  return store_->InTransaction([&] { return Finish(*run, v1::SUCCEEDED, ""); });
+}
+
+absl::Status Scheduler::FailRun(const v1::FailRunRequest& request) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<v1::Run> run = CurrentLease(request.run_id(), request.attempt());
+  if (!run.ok()) return run.status();
+  return store_->InTransaction([&] { return Finish(*run, v1::FAILED, request.message()); });
+}
+
+}  // namespace distill

@@ -1,0 +1,115 @@
+#ifndef DISTILL_SERVER_SCHEDULER_H_
+#define DISTILL_SERVER_SCHEDULER_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "distill/v1/experiment_service.pb.h"
+#include "distill/v1/worker_service.pb.h"
+#include "server/checkpoint_store.h"
+#include "server/clock.h"
+#include "server/store.h"
+
+namespace distill {
+
+struct SchedulerOptions {
+  // A leased run whose worker sends no heartbeat for this long is queued
+  // again (or FAILED, reason LOST, past its max_restarts).
+  int64_t lease_duration_ms = 60'000;
+  int64_t heartbeat_interval_ms = 10'000;
+};
+
+// Where a watcher is in a run's history.
+struct WatchCursor {
+  bool started = false;
+  bool include_history = false;
+  int64_t metric_sequence = 0;
+  v1::RunStatus status = v1::RUN_STATUS_UNSPECIFIED;
+};
+
+bool IsTerminal(v1::RunStatus status);
+
+// The coordinator's core: the run queue, leases and their fencing, sweep
+// dependencies, metrics and checkpoint records. Knows nothing of gRPC.
+// Thread-safe: one mutex serialises every change, and a condition variable
+// wakes long-polling workers and watchers.
+class Scheduler {
+ public:
+  // Does not take ownership; all three must outlive the scheduler.
+  Scheduler(Store* store, CheckpointStore* checkpoints, Clock* clock,
+            SchedulerOptions options = {});
+
+  // --- Experiments (researchers) ---
+  absl::StatusOr<v1::Run> SubmitRun(const v1::ExperimentSpec& spec);
+  absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SweepSpec& spec);
+  absl::StatusOr<v1::Run> GetRun(int64_t id);
+  absl::StatusOr<std::vector<v1::Run>> ListRuns(int64_t sweep_id, v1::RunStatus status);
+  absl::StatusOr<v1::Run> CancelRun(int64_t id);
+  // `sweep` is an id or a name (the newest sweep of that name).
+  absl::StatusOr<v1::SweepResults> SweepResults(const std::string& sweep);
+  // Waits until the run changed status or got metrics since `cursor`, or
+  // until `deadline`. The first call returns the run at once (with its
+  // history when cursor->include_history). nullopt on timeout.
+  absl::StatusOr<std::optional<v1::RunEvent>> NextRunEvent(int64_t run_id,
+                                                           WatchCursor* cursor,
+                                                           absl::Time deadline);
+
+  // --- Workers ---
+  absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
+      const v1::RegisterWorkerRequest& request);
+  // Long-poll: the oldest queued run, leased to `worker_id`, or
+  // no run once `wait` passed.
+  absl::StatusOr<v1::LeaseRunResponse> LeaseRun(const std::string& worker_id,
+                                                absl::Duration wait);
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
+  absl::Status ReportMetrics(const v1::ReportMetricsRequest& request);
+  // Checkpoint upload: Begin checks the lease, Finish verifies the digest
+  // and records the file.
+  absl::StatusOr<std::unique_ptr<CheckpointWriter>> BeginUpload(
+      const v1::CheckpointHeader& header);
+  absl::Status FinishUpload(const v1::CheckpointHeader& header, CheckpointWriter& writer);
+  absl::StatusOr<std::unique_ptr<CheckpointReader>> OpenCheckpoint(const std::string& sha256);
+  absl::Status CompleteRun(const v1::CompleteRunRequest& request);
+  absl::Status FailRun(const v1::FailRunRequest& request);
+
+  // Queues again, or fails as LOST, every run whose lease expired.
+  absl::Status ExpireLeases();
+
+  // Wakes every waiter; later long-polls return at once.
+  void Shutdown();
+
+ private:
+  absl::StatusOr<v1::Run> CurrentLease(int64_t run_id, int32_t attempt)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ExpireLeasesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends `run` and settles the runs waiting on it as a teacher.
+  absl::Status Finish(v1::Run& run, v1::RunStatus status, const std::string& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::Run> InsertRun(v1::Run run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // WAITING or QUEUED for a run depending on `teacher`; an error when the
+  // teacher cannot ever serve.
+  absl::StatusOr<v1::RunStatus> StatusBehindTeacher(int64_t teacher_run_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  Store* const store_;
+  CheckpointStore* const checkpoints_;
+  Clock* const clock_;
+  const SchedulerOptions options_;
+
+  absl::Mutex mu_;
+  absl::CondVar changed_;
+  int64_t version_ ABSL_GUARDED_BY(mu_) = 0;
+  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace distill
+
+#endif  // DISTILL_SERVER_SCHEDULER_H_

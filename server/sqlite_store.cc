@@ -1,0 +1,427 @@
+// The SQLite implementation of Store. Every statement binds its values
+// with `?`; no SQL is built from data.
+#include <sqlite3.h>
+
+#include <string>
+#include <variant>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "server/store.h"
+
+namespace distill {
+namespace {
+
+// Strings bind as TEXT; serialised protos as BLOB.
+struct Blob {
+  std::string bytes;
+};
+using Value = std::variant<int64_t, double, std::string, Blob>;
+
+// A prepared statement that finalises itself.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) {
+    status_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
+  }
+  ~Statement() { sqlite3_finalize(stmt_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  absl::Status Bind(std::initializer_list<Value> values) {
+    if (status_ != SQLITE_OK) return Error("prepare");
+    int i = 1;
+    for (const Value& v : values) {
+      int rc;
+      if (const auto* n = std::get_if<int64_t>(&v)) {
+        rc = sqlite3_bind_int64(stmt_, i, *n);
+      } else if (const auto* d = std::get_if<double>(&v)) {
+        rc = sqlite3_bind_double(stmt_, i, *d);
+      } else if (const auto* s = std::get_if<std::string>(&v)) {
+        rc = sqlite3_bind_text(stmt_, i, s->data(), int(s->size()), SQLITE_TRANSIENT);
+      } else {
+        const std::string& b = std::get<Blob>(v).bytes;
+        rc = sqlite3_bind_blob(stmt_, i, b.data(), int(b.size()), SQLITE_TRANSIENT);
+      }
+      if (rc != SQLITE_OK) return Error("bind");
+      ++i;
+    }
+    return absl::OkStatus();
+  }
+
+  // True while a row is available.
+  absl::StatusOr<bool> Step() {
+    const int rc = sqlite3_step(stmt_);
+    if (rc == SQLITE_ROW) return true;
+    if (rc == SQLITE_DONE) return false;
+    return Error("step");
+  }
+
+  absl::Status Run() {
+    absl::StatusOr<bool> row = Step();
+    return row.ok() ? absl::OkStatus() : row.status();
+  }
+
+  int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
+  double Double(int col) { return sqlite3_column_double(stmt_, col); }
+  std::string Text(int col) {
+    const void* p = sqlite3_column_blob(stmt_, col);
+    return p ? std::string(static_cast<const char*>(p), sqlite3_column_bytes(stmt_, col))
+             : std::string();
+  }
+
+ private:
+  absl::Status Error(const char* what) {
+    return absl::InternalError(
+        absl::StrCat("sqlite ", what, " failed: ", sqlite3_errmsg(db_)));
+  }
+
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+  int status_;
+};
+
+constexpr char kRunColumns[] =
+    "id, sweep_id, member, spec, status, attempt, worker_id, lease_expires_ms, "
+    "message, teacher_run_id, checkpoint_sha256, created_ms, started_ms, finished_ms";
+
+class SqliteStore final : public Store {
+ public:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  ~SqliteStore() override { sqlite3_close(db_); }
+
+  absl::Status Migrate(const std::vector<Migration>& migrations) {
+    if (absl::Status s = Exec("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
+                              "PRAGMA synchronous=NORMAL;");
+        !s.ok()) {
+      return s;
+    }
+    return InTransaction([&]() -> absl::Status {
+      if (absl::Status s = Exec("CREATE TABLE IF NOT EXISTS schema_version "
+                                "(version INTEGER NOT NULL, applied_ms INTEGER NOT NULL)");
+          !s.ok()) {
+        return s;
+      }
+      Statement q(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+      if (absl::StatusOr<bool> row = q.Step(); !row.ok()) return row.status();
+      const int64_t current = q.Int(0);
+      const int64_t newest = static_cast<int64_t>(migrations.size());
+      if (current > newest) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the database schema is version ", current, " but this coordinator knows "
+            "versions up to ", newest, "; run a newer distill-coordinator"));
+      }
+      for (int64_t v = current + 1; v <= newest; ++v) {
+        if (absl::Status s = Exec(migrations[v - 1].sql); !s.ok()) {
+          return absl::InternalError(
+              absl::StrCat("migration ", migrations[v - 1].name, ": ", s.message()));
+        }
+        Statement insert(db_,
+                         "INSERT INTO schema_version(version, applied_ms) "
+                         "VALUES(?, strftime('%s','now') * 1000)");
+        if (absl::Status s = insert.Bind({v}); !s.ok()) return s;
+        if (absl::Status s = insert.Run(); !s.ok()) return s;
+      }
+      version_ = int(newest);
+      return absl::OkStatus();
+    });
+  }
+
+  int SchemaVersion() override { return version_; }
+
+  absl::Status InTransaction(const std::function<absl::Status()>& body) override {
+    if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
+    absl::Status result = body();
+    if (!result.ok()) {
+      Exec("ROLLBACK").IgnoreError();
+      return result;
+    }
+    return Exec("COMMIT");
+  }
+
+  absl::StatusOr<int64_t> InsertRun(const v1::Run& run) override {
+    Statement q(db_,
+                "INSERT INTO runs(sweep_id, member, kind, spec, status, attempt, "
+                "max_restarts, teacher_run_id, message, created_ms) "
+                "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (absl::Status s = q.Bind({run.sweep_id(), run.member(), int64_t{run.spec().kind()},
+                                 Blob{run.spec().SerializeAsString()}, int64_t{run.status()},
+                                 int64_t{run.attempt()}, int64_t{run.spec().max_restarts()},
+                                 run.teacher_run_id(), run.message(), run.created_ms()});
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = q.Run(); !s.ok()) return s;
+    return sqlite3_last_insert_rowid(db_);
+  }
+
+  absl::Status UpdateRun(const v1::Run& run) override {
+    Statement q(db_,
+                "UPDATE runs SET status = ?, attempt = ?, worker_id = ?, "
+                "lease_expires_ms = ?, message = ?, checkpoint_sha256 = ?, "
+                "started_ms = ?, finished_ms = ? WHERE id = ?");
+    if (absl::Status s = q.Bind({int64_t{run.status()}, int64_t{run.attempt()},
+                                 run.worker_id(), run.lease_expires_ms(), run.message(),
+                                 run.checkpoint_sha256(), run.started_ms(),
+                                 run.finished_ms(), run.id()});
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = q.Run(); !s.ok()) return s;
+    if (sqlite3_changes(db_) != 1) {
+      return absl::NotFoundError(absl::StrCat("run ", run.id(), " does not exist"));
+    }
+    for (const auto& [key, value] : run.results()) {
+      Statement r(db_, "INSERT OR REPLACE INTO run_results(run_id, key, value) VALUES(?, ?, ?)");
+      if (absl::Status s = r.Bind({run.id(), key, value}); !s.ok()) return s;
+      if (absl::Status s = r.Run(); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<v1::Run> GetRun(int64_t id) override {
+    absl::StatusOr<std::vector<v1::Run>> runs =
+        QueryRuns(absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE id = ?"), {id});
+    if (!runs.ok()) return runs.status();
+    if (runs->empty()) return absl::NotFoundError(absl::StrCat("run ", id, " does not exist"));
+    return std::move(runs->front());
+  }
+
+  absl::StatusOr<std::vector<v1::Run>> ListRuns(int64_t sweep_id,
+                                                v1::RunStatus status) override {
+    return QueryRuns(absl::StrCat("SELECT ", kRunColumns,
+                                  " FROM runs WHERE (? = 0 OR sweep_id = ?) "
+                                  "AND (? = 0 OR status = ?) ORDER BY id"),
+                     {sweep_id, sweep_id, int64_t{status}, int64_t{status}});
+  }
+
+  absl::StatusOr<std::vector<v1::Run>> RunsWithTeacher(int64_t teacher_run_id) override {
+    return QueryRuns(absl::StrCat("SELECT ", kRunColumns,
+                                  " FROM runs WHERE teacher_run_id = ? ORDER BY id"),
+                     {teacher_run_id});
+  }
+
+  absl::StatusOr<std::optional<v1::Run>> NextQueuedRun() override {
+    absl::StatusOr<std::vector<v1::Run>> runs = QueryRuns(
+        absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE status = ? ORDER BY id LIMIT 1"),
+        {int64_t{v1::QUEUED}});
+    if (!runs.ok()) return runs.status();
+    if (runs->empty()) return std::nullopt;
+    return std::move(runs->front());
+  }
+
+  absl::StatusOr<std::vector<v1::Run>> ExpiredLeases(int64_t now_ms) override {
+    return QueryRuns(absl::StrCat("SELECT ", kRunColumns,
+                                  " FROM runs WHERE status = ? AND lease_expires_ms < ? "
+                                  "ORDER BY id"),
+                     {int64_t{v1::RUNNING}, now_ms});
+  }
+
+  absl::StatusOr<int64_t> InsertSweep(const v1::Sweep& sweep) override {
+    Statement q(db_, "INSERT INTO sweeps(name, spec, teacher_run_id, created_ms) "
+                     "VALUES(?, ?, ?, ?)");
+    if (absl::Status s = q.Bind({sweep.name(), Blob{sweep.spec().SerializeAsString()},
+                                 sweep.teacher_run_id(), sweep.created_ms()});
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = q.Run(); !s.ok()) return s;
+    return sqlite3_last_insert_rowid(db_);
+  }
+
+  absl::Status SetSweepTeacher(int64_t sweep_id, int64_t teacher_run_id) override {
+    Statement q(db_, "UPDATE sweeps SET teacher_run_id = ? WHERE id = ?");
+    if (absl::Status s = q.Bind({teacher_run_id, sweep_id}); !s.ok()) return s;
+    return q.Run();
+  }
+
+  absl::StatusOr<v1::Sweep> GetSweep(int64_t id) override {
+    return QuerySweep("SELECT id, name, spec, teacher_run_id, created_ms FROM sweeps "
+                      "WHERE id = ?",
+                      {id}, absl::StrCat("sweep ", id, " does not exist"));
+  }
+
+  absl::StatusOr<v1::Sweep> FindSweep(const std::string& name) override {
+    return QuerySweep("SELECT id, name, spec, teacher_run_id, created_ms FROM sweeps "
+                      "WHERE name = ? ORDER BY id DESC LIMIT 1",
+                      {name}, absl::StrCat("no sweep is named \"", name, "\""));
+  }
+
+  absl::Status AppendMetrics(int64_t run_id, int32_t attempt,
+                             const std::vector<v1::MetricPoint>& points) override {
+    for (const v1::MetricPoint& p : points) {
+      Statement q(db_, "INSERT INTO metrics(run_id, attempt, step, epoch, key, value, time_ms) "
+                       "VALUES(?, ?, ?, ?, ?, ?, ?)");
+      if (absl::Status s = q.Bind({run_id, int64_t{attempt}, p.step(), int64_t{p.epoch()},
+                                   p.key(), p.value(), p.time_ms()});
+          !s.ok()) {
+        return s;
+      }
+      if (absl::Status s = q.Run(); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<StoredMetric>> Metrics(int64_t run_id,
+                                                    int64_t after_sequence) override {
+    Statement q(db_, "SELECT id, attempt, step, epoch, key, value, time_ms FROM metrics "
+                     "WHERE run_id = ? AND id > ? ORDER BY id");
+    if (absl::Status s = q.Bind({run_id, after_sequence}); !s.ok()) return s;
+    std::vector<StoredMetric> out;
+    while (true) {
+      absl::StatusOr<bool> row = q.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      StoredMetric m;
+      m.sequence = q.Int(0);
+      m.attempt = int32_t(q.Int(1));
+      m.point.set_step(q.Int(2));
+      m.point.set_epoch(int32_t(q.Int(3)));
+      m.point.set_key(q.Text(4));
+      m.point.set_value(q.Double(5));
+      m.point.set_time_ms(q.Int(6));
+      out.push_back(std::move(m));
+    }
+    return out;
+  }
+
+  absl::Status UpsertWorker(const WorkerRecord& w) override {
+    Statement q(db_,
+                "INSERT INTO workers(id, hostname, device, threads, libtorch_version, blas, "
+                "registered_ms, last_seen_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms");
+    if (absl::Status s = q.Bind({w.id, w.hostname, w.device, int64_t{w.threads},
+                                 w.libtorch_version, w.blas, w.registered_ms, w.last_seen_ms});
+        !s.ok()) {
+      return s;
+    }
+    return q.Run();
+  }
+
+  absl::StatusOr<WorkerRecord> GetWorker(const std::string& id) override {
+    Statement q(db_, "SELECT id, hostname, device, threads, libtorch_version, blas, "
+                     "registered_ms, last_seen_ms FROM workers WHERE id = ?");
+    if (absl::Status s = q.Bind({id}); !s.ok()) return s;
+    absl::StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::NotFoundError(absl::StrCat("worker ", id, " is not registered"));
+    return WorkerRecord{q.Text(0), q.Text(1), q.Text(2), int32_t(q.Int(3)),
+                        q.Text(4), q.Text(5), q.Int(6), q.Int(7)};
+  }
+
+  absl::Status InsertCheckpoint(const CheckpointRecord& c) override {
+    Statement q(db_, "INSERT OR REPLACE INTO checkpoints(sha256, run_id, attempt, size, path, "
+                     "created_ms) VALUES(?, ?, ?, ?, ?, strftime('%s','now') * 1000)");
+    if (absl::Status s = q.Bind({c.sha256, c.run_id, int64_t{c.attempt}, c.size, c.path});
+        !s.ok()) {
+      return s;
+    }
+    return q.Run();
+  }
+
+  absl::StatusOr<CheckpointRecord> FindCheckpoint(const std::string& sha256) override {
+    Statement q(db_, "SELECT sha256, run_id, attempt, size, path FROM checkpoints "
+                     "WHERE sha256 = ? LIMIT 1");
+    if (absl::Status s = q.Bind({sha256}); !s.ok()) return s;
+    absl::StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::NotFoundError(absl::StrCat("no checkpoint has sha256 ", sha256));
+    return CheckpointRecord{q.Text(0), q.Int(1), int32_t(q.Int(2)), q.Int(3), q.Text(4)};
+  }
+
+ private:
+  absl::Status Exec(const std::string& sql) {
+    char* error = nullptr;
+    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
+      absl::Status s = absl::InternalError(absl::StrCat("sqlite: ", error ? error : "?"));
+      sqlite3_free(error);
+      return s;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<std::vector<v1::Run>> QueryRuns(const std::string& sql,
+                                                 std::initializer_list<Value> args) {
+    Statement q(db_, sql.c_str());
+    if (absl::Status s = q.Bind(args); !s.ok()) return s;
+    std::vector<v1::Run> runs;
+    while (true) {
+      absl::StatusOr<bool> row = q.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      v1::Run run;
+      run.set_id(q.Int(0));
+      run.set_sweep_id(q.Int(1));
+      run.set_member(q.Text(2));
+      if (!run.mutable_spec()->ParseFromString(q.Text(3))) {
+        return absl::DataLossError(absl::StrCat("run ", run.id(), ": stored spec is corrupt"));
+      }
+      run.set_status(static_cast<v1::RunStatus>(q.Int(4)));
+      run.set_attempt(int32_t(q.Int(5)));
+      run.set_worker_id(q.Text(6));
+      run.set_lease_expires_ms(q.Int(7));
+      run.set_message(q.Text(8));
+      run.set_teacher_run_id(q.Int(9));
+      run.set_checkpoint_sha256(q.Text(10));
+      run.set_created_ms(q.Int(11));
+      run.set_started_ms(q.Int(12));
+      run.set_finished_ms(q.Int(13));
+      runs.push_back(std::move(run));
+    }
+    for (v1::Run& run : runs) {
+      Statement r(db_, "SELECT key, value FROM run_results WHERE run_id = ?");
+      if (absl::Status s = r.Bind({run.id()}); !s.ok()) return s;
+      while (true) {
+        absl::StatusOr<bool> row = r.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        (*run.mutable_results())[r.Text(0)] = r.Double(1);
+      }
+    }
+    return runs;
+  }
+
+  absl::StatusOr<v1::Sweep> QuerySweep(const char* sql, std::initializer_list<Value> args,
+                                       const std::string& not_found) {
+    Statement q(db_, sql);
+    if (absl::Status s = q.Bind(args); !s.ok()) return s;
+    absl::StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::NotFoundError(not_found);
+    v1::Sweep sweep;
+    sweep.set_id(q.Int(0));
+    sweep.set_name(q.Text(1));
+    if (!sweep.mutable_spec()->ParseFromString(q.Text(2))) {
+      return absl::DataLossError(absl::StrCat("sweep ", sweep.id(), ": stored spec is corrupt"));
+    }
+    sweep.set_teacher_run_id(q.Int(3));
+    sweep.set_created_ms(q.Int(4));
+    return sweep;
+  }
+
+  sqlite3* db_;
+  int version_ = 0;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Store>> Store::OpenSqlite(
+    const std::string& path, const std::vector<Migration>& migrations) {
+  sqlite3* db = nullptr;
+  if (sqlite3_open_v2(path.c_str(), &db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                      nullptr) != SQLITE_OK) {
+    absl::Status s = absl::UnavailableError(
+        absl::StrCat("cannot open database ", path, ": ", sqlite3_errmsg(db)));
+    sqlite3_close(db);
+    return s;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  auto store = std::make_unique<SqliteStore>(db);
+  if (absl::Status s = store->Migrate(migrations); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
+  }
+  return store;
+}
+
+}  // namespace distill

@@ -1,0 +1,42 @@
+#ifndef DISTILL_WORKER_ENGINE_DATASETS_H_
+#define DISTILL_WORKER_ENGINE_DATASETS_H_
+
+#include <string>
+
+#include <torch/torch.h>
+
+#include "absl/status/statusor.h"
+#include "worker/engine/run_config.h"
+
+namespace distill::engine {
+
+// A labelled image set held in memory: images are N x C x H x W float,
+// normalised; labels are N int64.
+struct TensorDataset {
+  torch::Tensor images;
+  torch::Tensor labels;
+  int64_t num_classes = 0;
+  int64_t size() const { return labels.size(0); }
+};
+
+struct TrainTestData {
+  TensorDataset train;
+  TensorDataset test;
+};
+
+inline constexpr char kFashionMnistRoot[] = "/usr/share/datasets/fashion-mnist";
+
+// Reads one IDX file (gzip-compressed or plain) into a uint8 tensor whose
+// shape is the file's. Fails naming the file on any malformed content.
+absl::StatusOr<torch::Tensor> ReadIdx(const std::string& path);
+
+// Fashion-MNIST from `root` (train-images-idx3-ubyte.gz and friends),
+// limited, normalised, resized to `image_size` when set.
+absl::StatusOr<TrainTestData> LoadFashionMnist(const DatasetConfig& config);
+
+// The data set the config names; INVALID_ARGUMENT for an unknown name.
+absl::StatusOr<TrainTestData> LoadDataset(const DatasetConfig& config);
+
+}  // namespace distill::engine
+
+#endif  // DISTILL_WORKER_ENGINE_DATASETS_H_

@@ -1,0 +1,78 @@
+#ifndef DISTILL_WORKER_ENGINE_RUN_CONFIG_H_
+#define DISTILL_WORKER_ENGINE_RUN_CONFIG_H_
+
+#include <cstdint>
+#include <string>
+
+namespace distill::engine {
+
+// The engine's own view of a run: plain values, no protobuf, so the engine
+// links LibTorch and nothing else. The worker fills it from the wire spec.
+
+struct DatasetConfig {
+  std::string name = "fashion-mnist";
+  std::string root;  // Empty: the data set's standard place.
+  int64_t train_limit = 0;
+  int64_t test_limit = 0;
+  int64_t image_size = 0;  // 0: native.
+};
+
+struct VitConfig {
+  int64_t image_size = 28;
+  int64_t in_channels = 1;
+  int64_t num_classes = 10;
+  int64_t patch_size = 7;
+  int64_t width = 64;
+  int64_t depth = 4;
+  int64_t heads = 4;
+  int64_t mlp_ratio = 4;
+};
+
+struct StudentConfig {
+  std::string arch = "resnet18";
+  int64_t in_channels = 1;
+  int64_t num_classes = 10;
+  int64_t width = 64;
+  int64_t embedding_dim = 0;  // 0: the pooled features (8 x width).
+  int64_t teacher_width = 0;  // Output of the projection g; 0: none.
+};
+
+struct LossWeights {
+  double ce = 0;
+  double mse = 0;
+  double ikd = 0;
+  double temperature = 4;
+  bool scale_by_tau_squared = true;
+  double rkd_distance = 0;
+  double rkd_angle = 0;
+};
+
+enum class OptimizerKind { kSgd, kAdamW };
+
+struct OptimizerConfig {
+  OptimizerKind kind = OptimizerKind::kSgd;
+  double lr = 0.1;
+  double momentum = 0.9;
+  double weight_decay = 5e-4;
+};
+
+enum class RunKind { kTrainTeacher, kDistill };
+
+struct RunConfig {
+  RunKind kind = RunKind::kDistill;
+  DatasetConfig dataset;
+  VitConfig teacher;  // kTrainTeacher only; a distilled teacher comes from
+                      // its checkpoint.
+  StudentConfig student;
+  LossWeights losses;
+  OptimizerConfig optimizer;
+  int64_t epochs = 1;
+  int64_t batch_size = 128;
+  int64_t seed = 0;
+  int64_t metrics_every_steps = 10;
+  std::string device = "cpu";
+};
+
+}  // namespace distill::engine
+
+#endif  // DISTILL_WORKER_ENGINE_RUN_CONFIG_H_

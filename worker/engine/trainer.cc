@@ -1,0 +1,388 @@
+#include "worker/engine/trainer.h"
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <numbers>
+#include <optional>
+
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "worker/engine/datasets.h"
+#include "worker/engine/losses.h"
+
+namespace distill::engine {
+namespace {
+
+constexpr int64_t kEvalBatch = 512;
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Runs `model` over `images` in batches without gradient; returns
+// (logits, embedding) on the CPU.
+template <typename Model>
+LogitsAndEmbedding Predict(Model& model, const torch::Tensor& images,
+                           const torch::Device& device) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  std::vector<torch::Tensor> logits, embeddings;
+  for (int64_t i = 0; i < images.size(0); i += kEvalBatch) {
+    auto [l, e] = model->forward(
+        images.slice(0, i, std::min(i + kEvalBatch, images.size(0))).to(device));
+    logits.push_back(l.to(torch::kCPU));
+    embeddings.push_back(e.to(torch::kCPU));
+  }
+  return {torch::cat(logits), torch::cat(embeddings)};
+}
+
+double Accuracy(const torch::Tensor& logits, const torch::Tensor& labels) {
+  return logits.argmax(1).eq(labels).to(torch::kFloat64).mean().item<double>();
+}
+
+// Learning rate at `step` of `total` under a cosine schedule from base to 0.
+double CosineLr(double base, int64_t step, int64_t total) {
+  return 0.5 * base * (1 + std::cos(std::numbers::pi * double(step) / double(total)));
+}
+
+std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(
+    const OptimizerConfig& config, std::vector<torch::Tensor> parameters) {
+  if (config.kind == OptimizerKind::kAdamW) {
+    return std::make_unique<torch::optim::AdamW>(
+        parameters,
+        torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay));
+  }
+  return std::make_unique<torch::optim::SGD>(
+      parameters, torch::optim::SGDOptions(config.lr)
+                      .momentum(config.momentum)
+                      .weight_decay(config.weight_decay));
+}
+
+void SetLr(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+// The terms of one distillation step, each already weighted by the caller's
+// choice of which to compute.
+struct StepLosses {
+  torch::Tensor total;
+  std::vector<std::pair<std::string, torch::Tensor>> terms;
+};
+
+StepLosses DistillLosses(const LossWeights& w, ResNetStudent& student,
+                         const LogitsAndEmbedding& student_out,
+                         const torch::Tensor& teacher_logits,
+                         const torch::Tensor& teacher_embedding,
+                         const torch::Tensor& labels) {
+  StepLosses out;
+  out.total = torch::zeros({}, student_out.first.options());
+  auto add = [&](const char* key, double weight, torch::Tensor value) {
+    out.terms.emplace_back(key, value.detach());
+    out.total = out.total + weight * value;
+  };
+  const auto& [logits, embedding] = student_out;
+  if (w.ce > 0) add("train/loss_ce", w.ce, CrossEntropyLoss(logits, labels));
+  if (w.ikd > 0) {
+    add("train/loss_ikd", w.ikd,
+        InstanceKdLoss(logits, teacher_logits, w.temperature, w.scale_by_tau_squared));
+  }
+  if (w.mse > 0 || w.rkd_distance > 0 || w.rkd_angle > 0) {
+    torch::Tensor projected = student->Project(embedding);
+    if (w.mse > 0) {
+      add("train/loss_mse", w.mse, EmbeddingMseLoss(projected, teacher_embedding));
+    }
+    if (w.rkd_distance > 0) {
+      add("train/loss_rkd_distance", w.rkd_distance,
+          RkdDistanceLoss(projected, teacher_embedding));
+    }
+    if (w.rkd_angle > 0) {
+      add("train/loss_rkd_angle", w.rkd_angle,
+          RkdAngleLoss(projected, teacher_embedding));
+    }
+  }
+  return out;
+}
+
+class Run {
+ public:
+  Run(const RunConfig& config, const RunHooks& hooks)
+      : config_(config), hooks_(hooks), device_(config.device) {}
+
+  absl::StatusOr<RunOutcome> Execute();
+
+ private:
+  void Emit(int64_t step, int64_t epoch, std::string key, double value) {
+    pending_.push_back({step, epoch, std::move(key), value, NowMs()});
+  }
+  void Flush() {
+    if (hooks_.on_metrics && !pending_.empty()) hooks_.on_metrics(std::move(pending_));
+    pending_.clear();
+  }
+  bool ShouldStop() const { return hooks_.should_stop && hooks_.should_stop(); }
+
+  // Trains `parameters` for config.epochs. `step_loss(indices)` returns the
+  // losses of one batch; `evaluate()` returns the epoch's eval metrics.
+  absl::StatusOr<bool> TrainLoop(
+      torch::nn::Module& model, int64_t train_size,
+      const std::function<StepLosses(const torch::Tensor&)>& step_loss,
+      const std::function<std::map<std::string, double>()>& evaluate);
+
+  absl::StatusOr<RunOutcome> TrainTeacher(const TrainTestData& data);
+  absl::StatusOr<RunOutcome> Distill(const TrainTestData& data);
+
+  const RunConfig& config_;
+  const RunHooks& hooks_;
+  torch::Device device_;
+  std::vector<Metric> pending_;
+  std::map<std::string, double> results_;
+};
+
+absl::StatusOr<bool> Run::TrainLoop(
+    torch::nn::Module& model, int64_t train_size,
+    const std::function<StepLosses(const torch::Tensor&)>& step_loss,
+    const std::function<std::map<std::string, double>()>& evaluate) {
+  const int64_t batch = config_.batch_size;
+  const int64_t steps_per_epoch = train_size / batch;  // Drop the last partial.
+  if (steps_per_epoch == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch_size ", batch, " exceeds the ", train_size, " training images"));
+  }
+  const int64_t total_steps = steps_per_epoch * config_.epochs;
+  const int64_t every = std::max<int64_t>(1, config_.metrics_every_steps);
+  auto optimizer = MakeOptimizer(config_.optimizer, model.parameters());
+  torch::Generator generator = at::detail::createCPUGenerator(config_.seed);
+  Emit(0, 0, "train/total_steps", double(total_steps));
+  Flush();
+
+  int64_t step = 0;
+  double images_per_sec_sum = 0;
+  int64_t images_per_sec_count = 0;
+  for (int64_t epoch = 1; epoch <= config_.epochs; ++epoch) {
+    model.train();
+    torch::Tensor order = torch::randperm(train_size, generator, torch::kInt64);
+    auto window_start = std::chrono::steady_clock::now();
+    int64_t window_images = 0;
+    for (int64_t s = 0; s < steps_per_epoch; ++s) {
+      if (ShouldStop()) return true;
+      SetLr(*optimizer, CosineLr(config_.optimizer.lr, step, total_steps));
+      StepLosses losses = step_loss(order.slice(0, s * batch, (s + 1) * batch));
+      optimizer->zero_grad();
+      losses.total.backward();
+      optimizer->step();
+      ++step;
+      window_images += batch;
+      if (step % every == 0 || s + 1 == steps_per_epoch) {
+        const double loss = losses.total.item<double>();
+        if (!std::isfinite(loss)) {
+          return absl::InternalError(
+              absl::StrCat("loss is ", loss, " at step ", step, " of epoch ", epoch));
+        }
+        const double seconds = std::chrono::duration<double>(
+                                   std::chrono::steady_clock::now() - window_start)
+                                   .count();
+        const double images_per_sec = window_images / std::max(seconds, 1e-9);
+        images_per_sec_sum += images_per_sec;
+        ++images_per_sec_count;
+        Emit(step, epoch, "train/loss", loss);
+        for (const auto& [key, value] : losses.terms) {
+          Emit(step, epoch, key, value.item<double>());
+        }
+        Emit(step, epoch, "train/lr", CosineLr(config_.optimizer.lr, step - 1, total_steps));
+        Emit(step, epoch, "train/images_per_sec", images_per_sec);
+        Flush();
+        window_start = std::chrono::steady_clock::now();
+        window_images = 0;
+      }
+    }
+    for (const auto& [key, value] : evaluate()) {
+      Emit(step, epoch, key, value);
+      results_[key] = value;
+    }
+    Flush();
+  }
+  results_["train/images_per_sec"] =
+      images_per_sec_sum / std::max<int64_t>(1, images_per_sec_count);
+  return false;
+}
+
+absl::StatusOr<RunOutcome> Run::TrainTeacher(const TrainTestData& data) {
+  VitConfig vit = config_.teacher;
+  vit.image_size = data.train.images.size(2);
+  vit.in_channels = data.train.images.size(1);
+  vit.num_classes = data.train.num_classes;
+  if (vit.image_size % vit.patch_size != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("teacher.vit.patch_size ", vit.patch_size,
+                     " does not divide the image size ", vit.image_size));
+  }
+  if (vit.width % vit.heads != 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "teacher.vit.heads ", vit.heads, " does not divide width ", vit.width));
+  }
+  Vit teacher(vit);
+  teacher->to(device_);
+  auto step_loss = [&](const torch::Tensor& idx) {
+    torch::Tensor labels = data.train.labels.index_select(0, idx).to(device_);
+    auto [logits, embedding] =
+        teacher->forward(data.train.images.index_select(0, idx).to(device_));
+    StepLosses out;
+    out.total = CrossEntropyLoss(logits, labels);
+    out.terms.emplace_back("train/loss_ce", out.total.detach());
+    return out;
+  };
+  auto evaluate = [&]() -> std::map<std::string, double> {
+    return {{"eval/top1", TopOne(teacher, data.test.images, data.test.labels, device_)}};
+  };
+  absl::StatusOr<bool> stopped = TrainLoop(*teacher, data.train.size(), step_loss, evaluate);
+  if (!stopped.ok()) return stopped.status();
+  RunOutcome outcome{results_, *stopped};
+  if (*stopped) return outcome;
+  if (absl::Status s = SaveTeacher(teacher, hooks_.output_checkpoint); !s.ok()) return s;
+  return outcome;
+}
+
+absl::StatusOr<RunOutcome> Run::Distill(const TrainTestData& data) {
+  absl::StatusOr<Vit> loaded = LoadTeacher(hooks_.teacher_checkpoint, device_);
+  if (!loaded.ok()) return loaded.status();
+  Vit teacher = *loaded;
+  for (auto& p : teacher->parameters()) p.set_requires_grad(false);
+  if (teacher->config.image_size != data.train.images.size(2) ||
+      teacher->config.in_channels != data.train.images.size(1)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the teacher takes ", teacher->config.in_channels, "x",
+        teacher->config.image_size, "x", teacher->config.image_size,
+        " images but the data set gives ", data.train.images.size(1), "x",
+        data.train.images.size(2), "x", data.train.images.size(3)));
+  }
+  // The view is deterministic, so the frozen teacher runs once per image.
+  auto [teacher_logits, teacher_embedding] = Predict(teacher, data.train.images, device_);
+  auto [teacher_test_logits, unused] = Predict(teacher, data.test.images, device_);
+  const double teacher_top1 = Accuracy(teacher_test_logits, data.test.labels);
+  results_["teacher/top1"] = teacher_top1;
+
+  StudentConfig sc = config_.student;
+  sc.in_channels = data.train.images.size(1);
+  sc.num_classes = data.train.num_classes;
+  sc.teacher_width = teacher->config.width;
+  ResNetStudent student(sc);
+  student->to(device_);
+
+  auto step_loss = [&](const torch::Tensor& idx) {
+    torch::Tensor images = data.train.images.index_select(0, idx).to(device_);
+    LogitsAndEmbedding out = student->forward(images);
+    return DistillLosses(config_.losses, student, out,
+                         teacher_logits.index_select(0, idx).to(device_),
+                         teacher_embedding.index_select(0, idx).to(device_),
+                         data.train.labels.index_select(0, idx).to(device_));
+  };
+  auto evaluate = [&]() -> std::map<std::string, double> {
+    auto [logits, embedding] = Predict(student, data.test.images, device_);
+    return {{"eval/top1", Accuracy(logits, data.test.labels)},
+            {"eval/teacher_agreement",
+             logits.argmax(1).eq(teacher_test_logits.argmax(1))
+                 .to(torch::kFloat64).mean().item<double>()}};
+  };
+  absl::StatusOr<bool> stopped = TrainLoop(*student, data.train.size(), step_loss, evaluate);
+  if (!stopped.ok()) return stopped.status();
+  RunOutcome outcome{results_, *stopped};
+  if (*stopped) return outcome;
+  try {
+    torch::serialize::OutputArchive archive;
+    student->save(archive);
+    archive.save_to(hooks_.output_checkpoint);
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat("cannot write the student checkpoint ",
+                                            hooks_.output_checkpoint, ": ", e.what()));
+  }
+  return outcome;
+}
+
+absl::StatusOr<RunOutcome> Run::Execute() {
+  torch::manual_seed(config_.seed);
+  absl::StatusOr<TrainTestData> data = LoadDataset(config_.dataset);
+  if (!data.ok()) return data.status();
+  if (config_.kind == RunKind::kTrainTeacher) return TrainTeacher(*data);
+  return Distill(*data);
+}
+
+torch::Tensor ConfigTensor(const VitConfig& c) {
+  return torch::tensor({c.image_size, c.in_channels, c.num_classes, c.patch_size,
+                        c.width, c.depth, c.heads, c.mlp_ratio},
+                       torch::kInt64);
+}
+
+}  // namespace
+
+template <typename Model>
+double TopOne(Model& model, const torch::Tensor& images,
+              const torch::Tensor& labels, const torch::Device& device) {
+  return Accuracy(Predict(model, images, device).first, labels);
+}
+template double TopOne<Vit>(Vit&, const torch::Tensor&, const torch::Tensor&,
+                            const torch::Device&);
+template double TopOne<ResNetStudent>(ResNetStudent&, const torch::Tensor&,
+                                      const torch::Tensor&, const torch::Device&);
+
+absl::StatusOr<RunOutcome> ExecuteRun(const RunConfig& config,
+                                      const RunHooks& hooks) {
+  try {
+    Run run(config, hooks);
+    return run.Execute();
+  } catch (const c10::Error& e) {
+    return absl::InternalError(absl::StrCat("LibTorch: ", e.what_without_backtrace()));
+  } catch (const std::exception& e) {
+    return absl::InternalError(e.what());
+  }
+}
+
+absl::Status SaveTeacher(Vit& teacher, const std::string& path) {
+  try {
+    torch::serialize::OutputArchive archive;
+    teacher->save(archive);
+    archive.write("distill_vit_config", ConfigTensor(teacher->config));
+    archive.save_to(path);
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("cannot write the teacher checkpoint ", path, ": ", e.what()));
+  }
+}
+
+absl::StatusOr<Vit> LoadTeacher(const std::string& path, const torch::Device& device) {
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    torch::Tensor c;
+    if (!archive.try_read("distill_vit_config", c) || c.numel() != 8) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, " is not a distill teacher checkpoint"));
+    }
+    auto v = c.accessor<int64_t, 1>();
+    VitConfig config{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
+    Vit teacher(config);
+    teacher->load(archive);
+    teacher->to(device);
+    teacher->eval();
+    return teacher;
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(absl::StrCat("cannot load the teacher checkpoint ", path,
+                                            ": ", e.what_without_backtrace()));
+  }
+}
+
+std::string LoadedBlas() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    for (const char* name : {"openblas", "libmkl", "blis", "libblas.so"}) {
+      if (absl::StrContains(line, name)) return line.substr(line.rfind(' ') + 1);
+    }
+  }
+  return "unknown";
+}
+
+}  // namespace distill::engine

@@ -1,0 +1,67 @@
+#ifndef DISTILL_WORKER_ENGINE_TRAINER_H_
+#define DISTILL_WORKER_ENGINE_TRAINER_H_
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <torch/torch.h>
+
+#include "absl/status/statusor.h"
+#include "worker/engine/models.h"
+#include "worker/engine/run_config.h"
+
+namespace distill::engine {
+
+struct Metric {
+  int64_t step = 0;
+  int64_t epoch = 0;
+  std::string key;
+  double value = 0;
+  int64_t time_ms = 0;
+};
+
+// How a run talks to whoever executes it. Each callback is called from the
+// training thread and must return quickly.
+struct RunHooks {
+  // Receives metric points in the order they were measured. May be empty.
+  std::function<void(std::vector<Metric>)> on_metrics;
+  // Polled once per step; true ends the run early (cancelled or lost lease).
+  std::function<bool()> should_stop;
+  // kDistill: a checkpoint written by a kTrainTeacher run.
+  std::string teacher_checkpoint;
+  // Where the final checkpoint is written.
+  std::string output_checkpoint;
+};
+
+struct RunOutcome {
+  // Final values: "eval/top1", "teacher/top1", "train/images_per_sec", ...
+  std::map<std::string, double> results;
+  // The run ended because should_stop said so; no checkpoint was written.
+  bool stopped = false;
+};
+
+// Trains the teacher or distils the student as `config` says. Every LibTorch
+// exception is caught and returned as a status naming what failed.
+absl::StatusOr<RunOutcome> ExecuteRun(const RunConfig& config,
+                                      const RunHooks& hooks);
+
+// A teacher checkpoint holds its architecture next to its weights, so the
+// file alone rebuilds the model.
+absl::Status SaveTeacher(Vit& teacher, const std::string& path);
+absl::StatusOr<Vit> LoadTeacher(const std::string& path,
+                                const torch::Device& device);
+
+// Test top-1 of any (logits, embedding) model, in [0, 1].
+template <typename Model>
+double TopOne(Model& model, const torch::Tensor& images,
+              const torch::Tensor& labels, const torch::Device& device);
+
+// Which BLAS library this process loaded, read from /proc/self/maps
+// (e.g. ".../openblas-openmp/libblas.so.3"); "unknown" when none is found.
+std::string LoadedBlas();
+
+}  // namespace distill::engine
+
+#endif  // DISTILL_WORKER_ENGINE_TRAINER_H_

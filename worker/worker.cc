@@ -1,0 +1,338 @@
+#include "worker/worker.h"
+
+#include <unistd.h>
+
+#include <condition_variable>
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <torch/torch.h>
+#include <torch/version.h>
+
+#include "common/log.h"
+#include "absl/strings/str_cat.h"
+#include "common/grpc_status.h"
+#include "common/sha256.h"
+#include "worker/engine/trainer.h"
+#include "worker/spec_convert.h"
+
+namespace distill {
+namespace {
+
+constexpr size_t kChunkBytes = 1 << 20;
+
+std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return context;
+}
+
+// Streams metric batches and heartbeats for one run from its own thread,
+// so training never waits on the network. Thread-safe.
+class Reporter {
+ public:
+  Reporter(v1::WorkerService::Stub* stub, const std::string& worker_id, const v1::Run& run,
+           absl::Duration flush, absl::Duration heartbeat)
+      : stub_(stub), worker_id_(worker_id), run_id_(run.id()), attempt_(run.attempt()),
+        flush_(flush), heartbeat_(heartbeat), thread_([this] { Loop(); }) {}
+
+  ~Reporter() { Stop(); }
+
+  void Add(std::vector<engine::Metric> metrics) {
+    std::lock_guard lock(mu_);
+    for (engine::Metric& m : metrics) {
+      v1::MetricPoint* p = pending_.add_points();
+      p->set_step(m.step);
+      p->set_epoch(int32_t(m.epoch));
+      p->set_key(std::move(m.key));
+      p->set_value(m.value);
+      p->set_time_ms(m.time_ms);
+    }
+  }
+
+  // True once the coordinator said this attempt must end (cancelled, or the
+  // lease went to another attempt).
+  bool ShouldStop() const { return stop_training_.load(); }
+  std::string why_stopped() const {
+    std::lock_guard lock(mu_);
+    return why_stopped_;
+  }
+
+  // Sends what is pending and ends the thread.
+  void Stop() {
+    {
+      std::lock_guard lock(mu_);
+      if (done_) return;
+      done_ = true;
+    }
+    wake_.notify_all();
+    thread_.join();
+    SendPending();
+  }
+
+ private:
+  void Loop() {
+    absl::Time next_heartbeat = absl::Now() + heartbeat_;
+    std::unique_lock lock(mu_);
+    while (!done_) {
+      wake_.wait_for(lock, absl::ToChronoMilliseconds(flush_));
+      if (done_) break;
+      lock.unlock();
+      SendPending();
+      if (absl::Now() >= next_heartbeat) {
+        SendHeartbeat();
+        next_heartbeat = absl::Now() + heartbeat_;
+      }
+      lock.lock();
+    }
+  }
+
+  void SendPending() {
+    v1::ReportMetricsRequest request;
+    {
+      std::lock_guard lock(mu_);
+      if (pending_.points_size() == 0) return;
+      request.Swap(&pending_);
+    }
+    request.set_run_id(run_id_);
+    request.set_attempt(attempt_);
+    v1::ReportMetricsResponse response;
+    grpc::Status status =
+        stub_->ReportMetrics(Context(absl::Seconds(30)).get(), request, &response);
+    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      StopTraining(status.error_message());
+    } else if (!status.ok()) {
+      DISTILL_LOG(WARNING) << "run " << run_id_ << ": metrics not sent, will retry: "
+                   << status.error_message();
+      std::lock_guard lock(mu_);
+      request.mutable_points()->MergeFrom(pending_.points());
+      pending_.Swap(&request);
+    }
+  }
+
+  void SendHeartbeat() {
+    v1::HeartbeatRequest request;
+    request.set_worker_id(worker_id_);
+    request.set_run_id(run_id_);
+    request.set_attempt(attempt_);
+    v1::HeartbeatResponse response;
+    grpc::Status status = stub_->Heartbeat(Context(absl::Seconds(10)).get(), request, &response);
+    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      StopTraining(status.error_message());
+    } else if (status.ok() && response.cancel_requested()) {
+      StopTraining("the run was cancelled");
+    }
+  }
+
+  void StopTraining(const std::string& why) {
+    {
+      std::lock_guard lock(mu_);
+      why_stopped_ = why;
+    }
+    stop_training_ = true;
+  }
+
+  v1::WorkerService::Stub* const stub_;
+  const std::string worker_id_;
+  const int64_t run_id_;
+  const int32_t attempt_;
+  const absl::Duration flush_, heartbeat_;
+  mutable std::mutex mu_;
+  std::condition_variable wake_;
+  v1::ReportMetricsRequest pending_;  // Guarded by mu_.
+  bool done_ = false;                 // Guarded by mu_.
+  std::string why_stopped_;           // Guarded by mu_.
+  std::atomic<bool> stop_training_{false};
+  std::thread thread_;
+};
+
+std::string Hostname() {
+  char name[256] = {};
+  gethostname(name, sizeof(name) - 1);
+  return name;
+}
+
+}  // namespace
+
+Worker::Worker(std::shared_ptr<grpc::Channel> channel, WorkerOptions options)
+    : stub_(v1::WorkerService::NewStub(channel)), options_(std::move(options)) {
+  if (options_.hostname.empty()) options_.hostname = Hostname();
+  if (options_.threads > 0) torch::set_num_threads(options_.threads);
+}
+
+std::string Worker::Describe() const {
+  return absl::StrCat("LibTorch ", TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR, ".",
+                      TORCH_VERSION_PATCH, ", device ", options_.device, ", ",
+                      torch::get_num_threads(), " threads, BLAS ", engine::LoadedBlas());
+}
+
+absl::Status Worker::Register() {
+  v1::RegisterWorkerRequest request;
+  request.set_hostname(options_.hostname);
+  request.set_device(options_.device);
+  request.set_threads(torch::get_num_threads());
+  request.set_libtorch_version(absl::StrCat(TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR,
+                                            ".", TORCH_VERSION_PATCH));
+  request.set_blas(engine::LoadedBlas());
+  v1::RegisterWorkerResponse response;
+  grpc::Status status =
+      stub_->RegisterWorker(Context(absl::Seconds(10)).get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  worker_id_ = response.worker_id();
+  heartbeat_interval_ = absl::Milliseconds(response.heartbeat_interval_ms());
+  return absl::OkStatus();
+}
+
+absl::Status Worker::Serve(const std::atomic<bool>& stop) {
+  absl::Duration backoff = absl::Milliseconds(250);
+  while (!stop) {
+    absl::Status status =
+        worker_id_.empty() ? Register() : ServeOne(options_.lease_wait).status();
+    if (status.ok()) {
+      backoff = absl::Milliseconds(250);
+      continue;
+    }
+    if (status.code() == absl::StatusCode::kNotFound) worker_id_.clear();  // Re-register.
+    DISTILL_LOG(WARNING) << "coordinator: " << status.message() << "; retrying in " << backoff;
+    absl::SleepFor(backoff);
+    backoff = std::min(backoff * 2, absl::Seconds(10));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<bool> Worker::ServeOne(absl::Duration wait) {
+  v1::LeaseRunRequest request;
+  request.set_worker_id(worker_id_);
+  request.set_wait_ms(absl::ToInt64Milliseconds(wait));
+  v1::LeaseRunResponse response;
+  grpc::Status status =
+      stub_->LeaseRun(Context(wait + absl::Seconds(10)).get(), request, &response);
+  if (!status.ok()) return FromGrpcStatus(status);
+  if (!response.has_run()) return false;
+  const v1::Run& run = response.run();
+  DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt() << " ("
+            << v1::ExperimentKind_Name(run.spec().kind())
+            << (run.member().empty() ? "" : ", member " + run.member()) << ") leased";
+  absl::Status outcome = Execute(run, response.teacher_checkpoint_sha256());
+  if (!outcome.ok()) {
+    DISTILL_LOG(WARNING) << "run " << run.id() << " failed: " << outcome.message();
+    v1::FailRunRequest fail;
+    fail.set_run_id(run.id());
+    fail.set_attempt(run.attempt());
+    fail.set_message(std::string(outcome.message()));
+    v1::FailRunResponse ignored;
+    grpc::Status s = stub_->FailRun(Context(absl::Seconds(30)).get(), fail, &ignored);
+    if (!s.ok()) DISTILL_LOG(WARNING) << "run " << run.id() << ": FailRun: " << s.error_message();
+  }
+  return true;
+}
+
+absl::Status Worker::Execute(const v1::Run& run, const std::string& teacher_sha256) {
+  std::filesystem::create_directories(options_.scratch_dir);
+  engine::RunHooks hooks;
+  if (run.spec().kind() == v1::DISTILL) {
+    absl::StatusOr<std::string> teacher = FetchCheckpoint(teacher_sha256);
+    if (!teacher.ok()) {
+      return absl::Status(teacher.status().code(),
+                          absl::StrCat("teacher run ", run.teacher_run_id(), " checkpoint: ",
+                                       teacher.status().message()));
+    }
+    hooks.teacher_checkpoint = *teacher;
+  }
+  hooks.output_checkpoint =
+      absl::StrCat(options_.scratch_dir, "/run-", run.id(), "-attempt-", run.attempt(), ".pt");
+  Reporter reporter(stub_.get(), worker_id_, run, options_.metrics_flush, heartbeat_interval_);
+  hooks.on_metrics = [&](std::vector<engine::Metric> m) { reporter.Add(std::move(m)); };
+  hooks.should_stop = [&] { return reporter.ShouldStop(); };
+
+  absl::StatusOr<engine::RunOutcome> outcome =
+      engine::ExecuteRun(ToRunConfig(run.spec(), options_.device), hooks);
+  reporter.Stop();
+  if (!outcome.ok()) return outcome.status();
+  if (outcome->stopped || reporter.ShouldStop()) {
+    DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
+              << " stopped: " << reporter.why_stopped();
+    std::filesystem::remove(hooks.output_checkpoint);
+    return absl::OkStatus();
+  }
+  absl::StatusOr<std::string> sha = UploadCheckpoint(run, hooks.output_checkpoint);
+  std::filesystem::remove(hooks.output_checkpoint);
+  if (!sha.ok()) return sha.status();
+  v1::CompleteRunRequest complete;
+  complete.set_run_id(run.id());
+  complete.set_attempt(run.attempt());
+  complete.set_checkpoint_sha256(*sha);
+  for (const auto& [key, value] : outcome->results) (*complete.mutable_results())[key] = value;
+  v1::CompleteRunResponse ignored;
+  grpc::Status s = stub_->CompleteRun(Context(absl::Seconds(30)).get(), complete, &ignored);
+  if (!s.ok()) return FromGrpcStatus(s);
+  DISTILL_LOG(INFO) << "run " << run.id() << " succeeded";
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Worker::FetchCheckpoint(const std::string& sha256) {
+  if (!IsSha256Hex(sha256)) {
+    return absl::FailedPreconditionError(absl::StrCat("no checkpoint (sha256 \"", sha256, "\")"));
+  }
+  const std::string path = absl::StrCat(options_.scratch_dir, "/", sha256, ".pt");
+  if (absl::StatusOr<std::string> cached = Sha256File(path); cached.ok() && *cached == sha256) {
+    return path;
+  }
+  const std::string temp = absl::StrCat(path, ".part");
+  std::ofstream out(temp, std::ios::binary | std::ios::trunc);
+  v1::DownloadCheckpointRequest request;
+  request.set_sha256(sha256);
+  auto context = Context(absl::Minutes(10));
+  auto reader = stub_->DownloadCheckpoint(context.get(), request);
+  v1::CheckpointChunk chunk;
+  Sha256 hash;
+  while (reader->Read(&chunk)) {
+    out.write(chunk.data().data(), std::streamsize(chunk.data().size()));
+    hash.Update(chunk.data());
+  }
+  grpc::Status status = reader->Finish();
+  out.close();
+  if (!status.ok()) return FromGrpcStatus(status);
+  const std::string actual = hash.HexDigest();
+  if (actual != sha256 || !out) {
+    std::filesystem::remove(temp);
+    return absl::DataLossError(absl::StrCat("downloaded checkpoint hashes to ", actual,
+                                            ", expected ", sha256));
+  }
+  std::filesystem::rename(temp, path);
+  return path;
+}
+
+absl::StatusOr<std::string> Worker::UploadCheckpoint(const v1::Run& run,
+                                                     const std::string& path) {
+  absl::StatusOr<std::string> sha = Sha256File(path);
+  if (!sha.ok()) return sha.status();
+  std::ifstream in(path, std::ios::binary);
+  v1::CheckpointChunk chunk;
+  v1::CheckpointHeader* header = chunk.mutable_header();
+  header->set_run_id(run.id());
+  header->set_attempt(run.attempt());
+  header->set_sha256(*sha);
+  header->set_size(int64_t(std::filesystem::file_size(path)));
+  v1::UploadCheckpointResponse response;
+  auto context = Context(absl::Minutes(10));
+  auto writer = stub_->UploadCheckpoint(context.get(), &response);
+  std::string buffer(kChunkBytes, '\0');
+  bool first = true;
+  while (first || in) {
+    in.read(buffer.data(), std::streamsize(buffer.size()));
+    chunk.set_data(buffer.data(), size_t(in.gcount()));
+    if (!writer->Write(chunk)) break;
+    chunk.clear_header();
+    first = false;
+  }
+  writer->WritesDone();
+  grpc::Status status = writer->Finish();
+  if (!status.ok()) return FromGrpcStatus(status);
+  return *sha;
+}
+
+}  // namespace distill

@@ -1,0 +1,65 @@
+#ifndef DISTILL_WORKER_WORKER_H_
+#define DISTILL_WORKER_WORKER_H_
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include <grpcpp/grpcpp.h>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "distill/v1/worker_service.grpc.pb.h"
+
+namespace distill {
+
+struct WorkerOptions {
+  // A LibTorch device: "cpu", "cuda:0", ...
+  std::string device = "cpu";
+  // Intra-op threads for LibTorch; 0 keeps LibTorch's choice.
+  int threads = 0;
+  // Downloaded teachers and checkpoints before upload.
+  std::string scratch_dir = "/tmp/distill-worker";
+  std::string hostname;
+  // Longest a single LeaseRun long-poll waits.
+  absl::Duration lease_wait = absl::Seconds(20);
+  // Metric points are sent at most this often (and once more at the end).
+  absl::Duration metrics_flush = absl::Milliseconds(500);
+};
+
+// The worker daemon: registers, long-polls for runs, executes each with the
+// engine while a reporter thread streams metrics and heartbeats, uploads the
+// checkpoint, and completes or fails the run. One run at a time (one
+// worker per device). Serve and ServeOne must be called from one thread.
+class Worker {
+ public:
+  Worker(std::shared_ptr<grpc::Channel> channel, WorkerOptions options);
+
+  // Sets the LibTorch thread count and describes the machine.
+  std::string Describe() const;
+  absl::Status Register();
+  // Leases and executes runs until `stop` is set. Survives the coordinator
+  // going away (retries with back-off).
+  absl::Status Serve(const std::atomic<bool>& stop);
+  // One long-poll; executes the run if one is granted. Returns whether a
+  // run was executed. A run that fails is reported FAILED; that is not an
+  // error of ServeOne.
+  absl::StatusOr<bool> ServeOne(absl::Duration wait);
+
+  const std::string& worker_id() const { return worker_id_; }
+
+ private:
+  absl::Status Execute(const v1::Run& run, const std::string& teacher_sha256);
+  absl::StatusOr<std::string> FetchCheckpoint(const std::string& sha256);
+  absl::StatusOr<std::string> UploadCheckpoint(const v1::Run& run, const std::string& path);
+
+  std::unique_ptr<v1::WorkerService::Stub> stub_;
+  WorkerOptions options_;
+  std::string worker_id_;
+  absl::Duration heartbeat_interval_ = absl::Seconds(10);
+};
+
+}  // namespace distill
+
+#endif  // DISTILL_WORKER_WORKER_H_
