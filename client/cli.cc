@@ -16,19 +16,34 @@ namespace {
 using v1::ExperimentService;
 
 std::string CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {
-      "OK", "CANCELLED", "UNKNOWN", "INVALID_ARGUMENT", "DEADLINE_EXCEEDED", "NOT_FOUND",
-      "ALREADY_EXISTS", "PERMISSION_DENIED", "RESOURCE_EXHAUSTED", "FAILED_PRECONDITION",
-      "ABORTED", "OUT_OF_RANGE", "UNIMPLEMENTED", "INTERNAL", "UNAVAILABLE", "DATA_LOSS",
-      "UNAUTHENTICATED"};
+  static const char* const kNames[] = {"OK",
+                                       "CANCELLED",
+                                       "UNKNOWN",
+                                       "INVALID_ARGUMENT",
+                                       "DEADLINE_EXCEEDED",
+                                       "NOT_FOUND",
+                                       "ALREADY_EXISTS",
+                                       "PERMISSION_DENIED",
+                                       "RESOURCE_EXHAUSTED",
+                                       "FAILED_PRECONDITION",
+                                       "ABORTED",
+                                       "OUT_OF_RANGE",
+                                       "UNIMPLEMENTED",
+                                       "INTERNAL",
+                                       "UNAVAILABLE",
+                                       "DATA_LOSS",
+                                       "UNAUTHENTICATED"};
   const int i = int(code);
   return i >= 0 && i < 17 ? kNames[i] : absl::StrCat(i);
 }
 
 class Cli {
  public:
-  Cli(std::shared_ptr<grpc::Channel> channel, std::ostream& out, std::ostream& err)
-      : stub_(ExperimentService::NewStub(channel)), out_(out), err_(err),
+  Cli(std::shared_ptr<grpc::Channel> channel, std::ostream& out,
+      std::ostream& err)
+      : stub_(ExperimentService::NewStub(channel)),
+        out_(out),
+        err_(err),
         tty_(&out == &std::cout && isatty(STDOUT_FILENO)) {}
 
   int Run(const std::vector<std::string>& a) {
@@ -39,7 +54,8 @@ class Cli {
       return Sweep(a[1], n == 3);
     }
     if (n >= 2 && a[0] == "runs" && a[1] == "list") return List(a);
-    if (n == 3 && a[0] == "runs" && a[1] == "show") return WithId(a[2], &Cli::Show);
+    if (n == 3 && a[0] == "runs" && a[1] == "show")
+      return WithId(a[2], &Cli::Show);
     if (n == 2 && a[0] == "watch") return WithId(a[1], &Cli::Watch);
     if (n == 2 && a[0] == "cancel") return WithId(a[1], &Cli::Cancel);
     if (n == 2 && a[0] == "results") return Results(a[1]);
@@ -53,8 +69,8 @@ class Cli {
   }
 
   int Refused(const char* what, const grpc::Status& status) {
-    err_ << what << ": " << CodeName(status.error_code()) << ": " << status.error_message()
-         << "\n";
+    err_ << what << ": " << CodeName(status.error_code()) << ": "
+         << status.error_message() << "\n";
     return 1;
   }
 
@@ -77,7 +93,8 @@ class Cli {
     v1::Run run;
     grpc::Status status = stub_->SubmitRun(&context, request, &run);
     if (!status.ok()) return Refused("submit", status);
-    out_ << "run " << run.id() << " " << v1::RunStatus_Name(run.status()) << "\n";
+    out_ << "run " << run.id() << " " << v1::RunStatus_Name(run.status())
+         << "\n";
     return 0;
   }
 
@@ -91,8 +108,9 @@ class Cli {
     v1::SubmitSweepResponse response;
     grpc::Status status = stub_->SubmitSweep(&context, request, &response);
     if (!status.ok()) return Refused("sweep", status);
-    out_ << "sweep " << response.sweep().id() << " \"" << response.sweep().name() << "\": "
-         << response.runs_size() << " runs";
+    out_ << "sweep " << response.sweep().id() << " \""
+         << response.sweep().name() << "\": " << response.runs_size()
+         << " runs";
     if (response.sweep().teacher_run_id()) {
       out_ << " (teacher run " << response.sweep().teacher_run_id() << ")";
     }
@@ -113,13 +131,15 @@ class Cli {
     for (size_t i = 2; i < a.size(); ++i) {
       int64_t sweep;
       v1::RunStatus status;
-      if (a[i].rfind("--sweep=", 0) == 0 && absl::SimpleAtoi(a[i].substr(8), &sweep)) {
+      if (a[i].rfind("--sweep=", 0) == 0 &&
+          absl::SimpleAtoi(a[i].substr(8), &sweep)) {
         request.set_sweep_id(sweep);
       } else if (a[i].rfind("--status=", 0) == 0 &&
                  v1::RunStatus_Parse(a[i].substr(9), &status)) {
         request.set_status(status);
       } else {
-        err_ << "runs list takes --sweep=ID and --status=STATUS, got \"" << a[i] << "\"\n";
+        err_ << "runs list takes --sweep=ID and --status=STATUS, got \"" << a[i]
+             << "\"\n";
         return 2;
       }
     }
@@ -142,7 +162,8 @@ class Cli {
     context.TryCancel();
     grpc::Status status = reader->Finish();
     if (!got) return Refused("runs show", status);
-    out_ << FormatRunDetails(first.run(), {first.metrics().begin(), first.metrics().end()});
+    out_ << FormatRunDetails(first.run(),
+                             {first.metrics().begin(), first.metrics().end()});
     return 0;
   }
 
@@ -185,7 +206,8 @@ class Cli {
     v1::Run run;
     grpc::Status status = stub_->CancelRun(&context, request, &run);
     if (!status.ok()) return Refused("cancel", status);
-    out_ << "run " << run.id() << " " << v1::RunStatus_Name(run.status()) << "\n";
+    out_ << "run " << run.id() << " " << v1::RunStatus_Name(run.status())
+         << "\n";
     return 0;
   }
 
@@ -210,19 +232,26 @@ class Cli {
 
 std::string CliUsage() {
   return "usage: distill [--coordinator=HOST:PORT] COMMAND\n"
-         "  submit FILE            submit one run (an ExperimentSpec YAML file)\n"
-         "  sweep FILE [--wait]    submit a sweep (a SweepSpec YAML file); --wait watches\n"
+         "  submit FILE            submit one run (an ExperimentSpec YAML "
+         "file)\n"
+         "  sweep FILE [--wait]    submit a sweep (a SweepSpec YAML file); "
+         "--wait watches\n"
          "                         every run and prints the results table\n"
          "  runs list [--sweep=ID] [--status=STATUS]\n"
-         "  runs show ID           a run's spec, results and loss / top-1 plots\n"
-         "  watch ID               one live progress line; exits 1 unless the run succeeded\n"
+         "  runs show ID           a run's spec, results and loss / top-1 "
+         "plots\n"
+         "  watch ID               one live progress line; exits 1 unless the "
+         "run succeeded\n"
          "  cancel ID              cancel a waiting, queued or running run\n"
-         "  results SWEEP          the Table 1 layout for a sweep (id or name)\n"
-         "The coordinator defaults to $DISTILL_COORDINATOR, else 127.0.0.1:50051.\n";
+         "  results SWEEP          the Table 1 layout for a sweep (id or "
+         "name)\n"
+         "The coordinator defaults to $DISTILL_COORDINATOR, else "
+         "127.0.0.1:50051.\n";
 }
 
-int RunCli(const std::vector<std::string>& args, std::shared_ptr<grpc::Channel> channel,
-           std::ostream& out, std::ostream& err) {
+int RunCli(const std::vector<std::string>& args,
+           std::shared_ptr<grpc::Channel> channel, std::ostream& out,
+           std::ostream& err) {
   return Cli(std::move(channel), out, err).Run(args);
 }
 

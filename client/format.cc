@@ -33,7 +33,8 @@ std::string Center(const std::string& s, size_t width) {
 
 std::string Duration(double seconds) {
   const int64_t s = int64_t(std::max(0.0, seconds));
-  if (s >= 3600) return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
+  if (s >= 3600)
+    return absl::StrFormat("%d:%02d:%02d", s / 3600, (s / 60) % 60, s % 60);
   return absl::StrFormat("%d:%02d", s / 60, s % 60);
 }
 
@@ -53,10 +54,13 @@ std::string LossSummary(const v1::Losses& l) {
 }
 
 std::string FormatResultsTable(const v1::SweepResults& results) {
-  const std::vector<std::string> header = {"row", "labels CE", "embedding MSE", "IKD",
-                                           "RKD", "top-1 %", "run", "status"};
+  const std::vector<std::string> header = {"row", "labels CE", "embedding MSE",
+                                           "IKD", "RKD",       "top-1 %",
+                                           "run", "status"};
   std::vector<std::vector<std::string>> rows;
-  auto top1 = [](bool has, double v) { return has ? absl::StrFormat("%.1f", 100 * v) : "-"; };
+  auto top1 = [](bool has, double v) {
+    return has ? absl::StrFormat("%.1f", 100 * v) : "-";
+  };
   const std::string check = "✓";
   for (const v1::MemberResult& m : results.members()) {
     const v1::Losses& l = m.losses();
@@ -73,14 +77,15 @@ std::string FormatResultsTable(const v1::SweepResults& results) {
   for (size_t c = 0; c < header.size(); ++c) {
     widths[c] = Width(header[c]);
     for (size_t r = 0; r < rows.size(); ++r) {
-      const bool spanned = r + 1 == rows.size() && c >= 1 && c <= 4;  // Teacher row.
+      const bool spanned =
+          r + 1 == rows.size() && c >= 1 && c <= 4;  // Teacher row.
       if (!spanned) widths[c] = std::max(widths[c], Width(rows[r][c]));
     }
   }
-  std::string out = absl::StrCat("sweep ", results.sweep().id(), " \"",
-                                 results.sweep().name(), "\" on ",
-                                 results.sweep().spec().base().dataset().name(),
-                                 ", teacher run ", results.teacher_run_id(), "\n");
+  std::string out = absl::StrCat(
+      "sweep ", results.sweep().id(), " \"", results.sweep().name(), "\" on ",
+      results.sweep().spec().base().dataset().name(), ", teacher run ",
+      results.teacher_run_id(), "\n");
   auto line = [&](const std::vector<std::string>& cells) {
     std::vector<std::string> padded;
     for (size_t c = 0; c < cells.size(); ++c) {
@@ -107,9 +112,10 @@ std::string FormatResultsTable(const v1::SweepResults& results) {
       // The teacher row spans the loss columns.
       std::vector<std::string> cells = rows[r];
       const size_t span = widths[1] + widths[2] + widths[3] + widths[4] + 9;
-      absl::StrAppend(&out, " ", Pad(cells[0], widths[0]), " │ ", Pad(cells[1], span), " │ ",
-                      Pad(cells[5], widths[5], true), " │ ", Pad(cells[6], widths[6], true),
-                      " │ ", cells[7], "\n");
+      absl::StrAppend(&out, " ", Pad(cells[0], widths[0]), " │ ",
+                      Pad(cells[1], span), " │ ",
+                      Pad(cells[5], widths[5], true), " │ ",
+                      Pad(cells[6], widths[6], true), " │ ", cells[7], "\n");
     } else {
       absl::StrAppend(&out, line(rows[r]));
     }
@@ -146,18 +152,22 @@ std::string ProgressLine(const v1::Run& run, const Progress& p) {
   if (!run.member().empty()) absl::StrAppend(&out, " (", run.member(), ")");
   absl::StrAppend(&out, " ", v1::RunStatus_Name(run.status()));
   if (run.status() == v1::RUNNING || run.status() == v1::SUCCEEDED) {
-    absl::StrAppend(&out, "  epoch ", std::max(1, p.epoch), "/", run.spec().epochs());
-    if (p.total_steps > 0) absl::StrAppend(&out, "  step ", p.step, "/", p.total_steps);
-    if (p.has_loss) absl::StrAppend(&out, absl::StrFormat("  loss %.4f", p.loss));
+    absl::StrAppend(&out, "  epoch ", std::max(1, p.epoch), "/",
+                    run.spec().epochs());
+    if (p.total_steps > 0)
+      absl::StrAppend(&out, "  step ", p.step, "/", p.total_steps);
+    if (p.has_loss)
+      absl::StrAppend(&out, absl::StrFormat("  loss %.4f", p.loss));
     if (p.images_per_sec > 0) {
       absl::StrAppend(&out, absl::StrFormat("  %.0f img/s", p.images_per_sec));
       if (run.status() == v1::RUNNING && p.total_steps > 0) {
-        const double left = double(p.total_steps - p.step) * run.spec().batch_size() /
-                            p.images_per_sec;
+        const double left = double(p.total_steps - p.step) *
+                            run.spec().batch_size() / p.images_per_sec;
         absl::StrAppend(&out, "  ETA ", Duration(left));
       }
     }
-    if (p.top1 >= 0) absl::StrAppend(&out, absl::StrFormat("  top-1 %.1f%%", 100 * p.top1));
+    if (p.top1 >= 0)
+      absl::StrAppend(&out, absl::StrFormat("  top-1 %.1f%%", 100 * p.top1));
   }
   if (!run.message().empty() && run.status() != v1::RUNNING) {
     absl::StrAppend(&out, "  ", run.message());
@@ -179,41 +189,49 @@ std::string Sparkline(const std::vector<double>& values, size_t width) {
   const auto [lo, hi] = std::minmax_element(buckets.begin(), buckets.end());
   std::string out;
   for (double v : buckets) {
-    const int level = *hi > *lo ? int(std::lround(7 * (v - *lo) / (*hi - *lo))) : 3;
+    const int level =
+        *hi > *lo ? int(std::lround(7 * (v - *lo) / (*hi - *lo))) : 3;
     out += kBlocks[level];
   }
   return out;
 }
 
-std::string FormatRunDetails(const v1::Run& run, const std::vector<v1::MetricPoint>& history) {
+std::string FormatRunDetails(const v1::Run& run,
+                             const std::vector<v1::MetricPoint>& history) {
   const v1::ExperimentSpec& s = run.spec();
-  std::string out = absl::StrCat("run ", run.id(), "  ", v1::ExperimentKind_Name(s.kind()),
-                                 "  ", v1::RunStatus_Name(run.status()), "  attempt ",
-                                 run.attempt(), "\n");
+  std::string out = absl::StrCat(
+      "run ", run.id(), "  ", v1::ExperimentKind_Name(s.kind()), "  ",
+      v1::RunStatus_Name(run.status()), "  attempt ", run.attempt(), "\n");
   if (run.sweep_id() != 0) {
-    absl::StrAppend(&out, "  sweep ", run.sweep_id(), " member ", run.member(), "\n");
+    absl::StrAppend(&out, "  sweep ", run.sweep_id(), " member ", run.member(),
+                    "\n");
   }
-  absl::StrAppend(&out, "  data ", s.dataset().name(), " (train ", s.dataset().train_limit(),
-                  ", test ", s.dataset().test_limit(), "; 0 = all)  epochs ", s.epochs(),
+  absl::StrAppend(&out, "  data ", s.dataset().name(), " (train ",
+                  s.dataset().train_limit(), ", test ",
+                  s.dataset().test_limit(), "; 0 = all)  epochs ", s.epochs(),
                   "  batch ", s.batch_size(), "  seed ", s.seed(), "\n");
   if (s.kind() == v1::DISTILL) {
     absl::StrAppend(&out, "  teacher run ", run.teacher_run_id(), "  student ",
-                    s.student().arch(), " width ", s.student().width(), "  losses ",
-                    LossSummary(s.losses()), "\n");
+                    s.student().arch(), " width ", s.student().width(),
+                    "  losses ", LossSummary(s.losses()), "\n");
   } else {
     const v1::VitSpec& v = s.teacher().vit();
-    absl::StrAppend(&out, "  ViT patch ", v.patch_size(), " width ", v.width(), " depth ",
-                    v.depth(), " heads ", v.heads(), "\n");
+    absl::StrAppend(&out, "  ViT patch ", v.patch_size(), " width ", v.width(),
+                    " depth ", v.depth(), " heads ", v.heads(), "\n");
   }
-  if (!run.worker_id().empty()) absl::StrAppend(&out, "  worker ", run.worker_id(), "\n");
-  if (!run.message().empty()) absl::StrAppend(&out, "  message: ", run.message(), "\n");
+  if (!run.worker_id().empty())
+    absl::StrAppend(&out, "  worker ", run.worker_id(), "\n");
+  if (!run.message().empty())
+    absl::StrAppend(&out, "  message: ", run.message(), "\n");
   if (run.finished_ms() > 0 && run.started_ms() > 0) {
-    absl::StrAppend(&out, "  wall time ",
-                    Duration(double(run.finished_ms() - run.started_ms()) / 1000), "\n");
+    absl::StrAppend(
+        &out, "  wall time ",
+        Duration(double(run.finished_ms() - run.started_ms()) / 1000), "\n");
   }
-  for (const auto& [key, value] : std::map<std::string, double>(run.results().begin(),
-                                                                 run.results().end())) {
-    absl::StrAppend(&out, "  ", key, " = ", absl::StrFormat("%.4f", value), "\n");
+  for (const auto& [key, value] : std::map<std::string, double>(
+           run.results().begin(), run.results().end())) {
+    absl::StrAppend(&out, "  ", key, " = ", absl::StrFormat("%.4f", value),
+                    "\n");
   }
   std::vector<double> loss, top1;
   for (const v1::MetricPoint& m : history) {
@@ -221,33 +239,39 @@ std::string FormatRunDetails(const v1::Run& run, const std::vector<v1::MetricPoi
     if (m.key() == "eval/top1") top1.push_back(m.value());
   }
   if (!loss.empty()) {
-    absl::StrAppend(&out, absl::StrFormat("  train/loss %8.4f %s %.4f\n", loss.front(),
-                                          Sparkline(loss), loss.back()));
+    absl::StrAppend(
+        &out, absl::StrFormat("  train/loss %8.4f %s %.4f\n", loss.front(),
+                              Sparkline(loss), loss.back()));
   }
   if (!top1.empty()) {
     absl::StrAppend(&out, "  eval/top1 by epoch:");
-    for (double t : top1) absl::StrAppend(&out, absl::StrFormat(" %.1f%%", 100 * t));
+    for (double t : top1)
+      absl::StrAppend(&out, absl::StrFormat(" %.1f%%", 100 * t));
     absl::StrAppend(&out, "\n");
   }
   return out;
 }
 
 std::string FormatRunList(const std::vector<v1::Run>& runs) {
-  std::string out = absl::StrFormat("%5s  %-5s  %-13s  %-10s  %-10s  %-14s  %s\n", "id",
-                                    "sweep", "kind", "member", "status", "losses", "top-1 %");
+  std::string out =
+      absl::StrFormat("%5s  %-5s  %-13s  %-10s  %-10s  %-14s  %s\n", "id",
+                      "sweep", "kind", "member", "status", "losses", "top-1 %");
   for (const v1::Run& r : runs) {
     auto it = r.results().find("eval/top1");
-    const std::string top1 =
-        it == r.results().end() ? "-" : absl::StrFormat("%.1f", 100 * it->second);
+    const std::string top1 = it == r.results().end()
+                                 ? "-"
+                                 : absl::StrFormat("%.1f", 100 * it->second);
     absl::StrAppend(
-        &out, absl::StrFormat("%5d  %-5s  %-13s  %-10s  %-10s  %-14s  %s\n", r.id(),
-                              r.sweep_id() ? absl::StrCat(r.sweep_id()) : "-",
-                              v1::ExperimentKind_Name(r.spec().kind()),
-                              r.member().empty() ? "-" : r.member(),
-                              v1::RunStatus_Name(r.status()),
-                              r.spec().kind() == v1::DISTILL ? LossSummary(r.spec().losses())
-                                                             : "-",
-                              top1));
+        &out,
+        absl::StrFormat("%5d  %-5s  %-13s  %-10s  %-10s  %-14s  %s\n", r.id(),
+                        r.sweep_id() ? absl::StrCat(r.sweep_id()) : "-",
+                        v1::ExperimentKind_Name(r.spec().kind()),
+                        r.member().empty() ? "-" : r.member(),
+                        v1::RunStatus_Name(r.status()),
+                        r.spec().kind() == v1::DISTILL
+                            ? LossSummary(r.spec().losses())
+                            : "-",
+                        top1));
   }
   return out;
 }

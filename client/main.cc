@@ -24,7 +24,7 @@ int main(int argc, char** argv) {
       args.push_back(arg);  // Command words and their own flags.
     }
   }
-  return distill::RunCli(args,
-                         grpc::CreateChannel(address, grpc::InsecureChannelCredentials()),
-                         std::cout, std::cerr);
+  return distill::RunCli(
+      args, grpc::CreateChannel(address, grpc::InsecureChannelCredentials()),
+      std::cout, std::cerr);
 }

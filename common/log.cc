@@ -8,7 +8,8 @@
 namespace distill {
 
 LogLine::LogLine(const char* severity) {
-  stream_ << absl::FormatTime("%Y-%m-%d %H:%M:%E3S", absl::Now(), absl::LocalTimeZone())
+  stream_ << absl::FormatTime("%Y-%m-%d %H:%M:%E3S", absl::Now(),
+                              absl::LocalTimeZone())
           << " " << severity << " ";
 }
 

@@ -26,16 +26,18 @@ class YamlToProto {
  public:
   explicit YamlToProto(std::string source) : source_(std::move(source)) {}
 
-  absl::Status Fill(const YAML::Node& node, const std::string& path, Message* message) {
+  absl::Status Fill(const YAML::Node& node, const std::string& path,
+                    Message* message) {
     if (!node.IsMap()) {
       return Error(node, path.empty() ? "the document" : path,
-                   absl::StrCat("expected a mapping of ", message->GetDescriptor()->name(),
-                                " fields"));
+                   absl::StrCat("expected a mapping of ",
+                                message->GetDescriptor()->name(), " fields"));
     }
     const Descriptor* descriptor = message->GetDescriptor();
     for (const auto& entry : node) {
       const std::string key = entry.first.Scalar();
-      const std::string field_path = path.empty() ? key : absl::StrCat(path, ".", key);
+      const std::string field_path =
+          path.empty() ? key : absl::StrCat(path, ".", key);
       const FieldDescriptor* field = descriptor->FindFieldByName(key);
       if (field == nullptr) {
         std::vector<std::string> known;
@@ -43,10 +45,11 @@ class YamlToProto {
           known.push_back(descriptor->field(i)->name());
         }
         return Error(entry.first, field_path,
-                     absl::StrCat("unknown field; ", descriptor->name(), " has [",
-                                  absl::StrJoin(known, ", "), "]"));
+                     absl::StrCat("unknown field; ", descriptor->name(),
+                                  " has [", absl::StrJoin(known, ", "), "]"));
       }
-      if (absl::Status s = FillField(entry.second, field_path, field, message); !s.ok()) {
+      if (absl::Status s = FillField(entry.second, field_path, field, message);
+          !s.ok()) {
         return s;
       }
     }
@@ -56,8 +59,8 @@ class YamlToProto {
  private:
   absl::Status Error(const YAML::Node& node, const std::string& path,
                      const std::string& what) const {
-    return absl::InvalidArgumentError(
-        absl::StrCat(source_, ":", node.Mark().line + 1, ": ", path, ": ", what));
+    return absl::InvalidArgumentError(absl::StrCat(
+        source_, ":", node.Mark().line + 1, ": ", path, ": ", what));
   }
 
   absl::Status FillField(const YAML::Node& value, const std::string& path,
@@ -69,7 +72,8 @@ class YamlToProto {
       if (!value.IsSequence()) return Error(value, path, "expected a list");
       for (size_t i = 0; i < value.size(); ++i) {
         const std::string item_path = absl::StrCat(path, "[", i, "]");
-        if (absl::Status s = SetOne(value[i], item_path, field, message, true); !s.ok()) {
+        if (absl::Status s = SetOne(value[i], item_path, field, message, true);
+            !s.ok()) {
           return s;
         }
       }
@@ -79,16 +83,19 @@ class YamlToProto {
   }
 
   absl::Status SetOne(const YAML::Node& value, const std::string& path,
-                      const FieldDescriptor* field, Message* message, bool add) {
+                      const FieldDescriptor* field, Message* message,
+                      bool add) {
     const Reflection* r = message->GetReflection();
     if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-      Message* sub = add ? r->AddMessage(message, field) : r->MutableMessage(message, field);
+      Message* sub = add ? r->AddMessage(message, field)
+                         : r->MutableMessage(message, field);
       return Fill(value, path, sub);
     }
     if (!value.IsScalar()) return Error(value, path, "expected a single value");
     const std::string text = value.Scalar();
     auto wrong = [&](const char* expected) {
-      return Error(value, path, absl::StrCat("expected ", expected, ", got \"", text, "\""));
+      return Error(value, path,
+                   absl::StrCat("expected ", expected, ", got \"", text, "\""));
     };
     switch (field->cpp_type()) {
       case FieldDescriptor::CPPTYPE_INT32:
@@ -97,7 +104,8 @@ class YamlToProto {
         if (!absl::SimpleAtoi(text, &v)) return wrong("an integer");
         if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT32) {
           if (v < INT32_MIN || v > INT32_MAX) return wrong("a 32-bit integer");
-          add ? r->AddInt32(message, field, int32_t(v)) : r->SetInt32(message, field, int32_t(v));
+          add ? r->AddInt32(message, field, int32_t(v))
+              : r->SetInt32(message, field, int32_t(v));
         } else {
           add ? r->AddInt64(message, field, v) : r->SetInt64(message, field, v);
         }
@@ -112,7 +120,8 @@ class YamlToProto {
           add ? r->AddUInt32(message, field, uint32_t(v))
               : r->SetUInt32(message, field, uint32_t(v));
         } else {
-          add ? r->AddUInt64(message, field, v) : r->SetUInt64(message, field, v);
+          add ? r->AddUInt64(message, field, v)
+              : r->SetUInt64(message, field, v);
         }
         return absl::OkStatus();
       }
@@ -121,9 +130,11 @@ class YamlToProto {
         double v;
         if (!absl::SimpleAtod(text, &v)) return wrong("a number");
         if (field->cpp_type() == FieldDescriptor::CPPTYPE_FLOAT) {
-          add ? r->AddFloat(message, field, float(v)) : r->SetFloat(message, field, float(v));
+          add ? r->AddFloat(message, field, float(v))
+              : r->SetFloat(message, field, float(v));
         } else {
-          add ? r->AddDouble(message, field, v) : r->SetDouble(message, field, v);
+          add ? r->AddDouble(message, field, v)
+              : r->SetDouble(message, field, v);
         }
         return absl::OkStatus();
       }
@@ -134,15 +145,19 @@ class YamlToProto {
         return absl::OkStatus();
       }
       case FieldDescriptor::CPPTYPE_STRING:
-        add ? r->AddString(message, field, text) : r->SetString(message, field, text);
+        add ? r->AddString(message, field, text)
+            : r->SetString(message, field, text);
         return absl::OkStatus();
       case FieldDescriptor::CPPTYPE_ENUM: {
         const auto* type = field->enum_type();
-        const EnumValueDescriptor* v = type->FindValueByName(absl::AsciiStrToUpper(text));
+        const EnumValueDescriptor* v =
+            type->FindValueByName(absl::AsciiStrToUpper(text));
         if (v == nullptr || v->number() == 0) {
           std::vector<std::string> names;
-          for (int i = 1; i < type->value_count(); ++i) names.push_back(type->value(i)->name());
-          return wrong(absl::StrCat("one of [", absl::StrJoin(names, ", "), "]").c_str());
+          for (int i = 1; i < type->value_count(); ++i)
+            names.push_back(type->value(i)->name());
+          return wrong(absl::StrCat("one of [", absl::StrJoin(names, ", "), "]")
+                           .c_str());
         }
         add ? r->AddEnum(message, field, v) : r->SetEnum(message, field, v);
         return absl::OkStatus();
@@ -157,7 +172,8 @@ class YamlToProto {
 
 }  // namespace
 
-absl::Status ParseYamlMessage(const std::string& yaml, const std::string& source_name,
+absl::Status ParseYamlMessage(const std::string& yaml,
+                              const std::string& source_name,
                               google::protobuf::Message* message) {
   YAML::Node root;
   try {
@@ -167,15 +183,18 @@ absl::Status ParseYamlMessage(const std::string& yaml, const std::string& source
         absl::StrCat(source_name, ":", e.mark.line + 1, ": ", e.msg));
   }
   if (!root.IsDefined() || root.IsNull()) {
-    return absl::InvalidArgumentError(absl::StrCat(source_name, ": the file is empty"));
+    return absl::InvalidArgumentError(
+        absl::StrCat(source_name, ": the file is empty"));
   }
   message->Clear();
   return YamlToProto(source_name).Fill(root, "", message);
 }
 
-absl::Status ReadYamlFile(const std::string& path, google::protobuf::Message* message) {
+absl::Status ReadYamlFile(const std::string& path,
+                          google::protobuf::Message* message) {
   std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open spec file ", path));
+  if (!in)
+    return absl::NotFoundError(absl::StrCat("cannot open spec file ", path));
   std::stringstream text;
   text << in.rdbuf();
   return ParseYamlMessage(text.str(), path, message);

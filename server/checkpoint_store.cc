@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 class FileCheckpointWriter final : public CheckpointWriter {
  public:
   FileCheckpointWriter(fs::path temp, fs::path directory)
-      : temp_(std::move(temp)), directory_(std::move(directory)),
+      : temp_(std::move(temp)),
+        directory_(std::move(directory)),
         out_(temp_, std::ios::binary | std::ios::trunc) {}
   ~FileCheckpointWriter() override {
     if (!committed_) {
@@ -27,27 +28,31 @@ class FileCheckpointWriter final : public CheckpointWriter {
 
   absl::Status Append(std::string_view data) override {
     out_.write(data.data(), std::streamsize(data.size()));
-    if (!out_) return absl::InternalError(absl::StrCat("cannot write ", temp_.string()));
+    if (!out_)
+      return absl::InternalError(absl::StrCat("cannot write ", temp_.string()));
     hash_.Update(data);
     size_ += int64_t(data.size());
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::string> Commit(const std::string& expected_sha256) override {
+  absl::StatusOr<std::string> Commit(
+      const std::string& expected_sha256) override {
     out_.close();
-    if (!out_) return absl::InternalError(absl::StrCat("cannot write ", temp_.string()));
+    if (!out_)
+      return absl::InternalError(absl::StrCat("cannot write ", temp_.string()));
     const std::string actual = hash_.HexDigest();
     if (actual != expected_sha256) {
-      return absl::DataLossError(absl::StrCat("checkpoint sha256 mismatch: expected ",
-                                              expected_sha256, ", the data hashes to ",
-                                              actual, " (", size_, " bytes)"));
+      return absl::DataLossError(absl::StrCat(
+          "checkpoint sha256 mismatch: expected ", expected_sha256,
+          ", the data hashes to ", actual, " (", size_, " bytes)"));
     }
     const fs::path final_path = directory_ / actual;
     std::error_code ec;
     fs::rename(temp_, final_path, ec);
     if (ec) {
-      return absl::InternalError(
-          absl::StrCat("cannot move checkpoint to ", final_path.string(), ": ", ec.message()));
+      return absl::InternalError(absl::StrCat("cannot move checkpoint to ",
+                                              final_path.string(), ": ",
+                                              ec.message()));
     }
     committed_ = true;
     return final_path.string();
@@ -65,7 +70,8 @@ class FileCheckpointWriter final : public CheckpointWriter {
 
 class FileCheckpointReader final : public CheckpointReader {
  public:
-  explicit FileCheckpointReader(const fs::path& path) : in_(path, std::ios::binary) {}
+  explicit FileCheckpointReader(const fs::path& path)
+      : in_(path, std::ios::binary) {}
   bool ok() const { return bool(in_); }
 
   absl::StatusOr<std::string> Read(size_t max_bytes) override {
@@ -82,7 +88,8 @@ class FileCheckpointReader final : public CheckpointReader {
 
 class FileCheckpointStore final : public CheckpointStore {
  public:
-  explicit FileCheckpointStore(fs::path directory) : directory_(std::move(directory)) {}
+  explicit FileCheckpointStore(fs::path directory)
+      : directory_(std::move(directory)) {}
 
   absl::StatusOr<std::unique_ptr<CheckpointWriter>> NewWriter() override {
     const fs::path temp =
@@ -90,14 +97,16 @@ class FileCheckpointStore final : public CheckpointStore {
     return std::make_unique<FileCheckpointWriter>(temp, directory_);
   }
 
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> Open(const std::string& sha256) override {
+  absl::StatusOr<std::unique_ptr<CheckpointReader>> Open(
+      const std::string& sha256) override {
     if (!IsSha256Hex(sha256)) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("sha256 must be 64 lower-case hex digits, got \"", sha256, "\""));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sha256 must be 64 lower-case hex digits, got \"", sha256, "\""));
     }
     auto reader = std::make_unique<FileCheckpointReader>(directory_ / sha256);
     if (!reader->ok()) {
-      return absl::NotFoundError(absl::StrCat("no checkpoint file has sha256 ", sha256));
+      return absl::NotFoundError(
+          absl::StrCat("no checkpoint file has sha256 ", sha256));
     }
     return reader;
   }
@@ -114,8 +123,8 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::OpenDirectory(
   std::error_code ec;
   fs::create_directories(directory, ec);
   if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot create checkpoint directory ", directory, ": ", ec.message()));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot create checkpoint directory ", directory, ": ", ec.message()));
   }
   return std::make_unique<FileCheckpointStore>(directory);
 }

@@ -19,7 +19,8 @@ class CheckpointWriter {
   // Verifies the bytes hash to `expected_sha256` (DATA_LOSS naming both
   // digests otherwise) and makes the file visible under its digest.
   // Returns its path.
-  virtual absl::StatusOr<std::string> Commit(const std::string& expected_sha256) = 0;
+  virtual absl::StatusOr<std::string> Commit(
+      const std::string& expected_sha256) = 0;
   virtual int64_t size() const = 0;
 };
 

@@ -1,9 +1,9 @@
 #include "server/coordinator.h"
 
-#include <filesystem>
-
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+
+#include <filesystem>
 
 #include "absl/strings/str_cat.h"
 
@@ -15,8 +15,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot create data directory ", options.data_dir, ": ", ec.message()));
+    return absl::UnavailableError(absl::StrCat(
+        "cannot create data directory ", options.data_dir, ": ", ec.message()));
   }
   absl::StatusOr<std::unique_ptr<Store>> store =
       Store::OpenSqlite(options.data_dir + "/distill.db");
@@ -26,16 +26,17 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
       CheckpointStore::OpenDirectory(options.data_dir + "/checkpoints");
   if (!checkpoints.ok()) return checkpoints.status();
   c->checkpoints_ = *std::move(checkpoints);
-  c->scheduler_ = std::make_unique<Scheduler>(c->store_.get(), c->checkpoints_.get(),
-                                              options.clock, options.scheduler);
-  c->experiments_ = std::make_unique<ExperimentServiceImpl>(c->scheduler_.get());
+  c->scheduler_ = std::make_unique<Scheduler>(
+      c->store_.get(), c->checkpoints_.get(), options.clock, options.scheduler);
+  c->experiments_ =
+      std::make_unique<ExperimentServiceImpl>(c->scheduler_.get());
   c->workers_ = std::make_unique<WorkerServiceImpl>(c->scheduler_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, grpc::InsecureServerCredentials(),
-                           &c->port_);
+  builder.AddListeningPort(options.listen_address,
+                           grpc::InsecureServerCredentials(), &c->port_);
   builder.RegisterService(c->experiments_.get());
   builder.RegisterService(c->workers_.get());
   builder.SetMaxReceiveMessageSize(16 << 20);
@@ -44,20 +45,25 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen_address));
   }
-  c->host_ = options.listen_address.substr(0, options.listen_address.rfind(':'));
+  c->host_ =
+      options.listen_address.substr(0, options.listen_address.rfind(':'));
   if (c->host_ == "0.0.0.0" || c->host_ == "[::]") c->host_ = "127.0.0.1";
   return c;
 }
 
 Coordinator::~Coordinator() { Shutdown(); }
 
-std::string Coordinator::address() const { return absl::StrCat(host_, ":", port_); }
+std::string Coordinator::address() const {
+  return absl::StrCat(host_, ":", port_);
+}
 
 void Coordinator::Wait() { server_->Wait(); }
 
 void Coordinator::Shutdown() {
   if (scheduler_) scheduler_->Shutdown();  // Ends long-polls and watches.
-  if (server_) server_->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  if (server_)
+    server_->Shutdown(std::chrono::system_clock::now() +
+                      std::chrono::seconds(5));
 }
 
 }  // namespace distill

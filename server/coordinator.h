@@ -1,10 +1,10 @@
 #ifndef DISTILL_SERVER_COORDINATOR_H_
 #define DISTILL_SERVER_COORDINATOR_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/statusor.h"
 #include "server/checkpoint_store.h"
@@ -28,7 +28,8 @@ struct CoordinatorOptions {
 // server with both services, health checking and reflection. Thread-safe.
 class Coordinator {
  public:
-  static absl::StatusOr<std::unique_ptr<Coordinator>> Start(const CoordinatorOptions& options);
+  static absl::StatusOr<std::unique_ptr<Coordinator>> Start(
+      const CoordinatorOptions& options);
   ~Coordinator();
 
   int port() const { return port_; }

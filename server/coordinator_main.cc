@@ -9,7 +9,8 @@
 #include "absl/flags/usage.h"
 #include "server/coordinator.h"
 
-ABSL_FLAG(std::string, listen, "127.0.0.1:50051", "address to serve on (host:port)");
+ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+          "address to serve on (host:port)");
 ABSL_FLAG(std::string, data_dir, "distill-data",
           "directory for the database (distill.db) and checkpoints");
 ABSL_FLAG(int64_t, lease_seconds, 60,
@@ -22,24 +23,30 @@ void OnSignal(int) { stop_requested = true; }
 }  // namespace
 
 int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage("distill-coordinator --listen=HOST:PORT --data_dir=DIR");
+  absl::SetProgramUsageMessage(
+      "distill-coordinator --listen=HOST:PORT --data_dir=DIR");
   absl::ParseCommandLine(argc, argv);
   distill::CoordinatorOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
-  options.scheduler.lease_duration_ms = absl::GetFlag(FLAGS_lease_seconds) * 1000;
-  options.scheduler.heartbeat_interval_ms = absl::GetFlag(FLAGS_heartbeat_seconds) * 1000;
+  options.scheduler.lease_duration_ms =
+      absl::GetFlag(FLAGS_lease_seconds) * 1000;
+  options.scheduler.heartbeat_interval_ms =
+      absl::GetFlag(FLAGS_heartbeat_seconds) * 1000;
   auto coordinator = distill::Coordinator::Start(options);
   if (!coordinator.ok()) {
-    std::cerr << "distill-coordinator: " << coordinator.status().message() << "\n";
+    std::cerr << "distill-coordinator: " << coordinator.status().message()
+              << "\n";
     return 1;
   }
-  std::cerr << "distill-coordinator: serving on " << options.listen_address << " (port "
-            << (*coordinator)->port() << "), data in " << options.data_dir << std::endl;
+  std::cerr << "distill-coordinator: serving on " << options.listen_address
+            << " (port " << (*coordinator)->port() << "), data in "
+            << options.data_dir << std::endl;
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   std::thread waiter([&] { (*coordinator)->Wait(); });
-  while (!stop_requested) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  while (!stop_requested)
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
   std::cerr << "distill-coordinator: shutting down" << std::endl;
   (*coordinator)->Shutdown();
   waiter.join();

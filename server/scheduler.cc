@@ -10,17 +10,23 @@
 namespace distill {
 namespace {
 
-std::string StatusName(v1::RunStatus status) { return v1::RunStatus_Name(status); }
+std::string StatusName(v1::RunStatus status) {
+  return v1::RunStatus_Name(status);
+}
 
 }  // namespace
 
 bool IsTerminal(v1::RunStatus status) {
-  return status == v1::SUCCEEDED || status == v1::FAILED || status == v1::CANCELLED;
+  return status == v1::SUCCEEDED || status == v1::FAILED ||
+         status == v1::CANCELLED;
 }
 
 Scheduler::Scheduler(Store* store, CheckpointStore* checkpoints, Clock* clock,
                      SchedulerOptions options)
-    : store_(store), checkpoints_(checkpoints), clock_(clock), options_(options) {}
+    : store_(store),
+      checkpoints_(checkpoints),
+      clock_(clock),
+      options_(options) {}
 
 void Scheduler::Changed() {
   ++version_;
@@ -41,25 +47,27 @@ absl::StatusOr<v1::Run> Scheduler::InsertRun(v1::Run run) {
   return run;
 }
 
-absl::StatusOr<v1::RunStatus> Scheduler::StatusBehindTeacher(int64_t teacher_run_id) {
+absl::StatusOr<v1::RunStatus> Scheduler::StatusBehindTeacher(
+    int64_t teacher_run_id) {
   absl::StatusOr<v1::Run> teacher = store_->GetRun(teacher_run_id);
   if (!teacher.ok()) {
     return absl::NotFoundError(
         absl::StrCat("teacher.run_id ", teacher_run_id, ": no such run"));
   }
   if (teacher->spec().kind() != v1::TRAIN_TEACHER) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "teacher.run_id ", teacher_run_id, " is a ",
-        v1::ExperimentKind_Name(teacher->spec().kind()), " run, not TRAIN_TEACHER"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("teacher.run_id ", teacher_run_id, " is a ",
+                     v1::ExperimentKind_Name(teacher->spec().kind()),
+                     " run, not TRAIN_TEACHER"));
   }
   switch (teacher->status()) {
     case v1::SUCCEEDED:
       return v1::QUEUED;
     case v1::FAILED:
     case v1::CANCELLED:
-      return absl::FailedPreconditionError(
-          absl::StrCat("teacher run ", teacher_run_id, " ended ",
-                       StatusName(teacher->status()), ": ", teacher->message()));
+      return absl::FailedPreconditionError(absl::StrCat(
+          "teacher run ", teacher_run_id, " ended ",
+          StatusName(teacher->status()), ": ", teacher->message()));
     default:
       return v1::WAITING;
   }
@@ -72,7 +80,8 @@ absl::StatusOr<v1::Run> Scheduler::SubmitRun(const v1::ExperimentSpec& spec) {
   *run.mutable_spec() = spec;
   run.set_status(v1::QUEUED);
   if (spec.kind() == v1::DISTILL) {
-    absl::StatusOr<v1::RunStatus> status = StatusBehindTeacher(spec.teacher().run_id());
+    absl::StatusOr<v1::RunStatus> status =
+        StatusBehindTeacher(spec.teacher().run_id());
     if (!status.ok()) return status.status();
     run.set_status(*status);
     run.set_teacher_run_id(spec.teacher().run_id());
@@ -82,7 +91,8 @@ absl::StatusOr<v1::Run> Scheduler::SubmitRun(const v1::ExperimentSpec& spec) {
   return inserted;
 }
 
-absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(const v1::SweepSpec& spec) {
+absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
+    const v1::SweepSpec& spec) {
   if (absl::Status s = ValidateSweepShape(spec); !s.ok()) return s;
   // Expand: the teacher stage over the base, then one DISTILL spec a member.
   std::optional<v1::ExperimentSpec> teacher_spec;
@@ -93,7 +103,8 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(const v1::SweepSp
     teacher_spec->MergeFrom(spec.teacher().train());
     teacher_spec->set_kind(v1::TRAIN_TEACHER);
     if (absl::Status s = ValidateSpec(*teacher_spec); !s.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat("teacher.train: ", s.message()));
+      return absl::InvalidArgumentError(
+          absl::StrCat("teacher.train: ", s.message()));
     }
   }
   std::vector<v1::ExperimentSpec> member_specs;
@@ -102,7 +113,8 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(const v1::SweepSp
     m.set_kind(v1::DISTILL);
     *m.mutable_losses() = member.losses();
     m.mutable_teacher()->Clear();
-    if (absl::Status s = ValidateSpec(m, TeacherReference::kFromSweep); !s.ok()) {
+    if (absl::Status s = ValidateSpec(m, TeacherReference::kFromSweep);
+        !s.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("member \"", member.name(), "\": ", s.message()));
     }
@@ -132,10 +144,13 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(const v1::SweepSp
       teacher_id = inserted->id();
       *response.add_runs() = *std::move(inserted);
     }
-    absl::StatusOr<v1::RunStatus> member_status = StatusBehindTeacher(teacher_id);
+    absl::StatusOr<v1::RunStatus> member_status =
+        StatusBehindTeacher(teacher_id);
     if (!member_status.ok()) return member_status.status();
     sweep->set_teacher_run_id(teacher_id);
-    if (absl::Status s = store_->SetSweepTeacher(*sweep_id, teacher_id); !s.ok()) return s;
+    if (absl::Status s = store_->SetSweepTeacher(*sweep_id, teacher_id);
+        !s.ok())
+      return s;
 
     for (int i = 0; i < spec.members_size(); ++i) {
       v1::Run run;
@@ -188,7 +203,8 @@ absl::Status Scheduler::Finish(v1::Run& run, v1::RunStatus status,
   run.set_finished_ms(clock_->NowMs());
   run.set_lease_expires_ms(0);
   if (absl::Status s = store_->UpdateRun(run); !s.ok()) return s;
-  absl::StatusOr<std::vector<v1::Run>> dependents = store_->RunsWithTeacher(run.id());
+  absl::StatusOr<std::vector<v1::Run>> dependents =
+      store_->RunsWithTeacher(run.id());
   if (!dependents.ok()) return dependents.status();
   for (v1::Run& dependent : *dependents) {
     if (dependent.status() != v1::WAITING) continue;
@@ -198,14 +214,16 @@ absl::Status Scheduler::Finish(v1::Run& run, v1::RunStatus status,
     } else {
       const std::string why = absl::StrCat("teacher run ", run.id(), " ended ",
                                            StatusName(status), ": ", message);
-      if (absl::Status s = Finish(dependent, v1::FAILED, why); !s.ok()) return s;
+      if (absl::Status s = Finish(dependent, v1::FAILED, why); !s.ok())
+        return s;
     }
   }
   Changed();
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(const std::string& sweep_ref) {
+absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(
+    const std::string& sweep_ref) {
   absl::MutexLock lock(&mu_);
   int64_t id;
   absl::StatusOr<v1::Sweep> sweep = absl::SimpleAtoi(sweep_ref, &id)
@@ -221,7 +239,8 @@ absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(const std::string& swee
   absl::StatusOr<v1::Run> teacher = store_->GetRun(sweep->teacher_run_id());
   if (teacher.ok()) {
     results.set_teacher_status(teacher->status());
-    if (auto it = teacher->results().find("eval/top1"); it != teacher->results().end()) {
+    if (auto it = teacher->results().find("eval/top1");
+        it != teacher->results().end()) {
       results.set_teacher_top1(it->second);
     }
   }
@@ -230,11 +249,13 @@ absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(const std::string& swee
     row->set_name(member.name());
     *row->mutable_losses() = member.losses();
     for (const v1::Run& run : *runs) {
-      if (run.member() != member.name() || run.spec().kind() != v1::DISTILL) continue;
+      if (run.member() != member.name() || run.spec().kind() != v1::DISTILL)
+        continue;
       row->set_run_id(run.id());
       row->set_status(run.status());
       row->set_message(run.message());
-      if (auto it = run.results().find("eval/top1"); it != run.results().end()) {
+      if (auto it = run.results().find("eval/top1");
+          it != run.results().end()) {
         row->set_top1(it->second);
       }
     }
@@ -242,9 +263,8 @@ absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(const std::string& swee
   return results;
 }
 
-absl::StatusOr<std::optional<v1::RunEvent>> Scheduler::NextRunEvent(int64_t run_id,
-                                                                    WatchCursor* cursor,
-                                                                    absl::Time deadline) {
+absl::StatusOr<std::optional<v1::RunEvent>> Scheduler::NextRunEvent(
+    int64_t run_id, WatchCursor* cursor, absl::Time deadline) {
   absl::MutexLock lock(&mu_);
   while (true) {
     const int64_t seen_version = version_;
@@ -261,11 +281,13 @@ absl::StatusOr<std::optional<v1::RunEvent>> Scheduler::NextRunEvent(int64_t run_
       *event.mutable_run() = *std::move(run);
       for (StoredMetric& m : *metrics) {
         cursor->metric_sequence = m.sequence;
-        if (!first || cursor->include_history) *event.add_metrics() = std::move(m.point);
+        if (!first || cursor->include_history)
+          *event.add_metrics() = std::move(m.point);
       }
       return event;
     }
-    if (shutdown_) return absl::UnavailableError("the coordinator is shutting down");
+    if (shutdown_)
+      return absl::UnavailableError("the coordinator is shutting down");
     while (version_ == seen_version && !shutdown_) {
       if (changed_.WaitWithDeadline(&mu_, deadline)) return std::nullopt;
     }
@@ -280,7 +302,8 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
   worker.hostname = request.hostname().empty() ? "unknown" : request.hostname();
   worker.id = absl::StrCat(
       worker.hostname, "-",
-      Sha256Hex(absl::StrCat(worker.hostname, now, version_, request.device())).substr(0, 8));
+      Sha256Hex(absl::StrCat(worker.hostname, now, version_, request.device()))
+          .substr(0, 8));
   worker.device = request.device();
   worker.threads = request.threads();
   worker.libtorch_version = request.libtorch_version();
@@ -301,17 +324,20 @@ absl::Status Scheduler::ExpireLeases() {
 }
 
 absl::Status Scheduler::ExpireLeasesLocked() {
-  absl::StatusOr<std::vector<v1::Run>> expired = store_->ExpiredLeases(clock_->NowMs());
+  absl::StatusOr<std::vector<v1::Run>> expired =
+      store_->ExpiredLeases(clock_->NowMs());
   if (!expired.ok()) return expired.status();
   for (v1::Run& run : *expired) {
-    const int max_restarts = run.spec().max_restarts() > 0 ? run.spec().max_restarts() : 2;
-    const std::string what = absl::StrCat("the lease of attempt ", run.attempt(),
-                                          " on worker ", run.worker_id(), " expired");
+    const int max_restarts =
+        run.spec().max_restarts() > 0 ? run.spec().max_restarts() : 2;
+    const std::string what =
+        absl::StrCat("the lease of attempt ", run.attempt(), " on worker ",
+                     run.worker_id(), " expired");
     absl::Status s = store_->InTransaction([&]() -> absl::Status {
       if (run.attempt() > max_restarts) {
         return Finish(run, v1::FAILED,
-                      absl::StrCat("LOST: ", what, " and max_restarts (", max_restarts,
-                                   ") is spent"));
+                      absl::StrCat("LOST: ", what, " and max_restarts (",
+                                   max_restarts, ") is spent"));
       }
       run.set_status(v1::QUEUED);
       run.set_message(absl::StrCat(what, "; queued again"));
@@ -325,8 +351,8 @@ absl::Status Scheduler::ExpireLeasesLocked() {
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(const std::string& worker_id,
-                                                         absl::Duration wait) {
+absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
+    const std::string& worker_id, absl::Duration wait) {
   const absl::Time deadline = absl::Now() + wait;
   absl::MutexLock lock(&mu_);
   absl::StatusOr<WorkerRecord> worker = store_->GetWorker(worker_id);
@@ -366,7 +392,8 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(const std::string& work
   return response;
 }
 
-absl::StatusOr<v1::Run> Scheduler::CurrentLease(int64_t run_id, int32_t attempt) {
+absl::StatusOr<v1::Run> Scheduler::CurrentLease(int64_t run_id,
+                                                int32_t attempt) {
   absl::StatusOr<v1::Run> run = store_->GetRun(run_id);
   if (!run.ok()) return run.status();
   if (run->status() != v1::RUNNING || run->attempt() != attempt) {
@@ -397,11 +424,14 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(
 
 absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request) {
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<v1::Run> run = CurrentLease(request.run_id(), request.attempt());
+  absl::StatusOr<v1::Run> run =
+      CurrentLease(request.run_id(), request.attempt());
   if (!run.ok()) return run.status();
-  std::vector<v1::MetricPoint> points(request.points().begin(), request.points().end());
-  absl::Status s = store_->InTransaction(
-      [&] { return store_->AppendMetrics(request.run_id(), request.attempt(), points); });
+  std::vector<v1::MetricPoint> points(request.points().begin(),
+                                      request.points().end());
+  absl::Status s = store_->InTransaction([&] {
+    return store_->AppendMetrics(request.run_id(), request.attempt(), points);
+  });
   if (s.ok()) Changed();
   return s;
 }
@@ -409,12 +439,14 @@ absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request) {
 absl::StatusOr<std::unique_ptr<CheckpointWriter>> Scheduler::BeginUpload(
     const v1::CheckpointHeader& header) {
   if (!IsSha256Hex(header.sha256())) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "header.sha256 must be 64 lower-case hex digits, got \"", header.sha256(), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("header.sha256 must be 64 lower-case hex digits, got \"",
+                     header.sha256(), "\""));
   }
   {
     absl::MutexLock lock(&mu_);
-    absl::StatusOr<v1::Run> run = CurrentLease(header.run_id(), header.attempt());
+    absl::StatusOr<v1::Run> run =
+        CurrentLease(header.run_id(), header.attempt());
     if (!run.ok()) return run.status();
   }
   return checkpoints_->NewWriter();
@@ -423,16 +455,17 @@ absl::StatusOr<std::unique_ptr<CheckpointWriter>> Scheduler::BeginUpload(
 absl::Status Scheduler::FinishUpload(const v1::CheckpointHeader& header,
                                      CheckpointWriter& writer) {
   if (writer.size() != header.size()) {
-    return absl::DataLossError(absl::StrCat("checkpoint upload ended after ", writer.size(),
-                                            " bytes, the header promised ", header.size()));
+    return absl::DataLossError(
+        absl::StrCat("checkpoint upload ended after ", writer.size(),
+                     " bytes, the header promised ", header.size()));
   }
   absl::StatusOr<std::string> path = writer.Commit(header.sha256());
   if (!path.ok()) return path.status();
   absl::MutexLock lock(&mu_);
   absl::StatusOr<v1::Run> run = CurrentLease(header.run_id(), header.attempt());
   if (!run.ok()) return run.status();
-  return store_->InsertCheckpoint(
-      {header.sha256(), header.run_id(), header.attempt(), header.size(), *path});
+  return store_->InsertCheckpoint({header.sha256(), header.run_id(),
+                                   header.attempt(), header.size(), *path});
 }
 
 absl::StatusOr<std::unique_ptr<CheckpointReader>> Scheduler::OpenCheckpoint(
@@ -442,25 +475,29 @@ absl::StatusOr<std::unique_ptr<CheckpointReader>> Scheduler::OpenCheckpoint(
 
 absl::Status Scheduler::CompleteRun(const v1::CompleteRunRequest& request) {
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<v1::Run> run = CurrentLease(request.run_id(), request.attempt());
+  absl::StatusOr<v1::Run> run =
+      CurrentLease(request.run_id(), request.attempt());
   if (!run.ok()) return run.status();
   absl::StatusOr<CheckpointRecord> checkpoint =
       store_->FindCheckpoint(request.checkpoint_sha256());
   if (!checkpoint.ok() || checkpoint->run_id != request.run_id()) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("run ", request.run_id(), " cannot complete: checkpoint \"",
-                     request.checkpoint_sha256(), "\" was not uploaded for it"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "run ", request.run_id(), " cannot complete: checkpoint \"",
+        request.checkpoint_sha256(), "\" was not uploaded for it"));
   }
   run->set_checkpoint_sha256(request.checkpoint_sha256());
-  for (const auto& [key, value] : request.results()) (*run->mutable_results())[key] = value;
+  for (const auto& [key, value] : request.results())
+    (*run->mutable_results())[key] = value;
   return store_->InTransaction([&] { return Finish(*run, v1::SUCCEEDED, ""); });
 }
 
 absl::Status Scheduler::FailRun(const v1::FailRunRequest& request) {
   absl::MutexLock lock(&mu_);
-  absl::StatusOr<v1::Run> run = CurrentLease(request.run_id(), request.attempt());
+  absl::StatusOr<v1::Run> run =
+      CurrentLease(request.run_id(), request.attempt());
   if (!run.ok()) return run.status();
-  return store_->InTransaction([&] { return Finish(*run, v1::FAILED, request.message()); });
+  return store_->InTransaction(
+      [&] { return Finish(*run, v1::FAILED, request.message()); });
 }
 
 }  // namespace distill

@@ -48,9 +48,11 @@ class Scheduler {
 
   // --- Experiments (researchers) ---
   absl::StatusOr<v1::Run> SubmitRun(const v1::ExperimentSpec& spec);
-  absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(const v1::SweepSpec& spec);
+  absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(
+      const v1::SweepSpec& spec);
   absl::StatusOr<v1::Run> GetRun(int64_t id);
-  absl::StatusOr<std::vector<v1::Run>> ListRuns(int64_t sweep_id, v1::RunStatus status);
+  absl::StatusOr<std::vector<v1::Run>> ListRuns(int64_t sweep_id,
+                                                v1::RunStatus status);
   absl::StatusOr<v1::Run> CancelRun(int64_t id);
   // `sweep` is an id or a name (the newest sweep of that name).
   absl::StatusOr<v1::SweepResults> SweepResults(const std::string& sweep);
@@ -68,14 +70,17 @@ class Scheduler {
   // no run once `wait` passed.
   absl::StatusOr<v1::LeaseRunResponse> LeaseRun(const std::string& worker_id,
                                                 absl::Duration wait);
-  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(const v1::HeartbeatRequest& request);
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(
+      const v1::HeartbeatRequest& request);
   absl::Status ReportMetrics(const v1::ReportMetricsRequest& request);
   // Checkpoint upload: Begin checks the lease, Finish verifies the digest
   // and records the file.
   absl::StatusOr<std::unique_ptr<CheckpointWriter>> BeginUpload(
       const v1::CheckpointHeader& header);
-  absl::Status FinishUpload(const v1::CheckpointHeader& header, CheckpointWriter& writer);
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> OpenCheckpoint(const std::string& sha256);
+  absl::Status FinishUpload(const v1::CheckpointHeader& header,
+                            CheckpointWriter& writer);
+  absl::StatusOr<std::unique_ptr<CheckpointReader>> OpenCheckpoint(
+      const std::string& sha256);
   absl::Status CompleteRun(const v1::CompleteRunRequest& request);
   absl::Status FailRun(const v1::FailRunRequest& request);
 
@@ -90,9 +95,11 @@ class Scheduler {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ExpireLeasesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends `run` and settles the runs waiting on it as a teacher.
-  absl::Status Finish(v1::Run& run, v1::RunStatus status, const std::string& message)
+  absl::Status Finish(v1::Run& run, v1::RunStatus status,
+                      const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  absl::StatusOr<v1::Run> InsertRun(v1::Run run) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::StatusOr<v1::Run> InsertRun(v1::Run run)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // WAITING or QUEUED for a run depending on `teacher`; an error when the
   // teacher cannot ever serve.
   absl::StatusOr<v1::RunStatus> StatusBehindTeacher(int64_t teacher_run_id)

@@ -20,15 +20,15 @@ grpc::Status Reply(absl::StatusOr<T> result, U* out) {
 
 }  // namespace
 
-grpc::Status ExperimentServiceImpl::SubmitRun(grpc::ServerContext*,
-                                              const v1::SubmitRunRequest* request,
-                                              v1::Run* response) {
+grpc::Status ExperimentServiceImpl::SubmitRun(
+    grpc::ServerContext*, const v1::SubmitRunRequest* request,
+    v1::Run* response) {
   return Reply(scheduler_->SubmitRun(request->spec()), response);
 }
 
-grpc::Status ExperimentServiceImpl::SubmitSweep(grpc::ServerContext*,
-                                                const v1::SubmitSweepRequest* request,
-                                                v1::SubmitSweepResponse* response) {
+grpc::Status ExperimentServiceImpl::SubmitSweep(
+    grpc::ServerContext*, const v1::SubmitSweepRequest* request,
+    v1::SubmitSweepResponse* response) {
   return Reply(scheduler_->SubmitSweep(request->spec()), response);
 }
 
@@ -48,14 +48,15 @@ grpc::Status ExperimentServiceImpl::ListRuns(grpc::ServerContext*,
   return grpc::Status::OK;
 }
 
-grpc::Status ExperimentServiceImpl::WatchRun(grpc::ServerContext* context,
-                                             const v1::WatchRunRequest* request,
-                                             grpc::ServerWriter<v1::RunEvent>* writer) {
+grpc::Status ExperimentServiceImpl::WatchRun(
+    grpc::ServerContext* context, const v1::WatchRunRequest* request,
+    grpc::ServerWriter<v1::RunEvent>* writer) {
   WatchCursor cursor;
   cursor.include_history = request->include_history();
   while (!context->IsCancelled()) {
-    absl::StatusOr<std::optional<v1::RunEvent>> event = scheduler_->NextRunEvent(
-        request->id(), &cursor, absl::Now() + absl::Seconds(1));
+    absl::StatusOr<std::optional<v1::RunEvent>> event =
+        scheduler_->NextRunEvent(request->id(), &cursor,
+                                 absl::Now() + absl::Seconds(1));
     if (!event.ok()) return ToGrpcStatus(event.status());
     if (!event->has_value()) continue;
     if (!writer->Write(**event)) break;
@@ -64,9 +65,9 @@ grpc::Status ExperimentServiceImpl::WatchRun(grpc::ServerContext* context,
   return grpc::Status::OK;
 }
 
-grpc::Status ExperimentServiceImpl::CancelRun(grpc::ServerContext*,
-                                              const v1::CancelRunRequest* request,
-                                              v1::Run* response) {
+grpc::Status ExperimentServiceImpl::CancelRun(
+    grpc::ServerContext*, const v1::CancelRunRequest* request,
+    v1::Run* response) {
   return Reply(scheduler_->CancelRun(request->id()), response);
 }
 
@@ -76,9 +77,9 @@ grpc::Status ExperimentServiceImpl::GetSweepResults(
   return Reply(scheduler_->SweepResults(request->sweep()), response);
 }
 
-grpc::Status WorkerServiceImpl::RegisterWorker(grpc::ServerContext*,
-                                               const v1::RegisterWorkerRequest* request,
-                                               v1::RegisterWorkerResponse* response) {
+grpc::Status WorkerServiceImpl::RegisterWorker(
+    grpc::ServerContext*, const v1::RegisterWorkerRequest* request,
+    v1::RegisterWorkerResponse* response) {
   return Reply(scheduler_->RegisterWorker(*request), response);
 }
 
@@ -86,10 +87,11 @@ grpc::Status WorkerServiceImpl::LeaseRun(grpc::ServerContext* context,
                                          const v1::LeaseRunRequest* request,
                                          v1::LeaseRunResponse* response) {
   absl::Duration wait =
-      std::min(absl::Milliseconds(std::max<int64_t>(0, request->wait_ms())), kMaxLeaseWait);
+      std::min(absl::Milliseconds(std::max<int64_t>(0, request->wait_ms())),
+               kMaxLeaseWait);
   // Never hold the call past the client's own deadline.
-  const absl::Duration until_deadline =
-      absl::FromChrono(context->deadline()) - absl::Now() - absl::Milliseconds(200);
+  const absl::Duration until_deadline = absl::FromChrono(context->deadline()) -
+                                        absl::Now() - absl::Milliseconds(200);
   wait = std::max(absl::ZeroDuration(), std::min(wait, until_deadline));
   return Reply(scheduler_->LeaseRun(request->worker_id(), wait), response);
 }
@@ -100,9 +102,9 @@ grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*,
   return Reply(scheduler_->Heartbeat(*request), response);
 }
 
-grpc::Status WorkerServiceImpl::ReportMetrics(grpc::ServerContext*,
-                                              const v1::ReportMetricsRequest* request,
-                                              v1::ReportMetricsResponse*) {
+grpc::Status WorkerServiceImpl::ReportMetrics(
+    grpc::ServerContext*, const v1::ReportMetricsRequest* request,
+    v1::ReportMetricsResponse*) {
   return ToGrpcStatus(scheduler_->ReportMetrics(*request));
 }
 
@@ -115,10 +117,12 @@ grpc::Status WorkerServiceImpl::UploadCheckpoint(
                         "the first checkpoint chunk must carry the header");
   }
   const v1::CheckpointHeader header = chunk.header();
-  absl::StatusOr<std::unique_ptr<CheckpointWriter>> writer = scheduler_->BeginUpload(header);
+  absl::StatusOr<std::unique_ptr<CheckpointWriter>> writer =
+      scheduler_->BeginUpload(header);
   if (!writer.ok()) return ToGrpcStatus(writer.status());
   do {
-    if (absl::Status s = (*writer)->Append(chunk.data()); !s.ok()) return ToGrpcStatus(s);
+    if (absl::Status s = (*writer)->Append(chunk.data()); !s.ok())
+      return ToGrpcStatus(s);
   } while (reader->Read(&chunk));
   if (absl::Status s = scheduler_->FinishUpload(header, **writer); !s.ok()) {
     return ToGrpcStatus(s);
@@ -144,9 +148,9 @@ grpc::Status WorkerServiceImpl::DownloadCheckpoint(
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::CompleteRun(grpc::ServerContext*,
-                                            const v1::CompleteRunRequest* request,
-                                            v1::CompleteRunResponse*) {
+grpc::Status WorkerServiceImpl::CompleteRun(
+    grpc::ServerContext*, const v1::CompleteRunRequest* request,
+    v1::CompleteRunResponse*) {
   return ToGrpcStatus(scheduler_->CompleteRun(*request));
 }
 

@@ -11,19 +11,25 @@ namespace distill {
 // calls the scheduler and converts its status). Thread-safe.
 class ExperimentServiceImpl final : public v1::ExperimentService::Service {
  public:
-  explicit ExperimentServiceImpl(Scheduler* scheduler) : scheduler_(scheduler) {}
+  explicit ExperimentServiceImpl(Scheduler* scheduler)
+      : scheduler_(scheduler) {}
 
-  grpc::Status SubmitRun(grpc::ServerContext*, const v1::SubmitRunRequest* request,
+  grpc::Status SubmitRun(grpc::ServerContext*,
+                         const v1::SubmitRunRequest* request,
                          v1::Run* response) override;
-  grpc::Status SubmitSweep(grpc::ServerContext*, const v1::SubmitSweepRequest* request,
+  grpc::Status SubmitSweep(grpc::ServerContext*,
+                           const v1::SubmitSweepRequest* request,
                            v1::SubmitSweepResponse* response) override;
   grpc::Status GetRun(grpc::ServerContext*, const v1::GetRunRequest* request,
                       v1::Run* response) override;
-  grpc::Status ListRuns(grpc::ServerContext*, const v1::ListRunsRequest* request,
+  grpc::Status ListRuns(grpc::ServerContext*,
+                        const v1::ListRunsRequest* request,
                         v1::ListRunsResponse* response) override;
-  grpc::Status WatchRun(grpc::ServerContext* context, const v1::WatchRunRequest* request,
+  grpc::Status WatchRun(grpc::ServerContext* context,
+                        const v1::WatchRunRequest* request,
                         grpc::ServerWriter<v1::RunEvent>* writer) override;
-  grpc::Status CancelRun(grpc::ServerContext*, const v1::CancelRunRequest* request,
+  grpc::Status CancelRun(grpc::ServerContext*,
+                         const v1::CancelRunRequest* request,
                          v1::Run* response) override;
   grpc::Status GetSweepResults(grpc::ServerContext*,
                                const v1::GetSweepResultsRequest* request,
@@ -37,21 +43,27 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
  public:
   explicit WorkerServiceImpl(Scheduler* scheduler) : scheduler_(scheduler) {}
 
-  grpc::Status RegisterWorker(grpc::ServerContext*, const v1::RegisterWorkerRequest* request,
+  grpc::Status RegisterWorker(grpc::ServerContext*,
+                              const v1::RegisterWorkerRequest* request,
                               v1::RegisterWorkerResponse* response) override;
-  grpc::Status LeaseRun(grpc::ServerContext* context, const v1::LeaseRunRequest* request,
+  grpc::Status LeaseRun(grpc::ServerContext* context,
+                        const v1::LeaseRunRequest* request,
                         v1::LeaseRunResponse* response) override;
-  grpc::Status Heartbeat(grpc::ServerContext*, const v1::HeartbeatRequest* request,
+  grpc::Status Heartbeat(grpc::ServerContext*,
+                         const v1::HeartbeatRequest* request,
                          v1::HeartbeatResponse* response) override;
-  grpc::Status ReportMetrics(grpc::ServerContext*, const v1::ReportMetricsRequest* request,
+  grpc::Status ReportMetrics(grpc::ServerContext*,
+                             const v1::ReportMetricsRequest* request,
                              v1::ReportMetricsResponse* response) override;
-  grpc::Status UploadCheckpoint(grpc::ServerContext*,
-                                grpc::ServerReader<v1::CheckpointChunk>* reader,
-                                v1::UploadCheckpointResponse* response) override;
-  grpc::Status DownloadCheckpoint(grpc::ServerContext* context,
-                                  const v1::DownloadCheckpointRequest* request,
-                                  grpc::ServerWriter<v1::CheckpointChunk>* writer) override;
-  grpc::Status CompleteRun(grpc::ServerContext*, const v1::CompleteRunRequest* request,
+  grpc::Status UploadCheckpoint(
+      grpc::ServerContext*, grpc::ServerReader<v1::CheckpointChunk>* reader,
+      v1::UploadCheckpointResponse* response) override;
+  grpc::Status DownloadCheckpoint(
+      grpc::ServerContext* context,
+      const v1::DownloadCheckpointRequest* request,
+      grpc::ServerWriter<v1::CheckpointChunk>* writer) override;
+  grpc::Status CompleteRun(grpc::ServerContext*,
+                           const v1::CompleteRunRequest* request,
                            v1::CompleteRunResponse* response) override;
   grpc::Status FailRun(grpc::ServerContext*, const v1::FailRunRequest* request,
                        v1::FailRunResponse* response) override;

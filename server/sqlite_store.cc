@@ -38,10 +38,12 @@ class Statement {
       } else if (const auto* d = std::get_if<double>(&v)) {
         rc = sqlite3_bind_double(stmt_, i, *d);
       } else if (const auto* s = std::get_if<std::string>(&v)) {
-        rc = sqlite3_bind_text(stmt_, i, s->data(), int(s->size()), SQLITE_TRANSIENT);
+        rc = sqlite3_bind_text(stmt_, i, s->data(), int(s->size()),
+                               SQLITE_TRANSIENT);
       } else {
         const std::string& b = std::get<Blob>(v).bytes;
-        rc = sqlite3_bind_blob(stmt_, i, b.data(), int(b.size()), SQLITE_TRANSIENT);
+        rc = sqlite3_bind_blob(stmt_, i, b.data(), int(b.size()),
+                               SQLITE_TRANSIENT);
       }
       if (rc != SQLITE_OK) return Error("bind");
       ++i;
@@ -66,7 +68,8 @@ class Statement {
   double Double(int col) { return sqlite3_column_double(stmt_, col); }
   std::string Text(int col) {
     const void* p = sqlite3_column_blob(stmt_, col);
-    return p ? std::string(static_cast<const char*>(p), sqlite3_column_bytes(stmt_, col))
+    return p ? std::string(static_cast<const char*>(p),
+                           sqlite3_column_bytes(stmt_, col))
              : std::string();
   }
 
@@ -83,7 +86,8 @@ class Statement {
 
 constexpr char kRunColumns[] =
     "id, sweep_id, member, spec, status, attempt, worker_id, lease_expires_ms, "
-    "message, teacher_run_id, checkpoint_sha256, created_ms, started_ms, finished_ms";
+    "message, teacher_run_id, checkpoint_sha256, created_ms, started_ms, "
+    "finished_ms";
 
 class SqliteStore final : public Store {
  public:
@@ -91,14 +95,16 @@ class SqliteStore final : public Store {
   ~SqliteStore() override { sqlite3_close(db_); }
 
   absl::Status Migrate(const std::vector<Migration>& migrations) {
-    if (absl::Status s = Exec("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
-                              "PRAGMA synchronous=NORMAL;");
+    if (absl::Status s =
+            Exec("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
+                 "PRAGMA synchronous=NORMAL;");
         !s.ok()) {
       return s;
     }
     return InTransaction([&]() -> absl::Status {
-      if (absl::Status s = Exec("CREATE TABLE IF NOT EXISTS schema_version "
-                                "(version INTEGER NOT NULL, applied_ms INTEGER NOT NULL)");
+      if (absl::Status s =
+              Exec("CREATE TABLE IF NOT EXISTS schema_version "
+                   "(version INTEGER NOT NULL, applied_ms INTEGER NOT NULL)");
           !s.ok()) {
         return s;
       }
@@ -107,14 +113,16 @@ class SqliteStore final : public Store {
       const int64_t current = q.Int(0);
       const int64_t newest = static_cast<int64_t>(migrations.size());
       if (current > newest) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "the database schema is version ", current, " but this coordinator knows "
-            "versions up to ", newest, "; run a newer distill-coordinator"));
+        return absl::FailedPreconditionError(
+            absl::StrCat("the database schema is version ", current,
+                         " but this coordinator knows "
+                         "versions up to ",
+                         newest, "; run a newer distill-coordinator"));
       }
       for (int64_t v = current + 1; v <= newest; ++v) {
         if (absl::Status s = Exec(migrations[v - 1].sql); !s.ok()) {
-          return absl::InternalError(
-              absl::StrCat("migration ", migrations[v - 1].name, ": ", s.message()));
+          return absl::InternalError(absl::StrCat(
+              "migration ", migrations[v - 1].name, ": ", s.message()));
         }
         Statement insert(db_,
                          "INSERT INTO schema_version(version, applied_ms) "
@@ -129,7 +137,8 @@ class SqliteStore final : public Store {
 
   int SchemaVersion() override { return version_; }
 
-  absl::Status InTransaction(const std::function<absl::Status()>& body) override {
+  absl::Status InTransaction(
+      const std::function<absl::Status()>& body) override {
     if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
     absl::Status result = body();
     if (!result.ok()) {
@@ -140,14 +149,16 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<int64_t> InsertRun(const v1::Run& run) override {
-    Statement q(db_,
-                "INSERT INTO runs(sweep_id, member, kind, spec, status, attempt, "
-                "max_restarts, teacher_run_id, message, created_ms) "
-                "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    if (absl::Status s = q.Bind({run.sweep_id(), run.member(), int64_t{run.spec().kind()},
-                                 Blob{run.spec().SerializeAsString()}, int64_t{run.status()},
-                                 int64_t{run.attempt()}, int64_t{run.spec().max_restarts()},
-                                 run.teacher_run_id(), run.message(), run.created_ms()});
+    Statement q(
+        db_,
+        "INSERT INTO runs(sweep_id, member, kind, spec, status, attempt, "
+        "max_restarts, teacher_run_id, message, created_ms) "
+        "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+    if (absl::Status s =
+            q.Bind({run.sweep_id(), run.member(), int64_t{run.spec().kind()},
+                    Blob{run.spec().SerializeAsString()}, int64_t{run.status()},
+                    int64_t{run.attempt()}, int64_t{run.spec().max_restarts()},
+                    run.teacher_run_id(), run.message(), run.created_ms()});
         !s.ok()) {
       return s;
     }
@@ -160,19 +171,22 @@ class SqliteStore final : public Store {
                 "UPDATE runs SET status = ?, attempt = ?, worker_id = ?, "
                 "lease_expires_ms = ?, message = ?, checkpoint_sha256 = ?, "
                 "started_ms = ?, finished_ms = ? WHERE id = ?");
-    if (absl::Status s = q.Bind({int64_t{run.status()}, int64_t{run.attempt()},
-                                 run.worker_id(), run.lease_expires_ms(), run.message(),
-                                 run.checkpoint_sha256(), run.started_ms(),
-                                 run.finished_ms(), run.id()});
+    if (absl::Status s = q.Bind(
+            {int64_t{run.status()}, int64_t{run.attempt()}, run.worker_id(),
+             run.lease_expires_ms(), run.message(), run.checkpoint_sha256(),
+             run.started_ms(), run.finished_ms(), run.id()});
         !s.ok()) {
       return s;
     }
     if (absl::Status s = q.Run(); !s.ok()) return s;
     if (sqlite3_changes(db_) != 1) {
-      return absl::NotFoundError(absl::StrCat("run ", run.id(), " does not exist"));
+      return absl::NotFoundError(
+          absl::StrCat("run ", run.id(), " does not exist"));
     }
     for (const auto& [key, value] : run.results()) {
-      Statement r(db_, "INSERT OR REPLACE INTO run_results(run_id, key, value) VALUES(?, ?, ?)");
+      Statement r(db_,
+                  "INSERT OR REPLACE INTO run_results(run_id, key, value) "
+                  "VALUES(?, ?, ?)");
       if (absl::Status s = r.Bind({run.id(), key, value}); !s.ok()) return s;
       if (absl::Status s = r.Run(); !s.ok()) return s;
     }
@@ -180,10 +194,11 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<v1::Run> GetRun(int64_t id) override {
-    absl::StatusOr<std::vector<v1::Run>> runs =
-        QueryRuns(absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE id = ?"), {id});
+    absl::StatusOr<std::vector<v1::Run>> runs = QueryRuns(
+        absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE id = ?"), {id});
     if (!runs.ok()) return runs.status();
-    if (runs->empty()) return absl::NotFoundError(absl::StrCat("run ", id, " does not exist"));
+    if (runs->empty())
+      return absl::NotFoundError(absl::StrCat("run ", id, " does not exist"));
     return std::move(runs->front());
   }
 
@@ -195,15 +210,18 @@ class SqliteStore final : public Store {
                      {sweep_id, sweep_id, int64_t{status}, int64_t{status}});
   }
 
-  absl::StatusOr<std::vector<v1::Run>> RunsWithTeacher(int64_t teacher_run_id) override {
-    return QueryRuns(absl::StrCat("SELECT ", kRunColumns,
-                                  " FROM runs WHERE teacher_run_id = ? ORDER BY id"),
-                     {teacher_run_id});
+  absl::StatusOr<std::vector<v1::Run>> RunsWithTeacher(
+      int64_t teacher_run_id) override {
+    return QueryRuns(
+        absl::StrCat("SELECT ", kRunColumns,
+                     " FROM runs WHERE teacher_run_id = ? ORDER BY id"),
+        {teacher_run_id});
   }
 
   absl::StatusOr<std::optional<v1::Run>> NextQueuedRun() override {
     absl::StatusOr<std::vector<v1::Run>> runs = QueryRuns(
-        absl::StrCat("SELECT ", kRunColumns, " FROM runs WHERE status = ? ORDER BY id LIMIT 1"),
+        absl::StrCat("SELECT ", kRunColumns,
+                     " FROM runs WHERE status = ? ORDER BY id LIMIT 1"),
         {int64_t{v1::QUEUED}});
     if (!runs.ok()) return runs.status();
     if (runs->empty()) return std::nullopt;
@@ -211,17 +229,20 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<std::vector<v1::Run>> ExpiredLeases(int64_t now_ms) override {
-    return QueryRuns(absl::StrCat("SELECT ", kRunColumns,
-                                  " FROM runs WHERE status = ? AND lease_expires_ms < ? "
-                                  "ORDER BY id"),
-                     {int64_t{v1::RUNNING}, now_ms});
+    return QueryRuns(
+        absl::StrCat("SELECT ", kRunColumns,
+                     " FROM runs WHERE status = ? AND lease_expires_ms < ? "
+                     "ORDER BY id"),
+        {int64_t{v1::RUNNING}, now_ms});
   }
 
   absl::StatusOr<int64_t> InsertSweep(const v1::Sweep& sweep) override {
-    Statement q(db_, "INSERT INTO sweeps(name, spec, teacher_run_id, created_ms) "
-                     "VALUES(?, ?, ?, ?)");
-    if (absl::Status s = q.Bind({sweep.name(), Blob{sweep.spec().SerializeAsString()},
-                                 sweep.teacher_run_id(), sweep.created_ms()});
+    Statement q(db_,
+                "INSERT INTO sweeps(name, spec, teacher_run_id, created_ms) "
+                "VALUES(?, ?, ?, ?)");
+    if (absl::Status s =
+            q.Bind({sweep.name(), Blob{sweep.spec().SerializeAsString()},
+                    sweep.teacher_run_id(), sweep.created_ms()});
         !s.ok()) {
       return s;
     }
@@ -229,31 +250,38 @@ class SqliteStore final : public Store {
     return sqlite3_last_insert_rowid(db_);
   }
 
-  absl::Status SetSweepTeacher(int64_t sweep_id, int64_t teacher_run_id) override {
+  absl::Status SetSweepTeacher(int64_t sweep_id,
+                               int64_t teacher_run_id) override {
     Statement q(db_, "UPDATE sweeps SET teacher_run_id = ? WHERE id = ?");
     if (absl::Status s = q.Bind({teacher_run_id, sweep_id}); !s.ok()) return s;
     return q.Run();
   }
 
   absl::StatusOr<v1::Sweep> GetSweep(int64_t id) override {
-    return QuerySweep("SELECT id, name, spec, teacher_run_id, created_ms FROM sweeps "
-                      "WHERE id = ?",
-                      {id}, absl::StrCat("sweep ", id, " does not exist"));
+    return QuerySweep(
+        "SELECT id, name, spec, teacher_run_id, created_ms FROM sweeps "
+        "WHERE id = ?",
+        {id}, absl::StrCat("sweep ", id, " does not exist"));
   }
 
   absl::StatusOr<v1::Sweep> FindSweep(const std::string& name) override {
-    return QuerySweep("SELECT id, name, spec, teacher_run_id, created_ms FROM sweeps "
-                      "WHERE name = ? ORDER BY id DESC LIMIT 1",
-                      {name}, absl::StrCat("no sweep is named \"", name, "\""));
+    return QuerySweep(
+        "SELECT id, name, spec, teacher_run_id, created_ms FROM sweeps "
+        "WHERE name = ? ORDER BY id DESC LIMIT 1",
+        {name}, absl::StrCat("no sweep is named \"", name, "\""));
   }
 
-  absl::Status AppendMetrics(int64_t run_id, int32_t attempt,
-                             const std::vector<v1::MetricPoint>& points) override {
+  absl::Status AppendMetrics(
+      int64_t run_id, int32_t attempt,
+      const std::vector<v1::MetricPoint>& points) override {
     for (const v1::MetricPoint& p : points) {
-      Statement q(db_, "INSERT INTO metrics(run_id, attempt, step, epoch, key, value, time_ms) "
-                       "VALUES(?, ?, ?, ?, ?, ?, ?)");
-      if (absl::Status s = q.Bind({run_id, int64_t{attempt}, p.step(), int64_t{p.epoch()},
-                                   p.key(), p.value(), p.time_ms()});
+      Statement q(db_,
+                  "INSERT INTO metrics(run_id, attempt, step, epoch, key, "
+                  "value, time_ms) "
+                  "VALUES(?, ?, ?, ?, ?, ?, ?)");
+      if (absl::Status s =
+              q.Bind({run_id, int64_t{attempt}, p.step(), int64_t{p.epoch()},
+                      p.key(), p.value(), p.time_ms()});
           !s.ok()) {
         return s;
       }
@@ -262,10 +290,12 @@ class SqliteStore final : public Store {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::vector<StoredMetric>> Metrics(int64_t run_id,
-                                                    int64_t after_sequence) override {
-    Statement q(db_, "SELECT id, attempt, step, epoch, key, value, time_ms FROM metrics "
-                     "WHERE run_id = ? AND id > ? ORDER BY id");
+  absl::StatusOr<std::vector<StoredMetric>> Metrics(
+      int64_t run_id, int64_t after_sequence) override {
+    Statement q(
+        db_,
+        "SELECT id, attempt, step, epoch, key, value, time_ms FROM metrics "
+        "WHERE run_id = ? AND id > ? ORDER BY id");
     if (absl::Status s = q.Bind({run_id, after_sequence}); !s.ok()) return s;
     std::vector<StoredMetric> out;
     while (true) {
@@ -286,12 +316,15 @@ class SqliteStore final : public Store {
   }
 
   absl::Status UpsertWorker(const WorkerRecord& w) override {
-    Statement q(db_,
-                "INSERT INTO workers(id, hostname, device, threads, libtorch_version, blas, "
-                "registered_ms, last_seen_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms");
+    Statement q(
+        db_,
+        "INSERT INTO workers(id, hostname, device, threads, libtorch_version, "
+        "blas, "
+        "registered_ms, last_seen_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms");
     if (absl::Status s = q.Bind({w.id, w.hostname, w.device, int64_t{w.threads},
-                                 w.libtorch_version, w.blas, w.registered_ms, w.last_seen_ms});
+                                 w.libtorch_version, w.blas, w.registered_ms,
+                                 w.last_seen_ms});
         !s.ok()) {
       return s;
     }
@@ -299,49 +332,62 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<WorkerRecord> GetWorker(const std::string& id) override {
-    Statement q(db_, "SELECT id, hostname, device, threads, libtorch_version, blas, "
-                     "registered_ms, last_seen_ms FROM workers WHERE id = ?");
+    Statement q(db_,
+                "SELECT id, hostname, device, threads, libtorch_version, blas, "
+                "registered_ms, last_seen_ms FROM workers WHERE id = ?");
     if (absl::Status s = q.Bind({id}); !s.ok()) return s;
     absl::StatusOr<bool> row = q.Step();
     if (!row.ok()) return row.status();
-    if (!*row) return absl::NotFoundError(absl::StrCat("worker ", id, " is not registered"));
+    if (!*row)
+      return absl::NotFoundError(
+          absl::StrCat("worker ", id, " is not registered"));
     return WorkerRecord{q.Text(0), q.Text(1), q.Text(2), int32_t(q.Int(3)),
-                        q.Text(4), q.Text(5), q.Int(6), q.Int(7)};
+                        q.Text(4), q.Text(5), q.Int(6),  q.Int(7)};
   }
 
   absl::Status InsertCheckpoint(const CheckpointRecord& c) override {
-    Statement q(db_, "INSERT OR REPLACE INTO checkpoints(sha256, run_id, attempt, size, path, "
-                     "created_ms) VALUES(?, ?, ?, ?, ?, strftime('%s','now') * 1000)");
-    if (absl::Status s = q.Bind({c.sha256, c.run_id, int64_t{c.attempt}, c.size, c.path});
+    Statement q(
+        db_,
+        "INSERT OR REPLACE INTO checkpoints(sha256, run_id, attempt, size, "
+        "path, "
+        "created_ms) VALUES(?, ?, ?, ?, ?, strftime('%s','now') * 1000)");
+    if (absl::Status s =
+            q.Bind({c.sha256, c.run_id, int64_t{c.attempt}, c.size, c.path});
         !s.ok()) {
       return s;
     }
     return q.Run();
   }
 
-  absl::StatusOr<CheckpointRecord> FindCheckpoint(const std::string& sha256) override {
-    Statement q(db_, "SELECT sha256, run_id, attempt, size, path FROM checkpoints "
-                     "WHERE sha256 = ? LIMIT 1");
+  absl::StatusOr<CheckpointRecord> FindCheckpoint(
+      const std::string& sha256) override {
+    Statement q(db_,
+                "SELECT sha256, run_id, attempt, size, path FROM checkpoints "
+                "WHERE sha256 = ? LIMIT 1");
     if (absl::Status s = q.Bind({sha256}); !s.ok()) return s;
     absl::StatusOr<bool> row = q.Step();
     if (!row.ok()) return row.status();
-    if (!*row) return absl::NotFoundError(absl::StrCat("no checkpoint has sha256 ", sha256));
-    return CheckpointRecord{q.Text(0), q.Int(1), int32_t(q.Int(2)), q.Int(3), q.Text(4)};
+    if (!*row)
+      return absl::NotFoundError(
+          absl::StrCat("no checkpoint has sha256 ", sha256));
+    return CheckpointRecord{q.Text(0), q.Int(1), int32_t(q.Int(2)), q.Int(3),
+                            q.Text(4)};
   }
 
  private:
   absl::Status Exec(const std::string& sql) {
     char* error = nullptr;
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
-      absl::Status s = absl::InternalError(absl::StrCat("sqlite: ", error ? error : "?"));
+      absl::Status s =
+          absl::InternalError(absl::StrCat("sqlite: ", error ? error : "?"));
       sqlite3_free(error);
       return s;
     }
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::vector<v1::Run>> QueryRuns(const std::string& sql,
-                                                 std::initializer_list<Value> args) {
+  absl::StatusOr<std::vector<v1::Run>> QueryRuns(
+      const std::string& sql, std::initializer_list<Value> args) {
     Statement q(db_, sql.c_str());
     if (absl::Status s = q.Bind(args); !s.ok()) return s;
     std::vector<v1::Run> runs;
@@ -354,7 +400,8 @@ class SqliteStore final : public Store {
       run.set_sweep_id(q.Int(1));
       run.set_member(q.Text(2));
       if (!run.mutable_spec()->ParseFromString(q.Text(3))) {
-        return absl::DataLossError(absl::StrCat("run ", run.id(), ": stored spec is corrupt"));
+        return absl::DataLossError(
+            absl::StrCat("run ", run.id(), ": stored spec is corrupt"));
       }
       run.set_status(static_cast<v1::RunStatus>(q.Int(4)));
       run.set_attempt(int32_t(q.Int(5)));
@@ -381,7 +428,8 @@ class SqliteStore final : public Store {
     return runs;
   }
 
-  absl::StatusOr<v1::Sweep> QuerySweep(const char* sql, std::initializer_list<Value> args,
+  absl::StatusOr<v1::Sweep> QuerySweep(const char* sql,
+                                       std::initializer_list<Value> args,
                                        const std::string& not_found) {
     Statement q(db_, sql);
     if (absl::Status s = q.Bind(args); !s.ok()) return s;
@@ -392,7 +440,8 @@ class SqliteStore final : public Store {
     sweep.set_id(q.Int(0));
     sweep.set_name(q.Text(1));
     if (!sweep.mutable_spec()->ParseFromString(q.Text(2))) {
-      return absl::DataLossError(absl::StrCat("sweep ", sweep.id(), ": stored spec is corrupt"));
+      return absl::DataLossError(
+          absl::StrCat("sweep ", sweep.id(), ": stored spec is corrupt"));
     }
     sweep.set_teacher_run_id(q.Int(3));
     sweep.set_created_ms(q.Int(4));
@@ -408,9 +457,10 @@ class SqliteStore final : public Store {
 absl::StatusOr<std::unique_ptr<Store>> Store::OpenSqlite(
     const std::string& path, const std::vector<Migration>& migrations) {
   sqlite3* db = nullptr;
-  if (sqlite3_open_v2(path.c_str(), &db,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-                      nullptr) != SQLITE_OK) {
+  if (sqlite3_open_v2(
+          path.c_str(), &db,
+          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+          nullptr) != SQLITE_OK) {
     absl::Status s = absl::UnavailableError(
         absl::StrCat("cannot open database ", path, ": ", sqlite3_errmsg(db)));
     sqlite3_close(db);

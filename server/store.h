@@ -53,12 +53,14 @@ class Store {
   // `migrations`, all in one transaction. FAILED_PRECONDITION when the
   // database is newer than this binary.
   static absl::StatusOr<std::unique_ptr<Store>> OpenSqlite(
-      const std::string& path, const std::vector<Migration>& migrations = Migrations());
+      const std::string& path,
+      const std::vector<Migration>& migrations = Migrations());
 
   virtual int SchemaVersion() = 0;
 
   // Runs `body` inside one transaction; rolls back when it fails.
-  virtual absl::Status InTransaction(const std::function<absl::Status()>& body) = 0;
+  virtual absl::Status InTransaction(
+      const std::function<absl::Status()>& body) = 0;
 
   // Assigns and returns the id; `run.id` is ignored.
   virtual absl::StatusOr<int64_t> InsertRun(const v1::Run& run) = 0;
@@ -66,31 +68,36 @@ class Store {
   virtual absl::Status UpdateRun(const v1::Run& run) = 0;
   virtual absl::StatusOr<v1::Run> GetRun(int64_t id) = 0;
   // Filters are off when 0 / RUN_STATUS_UNSPECIFIED. In id order.
-  virtual absl::StatusOr<std::vector<v1::Run>> ListRuns(int64_t sweep_id,
-                                                        v1::RunStatus status) = 0;
-  virtual absl::StatusOr<std::vector<v1::Run>> RunsWithTeacher(int64_t teacher_run_id) = 0;
+  virtual absl::StatusOr<std::vector<v1::Run>> ListRuns(
+      int64_t sweep_id, v1::RunStatus status) = 0;
+  virtual absl::StatusOr<std::vector<v1::Run>> RunsWithTeacher(
+      int64_t teacher_run_id) = 0;
   // The queued run submitted first, if any.
   virtual absl::StatusOr<std::optional<v1::Run>> NextQueuedRun() = 0;
   // RUNNING runs whose lease expired before `now_ms`.
-  virtual absl::StatusOr<std::vector<v1::Run>> ExpiredLeases(int64_t now_ms) = 0;
+  virtual absl::StatusOr<std::vector<v1::Run>> ExpiredLeases(
+      int64_t now_ms) = 0;
 
   virtual absl::StatusOr<int64_t> InsertSweep(const v1::Sweep& sweep) = 0;
-  virtual absl::Status SetSweepTeacher(int64_t sweep_id, int64_t teacher_run_id) = 0;
+  virtual absl::Status SetSweepTeacher(int64_t sweep_id,
+                                       int64_t teacher_run_id) = 0;
   virtual absl::StatusOr<v1::Sweep> GetSweep(int64_t id) = 0;
   // The newest sweep of that name.
   virtual absl::StatusOr<v1::Sweep> FindSweep(const std::string& name) = 0;
 
-  virtual absl::Status AppendMetrics(int64_t run_id, int32_t attempt,
-                                     const std::vector<v1::MetricPoint>& points) = 0;
+  virtual absl::Status AppendMetrics(
+      int64_t run_id, int32_t attempt,
+      const std::vector<v1::MetricPoint>& points) = 0;
   // Points of the run stored after `after_sequence`, oldest first.
-  virtual absl::StatusOr<std::vector<StoredMetric>> Metrics(int64_t run_id,
-                                                            int64_t after_sequence) = 0;
+  virtual absl::StatusOr<std::vector<StoredMetric>> Metrics(
+      int64_t run_id, int64_t after_sequence) = 0;
 
   virtual absl::Status UpsertWorker(const WorkerRecord& worker) = 0;
   virtual absl::StatusOr<WorkerRecord> GetWorker(const std::string& id) = 0;
 
   virtual absl::Status InsertCheckpoint(const CheckpointRecord& record) = 0;
-  virtual absl::StatusOr<CheckpointRecord> FindCheckpoint(const std::string& sha256) = 0;
+  virtual absl::StatusOr<CheckpointRecord> FindCheckpoint(
+      const std::string& sha256) = 0;
 };
 
 }  // namespace distill

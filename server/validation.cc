@@ -15,8 +15,10 @@ int NativeImageSize(const std::string& dataset) {
   return 0;
 }
 
-absl::Status Invalid(const std::string& field, const std::string& rule, double value) {
-  return absl::InvalidArgumentError(absl::StrCat(field, " must be ", rule, ", got ", value));
+absl::Status Invalid(const std::string& field, const std::string& rule,
+                     double value) {
+  return absl::InvalidArgumentError(
+      absl::StrCat(field, " must be ", rule, ", got ", value));
 }
 
 absl::Status CheckWeight(const std::string& field, double w) {
@@ -38,28 +40,33 @@ absl::Status ValidateLosses(const v1::Losses& l) {
   }
   if (!any) {
     return absl::InvalidArgumentError(
-        "a DISTILL run needs at least one loss weight > 0 (losses.ce, losses.mse, "
-        "losses.ikd.weight, losses.rkd.distance_weight or losses.rkd.angle_weight)");
+        "a DISTILL run needs at least one loss weight > 0 (losses.ce, "
+        "losses.mse, "
+        "losses.ikd.weight, losses.rkd.distance_weight or "
+        "losses.rkd.angle_weight)");
   }
-  if (l.ikd().weight() > 0 && !(l.ikd().temperature() > 0 && std::isfinite(l.ikd().temperature()))) {
+  if (l.ikd().weight() > 0 &&
+      !(l.ikd().temperature() > 0 && std::isfinite(l.ikd().temperature()))) {
     return Invalid("losses.ikd.temperature", "> 0", l.ikd().temperature());
   }
   return absl::OkStatus();
 }
 
 absl::Status ValidateVit(const v1::VitSpec& vit, int image_size) {
-  const std::pair<const char*, int> sizes[] = {{"teacher.vit.patch_size", vit.patch_size()},
-                                               {"teacher.vit.width", vit.width()},
-                                               {"teacher.vit.depth", vit.depth()},
-                                               {"teacher.vit.heads", vit.heads()}};
+  const std::pair<const char*, int> sizes[] = {
+      {"teacher.vit.patch_size", vit.patch_size()},
+      {"teacher.vit.width", vit.width()},
+      {"teacher.vit.depth", vit.depth()},
+      {"teacher.vit.heads", vit.heads()}};
   for (const auto& [field, v] : sizes) {
     if (v < 1) return Invalid(field, ">= 1", v);
   }
-  if (vit.mlp_ratio() < 0) return Invalid("teacher.vit.mlp_ratio", ">= 0", vit.mlp_ratio());
+  if (vit.mlp_ratio() < 0)
+    return Invalid("teacher.vit.mlp_ratio", ">= 0", vit.mlp_ratio());
   if (vit.width() % vit.heads() != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("teacher.vit.heads (", vit.heads(),
-                                                   ") must divide teacher.vit.width (",
-                                                   vit.width(), ")"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("teacher.vit.heads (", vit.heads(),
+                     ") must divide teacher.vit.width (", vit.width(), ")"));
   }
   if (image_size % vit.patch_size() != 0) {
     return absl::InvalidArgumentError(
@@ -71,45 +78,58 @@ absl::Status ValidateVit(const v1::VitSpec& vit, int image_size) {
 
 }  // namespace
 
-absl::Status ValidateSpec(const v1::ExperimentSpec& spec, TeacherReference teacher) {
+absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
+                          TeacherReference teacher) {
   if (spec.kind() != v1::TRAIN_TEACHER && spec.kind() != v1::DISTILL) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "kind must be TRAIN_TEACHER or DISTILL, got ", v1::ExperimentKind_Name(spec.kind())));
+    return absl::InvalidArgumentError(
+        absl::StrCat("kind must be TRAIN_TEACHER or DISTILL, got ",
+                     v1::ExperimentKind_Name(spec.kind())));
   }
   const v1::DatasetSpec& data = spec.dataset();
   const int native = NativeImageSize(data.name());
   if (native == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dataset.name must be one of [fashion-mnist], got \"", data.name(), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataset.name must be one of [fashion-mnist], got \"",
+                     data.name(), "\""));
   }
-  if (data.train_limit() < 0) return Invalid("dataset.train_limit", ">= 0", data.train_limit());
-  if (data.test_limit() < 0) return Invalid("dataset.test_limit", ">= 0", data.test_limit());
-  if (data.image_size() < 0 || (data.image_size() > 0 && data.image_size() < 8)) {
-    return Invalid("dataset.image_size", "0 (native) or >= 8", data.image_size());
+  if (data.train_limit() < 0)
+    return Invalid("dataset.train_limit", ">= 0", data.train_limit());
+  if (data.test_limit() < 0)
+    return Invalid("dataset.test_limit", ">= 0", data.test_limit());
+  if (data.image_size() < 0 ||
+      (data.image_size() > 0 && data.image_size() < 8)) {
+    return Invalid("dataset.image_size", "0 (native) or >= 8",
+                   data.image_size());
   }
   if (spec.epochs() < 1) return Invalid("epochs", ">= 1", spec.epochs());
-  if (spec.batch_size() < 1) return Invalid("batch_size", ">= 1", spec.batch_size());
+  if (spec.batch_size() < 1)
+    return Invalid("batch_size", ">= 1", spec.batch_size());
   if (data.train_limit() > 0 && spec.batch_size() > data.train_limit()) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "batch_size (", spec.batch_size(), ") must not exceed dataset.train_limit (",
-        data.train_limit(), ")"));
+        "batch_size (", spec.batch_size(),
+        ") must not exceed dataset.train_limit (", data.train_limit(), ")"));
   }
   if (spec.metrics_every_steps() < 0) {
     return Invalid("metrics_every_steps", ">= 0", spec.metrics_every_steps());
   }
-  if (spec.max_restarts() < 0) return Invalid("max_restarts", ">= 0", spec.max_restarts());
+  if (spec.max_restarts() < 0)
+    return Invalid("max_restarts", ">= 0", spec.max_restarts());
   const v1::OptimizerSpec& opt = spec.optimizer();
-  if (!(opt.lr() > 0) || !std::isfinite(opt.lr())) return Invalid("optimizer.lr", "> 0", opt.lr());
+  if (!(opt.lr() > 0) || !std::isfinite(opt.lr()))
+    return Invalid("optimizer.lr", "> 0", opt.lr());
   if (!(opt.momentum() >= 0 && opt.momentum() < 1)) {
     return Invalid("optimizer.momentum", "in [0, 1)", opt.momentum());
   }
-  if (absl::Status s = CheckWeight("optimizer.weight_decay", opt.weight_decay()); !s.ok()) {
+  if (absl::Status s =
+          CheckWeight("optimizer.weight_decay", opt.weight_decay());
+      !s.ok()) {
     return s;
   }
 
   if (spec.kind() == v1::TRAIN_TEACHER) {
     if (spec.teacher().run_id() != 0) {
-      return Invalid("teacher.run_id", "0 for TRAIN_TEACHER (it trains teacher.vit)",
+      return Invalid("teacher.run_id",
+                     "0 for TRAIN_TEACHER (it trains teacher.vit)",
                      double(spec.teacher().run_id()));
     }
     return ValidateVit(spec.teacher().vit(),
@@ -121,12 +141,15 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec, TeacherReference teach
                    double(spec.teacher().run_id()));
   }
   if (spec.student().arch() != "resnet18") {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "student.arch must be one of [resnet18], got \"", spec.student().arch(), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("student.arch must be one of [resnet18], got \"",
+                     spec.student().arch(), "\""));
   }
-  if (spec.student().width() < 0) return Invalid("student.width", ">= 0", spec.student().width());
+  if (spec.student().width() < 0)
+    return Invalid("student.width", ">= 0", spec.student().width());
   if (spec.student().embedding_dim() < 0) {
-    return Invalid("student.embedding_dim", ">= 0", spec.student().embedding_dim());
+    return Invalid("student.embedding_dim", ">= 0",
+                   spec.student().embedding_dim());
   }
   if (absl::Status s = ValidateLosses(spec.losses()); !s.ok()) return s;
   const bool rkd = spec.losses().rkd().distance_weight() > 0 ||
@@ -138,7 +161,8 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec, TeacherReference teach
 }
 
 absl::Status ValidateSweepShape(const v1::SweepSpec& sweep) {
-  if (sweep.name().empty()) return absl::InvalidArgumentError("name must not be empty");
+  if (sweep.name().empty())
+    return absl::InvalidArgumentError("name must not be empty");
   if (sweep.members().empty()) {
     return absl::InvalidArgumentError("members must list at least one member");
   }
@@ -146,7 +170,8 @@ absl::Status ValidateSweepShape(const v1::SweepSpec& sweep) {
   for (int i = 0; i < sweep.members_size(); ++i) {
     const std::string& name = sweep.members(i).name();
     if (name.empty()) {
-      return absl::InvalidArgumentError(absl::StrCat("members[", i, "].name must not be empty"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("members[", i, "].name must not be empty"));
     }
     if (!names.insert(name).second) {
       return absl::InvalidArgumentError(
@@ -157,7 +182,8 @@ absl::Status ValidateSweepShape(const v1::SweepSpec& sweep) {
   const bool existing = sweep.teacher().run_id() != 0;
   if (train == existing) {
     return absl::InvalidArgumentError(
-        "teacher must set exactly one of teacher.train (a TRAIN_TEACHER spec) and "
+        "teacher must set exactly one of teacher.train (a TRAIN_TEACHER spec) "
+        "and "
         "teacher.run_id (an existing teacher run)");
   }
   return absl::OkStatus();

@@ -15,8 +15,9 @@ enum class TeacherReference {
 
 // INVALID_ARGUMENT naming the field and its value for anything the engine
 // could not run: `losses.ikd.temperature must be > 0, got -1`.
-absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
-                          TeacherReference teacher = TeacherReference::kRequired);
+absl::Status ValidateSpec(
+    const v1::ExperimentSpec& spec,
+    TeacherReference teacher = TeacherReference::kRequired);
 
 // The sweep itself (name, members, teacher stage); the specs it expands to
 // are validated by ValidateSpec.

@@ -2,7 +2,8 @@
 
 namespace distill {
 
-engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec, const std::string& device) {
+engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec,
+                              const std::string& device) {
   engine::RunConfig c;
   c.kind = spec.kind() == v1::TRAIN_TEACHER ? engine::RunKind::kTrainTeacher
                                             : engine::RunKind::kDistill;
@@ -29,15 +30,17 @@ engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec, const std::string&
       !l.ikd().has_scale_by_tau_squared() || l.ikd().scale_by_tau_squared();
   c.losses.rkd_distance = l.rkd().distance_weight();
   c.losses.rkd_angle = l.rkd().angle_weight();
-  c.optimizer.kind = spec.optimizer().kind() == v1::ADAMW ? engine::OptimizerKind::kAdamW
-                                                          : engine::OptimizerKind::kSgd;
+  c.optimizer.kind = spec.optimizer().kind() == v1::ADAMW
+                         ? engine::OptimizerKind::kAdamW
+                         : engine::OptimizerKind::kSgd;
   c.optimizer.lr = spec.optimizer().lr();
   c.optimizer.momentum = spec.optimizer().momentum();
   c.optimizer.weight_decay = spec.optimizer().weight_decay();
   c.epochs = spec.epochs();
   c.batch_size = spec.batch_size();
   c.seed = spec.seed();
-  c.metrics_every_steps = spec.metrics_every_steps() > 0 ? spec.metrics_every_steps() : 10;
+  c.metrics_every_steps =
+      spec.metrics_every_steps() > 0 ? spec.metrics_every_steps() : 10;
   c.device = device;
   return c;
 }

@@ -10,7 +10,8 @@ namespace distill {
 
 // The engine's config for a wire spec, with the documented defaults for
 // unset fields. REQUIRES: the spec passed the coordinator's validation.
-engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec, const std::string& device);
+engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec,
+                              const std::string& device);
 
 }  // namespace distill
 

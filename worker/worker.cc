@@ -1,5 +1,7 @@
 #include "worker/worker.h"
 
+#include <torch/torch.h>
+#include <torch/version.h>
 #include <unistd.h>
 
 #include <condition_variable>
@@ -9,12 +11,9 @@
 #include <thread>
 #include <vector>
 
-#include <torch/torch.h>
-#include <torch/version.h>
-
-#include "common/log.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/log.h"
 #include "common/sha256.h"
 #include "worker/engine/trainer.h"
 #include "worker/spec_convert.h"
@@ -34,10 +33,15 @@ std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
 // so training never waits on the network. Thread-safe.
 class Reporter {
  public:
-  Reporter(v1::WorkerService::Stub* stub, const std::string& worker_id, const v1::Run& run,
-           absl::Duration flush, absl::Duration heartbeat)
-      : stub_(stub), worker_id_(worker_id), run_id_(run.id()), attempt_(run.attempt()),
-        flush_(flush), heartbeat_(heartbeat), thread_([this] { Loop(); }) {}
+  Reporter(v1::WorkerService::Stub* stub, const std::string& worker_id,
+           const v1::Run& run, absl::Duration flush, absl::Duration heartbeat)
+      : stub_(stub),
+        worker_id_(worker_id),
+        run_id_(run.id()),
+        attempt_(run.attempt()),
+        flush_(flush),
+        heartbeat_(heartbeat),
+        thread_([this] { Loop(); }) {}
 
   ~Reporter() { Stop(); }
 
@@ -100,13 +104,14 @@ class Reporter {
     request.set_run_id(run_id_);
     request.set_attempt(attempt_);
     v1::ReportMetricsResponse response;
-    grpc::Status status =
-        stub_->ReportMetrics(Context(absl::Seconds(30)).get(), request, &response);
+    grpc::Status status = stub_->ReportMetrics(Context(absl::Seconds(30)).get(),
+                                               request, &response);
     if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
       StopTraining(status.error_message());
     } else if (!status.ok()) {
-      DISTILL_LOG(WARNING) << "run " << run_id_ << ": metrics not sent, will retry: "
-                   << status.error_message();
+      DISTILL_LOG(WARNING) << "run " << run_id_
+                           << ": metrics not sent, will retry: "
+                           << status.error_message();
       std::lock_guard lock(mu_);
       request.mutable_points()->MergeFrom(pending_.points());
       pending_.Swap(&request);
@@ -119,7 +124,8 @@ class Reporter {
     request.set_run_id(run_id_);
     request.set_attempt(attempt_);
     v1::HeartbeatResponse response;
-    grpc::Status status = stub_->Heartbeat(Context(absl::Seconds(10)).get(), request, &response);
+    grpc::Status status =
+        stub_->Heartbeat(Context(absl::Seconds(10)).get(), request, &response);
     if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
       StopTraining(status.error_message());
     } else if (status.ok() && response.cancel_requested()) {
@@ -164,9 +170,10 @@ Worker::Worker(std::shared_ptr<grpc::Channel> channel, WorkerOptions options)
 }
 
 std::string Worker::Describe() const {
-  return absl::StrCat("LibTorch ", TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR, ".",
-                      TORCH_VERSION_PATCH, ", device ", options_.device, ", ",
-                      torch::get_num_threads(), " threads, BLAS ", engine::LoadedBlas());
+  return absl::StrCat(
+      "LibTorch ", TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR, ".",
+      TORCH_VERSION_PATCH, ", device ", options_.device, ", ",
+      torch::get_num_threads(), " threads, BLAS ", engine::LoadedBlas());
 }
 
 absl::Status Worker::Register() {
@@ -174,12 +181,12 @@ absl::Status Worker::Register() {
   request.set_hostname(options_.hostname);
   request.set_device(options_.device);
   request.set_threads(torch::get_num_threads());
-  request.set_libtorch_version(absl::StrCat(TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR,
-                                            ".", TORCH_VERSION_PATCH));
+  request.set_libtorch_version(absl::StrCat(
+      TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR, ".", TORCH_VERSION_PATCH));
   request.set_blas(engine::LoadedBlas());
   v1::RegisterWorkerResponse response;
-  grpc::Status status =
-      stub_->RegisterWorker(Context(absl::Seconds(10)).get(), request, &response);
+  grpc::Status status = stub_->RegisterWorker(Context(absl::Seconds(10)).get(),
+                                              request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   worker_id_ = response.worker_id();
   heartbeat_interval_ = absl::Milliseconds(response.heartbeat_interval_ms());
@@ -189,14 +196,17 @@ absl::Status Worker::Register() {
 absl::Status Worker::Serve(const std::atomic<bool>& stop) {
   absl::Duration backoff = absl::Milliseconds(250);
   while (!stop) {
-    absl::Status status =
-        worker_id_.empty() ? Register() : ServeOne(options_.lease_wait).status();
+    absl::Status status = worker_id_.empty()
+                              ? Register()
+                              : ServeOne(options_.lease_wait).status();
     if (status.ok()) {
       backoff = absl::Milliseconds(250);
       continue;
     }
-    if (status.code() == absl::StatusCode::kNotFound) worker_id_.clear();  // Re-register.
-    DISTILL_LOG(WARNING) << "coordinator: " << status.message() << "; retrying in " << backoff;
+    if (status.code() == absl::StatusCode::kNotFound)
+      worker_id_.clear();  // Re-register.
+    DISTILL_LOG(WARNING) << "coordinator: " << status.message()
+                         << "; retrying in " << backoff;
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(10));
   }
@@ -208,44 +218,55 @@ absl::StatusOr<bool> Worker::ServeOne(absl::Duration wait) {
   request.set_worker_id(worker_id_);
   request.set_wait_ms(absl::ToInt64Milliseconds(wait));
   v1::LeaseRunResponse response;
-  grpc::Status status =
-      stub_->LeaseRun(Context(wait + absl::Seconds(10)).get(), request, &response);
+  grpc::Status status = stub_->LeaseRun(Context(wait + absl::Seconds(10)).get(),
+                                        request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   if (!response.has_run()) return false;
   const v1::Run& run = response.run();
-  DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt() << " ("
-            << v1::ExperimentKind_Name(run.spec().kind())
-            << (run.member().empty() ? "" : ", member " + run.member()) << ") leased";
+  DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
+                    << " (" << v1::ExperimentKind_Name(run.spec().kind())
+                    << (run.member().empty() ? "" : ", member " + run.member())
+                    << ") leased";
   absl::Status outcome = Execute(run, response.teacher_checkpoint_sha256());
   if (!outcome.ok()) {
-    DISTILL_LOG(WARNING) << "run " << run.id() << " failed: " << outcome.message();
+    DISTILL_LOG(WARNING) << "run " << run.id()
+                         << " failed: " << outcome.message();
     v1::FailRunRequest fail;
     fail.set_run_id(run.id());
     fail.set_attempt(run.attempt());
     fail.set_message(std::string(outcome.message()));
     v1::FailRunResponse ignored;
-    grpc::Status s = stub_->FailRun(Context(absl::Seconds(30)).get(), fail, &ignored);
-    if (!s.ok()) DISTILL_LOG(WARNING) << "run " << run.id() << ": FailRun: " << s.error_message();
+    grpc::Status s =
+        stub_->FailRun(Context(absl::Seconds(30)).get(), fail, &ignored);
+    if (!s.ok())
+      DISTILL_LOG(WARNING) << "run " << run.id()
+                           << ": FailRun: " << s.error_message();
   }
   return true;
 }
 
-absl::Status Worker::Execute(const v1::Run& run, const std::string& teacher_sha256) {
+absl::Status Worker::Execute(const v1::Run& run,
+                             const std::string& teacher_sha256) {
   std::filesystem::create_directories(options_.scratch_dir);
   engine::RunHooks hooks;
   if (run.spec().kind() == v1::DISTILL) {
     absl::StatusOr<std::string> teacher = FetchCheckpoint(teacher_sha256);
     if (!teacher.ok()) {
-      return absl::Status(teacher.status().code(),
-                          absl::StrCat("teacher run ", run.teacher_run_id(), " checkpoint: ",
-                                       teacher.status().message()));
+      return absl::Status(
+          teacher.status().code(),
+          absl::StrCat("teacher run ", run.teacher_run_id(),
+                       " checkpoint: ", teacher.status().message()));
     }
     hooks.teacher_checkpoint = *teacher;
   }
   hooks.output_checkpoint =
-      absl::StrCat(options_.scratch_dir, "/run-", run.id(), "-attempt-", run.attempt(), ".pt");
-  Reporter reporter(stub_.get(), worker_id_, run, options_.metrics_flush, heartbeat_interval_);
-  hooks.on_metrics = [&](std::vector<engine::Metric> m) { reporter.Add(std::move(m)); };
+      absl::StrCat(options_.scratch_dir, "/run-", run.id(), "-attempt-",
+                   run.attempt(), ".pt");
+  Reporter reporter(stub_.get(), worker_id_, run, options_.metrics_flush,
+                    heartbeat_interval_);
+  hooks.on_metrics = [&](std::vector<engine::Metric> m) {
+    reporter.Add(std::move(m));
+  };
   hooks.should_stop = [&] { return reporter.ShouldStop(); };
 
   absl::StatusOr<engine::RunOutcome> outcome =
@@ -254,20 +275,23 @@ absl::Status Worker::Execute(const v1::Run& run, const std::string& teacher_sha2
   if (!outcome.ok()) return outcome.status();
   if (outcome->stopped || reporter.ShouldStop()) {
     DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
-              << " stopped: " << reporter.why_stopped();
+                      << " stopped: " << reporter.why_stopped();
     std::filesystem::remove(hooks.output_checkpoint);
     return absl::OkStatus();
   }
-  absl::StatusOr<std::string> sha = UploadCheckpoint(run, hooks.output_checkpoint);
+  absl::StatusOr<std::string> sha =
+      UploadCheckpoint(run, hooks.output_checkpoint);
   std::filesystem::remove(hooks.output_checkpoint);
   if (!sha.ok()) return sha.status();
   v1::CompleteRunRequest complete;
   complete.set_run_id(run.id());
   complete.set_attempt(run.attempt());
   complete.set_checkpoint_sha256(*sha);
-  for (const auto& [key, value] : outcome->results) (*complete.mutable_results())[key] = value;
+  for (const auto& [key, value] : outcome->results)
+    (*complete.mutable_results())[key] = value;
   v1::CompleteRunResponse ignored;
-  grpc::Status s = stub_->CompleteRun(Context(absl::Seconds(30)).get(), complete, &ignored);
+  grpc::Status s =
+      stub_->CompleteRun(Context(absl::Seconds(30)).get(), complete, &ignored);
   if (!s.ok()) return FromGrpcStatus(s);
   DISTILL_LOG(INFO) << "run " << run.id() << " succeeded";
   return absl::OkStatus();
@@ -275,10 +299,13 @@ absl::Status Worker::Execute(const v1::Run& run, const std::string& teacher_sha2
 
 absl::StatusOr<std::string> Worker::FetchCheckpoint(const std::string& sha256) {
   if (!IsSha256Hex(sha256)) {
-    return absl::FailedPreconditionError(absl::StrCat("no checkpoint (sha256 \"", sha256, "\")"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("no checkpoint (sha256 \"", sha256, "\")"));
   }
-  const std::string path = absl::StrCat(options_.scratch_dir, "/", sha256, ".pt");
-  if (absl::StatusOr<std::string> cached = Sha256File(path); cached.ok() && *cached == sha256) {
+  const std::string path =
+      absl::StrCat(options_.scratch_dir, "/", sha256, ".pt");
+  if (absl::StatusOr<std::string> cached = Sha256File(path);
+      cached.ok() && *cached == sha256) {
     return path;
   }
   const std::string temp = absl::StrCat(path, ".part");
@@ -299,8 +326,8 @@ absl::StatusOr<std::string> Worker::FetchCheckpoint(const std::string& sha256) {
   const std::string actual = hash.HexDigest();
   if (actual != sha256 || !out) {
     std::filesystem::remove(temp);
-    return absl::DataLossError(absl::StrCat("downloaded checkpoint hashes to ", actual,
-                                            ", expected ", sha256));
+    return absl::DataLossError(absl::StrCat("downloaded checkpoint hashes to ",
+                                            actual, ", expected ", sha256));
   }
   std::filesystem::rename(temp, path);
   return path;

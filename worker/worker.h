@@ -1,11 +1,11 @@
 #ifndef DISTILL_WORKER_WORKER_H_
 #define DISTILL_WORKER_WORKER_H_
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -52,7 +52,8 @@ class Worker {
  private:
   absl::Status Execute(const v1::Run& run, const std::string& teacher_sha256);
   absl::StatusOr<std::string> FetchCheckpoint(const std::string& sha256);
-  absl::StatusOr<std::string> UploadCheckpoint(const v1::Run& run, const std::string& path);
+  absl::StatusOr<std::string> UploadCheckpoint(const v1::Run& run,
+                                               const std::string& path);
 
   std::unique_ptr<v1::WorkerService::Stub> stub_;
   WorkerOptions options_;

@@ -1,11 +1,11 @@
 // distill-worker: one per device. Leases runs from the coordinator and
 // trains them with the engine; or, with --run_local, runs one spec file
 // with no service at all (how the engine is debugged and benchmarked).
+#include <torch/torch.h>
+
 #include <csignal>
 #include <iostream>
 #include <thread>
-
-#include <torch/torch.h>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -17,14 +17,16 @@
 #include "worker/spec_convert.h"
 #include "worker/worker.h"
 
-ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051", "coordinator address (host:port)");
+ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051",
+          "coordinator address (host:port)");
 ABSL_FLAG(std::string, device, "cpu", "LibTorch device: cpu, cuda:0, ...");
 ABSL_FLAG(int, threads, 0, "LibTorch intra-op threads; 0 means one per core");
 ABSL_FLAG(std::string, scratch_dir, "/tmp/distill-worker",
           "where teachers are cached and checkpoints written before upload");
 ABSL_FLAG(std::string, run_local, "",
           "run this ExperimentSpec YAML file here, without a coordinator");
-ABSL_FLAG(std::string, teacher_checkpoint, "", "--run_local: the teacher checkpoint file");
+ABSL_FLAG(std::string, teacher_checkpoint, "",
+          "--run_local: the teacher checkpoint file");
 ABSL_FLAG(std::string, output_checkpoint, "checkpoint.pt",
           "--run_local: where the final checkpoint goes");
 
@@ -44,17 +46,19 @@ int RunLocal(const std::string& path, const std::string& device) {
   hooks.output_checkpoint = absl::GetFlag(FLAGS_output_checkpoint);
   hooks.on_metrics = [](std::vector<distill::engine::Metric> metrics) {
     for (const auto& m : metrics) {
-      std::cout << "epoch " << m.epoch << " step " << m.step << " " << m.key << " " << m.value
-                << "\n";
+      std::cout << "epoch " << m.epoch << " step " << m.step << " " << m.key
+                << " " << m.value << "\n";
     }
   };
   hooks.should_stop = [] { return stop_requested.load(); };
-  auto outcome = distill::engine::ExecuteRun(distill::ToRunConfig(spec, device), hooks);
+  auto outcome =
+      distill::engine::ExecuteRun(distill::ToRunConfig(spec, device), hooks);
   if (!outcome.ok()) {
     std::cerr << "run failed: " << outcome.status().message() << "\n";
     return 1;
   }
-  for (const auto& [key, value] : outcome->results) std::cout << key << " = " << value << "\n";
+  for (const auto& [key, value] : outcome->results)
+    std::cout << key << " = " << value << "\n";
   return 0;
 }
 
@@ -63,26 +67,29 @@ int RunLocal(const std::string& path, const std::string& device) {
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "distill-worker --coordinator=HOST:PORT [--device=cuda:0]\n"
-      "       distill-worker --run_local=spec.yaml [--teacher_checkpoint=FILE]");
+      "       distill-worker --run_local=spec.yaml "
+      "[--teacher_checkpoint=FILE]");
   absl::ParseCommandLine(argc, argv);
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   const std::string device = absl::GetFlag(FLAGS_device);
   distill::WorkerOptions options;
   options.device = device;
-  options.threads = absl::GetFlag(FLAGS_threads) > 0
-                        ? absl::GetFlag(FLAGS_threads)
-                        : int(std::max(1u, std::thread::hardware_concurrency()));
+  options.threads =
+      absl::GetFlag(FLAGS_threads) > 0
+          ? absl::GetFlag(FLAGS_threads)
+          : int(std::max(1u, std::thread::hardware_concurrency()));
   options.scratch_dir = absl::GetFlag(FLAGS_scratch_dir);
   distill::Worker worker(
-      grpc::CreateChannel(absl::GetFlag(FLAGS_coordinator), grpc::InsecureChannelCredentials()),
+      grpc::CreateChannel(absl::GetFlag(FLAGS_coordinator),
+                          grpc::InsecureChannelCredentials()),
       options);
   std::cerr << "distill-worker: " << worker.Describe() << std::endl;
   if (!absl::GetFlag(FLAGS_run_local).empty()) {
     return RunLocal(absl::GetFlag(FLAGS_run_local), device);
   }
-  std::cerr << "distill-worker: serving coordinator " << absl::GetFlag(FLAGS_coordinator)
-            << std::endl;
+  std::cerr << "distill-worker: serving coordinator "
+            << absl::GetFlag(FLAGS_coordinator) << std::endl;
   absl::Status status = worker.Serve(stop_requested);
   if (!status.ok()) {
     std::cerr << "distill-worker: " << status.message() << "\n";

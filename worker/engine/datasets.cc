@@ -28,7 +28,8 @@ absl::StatusOr<std::vector<uint8_t>> ReadGzipOrPlain(const std::string& path) {
       int code = 0;
       std::string what = gzerror(file, &code);
       gzclose(file);
-      return absl::DataLossError(absl::StrCat("cannot read ", path, ": ", what));
+      return absl::DataLossError(
+          absl::StrCat("cannot read ", path, ": ", what));
     }
     if (n == 0) break;
     bytes.insert(bytes.end(), buffer, buffer + n);
@@ -45,9 +46,12 @@ uint32_t BigEndian32(const uint8_t* p) {
 absl::StatusOr<TensorDataset> LoadSplit(const DatasetConfig& config,
                                         const std::string& prefix,
                                         int64_t limit) {
-  const std::string root = config.root.empty() ? kFashionMnistRoot : config.root;
-  const std::string images_path = absl::StrCat(root, "/", prefix, "-images-idx3-ubyte.gz");
-  const std::string labels_path = absl::StrCat(root, "/", prefix, "-labels-idx1-ubyte.gz");
+  const std::string root =
+      config.root.empty() ? kFashionMnistRoot : config.root;
+  const std::string images_path =
+      absl::StrCat(root, "/", prefix, "-images-idx3-ubyte.gz");
+  const std::string labels_path =
+      absl::StrCat(root, "/", prefix, "-labels-idx1-ubyte.gz");
   absl::StatusOr<torch::Tensor> images = ReadIdx(images_path);
   if (!images.ok()) return images.status();
   absl::StatusOr<torch::Tensor> labels = ReadIdx(labels_path);
@@ -106,9 +110,9 @@ absl::StatusOr<torch::Tensor> ReadIdx(const std::string& path) {
   }
   const size_t offset = 4 + 4 * rank;
   if (b.size() - offset != static_cast<size_t>(count)) {
-    return absl::DataLossError(
-        absl::StrCat(path, ": header promises ", count, " bytes of data, found ",
-                     b.size() - offset));
+    return absl::DataLossError(absl::StrCat(path, ": header promises ", count,
+                                            " bytes of data, found ",
+                                            b.size() - offset));
   }
   return torch::from_blob(const_cast<uint8_t*>(b.data() + offset), shape,
                           torch::kUInt8)
@@ -117,9 +121,11 @@ absl::StatusOr<torch::Tensor> ReadIdx(const std::string& path) {
 
 absl::StatusOr<TrainTestData> LoadFashionMnist(const DatasetConfig& config) {
   TrainTestData data;
-  absl::StatusOr<TensorDataset> train = LoadSplit(config, "train", config.train_limit);
+  absl::StatusOr<TensorDataset> train =
+      LoadSplit(config, "train", config.train_limit);
   if (!train.ok()) return train.status();
-  absl::StatusOr<TensorDataset> test = LoadSplit(config, "t10k", config.test_limit);
+  absl::StatusOr<TensorDataset> test =
+      LoadSplit(config, "t10k", config.test_limit);
   if (!test.ok()) return test.status();
   data.train = *std::move(train);
   data.test = *std::move(test);
@@ -128,8 +134,9 @@ absl::StatusOr<TrainTestData> LoadFashionMnist(const DatasetConfig& config) {
 
 absl::StatusOr<TrainTestData> LoadDataset(const DatasetConfig& config) {
   if (config.name == "fashion-mnist") return LoadFashionMnist(config);
-  return absl::InvalidArgumentError(absl::StrCat(
-      "dataset.name must be one of [fashion-mnist], got \"", config.name, "\""));
+  return absl::InvalidArgumentError(
+      absl::StrCat("dataset.name must be one of [fashion-mnist], got \"",
+                   config.name, "\""));
 }
 
 }  // namespace distill::engine

@@ -1,9 +1,9 @@
 #ifndef DISTILL_WORKER_ENGINE_DATASETS_H_
 #define DISTILL_WORKER_ENGINE_DATASETS_H_
 
-#include <string>
-
 #include <torch/torch.h>
+
+#include <string>
 
 #include "absl/status/statusor.h"
 #include "worker/engine/run_config.h"

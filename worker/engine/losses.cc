@@ -16,12 +16,13 @@ torch::Tensor EmbeddingMseLoss(const torch::Tensor& projected_student,
 torch::Tensor InstanceKdLoss(const torch::Tensor& student_logits,
                              const torch::Tensor& teacher_logits,
                              double temperature, bool scale_by_tau_squared) {
-  torch::Tensor log_p_student = torch::log_softmax(student_logits / temperature, 1);
+  torch::Tensor log_p_student =
+      torch::log_softmax(student_logits / temperature, 1);
   torch::Tensor log_p_teacher =
       torch::log_softmax(teacher_logits.detach() / temperature, 1);
-  torch::Tensor kl =
-      F::kl_div(log_p_student, log_p_teacher,
-                F::KLDivFuncOptions().reduction(torch::kBatchMean).log_target(true));
+  torch::Tensor kl = F::kl_div(
+      log_p_student, log_p_teacher,
+      F::KLDivFuncOptions().reduction(torch::kBatchMean).log_target(true));
   return scale_by_tau_squared ? kl * (temperature * temperature) : kl;
 }
 
@@ -46,30 +47,34 @@ torch::Tensor NormalisedDistances(const torch::Tensor& e) {
 // (e_k - e_i), flattened.
 torch::Tensor Angles(const torch::Tensor& e) {
   torch::Tensor diff = e.unsqueeze(0) - e.unsqueeze(1);
-  torch::Tensor unit = F::normalize(diff, F::NormalizeFuncOptions().p(2).dim(2));
+  torch::Tensor unit =
+      F::normalize(diff, F::NormalizeFuncOptions().p(2).dim(2));
   return torch::bmm(unit, unit.transpose(1, 2)).view({-1});
+}
+
+// smooth-L1 between a relation of the student's embeddings and the same
+// relation of the teacher's, which carries no gradient.
+torch::Tensor RelationLoss(const torch::Tensor& student,
+                           const torch::Tensor& teacher,
+                           torch::Tensor (*relation)(const torch::Tensor&)) {
+  torch::Tensor target;
+  {
+    torch::NoGradGuard no_grad;
+    target = relation(teacher.detach());
+  }
+  return F::smooth_l1_loss(relation(student), target);
 }
 
 }  // namespace
 
 torch::Tensor RkdDistanceLoss(const torch::Tensor& student,
                               const torch::Tensor& teacher) {
-  torch::Tensor teacher_d;
-  {
-    torch::NoGradGuard no_grad;
-    teacher_d = NormalisedDistances(teacher.detach());
-  }
-  return F::smooth_l1_loss(NormalisedDistances(student), teacher_d);
+  return RelationLoss(student, teacher, NormalisedDistances);
 }
 
 torch::Tensor RkdAngleLoss(const torch::Tensor& student,
                            const torch::Tensor& teacher) {
-  torch::Tensor teacher_angles;
-  {
-    torch::NoGradGuard no_grad;
-    teacher_angles = Angles(teacher.detach());
-  }
-  return F::smooth_l1_loss(Angles(student), teacher_angles);
+  return RelationLoss(student, teacher, Angles);
 }
 
 }  // namespace distill::engine

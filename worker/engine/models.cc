@@ -28,9 +28,10 @@ torch::Tensor VitBlockImpl::forward(torch::Tensor x) {
   torch::Tensor qkv_out =
       qkv(norm1(x)).reshape({b, t, 3, heads, d}).permute({2, 0, 3, 1, 4});
   torch::Tensor q = qkv_out[0], k = qkv_out[1], v = qkv_out[2];
-  torch::Tensor attention =
-      torch::softmax(torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(d)), -1);
-  torch::Tensor mixed = torch::matmul(attention, v).transpose(1, 2).reshape({b, t, w});
+  torch::Tensor attention = torch::softmax(
+      torch::matmul(q, k.transpose(-2, -1)) / std::sqrt(double(d)), -1);
+  torch::Tensor mixed =
+      torch::matmul(attention, v).transpose(1, 2).reshape({b, t, w});
   x = x + proj(mixed);
   return x + fc2(F::gelu(fc1(norm2(x))));
 }
@@ -50,7 +51,8 @@ VitImpl::VitImpl(const VitConfig& config)
       "pos_embed", torch::randn({1, grid * grid + 1, config.width}) * 0.02);
   const int64_t mlp_ratio = config.mlp_ratio > 0 ? config.mlp_ratio : 4;
   for (int64_t i = 0; i < config.depth; ++i) {
-    blocks->push_back(VitBlock(config.width, config.heads, config.width * mlp_ratio));
+    blocks->push_back(
+        VitBlock(config.width, config.heads, config.width * mlp_ratio));
   }
   register_module("blocks", blocks);
   register_module("norm", norm);
@@ -69,8 +71,10 @@ LogitsAndEmbedding VitImpl::forward(torch::Tensor images) {
 namespace {
 
 torch::nn::Conv2d Conv3x3(int64_t in, int64_t out, int64_t stride) {
-  return torch::nn::Conv2d(
-      torch::nn::Conv2dOptions(in, out, 3).stride(stride).padding(1).bias(false));
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, 3)
+                               .stride(stride)
+                               .padding(1)
+                               .bias(false));
 }
 
 torch::nn::Sequential MakeLayer(int64_t& in_planes, int64_t planes,
@@ -86,7 +90,8 @@ torch::nn::Sequential MakeLayer(int64_t& in_planes, int64_t planes,
 
 }  // namespace
 
-BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes, int64_t stride)
+BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes,
+                               int64_t stride)
     : conv1(Conv3x3(in_planes, planes, stride)),
       conv2(Conv3x3(planes, planes, 1)),
       bn1(planes),
@@ -134,7 +139,8 @@ ResNetStudentImpl::ResNetStudentImpl(const StudentConfig& config)
                                 torch::nn::Linear(8 * w, config.embedding_dim));
     embedding_dim = config.embedding_dim;
   }
-  fc = register_module("fc", torch::nn::Linear(embedding_dim, config.num_classes));
+  fc = register_module("fc",
+                       torch::nn::Linear(embedding_dim, config.num_classes));
   if (config.teacher_width > 0) {
     projection = register_module(
         "projection", torch::nn::Linear(embedding_dim, config.teacher_width));
@@ -150,8 +156,8 @@ ResNetStudentImpl::ResNetStudentImpl(const StudentConfig& config)
 LogitsAndEmbedding ResNetStudentImpl::forward(torch::Tensor images) {
   torch::Tensor x = torch::relu(bn1(conv1(images)));
   x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
-  torch::Tensor f = F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions(1))
-                        .flatten(1);
+  torch::Tensor f =
+      F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
   if (embedding) f = embedding(f);
   return {fc(f), f};
 }

@@ -1,9 +1,9 @@
 #ifndef DISTILL_WORKER_ENGINE_MODELS_H_
 #define DISTILL_WORKER_ENGINE_MODELS_H_
 
-#include <utility>
-
 #include <torch/torch.h>
+
+#include <utility>
 
 #include "worker/engine/run_config.h"
 

@@ -33,7 +33,8 @@ LogitsAndEmbedding Predict(Model& model, const torch::Tensor& images,
   std::vector<torch::Tensor> logits, embeddings;
   for (int64_t i = 0; i < images.size(0); i += kEvalBatch) {
     auto [l, e] = model->forward(
-        images.slice(0, i, std::min(i + kEvalBatch, images.size(0))).to(device));
+        images.slice(0, i, std::min(i + kEvalBatch, images.size(0)))
+            .to(device));
     logits.push_back(l.to(torch::kCPU));
     embeddings.push_back(e.to(torch::kCPU));
   }
@@ -46,15 +47,16 @@ double Accuracy(const torch::Tensor& logits, const torch::Tensor& labels) {
 
 // Learning rate at `step` of `total` under a cosine schedule from base to 0.
 double CosineLr(double base, int64_t step, int64_t total) {
-  return 0.5 * base * (1 + std::cos(std::numbers::pi * double(step) / double(total)));
+  return 0.5 * base *
+         (1 + std::cos(std::numbers::pi * double(step) / double(total)));
 }
 
 std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(
     const OptimizerConfig& config, std::vector<torch::Tensor> parameters) {
   if (config.kind == OptimizerKind::kAdamW) {
     return std::make_unique<torch::optim::AdamW>(
-        parameters,
-        torch::optim::AdamWOptions(config.lr).weight_decay(config.weight_decay));
+        parameters, torch::optim::AdamWOptions(config.lr).weight_decay(
+                        config.weight_decay));
   }
   return std::make_unique<torch::optim::SGD>(
       parameters, torch::optim::SGDOptions(config.lr)
@@ -88,12 +90,14 @@ StepLosses DistillLosses(const LossWeights& w, ResNetStudent& student,
   if (w.ce > 0) add("train/loss_ce", w.ce, CrossEntropyLoss(logits, labels));
   if (w.ikd > 0) {
     add("train/loss_ikd", w.ikd,
-        InstanceKdLoss(logits, teacher_logits, w.temperature, w.scale_by_tau_squared));
+        InstanceKdLoss(logits, teacher_logits, w.temperature,
+                       w.scale_by_tau_squared));
   }
   if (w.mse > 0 || w.rkd_distance > 0 || w.rkd_angle > 0) {
     torch::Tensor projected = student->Project(embedding);
     if (w.mse > 0) {
-      add("train/loss_mse", w.mse, EmbeddingMseLoss(projected, teacher_embedding));
+      add("train/loss_mse", w.mse,
+          EmbeddingMseLoss(projected, teacher_embedding));
     }
     if (w.rkd_distance > 0) {
       add("train/loss_rkd_distance", w.rkd_distance,
@@ -119,7 +123,8 @@ class Run {
     pending_.push_back({step, epoch, std::move(key), value, NowMs()});
   }
   void Flush() {
-    if (hooks_.on_metrics && !pending_.empty()) hooks_.on_metrics(std::move(pending_));
+    if (hooks_.on_metrics && !pending_.empty())
+      hooks_.on_metrics(std::move(pending_));
     pending_.clear();
   }
   bool ShouldStop() const { return hooks_.should_stop && hooks_.should_stop(); }
@@ -178,12 +183,13 @@ absl::StatusOr<bool> Run::TrainLoop(
       if (step % every == 0 || s + 1 == steps_per_epoch) {
         const double loss = losses.total.item<double>();
         if (!std::isfinite(loss)) {
-          return absl::InternalError(
-              absl::StrCat("loss is ", loss, " at step ", step, " of epoch ", epoch));
+          return absl::InternalError(absl::StrCat("loss is ", loss, " at step ",
+                                                  step, " of epoch ", epoch));
         }
-        const double seconds = std::chrono::duration<double>(
-                                   std::chrono::steady_clock::now() - window_start)
-                                   .count();
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                          window_start)
+                .count();
         const double images_per_sec = window_images / std::max(seconds, 1e-9);
         images_per_sec_sum += images_per_sec;
         ++images_per_sec_count;
@@ -191,7 +197,8 @@ absl::StatusOr<bool> Run::TrainLoop(
         for (const auto& [key, value] : losses.terms) {
           Emit(step, epoch, key, value.item<double>());
         }
-        Emit(step, epoch, "train/lr", CosineLr(config_.optimizer.lr, step - 1, total_steps));
+        Emit(step, epoch, "train/lr",
+             CosineLr(config_.optimizer.lr, step - 1, total_steps));
         Emit(step, epoch, "train/images_per_sec", images_per_sec);
         Flush();
         window_start = std::chrono::steady_clock::now();
@@ -235,13 +242,16 @@ absl::StatusOr<RunOutcome> Run::TrainTeacher(const TrainTestData& data) {
     return out;
   };
   auto evaluate = [&]() -> std::map<std::string, double> {
-    return {{"eval/top1", TopOne(teacher, data.test.images, data.test.labels, device_)}};
+    return {{"eval/top1",
+             TopOne(teacher, data.test.images, data.test.labels, device_)}};
   };
-  absl::StatusOr<bool> stopped = TrainLoop(*teacher, data.train.size(), step_loss, evaluate);
+  absl::StatusOr<bool> stopped =
+      TrainLoop(*teacher, data.train.size(), step_loss, evaluate);
   if (!stopped.ok()) return stopped.status();
   RunOutcome outcome{results_, *stopped};
   if (*stopped) return outcome;
-  if (absl::Status s = SaveTeacher(teacher, hooks_.output_checkpoint); !s.ok()) return s;
+  if (absl::Status s = SaveTeacher(teacher, hooks_.output_checkpoint); !s.ok())
+    return s;
   return outcome;
 }
 
@@ -259,8 +269,10 @@ absl::StatusOr<RunOutcome> Run::Distill(const TrainTestData& data) {
         data.train.images.size(2), "x", data.train.images.size(3)));
   }
   // The view is deterministic, so the frozen teacher runs once per image.
-  auto [teacher_logits, teacher_embedding] = Predict(teacher, data.train.images, device_);
-  auto [teacher_test_logits, unused] = Predict(teacher, data.test.images, device_);
+  auto [teacher_logits, teacher_embedding] =
+      Predict(teacher, data.train.images, device_);
+  auto [teacher_test_logits, unused] =
+      Predict(teacher, data.test.images, device_);
   const double teacher_top1 = Accuracy(teacher_test_logits, data.test.labels);
   results_["teacher/top1"] = teacher_top1;
 
@@ -282,11 +294,14 @@ absl::StatusOr<RunOutcome> Run::Distill(const TrainTestData& data) {
   auto evaluate = [&]() -> std::map<std::string, double> {
     auto [logits, embedding] = Predict(student, data.test.images, device_);
     return {{"eval/top1", Accuracy(logits, data.test.labels)},
-            {"eval/teacher_agreement",
-             logits.argmax(1).eq(teacher_test_logits.argmax(1))
-                 .to(torch::kFloat64).mean().item<double>()}};
+            {"eval/teacher_agreement", logits.argmax(1)
+                                           .eq(teacher_test_logits.argmax(1))
+                                           .to(torch::kFloat64)
+                                           .mean()
+                                           .item<double>()}};
   };
-  absl::StatusOr<bool> stopped = TrainLoop(*student, data.train.size(), step_loss, evaluate);
+  absl::StatusOr<bool> stopped =
+      TrainLoop(*student, data.train.size(), step_loss, evaluate);
   if (!stopped.ok()) return stopped.status();
   RunOutcome outcome{results_, *stopped};
   if (*stopped) return outcome;
@@ -295,8 +310,9 @@ absl::StatusOr<RunOutcome> Run::Distill(const TrainTestData& data) {
     student->save(archive);
     archive.save_to(hooks_.output_checkpoint);
   } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat("cannot write the student checkpoint ",
-                                            hooks_.output_checkpoint, ": ", e.what()));
+    return absl::InternalError(
+        absl::StrCat("cannot write the student checkpoint ",
+                     hooks_.output_checkpoint, ": ", e.what()));
   }
   return outcome;
 }
@@ -310,8 +326,8 @@ absl::StatusOr<RunOutcome> Run::Execute() {
 }
 
 torch::Tensor ConfigTensor(const VitConfig& c) {
-  return torch::tensor({c.image_size, c.in_channels, c.num_classes, c.patch_size,
-                        c.width, c.depth, c.heads, c.mlp_ratio},
+  return torch::tensor({c.image_size, c.in_channels, c.num_classes,
+                        c.patch_size, c.width, c.depth, c.heads, c.mlp_ratio},
                        torch::kInt64);
 }
 
@@ -325,7 +341,8 @@ double TopOne(Model& model, const torch::Tensor& images,
 template double TopOne<Vit>(Vit&, const torch::Tensor&, const torch::Tensor&,
                             const torch::Device&);
 template double TopOne<ResNetStudent>(ResNetStudent&, const torch::Tensor&,
-                                      const torch::Tensor&, const torch::Device&);
+                                      const torch::Tensor&,
+                                      const torch::Device&);
 
 absl::StatusOr<RunOutcome> ExecuteRun(const RunConfig& config,
                                       const RunHooks& hooks) {
@@ -333,7 +350,8 @@ absl::StatusOr<RunOutcome> ExecuteRun(const RunConfig& config,
     Run run(config, hooks);
     return run.Execute();
   } catch (const c10::Error& e) {
-    return absl::InternalError(absl::StrCat("LibTorch: ", e.what_without_backtrace()));
+    return absl::InternalError(
+        absl::StrCat("LibTorch: ", e.what_without_backtrace()));
   } catch (const std::exception& e) {
     return absl::InternalError(e.what());
   }
@@ -347,12 +365,13 @@ absl::Status SaveTeacher(Vit& teacher, const std::string& path) {
     archive.save_to(path);
     return absl::OkStatus();
   } catch (const std::exception& e) {
-    return absl::InternalError(
-        absl::StrCat("cannot write the teacher checkpoint ", path, ": ", e.what()));
+    return absl::InternalError(absl::StrCat(
+        "cannot write the teacher checkpoint ", path, ": ", e.what()));
   }
 }
 
-absl::StatusOr<Vit> LoadTeacher(const std::string& path, const torch::Device& device) {
+absl::StatusOr<Vit> LoadTeacher(const std::string& path,
+                                const torch::Device& device) {
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(path);
@@ -369,8 +388,9 @@ absl::StatusOr<Vit> LoadTeacher(const std::string& path, const torch::Device& de
     teacher->eval();
     return teacher;
   } catch (const c10::Error& e) {
-    return absl::DataLossError(absl::StrCat("cannot load the teacher checkpoint ", path,
-                                            ": ", e.what_without_backtrace()));
+    return absl::DataLossError(
+        absl::StrCat("cannot load the teacher checkpoint ", path, ": ",
+                     e.what_without_backtrace()));
   }
 }
 
@@ -379,7 +399,8 @@ std::string LoadedBlas() {
   std::string line;
   while (std::getline(maps, line)) {
     for (const char* name : {"openblas", "libmkl", "blis", "libblas.so"}) {
-      if (absl::StrContains(line, name)) return line.substr(line.rfind(' ') + 1);
+      if (absl::StrContains(line, name))
+        return line.substr(line.rfind(' ') + 1);
     }
   }
   return "unknown";

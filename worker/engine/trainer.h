@@ -1,12 +1,12 @@
 #ifndef DISTILL_WORKER_ENGINE_TRAINER_H_
 #define DISTILL_WORKER_ENGINE_TRAINER_H_
 
+#include <torch/torch.h>
+
 #include <functional>
 #include <map>
 #include <string>
 #include <vector>
-
-#include <torch/torch.h>
 
 #include "absl/status/statusor.h"
 #include "worker/engine/models.h"

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian package distill needs (only when one is missing, so
+# it is idempotent and quick the second time) and builds in Release.
+# Usage: scripts/setup.sh [BUILD_DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build_dir=${1:-build}
+
+packages=(
+  cmake ninja-build g++ pkg-config
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libabsl-dev libsqlite3-dev libyaml-cpp-dev libssl-dev zlib1g-dev
+  libgtest-dev libgmock-dev
+  # LibTorch (CPU) and an optimised BLAS: without it LibTorch runs its matrix
+  # products on the reference BLAS, ~30x slower.
+  libtorch-dev libopenblas0-openmp
+  # The embedded default data set (IDX, gzip, in /usr/share/datasets).
+  dataset-fashion-mnist
+)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+    missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  sudo=""
+  [ "$(id -u)" = 0 ] || sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}"
+fi
+
+cmake -S . -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build "$build_dir"

@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# End to end through the real binaries: coordinator, worker and the CLI on
+# loopback. Usage: e2e_cli_test.sh BUILD_DIR SOURCE_DIR
+set -euo pipefail
+build=$1
+src=$2
+work=$(mktemp -d /tmp/distill-e2e.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+start_coordinator() {
+  "$build/server/distill-coordinator" --listen=127.0.0.1:0 --data_dir="$work/data" \
+    >"$work/coordinator.log" 2>&1 &
+  coordinator_pid=$!
+  pids+=("$coordinator_pid")
+  for _ in $(seq 100); do
+    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/coordinator.log")
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  [ -n "$port" ] || fail "coordinator did not start: $(cat "$work/coordinator.log")"
+  export DISTILL_COORDINATOR=127.0.0.1:$port
+}
+
+start_coordinator
+"$build/worker/distill-worker" --coordinator="$DISTILL_COORDINATOR" --threads=2 \
+  --scratch_dir="$work/worker" >"$work/worker.log" 2>&1 &
+pids+=("$!")
+distill="$build/client/distill"
+
+# A small Table 1 sweep: the example's shape at 256 images, one epoch.
+sed -e 's/train_limit: [0-9]*/train_limit: 256/' -e 's/test_limit: [0-9]*/test_limit: 256/' \
+    -e 's/epochs: [0-9]*/epochs: 1/' -e 's/batch_size: 128/batch_size: 64/' \
+    -e 's/name: table1-fashion-mnist/name: e2e/' \
+    "$src/examples/table1-fashion-mnist.yaml" >"$work/sweep.yaml"
+"$distill" sweep "$work/sweep.yaml" --wait >"$work/sweep.out" 2>&1 ||
+  fail "sweep --wait exited $?: $(cat "$work/sweep.out")"
+grep -q '^\[9/9\] ' "$work/sweep.out" || fail "no progress for run 9: $(cat "$work/sweep.out")"
+for row in A B C D E F G H O; do
+  grep -q "^ $row .*SUCCEEDED" "$work/sweep.out" || fail "row $row missing: $(cat "$work/sweep.out")"
+done
+grep -q 'teacher ViT' "$work/sweep.out" || fail "no teacher row"
+"$distill" results e2e >"$work/results.before"
+
+# A finished run: watch returns at once and succeeds; show plots the loss.
+"$distill" watch 2 >/dev/null || fail "watch of a succeeded run exited $?"
+"$distill" runs show 2 >"$work/show.out"
+grep -q 'train/loss' "$work/show.out" || fail "runs show: $(cat "$work/show.out")"
+"$distill" runs list --sweep=1 | grep -c SUCCEEDED | grep -qx 9 || fail "runs list"
+
+# Bad input: the file, line and field; the gRPC code and the value.
+printf 'kind: DISTILL\nepochs: 1\nlosses: {ce: lots}\n' >"$work/bad.yaml"
+set +e
+"$distill" submit "$work/bad.yaml" 2>"$work/bad.err"; rc=$?
+set -e
+[ "$rc" = 2 ] || fail "bad spec file exited $rc"
+grep -q "bad.yaml:3: losses.ce: expected a number, got \"lots\"" "$work/bad.err" ||
+  fail "bad spec message: $(cat "$work/bad.err")"
+printf 'kind: DISTILL\ndataset: {name: mnist-3d}\nepochs: 1\nbatch_size: 8\n' >"$work/invalid.yaml"
+set +e
+"$distill" submit "$work/invalid.yaml" 2>"$work/invalid.err"; rc=$?
+set -e
+[ "$rc" = 1 ] || fail "invalid spec exited $rc"
+grep -q 'INVALID_ARGUMENT: dataset.name must be one of \[fashion-mnist\], got "mnist-3d"' \
+  "$work/invalid.err" || fail "invalid spec message: $(cat "$work/invalid.err")"
+
+# A waiting run can be cancelled; its teacher (run 1) succeeded, so submit
+# against a teacher that is itself cancelled first.
+printf 'kind: TRAIN_TEACHER\ndataset: {name: fashion-mnist, train_limit: 64}\nteacher: {vit: {patch_size: 7, width: 16, depth: 1, heads: 2}}\noptimizer: {lr: 0.001}\nepochs: 50\nbatch_size: 32\n' >"$work/teacher.yaml"
+run=$("$distill" submit "$work/teacher.yaml" | awk '{print $2}')
+"$distill" cancel "$run" | grep -q CANCELLED || fail "cancel"
+set +e
+"$distill" watch "$run" >/dev/null; rc=$?
+set -e
+[ "$rc" = 1 ] || fail "watch of a cancelled run exited $rc"
+
+# Restart the coordinator on the same data directory: everything is there.
+kill -TERM "$coordinator_pid"
+wait "$coordinator_pid" || true
+start_coordinator
+"$distill" results e2e >"$work/results.after"
+diff "$work/results.before" "$work/results.after" || fail "results changed across a restart"
+"$distill" runs show "$run" | grep -q CANCELLED || fail "cancelled run lost across a restart"
+
+cat "$work/results.after"
+echo "e2e: 1 passed, 0 failed"

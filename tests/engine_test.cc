@@ -1,0 +1,292 @@
+// Data reading, models and checkpoints of the engine.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <zlib.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "worker/engine/datasets.h"
+#include "worker/engine/models.h"
+#include "worker/engine/trainer.h"
+
+namespace distill::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+std::string Idx(const std::vector<uint32_t>& shape,
+                const std::vector<uint8_t>& data) {
+  std::string bytes = {0, 0, 0x08, char(shape.size())};
+  for (uint32_t d : shape) {
+    for (int shift = 24; shift >= 0; shift -= 8)
+      bytes.push_back(char((d >> shift) & 0xFF));
+  }
+  bytes.append(data.begin(), data.end());
+  return bytes;
+}
+
+void WriteGzip(const fs::path& path, const std::string& bytes) {
+  gzFile f = gzopen(path.c_str(), "wb");
+  ASSERT_NE(f, nullptr);
+  ASSERT_EQ(gzwrite(f, bytes.data(), unsigned(bytes.size())),
+            int(bytes.size()));
+  gzclose(f);
+}
+
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("distill_engine_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  // A Fashion-MNIST-shaped data set: `n` images of 28x28 whose label is
+  // i % 10, bright in rows 2 * label and 2 * label + 1, dark elsewhere.
+  void WriteFashionMnist(int n) {
+    std::vector<uint8_t> images, labels;
+    for (int i = 0; i < n; ++i) {
+      const int label = i % 10;
+      labels.push_back(uint8_t(label));
+      for (int row = 0; row < 28; ++row) {
+        const bool bright = row / 2 == label;
+        images.insert(images.end(), 28, bright ? 255 : 0);
+      }
+    }
+    for (const char* split : {"train", "t10k"}) {
+      WriteGzip(dir_ / (std::string(split) + "-images-idx3-ubyte.gz"),
+                Idx({uint32_t(n), 28, 28}, images));
+      WriteGzip(dir_ / (std::string(split) + "-labels-idx1-ubyte.gz"),
+                Idx({uint32_t(n)}, labels));
+    }
+  }
+
+  fs::path dir_;
+};
+
+TEST_F(EngineTest, ReadsGzipAndPlainIdx) {
+  const std::string bytes = Idx({2, 3}, {1, 2, 3, 4, 5, 6});
+  WriteGzip(dir_ / "a.gz", bytes);
+  std::ofstream(dir_ / "a.idx", std::ios::binary) << bytes;
+  for (const char* name : {"a.gz", "a.idx"}) {
+    absl::StatusOr<torch::Tensor> t = ReadIdx((dir_ / name).string());
+    ASSERT_TRUE(t.ok()) << t.status();
+    EXPECT_EQ(t->sizes(), (std::vector<int64_t>{2, 3}));
+    EXPECT_EQ(t->index({1, 2}).item<int>(), 6);
+  }
+}
+
+TEST_F(EngineTest, RejectsMalformedIdxNamingTheFile) {
+  struct Case {
+    const char* name;
+    std::string bytes;
+    const char* message;
+  };
+  const Case cases[] = {
+      {"not_idx", "hello world", "is not an IDX file"},
+      {"short", Idx({4}, {1, 2}), "header promises 4 bytes of data, found 2"},
+      {"float", std::string{0, 0, 0x0D, 1, 0, 0, 0, 1, 0, 0, 0, 0},
+       "element type 13"},
+  };
+  for (const Case& c : cases) {
+    WriteGzip(dir_ / c.name, c.bytes);
+    absl::StatusOr<torch::Tensor> t = ReadIdx((dir_ / c.name).string());
+    ASSERT_FALSE(t.ok()) << c.name;
+    EXPECT_EQ(t.status().code(), absl::StatusCode::kDataLoss) << c.name;
+    EXPECT_THAT(std::string(t.status().message()), HasSubstr(c.message));
+    EXPECT_THAT(std::string(t.status().message()), HasSubstr(c.name));
+  }
+  absl::StatusOr<torch::Tensor> missing = ReadIdx((dir_ / "nope.gz").string());
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(missing.status().message()), HasSubstr("nope.gz"));
+}
+
+TEST_F(EngineTest, LoadsFashionMnistLimitedNormalisedAndResized) {
+  WriteFashionMnist(30);
+  DatasetConfig config;
+  config.root = dir_.string();
+  config.train_limit = 20;
+  config.test_limit = 10;
+  absl::StatusOr<TrainTestData> data = LoadDataset(config);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->train.images.sizes(), (std::vector<int64_t>{20, 1, 28, 28}));
+  EXPECT_EQ(data->test.size(), 10);
+  EXPECT_EQ(data->train.labels[13].item<int64_t>(), 3);
+  // Image 1 (label 1) is dark in row 0: 0 -> (0 - mean) / std.
+  EXPECT_NEAR(data->train.images[1][0][0][0].item<float>(), -0.2860 / 0.3530,
+              1e-5);
+  EXPECT_NEAR(data->train.images[1][0][2][5].item<float>(),
+              (1 - 0.2860) / 0.3530, 1e-5);
+  config.image_size = 32;
+  data = LoadDataset(config);
+  ASSERT_TRUE(data.ok());
+  EXPECT_EQ(data->train.images.size(3), 32);
+}
+
+TEST_F(EngineTest, UnknownDatasetIsInvalidArgument) {
+  DatasetConfig config;
+  config.name = "imagenet";
+  absl::StatusOr<TrainTestData> data = LoadDataset(config);
+  EXPECT_EQ(data.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(data.status().message()), HasSubstr("\"imagenet\""));
+}
+
+TEST_F(EngineTest, RealFashionMnistIsWhereDebianPutsIt) {
+  if (!fs::exists(std::string(kFashionMnistRoot) +
+                  "/t10k-labels-idx1-ubyte.gz")) {
+    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+  }
+  DatasetConfig config;
+  config.train_limit = 100;
+  absl::StatusOr<TrainTestData> data = LoadDataset(config);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->train.size(), 100);
+  EXPECT_EQ(data->test.size(), 10000);
+  EXPECT_EQ(data->test.num_classes, 10);
+}
+
+TEST_F(EngineTest, ModelsReturnLogitsAndEmbedding) {
+  VitConfig vit;
+  vit.patch_size = 7;
+  vit.width = 32;
+  vit.depth = 2;
+  vit.heads = 4;
+  Vit teacher(vit);
+  auto [t_logits, t_embedding] = teacher->forward(torch::randn({5, 1, 28, 28}));
+  EXPECT_EQ(t_logits.sizes(), (std::vector<int64_t>{5, 10}));
+  EXPECT_EQ(t_embedding.sizes(), (std::vector<int64_t>{5, 32}));
+
+  StudentConfig sc;
+  sc.width = 8;
+  sc.teacher_width = 32;
+  ResNetStudent student(sc);
+  auto [s_logits, s_embedding] = student->forward(torch::randn({5, 1, 28, 28}));
+  EXPECT_EQ(s_logits.sizes(), (std::vector<int64_t>{5, 10}));
+  EXPECT_EQ(s_embedding.sizes(), (std::vector<int64_t>{5, 64}));  // 8 x width.
+  EXPECT_EQ(student->Project(s_embedding).sizes(),
+            (std::vector<int64_t>{5, 32}));
+  sc.embedding_dim = 24;
+  EXPECT_EQ(
+      ResNetStudent(sc)->forward(torch::randn({2, 1, 28, 28})).second.size(1),
+      24);
+}
+
+TEST_F(EngineTest, StudentHasTorchvisionParameterNames) {
+  StudentConfig sc;
+  sc.width = 8;
+  ResNetStudent student(sc);
+  auto params = student->named_parameters();
+  for (const char* name :
+       {"conv1.weight", "bn1.weight", "layer1.0.conv1.weight",
+        "layer2.0.downsample.0.weight", "layer4.1.bn2.bias", "fc.weight"}) {
+    EXPECT_NE(params.find(name), nullptr) << name;
+  }
+}
+
+TEST_F(EngineTest, TeacherCheckpointRoundTripsWithItsArchitecture) {
+  VitConfig vit;
+  vit.patch_size = 4;
+  vit.width = 16;
+  vit.depth = 1;
+  vit.heads = 2;
+  Vit teacher(vit);
+  teacher->eval();
+  const std::string path = (dir_ / "teacher.pt").string();
+  ASSERT_TRUE(SaveTeacher(teacher, path).ok());
+  absl::StatusOr<Vit> loaded = LoadTeacher(path, torch::kCPU);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->config.patch_size, 4);
+  EXPECT_EQ((*loaded)->config.width, 16);
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = torch::randn({3, 1, 28, 28});
+  EXPECT_TRUE(
+      torch::equal(teacher->forward(x).first, (*loaded)->forward(x).first));
+
+  std::ofstream(dir_ / "junk.pt") << "not a checkpoint";
+  absl::StatusOr<Vit> junk =
+      LoadTeacher((dir_ / "junk.pt").string(), torch::kCPU);
+  EXPECT_EQ(junk.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(junk.status().message()), HasSubstr("junk.pt"));
+}
+
+TEST_F(EngineTest, TrainingLearnsAndTheTeacherStaysFrozen) {
+  WriteFashionMnist(200);
+  RunConfig config;
+  config.kind = RunKind::kTrainTeacher;
+  config.dataset.root = dir_.string();
+  config.teacher = {28, 1, 10, 7, 32, 1, 4, 2};
+  config.optimizer = {OptimizerKind::kAdamW, 3e-3, 0, 0};
+  config.epochs = 3;
+  config.batch_size = 20;
+  config.metrics_every_steps = 1;
+  std::vector<double> losses;
+  RunHooks hooks;
+  hooks.output_checkpoint = (dir_ / "teacher.pt").string();
+  hooks.on_metrics = [&](std::vector<Metric> metrics) {
+    for (const Metric& m : metrics) {
+      if (m.key == "train/loss") losses.push_back(m.value);
+    }
+  };
+  absl::StatusOr<RunOutcome> teacher = ExecuteRun(config, hooks);
+  ASSERT_TRUE(teacher.ok()) << teacher.status();
+  ASSERT_GT(losses.size(), 10u);
+  EXPECT_LT(losses.back(), losses.front());
+  EXPECT_GT(teacher->results.at("eval/top1"),
+            0.5);  // Trivially separable images.
+
+  const auto before = *LoadTeacher(hooks.output_checkpoint, torch::kCPU);
+  config.kind = RunKind::kDistill;
+  config.student.width = 8;
+  config.losses.ikd = 1;
+  config.losses.rkd_distance = 1;
+  config.losses.mse = 1;
+  config.optimizer = {OptimizerKind::kSgd, 0.05, 0.9, 0};
+  hooks.teacher_checkpoint = hooks.output_checkpoint;
+  hooks.output_checkpoint = (dir_ / "student.pt").string();
+  absl::StatusOr<RunOutcome> student = ExecuteRun(config, hooks);
+  ASSERT_TRUE(student.ok()) << student.status();
+  EXPECT_TRUE(fs::exists(hooks.output_checkpoint));
+  EXPECT_EQ(student->results.count("eval/teacher_agreement"), 1u);
+  const auto after = *LoadTeacher(hooks.teacher_checkpoint, torch::kCPU);
+  for (const auto& p : before->named_parameters()) {
+    EXPECT_TRUE(torch::equal(p.value(), after->named_parameters()[p.key()]))
+        << p.key();
+  }
+}
+
+TEST_F(EngineTest, MissingDataFailsNamingTheFile) {
+  RunConfig config;
+  config.kind = RunKind::kTrainTeacher;
+  config.dataset.root = (dir_ / "missing").string();
+  absl::StatusOr<RunOutcome> outcome = ExecuteRun(config, RunHooks{});
+  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(outcome.status().message()),
+              HasSubstr("missing/train-images-idx3-ubyte.gz"));
+}
+
+TEST_F(EngineTest, StopRequestEndsTheRunWithoutACheckpoint) {
+  WriteFashionMnist(100);
+  RunConfig config;
+  config.kind = RunKind::kTrainTeacher;
+  config.dataset.root = dir_.string();
+  config.teacher = {28, 1, 10, 7, 16, 1, 2, 2};
+  config.batch_size = 10;
+  RunHooks hooks;
+  hooks.output_checkpoint = (dir_ / "never.pt").string();
+  int polls = 0;
+  hooks.should_stop = [&] { return ++polls > 3; };
+  absl::StatusOr<RunOutcome> outcome = ExecuteRun(config, hooks);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_TRUE(outcome->stopped);
+  EXPECT_FALSE(fs::exists(hooks.output_checkpoint));
+}
+
+TEST(LoadedBlasTest, NamesALibrary) { EXPECT_FALSE(LoadedBlas().empty()); }
+
+}  // namespace
+}  // namespace distill::engine

@@ -1,0 +1,122 @@
+// What the CLI prints.
+#include "client/format.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace distill {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+v1::SweepResults Results() {
+  v1::SweepResults r;
+  r.mutable_sweep()->set_id(3);
+  r.mutable_sweep()->set_name("table1");
+  r.set_teacher_run_id(1);
+  r.set_teacher_status(v1::SUCCEEDED);
+  r.set_teacher_top1(0.652);
+  v1::MemberResult* a = r.add_members();
+  a->set_name("A");
+  a->mutable_losses()->set_mse(1);
+  a->mutable_losses()->mutable_rkd()->set_angle_weight(2);
+  a->set_run_id(2);
+  a->set_status(v1::SUCCEEDED);
+  a->set_top1(0.008);
+  v1::MemberResult* d = r.add_members();
+  d->set_name("D");
+  d->mutable_losses()->set_ce(1);
+  d->set_run_id(5);
+  d->set_status(v1::FAILED);
+  d->set_message("loss is nan at step 3");
+  return r;
+}
+
+std::vector<std::string> Lines(const std::string& s) {
+  std::vector<std::string> lines;
+  size_t start = 0;
+  for (size_t end; (end = s.find('\n', start)) != std::string::npos;
+       start = end + 1) {
+    lines.push_back(s.substr(start, end - start));
+  }
+  return lines;
+}
+
+TEST(FormatTest, ResultsTableHasTable1Layout) {
+  const std::string table = FormatResultsTable(Results());
+  const std::vector<std::string> lines = Lines(table);
+  ASSERT_EQ(lines.size(), 7u);  // Title, header, rule, A, D, O, D's failure.
+  EXPECT_THAT(lines[1], HasSubstr("labels CE"));
+  EXPECT_THAT(lines[1], HasSubstr("embedding MSE"));
+  // Row A: no CE, MSE, no IKD, RKD; 0.8 %.
+  EXPECT_THAT(lines[3],
+              HasSubstr("│           │       ✓       │     │  ✓  │     0.8 │"));
+  EXPECT_THAT(lines[4],
+              HasSubstr("│     ✓     │               │     │     │       - │"));
+  EXPECT_THAT(lines[5], HasSubstr("O   │ teacher ViT"));
+  EXPECT_THAT(lines[5], HasSubstr("65.2"));
+  EXPECT_THAT(lines[6], HasSubstr("row D failed: loss is nan at step 3"));
+}
+
+TEST(FormatTest, ProgressLineShowsEpochStepLossSpeedAndEta) {
+  v1::Run run;
+  run.set_id(4);
+  run.set_member("B");
+  run.set_status(v1::RUNNING);
+  run.mutable_spec()->set_epochs(3);
+  run.mutable_spec()->set_batch_size(100);
+  v1::RunEvent event;
+  auto add = [&](const char* key, double value, int64_t step, int epoch) {
+    v1::MetricPoint* p = event.add_metrics();
+    p->set_key(key);
+    p->set_value(value);
+    p->set_step(step);
+    p->set_epoch(epoch);
+  };
+  add("train/total_steps", 300, 0, 0);
+  add("train/loss", 0.25, 120, 2);
+  add("train/images_per_sec", 1000, 120, 2);
+  Progress progress;
+  UpdateProgress(event, &progress);
+  EXPECT_EQ(ProgressLine(run, progress),
+            "run 4 (B) RUNNING  epoch 2/3  step 120/300  loss 0.2500  1000 "
+            "img/s  ETA 0:18");
+}
+
+TEST(FormatTest, SparklineScalesToTheRange) {
+  EXPECT_EQ(Sparkline({0, 1, 2, 3, 4, 5, 6, 7}), "▁▂▃▄▅▆▇█");
+  EXPECT_EQ(Sparkline({5, 5}), "▄▄");
+  EXPECT_EQ(Sparkline({}), "");
+  // 120 values into 60 columns: each the mean of two.
+  std::vector<double> falling;
+  for (int i = 0; i < 120; ++i) falling.push_back(120 - i);
+  const std::string line = Sparkline(falling, 60);
+  EXPECT_EQ(line.size(), 60u * 3);  // Three UTF-8 bytes a block.
+  EXPECT_EQ(line.substr(0, 3), "█");
+  EXPECT_EQ(line.substr(line.size() - 3), "▁");
+}
+
+TEST(FormatTest, RunDetailsPlotTheLoss) {
+  v1::Run run;
+  run.set_id(9);
+  run.set_status(v1::SUCCEEDED);
+  run.mutable_spec()->set_kind(v1::DISTILL);
+  run.mutable_spec()->mutable_losses()->set_ce(1);
+  (*run.mutable_results())["eval/top1"] = 0.9;
+  std::vector<v1::MetricPoint> history(3);
+  history[0].set_key("train/loss");
+  history[0].set_value(2.0);
+  history[1].set_key("train/loss");
+  history[1].set_value(1.0);
+  history[2].set_key("eval/top1");
+  history[2].set_value(0.9);
+  const std::string details = FormatRunDetails(run, history);
+  EXPECT_THAT(details, HasSubstr("losses CE"));
+  EXPECT_THAT(details, HasSubstr("train/loss   2.0000 █▁ 1.0000"));
+  EXPECT_THAT(details, HasSubstr("eval/top1 by epoch: 90.0%"));
+  EXPECT_THAT(details, Not(HasSubstr("message")));
+}
+
+}  // namespace
+}  // namespace distill

@@ -1,0 +1,190 @@
+// Coordinator and worker on loopback in one process: a sweep of a teacher
+// and two students on 512 Fashion-MNIST images for one epoch.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <thread>
+
+#include "common/sha256.h"
+#include "distill/v1/experiment_service.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
+#include "server/coordinator.h"
+#include "tests/test_specs.h"
+#include "worker/engine/datasets.h"
+#include "worker/worker.h"
+
+namespace distill {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class IntegrationTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!fs::exists(std::string(engine::kFashionMnistRoot) +
+                    "/train-images-idx3-ubyte.gz")) {
+      GTEST_SKIP() << "dataset-fashion-mnist is not installed";
+    }
+    dir_ = fs::temp_directory_path() /
+           ("distill_integration_" + std::to_string(::getpid()));
+    fs::remove_all(dir_);
+    CoordinatorOptions options;
+    options.listen_address = "127.0.0.1:0";
+    options.data_dir = (dir_ / "coordinator").string();
+    auto coordinator = Coordinator::Start(options);
+    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+    coordinator_ = *std::move(coordinator);
+    channel_ = grpc::CreateChannel(coordinator_->address(),
+                                   grpc::InsecureChannelCredentials());
+    experiments_ = v1::ExperimentService::NewStub(channel_);
+    WorkerOptions worker_options;
+    worker_options.scratch_dir = (dir_ / "worker").string();
+    worker_options.lease_wait = absl::Seconds(1);
+    worker_options.metrics_flush = absl::Milliseconds(100);
+    worker_ = std::make_unique<Worker>(channel_, worker_options);
+    worker_thread_ =
+        std::thread([this] { ASSERT_TRUE(worker_->Serve(stop_).ok()); });
+  }
+
+  void TearDown() override {
+    stop_ = true;
+    if (worker_thread_.joinable()) worker_thread_.join();
+    if (coordinator_) coordinator_->Shutdown();
+    fs::remove_all(dir_);
+  }
+
+  // Watches the run over gRPC until it ends.
+  v1::Run WaitForEnd(int64_t id) {
+    v1::WatchRunRequest request;
+    request.set_id(id);
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::minutes(5));
+    auto reader = experiments_->WatchRun(&context, request);
+    v1::RunEvent event;
+    v1::Run last;
+    while (reader->Read(&event)) last = event.run();
+    EXPECT_TRUE(reader->Finish().ok());
+    return last;
+  }
+
+  fs::path dir_;
+  std::unique_ptr<Coordinator> coordinator_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<v1::ExperimentService::Stub> experiments_;
+  std::unique_ptr<Worker> worker_;
+  std::atomic<bool> stop_{false};
+  std::thread worker_thread_;
+};
+
+TEST_F(IntegrationTest, SweepOfATeacherAndTwoStudentsSucceeds) {
+  v1::SubmitSweepRequest request;
+  *request.mutable_spec() = SmallSweep("integration");
+  v1::SubmitSweepResponse sweep;
+  grpc::ClientContext context;
+  ASSERT_TRUE(experiments_->SubmitSweep(&context, request, &sweep).ok());
+  ASSERT_EQ(sweep.runs_size(), 3);
+
+  for (const v1::Run& submitted : sweep.runs()) {
+    v1::Run run = WaitForEnd(submitted.id());
+    EXPECT_EQ(run.status(), v1::SUCCEEDED)
+        << run.member() << ": " << run.message();
+  }
+
+  Scheduler& scheduler = coordinator_->scheduler();
+  const v1::Run teacher = *scheduler.GetRun(sweep.runs(0).id());
+  EXPECT_GT(teacher.results().at("eval/top1"), 0.3) << "teacher at chance";
+  for (int i = 1; i < 3; ++i) {
+    const v1::Run student = *scheduler.GetRun(sweep.runs(i).id());
+    std::cout << "student " << student.member() << " top-1 "
+              << student.results().at("eval/top1") << ", teacher top-1 "
+              << teacher.results().at("eval/top1") << "\n";
+    EXPECT_GT(student.results().at("eval/top1"), 0.2)
+        << student.member() << " at chance";
+    EXPECT_EQ(student.results().at("teacher/top1"),
+              teacher.results().at("eval/top1"));
+    // Metrics were stored: the loss at least every 4 steps, top-1 each epoch.
+    WatchCursor cursor;
+    cursor.include_history = true;
+    auto history = *scheduler.NextRunEvent(student.id(), &cursor, absl::Now());
+    int losses = 0, evals = 0, terms = 0;
+    for (const v1::MetricPoint& m : (*history).metrics()) {
+      losses += m.key() == "train/loss";
+      evals += m.key() == "eval/top1";
+      terms += m.key() == "train/loss_ce";
+    }
+    EXPECT_GE(losses, 4);
+    EXPECT_EQ(evals, 1);
+    EXPECT_EQ(terms, losses);
+  }
+  // The teacher checkpoint arrived intact: the coordinator's file, and the
+  // copy the worker downloaded, hash to what was recorded.
+  const std::string sha = teacher.checkpoint_sha256();
+  ASSERT_TRUE(IsSha256Hex(sha));
+  EXPECT_EQ(*Sha256File((dir_ / "coordinator" / "checkpoints" / sha).string()),
+            sha);
+  EXPECT_EQ(*Sha256File((dir_ / "worker" / (sha + ".pt")).string()), sha);
+
+  v1::GetSweepResultsRequest results_request;
+  results_request.set_sweep("integration");
+  v1::SweepResults results;
+  grpc::ClientContext results_context;
+  ASSERT_TRUE(
+      experiments_->GetSweepResults(&results_context, results_request, &results)
+          .ok());
+  EXPECT_EQ(results.members_size(), 2);
+  EXPECT_TRUE(results.members(0).has_top1());
+  EXPECT_TRUE(results.has_teacher_top1());
+}
+
+TEST_F(IntegrationTest, UnreadableDataFailsTheRunAndTheWorkerKeepsServing) {
+  v1::ExperimentSpec spec = SmallSweep("integration").teacher().train();
+  spec.MergeFrom(SmallSweep("integration").base());
+  spec.set_kind(v1::TRAIN_TEACHER);
+  spec.clear_student();
+  spec.mutable_dataset()->set_root("/nonexistent/fashion");
+  v1::SubmitRunRequest bad;
+  *bad.mutable_spec() = spec;
+  v1::Run bad_run, good_run;
+  grpc::ClientContext c1, c2;
+  ASSERT_TRUE(experiments_->SubmitRun(&c1, bad, &bad_run).ok());
+  spec.mutable_dataset()->clear_root();
+  spec.mutable_dataset()->set_train_limit(64);
+  spec.mutable_dataset()->set_test_limit(64);
+  v1::SubmitRunRequest good;
+  *good.mutable_spec() = spec;
+  ASSERT_TRUE(experiments_->SubmitRun(&c2, good, &good_run).ok());
+
+  v1::Run failed = WaitForEnd(bad_run.id());
+  EXPECT_EQ(failed.status(), v1::FAILED);
+  EXPECT_THAT(
+      failed.message(),
+      HasSubstr("cannot open /nonexistent/fashion/train-images-idx3-ubyte.gz"));
+  EXPECT_EQ(WaitForEnd(good_run.id()).status(), v1::SUCCEEDED);
+}
+
+TEST_F(IntegrationTest, HealthServiceAnswersServing) {
+  auto health = grpc::health::v1::Health::NewStub(channel_);
+  grpc::health::v1::HealthCheckRequest request;
+  grpc::health::v1::HealthCheckResponse response;
+  grpc::ClientContext context;
+  ASSERT_TRUE(health->Check(&context, request, &response).ok());
+  EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
+}
+
+TEST_F(IntegrationTest, BadSpecIsInvalidArgumentOverTheWire) {
+  v1::SubmitRunRequest request;
+  request.mutable_spec()->set_kind(v1::DISTILL);
+  request.mutable_spec()->mutable_dataset()->set_name("cub-200");
+  v1::Run run;
+  grpc::ClientContext context;
+  grpc::Status status = experiments_->SubmitRun(&context, request, &run);
+  EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(status.error_message(), HasSubstr("dataset.name"));
+  EXPECT_THAT(status.error_message(), HasSubstr("\"cub-200\""));
+}
+
+}  // namespace
+}  // namespace distill

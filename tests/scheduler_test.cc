@@ -1,0 +1,303 @@
+// The scheduler: sweep dependencies, leases and their fencing, expiry,
+// cancellation and results. An in-memory store and a fake clock.
+#include "server/scheduler.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+#include "common/sha256.h"
+#include "tests/test_specs.h"
+
+namespace distill {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class SchedulerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("distill_scheduler_test_" + std::to_string(::getpid()));
+    store_ = *Store::OpenSqlite(":memory:");
+    checkpoints_ = *CheckpointStore::OpenDirectory(dir_.string());
+    scheduler_ =
+        std::make_unique<Scheduler>(store_.get(), checkpoints_.get(), &clock_,
+                                    SchedulerOptions{60'000, 10'000});
+    v1::RegisterWorkerRequest request;
+    request.set_hostname("gpu1");
+    worker_ = scheduler_->RegisterWorker(request)->worker_id();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  v1::Run Lease() {
+    auto response = scheduler_->LeaseRun(worker_, absl::ZeroDuration());
+    EXPECT_TRUE(response.ok()) << response.status();
+    EXPECT_TRUE(response->has_run());
+    return response->run();
+  }
+
+  // Uploads `data` as the run's checkpoint and completes it.
+  void Succeed(const v1::Run& run, const std::string& data, double top1) {
+    v1::CheckpointHeader header;
+    header.set_run_id(run.id());
+    header.set_attempt(run.attempt());
+    header.set_sha256(Sha256Hex(data));
+    header.set_size(int64_t(data.size()));
+    auto writer = scheduler_->BeginUpload(header);
+    ASSERT_TRUE(writer.ok()) << writer.status();
+    ASSERT_TRUE((*writer)->Append(data).ok());
+    ASSERT_TRUE(scheduler_->FinishUpload(header, **writer).ok());
+    v1::CompleteRunRequest complete;
+    complete.set_run_id(run.id());
+    complete.set_attempt(run.attempt());
+    complete.set_checkpoint_sha256(header.sha256());
+    (*complete.mutable_results())["eval/top1"] = top1;
+    ASSERT_TRUE(scheduler_->CompleteRun(complete).ok());
+  }
+
+  v1::RunStatus StatusOf(int64_t id) {
+    return scheduler_->GetRun(id)->status();
+  }
+
+  fs::path dir_;
+  FakeClock clock_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<CheckpointStore> checkpoints_;
+  std::unique_ptr<Scheduler> scheduler_;
+  std::string worker_;
+};
+
+TEST_F(SchedulerTest, SweepStudentsWaitForTheTeacherThenQueue) {
+  auto sweep = scheduler_->SubmitSweep(SmallSweep("table1"));
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  ASSERT_EQ(sweep->runs_size(), 3);
+  const v1::Run& teacher = sweep->runs(0);
+  EXPECT_EQ(teacher.spec().kind(), v1::TRAIN_TEACHER);
+  EXPECT_EQ(teacher.status(), v1::QUEUED);
+  EXPECT_FALSE(teacher.spec().has_losses());
+  for (int i = 1; i < 3; ++i) {
+    EXPECT_EQ(sweep->runs(i).status(), v1::WAITING);
+    EXPECT_EQ(sweep->runs(i).spec().teacher().run_id(), teacher.id());
+    EXPECT_EQ(sweep->runs(i).teacher_run_id(), teacher.id());
+  }
+  v1::Run leased = Lease();
+  EXPECT_EQ(leased.id(), teacher.id());
+  EXPECT_EQ(leased.attempt(), 1);
+  EXPECT_EQ(leased.lease_expires_ms(), clock_.NowMs() + 60'000);
+  // Nothing else is runnable yet.
+  EXPECT_FALSE(scheduler_->LeaseRun(worker_, absl::ZeroDuration())->has_run());
+  Succeed(leased, "teacher weights", 0.8);
+  EXPECT_EQ(StatusOf(sweep->runs(1).id()), v1::QUEUED);
+  auto student = scheduler_->LeaseRun(worker_, absl::ZeroDuration());
+  EXPECT_EQ(student->run().id(), sweep->runs(1).id());
+  EXPECT_EQ(student->teacher_checkpoint_sha256(), Sha256Hex("teacher weights"));
+}
+
+TEST_F(SchedulerTest, AFailedTeacherFailsItsStudentsNamingIt) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  v1::Run teacher = Lease();
+  v1::FailRunRequest fail;
+  fail.set_run_id(teacher.id());
+  fail.set_attempt(teacher.attempt());
+  fail.set_message("cannot open /data/train-images-idx3-ubyte.gz");
+  ASSERT_TRUE(scheduler_->FailRun(fail).ok());
+  v1::Run student = *scheduler_->GetRun(sweep.runs(2).id());
+  EXPECT_EQ(student.status(), v1::FAILED);
+  EXPECT_THAT(student.message(),
+              HasSubstr("teacher run " + std::to_string(teacher.id()) +
+                        " ended FAILED"));
+  EXPECT_THAT(student.message(), HasSubstr("train-images-idx3-ubyte.gz"));
+}
+
+TEST_F(SchedulerTest, SweepResultsFollowTheMembers) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  Succeed(Lease(), "t", 0.81);
+  Succeed(Lease(), "a", 0.1);
+  auto results = scheduler_->SweepResults("table1");
+  ASSERT_TRUE(results.ok()) << results.status();
+  EXPECT_EQ(results->sweep().id(), sweep.sweep().id());
+  EXPECT_DOUBLE_EQ(results->teacher_top1(), 0.81);
+  ASSERT_EQ(results->members_size(), 2);
+  EXPECT_EQ(results->members(0).name(), "D");
+  EXPECT_DOUBLE_EQ(results->members(0).top1(), 0.1);
+  EXPECT_EQ(results->members(1).status(), v1::QUEUED);
+  EXPECT_FALSE(results->members(1).has_top1());
+  EXPECT_TRUE(
+      scheduler_->SweepResults(std::to_string(sweep.sweep().id())).ok());
+  EXPECT_EQ(scheduler_->SweepResults("nope").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+TEST_F(SchedulerTest, InvalidSweepMemberNamesTheMember) {
+  v1::SweepSpec sweep = SmallSweep("table1");
+  sweep.mutable_members(1)->mutable_losses()->mutable_ikd()->set_weight(1);
+  sweep.mutable_members(1)->mutable_losses()->mutable_ikd()->set_temperature(
+      -2);
+  auto response = scheduler_->SubmitSweep(sweep);
+  EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      std::string(response.status().message()),
+      HasSubstr("member \"G\": losses.ikd.temperature must be > 0, got -2"));
+  EXPECT_TRUE(scheduler_->ListRuns(0, v1::RUN_STATUS_UNSPECIFIED)->empty());
+}
+
+TEST_F(SchedulerTest, DistillRunAgainstAMissingOrWrongTeacherIsRefused) {
+  v1::ExperimentSpec spec = SmallSweep("table1").base();
+  spec.set_kind(v1::DISTILL);
+  spec.mutable_losses()->set_ce(1);
+  spec.mutable_teacher()->set_run_id(42);
+  EXPECT_EQ(scheduler_->SubmitRun(spec).status().code(),
+            absl::StatusCode::kNotFound);
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  spec.mutable_teacher()->set_run_id(
+      sweep.runs(1).id());  // A student, not a teacher.
+  auto refused = scheduler_->SubmitRun(spec);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("not TRAIN_TEACHER"));
+  spec.mutable_teacher()->set_run_id(sweep.runs(0).id());
+  EXPECT_EQ(scheduler_->SubmitRun(spec)->status(), v1::WAITING);
+}
+
+TEST_F(SchedulerTest, StaleAttemptsAreFenced) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  v1::Run first = Lease();
+  clock_.AdvanceMs(61'000);  // The lease expires; the run is queued again.
+  v1::Run second = Lease();
+  EXPECT_EQ(second.id(), first.id());
+  EXPECT_EQ(second.attempt(), 2);
+  v1::ReportMetricsRequest metrics;
+  metrics.set_run_id(first.id());
+  metrics.set_attempt(first.attempt());
+  metrics.add_points()->set_key("train/loss");
+  absl::Status stale = scheduler_->ReportMetrics(metrics);
+  EXPECT_EQ(stale.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(stale.message()), HasSubstr("at attempt 2"));
+  v1::CompleteRunRequest complete;
+  complete.set_run_id(first.id());
+  complete.set_attempt(1);
+  EXPECT_EQ(scheduler_->CompleteRun(complete).code(),
+            absl::StatusCode::kFailedPrecondition);
+  v1::CheckpointHeader header;
+  header.set_run_id(first.id());
+  header.set_attempt(1);
+  header.set_sha256(Sha256Hex("x"));
+  EXPECT_EQ(scheduler_->BeginUpload(header).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  metrics.set_attempt(2);
+  EXPECT_TRUE(scheduler_->ReportMetrics(metrics).ok());
+}
+
+TEST_F(SchedulerTest, HeartbeatsKeepTheLeaseAndRepeatedExpiryIsLost) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  v1::Run run = Lease();
+  v1::HeartbeatRequest beat;
+  beat.set_worker_id(worker_);
+  beat.set_run_id(run.id());
+  beat.set_attempt(run.attempt());
+  clock_.AdvanceMs(50'000);
+  ASSERT_TRUE(scheduler_->Heartbeat(beat).ok());
+  clock_.AdvanceMs(50'000);  // 100 s after the lease, 50 s after the heartbeat.
+  ASSERT_TRUE(scheduler_->ExpireLeases().ok());
+  EXPECT_EQ(StatusOf(run.id()), v1::RUNNING);
+  // Default max_restarts is 2: attempts 1..3 may expire, the third is LOST.
+  for (int attempt = 1; attempt <= 3; ++attempt) {
+    clock_.AdvanceMs(61'000);
+    ASSERT_TRUE(scheduler_->ExpireLeases().ok());
+    if (attempt < 3) {
+      EXPECT_EQ(StatusOf(run.id()), v1::QUEUED);
+      EXPECT_EQ(Lease().attempt(), attempt + 1);
+    }
+  }
+  v1::Run lost = *scheduler_->GetRun(run.id());
+  EXPECT_EQ(lost.status(), v1::FAILED);
+  EXPECT_THAT(lost.message(), HasSubstr("LOST"));
+  EXPECT_EQ(StatusOf(sweep.runs(1).id()), v1::FAILED);
+}
+
+TEST_F(SchedulerTest, CancelReachesTheWorkerThroughItsHeartbeat) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  v1::Run run = Lease();
+  auto cancelled = scheduler_->CancelRun(run.id());
+  ASSERT_TRUE(cancelled.ok());
+  EXPECT_EQ(cancelled->status(), v1::CANCELLED);
+  v1::HeartbeatRequest beat;
+  beat.set_worker_id(worker_);
+  beat.set_run_id(run.id());
+  beat.set_attempt(run.attempt());
+  EXPECT_TRUE(scheduler_->Heartbeat(beat)->cancel_requested());
+  EXPECT_EQ(scheduler_->CancelRun(run.id()).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(StatusOf(sweep.runs(2).id()), v1::FAILED);
+}
+
+TEST_F(SchedulerTest, UploadWithAWrongDigestIsRejectedAndNotRecorded) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  v1::Run run = Lease();
+  v1::CheckpointHeader header;
+  header.set_run_id(run.id());
+  header.set_attempt(run.attempt());
+  header.set_sha256(Sha256Hex("what was promised"));
+  header.set_size(13);
+  auto writer = *scheduler_->BeginUpload(header);
+  ASSERT_TRUE(writer->Append("what was sent").ok());
+  absl::Status s = scheduler_->FinishUpload(header, *writer);
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("sha256 mismatch"));
+  v1::CompleteRunRequest complete;
+  complete.set_run_id(run.id());
+  complete.set_attempt(run.attempt());
+  complete.set_checkpoint_sha256(header.sha256());
+  EXPECT_EQ(scheduler_->CompleteRun(complete).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(StatusOf(run.id()), v1::RUNNING);
+}
+
+TEST_F(SchedulerTest, WatchSeesHistoryThenChanges) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  v1::Run run = Lease();
+  v1::ReportMetricsRequest metrics;
+  metrics.set_run_id(run.id());
+  metrics.set_attempt(run.attempt());
+  metrics.add_points()->set_key("train/loss");
+  ASSERT_TRUE(scheduler_->ReportMetrics(metrics).ok());
+  WatchCursor cursor;
+  cursor.include_history = true;
+  auto first = scheduler_->NextRunEvent(run.id(), &cursor, absl::Now());
+  ASSERT_TRUE(first.ok() && first->has_value());
+  EXPECT_EQ((*first)->metrics_size(), 1);
+  EXPECT_EQ((*first)->run().status(), v1::RUNNING);
+  auto nothing = scheduler_->NextRunEvent(run.id(), &cursor,
+                                          absl::Now() + absl::Milliseconds(20));
+  ASSERT_TRUE(nothing.ok());
+  EXPECT_FALSE(nothing->has_value());
+  ASSERT_TRUE(scheduler_->ReportMetrics(metrics).ok());
+  auto next = scheduler_->NextRunEvent(run.id(), &cursor,
+                                       absl::Now() + absl::Seconds(5));
+  ASSERT_TRUE(next.ok() && next->has_value());
+  EXPECT_EQ((*next)->metrics_size(), 1);
+}
+
+TEST_F(SchedulerTest, LeaseLongPollWakesWhenARunArrives) {
+  std::thread submitter([&] {
+    absl::SleepFor(absl::Milliseconds(100));
+    ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("table1")).ok());
+  });
+  const absl::Time start = absl::Now();
+  auto response = scheduler_->LeaseRun(worker_, absl::Seconds(20));
+  submitter.join();
+  ASSERT_TRUE(response.ok());
+  EXPECT_TRUE(response->has_run());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+}
+
+TEST_F(SchedulerTest, UnknownWorkerCannotLease) {
+  EXPECT_EQ(scheduler_->LeaseRun("ghost", absl::ZeroDuration()).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace distill

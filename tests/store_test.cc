@@ -1,0 +1,152 @@
+// The SQLite store and its migrations.
+#include "server/store.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <filesystem>
+
+namespace distill {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("distill_store_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    path_ = (dir_ / "distill.db").string();
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  static v1::Run QueuedRun() {
+    v1::Run run;
+    run.mutable_spec()->set_kind(v1::TRAIN_TEACHER);
+    run.mutable_spec()->set_epochs(3);
+    run.set_status(v1::QUEUED);
+    run.set_created_ms(1000);
+    return run;
+  }
+
+  void Exec(const std::string& sql) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr),
+              SQLITE_OK)
+        << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+
+  fs::path dir_;
+  std::string path_;
+};
+
+TEST_F(StoreTest, FreshDatabaseGetsTheNewestSchemaInWalMode) {
+  auto store = Store::OpenSqlite(path_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->SchemaVersion(), int(Migrations().size()));
+  EXPECT_GE(Migrations().size(), 1u);
+  EXPECT_EQ(Migrations()[0].name, "001_initial.sql");
+  EXPECT_TRUE(fs::exists(path_ + "-wal"));
+}
+
+TEST_F(StoreTest, ReopenedDatabaseKeepsEverything) {
+  int64_t run_id;
+  {
+    auto store = *Store::OpenSqlite(path_);
+    run_id = *store->InsertRun(QueuedRun());
+    v1::Run run = *store->GetRun(run_id);
+    run.set_status(v1::SUCCEEDED);
+    run.set_attempt(1);
+    run.set_checkpoint_sha256(std::string(64, 'a'));
+    (*run.mutable_results())["eval/top1"] = 0.875;
+    ASSERT_TRUE(store->UpdateRun(run).ok());
+    v1::MetricPoint p;
+    p.set_step(10);
+    p.set_epoch(1);
+    p.set_key("train/loss");
+    p.set_value(0.5);
+    p.set_time_ms(1234);
+    ASSERT_TRUE(store->AppendMetrics(run_id, 1, {p, p}).ok());
+    v1::Sweep sweep;
+    sweep.set_name("table1");
+    sweep.set_teacher_run_id(run_id);
+    ASSERT_TRUE(store->InsertSweep(sweep).ok());
+    ASSERT_TRUE(
+        store->InsertCheckpoint({std::string(64, 'a'), run_id, 1, 42, "/x"})
+            .ok());
+  }
+  auto store = Store::OpenSqlite(path_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  v1::Run run = *(*store)->GetRun(run_id);
+  EXPECT_EQ(run.status(), v1::SUCCEEDED);
+  EXPECT_EQ(run.spec().epochs(), 3);
+  EXPECT_EQ(run.results().at("eval/top1"), 0.875);
+  auto metrics = *(*store)->Metrics(run_id, 0);
+  ASSERT_EQ(metrics.size(), 2u);
+  EXPECT_EQ(metrics[1].point.key(), "train/loss");
+  EXPECT_EQ(metrics[1].point.time_ms(), 1234);
+  EXPECT_EQ((*(*store)->Metrics(run_id, metrics[0].sequence)).size(), 1u);
+  EXPECT_EQ((*store)->FindSweep("table1")->teacher_run_id(), run_id);
+  EXPECT_EQ((*store)->FindCheckpoint(std::string(64, 'a'))->size, 42);
+}
+
+TEST_F(StoreTest, NewerDatabaseIsRefusedAndLeftAlone) {
+  { ASSERT_TRUE(Store::OpenSqlite(path_).ok()); }
+  Exec("INSERT INTO schema_version(version, applied_ms) VALUES(99, 0)");
+  auto store = Store::OpenSqlite(path_);
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(store.status().message()),
+              HasSubstr("schema is version 99"));
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr(path_));
+}
+
+TEST_F(StoreTest, AFailingMigrationAppliesNothing) {
+  std::vector<Migration> migrations = Migrations();
+  migrations.push_back(
+      {"002_half.sql", "CREATE TABLE half(x); THIS IS NOT SQL;"});
+  auto store = Store::OpenSqlite(path_, migrations);
+  ASSERT_FALSE(store.ok());
+  EXPECT_THAT(std::string(store.status().message()), HasSubstr("002_half.sql"));
+  // Nothing of version 1 or 2 was kept: the whole upgrade was one transaction.
+  auto fresh = Store::OpenSqlite(path_, {});
+  ASSERT_TRUE(fresh.ok()) << fresh.status();
+  EXPECT_EQ((*fresh)->SchemaVersion(), 0);
+}
+
+TEST_F(StoreTest, UpgradesAnOlderDatabaseStepByStep) {
+  { ASSERT_TRUE(Store::OpenSqlite(path_).ok()); }
+  std::vector<Migration> migrations = Migrations();
+  migrations.push_back(
+      {"002_note.sql", "ALTER TABLE runs ADD COLUMN note TEXT;"});
+  auto store = Store::OpenSqlite(path_, migrations);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->SchemaVersion(), int(migrations.size()));
+}
+
+TEST_F(StoreTest, QueueOrderFiltersAndExpiredLeases) {
+  auto store = *Store::OpenSqlite(":memory:");
+  const int64_t a = *store->InsertRun(QueuedRun());
+  const int64_t b = *store->InsertRun(QueuedRun());
+  EXPECT_EQ((*store->NextQueuedRun())->id(), a);
+  v1::Run run = *store->GetRun(a);
+  run.set_status(v1::RUNNING);
+  run.set_lease_expires_ms(500);
+  ASSERT_TRUE(store->UpdateRun(run).ok());
+  EXPECT_EQ((*store->NextQueuedRun())->id(), b);
+  EXPECT_EQ(store->ExpiredLeases(400)->size(), 0u);
+  EXPECT_EQ(store->ExpiredLeases(501)->size(), 1u);
+  EXPECT_EQ(store->ListRuns(0, v1::RUNNING)->size(), 1u);
+  EXPECT_EQ(store->ListRuns(0, v1::RUN_STATUS_UNSPECIFIED)->size(), 2u);
+  EXPECT_EQ(store->GetRun(77).status().code(), absl::StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace distill

@@ -1,0 +1,182 @@
+// Spec validation, table-driven: each bad spec gets INVALID_ARGUMENT naming
+// the field and the value.
+#include "server/validation.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+
+namespace distill {
+namespace {
+
+using ::testing::HasSubstr;
+
+v1::ExperimentSpec GoodDistill() {
+  v1::ExperimentSpec s;
+  s.set_kind(v1::DISTILL);
+  s.mutable_dataset()->set_name("fashion-mnist");
+  s.mutable_teacher()->set_run_id(1);
+  s.mutable_student()->set_arch("resnet18");
+  s.mutable_losses()->set_ce(1);
+  s.mutable_losses()->mutable_ikd()->set_weight(1);
+  s.mutable_losses()->mutable_ikd()->set_temperature(4);
+  s.mutable_losses()->mutable_rkd()->set_distance_weight(1);
+  s.mutable_optimizer()->set_lr(0.1);
+  s.set_epochs(1);
+  s.set_batch_size(64);
+  return s;
+}
+
+v1::ExperimentSpec GoodTeacher() {
+  v1::ExperimentSpec s;
+  s.set_kind(v1::TRAIN_TEACHER);
+  s.mutable_dataset()->set_name("fashion-mnist");
+  auto* vit = s.mutable_teacher()->mutable_vit();
+  vit->set_patch_size(7);
+  vit->set_width(64);
+  vit->set_depth(2);
+  vit->set_heads(4);
+  s.mutable_optimizer()->set_lr(0.001);
+  s.set_epochs(1);
+  s.set_batch_size(64);
+  return s;
+}
+
+struct Case {
+  const char* name;
+  std::function<v1::ExperimentSpec()> spec;
+  const char* message;  // nullptr: valid.
+};
+
+class ValidationTest : public ::testing::TestWithParam<Case> {};
+
+TEST_P(ValidationTest, ChecksTheSpec) {
+  const Case& c = GetParam();
+  absl::Status status = ValidateSpec(c.spec());
+  if (c.message == nullptr) {
+    EXPECT_TRUE(status.ok()) << status;
+  } else {
+    EXPECT_EQ(status.code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(status.message()), HasSubstr(c.message));
+  }
+}
+
+template <typename F>
+std::function<v1::ExperimentSpec()> Distill(F change) {
+  return [change] {
+    v1::ExperimentSpec s = GoodDistill();
+    change(s);
+    return s;
+  };
+}
+
+template <typename F>
+std::function<v1::ExperimentSpec()> Teacher(F change) {
+  return [change] {
+    v1::ExperimentSpec s = GoodTeacher();
+    change(s);
+    return s;
+  };
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Specs, ValidationTest,
+    ::testing::Values(
+        Case{"good_distill", GoodDistill, nullptr},
+        Case{"good_teacher", GoodTeacher, nullptr},
+        Case{"no_kind", Distill([](auto& s) {
+               s.set_kind(v1::EXPERIMENT_KIND_UNSPECIFIED);
+             }),
+             "kind must be TRAIN_TEACHER or DISTILL"},
+        Case{"unknown_dataset", Distill([](auto& s) {
+               s.mutable_dataset()->set_name("cifar-100");
+             }),
+             "dataset.name must be one of [fashion-mnist], got \"cifar-100\""},
+        Case{"unknown_student", Distill([](auto& s) {
+               s.mutable_student()->set_arch("resnet50");
+             }),
+             "student.arch must be one of [resnet18], got \"resnet50\""},
+        Case{"no_loss", Distill([](auto& s) { s.clear_losses(); }),
+             "at least one loss weight > 0"},
+        Case{"negative_weight",
+             Distill([](auto& s) { s.mutable_losses()->set_mse(-0.5); }),
+             "losses.mse must be finite and >= 0, got -0.5"},
+        Case{"nan_weight", Distill([](auto& s) {
+               s.mutable_losses()->mutable_rkd()->set_angle_weight(
+                   std::nan(""));
+             }),
+             "losses.rkd.angle_weight must be finite and >= 0, got nan"},
+        Case{"infinite_weight",
+             Distill([](auto& s) { s.mutable_losses()->set_ce(INFINITY); }),
+             "losses.ce must be finite and >= 0, got inf"},
+        Case{"temperature_negative", Distill([](auto& s) {
+               s.mutable_losses()->mutable_ikd()->set_temperature(-1);
+             }),
+             "losses.ikd.temperature must be > 0, got -1"},
+        Case{"temperature_zero", Distill([](auto& s) {
+               s.mutable_losses()->mutable_ikd()->set_temperature(0);
+             }),
+             "losses.ikd.temperature must be > 0, got 0"},
+        Case{"temperature_unused_is_fine", Distill([](auto& s) {
+               s.mutable_losses()->mutable_ikd()->set_weight(0);
+               s.mutable_losses()->mutable_ikd()->set_temperature(0);
+             }),
+             nullptr},
+        Case{"rkd_small_batch", Distill([](auto& s) { s.set_batch_size(2); }),
+             "batch_size must be >= 3 when RKD is on, got 2"},
+        Case{"small_batch_without_rkd", Distill([](auto& s) {
+               s.set_batch_size(2);
+               s.mutable_losses()->clear_rkd();
+             }),
+             nullptr},
+        Case{"zero_epochs", Distill([](auto& s) { s.set_epochs(0); }),
+             "epochs must be >= 1, got 0"},
+        Case{"batch_over_limit",
+             Distill([](auto& s) { s.mutable_dataset()->set_train_limit(10); }),
+             "batch_size (64) must not exceed dataset.train_limit (10)"},
+        Case{"no_teacher_run",
+             Distill([](auto& s) { s.mutable_teacher()->set_run_id(0); }),
+             "teacher.run_id must be the id of a TRAIN_TEACHER run, got 0"},
+        Case{"zero_lr",
+             Distill([](auto& s) { s.mutable_optimizer()->set_lr(0); }),
+             "optimizer.lr must be > 0, got 0"},
+        Case{"momentum_one",
+             Distill([](auto& s) { s.mutable_optimizer()->set_momentum(1); }),
+             "optimizer.momentum must be in [0, 1), got 1"},
+        Case{"teacher_heads", Teacher([](auto& s) {
+               s.mutable_teacher()->mutable_vit()->set_heads(5);
+             }),
+             "teacher.vit.heads (5) must divide teacher.vit.width (64)"},
+        Case{"teacher_patch", Teacher([](auto& s) {
+               s.mutable_teacher()->mutable_vit()->set_patch_size(5);
+             }),
+             "teacher.vit.patch_size (5) must divide the image size (28)"},
+        Case{"teacher_depth", Teacher([](auto& s) {
+               s.mutable_teacher()->mutable_vit()->set_depth(0);
+             }),
+             "teacher.vit.depth must be >= 1, got 0"},
+        Case{"teacher_patch_resized",
+             Teacher([](auto& s) { s.mutable_dataset()->set_image_size(32); }),
+             "teacher.vit.patch_size (7) must divide the image size (32)"}),
+    [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+TEST(SweepShapeTest, ChecksNameMembersAndTeacherStage) {
+  v1::SweepSpec sweep;
+  sweep.set_name("t1");
+  sweep.mutable_teacher()->set_run_id(3);
+  EXPECT_THAT(std::string(ValidateSweepShape(sweep).message()),
+              HasSubstr("at least one member"));
+  sweep.add_members()->set_name("A");
+  EXPECT_TRUE(ValidateSweepShape(sweep).ok());
+  sweep.add_members()->set_name("A");
+  EXPECT_THAT(std::string(ValidateSweepShape(sweep).message()),
+              HasSubstr("members[1].name \"A\" is used twice"));
+  sweep.mutable_members(1)->set_name("B");
+  *sweep.mutable_teacher()->mutable_train() = GoodTeacher();
+  EXPECT_THAT(std::string(ValidateSweepShape(sweep).message()),
+              HasSubstr("exactly one of teacher.train"));
+}
+
+}  // namespace
+}  // namespace distill
