@@ -16,6 +16,9 @@ packages=(
   libtorch-dev libopenblas0-openmp
   # The embedded default data set (IDX, gzip, in /usr/share/datasets).
   dataset-fashion-mnist
+  # PyTorch's Python API: tools/ export torchvision weights and TorchScript
+  # teachers, and the tests run those tools to check the engine against it.
+  python3-torchvision
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -79,7 +79,7 @@ absl::StatusOr<v1::Run> Scheduler::SubmitRun(const v1::ExperimentSpec& spec) {
   v1::Run run;
   *run.mutable_spec() = spec;
   run.set_status(v1::QUEUED);
-  if (spec.kind() == v1::DISTILL) {
+  if (spec.kind() == v1::DISTILL && spec.teacher().run_id() != 0) {
     absl::StatusOr<v1::RunStatus> status =
         StatusBehindTeacher(spec.teacher().run_id());
     if (!status.ok()) return status.status();

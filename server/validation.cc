@@ -126,24 +126,43 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
     return s;
   }
 
+  const v1::TeacherSpec& t = spec.teacher();
+  const int teacher_sources =
+      int(t.has_vit()) + int(t.run_id() != 0) + int(!t.torchscript().empty());
+  if (teacher_sources > 1) {
+    return absl::InvalidArgumentError(
+        "teacher must set only one of teacher.vit, teacher.run_id and "
+        "teacher.torchscript");
+  }
   if (spec.kind() == v1::TRAIN_TEACHER) {
-    if (spec.teacher().run_id() != 0) {
+    if (t.run_id() != 0) {
       return Invalid("teacher.run_id",
                      "0 for TRAIN_TEACHER (it trains teacher.vit)",
-                     double(spec.teacher().run_id()));
+                     double(t.run_id()));
     }
-    return ValidateVit(spec.teacher().vit(),
+    if (!t.torchscript().empty())
+      return absl::OkStatus();  // Fits a linear head.
+    return ValidateVit(t.vit(),
                        data.image_size() > 0 ? data.image_size() : native);
   }
 
-  if (teacher == TeacherReference::kRequired && spec.teacher().run_id() < 1) {
-    return Invalid("teacher.run_id", "the id of a TRAIN_TEACHER run",
-                   double(spec.teacher().run_id()));
-  }
-  if (spec.student().arch() != "resnet18") {
+  if (t.has_vit()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("student.arch must be one of [resnet18], got \"",
-                     spec.student().arch(), "\""));
+        "teacher.vit is for TRAIN_TEACHER; a DISTILL run names teacher.run_id "
+        "or "
+        "teacher.torchscript");
+  }
+  if (teacher == TeacherReference::kRequired && t.run_id() < 1 &&
+      t.torchscript().empty()) {
+    return Invalid("teacher.run_id",
+                   "the id of a TRAIN_TEACHER run (or set teacher.torchscript)",
+                   double(t.run_id()));
+  }
+  const std::string& arch = spec.student().arch();
+  if (arch != "resnet18" && arch != "resnet34" && arch != "resnet50") {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "student.arch must be one of [resnet18, resnet34, resnet50], got \"",
+        arch, "\""));
   }
   if (spec.student().width() < 0)
     return Invalid("student.width", ">= 0", spec.student().width());

@@ -1,13 +1,14 @@
 // Data reading, models and checkpoints of the engine.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "tests/fake_data.h"
 #include "worker/engine/datasets.h"
 #include "worker/engine/models.h"
+#include "worker/engine/teacher.h"
 #include "worker/engine/trainer.h"
 
 namespace distill::engine {
@@ -15,25 +16,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-std::string Idx(const std::vector<uint32_t>& shape,
-                const std::vector<uint8_t>& data) {
-  std::string bytes = {0, 0, 0x08, char(shape.size())};
-  for (uint32_t d : shape) {
-    for (int shift = 24; shift >= 0; shift -= 8)
-      bytes.push_back(char((d >> shift) & 0xFF));
-  }
-  bytes.append(data.begin(), data.end());
-  return bytes;
-}
-
-void WriteGzip(const fs::path& path, const std::string& bytes) {
-  gzFile f = gzopen(path.c_str(), "wb");
-  ASSERT_NE(f, nullptr);
-  ASSERT_EQ(gzwrite(f, bytes.data(), unsigned(bytes.size())),
-            int(bytes.size()));
-  gzclose(f);
-}
 
 class EngineTest : public ::testing::Test {
  protected:
@@ -46,25 +28,7 @@ class EngineTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(dir_); }
 
-  // A Fashion-MNIST-shaped data set: `n` images of 28x28 whose label is
-  // i % 10, bright in rows 2 * label and 2 * label + 1, dark elsewhere.
-  void WriteFashionMnist(int n) {
-    std::vector<uint8_t> images, labels;
-    for (int i = 0; i < n; ++i) {
-      const int label = i % 10;
-      labels.push_back(uint8_t(label));
-      for (int row = 0; row < 28; ++row) {
-        const bool bright = row / 2 == label;
-        images.insert(images.end(), 28, bright ? 255 : 0);
-      }
-    }
-    for (const char* split : {"train", "t10k"}) {
-      WriteGzip(dir_ / (std::string(split) + "-images-idx3-ubyte.gz"),
-                Idx({uint32_t(n), 28, 28}, images));
-      WriteGzip(dir_ / (std::string(split) + "-labels-idx1-ubyte.gz"),
-                Idx({uint32_t(n)}, labels));
-    }
-  }
+  void WriteFashionMnist(int n) { WriteFakeFashionMnist(dir_, n); }
 
   fs::path dir_;
 };
@@ -197,8 +161,8 @@ TEST_F(EngineTest, TeacherCheckpointRoundTripsWithItsArchitecture) {
   Vit teacher(vit);
   teacher->eval();
   const std::string path = (dir_ / "teacher.pt").string();
-  ASSERT_TRUE(SaveTeacher(teacher, path).ok());
-  absl::StatusOr<Vit> loaded = LoadTeacher(path, torch::kCPU);
+  ASSERT_TRUE(SaveVitTeacher(teacher, path).ok());
+  absl::StatusOr<Vit> loaded = LoadVitTeacher(path, torch::kCPU);
   ASSERT_TRUE(loaded.ok()) << loaded.status();
   EXPECT_EQ((*loaded)->config.patch_size, 4);
   EXPECT_EQ((*loaded)->config.width, 16);
@@ -209,7 +173,7 @@ TEST_F(EngineTest, TeacherCheckpointRoundTripsWithItsArchitecture) {
 
   std::ofstream(dir_ / "junk.pt") << "not a checkpoint";
   absl::StatusOr<Vit> junk =
-      LoadTeacher((dir_ / "junk.pt").string(), torch::kCPU);
+      LoadVitTeacher((dir_ / "junk.pt").string(), torch::kCPU);
   EXPECT_EQ(junk.status().code(), absl::StatusCode::kDataLoss);
   EXPECT_THAT(std::string(junk.status().message()), HasSubstr("junk.pt"));
 }
@@ -239,7 +203,7 @@ TEST_F(EngineTest, TrainingLearnsAndTheTeacherStaysFrozen) {
   EXPECT_GT(teacher->results.at("eval/top1"),
             0.5);  // Trivially separable images.
 
-  const auto before = *LoadTeacher(hooks.output_checkpoint, torch::kCPU);
+  const auto before = *LoadVitTeacher(hooks.output_checkpoint, torch::kCPU);
   config.kind = RunKind::kDistill;
   config.student.width = 8;
   config.losses.ikd = 1;
@@ -252,7 +216,7 @@ TEST_F(EngineTest, TrainingLearnsAndTheTeacherStaysFrozen) {
   ASSERT_TRUE(student.ok()) << student.status();
   EXPECT_TRUE(fs::exists(hooks.output_checkpoint));
   EXPECT_EQ(student->results.count("eval/teacher_agreement"), 1u);
-  const auto after = *LoadTeacher(hooks.teacher_checkpoint, torch::kCPU);
+  const auto after = *LoadVitTeacher(hooks.teacher_checkpoint, torch::kCPU);
   for (const auto& p : before->named_parameters()) {
     EXPECT_TRUE(torch::equal(p.value(), after->named_parameters()[p.key()]))
         << p.key();

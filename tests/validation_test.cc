@@ -94,9 +94,33 @@ INSTANTIATE_TEST_SUITE_P(
              }),
              "dataset.name must be one of [fashion-mnist], got \"cifar-100\""},
         Case{"unknown_student", Distill([](auto& s) {
+               s.mutable_student()->set_arch("resnet101");
+             }),
+             "student.arch must be one of [resnet18, resnet34, resnet50], got "
+             "\"resnet101\""},
+        Case{"resnet50", Distill([](auto& s) {
                s.mutable_student()->set_arch("resnet50");
              }),
-             "student.arch must be one of [resnet18], got \"resnet50\""},
+             nullptr},
+        Case{"torchscript_and_run", Distill([](auto& s) {
+               s.mutable_teacher()->set_torchscript("/models/dino.pt");
+             }),
+             "only one of teacher.vit, teacher.run_id and teacher.torchscript"},
+        Case{"torchscript_only", Distill([](auto& s) {
+               s.mutable_teacher()->set_run_id(0);
+               s.mutable_teacher()->set_torchscript("/models/dino.pt");
+             }),
+             nullptr},
+        Case{"vit_for_distill", Distill([](auto& s) {
+               s.mutable_teacher()->set_run_id(0);
+               s.mutable_teacher()->mutable_vit()->set_width(8);
+             }),
+             "teacher.vit is for TRAIN_TEACHER"},
+        Case{"linear_head_teacher", Teacher([](auto& s) {
+               s.mutable_teacher()->clear_vit();
+               s.mutable_teacher()->set_torchscript("/models/dino.pt");
+             }),
+             nullptr},
         Case{"no_loss", Distill([](auto& s) { s.clear_losses(); }),
              "at least one loss weight > 0"},
         Case{"negative_weight",
@@ -137,7 +161,8 @@ INSTANTIATE_TEST_SUITE_P(
              "batch_size (64) must not exceed dataset.train_limit (10)"},
         Case{"no_teacher_run",
              Distill([](auto& s) { s.mutable_teacher()->set_run_id(0); }),
-             "teacher.run_id must be the id of a TRAIN_TEACHER run, got 0"},
+             "teacher.run_id must be the id of a TRAIN_TEACHER run (or set "
+             "teacher.torchscript), got 0"},
         Case{"zero_lr",
              Distill([](auto& s) { s.mutable_optimizer()->set_lr(0); }),
              "optimizer.lr must be > 0, got 0"},

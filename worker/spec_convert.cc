@@ -18,7 +18,12 @@ engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec,
   c.teacher.depth = vit.depth();
   c.teacher.heads = vit.heads();
   c.teacher.mlp_ratio = vit.mlp_ratio() > 0 ? vit.mlp_ratio() : 4;
+  c.teacher_torchscript = spec.teacher().torchscript();
   c.student.arch = spec.student().arch();
+  c.student.stem = spec.student().stem() == v1::IMAGENET
+                       ? engine::Stem::kImageNet
+                       : engine::Stem::kSmall;
+  c.student.pretrained = spec.student().pretrained();
   c.student.width = spec.student().width() > 0 ? spec.student().width() : 64;
   c.student.embedding_dim = spec.student().embedding_dim();
   const v1::Losses& l = spec.losses();

@@ -249,7 +249,7 @@ absl::Status Worker::Execute(const v1::Run& run,
                              const std::string& teacher_sha256) {
   std::filesystem::create_directories(options_.scratch_dir);
   engine::RunHooks hooks;
-  if (run.spec().kind() == v1::DISTILL) {
+  if (run.spec().kind() == v1::DISTILL && run.teacher_run_id() != 0) {
     absl::StatusOr<std::string> teacher = FetchCheckpoint(teacher_sha256);
     if (!teacher.ok()) {
       return absl::Status(

@@ -1,6 +1,8 @@
 #include "worker/engine/models.h"
 
+#include <array>
 #include <cmath>
+#include <map>
 
 namespace distill::engine {
 namespace F = torch::nn::functional;
@@ -77,18 +79,56 @@ torch::nn::Conv2d Conv3x3(int64_t in, int64_t out, int64_t stride) {
                                .bias(false));
 }
 
-torch::nn::Sequential MakeLayer(int64_t& in_planes, int64_t planes,
-                                int64_t blocks, int64_t stride) {
+torch::nn::Conv2d Conv1x1(int64_t in, int64_t out, int64_t stride = 1) {
+  return torch::nn::Conv2d(
+      torch::nn::Conv2dOptions(in, out, 1).stride(stride).bias(false));
+}
+
+// torchvision's downsample branch, or null when the shapes already match.
+torch::nn::Sequential Downsample(int64_t in_planes, int64_t out_planes,
+                                 int64_t stride) {
+  if (stride == 1 && in_planes == out_planes) return nullptr;
+  return torch::nn::Sequential(Conv1x1(in_planes, out_planes, stride),
+                               torch::nn::BatchNorm2d(out_planes));
+}
+
+struct ResNetLayout {
+  bool bottleneck;
+  std::array<int64_t, 4> blocks;
+};
+
+const ResNetLayout* FindLayout(const std::string& arch) {
+  static const auto* const kLayouts = new std::map<std::string, ResNetLayout>{
+      {"resnet18", {false, {2, 2, 2, 2}}},
+      {"resnet34", {false, {3, 4, 6, 3}}},
+      {"resnet50", {true, {3, 4, 6, 3}}}};
+  auto it = kLayouts->find(arch);
+  return it == kLayouts->end() ? nullptr : &it->second;
+}
+
+// One torchvision stage; `in_planes` becomes its output width.
+torch::nn::Sequential MakeLayer(bool bottleneck, int64_t& in_planes,
+                                int64_t planes, int64_t blocks,
+                                int64_t stride) {
   torch::nn::Sequential layer;
-  layer->push_back(BasicBlock(in_planes, planes, stride));
-  in_planes = planes;
-  for (int64_t i = 1; i < blocks; ++i) {
-    layer->push_back(BasicBlock(in_planes, planes, 1));
+  for (int64_t i = 0; i < blocks; ++i) {
+    const int64_t s = i == 0 ? stride : 1;
+    if (bottleneck) {
+      layer->push_back(Bottleneck(in_planes, planes, s));
+      in_planes = planes * BottleneckImpl::kExpansion;
+    } else {
+      layer->push_back(BasicBlock(in_planes, planes, s));
+      in_planes = planes;
+    }
   }
   return layer;
 }
 
 }  // namespace
+
+bool IsKnownResNet(const std::string& arch) {
+  return FindLayout(arch) != nullptr;
+}
 
 BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes,
                                int64_t stride)
@@ -100,14 +140,8 @@ BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes,
   register_module("bn1", bn1);
   register_module("conv2", conv2);
   register_module("bn2", bn2);
-  if (stride != 1 || in_planes != planes) {
-    downsample = torch::nn::Sequential(
-        torch::nn::Conv2d(torch::nn::Conv2dOptions(in_planes, planes, 1)
-                              .stride(stride)
-                              .bias(false)),
-        torch::nn::BatchNorm2d(planes));
-    register_module("downsample", downsample);
-  }
+  downsample = Downsample(in_planes, planes, stride);
+  if (downsample) register_module("downsample", downsample);
 }
 
 torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
@@ -117,26 +151,61 @@ torch::Tensor BasicBlockImpl::forward(torch::Tensor x) {
   return torch::relu(out + identity);
 }
 
+BottleneckImpl::BottleneckImpl(int64_t in_planes, int64_t planes,
+                               int64_t stride)
+    : conv1(Conv1x1(in_planes, planes)),
+      conv2(Conv3x3(planes, planes, stride)),
+      conv3(Conv1x1(planes, planes * kExpansion)),
+      bn1(planes),
+      bn2(planes),
+      bn3(planes * kExpansion) {
+  register_module("conv1", conv1);
+  register_module("bn1", bn1);
+  register_module("conv2", conv2);
+  register_module("bn2", bn2);
+  register_module("conv3", conv3);
+  register_module("bn3", bn3);
+  downsample = Downsample(in_planes, planes * kExpansion, stride);
+  if (downsample) register_module("downsample", downsample);
+}
+
+torch::Tensor BottleneckImpl::forward(torch::Tensor x) {
+  torch::Tensor out = torch::relu(bn1(conv1(x)));
+  out = torch::relu(bn2(conv2(out)));
+  out = bn3(conv3(out));
+  torch::Tensor identity = downsample ? downsample->forward(x) : x;
+  return torch::relu(out + identity);
+}
+
 ResNetStudentImpl::ResNetStudentImpl(const StudentConfig& config)
     : config(config),
-      conv1(Conv3x3(config.in_channels, config.width, 1)),
+      conv1(config.stem == Stem::kImageNet
+                ? torch::nn::Conv2d(torch::nn::Conv2dOptions(config.in_channels,
+                                                             config.width, 7)
+                                        .stride(2)
+                                        .padding(3)
+                                        .bias(false))
+                : Conv3x3(config.in_channels, config.width, 1)),
       bn1(config.width) {
+  const ResNetLayout* layout = FindLayout(config.arch);
+  TORCH_CHECK(layout != nullptr, "unknown student architecture ", config.arch);
   const int64_t w = config.width;
   int64_t in_planes = w;
-  layer1 = MakeLayer(in_planes, w, 2, 1);
-  layer2 = MakeLayer(in_planes, 2 * w, 2, 2);
-  layer3 = MakeLayer(in_planes, 4 * w, 2, 2);
-  layer4 = MakeLayer(in_planes, 8 * w, 2, 2);
+  const bool b = layout->bottleneck;
+  layer1 = MakeLayer(b, in_planes, w, layout->blocks[0], 1);
+  layer2 = MakeLayer(b, in_planes, 2 * w, layout->blocks[1], 2);
+  layer3 = MakeLayer(b, in_planes, 4 * w, layout->blocks[2], 2);
+  layer4 = MakeLayer(b, in_planes, 8 * w, layout->blocks[3], 2);
   register_module("conv1", conv1);
   register_module("bn1", bn1);
   register_module("layer1", layer1);
   register_module("layer2", layer2);
   register_module("layer3", layer3);
   register_module("layer4", layer4);
-  int64_t embedding_dim = 8 * w;
+  int64_t embedding_dim = in_planes;
   if (config.embedding_dim > 0) {
-    embedding = register_module("embedding",
-                                torch::nn::Linear(8 * w, config.embedding_dim));
+    embedding = register_module(
+        "embedding", torch::nn::Linear(in_planes, config.embedding_dim));
     embedding_dim = config.embedding_dim;
   }
   fc = register_module("fc",
@@ -155,6 +224,9 @@ ResNetStudentImpl::ResNetStudentImpl(const StudentConfig& config)
 
 LogitsAndEmbedding ResNetStudentImpl::forward(torch::Tensor images) {
   torch::Tensor x = torch::relu(bn1(conv1(images)));
+  if (config.stem == Stem::kImageNet) {
+    x = F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
+  }
   x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
   torch::Tensor f =
       F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);

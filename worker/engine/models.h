@@ -49,9 +49,23 @@ struct BasicBlockImpl : torch::nn::Module {
 };
 TORCH_MODULE(BasicBlock);
 
-// ResNet-18 for small images (3x3 stride-1 stem, no max-pool), torchvision
-// layer layout. `projection` is the learned g that maps the embedding to the
-// teacher's width for the losses that compare embeddings directly.
+// torchvision's Bottleneck (ResNet-50), with its parameter names.
+struct BottleneckImpl : torch::nn::Module {
+  static constexpr int64_t kExpansion = 4;
+  BottleneckImpl(int64_t in_planes, int64_t planes, int64_t stride);
+  torch::Tensor forward(torch::Tensor x);
+
+  torch::nn::Conv2d conv1, conv2, conv3;
+  torch::nn::BatchNorm2d bn1, bn2, bn3;
+  torch::nn::Sequential downsample{nullptr};
+};
+TORCH_MODULE(Bottleneck);
+
+// ResNet-18/34/50 with torchvision's layer layout and parameter names, and
+// either the small-image stem or the 224-px ImageNet stem. `embedding` (an
+// optional linear bottleneck) and `projection` (the learned g that maps the
+// embedding to the teacher's width for the losses that compare embeddings
+// directly) are the student's own additions.
 struct ResNetStudentImpl : torch::nn::Module {
   explicit ResNetStudentImpl(const StudentConfig& config);
   LogitsAndEmbedding forward(torch::Tensor images);
@@ -67,6 +81,9 @@ struct ResNetStudentImpl : torch::nn::Module {
   torch::nn::Linear projection{nullptr};
 };
 TORCH_MODULE(ResNetStudent);
+
+// The architectures ResNetStudent knows: resnet18, resnet34, resnet50.
+bool IsKnownResNet(const std::string& arch);
 
 }  // namespace distill::engine
 

@@ -28,13 +28,20 @@ struct VitConfig {
   int64_t mlp_ratio = 4;
 };
 
+// kSmall: 3x3 stride-1 convolution, no max-pool (28-64 px images).
+// kImageNet: torchvision's 7x7 stride-2 convolution and 3x3 max-pool (224 px).
+enum class Stem { kSmall, kImageNet };
+
 struct StudentConfig {
-  std::string arch = "resnet18";
+  std::string arch = "resnet18";  // resnet18, resnet34 or resnet50.
+  Stem stem = Stem::kSmall;
   int64_t in_channels = 1;
   int64_t num_classes = 10;
   int64_t width = 64;
-  int64_t embedding_dim = 0;  // 0: the pooled features (8 x width).
+  int64_t embedding_dim = 0;  // 0: the pooled features (8 or 32 x width).
   int64_t teacher_width = 0;  // Output of the projection g; 0: none.
+  // A weights file (tools/export_weights.py) to start from; empty: random.
+  std::string pretrained;
 };
 
 struct LossWeights {
@@ -61,8 +68,10 @@ enum class RunKind { kTrainTeacher, kDistill };
 struct RunConfig {
   RunKind kind = RunKind::kDistill;
   DatasetConfig dataset;
-  VitConfig teacher;  // kTrainTeacher only; a distilled teacher comes from
-                      // its checkpoint.
+  VitConfig teacher;  // kTrainTeacher of a native ViT.
+  // A TorchScript teacher file: kTrainTeacher fits a linear head on its
+  // embedding; kDistill distils from it (instead of a teacher checkpoint).
+  std::string teacher_torchscript;
   StudentConfig student;
   LossWeights losses;
   OptimizerConfig optimizer;

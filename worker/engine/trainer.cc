@@ -11,6 +11,8 @@
 #include "absl/strings/str_cat.h"
 #include "worker/engine/datasets.h"
 #include "worker/engine/losses.h"
+#include "worker/engine/teacher.h"
+#include "worker/engine/weights.h"
 
 namespace distill::engine {
 namespace {
@@ -39,6 +41,22 @@ LogitsAndEmbedding Predict(Model& model, const torch::Tensor& images,
     embeddings.push_back(e.to(torch::kCPU));
   }
   return {torch::cat(logits), torch::cat(embeddings)};
+}
+
+// The frozen teacher's (logits, embedding) for `images`, on the CPU.
+absl::StatusOr<LogitsAndEmbedding> PredictTeacher(Teacher& teacher,
+                                                  const torch::Tensor& images,
+                                                  const torch::Device& device) {
+  std::vector<torch::Tensor> logits, embeddings;
+  for (int64_t i = 0; i < images.size(0); i += kEvalBatch) {
+    absl::StatusOr<LogitsAndEmbedding> out = teacher.Forward(
+        images.slice(0, i, std::min(i + kEvalBatch, images.size(0)))
+            .to(device));
+    if (!out.ok()) return out.status();
+    logits.push_back(out->first.to(torch::kCPU));
+    embeddings.push_back(out->second.to(torch::kCPU));
+  }
+  return LogitsAndEmbedding{torch::cat(logits), torch::cat(embeddings)};
 }
 
 double Accuracy(const torch::Tensor& logits, const torch::Tensor& labels) {
@@ -137,6 +155,7 @@ class Run {
       const std::function<std::map<std::string, double>()>& evaluate);
 
   absl::StatusOr<RunOutcome> TrainTeacher(const TrainTestData& data);
+  absl::StatusOr<RunOutcome> TrainLinearHead(const TrainTestData& data);
   absl::StatusOr<RunOutcome> Distill(const TrainTestData& data);
 
   const RunConfig& config_;
@@ -250,37 +269,79 @@ absl::StatusOr<RunOutcome> Run::TrainTeacher(const TrainTestData& data) {
   if (!stopped.ok()) return stopped.status();
   RunOutcome outcome{results_, *stopped};
   if (*stopped) return outcome;
-  if (absl::Status s = SaveTeacher(teacher, hooks_.output_checkpoint); !s.ok())
+  if (absl::Status s = SaveVitTeacher(teacher, hooks_.output_checkpoint);
+      !s.ok())
     return s;
   return outcome;
 }
 
+absl::StatusOr<RunOutcome> Run::TrainLinearHead(const TrainTestData& data) {
+  absl::StatusOr<std::unique_ptr<Teacher>> backbone =
+      LoadTorchScriptTeacher(config_.teacher_torchscript, device_);
+  if (!backbone.ok()) return backbone.status();
+  // The backbone is frozen: its embeddings are computed once.
+  absl::StatusOr<LogitsAndEmbedding> train_out =
+      PredictTeacher(**backbone, data.train.images, device_);
+  if (!train_out.ok()) return train_out.status();
+  absl::StatusOr<LogitsAndEmbedding> test_out =
+      PredictTeacher(**backbone, data.test.images, device_);
+  if (!test_out.ok()) return test_out.status();
+  const torch::Tensor& train_embedding = train_out->second;
+  const torch::Tensor& test_embedding = test_out->second;
+  torch::nn::Linear head(train_embedding.size(1), data.train.num_classes);
+  head->to(device_);
+  auto step_loss = [&](const torch::Tensor& idx) {
+    StepLosses out;
+    out.total =
+        CrossEntropyLoss(head(train_embedding.index_select(0, idx).to(device_)),
+                         data.train.labels.index_select(0, idx).to(device_));
+    out.terms.emplace_back("train/loss_ce", out.total.detach());
+    return out;
+  };
+  auto evaluate = [&]() -> std::map<std::string, double> {
+    torch::NoGradGuard no_grad;
+    torch::Tensor logits = head(test_embedding.to(device_)).to(torch::kCPU);
+    return {{"eval/top1", Accuracy(logits, data.test.labels)}};
+  };
+  absl::StatusOr<bool> stopped =
+      TrainLoop(*head, data.train.size(), step_loss, evaluate);
+  if (!stopped.ok()) return stopped.status();
+  RunOutcome outcome{results_, *stopped};
+  if (*stopped) return outcome;
+  absl::Status saved = SaveLinearHeadTeacher(config_.teacher_torchscript, head,
+                                             hooks_.output_checkpoint);
+  if (!saved.ok()) return saved;
+  return outcome;
+}
+
 absl::StatusOr<RunOutcome> Run::Distill(const TrainTestData& data) {
-  absl::StatusOr<Vit> loaded = LoadTeacher(hooks_.teacher_checkpoint, device_);
-  if (!loaded.ok()) return loaded.status();
-  Vit teacher = *loaded;
-  for (auto& p : teacher->parameters()) p.set_requires_grad(false);
-  if (teacher->config.image_size != data.train.images.size(2) ||
-      teacher->config.in_channels != data.train.images.size(1)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the teacher takes ", teacher->config.in_channels, "x",
-        teacher->config.image_size, "x", teacher->config.image_size,
-        " images but the data set gives ", data.train.images.size(1), "x",
-        data.train.images.size(2), "x", data.train.images.size(3)));
-  }
+  absl::StatusOr<std::unique_ptr<Teacher>> teacher =
+      config_.teacher_torchscript.empty()
+          ? LoadTeacherCheckpoint(hooks_.teacher_checkpoint, device_)
+          : LoadTorchScriptTeacher(config_.teacher_torchscript, device_);
+  if (!teacher.ok()) return teacher.status();
   // The view is deterministic, so the frozen teacher runs once per image.
-  auto [teacher_logits, teacher_embedding] =
-      Predict(teacher, data.train.images, device_);
-  auto [teacher_test_logits, unused] =
-      Predict(teacher, data.test.images, device_);
-  const double teacher_top1 = Accuracy(teacher_test_logits, data.test.labels);
-  results_["teacher/top1"] = teacher_top1;
+  absl::StatusOr<LogitsAndEmbedding> train_out =
+      PredictTeacher(**teacher, data.train.images, device_);
+  if (!train_out.ok()) return train_out.status();
+  absl::StatusOr<LogitsAndEmbedding> test_out =
+      PredictTeacher(**teacher, data.test.images, device_);
+  if (!test_out.ok()) return test_out.status();
+  const auto& [teacher_logits, teacher_embedding] = *train_out;
+  const torch::Tensor& teacher_test_logits = test_out->first;
+  results_["teacher/top1"] = Accuracy(teacher_test_logits, data.test.labels);
 
   StudentConfig sc = config_.student;
   sc.in_channels = data.train.images.size(1);
   sc.num_classes = data.train.num_classes;
-  sc.teacher_width = teacher->config.width;
+  sc.teacher_width = teacher_embedding.size(1);
   ResNetStudent student(sc);
+  if (!sc.pretrained.empty()) {
+    // A head for other classes and the student's own layers start fresh.
+    absl::Status s = LoadWeightsByName(*student, sc.pretrained,
+                                       {"fc.", "embedding.", "projection."});
+    if (!s.ok()) return s;
+  }
   student->to(device_);
 
   auto step_loss = [&](const torch::Tensor& idx) {
@@ -321,14 +382,11 @@ absl::StatusOr<RunOutcome> Run::Execute() {
   torch::manual_seed(config_.seed);
   absl::StatusOr<TrainTestData> data = LoadDataset(config_.dataset);
   if (!data.ok()) return data.status();
-  if (config_.kind == RunKind::kTrainTeacher) return TrainTeacher(*data);
+  if (config_.kind == RunKind::kTrainTeacher) {
+    return config_.teacher_torchscript.empty() ? TrainTeacher(*data)
+                                               : TrainLinearHead(*data);
+  }
   return Distill(*data);
-}
-
-torch::Tensor ConfigTensor(const VitConfig& c) {
-  return torch::tensor({c.image_size, c.in_channels, c.num_classes,
-                        c.patch_size, c.width, c.depth, c.heads, c.mlp_ratio},
-                       torch::kInt64);
 }
 
 }  // namespace
@@ -354,43 +412,6 @@ absl::StatusOr<RunOutcome> ExecuteRun(const RunConfig& config,
         absl::StrCat("LibTorch: ", e.what_without_backtrace()));
   } catch (const std::exception& e) {
     return absl::InternalError(e.what());
-  }
-}
-
-absl::Status SaveTeacher(Vit& teacher, const std::string& path) {
-  try {
-    torch::serialize::OutputArchive archive;
-    teacher->save(archive);
-    archive.write("distill_vit_config", ConfigTensor(teacher->config));
-    archive.save_to(path);
-    return absl::OkStatus();
-  } catch (const std::exception& e) {
-    return absl::InternalError(absl::StrCat(
-        "cannot write the teacher checkpoint ", path, ": ", e.what()));
-  }
-}
-
-absl::StatusOr<Vit> LoadTeacher(const std::string& path,
-                                const torch::Device& device) {
-  try {
-    torch::serialize::InputArchive archive;
-    archive.load_from(path);
-    torch::Tensor c;
-    if (!archive.try_read("distill_vit_config", c) || c.numel() != 8) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, " is not a distill teacher checkpoint"));
-    }
-    auto v = c.accessor<int64_t, 1>();
-    VitConfig config{v[0], v[1], v[2], v[3], v[4], v[5], v[6], v[7]};
-    Vit teacher(config);
-    teacher->load(archive);
-    teacher->to(device);
-    teacher->eval();
-    return teacher;
-  } catch (const c10::Error& e) {
-    return absl::DataLossError(
-        absl::StrCat("cannot load the teacher checkpoint ", path, ": ",
-                     e.what_without_backtrace()));
   }
 }
 

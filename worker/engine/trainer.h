@@ -47,12 +47,6 @@ struct RunOutcome {
 absl::StatusOr<RunOutcome> ExecuteRun(const RunConfig& config,
                                       const RunHooks& hooks);
 
-// A teacher checkpoint holds its architecture next to its weights, so the
-// file alone rebuilds the model.
-absl::Status SaveTeacher(Vit& teacher, const std::string& path);
-absl::StatusOr<Vit> LoadTeacher(const std::string& path,
-                                const torch::Device& device);
-
 // Test top-1 of any (logits, embedding) model, in [0, 1].
 template <typename Model>
 double TopOne(Model& model, const torch::Tensor& images,

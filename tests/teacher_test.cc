@@ -1,0 +1,130 @@
+// TorchScript teachers: a small randomly initialised torchvision
+// VisionTransformer exported by tools/export_teacher.py (Debian's
+// python3-torchvision), distilled from as it is, and with a linear head
+// fitted on its frozen embedding.
+#include "worker/engine/teacher.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include "tests/fake_data.h"
+#include "worker/engine/trainer.h"
+
+namespace distill::engine {
+namespace {
+
+namespace fs = std::filesystem;
+using ::testing::HasSubstr;
+
+class TeacherTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (std::system("/usr/bin/python3 -c 'import torchvision' 2>/dev/null") !=
+        0) {
+      GTEST_SKIP() << "python3-torchvision is not installed (scripts/setup.sh "
+                      "installs it)";
+    }
+    dir_ = fs::temp_directory_path() /
+           ("distill_teacher_test_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    script_ = (dir_ / "vit.pt").string();
+    const std::string command =
+        "/usr/bin/python3 " DISTILL_SOURCE_DIR
+        "/tools/export_teacher.py --random-vit --image-size 28 --in-channels 1 "
+        "--patch-size 7 --layers 1 --heads 2 --hidden 32 --num-classes 10 "
+        "--out " +
+        script_ + " >/dev/null";
+    ASSERT_EQ(std::system(command.c_str()), 0)
+        << "tools/export_teacher.py failed";
+    WriteFakeFashionMnist(dir_, 200);
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  RunConfig Config(RunKind kind) const {
+    RunConfig c;
+    c.kind = kind;
+    c.dataset.root = dir_.string();
+    c.teacher_torchscript = script_;
+    c.student.width = 8;
+    c.epochs = 3;
+    c.batch_size = 20;
+    return c;
+  }
+
+  fs::path dir_;
+  std::string script_;
+};
+
+TEST_F(TeacherTest, LoadsAndReturnsLogitsAndEmbedding) {
+  auto teacher = LoadTorchScriptTeacher(script_, torch::kCPU);
+  ASSERT_TRUE(teacher.ok()) << teacher.status();
+  auto out = (*teacher)->Forward(torch::randn({4, 1, 28, 28}));
+  ASSERT_TRUE(out.ok()) << out.status();
+  EXPECT_EQ(out->first.sizes(), (std::vector<int64_t>{4, 10}));
+  EXPECT_EQ(out->second.sizes(), (std::vector<int64_t>{4, 32}));
+  EXPECT_FALSE(out->first.requires_grad());
+}
+
+TEST_F(TeacherTest, WrongImagesAndFilesAreClearErrors) {
+  auto teacher = *LoadTorchScriptTeacher(script_, torch::kCPU);
+  auto wrong = teacher->Forward(torch::randn({4, 3, 32, 32}));
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(wrong.status().message()),
+              HasSubstr("takes N x 1 x 28 x 28 images"));
+  EXPECT_THAT(std::string(wrong.status().message()),
+              HasSubstr("got [4, 3, 32, 32]"));
+  std::ofstream(dir_ / "junk.pt") << "junk";
+  auto junk = LoadTorchScriptTeacher((dir_ / "junk.pt").string(), torch::kCPU);
+  EXPECT_EQ(junk.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(junk.status().message()), HasSubstr("junk.pt"));
+}
+
+TEST_F(TeacherTest, DistilsFromATorchScriptTeacher) {
+  RunConfig config = Config(RunKind::kDistill);
+  config.losses.ikd = 1;
+  config.losses.rkd_distance = 1;
+  config.losses.mse = 1;
+  RunHooks hooks;
+  hooks.output_checkpoint = (dir_ / "student.pt").string();
+  auto outcome = ExecuteRun(config, hooks);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  EXPECT_TRUE(fs::exists(hooks.output_checkpoint));
+  EXPECT_EQ(outcome->results.count("teacher/top1"), 1u);
+}
+
+TEST_F(TeacherTest,
+       FitsALinearHeadOnTheFrozenBackboneAndTheCheckpointStandsAlone) {
+  RunConfig config = Config(RunKind::kTrainTeacher);
+  config.optimizer = {OptimizerKind::kAdamW, 0.01, 0, 0};
+  RunHooks hooks;
+  hooks.output_checkpoint = (dir_ / "teacher.pt").string();
+  auto outcome = ExecuteRun(config, hooks);
+  ASSERT_TRUE(outcome.ok()) << outcome.status();
+  const double top1 = outcome->results.at("eval/top1");
+  EXPECT_GT(top1, 0.5) << "the head did not learn separable classes";
+
+  fs::remove(script_);  // The checkpoint carries the backbone itself.
+  auto teacher = LoadTeacherCheckpoint(hooks.output_checkpoint, torch::kCPU);
+  ASSERT_TRUE(teacher.ok()) << teacher.status();
+  EXPECT_THAT((*teacher)->Describe(), HasSubstr("fitted linear head"));
+
+  RunConfig distill = Config(RunKind::kDistill);
+  distill.teacher_torchscript.clear();
+  distill.losses.ce = 1;
+  distill.losses.ikd = 1;
+  hooks.teacher_checkpoint = hooks.output_checkpoint;
+  hooks.output_checkpoint = (dir_ / "student.pt").string();
+  auto student = ExecuteRun(distill, hooks);
+  ASSERT_TRUE(student.ok()) << student.status();
+  // The distilling run sees the fitted head's accuracy as the teacher's.
+  EXPECT_NEAR(student->results.at("teacher/top1"), top1, 1e-9);
+}
+
+}  // namespace
+}  // namespace distill::engine

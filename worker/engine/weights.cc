@@ -1,0 +1,91 @@
+#include "worker/engine/weights.h"
+
+#include <fstream>
+#include <iterator>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+
+namespace distill::engine {
+namespace {
+
+std::string Shape(const torch::Tensor& t) {
+  return absl::StrCat("[", absl::StrJoin(t.sizes(), ", "), "]");
+}
+
+}  // namespace
+
+absl::StatusOr<std::map<std::string, torch::Tensor>> ReadStateDict(
+    const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return absl::NotFoundError(absl::StrCat("cannot open weights file ", path));
+  std::vector<char> bytes((std::istreambuf_iterator<char>(in)),
+                          std::istreambuf_iterator<char>());
+  std::map<std::string, torch::Tensor> out;
+  try {
+    torch::IValue value = torch::pickle_load(bytes);
+    if (!value.isGenericDict()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path,
+                       " does not hold a dict of tensors (write it with "
+                       "tools/export_weights.py)"));
+    }
+    for (const auto& entry : value.toGenericDict()) {
+      if (!entry.key().isString() || !entry.value().isTensor()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(path, " holds an entry that is not name -> tensor"));
+      }
+      out[entry.key().toStringRef()] = entry.value().toTensor();
+    }
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(absl::StrCat("cannot read weights file ", path,
+                                            ": ", e.what_without_backtrace()));
+  }
+  return out;
+}
+
+absl::Status LoadWeightsByName(
+    torch::nn::Module& model, const std::string& path,
+    const std::vector<std::string>& optional_prefixes) {
+  absl::StatusOr<std::map<std::string, torch::Tensor>> file =
+      ReadStateDict(path);
+  if (!file.ok()) return file.status();
+  auto optional = [&](const std::string& name) {
+    for (const std::string& p : optional_prefixes) {
+      if (absl::StartsWith(name, p)) return true;
+    }
+    return false;
+  };
+  // Check everything first, so a bad file changes nothing.
+  std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
+  auto plan = [&](const std::string& name,
+                  const torch::Tensor& target) -> absl::Status {
+    auto it = file->find(name);
+    if (it == file->end()) {
+      if (optional(name)) return absl::OkStatus();
+      return absl::NotFoundError(
+          absl::StrCat("weights file ", path, " has no parameter ", name));
+    }
+    if (!it->second.sizes().equals(target.sizes())) {
+      if (optional(name)) return absl::OkStatus();
+      return absl::InvalidArgumentError(absl::StrCat(
+          "parameter ", name, " has shape ", Shape(it->second),
+          " in weights file ", path, " but ", Shape(target), " in the model"));
+    }
+    copies.emplace_back(target, it->second);
+    return absl::OkStatus();
+  };
+  for (const auto& p : model.named_parameters()) {
+    if (absl::Status s = plan(p.key(), p.value()); !s.ok()) return s;
+  }
+  for (const auto& b : model.named_buffers()) {
+    if (absl::Status s = plan(b.key(), b.value()); !s.ok()) return s;
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& [target, source] : copies) target.copy_(source.to(target.dtype()));
+  return absl::OkStatus();
+}
+
+}  // namespace distill::engine

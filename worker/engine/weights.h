@@ -1,0 +1,34 @@
+#ifndef DISTILL_WORKER_ENGINE_WEIGHTS_H_
+#define DISTILL_WORKER_ENGINE_WEIGHTS_H_
+
+#include <torch/torch.h>
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace distill::engine {
+
+// Reads a file that Python's torch.save wrote from a plain dict
+// {name: tensor} (tools/export_weights.py writes one from any torchvision
+// ResNet). Fails naming the file when it is not such a dict.
+absl::StatusOr<std::map<std::string, torch::Tensor>> ReadStateDict(
+    const std::string& path);
+
+// Copies every parameter and buffer of `model` from the file at `path`, by
+// name. A name under one of `optional_prefixes` (a classifier head for other
+// classes, the student's own projection) is copied when the file has it
+// with the same shape and otherwise keeps its initial value. Any other name
+// missing from the file is NOT_FOUND, a shape that differs is
+// INVALID_ARGUMENT, each naming the first such parameter. On error the
+// model is unchanged.
+absl::Status LoadWeightsByName(
+    torch::nn::Module& model, const std::string& path,
+    const std::vector<std::string>& optional_prefixes = {});
+
+}  // namespace distill::engine
+
+#endif  // DISTILL_WORKER_ENGINE_WEIGHTS_H_
