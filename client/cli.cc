@@ -2,8 +2,10 @@
 
 #include <unistd.h>
 
+#include <fstream>
 #include <iostream>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/format.h"
@@ -59,6 +61,12 @@ class Cli {
     if (n == 2 && a[0] == "watch") return WithId(a[1], &Cli::Watch);
     if (n == 2 && a[0] == "cancel") return WithId(a[1], &Cli::Cancel);
     if (n == 2 && a[0] == "results") return Results(a[1]);
+    if ((n == 3 || n == 4) && a[0] == "download") {
+      int64_t id;
+      if (!absl::SimpleAtoi(a[1], &id)) return Usage();
+      return Download(id, a[2], n == 4 ? a[3] : a[2]);
+    }
+    if (n == 2 && a[0] == "tsne") return WithId(a[1], &Cli::Tsne);
     return Usage();
   }
 
@@ -211,6 +219,51 @@ class Cli {
     return 0;
   }
 
+  // The run's file `name`, or the gRPC status that refused it.
+  absl::StatusOr<std::string> Fetch(int64_t id, const std::string& name) {
+    v1::DownloadRunFileRequest request;
+    request.set_run_id(id);
+    request.set_name(name);
+    grpc::ClientContext context;
+    auto reader = stub_->DownloadRunFile(&context, request);
+    v1::FileChunk chunk;
+    std::string data;
+    while (reader->Read(&chunk)) data += chunk.data();
+    grpc::Status status = reader->Finish();
+    if (!status.ok()) {
+      return absl::Status(absl::StatusCode(status.error_code()),
+                          absl::StrCat(CodeName(status.error_code()), ": ",
+                                       status.error_message()));
+    }
+    return data;
+  }
+
+  int Download(int64_t id, const std::string& name, const std::string& path) {
+    absl::StatusOr<std::string> data = Fetch(id, name);
+    if (!data.ok()) {
+      err_ << "download: " << data.status().message() << "\n";
+      return 1;
+    }
+    std::ofstream file(path, std::ios::binary);
+    file << *data;
+    if (!file) {
+      err_ << "download: cannot write " << path << "\n";
+      return 1;
+    }
+    out_ << "wrote " << path << " (" << data->size() << " bytes)\n";
+    return 0;
+  }
+
+  int Tsne(int64_t id) {
+    absl::StatusOr<std::string> csv = Fetch(id, "tsne.csv");
+    if (!csv.ok()) {
+      err_ << "tsne: " << csv.status().message() << "\n";
+      return 1;
+    }
+    out_ << TsnePlot(*csv);
+    return 0;
+  }
+
   int Results(const std::string& sweep) {
     v1::GetSweepResultsRequest request;
     request.set_sweep(sweep);
@@ -232,19 +285,24 @@ class Cli {
 
 std::string CliUsage() {
   return "usage: distill [--coordinator=HOST:PORT] COMMAND\n"
-         "  submit FILE            submit one run (an ExperimentSpec YAML "
+         "  submit FILE             submit one run (an ExperimentSpec YAML "
          "file)\n"
-         "  sweep FILE [--wait]    submit a sweep (a SweepSpec YAML file); "
-         "--wait watches\n"
-         "                         every run and prints the results table\n"
+         "  sweep FILE [--wait]     submit a sweep (a SweepSpec YAML file); "
+         "--wait\n"
+         "                          watches every run and prints the results "
+         "table\n"
          "  runs list [--sweep=ID] [--status=STATUS]\n"
-         "  runs show ID           a run's spec, results and loss / top-1 "
-         "plots\n"
-         "  watch ID               one live progress line; exits 1 unless the "
-         "run succeeded\n"
-         "  cancel ID              cancel a waiting, queued or running run\n"
-         "  results SWEEP          the Table 1 layout for a sweep (id or "
+         "  runs show ID            spec, results, files, plots of loss and "
+         "top-1\n"
+         "  watch ID                one live progress line; exit 1 unless it "
+         "succeeded\n"
+         "  cancel ID               cancel a waiting, queued or running run\n"
+         "  results SWEEP           the Table 1 layout for a sweep (id or "
          "name)\n"
+         "  tsne ID                 plot the run's t-SNE maps of teacher and "
+         "student\n"
+         "  download ID NAME [OUT]  save a file of the run (checkpoint, "
+         "tsne.csv)\n"
          "The coordinator defaults to $DISTILL_COORDINATOR, else "
          "127.0.0.1:50051.\n";
 }

@@ -4,9 +4,11 @@
 #include <cmath>
 #include <map>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 
 namespace distill {
 namespace {
@@ -233,6 +235,10 @@ std::string FormatRunDetails(const v1::Run& run,
     absl::StrAppend(&out, "  ", key, " = ", absl::StrFormat("%.4f", value),
                     "\n");
   }
+  for (const v1::RunFile& f : run.files()) {
+    absl::StrAppend(&out, "  file ", f.name(), " (", f.size(),
+                    " bytes, sha256 ", f.sha256().substr(0, 12), ")\n");
+  }
   std::vector<double> loss, top1;
   for (const v1::MetricPoint& m : history) {
     if (m.key() == "train/loss") loss.push_back(m.value());
@@ -248,6 +254,75 @@ std::string FormatRunDetails(const v1::Run& run,
     for (double t : top1)
       absl::StrAppend(&out, absl::StrFormat(" %.1f%%", 100 * t));
     absl::StrAppend(&out, "\n");
+  }
+  return out;
+}
+
+std::string TsnePlot(const std::string& csv, int width, int height) {
+  struct Point {
+    double x, y;
+    int label;
+  };
+  std::vector<std::pair<std::string, std::vector<Point>>> models;
+  size_t start = csv.find('\n');  // Skip the header.
+  int line_number = 1;
+  while (start != std::string::npos && start + 1 < csv.size()) {
+    const size_t end = csv.find('\n', start + 1);
+    const std::string line = csv.substr(start + 1, end - start - 1);
+    start = end;
+    ++line_number;
+    if (line.empty()) continue;
+    const std::vector<std::string> f = absl::StrSplit(line, ',');
+    Point p;
+    if (f.size() != 4 || !absl::SimpleAtod(f[1], &p.x) ||
+        !absl::SimpleAtod(f[2], &p.y) || !absl::SimpleAtoi(f[3], &p.label)) {
+      return absl::StrCat("tsne.csv line ", line_number,
+                          " is not model,x,y,label: \"", line, "\"\n");
+    }
+    if (models.empty() || models.back().first != f[0])
+      models.push_back({f[0], {}});
+    models.back().second.push_back(p);
+  }
+  std::string out;
+  const char* const kSymbols = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  for (const auto& [name, points] : models) {
+    double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+    for (const Point& p : points) {
+      x0 = std::min(x0, p.x), x1 = std::max(x1, p.x);
+      y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
+    }
+    std::vector<std::map<int, int>> cells(size_t(width * height));
+    for (const Point& p : points) {
+      const int cx =
+          x1 > x0 ? int((p.x - x0) / (x1 - x0) * (width - 1) + 0.5) : 0;
+      const int cy =
+          y1 > y0 ? int((y1 - p.y) / (y1 - y0) * (height - 1) + 0.5) : 0;
+      ++cells[size_t(cy * width + cx)][p.label];
+    }
+    absl::StrAppend(&out, name, " (", points.size(),
+                    " test images; a digit is a class)\n");
+    out += "┌";
+    for (int i = 0; i < width; ++i) out += "─";
+    out += "┐\n";
+    for (int r = 0; r < height; ++r) {
+      out += "│";
+      for (int c = 0; c < width; ++c) {
+        const auto& votes = cells[size_t(r * width + c)];
+        if (votes.empty()) {
+          out += ' ';
+          continue;
+        }
+        auto best = std::max_element(
+            votes.begin(), votes.end(),
+            [](auto& a, auto& b) { return a.second < b.second; });
+        out +=
+            best->first >= 0 && best->first < 36 ? kSymbols[best->first] : '*';
+      }
+      out += "│\n";
+    }
+    out += "└";
+    for (int i = 0; i < width; ++i) out += "─";
+    out += "┘\n";
   }
   return out;
 }

@@ -39,6 +39,12 @@ std::string Sparkline(const std::vector<double>& values, size_t width = 60);
 std::string FormatRunDetails(const v1::Run& run,
                              const std::vector<v1::MetricPoint>& history);
 
+// A character scatter plot of each model's t-SNE map in `csv` (the
+// tsne.csv artifact: model,x,y,label), one class digit per cell (the
+// commonest there), `width` x `height` cells. INVALID_ARGUMENT-style text
+// on a malformed file is returned as the plot's first line.
+std::string TsnePlot(const std::string& csv, int width = 64, int height = 22);
+
 // One line a run for `runs list`.
 std::string FormatRunList(const std::vector<v1::Run>& runs);
 

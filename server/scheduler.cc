@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
@@ -12,6 +13,16 @@ namespace {
 
 std::string StatusName(v1::RunStatus status) {
   return v1::RunStatus_Name(status);
+}
+
+// A run file's name: safe in paths and URLs, and not a hidden file.
+bool IsFileName(const std::string& name) {
+  if (name.size() > 64 || (!name.empty() && name[0] == '.')) return false;
+  for (char c : name) {
+    if (!absl::ascii_isalnum(c) && c != '.' && c != '_' && c != '-')
+      return false;
+  }
+  return true;
 }
 
 }  // namespace
@@ -438,6 +449,13 @@ absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request) {
 
 absl::StatusOr<std::unique_ptr<CheckpointWriter>> Scheduler::BeginUpload(
     const v1::CheckpointHeader& header) {
+  if (!IsFileName(header.name())) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("header.name must be empty or a file name of at most 64 "
+                     "letters, digits, '.', '_' "
+                     "and '-', got \"",
+                     header.name(), "\""));
+  }
   if (!IsSha256Hex(header.sha256())) {
     return absl::InvalidArgumentError(
         absl::StrCat("header.sha256 must be 64 lower-case hex digits, got \"",
@@ -464,8 +482,21 @@ absl::Status Scheduler::FinishUpload(const v1::CheckpointHeader& header,
   absl::MutexLock lock(&mu_);
   absl::StatusOr<v1::Run> run = CurrentLease(header.run_id(), header.attempt());
   if (!run.ok()) return run.status();
-  return store_->InsertCheckpoint({header.sha256(), header.run_id(),
-                                   header.attempt(), header.size(), *path});
+  return store_->InsertCheckpoint(
+      {header.sha256(), header.run_id(), header.attempt(), header.size(), *path,
+       header.name().empty() ? "checkpoint" : header.name()});
+}
+
+absl::StatusOr<std::unique_ptr<CheckpointReader>> Scheduler::OpenRunFile(
+    int64_t run_id, const std::string& name) {
+  std::string sha256;
+  {
+    absl::MutexLock lock(&mu_);
+    absl::StatusOr<CheckpointRecord> file = store_->FindRunFile(run_id, name);
+    if (!file.ok()) return file.status();
+    sha256 = file->sha256;
+  }
+  return checkpoints_->Open(sha256);
 }
 
 absl::StatusOr<std::unique_ptr<CheckpointReader>> Scheduler::OpenCheckpoint(

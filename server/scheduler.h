@@ -79,6 +79,9 @@ class Scheduler {
       const v1::CheckpointHeader& header);
   absl::Status FinishUpload(const v1::CheckpointHeader& header,
                             CheckpointWriter& writer);
+  // A file the run uploaded, by name ("checkpoint", "tsne.csv").
+  absl::StatusOr<std::unique_ptr<CheckpointReader>> OpenRunFile(
+      int64_t run_id, const std::string& name);
   absl::StatusOr<std::unique_ptr<CheckpointReader>> OpenCheckpoint(
       const std::string& sha256);
   absl::Status CompleteRun(const v1::CompleteRunRequest& request);

@@ -18,6 +18,23 @@ grpc::Status Reply(absl::StatusOr<T> result, U* out) {
   return grpc::Status::OK;
 }
 
+// Streams a stored file in chunks of type Chunk (a message with `data`).
+template <typename Chunk>
+grpc::Status StreamFile(
+    absl::StatusOr<std::unique_ptr<CheckpointReader>> reader,
+    grpc::ServerContext* context, grpc::ServerWriter<Chunk>* writer) {
+  if (!reader.ok()) return ToGrpcStatus(reader.status());
+  while (!context->IsCancelled()) {
+    absl::StatusOr<std::string> data = (*reader)->Read(kChunkBytes);
+    if (!data.ok()) return ToGrpcStatus(data.status());
+    if (data->empty()) break;
+    Chunk chunk;
+    chunk.set_data(*std::move(data));
+    if (!writer->Write(chunk)) break;
+  }
+  return grpc::Status::OK;
+}
+
 }  // namespace
 
 grpc::Status ExperimentServiceImpl::SubmitRun(
@@ -77,6 +94,13 @@ grpc::Status ExperimentServiceImpl::GetSweepResults(
   return Reply(scheduler_->SweepResults(request->sweep()), response);
 }
 
+grpc::Status ExperimentServiceImpl::DownloadRunFile(
+    grpc::ServerContext* context, const v1::DownloadRunFileRequest* request,
+    grpc::ServerWriter<v1::FileChunk>* writer) {
+  return StreamFile(scheduler_->OpenRunFile(request->run_id(), request->name()),
+                    context, writer);
+}
+
 grpc::Status WorkerServiceImpl::RegisterWorker(
     grpc::ServerContext*, const v1::RegisterWorkerRequest* request,
     v1::RegisterWorkerResponse* response) {
@@ -134,18 +158,8 @@ grpc::Status WorkerServiceImpl::UploadCheckpoint(
 grpc::Status WorkerServiceImpl::DownloadCheckpoint(
     grpc::ServerContext* context, const v1::DownloadCheckpointRequest* request,
     grpc::ServerWriter<v1::CheckpointChunk>* writer) {
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> reader =
-      scheduler_->OpenCheckpoint(request->sha256());
-  if (!reader.ok()) return ToGrpcStatus(reader.status());
-  while (!context->IsCancelled()) {
-    absl::StatusOr<std::string> data = (*reader)->Read(kChunkBytes);
-    if (!data.ok()) return ToGrpcStatus(data.status());
-    if (data->empty()) break;
-    v1::CheckpointChunk chunk;
-    chunk.set_data(*std::move(data));
-    if (!writer->Write(chunk)) break;
-  }
-  return grpc::Status::OK;
+  return StreamFile(scheduler_->OpenCheckpoint(request->sha256()), context,
+                    writer);
 }
 
 grpc::Status WorkerServiceImpl::CompleteRun(

@@ -34,6 +34,9 @@ class ExperimentServiceImpl final : public v1::ExperimentService::Service {
   grpc::Status GetSweepResults(grpc::ServerContext*,
                                const v1::GetSweepResultsRequest* request,
                                v1::SweepResults* response) override;
+  grpc::Status DownloadRunFile(
+      grpc::ServerContext* context, const v1::DownloadRunFileRequest* request,
+      grpc::ServerWriter<v1::FileChunk>* writer) override;
 
  private:
   Scheduler* const scheduler_;

@@ -346,13 +346,13 @@ class SqliteStore final : public Store {
   }
 
   absl::Status InsertCheckpoint(const CheckpointRecord& c) override {
-    Statement q(
-        db_,
-        "INSERT OR REPLACE INTO checkpoints(sha256, run_id, attempt, size, "
-        "path, "
-        "created_ms) VALUES(?, ?, ?, ?, ?, strftime('%s','now') * 1000)");
-    if (absl::Status s =
-            q.Bind({c.sha256, c.run_id, int64_t{c.attempt}, c.size, c.path});
+    Statement q(db_,
+                "INSERT OR REPLACE INTO checkpoints(sha256, run_id, attempt, "
+                "size, path, "
+                "name, created_ms) VALUES(?, ?, ?, ?, ?, ?, "
+                "strftime('%s','now') * 1000)");
+    if (absl::Status s = q.Bind(
+            {c.sha256, c.run_id, int64_t{c.attempt}, c.size, c.path, c.name});
         !s.ok()) {
       return s;
     }
@@ -361,20 +361,35 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<CheckpointRecord> FindCheckpoint(
       const std::string& sha256) override {
-    Statement q(db_,
-                "SELECT sha256, run_id, attempt, size, path FROM checkpoints "
-                "WHERE sha256 = ? LIMIT 1");
-    if (absl::Status s = q.Bind({sha256}); !s.ok()) return s;
-    absl::StatusOr<bool> row = q.Step();
-    if (!row.ok()) return row.status();
-    if (!*row)
-      return absl::NotFoundError(
-          absl::StrCat("no checkpoint has sha256 ", sha256));
-    return CheckpointRecord{q.Text(0), q.Int(1), int32_t(q.Int(2)), q.Int(3),
-                            q.Text(4)};
+    return QueryFile(
+        "SELECT sha256, run_id, attempt, size, path, name FROM checkpoints "
+        "WHERE sha256 = ? LIMIT 1",
+        {sha256}, absl::StrCat("no checkpoint has sha256 ", sha256));
+  }
+
+  absl::StatusOr<CheckpointRecord> FindRunFile(
+      int64_t run_id, const std::string& name) override {
+    return QueryFile(
+        "SELECT sha256, run_id, attempt, size, path, name FROM checkpoints "
+        "WHERE run_id = ? AND name = ? ORDER BY attempt DESC, created_ms DESC "
+        "LIMIT 1",
+        {run_id, name},
+        absl::StrCat("run ", run_id, " has no file \"", name, "\""));
   }
 
  private:
+  absl::StatusOr<CheckpointRecord> QueryFile(const char* sql,
+                                             std::initializer_list<Value> args,
+                                             const std::string& not_found) {
+    Statement q(db_, sql);
+    if (absl::Status s = q.Bind(args); !s.ok()) return s;
+    absl::StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::NotFoundError(not_found);
+    return CheckpointRecord{q.Text(0), q.Int(1),  int32_t(q.Int(2)),
+                            q.Int(3),  q.Text(4), q.Text(5)};
+  }
+
   absl::Status Exec(const std::string& sql) {
     char* error = nullptr;
     if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
@@ -423,6 +438,22 @@ class SqliteStore final : public Store {
         if (!row.ok()) return row.status();
         if (!*row) break;
         (*run.mutable_results())[r.Text(0)] = r.Double(1);
+      }
+      // The files of the run's latest attempt that uploaded any.
+      Statement f(db_,
+                  "SELECT name, sha256, size FROM checkpoints WHERE run_id = ? "
+                  "AND attempt = "
+                  "(SELECT MAX(attempt) FROM checkpoints WHERE run_id = ?) "
+                  "ORDER BY name");
+      if (absl::Status s = f.Bind({run.id(), run.id()}); !s.ok()) return s;
+      while (true) {
+        absl::StatusOr<bool> row = f.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        v1::RunFile* file = run.add_files();
+        file->set_name(f.Text(0));
+        file->set_sha256(f.Text(1));
+        file->set_size(f.Int(2));
       }
     }
     return runs;

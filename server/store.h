@@ -34,12 +34,14 @@ struct WorkerRecord {
   int64_t last_seen_ms = 0;
 };
 
+// A file a run uploaded: its final checkpoint or an artifact.
 struct CheckpointRecord {
   std::string sha256;
   int64_t run_id = 0;
   int32_t attempt = 0;
   int64_t size = 0;
   std::string path;
+  std::string name = "checkpoint";
 };
 
 // Durable state of the coordinator: runs, sweeps, workers, metrics and
@@ -96,6 +98,9 @@ class Store {
   virtual absl::StatusOr<WorkerRecord> GetWorker(const std::string& id) = 0;
 
   virtual absl::Status InsertCheckpoint(const CheckpointRecord& record) = 0;
+  // The newest file of that name the run uploaded.
+  virtual absl::StatusOr<CheckpointRecord> FindRunFile(
+      int64_t run_id, const std::string& name) = 0;
   virtual absl::StatusOr<CheckpointRecord> FindCheckpoint(
       const std::string& sha256) = 0;
 };

@@ -114,6 +114,14 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
   }
   if (spec.max_restarts() < 0)
     return Invalid("max_restarts", ">= 0", spec.max_restarts());
+  if (spec.evaluation().tsne_points() < -1 ||
+      spec.evaluation().tsne_points() > 2000) {
+    return Invalid("evaluation.tsne_points", "-1 (off), 0 (1000) or up to 2000",
+                   spec.evaluation().tsne_points());
+  }
+  if (spec.evaluation().knn_bank() < 0) {
+    return Invalid("evaluation.knn_bank", ">= 0", spec.evaluation().knn_bank());
+  }
   const v1::OptimizerSpec& opt = spec.optimizer();
   if (!(opt.lr() > 0) || !std::isfinite(opt.lr()))
     return Invalid("optimizer.lr", "> 0", opt.lr());

@@ -52,6 +52,11 @@ grep -q 'teacher ViT' "$work/sweep.out" || fail "no teacher row"
 "$distill" watch 2 >/dev/null || fail "watch of a succeeded run exited $?"
 "$distill" runs show 2 >"$work/show.out"
 grep -q 'train/loss' "$work/show.out" || fail "runs show: $(cat "$work/show.out")"
+grep -q 'file tsne.csv' "$work/show.out" || fail "runs show lists no t-SNE map"
+"$distill" tsne 2 >"$work/tsne.out"
+grep -q '^student (256 test images' "$work/tsne.out" || fail "tsne: $(cat "$work/tsne.out")"
+"$distill" download 2 tsne.csv "$work/tsne.csv" >/dev/null
+head -1 "$work/tsne.csv" | grep -qx 'model,x,y,label' || fail "download tsne.csv"
 "$distill" runs list --sweep=1 | grep -c SUCCEEDED | grep -qx 9 || fail "runs list"
 
 # Bad input: the file, line and field; the gRPC code and the value.

@@ -97,6 +97,22 @@ TEST(FormatTest, SparklineScalesToTheRange) {
   EXPECT_EQ(line.substr(line.size() - 3), "▁");
 }
 
+TEST(FormatTest, TsnePlotDrawsEachModelsClasses) {
+  const std::string csv =
+      "model,x,y,label\n"
+      "teacher,0,0,3\nteacher,10,10,7\nteacher,0.1,0.1,3\n"
+      "student,5,5,1\nstudent,6,5,2\n";
+  const std::string plot = TsnePlot(csv, 10, 5);
+  const std::vector<std::string> lines = Lines(plot);
+  ASSERT_EQ(lines.size(), 2u * (1 + 5 + 2));
+  EXPECT_EQ(lines[0], "teacher (3 test images; a digit is a class)");
+  EXPECT_EQ(lines[2], "│         7│");  // Top right: (10, 10).
+  EXPECT_EQ(lines[6], "│3         │");  // Bottom left: both 3s.
+  EXPECT_EQ(lines[8], "student (2 test images; a digit is a class)");
+  EXPECT_THAT(TsnePlot("model,x,y,label\nteacher,a,b,c\n"),
+              HasSubstr("tsne.csv line 2 is not model,x,y,label"));
+}
+
 TEST(FormatTest, RunDetailsPlotTheLoss) {
   v1::Run run;
   run.set_id(9);

@@ -256,6 +256,35 @@ TEST_F(SchedulerTest, UploadWithAWrongDigestIsRejectedAndNotRecorded) {
   EXPECT_EQ(StatusOf(run.id()), v1::RUNNING);
 }
 
+TEST_F(SchedulerTest, RunFilesNeedSafeNames) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  v1::Run run = Lease();
+  v1::CheckpointHeader header;
+  header.set_run_id(run.id());
+  header.set_attempt(run.attempt());
+  header.set_sha256(Sha256Hex("x"));
+  header.set_size(1);
+  for (const char* bad : {"../etc/passwd", ".hidden", "a b"}) {
+    header.set_name(bad);
+    auto writer = scheduler_->BeginUpload(header);
+    EXPECT_EQ(writer.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(std::string(writer.status().message()), HasSubstr(bad));
+  }
+  header.set_name("tsne.csv");
+  auto writer = scheduler_->BeginUpload(header);
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Append("x").ok());
+  ASSERT_TRUE(scheduler_->FinishUpload(header, **writer).ok());
+  v1::Run with_file = *scheduler_->GetRun(run.id());
+  ASSERT_EQ(with_file.files_size(), 1);
+  EXPECT_EQ(with_file.files(0).name(), "tsne.csv");
+  auto reader = scheduler_->OpenRunFile(run.id(), "tsne.csv");
+  ASSERT_TRUE(reader.ok());
+  EXPECT_EQ(*(*reader)->Read(100), "x");
+  EXPECT_EQ(scheduler_->OpenRunFile(run.id(), "nope").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(SchedulerTest, WatchSeesHistoryThenChanges) {
   auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
   v1::Run run = Lease();

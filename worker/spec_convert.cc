@@ -46,6 +46,11 @@ engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec,
   c.seed = spec.seed();
   c.metrics_every_steps =
       spec.metrics_every_steps() > 0 ? spec.metrics_every_steps() : 10;
+  const v1::EvaluationSpec& e = spec.evaluation();
+  c.tsne_points = e.tsne_points() < 0    ? 0
+                  : e.tsne_points() == 0 ? 1000
+                                         : e.tsne_points();
+  c.knn_bank = e.knn_bank() > 0 ? e.knn_bank() : 5000;
   c.device = device;
   return c;
 }

@@ -259,9 +259,19 @@ absl::Status Worker::Execute(const v1::Run& run,
     }
     hooks.teacher_checkpoint = *teacher;
   }
-  hooks.output_checkpoint =
-      absl::StrCat(options_.scratch_dir, "/run-", run.id(), "-attempt-",
-                   run.attempt(), ".pt");
+  // Everything this attempt writes lives in one folder, removed at the end.
+  const std::string attempt_dir = absl::StrCat(
+      options_.scratch_dir, "/run-", run.id(), "-attempt-", run.attempt());
+  std::filesystem::create_directories(attempt_dir);
+  struct RemoveDir {
+    std::string dir;
+    ~RemoveDir() {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir, ignored);
+    }
+  } remove_attempt_dir{attempt_dir};
+  hooks.output_checkpoint = attempt_dir + "/checkpoint.pt";
+  hooks.artifact_dir = attempt_dir;
   Reporter reporter(stub_.get(), worker_id_, run, options_.metrics_flush,
                     heartbeat_interval_);
   hooks.on_metrics = [&](std::vector<engine::Metric> m) {
@@ -276,12 +286,19 @@ absl::Status Worker::Execute(const v1::Run& run,
   if (outcome->stopped || reporter.ShouldStop()) {
     DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
                       << " stopped: " << reporter.why_stopped();
-    std::filesystem::remove(hooks.output_checkpoint);
     return absl::OkStatus();
   }
+  for (const std::string& artifact : outcome->artifacts) {
+    const std::string name = std::filesystem::path(artifact).filename();
+    if (absl::StatusOr<std::string> s = UploadFile(run, artifact, name);
+        !s.ok()) {
+      return absl::Status(
+          s.status().code(),
+          absl::StrCat("uploading ", name, ": ", s.status().message()));
+    }
+  }
   absl::StatusOr<std::string> sha =
-      UploadCheckpoint(run, hooks.output_checkpoint);
-  std::filesystem::remove(hooks.output_checkpoint);
+      UploadFile(run, hooks.output_checkpoint, "checkpoint");
   if (!sha.ok()) return sha.status();
   v1::CompleteRunRequest complete;
   complete.set_run_id(run.id());
@@ -333,8 +350,9 @@ absl::StatusOr<std::string> Worker::FetchCheckpoint(const std::string& sha256) {
   return path;
 }
 
-absl::StatusOr<std::string> Worker::UploadCheckpoint(const v1::Run& run,
-                                                     const std::string& path) {
+absl::StatusOr<std::string> Worker::UploadFile(const v1::Run& run,
+                                               const std::string& path,
+                                               const std::string& name) {
   absl::StatusOr<std::string> sha = Sha256File(path);
   if (!sha.ok()) return sha.status();
   std::ifstream in(path, std::ios::binary);
@@ -344,6 +362,7 @@ absl::StatusOr<std::string> Worker::UploadCheckpoint(const v1::Run& run,
   header->set_attempt(run.attempt());
   header->set_sha256(*sha);
   header->set_size(int64_t(std::filesystem::file_size(path)));
+  header->set_name(name);
   v1::UploadCheckpointResponse response;
   auto context = Context(absl::Minutes(10));
   auto writer = stub_->UploadCheckpoint(context.get(), &response);

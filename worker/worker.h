@@ -52,8 +52,10 @@ class Worker {
  private:
   absl::Status Execute(const v1::Run& run, const std::string& teacher_sha256);
   absl::StatusOr<std::string> FetchCheckpoint(const std::string& sha256);
-  absl::StatusOr<std::string> UploadCheckpoint(const v1::Run& run,
-                                               const std::string& path);
+  // Uploads the file at `path` as the run's file `name`; returns its sha256.
+  absl::StatusOr<std::string> UploadFile(const v1::Run& run,
+                                         const std::string& path,
+                                         const std::string& name);
 
   std::unique_ptr<v1::WorkerService::Stub> stub_;
   WorkerOptions options_;

@@ -79,6 +79,9 @@ struct RunConfig {
   int64_t batch_size = 128;
   int64_t seed = 0;
   int64_t metrics_every_steps = 10;
+  // End-of-run embedding evaluation: t-SNE points (0: no map) and k-NN bank.
+  int64_t tsne_points = 1000;
+  int64_t knn_bank = 5000;
   std::string device = "cpu";
 };
 

@@ -10,6 +10,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "worker/engine/datasets.h"
+#include "worker/engine/evaluation.h"
 #include "worker/engine/losses.h"
 #include "worker/engine/teacher.h"
 #include "worker/engine/weights.h"
@@ -61,6 +62,41 @@ absl::StatusOr<LogitsAndEmbedding> PredictTeacher(Teacher& teacher,
 
 double Accuracy(const torch::Tensor& logits, const torch::Tensor& labels) {
   return logits.argmax(1).eq(labels).to(torch::kFloat64).mean().item<double>();
+}
+
+// k-NN top-1 of `test` against the `bank`, and NMI / ARI of k-means (k =
+// number of classes) on `test`, each key under `prefix`.
+std::map<std::string, double> EmbeddingMetrics(
+    const std::string& prefix, const torch::Tensor& bank,
+    const torch::Tensor& bank_labels, const torch::Tensor& test,
+    const torch::Tensor& test_labels, int64_t num_classes, int64_t seed) {
+  const torch::Tensor clusters = KMeans(test, num_classes, seed);
+  return {{prefix + "knn_top1",
+           KnnTopOne(bank, bank_labels, test, test_labels, num_classes)},
+          {prefix + "nmi", NormalizedMutualInformation(test_labels, clusters)},
+          {prefix + "ari", AdjustedRandIndex(test_labels, clusters)}};
+}
+
+// Writes t-SNE maps of the first `points` test embeddings of each model as
+// CSV (model,x,y,label); returns the file's path.
+absl::StatusOr<std::string> WriteTsne(
+    const std::string& dir,
+    const std::vector<std::pair<std::string, torch::Tensor>>& models,
+    const torch::Tensor& labels, int64_t points, int64_t seed) {
+  const std::string path = dir + "/tsne.csv";
+  std::ofstream out(path);
+  out << "model,x,y,label\n";
+  const int64_t n = std::min(points, labels.size(0));
+  for (const auto& [name, embedding] : models) {
+    torch::Tensor map = Tsne(embedding.slice(0, 0, n), 30, 500, seed);
+    auto m = map.accessor<float, 2>();
+    auto l = labels.accessor<int64_t, 1>();
+    for (int64_t i = 0; i < n; ++i) {
+      out << name << "," << m[i][0] << "," << m[i][1] << "," << l[i] << "\n";
+    }
+  }
+  if (!out) return absl::InternalError(absl::StrCat("cannot write ", path));
+  return path;
 }
 
 // Learning rate at `step` of `total` under a cosine schedule from base to 0.
@@ -152,7 +188,8 @@ class Run {
   absl::StatusOr<bool> TrainLoop(
       torch::nn::Module& model, int64_t train_size,
       const std::function<StepLosses(const torch::Tensor&)>& step_loss,
-      const std::function<std::map<std::string, double>()>& evaluate);
+      const std::function<std::map<std::string, double>(bool last_epoch)>&
+          evaluate);
 
   absl::StatusOr<RunOutcome> TrainTeacher(const TrainTestData& data);
   absl::StatusOr<RunOutcome> TrainLinearHead(const TrainTestData& data);
@@ -168,7 +205,8 @@ class Run {
 absl::StatusOr<bool> Run::TrainLoop(
     torch::nn::Module& model, int64_t train_size,
     const std::function<StepLosses(const torch::Tensor&)>& step_loss,
-    const std::function<std::map<std::string, double>()>& evaluate) {
+    const std::function<std::map<std::string, double>(bool last_epoch)>&
+        evaluate) {
   const int64_t batch = config_.batch_size;
   const int64_t steps_per_epoch = train_size / batch;  // Drop the last partial.
   if (steps_per_epoch == 0) {
@@ -224,7 +262,7 @@ absl::StatusOr<bool> Run::TrainLoop(
         window_images = 0;
       }
     }
-    for (const auto& [key, value] : evaluate()) {
+    for (const auto& [key, value] : evaluate(epoch == config_.epochs)) {
       Emit(step, epoch, key, value);
       results_[key] = value;
     }
@@ -260,9 +298,19 @@ absl::StatusOr<RunOutcome> Run::TrainTeacher(const TrainTestData& data) {
     out.terms.emplace_back("train/loss_ce", out.total.detach());
     return out;
   };
-  auto evaluate = [&]() -> std::map<std::string, double> {
-    return {{"eval/top1",
-             TopOne(teacher, data.test.images, data.test.labels, device_)}};
+  auto evaluate = [&](bool last_epoch) -> std::map<std::string, double> {
+    auto [logits, embedding] = Predict(teacher, data.test.images, device_);
+    std::map<std::string, double> m = {
+        {"eval/top1", Accuracy(logits, data.test.labels)}};
+    if (last_epoch) {
+      const int64_t bank = std::min(config_.knn_bank, data.train.size());
+      m.merge(EmbeddingMetrics(
+          "eval/",
+          Predict(teacher, data.train.images.slice(0, 0, bank), device_).second,
+          data.train.labels.slice(0, 0, bank), embedding, data.test.labels,
+          data.train.num_classes, config_.seed));
+    }
+    return m;
   };
   absl::StatusOr<bool> stopped =
       TrainLoop(*teacher, data.train.size(), step_loss, evaluate);
@@ -298,10 +346,19 @@ absl::StatusOr<RunOutcome> Run::TrainLinearHead(const TrainTestData& data) {
     out.terms.emplace_back("train/loss_ce", out.total.detach());
     return out;
   };
-  auto evaluate = [&]() -> std::map<std::string, double> {
+  auto evaluate = [&](bool last_epoch) -> std::map<std::string, double> {
     torch::NoGradGuard no_grad;
     torch::Tensor logits = head(test_embedding.to(device_)).to(torch::kCPU);
-    return {{"eval/top1", Accuracy(logits, data.test.labels)}};
+    std::map<std::string, double> m = {
+        {"eval/top1", Accuracy(logits, data.test.labels)}};
+    if (last_epoch) {
+      const int64_t bank = std::min(config_.knn_bank, data.train.size());
+      m.merge(EmbeddingMetrics("eval/", train_embedding.slice(0, 0, bank),
+                               data.train.labels.slice(0, 0, bank),
+                               test_embedding, data.test.labels,
+                               data.train.num_classes, config_.seed));
+    }
+    return m;
   };
   absl::StatusOr<bool> stopped =
       TrainLoop(*head, data.train.size(), step_loss, evaluate);
@@ -352,14 +409,27 @@ absl::StatusOr<RunOutcome> Run::Distill(const TrainTestData& data) {
                          teacher_embedding.index_select(0, idx).to(device_),
                          data.train.labels.index_select(0, idx).to(device_));
   };
-  auto evaluate = [&]() -> std::map<std::string, double> {
+  const int64_t bank = std::min(config_.knn_bank, data.train.size());
+  results_.merge(
+      EmbeddingMetrics("teacher/", teacher_embedding.slice(0, 0, bank),
+                       data.train.labels.slice(0, 0, bank), test_out->second,
+                       data.test.labels, data.train.num_classes, config_.seed));
+  torch::Tensor student_test_embedding;
+  auto evaluate = [&](bool last_epoch) -> std::map<std::string, double> {
     auto [logits, embedding] = Predict(student, data.test.images, device_);
-    return {{"eval/top1", Accuracy(logits, data.test.labels)},
-            {"eval/teacher_agreement", logits.argmax(1)
-                                           .eq(teacher_test_logits.argmax(1))
-                                           .to(torch::kFloat64)
-                                           .mean()
-                                           .item<double>()}};
+    std::map<std::string, double> m = {
+        {"eval/top1", Accuracy(logits, data.test.labels)},
+        {"eval/teacher_agreement",
+         TopOneAgreement(logits, teacher_test_logits)}};
+    if (last_epoch) {
+      student_test_embedding = embedding;
+      m.merge(EmbeddingMetrics(
+          "eval/",
+          Predict(student, data.train.images.slice(0, 0, bank), device_).second,
+          data.train.labels.slice(0, 0, bank), embedding, data.test.labels,
+          data.train.num_classes, config_.seed));
+    }
+    return m;
   };
   absl::StatusOr<bool> stopped =
       TrainLoop(*student, data.train.size(), step_loss, evaluate);
@@ -374,6 +444,14 @@ absl::StatusOr<RunOutcome> Run::Distill(const TrainTestData& data) {
     return absl::InternalError(
         absl::StrCat("cannot write the student checkpoint ",
                      hooks_.output_checkpoint, ": ", e.what()));
+  }
+  if (config_.tsne_points > 0 && !hooks_.artifact_dir.empty()) {
+    absl::StatusOr<std::string> tsne = WriteTsne(
+        hooks_.artifact_dir,
+        {{"teacher", test_out->second}, {"student", student_test_embedding}},
+        data.test.labels, config_.tsne_points, config_.seed);
+    if (!tsne.ok()) return tsne.status();
+    outcome.artifacts.push_back(*tsne);
   }
   return outcome;
 }

@@ -33,6 +33,8 @@ struct RunHooks {
   std::string teacher_checkpoint;
   // Where the final checkpoint is written.
   std::string output_checkpoint;
+  // Where artifacts (tsne.csv) are written; empty: none are.
+  std::string artifact_dir;
 };
 
 struct RunOutcome {
@@ -40,6 +42,8 @@ struct RunOutcome {
   std::map<std::string, double> results;
   // The run ended because should_stop said so; no checkpoint was written.
   bool stopped = false;
+  // Files written under RunHooks::artifact_dir.
+  std::vector<std::string> artifacts;
 };
 
 // Trains the teacher or distils the student as `config` says. Every LibTorch

@@ -1,0 +1,87 @@
+// Evaluation metrics on inputs with known answers.
+#include "worker/engine/evaluation.h"
+
+#include <gtest/gtest.h>
+
+namespace distill::engine {
+namespace {
+
+// `per_class` points around each of `classes` far-apart centres in `dim`
+// dimensions; returns (points, labels).
+std::pair<torch::Tensor, torch::Tensor> Clusters(int64_t classes, int64_t per_class,
+                                                 int64_t dim, double spread, int seed) {
+  torch::manual_seed(seed);
+  torch::Tensor centres = torch::randn({classes, dim}) * 10;
+  torch::Tensor labels = torch::arange(classes).repeat_interleave(per_class);
+  torch::Tensor points = centres.index_select(0, labels) + spread * torch::randn({labels.size(0), dim});
+  return {points, labels};
+}
+
+TEST(EvaluationTest, KnnIsPerfectOnSeparatedClustersAndChanceOnNoise) {
+  auto [bank, bank_labels] = Clusters(5, 40, 16, 0.5, 1);
+  auto [queries, query_labels] = Clusters(5, 10, 16, 0.5, 1);  // Same centres.
+  EXPECT_DOUBLE_EQ(KnnTopOne(bank, bank_labels, queries, query_labels, 5), 1.0);
+  torch::manual_seed(2);
+  torch::Tensor noise_labels = torch::randint(5, {200}, torch::kInt64);
+  const double chance =
+      KnnTopOne(torch::randn({1000, 16}), torch::randint(5, {1000}, torch::kInt64),
+                torch::randn({200, 16}), noise_labels, 5);
+  EXPECT_LT(chance, 0.4);
+}
+
+TEST(EvaluationTest, KnnWeightsVotesBySimilarity) {
+  // Query (1, 0): two weak votes for class 1 at cosine 0, one strong vote for
+  // class 0 at cosine 1. exp(1/0.07) outweighs 2 exp(0).
+  torch::Tensor bank = torch::tensor({{1.0f, 0.0f}, {0.0f, 1.0f}, {0.0f, -1.0f}});
+  torch::Tensor labels = torch::tensor({0, 1, 1}, torch::kInt64);
+  EXPECT_DOUBLE_EQ(KnnTopOne(bank, labels, torch::tensor({{1.0f, 0.0f}}),
+                             torch::tensor({0}, torch::kInt64), 2, 3),
+                   1.0);
+}
+
+TEST(EvaluationTest, NmiAndAriByHand) {
+  // scikit-learn: adjusted_rand_score([0,0,1,1],[0,0,1,2]) = 4/7,
+  // normalized_mutual_info_score(...) = ln2 / ((ln2 + 1.5 ln2) / 2) = 0.8.
+  torch::Tensor truth = torch::tensor({0, 0, 1, 1}, torch::kInt64);
+  torch::Tensor split = torch::tensor({0, 0, 1, 2}, torch::kInt64);
+  EXPECT_NEAR(AdjustedRandIndex(truth, split), 4.0 / 7.0, 1e-12);
+  EXPECT_NEAR(NormalizedMutualInformation(truth, split), 0.8, 1e-12);
+  // Renamed clusters are the same partition.
+  torch::Tensor renamed = torch::tensor({7, 7, 3, 3}, torch::kInt64);
+  EXPECT_NEAR(AdjustedRandIndex(truth, renamed), 1.0, 1e-12);
+  EXPECT_NEAR(NormalizedMutualInformation(truth, renamed), 1.0, 1e-12);
+}
+
+TEST(EvaluationTest, RandomLabelsScoreNearZero) {
+  torch::manual_seed(3);
+  torch::Tensor a = torch::randint(10, {5000}, torch::kInt64);
+  torch::Tensor b = torch::randint(10, {5000}, torch::kInt64);
+  EXPECT_NEAR(AdjustedRandIndex(a, b), 0.0, 0.01);
+  EXPECT_LT(NormalizedMutualInformation(a, b), 0.02);
+}
+
+TEST(EvaluationTest, KMeansRecoversSeparatedClusters) {
+  auto [points, labels] = Clusters(6, 50, 8, 0.3, 4);
+  torch::Tensor clusters = KMeans(points, 6, /*seed=*/1);
+  EXPECT_NEAR(NormalizedMutualInformation(labels, clusters), 1.0, 1e-9);
+  EXPECT_NEAR(AdjustedRandIndex(labels, clusters), 1.0, 1e-9);
+}
+
+TEST(EvaluationTest, AgreementOfIdenticalAndOppositeClassifiers) {
+  torch::Tensor logits = torch::randn({50, 4});
+  EXPECT_DOUBLE_EQ(TopOneAgreement(logits, logits), 1.0);
+  EXPECT_DOUBLE_EQ(TopOneAgreement(logits, -logits), 0.0);  // argmax becomes argmin.
+}
+
+TEST(EvaluationTest, TsneKeepsClustersApart) {
+  auto [points, labels] = Clusters(3, 40, 20, 0.5, 5);
+  torch::Tensor map = Tsne(points, 15, 400, 0);
+  ASSERT_EQ(map.sizes(), (std::vector<int64_t>{120, 2}));
+  EXPECT_TRUE(map.isfinite().all().item<bool>());
+  // In the 2-D map each point's nearest neighbours are still its own class.
+  EXPECT_GT(KnnTopOne(map, labels, map, labels, 3, 5), 0.95);
+  EXPECT_NEAR(NormalizedMutualInformation(labels, KMeans(map, 3, 0)), 1.0, 1e-9);
+}
+
+}  // namespace
+}  // namespace distill::engine

@@ -1,0 +1,203 @@
+#include "worker/engine/evaluation.h"
+
+#include <cmath>
+#include <limits>
+
+namespace distill::engine {
+namespace F = torch::nn::functional;
+
+double KnnTopOne(const torch::Tensor& bank, const torch::Tensor& bank_labels,
+                 const torch::Tensor& queries,
+                 const torch::Tensor& query_labels, int64_t num_classes,
+                 int64_t k, double temperature) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor b =
+      F::normalize(bank.to(torch::kFloat32), F::NormalizeFuncOptions().dim(1));
+  const torch::Tensor q = F::normalize(queries.to(torch::kFloat32),
+                                       F::NormalizeFuncOptions().dim(1));
+  k = std::min(k, b.size(0));
+  int64_t correct = 0;
+  for (int64_t i = 0; i < q.size(0); i += 256) {
+    torch::Tensor chunk = q.slice(0, i, std::min(i + 256, q.size(0)));
+    auto [similarity, index] = torch::matmul(chunk, b.t()).topk(k, 1);
+    torch::Tensor votes = torch::zeros({chunk.size(0), num_classes});
+    votes.scatter_add_(
+        1,
+        bank_labels.index_select(0, index.reshape(-1)).reshape(index.sizes()),
+        (similarity / temperature).exp());
+    correct += votes.argmax(1)
+                   .eq(query_labels.slice(0, i, i + chunk.size(0)))
+                   .sum()
+                   .item<int64_t>();
+  }
+  return double(correct) / double(std::max<int64_t>(1, q.size(0)));
+}
+
+torch::Tensor KMeans(const torch::Tensor& points, int64_t k, int64_t seed,
+                     int64_t max_iterations) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = points.to(torch::kFloat64);
+  const int64_t n = x.size(0);
+  torch::Generator generator = at::detail::createCPUGenerator(seed);
+  // k-means++: each next centre drawn with probability ~ squared distance.
+  std::vector<int64_t> chosen = {
+      torch::randint(n, {1}, generator, torch::kInt64).item<int64_t>()};
+  torch::Tensor nearest = (x - x[chosen[0]]).pow(2).sum(1);
+  while (int64_t(chosen.size()) < std::min(k, n)) {
+    const double total = nearest.sum().item<double>();
+    const int64_t next =
+        total > 0 ? torch::multinomial(nearest / total, 1, false, generator)
+                        .item<int64_t>()
+                  : int64_t(chosen.size());
+    chosen.push_back(next);
+    nearest = torch::minimum(nearest, (x - x[next]).pow(2).sum(1));
+  }
+  torch::Tensor centres =
+      x.index_select(0, torch::tensor(chosen, torch::kInt64));
+  torch::Tensor assignment = torch::full({n}, -1, torch::kInt64);
+  for (int64_t it = 0; it < max_iterations; ++it) {
+    torch::Tensor next = torch::cdist(x, centres).argmin(1);
+    if (torch::equal(next, assignment)) break;
+    assignment = next;
+    for (int64_t c = 0; c < centres.size(0); ++c) {
+      torch::Tensor members = assignment.eq(c);
+      if (members.any().item<bool>()) centres[c] = x.index({members}).mean(0);
+    }
+  }
+  return assignment;
+}
+
+namespace {
+
+// Contingency table of two labelings, as float64.
+torch::Tensor Contingency(const torch::Tensor& a, const torch::Tensor& b) {
+  auto [ua, ia] = at::_unique(a, /*sorted=*/true, /*return_inverse=*/true);
+  auto [ub, ib] = at::_unique(b, true, true);
+  torch::Tensor table =
+      torch::zeros({ua.size(0) * ub.size(0)}, torch::kFloat64);
+  table.index_add_(0, ia * ub.size(0) + ib,
+                   torch::ones({a.size(0)}, torch::kFloat64));
+  return table.reshape({ua.size(0), ub.size(0)});
+}
+
+double Entropy(const torch::Tensor& counts, double n) {
+  torch::Tensor p = counts.masked_select(counts > 0) / n;
+  return -(p * p.log()).sum().item<double>();
+}
+
+double Choose2Sum(const torch::Tensor& counts) {
+  return (counts * (counts - 1) / 2).sum().item<double>();
+}
+
+}  // namespace
+
+double NormalizedMutualInformation(const torch::Tensor& a,
+                                   const torch::Tensor& b) {
+  const torch::Tensor table = Contingency(a, b);
+  const double n = double(a.size(0));
+  const torch::Tensor rows = table.sum(1), cols = table.sum(0);
+  const double ha = Entropy(rows, n), hb = Entropy(cols, n);
+  if (ha == 0 && hb == 0) return 1.0;  // Both a single cluster: identical.
+  torch::Tensor nz = table > 0;
+  torch::Tensor outer = rows.unsqueeze(1) * cols.unsqueeze(0);
+  torch::Tensor pij = table.masked_select(nz) / n;
+  const double mi = (pij * (pij * n * n / outer.masked_select(nz)).log())
+                        .sum()
+                        .item<double>();
+  return std::max(0.0, mi / ((ha + hb) / 2));
+}
+
+double AdjustedRandIndex(const torch::Tensor& a, const torch::Tensor& b) {
+  const torch::Tensor table = Contingency(a, b);
+  const double n = double(a.size(0));
+  const double index = Choose2Sum(table);
+  const double sum_a = Choose2Sum(table.sum(1)),
+               sum_b = Choose2Sum(table.sum(0));
+  const double expected = sum_a * sum_b / (n * (n - 1) / 2);
+  const double max_index = (sum_a + sum_b) / 2;
+  if (max_index == expected)
+    return 1.0;  // Degenerate: both trivial partitions.
+  return (index - expected) / (max_index - expected);
+}
+
+double TopOneAgreement(const torch::Tensor& logits_a,
+                       const torch::Tensor& logits_b) {
+  return logits_a.argmax(1)
+      .eq(logits_b.argmax(1))
+      .to(torch::kFloat64)
+      .mean()
+      .item<double>();
+}
+
+namespace {
+
+// Row-wise conditional probabilities p(j|i) whose entropy matches
+// log(perplexity), by bisection on each row's precision.
+torch::Tensor ConditionalP(const torch::Tensor& sq_distances,
+                           double perplexity) {
+  const int64_t n = sq_distances.size(0);
+  const double target = std::log(perplexity);
+  torch::Tensor beta = torch::ones({n, 1}, torch::kFloat64);
+  torch::Tensor lo = torch::zeros({n, 1}, torch::kFloat64);
+  torch::Tensor hi = torch::full(
+      {n, 1}, std::numeric_limits<double>::infinity(), torch::kFloat64);
+  torch::Tensor mask = 1 - torch::eye(n, torch::kFloat64);
+  torch::Tensor p;
+  for (int step = 0; step < 64; ++step) {
+    torch::Tensor logits = -sq_distances * beta;
+    logits = logits - (logits + (1 - mask) * -1e300).amax(1, true);
+    p = logits.exp() * mask;
+    torch::Tensor sum = p.sum(1, true).clamp_min(1e-300);
+    p = p / sum;
+    torch::Tensor entropy = -(p * p.clamp_min(1e-300).log()).sum(1, true);
+    // Too much entropy: sharpen (raise beta); too little: widen.
+    torch::Tensor sharpen = entropy > target;
+    lo = torch::where(sharpen, beta, lo);
+    hi = torch::where(sharpen, hi, beta);
+    beta = torch::where(hi.isinf(), beta * 2, (lo + hi) / 2);
+  }
+  return p;
+}
+
+}  // namespace
+
+torch::Tensor Tsne(const torch::Tensor& points, double perplexity,
+                   int64_t iterations, int64_t seed) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor x = points.to(torch::kFloat64);
+  const int64_t n = x.size(0);
+  perplexity = std::min(perplexity, std::max(1.0, (n - 1) / 3.0));
+  torch::Tensor d = torch::cdist(x, x).pow(2);
+  d = d / d.max().clamp_min(1e-12);
+  torch::Tensor p = ConditionalP(d * n, perplexity);
+  p = (p + p.t()) / (2.0 * n);
+  p = p.clamp_min(1e-12).to(torch::kFloat32);
+  torch::Generator generator = at::detail::createCPUGenerator(seed);
+  torch::Tensor y = torch::randn({n, 2}, generator, torch::kFloat32) * 1e-4;
+  torch::Tensor velocity = torch::zeros_like(y);
+  torch::Tensor gains = torch::ones_like(y);
+  const double learning_rate = std::max(50.0, n / 12.0);
+  for (int64_t it = 0; it < iterations; ++it) {
+    const double exaggeration = it < 100 ? 12.0 : 1.0;
+    const double momentum = it < 100 ? 0.5 : 0.8;
+    // Student-t kernel from squared distances, without an n x n x 2 tensor.
+    torch::Tensor sq = y.pow(2).sum(1);
+    torch::Tensor num =
+        1 / (1 + (sq.unsqueeze(1) + sq.unsqueeze(0) - 2 * y.matmul(y.t()))
+                     .clamp_min(0));
+    num.fill_diagonal_(0);
+    torch::Tensor q = (num / num.sum()).clamp_min(1e-12);
+    // dC/dy_i = 4 sum_j w_ij (y_i - y_j), w = (exaggeration P - Q) * num.
+    torch::Tensor w = (exaggeration * p - q) * num;
+    torch::Tensor grad = 4 * (w.sum(1, true) * y - w.matmul(y));
+    // Delta-bar-delta gains, as in van der Maaten's reference implementation.
+    torch::Tensor same_sign = (grad > 0).eq(velocity > 0);
+    gains = torch::where(same_sign, gains * 0.8, gains + 0.2).clamp_min(0.01);
+    velocity = momentum * velocity - learning_rate * gains * grad;
+    y = y + velocity;
+    y = y - y.mean(0);
+  }
+  return y.to(torch::kFloat32);
+}
+
+}  // namespace distill::engine

@@ -1,0 +1,41 @@
+#ifndef DISTILL_WORKER_ENGINE_EVALUATION_H_
+#define DISTILL_WORKER_ENGINE_EVALUATION_H_
+
+#include <torch/torch.h>
+
+#include <cstdint>
+
+namespace distill::engine {
+
+// How an embedding space is judged beyond classifier accuracy. Inputs are
+// CPU tensors: embeddings N x d float, labels N int64.
+
+// DINO's weighted k-NN classifier: cosine similarity to the `bank`
+// embeddings, the k most similar vote with weight exp(similarity /
+// temperature); returns top-1 in [0, 1] on the queries.
+double KnnTopOne(const torch::Tensor& bank, const torch::Tensor& bank_labels,
+                 const torch::Tensor& queries,
+                 const torch::Tensor& query_labels, int64_t num_classes,
+                 int64_t k = 20, double temperature = 0.07);
+
+// Lloyd's k-means with k-means++ seeding; the cluster of each row.
+torch::Tensor KMeans(const torch::Tensor& points, int64_t k, int64_t seed = 0,
+                     int64_t max_iterations = 100);
+
+// Normalised mutual information (arithmetic-mean normalisation, as
+// scikit-learn's default) and the adjusted Rand index of two labelings.
+double NormalizedMutualInformation(const torch::Tensor& a,
+                                   const torch::Tensor& b);
+double AdjustedRandIndex(const torch::Tensor& a, const torch::Tensor& b);
+
+// Fraction of rows on which two classifiers' top-1 predictions agree.
+double TopOneAgreement(const torch::Tensor& logits_a,
+                       const torch::Tensor& logits_b);
+
+// Exact t-SNE to 2-D (N x 2), for N up to a few thousand points.
+torch::Tensor Tsne(const torch::Tensor& points, double perplexity = 30,
+                   int64_t iterations = 500, int64_t seed = 0);
+
+}  // namespace distill::engine
+
+#endif  // DISTILL_WORKER_ENGINE_EVALUATION_H_
