@@ -5,6 +5,7 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "common/vit_presets.h"
 
 namespace distill {
 namespace {
@@ -150,8 +151,9 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
     }
     if (!t.torchscript().empty())
       return absl::OkStatus();  // Fits a linear head.
-    return ValidateVit(t.vit(),
-                       data.image_size() > 0 ? data.image_size() : native);
+    absl::StatusOr<v1::VitSpec> vit = ResolveVitPreset(t.vit());
+    if (!vit.ok()) return vit.status();
+    return ValidateVit(*vit, data.image_size() > 0 ? data.image_size() : native);
   }
 
   if (t.has_vit()) {

@@ -250,6 +250,35 @@ TEST_F(EngineTest, StopRequestEndsTheRunWithoutACheckpoint) {
   EXPECT_FALSE(fs::exists(hooks.output_checkpoint));
 }
 
+TEST_F(EngineTest, SameSpecAndSeedGiveTheSameMetrics) {
+  torch::set_num_threads(2);  // As a worker on this machine runs.
+  WriteFashionMnist(100);
+  RunConfig config;
+  config.kind = RunKind::kTrainTeacher;
+  config.dataset.root = dir_.string();
+  config.teacher = {28, 1, 10, 7, 16, 1, 2, 2};
+  config.batch_size = 10;
+  config.epochs = 2;
+  config.metrics_every_steps = 1;
+  auto run = [&] {
+    std::vector<double> values;
+    RunHooks hooks;
+    hooks.output_checkpoint = (dir_ / "t.pt").string();
+    hooks.on_metrics = [&](std::vector<Metric> metrics) {
+      for (const Metric& m : metrics) {
+        if (m.key != "train/images_per_sec") values.push_back(m.value);
+      }
+    };
+    EXPECT_TRUE(ExecuteRun(config, hooks).ok());
+    return values;
+  };
+  const std::vector<double> first = run();
+  EXPECT_GT(first.size(), 40u);
+  EXPECT_EQ(first, run());
+  config.seed = 1;
+  EXPECT_NE(first, run());
+}
+
 TEST(LoadedBlasTest, NamesALibrary) { EXPECT_FALSE(LoadedBlas().empty()); }
 
 }  // namespace

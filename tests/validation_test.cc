@@ -177,6 +177,26 @@ INSTANTIATE_TEST_SUITE_P(
                s.mutable_teacher()->mutable_vit()->set_patch_size(5);
              }),
              "teacher.vit.patch_size (5) must divide the image size (28)"},
+        Case{"teacher_preset", Teacher([](auto& s) {
+               s.mutable_teacher()->clear_vit();
+               s.mutable_teacher()->mutable_vit()->set_preset("small-28");
+             }),
+             nullptr},
+        Case{"teacher_preset_at_224", Teacher([](auto& s) {
+               s.mutable_dataset()->set_image_size(224);
+               s.mutable_teacher()->clear_vit();
+               s.mutable_teacher()->mutable_vit()->set_preset("base");
+             }),
+             nullptr},
+        Case{"teacher_preset_wrong_size", Teacher([](auto& s) {
+               s.mutable_teacher()->clear_vit();
+               s.mutable_teacher()->mutable_vit()->set_preset("tiny");
+             }),
+             "teacher.vit.patch_size (16) must divide the image size (28)"},
+        Case{"teacher_preset_unknown", Teacher([](auto& s) {
+               s.mutable_teacher()->mutable_vit()->set_preset("huge");
+             }),
+             "teacher.vit.preset must be one of [base, small, small-28, tiny], got \"huge\""},
         Case{"teacher_depth", Teacher([](auto& s) {
                s.mutable_teacher()->mutable_vit()->set_depth(0);
              }),

@@ -1,5 +1,7 @@
 #include "worker/spec_convert.h"
 
+#include "common/vit_presets.h"
+
 namespace distill {
 
 engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec,
@@ -12,7 +14,9 @@ engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec,
   c.dataset.train_limit = spec.dataset().train_limit();
   c.dataset.test_limit = spec.dataset().test_limit();
   c.dataset.image_size = spec.dataset().image_size();
-  const v1::VitSpec& vit = spec.teacher().vit();
+  // Validated by the coordinator, so the preset is known.
+  const v1::VitSpec vit =
+      ResolveVitPreset(spec.teacher().vit()).value_or(spec.teacher().vit());
   c.teacher.patch_size = vit.patch_size();
   c.teacher.width = vit.width();
   c.teacher.depth = vit.depth();
