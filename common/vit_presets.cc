@@ -29,7 +29,8 @@ absl::StatusOr<v1::VitSpec> ResolveVitPreset(const v1::VitSpec& vit) {
   auto it = Presets().find(vit.preset());
   if (it == Presets().end()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("teacher.vit.preset must be one of [base, small, small-28, tiny], got \"",
+        absl::StrCat("teacher.vit.preset must be one of [base, small, "
+                     "small-28, tiny], got \"",
                      vit.preset(), "\""));
   }
   v1::VitSpec out = vit;

@@ -153,7 +153,8 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
       return absl::OkStatus();  // Fits a linear head.
     absl::StatusOr<v1::VitSpec> vit = ResolveVitPreset(t.vit());
     if (!vit.ok()) return vit.status();
-    return ValidateVit(*vit, data.image_size() > 0 ? data.image_size() : native);
+    return ValidateVit(*vit,
+                       data.image_size() > 0 ? data.image_size() : native);
   }
 
   if (t.has_vit()) {

@@ -8,12 +8,14 @@ namespace {
 
 // `per_class` points around each of `classes` far-apart centres in `dim`
 // dimensions; returns (points, labels).
-std::pair<torch::Tensor, torch::Tensor> Clusters(int64_t classes, int64_t per_class,
-                                                 int64_t dim, double spread, int seed) {
+std::pair<torch::Tensor, torch::Tensor> Clusters(int64_t classes,
+                                                 int64_t per_class, int64_t dim,
+                                                 double spread, int seed) {
   torch::manual_seed(seed);
   torch::Tensor centres = torch::randn({classes, dim}) * 10;
   torch::Tensor labels = torch::arange(classes).repeat_interleave(per_class);
-  torch::Tensor points = centres.index_select(0, labels) + spread * torch::randn({labels.size(0), dim});
+  torch::Tensor points = centres.index_select(0, labels) +
+                         spread * torch::randn({labels.size(0), dim});
   return {points, labels};
 }
 
@@ -23,16 +25,17 @@ TEST(EvaluationTest, KnnIsPerfectOnSeparatedClustersAndChanceOnNoise) {
   EXPECT_DOUBLE_EQ(KnnTopOne(bank, bank_labels, queries, query_labels, 5), 1.0);
   torch::manual_seed(2);
   torch::Tensor noise_labels = torch::randint(5, {200}, torch::kInt64);
-  const double chance =
-      KnnTopOne(torch::randn({1000, 16}), torch::randint(5, {1000}, torch::kInt64),
-                torch::randn({200, 16}), noise_labels, 5);
+  const double chance = KnnTopOne(torch::randn({1000, 16}),
+                                  torch::randint(5, {1000}, torch::kInt64),
+                                  torch::randn({200, 16}), noise_labels, 5);
   EXPECT_LT(chance, 0.4);
 }
 
 TEST(EvaluationTest, KnnWeightsVotesBySimilarity) {
   // Query (1, 0): two weak votes for class 1 at cosine 0, one strong vote for
   // class 0 at cosine 1. exp(1/0.07) outweighs 2 exp(0).
-  torch::Tensor bank = torch::tensor({{1.0f, 0.0f}, {0.0f, 1.0f}, {0.0f, -1.0f}});
+  torch::Tensor bank =
+      torch::tensor({{1.0f, 0.0f}, {0.0f, 1.0f}, {0.0f, -1.0f}});
   torch::Tensor labels = torch::tensor({0, 1, 1}, torch::kInt64);
   EXPECT_DOUBLE_EQ(KnnTopOne(bank, labels, torch::tensor({{1.0f, 0.0f}}),
                              torch::tensor({0}, torch::kInt64), 2, 3),
@@ -70,7 +73,8 @@ TEST(EvaluationTest, KMeansRecoversSeparatedClusters) {
 TEST(EvaluationTest, AgreementOfIdenticalAndOppositeClassifiers) {
   torch::Tensor logits = torch::randn({50, 4});
   EXPECT_DOUBLE_EQ(TopOneAgreement(logits, logits), 1.0);
-  EXPECT_DOUBLE_EQ(TopOneAgreement(logits, -logits), 0.0);  // argmax becomes argmin.
+  EXPECT_DOUBLE_EQ(TopOneAgreement(logits, -logits),
+                   0.0);  // argmax becomes argmin.
 }
 
 TEST(EvaluationTest, TsneKeepsClustersApart) {
@@ -80,7 +84,8 @@ TEST(EvaluationTest, TsneKeepsClustersApart) {
   EXPECT_TRUE(map.isfinite().all().item<bool>());
   // In the 2-D map each point's nearest neighbours are still its own class.
   EXPECT_GT(KnnTopOne(map, labels, map, labels, 3, 5), 0.95);
-  EXPECT_NEAR(NormalizedMutualInformation(labels, KMeans(map, 3, 0)), 1.0, 1e-9);
+  EXPECT_NEAR(NormalizedMutualInformation(labels, KMeans(map, 3, 0)), 1.0,
+              1e-9);
 }
 
 }  // namespace

@@ -119,15 +119,20 @@ TEST_F(IntegrationTest, SweepOfATeacherAndTwoStudentsSucceeds) {
     EXPECT_EQ(evals, 1);
     EXPECT_EQ(terms, losses);
     // Judged beyond accuracy: k-NN and clustering of both embedding spaces.
-    for (const char* key : {"eval/knn_top1", "eval/nmi", "eval/ari", "eval/teacher_agreement",
-                            "teacher/knn_top1", "teacher/nmi", "teacher/ari"}) {
+    for (const char* key :
+         {"eval/knn_top1", "eval/nmi", "eval/ari", "eval/teacher_agreement",
+          "teacher/knn_top1", "teacher/nmi", "teacher/ari"}) {
       EXPECT_EQ(student.results().count(key), 1u) << key;
     }
     EXPECT_GT(student.results().at("eval/knn_top1"), 0.2);
+    // The first student computed the teacher's outputs; the second reused them.
+    EXPECT_EQ(student.results().at("teacher/cache_hit"), i == 1 ? 0 : 1)
+        << student.member();
     // The t-SNE map came back as a file of the run.
     std::vector<std::string> names;
     for (const v1::RunFile& f : student.files()) names.push_back(f.name());
-    EXPECT_THAT(names, ::testing::UnorderedElementsAre("checkpoint", "tsne.csv"));
+    EXPECT_THAT(names,
+                ::testing::UnorderedElementsAre("checkpoint", "tsne.csv"));
     v1::DownloadRunFileRequest download;
     download.set_run_id(student.id());
     download.set_name("tsne.csv");
@@ -138,13 +143,15 @@ TEST_F(IntegrationTest, SweepOfATeacherAndTwoStudentsSucceeds) {
     while (reader->Read(&chunk)) csv += chunk.data();
     ASSERT_TRUE(reader->Finish().ok());
     EXPECT_EQ(csv.substr(0, 16), "model,x,y,label\n");
-    EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 1 + 2 * 500);  // Teacher, student.
+    EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'),
+              1 + 2 * 500);  // Teacher, student.
   }
   v1::DownloadRunFileRequest missing;
   missing.set_run_id(sweep.runs(0).id());
   missing.set_name("tsne.csv");  // A teacher run makes no map.
   grpc::ClientContext missing_context;
-  auto missing_reader = experiments_->DownloadRunFile(&missing_context, missing);
+  auto missing_reader =
+      experiments_->DownloadRunFile(&missing_context, missing);
   v1::FileChunk ignored;
   while (missing_reader->Read(&ignored)) {
   }

@@ -267,7 +267,8 @@ TEST_F(SchedulerTest, RunFilesNeedSafeNames) {
   for (const char* bad : {"../etc/passwd", ".hidden", "a b"}) {
     header.set_name(bad);
     auto writer = scheduler_->BeginUpload(header);
-    EXPECT_EQ(writer.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_EQ(writer.status().code(), absl::StatusCode::kInvalidArgument)
+        << bad;
     EXPECT_THAT(std::string(writer.status().message()), HasSubstr(bad));
   }
   header.set_name("tsne.csv");

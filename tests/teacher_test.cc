@@ -98,6 +98,30 @@ TEST_F(TeacherTest, DistilsFromATorchScriptTeacher) {
   EXPECT_EQ(outcome->results.count("teacher/top1"), 1u);
 }
 
+TEST_F(TeacherTest, CachedTeacherOutputsAreReusedAndADamagedEntryIsReplaced) {
+  RunConfig config = Config(RunKind::kDistill);
+  config.epochs = 1;
+  config.losses.ikd = 1;
+  RunHooks hooks;
+  hooks.output_checkpoint = (dir_ / "student.pt").string();
+  hooks.teacher_cache_path = (dir_ / "cache.pt").string();
+  auto first = ExecuteRun(config, hooks);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->results.at("teacher/cache_hit"), 0);
+  ASSERT_TRUE(fs::exists(hooks.teacher_cache_path));
+  auto second = ExecuteRun(config, hooks);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->results.at("teacher/cache_hit"), 1);
+  // Same teacher outputs, same seed: the same student.
+  EXPECT_EQ(first->results.at("eval/top1"), second->results.at("eval/top1"));
+  EXPECT_EQ(first->results.at("teacher/top1"),
+            second->results.at("teacher/top1"));
+  std::ofstream(hooks.teacher_cache_path) << "damaged";
+  auto third = ExecuteRun(config, hooks);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_EQ(third->results.at("teacher/cache_hit"), 0);
+}
+
 TEST_F(TeacherTest,
        FitsALinearHeadOnTheFrozenBackboneAndTheCheckpointStandsAlone) {
   RunConfig config = Config(RunKind::kTrainTeacher);

@@ -196,7 +196,8 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"teacher_preset_unknown", Teacher([](auto& s) {
                s.mutable_teacher()->mutable_vit()->set_preset("huge");
              }),
-             "teacher.vit.preset must be one of [base, small, small-28, tiny], got \"huge\""},
+             "teacher.vit.preset must be one of [base, small, small-28, tiny], "
+             "got \"huge\""},
         Case{"teacher_depth", Teacher([](auto& s) {
                s.mutable_teacher()->mutable_vit()->set_depth(0);
              }),

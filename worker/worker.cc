@@ -15,6 +15,7 @@
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "worker/engine/datasets.h"
 #include "worker/engine/trainer.h"
 #include "worker/spec_convert.h"
 
@@ -271,6 +272,11 @@ absl::Status Worker::Execute(const v1::Run& run,
     }
   } remove_attempt_dir{attempt_dir};
   hooks.output_checkpoint = attempt_dir + "/checkpoint.pt";
+  if (options_.teacher_cache) {
+    absl::StatusOr<std::string> cache = TeacherCachePath(run, teacher_sha256);
+    if (!cache.ok()) return cache.status();
+    hooks.teacher_cache_path = *cache;
+  }
   hooks.artifact_dir = attempt_dir;
   Reporter reporter(stub_.get(), worker_id_, run, options_.metrics_flush,
                     heartbeat_interval_);
@@ -312,6 +318,53 @@ absl::Status Worker::Execute(const v1::Run& run,
   if (!s.ok()) return FromGrpcStatus(s);
   DISTILL_LOG(INFO) << "run " << run.id() << " succeeded";
   return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Worker::FileDigest(const std::string& path) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  const auto time = std::filesystem::last_write_time(path, ec);
+  if (ec) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  const std::string stamp =
+      absl::StrCat(size, "@", time.time_since_epoch().count());
+  auto it = digests_.find(path);
+  if (it != digests_.end() && it->second.first == stamp)
+    return it->second.second;
+  absl::StatusOr<std::string> sha = Sha256File(path);
+  if (!sha.ok()) return sha.status();
+  digests_[path] = {stamp, *sha};
+  return *sha;
+}
+
+absl::StatusOr<std::string> Worker::TeacherCachePath(
+    const v1::Run& run, const std::string& teacher_sha256) {
+  const v1::ExperimentSpec& spec = run.spec();
+  std::string teacher = teacher_sha256;
+  if (!spec.teacher().torchscript().empty()) {
+    absl::StatusOr<std::string> sha = FileDigest(spec.teacher().torchscript());
+    if (!sha.ok()) {
+      return absl::Status(
+          sha.status().code(),
+          absl::StrCat("teacher.torchscript: ", sha.status().message()));
+    }
+    teacher = *sha;
+  }
+  if (teacher.empty()) return std::string();  // Trains its own teacher.
+  std::string key =
+      absl::StrCat("distill teacher outputs v1\nteacher ", teacher, "\n");
+  const engine::RunConfig config = ToRunConfig(spec, options_.device);
+  for (const std::string& file : engine::DatasetFiles(config.dataset)) {
+    absl::StatusOr<std::string> sha = FileDigest(file);
+    if (!sha.ok())
+      return std::string();  // The run reports the unreadable data.
+    absl::StrAppend(&key, "data ", *sha, "\n");
+  }
+  absl::StrAppend(&key, config.dataset.name, " ", config.dataset.train_limit,
+                  " ", config.dataset.test_limit, " ",
+                  config.dataset.image_size, " ", options_.device, "\n");
+  const std::string dir = options_.scratch_dir + "/teacher-cache";
+  std::filesystem::create_directories(dir);
+  return absl::StrCat(dir, "/", Sha256Hex(key), ".pt");
 }
 
 absl::StatusOr<std::string> Worker::FetchCheckpoint(const std::string& sha256) {

@@ -4,6 +4,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -26,6 +27,9 @@ struct WorkerOptions {
   absl::Duration lease_wait = absl::Seconds(20);
   // Metric points are sent at most this often (and once more at the end).
   absl::Duration metrics_flush = absl::Milliseconds(500);
+  // Keep the frozen teacher's outputs per (teacher, data) content in
+  // scratch_dir/teacher-cache, so a sweep pays for its teacher once.
+  bool teacher_cache = true;
 };
 
 // The worker daemon: registers, long-polls for runs, executes each with the
@@ -52,6 +56,13 @@ class Worker {
  private:
   absl::Status Execute(const v1::Run& run, const std::string& teacher_sha256);
   absl::StatusOr<std::string> FetchCheckpoint(const std::string& sha256);
+  // The teacher-cache entry for a run: a file named by the sha256 of the
+  // teacher's content, every data file's content, the data options and the
+  // device. Empty when the run has no frozen teacher.
+  absl::StatusOr<std::string> TeacherCachePath(
+      const v1::Run& run, const std::string& teacher_sha256);
+  // sha256 of a file, remembered by (path, size, modification time).
+  absl::StatusOr<std::string> FileDigest(const std::string& path);
   // Uploads the file at `path` as the run's file `name`; returns its sha256.
   absl::StatusOr<std::string> UploadFile(const v1::Run& run,
                                          const std::string& path,
@@ -60,6 +71,9 @@ class Worker {
   std::unique_ptr<v1::WorkerService::Stub> stub_;
   WorkerOptions options_;
   std::string worker_id_;
+  std::map<std::string, std::pair<std::string, std::string>>
+      digests_;  // path ->
+                 // (stamp, sha)
   absl::Duration heartbeat_interval_ = absl::Seconds(10);
 };
 

@@ -23,6 +23,9 @@ ABSL_FLAG(std::string, device, "cpu", "LibTorch device: cpu, cuda:0, ...");
 ABSL_FLAG(int, threads, 0, "LibTorch intra-op threads; 0 means one per core");
 ABSL_FLAG(std::string, scratch_dir, "/tmp/distill-worker",
           "where teachers are cached and checkpoints written before upload");
+ABSL_FLAG(bool, teacher_cache, true,
+          "reuse the frozen teacher's outputs for the same teacher and data "
+          "(scratch_dir/teacher-cache)");
 ABSL_FLAG(std::string, run_local, "",
           "run this ExperimentSpec YAML file here, without a coordinator");
 ABSL_FLAG(std::string, teacher_checkpoint, "",
@@ -80,6 +83,7 @@ int main(int argc, char** argv) {
           ? absl::GetFlag(FLAGS_threads)
           : int(std::max(1u, std::thread::hardware_concurrency()));
   options.scratch_dir = absl::GetFlag(FLAGS_scratch_dir);
+  options.teacher_cache = absl::GetFlag(FLAGS_teacher_cache);
   distill::Worker worker(
       grpc::CreateChannel(absl::GetFlag(FLAGS_coordinator),
                           grpc::InsecureChannelCredentials()),

@@ -43,15 +43,20 @@ uint32_t BigEndian32(const uint8_t* p) {
          (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
+// A Fashion-MNIST file: split "train" or "t10k", kind "images-idx3" or
+// "labels-idx1".
+std::string FashionMnistPath(const DatasetConfig& config, const char* split,
+                             const char* kind) {
+  return absl::StrCat(config.root.empty() ? kFashionMnistRoot : config.root,
+                      "/", split, "-", kind, "-ubyte.gz");
+}
+
 absl::StatusOr<TensorDataset> LoadSplit(const DatasetConfig& config,
-                                        const std::string& prefix,
-                                        int64_t limit) {
-  const std::string root =
-      config.root.empty() ? kFashionMnistRoot : config.root;
+                                        const char* prefix, int64_t limit) {
   const std::string images_path =
-      absl::StrCat(root, "/", prefix, "-images-idx3-ubyte.gz");
+      FashionMnistPath(config, prefix, "images-idx3");
   const std::string labels_path =
-      absl::StrCat(root, "/", prefix, "-labels-idx1-ubyte.gz");
+      FashionMnistPath(config, prefix, "labels-idx1");
   absl::StatusOr<torch::Tensor> images = ReadIdx(images_path);
   if (!images.ok()) return images.status();
   absl::StatusOr<torch::Tensor> labels = ReadIdx(labels_path);
@@ -130,6 +135,16 @@ absl::StatusOr<TrainTestData> LoadFashionMnist(const DatasetConfig& config) {
   data.train = *std::move(train);
   data.test = *std::move(test);
   return data;
+}
+
+std::vector<std::string> DatasetFiles(const DatasetConfig& config) {
+  std::vector<std::string> files;
+  for (const char* split : {"train", "t10k"}) {
+    for (const char* kind : {"images-idx3", "labels-idx1"}) {
+      files.push_back(FashionMnistPath(config, split, kind));
+    }
+  }
+  return files;
 }
 
 absl::StatusOr<TrainTestData> LoadDataset(const DatasetConfig& config) {

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "worker/engine/run_config.h"
@@ -33,6 +34,10 @@ absl::StatusOr<torch::Tensor> ReadIdx(const std::string& path);
 // Fashion-MNIST from `root` (train-images-idx3-ubyte.gz and friends),
 // limited, normalised, resized to `image_size` when set.
 absl::StatusOr<TrainTestData> LoadFashionMnist(const DatasetConfig& config);
+
+// The files LoadDataset reads for `config`: what a cache of results
+// derived from the data must be keyed by.
+std::vector<std::string> DatasetFiles(const DatasetConfig& config);
 
 // The data set the config names; INVALID_ARGUMENT for an unknown name.
 absl::StatusOr<TrainTestData> LoadDataset(const DatasetConfig& config);

@@ -1,7 +1,10 @@
 #include "worker/engine/trainer.h"
 
+#include <unistd.h>
+
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <numbers>
 #include <optional>
@@ -193,6 +196,16 @@ class Run {
 
   absl::StatusOr<RunOutcome> TrainTeacher(const TrainTestData& data);
   absl::StatusOr<RunOutcome> TrainLinearHead(const TrainTestData& data);
+
+  struct TeacherOutputs {
+    LogitsAndEmbedding train, test;
+  };
+  // The frozen teacher's outputs on both splits: from the host's teacher
+  // cache when hooks_.teacher_cache_path names an entry, else computed with
+  // the teacher `load` returns (and stored there).
+  absl::StatusOr<TeacherOutputs> ComputeTeacherOutputs(
+      const TrainTestData& data,
+      const std::function<absl::StatusOr<std::unique_ptr<Teacher>>()>& load);
   absl::StatusOr<RunOutcome> Distill(const TrainTestData& data);
 
   const RunConfig& config_;
@@ -324,18 +337,13 @@ absl::StatusOr<RunOutcome> Run::TrainTeacher(const TrainTestData& data) {
 }
 
 absl::StatusOr<RunOutcome> Run::TrainLinearHead(const TrainTestData& data) {
-  absl::StatusOr<std::unique_ptr<Teacher>> backbone =
-      LoadTorchScriptTeacher(config_.teacher_torchscript, device_);
-  if (!backbone.ok()) return backbone.status();
   // The backbone is frozen: its embeddings are computed once.
-  absl::StatusOr<LogitsAndEmbedding> train_out =
-      PredictTeacher(**backbone, data.train.images, device_);
-  if (!train_out.ok()) return train_out.status();
-  absl::StatusOr<LogitsAndEmbedding> test_out =
-      PredictTeacher(**backbone, data.test.images, device_);
-  if (!test_out.ok()) return test_out.status();
-  const torch::Tensor& train_embedding = train_out->second;
-  const torch::Tensor& test_embedding = test_out->second;
+  absl::StatusOr<TeacherOutputs> outputs = ComputeTeacherOutputs(data, [&] {
+    return LoadTorchScriptTeacher(config_.teacher_torchscript, device_);
+  });
+  if (!outputs.ok()) return outputs.status();
+  const torch::Tensor& train_embedding = outputs->train.second;
+  const torch::Tensor& test_embedding = outputs->test.second;
   torch::nn::Linear head(train_embedding.size(1), data.train.num_classes);
   head->to(device_);
   auto step_loss = [&](const torch::Tensor& idx) {
@@ -371,21 +379,54 @@ absl::StatusOr<RunOutcome> Run::TrainLinearHead(const TrainTestData& data) {
   return outcome;
 }
 
-absl::StatusOr<RunOutcome> Run::Distill(const TrainTestData& data) {
-  absl::StatusOr<std::unique_ptr<Teacher>> teacher =
-      config_.teacher_torchscript.empty()
-          ? LoadTeacherCheckpoint(hooks_.teacher_checkpoint, device_)
-          : LoadTorchScriptTeacher(config_.teacher_torchscript, device_);
+absl::StatusOr<Run::TeacherOutputs> Run::ComputeTeacherOutputs(
+    const TrainTestData& data,
+    const std::function<absl::StatusOr<std::unique_ptr<Teacher>>()>& load) {
+  const std::string& cache = hooks_.teacher_cache_path;
+  if (!cache.empty() && std::filesystem::exists(cache)) {
+    std::vector<torch::Tensor> t;
+    try {
+      torch::load(t, cache);
+    } catch (const c10::Error&) {
+      t.clear();  // A damaged entry is recomputed and replaced.
+    }
+    if (t.size() == 4 && t[0].size(0) == data.train.size() &&
+        t[2].size(0) == data.test.size()) {
+      results_["teacher/cache_hit"] = 1;
+      return TeacherOutputs{{t[0], t[1]}, {t[2], t[3]}};
+    }
+  }
+  absl::StatusOr<std::unique_ptr<Teacher>> teacher = load();
   if (!teacher.ok()) return teacher.status();
-  // The view is deterministic, so the frozen teacher runs once per image.
-  absl::StatusOr<LogitsAndEmbedding> train_out =
+  absl::StatusOr<LogitsAndEmbedding> train =
       PredictTeacher(**teacher, data.train.images, device_);
-  if (!train_out.ok()) return train_out.status();
-  absl::StatusOr<LogitsAndEmbedding> test_out =
+  if (!train.ok()) return train.status();
+  absl::StatusOr<LogitsAndEmbedding> test =
       PredictTeacher(**teacher, data.test.images, device_);
-  if (!test_out.ok()) return test_out.status();
-  const auto& [teacher_logits, teacher_embedding] = *train_out;
-  const torch::Tensor& teacher_test_logits = test_out->first;
+  if (!test.ok()) return test.status();
+  results_["teacher/cache_hit"] = 0;
+  if (!cache.empty()) {
+    // Written whole, then renamed: a concurrent reader never sees half.
+    const std::string temp = absl::StrCat(cache, ".tmp-", ::getpid());
+    std::vector<torch::Tensor> t = {train->first, train->second, test->first,
+                                    test->second};
+    torch::save(t, temp);
+    std::filesystem::rename(temp, cache);
+  }
+  return TeacherOutputs{*std::move(train), *std::move(test)};
+}
+
+absl::StatusOr<RunOutcome> Run::Distill(const TrainTestData& data) {
+  // The view is deterministic, so the frozen teacher runs once per image,
+  // or not at all when this host's cache has its outputs.
+  absl::StatusOr<TeacherOutputs> outputs = ComputeTeacherOutputs(data, [&] {
+    return config_.teacher_torchscript.empty()
+               ? LoadTeacherCheckpoint(hooks_.teacher_checkpoint, device_)
+               : LoadTorchScriptTeacher(config_.teacher_torchscript, device_);
+  });
+  if (!outputs.ok()) return outputs.status();
+  const auto& [teacher_logits, teacher_embedding] = outputs->train;
+  const torch::Tensor& teacher_test_logits = outputs->test.first;
   results_["teacher/top1"] = Accuracy(teacher_test_logits, data.test.labels);
 
   StudentConfig sc = config_.student;
@@ -410,10 +451,10 @@ absl::StatusOr<RunOutcome> Run::Distill(const TrainTestData& data) {
                          data.train.labels.index_select(0, idx).to(device_));
   };
   const int64_t bank = std::min(config_.knn_bank, data.train.size());
-  results_.merge(
-      EmbeddingMetrics("teacher/", teacher_embedding.slice(0, 0, bank),
-                       data.train.labels.slice(0, 0, bank), test_out->second,
-                       data.test.labels, data.train.num_classes, config_.seed));
+  results_.merge(EmbeddingMetrics(
+      "teacher/", teacher_embedding.slice(0, 0, bank),
+      data.train.labels.slice(0, 0, bank), outputs->test.second,
+      data.test.labels, data.train.num_classes, config_.seed));
   torch::Tensor student_test_embedding;
   auto evaluate = [&](bool last_epoch) -> std::map<std::string, double> {
     auto [logits, embedding] = Predict(student, data.test.images, device_);
@@ -446,10 +487,11 @@ absl::StatusOr<RunOutcome> Run::Distill(const TrainTestData& data) {
                      hooks_.output_checkpoint, ": ", e.what()));
   }
   if (config_.tsne_points > 0 && !hooks_.artifact_dir.empty()) {
-    absl::StatusOr<std::string> tsne = WriteTsne(
-        hooks_.artifact_dir,
-        {{"teacher", test_out->second}, {"student", student_test_embedding}},
-        data.test.labels, config_.tsne_points, config_.seed);
+    absl::StatusOr<std::string> tsne =
+        WriteTsne(hooks_.artifact_dir,
+                  {{"teacher", outputs->test.second},
+                   {"student", student_test_embedding}},
+                  data.test.labels, config_.tsne_points, config_.seed);
     if (!tsne.ok()) return tsne.status();
     outcome.artifacts.push_back(*tsne);
   }

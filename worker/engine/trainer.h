@@ -35,6 +35,10 @@ struct RunHooks {
   std::string output_checkpoint;
   // Where artifacts (tsne.csv) are written; empty: none are.
   std::string artifact_dir;
+  // The host's teacher-output cache entry for this run's teacher and data
+  // (a file named by their content hashes; see TeacherCacheInputs); empty:
+  // no cache. Used only where the teacher's view is deterministic.
+  std::string teacher_cache_path;
 };
 
 struct RunOutcome {
