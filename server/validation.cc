@@ -13,6 +13,7 @@ namespace {
 // Native image side of each known data set.
 int NativeImageSize(const std::string& dataset) {
   if (dataset == "fashion-mnist") return 28;
+  if (dataset == "cifar-10") return 32;
   return 0;
 }
 
@@ -89,9 +90,14 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
   const v1::DatasetSpec& data = spec.dataset();
   const int native = NativeImageSize(data.name());
   if (native == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "dataset.name must be one of [cifar-10, fashion-mnist], got \"",
+        data.name(), "\""));
+  }
+  if (data.name() == "cifar-10" && data.root().empty()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("dataset.name must be one of [fashion-mnist], got \"",
-                     data.name(), "\""));
+        "dataset.root must name the cifar-10-batches-bin directory for "
+        "cifar-10");
   }
   if (data.train_limit() < 0)
     return Invalid("dataset.train_limit", ">= 0", data.train_limit());

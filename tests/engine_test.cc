@@ -92,6 +92,55 @@ TEST_F(EngineTest, LoadsFashionMnistLimitedNormalisedAndResized) {
   EXPECT_EQ(data->train.images.size(3), 32);
 }
 
+// CIFAR-10's binary format: a label byte, then 1024 R, 1024 G, 1024 B bytes.
+void WriteCifar(const fs::path& path, int n, int first_label) {
+  std::ofstream out(path, std::ios::binary);
+  for (int i = 0; i < n; ++i) {
+    out.put(char((first_label + i) % 10));
+    for (int channel = 0; channel < 3; ++channel) {
+      out << std::string(1024, char(channel == 0   ? 255
+                                    : channel == 1 ? 0
+                                                   : (i * 10) % 256));
+    }
+  }
+}
+
+TEST_F(EngineTest, ReadsCifar10BinaryBatches) {
+  for (int i = 1; i <= 5; ++i) {
+    WriteCifar(dir_ / ("data_batch_" + std::to_string(i) + ".bin"), 4, i);
+  }
+  WriteCifar(dir_ / "test_batch.bin", 3, 0);
+  DatasetConfig config;
+  config.name = "cifar-10";
+  config.root = dir_.string();
+  config.train_limit = 10;  // Spans batch 1, 2 and half of 3.
+  absl::StatusOr<TrainTestData> data = LoadDataset(config);
+  ASSERT_TRUE(data.ok()) << data.status();
+  EXPECT_EQ(data->train.images.sizes(), (std::vector<int64_t>{10, 3, 32, 32}));
+  EXPECT_EQ(data->test.size(), 3);
+  EXPECT_EQ(data->train.labels[0].item<int64_t>(), 1);  // Batch 1, record 0.
+  EXPECT_EQ(data->train.labels[4].item<int64_t>(), 2);  // Batch 2, record 0.
+  EXPECT_EQ(data->train.labels[9].item<int64_t>(), 4);  // Batch 3, record 1.
+  // Red plane 255, green 0: normalised with CIFAR-10's statistics.
+  EXPECT_NEAR(data->train.images[0][0][5][5].item<float>(),
+              (1 - 0.4914) / 0.2470, 1e-4);
+  EXPECT_NEAR(data->train.images[0][1][5][5].item<float>(), -0.4822 / 0.2435,
+              1e-4);
+  EXPECT_NEAR(data->test.images[2][2][0][0].item<float>(),
+              (20 / 255.0 - 0.4465) / 0.2616, 1e-4);
+
+  std::ofstream(dir_ / "test_batch.bin", std::ios::binary)
+      << std::string(3072, 'x');
+  absl::StatusOr<TrainTestData> truncated = LoadDataset(config);
+  EXPECT_EQ(truncated.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(truncated.status().message()),
+              HasSubstr("test_batch.bin is not CIFAR-10 binary: 3072 bytes"));
+  config.root.clear();
+  EXPECT_THAT(
+      std::string(LoadDataset(config).status().message()),
+      HasSubstr("dataset.root must name the cifar-10-batches-bin directory"));
+}
+
 TEST_F(EngineTest, UnknownDatasetIsInvalidArgument) {
   DatasetConfig config;
   config.name = "imagenet";

@@ -92,7 +92,17 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"unknown_dataset", Distill([](auto& s) {
                s.mutable_dataset()->set_name("cifar-100");
              }),
-             "dataset.name must be one of [fashion-mnist], got \"cifar-100\""},
+             "dataset.name must be one of [cifar-10, fashion-mnist], got "
+             "\"cifar-100\""},
+        Case{"cifar_without_root", Distill([](auto& s) {
+               s.mutable_dataset()->set_name("cifar-10");
+             }),
+             "dataset.root must name the cifar-10-batches-bin directory"},
+        Case{"cifar", Distill([](auto& s) {
+               s.mutable_dataset()->set_name("cifar-10");
+               s.mutable_dataset()->set_root("/data/cifar-10-batches-bin");
+             }),
+             nullptr},
         Case{"unknown_student", Distill([](auto& s) {
                s.mutable_student()->set_arch("resnet101");
              }),

@@ -43,6 +43,25 @@ uint32_t BigEndian32(const uint8_t* p) {
          (uint32_t{p[2]} << 8) | uint32_t{p[3]};
 }
 
+// uint8 N x C x H x W -> float, per-channel normalised, resized to
+// `image_size` (bilinear) when that is set and differs.
+torch::Tensor Normalise(const torch::Tensor& pixels,
+                        const std::vector<double>& mean,
+                        const std::vector<double>& std, int64_t image_size) {
+  const int64_t c = pixels.size(1);
+  torch::Tensor x = pixels.to(torch::kFloat32) / 255.0;
+  x = (x - torch::tensor(mean, torch::kFloat32).view({1, c, 1, 1})) /
+      torch::tensor(std, torch::kFloat32).view({1, c, 1, 1});
+  if (image_size > 0 && image_size != x.size(2)) {
+    x = torch::nn::functional::interpolate(
+        x, torch::nn::functional::InterpolateFuncOptions()
+               .size(std::vector<int64_t>{image_size, image_size})
+               .mode(torch::kBilinear)
+               .align_corners(false));
+  }
+  return x.contiguous();
+}
+
 // A Fashion-MNIST file: split "train" or "t10k", kind "images-idx3" or
 // "labels-idx1".
 std::string FashionMnistPath(const DatasetConfig& config, const char* split,
@@ -76,17 +95,58 @@ absl::StatusOr<TensorDataset> LoadSplit(const DatasetConfig& config,
     return absl::DataLossError(
         absl::StrCat(labels_path, " holds a label >= ", out.num_classes));
   }
-  torch::Tensor x = images->slice(0, 0, n).unsqueeze(1).to(torch::kFloat32);
-  x = (x / 255.0 - kFashionMean) / kFashionStd;
-  if (config.image_size > 0 && config.image_size != x.size(2)) {
-    x = torch::nn::functional::interpolate(
-        x, torch::nn::functional::InterpolateFuncOptions()
-               .size(std::vector<int64_t>{config.image_size, config.image_size})
-               .mode(torch::kBilinear)
-               .align_corners(false));
-  }
-  out.images = x.contiguous();
+  out.images = Normalise(images->slice(0, 0, n).unsqueeze(1), {kFashionMean},
+                         {kFashionStd}, config.image_size);
   return out;
+}
+
+// CIFAR-10's binary batches: records of a label byte and 3 x 32 x 32
+// pixel bytes (R, G, B planes).
+absl::StatusOr<TensorDataset> LoadCifarFiles(
+    const DatasetConfig& config, const std::vector<std::string>& paths,
+    int64_t limit) {
+  constexpr int64_t kRecord = 1 + 3 * 32 * 32;
+  std::vector<torch::Tensor> records;
+  int64_t total = 0;
+  for (const std::string& path : paths) {
+    if (limit > 0 && total >= limit) break;
+    absl::StatusOr<std::vector<uint8_t>> bytes = ReadGzipOrPlain(path);
+    if (!bytes.ok()) return bytes.status();
+    if (bytes->empty() || bytes->size() % kRecord != 0) {
+      return absl::DataLossError(
+          absl::StrCat(path, " is not CIFAR-10 binary: ", bytes->size(),
+                       " bytes is not a multiple of ", kRecord));
+    }
+    const int64_t n = int64_t(bytes->size()) / kRecord;
+    records.push_back(
+        torch::from_blob(bytes->data(), {n, kRecord}, torch::kUInt8).clone());
+    total += n;
+  }
+  torch::Tensor all = torch::cat(records);
+  if (limit > 0 && limit < all.size(0)) all = all.slice(0, 0, limit);
+  TensorDataset out;
+  out.num_classes = 10;
+  out.labels = all.select(1, 0).to(torch::kInt64);
+  if (out.labels.max().item<int64_t>() >= 10) {
+    return absl::DataLossError(
+        absl::StrCat(paths.front(), " holds a label >= 10"));
+  }
+  out.images = Normalise(all.slice(1, 1).reshape({-1, 3, 32, 32}),
+                         {0.4914, 0.4822, 0.4465}, {0.2470, 0.2435, 0.2616},
+                         config.image_size);
+  return out;
+}
+
+std::vector<std::string> CifarFiles(const DatasetConfig& config, bool train) {
+  std::vector<std::string> files;
+  if (train) {
+    for (int i = 1; i <= 5; ++i) {
+      files.push_back(absl::StrCat(config.root, "/data_batch_", i, ".bin"));
+    }
+  } else {
+    files.push_back(config.root + "/test_batch.bin");
+  }
+  return files;
 }
 
 }  // namespace
@@ -138,6 +198,11 @@ absl::StatusOr<TrainTestData> LoadFashionMnist(const DatasetConfig& config) {
 }
 
 std::vector<std::string> DatasetFiles(const DatasetConfig& config) {
+  if (config.name == "cifar-10") {
+    std::vector<std::string> files = CifarFiles(config, true);
+    files.push_back(CifarFiles(config, false).front());
+    return files;
+  }
   std::vector<std::string> files;
   for (const char* split : {"train", "t10k"}) {
     for (const char* kind : {"images-idx3", "labels-idx1"}) {
@@ -147,11 +212,27 @@ std::vector<std::string> DatasetFiles(const DatasetConfig& config) {
   return files;
 }
 
+absl::StatusOr<TrainTestData> LoadCifar10(const DatasetConfig& config) {
+  if (config.root.empty()) {
+    return absl::InvalidArgumentError(
+        "dataset.root must name the cifar-10-batches-bin directory for "
+        "cifar-10");
+  }
+  absl::StatusOr<TensorDataset> train =
+      LoadCifarFiles(config, CifarFiles(config, true), config.train_limit);
+  if (!train.ok()) return train.status();
+  absl::StatusOr<TensorDataset> test =
+      LoadCifarFiles(config, CifarFiles(config, false), config.test_limit);
+  if (!test.ok()) return test.status();
+  return TrainTestData{*std::move(train), *std::move(test)};
+}
+
 absl::StatusOr<TrainTestData> LoadDataset(const DatasetConfig& config) {
   if (config.name == "fashion-mnist") return LoadFashionMnist(config);
-  return absl::InvalidArgumentError(
-      absl::StrCat("dataset.name must be one of [fashion-mnist], got \"",
-                   config.name, "\""));
+  if (config.name == "cifar-10") return LoadCifar10(config);
+  return absl::InvalidArgumentError(absl::StrCat(
+      "dataset.name must be one of [cifar-10, fashion-mnist], got \"",
+      config.name, "\""));
 }
 
 }  // namespace distill::engine

@@ -39,6 +39,10 @@ absl::StatusOr<TrainTestData> LoadFashionMnist(const DatasetConfig& config);
 // derived from the data must be keyed by.
 std::vector<std::string> DatasetFiles(const DatasetConfig& config);
 
+// CIFAR-10 from the binary batches in `config.root` (data_batch_1..5.bin,
+// test_batch.bin), normalised with its channel statistics.
+absl::StatusOr<TrainTestData> LoadCifar10(const DatasetConfig& config);
+
 // The data set the config names; INVALID_ARGUMENT for an unknown name.
 absl::StatusOr<TrainTestData> LoadDataset(const DatasetConfig& config);
 

@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The benchmark ratios, each measured side by side in one run on this
+# machine (2 threads each). Usage: bench/run.sh [student|sweep|all]
+#   student  the student's training step (ResNet-18, small stem, batch 128,
+#            28x28) in the engine against PyTorch's Python API: images/s,
+#            ROUNDS (default 5) alternating pairs, medians and their ratio
+#   sweep    the eight distillation runs of the Table 1 sweep (a small size)
+#            with the worker's teacher cache against without it: wall time
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what=${1:-all}
+rounds=${ROUNDS:-5}
+scripts/setup.sh build >/dev/null
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+if [ "$what" = student ] || [ "$what" = all ]; then
+  engine=() pytorch=()
+  for _ in $(seq "$rounds"); do
+    engine+=("$(build/bench/student_step --threads 2 --steps 15 | awk '{print $3}')")
+    pytorch+=("$(/usr/bin/python3 bench/student_step.py --threads 2 --steps 15 | awk '{print $3}')")
+  done
+  e=$(printf '%s\n' "${engine[@]}" | median)
+  p=$(printf '%s\n' "${pytorch[@]}" | median)
+  echo "student step, images/s (median of $rounds): engine $e [${engine[*]}]"
+  echo "                                          pytorch $p [${pytorch[*]}]"
+  awk -v e="$e" -v p="$p" 'BEGIN {printf "ratio engine / pytorch: %.3f\n", e / p}'
+fi
+
+if [ "$what" = sweep ] || [ "$what" = all ]; then
+  work=$(mktemp -d /tmp/distill-bench.XXXXXX)
+  trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+  export DISTILL_COORDINATOR=127.0.0.1:${BENCH_PORT:-50091}
+  build/server/distill-coordinator --listen="$DISTILL_COORDINATOR" --data_dir="$work/data" \
+    2>"$work/coordinator.log" &
+  sleep 1
+  distill=build/client/distill
+  sed -e 's/train_limit: [0-9]*/train_limit: 5000/' -e 's/epochs: [0-9]*/epochs: 1/' \
+      examples/table1-fashion-mnist.yaml >"$work/sweep.yaml"
+  # Train the teacher once; both arms distil from that run.
+  build/worker/distill-worker --coordinator="$DISTILL_COORDINATOR" --threads=2 \
+    --scratch_dir="$work/teacher-worker" 2>"$work/teacher-worker.log" &
+  teacher_worker=$!
+  "$distill" sweep "$work/sweep.yaml" >/dev/null  # Queues the teacher, then the students.
+  for id in $("$distill" runs list --sweep=1 | awk '$3 == "DISTILL" {print $1}'); do
+    "$distill" cancel "$id" >/dev/null
+  done
+  "$distill" watch 1 >/dev/null
+  kill "$teacher_worker"; wait "$teacher_worker" 2>/dev/null || true
+  sed -i -e '/^teacher:/,/^members:/{/^members:/!d}' "$work/sweep.yaml"
+  sed -i 's/^members:/teacher:\n  run_id: 1\nmembers:/' "$work/sweep.yaml"
+  for arm in cache no-cache; do
+    flag=true
+    [ "$arm" = no-cache ] && flag=false
+    build/worker/distill-worker --coordinator="$DISTILL_COORDINATOR" --threads=2 \
+      --teacher_cache=$flag --scratch_dir="$work/$arm" 2>"$work/$arm.log" &
+    worker=$!
+    start=$(date +%s.%N)
+    "$distill" sweep "$work/sweep.yaml" --wait >"$work/$arm.out"
+    end=$(date +%s.%N)
+    kill "$worker"; wait "$worker" 2>/dev/null || true
+    seconds=$(awk -v s="$start" -v e="$end" 'BEGIN {printf "%.1f", e - s}')
+    eval "t_${arm//-/_}=$seconds"
+    echo "eight distillation runs, teacher cache $flag: $seconds s"
+  done
+  awk -v a="$t_cache" -v b="$t_no_cache" \
+    'BEGIN {printf "ratio with cache / without: %.3f\n", a / b}'
+fi
