@@ -216,6 +216,12 @@ std::string FormatRunDetails(const v1::Run& run,
     absl::StrAppend(&out, "  teacher run ", run.teacher_run_id(), "  student ",
                     s.student().arch(), " width ", s.student().width(),
                     "  losses ", LossSummary(s.losses()), "\n");
+  } else if (s.kind() == v1::EVALUATE) {
+    absl::StrAppend(&out, "  evaluates teacher ",
+                    s.teacher().torchscript().empty()
+                        ? absl::StrCat("run ", s.teacher().run_id())
+                        : s.teacher().torchscript(),
+                    ", student run ", s.student_run_id(), "\n");
   } else {
     const v1::VitSpec& v = s.teacher().vit();
     absl::StrAppend(&out, "  ViT patch ", v.patch_size(), " width ", v.width(),

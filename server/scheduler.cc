@@ -90,7 +90,22 @@ absl::StatusOr<v1::Run> Scheduler::SubmitRun(const v1::ExperimentSpec& spec) {
   v1::Run run;
   *run.mutable_spec() = spec;
   run.set_status(v1::QUEUED);
-  if (spec.kind() == v1::DISTILL && spec.teacher().run_id() != 0) {
+  if (spec.student_run_id() != 0) {
+    absl::StatusOr<v1::Run> student = store_->GetRun(spec.student_run_id());
+    if (!student.ok()) {
+      return absl::NotFoundError(absl::StrCat(
+          "student_run_id ", spec.student_run_id(), ": no such run"));
+    }
+    if (student->spec().kind() != v1::DISTILL ||
+        student->status() != v1::SUCCEEDED) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("student_run_id ", spec.student_run_id(), " is a ",
+                       v1::ExperimentKind_Name(student->spec().kind()),
+                       " run that is ", StatusName(student->status()),
+                       "; EVALUATE needs a SUCCEEDED DISTILL run"));
+    }
+  }
+  if (spec.kind() != v1::TRAIN_TEACHER && spec.teacher().run_id() != 0) {
     absl::StatusOr<v1::RunStatus> status =
         StatusBehindTeacher(spec.teacher().run_id());
     if (!status.ok()) return status.status();
@@ -386,6 +401,12 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
         if (!teacher.ok()) return teacher.status();
         response.set_teacher_checkpoint_sha256(teacher->checkpoint_sha256());
       }
+      if (run.spec().student_run_id() != 0) {
+        absl::StatusOr<v1::Run> student =
+            store_->GetRun(run.spec().student_run_id());
+        if (!student.ok()) return student.status();
+        response.set_student_checkpoint_sha256(student->checkpoint_sha256());
+      }
       worker->last_seen_ms = now;
       if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
       if (absl::Status s = store_->UpdateRun(run); !s.ok()) return s;
@@ -509,9 +530,12 @@ absl::Status Scheduler::CompleteRun(const v1::CompleteRunRequest& request) {
   absl::StatusOr<v1::Run> run =
       CurrentLease(request.run_id(), request.attempt());
   if (!run.ok()) return run.status();
+  // Every kind but EVALUATE ends with a checkpoint of the run.
+  const bool needs_checkpoint = run->spec().kind() != v1::EVALUATE;
   absl::StatusOr<CheckpointRecord> checkpoint =
       store_->FindCheckpoint(request.checkpoint_sha256());
-  if (!checkpoint.ok() || checkpoint->run_id != request.run_id()) {
+  if (needs_checkpoint &&
+      (!checkpoint.ok() || checkpoint->run_id != request.run_id())) {
     return absl::FailedPreconditionError(absl::StrCat(
         "run ", request.run_id(), " cannot complete: checkpoint \"",
         request.checkpoint_sha256(), "\" was not uploaded for it"));

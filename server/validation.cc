@@ -78,13 +78,50 @@ absl::Status ValidateVit(const v1::VitSpec& vit, int image_size) {
   return absl::OkStatus();
 }
 
+absl::Status ValidateEvaluation(const v1::EvaluationSpec& e) {
+  if (e.tsne_points() < -1 || e.tsne_points() > 2000) {
+    return Invalid("evaluation.tsne_points", "-1 (off), 0 (1000) or up to 2000",
+                   e.tsne_points());
+  }
+  if (e.knn_bank() < 0)
+    return Invalid("evaluation.knn_bank", ">= 0", e.knn_bank());
+  return absl::OkStatus();
+}
+
+// EVALUATE trains nothing: it needs something to judge, and data.
+absl::Status ValidateEvaluate(const v1::ExperimentSpec& spec) {
+  const v1::TeacherSpec& t = spec.teacher();
+  if (t.has_vit()) {
+    return absl::InvalidArgumentError(
+        "teacher.vit is for TRAIN_TEACHER; EVALUATE names teacher.run_id or "
+        "teacher.torchscript");
+  }
+  if (t.run_id() != 0 && !t.torchscript().empty()) {
+    return absl::InvalidArgumentError(
+        "teacher must set only one of teacher.run_id and teacher.torchscript");
+  }
+  if (t.run_id() < 0)
+    return Invalid("teacher.run_id", ">= 0", double(t.run_id()));
+  if (spec.student_run_id() < 0) {
+    return Invalid("student_run_id", ">= 0", double(spec.student_run_id()));
+  }
+  if (t.run_id() == 0 && t.torchscript().empty() &&
+      spec.student_run_id() == 0) {
+    return absl::InvalidArgumentError(
+        "an EVALUATE run needs teacher.run_id, teacher.torchscript or "
+        "student_run_id");
+  }
+  return ValidateEvaluation(spec.evaluation());
+}
+
 }  // namespace
 
 absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
                           TeacherReference teacher) {
-  if (spec.kind() != v1::TRAIN_TEACHER && spec.kind() != v1::DISTILL) {
+  if (spec.kind() != v1::TRAIN_TEACHER && spec.kind() != v1::DISTILL &&
+      spec.kind() != v1::EVALUATE) {
     return absl::InvalidArgumentError(
-        absl::StrCat("kind must be TRAIN_TEACHER or DISTILL, got ",
+        absl::StrCat("kind must be TRAIN_TEACHER, DISTILL or EVALUATE, got ",
                      v1::ExperimentKind_Name(spec.kind())));
   }
   const v1::DatasetSpec& data = spec.dataset();
@@ -108,6 +145,7 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
     return Invalid("dataset.image_size", "0 (native) or >= 8",
                    data.image_size());
   }
+  if (spec.kind() == v1::EVALUATE) return ValidateEvaluate(spec);
   if (spec.epochs() < 1) return Invalid("epochs", ">= 1", spec.epochs());
   if (spec.batch_size() < 1)
     return Invalid("batch_size", ">= 1", spec.batch_size());
@@ -121,14 +159,7 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
   }
   if (spec.max_restarts() < 0)
     return Invalid("max_restarts", ">= 0", spec.max_restarts());
-  if (spec.evaluation().tsne_points() < -1 ||
-      spec.evaluation().tsne_points() > 2000) {
-    return Invalid("evaluation.tsne_points", "-1 (off), 0 (1000) or up to 2000",
-                   spec.evaluation().tsne_points());
-  }
-  if (spec.evaluation().knn_bank() < 0) {
-    return Invalid("evaluation.knn_bank", ">= 0", spec.evaluation().knn_bank());
-  }
+  if (absl::Status s = ValidateEvaluation(spec.evaluation()); !s.ok()) return s;
   const v1::OptimizerSpec& opt = spec.optimizer();
   if (!(opt.lr() > 0) || !std::isfinite(opt.lr()))
     return Invalid("optimizer.lr", "> 0", opt.lr());

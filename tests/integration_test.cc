@@ -164,6 +164,33 @@ TEST_F(IntegrationTest, SweepOfATeacherAndTwoStudentsSucceeds) {
             sha);
   EXPECT_EQ(*Sha256File((dir_ / "worker" / (sha + ".pt")).string()), sha);
 
+  // EVALUATE the teacher and student D on the same data: the same numbers.
+  const v1::Run d = *scheduler.GetRun(sweep.runs(1).id());
+  v1::SubmitRunRequest evaluate;
+  v1::ExperimentSpec* e = evaluate.mutable_spec();
+  e->set_kind(v1::EVALUATE);
+  *e->mutable_dataset() = d.spec().dataset();
+  e->mutable_teacher()->set_run_id(teacher.id());
+  e->set_student_run_id(d.id());
+  e->mutable_evaluation()->set_tsne_points(100);
+  v1::Run evaluation;
+  grpc::ClientContext evaluate_context;
+  ASSERT_TRUE(
+      experiments_->SubmitRun(&evaluate_context, evaluate, &evaluation).ok());
+  evaluation = WaitForEnd(evaluation.id());
+  ASSERT_EQ(evaluation.status(), v1::SUCCEEDED) << evaluation.message();
+  evaluation = *scheduler.GetRun(evaluation.id());
+  EXPECT_DOUBLE_EQ(evaluation.results().at("student/top1"),
+                   d.results().at("eval/top1"));
+  EXPECT_DOUBLE_EQ(evaluation.results().at("teacher/top1"),
+                   teacher.results().at("eval/top1"));
+  EXPECT_DOUBLE_EQ(evaluation.results().at("eval/teacher_agreement"),
+                   d.results().at("eval/teacher_agreement"));
+  EXPECT_DOUBLE_EQ(evaluation.results().at("student/knn_top1"),
+                   d.results().at("eval/knn_top1"));
+  ASSERT_EQ(evaluation.files_size(), 1);
+  EXPECT_EQ(evaluation.files(0).name(), "tsne.csv");
+
   v1::GetSweepResultsRequest results_request;
   results_request.set_sweep("integration");
   v1::SweepResults results;

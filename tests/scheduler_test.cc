@@ -162,6 +162,21 @@ TEST_F(SchedulerTest, DistillRunAgainstAMissingOrWrongTeacherIsRefused) {
   EXPECT_EQ(scheduler_->SubmitRun(spec)->status(), v1::WAITING);
 }
 
+TEST_F(SchedulerTest, EvaluateNeedsASucceededStudent) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  v1::ExperimentSpec spec;
+  spec.set_kind(v1::EVALUATE);
+  spec.mutable_dataset()->set_name("fashion-mnist");
+  spec.set_student_run_id(sweep.runs(1).id());
+  auto refused = scheduler_->SubmitRun(spec);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("is a DISTILL run that is WAITING"));
+  spec.set_student_run_id(99);
+  EXPECT_EQ(scheduler_->SubmitRun(spec).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(SchedulerTest, StaleAttemptsAreFenced) {
   auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
   v1::Run first = Lease();

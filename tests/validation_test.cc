@@ -88,7 +88,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"no_kind", Distill([](auto& s) {
                s.set_kind(v1::EXPERIMENT_KIND_UNSPECIFIED);
              }),
-             "kind must be TRAIN_TEACHER or DISTILL"},
+             "kind must be TRAIN_TEACHER, DISTILL or EVALUATE"},
         Case{"unknown_dataset", Distill([](auto& s) {
                s.mutable_dataset()->set_name("cifar-100");
              }),
@@ -103,6 +103,31 @@ INSTANTIATE_TEST_SUITE_P(
                s.mutable_dataset()->set_root("/data/cifar-10-batches-bin");
              }),
              nullptr},
+        Case{"evaluate_student",
+             [] {
+               v1::ExperimentSpec s;
+               s.set_kind(v1::EVALUATE);
+               s.mutable_dataset()->set_name("fashion-mnist");
+               s.set_student_run_id(4);
+               return s;
+             },
+             nullptr},
+        Case{"evaluate_nothing",
+             [] {
+               v1::ExperimentSpec s;
+               s.set_kind(v1::EVALUATE);
+               s.mutable_dataset()->set_name("fashion-mnist");
+               return s;
+             },
+             "an EVALUATE run needs teacher.run_id, teacher.torchscript or "
+             "student_run_id"},
+        Case{"evaluate_vit",
+             [] {
+               v1::ExperimentSpec s = GoodTeacher();
+               s.set_kind(v1::EVALUATE);
+               return s;
+             },
+             "teacher.vit is for TRAIN_TEACHER; EVALUATE names"},
         Case{"unknown_student", Distill([](auto& s) {
                s.mutable_student()->set_arch("resnet101");
              }),

@@ -8,6 +8,7 @@ engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec,
                               const std::string& device) {
   engine::RunConfig c;
   c.kind = spec.kind() == v1::TRAIN_TEACHER ? engine::RunKind::kTrainTeacher
+           : spec.kind() == v1::EVALUATE    ? engine::RunKind::kEvaluate
                                             : engine::RunKind::kDistill;
   c.dataset.name = spec.dataset().name();
   c.dataset.root = spec.dataset().root();

@@ -228,7 +228,8 @@ absl::StatusOr<bool> Worker::ServeOne(absl::Duration wait) {
                     << " (" << v1::ExperimentKind_Name(run.spec().kind())
                     << (run.member().empty() ? "" : ", member " + run.member())
                     << ") leased";
-  absl::Status outcome = Execute(run, response.teacher_checkpoint_sha256());
+  absl::Status outcome = Execute(run, response.teacher_checkpoint_sha256(),
+                                 response.student_checkpoint_sha256());
   if (!outcome.ok()) {
     DISTILL_LOG(WARNING) << "run " << run.id()
                          << " failed: " << outcome.message();
@@ -247,10 +248,21 @@ absl::StatusOr<bool> Worker::ServeOne(absl::Duration wait) {
 }
 
 absl::Status Worker::Execute(const v1::Run& run,
-                             const std::string& teacher_sha256) {
+                             const std::string& teacher_sha256,
+                             const std::string& student_sha256) {
   std::filesystem::create_directories(options_.scratch_dir);
   engine::RunHooks hooks;
-  if (run.spec().kind() == v1::DISTILL && run.teacher_run_id() != 0) {
+  if (!student_sha256.empty()) {
+    absl::StatusOr<std::string> student = FetchCheckpoint(student_sha256);
+    if (!student.ok()) {
+      return absl::Status(
+          student.status().code(),
+          absl::StrCat("student run ", run.spec().student_run_id(),
+                       " checkpoint: ", student.status().message()));
+    }
+    hooks.student_checkpoint = *student;
+  }
+  if (run.teacher_run_id() != 0) {
     absl::StatusOr<std::string> teacher = FetchCheckpoint(teacher_sha256);
     if (!teacher.ok()) {
       return absl::Status(
@@ -304,8 +316,11 @@ absl::Status Worker::Execute(const v1::Run& run,
     }
   }
   absl::StatusOr<std::string> sha =
-      UploadFile(run, hooks.output_checkpoint, "checkpoint");
-  if (!sha.ok()) return sha.status();
+      std::string();  // EVALUATE writes no checkpoint.
+  if (std::filesystem::exists(hooks.output_checkpoint)) {
+    sha = UploadFile(run, hooks.output_checkpoint, "checkpoint");
+    if (!sha.ok()) return sha.status();
+  }
   v1::CompleteRunRequest complete;
   complete.set_run_id(run.id());
   complete.set_attempt(run.attempt());

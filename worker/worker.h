@@ -54,7 +54,8 @@ class Worker {
   const std::string& worker_id() const { return worker_id_; }
 
  private:
-  absl::Status Execute(const v1::Run& run, const std::string& teacher_sha256);
+  absl::Status Execute(const v1::Run& run, const std::string& teacher_sha256,
+                       const std::string& student_sha256);
   absl::StatusOr<std::string> FetchCheckpoint(const std::string& sha256);
   // The teacher-cache entry for a run: a file named by the sha256 of the
   // teacher's content, every data file's content, the data options and the

@@ -63,7 +63,8 @@ struct OptimizerConfig {
   double weight_decay = 5e-4;
 };
 
-enum class RunKind { kTrainTeacher, kDistill };
+// kEvaluate judges a teacher and/or a student checkpoint on a data set.
+enum class RunKind { kTrainTeacher, kDistill, kEvaluate };
 
 struct RunConfig {
   RunKind kind = RunKind::kDistill;

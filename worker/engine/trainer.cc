@@ -196,6 +196,7 @@ class Run {
 
   absl::StatusOr<RunOutcome> TrainTeacher(const TrainTestData& data);
   absl::StatusOr<RunOutcome> TrainLinearHead(const TrainTestData& data);
+  absl::StatusOr<RunOutcome> Evaluate(const TrainTestData& data);
 
   struct TeacherOutputs {
     LogitsAndEmbedding train, test;
@@ -477,15 +478,8 @@ absl::StatusOr<RunOutcome> Run::Distill(const TrainTestData& data) {
   if (!stopped.ok()) return stopped.status();
   RunOutcome outcome{results_, *stopped};
   if (*stopped) return outcome;
-  try {
-    torch::serialize::OutputArchive archive;
-    student->save(archive);
-    archive.save_to(hooks_.output_checkpoint);
-  } catch (const std::exception& e) {
-    return absl::InternalError(
-        absl::StrCat("cannot write the student checkpoint ",
-                     hooks_.output_checkpoint, ": ", e.what()));
-  }
+  if (absl::Status s = SaveStudent(student, hooks_.output_checkpoint); !s.ok())
+    return s;
   if (config_.tsne_points > 0 && !hooks_.artifact_dir.empty()) {
     absl::StatusOr<std::string> tsne =
         WriteTsne(hooks_.artifact_dir,
@@ -498,10 +492,72 @@ absl::StatusOr<RunOutcome> Run::Distill(const TrainTestData& data) {
   return outcome;
 }
 
+absl::StatusOr<RunOutcome> Run::Evaluate(const TrainTestData& data) {
+  const bool has_teacher = !hooks_.teacher_checkpoint.empty() ||
+                           !config_.teacher_torchscript.empty();
+  const int64_t bank = std::min(config_.knn_bank, data.train.size());
+  const int64_t classes = data.train.num_classes;
+  std::vector<std::pair<std::string, torch::Tensor>> maps;
+  torch::Tensor teacher_logits;
+  if (has_teacher) {
+    absl::StatusOr<TeacherOutputs> outputs = ComputeTeacherOutputs(data, [&] {
+      return config_.teacher_torchscript.empty()
+                 ? LoadTeacherCheckpoint(hooks_.teacher_checkpoint, device_)
+                 : LoadTorchScriptTeacher(config_.teacher_torchscript, device_);
+    });
+    if (!outputs.ok()) return outputs.status();
+    teacher_logits = outputs->test.first;
+    results_["teacher/top1"] = Accuracy(teacher_logits, data.test.labels);
+    results_.merge(EmbeddingMetrics(
+        "teacher/", outputs->train.second.slice(0, 0, bank),
+        data.train.labels.slice(0, 0, bank), outputs->test.second,
+        data.test.labels, classes, config_.seed));
+    maps.emplace_back("teacher", outputs->test.second);
+  }
+  if (!hooks_.student_checkpoint.empty()) {
+    absl::StatusOr<ResNetStudent> student =
+        LoadStudent(hooks_.student_checkpoint, device_);
+    if (!student.ok()) return student.status();
+    if ((*student)->config.in_channels != data.test.images.size(1) ||
+        (*student)->config.num_classes != classes) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "the student takes ", (*student)->config.in_channels,
+          "-channel images and has ", (*student)->config.num_classes,
+          " classes; the data set has ", data.test.images.size(1), " and ",
+          classes));
+    }
+    auto [logits, embedding] = Predict(*student, data.test.images, device_);
+    results_["student/top1"] = Accuracy(logits, data.test.labels);
+    results_.merge(EmbeddingMetrics(
+        "student/",
+        Predict(*student, data.train.images.slice(0, 0, bank), device_).second,
+        data.train.labels.slice(0, 0, bank), embedding, data.test.labels,
+        classes, config_.seed));
+    if (has_teacher)
+      results_["eval/teacher_agreement"] =
+          TopOneAgreement(logits, teacher_logits);
+    maps.emplace_back("student", embedding);
+  }
+  std::vector<Metric> points;
+  for (const auto& [key, value] : results_)
+    points.push_back({0, 0, key, value, NowMs()});
+  if (hooks_.on_metrics) hooks_.on_metrics(std::move(points));
+  RunOutcome outcome{results_, false};
+  if (config_.tsne_points > 0 && !hooks_.artifact_dir.empty()) {
+    absl::StatusOr<std::string> tsne =
+        WriteTsne(hooks_.artifact_dir, maps, data.test.labels,
+                  config_.tsne_points, config_.seed);
+    if (!tsne.ok()) return tsne.status();
+    outcome.artifacts.push_back(*tsne);
+  }
+  return outcome;
+}
+
 absl::StatusOr<RunOutcome> Run::Execute() {
   torch::manual_seed(config_.seed);
   absl::StatusOr<TrainTestData> data = LoadDataset(config_.dataset);
   if (!data.ok()) return data.status();
+  if (config_.kind == RunKind::kEvaluate) return Evaluate(*data);
   if (config_.kind == RunKind::kTrainTeacher) {
     return config_.teacher_torchscript.empty() ? TrainTeacher(*data)
                                                : TrainLinearHead(*data);

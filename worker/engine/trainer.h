@@ -29,8 +29,10 @@ struct RunHooks {
   std::function<void(std::vector<Metric>)> on_metrics;
   // Polled once per step; true ends the run early (cancelled or lost lease).
   std::function<bool()> should_stop;
-  // kDistill: a checkpoint written by a kTrainTeacher run.
+  // kDistill, kEvaluate: a checkpoint written by a kTrainTeacher run.
   std::string teacher_checkpoint;
+  // kEvaluate: a checkpoint written by a kDistill run.
+  std::string student_checkpoint;
   // Where the final checkpoint is written.
   std::string output_checkpoint;
   // Where artifacts (tsne.csv) are written; empty: none are.

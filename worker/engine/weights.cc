@@ -88,4 +88,62 @@ absl::Status LoadWeightsByName(
   return absl::OkStatus();
 }
 
+namespace {
+
+constexpr char kStudentConfigKey[] = "distill_student_config";
+const char* const kArchitectures[] = {"resnet18", "resnet34", "resnet50"};
+
+}  // namespace
+
+absl::Status SaveStudent(ResNetStudent& student, const std::string& path) {
+  const StudentConfig& c = student->config;
+  int64_t arch = 0;
+  while (arch < 3 && c.arch != kArchitectures[arch]) ++arch;
+  try {
+    torch::serialize::OutputArchive archive;
+    student->save(archive);
+    archive.write(
+        kStudentConfigKey,
+        torch::tensor({arch, int64_t(c.stem), c.in_channels, c.num_classes,
+                       c.width, c.embedding_dim, c.teacher_width}));
+    archive.save_to(path);
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return absl::InternalError(absl::StrCat(
+        "cannot write the student checkpoint ", path, ": ", e.what()));
+  }
+}
+
+absl::StatusOr<ResNetStudent> LoadStudent(const std::string& path,
+                                          const torch::Device& device) {
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    torch::Tensor c;
+    if (!archive.try_read(kStudentConfigKey, c) || c.numel() != 7 ||
+        c[0].item<int64_t>() > 2) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, " is not a student checkpoint"));
+    }
+    auto v = c.accessor<int64_t, 1>();
+    StudentConfig config;
+    config.arch = kArchitectures[v[0]];
+    config.stem = Stem(v[1]);
+    config.in_channels = v[2];
+    config.num_classes = v[3];
+    config.width = v[4];
+    config.embedding_dim = v[5];
+    config.teacher_width = v[6];
+    ResNetStudent student(config);
+    student->load(archive);
+    student->to(device);
+    student->eval();
+    return student;
+  } catch (const c10::Error& e) {
+    return absl::DataLossError(
+        absl::StrCat("cannot load the student checkpoint ", path, ": ",
+                     e.what_without_backtrace()));
+  }
+}
+
 }  // namespace distill::engine

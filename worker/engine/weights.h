@@ -9,6 +9,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "worker/engine/models.h"
 
 namespace distill::engine {
 
@@ -28,6 +29,11 @@ absl::StatusOr<std::map<std::string, torch::Tensor>> ReadStateDict(
 absl::Status LoadWeightsByName(
     torch::nn::Module& model, const std::string& path,
     const std::vector<std::string>& optional_prefixes = {});
+
+// A student checkpoint holds its architecture next to its weights, so the
+// file alone rebuilds the model (for evaluation on any data set).
+absl::Status SaveStudent(ResNetStudent& student, const std::string& path);
+absl::StatusOr<ResNetStudent> LoadStudent(const std::string& path, const torch::Device& device);
 
 }  // namespace distill::engine
 
