@@ -14,6 +14,8 @@ packages=(
   # LibTorch (CPU) and an optimised BLAS: without it LibTorch runs its matrix
   # products on the reference BLAS, ~30x slower.
   libtorch-dev libopenblas0-openmp
+  # JPEG decoding for CUB-200-2011 and class-per-folder image trees.
+  libturbojpeg0-dev
   # The embedded default data set (IDX, gzip, in /usr/share/datasets).
   dataset-fashion-mnist
   # PyTorch's Python API: tools/ export torchvision weights and TorchScript

@@ -1,0 +1,399 @@
+#include "worker/engine/images.h"
+
+#include <turbojpeg.h>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+
+namespace distill::engine {
+namespace {
+
+namespace F = torch::nn::functional;
+namespace fs = std::filesystem;
+
+constexpr float kImageNetMean[] = {0.485f, 0.456f, 0.406f};
+constexpr float kImageNetStd[] = {0.229f, 0.224f, 0.225f};
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  return std::string((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+}
+
+// Reads "<id> <fields...>" lines into id -> fields, naming the file and the
+// line of anything malformed.
+absl::StatusOr<std::unordered_map<int64_t, std::vector<std::string>>> ReadTable(
+    const std::string& path, size_t fields, bool numeric = true) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  std::unordered_map<int64_t, std::vector<std::string>> table;
+  std::string line;
+  for (int number = 1; std::getline(in, line); ++number) {
+    if (line.empty()) continue;
+    std::istringstream s(line);
+    int64_t id;
+    std::vector<std::string> values(fields);
+    bool ok = bool(s >> id);
+    for (auto& v : values) {
+      double number;
+      ok = ok && bool(s >> v) && (!numeric || absl::SimpleAtod(v, &number));
+    }
+    if (!ok) {
+      return absl::DataLossError(absl::StrCat(path, ":", number,
+                                              ": expected an id and ", fields,
+                                              " value(s), got \"", line, "\""));
+    }
+    table[id] = std::move(values);
+  }
+  return table;
+}
+
+}  // namespace
+
+absl::StatusOr<torch::Tensor> DecodeJpeg(const std::string& bytes,
+                                         const std::string& name) {
+  tjhandle handle = tjInitDecompress();
+  if (handle == nullptr)
+    return absl::InternalError("cannot start the JPEG decoder");
+  auto* data = reinterpret_cast<const unsigned char*>(bytes.data());
+  int width = 0, height = 0, subsampling = 0, colorspace = 0;
+  if (tjDecompressHeader3(handle, data,
+                          static_cast<unsigned long>(bytes.size()), &width,
+                          &height, &subsampling, &colorspace) != 0) {
+    const std::string why = tjGetErrorStr2(handle);
+    tjDestroy(handle);
+    return absl::DataLossError(
+        absl::StrCat(name, " is not a readable JPEG: ", why));
+  }
+  torch::Tensor out = torch::empty({height, width, 3}, torch::kUInt8);
+  const int rc = tjDecompress2(
+      handle, data, static_cast<unsigned long>(bytes.size()),
+      out.data_ptr<uint8_t>(), width, 0, height, TJPF_RGB, TJFLAG_ACCURATEDCT);
+  const std::string why = rc != 0 ? tjGetErrorStr2(handle) : "";
+  // A warning (e.g. a truncated file) still fails: the pixels are not all
+  // there.
+  tjDestroy(handle);
+  if (rc != 0)
+    return absl::DataLossError(
+        absl::StrCat(name, ": JPEG decoding failed: ", why));
+  return out;
+}
+
+absl::StatusOr<torch::Tensor> ReadJpeg(const std::string& path) {
+  absl::StatusOr<std::string> bytes = ReadFile(path);
+  if (!bytes.ok()) return bytes.status();
+  return DecodeJpeg(*bytes, path);
+}
+
+absl::StatusOr<ImageSplits> ReadCub(const std::string& root,
+                                    bool crop_to_boxes) {
+  auto images = ReadTable(root + "/images.txt", 1, /*numeric=*/false);
+  if (!images.ok()) return images.status();
+  auto labels = ReadTable(root + "/image_class_labels.txt", 1);
+  if (!labels.ok()) return labels.status();
+  auto split = ReadTable(root + "/train_test_split.txt", 1);
+  if (!split.ok()) return split.status();
+  std::unordered_map<int64_t, std::vector<std::string>> boxes;
+  if (crop_to_boxes) {
+    auto read = ReadTable(root + "/bounding_boxes.txt", 4);
+    if (!read.ok()) return read.status();
+    boxes = *std::move(read);
+  }
+  std::vector<int64_t> ids;
+  for (const auto& [id, unused] : *images) ids.push_back(id);
+  std::sort(ids.begin(), ids.end());
+  ImageSplits out;
+  int64_t max_label = 0;
+  for (int64_t id : ids) {
+    auto label = labels->find(id);
+    auto is_train = split->find(id);
+    if (label == labels->end() || is_train == split->end()) {
+      return absl::DataLossError(
+          absl::StrCat(root, ": image ", id, " of images.txt has no ",
+                       label == labels->end() ? "image_class_labels.txt"
+                                              : "train_test_split.txt",
+                       " entry"));
+    }
+    const int64_t class_id = std::llround(std::stod(label->second[0]));
+    if (class_id < 1) {
+      return absl::DataLossError(
+          absl::StrCat(root, "/image_class_labels.txt: image ", id,
+                       " has class ", class_id, "; classes start at 1"));
+    }
+    ImageList& list = is_train->second[0] == "1" ? out.train : out.test;
+    list.paths.push_back(absl::StrCat(root, "/images/", (*images)[id][0]));
+    list.labels.push_back(class_id - 1);
+    max_label = std::max(max_label, class_id);
+    if (crop_to_boxes) {
+      auto box = boxes.find(id);
+      if (box == boxes.end()) {
+        return absl::DataLossError(absl::StrCat(
+            root, "/bounding_boxes.txt has no box for image ", id));
+      }
+      list.boxes.push_back(
+          {std::stof(box->second[0]), std::stof(box->second[1]),
+           std::stof(box->second[2]), std::stof(box->second[3])});
+    }
+  }
+  for (ImageList* list : {&out.train, &out.test}) {
+    for (int64_t c = 1; c <= max_label; ++c)
+      list->class_names.push_back(absl::StrCat(c));
+  }
+  return out;
+}
+
+absl::StatusOr<ImageSplits> ReadImageFolder(const std::string& root) {
+  auto read_split = [&](const fs::path& dir,
+                        const std::vector<std::string>& classes)
+      -> absl::StatusOr<ImageList> {
+    ImageList list;
+    list.class_names = classes;
+    for (size_t c = 0; c < classes.size(); ++c) {
+      std::set<std::string> files;
+      std::error_code ec;
+      for (const auto& entry : fs::directory_iterator(dir / classes[c], ec)) {
+        if (entry.is_regular_file()) files.insert(entry.path().string());
+      }
+      for (const std::string& f : files) {
+        list.paths.push_back(f);
+        list.labels.push_back(int64_t(c));
+      }
+    }
+    return list;
+  };
+  const fs::path train_dir = fs::path(root) / "train";
+  fs::path test_dir = fs::path(root) / "test";
+  if (!fs::is_directory(test_dir)) test_dir = fs::path(root) / "val";
+  if (!fs::is_directory(train_dir) || !fs::is_directory(test_dir)) {
+    return absl::NotFoundError(
+        absl::StrCat(root,
+                     " must hold train/<class>/ and test/<class>/ (or "
+                     "val/<class>/) folders"));
+  }
+  std::set<std::string> names;
+  for (const auto& entry : fs::directory_iterator(train_dir)) {
+    if (entry.is_directory()) names.insert(entry.path().filename().string());
+  }
+  if (names.empty())
+    return absl::NotFoundError(
+        absl::StrCat(train_dir.string(), " has no class folders"));
+  const std::vector<std::string> classes(names.begin(), names.end());
+  for (const auto& entry : fs::directory_iterator(test_dir)) {
+    if (entry.is_directory() &&
+        !names.count(entry.path().filename().string())) {
+      return absl::DataLossError(
+          absl::StrCat(entry.path().string(),
+                       " is a class the training folder does not have"));
+    }
+  }
+  absl::StatusOr<ImageList> train = read_split(train_dir, classes);
+  if (!train.ok()) return train.status();
+  absl::StatusOr<ImageList> test = read_split(test_dir, classes);
+  if (!test.ok()) return test.status();
+  return ImageSplits{*std::move(train), *std::move(test)};
+}
+
+torch::Tensor TransformImage(const torch::Tensor& hwc, const ImageTransform& t,
+                             std::mt19937_64& rng, const Box* box) {
+  torch::Tensor x =
+      hwc.permute({2, 0, 1}).to(torch::kFloat32).div_(255.0f);  // C, H, W
+  if (box != nullptr) {
+    const int64_t h = x.size(1), w = x.size(2);
+    const int64_t x0 = std::clamp<int64_t>(int64_t((*box)[0]), 0, w - 1);
+    const int64_t y0 = std::clamp<int64_t>(int64_t((*box)[1]), 0, h - 1);
+    const int64_t x1 = std::clamp<int64_t>(
+        int64_t(std::ceil((*box)[0] + (*box)[2])), x0 + 1, w);
+    const int64_t y1 = std::clamp<int64_t>(
+        int64_t(std::ceil((*box)[1] + (*box)[3])), y0 + 1, h);
+    x = x.slice(1, y0, y1).slice(2, x0, x1);
+  }
+  const int64_t h = x.size(1), w = x.size(2);
+  int64_t top = 0, left = 0, crop_h = h, crop_w = w;
+  if (t.train) {
+    // torchvision's RandomResizedCrop: 10 tries, then the centre crop.
+    std::uniform_real_distribution<double> scale(0.08, 1.0);
+    std::uniform_real_distribution<double> log_ratio(std::log(3.0 / 4),
+                                                     std::log(4.0 / 3));
+    bool found = false;
+    for (int attempt = 0; attempt < 10 && !found; ++attempt) {
+      const double area = h * w * scale(rng);
+      const double ratio = std::exp(log_ratio(rng));
+      const int64_t cw = std::llround(std::sqrt(area * ratio));
+      const int64_t ch = std::llround(std::sqrt(area / ratio));
+      if (cw > 0 && ch > 0 && cw <= w && ch <= h) {
+        crop_w = cw, crop_h = ch;
+        top = std::uniform_int_distribution<int64_t>(0, h - ch)(rng);
+        left = std::uniform_int_distribution<int64_t>(0, w - cw)(rng);
+        found = true;
+      }
+    }
+    if (!found) {
+      crop_h = crop_w = std::min(h, w);
+      top = (h - crop_h) / 2, left = (w - crop_w) / 2;
+    }
+    x = x.slice(1, top, top + crop_h)
+            .slice(2, left, left + crop_w)
+            .unsqueeze(0);
+    x = F::interpolate(x, F::InterpolateFuncOptions()
+                              .size(std::vector<int64_t>{t.size, t.size})
+                              .mode(torch::kBilinear)
+                              .align_corners(false))
+            .squeeze(0);
+    if (std::bernoulli_distribution(0.5)(rng)) x = x.flip({2});
+  } else {
+    // Shorter side to size * 256 / 224, then the centre size x size.
+    const int64_t shorter = t.size * 256 / 224;
+    const int64_t nh = h <= w ? shorter : std::llround(double(h) * shorter / w);
+    const int64_t nw = h <= w ? std::llround(double(w) * shorter / h) : shorter;
+    x = F::interpolate(x.unsqueeze(0), F::InterpolateFuncOptions()
+                                           .size(std::vector<int64_t>{nh, nw})
+                                           .mode(torch::kBilinear)
+                                           .align_corners(false))
+            .squeeze(0);
+    const int64_t y0 = (nh - t.size) / 2, x0 = (nw - t.size) / 2;
+    x = x.slice(1, y0, y0 + t.size).slice(2, x0, x0 + t.size);
+  }
+  const torch::Tensor mean =
+      torch::from_blob(const_cast<float*>(kImageNetMean), {3, 1, 1});
+  const torch::Tensor std =
+      torch::from_blob(const_cast<float*>(kImageNetStd), {3, 1, 1});
+  return ((x - mean) / std).contiguous();
+}
+
+ImageBatchLoader::ImageBatchLoader(const ImageList& list,
+                                   ImageTransform transform, int threads,
+                                   int prefetch, uint64_t seed,
+                                   absl::Duration timeout)
+    : list_(list),
+      transform_(transform),
+      prefetch_(std::max(1, prefetch)),
+      seed_(seed),
+      timeout_(timeout) {
+  for (int i = 0; i < std::max(1, threads); ++i)
+    threads_.emplace_back([this] { Work(); });
+}
+
+ImageBatchLoader::~ImageBatchLoader() { StopWorkers(); }
+
+void ImageBatchLoader::StopWorkers() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  changed_.notify_all();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+}
+
+void ImageBatchLoader::Start(const torch::Tensor& order, int64_t batch_size) {
+  std::unique_lock lock(mu_);
+  changed_.wait(
+      lock, [&] { return in_flight_ == 0; });  // Finish the last epoch's work.
+  jobs_.clear();
+  epoch_.clear();
+  const torch::Tensor o = order.to(torch::kInt64).contiguous();
+  const int64_t* p = o.data_ptr<int64_t>();
+  for (int64_t i = 0; i < o.numel(); i += batch_size) {
+    epoch_.emplace_back(p + i, p + std::min(o.numel(), i + batch_size));
+  }
+  next_to_queue_ = next_to_return_ = 0;
+  while (next_to_queue_ < int64_t(epoch_.size()) &&
+         next_to_queue_ < prefetch_) {
+    jobs_[next_to_queue_].indices = epoch_[next_to_queue_];
+    ++next_to_queue_;
+  }
+  lock.unlock();
+  changed_.notify_all();
+}
+
+absl::StatusOr<std::optional<ImageBatch>> ImageBatchLoader::Next() {
+  std::unique_lock lock(mu_);
+  if (next_to_return_ >= int64_t(epoch_.size())) return std::nullopt;
+  const int64_t k = next_to_return_;
+  const bool done =
+      changed_.wait_for(lock, absl::ToChronoMilliseconds(timeout_),
+                        [&] { return jobs_[k].result.has_value(); });
+  if (!done) {
+    return absl::DeadlineExceededError(absl::StrCat(
+        "loading an image took longer than ", absl::FormatDuration(timeout_),
+        ": ",
+        jobs_[k].current_file.empty() ? "(waiting for a loader thread)"
+                                      : jobs_[k].current_file));
+  }
+  absl::StatusOr<ImageBatch> result = *std::move(jobs_[k].result);
+  jobs_.erase(k);
+  ++next_to_return_;
+  if (next_to_queue_ < int64_t(epoch_.size())) {
+    jobs_[next_to_queue_].indices = epoch_[next_to_queue_];
+    ++next_to_queue_;
+  }
+  lock.unlock();
+  changed_.notify_all();
+  if (!result.ok()) return result.status();
+  return std::optional<ImageBatch>(*std::move(result));
+}
+
+void ImageBatchLoader::Work() {
+  torch::InferenceMode guard;
+  std::unique_lock lock(mu_);
+  while (true) {
+    Job* job = nullptr;
+    int64_t key = 0;
+    changed_.wait(lock, [&] {
+      if (stop_) return true;
+      for (auto& [k, j] : jobs_) {
+        if (!j.taken) {
+          job = &j;
+          key = k;
+          return true;
+        }
+      }
+      return false;
+    });
+    if (stop_) return;
+    job->taken = true;
+    ++in_flight_;
+    // Each batch has its own stream of randomness: results do not depend on
+    // which thread loads it.
+    std::mt19937_64 rng(
+        seed_ ^ (uint64_t(key) * 0x9E3779B97F4A7C15ull) ^
+        uint64_t(job->indices.empty() ? 0 : job->indices.front()));
+    lock.unlock();
+    absl::StatusOr<ImageBatch> result = Load(*job, rng);
+    lock.lock();
+    job->result = std::move(result);
+    --in_flight_;
+    changed_.notify_all();
+  }
+}
+
+absl::StatusOr<ImageBatch> ImageBatchLoader::Load(Job& job,
+                                                  std::mt19937_64& rng) {
+  std::vector<torch::Tensor> images;
+  std::vector<int64_t> labels;
+  for (int64_t i : job.indices) {
+    {
+      std::lock_guard lock(mu_);
+      job.current_file = list_.paths[size_t(i)];
+    }
+    absl::StatusOr<torch::Tensor> hwc = ReadJpeg(list_.paths[size_t(i)]);
+    if (!hwc.ok()) return hwc.status();
+    images.push_back(TransformImage(
+        *hwc, transform_, rng,
+        list_.boxes.empty() ? nullptr : &list_.boxes[size_t(i)]));
+    labels.push_back(list_.labels[size_t(i)]);
+  }
+  return ImageBatch{torch::stack(images), torch::tensor(labels, torch::kInt64)};
+}
+
+}  // namespace distill::engine
