@@ -14,6 +14,7 @@ namespace {
 int NativeImageSize(const std::string& dataset) {
   if (dataset == "fashion-mnist") return 28;
   if (dataset == "cifar-10") return 32;
+  if (dataset == "cub-200-2011" || dataset == "image-folder") return 224;
   return 0;
 }
 
@@ -127,14 +128,17 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
   const v1::DatasetSpec& data = spec.dataset();
   const int native = NativeImageSize(data.name());
   if (native == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "dataset.name must be one of [cifar-10, fashion-mnist], got \"",
-        data.name(), "\""));
-  }
-  if (data.name() == "cifar-10" && data.root().empty()) {
     return absl::InvalidArgumentError(
-        "dataset.root must name the cifar-10-batches-bin directory for "
-        "cifar-10");
+        absl::StrCat("dataset.name must be one of [cifar-10, cub-200-2011, "
+                     "fashion-mnist, image-folder], got \"",
+                     data.name(), "\""));
+  }
+  if (data.name() != "fashion-mnist" && data.root().empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("dataset.root must name the ", data.name(), " directory"));
+  }
+  if (data.loader_threads() < 0) {
+    return Invalid("dataset.loader_threads", ">= 0", data.loader_threads());
   }
   if (data.train_limit() < 0)
     return Invalid("dataset.train_limit", ">= 0", data.train_limit());

@@ -72,7 +72,7 @@ set +e
 "$distill" submit "$work/invalid.yaml" 2>"$work/invalid.err"; rc=$?
 set -e
 [ "$rc" = 1 ] || fail "invalid spec exited $rc"
-grep -q 'INVALID_ARGUMENT: dataset.name must be one of \[cifar-10, fashion-mnist\], got "mnist-3d"' \
+grep -q 'INVALID_ARGUMENT: dataset.name must be one of \[cifar-10, cub-200-2011, fashion-mnist, image-folder\], got "mnist-3d"' \
   "$work/invalid.err" || fail "invalid spec message: $(cat "$work/invalid.err")"
 
 # A waiting run can be cancelled; its teacher (run 1) succeeded, so submit

@@ -10,6 +10,9 @@
 #include <filesystem>
 #include <fstream>
 
+#include "worker/engine/splits.h"
+#include "worker/engine/trainer.h"
+
 namespace distill::engine {
 namespace {
 
@@ -228,6 +231,67 @@ TEST_F(ImagesTest, LoaderNamesAnImageThatHangsInsteadOfHanging) {
     EXPECT_THAT(std::string(stuck.status().message()), HasSubstr("stuck.jpg"));
     std::ofstream(fifo) << "x";  // Release the loader thread so it can stop.
   }
+}
+
+TEST_F(ImagesTest,
+       TrainsAndDistilsOnCubFilesWithTheTeacherOnlineWhenAugmenting) {
+  // A two-class CUB: red birds and blue birds, 16 training and 8 test images.
+  std::string images, labels, split;
+  for (int id = 1; id <= 24; ++id) {
+    const int label = id % 2;
+    const std::string name =
+        "c" + std::to_string(label) + "/" + std::to_string(id) + ".jpg";
+    const std::array<uint8_t, 3> colour =
+        label == 0 ? std::array<uint8_t, 3>{220, 20, 20}
+                   : std::array<uint8_t, 3>{20, 20, 220};
+    Write("images/" + name, Jpeg(40, 48, colour, colour));
+    images += std::to_string(id) + " " + name + "\n";
+    labels += std::to_string(id) + " " + std::to_string(label + 1) + "\n";
+    split += std::to_string(id) + (id <= 16 ? " 1\n" : " 0\n");
+  }
+  Write("images.txt", images);
+  Write("image_class_labels.txt", labels);
+  Write("train_test_split.txt", split);
+
+  RunConfig config;
+  config.kind = RunKind::kTrainTeacher;
+  config.dataset.name = "cub-200-2011";
+  config.dataset.root = dir_.string();
+  config.dataset.image_size = 32;
+  config.teacher = {32, 3, 2, 8, 16, 1, 2, 2};
+  config.optimizer = {OptimizerKind::kAdamW, 3e-3, 0, 0};
+  config.epochs = 4;
+  config.batch_size = 4;
+  config.tsne_points = 0;
+  RunHooks hooks;
+  hooks.output_checkpoint = (dir_ / "teacher.pt").string();
+  auto teacher = ExecuteRun(config, hooks);
+  ASSERT_TRUE(teacher.ok()) << teacher.status();
+  EXPECT_GT(teacher->results.at("eval/top1"), 0.9) << "red and blue are easy";
+
+  config.kind = RunKind::kDistill;
+  config.student.in_channels = 3;
+  config.student.width = 4;
+  config.losses.ce = 1;
+  config.losses.ikd = 1;
+  config.losses.rkd_distance = 1;
+  config.optimizer = {OptimizerKind::kSgd, 0.05, 0.9, 0};
+  hooks.teacher_checkpoint = hooks.output_checkpoint;
+  hooks.output_checkpoint = (dir_ / "student.pt").string();
+  auto online = ExecuteRun(config, hooks);
+  ASSERT_TRUE(online.ok()) << online.status();
+  EXPECT_EQ(online->results.at("teacher/online"), 1);
+  config.dataset.augment = false;
+  auto offline = ExecuteRun(config, hooks);
+  ASSERT_TRUE(offline.ok()) << offline.status();
+  EXPECT_EQ(offline->results.at("teacher/online"), 0);
+  EXPECT_EQ(DatasetFiles(config.dataset).size(), 3u + 24u);
+
+  // A corrupt image fails the run naming it.
+  Write("images/c0/2.jpg", "broken");
+  auto broken = ExecuteRun(config, hooks);
+  EXPECT_EQ(broken.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(broken.status().message()), HasSubstr("c0/2.jpg"));
 }
 
 }  // namespace

@@ -71,7 +71,8 @@ INSTANTIATE_TEST_SUITE_P(
         BadCase{"wrong_number", "\n\nlosses: {ce: high}\n",
                 "spec.yaml:3: losses.ce: expected a number, got \"high\""},
         BadCase{"unknown_enum", "kind: TEACH\n",
-                "spec.yaml:1: kind: expected one of [TRAIN_TEACHER, DISTILL, EVALUATE], "
+                "spec.yaml:1: kind: expected one of [TRAIN_TEACHER, DISTILL, "
+                "EVALUATE], "
                 "got \"TEACH\""},
         BadCase{
             "scalar_for_message", "dataset: fashion-mnist\n",

@@ -97,7 +97,7 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"cifar_without_root", Distill([](auto& s) {
                s.mutable_dataset()->set_name("cifar-10");
              }),
-             "dataset.root must name the cifar-10-batches-bin directory"},
+             "dataset.root must name the cifar-10 directory"},
         Case{"cifar", Distill([](auto& s) {
                s.mutable_dataset()->set_name("cifar-10");
                s.mutable_dataset()->set_root("/data/cifar-10-batches-bin");

@@ -15,6 +15,10 @@ engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec,
   c.dataset.train_limit = spec.dataset().train_limit();
   c.dataset.test_limit = spec.dataset().test_limit();
   c.dataset.image_size = spec.dataset().image_size();
+  c.dataset.augment = !spec.dataset().has_augment() || spec.dataset().augment();
+  c.dataset.crop_to_boxes = spec.dataset().crop_to_boxes();
+  c.dataset.loader_threads =
+      spec.dataset().loader_threads() > 0 ? spec.dataset().loader_threads() : 2;
   // Validated by the coordinator, so the preset is known.
   const v1::VitSpec vit =
       ResolveVitPreset(spec.teacher().vit()).value_or(spec.teacher().vit());

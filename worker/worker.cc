@@ -15,7 +15,7 @@
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/sha256.h"
-#include "worker/engine/datasets.h"
+#include "worker/engine/splits.h"
 #include "worker/engine/trainer.h"
 #include "worker/spec_convert.h"
 
@@ -368,7 +368,10 @@ absl::StatusOr<std::string> Worker::TeacherCachePath(
   std::string key =
       absl::StrCat("distill teacher outputs v1\nteacher ", teacher, "\n");
   const engine::RunConfig config = ToRunConfig(spec, options_.device);
-  for (const std::string& file : engine::DatasetFiles(config.dataset)) {
+  const std::vector<std::string> files = engine::DatasetFiles(config.dataset);
+  if (files.empty())
+    return std::string();  // The run reports the unreadable data.
+  for (const std::string& file : files) {
     absl::StatusOr<std::string> sha = FileDigest(file);
     if (!sha.ok())
       return std::string();  // The run reports the unreadable data.
@@ -376,7 +379,8 @@ absl::StatusOr<std::string> Worker::TeacherCachePath(
   }
   absl::StrAppend(&key, config.dataset.name, " ", config.dataset.train_limit,
                   " ", config.dataset.test_limit, " ",
-                  config.dataset.image_size, " ", options_.device, "\n");
+                  config.dataset.image_size, " ", config.dataset.crop_to_boxes,
+                  " ", options_.device, "\n");
   const std::string dir = options_.scratch_dir + "/teacher-cache";
   std::filesystem::create_directories(dir);
   return absl::StrCat(dir, "/", Sha256Hex(key), ".pt");

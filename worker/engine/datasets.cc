@@ -197,7 +197,7 @@ absl::StatusOr<TrainTestData> LoadFashionMnist(const DatasetConfig& config) {
   return data;
 }
 
-std::vector<std::string> DatasetFiles(const DatasetConfig& config) {
+std::vector<std::string> TensorDatasetFiles(const DatasetConfig& config) {
   if (config.name == "cifar-10") {
     std::vector<std::string> files = CifarFiles(config, true);
     files.push_back(CifarFiles(config, false).front());

@@ -35,9 +35,8 @@ absl::StatusOr<torch::Tensor> ReadIdx(const std::string& path);
 // limited, normalised, resized to `image_size` when set.
 absl::StatusOr<TrainTestData> LoadFashionMnist(const DatasetConfig& config);
 
-// The files LoadDataset reads for `config`: what a cache of results
-// derived from the data must be keyed by.
-std::vector<std::string> DatasetFiles(const DatasetConfig& config);
+// The files LoadDataset reads for `config`.
+std::vector<std::string> TensorDatasetFiles(const DatasetConfig& config);
 
 // CIFAR-10 from the binary batches in `config.root` (data_batch_1..5.bin,
 // test_batch.bin), normalised with its channel statistics.

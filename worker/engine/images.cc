@@ -344,7 +344,8 @@ absl::StatusOr<std::optional<ImageBatch>> ImageBatchLoader::Next() {
 }
 
 void ImageBatchLoader::Work() {
-  torch::InferenceMode guard;
+  torch::NoGradGuard
+      no_grad;  // Plain tensors: training may use them in autograd.
   std::unique_lock lock(mu_);
   while (true) {
     Job* job = nullptr;

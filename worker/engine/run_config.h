@@ -14,7 +14,12 @@ struct DatasetConfig {
   std::string root;  // Empty: the data set's standard place.
   int64_t train_limit = 0;
   int64_t test_limit = 0;
-  int64_t image_size = 0;  // 0: native.
+  int64_t image_size = 0;  // 0: native (224 for image files).
+  // Image files only: random-resized crop and flip for training views (the
+  // teacher then runs online), crop to CUB's boxes, decoding threads.
+  bool augment = true;
+  bool crop_to_boxes = false;
+  int64_t loader_threads = 2;
 };
 
 struct VitConfig {

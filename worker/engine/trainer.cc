@@ -15,6 +15,7 @@
 #include "worker/engine/datasets.h"
 #include "worker/engine/evaluation.h"
 #include "worker/engine/losses.h"
+#include "worker/engine/splits.h"
 #include "worker/engine/teacher.h"
 #include "worker/engine/weights.h"
 
@@ -29,37 +30,41 @@ int64_t NowMs() {
       .count();
 }
 
-// Runs `model` over `images` in batches without gradient; returns
-// (logits, embedding) on the CPU.
+// Runs `model` over the first `limit` images of `split` (all when 0) in
+// the evaluation view without gradient; (logits, embedding) on the CPU.
 template <typename Model>
-LogitsAndEmbedding Predict(Model& model, const torch::Tensor& images,
-                           const torch::Device& device) {
+absl::StatusOr<LogitsAndEmbedding> Predict(Model& model, Split& split,
+                                           int64_t limit,
+                                           const torch::Device& device) {
   torch::NoGradGuard no_grad;
   model->eval();
   std::vector<torch::Tensor> logits, embeddings;
-  for (int64_t i = 0; i < images.size(0); i += kEvalBatch) {
-    auto [l, e] = model->forward(
-        images.slice(0, i, std::min(i + kEvalBatch, images.size(0)))
-            .to(device));
-    logits.push_back(l.to(torch::kCPU));
-    embeddings.push_back(e.to(torch::kCPU));
-  }
-  return {torch::cat(logits), torch::cat(embeddings)};
+  absl::Status s =
+      split.ForEachEvalBatch(limit, [&](const torch::Tensor& images) {
+        auto [l, e] = model->forward(images.to(device));
+        logits.push_back(l.to(torch::kCPU));
+        embeddings.push_back(e.to(torch::kCPU));
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
+  return LogitsAndEmbedding{torch::cat(logits), torch::cat(embeddings)};
 }
 
-// The frozen teacher's (logits, embedding) for `images`, on the CPU.
+// The frozen teacher's (logits, embedding) for `split`, on the CPU.
 absl::StatusOr<LogitsAndEmbedding> PredictTeacher(Teacher& teacher,
-                                                  const torch::Tensor& images,
+                                                  Split& split,
                                                   const torch::Device& device) {
   std::vector<torch::Tensor> logits, embeddings;
-  for (int64_t i = 0; i < images.size(0); i += kEvalBatch) {
-    absl::StatusOr<LogitsAndEmbedding> out = teacher.Forward(
-        images.slice(0, i, std::min(i + kEvalBatch, images.size(0)))
-            .to(device));
-    if (!out.ok()) return out.status();
-    logits.push_back(out->first.to(torch::kCPU));
-    embeddings.push_back(out->second.to(torch::kCPU));
-  }
+  absl::Status s = split.ForEachEvalBatch(
+      0, [&](const torch::Tensor& images) -> absl::Status {
+        absl::StatusOr<LogitsAndEmbedding> out =
+            teacher.Forward(images.to(device));
+        if (!out.ok()) return out.status();
+        logits.push_back(out->first.to(torch::kCPU));
+        embeddings.push_back(out->second.to(torch::kCPU));
+        return absl::OkStatus();
+      });
+  if (!s.ok()) return s;
   return LogitsAndEmbedding{torch::cat(logits), torch::cat(embeddings)};
 }
 
@@ -176,6 +181,14 @@ class Run {
   absl::StatusOr<RunOutcome> Execute();
 
  private:
+  // Per batch: its images (undefined when the loop iterates indices only)
+  // and their indices.
+  using StepLossFn = std::function<absl::StatusOr<StepLosses>(
+      const torch::Tensor& images, const torch::Tensor& idx)>;
+  using EvaluateFn =
+      std::function<absl::StatusOr<std::map<std::string, double>>(
+          bool last_epoch)>;
+
   void Emit(int64_t step, int64_t epoch, std::string key, double value) {
     pending_.push_back({step, epoch, std::move(key), value, NowMs()});
   }
@@ -186,28 +199,72 @@ class Run {
   }
   bool ShouldStop() const { return hooks_.should_stop && hooks_.should_stop(); }
 
-  // Trains `parameters` for config.epochs. `step_loss(indices)` returns the
-  // losses of one batch; `evaluate()` returns the epoch's eval metrics.
-  absl::StatusOr<bool> TrainLoop(
-      torch::nn::Module& model, int64_t train_size,
-      const std::function<StepLosses(const torch::Tensor&)>& step_loss,
-      const std::function<std::map<std::string, double>(bool last_epoch)>&
-          evaluate);
+  // Trains `model` for config.epochs over `train_size` examples: batches of
+  // `images` when it is set, of indices alone otherwise. True when stopped.
+  absl::StatusOr<bool> TrainLoop(torch::nn::Module& model, Split* images,
+                                 int64_t train_size,
+                                 const StepLossFn& step_loss,
+                                 const EvaluateFn& evaluate);
 
-  absl::StatusOr<RunOutcome> TrainTeacher(const TrainTestData& data);
-  absl::StatusOr<RunOutcome> TrainLinearHead(const TrainTestData& data);
-  absl::StatusOr<RunOutcome> Evaluate(const TrainTestData& data);
+  absl::StatusOr<RunOutcome> TrainTeacher(Data& data);
+  absl::StatusOr<RunOutcome> TrainLinearHead(Data& data);
+  absl::StatusOr<RunOutcome> Distill(Data& data);
+  absl::StatusOr<RunOutcome> Evaluate(Data& data);
+
+  absl::StatusOr<std::unique_ptr<Teacher>> LoadFrozenTeacher() const {
+    return config_.teacher_torchscript.empty()
+               ? LoadTeacherCheckpoint(hooks_.teacher_checkpoint, device_)
+               : LoadTorchScriptTeacher(config_.teacher_torchscript, device_);
+  }
 
   struct TeacherOutputs {
-    LogitsAndEmbedding train, test;
+    LogitsAndEmbedding train, test;  // Evaluation views, on the CPU.
   };
   // The frozen teacher's outputs on both splits: from the host's teacher
   // cache when hooks_.teacher_cache_path names an entry, else computed with
-  // the teacher `load` returns (and stored there).
-  absl::StatusOr<TeacherOutputs> ComputeTeacherOutputs(
-      const TrainTestData& data,
-      const std::function<absl::StatusOr<std::unique_ptr<Teacher>>()>& load);
-  absl::StatusOr<RunOutcome> Distill(const TrainTestData& data);
+  // `teacher` (loaded here when null) and stored there.
+  absl::StatusOr<TeacherOutputs> ComputeTeacherOutputs(Data& data,
+                                                       Teacher* teacher);
+
+  // k-NN / NMI / ARI under `prefix` for `model`, whose test embeddings are
+  // given; its training embeddings form the k-NN bank.
+  template <typename Model>
+  absl::StatusOr<std::map<std::string, double>> ModelEmbeddingMetrics(
+      const std::string& prefix, Model& model, Data& data,
+      const torch::Tensor& test_embedding) {
+    const int64_t bank = std::min(config_.knn_bank, data.train->size());
+    absl::StatusOr<LogitsAndEmbedding> train =
+        Predict(model, *data.train, bank, device_);
+    if (!train.ok()) return train.status();
+    return EmbeddingMetrics(
+        prefix, train->second, data.train->labels().slice(0, 0, bank),
+        test_embedding, data.test->labels(), data.num_classes, config_.seed);
+  }
+  // The same for a frozen teacher's precomputed outputs.
+  std::map<std::string, double> OutputEmbeddingMetrics(
+      const std::string& prefix, const TeacherOutputs& outputs,
+      Data& data) const {
+    const int64_t bank = std::min(config_.knn_bank, data.train->size());
+    return EmbeddingMetrics(prefix, outputs.train.second.slice(0, 0, bank),
+                            data.train->labels().slice(0, 0, bank),
+                            outputs.test.second, data.test->labels(),
+                            data.num_classes, config_.seed);
+  }
+
+  // Writes the t-SNE maps of `maps` (when asked for) as an artifact.
+  absl::Status AddTsne(
+      RunOutcome& outcome,
+      const std::vector<std::pair<std::string, torch::Tensor>>& maps,
+      Data& data) const {
+    if (config_.tsne_points <= 0 || hooks_.artifact_dir.empty())
+      return absl::OkStatus();
+    absl::StatusOr<std::string> tsne =
+        WriteTsne(hooks_.artifact_dir, maps, data.test->labels(),
+                  config_.tsne_points, config_.seed);
+    if (!tsne.ok()) return tsne.status();
+    outcome.artifacts.push_back(*tsne);
+    return absl::OkStatus();
+  }
 
   const RunConfig& config_;
   const RunHooks& hooks_;
@@ -216,11 +273,10 @@ class Run {
   std::map<std::string, double> results_;
 };
 
-absl::StatusOr<bool> Run::TrainLoop(
-    torch::nn::Module& model, int64_t train_size,
-    const std::function<StepLosses(const torch::Tensor&)>& step_loss,
-    const std::function<std::map<std::string, double>(bool last_epoch)>&
-        evaluate) {
+absl::StatusOr<bool> Run::TrainLoop(torch::nn::Module& model, Split* images,
+                                    int64_t train_size,
+                                    const StepLossFn& step_loss,
+                                    const EvaluateFn& evaluate) {
   const int64_t batch = config_.batch_size;
   const int64_t steps_per_epoch = train_size / batch;  // Drop the last partial.
   if (steps_per_epoch == 0) {
@@ -239,20 +295,33 @@ absl::StatusOr<bool> Run::TrainLoop(
   int64_t images_per_sec_count = 0;
   for (int64_t epoch = 1; epoch <= config_.epochs; ++epoch) {
     model.train();
-    torch::Tensor order = torch::randperm(train_size, generator, torch::kInt64);
+    const torch::Tensor order =
+        torch::randperm(train_size, generator, torch::kInt64)
+            .slice(0, 0, steps_per_epoch * batch);
+    if (images != nullptr) images->StartEpoch(order, batch);
     auto window_start = std::chrono::steady_clock::now();
     int64_t window_images = 0;
     for (int64_t s = 0; s < steps_per_epoch; ++s) {
       if (ShouldStop()) return true;
+      torch::Tensor batch_images,
+          idx = order.slice(0, s * batch, (s + 1) * batch);
+      if (images != nullptr) {
+        absl::StatusOr<std::optional<Split::Batch>> next =
+            images->NextTrainBatch();
+        if (!next.ok()) return next.status();
+        batch_images = (*next)->images;
+        idx = (*next)->indices;
+      }
       SetLr(*optimizer, CosineLr(config_.optimizer.lr, step, total_steps));
-      StepLosses losses = step_loss(order.slice(0, s * batch, (s + 1) * batch));
+      absl::StatusOr<StepLosses> losses = step_loss(batch_images, idx);
+      if (!losses.ok()) return losses.status();
       optimizer->zero_grad();
-      losses.total.backward();
+      losses->total.backward();
       optimizer->step();
       ++step;
       window_images += batch;
       if (step % every == 0 || s + 1 == steps_per_epoch) {
-        const double loss = losses.total.item<double>();
+        const double loss = losses->total.item<double>();
         if (!std::isfinite(loss)) {
           return absl::InternalError(absl::StrCat("loss is ", loss, " at step ",
                                                   step, " of epoch ", epoch));
@@ -265,9 +334,8 @@ absl::StatusOr<bool> Run::TrainLoop(
         images_per_sec_sum += images_per_sec;
         ++images_per_sec_count;
         Emit(step, epoch, "train/loss", loss);
-        for (const auto& [key, value] : losses.terms) {
+        for (const auto& [key, value] : losses->terms)
           Emit(step, epoch, key, value.item<double>());
-        }
         Emit(step, epoch, "train/lr",
              CosineLr(config_.optimizer.lr, step - 1, total_steps));
         Emit(step, epoch, "train/images_per_sec", images_per_sec);
@@ -276,7 +344,10 @@ absl::StatusOr<bool> Run::TrainLoop(
         window_images = 0;
       }
     }
-    for (const auto& [key, value] : evaluate(epoch == config_.epochs)) {
+    absl::StatusOr<std::map<std::string, double>> metrics =
+        evaluate(epoch == config_.epochs);
+    if (!metrics.ok()) return metrics.status();
+    for (const auto& [key, value] : *metrics) {
       Emit(step, epoch, key, value);
       results_[key] = value;
     }
@@ -287,11 +358,12 @@ absl::StatusOr<bool> Run::TrainLoop(
   return false;
 }
 
-absl::StatusOr<RunOutcome> Run::TrainTeacher(const TrainTestData& data) {
+absl::StatusOr<RunOutcome> Run::TrainTeacher(Data& data) {
+  const std::vector<int64_t> shape = data.train->image_shape();
   VitConfig vit = config_.teacher;
-  vit.image_size = data.train.images.size(2);
-  vit.in_channels = data.train.images.size(1);
-  vit.num_classes = data.train.num_classes;
+  vit.in_channels = shape[0];
+  vit.image_size = shape[1];
+  vit.num_classes = data.num_classes;
   if (vit.image_size % vit.patch_size != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("teacher.vit.patch_size ", vit.patch_size,
@@ -303,31 +375,31 @@ absl::StatusOr<RunOutcome> Run::TrainTeacher(const TrainTestData& data) {
   }
   Vit teacher(vit);
   teacher->to(device_);
-  auto step_loss = [&](const torch::Tensor& idx) {
-    torch::Tensor labels = data.train.labels.index_select(0, idx).to(device_);
-    auto [logits, embedding] =
-        teacher->forward(data.train.images.index_select(0, idx).to(device_));
+  auto step_loss = [&](const torch::Tensor& images,
+                       const torch::Tensor& idx) -> absl::StatusOr<StepLosses> {
+    auto [logits, embedding] = teacher->forward(images.to(device_));
     StepLosses out;
-    out.total = CrossEntropyLoss(logits, labels);
+    out.total = CrossEntropyLoss(
+        logits, data.train->labels().index_select(0, idx).to(device_));
     out.terms.emplace_back("train/loss_ce", out.total.detach());
     return out;
   };
-  auto evaluate = [&](bool last_epoch) -> std::map<std::string, double> {
-    auto [logits, embedding] = Predict(teacher, data.test.images, device_);
+  auto evaluate =
+      [&](bool last_epoch) -> absl::StatusOr<std::map<std::string, double>> {
+    absl::StatusOr<LogitsAndEmbedding> test =
+        Predict(teacher, *data.test, 0, device_);
+    if (!test.ok()) return test.status();
     std::map<std::string, double> m = {
-        {"eval/top1", Accuracy(logits, data.test.labels)}};
+        {"eval/top1", Accuracy(test->first, data.test->labels())}};
     if (last_epoch) {
-      const int64_t bank = std::min(config_.knn_bank, data.train.size());
-      m.merge(EmbeddingMetrics(
-          "eval/",
-          Predict(teacher, data.train.images.slice(0, 0, bank), device_).second,
-          data.train.labels.slice(0, 0, bank), embedding, data.test.labels,
-          data.train.num_classes, config_.seed));
+      auto more = ModelEmbeddingMetrics("eval/", teacher, data, test->second);
+      if (!more.ok()) return more.status();
+      m.merge(*more);
     }
     return m;
   };
-  absl::StatusOr<bool> stopped =
-      TrainLoop(*teacher, data.train.size(), step_loss, evaluate);
+  absl::StatusOr<bool> stopped = TrainLoop(
+      *teacher, data.train.get(), data.train->size(), step_loss, evaluate);
   if (!stopped.ok()) return stopped.status();
   RunOutcome outcome{results_, *stopped};
   if (*stopped) return outcome;
@@ -337,40 +409,35 @@ absl::StatusOr<RunOutcome> Run::TrainTeacher(const TrainTestData& data) {
   return outcome;
 }
 
-absl::StatusOr<RunOutcome> Run::TrainLinearHead(const TrainTestData& data) {
-  // The backbone is frozen: its embeddings are computed once.
-  absl::StatusOr<TeacherOutputs> outputs = ComputeTeacherOutputs(data, [&] {
-    return LoadTorchScriptTeacher(config_.teacher_torchscript, device_);
-  });
+absl::StatusOr<RunOutcome> Run::TrainLinearHead(Data& data) {
+  // The backbone is frozen: its embeddings (evaluation views) are computed
+  // once, and the head trains on them alone.
+  absl::StatusOr<TeacherOutputs> outputs = ComputeTeacherOutputs(data, nullptr);
   if (!outputs.ok()) return outputs.status();
   const torch::Tensor& train_embedding = outputs->train.second;
   const torch::Tensor& test_embedding = outputs->test.second;
-  torch::nn::Linear head(train_embedding.size(1), data.train.num_classes);
+  torch::nn::Linear head(train_embedding.size(1), data.num_classes);
   head->to(device_);
-  auto step_loss = [&](const torch::Tensor& idx) {
+  auto step_loss = [&](const torch::Tensor&,
+                       const torch::Tensor& idx) -> absl::StatusOr<StepLosses> {
     StepLosses out;
     out.total =
         CrossEntropyLoss(head(train_embedding.index_select(0, idx).to(device_)),
-                         data.train.labels.index_select(0, idx).to(device_));
+                         data.train->labels().index_select(0, idx).to(device_));
     out.terms.emplace_back("train/loss_ce", out.total.detach());
     return out;
   };
-  auto evaluate = [&](bool last_epoch) -> std::map<std::string, double> {
+  auto evaluate =
+      [&](bool last_epoch) -> absl::StatusOr<std::map<std::string, double>> {
     torch::NoGradGuard no_grad;
     torch::Tensor logits = head(test_embedding.to(device_)).to(torch::kCPU);
     std::map<std::string, double> m = {
-        {"eval/top1", Accuracy(logits, data.test.labels)}};
-    if (last_epoch) {
-      const int64_t bank = std::min(config_.knn_bank, data.train.size());
-      m.merge(EmbeddingMetrics("eval/", train_embedding.slice(0, 0, bank),
-                               data.train.labels.slice(0, 0, bank),
-                               test_embedding, data.test.labels,
-                               data.train.num_classes, config_.seed));
-    }
+        {"eval/top1", Accuracy(logits, data.test->labels())}};
+    if (last_epoch) m.merge(OutputEmbeddingMetrics("eval/", *outputs, data));
     return m;
   };
   absl::StatusOr<bool> stopped =
-      TrainLoop(*head, data.train.size(), step_loss, evaluate);
+      TrainLoop(*head, nullptr, data.train->size(), step_loss, evaluate);
   if (!stopped.ok()) return stopped.status();
   RunOutcome outcome{results_, *stopped};
   if (*stopped) return outcome;
@@ -381,8 +448,7 @@ absl::StatusOr<RunOutcome> Run::TrainLinearHead(const TrainTestData& data) {
 }
 
 absl::StatusOr<Run::TeacherOutputs> Run::ComputeTeacherOutputs(
-    const TrainTestData& data,
-    const std::function<absl::StatusOr<std::unique_ptr<Teacher>>()>& load) {
+    Data& data, Teacher* teacher) {
   const std::string& cache = hooks_.teacher_cache_path;
   if (!cache.empty() && std::filesystem::exists(cache)) {
     std::vector<torch::Tensor> t;
@@ -391,19 +457,24 @@ absl::StatusOr<Run::TeacherOutputs> Run::ComputeTeacherOutputs(
     } catch (const c10::Error&) {
       t.clear();  // A damaged entry is recomputed and replaced.
     }
-    if (t.size() == 4 && t[0].size(0) == data.train.size() &&
-        t[2].size(0) == data.test.size()) {
+    if (t.size() == 4 && t[0].size(0) == data.train->size() &&
+        t[2].size(0) == data.test->size()) {
       results_["teacher/cache_hit"] = 1;
       return TeacherOutputs{{t[0], t[1]}, {t[2], t[3]}};
     }
   }
-  absl::StatusOr<std::unique_ptr<Teacher>> teacher = load();
-  if (!teacher.ok()) return teacher.status();
+  std::unique_ptr<Teacher> loaded;
+  if (teacher == nullptr) {
+    absl::StatusOr<std::unique_ptr<Teacher>> t = LoadFrozenTeacher();
+    if (!t.ok()) return t.status();
+    loaded = *std::move(t);
+    teacher = loaded.get();
+  }
   absl::StatusOr<LogitsAndEmbedding> train =
-      PredictTeacher(**teacher, data.train.images, device_);
+      PredictTeacher(*teacher, *data.train, device_);
   if (!train.ok()) return train.status();
   absl::StatusOr<LogitsAndEmbedding> test =
-      PredictTeacher(**teacher, data.test.images, device_);
+      PredictTeacher(*teacher, *data.test, device_);
   if (!test.ok()) return test.status();
   results_["teacher/cache_hit"] = 0;
   if (!cache.empty()) {
@@ -417,22 +488,28 @@ absl::StatusOr<Run::TeacherOutputs> Run::ComputeTeacherOutputs(
   return TeacherOutputs{*std::move(train), *std::move(test)};
 }
 
-absl::StatusOr<RunOutcome> Run::Distill(const TrainTestData& data) {
-  // The view is deterministic, so the frozen teacher runs once per image,
-  // or not at all when this host's cache has its outputs.
-  absl::StatusOr<TeacherOutputs> outputs = ComputeTeacherOutputs(data, [&] {
-    return config_.teacher_torchscript.empty()
-               ? LoadTeacherCheckpoint(hooks_.teacher_checkpoint, device_)
-               : LoadTorchScriptTeacher(config_.teacher_torchscript, device_);
-  });
+absl::StatusOr<RunOutcome> Run::Distill(Data& data) {
+  // Where the training view is deterministic the frozen teacher runs once
+  // per image, or not at all when this host's cache has its outputs; with
+  // random augmentation it runs online on every batch.
+  std::unique_ptr<Teacher> online;
+  if (!data.train->deterministic()) {
+    absl::StatusOr<std::unique_ptr<Teacher>> t = LoadFrozenTeacher();
+    if (!t.ok()) return t.status();
+    online = *std::move(t);
+  }
+  absl::StatusOr<TeacherOutputs> outputs =
+      ComputeTeacherOutputs(data, online.get());
   if (!outputs.ok()) return outputs.status();
   const auto& [teacher_logits, teacher_embedding] = outputs->train;
   const torch::Tensor& teacher_test_logits = outputs->test.first;
-  results_["teacher/top1"] = Accuracy(teacher_test_logits, data.test.labels);
+  results_["teacher/top1"] = Accuracy(teacher_test_logits, data.test->labels());
+  results_["teacher/online"] = online ? 1 : 0;
+  results_.merge(OutputEmbeddingMetrics("teacher/", *outputs, data));
 
   StudentConfig sc = config_.student;
-  sc.in_channels = data.train.images.size(1);
-  sc.num_classes = data.train.num_classes;
+  sc.in_channels = data.train->image_shape()[0];
+  sc.num_classes = data.num_classes;
   sc.teacher_width = teacher_embedding.size(1);
   ResNetStudent student(sc);
   if (!sc.pretrained.empty()) {
@@ -443,119 +520,106 @@ absl::StatusOr<RunOutcome> Run::Distill(const TrainTestData& data) {
   }
   student->to(device_);
 
-  auto step_loss = [&](const torch::Tensor& idx) {
-    torch::Tensor images = data.train.images.index_select(0, idx).to(device_);
-    LogitsAndEmbedding out = student->forward(images);
-    return DistillLosses(config_.losses, student, out,
-                         teacher_logits.index_select(0, idx).to(device_),
-                         teacher_embedding.index_select(0, idx).to(device_),
-                         data.train.labels.index_select(0, idx).to(device_));
+  auto step_loss = [&](const torch::Tensor& images,
+                       const torch::Tensor& idx) -> absl::StatusOr<StepLosses> {
+    torch::Tensor on_device = images.to(device_);
+    torch::Tensor t_logits, t_embedding;
+    if (online) {
+      absl::StatusOr<LogitsAndEmbedding> t = online->Forward(on_device);
+      if (!t.ok()) return t.status();
+      std::tie(t_logits, t_embedding) = *t;
+    } else {
+      t_logits = teacher_logits.index_select(0, idx).to(device_);
+      t_embedding = teacher_embedding.index_select(0, idx).to(device_);
+    }
+    return DistillLosses(config_.losses, student, student->forward(on_device),
+                         t_logits, t_embedding,
+                         data.train->labels().index_select(0, idx).to(device_));
   };
-  const int64_t bank = std::min(config_.knn_bank, data.train.size());
-  results_.merge(EmbeddingMetrics(
-      "teacher/", teacher_embedding.slice(0, 0, bank),
-      data.train.labels.slice(0, 0, bank), outputs->test.second,
-      data.test.labels, data.train.num_classes, config_.seed));
   torch::Tensor student_test_embedding;
-  auto evaluate = [&](bool last_epoch) -> std::map<std::string, double> {
-    auto [logits, embedding] = Predict(student, data.test.images, device_);
+  auto evaluate =
+      [&](bool last_epoch) -> absl::StatusOr<std::map<std::string, double>> {
+    absl::StatusOr<LogitsAndEmbedding> test =
+        Predict(student, *data.test, 0, device_);
+    if (!test.ok()) return test.status();
     std::map<std::string, double> m = {
-        {"eval/top1", Accuracy(logits, data.test.labels)},
+        {"eval/top1", Accuracy(test->first, data.test->labels())},
         {"eval/teacher_agreement",
-         TopOneAgreement(logits, teacher_test_logits)}};
+         TopOneAgreement(test->first, teacher_test_logits)}};
     if (last_epoch) {
-      student_test_embedding = embedding;
-      m.merge(EmbeddingMetrics(
-          "eval/",
-          Predict(student, data.train.images.slice(0, 0, bank), device_).second,
-          data.train.labels.slice(0, 0, bank), embedding, data.test.labels,
-          data.train.num_classes, config_.seed));
+      student_test_embedding = test->second;
+      auto more = ModelEmbeddingMetrics("eval/", student, data, test->second);
+      if (!more.ok()) return more.status();
+      m.merge(*more);
     }
     return m;
   };
-  absl::StatusOr<bool> stopped =
-      TrainLoop(*student, data.train.size(), step_loss, evaluate);
+  absl::StatusOr<bool> stopped = TrainLoop(
+      *student, data.train.get(), data.train->size(), step_loss, evaluate);
   if (!stopped.ok()) return stopped.status();
   RunOutcome outcome{results_, *stopped};
   if (*stopped) return outcome;
   if (absl::Status s = SaveStudent(student, hooks_.output_checkpoint); !s.ok())
     return s;
-  if (config_.tsne_points > 0 && !hooks_.artifact_dir.empty()) {
-    absl::StatusOr<std::string> tsne =
-        WriteTsne(hooks_.artifact_dir,
-                  {{"teacher", outputs->test.second},
-                   {"student", student_test_embedding}},
-                  data.test.labels, config_.tsne_points, config_.seed);
-    if (!tsne.ok()) return tsne.status();
-    outcome.artifacts.push_back(*tsne);
-  }
+  absl::Status tsne = AddTsne(
+      outcome,
+      {{"teacher", outputs->test.second}, {"student", student_test_embedding}},
+      data);
+  if (!tsne.ok()) return tsne;
   return outcome;
 }
 
-absl::StatusOr<RunOutcome> Run::Evaluate(const TrainTestData& data) {
+absl::StatusOr<RunOutcome> Run::Evaluate(Data& data) {
   const bool has_teacher = !hooks_.teacher_checkpoint.empty() ||
                            !config_.teacher_torchscript.empty();
-  const int64_t bank = std::min(config_.knn_bank, data.train.size());
-  const int64_t classes = data.train.num_classes;
   std::vector<std::pair<std::string, torch::Tensor>> maps;
   torch::Tensor teacher_logits;
   if (has_teacher) {
-    absl::StatusOr<TeacherOutputs> outputs = ComputeTeacherOutputs(data, [&] {
-      return config_.teacher_torchscript.empty()
-                 ? LoadTeacherCheckpoint(hooks_.teacher_checkpoint, device_)
-                 : LoadTorchScriptTeacher(config_.teacher_torchscript, device_);
-    });
+    absl::StatusOr<TeacherOutputs> outputs =
+        ComputeTeacherOutputs(data, nullptr);
     if (!outputs.ok()) return outputs.status();
     teacher_logits = outputs->test.first;
-    results_["teacher/top1"] = Accuracy(teacher_logits, data.test.labels);
-    results_.merge(EmbeddingMetrics(
-        "teacher/", outputs->train.second.slice(0, 0, bank),
-        data.train.labels.slice(0, 0, bank), outputs->test.second,
-        data.test.labels, classes, config_.seed));
+    results_["teacher/top1"] = Accuracy(teacher_logits, data.test->labels());
+    results_.merge(OutputEmbeddingMetrics("teacher/", *outputs, data));
     maps.emplace_back("teacher", outputs->test.second);
   }
   if (!hooks_.student_checkpoint.empty()) {
     absl::StatusOr<ResNetStudent> student =
         LoadStudent(hooks_.student_checkpoint, device_);
     if (!student.ok()) return student.status();
-    if ((*student)->config.in_channels != data.test.images.size(1) ||
-        (*student)->config.num_classes != classes) {
+    const StudentConfig& sc = (*student)->config;
+    if (sc.in_channels != data.test->image_shape()[0] ||
+        sc.num_classes != data.num_classes) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "the student takes ", (*student)->config.in_channels,
-          "-channel images and has ", (*student)->config.num_classes,
-          " classes; the data set has ", data.test.images.size(1), " and ",
-          classes));
+          "the student takes ", sc.in_channels, "-channel images and has ",
+          sc.num_classes, " classes; the data set has ",
+          data.test->image_shape()[0], " and ", data.num_classes));
     }
-    auto [logits, embedding] = Predict(*student, data.test.images, device_);
-    results_["student/top1"] = Accuracy(logits, data.test.labels);
-    results_.merge(EmbeddingMetrics(
-        "student/",
-        Predict(*student, data.train.images.slice(0, 0, bank), device_).second,
-        data.train.labels.slice(0, 0, bank), embedding, data.test.labels,
-        classes, config_.seed));
-    if (has_teacher)
+    absl::StatusOr<LogitsAndEmbedding> test =
+        Predict(*student, *data.test, 0, device_);
+    if (!test.ok()) return test.status();
+    results_["student/top1"] = Accuracy(test->first, data.test->labels());
+    auto more = ModelEmbeddingMetrics("student/", *student, data, test->second);
+    if (!more.ok()) return more.status();
+    results_.merge(*more);
+    if (has_teacher) {
       results_["eval/teacher_agreement"] =
-          TopOneAgreement(logits, teacher_logits);
-    maps.emplace_back("student", embedding);
+          TopOneAgreement(test->first, teacher_logits);
+    }
+    maps.emplace_back("student", test->second);
   }
   std::vector<Metric> points;
   for (const auto& [key, value] : results_)
     points.push_back({0, 0, key, value, NowMs()});
   if (hooks_.on_metrics) hooks_.on_metrics(std::move(points));
   RunOutcome outcome{results_, false};
-  if (config_.tsne_points > 0 && !hooks_.artifact_dir.empty()) {
-    absl::StatusOr<std::string> tsne =
-        WriteTsne(hooks_.artifact_dir, maps, data.test.labels,
-                  config_.tsne_points, config_.seed);
-    if (!tsne.ok()) return tsne.status();
-    outcome.artifacts.push_back(*tsne);
-  }
+  if (absl::Status s = AddTsne(outcome, maps, data); !s.ok()) return s;
   return outcome;
 }
 
 absl::StatusOr<RunOutcome> Run::Execute() {
   torch::manual_seed(config_.seed);
-  absl::StatusOr<TrainTestData> data = LoadDataset(config_.dataset);
+  absl::StatusOr<Data> data = OpenData(config_.dataset, uint64_t(config_.seed));
   if (!data.ok()) return data.status();
   if (config_.kind == RunKind::kEvaluate) return Evaluate(*data);
   if (config_.kind == RunKind::kTrainTeacher) {
@@ -566,17 +630,6 @@ absl::StatusOr<RunOutcome> Run::Execute() {
 }
 
 }  // namespace
-
-template <typename Model>
-double TopOne(Model& model, const torch::Tensor& images,
-              const torch::Tensor& labels, const torch::Device& device) {
-  return Accuracy(Predict(model, images, device).first, labels);
-}
-template double TopOne<Vit>(Vit&, const torch::Tensor&, const torch::Tensor&,
-                            const torch::Device&);
-template double TopOne<ResNetStudent>(ResNetStudent&, const torch::Tensor&,
-                                      const torch::Tensor&,
-                                      const torch::Device&);
 
 absl::StatusOr<RunOutcome> ExecuteRun(const RunConfig& config,
                                       const RunHooks& hooks) {

@@ -57,11 +57,6 @@ struct RunOutcome {
 absl::StatusOr<RunOutcome> ExecuteRun(const RunConfig& config,
                                       const RunHooks& hooks);
 
-// Test top-1 of any (logits, embedding) model, in [0, 1].
-template <typename Model>
-double TopOne(Model& model, const torch::Tensor& images,
-              const torch::Tensor& labels, const torch::Device& device);
-
 // Which BLAS library this process loaded, read from /proc/self/maps
 // (e.g. ".../openblas-openmp/libblas.so.3"); "unknown" when none is found.
 std::string LoadedBlas();

@@ -33,7 +33,8 @@ absl::Status LoadWeightsByName(
 // A student checkpoint holds its architecture next to its weights, so the
 // file alone rebuilds the model (for evaluation on any data set).
 absl::Status SaveStudent(ResNetStudent& student, const std::string& path);
-absl::StatusOr<ResNetStudent> LoadStudent(const std::string& path, const torch::Device& device);
+absl::StatusOr<ResNetStudent> LoadStudent(const std::string& path,
+                                          const torch::Device& device);
 
 }  // namespace distill::engine
 
