@@ -6,6 +6,8 @@
 #            ROUNDS (default 5) alternating pairs, medians and their ratio
 #   sweep    the eight distillation runs of the Table 1 sweep (a small size)
 #            with the worker's teacher cache against without it: wall time
+#   loader   JPEG decoding + training view (224 px) on 2 threads against what
+#            the student step (ResNet-18, ImageNet stem, 224 px) consumes
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -24,6 +26,20 @@ if [ "$what" = student ] || [ "$what" = all ]; then
   echo "student step, images/s (median of $rounds): engine $e [${engine[*]}]"
   echo "                                          pytorch $p [${pytorch[*]}]"
   awk -v e="$e" -v p="$p" 'BEGIN {printf "ratio engine / pytorch: %.3f\n", e / p}'
+fi
+
+if [ "$what" = loader ] || [ "$what" = all ]; then
+  loaded=() consumed=()
+  for _ in $(seq 3); do
+    loaded+=("$(build/bench/loader --threads 2 --images 256 | awk '{print $3}')")
+    consumed+=("$(build/bench/student_step --threads 2 --size 224 --batch 32 --steps 4 --warmup 1 |
+                  awk '{print $3}')")
+  done
+  l=$(printf '%s\n' "${loaded[@]}" | median)
+  c=$(printf '%s\n' "${consumed[@]}" | median)
+  echo "JPEG decode + augmentation, images/s on 2 threads (median of 3): $l [${loaded[*]}]"
+  echo "student step at 224 px consumes, images/s (median of 3):         $c [${consumed[*]}]"
+  awk -v l="$l" -v c="$c" 'BEGIN {printf "ratio loader / student step: %.1f\n", l / c}'
 fi
 
 if [ "$what" = sweep ] || [ "$what" = all ]; then
