@@ -3,7 +3,7 @@
 # machine (2 threads each). Usage: bench/run.sh [student|sweep|all]
 #   student  the student's training step (ResNet-18, small stem, batch 128,
 #            28x28) in the engine against PyTorch's Python API: images/s,
-#            ROUNDS (default 5) alternating pairs, medians and their ratio
+#            ROUNDS (default 3) alternating pairs, medians and their ratio
 #   sweep    the eight distillation runs of the Table 1 sweep (a small size)
 #            with the worker's teacher cache against without it: wall time
 #   loader   JPEG decoding + training view (224 px) on 2 threads against what
@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
-rounds=${ROUNDS:-5}
+rounds=${ROUNDS:-3}
 scripts/setup.sh build >/dev/null
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
@@ -32,7 +32,7 @@ if [ "$what" = loader ] || [ "$what" = all ]; then
   loaded=() consumed=()
   for _ in $(seq 3); do
     loaded+=("$(build/bench/loader --threads 2 --images 256 | awk '{print $3}')")
-    consumed+=("$(build/bench/student_step --threads 2 --size 224 --batch 32 --steps 4 --warmup 1 |
+    consumed+=("$(build/bench/student_step --threads 2 --size 224 --batch 32 --steps 2 --warmup 1 |
                   awk '{print $3}')")
   done
   l=$(printf '%s\n' "${loaded[@]}" | median)

@@ -9,6 +9,7 @@
 #include "worker/engine/datasets.h"
 #include "worker/engine/models.h"
 #include "worker/engine/teacher.h"
+#include "worker/engine/weights.h"
 #include "worker/engine/trainer.h"
 
 namespace distill::engine {
@@ -326,6 +327,36 @@ TEST_F(EngineTest, SameSpecAndSeedGiveTheSameMetrics) {
   EXPECT_EQ(first, run());
   config.seed = 1;
   EXPECT_NE(first, run());
+}
+
+TEST_F(EngineTest, CachedTeacherOutputsGiveTheSameStudent) {
+  WriteFashionMnist(100);
+  RunConfig config;
+  config.kind = RunKind::kTrainTeacher;
+  config.dataset.root = dir_.string();
+  config.teacher = {28, 1, 10, 7, 16, 1, 2, 2};
+  config.batch_size = 10;
+  config.tsne_points = 0;
+  RunHooks hooks;
+  hooks.output_checkpoint = (dir_ / "teacher.pt").string();
+  ASSERT_TRUE(ExecuteRun(config, hooks).ok());
+  config.kind = RunKind::kDistill;
+  config.student.width = 4;
+  config.losses.ikd = 1;
+  hooks.teacher_checkpoint = hooks.output_checkpoint;
+  hooks.output_checkpoint = (dir_ / "student.pt").string();
+  hooks.teacher_cache_path = (dir_ / "cache.pt").string();
+  auto miss = ExecuteRun(config, hooks);
+  ASSERT_TRUE(miss.ok()) << miss.status();
+  const auto first = *LoadStudent(hooks.output_checkpoint, torch::kCPU);
+  auto hit = ExecuteRun(config, hooks);
+  ASSERT_TRUE(hit.ok()) << hit.status();
+  const auto second = *LoadStudent(hooks.output_checkpoint, torch::kCPU);
+  EXPECT_EQ(miss->results.at("teacher/cache_hit"), 0);
+  EXPECT_EQ(hit->results.at("teacher/cache_hit"), 1);
+  for (const auto& p : first->named_parameters()) {
+    EXPECT_TRUE(torch::equal(p.value(), second->named_parameters()[p.key()])) << p.key();
+  }
 }
 
 TEST(LoadedBlasTest, NamesALibrary) { EXPECT_FALSE(LoadedBlas().empty()); }

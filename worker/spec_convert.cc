@@ -60,6 +60,7 @@ engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec,
                   : e.tsne_points() == 0 ? 1000
                                          : e.tsne_points();
   c.knn_bank = e.knn_bank() > 0 ? e.knn_bank() : 5000;
+  c.embedding_metrics_every_epoch = e.every_epoch();
   c.device = device;
   return c;
 }

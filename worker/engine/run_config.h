@@ -88,6 +88,7 @@ struct RunConfig {
   // End-of-run embedding evaluation: t-SNE points (0: no map) and k-NN bank.
   int64_t tsne_points = 1000;
   int64_t knn_bank = 5000;
+  bool embedding_metrics_every_epoch = false;
   std::string device = "cpu";
 };
 

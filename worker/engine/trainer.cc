@@ -391,7 +391,7 @@ absl::StatusOr<RunOutcome> Run::TrainTeacher(Data& data) {
     if (!test.ok()) return test.status();
     std::map<std::string, double> m = {
         {"eval/top1", Accuracy(test->first, data.test->labels())}};
-    if (last_epoch) {
+    if (last_epoch || config_.embedding_metrics_every_epoch) {
       auto more = ModelEmbeddingMetrics("eval/", teacher, data, test->second);
       if (!more.ok()) return more.status();
       m.merge(*more);
@@ -416,6 +416,7 @@ absl::StatusOr<RunOutcome> Run::TrainLinearHead(Data& data) {
   if (!outputs.ok()) return outputs.status();
   const torch::Tensor& train_embedding = outputs->train.second;
   const torch::Tensor& test_embedding = outputs->test.second;
+  torch::manual_seed(config_.seed);  // The same head, cache or not.
   torch::nn::Linear head(train_embedding.size(1), data.num_classes);
   head->to(device_);
   auto step_loss = [&](const torch::Tensor&,
@@ -433,7 +434,8 @@ absl::StatusOr<RunOutcome> Run::TrainLinearHead(Data& data) {
     torch::Tensor logits = head(test_embedding.to(device_)).to(torch::kCPU);
     std::map<std::string, double> m = {
         {"eval/top1", Accuracy(logits, data.test->labels())}};
-    if (last_epoch) m.merge(OutputEmbeddingMetrics("eval/", *outputs, data));
+    if (last_epoch || config_.embedding_metrics_every_epoch)
+      m.merge(OutputEmbeddingMetrics("eval/", *outputs, data));
     return m;
   };
   absl::StatusOr<bool> stopped =
@@ -511,6 +513,9 @@ absl::StatusOr<RunOutcome> Run::Distill(Data& data) {
   sc.in_channels = data.train->image_shape()[0];
   sc.num_classes = data.num_classes;
   sc.teacher_width = teacher_embedding.size(1);
+  // Whether the teacher was loaded (drawing random numbers for its initial
+  // weights) or its outputs came from the cache, the student starts the same.
+  torch::manual_seed(config_.seed);
   ResNetStudent student(sc);
   if (!sc.pretrained.empty()) {
     // A head for other classes and the student's own layers start fresh.
@@ -546,8 +551,8 @@ absl::StatusOr<RunOutcome> Run::Distill(Data& data) {
         {"eval/top1", Accuracy(test->first, data.test->labels())},
         {"eval/teacher_agreement",
          TopOneAgreement(test->first, teacher_test_logits)}};
-    if (last_epoch) {
-      student_test_embedding = test->second;
+    if (last_epoch) student_test_embedding = test->second;
+    if (last_epoch || config_.embedding_metrics_every_epoch) {
       auto more = ModelEmbeddingMetrics("eval/", student, data, test->second);
       if (!more.ok()) return more.status();
       m.merge(*more);
