@@ -71,7 +71,11 @@ if [ "$what" = sweep ] || [ "$what" = all ]; then
       --teacher_cache=$flag --scratch_dir="$work/$arm" 2>"$work/$arm.log" &
     worker=$!
     start=$(date +%s.%N)
-    "$distill" sweep "$work/sweep.yaml" --wait >"$work/$arm.out"
+    if ! "$distill" sweep "$work/sweep.yaml" --wait >"$work/$arm.out" 2>&1; then
+      echo "the $arm sweep failed; its output and worker log:" >&2
+      tail -n 20 "$work/$arm.out" "$work/$arm.log" >&2
+      exit 1
+    fi
     end=$(date +%s.%N)
     kill "$worker"; wait "$worker" 2>/dev/null || true
     seconds=$(awk -v s="$start" -v e="$end" 'BEGIN {printf "%.1f", e - s}')

@@ -532,10 +532,13 @@ absl::Status Scheduler::CompleteRun(const v1::CompleteRunRequest& request) {
   if (!run.ok()) return run.status();
   // Every kind but EVALUATE ends with a checkpoint of the run.
   const bool needs_checkpoint = run->spec().kind() != v1::EVALUATE;
+  // Looked up by run, not by digest: a deterministic run can write the very
+  // bytes another run already uploaded.
   absl::StatusOr<CheckpointRecord> checkpoint =
-      store_->FindCheckpoint(request.checkpoint_sha256());
+      store_->FindRunFile(request.run_id(), "checkpoint");
   if (needs_checkpoint &&
-      (!checkpoint.ok() || checkpoint->run_id != request.run_id())) {
+      (!checkpoint.ok() || checkpoint->sha256 != request.checkpoint_sha256() ||
+       checkpoint->attempt != request.attempt())) {
     return absl::FailedPreconditionError(absl::StrCat(
         "run ", request.run_id(), " cannot complete: checkpoint \"",
         request.checkpoint_sha256(), "\" was not uploaded for it"));

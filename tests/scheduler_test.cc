@@ -96,6 +96,16 @@ TEST_F(SchedulerTest, SweepStudentsWaitForTheTeacherThenQueue) {
   EXPECT_EQ(student->teacher_checkpoint_sha256(), Sha256Hex("teacher weights"));
 }
 
+TEST_F(SchedulerTest, TwoRunsMayUploadIdenticalCheckpoints) {
+  // Same spec and seed give the same bytes: both runs still complete.
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  Succeed(Lease(), "teacher", 0.8);
+  Succeed(Lease(), "identical student", 0.5);
+  Succeed(Lease(), "identical student", 0.5);
+  EXPECT_EQ(StatusOf(sweep.runs(1).id()), v1::SUCCEEDED);
+  EXPECT_EQ(StatusOf(sweep.runs(2).id()), v1::SUCCEEDED);
+}
+
 TEST_F(SchedulerTest, AFailedTeacherFailsItsStudentsNamingIt) {
   auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
   v1::Run teacher = Lease();
