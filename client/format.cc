@@ -223,8 +223,8 @@ std::string FormatRunDetails(const v1::Run& run,
                         : s.teacher().torchscript(),
                     ", student run ", s.student_run_id(), "\n");
   } else if (!s.teacher().torchscript().empty()) {
-    absl::StrAppend(&out, "  linear head on TorchScript backbone ", s.teacher().torchscript(),
-                    "\n");
+    absl::StrAppend(&out, "  linear head on TorchScript backbone ",
+                    s.teacher().torchscript(), "\n");
   } else {
     const v1::VitSpec& v = s.teacher().vit();
     absl::StrAppend(&out, "  ViT patch ", v.patch_size(), " width ", v.width(),

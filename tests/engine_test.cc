@@ -9,8 +9,8 @@
 #include "worker/engine/datasets.h"
 #include "worker/engine/models.h"
 #include "worker/engine/teacher.h"
-#include "worker/engine/weights.h"
 #include "worker/engine/trainer.h"
+#include "worker/engine/weights.h"
 
 namespace distill::engine {
 namespace {
@@ -355,7 +355,8 @@ TEST_F(EngineTest, CachedTeacherOutputsGiveTheSameStudent) {
   EXPECT_EQ(miss->results.at("teacher/cache_hit"), 0);
   EXPECT_EQ(hit->results.at("teacher/cache_hit"), 1);
   for (const auto& p : first->named_parameters()) {
-    EXPECT_TRUE(torch::equal(p.value(), second->named_parameters()[p.key()])) << p.key();
+    EXPECT_TRUE(torch::equal(p.value(), second->named_parameters()[p.key()]))
+        << p.key();
   }
 }
 

@@ -104,10 +104,13 @@ TEST(SpecFileTest, ExamplesParse) {
   EXPECT_EQ(sweep.members(0).name(), "A");
   EXPECT_EQ(sweep.members(7).name(), "H");
   EXPECT_TRUE(sweep.teacher().has_train());
-  ASSERT_TRUE(ReadYamlFile(DISTILL_SOURCE_DIR "/examples/cub-200-2011.yaml", &sweep).ok());
+  ASSERT_TRUE(
+      ReadYamlFile(DISTILL_SOURCE_DIR "/examples/cub-200-2011.yaml", &sweep)
+          .ok());
   EXPECT_EQ(sweep.base().student().stem(), v1::IMAGENET);
   EXPECT_FALSE(sweep.teacher().train().dataset().augment());
-  EXPECT_EQ(sweep.teacher().train().teacher().torchscript(), "/models/dino_vits16.pt");
+  EXPECT_EQ(sweep.teacher().train().teacher().torchscript(),
+            "/models/dino_vits16.pt");
 }
 
 }  // namespace

@@ -92,7 +92,8 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"unknown_dataset", Distill([](auto& s) {
                s.mutable_dataset()->set_name("cifar-100");
              }),
-             "dataset.name must be one of [cifar-10, cub-200-2011, fashion-mnist, "
+             "dataset.name must be one of [cifar-10, cub-200-2011, "
+             "fashion-mnist, "
              "image-folder], got \"cifar-100\""},
         Case{"cifar_without_root", Distill([](auto& s) {
                s.mutable_dataset()->set_name("cifar-10");
