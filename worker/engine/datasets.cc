@@ -3,6 +3,8 @@
 #include <zlib.h>
 
 #include <cstdint>
+#include <fstream>
+#include <iterator>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -150,6 +152,13 @@ std::vector<std::string> CifarFiles(const DatasetConfig& config, bool train) {
 }
 
 }  // namespace
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
+  return std::string((std::istreambuf_iterator<char>(in)),
+                     std::istreambuf_iterator<char>());
+}
 
 absl::StatusOr<torch::Tensor> ReadIdx(const std::string& path) {
   absl::StatusOr<std::vector<uint8_t>> bytes = ReadGzipOrPlain(path);

@@ -27,6 +27,9 @@ struct TrainTestData {
 
 inline constexpr char kFashionMnistRoot[] = "/usr/share/datasets/fashion-mnist";
 
+// The whole file's bytes; NOT_FOUND naming it when it cannot be opened.
+absl::StatusOr<std::string> ReadFile(const std::string& path);
+
 // Reads one IDX file (gzip-compressed or plain) into a uint8 tensor whose
 // shape is the file's. Fails naming the file on any malformed content.
 absl::StatusOr<torch::Tensor> ReadIdx(const std::string& path);

@@ -13,6 +13,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "worker/engine/datasets.h"
 
 namespace distill::engine {
 namespace {
@@ -22,13 +23,6 @@ namespace fs = std::filesystem;
 
 constexpr float kImageNetMean[] = {0.485f, 0.456f, 0.406f};
 constexpr float kImageNetStd[] = {0.229f, 0.224f, 0.225f};
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  return std::string((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
-}
 
 // Reads "<id> <fields...>" lines into id -> fields, naming the file and the
 // line of anything malformed.

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "worker/engine/datasets.h"
 
 namespace distill::engine {
 namespace {
@@ -112,13 +113,6 @@ torch::Tensor ConfigTensor(const VitConfig& c) {
   return torch::tensor({c.image_size, c.in_channels, c.num_classes,
                         c.patch_size, c.width, c.depth, c.heads, c.mlp_ratio},
                        torch::kInt64);
-}
-
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  return std::string((std::istreambuf_iterator<char>(in)),
-                     std::istreambuf_iterator<char>());
 }
 
 }  // namespace
