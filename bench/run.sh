@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The benchmark ratios, each measured side by side in one run on this
-# machine (2 threads each). Usage: bench/run.sh [student|sweep|all]
+# machine (2 threads each). Usage: bench/run.sh [student|loader|sweep|all]
 #   student  the student's training step (ResNet-18, small stem, batch 128,
-#            28x28) in the engine against PyTorch's Python API: images/s,
-#            ROUNDS (default 3) alternating pairs, medians and their ratio
+#            28x28) in the engine against PyTorch's Python API: images/s of
+#            the median step over PAIRS (default 30) steps taken in lockstep,
+#            and the ratio
 #   sweep    the eight distillation runs of the Table 1 sweep (a small size)
 #            with the worker's teacher cache against without it: wall time
 #   loader   JPEG decoding + training view (224 px) on 2 threads against what
@@ -11,21 +12,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
-rounds=${ROUNDS:-3}
+pairs=${PAIRS:-30}
 scripts/setup.sh build >/dev/null
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 if [ "$what" = student ] || [ "$what" = all ]; then
-  engine=() pytorch=()
-  for _ in $(seq "$rounds"); do
-    engine+=("$(build/bench/student_step --threads 2 --steps 15 | awk '{print $3}')")
-    pytorch+=("$(/usr/bin/python3 bench/student_step.py --threads 2 --steps 15 | awk '{print $3}')")
-  done
-  e=$(printf '%s\n' "${engine[@]}" | median)
-  p=$(printf '%s\n' "${pytorch[@]}" | median)
-  echo "student step, images/s (median of $rounds): engine $e [${engine[*]}]"
-  echo "                                          pytorch $p [${pytorch[*]}]"
-  awk -v e="$e" -v p="$p" 'BEGIN {printf "ratio engine / pytorch: %.3f\n", e / p}'
+  # In lockstep (bench/lockstep.py): one engine step, one PyTorch step, in
+  # turn, so both see the same moment of this shared machine.
+  echo "student step, A = engine, B = PyTorch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'):"
+  bench/lockstep.py "$pairs" build/bench/student_step --threads 2 --lockstep 1 -- \
+    /usr/bin/python3 bench/student_step.py --threads 2 --lockstep 1
+  echo "what the engine's runtime settings are worth, A = engine, B = engine with LibTorch's defaults:"
+  bench/lockstep.py "$pairs" build/bench/student_step --threads 2 --lockstep 1 -- \
+    build/bench/student_step --threads 2 --lockstep 1 --defaults 1
 fi
 
 if [ "$what" = loader ] || [ "$what" = all ]; then

@@ -2,8 +2,10 @@
 """The student's training step in PyTorch's Python API, as bench/student_step.cc
 times it in the engine: torchvision's ResNet-18 with the small-image stem
 (3x3 stride-1 convolution, no max-pool), 1 x 28 x 28 input, batch 128,
-cross-entropy, SGD. Prints images per second."""
+cross-entropy, SGD. Prints images per second of the median step (and the
+mean)."""
 import argparse
+import sys
 import time
 
 import torch
@@ -13,6 +15,8 @@ p = argparse.ArgumentParser()
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--steps", type=int, default=20)
 p.add_argument("--warmup", type=int, default=3)
+p.add_argument("--lockstep", type=int, default=0,
+               help="step once per line read, print its seconds (bench/lockstep.py)")
 args = p.parse_args()
 
 torch.set_num_threads(args.threads)
@@ -35,8 +39,20 @@ def step():
 
 for _ in range(args.warmup):
     step()
-start = time.perf_counter()
+if args.lockstep:
+    print("ready 128", flush=True)
+    for _ in sys.stdin:
+        start = time.perf_counter()
+        step()
+        print(time.perf_counter() - start, flush=True)
+    sys.exit(0)
+# Each step timed on its own, as the engine's bench does: the median step,
+# and the mean over all steps beside it.
+seconds = []
 for _ in range(args.steps):
+    start = time.perf_counter()
     step()
-seconds = time.perf_counter() - start
-print("pytorch images/s %.1f threads %d" % (128 * args.steps / seconds, args.threads))
+    seconds.append(time.perf_counter() - start)
+median = sorted(seconds)[args.steps // 2]
+print("pytorch images/s %.1f mean %.1f threads %d"
+      % (128 / median, 128 * args.steps / sum(seconds), args.threads))

@@ -360,7 +360,5 @@ TEST_F(EngineTest, CachedTeacherOutputsGiveTheSameStudent) {
   }
 }
 
-TEST(LoadedBlasTest, NamesALibrary) { EXPECT_FALSE(LoadedBlas().empty()); }
-
 }  // namespace
 }  // namespace distill::engine

@@ -15,6 +15,7 @@
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "worker/engine/runtime.h"
 #include "worker/engine/splits.h"
 #include "worker/engine/trainer.h"
 #include "worker/spec_convert.h"
@@ -167,7 +168,7 @@ std::string Hostname() {
 Worker::Worker(std::shared_ptr<grpc::Channel> channel, WorkerOptions options)
     : stub_(v1::WorkerService::NewStub(channel)), options_(std::move(options)) {
   if (options_.hostname.empty()) options_.hostname = Hostname();
-  if (options_.threads > 0) torch::set_num_threads(options_.threads);
+  engine::ConfigureRuntime(options_.threads);
 }
 
 std::string Worker::Describe() const {

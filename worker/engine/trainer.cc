@@ -10,11 +10,11 @@
 #include <optional>
 
 #include "absl/status/status.h"
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "worker/engine/datasets.h"
 #include "worker/engine/evaluation.h"
 #include "worker/engine/losses.h"
+#include "worker/engine/runtime.h"
 #include "worker/engine/splits.h"
 #include "worker/engine/teacher.h"
 #include "worker/engine/weights.h"
@@ -313,9 +313,9 @@ absl::StatusOr<bool> Run::TrainLoop(torch::nn::Module& model, Split* images,
         idx = (*next)->indices;
       }
       SetLr(*optimizer, CosineLr(config_.optimizer.lr, step, total_steps));
+      ClearGradients(*optimizer);  // Frees last step's before this forward.
       absl::StatusOr<StepLosses> losses = step_loss(batch_images, idx);
       if (!losses.ok()) return losses.status();
-      optimizer->zero_grad();
       losses->total.backward();
       optimizer->step();
       ++step;
@@ -647,18 +647,6 @@ absl::StatusOr<RunOutcome> ExecuteRun(const RunConfig& config,
   } catch (const std::exception& e) {
     return absl::InternalError(e.what());
   }
-}
-
-std::string LoadedBlas() {
-  std::ifstream maps("/proc/self/maps");
-  std::string line;
-  while (std::getline(maps, line)) {
-    for (const char* name : {"openblas", "libmkl", "blis", "libblas.so"}) {
-      if (absl::StrContains(line, name))
-        return line.substr(line.rfind(' ') + 1);
-    }
-  }
-  return "unknown";
 }
 
 }  // namespace distill::engine

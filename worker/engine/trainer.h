@@ -57,10 +57,6 @@ struct RunOutcome {
 absl::StatusOr<RunOutcome> ExecuteRun(const RunConfig& config,
                                       const RunHooks& hooks);
 
-// Which BLAS library this process loaded, read from /proc/self/maps
-// (e.g. ".../openblas-openmp/libblas.so.3"); "unknown" when none is found.
-std::string LoadedBlas();
-
 }  // namespace distill::engine
 
 #endif  // DISTILL_WORKER_ENGINE_TRAINER_H_

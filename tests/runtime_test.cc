@@ -1,0 +1,66 @@
+// Process-wide runtime settings of the engine.
+#include "worker/engine/runtime.h"
+
+#include <gtest/gtest.h>
+#include <sys/resource.h>
+
+namespace distill::engine {
+namespace {
+
+// Minor page faults while a 64 MiB tensor is allocated, written and freed
+// `rounds` times, as a training step does with its activations.
+long FaultsOfFreshTensors(int rounds) {
+  rusage before{}, after{};
+  getrusage(RUSAGE_SELF, &before);
+  for (int i = 0; i < rounds; ++i) {
+    torch::Tensor t = torch::ones({16 << 20});  // 64 MiB of float.
+    EXPECT_EQ(t[12345].item<float>(), 1.0f);    // Keeps the write.
+  }
+  getrusage(RUSAGE_SELF, &after);
+  return after.ru_minflt - before.ru_minflt;
+}
+
+TEST(RuntimeTest, FreedTensorMemoryStaysInTheProcess) {
+  constexpr int kRounds = 8;
+  constexpr long kPagesPerTensor = (64 << 20) / 4096;
+  // glibc's default: each round maps the tensor afresh and faults it in.
+  torch::set_num_threads(1);
+  const long by_default = FaultsOfFreshTensors(kRounds);
+  EXPECT_GT(by_default, kRounds * kPagesPerTensor / 2);
+
+  ConfigureRuntime(1);
+  FaultsOfFreshTensors(24);  // The heap grows to its steady state.
+  const long configured = FaultsOfFreshTensors(kRounds);
+  EXPECT_LT(configured, kPagesPerTensor / 4)
+      << "by default: " << by_default << " faults";
+  EXPECT_EQ(torch::get_num_threads(), 1);
+}
+
+TEST(RuntimeTest, ClearGradientsLeavesTheSameStep) {
+  torch::manual_seed(0);
+  torch::nn::Linear a(4, 3), b(4, 3);
+  b->weight.set_data(a->weight.detach().clone());
+  b->bias.set_data(a->bias.detach().clone());
+  torch::optim::SGD opt_a(a->parameters(),
+                          torch::optim::SGDOptions(0.1).momentum(0.9)),
+      opt_b(b->parameters(), torch::optim::SGDOptions(0.1).momentum(0.9));
+  for (int step = 0; step < 3; ++step) {
+    const torch::Tensor x = torch::randn({8, 4});
+    opt_a.zero_grad();
+    a(x).square().sum().backward();
+    opt_a.step();
+    ClearGradients(opt_b);
+    for (const auto& p : b->parameters()) EXPECT_FALSE(p.grad().defined());
+    b(x).square().sum().backward();
+    opt_b.step();
+  }
+  EXPECT_TRUE(torch::equal(a->weight, b->weight));
+  EXPECT_TRUE(torch::equal(a->bias, b->bias));
+}
+
+TEST(RuntimeTest, LoadedBlasNamesALibrary) {
+  EXPECT_FALSE(LoadedBlas().empty());
+}
+
+}  // namespace
+}  // namespace distill::engine
