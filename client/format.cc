@@ -198,8 +198,30 @@ std::string Sparkline(const std::vector<double>& values, size_t width) {
   return out;
 }
 
+std::vector<v1::MetricPoint> LatestMeasurements(
+    const std::vector<v1::MetricPoint>& history) {
+  // Per key and attempt, the first step measured.
+  std::map<std::pair<std::string, int32_t>, int64_t> first_step;
+  for (const v1::MetricPoint& m : history) {
+    auto [it, inserted] =
+        first_step.try_emplace({m.key(), m.attempt()}, m.step());
+    if (!inserted) it->second = std::min(it->second, m.step());
+  }
+  std::vector<v1::MetricPoint> out;
+  for (const v1::MetricPoint& m : history) {
+    bool superseded = false;
+    for (auto it = first_step.upper_bound({m.key(), m.attempt()});
+         it != first_step.end() && it->first.first == m.key(); ++it) {
+      superseded |= it->second <= m.step();
+    }
+    if (!superseded) out.push_back(m);
+  }
+  return out;
+}
+
 std::string FormatRunDetails(const v1::Run& run,
-                             const std::vector<v1::MetricPoint>& history) {
+                             const std::vector<v1::MetricPoint>& all_history) {
+  const std::vector<v1::MetricPoint> history = LatestMeasurements(all_history);
   const v1::ExperimentSpec& s = run.spec();
   std::string out = absl::StrCat(
       "run ", run.id(), "  ", v1::ExperimentKind_Name(s.kind()), "  ",

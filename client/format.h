@@ -34,8 +34,14 @@ std::string ProgressLine(const v1::Run& run, const Progress& progress);
 // characters, each the mean of its share of the values.
 std::string Sparkline(const std::vector<double>& values, size_t width = 60);
 
+// `history` less what a later attempt measured again: a point of attempt
+// a at step s goes when an attempt after a reported the same key at a step
+// <= s (it went on from a resume point before s). Order is kept.
+std::vector<v1::MetricPoint> LatestMeasurements(
+    const std::vector<v1::MetricPoint>& history);
+
 // Several lines about one run: spec summary, status, results, and plots of
-// its training loss and test top-1 from `history`.
+// its training loss and test top-1 from `history` (LatestMeasurements).
 std::string FormatRunDetails(const v1::Run& run,
                              const std::vector<v1::MetricPoint>& history);
 

@@ -111,6 +111,20 @@ class FileCheckpointStore final : public CheckpointStore {
     return reader;
   }
 
+  absl::Status Remove(const std::string& sha256) override {
+    if (!IsSha256Hex(sha256)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sha256 must be 64 lower-case hex digits, got \"", sha256, "\""));
+    }
+    std::error_code ec;
+    fs::remove(directory_ / sha256, ec);
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat("cannot remove checkpoint ",
+                                                 sha256, ": ", ec.message()));
+    }
+    return absl::OkStatus();
+  }
+
  private:
   fs::path directory_;
   std::atomic<int64_t> next_{0};

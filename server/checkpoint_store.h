@@ -46,6 +46,9 @@ class CheckpointStore {
   // is not a sha256.
   virtual absl::StatusOr<std::unique_ptr<CheckpointReader>> Open(
       const std::string& sha256) = 0;
+  // Deletes the file of that digest; OK when there is none. A reader that
+  // has it open reads on to its end.
+  virtual absl::Status Remove(const std::string& sha256) = 0;
 };
 
 }  // namespace distill

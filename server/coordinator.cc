@@ -6,6 +6,7 @@
 #include <filesystem>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 
 namespace distill {
 
@@ -48,6 +49,12 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   c->host_ =
       options.listen_address.substr(0, options.listen_address.rfind(':'));
   if (c->host_ == "0.0.0.0" || c->host_ == "[::]") c->host_ = "127.0.0.1";
+  c->reaper_ = std::thread([c = c.get()] {
+    while (!c->stopping_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+      if (absl::Status s = c->scheduler_->ExpireLeases(); !s.ok())
+        DISTILL_LOG(WARNING) << "expiring leases: " << s.message();
+    }
+  });
   return c;
 }
 
@@ -60,6 +67,8 @@ std::string Coordinator::address() const {
 void Coordinator::Wait() { server_->Wait(); }
 
 void Coordinator::Shutdown() {
+  if (!stopping_.HasBeenNotified()) stopping_.Notify();
+  if (reaper_.joinable()) reaper_.join();
   if (scheduler_) scheduler_->Shutdown();  // Ends long-polls and watches.
   if (server_)
     server_->Shutdown(std::chrono::system_clock::now() +

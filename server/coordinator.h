@@ -5,8 +5,10 @@
 
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/statusor.h"
+#include "absl/synchronization/notification.h"
 #include "server/checkpoint_store.h"
 #include "server/clock.h"
 #include "server/scheduler.h"
@@ -25,7 +27,9 @@ struct CoordinatorOptions {
 };
 
 // The whole coordinator: store, checkpoint files, scheduler and the gRPC
-// server with both services, health checking and reflection. Thread-safe.
+// server with both services, health checking and reflection; once a second
+// it queues again the runs whose worker went silent (so that they do not
+// wait for the next worker to ask). Thread-safe.
 class Coordinator {
  public:
   static absl::StatusOr<std::unique_ptr<Coordinator>> Start(
@@ -50,6 +54,8 @@ class Coordinator {
   std::unique_ptr<grpc::Server> server_;
   std::string host_;
   int port_ = 0;
+  absl::Notification stopping_;
+  std::thread reaper_;
 };
 
 }  // namespace distill

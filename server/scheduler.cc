@@ -5,6 +5,8 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/run_files.h"
 #include "common/sha256.h"
 #include "server/validation.h"
 
@@ -216,10 +218,23 @@ absl::StatusOr<v1::Run> Scheduler::CancelRun(int64_t id) {
     return absl::FailedPreconditionError(
         absl::StrCat("run ", id, " already ended ", StatusName(run->status())));
   }
-  absl::Status s = store_->InTransaction(
+  absl::Status s = Transaction(
       [&] { return Finish(*run, v1::CANCELLED, "cancelled by request"); });
   if (!s.ok()) return s;
   return *run;
+}
+
+absl::Status Scheduler::Transaction(const std::function<absl::Status()>& fn) {
+  orphaned_.clear();
+  absl::Status status = store_->InTransaction(fn);
+  if (status.ok()) {
+    for (const std::string& sha256 : orphaned_) {
+      if (absl::Status s = checkpoints_->Remove(sha256); !s.ok())
+        DISTILL_LOG(WARNING) << s.message();
+    }
+  }
+  orphaned_.clear();
+  return status;
 }
 
 absl::Status Scheduler::Finish(v1::Run& run, v1::RunStatus status,
@@ -229,6 +244,10 @@ absl::Status Scheduler::Finish(v1::Run& run, v1::RunStatus status,
   run.set_finished_ms(clock_->NowMs());
   run.set_lease_expires_ms(0);
   if (absl::Status s = store_->UpdateRun(run); !s.ok()) return s;
+  absl::StatusOr<std::vector<std::string>> gone =
+      store_->DeleteRunFiles(run.id(), kResumeFile, "");
+  if (!gone.ok()) return gone.status();
+  orphaned_.insert(orphaned_.end(), gone->begin(), gone->end());
   absl::StatusOr<std::vector<v1::Run>> dependents =
       store_->RunsWithTeacher(run.id());
   if (!dependents.ok()) return dependents.status();
@@ -359,7 +378,7 @@ absl::Status Scheduler::ExpireLeasesLocked() {
     const std::string what =
         absl::StrCat("the lease of attempt ", run.attempt(), " on worker ",
                      run.worker_id(), " expired");
-    absl::Status s = store_->InTransaction([&]() -> absl::Status {
+    absl::Status s = Transaction([&]() -> absl::Status {
       if (run.attempt() > max_restarts) {
         return Finish(run, v1::FAILED,
                       absl::StrCat("LOST: ", what, " and max_restarts (",
@@ -406,6 +425,13 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
             store_->GetRun(run.spec().student_run_id());
         if (!student.ok()) return student.status();
         response.set_student_checkpoint_sha256(student->checkpoint_sha256());
+      }
+      absl::StatusOr<CheckpointRecord> resume =
+          store_->FindRunFile(run.id(), kResumeFile);
+      if (resume.ok()) {
+        response.set_resume_checkpoint_sha256(resume->sha256);
+      } else if (!absl::IsNotFound(resume.status())) {
+        return resume.status();
       }
       worker->last_seen_ms = now;
       if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
@@ -503,9 +529,23 @@ absl::Status Scheduler::FinishUpload(const v1::CheckpointHeader& header,
   absl::MutexLock lock(&mu_);
   absl::StatusOr<v1::Run> run = CurrentLease(header.run_id(), header.attempt());
   if (!run.ok()) return run.status();
-  return store_->InsertCheckpoint(
-      {header.sha256(), header.run_id(), header.attempt(), header.size(), *path,
-       header.name().empty() ? "checkpoint" : header.name()});
+  const std::string name =
+      header.name().empty() ? kCheckpointFile : header.name();
+  return Transaction([&]() -> absl::Status {
+    if (absl::Status s = store_->InsertCheckpoint(
+            {header.sha256(), header.run_id(), header.attempt(), header.size(),
+             *path, name});
+        !s.ok()) {
+      return s;
+    }
+    if (name != kResumeFile) return absl::OkStatus();
+    // A run keeps only its latest resume point.
+    absl::StatusOr<std::vector<std::string>> gone =
+        store_->DeleteRunFiles(header.run_id(), name, header.sha256());
+    if (!gone.ok()) return gone.status();
+    orphaned_ = *std::move(gone);
+    return absl::OkStatus();
+  });
 }
 
 absl::StatusOr<std::unique_ptr<CheckpointReader>> Scheduler::OpenRunFile(
@@ -535,7 +575,7 @@ absl::Status Scheduler::CompleteRun(const v1::CompleteRunRequest& request) {
   // Looked up by run, not by digest: a deterministic run can write the very
   // bytes another run already uploaded.
   absl::StatusOr<CheckpointRecord> checkpoint =
-      store_->FindRunFile(request.run_id(), "checkpoint");
+      store_->FindRunFile(request.run_id(), kCheckpointFile);
   if (needs_checkpoint &&
       (!checkpoint.ok() || checkpoint->sha256 != request.checkpoint_sha256() ||
        checkpoint->attempt != request.attempt())) {
@@ -546,7 +586,7 @@ absl::Status Scheduler::CompleteRun(const v1::CompleteRunRequest& request) {
   run->set_checkpoint_sha256(request.checkpoint_sha256());
   for (const auto& [key, value] : request.results())
     (*run->mutable_results())[key] = value;
-  return store_->InTransaction([&] { return Finish(*run, v1::SUCCEEDED, ""); });
+  return Transaction([&] { return Finish(*run, v1::SUCCEEDED, ""); });
 }
 
 absl::Status Scheduler::FailRun(const v1::FailRunRequest& request) {
@@ -554,7 +594,7 @@ absl::Status Scheduler::FailRun(const v1::FailRunRequest& request) {
   absl::StatusOr<v1::Run> run =
       CurrentLease(request.run_id(), request.attempt());
   if (!run.ok()) return run.status();
-  return store_->InTransaction(
+  return Transaction(
       [&] { return Finish(*run, v1::FAILED, request.message()); });
 }
 

@@ -1,6 +1,7 @@
 #ifndef DISTILL_SERVER_SCHEDULER_H_
 #define DISTILL_SERVER_SCHEDULER_H_
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -97,7 +98,12 @@ class Scheduler {
   absl::StatusOr<v1::Run> CurrentLease(int64_t run_id, int32_t attempt)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ExpireLeasesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Ends `run` and settles the runs waiting on it as a teacher.
+  // Runs `fn` in a store transaction; the files it left without a record
+  // (orphaned_) are removed once it committed.
+  absl::Status Transaction(const std::function<absl::Status()>& fn)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Ends `run`, drops its resume point and settles the runs waiting on it as
+  // a teacher.
   absl::Status Finish(v1::Run& run, v1::RunStatus status,
                       const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -118,6 +124,7 @@ class Scheduler {
   absl::CondVar changed_;
   int64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::string> orphaned_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace distill

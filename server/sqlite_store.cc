@@ -310,6 +310,7 @@ class SqliteStore final : public Store {
       m.point.set_key(q.Text(4));
       m.point.set_value(q.Double(5));
       m.point.set_time_ms(q.Int(6));
+      m.point.set_attempt(m.attempt);
       out.push_back(std::move(m));
     }
     return out;
@@ -375,6 +376,37 @@ class SqliteStore final : public Store {
         "LIMIT 1",
         {run_id, name},
         absl::StrCat("run ", run_id, " has no file \"", name, "\""));
+  }
+
+  absl::StatusOr<std::vector<std::string>> DeleteRunFiles(
+      int64_t run_id, const std::string& name,
+      const std::string& keep) override {
+    std::vector<std::string> doomed;
+    {
+      Statement q(db_,
+                  "SELECT sha256 FROM checkpoints WHERE run_id = ? AND name = "
+                  "? AND sha256 != ?");
+      if (absl::Status s = q.Bind({run_id, name, keep}); !s.ok()) return s;
+      while (true) {
+        absl::StatusOr<bool> row = q.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        doomed.push_back(q.Text(0));
+      }
+    }
+    std::vector<std::string> unreferenced;
+    for (const std::string& sha256 : doomed) {
+      Statement d(db_,
+                  "DELETE FROM checkpoints WHERE run_id = ? AND sha256 = ?");
+      if (absl::Status s = d.Bind({run_id, sha256}); !s.ok()) return s;
+      if (absl::Status s = d.Run(); !s.ok()) return s;
+      Statement q(db_, "SELECT 1 FROM checkpoints WHERE sha256 = ? LIMIT 1");
+      if (absl::Status s = q.Bind({sha256}); !s.ok()) return s;
+      absl::StatusOr<bool> row = q.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) unreferenced.push_back(sha256);
+    }
+    return unreferenced;
   }
 
  private:

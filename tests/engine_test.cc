@@ -360,5 +360,87 @@ TEST_F(EngineTest, CachedTeacherOutputsGiveTheSameStudent) {
   }
 }
 
+// A run that stops after a resume point (its worker lost) and goes on from
+// it ends exactly where the uninterrupted run ends: weights, optimizer
+// state, data order and random numbers all carried over.
+TEST_F(EngineTest, ResumedRunEndsAsTheUninterruptedRun) {
+  torch::set_num_threads(2);
+  WriteFashionMnist(100);
+  RunConfig config;
+  config.kind = RunKind::kTrainTeacher;
+  config.dataset.root = dir_.string();
+  config.teacher = {28, 1, 10, 7, 16, 1, 2, 2};
+  config.optimizer = {OptimizerKind::kAdamW, 3e-3, 0, 0};
+  config.batch_size = 10;
+  config.epochs = 3;
+  config.tsne_points = 0;
+  // Uninterrupted, then stopped after the resume point of epoch `stop_after`
+  // and resumed from it; the first run's checkpoint is kept beside the last.
+  auto twice = [&](RunHooks hooks, int64_t stop_after) {
+    const std::string output = hooks.output_checkpoint;
+    EXPECT_TRUE(ExecuteRun(config, hooks).ok());
+    fs::rename(output, output + ".uninterrupted");
+    hooks.resume_path = (dir_ / "resume.pt").string();
+    std::vector<int64_t> points;
+    hooks.on_resume_point = [&](int64_t epoch) { points.push_back(epoch); };
+    hooks.should_stop = [&] {
+      return !points.empty() && points.back() == stop_after;
+    };
+    absl::StatusOr<RunOutcome> stopped = ExecuteRun(config, hooks);
+    EXPECT_TRUE(stopped.ok() && stopped->stopped);
+    EXPECT_FALSE(fs::exists(output));
+    hooks.should_stop = nullptr;
+    hooks.resume_from = (dir_ / "resumed-from.pt").string();
+    fs::rename(hooks.resume_path, hooks.resume_from);
+    absl::StatusOr<RunOutcome> resumed = ExecuteRun(config, hooks);
+    EXPECT_TRUE(resumed.ok()) << resumed.status();
+    EXPECT_EQ(resumed->results.at("train/resumed_from_epoch"), stop_after);
+    // Written after every epoch but the last, by one attempt or the other.
+    EXPECT_EQ(points, (std::vector<int64_t>{1, 2}));
+  };
+
+  RunHooks hooks;
+  hooks.output_checkpoint = (dir_ / "teacher.pt").string();
+  twice(hooks, 2);
+  const fs::path teacher_point = dir_ / "teacher-point.pt";
+  fs::copy_file(dir_ / "resumed-from.pt", teacher_point);
+  const Vit a =
+      *LoadVitTeacher(hooks.output_checkpoint + ".uninterrupted", torch::kCPU);
+  const Vit b = *LoadVitTeacher(hooks.output_checkpoint, torch::kCPU);
+  for (const auto& p : a->named_parameters()) {
+    EXPECT_TRUE(torch::equal(p.value(), b->named_parameters()[p.key()]))
+        << p.key();
+  }
+
+  config.kind = RunKind::kDistill;
+  config.student.width = 4;
+  config.losses.ikd = 1;
+  config.losses.rkd_distance = 1;
+  config.optimizer = {OptimizerKind::kSgd, 0.05, 0.9, 5e-4};
+  hooks.teacher_checkpoint = hooks.output_checkpoint;
+  hooks.output_checkpoint = (dir_ / "student.pt").string();
+  twice(hooks, 1);
+  const auto first =
+      *LoadStudent(hooks.output_checkpoint + ".uninterrupted", torch::kCPU);
+  const auto second = *LoadStudent(hooks.output_checkpoint, torch::kCPU);
+  for (const auto& p : first->named_parameters()) {
+    EXPECT_TRUE(torch::equal(p.value(), second->named_parameters()[p.key()]))
+        << p.key();
+  }
+
+  // The teacher's resume point does not fit the student's run; a file that
+  // is no resume point is DATA_LOSS; each names the file.
+  hooks.resume_from = teacher_point.string();
+  absl::StatusOr<RunOutcome> wrong = ExecuteRun(config, hooks);
+  EXPECT_EQ(wrong.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(wrong.status().message()),
+              HasSubstr("teacher-point.pt does not fit this run's model"));
+  std::ofstream(dir_ / "junk.pt") << "not an archive";
+  hooks.resume_from = (dir_ / "junk.pt").string();
+  absl::StatusOr<RunOutcome> junk = ExecuteRun(config, hooks);
+  EXPECT_EQ(junk.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(junk.status().message()), HasSubstr("junk.pt"));
+}
+
 }  // namespace
 }  // namespace distill::engine

@@ -134,5 +134,34 @@ TEST(FormatTest, RunDetailsPlotTheLoss) {
   EXPECT_THAT(details, Not(HasSubstr("message")));
 }
 
+TEST(FormatTest, AResumedAttemptReplacesWhatItMeasuredAgain) {
+  // Attempt 1 reached step 30 and was lost; attempt 2 went on from its
+  // resume point at step 20.
+  std::vector<v1::MetricPoint> history;
+  auto add = [&](int32_t attempt, int64_t step, const char* key, double v) {
+    v1::MetricPoint& m = history.emplace_back();
+    m.set_attempt(attempt);
+    m.set_step(step);
+    m.set_key(key);
+    m.set_value(v);
+  };
+  add(1, 10, "train/loss", 3);
+  add(1, 20, "train/loss", 2);
+  add(1, 20, "eval/top1", 0.5);
+  add(1, 30, "train/loss", 1.5);  // Measured again by attempt 2.
+  add(2, 30, "train/loss", 1.4);
+  add(2, 40, "train/loss", 1);
+  add(2, 40, "eval/top1", 0.7);
+  std::vector<double> kept;
+  for (const v1::MetricPoint& m : LatestMeasurements(history))
+    kept.push_back(m.value());
+  EXPECT_EQ(kept, (std::vector<double>{3, 2, 0.5, 1.4, 1, 0.7}));
+
+  v1::Run run;
+  run.mutable_spec()->set_kind(v1::TRAIN_TEACHER);
+  EXPECT_THAT(FormatRunDetails(run, history),
+              HasSubstr("eval/top1 by epoch: 50.0% 70.0%"));
+}
+
 }  // namespace
 }  // namespace distill

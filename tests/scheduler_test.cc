@@ -39,21 +39,28 @@ class SchedulerTest : public ::testing::Test {
     return response->run();
   }
 
-  // Uploads `data` as the run's checkpoint and completes it.
-  void Succeed(const v1::Run& run, const std::string& data, double top1) {
+  // Uploads `data` as the run's file `name` (its checkpoint when empty).
+  void Upload(const v1::Run& run, const std::string& data,
+              const std::string& name = "") {
     v1::CheckpointHeader header;
     header.set_run_id(run.id());
     header.set_attempt(run.attempt());
     header.set_sha256(Sha256Hex(data));
     header.set_size(int64_t(data.size()));
+    header.set_name(name);
     auto writer = scheduler_->BeginUpload(header);
     ASSERT_TRUE(writer.ok()) << writer.status();
     ASSERT_TRUE((*writer)->Append(data).ok());
     ASSERT_TRUE(scheduler_->FinishUpload(header, **writer).ok());
+  }
+
+  // Uploads `data` as the run's checkpoint and completes it.
+  void Succeed(const v1::Run& run, const std::string& data, double top1) {
+    Upload(run, data);
     v1::CompleteRunRequest complete;
     complete.set_run_id(run.id());
     complete.set_attempt(run.attempt());
-    complete.set_checkpoint_sha256(header.sha256());
+    complete.set_checkpoint_sha256(Sha256Hex(data));
     (*complete.mutable_results())["eval/top1"] = top1;
     ASSERT_TRUE(scheduler_->CompleteRun(complete).ok());
   }
@@ -241,6 +248,36 @@ TEST_F(SchedulerTest, HeartbeatsKeepTheLeaseAndRepeatedExpiryIsLost) {
   EXPECT_EQ(lost.status(), v1::FAILED);
   EXPECT_THAT(lost.message(), HasSubstr("LOST"));
   EXPECT_EQ(StatusOf(sweep.runs(1).id()), v1::FAILED);
+}
+
+TEST_F(SchedulerTest, ALostAttemptsSuccessorGetsItsLatestResumePoint) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  v1::Run run = Lease();
+  Upload(run, "after epoch 1", "resume.pt");
+  Upload(run, "after epoch 2", "resume.pt");
+  // Each resume point replaces the one before, its file included.
+  EXPECT_EQ(checkpoints_->Open(Sha256Hex("after epoch 1")).status().code(),
+            absl::StatusCode::kNotFound);
+  v1::Run listed = *scheduler_->GetRun(run.id());
+  ASSERT_EQ(listed.files_size(), 1);
+  EXPECT_EQ(listed.files(0).name(), "resume.pt");
+
+  clock_.AdvanceMs(61'000);  // The worker is lost.
+  auto again = scheduler_->LeaseRun(worker_, absl::ZeroDuration());
+  ASSERT_TRUE(again.ok() && again->has_run());
+  EXPECT_EQ(again->run().attempt(), 2);
+  EXPECT_EQ(again->resume_checkpoint_sha256(), Sha256Hex("after epoch 2"));
+
+  // The finished run keeps no resume point.
+  Succeed(again->run(), "teacher", 0.8);
+  EXPECT_EQ(scheduler_->OpenRunFile(run.id(), "resume.pt").status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(checkpoints_->Open(Sha256Hex("after epoch 2")).status().code(),
+            absl::StatusCode::kNotFound);
+  // A run that never wrote one starts from the beginning.
+  auto student = scheduler_->LeaseRun(worker_, absl::ZeroDuration());
+  ASSERT_TRUE(student.ok() && student->has_run());
+  EXPECT_EQ(student->resume_checkpoint_sha256(), "");
 }
 
 TEST_F(SchedulerTest, CancelReachesTheWorkerThroughItsHeartbeat) {

@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/run_files.h"
 #include "common/sha256.h"
 #include "worker/engine/runtime.h"
 #include "worker/engine/splits.h"
@@ -67,6 +68,10 @@ class Reporter {
     return why_stopped_;
   }
 
+  // Sends what is pending from the caller's thread; returns once it was
+  // sent (or kept for a retry).
+  void Flush() { SendPending(); }
+
   // Sends what is pending and ends the thread.
   void Stop() {
     {
@@ -97,6 +102,7 @@ class Reporter {
   }
 
   void SendPending() {
+    std::lock_guard sending(send_mu_);  // Batches arrive in order.
     v1::ReportMetricsRequest request;
     {
       std::lock_guard lock(mu_);
@@ -148,6 +154,7 @@ class Reporter {
   const int64_t run_id_;
   const int32_t attempt_;
   const absl::Duration flush_, heartbeat_;
+  std::mutex send_mu_;
   mutable std::mutex mu_;
   std::condition_variable wake_;
   v1::ReportMetricsRequest pending_;  // Guarded by mu_.
@@ -230,7 +237,8 @@ absl::StatusOr<bool> Worker::ServeOne(absl::Duration wait) {
                     << (run.member().empty() ? "" : ", member " + run.member())
                     << ") leased";
   absl::Status outcome = Execute(run, response.teacher_checkpoint_sha256(),
-                                 response.student_checkpoint_sha256());
+                                 response.student_checkpoint_sha256(),
+                                 response.resume_checkpoint_sha256());
   if (!outcome.ok()) {
     DISTILL_LOG(WARNING) << "run " << run.id()
                          << " failed: " << outcome.message();
@@ -250,7 +258,8 @@ absl::StatusOr<bool> Worker::ServeOne(absl::Duration wait) {
 
 absl::Status Worker::Execute(const v1::Run& run,
                              const std::string& teacher_sha256,
-                             const std::string& student_sha256) {
+                             const std::string& student_sha256,
+                             const std::string& resume_sha256) {
   std::filesystem::create_directories(options_.scratch_dir);
   engine::RunHooks hooks;
   if (!student_sha256.empty()) {
@@ -285,6 +294,21 @@ absl::Status Worker::Execute(const v1::Run& run,
     }
   } remove_attempt_dir{attempt_dir};
   hooks.output_checkpoint = attempt_dir + "/checkpoint.pt";
+  if (!resume_sha256.empty()) {
+    // Fetched into this attempt's folder: no other run needs it.
+    absl::StatusOr<std::string> point =
+        FetchCheckpoint(resume_sha256, attempt_dir);
+    if (point.ok()) {
+      hooks.resume_from = *point;
+      DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
+                        << " goes on from resume point " << resume_sha256;
+    } else {
+      DISTILL_LOG(WARNING) << "run " << run.id()
+                           << ": cannot fetch resume point " << resume_sha256
+                           << " (" << point.status().message()
+                           << "); starting from the beginning";
+    }
+  }
   if (options_.teacher_cache) {
     absl::StatusOr<std::string> cache = TeacherCachePath(run, teacher_sha256);
     if (!cache.ok()) return cache.status();
@@ -297,6 +321,20 @@ absl::Status Worker::Execute(const v1::Run& run,
     reporter.Add(std::move(m));
   };
   hooks.should_stop = [&] { return reporter.ShouldStop(); };
+  hooks.resume_path = attempt_dir + "/" + kResumeFile;
+  hooks.on_resume_point = [&](int64_t epoch) {
+    // The metrics up to the point go first: a new attempt measures only
+    // what comes after it. A resume point that does not arrive costs only
+    // the epochs since the one before: the run goes on.
+    reporter.Flush();
+    absl::StatusOr<std::string> sha =
+        UploadFile(run, hooks.resume_path, kResumeFile);
+    if (!sha.ok()) {
+      DISTILL_LOG(WARNING) << "run " << run.id()
+                           << ": the resume point after epoch " << epoch
+                           << " was not uploaded: " << sha.status().message();
+    }
+  };
 
   absl::StatusOr<engine::RunOutcome> outcome =
       engine::ExecuteRun(ToRunConfig(run.spec(), options_.device), hooks);
@@ -319,7 +357,7 @@ absl::Status Worker::Execute(const v1::Run& run,
   absl::StatusOr<std::string> sha =
       std::string();  // EVALUATE writes no checkpoint.
   if (std::filesystem::exists(hooks.output_checkpoint)) {
-    sha = UploadFile(run, hooks.output_checkpoint, "checkpoint");
+    sha = UploadFile(run, hooks.output_checkpoint, kCheckpointFile);
     if (!sha.ok()) return sha.status();
   }
   v1::CompleteRunRequest complete;
@@ -387,13 +425,14 @@ absl::StatusOr<std::string> Worker::TeacherCachePath(
   return absl::StrCat(dir, "/", Sha256Hex(key), ".pt");
 }
 
-absl::StatusOr<std::string> Worker::FetchCheckpoint(const std::string& sha256) {
+absl::StatusOr<std::string> Worker::FetchCheckpoint(const std::string& sha256,
+                                                    const std::string& dir) {
   if (!IsSha256Hex(sha256)) {
     return absl::FailedPreconditionError(
         absl::StrCat("no checkpoint (sha256 \"", sha256, "\")"));
   }
-  const std::string path =
-      absl::StrCat(options_.scratch_dir, "/", sha256, ".pt");
+  const std::string path = absl::StrCat(
+      dir.empty() ? options_.scratch_dir : dir, "/", sha256, ".pt");
   if (absl::StatusOr<std::string> cached = Sha256File(path);
       cached.ok() && *cached == sha256) {
     return path;

@@ -54,9 +54,17 @@ class Worker {
   const std::string& worker_id() const { return worker_id_; }
 
  private:
+  // Trains `run`; each digest names a file to download first (empty: none):
+  // the teacher's and the student's checkpoints, and a resume point an
+  // earlier attempt uploaded.
   absl::Status Execute(const v1::Run& run, const std::string& teacher_sha256,
-                       const std::string& student_sha256);
-  absl::StatusOr<std::string> FetchCheckpoint(const std::string& sha256);
+                       const std::string& student_sha256,
+                       const std::string& resume_sha256);
+  // Downloads the checkpoint of that digest into `dir` (the scratch
+  // directory when empty, where it stays for later runs) unless it is
+  // there already; returns its path.
+  absl::StatusOr<std::string> FetchCheckpoint(const std::string& sha256,
+                                              const std::string& dir = "");
   // The teacher-cache entry for a run: a file named by the sha256 of the
   // teacher's content, every data file's content, the data options and the
   // device. Empty when the run has no frozen teacher.

@@ -290,10 +290,27 @@ absl::StatusOr<bool> Run::TrainLoop(torch::nn::Module& model, Split* images,
   Emit(0, 0, "train/total_steps", double(total_steps));
   Flush();
 
-  int64_t step = 0;
+  int64_t first_epoch = 1;
+  if (!hooks_.resume_from.empty()) {
+    absl::StatusOr<ResumePoint> point = LoadResumePoint(
+        hooks_.resume_from, model, *optimizer, steps_per_epoch, device_);
+    if (!point.ok()) return point.status();
+    if (point->epoch >= config_.epochs) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the resume point ", hooks_.resume_from, " is after epoch ",
+          point->epoch, " of a run of ", config_.epochs));
+    }
+    first_epoch = point->epoch + 1;
+    results_["train/resumed_from_epoch"] = double(point->epoch);
+    // The epochs done drew their data order from `generator`: drawn again,
+    // the epochs to come see the order they would have seen.
+    for (int64_t e = 1; e < first_epoch; ++e)
+      torch::randperm(train_size, generator, torch::kInt64);
+  }
+  int64_t step = (first_epoch - 1) * steps_per_epoch;
   double images_per_sec_sum = 0;
   int64_t images_per_sec_count = 0;
-  for (int64_t epoch = 1; epoch <= config_.epochs; ++epoch) {
+  for (int64_t epoch = first_epoch; epoch <= config_.epochs; ++epoch) {
     model.train();
     const torch::Tensor order =
         torch::randperm(train_size, generator, torch::kInt64)
@@ -352,6 +369,12 @@ absl::StatusOr<bool> Run::TrainLoop(torch::nn::Module& model, Split* images,
       results_[key] = value;
     }
     Flush();
+    if (!hooks_.resume_path.empty() && epoch < config_.epochs) {
+      absl::Status s = SaveResumePoint(hooks_.resume_path, model, *optimizer,
+                                       {epoch, steps_per_epoch});
+      if (!s.ok()) return s;
+      if (hooks_.on_resume_point) hooks_.on_resume_point(epoch);
+    }
   }
   results_["train/images_per_sec"] =
       images_per_sec_sum / std::max<int64_t>(1, images_per_sec_count);

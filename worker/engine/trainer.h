@@ -35,6 +35,14 @@ struct RunHooks {
   std::string student_checkpoint;
   // Where the final checkpoint is written.
   std::string output_checkpoint;
+  // A resume point an earlier attempt of this run wrote (see resume_path):
+  // training goes on after its epoch. Empty: from the beginning.
+  std::string resume_from;
+  // Where the end of every epoch but the last writes a resume point
+  // (SaveResumePoint), then calls on_resume_point with the epoch. Empty:
+  // none is written.
+  std::string resume_path;
+  std::function<void(int64_t epoch)> on_resume_point;
   // Where artifacts (tsne.csv) are written; empty: none are.
   std::string artifact_dir;
   // The host's teacher-output cache entry for this run's teacher and data
@@ -45,6 +53,7 @@ struct RunHooks {
 
 struct RunOutcome {
   // Final values: "eval/top1", "teacher/top1", "train/images_per_sec", ...
+  // and "train/resumed_from_epoch" when the run went on from a resume point.
   std::map<std::string, double> results;
   // The run ended because should_stop said so; no checkpoint was written.
   bool stopped = false;

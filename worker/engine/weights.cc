@@ -1,7 +1,9 @@
 #include "worker/engine/weights.h"
 
+#include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <mutex>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -144,6 +146,68 @@ absl::StatusOr<ResNetStudent> LoadStudent(const std::string& path,
         absl::StrCat("cannot load the student checkpoint ", path, ": ",
                      e.what_without_backtrace()));
   }
+}
+
+absl::Status SaveResumePoint(const std::string& path, torch::nn::Module& model,
+                             torch::optim::Optimizer& optimizer,
+                             const ResumePoint& point) {
+  const std::string temp = absl::StrCat(path, ".tmp");
+  try {
+    torch::serialize::OutputArchive archive, model_archive, optimizer_archive;
+    model.save(model_archive);
+    optimizer.save(optimizer_archive);
+    archive.write("model", model_archive);
+    archive.write("optimizer", optimizer_archive);
+    archive.write("point", torch::tensor({point.epoch, point.steps_per_epoch}));
+    archive.write("cpu_rng", at::detail::getDefaultCPUGenerator().get_state());
+    archive.save_to(temp);
+    std::filesystem::rename(temp, path);
+    return absl::OkStatus();
+  } catch (const std::exception& e) {
+    return absl::InternalError(
+        absl::StrCat("cannot write the resume point ", path, ": ", e.what()));
+  }
+}
+
+absl::StatusOr<ResumePoint> LoadResumePoint(const std::string& path,
+                                            torch::nn::Module& model,
+                                            torch::optim::Optimizer& optimizer,
+                                            int64_t steps_per_epoch,
+                                            const torch::Device& device) {
+  torch::serialize::InputArchive archive, model_archive, optimizer_archive;
+  torch::Tensor point, rng;
+  try {
+    archive.load_from(path, device);
+    if (!archive.try_read("point", point) || point.numel() != 2 ||
+        !archive.try_read("cpu_rng", rng) ||
+        !archive.try_read("model", model_archive) ||
+        !archive.try_read("optimizer", optimizer_archive)) {
+      return absl::DataLossError(
+          absl::StrCat(path, " is not a resume point of this system"));
+    }
+  } catch (const std::exception& e) {
+    return absl::DataLossError(
+        absl::StrCat("cannot read the resume point ", path, ": ", e.what()));
+  }
+  point = point.to(torch::kCPU);
+  ResumePoint out{point[0].item<int64_t>(), point[1].item<int64_t>()};
+  if (out.steps_per_epoch != steps_per_epoch) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the resume point ", path, " was written at ", out.steps_per_epoch,
+        " steps per epoch; this run has ", steps_per_epoch));
+  }
+  try {
+    model.load(model_archive);
+    optimizer.load(optimizer_archive);
+  } catch (const std::exception& e) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the resume point ", path,
+                     " does not fit this run's model: ", e.what()));
+  }
+  at::Generator generator = at::detail::getDefaultCPUGenerator();
+  std::lock_guard<std::mutex> lock(generator.mutex());
+  generator.set_state(rng.to(torch::kCPU));
+  return out;
 }
 
 }  // namespace distill::engine

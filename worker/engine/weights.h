@@ -36,6 +36,29 @@ absl::Status SaveStudent(ResNetStudent& student, const std::string& path);
 absl::StatusOr<ResNetStudent> LoadStudent(const std::string& path,
                                           const torch::Device& device);
 
+// Where a training run stood at the end of an epoch: enough to go on from
+// there on another machine as if it had never stopped.
+struct ResumePoint {
+  int64_t epoch = 0;            // Epochs done.
+  int64_t steps_per_epoch = 0;  // What the run's data and batch size gave.
+};
+
+// Writes `model`'s parameters and buffers, `optimizer`'s state, `point` and
+// the CPU random-number generator's state to `path` (whole, then renamed).
+absl::Status SaveResumePoint(const std::string& path, torch::nn::Module& model,
+                             torch::optim::Optimizer& optimizer,
+                             const ResumePoint& point);
+
+// Restores what SaveResumePoint wrote into `model` (already on `device`)
+// and `optimizer`. FAILED_PRECONDITION when the file was written for a
+// different model, or for another number of steps per epoch than
+// `steps_per_epoch`; DATA_LOSS when it cannot be read.
+absl::StatusOr<ResumePoint> LoadResumePoint(const std::string& path,
+                                            torch::nn::Module& model,
+                                            torch::optim::Optimizer& optimizer,
+                                            int64_t steps_per_epoch,
+                                            const torch::Device& device);
+
 }  // namespace distill::engine
 
 #endif  // DISTILL_WORKER_ENGINE_WEIGHTS_H_
