@@ -19,6 +19,7 @@
 #include "worker/engine/runtime.h"
 #include "worker/engine/splits.h"
 #include "worker/engine/trainer.h"
+#include "worker/scratch.h"
 #include "worker/spec_convert.h"
 
 namespace distill {
@@ -239,6 +240,11 @@ absl::StatusOr<bool> Worker::ServeOne(absl::Duration wait) {
   absl::Status outcome = Execute(run, response.teacher_checkpoint_sha256(),
                                  response.student_checkpoint_sha256(),
                                  response.resume_checkpoint_sha256());
+  for (const std::string& removed : TrimCache(
+           {options_.scratch_dir, options_.scratch_dir + "/teacher-cache"},
+           options_.scratch_max_bytes, {})) {
+    DISTILL_LOG(INFO) << "scratch over its limit: removed " << removed;
+  }
   if (!outcome.ok()) {
     DISTILL_LOG(WARNING) << "run " << run.id()
                          << " failed: " << outcome.message();
@@ -422,7 +428,9 @@ absl::StatusOr<std::string> Worker::TeacherCachePath(
                   " ", options_.device, "\n");
   const std::string dir = options_.scratch_dir + "/teacher-cache";
   std::filesystem::create_directories(dir);
-  return absl::StrCat(dir, "/", Sha256Hex(key), ".pt");
+  const std::string entry = absl::StrCat(dir, "/", Sha256Hex(key), ".pt");
+  TouchCacheFile(entry);  // In use: the last to go when scratch is full.
+  return entry;
 }
 
 absl::StatusOr<std::string> Worker::FetchCheckpoint(const std::string& sha256,
@@ -435,6 +443,7 @@ absl::StatusOr<std::string> Worker::FetchCheckpoint(const std::string& sha256,
       dir.empty() ? options_.scratch_dir : dir, "/", sha256, ".pt");
   if (absl::StatusOr<std::string> cached = Sha256File(path);
       cached.ok() && *cached == sha256) {
+    TouchCacheFile(path);
     return path;
   }
   const std::string temp = absl::StrCat(path, ".part");

@@ -30,6 +30,9 @@ struct WorkerOptions {
   // Keep the frozen teacher's outputs per (teacher, data) content in
   // scratch_dir/teacher-cache, so a sweep pays for its teacher once.
   bool teacher_cache = true;
+  // The most that downloaded checkpoints and teacher-cache entries may
+  // take together; after each run the least recently used go first.
+  int64_t scratch_max_bytes = int64_t{20} << 30;
 };
 
 // The worker daemon: registers, long-polls for runs, executes each with the

@@ -23,6 +23,9 @@ ABSL_FLAG(std::string, device, "cpu", "LibTorch device: cpu, cuda:0, ...");
 ABSL_FLAG(int, threads, 0, "LibTorch intra-op threads; 0 means one per core");
 ABSL_FLAG(std::string, scratch_dir, "/tmp/distill-worker",
           "where teachers are cached and checkpoints written before upload");
+ABSL_FLAG(double, scratch_gb, 20,
+          "the most GiB that downloaded checkpoints and teacher-cache entries "
+          "in --scratch_dir may take; the least recently used go first");
 ABSL_FLAG(bool, teacher_cache, true,
           "reuse the frozen teacher's outputs for the same teacher and data "
           "(scratch_dir/teacher-cache)");
@@ -84,6 +87,8 @@ int main(int argc, char** argv) {
           : int(std::max(1u, std::thread::hardware_concurrency()));
   options.scratch_dir = absl::GetFlag(FLAGS_scratch_dir);
   options.teacher_cache = absl::GetFlag(FLAGS_teacher_cache);
+  options.scratch_max_bytes =
+      int64_t(absl::GetFlag(FLAGS_scratch_gb) * double(int64_t{1} << 30));
   distill::Worker worker(
       grpc::CreateChannel(absl::GetFlag(FLAGS_coordinator),
                           grpc::InsecureChannelCredentials()),
