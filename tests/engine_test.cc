@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "tests/fake_data.h"
+#include "tests/temp_dir.h"
 #include "worker/engine/datasets.h"
 #include "worker/engine/models.h"
 #include "worker/engine/teacher.h"
@@ -20,18 +21,10 @@ using ::testing::HasSubstr;
 
 class EngineTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("distill_engine_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   void WriteFashionMnist(int n) { WriteFakeFashionMnist(dir_, n); }
 
-  fs::path dir_;
+  TempDir temp_{"distill_engine_test"};
+  const fs::path dir_ = temp_.path();
 };
 
 TEST_F(EngineTest, ReadsGzipAndPlainIdx) {

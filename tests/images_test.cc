@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/temp_dir.h"
 #include "worker/engine/splits.h"
 #include "worker/engine/trainer.h"
 
@@ -43,15 +44,6 @@ std::string Jpeg(int height, int width, std::array<uint8_t, 3> left,
 
 class ImagesTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("distill_images_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
   std::string Write(const std::string& relative, const std::string& bytes) {
     const fs::path path = dir_ / relative;
     fs::create_directories(path.parent_path());
@@ -59,7 +51,8 @@ class ImagesTest : public ::testing::Test {
     return path.string();
   }
 
-  fs::path dir_;
+  TempDir temp_{"distill_images_test"};
+  const fs::path dir_ = temp_.path();
 };
 
 TEST_F(ImagesTest, DecodesJpegs) {

@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "common/sha256.h"
+#include "tests/temp_dir.h"
 #include "tests/test_specs.h"
 
 namespace distill {
@@ -19,8 +20,6 @@ using ::testing::HasSubstr;
 class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("distill_scheduler_test_" + std::to_string(::getpid()));
     store_ = *Store::OpenSqlite(":memory:");
     checkpoints_ = *CheckpointStore::OpenDirectory(dir_.string());
     scheduler_ =
@@ -30,7 +29,6 @@ class SchedulerTest : public ::testing::Test {
     request.set_hostname("gpu1");
     worker_ = scheduler_->RegisterWorker(request)->worker_id();
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   v1::Run Lease() {
     auto response = scheduler_->LeaseRun(worker_, absl::ZeroDuration());
@@ -69,7 +67,8 @@ class SchedulerTest : public ::testing::Test {
     return scheduler_->GetRun(id)->status();
   }
 
-  fs::path dir_;
+  TempDir temp_{"distill_scheduler_test"};
+  const fs::path dir_ = temp_.path();
   FakeClock clock_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<CheckpointStore> checkpoints_;

@@ -9,6 +9,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/temp_dir.h"
+
 namespace distill {
 namespace {
 
@@ -17,13 +19,7 @@ using ::testing::UnorderedElementsAre;
 
 class ScratchTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("distill_scratch_test_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_ / "teacher-cache");
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  void SetUp() override { fs::create_directories(dir_ / "teacher-cache"); }
 
   // A file of `bytes` bytes last used `age_s` seconds ago.
   std::string Write(const std::string& name, int bytes, int age_s) {
@@ -37,7 +33,8 @@ class ScratchTest : public ::testing::Test {
     return {dir_.string(), (dir_ / "teacher-cache").string()};
   }
 
-  fs::path dir_;
+  TempDir temp_{"distill_scratch_test"};
+  const fs::path dir_ = temp_.path();
 };
 
 TEST_F(ScratchTest, RemovesTheLeastRecentlyUsedUntilItFits) {

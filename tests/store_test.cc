@@ -7,6 +7,8 @@
 
 #include <filesystem>
 
+#include "tests/temp_dir.h"
+
 namespace distill {
 namespace {
 
@@ -15,15 +17,7 @@ using ::testing::HasSubstr;
 
 class StoreTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("distill_store_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    path_ = (dir_ / "distill.db").string();
-  }
-  void TearDown() override { fs::remove_all(dir_); }
+  void SetUp() override { path_ = (dir_ / "distill.db").string(); }
 
   static v1::Run QueuedRun() {
     v1::Run run;
@@ -43,7 +37,8 @@ class StoreTest : public ::testing::Test {
     sqlite3_close(db);
   }
 
-  fs::path dir_;
+  TempDir temp_{"distill_store_test"};
+  const fs::path dir_ = temp_.path();
   std::string path_;
 };
 

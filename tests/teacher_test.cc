@@ -12,6 +12,7 @@
 #include <fstream>
 
 #include "tests/fake_data.h"
+#include "tests/temp_dir.h"
 #include "worker/engine/trainer.h"
 
 namespace distill::engine {
@@ -23,16 +24,10 @@ using ::testing::HasSubstr;
 class TeacherTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (std::system("/usr/bin/python3 -c 'import torchvision' 2>/dev/null") !=
-        0) {
+    if (!HasTorchvision()) {
       GTEST_SKIP() << "python3-torchvision is not installed (scripts/setup.sh "
                       "installs it)";
     }
-    dir_ = fs::temp_directory_path() /
-           ("distill_teacher_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
     script_ = (dir_ / "vit.pt").string();
     const std::string command =
         "/usr/bin/python3 " DISTILL_SOURCE_DIR
@@ -44,7 +39,6 @@ class TeacherTest : public ::testing::Test {
         << "tools/export_teacher.py failed";
     WriteFakeFashionMnist(dir_, 200);
   }
-  void TearDown() override { fs::remove_all(dir_); }
 
   RunConfig Config(RunKind kind) const {
     RunConfig c;
@@ -57,7 +51,8 @@ class TeacherTest : public ::testing::Test {
     return c;
   }
 
-  fs::path dir_;
+  TempDir temp_{"distill_teacher_test"};
+  const fs::path dir_ = temp_.path();
   std::string script_;
 };
 

@@ -11,6 +11,7 @@
 #include <fstream>
 
 #include "common/sha256.h"
+#include "tests/temp_dir.h"
 #include "worker/engine/models.h"
 
 namespace distill::engine {
@@ -55,8 +56,7 @@ StudentConfig TorchvisionLike(const std::string& arch) {
 class WeightsTest : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    if (std::system("/usr/bin/python3 -c 'import torchvision' 2>/dev/null") !=
-        0) {
+    if (!HasTorchvision()) {
       GTEST_SKIP() << "python3-torchvision is not installed (scripts/setup.sh "
                       "installs it)";
     }
