@@ -4,29 +4,7 @@
 set -euo pipefail
 build=$1
 src=$2
-work=$(mktemp -d /tmp/distill-e2e.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; exit 1; }
-
-start_coordinator() {
-  "$build/server/distill-coordinator" --listen=127.0.0.1:0 --data_dir="$work/data" \
-    >"$work/coordinator.log" 2>&1 &
-  coordinator_pid=$!
-  pids+=("$coordinator_pid")
-  for _ in $(seq 100); do
-    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/coordinator.log")
-    [ -n "$port" ] && break
-    sleep 0.1
-  done
-  [ -n "$port" ] || fail "coordinator did not start: $(cat "$work/coordinator.log")"
-  export DISTILL_COORDINATOR=127.0.0.1:$port
-}
+source "$src/tests/e2e_lib.sh"
 
 start_coordinator
 "$build/worker/distill-worker" --coordinator="$DISTILL_COORDINATOR" --threads=2 \

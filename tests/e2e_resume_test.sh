@@ -5,26 +5,9 @@
 # Usage: e2e_resume_test.sh BUILD_DIR
 set -euo pipefail
 build=$1
-work=$(mktemp -d /tmp/distill-e2e-resume.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; tail -n 5 "$work"/*.log >&2 || true; exit 1; }
+source "$(dirname "$0")/e2e_lib.sh"
 
-"$build/server/distill-coordinator" --listen=127.0.0.1:0 --data_dir="$work/data" \
-  --lease_seconds=3 --heartbeat_seconds=1 >"$work/coordinator.log" 2>&1 &
-pids+=("$!")
-for _ in $(seq 100); do
-  port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/coordinator.log")
-  [ -n "$port" ] && break
-  sleep 0.1
-done
-[ -n "$port" ] || fail "coordinator did not start"
-export DISTILL_COORDINATOR=127.0.0.1:$port
+start_coordinator --lease_seconds=3 --heartbeat_seconds=1
 distill="$build/client/distill"
 start_worker() {
   "$build/worker/distill-worker" --coordinator="$DISTILL_COORDINATOR" --threads=2 \

@@ -1,0 +1,28 @@
+# Sourced by the end-to-end tests: a scratch folder removed at exit with
+# every process started in $pids, fail, and the coordinator on a free
+# loopback port. Needs $build.
+work=$(mktemp -d /tmp/distill-e2e.XXXXXX)
+pids=()
+cleanup() {
+  for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+fail() { echo "FAIL: $*" >&2; tail -n 5 "$work"/*.log >&2 || true; exit 1; }
+
+# start_coordinator [FLAG...]: sets $coordinator_pid and DISTILL_COORDINATOR.
+start_coordinator() {
+  "$build/server/distill-coordinator" --listen=127.0.0.1:0 --data_dir="$work/data" \
+    "$@" >"$work/coordinator.log" 2>&1 &
+  coordinator_pid=$!
+  pids+=("$coordinator_pid")
+  port=
+  for _ in $(seq 100); do
+    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/coordinator.log")
+    [ -n "$port" ] && break
+    sleep 0.1
+  done
+  [ -n "$port" ] || fail "coordinator did not start: $(cat "$work/coordinator.log")"
+  export DISTILL_COORDINATOR=127.0.0.1:$port
+}
