@@ -23,6 +23,17 @@ class EngineTest : public ::testing::Test {
  protected:
   void WriteFashionMnist(int n) { WriteFakeFashionMnist(dir_, n); }
 
+  // Training a tiny ViT teacher on the fake Fashion-MNIST in dir_, in
+  // batches of 10.
+  RunConfig TinyTeacherRun() const {
+    RunConfig config;
+    config.kind = RunKind::kTrainTeacher;
+    config.dataset.root = dir_.string();
+    config.teacher = {28, 1, 10, 7, 16, 1, 2, 2};
+    config.batch_size = 10;
+    return config;
+  }
+
   TempDir temp_{"distill_engine_test"};
   const fs::path dir_ = temp_.path();
 };
@@ -278,11 +289,7 @@ TEST_F(EngineTest, MissingDataFailsNamingTheFile) {
 
 TEST_F(EngineTest, StopRequestEndsTheRunWithoutACheckpoint) {
   WriteFashionMnist(100);
-  RunConfig config;
-  config.kind = RunKind::kTrainTeacher;
-  config.dataset.root = dir_.string();
-  config.teacher = {28, 1, 10, 7, 16, 1, 2, 2};
-  config.batch_size = 10;
+  RunConfig config = TinyTeacherRun();
   RunHooks hooks;
   hooks.output_checkpoint = (dir_ / "never.pt").string();
   int polls = 0;
@@ -296,11 +303,7 @@ TEST_F(EngineTest, StopRequestEndsTheRunWithoutACheckpoint) {
 TEST_F(EngineTest, SameSpecAndSeedGiveTheSameMetrics) {
   torch::set_num_threads(2);  // As a worker on this machine runs.
   WriteFashionMnist(100);
-  RunConfig config;
-  config.kind = RunKind::kTrainTeacher;
-  config.dataset.root = dir_.string();
-  config.teacher = {28, 1, 10, 7, 16, 1, 2, 2};
-  config.batch_size = 10;
+  RunConfig config = TinyTeacherRun();
   config.epochs = 2;
   config.metrics_every_steps = 1;
   auto run = [&] {
@@ -324,11 +327,7 @@ TEST_F(EngineTest, SameSpecAndSeedGiveTheSameMetrics) {
 
 TEST_F(EngineTest, CachedTeacherOutputsGiveTheSameStudent) {
   WriteFashionMnist(100);
-  RunConfig config;
-  config.kind = RunKind::kTrainTeacher;
-  config.dataset.root = dir_.string();
-  config.teacher = {28, 1, 10, 7, 16, 1, 2, 2};
-  config.batch_size = 10;
+  RunConfig config = TinyTeacherRun();
   config.tsne_points = 0;
   RunHooks hooks;
   hooks.output_checkpoint = (dir_ / "teacher.pt").string();
@@ -359,12 +358,8 @@ TEST_F(EngineTest, CachedTeacherOutputsGiveTheSameStudent) {
 TEST_F(EngineTest, ResumedRunEndsAsTheUninterruptedRun) {
   torch::set_num_threads(2);
   WriteFashionMnist(100);
-  RunConfig config;
-  config.kind = RunKind::kTrainTeacher;
-  config.dataset.root = dir_.string();
-  config.teacher = {28, 1, 10, 7, 16, 1, 2, 2};
+  RunConfig config = TinyTeacherRun();
   config.optimizer = {OptimizerKind::kAdamW, 3e-3, 0, 0};
-  config.batch_size = 10;
   config.epochs = 3;
   config.tsne_points = 0;
   // Uninterrupted, then stopped after the resume point of epoch `stop_after`
