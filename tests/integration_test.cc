@@ -10,6 +10,7 @@
 #include "distill/v1/experiment_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server/coordinator.h"
+#include "tests/temp_dir.h"
 #include "tests/test_specs.h"
 #include "worker/engine/datasets.h"
 #include "worker/worker.h"
@@ -27,9 +28,6 @@ class IntegrationTest : public ::testing::Test {
                     "/train-images-idx3-ubyte.gz")) {
       GTEST_SKIP() << "dataset-fashion-mnist is not installed";
     }
-    dir_ = fs::temp_directory_path() /
-           ("distill_integration_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
     CoordinatorOptions options;
     options.listen_address = "127.0.0.1:0";
     options.data_dir = (dir_ / "coordinator").string();
@@ -52,7 +50,6 @@ class IntegrationTest : public ::testing::Test {
     stop_ = true;
     if (worker_thread_.joinable()) worker_thread_.join();
     if (coordinator_) coordinator_->Shutdown();
-    fs::remove_all(dir_);
   }
 
   // Watches the run over gRPC until it ends.
@@ -70,7 +67,8 @@ class IntegrationTest : public ::testing::Test {
     return last;
   }
 
-  fs::path dir_;
+  TempDir temp_{"distill_integration_test"};
+  const fs::path dir_ = temp_.path();
   std::unique_ptr<Coordinator> coordinator_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<v1::ExperimentService::Stub> experiments_;
