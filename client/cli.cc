@@ -9,6 +9,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/format.h"
+#include "common/grpc_status.h"
 #include "common/spec_file.h"
 #include "distill/v1/experiment_service.grpc.pb.h"
 
@@ -16,28 +17,6 @@ namespace distill {
 namespace {
 
 using v1::ExperimentService;
-
-std::string CodeName(grpc::StatusCode code) {
-  static const char* const kNames[] = {"OK",
-                                       "CANCELLED",
-                                       "UNKNOWN",
-                                       "INVALID_ARGUMENT",
-                                       "DEADLINE_EXCEEDED",
-                                       "NOT_FOUND",
-                                       "ALREADY_EXISTS",
-                                       "PERMISSION_DENIED",
-                                       "RESOURCE_EXHAUSTED",
-                                       "FAILED_PRECONDITION",
-                                       "ABORTED",
-                                       "OUT_OF_RANGE",
-                                       "UNIMPLEMENTED",
-                                       "INTERNAL",
-                                       "UNAVAILABLE",
-                                       "DATA_LOSS",
-                                       "UNAUTHENTICATED"};
-  const int i = int(code);
-  return i >= 0 && i < 17 ? kNames[i] : absl::StrCat(i);
-}
 
 class Cli {
  public:
@@ -77,7 +56,8 @@ class Cli {
   }
 
   int Refused(const char* what, const grpc::Status& status) {
-    err_ << what << ": " << CodeName(status.error_code()) << ": "
+    err_ << what << ": "
+         << absl::StatusCodeToString(FromGrpcStatus(status).code()) << ": "
          << status.error_message() << "\n";
     return 1;
   }
@@ -167,7 +147,9 @@ class Cli {
     auto reader = stub_->WatchRun(&context, request);
     v1::RunEvent first;
     const bool got = reader->Read(&first);
-    context.TryCancel();
+    // Without a first event the stream ended by itself, with the reason
+    // (NOT_FOUND for a missing run); with one, the rest is not needed.
+    if (got) context.TryCancel();
     grpc::Status status = reader->Finish();
     if (!got) return Refused("runs show", status);
     out_ << FormatRunDetails(first.run(),
@@ -231,9 +213,10 @@ class Cli {
     while (reader->Read(&chunk)) data += chunk.data();
     grpc::Status status = reader->Finish();
     if (!status.ok()) {
-      return absl::Status(absl::StatusCode(status.error_code()),
-                          absl::StrCat(CodeName(status.error_code()), ": ",
-                                       status.error_message()));
+      const absl::Status s = FromGrpcStatus(status);
+      return absl::Status(
+          s.code(),
+          absl::StrCat(absl::StatusCodeToString(s.code()), ": ", s.message()));
     }
     return data;
   }

@@ -55,6 +55,23 @@ std::string LossSummary(const v1::Losses& l) {
   return parts.empty() ? "-" : absl::StrJoin(parts, "+");
 }
 
+// Each term with its weight: "CE 1 + IKD 1 (T 4, x T^2) + RKD angle 2".
+std::string LossWeights(const v1::Losses& l) {
+  std::vector<std::string> parts;
+  if (l.ce() > 0) parts.push_back(absl::StrCat("CE ", l.ce()));
+  if (l.mse() > 0) parts.push_back(absl::StrCat("MSE ", l.mse()));
+  if (l.ikd().weight() > 0) {
+    parts.push_back(
+        absl::StrCat("IKD ", l.ikd().weight(), " (T ", l.ikd().temperature(),
+                     l.ikd().scale_by_tau_squared() ? ", x T^2)" : ")"));
+  }
+  if (l.rkd().distance_weight() > 0)
+    parts.push_back(absl::StrCat("RKD distance ", l.rkd().distance_weight()));
+  if (l.rkd().angle_weight() > 0)
+    parts.push_back(absl::StrCat("RKD angle ", l.rkd().angle_weight()));
+  return parts.empty() ? "-" : absl::StrJoin(parts, " + ");
+}
+
 std::string FormatResultsTable(const v1::SweepResults& results) {
   const std::vector<std::string> header = {"row", "labels CE", "embedding MSE",
                                            "IKD", "RKD",       "top-1 %",
@@ -230,14 +247,31 @@ std::string FormatRunDetails(const v1::Run& run,
     absl::StrAppend(&out, "  sweep ", run.sweep_id(), " member ", run.member(),
                     "\n");
   }
-  absl::StrAppend(&out, "  data ", s.dataset().name(), " (train ",
-                  s.dataset().train_limit(), ", test ",
-                  s.dataset().test_limit(), "; 0 = all)  epochs ", s.epochs(),
-                  "  batch ", s.batch_size(), "  seed ", s.seed(), "\n");
+  const v1::DatasetSpec& d = s.dataset();
+  absl::StrAppend(&out, "  data ", d.name(),
+                  d.root().empty() ? "" : absl::StrCat(" at ", d.root()),
+                  " (train ", d.train_limit(), ", test ", d.test_limit(),
+                  "; 0 = all)  image ", d.image_size(), " px  seed ", s.seed(),
+                  "\n");
+  if (s.kind() != v1::EVALUATE) {
+    const v1::OptimizerSpec& o = s.optimizer();
+    absl::StrAppend(&out, "  epochs ", s.epochs(), "  batch ", s.batch_size(),
+                    "  optimizer ", v1::OptimizerKind_Name(o.kind()), " lr ",
+                    o.lr(), " momentum ", o.momentum(), " weight decay ",
+                    o.weight_decay(), "  max restarts ", s.max_restarts(),
+                    "\n");
+  }
   if (s.kind() == v1::DISTILL) {
-    absl::StrAppend(&out, "  teacher run ", run.teacher_run_id(), "  student ",
-                    s.student().arch(), " width ", s.student().width(),
-                    "  losses ", LossSummary(s.losses()), "\n");
+    const v1::StudentSpec& st = s.student();
+    absl::StrAppend(&out, "  teacher ",
+                    s.teacher().torchscript().empty()
+                        ? absl::StrCat("run ", run.teacher_run_id())
+                        : s.teacher().torchscript(),
+                    "  student ", st.arch(), " width ", st.width(), " stem ",
+                    v1::Stem_Name(st.stem()), " embedding ",
+                    st.embedding_dim() > 0 ? absl::StrCat(st.embedding_dim())
+                                           : std::string("pooled"),
+                    "\n  losses ", LossWeights(s.losses()), "\n");
   } else if (s.kind() == v1::EVALUATE) {
     absl::StrAppend(&out, "  evaluates teacher ",
                     s.teacher().torchscript().empty()
@@ -249,8 +283,10 @@ std::string FormatRunDetails(const v1::Run& run,
                     s.teacher().torchscript(), "\n");
   } else {
     const v1::VitSpec& v = s.teacher().vit();
-    absl::StrAppend(&out, "  ViT patch ", v.patch_size(), " width ", v.width(),
-                    " depth ", v.depth(), " heads ", v.heads(), "\n");
+    absl::StrAppend(
+        &out, "  ViT ", v.preset().empty() ? "" : absl::StrCat(v.preset(), " "),
+        "patch ", v.patch_size(), " width ", v.width(), " depth ", v.depth(),
+        " heads ", v.heads(), " mlp ratio ", v.mlp_ratio(), "\n");
   }
   if (!run.worker_id().empty())
     absl::StrAppend(&out, "  worker ", run.worker_id(), "\n");

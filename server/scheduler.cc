@@ -8,7 +8,7 @@
 #include "common/log.h"
 #include "common/run_files.h"
 #include "common/sha256.h"
-#include "server/validation.h"
+#include "common/validation.h"
 
 namespace distill {
 namespace {
@@ -86,8 +86,11 @@ absl::StatusOr<v1::RunStatus> Scheduler::StatusBehindTeacher(
   }
 }
 
-absl::StatusOr<v1::Run> Scheduler::SubmitRun(const v1::ExperimentSpec& spec) {
-  if (absl::Status s = ValidateSpec(spec); !s.ok()) return s;
+absl::StatusOr<v1::Run> Scheduler::SubmitRun(
+    const v1::ExperimentSpec& submitted) {
+  absl::StatusOr<v1::ExperimentSpec> resolved = ResolveAndValidate(submitted);
+  if (!resolved.ok()) return resolved.status();
+  const v1::ExperimentSpec& spec = *resolved;
   absl::MutexLock lock(&mu_);
   v1::Run run;
   *run.mutable_spec() = spec;
@@ -130,10 +133,13 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
     teacher_spec->clear_student();
     teacher_spec->MergeFrom(spec.teacher().train());
     teacher_spec->set_kind(v1::TRAIN_TEACHER);
-    if (absl::Status s = ValidateSpec(*teacher_spec); !s.ok()) {
+    absl::StatusOr<v1::ExperimentSpec> resolved =
+        ResolveAndValidate(*teacher_spec);
+    if (!resolved.ok()) {
       return absl::InvalidArgumentError(
-          absl::StrCat("teacher.train: ", s.message()));
+          absl::StrCat("teacher.train: ", resolved.status().message()));
     }
+    teacher_spec = *std::move(resolved);
   }
   std::vector<v1::ExperimentSpec> member_specs;
   for (const v1::SweepMember& member : spec.members()) {
@@ -141,12 +147,13 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
     m.set_kind(v1::DISTILL);
     *m.mutable_losses() = member.losses();
     m.mutable_teacher()->Clear();
-    if (absl::Status s = ValidateSpec(m, TeacherReference::kFromSweep);
-        !s.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("member \"", member.name(), "\": ", s.message()));
+    absl::StatusOr<v1::ExperimentSpec> resolved =
+        ResolveAndValidate(m, TeacherReference::kProvided);
+    if (!resolved.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "member \"", member.name(), "\": ", resolved.status().message()));
     }
-    member_specs.push_back(std::move(m));
+    member_specs.push_back(*std::move(resolved));
   }
 
   absl::MutexLock lock(&mu_);
@@ -373,8 +380,7 @@ absl::Status Scheduler::ExpireLeasesLocked() {
       store_->ExpiredLeases(clock_->NowMs());
   if (!expired.ok()) return expired.status();
   for (v1::Run& run : *expired) {
-    const int max_restarts =
-        run.spec().max_restarts() > 0 ? run.spec().max_restarts() : 2;
+    const int max_restarts = run.spec().max_restarts();  // Resolved.
     const std::string what =
         absl::StrCat("the lease of attempt ", run.attempt(), " on worker ",
                      run.worker_id(), " expired");

@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/spec_resolution.h"
 #include "server/store.h"
 
 namespace distill {
@@ -449,6 +450,12 @@ class SqliteStore final : public Store {
       if (!run.mutable_spec()->ParseFromString(q.Text(3))) {
         return absl::DataLossError(
             absl::StrCat("run ", run.id(), ": stored spec is corrupt"));
+      }
+      // Databases from before specs were resolved at submit time hold them
+      // as submitted; resolving is idempotent.
+      if (absl::StatusOr<v1::ExperimentSpec> resolved = ResolveSpec(run.spec());
+          resolved.ok()) {
+        *run.mutable_spec() = *std::move(resolved);
       }
       run.set_status(static_cast<v1::RunStatus>(q.Int(4)));
       run.set_attempt(int32_t(q.Int(5)));

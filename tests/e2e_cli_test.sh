@@ -55,9 +55,31 @@ grep -q 'INVALID_ARGUMENT: dataset.name must be one of \[cifar-10, cub-200-2011,
 
 # A waiting run can be cancelled; its teacher (run 1) succeeded, so submit
 # against a teacher that is itself cancelled first.
-printf 'kind: TRAIN_TEACHER\ndataset: {name: fashion-mnist, train_limit: 64}\nteacher: {vit: {patch_size: 7, width: 16, depth: 1, heads: 2}}\noptimizer: {lr: 0.001}\nepochs: 50\nbatch_size: 32\n' >"$work/teacher.yaml"
+printf 'kind: TRAIN_TEACHER\ndataset: {name: fashion-mnist, train_limit: 64}\nteacher: {vit: {preset: small-28}}\nepochs: 50\nbatch_size: 32\n' >"$work/teacher.yaml"
 run=$("$distill" submit "$work/teacher.yaml" | awk '{print $2}')
 "$distill" cancel "$run" | grep -q CANCELLED || fail "cancel"
+# What is stored and shown is the resolved spec: the preset's sizes and
+# every default (lr, image size, restarts), not zeros.
+"$distill" runs show "$run" >"$work/preset.out"
+grep -q 'ViT small-28 patch 7 width 96 depth 4 heads 4 mlp ratio 4' "$work/preset.out" ||
+  fail "preset teacher: $(cat "$work/preset.out")"
+grep -q 'image 28 px' "$work/preset.out" || fail "image size: $(cat "$work/preset.out")"
+grep -q 'optimizer SGD lr 0.1 .* max restarts 2' "$work/preset.out" ||
+  fail "optimizer defaults: $(cat "$work/preset.out")"
+printf 'kind: DISTILL\ndataset: {name: fashion-mnist, train_limit: 64}\nteacher: {run_id: 1}\nlosses: {ikd: {weight: 1}}\nepochs: 1\nbatch_size: 32\n' >"$work/student.yaml"
+student=$("$distill" submit "$work/student.yaml" | awk '{print $2}')
+"$distill" cancel "$student" >/dev/null || true
+"$distill" runs show "$student" >"$work/student.out"
+grep -q 'student resnet18 width 64 stem SMALL embedding pooled' "$work/student.out" ||
+  fail "default student: $(cat "$work/student.out")"
+grep -q 'losses IKD 1 (T 4, x T^2)' "$work/student.out" ||
+  fail "default temperature: $(cat "$work/student.out")"
+set +e
+"$distill" runs show 999 2>"$work/missing.err"; rc=$?
+set -e
+[ "$rc" = 1 ] || fail "runs show of a missing run exited $rc"
+grep -q 'runs show: NOT_FOUND: .*999' "$work/missing.err" ||
+  fail "missing run: $(cat "$work/missing.err")"
 set +e
 "$distill" watch "$run" >/dev/null; rc=$?
 set -e

@@ -30,6 +30,7 @@ class EngineTest : public ::testing::Test {
     config.kind = RunKind::kTrainTeacher;
     config.dataset.root = dir_.string();
     config.teacher = {28, 1, 10, 7, 16, 1, 2, 2};
+    config.optimizer = {OptimizerKind::kSgd, 0.1, 0.9, 5e-4};
     config.batch_size = 10;
     return config;
   }
@@ -155,7 +156,7 @@ TEST_F(EngineTest, UnknownDatasetIsInvalidArgument) {
 }
 
 TEST_F(EngineTest, RealFashionMnistIsWhereDebianPutsIt) {
-  if (!fs::exists(std::string(kFashionMnistRoot) +
+  if (!fs::exists(StandardRoot("fashion-mnist") +
                   "/t10k-labels-idx1-ubyte.gz")) {
     GTEST_SKIP() << "dataset-fashion-mnist is not installed";
   }

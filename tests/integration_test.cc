@@ -24,7 +24,7 @@ using ::testing::HasSubstr;
 class IntegrationTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!fs::exists(std::string(engine::kFashionMnistRoot) +
+    if (!fs::exists(engine::StandardRoot("fashion-mnist") +
                     "/train-images-idx3-ubyte.gz")) {
       GTEST_SKIP() << "dataset-fashion-mnist is not installed";
     }

@@ -249,6 +249,50 @@ TEST_F(SchedulerTest, HeartbeatsKeepTheLeaseAndRepeatedExpiryIsLost) {
   EXPECT_EQ(StatusOf(sweep.runs(1).id()), v1::FAILED);
 }
 
+TEST_F(SchedulerTest, MaxRestartsZeroMeansTheFirstLostLeaseFailsTheRun) {
+  v1::SweepSpec spec = SmallSweep("table1");
+  spec.mutable_teacher()->mutable_train()->set_max_restarts(0);
+  auto sweep = *scheduler_->SubmitSweep(spec);
+  v1::Run run = Lease();
+  clock_.AdvanceMs(61'000);
+  ASSERT_TRUE(scheduler_->ExpireLeases().ok());
+  v1::Run lost = *scheduler_->GetRun(run.id());
+  EXPECT_EQ(lost.status(), v1::FAILED);
+  EXPECT_THAT(lost.message(), HasSubstr("max_restarts (0) is spent"));
+}
+
+TEST_F(SchedulerTest, StoredSpecsAreResolved) {
+  v1::SweepSpec spec = SmallSweep("table1");
+  v1::VitSpec* vit =
+      spec.mutable_teacher()->mutable_train()->mutable_teacher()->mutable_vit();
+  vit->Clear();
+  vit->set_preset("small-28");
+  spec.mutable_base()->mutable_student()->clear_width();
+  auto sweep = *scheduler_->SubmitSweep(spec);
+  const v1::ExperimentSpec teacher =
+      scheduler_->GetRun(sweep.runs(0).id())->spec();
+  EXPECT_EQ(teacher.teacher().vit().patch_size(), 7);
+  EXPECT_EQ(teacher.teacher().vit().width(), 96);
+  EXPECT_EQ(teacher.teacher().vit().depth(), 4);
+  EXPECT_EQ(teacher.teacher().vit().heads(), 4);
+  EXPECT_EQ(teacher.teacher().vit().mlp_ratio(), 4);
+  EXPECT_EQ(teacher.dataset().image_size(), 28);
+  EXPECT_EQ(teacher.max_restarts(), 2);
+  const v1::ExperimentSpec student =
+      scheduler_->GetRun(sweep.runs(1).id())->spec();
+  EXPECT_EQ(student.student().width(), 64);
+  EXPECT_EQ(student.student().stem(), v1::SMALL);
+  EXPECT_EQ(student.evaluation().knn_bank(), 5000);
+}
+
+TEST_F(SchedulerTest, MissingRunIsNotFound) {
+  EXPECT_EQ(scheduler_->GetRun(99).status().code(),
+            absl::StatusCode::kNotFound);
+  WatchCursor cursor;
+  EXPECT_EQ(scheduler_->NextRunEvent(99, &cursor, absl::Now()).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(SchedulerTest, ALostAttemptsSuccessorGetsItsLatestResumePoint) {
   auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
   v1::Run run = Lease();

@@ -143,5 +143,20 @@ TEST_F(StoreTest, QueueOrderFiltersAndExpiredLeases) {
   EXPECT_EQ(store->GetRun(77).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(StoreTest, AnOldSpecStoredAsSubmittedIsResolvedOnRead) {
+  auto store = Store::OpenSqlite(path_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  v1::Run run = QueuedRun();  // As a coordinator before resolution stored it.
+  run.mutable_spec()->mutable_teacher()->mutable_vit()->set_preset("small-28");
+  const int64_t id = *(*store)->InsertRun(run);
+  const v1::ExperimentSpec spec = (*store)->GetRun(id)->spec();
+  EXPECT_EQ(spec.teacher().vit().width(), 96);
+  EXPECT_EQ(spec.teacher().vit().patch_size(), 7);
+  EXPECT_EQ(spec.epochs(), 3);
+  EXPECT_EQ(spec.batch_size(), 128);
+  EXPECT_EQ(spec.max_restarts(), 2);
+  EXPECT_EQ(spec.dataset().name(), "fashion-mnist");
+}
+
 }  // namespace
 }  // namespace distill

@@ -46,6 +46,7 @@ class TeacherTest : public ::testing::Test {
     c.dataset.root = dir_.string();
     c.teacher_torchscript = script_;
     c.student.width = 8;
+    c.optimizer = {OptimizerKind::kSgd, 0.1, 0.9, 5e-4};
     c.epochs = 3;
     c.batch_size = 20;
     return c;

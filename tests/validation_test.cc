@@ -1,6 +1,6 @@
-// Spec validation, table-driven: each bad spec gets INVALID_ARGUMENT naming
-// the field and the value.
-#include "server/validation.h"
+// Spec validation, table-driven: each bad spec, once resolved, gets
+// INVALID_ARGUMENT naming the field and the value.
+#include "common/validation.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -53,7 +53,7 @@ class ValidationTest : public ::testing::TestWithParam<Case> {};
 
 TEST_P(ValidationTest, ChecksTheSpec) {
   const Case& c = GetParam();
-  absl::Status status = ValidateSpec(c.spec());
+  absl::Status status = ResolveAndValidate(c.spec()).status();
   if (c.message == nullptr) {
     EXPECT_TRUE(status.ok()) << status;
   } else {
@@ -174,10 +174,10 @@ INSTANTIATE_TEST_SUITE_P(
                s.mutable_losses()->mutable_ikd()->set_temperature(-1);
              }),
              "losses.ikd.temperature must be > 0, got -1"},
-        Case{"temperature_zero", Distill([](auto& s) {
+        Case{"temperature_zero_means_the_default", Distill([](auto& s) {
                s.mutable_losses()->mutable_ikd()->set_temperature(0);
              }),
-             "losses.ikd.temperature must be > 0, got 0"},
+             nullptr},
         Case{"temperature_unused_is_fine", Distill([](auto& s) {
                s.mutable_losses()->mutable_ikd()->set_weight(0);
                s.mutable_losses()->mutable_ikd()->set_temperature(0);
@@ -190,8 +190,32 @@ INSTANTIATE_TEST_SUITE_P(
                s.mutable_losses()->clear_rkd();
              }),
              nullptr},
-        Case{"zero_epochs", Distill([](auto& s) { s.set_epochs(0); }),
-             "epochs must be >= 1, got 0"},
+        Case{"negative_epochs", Distill([](auto& s) { s.set_epochs(-1); }),
+             "epochs must be >= 1, got -1"},
+        Case{"negative_batch", Distill([](auto& s) { s.set_batch_size(-3); }),
+             "batch_size must be >= 1, got -3"},
+        Case{"no_restarts", Distill([](auto& s) { s.set_max_restarts(0); }),
+             nullptr},
+        Case{"negative_restarts",
+             Distill([](auto& s) { s.set_max_restarts(-1); }),
+             "max_restarts must be >= 0, got -1"},
+        Case{"default_dataset",
+             Distill([](auto& s) { s.mutable_dataset()->clear_name(); }),
+             nullptr},
+        Case{"default_student",
+             Distill([](auto& s) { s.mutable_student()->clear_arch(); }),
+             nullptr},
+        Case{"negative_width",
+             Distill([](auto& s) { s.mutable_student()->set_width(-8); }),
+             "student.width must be >= 1, got -8"},
+        Case{"tsne_points_below_off", Distill([](auto& s) {
+               s.mutable_evaluation()->set_tsne_points(-2);
+             }),
+             "evaluation.tsne_points must be -1 (off) or 1 to 2000, got -2"},
+        Case{"tsne_points_over", Distill([](auto& s) {
+               s.mutable_evaluation()->set_tsne_points(2001);
+             }),
+             "evaluation.tsne_points must be -1 (off) or 1 to 2000, got 2001"},
         Case{"batch_over_limit",
              Distill([](auto& s) { s.mutable_dataset()->set_train_limit(10); }),
              "batch_size (64) must not exceed dataset.train_limit (10)"},
@@ -199,9 +223,12 @@ INSTANTIATE_TEST_SUITE_P(
              Distill([](auto& s) { s.mutable_teacher()->set_run_id(0); }),
              "teacher.run_id must be the id of a TRAIN_TEACHER run (or set "
              "teacher.torchscript), got 0"},
-        Case{"zero_lr",
+        Case{"default_lr",
              Distill([](auto& s) { s.mutable_optimizer()->set_lr(0); }),
-             "optimizer.lr must be > 0, got 0"},
+             nullptr},
+        Case{"negative_lr",
+             Distill([](auto& s) { s.mutable_optimizer()->set_lr(-0.1); }),
+             "optimizer.lr must be > 0, got -0.1"},
         Case{"momentum_one",
              Distill([](auto& s) { s.mutable_optimizer()->set_momentum(1); }),
              "optimizer.momentum must be in [0, 1), got 1"},

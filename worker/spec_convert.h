@@ -8,8 +8,9 @@
 
 namespace distill {
 
-// The engine's config for a wire spec, with the documented defaults for
-// unset fields. REQUIRES: the spec passed the coordinator's validation.
+// The engine's config for a wire spec, field by field.
+// REQUIRES: `spec` is resolved and valid (ResolveAndValidate): every
+// default is already written in it.
 engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec,
                               const std::string& device);
 

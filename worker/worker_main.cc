@@ -12,6 +12,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "common/spec_file.h"
+#include "common/validation.h"
 #include "distill/v1/spec.pb.h"
 #include "worker/engine/trainer.h"
 #include "worker/spec_convert.h"
@@ -42,9 +43,17 @@ std::atomic<bool> stop_requested{false};
 void OnSignal(int) { stop_requested = true; }
 
 int RunLocal(const std::string& path, const std::string& device) {
-  distill::v1::ExperimentSpec spec;
-  if (absl::Status s = distill::ReadYamlFile(path, &spec); !s.ok()) {
+  distill::v1::ExperimentSpec submitted;
+  if (absl::Status s = distill::ReadYamlFile(path, &submitted); !s.ok()) {
     std::cerr << s.message() << "\n";
+    return 2;
+  }
+  // The teacher checkpoint, if any, is --teacher_checkpoint's file.
+  absl::StatusOr<distill::v1::ExperimentSpec> spec =
+      distill::ResolveAndValidate(submitted,
+                                  distill::TeacherReference::kProvided);
+  if (!spec.ok()) {
+    std::cerr << path << ": " << spec.status().message() << "\n";
     return 2;
   }
   distill::engine::RunHooks hooks;
@@ -58,7 +67,7 @@ int RunLocal(const std::string& path, const std::string& device) {
   };
   hooks.should_stop = [] { return stop_requested.load(); };
   auto outcome =
-      distill::engine::ExecuteRun(distill::ToRunConfig(spec, device), hooks);
+      distill::engine::ExecuteRun(distill::ToRunConfig(*spec, device), hooks);
   if (!outcome.ok()) {
     std::cerr << "run failed: " << outcome.status().message() << "\n";
     return 1;

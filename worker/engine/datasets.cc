@@ -68,8 +68,9 @@ torch::Tensor Normalise(const torch::Tensor& pixels,
 // "labels-idx1".
 std::string FashionMnistPath(const DatasetConfig& config, const char* split,
                              const char* kind) {
-  return absl::StrCat(config.root.empty() ? kFashionMnistRoot : config.root,
-                      "/", split, "-", kind, "-ubyte.gz");
+  return absl::StrCat(
+      config.root.empty() ? StandardRoot("fashion-mnist") : config.root, "/",
+      split, "-", kind, "-ubyte.gz");
 }
 
 absl::StatusOr<TensorDataset> LoadSplit(const DatasetConfig& config,
@@ -207,7 +208,9 @@ absl::StatusOr<TrainTestData> LoadFashionMnist(const DatasetConfig& config) {
 }
 
 std::vector<std::string> TensorDatasetFiles(const DatasetConfig& config) {
-  if (config.name == "cifar-10") {
+  const DatasetInfo* info = FindDataset(config.name);
+  if (info == nullptr || IsImageFiles(*info)) return {};
+  if (info->format == DatasetFormat::kCifarBinary) {
     std::vector<std::string> files = CifarFiles(config, true);
     files.push_back(CifarFiles(config, false).front());
     return files;
@@ -237,11 +240,15 @@ absl::StatusOr<TrainTestData> LoadCifar10(const DatasetConfig& config) {
 }
 
 absl::StatusOr<TrainTestData> LoadDataset(const DatasetConfig& config) {
-  if (config.name == "fashion-mnist") return LoadFashionMnist(config);
-  if (config.name == "cifar-10") return LoadCifar10(config);
-  return absl::InvalidArgumentError(absl::StrCat(
-      "dataset.name must be one of [cifar-10, fashion-mnist], got \"",
-      config.name, "\""));
+  const DatasetInfo* info = FindDataset(config.name);
+  if (info != nullptr && info->format == DatasetFormat::kIdx)
+    return LoadFashionMnist(config);
+  if (info != nullptr && info->format == DatasetFormat::kCifarBinary)
+    return LoadCifar10(config);
+  return absl::InvalidArgumentError(
+      absl::StrCat("dataset.name must be one of the data sets held in memory "
+                   "[cifar-10, fashion-mnist], got \"",
+                   config.name, "\""));
 }
 
 }  // namespace distill::engine

@@ -25,7 +25,12 @@ struct TrainTestData {
   TensorDataset test;
 };
 
-inline constexpr char kFashionMnistRoot[] = "/usr/share/datasets/fashion-mnist";
+// Where a data set lives when dataset.root is empty (common/catalog.h);
+// empty when it has no standard place.
+inline std::string StandardRoot(const std::string& name) {
+  const DatasetInfo* info = FindDataset(name);
+  return info == nullptr ? "" : std::string(info->standard_root);
+}
 
 // The whole file's bytes; NOT_FOUND naming it when it cannot be opened.
 absl::StatusOr<std::string> ReadFile(const std::string& path);

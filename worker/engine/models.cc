@@ -51,10 +51,9 @@ VitImpl::VitImpl(const VitConfig& config)
                                  torch::randn({1, 1, config.width}) * 0.02);
   pos_embed = register_parameter(
       "pos_embed", torch::randn({1, grid * grid + 1, config.width}) * 0.02);
-  const int64_t mlp_ratio = config.mlp_ratio > 0 ? config.mlp_ratio : 4;
   for (int64_t i = 0; i < config.depth; ++i) {
     blocks->push_back(
-        VitBlock(config.width, config.heads, config.width * mlp_ratio));
+        VitBlock(config.width, config.heads, config.width * config.mlp_ratio));
   }
   register_module("blocks", blocks);
   register_module("norm", norm);
@@ -92,20 +91,6 @@ torch::nn::Sequential Downsample(int64_t in_planes, int64_t out_planes,
                                torch::nn::BatchNorm2d(out_planes));
 }
 
-struct ResNetLayout {
-  bool bottleneck;
-  std::array<int64_t, 4> blocks;
-};
-
-const ResNetLayout* FindLayout(const std::string& arch) {
-  static const auto* const kLayouts = new std::map<std::string, ResNetLayout>{
-      {"resnet18", {false, {2, 2, 2, 2}}},
-      {"resnet34", {false, {3, 4, 6, 3}}},
-      {"resnet50", {true, {3, 4, 6, 3}}}};
-  auto it = kLayouts->find(arch);
-  return it == kLayouts->end() ? nullptr : &it->second;
-}
-
 // One torchvision stage; `in_planes` becomes its output width.
 torch::nn::Sequential MakeLayer(bool bottleneck, int64_t& in_planes,
                                 int64_t planes, int64_t blocks,
@@ -125,10 +110,6 @@ torch::nn::Sequential MakeLayer(bool bottleneck, int64_t& in_planes,
 }
 
 }  // namespace
-
-bool IsKnownResNet(const std::string& arch) {
-  return FindLayout(arch) != nullptr;
-}
 
 BasicBlockImpl::BasicBlockImpl(int64_t in_planes, int64_t planes,
                                int64_t stride)
@@ -189,7 +170,7 @@ ResNetStudentImpl::ResNetStudentImpl(const StudentConfig& config)
                                         .bias(false))
                 : Conv3x3(config.in_channels, config.width, 1)),
       bn1(config.width) {
-  const ResNetLayout* layout = FindLayout(config.arch);
+  const ResNetInfo* layout = FindResNet(config.arch);
   TORCH_CHECK(layout != nullptr, "unknown student architecture ", config.arch);
   const int64_t w = config.width;
   int64_t in_planes = w;

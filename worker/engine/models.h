@@ -61,11 +61,11 @@ struct BottleneckImpl : torch::nn::Module {
 };
 TORCH_MODULE(Bottleneck);
 
-// ResNet-18/34/50 with torchvision's layer layout and parameter names, and
-// either the small-image stem or the 224-px ImageNet stem. `embedding` (an
-// optional linear bottleneck) and `projection` (the learned g that maps the
-// embedding to the teacher's width for the losses that compare embeddings
-// directly) are the student's own additions.
+// ResNet-18/34/50 (common/catalog.h's kResNets) with torchvision's layer layout
+// and parameter names, and either the small-image stem or the 224-px ImageNet
+// stem. `embedding` (an optional linear bottleneck) and `projection` (the
+// learned g that maps the embedding to the teacher's width for the losses that
+// compare embeddings directly) are the student's own additions.
 struct ResNetStudentImpl : torch::nn::Module {
   explicit ResNetStudentImpl(const StudentConfig& config);
   LogitsAndEmbedding forward(torch::Tensor images);
@@ -81,9 +81,6 @@ struct ResNetStudentImpl : torch::nn::Module {
   torch::nn::Linear projection{nullptr};
 };
 TORCH_MODULE(ResNetStudent);
-
-// The architectures ResNetStudent knows: resnet18, resnet34, resnet50.
-bool IsKnownResNet(const std::string& arch);
 
 }  // namespace distill::engine
 

@@ -4,22 +4,26 @@
 #include <cstdint>
 #include <string>
 
+#include "common/catalog.h"
+
 namespace distill::engine {
 
 // The engine's own view of a run: plain values, no protobuf, so the engine
-// links LibTorch and nothing else. The worker fills it from the wire spec.
+// links LibTorch and nothing else. The worker fills it from a resolved wire
+// spec (worker/spec_convert.h); the initial values are the spec's defaults
+// (common/catalog.h), which tests that build a config by hand start from.
 
 struct DatasetConfig {
-  std::string name = "fashion-mnist";
+  std::string name{defaults::kDataset};
   std::string root;  // Empty: the data set's standard place.
   int64_t train_limit = 0;
   int64_t test_limit = 0;
-  int64_t image_size = 0;  // 0: native (224 for image files).
+  int64_t image_size = 0;  // 0: the data set's native size.
   // Image files only: random-resized crop and flip for training views (the
   // teacher then runs online), crop to CUB's boxes, decoding threads.
   bool augment = true;
   bool crop_to_boxes = false;
-  int64_t loader_threads = 2;
+  int64_t loader_threads = defaults::kLoaderThreads;
 };
 
 struct VitConfig {
@@ -30,7 +34,7 @@ struct VitConfig {
   int64_t width = 64;
   int64_t depth = 4;
   int64_t heads = 4;
-  int64_t mlp_ratio = 4;
+  int64_t mlp_ratio = defaults::kMlpRatio;
 };
 
 // kSmall: 3x3 stride-1 convolution, no max-pool (28-64 px images).
@@ -38,11 +42,11 @@ struct VitConfig {
 enum class Stem { kSmall, kImageNet };
 
 struct StudentConfig {
-  std::string arch = "resnet18";  // resnet18, resnet34 or resnet50.
+  std::string arch{defaults::kStudentArch};  // A row of kResNets.
   Stem stem = Stem::kSmall;
   int64_t in_channels = 1;
   int64_t num_classes = 10;
-  int64_t width = 64;
+  int64_t width = defaults::kStudentWidth;
   int64_t embedding_dim = 0;  // 0: the pooled features (8 or 32 x width).
   int64_t teacher_width = 0;  // Output of the projection g; 0: none.
   // A weights file (tools/export_weights.py) to start from; empty: random.
@@ -53,7 +57,7 @@ struct LossWeights {
   double ce = 0;
   double mse = 0;
   double ikd = 0;
-  double temperature = 4;
+  double temperature = defaults::kTemperature;
   bool scale_by_tau_squared = true;
   double rkd_distance = 0;
   double rkd_angle = 0;
@@ -63,9 +67,9 @@ enum class OptimizerKind { kSgd, kAdamW };
 
 struct OptimizerConfig {
   OptimizerKind kind = OptimizerKind::kSgd;
-  double lr = 0.1;
-  double momentum = 0.9;
-  double weight_decay = 5e-4;
+  double lr = defaults::kSgdLr;
+  double momentum = 0;
+  double weight_decay = 0;
 };
 
 // kEvaluate judges a teacher and/or a student checkpoint on a data set.
@@ -81,13 +85,13 @@ struct RunConfig {
   StudentConfig student;
   LossWeights losses;
   OptimizerConfig optimizer;
-  int64_t epochs = 1;
-  int64_t batch_size = 128;
+  int64_t epochs = defaults::kEpochs;
+  int64_t batch_size = defaults::kBatchSize;
   int64_t seed = 0;
-  int64_t metrics_every_steps = 10;
+  int64_t metrics_every_steps = defaults::kMetricsEverySteps;
   // End-of-run embedding evaluation: t-SNE points (0: no map) and k-NN bank.
-  int64_t tsne_points = 1000;
-  int64_t knn_bank = 5000;
+  int64_t tsne_points = defaults::kTsnePoints;
+  int64_t knn_bank = defaults::kKnnBank;
   bool embedding_metrics_every_epoch = false;
   std::string device = "cpu";
 };

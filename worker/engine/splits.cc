@@ -132,15 +132,25 @@ std::unique_ptr<Split> ImageSplit(ImageList list, int64_t image_size,
                                      threads, seed);
 }
 
+namespace {
+
+// The listings of an image-file data set.
+absl::StatusOr<ImageSplits> ReadImageSplits(const DatasetInfo& info,
+                                            const DatasetConfig& config) {
+  return info.format == DatasetFormat::kImageFolder
+             ? ReadImageFolder(config.root)
+             : ReadCub(config.root, config.crop_to_boxes);
+}
+
+}  // namespace
+
 std::vector<std::string> DatasetFiles(const DatasetConfig& config) {
-  if (config.name == "cub-200-2011" || config.name == "image-folder") {
-    absl::StatusOr<ImageSplits> splits =
-        config.name == "image-folder"
-            ? ReadImageFolder(config.root)
-            : ReadCub(config.root, config.crop_to_boxes);
+  const DatasetInfo* info = FindDataset(config.name);
+  if (info != nullptr && IsImageFiles(*info)) {
+    absl::StatusOr<ImageSplits> splits = ReadImageSplits(*info, config);
     if (!splits.ok()) return {};
     std::vector<std::string> files;
-    if (config.name == "cub-200-2011") {
+    if (info->format == DatasetFormat::kCub) {
       for (const char* f : {"images.txt", "image_class_labels.txt",
                             "train_test_split.txt", "bounding_boxes.txt"}) {
         if (std::string(f) != "bounding_boxes.txt" || config.crop_to_boxes) {
@@ -157,21 +167,20 @@ std::vector<std::string> DatasetFiles(const DatasetConfig& config) {
 }
 
 absl::StatusOr<Data> OpenData(const DatasetConfig& config, uint64_t seed) {
-  if (config.name == "cub-200-2011" || config.name == "image-folder") {
+  const DatasetInfo* info = FindDataset(config.name);
+  if (info != nullptr && IsImageFiles(*info)) {
     if (config.root.empty()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "dataset.root must name the ", config.name, " directory"));
     }
-    absl::StatusOr<ImageSplits> splits =
-        config.name == "image-folder"
-            ? ReadImageFolder(config.root)
-            : ReadCub(config.root, config.crop_to_boxes);
+    absl::StatusOr<ImageSplits> splits = ReadImageSplits(*info, config);
     if (!splits.ok()) return splits.status();
     if (splits->train.size() == 0) {
       return absl::NotFoundError(
           absl::StrCat(config.root, " has no training images"));
     }
-    const int64_t size = config.image_size > 0 ? config.image_size : 224;
+    const int64_t size =
+        config.image_size > 0 ? config.image_size : info->native_size;
     const int threads = int(std::max<int64_t>(1, config.loader_threads));
     Data data;
     data.num_classes = int64_t(splits->train.class_names.size());

@@ -93,14 +93,14 @@ absl::Status LoadWeightsByName(
 namespace {
 
 constexpr char kStudentConfigKey[] = "distill_student_config";
-const char* const kArchitectures[] = {"resnet18", "resnet34", "resnet50"};
 
 }  // namespace
 
 absl::Status SaveStudent(ResNetStudent& student, const std::string& path) {
   const StudentConfig& c = student->config;
-  int64_t arch = 0;
-  while (arch < 3 && c.arch != kArchitectures[arch]) ++arch;
+  int64_t arch = 0;  // The row of kResNets.
+  while (arch < int64_t(kResNets.size()) && c.arch != kResNets[arch].arch)
+    ++arch;
   try {
     torch::serialize::OutputArchive archive;
     student->save(archive);
@@ -123,13 +123,14 @@ absl::StatusOr<ResNetStudent> LoadStudent(const std::string& path,
     archive.load_from(path);
     torch::Tensor c;
     if (!archive.try_read(kStudentConfigKey, c) || c.numel() != 7 ||
-        c[0].item<int64_t>() > 2) {
+        c[0].item<int64_t>() < 0 ||
+        c[0].item<int64_t>() >= int64_t(kResNets.size())) {
       return absl::InvalidArgumentError(
           absl::StrCat(path, " is not a student checkpoint"));
     }
     auto v = c.accessor<int64_t, 1>();
     StudentConfig config;
-    config.arch = kArchitectures[v[0]];
+    config.arch = kResNets[v[0]].arch;
     config.stem = Stem(v[1]);
     config.in_channels = v[2];
     config.num_classes = v[3];

@@ -1,7 +1,8 @@
-#ifndef DISTILL_SERVER_VALIDATION_H_
-#define DISTILL_SERVER_VALIDATION_H_
+#ifndef DISTILL_COMMON_VALIDATION_H_
+#define DISTILL_COMMON_VALIDATION_H_
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "distill/v1/spec.pb.h"
 
 namespace distill {
@@ -9,13 +10,21 @@ namespace distill {
 enum class TeacherReference {
   // A DISTILL spec must name its teacher run.
   kRequired,
-  // A sweep member's teacher is the sweep's teacher stage.
-  kFromSweep,
+  // The teacher comes from elsewhere: a sweep member's is the sweep's
+  // teacher stage, --run_local's a checkpoint file.
+  kProvided,
 };
 
 // INVALID_ARGUMENT naming the field and its value for anything the engine
 // could not run: `losses.ikd.temperature must be > 0, got -1`.
+// REQUIRES: `spec` is resolved (ResolveSpec): a default left at 0 is
+// judged as 0.
 absl::Status ValidateSpec(
+    const v1::ExperimentSpec& spec,
+    TeacherReference teacher = TeacherReference::kRequired);
+
+// ResolveSpec, then ValidateSpec: the spec to store and run.
+absl::StatusOr<v1::ExperimentSpec> ResolveAndValidate(
     const v1::ExperimentSpec& spec,
     TeacherReference teacher = TeacherReference::kRequired);
 
@@ -25,4 +34,4 @@ absl::Status ValidateSweepShape(const v1::SweepSpec& sweep);
 
 }  // namespace distill
 
-#endif  // DISTILL_SERVER_VALIDATION_H_
+#endif  // DISTILL_COMMON_VALIDATION_H_

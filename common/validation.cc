@@ -1,22 +1,15 @@
-#include "server/validation.h"
+#include "common/validation.h"
 
 #include <cmath>
 #include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "common/vit_presets.h"
+#include "common/catalog.h"
+#include "common/spec_resolution.h"
 
 namespace distill {
 namespace {
-
-// Native image side of each known data set.
-int NativeImageSize(const std::string& dataset) {
-  if (dataset == "fashion-mnist") return 28;
-  if (dataset == "cifar-10") return 32;
-  if (dataset == "cub-200-2011" || dataset == "image-folder") return 224;
-  return 0;
-}
 
 absl::Status Invalid(const std::string& field, const std::string& rule,
                      double value) {
@@ -64,8 +57,8 @@ absl::Status ValidateVit(const v1::VitSpec& vit, int image_size) {
   for (const auto& [field, v] : sizes) {
     if (v < 1) return Invalid(field, ">= 1", v);
   }
-  if (vit.mlp_ratio() < 0)
-    return Invalid("teacher.vit.mlp_ratio", ">= 0", vit.mlp_ratio());
+  if (vit.mlp_ratio() < 1)
+    return Invalid("teacher.vit.mlp_ratio", ">= 1", vit.mlp_ratio());
   if (vit.width() % vit.heads() != 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("teacher.vit.heads (", vit.heads(),
@@ -80,12 +73,14 @@ absl::Status ValidateVit(const v1::VitSpec& vit, int image_size) {
 }
 
 absl::Status ValidateEvaluation(const v1::EvaluationSpec& e) {
-  if (e.tsne_points() < -1 || e.tsne_points() > 2000) {
-    return Invalid("evaluation.tsne_points", "-1 (off), 0 (1000) or up to 2000",
+  if (e.tsne_points() < -1 || e.tsne_points() == 0 ||
+      e.tsne_points() > defaults::kMaxTsnePoints) {
+    return Invalid("evaluation.tsne_points",
+                   absl::StrCat("-1 (off) or 1 to ", defaults::kMaxTsnePoints),
                    e.tsne_points());
   }
-  if (e.knn_bank() < 0)
-    return Invalid("evaluation.knn_bank", ">= 0", e.knn_bank());
+  if (e.knn_bank() < 1)
+    return Invalid("evaluation.knn_bank", ">= 1", e.knn_bank());
   return absl::OkStatus();
 }
 
@@ -126,29 +121,27 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
                      v1::ExperimentKind_Name(spec.kind())));
   }
   const v1::DatasetSpec& data = spec.dataset();
-  const int native = NativeImageSize(data.name());
-  if (native == 0) {
+  const DatasetInfo* info = FindDataset(data.name());
+  if (info == nullptr) {
     return absl::InvalidArgumentError(
-        absl::StrCat("dataset.name must be one of [cifar-10, cub-200-2011, "
-                     "fashion-mnist, image-folder], got \"",
+        absl::StrCat("dataset.name must be one of ", DatasetNames(), ", got \"",
                      data.name(), "\""));
   }
-  if (data.name() != "fashion-mnist" && data.root().empty()) {
+  if (info->standard_root.empty() && data.root().empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("dataset.root must name the ", data.name(), " directory"));
   }
-  if (data.loader_threads() < 0) {
-    return Invalid("dataset.loader_threads", ">= 0", data.loader_threads());
+  if (data.loader_threads() < 1) {
+    return Invalid("dataset.loader_threads", ">= 1", data.loader_threads());
   }
   if (data.train_limit() < 0)
     return Invalid("dataset.train_limit", ">= 0", data.train_limit());
   if (data.test_limit() < 0)
     return Invalid("dataset.test_limit", ">= 0", data.test_limit());
-  if (data.image_size() < 0 ||
-      (data.image_size() > 0 && data.image_size() < 8)) {
-    return Invalid("dataset.image_size", "0 (native) or >= 8",
-                   data.image_size());
-  }
+  if (data.image_size() < 8)
+    return Invalid("dataset.image_size", ">= 8", data.image_size());
+  if (spec.max_restarts() < 0)
+    return Invalid("max_restarts", ">= 0", spec.max_restarts());
   if (spec.kind() == v1::EVALUATE) return ValidateEvaluate(spec);
   if (spec.epochs() < 1) return Invalid("epochs", ">= 1", spec.epochs());
   if (spec.batch_size() < 1)
@@ -158,11 +151,9 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
         "batch_size (", spec.batch_size(),
         ") must not exceed dataset.train_limit (", data.train_limit(), ")"));
   }
-  if (spec.metrics_every_steps() < 0) {
-    return Invalid("metrics_every_steps", ">= 0", spec.metrics_every_steps());
+  if (spec.metrics_every_steps() < 1) {
+    return Invalid("metrics_every_steps", ">= 1", spec.metrics_every_steps());
   }
-  if (spec.max_restarts() < 0)
-    return Invalid("max_restarts", ">= 0", spec.max_restarts());
   if (absl::Status s = ValidateEvaluation(spec.evaluation()); !s.ok()) return s;
   const v1::OptimizerSpec& opt = spec.optimizer();
   if (!(opt.lr() > 0) || !std::isfinite(opt.lr()))
@@ -192,10 +183,7 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
     }
     if (!t.torchscript().empty())
       return absl::OkStatus();  // Fits a linear head.
-    absl::StatusOr<v1::VitSpec> vit = ResolveVitPreset(t.vit());
-    if (!vit.ok()) return vit.status();
-    return ValidateVit(*vit,
-                       data.image_size() > 0 ? data.image_size() : native);
+    return ValidateVit(t.vit(), data.image_size());
   }
 
   if (t.has_vit()) {
@@ -211,13 +199,12 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
                    double(t.run_id()));
   }
   const std::string& arch = spec.student().arch();
-  if (arch != "resnet18" && arch != "resnet34" && arch != "resnet50") {
+  if (FindResNet(arch) == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "student.arch must be one of [resnet18, resnet34, resnet50], got \"",
-        arch, "\""));
+        "student.arch must be one of ", ResNetNames(), ", got \"", arch, "\""));
   }
-  if (spec.student().width() < 0)
-    return Invalid("student.width", ">= 0", spec.student().width());
+  if (spec.student().width() < 1)
+    return Invalid("student.width", ">= 1", spec.student().width());
   if (spec.student().embedding_dim() < 0) {
     return Invalid("student.embedding_dim", ">= 0",
                    spec.student().embedding_dim());
@@ -229,6 +216,14 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
     return Invalid("batch_size", ">= 3 when RKD is on", spec.batch_size());
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<v1::ExperimentSpec> ResolveAndValidate(
+    const v1::ExperimentSpec& spec, TeacherReference teacher) {
+  absl::StatusOr<v1::ExperimentSpec> resolved = ResolveSpec(spec);
+  if (!resolved.ok()) return resolved.status();
+  if (absl::Status s = ValidateSpec(*resolved, teacher); !s.ok()) return s;
+  return resolved;
 }
 
 absl::Status ValidateSweepShape(const v1::SweepSpec& sweep) {

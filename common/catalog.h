@@ -1,0 +1,114 @@
+// The facts every part of distill shares about a run: the data sets and
+// student architectures it knows, and the value each spec field takes when
+// it is left unset. Header-only and free of dependencies, so the engine
+// (LibTorch alone), the coordinator and the CLI all read the same table.
+#ifndef DISTILL_COMMON_CATALOG_H_
+#define DISTILL_COMMON_CATALOG_H_
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace distill {
+
+enum class DatasetFormat {
+  kIdx,          // Fashion-MNIST: IDX files, gzip, held in memory.
+  kCifarBinary,  // CIFAR-10's binary batches, held in memory.
+  kCub,          // CUB-200-2011's official layout of JPEG files.
+  kImageFolder,  // root/train/<class>/*.jpg, root/test/<class>/*.jpg.
+};
+
+struct DatasetInfo {
+  std::string_view name;
+  DatasetFormat format;
+  int channels;
+  int native_size;  // Side of the square images the models see by default.
+  int classes;      // 0: read from the files (image-folder).
+  // Where the data lives when dataset.root is empty; empty: root required.
+  std::string_view standard_root;
+};
+
+inline constexpr std::array<DatasetInfo, 4> kDatasets = {{
+    {"cifar-10", DatasetFormat::kCifarBinary, 3, 32, 10, ""},
+    {"cub-200-2011", DatasetFormat::kCub, 3, 224, 200, ""},
+    {"fashion-mnist", DatasetFormat::kIdx, 1, 28, 10,
+     "/usr/share/datasets/fashion-mnist"},
+    {"image-folder", DatasetFormat::kImageFolder, 3, 224, 0, ""},
+}};
+
+// nullptr for a name the table does not hold.
+constexpr const DatasetInfo* FindDataset(std::string_view name) {
+  for (const DatasetInfo& d : kDatasets) {
+    if (d.name == name) return &d;
+  }
+  return nullptr;
+}
+
+inline bool IsImageFiles(const DatasetInfo& d) {
+  return d.format == DatasetFormat::kCub ||
+         d.format == DatasetFormat::kImageFolder;
+}
+
+struct ResNetInfo {
+  std::string_view arch;
+  bool bottleneck;  // Bottleneck blocks (4x expansion), else BasicBlock.
+  std::array<int, 4> blocks;
+};
+
+// torchvision's layouts. Student checkpoints store the row's index: add
+// rows at the end.
+inline constexpr std::array<ResNetInfo, 3> kResNets = {{
+    {"resnet18", false, {2, 2, 2, 2}},
+    {"resnet34", false, {3, 4, 6, 3}},
+    {"resnet50", true, {3, 4, 6, 3}},
+}};
+
+constexpr const ResNetInfo* FindResNet(std::string_view arch) {
+  for (const ResNetInfo& r : kResNets) {
+    if (r.arch == arch) return &r;
+  }
+  return nullptr;
+}
+
+// "[a, b, c]" of a table's names, for error messages.
+template <typename Table, typename Name>
+std::string NameList(const Table& table, Name name) {
+  std::string out = "[";
+  for (const auto& row : table) {
+    if (out.size() > 1) out += ", ";
+    out += std::string(name(row));
+  }
+  return out + "]";
+}
+inline std::string DatasetNames() {
+  return NameList(kDatasets, [](const DatasetInfo& d) { return d.name; });
+}
+inline std::string ResNetNames() {
+  return NameList(kResNets, [](const ResNetInfo& r) { return r.arch; });
+}
+
+// What an unset spec field means. ResolveSpec (common/spec_resolution.h)
+// writes these into every spec the coordinator stores; the engine's
+// RunConfig starts from them too.
+namespace defaults {
+inline constexpr std::string_view kDataset = "fashion-mnist";
+inline constexpr int kLoaderThreads = 2;
+inline constexpr int kMlpRatio = 4;
+inline constexpr std::string_view kStudentArch = "resnet18";
+inline constexpr int kStudentWidth = 64;  // torchvision's ResNets.
+inline constexpr double kTemperature = 4;
+inline constexpr double kSgdLr = 0.1;
+inline constexpr double kAdamWLr = 1e-3;
+inline constexpr int kEpochs = 1;
+inline constexpr int kBatchSize = 128;
+inline constexpr int kMetricsEverySteps = 10;
+inline constexpr int kMaxRestarts = 2;
+inline constexpr int kTsnePoints = 1000;
+inline constexpr int kMaxTsnePoints = 2000;
+inline constexpr int kKnnBank = 5000;
+}  // namespace defaults
+
+}  // namespace distill
+
+#endif  // DISTILL_COMMON_CATALOG_H_
