@@ -15,7 +15,7 @@
 #include <iostream>
 #include <random>
 
-#include "worker/engine/images.h"
+#include "worker/engine/image_loader.h"
 
 namespace fs = std::filesystem;
 

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/metric_keys.h"
 
 namespace distill {
 namespace {
@@ -149,18 +150,18 @@ std::string FormatResultsTable(const v1::SweepResults& results) {
 
 void UpdateProgress(const v1::RunEvent& event, Progress* p) {
   for (const v1::MetricPoint& m : event.metrics()) {
-    if (m.key() == "train/total_steps") {
+    if (m.key() == metric_keys::kTotalSteps) {
       p->total_steps = int64_t(m.value());
       continue;
     }
     p->step = std::max(p->step, m.step());
     p->epoch = std::max(p->epoch, m.epoch());
-    if (m.key() == "train/loss") {
+    if (m.key() == metric_keys::kLoss) {
       p->loss = m.value();
       p->has_loss = true;
-    } else if (m.key() == "train/images_per_sec") {
+    } else if (m.key() == metric_keys::kImagesPerSec) {
       p->images_per_sec = m.value();
-    } else if (m.key() == "eval/top1") {
+    } else if (m.key() == metric_keys::kEvalTop1) {
       p->top1 = m.value();
     }
   }
@@ -308,8 +309,8 @@ std::string FormatRunDetails(const v1::Run& run,
   }
   std::vector<double> loss, top1;
   for (const v1::MetricPoint& m : history) {
-    if (m.key() == "train/loss") loss.push_back(m.value());
-    if (m.key() == "eval/top1") top1.push_back(m.value());
+    if (m.key() == metric_keys::kLoss) loss.push_back(m.value());
+    if (m.key() == metric_keys::kEvalTop1) top1.push_back(m.value());
   }
   if (!loss.empty()) {
     absl::StrAppend(
@@ -399,7 +400,7 @@ std::string FormatRunList(const std::vector<v1::Run>& runs) {
       absl::StrFormat("%5s  %-5s  %-13s  %-10s  %-10s  %-14s  %s\n", "id",
                       "sweep", "kind", "member", "status", "losses", "top-1 %");
   for (const v1::Run& r : runs) {
-    auto it = r.results().find("eval/top1");
+    auto it = r.results().find(metric_keys::kEvalTop1);
     const std::string top1 = it == r.results().end()
                                  ? "-"
                                  : absl::StrFormat("%.1f", 100 * it->second);

@@ -1,6 +1,10 @@
-// Names of the files a run keeps with the coordinator besides artifacts.
+// The files a run keeps with the coordinator. The checkpoint is the trained
+// model; every other file a run uploads (a resume point, tsne.csv) is a run
+// file too, content-addressed the same way.
 #ifndef DISTILL_COMMON_RUN_FILES_H_
 #define DISTILL_COMMON_RUN_FILES_H_
+
+#include <cstddef>
 
 namespace distill {
 
@@ -10,6 +14,8 @@ inline constexpr char kCheckpointFile[] = "checkpoint";
 // attempt go on where a lost one stopped. Each replaces the one before; it
 // goes when the run ends.
 inline constexpr char kResumeFile[] = "resume.pt";
+// Bytes in each chunk of a run file's upload or download stream.
+inline constexpr size_t kFileChunkBytes = size_t{1} << 20;
 
 }  // namespace distill
 

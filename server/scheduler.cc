@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/metric_keys.h"
 #include "common/run_files.h"
 #include "common/sha256.h"
 #include "common/validation.h"
@@ -291,7 +292,7 @@ absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(
   absl::StatusOr<v1::Run> teacher = store_->GetRun(sweep->teacher_run_id());
   if (teacher.ok()) {
     results.set_teacher_status(teacher->status());
-    if (auto it = teacher->results().find("eval/top1");
+    if (auto it = teacher->results().find(metric_keys::kEvalTop1);
         it != teacher->results().end()) {
       results.set_teacher_top1(it->second);
     }
@@ -306,7 +307,7 @@ absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(
       row->set_run_id(run.id());
       row->set_status(run.status());
       row->set_message(run.message());
-      if (auto it = run.results().find("eval/top1");
+      if (auto it = run.results().find(metric_keys::kEvalTop1);
           it != run.results().end()) {
         row->set_top1(it->second);
       }

@@ -2,13 +2,13 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "common/run_files.h"
 
 namespace distill {
 namespace {
 
 // Longest a LeaseRun long-poll may hold a request.
 constexpr absl::Duration kMaxLeaseWait = absl::Seconds(60);
-constexpr size_t kChunkBytes = 1 << 20;
 
 // Copies a StatusOr's value into `*out`, or returns its status.
 template <typename T, typename U>
@@ -25,7 +25,7 @@ grpc::Status StreamFile(
     grpc::ServerContext* context, grpc::ServerWriter<Chunk>* writer) {
   if (!reader.ok()) return ToGrpcStatus(reader.status());
   while (!context->IsCancelled()) {
-    absl::StatusOr<std::string> data = (*reader)->Read(kChunkBytes);
+    absl::StatusOr<std::string> data = (*reader)->Read(kFileChunkBytes);
     if (!data.ok()) return ToGrpcStatus(data.status());
     if (data->empty()) break;
     Chunk chunk;

@@ -66,7 +66,7 @@ grep -q 'ViT small-28 patch 7 width 96 depth 4 heads 4 mlp ratio 4' "$work/prese
 grep -q 'image 28 px' "$work/preset.out" || fail "image size: $(cat "$work/preset.out")"
 grep -q 'optimizer SGD lr 0.1 .* max restarts 2' "$work/preset.out" ||
   fail "optimizer defaults: $(cat "$work/preset.out")"
-printf 'kind: DISTILL\ndataset: {name: fashion-mnist, train_limit: 64}\nteacher: {run_id: 1}\nlosses: {ikd: {weight: 1}}\nepochs: 1\nbatch_size: 32\n' >"$work/student.yaml"
+printf 'kind: DISTILL\ndataset: {name: fashion-mnist, train_limit: 64, test_limit: 64}\nteacher: {run_id: 1}\nlosses: {ikd: {weight: 1}}\nepochs: 1\nbatch_size: 32\n' >"$work/student.yaml"
 student=$("$distill" submit "$work/student.yaml" | awk '{print $2}')
 "$distill" cancel "$student" >/dev/null || true
 "$distill" runs show "$student" >"$work/student.out"

@@ -1,15 +1,14 @@
 // Image files: JPEG decoding, the CUB-200-2011 and class-per-folder layouts
-// written here in their exact formats, the views, and the threaded loader.
+// written here in their exact formats, the views, and training on them.
 #include "worker/engine/images.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <sys/stat.h>
-#include <turbojpeg.h>
 
 #include <filesystem>
 #include <fstream>
 
+#include "tests/image_files.h"
 #include "tests/temp_dir.h"
 #include "worker/engine/splits.h"
 #include "worker/engine/trainer.h"
@@ -19,41 +18,6 @@ namespace {
 
 namespace fs = std::filesystem;
 using ::testing::HasSubstr;
-
-// A JPEG of `height` x `width`: the left half `left`, the right half `right`.
-std::string Jpeg(int height, int width, std::array<uint8_t, 3> left,
-                 std::array<uint8_t, 3> right) {
-  std::vector<uint8_t> rgb(size_t(height * width * 3));
-  for (int y = 0; y < height; ++y) {
-    for (int x = 0; x < width; ++x) {
-      const auto& c = x < width / 2 ? left : right;
-      std::copy(c.begin(), c.end(), rgb.begin() + (y * width + x) * 3);
-    }
-  }
-  tjhandle handle = tjInitCompress();
-  unsigned char* out = nullptr;
-  unsigned long size = 0;
-  EXPECT_EQ(tjCompress2(handle, rgb.data(), width, 0, height, TJPF_RGB, &out,
-                        &size, TJSAMP_444, 95, 0),
-            0);
-  std::string bytes(reinterpret_cast<char*>(out), size);
-  tjFree(out);
-  tjDestroy(handle);
-  return bytes;
-}
-
-class ImagesTest : public ::testing::Test {
- protected:
-  std::string Write(const std::string& relative, const std::string& bytes) {
-    const fs::path path = dir_ / relative;
-    fs::create_directories(path.parent_path());
-    std::ofstream(path, std::ios::binary) << bytes;
-    return path.string();
-  }
-
-  TempDir temp_{"distill_images_test"};
-  const fs::path dir_ = temp_.path();
-};
 
 TEST_F(ImagesTest, DecodesJpegs) {
   auto image = DecodeJpeg(Jpeg(30, 40, {200, 10, 10}, {10, 10, 200}), "a.jpg");
@@ -163,67 +127,6 @@ TEST_F(ImagesTest, TrainingViewIsRandomButSeeded) {
     differ = differ || !torch::equal(first[i], first[0]);
   }
   EXPECT_TRUE(differ) << "eight random views were all the same";
-}
-
-TEST_F(ImagesTest, LoaderReturnsBatchesInOrderOnSeveralThreads) {
-  ImageList list;
-  for (int i = 0; i < 10; ++i) {
-    const uint8_t v = uint8_t(20 * i);
-    list.paths.push_back(Write("img" + std::to_string(i) + ".jpg",
-                               Jpeg(16, 16, {v, v, v}, {v, v, v})));
-    list.labels.push_back(i);
-  }
-  ImageBatchLoader loader(list, {16, false}, /*threads=*/2, /*prefetch=*/2,
-                          /*seed=*/1);
-  for (int epoch = 0; epoch < 2; ++epoch) {
-    const torch::Tensor order =
-        torch::tensor({9, 3, 0, 1, 2, 4, 5, 6, 7, 8}, torch::kInt64);
-    loader.Start(order, 4);
-    std::vector<int64_t> seen;
-    std::vector<int64_t> sizes;
-    while (true) {
-      auto batch = loader.Next();
-      ASSERT_TRUE(batch.ok()) << batch.status();
-      if (!batch->has_value()) break;
-      sizes.push_back((*batch)->images.size(0));
-      for (int64_t i = 0; i < (*batch)->labels.size(0); ++i) {
-        seen.push_back((*batch)->labels[i].item<int64_t>());
-      }
-    }
-    EXPECT_EQ(sizes, (std::vector<int64_t>{4, 4, 2}));
-    EXPECT_EQ(seen, (std::vector<int64_t>{9, 3, 0, 1, 2, 4, 5, 6, 7, 8}));
-  }
-}
-
-TEST_F(ImagesTest, LoaderNamesACorruptImage) {
-  ImageList list;
-  list.paths = {Write("good.jpg", Jpeg(16, 16, {1, 1, 1}, {1, 1, 1})),
-                Write("bad.jpg", "not a jpeg at all")};
-  list.labels = {0, 1};
-  ImageBatchLoader loader(list, {16, false}, 2, 2, 1);
-  loader.Start(torch::tensor({0, 1}, torch::kInt64), 1);
-  ASSERT_TRUE(loader.Next().ok());
-  auto bad = loader.Next();
-  EXPECT_EQ(bad.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(std::string(bad.status().message()), HasSubstr("bad.jpg"));
-}
-
-TEST_F(ImagesTest, LoaderNamesAnImageThatHangsInsteadOfHanging) {
-  // Reading a FIFO blocks until a writer comes: a stand-in for a stuck mount.
-  const std::string fifo = (dir_ / "stuck.jpg").string();
-  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
-  ImageList list;
-  list.paths = {fifo};
-  list.labels = {0};
-  {
-    ImageBatchLoader loader(list, {16, false}, 1, 1, 1,
-                            absl::Milliseconds(300));
-    loader.Start(torch::tensor({0}, torch::kInt64), 1);
-    auto stuck = loader.Next();
-    EXPECT_EQ(stuck.status().code(), absl::StatusCode::kDeadlineExceeded);
-    EXPECT_THAT(std::string(stuck.status().message()), HasSubstr("stuck.jpg"));
-    std::ofstream(fifo) << "x";  // Release the loader thread so it can stop.
-  }
 }
 
 TEST_F(ImagesTest,

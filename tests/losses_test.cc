@@ -5,49 +5,12 @@
 
 #include <gtest/gtest.h>
 
-#include <fstream>
-#include <map>
-#include <sstream>
+#include "tests/loss_fixtures.h"
 
 namespace distill::engine {
 namespace {
 
-std::map<std::string, torch::Tensor> LoadFixtures() {
-  std::ifstream in(DISTILL_SOURCE_DIR "/tests/fixtures/losses.txt");
-  EXPECT_TRUE(in) << "missing tests/fixtures/losses.txt";
-  std::map<std::string, torch::Tensor> out;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty() || line[0] == '#') continue;
-    std::istringstream s(line);
-    std::string name, token;
-    s >> name;
-    std::vector<int64_t> shape;
-    while (s >> token && token != ":") shape.push_back(std::stoll(token));
-    std::vector<double> values;
-    double v;
-    while (s >> v) values.push_back(v);
-    out[name] = torch::tensor(values, torch::kFloat64).reshape(shape);
-  }
-  return out;
-}
-
-class LossesTest : public ::testing::Test {
- protected:
-  static void SetUpTestSuite() { fixtures_ = new auto(LoadFixtures()); }
-  static const torch::Tensor& F(const std::string& name) {
-    auto it = fixtures_->find(name);
-    if (it == fixtures_->end()) throw std::runtime_error("no fixture " + name);
-    return it->second;
-  }
-  static double Scalar(const std::string& name) {
-    return F(name).item<double>();
-  }
-  static torch::Tensor Labels() { return F("labels").to(torch::kInt64); }
-
-  static std::map<std::string, torch::Tensor>* fixtures_;
-};
-std::map<std::string, torch::Tensor>* LossesTest::fixtures_ = nullptr;
+using LossesTest = LossFixtureTest;
 
 constexpr double kTol = 1e-10;
 

@@ -11,8 +11,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "tests/engine_fixture.h"
 #include "tests/fake_data.h"
 #include "tests/temp_dir.h"
+#include "worker/engine/teacher_outputs.h"
 #include "worker/engine/trainer.h"
 
 namespace distill::engine {
@@ -100,11 +102,14 @@ TEST_F(TeacherTest, CachedTeacherOutputsAreReusedAndADamagedEntryIsReplaced) {
   config.losses.ikd = 1;
   RunHooks hooks;
   hooks.output_checkpoint = (dir_ / "student.pt").string();
-  hooks.teacher_cache_path = (dir_ / "cache.pt").string();
+  hooks.teacher_cache = TestTeacherCache((dir_ / "cache").string());
   auto first = ExecuteRun(config, hooks);
   ASSERT_TRUE(first.ok()) << first.status();
   EXPECT_EQ(first->results.at("teacher/cache_hit"), 0);
-  ASSERT_TRUE(fs::exists(hooks.teacher_cache_path));
+  const absl::StatusOr<std::string> entry =
+      TeacherCacheEntry(config, script_, hooks.teacher_cache);
+  ASSERT_TRUE(entry.ok()) << entry.status();
+  ASSERT_TRUE(fs::exists(*entry)) << *entry;
   auto second = ExecuteRun(config, hooks);
   ASSERT_TRUE(second.ok()) << second.status();
   EXPECT_EQ(second->results.at("teacher/cache_hit"), 1);
@@ -112,7 +117,7 @@ TEST_F(TeacherTest, CachedTeacherOutputsAreReusedAndADamagedEntryIsReplaced) {
   EXPECT_EQ(first->results.at("eval/top1"), second->results.at("eval/top1"));
   EXPECT_EQ(first->results.at("teacher/top1"),
             second->results.at("teacher/top1"));
-  std::ofstream(hooks.teacher_cache_path) << "damaged";
+  std::ofstream(*entry) << "damaged";
   auto third = ExecuteRun(config, hooks);
   ASSERT_TRUE(third.ok()) << third.status();
   EXPECT_EQ(third->results.at("teacher/cache_hit"), 0);
@@ -144,6 +149,34 @@ TEST_F(TeacherTest,
   ASSERT_TRUE(student.ok()) << student.status();
   // The distilling run sees the fitted head's accuracy as the teacher's.
   EXPECT_NEAR(student->results.at("teacher/top1"), top1, 1e-9);
+}
+
+using TeacherCheckpointTest = EngineTest;
+
+TEST_F(TeacherCheckpointTest, TeacherCheckpointRoundTripsWithItsArchitecture) {
+  VitConfig vit;
+  vit.patch_size = 4;
+  vit.width = 16;
+  vit.depth = 1;
+  vit.heads = 2;
+  Vit teacher(vit);
+  teacher->eval();
+  const std::string path = (dir_ / "teacher.pt").string();
+  ASSERT_TRUE(SaveVitTeacher(teacher, path).ok());
+  absl::StatusOr<Vit> loaded = LoadVitTeacher(path, torch::kCPU);
+  ASSERT_TRUE(loaded.ok()) << loaded.status();
+  EXPECT_EQ((*loaded)->config.patch_size, 4);
+  EXPECT_EQ((*loaded)->config.width, 16);
+  torch::NoGradGuard no_grad;
+  torch::Tensor x = torch::randn({3, 1, 28, 28});
+  EXPECT_TRUE(
+      torch::equal(teacher->forward(x).first, (*loaded)->forward(x).first));
+
+  std::ofstream(dir_ / "junk.pt") << "not a checkpoint";
+  absl::StatusOr<Vit> junk =
+      LoadVitTeacher((dir_ / "junk.pt").string(), torch::kCPU);
+  EXPECT_EQ(junk.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(junk.status().message()), HasSubstr("junk.pt"));
 }
 
 }  // namespace

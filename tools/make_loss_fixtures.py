@@ -95,6 +95,26 @@ out["rkd_angle_grad"] = grad_of(lambda x: rkd_angle(x, t), s)
 out["rkd_distance_dup"] = rkd_distance(s_dup, t).reshape(1)
 out["rkd_angle_dup"] = rkd_angle(s_dup, t).reshape(1)
 
+# The weighted objective DESIGN.md defines, on the projected student
+# embedding g(f) = s W^T + b: w_ce CE + w_mse MSE + w_ikd IKD + w_rkd_d RKD_D
+# + w_rkd_a RKD_A, and its gradient with respect to the student's logits.
+ow = {"ce": 0.5, "mse": 2.0, "ikd": 1.5, "tau": 4.0, "rkd_d": 1.0, "rkd_a": 2.0}
+out["objective_weights"] = torch.tensor(
+    [ow["ce"], ow["mse"], ow["ikd"], ow["tau"], ow["rkd_d"], ow["rkd_a"]])
+
+
+def objective(logits):
+    p = s @ w.t() + b
+    return (ow["ce"] * F.cross_entropy(logits, labels)
+            + ow["mse"] * F.mse_loss(p, t)
+            + ow["ikd"] * ikd(logits, tl, ow["tau"], True)
+            + ow["rkd_d"] * rkd_distance(p, t)
+            + ow["rkd_a"] * rkd_angle(p, t))
+
+
+out["objective_total"] = objective(sl).reshape(1)
+out["objective_grad_logits"] = grad_of(objective, sl)
+
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                     "fixtures", "losses.txt")
 with open(path, "w") as f:

@@ -4,11 +4,7 @@
 #include <torch/version.h>
 #include <unistd.h>
 
-#include <condition_variable>
 #include <filesystem>
-#include <fstream>
-#include <mutex>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -17,153 +13,19 @@
 #include "common/run_files.h"
 #include "common/sha256.h"
 #include "worker/engine/runtime.h"
-#include "worker/engine/splits.h"
 #include "worker/engine/trainer.h"
+#include "worker/reporter.h"
 #include "worker/scratch.h"
 #include "worker/spec_convert.h"
 
 namespace distill {
 namespace {
 
-constexpr size_t kChunkBytes = 1 << 20;
-
 std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
   return context;
 }
-
-// Streams metric batches and heartbeats for one run from its own thread,
-// so training never waits on the network. Thread-safe.
-class Reporter {
- public:
-  Reporter(v1::WorkerService::Stub* stub, const std::string& worker_id,
-           const v1::Run& run, absl::Duration flush, absl::Duration heartbeat)
-      : stub_(stub),
-        worker_id_(worker_id),
-        run_id_(run.id()),
-        attempt_(run.attempt()),
-        flush_(flush),
-        heartbeat_(heartbeat),
-        thread_([this] { Loop(); }) {}
-
-  ~Reporter() { Stop(); }
-
-  void Add(std::vector<engine::Metric> metrics) {
-    std::lock_guard lock(mu_);
-    for (engine::Metric& m : metrics) {
-      v1::MetricPoint* p = pending_.add_points();
-      p->set_step(m.step);
-      p->set_epoch(int32_t(m.epoch));
-      p->set_key(std::move(m.key));
-      p->set_value(m.value);
-      p->set_time_ms(m.time_ms);
-    }
-  }
-
-  // True once the coordinator said this attempt must end (cancelled, or the
-  // lease went to another attempt).
-  bool ShouldStop() const { return stop_training_.load(); }
-  std::string why_stopped() const {
-    std::lock_guard lock(mu_);
-    return why_stopped_;
-  }
-
-  // Sends what is pending from the caller's thread; returns once it was
-  // sent (or kept for a retry).
-  void Flush() { SendPending(); }
-
-  // Sends what is pending and ends the thread.
-  void Stop() {
-    {
-      std::lock_guard lock(mu_);
-      if (done_) return;
-      done_ = true;
-    }
-    wake_.notify_all();
-    thread_.join();
-    SendPending();
-  }
-
- private:
-  void Loop() {
-    absl::Time next_heartbeat = absl::Now() + heartbeat_;
-    std::unique_lock lock(mu_);
-    while (!done_) {
-      wake_.wait_for(lock, absl::ToChronoMilliseconds(flush_));
-      if (done_) break;
-      lock.unlock();
-      SendPending();
-      if (absl::Now() >= next_heartbeat) {
-        SendHeartbeat();
-        next_heartbeat = absl::Now() + heartbeat_;
-      }
-      lock.lock();
-    }
-  }
-
-  void SendPending() {
-    std::lock_guard sending(send_mu_);  // Batches arrive in order.
-    v1::ReportMetricsRequest request;
-    {
-      std::lock_guard lock(mu_);
-      if (pending_.points_size() == 0) return;
-      request.Swap(&pending_);
-    }
-    request.set_run_id(run_id_);
-    request.set_attempt(attempt_);
-    v1::ReportMetricsResponse response;
-    grpc::Status status = stub_->ReportMetrics(Context(absl::Seconds(30)).get(),
-                                               request, &response);
-    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
-      StopTraining(status.error_message());
-    } else if (!status.ok()) {
-      DISTILL_LOG(WARNING) << "run " << run_id_
-                           << ": metrics not sent, will retry: "
-                           << status.error_message();
-      std::lock_guard lock(mu_);
-      request.mutable_points()->MergeFrom(pending_.points());
-      pending_.Swap(&request);
-    }
-  }
-
-  void SendHeartbeat() {
-    v1::HeartbeatRequest request;
-    request.set_worker_id(worker_id_);
-    request.set_run_id(run_id_);
-    request.set_attempt(attempt_);
-    v1::HeartbeatResponse response;
-    grpc::Status status =
-        stub_->Heartbeat(Context(absl::Seconds(10)).get(), request, &response);
-    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
-      StopTraining(status.error_message());
-    } else if (status.ok() && response.cancel_requested()) {
-      StopTraining("the run was cancelled");
-    }
-  }
-
-  void StopTraining(const std::string& why) {
-    {
-      std::lock_guard lock(mu_);
-      why_stopped_ = why;
-    }
-    stop_training_ = true;
-  }
-
-  v1::WorkerService::Stub* const stub_;
-  const std::string worker_id_;
-  const int64_t run_id_;
-  const int32_t attempt_;
-  const absl::Duration flush_, heartbeat_;
-  std::mutex send_mu_;
-  mutable std::mutex mu_;
-  std::condition_variable wake_;
-  v1::ReportMetricsRequest pending_;  // Guarded by mu_.
-  bool done_ = false;                 // Guarded by mu_.
-  std::string why_stopped_;           // Guarded by mu_.
-  std::atomic<bool> stop_training_{false};
-  std::thread thread_;
-};
 
 std::string Hostname() {
   char name[256] = {};
@@ -174,7 +36,9 @@ std::string Hostname() {
 }  // namespace
 
 Worker::Worker(std::shared_ptr<grpc::Channel> channel, WorkerOptions options)
-    : stub_(v1::WorkerService::NewStub(channel)), options_(std::move(options)) {
+    : stub_(v1::WorkerService::NewStub(channel)),
+      options_(std::move(options)),
+      files_(stub_.get(), options_.scratch_dir) {
   if (options_.hostname.empty()) options_.hostname = Hostname();
   engine::ConfigureRuntime(options_.threads);
 }
@@ -245,31 +109,40 @@ absl::StatusOr<bool> Worker::ServeOne(absl::Duration wait) {
            options_.scratch_max_bytes, {})) {
     DISTILL_LOG(INFO) << "scratch over its limit: removed " << removed;
   }
-  if (!outcome.ok()) {
-    DISTILL_LOG(WARNING) << "run " << run.id()
-                         << " failed: " << outcome.message();
-    v1::FailRunRequest fail;
-    fail.set_run_id(run.id());
-    fail.set_attempt(run.attempt());
-    fail.set_message(std::string(outcome.message()));
-    v1::FailRunResponse ignored;
-    grpc::Status s =
-        stub_->FailRun(Context(absl::Seconds(30)).get(), fail, &ignored);
-    if (!s.ok())
-      DISTILL_LOG(WARNING) << "run " << run.id()
-                           << ": FailRun: " << s.error_message();
-  }
+  if (!outcome.ok()) Fail(run, outcome);
   return true;
+}
+
+void Worker::Fail(const v1::Run& run, const absl::Status& outcome) {
+  DISTILL_LOG(WARNING) << "run " << run.id()
+                       << " failed: " << outcome.message();
+  v1::FailRunRequest fail;
+  fail.set_run_id(run.id());
+  fail.set_attempt(run.attempt());
+  fail.set_message(std::string(outcome.message()));
+  v1::FailRunResponse ignored;
+  grpc::Status s =
+      stub_->FailRun(Context(absl::Seconds(30)).get(), fail, &ignored);
+  if (!s.ok()) {
+    DISTILL_LOG(WARNING) << "run " << run.id()
+                         << ": FailRun: " << s.error_message();
+  }
 }
 
 absl::Status Worker::Execute(const v1::Run& run,
                              const std::string& teacher_sha256,
                              const std::string& student_sha256,
                              const std::string& resume_sha256) {
-  std::filesystem::create_directories(options_.scratch_dir);
+  std::error_code error;
+  std::filesystem::create_directories(options_.scratch_dir, error);
+  if (error) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create the scratch directory ",
+                     options_.scratch_dir, ": ", error.message()));
+  }
   engine::RunHooks hooks;
   if (!student_sha256.empty()) {
-    absl::StatusOr<std::string> student = FetchCheckpoint(student_sha256);
+    absl::StatusOr<std::string> student = files_.Fetch(student_sha256);
     if (!student.ok()) {
       return absl::Status(
           student.status().code(),
@@ -279,7 +152,7 @@ absl::Status Worker::Execute(const v1::Run& run,
     hooks.student_checkpoint = *student;
   }
   if (run.teacher_run_id() != 0) {
-    absl::StatusOr<std::string> teacher = FetchCheckpoint(teacher_sha256);
+    absl::StatusOr<std::string> teacher = files_.Fetch(teacher_sha256);
     if (!teacher.ok()) {
       return absl::Status(
           teacher.status().code(),
@@ -291,7 +164,11 @@ absl::Status Worker::Execute(const v1::Run& run,
   // Everything this attempt writes lives in one folder, removed at the end.
   const std::string attempt_dir = absl::StrCat(
       options_.scratch_dir, "/run-", run.id(), "-attempt-", run.attempt());
-  std::filesystem::create_directories(attempt_dir);
+  std::filesystem::create_directories(attempt_dir, error);
+  if (error) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create ", attempt_dir, ": ", error.message()));
+  }
   struct RemoveDir {
     std::string dir;
     ~RemoveDir() {
@@ -303,7 +180,7 @@ absl::Status Worker::Execute(const v1::Run& run,
   if (!resume_sha256.empty()) {
     // Fetched into this attempt's folder: no other run needs it.
     absl::StatusOr<std::string> point =
-        FetchCheckpoint(resume_sha256, attempt_dir);
+        files_.Fetch(resume_sha256, attempt_dir);
     if (point.ok()) {
       hooks.resume_from = *point;
       DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
@@ -316,13 +193,19 @@ absl::Status Worker::Execute(const v1::Run& run,
     }
   }
   if (options_.teacher_cache) {
-    absl::StatusOr<std::string> cache = TeacherCachePath(run, teacher_sha256);
-    if (!cache.ok()) return cache.status();
-    hooks.teacher_cache_path = *cache;
+    hooks.teacher_cache.dir = options_.scratch_dir + "/teacher-cache";
+    hooks.teacher_cache.file_digest = [this](const std::string& path) {
+      return files_.Digest(path);
+    };
+    hooks.teacher_cache.text_digest = [](const std::string& text) {
+      return Sha256Hex(text);
+    };
+    // In use: the last to go when scratch is full.
+    hooks.teacher_cache.on_use = TouchCacheFile;
   }
-  hooks.artifact_dir = attempt_dir;
-  Reporter reporter(stub_.get(), worker_id_, run, options_.metrics_flush,
-                    heartbeat_interval_);
+  hooks.run_file_dir = attempt_dir;
+  Reporter reporter(stub_.get(), worker_id_, run.id(), run.attempt(),
+                    options_.metrics_flush, heartbeat_interval_);
   hooks.on_metrics = [&](std::vector<engine::Metric> m) {
     reporter.Add(std::move(m));
   };
@@ -334,7 +217,7 @@ absl::Status Worker::Execute(const v1::Run& run,
     // the epochs since the one before: the run goes on.
     reporter.Flush();
     absl::StatusOr<std::string> sha =
-        UploadFile(run, hooks.resume_path, kResumeFile);
+        files_.Upload(run.id(), run.attempt(), hooks.resume_path, kResumeFile);
     if (!sha.ok()) {
       DISTILL_LOG(WARNING) << "run " << run.id()
                            << ": the resume point after epoch " << epoch
@@ -351,25 +234,27 @@ absl::Status Worker::Execute(const v1::Run& run,
                       << " stopped: " << reporter.why_stopped();
     return absl::OkStatus();
   }
-  for (const std::string& artifact : outcome->artifacts) {
-    const std::string name = std::filesystem::path(artifact).filename();
-    if (absl::StatusOr<std::string> s = UploadFile(run, artifact, name);
+  for (const std::string& file : outcome->run_files) {
+    const std::string name = std::filesystem::path(file).filename();
+    if (absl::StatusOr<std::string> s =
+            files_.Upload(run.id(), run.attempt(), file, name);
         !s.ok()) {
       return absl::Status(
           s.status().code(),
           absl::StrCat("uploading ", name, ": ", s.status().message()));
     }
   }
-  absl::StatusOr<std::string> sha =
-      std::string();  // EVALUATE writes no checkpoint.
-  if (std::filesystem::exists(hooks.output_checkpoint)) {
-    sha = UploadFile(run, hooks.output_checkpoint, kCheckpointFile);
+  std::string checkpoint_sha256;  // EVALUATE writes no checkpoint.
+  if (std::filesystem::exists(hooks.output_checkpoint, error)) {
+    absl::StatusOr<std::string> sha = files_.Upload(
+        run.id(), run.attempt(), hooks.output_checkpoint, kCheckpointFile);
     if (!sha.ok()) return sha.status();
+    checkpoint_sha256 = *sha;
   }
   v1::CompleteRunRequest complete;
   complete.set_run_id(run.id());
   complete.set_attempt(run.attempt());
-  complete.set_checkpoint_sha256(*sha);
+  complete.set_checkpoint_sha256(checkpoint_sha256);
   for (const auto& [key, value] : outcome->results)
     (*complete.mutable_results())[key] = value;
   v1::CompleteRunResponse ignored;
@@ -378,128 +263,6 @@ absl::Status Worker::Execute(const v1::Run& run,
   if (!s.ok()) return FromGrpcStatus(s);
   DISTILL_LOG(INFO) << "run " << run.id() << " succeeded";
   return absl::OkStatus();
-}
-
-absl::StatusOr<std::string> Worker::FileDigest(const std::string& path) {
-  std::error_code ec;
-  const auto size = std::filesystem::file_size(path, ec);
-  const auto time = std::filesystem::last_write_time(path, ec);
-  if (ec) return absl::NotFoundError(absl::StrCat("cannot open ", path));
-  const std::string stamp =
-      absl::StrCat(size, "@", time.time_since_epoch().count());
-  auto it = digests_.find(path);
-  if (it != digests_.end() && it->second.first == stamp)
-    return it->second.second;
-  absl::StatusOr<std::string> sha = Sha256File(path);
-  if (!sha.ok()) return sha.status();
-  digests_[path] = {stamp, *sha};
-  return *sha;
-}
-
-absl::StatusOr<std::string> Worker::TeacherCachePath(
-    const v1::Run& run, const std::string& teacher_sha256) {
-  const v1::ExperimentSpec& spec = run.spec();
-  std::string teacher = teacher_sha256;
-  if (!spec.teacher().torchscript().empty()) {
-    absl::StatusOr<std::string> sha = FileDigest(spec.teacher().torchscript());
-    if (!sha.ok()) {
-      return absl::Status(
-          sha.status().code(),
-          absl::StrCat("teacher.torchscript: ", sha.status().message()));
-    }
-    teacher = *sha;
-  }
-  if (teacher.empty()) return std::string();  // Trains its own teacher.
-  std::string key =
-      absl::StrCat("distill teacher outputs v1\nteacher ", teacher, "\n");
-  const engine::RunConfig config = ToRunConfig(spec, options_.device);
-  const std::vector<std::string> files = engine::DatasetFiles(config.dataset);
-  if (files.empty())
-    return std::string();  // The run reports the unreadable data.
-  for (const std::string& file : files) {
-    absl::StatusOr<std::string> sha = FileDigest(file);
-    if (!sha.ok())
-      return std::string();  // The run reports the unreadable data.
-    absl::StrAppend(&key, "data ", *sha, "\n");
-  }
-  absl::StrAppend(&key, config.dataset.name, " ", config.dataset.train_limit,
-                  " ", config.dataset.test_limit, " ",
-                  config.dataset.image_size, " ", config.dataset.crop_to_boxes,
-                  " ", options_.device, "\n");
-  const std::string dir = options_.scratch_dir + "/teacher-cache";
-  std::filesystem::create_directories(dir);
-  const std::string entry = absl::StrCat(dir, "/", Sha256Hex(key), ".pt");
-  TouchCacheFile(entry);  // In use: the last to go when scratch is full.
-  return entry;
-}
-
-absl::StatusOr<std::string> Worker::FetchCheckpoint(const std::string& sha256,
-                                                    const std::string& dir) {
-  if (!IsSha256Hex(sha256)) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("no checkpoint (sha256 \"", sha256, "\")"));
-  }
-  const std::string path = absl::StrCat(
-      dir.empty() ? options_.scratch_dir : dir, "/", sha256, ".pt");
-  if (absl::StatusOr<std::string> cached = Sha256File(path);
-      cached.ok() && *cached == sha256) {
-    TouchCacheFile(path);
-    return path;
-  }
-  const std::string temp = absl::StrCat(path, ".part");
-  std::ofstream out(temp, std::ios::binary | std::ios::trunc);
-  v1::DownloadCheckpointRequest request;
-  request.set_sha256(sha256);
-  auto context = Context(absl::Minutes(10));
-  auto reader = stub_->DownloadCheckpoint(context.get(), request);
-  v1::CheckpointChunk chunk;
-  Sha256 hash;
-  while (reader->Read(&chunk)) {
-    out.write(chunk.data().data(), std::streamsize(chunk.data().size()));
-    hash.Update(chunk.data());
-  }
-  grpc::Status status = reader->Finish();
-  out.close();
-  if (!status.ok()) return FromGrpcStatus(status);
-  const std::string actual = hash.HexDigest();
-  if (actual != sha256 || !out) {
-    std::filesystem::remove(temp);
-    return absl::DataLossError(absl::StrCat("downloaded checkpoint hashes to ",
-                                            actual, ", expected ", sha256));
-  }
-  std::filesystem::rename(temp, path);
-  return path;
-}
-
-absl::StatusOr<std::string> Worker::UploadFile(const v1::Run& run,
-                                               const std::string& path,
-                                               const std::string& name) {
-  absl::StatusOr<std::string> sha = Sha256File(path);
-  if (!sha.ok()) return sha.status();
-  std::ifstream in(path, std::ios::binary);
-  v1::CheckpointChunk chunk;
-  v1::CheckpointHeader* header = chunk.mutable_header();
-  header->set_run_id(run.id());
-  header->set_attempt(run.attempt());
-  header->set_sha256(*sha);
-  header->set_size(int64_t(std::filesystem::file_size(path)));
-  header->set_name(name);
-  v1::UploadCheckpointResponse response;
-  auto context = Context(absl::Minutes(10));
-  auto writer = stub_->UploadCheckpoint(context.get(), &response);
-  std::string buffer(kChunkBytes, '\0');
-  bool first = true;
-  while (first || in) {
-    in.read(buffer.data(), std::streamsize(buffer.size()));
-    chunk.set_data(buffer.data(), size_t(in.gcount()));
-    if (!writer->Write(chunk)) break;
-    chunk.clear_header();
-    first = false;
-  }
-  writer->WritesDone();
-  grpc::Status status = writer->Finish();
-  if (!status.ok()) return FromGrpcStatus(status);
-  return *sha;
 }
 
 }  // namespace distill

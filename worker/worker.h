@@ -4,7 +4,6 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
-#include <map>
 #include <memory>
 #include <string>
 
@@ -12,6 +11,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "distill/v1/worker_service.grpc.pb.h"
+#include "worker/file_transfer.h"
 
 namespace distill {
 
@@ -36,14 +36,15 @@ struct WorkerOptions {
 };
 
 // The worker daemon: registers, long-polls for runs, executes each with the
-// engine while a reporter thread streams metrics and heartbeats, uploads the
-// checkpoint, and completes or fails the run. One run at a time (one
-// worker per device). Serve and ServeOne must be called from one thread.
+// engine while a Reporter streams metrics and heartbeats, uploads the
+// checkpoint and run files (FileTransfer), and completes or fails the run. One
+// run at a time (one worker per device). Serve and ServeOne must be called from
+// one thread.
 class Worker {
  public:
   Worker(std::shared_ptr<grpc::Channel> channel, WorkerOptions options);
 
-  // Sets the LibTorch thread count and describes the machine.
+  // LibTorch's version, the device, threads and the BLAS library loaded.
   std::string Describe() const;
   absl::Status Register();
   // Leases and executes runs until `stop` is set. Survives the coordinator
@@ -63,29 +64,13 @@ class Worker {
   absl::Status Execute(const v1::Run& run, const std::string& teacher_sha256,
                        const std::string& student_sha256,
                        const std::string& resume_sha256);
-  // Downloads the checkpoint of that digest into `dir` (the scratch
-  // directory when empty, where it stays for later runs) unless it is
-  // there already; returns its path.
-  absl::StatusOr<std::string> FetchCheckpoint(const std::string& sha256,
-                                              const std::string& dir = "");
-  // The teacher-cache entry for a run: a file named by the sha256 of the
-  // teacher's content, every data file's content, the data options and the
-  // device. Empty when the run has no frozen teacher.
-  absl::StatusOr<std::string> TeacherCachePath(
-      const v1::Run& run, const std::string& teacher_sha256);
-  // sha256 of a file, remembered by (path, size, modification time).
-  absl::StatusOr<std::string> FileDigest(const std::string& path);
-  // Uploads the file at `path` as the run's file `name`; returns its sha256.
-  absl::StatusOr<std::string> UploadFile(const v1::Run& run,
-                                         const std::string& path,
-                                         const std::string& name);
+  // Reports the attempt FAILED with `outcome`'s message.
+  void Fail(const v1::Run& run, const absl::Status& outcome);
 
   std::unique_ptr<v1::WorkerService::Stub> stub_;
   WorkerOptions options_;
+  FileTransfer files_;
   std::string worker_id_;
-  std::map<std::string, std::pair<std::string, std::string>>
-      digests_;  // path ->
-                 // (stamp, sha)
   absl::Duration heartbeat_interval_ = absl::Seconds(10);
 };
 

@@ -4,19 +4,13 @@
 #include <torch/torch.h>
 
 #include <array>
-#include <condition_variable>
 #include <cstdint>
-#include <map>
-#include <mutex>
-#include <optional>
 #include <random>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/time/time.h"
 
 namespace distill::engine {
 
@@ -67,57 +61,6 @@ struct ImageTransform {
 torch::Tensor TransformImage(const torch::Tensor& hwc,
                              const ImageTransform& transform,
                              std::mt19937_64& rng, const Box* box = nullptr);
-
-struct ImageBatch {
-  torch::Tensor images;  // N x 3 x size x size float.
-  torch::Tensor labels;  // N int64.
-};
-
-// Decodes and transforms batches of an ImageList on `threads` threads, up to
-// `prefetch` batches ahead of the consumer, in order. An unreadable image is
-// an error naming it; an image that takes longer than `timeout` is an error
-// naming it, not a hang. Next() must be called from one thread.
-class ImageBatchLoader {
- public:
-  ImageBatchLoader(const ImageList& list, ImageTransform transform, int threads,
-                   int prefetch, uint64_t seed,
-                   absl::Duration timeout = absl::Seconds(60));
-  ~ImageBatchLoader();
-  ImageBatchLoader(const ImageBatchLoader&) = delete;
-  ImageBatchLoader& operator=(const ImageBatchLoader&) = delete;
-
-  // Begins an epoch over `order` (indices into the list) in batches of
-  // `batch_size`; the last partial batch is kept.
-  void Start(const torch::Tensor& order, int64_t batch_size);
-  // The next batch of the epoch; nullopt after the last.
-  absl::StatusOr<std::optional<ImageBatch>> Next();
-
- private:
-  struct Job {
-    std::vector<int64_t> indices;
-    bool taken = false;
-    std::optional<absl::StatusOr<ImageBatch>> result;
-    std::string current_file;
-  };
-  void Work();
-  absl::StatusOr<ImageBatch> Load(Job& job, std::mt19937_64& rng);
-  void StopWorkers();
-
-  const ImageList& list_;
-  const ImageTransform transform_;
-  const int prefetch_;
-  const uint64_t seed_;
-  const absl::Duration timeout_;
-  std::mutex mu_;
-  std::condition_variable changed_;
-  std::map<int64_t, Job> jobs_;              // Guarded by mu_: queued or done.
-  std::vector<std::vector<int64_t>> epoch_;  // Guarded by mu_: every batch.
-  int64_t next_to_queue_ = 0;                // Guarded by mu_.
-  int64_t next_to_return_ = 0;               // Guarded by mu_.
-  int64_t in_flight_ = 0;  // Guarded by mu_: jobs being loaded.
-  bool stop_ = false;      // Guarded by mu_.
-  std::vector<std::thread> threads_;
-};
 
 }  // namespace distill::engine
 

@@ -12,6 +12,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "worker/engine/datasets.h"
+#include "worker/engine/image_loader.h"
 #include "worker/engine/images.h"
 #include "worker/engine/run_config.h"
 

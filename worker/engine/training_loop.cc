@@ -1,0 +1,168 @@
+#include "worker/engine/training_loop.h"
+
+#include <chrono>
+#include <cmath>
+#include <numbers>
+#include <optional>
+
+#include "absl/strings/str_cat.h"
+#include "common/metric_keys.h"
+#include "worker/engine/runtime.h"
+#include "worker/engine/weights.h"
+
+namespace distill::engine {
+namespace {
+
+int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void SetLr(torch::optim::Optimizer& optimizer, double lr) {
+  for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
+}
+
+}  // namespace
+
+void MetricSink::Emit(int64_t step, int64_t epoch, std::string key,
+                      double value) {
+  pending_.push_back({step, epoch, std::move(key), value, NowMs()});
+}
+
+void MetricSink::Flush() {
+  if (on_metrics_ && !pending_.empty()) on_metrics_(std::move(pending_));
+  pending_.clear();
+}
+
+double CosineLr(double base, int64_t step, int64_t total) {
+  return 0.5 * base *
+         (1 + std::cos(std::numbers::pi * double(step) / double(total)));
+}
+
+std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(
+    const OptimizerConfig& config, std::vector<torch::Tensor> parameters) {
+  if (config.kind == OptimizerKind::kAdamW) {
+    return std::make_unique<torch::optim::AdamW>(
+        parameters, torch::optim::AdamWOptions(config.lr).weight_decay(
+                        config.weight_decay));
+  }
+  return std::make_unique<torch::optim::SGD>(
+      parameters, torch::optim::SGDOptions(config.lr)
+                      .momentum(config.momentum)
+                      .weight_decay(config.weight_decay));
+}
+
+absl::StatusOr<bool> TrainLoop(RunContext& run, torch::nn::Module& model,
+                               Split* images, int64_t train_size,
+                               const StepFn& step_objective,
+                               const EpochEvalFn& evaluate) {
+  namespace k = metric_keys;
+  const RunConfig& config = run.config;
+  const RunHooks& hooks = run.hooks;
+  MetricSink& sink = run.sink;
+  const int64_t batch = config.batch_size;
+  const int64_t steps_per_epoch = train_size / batch;  // Drop the last partial.
+  if (steps_per_epoch == 0) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "batch_size ", batch, " exceeds the ", train_size, " training images"));
+  }
+  const int64_t total_steps = steps_per_epoch * config.epochs;
+  const int64_t every = std::max<int64_t>(1, config.metrics_every_steps);
+  auto optimizer = MakeOptimizer(config.optimizer, model.parameters());
+  torch::Generator generator = at::detail::createCPUGenerator(config.seed);
+  sink.Emit(0, 0, k::kTotalSteps, double(total_steps));
+  sink.Flush();
+
+  int64_t first_epoch = 1;
+  if (!hooks.resume_from.empty()) {
+    absl::StatusOr<ResumePoint> point = LoadResumePoint(
+        hooks.resume_from, model, *optimizer, steps_per_epoch, run.device);
+    if (!point.ok()) return point.status();
+    if (point->epoch >= config.epochs) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the resume point ", hooks.resume_from, " is after epoch ",
+          point->epoch, " of a run of ", config.epochs));
+    }
+    first_epoch = point->epoch + 1;
+    run.results[k::kResumedFromEpoch] = double(point->epoch);
+    // The epochs done drew their data order from `generator`: drawn again,
+    // the epochs to come see the order they would have seen.
+    for (int64_t e = 1; e < first_epoch; ++e)
+      torch::randperm(train_size, generator, torch::kInt64);
+  }
+  int64_t step = (first_epoch - 1) * steps_per_epoch;
+  double images_per_sec_sum = 0;
+  int64_t images_per_sec_count = 0;
+  for (int64_t epoch = first_epoch; epoch <= config.epochs; ++epoch) {
+    model.train();
+    const torch::Tensor order =
+        torch::randperm(train_size, generator, torch::kInt64)
+            .slice(0, 0, steps_per_epoch * batch);
+    if (images != nullptr) images->StartEpoch(order, batch);
+    auto window_start = std::chrono::steady_clock::now();
+    int64_t window_images = 0;
+    for (int64_t s = 0; s < steps_per_epoch; ++s) {
+      if (run.ShouldStop()) return true;
+      torch::Tensor batch_images,
+          idx = order.slice(0, s * batch, (s + 1) * batch);
+      if (images != nullptr) {
+        absl::StatusOr<std::optional<Split::Batch>> next =
+            images->NextTrainBatch();
+        if (!next.ok()) return next.status();
+        batch_images = (*next)->images;
+        idx = (*next)->indices;
+      }
+      SetLr(*optimizer, CosineLr(config.optimizer.lr, step, total_steps));
+      ClearGradients(*optimizer);  // Frees last step's before this forward.
+      absl::StatusOr<Objective> objective = step_objective(batch_images, idx);
+      if (!objective.ok()) return objective.status();
+      objective->total.backward();
+      optimizer->step();
+      ++step;
+      window_images += batch;
+      if (step % every == 0 || s + 1 == steps_per_epoch) {
+        const double loss = objective->total.item<double>();
+        if (!std::isfinite(loss)) {
+          return absl::InternalError(absl::StrCat("loss is ", loss, " at step ",
+                                                  step, " of epoch ", epoch));
+        }
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                          window_start)
+                .count();
+        const double images_per_sec = window_images / std::max(seconds, 1e-9);
+        images_per_sec_sum += images_per_sec;
+        ++images_per_sec_count;
+        sink.Emit(step, epoch, k::kLoss, loss);
+        for (const auto& [key, value] : objective->terms)
+          sink.Emit(step, epoch, key, value.item<double>());
+        sink.Emit(step, epoch, k::kLr,
+                  CosineLr(config.optimizer.lr, step - 1, total_steps));
+        sink.Emit(step, epoch, k::kImagesPerSec, images_per_sec);
+        sink.Flush();
+        window_start = std::chrono::steady_clock::now();
+        window_images = 0;
+      }
+    }
+    absl::StatusOr<std::map<std::string, double>> metrics =
+        evaluate(epoch == config.epochs);
+    if (!metrics.ok()) return metrics.status();
+    for (const auto& [key, value] : *metrics) {
+      sink.Emit(step, epoch, key, value);
+      run.results[key] = value;
+    }
+    sink.Flush();
+    if (!hooks.resume_path.empty() && epoch < config.epochs) {
+      absl::Status s = SaveResumePoint(hooks.resume_path, model, *optimizer,
+                                       {epoch, steps_per_epoch});
+      if (!s.ok()) return s;
+      if (hooks.on_resume_point) hooks.on_resume_point(epoch);
+    }
+  }
+  run.results[k::kImagesPerSec] =
+      images_per_sec_sum / std::max<int64_t>(1, images_per_sec_count);
+  return false;
+}
+
+}  // namespace distill::engine

@@ -1,0 +1,78 @@
+// The loop every training job shares: epochs of shuffled batches, the
+// optimizer and its cosine schedule, metric points, per-epoch evaluation and
+// resume points.
+#ifndef DISTILL_WORKER_ENGINE_TRAINING_LOOP_H_
+#define DISTILL_WORKER_ENGINE_TRAINING_LOOP_H_
+
+#include <torch/torch.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "worker/engine/objective.h"
+#include "worker/engine/run_config.h"
+#include "worker/engine/run_hooks.h"
+#include "worker/engine/splits.h"
+
+namespace distill::engine {
+
+// Collects metric points and hands them to RunHooks::on_metrics in
+// batches. Not thread-safe: the training thread owns it.
+class MetricSink {
+ public:
+  explicit MetricSink(std::function<void(std::vector<Metric>)> on_metrics)
+      : on_metrics_(std::move(on_metrics)) {}
+  void Emit(int64_t step, int64_t epoch, std::string key, double value);
+  void Flush();
+
+ private:
+  std::function<void(std::vector<Metric>)> on_metrics_;
+  std::vector<Metric> pending_;
+};
+
+// What the jobs of one run share: its config and hooks, where its metrics
+// go, and the results it has so far.
+struct RunContext {
+  RunContext(const RunConfig& config, const RunHooks& hooks)
+      : config(config),
+        hooks(hooks),
+        device(config.device),
+        sink(hooks.on_metrics) {}
+  bool ShouldStop() const { return hooks.should_stop && hooks.should_stop(); }
+
+  const RunConfig& config;
+  const RunHooks& hooks;
+  const torch::Device device;
+  MetricSink sink;
+  std::map<std::string, double> results;
+};
+
+// Learning rate at `step` of `total` under a cosine schedule from base to 0.
+double CosineLr(double base, int64_t step, int64_t total);
+
+std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(
+    const OptimizerConfig& config, std::vector<torch::Tensor> parameters);
+
+// One step's objective for a batch: its images (undefined when the loop
+// iterates indices alone) and their indices into the training split.
+using StepFn = std::function<absl::StatusOr<Objective>(
+    const torch::Tensor& images, const torch::Tensor& indices)>;
+// The metrics after an epoch; `last_epoch` for the final one.
+using EpochEvalFn = std::function<absl::StatusOr<std::map<std::string, double>>(
+    bool last_epoch)>;
+
+// Trains `model` for config.epochs over `train_size` examples (batches of
+// `images` when set, of indices alone otherwise), going on from
+// hooks.resume_from when set. Emits the training metrics, then each epoch's
+// evaluation into run.results. True when should_stop ended it early.
+absl::StatusOr<bool> TrainLoop(RunContext& run, torch::nn::Module& model,
+                               Split* images, int64_t train_size,
+                               const StepFn& step, const EpochEvalFn& evaluate);
+
+}  // namespace distill::engine
+
+#endif  // DISTILL_WORKER_ENGINE_TRAINING_LOOP_H_

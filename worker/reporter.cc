@@ -1,0 +1,125 @@
+#include "worker/reporter.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include "common/log.h"
+
+namespace distill {
+namespace {
+
+std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
+  auto context = std::make_unique<grpc::ClientContext>();
+  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  return context;
+}
+
+}  // namespace
+
+Reporter::Reporter(v1::WorkerService::Stub* stub, const std::string& worker_id,
+                   int64_t run_id, int32_t attempt, absl::Duration flush,
+                   absl::Duration heartbeat)
+    : stub_(stub),
+      worker_id_(worker_id),
+      run_id_(run_id),
+      attempt_(attempt),
+      flush_(flush),
+      heartbeat_(heartbeat),
+      thread_([this] { Loop(); }) {}
+
+Reporter::~Reporter() { Stop(); }
+
+void Reporter::Add(std::vector<engine::Metric> metrics) {
+  absl::MutexLock lock(&mu_);
+  for (engine::Metric& m : metrics) {
+    v1::MetricPoint* p = pending_.add_points();
+    p->set_step(m.step);
+    p->set_epoch(int32_t(m.epoch));
+    p->set_key(std::move(m.key));
+    p->set_value(m.value);
+    p->set_time_ms(m.time_ms);
+  }
+}
+
+std::string Reporter::why_stopped() const {
+  absl::MutexLock lock(&mu_);
+  return why_stopped_;
+}
+
+void Reporter::Flush() { SendPending(); }
+
+void Reporter::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (done_) return;
+    done_ = true;
+    wake_.SignalAll();
+  }
+  thread_.join();
+  SendPending();
+}
+
+void Reporter::Loop() {
+  absl::Time next_heartbeat = absl::Now() + heartbeat_;
+  absl::MutexLock lock(&mu_);
+  while (!done_) {
+    wake_.WaitWithTimeout(&mu_, flush_);
+    if (done_) break;
+    mu_.Unlock();
+    SendPending();
+    if (absl::Now() >= next_heartbeat) {
+      SendHeartbeat();
+      next_heartbeat = absl::Now() + heartbeat_;
+    }
+    mu_.Lock();
+  }
+}
+
+void Reporter::SendPending() {
+  absl::MutexLock sending(&send_mu_);
+  v1::ReportMetricsRequest request;
+  {
+    absl::MutexLock lock(&mu_);
+    if (pending_.points_size() == 0) return;
+    request.Swap(&pending_);
+  }
+  request.set_run_id(run_id_);
+  request.set_attempt(attempt_);
+  v1::ReportMetricsResponse response;
+  grpc::Status status = stub_->ReportMetrics(Context(absl::Seconds(30)).get(),
+                                             request, &response);
+  if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    StopTraining(status.error_message());
+  } else if (!status.ok()) {
+    DISTILL_LOG(WARNING) << "run " << run_id_
+                         << ": metrics not sent, will retry: "
+                         << status.error_message();
+    absl::MutexLock lock(&mu_);
+    request.mutable_points()->MergeFrom(pending_.points());
+    pending_.Swap(&request);
+  }
+}
+
+void Reporter::SendHeartbeat() {
+  v1::HeartbeatRequest request;
+  request.set_worker_id(worker_id_);
+  request.set_run_id(run_id_);
+  request.set_attempt(attempt_);
+  v1::HeartbeatResponse response;
+  grpc::Status status =
+      stub_->Heartbeat(Context(absl::Seconds(10)).get(), request, &response);
+  if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+    StopTraining(status.error_message());
+  } else if (status.ok() && response.cancel_requested()) {
+    StopTraining("the run was cancelled");
+  }
+}
+
+void Reporter::StopTraining(const std::string& why) {
+  {
+    absl::MutexLock lock(&mu_);
+    why_stopped_ = why;
+  }
+  stop_training_ = true;
+}
+
+}  // namespace distill
