@@ -46,7 +46,7 @@ std::string FormatRunDetails(const v1::Run& run,
                              const std::vector<v1::MetricPoint>& history);
 
 // A character scatter plot of each model's t-SNE map in `csv` (the
-// tsne.csv artifact: model,x,y,label), one class digit per cell (the
+// tsne.csv run file: model,x,y,label), one class digit per cell (the
 // commonest there), `width` x `height` cells. INVALID_ARGUMENT-style text
 // on a malformed file is returned as the plot's first line.
 std::string TsnePlot(const std::string& csv, int width = 64, int height = 22);

@@ -23,12 +23,25 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
       Store::OpenSqlite(options.data_dir + "/distill.db");
   if (!store.ok()) return store.status();
   c->store_ = *std::move(store);
-  absl::StatusOr<std::unique_ptr<CheckpointStore>> checkpoints =
-      CheckpointStore::OpenDirectory(options.data_dir + "/checkpoints");
-  if (!checkpoints.ok()) return checkpoints.status();
-  c->checkpoints_ = *std::move(checkpoints);
+  // A data directory from before run files had their name keeps them in
+  // checkpoints/: it moves, in one rename.
+  const std::string files_dir = options.data_dir + "/run-files";
+  const std::string old_files_dir = options.data_dir + "/checkpoints";
+  if (!std::filesystem::exists(files_dir, ec) &&
+      std::filesystem::exists(old_files_dir, ec)) {
+    std::filesystem::rename(old_files_dir, files_dir, ec);
+    if (ec) {
+      return absl::UnavailableError(
+          absl::StrCat("cannot rename ", old_files_dir, " to ", files_dir, ": ",
+                       ec.message()));
+    }
+  }
+  absl::StatusOr<std::unique_ptr<RunFileStore>> run_files =
+      RunFileStore::OpenDirectory(files_dir);
+  if (!run_files.ok()) return run_files.status();
+  c->run_files_ = *std::move(run_files);
   c->scheduler_ = std::make_unique<Scheduler>(
-      c->store_.get(), c->checkpoints_.get(), options.clock, options.scheduler);
+      c->store_.get(), c->run_files_.get(), options.clock, options.scheduler);
   c->experiments_ =
       std::make_unique<ExperimentServiceImpl>(c->scheduler_.get());
   c->workers_ = std::make_unique<WorkerServiceImpl>(c->scheduler_.get());

@@ -9,8 +9,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
-#include "server/checkpoint_store.h"
 #include "server/clock.h"
+#include "server/run_file_store.h"
 #include "server/scheduler.h"
 #include "server/services.h"
 #include "server/store.h"
@@ -20,13 +20,13 @@ namespace distill {
 struct CoordinatorOptions {
   // host:port; port 0 picks a free one (see Coordinator::port()).
   std::string listen_address = "127.0.0.1:50051";
-  // Holds distill.db and checkpoints/.
+  // Holds distill.db and run-files/ (checkpoints and the other run files).
   std::string data_dir = "distill-data";
   SchedulerOptions scheduler;
   Clock* clock = Clock::Real();
 };
 
-// The whole coordinator: store, checkpoint files, scheduler and the gRPC
+// The whole coordinator: store, run files, scheduler and the gRPC
 // server with both services, health checking and reflection; once a second
 // it queues again the runs whose worker went silent (so that they do not
 // wait for the next worker to ask). Thread-safe.
@@ -47,7 +47,7 @@ class Coordinator {
   Coordinator() = default;
 
   std::unique_ptr<Store> store_;
-  std::unique_ptr<CheckpointStore> checkpoints_;
+  std::unique_ptr<RunFileStore> run_files_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<ExperimentServiceImpl> experiments_;
   std::unique_ptr<WorkerServiceImpl> workers_;

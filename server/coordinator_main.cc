@@ -12,7 +12,7 @@
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
           "address to serve on (host:port)");
 ABSL_FLAG(std::string, data_dir, "distill-data",
-          "directory for the database (distill.db) and checkpoints");
+          "directory for the database (distill.db) and run files (run-files/)");
 ABSL_FLAG(int64_t, lease_seconds, 60,
           "a run whose worker is silent this long is queued again");
 ABSL_FLAG(int64_t, heartbeat_seconds, 10, "how often workers send heartbeats");

@@ -35,12 +35,9 @@ bool IsTerminal(v1::RunStatus status) {
          status == v1::CANCELLED;
 }
 
-Scheduler::Scheduler(Store* store, CheckpointStore* checkpoints, Clock* clock,
+Scheduler::Scheduler(Store* store, RunFileStore* run_files, Clock* clock,
                      SchedulerOptions options)
-    : store_(store),
-      checkpoints_(checkpoints),
-      clock_(clock),
-      options_(options) {}
+    : store_(store), run_files_(run_files), clock_(clock), options_(options) {}
 
 void Scheduler::Changed() {
   ++version_;
@@ -237,7 +234,7 @@ absl::Status Scheduler::Transaction(const std::function<absl::Status()>& fn) {
   absl::Status status = store_->InTransaction(fn);
   if (status.ok()) {
     for (const std::string& sha256 : orphaned_) {
-      if (absl::Status s = checkpoints_->Remove(sha256); !s.ok())
+      if (absl::Status s = run_files_->Remove(sha256); !s.ok())
         DISTILL_LOG(WARNING) << s.message();
     }
   }
@@ -433,10 +430,10 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
         if (!student.ok()) return student.status();
         response.set_student_checkpoint_sha256(student->checkpoint_sha256());
       }
-      absl::StatusOr<CheckpointRecord> resume =
+      absl::StatusOr<RunFileRecord> resume =
           store_->FindRunFile(run.id(), kResumeFile);
       if (resume.ok()) {
-        response.set_resume_checkpoint_sha256(resume->sha256);
+        response.set_resume_point_sha256(resume->sha256);
       } else if (!absl::IsNotFound(resume.status())) {
         return resume.status();
       }
@@ -501,8 +498,8 @@ absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request) {
   return s;
 }
 
-absl::StatusOr<std::unique_ptr<CheckpointWriter>> Scheduler::BeginUpload(
-    const v1::CheckpointHeader& header) {
+absl::StatusOr<std::unique_ptr<RunFileWriter>> Scheduler::BeginUpload(
+    const v1::RunFileHeader& header) {
   if (!IsFileName(header.name())) {
     return absl::InvalidArgumentError(
         absl::StrCat("header.name must be empty or a file name of at most 64 "
@@ -521,11 +518,11 @@ absl::StatusOr<std::unique_ptr<CheckpointWriter>> Scheduler::BeginUpload(
         CurrentLease(header.run_id(), header.attempt());
     if (!run.ok()) return run.status();
   }
-  return checkpoints_->NewWriter();
+  return run_files_->NewWriter();
 }
 
-absl::Status Scheduler::FinishUpload(const v1::CheckpointHeader& header,
-                                     CheckpointWriter& writer) {
+absl::Status Scheduler::FinishUpload(const v1::RunFileHeader& header,
+                                     RunFileWriter& writer) {
   if (writer.size() != header.size()) {
     return absl::DataLossError(
         absl::StrCat("checkpoint upload ended after ", writer.size(),
@@ -539,7 +536,7 @@ absl::Status Scheduler::FinishUpload(const v1::CheckpointHeader& header,
   const std::string name =
       header.name().empty() ? kCheckpointFile : header.name();
   return Transaction([&]() -> absl::Status {
-    if (absl::Status s = store_->InsertCheckpoint(
+    if (absl::Status s = store_->InsertRunFile(
             {header.sha256(), header.run_id(), header.attempt(), header.size(),
              *path, name});
         !s.ok()) {
@@ -555,21 +552,21 @@ absl::Status Scheduler::FinishUpload(const v1::CheckpointHeader& header,
   });
 }
 
-absl::StatusOr<std::unique_ptr<CheckpointReader>> Scheduler::OpenRunFile(
+absl::StatusOr<std::unique_ptr<RunFileReader>> Scheduler::OpenRunFile(
     int64_t run_id, const std::string& name) {
   std::string sha256;
   {
     absl::MutexLock lock(&mu_);
-    absl::StatusOr<CheckpointRecord> file = store_->FindRunFile(run_id, name);
+    absl::StatusOr<RunFileRecord> file = store_->FindRunFile(run_id, name);
     if (!file.ok()) return file.status();
     sha256 = file->sha256;
   }
-  return checkpoints_->Open(sha256);
+  return run_files_->Open(sha256);
 }
 
-absl::StatusOr<std::unique_ptr<CheckpointReader>> Scheduler::OpenCheckpoint(
+absl::StatusOr<std::unique_ptr<RunFileReader>> Scheduler::OpenRunFileByDigest(
     const std::string& sha256) {
-  return checkpoints_->Open(sha256);
+  return run_files_->Open(sha256);
 }
 
 absl::Status Scheduler::CompleteRun(const v1::CompleteRunRequest& request) {
@@ -581,7 +578,7 @@ absl::Status Scheduler::CompleteRun(const v1::CompleteRunRequest& request) {
   const bool needs_checkpoint = run->spec().kind() != v1::EVALUATE;
   // Looked up by run, not by digest: a deterministic run can write the very
   // bytes another run already uploaded.
-  absl::StatusOr<CheckpointRecord> checkpoint =
+  absl::StatusOr<RunFileRecord> checkpoint =
       store_->FindRunFile(request.run_id(), kCheckpointFile);
   if (needs_checkpoint &&
       (!checkpoint.ok() || checkpoint->sha256 != request.checkpoint_sha256() ||

@@ -14,8 +14,8 @@
 #include "absl/time/time.h"
 #include "distill/v1/experiment_service.pb.h"
 #include "distill/v1/worker_service.pb.h"
-#include "server/checkpoint_store.h"
 #include "server/clock.h"
+#include "server/run_file_store.h"
 #include "server/store.h"
 
 namespace distill {
@@ -44,7 +44,7 @@ bool IsTerminal(v1::RunStatus status);
 class Scheduler {
  public:
   // Does not take ownership; all three must outlive the scheduler.
-  Scheduler(Store* store, CheckpointStore* checkpoints, Clock* clock,
+  Scheduler(Store* store, RunFileStore* run_files, Clock* clock,
             SchedulerOptions options = {});
 
   // --- Experiments (researchers) ---
@@ -76,14 +76,14 @@ class Scheduler {
   absl::Status ReportMetrics(const v1::ReportMetricsRequest& request);
   // Checkpoint upload: Begin checks the lease, Finish verifies the digest
   // and records the file.
-  absl::StatusOr<std::unique_ptr<CheckpointWriter>> BeginUpload(
-      const v1::CheckpointHeader& header);
-  absl::Status FinishUpload(const v1::CheckpointHeader& header,
-                            CheckpointWriter& writer);
+  absl::StatusOr<std::unique_ptr<RunFileWriter>> BeginUpload(
+      const v1::RunFileHeader& header);
+  absl::Status FinishUpload(const v1::RunFileHeader& header,
+                            RunFileWriter& writer);
   // A file the run uploaded, by name ("checkpoint", "tsne.csv").
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> OpenRunFile(
+  absl::StatusOr<std::unique_ptr<RunFileReader>> OpenRunFile(
       int64_t run_id, const std::string& name);
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> OpenCheckpoint(
+  absl::StatusOr<std::unique_ptr<RunFileReader>> OpenRunFileByDigest(
       const std::string& sha256);
   absl::Status CompleteRun(const v1::CompleteRunRequest& request);
   absl::Status FailRun(const v1::FailRunRequest& request);
@@ -116,7 +116,7 @@ class Scheduler {
   void Changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   Store* const store_;
-  CheckpointStore* const checkpoints_;
+  RunFileStore* const run_files_;
   Clock* const clock_;
   const SchedulerOptions options_;
 

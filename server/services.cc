@@ -20,9 +20,9 @@ grpc::Status Reply(absl::StatusOr<T> result, U* out) {
 
 // Streams a stored file in chunks of type Chunk (a message with `data`).
 template <typename Chunk>
-grpc::Status StreamFile(
-    absl::StatusOr<std::unique_ptr<CheckpointReader>> reader,
-    grpc::ServerContext* context, grpc::ServerWriter<Chunk>* writer) {
+grpc::Status StreamFile(absl::StatusOr<std::unique_ptr<RunFileReader>> reader,
+                        grpc::ServerContext* context,
+                        grpc::ServerWriter<Chunk>* writer) {
   if (!reader.ok()) return ToGrpcStatus(reader.status());
   while (!context->IsCancelled()) {
     absl::StatusOr<std::string> data = (*reader)->Read(kFileChunkBytes);
@@ -132,16 +132,16 @@ grpc::Status WorkerServiceImpl::ReportMetrics(
   return ToGrpcStatus(scheduler_->ReportMetrics(*request));
 }
 
-grpc::Status WorkerServiceImpl::UploadCheckpoint(
-    grpc::ServerContext*, grpc::ServerReader<v1::CheckpointChunk>* reader,
-    v1::UploadCheckpointResponse* response) {
-  v1::CheckpointChunk chunk;
+grpc::Status WorkerServiceImpl::UploadRunFile(
+    grpc::ServerContext*, grpc::ServerReader<v1::RunFileChunk>* reader,
+    v1::UploadRunFileResponse* response) {
+  v1::RunFileChunk chunk;
   if (!reader->Read(&chunk) || !chunk.has_header()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
                         "the first checkpoint chunk must carry the header");
   }
-  const v1::CheckpointHeader header = chunk.header();
-  absl::StatusOr<std::unique_ptr<CheckpointWriter>> writer =
+  const v1::RunFileHeader header = chunk.header();
+  absl::StatusOr<std::unique_ptr<RunFileWriter>> writer =
       scheduler_->BeginUpload(header);
   if (!writer.ok()) return ToGrpcStatus(writer.status());
   do {
@@ -155,10 +155,10 @@ grpc::Status WorkerServiceImpl::UploadCheckpoint(
   return grpc::Status::OK;
 }
 
-grpc::Status WorkerServiceImpl::DownloadCheckpoint(
-    grpc::ServerContext* context, const v1::DownloadCheckpointRequest* request,
-    grpc::ServerWriter<v1::CheckpointChunk>* writer) {
-  return StreamFile(scheduler_->OpenCheckpoint(request->sha256()), context,
+grpc::Status WorkerServiceImpl::FetchRunFile(
+    grpc::ServerContext* context, const v1::FetchRunFileRequest* request,
+    grpc::ServerWriter<v1::RunFileChunk>* writer) {
+  return StreamFile(scheduler_->OpenRunFileByDigest(request->sha256()), context,
                     writer);
 }
 

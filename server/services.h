@@ -7,8 +7,9 @@
 
 namespace distill {
 
-// Thin gRPC adapters over the scheduler (sync API: each handler validates,
-// calls the scheduler and converts its status). Thread-safe.
+// Thin gRPC adapters over the scheduler (sync API): each handler calls the
+// scheduler, which resolves and validates what it is given
+// (common/validation.h), and converts its status. Thread-safe.
 class ExperimentServiceImpl final : public v1::ExperimentService::Service {
  public:
   explicit ExperimentServiceImpl(Scheduler* scheduler)
@@ -58,13 +59,12 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
   grpc::Status ReportMetrics(grpc::ServerContext*,
                              const v1::ReportMetricsRequest* request,
                              v1::ReportMetricsResponse* response) override;
-  grpc::Status UploadCheckpoint(
-      grpc::ServerContext*, grpc::ServerReader<v1::CheckpointChunk>* reader,
-      v1::UploadCheckpointResponse* response) override;
-  grpc::Status DownloadCheckpoint(
-      grpc::ServerContext* context,
-      const v1::DownloadCheckpointRequest* request,
-      grpc::ServerWriter<v1::CheckpointChunk>* writer) override;
+  grpc::Status UploadRunFile(grpc::ServerContext*,
+                             grpc::ServerReader<v1::RunFileChunk>* reader,
+                             v1::UploadRunFileResponse* response) override;
+  grpc::Status FetchRunFile(
+      grpc::ServerContext* context, const v1::FetchRunFileRequest* request,
+      grpc::ServerWriter<v1::RunFileChunk>* writer) override;
   grpc::Status CompleteRun(grpc::ServerContext*,
                            const v1::CompleteRunRequest* request,
                            v1::CompleteRunResponse* response) override;

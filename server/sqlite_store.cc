@@ -109,9 +109,15 @@ class SqliteStore final : public Store {
           !s.ok()) {
         return s;
       }
-      Statement q(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_version");
-      if (absl::StatusOr<bool> row = q.Step(); !row.ok()) return row.status();
-      const int64_t current = q.Int(0);
+      int64_t current = 0;
+      {
+        // Finalised before the migrations run: SQLite refuses to drop a
+        // table or index while a statement still reads (SQLITE_LOCKED).
+        Statement q(db_,
+                    "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+        if (absl::StatusOr<bool> row = q.Step(); !row.ok()) return row.status();
+        current = q.Int(0);
+      }
       const int64_t newest = static_cast<int64_t>(migrations.size());
       if (current > newest) {
         return absl::FailedPreconditionError(
@@ -347,9 +353,9 @@ class SqliteStore final : public Store {
                         q.Text(4), q.Text(5), q.Int(6),  q.Int(7)};
   }
 
-  absl::Status InsertCheckpoint(const CheckpointRecord& c) override {
+  absl::Status InsertRunFile(const RunFileRecord& c) override {
     Statement q(db_,
-                "INSERT OR REPLACE INTO checkpoints(sha256, run_id, attempt, "
+                "INSERT OR REPLACE INTO run_files(sha256, run_id, attempt, "
                 "size, path, "
                 "name, created_ms) VALUES(?, ?, ?, ?, ?, ?, "
                 "strftime('%s','now') * 1000)");
@@ -361,18 +367,18 @@ class SqliteStore final : public Store {
     return q.Run();
   }
 
-  absl::StatusOr<CheckpointRecord> FindCheckpoint(
+  absl::StatusOr<RunFileRecord> FindRunFileByDigest(
       const std::string& sha256) override {
     return QueryFile(
-        "SELECT sha256, run_id, attempt, size, path, name FROM checkpoints "
+        "SELECT sha256, run_id, attempt, size, path, name FROM run_files "
         "WHERE sha256 = ? LIMIT 1",
         {sha256}, absl::StrCat("no checkpoint has sha256 ", sha256));
   }
 
-  absl::StatusOr<CheckpointRecord> FindRunFile(
-      int64_t run_id, const std::string& name) override {
+  absl::StatusOr<RunFileRecord> FindRunFile(int64_t run_id,
+                                            const std::string& name) override {
     return QueryFile(
-        "SELECT sha256, run_id, attempt, size, path, name FROM checkpoints "
+        "SELECT sha256, run_id, attempt, size, path, name FROM run_files "
         "WHERE run_id = ? AND name = ? ORDER BY attempt DESC, created_ms DESC "
         "LIMIT 1",
         {run_id, name},
@@ -385,7 +391,7 @@ class SqliteStore final : public Store {
     std::vector<std::string> doomed;
     {
       Statement q(db_,
-                  "SELECT sha256 FROM checkpoints WHERE run_id = ? AND name = "
+                  "SELECT sha256 FROM run_files WHERE run_id = ? AND name = "
                   "? AND sha256 != ?");
       if (absl::Status s = q.Bind({run_id, name, keep}); !s.ok()) return s;
       while (true) {
@@ -397,11 +403,10 @@ class SqliteStore final : public Store {
     }
     std::vector<std::string> unreferenced;
     for (const std::string& sha256 : doomed) {
-      Statement d(db_,
-                  "DELETE FROM checkpoints WHERE run_id = ? AND sha256 = ?");
+      Statement d(db_, "DELETE FROM run_files WHERE run_id = ? AND sha256 = ?");
       if (absl::Status s = d.Bind({run_id, sha256}); !s.ok()) return s;
       if (absl::Status s = d.Run(); !s.ok()) return s;
-      Statement q(db_, "SELECT 1 FROM checkpoints WHERE sha256 = ? LIMIT 1");
+      Statement q(db_, "SELECT 1 FROM run_files WHERE sha256 = ? LIMIT 1");
       if (absl::Status s = q.Bind({sha256}); !s.ok()) return s;
       absl::StatusOr<bool> row = q.Step();
       if (!row.ok()) return row.status();
@@ -411,16 +416,16 @@ class SqliteStore final : public Store {
   }
 
  private:
-  absl::StatusOr<CheckpointRecord> QueryFile(const char* sql,
-                                             std::initializer_list<Value> args,
-                                             const std::string& not_found) {
+  absl::StatusOr<RunFileRecord> QueryFile(const char* sql,
+                                          std::initializer_list<Value> args,
+                                          const std::string& not_found) {
     Statement q(db_, sql);
     if (absl::Status s = q.Bind(args); !s.ok()) return s;
     absl::StatusOr<bool> row = q.Step();
     if (!row.ok()) return row.status();
     if (!*row) return absl::NotFoundError(not_found);
-    return CheckpointRecord{q.Text(0), q.Int(1),  int32_t(q.Int(2)),
-                            q.Int(3),  q.Text(4), q.Text(5)};
+    return RunFileRecord{q.Text(0), q.Int(1),  int32_t(q.Int(2)),
+                         q.Int(3),  q.Text(4), q.Text(5)};
   }
 
   absl::Status Exec(const std::string& sql) {
@@ -480,9 +485,9 @@ class SqliteStore final : public Store {
       }
       // The files of the run's latest attempt that uploaded any.
       Statement f(db_,
-                  "SELECT name, sha256, size FROM checkpoints WHERE run_id = ? "
+                  "SELECT name, sha256, size FROM run_files WHERE run_id = ? "
                   "AND attempt = "
-                  "(SELECT MAX(attempt) FROM checkpoints WHERE run_id = ?) "
+                  "(SELECT MAX(attempt) FROM run_files WHERE run_id = ?) "
                   "ORDER BY name");
       if (absl::Status s = f.Bind({run.id(), run.id()}); !s.ok()) return s;
       while (true) {

@@ -34,8 +34,9 @@ struct WorkerRecord {
   int64_t last_seen_ms = 0;
 };
 
-// A file a run uploaded: its final checkpoint or an artifact.
-struct CheckpointRecord {
+// A file a run uploaded (a run file): its checkpoint, a resume point, or
+// another file such as tsne.csv.
+struct RunFileRecord {
   std::string sha256;
   int64_t run_id = 0;
   int32_t attempt = 0;
@@ -97,11 +98,11 @@ class Store {
   virtual absl::Status UpsertWorker(const WorkerRecord& worker) = 0;
   virtual absl::StatusOr<WorkerRecord> GetWorker(const std::string& id) = 0;
 
-  virtual absl::Status InsertCheckpoint(const CheckpointRecord& record) = 0;
+  virtual absl::Status InsertRunFile(const RunFileRecord& record) = 0;
   // The newest file of that name the run uploaded.
-  virtual absl::StatusOr<CheckpointRecord> FindRunFile(
+  virtual absl::StatusOr<RunFileRecord> FindRunFile(
       int64_t run_id, const std::string& name) = 0;
-  virtual absl::StatusOr<CheckpointRecord> FindCheckpoint(
+  virtual absl::StatusOr<RunFileRecord> FindRunFileByDigest(
       const std::string& sha256) = 0;
   // Forgets the run's files of that name but the one of digest `keep`
   // (none when empty). Returns the digests no file record refers to any

@@ -48,7 +48,7 @@ grep -q 'goes on from resume point' "$work/second.log" || fail "second worker lo
 # was measured again and replaced.
 epochs=$(sed -n 's/.*eval\/top1 by epoch://p' "$work/after.out" | wc -w)
 [ "$epochs" = 6 ] || fail "$epochs top-1 values: $(cat "$work/after.out")"
-ls "$work/data/checkpoints" | grep -vc '^\.' | grep -qx 1 ||
-  fail "checkpoint files left: $(ls "$work/data/checkpoints")"
+ls "$work/data/run-files" | grep -vc '^\.' | grep -qx 1 ||
+  fail "run files left: $(ls "$work/data/run-files")"
 cat "$work/after.out"
 echo "e2e resume: 1 passed, 0 failed"

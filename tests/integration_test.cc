@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 #include <thread>
 
 #include "common/sha256.h"
@@ -158,7 +159,7 @@ TEST_F(IntegrationTest, SweepOfATeacherAndTwoStudentsSucceeds) {
   // copy the worker downloaded, hash to what was recorded.
   const std::string sha = teacher.checkpoint_sha256();
   ASSERT_TRUE(IsSha256Hex(sha));
-  EXPECT_EQ(*Sha256File((dir_ / "coordinator" / "checkpoints" / sha).string()),
+  EXPECT_EQ(*Sha256File((dir_ / "coordinator" / "run-files" / sha).string()),
             sha);
   EXPECT_EQ(*Sha256File((dir_ / "worker" / (sha + ".pt")).string()), sha);
 
@@ -225,6 +226,21 @@ TEST_F(IntegrationTest, UnreadableDataFailsTheRunAndTheWorkerKeepsServing) {
       failed.message(),
       HasSubstr("cannot open /nonexistent/fashion/train-images-idx3-ubyte.gz"));
   EXPECT_EQ(WaitForEnd(good_run.id()).status(), v1::SUCCEEDED);
+}
+
+TEST(CoordinatorTest, AnOldDataDirectoryKeepsItsRunFiles) {
+  TempDir temp("distill_coordinator_test");
+  const fs::path data = temp.path() / "data";
+  fs::create_directories(data / "checkpoints");
+  std::ofstream(data / "checkpoints" / "abc") << "model";
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = data.string();
+  auto coordinator = Coordinator::Start(options);
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  (*coordinator)->Shutdown();
+  EXPECT_FALSE(fs::exists(data / "checkpoints"));
+  EXPECT_TRUE(fs::exists(data / "run-files" / "abc"));
 }
 
 TEST_F(IntegrationTest, HealthServiceAnswersServing) {

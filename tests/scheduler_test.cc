@@ -21,7 +21,7 @@ class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     store_ = *Store::OpenSqlite(":memory:");
-    checkpoints_ = *CheckpointStore::OpenDirectory(dir_.string());
+    checkpoints_ = *RunFileStore::OpenDirectory(dir_.string());
     scheduler_ =
         std::make_unique<Scheduler>(store_.get(), checkpoints_.get(), &clock_,
                                     SchedulerOptions{60'000, 10'000});
@@ -40,7 +40,7 @@ class SchedulerTest : public ::testing::Test {
   // Uploads `data` as the run's file `name` (its checkpoint when empty).
   void Upload(const v1::Run& run, const std::string& data,
               const std::string& name = "") {
-    v1::CheckpointHeader header;
+    v1::RunFileHeader header;
     header.set_run_id(run.id());
     header.set_attempt(run.attempt());
     header.set_sha256(Sha256Hex(data));
@@ -71,7 +71,7 @@ class SchedulerTest : public ::testing::Test {
   const fs::path dir_ = temp_.path();
   FakeClock clock_;
   std::unique_ptr<Store> store_;
-  std::unique_ptr<CheckpointStore> checkpoints_;
+  std::unique_ptr<RunFileStore> checkpoints_;
   std::unique_ptr<Scheduler> scheduler_;
   std::string worker_;
 };
@@ -212,7 +212,7 @@ TEST_F(SchedulerTest, StaleAttemptsAreFenced) {
   complete.set_attempt(1);
   EXPECT_EQ(scheduler_->CompleteRun(complete).code(),
             absl::StatusCode::kFailedPrecondition);
-  v1::CheckpointHeader header;
+  v1::RunFileHeader header;
   header.set_run_id(first.id());
   header.set_attempt(1);
   header.set_sha256(Sha256Hex("x"));
@@ -309,7 +309,7 @@ TEST_F(SchedulerTest, ALostAttemptsSuccessorGetsItsLatestResumePoint) {
   auto again = scheduler_->LeaseRun(worker_, absl::ZeroDuration());
   ASSERT_TRUE(again.ok() && again->has_run());
   EXPECT_EQ(again->run().attempt(), 2);
-  EXPECT_EQ(again->resume_checkpoint_sha256(), Sha256Hex("after epoch 2"));
+  EXPECT_EQ(again->resume_point_sha256(), Sha256Hex("after epoch 2"));
 
   // The finished run keeps no resume point.
   Succeed(again->run(), "teacher", 0.8);
@@ -320,7 +320,7 @@ TEST_F(SchedulerTest, ALostAttemptsSuccessorGetsItsLatestResumePoint) {
   // A run that never wrote one starts from the beginning.
   auto student = scheduler_->LeaseRun(worker_, absl::ZeroDuration());
   ASSERT_TRUE(student.ok() && student->has_run());
-  EXPECT_EQ(student->resume_checkpoint_sha256(), "");
+  EXPECT_EQ(student->resume_point_sha256(), "");
 }
 
 TEST_F(SchedulerTest, CancelReachesTheWorkerThroughItsHeartbeat) {
@@ -342,7 +342,7 @@ TEST_F(SchedulerTest, CancelReachesTheWorkerThroughItsHeartbeat) {
 TEST_F(SchedulerTest, UploadWithAWrongDigestIsRejectedAndNotRecorded) {
   auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
   v1::Run run = Lease();
-  v1::CheckpointHeader header;
+  v1::RunFileHeader header;
   header.set_run_id(run.id());
   header.set_attempt(run.attempt());
   header.set_sha256(Sha256Hex("what was promised"));
@@ -364,7 +364,7 @@ TEST_F(SchedulerTest, UploadWithAWrongDigestIsRejectedAndNotRecorded) {
 TEST_F(SchedulerTest, RunFilesNeedSafeNames) {
   auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
   v1::Run run = Lease();
-  v1::CheckpointHeader header;
+  v1::RunFileHeader header;
   header.set_run_id(run.id());
   header.set_attempt(run.attempt());
   header.set_sha256(Sha256Hex("x"));

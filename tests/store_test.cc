@@ -74,8 +74,7 @@ TEST_F(StoreTest, ReopenedDatabaseKeepsEverything) {
     sweep.set_teacher_run_id(run_id);
     ASSERT_TRUE(store->InsertSweep(sweep).ok());
     ASSERT_TRUE(
-        store->InsertCheckpoint({std::string(64, 'a'), run_id, 1, 42, "/x"})
-            .ok());
+        store->InsertRunFile({std::string(64, 'a'), run_id, 1, 42, "/x"}).ok());
   }
   auto store = Store::OpenSqlite(path_);
   ASSERT_TRUE(store.ok()) << store.status();
@@ -89,7 +88,7 @@ TEST_F(StoreTest, ReopenedDatabaseKeepsEverything) {
   EXPECT_EQ(metrics[1].point.time_ms(), 1234);
   EXPECT_EQ((*(*store)->Metrics(run_id, metrics[0].sequence)).size(), 1u);
   EXPECT_EQ((*store)->FindSweep("table1")->teacher_run_id(), run_id);
-  EXPECT_EQ((*store)->FindCheckpoint(std::string(64, 'a'))->size, 42);
+  EXPECT_EQ((*store)->FindRunFileByDigest(std::string(64, 'a'))->size, 42);
 }
 
 TEST_F(StoreTest, NewerDatabaseIsRefusedAndLeftAlone) {
@@ -124,6 +123,30 @@ TEST_F(StoreTest, UpgradesAnOlderDatabaseStepByStep) {
   auto store = Store::OpenSqlite(path_, migrations);
   ASSERT_TRUE(store.ok()) << store.status();
   EXPECT_EQ((*store)->SchemaVersion(), int(migrations.size()));
+}
+
+TEST_F(StoreTest, RunFilesRecordedBeforeTheRenameAreFoundAfterIt) {
+  std::vector<Migration> migrations = Migrations();
+  ASSERT_GE(migrations.size(), 3u);
+  migrations.resize(2);  // A database as the coordinator of version 2 left it.
+  int64_t run_id = 0;
+  {
+    auto store = Store::OpenSqlite(path_, migrations);
+    ASSERT_TRUE(store.ok()) << store.status();
+    run_id = *(*store)->InsertRun(QueuedRun());
+  }
+  Exec(
+      "INSERT INTO checkpoints(sha256, run_id, attempt, size, path, "
+      "created_ms, name) VALUES ('ab', " +
+      std::to_string(run_id) + ", 1, 5, '/d/ab', 1, 'tsne.csv')");
+  auto store = Store::OpenSqlite(path_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->SchemaVersion(), int(Migrations().size()));
+  absl::StatusOr<RunFileRecord> file =
+      (*store)->FindRunFile(run_id, "tsne.csv");
+  ASSERT_TRUE(file.ok()) << file.status();
+  EXPECT_EQ(file->sha256, "ab");
+  EXPECT_EQ(file->size, 5);
 }
 
 TEST_F(StoreTest, QueueOrderFiltersAndExpiredLeases) {

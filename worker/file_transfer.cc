@@ -48,11 +48,11 @@ absl::StatusOr<std::string> FileTransfer::Fetch(const std::string& sha256,
     return absl::UnavailableError(
         absl::StrCat("cannot write ", temp, " (disk full or read-only?)"));
   }
-  v1::DownloadCheckpointRequest request;
+  v1::FetchRunFileRequest request;
   request.set_sha256(sha256);
   auto context = Context(absl::Minutes(10));
-  auto reader = stub_->DownloadCheckpoint(context.get(), request);
-  v1::CheckpointChunk chunk;
+  auto reader = stub_->FetchRunFile(context.get(), request);
+  v1::RunFileChunk chunk;
   Sha256 hash;
   while (reader->Read(&chunk)) {
     out.write(chunk.data().data(), std::streamsize(chunk.data().size()));
@@ -96,16 +96,16 @@ absl::StatusOr<std::string> FileTransfer::Upload(int64_t run_id,
   if (error || !in) {
     return absl::NotFoundError(absl::StrCat("cannot read ", path));
   }
-  v1::CheckpointChunk chunk;
-  v1::CheckpointHeader* header = chunk.mutable_header();
+  v1::RunFileChunk chunk;
+  v1::RunFileHeader* header = chunk.mutable_header();
   header->set_run_id(run_id);
   header->set_attempt(attempt);
   header->set_sha256(*sha);
   header->set_size(int64_t(size));
   header->set_name(name);
-  v1::UploadCheckpointResponse response;
+  v1::UploadRunFileResponse response;
   auto context = Context(absl::Minutes(10));
-  auto writer = stub_->UploadCheckpoint(context.get(), &response);
+  auto writer = stub_->UploadRunFile(context.get(), &response);
   std::string buffer(kFileChunkBytes, '\0');
   bool first = true;
   while (first || in) {

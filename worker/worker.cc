@@ -103,7 +103,7 @@ absl::StatusOr<bool> Worker::ServeOne(absl::Duration wait) {
                     << ") leased";
   absl::Status outcome = Execute(run, response.teacher_checkpoint_sha256(),
                                  response.student_checkpoint_sha256(),
-                                 response.resume_checkpoint_sha256());
+                                 response.resume_point_sha256());
   for (const std::string& removed : TrimCache(
            {options_.scratch_dir, options_.scratch_dir + "/teacher-cache"},
            options_.scratch_max_bytes, {})) {

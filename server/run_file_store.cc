@@ -1,4 +1,4 @@
-#include "server/checkpoint_store.h"
+#include "server/run_file_store.h"
 
 #include <atomic>
 #include <cstdio>
@@ -13,13 +13,13 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class FileCheckpointWriter final : public CheckpointWriter {
+class DirectoryRunFileWriter final : public RunFileWriter {
  public:
-  FileCheckpointWriter(fs::path temp, fs::path directory)
+  DirectoryRunFileWriter(fs::path temp, fs::path directory)
       : temp_(std::move(temp)),
         directory_(std::move(directory)),
         out_(temp_, std::ios::binary | std::ios::trunc) {}
-  ~FileCheckpointWriter() override {
+  ~DirectoryRunFileWriter() override {
     if (!committed_) {
       std::error_code ignored;
       fs::remove(temp_, ignored);
@@ -68,9 +68,9 @@ class FileCheckpointWriter final : public CheckpointWriter {
   bool committed_ = false;
 };
 
-class FileCheckpointReader final : public CheckpointReader {
+class DirectoryRunFileReader final : public RunFileReader {
  public:
-  explicit FileCheckpointReader(const fs::path& path)
+  explicit DirectoryRunFileReader(const fs::path& path)
       : in_(path, std::ios::binary) {}
   bool ok() const { return bool(in_); }
 
@@ -86,24 +86,24 @@ class FileCheckpointReader final : public CheckpointReader {
   std::ifstream in_;
 };
 
-class FileCheckpointStore final : public CheckpointStore {
+class DirectoryRunFileStore final : public RunFileStore {
  public:
-  explicit FileCheckpointStore(fs::path directory)
+  explicit DirectoryRunFileStore(fs::path directory)
       : directory_(std::move(directory)) {}
 
-  absl::StatusOr<std::unique_ptr<CheckpointWriter>> NewWriter() override {
+  absl::StatusOr<std::unique_ptr<RunFileWriter>> NewWriter() override {
     const fs::path temp =
         directory_ / absl::StrCat(".upload-", ::getpid(), "-", next_++);
-    return std::make_unique<FileCheckpointWriter>(temp, directory_);
+    return std::make_unique<DirectoryRunFileWriter>(temp, directory_);
   }
 
-  absl::StatusOr<std::unique_ptr<CheckpointReader>> Open(
+  absl::StatusOr<std::unique_ptr<RunFileReader>> Open(
       const std::string& sha256) override {
     if (!IsSha256Hex(sha256)) {
       return absl::InvalidArgumentError(absl::StrCat(
           "sha256 must be 64 lower-case hex digits, got \"", sha256, "\""));
     }
-    auto reader = std::make_unique<FileCheckpointReader>(directory_ / sha256);
+    auto reader = std::make_unique<DirectoryRunFileReader>(directory_ / sha256);
     if (!reader->ok()) {
       return absl::NotFoundError(
           absl::StrCat("no checkpoint file has sha256 ", sha256));
@@ -132,7 +132,7 @@ class FileCheckpointStore final : public CheckpointStore {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::OpenDirectory(
+absl::StatusOr<std::unique_ptr<RunFileStore>> RunFileStore::OpenDirectory(
     const std::string& directory) {
   std::error_code ec;
   fs::create_directories(directory, ec);
@@ -140,7 +140,7 @@ absl::StatusOr<std::unique_ptr<CheckpointStore>> CheckpointStore::OpenDirectory(
     return absl::UnavailableError(absl::StrCat(
         "cannot create checkpoint directory ", directory, ": ", ec.message()));
   }
-  return std::make_unique<FileCheckpointStore>(directory);
+  return std::make_unique<DirectoryRunFileStore>(directory);
 }
 
 }  // namespace distill

@@ -1,5 +1,5 @@
-#ifndef DISTILL_SERVER_CHECKPOINT_STORE_H_
-#define DISTILL_SERVER_CHECKPOINT_STORE_H_
+#ifndef DISTILL_SERVER_RUN_FILE_STORE_H_
+#define DISTILL_SERVER_RUN_FILE_STORE_H_
 
 #include <memory>
 #include <string>
@@ -12,9 +12,9 @@ namespace distill {
 
 // Receives one checkpoint in pieces. Dropping it without Commit leaves no
 // trace. Not thread-safe.
-class CheckpointWriter {
+class RunFileWriter {
  public:
-  virtual ~CheckpointWriter() = default;
+  virtual ~RunFileWriter() = default;
   virtual absl::Status Append(std::string_view data) = 0;
   // Verifies the bytes hash to `expected_sha256` (DATA_LOSS naming both
   // digests otherwise) and makes the file visible under its digest.
@@ -25,26 +25,26 @@ class CheckpointWriter {
 };
 
 // Reads one checkpoint in pieces. Not thread-safe.
-class CheckpointReader {
+class RunFileReader {
  public:
-  virtual ~CheckpointReader() = default;
+  virtual ~RunFileReader() = default;
   // Up to `max_bytes`; an empty string at the end.
   virtual absl::StatusOr<std::string> Read(size_t max_bytes) = 0;
 };
 
 // Checkpoint files, content-addressed by sha256. Thread-safe.
-class CheckpointStore {
+class RunFileStore {
  public:
-  virtual ~CheckpointStore() = default;
+  virtual ~RunFileStore() = default;
 
   // Files live in `directory` (created if missing), named by their digest.
-  static absl::StatusOr<std::unique_ptr<CheckpointStore>> OpenDirectory(
+  static absl::StatusOr<std::unique_ptr<RunFileStore>> OpenDirectory(
       const std::string& directory);
 
-  virtual absl::StatusOr<std::unique_ptr<CheckpointWriter>> NewWriter() = 0;
+  virtual absl::StatusOr<std::unique_ptr<RunFileWriter>> NewWriter() = 0;
   // NOT_FOUND when no checkpoint has that digest; INVALID_ARGUMENT when it
   // is not a sha256.
-  virtual absl::StatusOr<std::unique_ptr<CheckpointReader>> Open(
+  virtual absl::StatusOr<std::unique_ptr<RunFileReader>> Open(
       const std::string& sha256) = 0;
   // Deletes the file of that digest; OK when there is none. A reader that
   // has it open reads on to its end.
@@ -53,4 +53,4 @@ class CheckpointStore {
 
 }  // namespace distill
 
-#endif  // DISTILL_SERVER_CHECKPOINT_STORE_H_
+#endif  // DISTILL_SERVER_RUN_FILE_STORE_H_
