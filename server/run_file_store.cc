@@ -43,14 +43,14 @@ class DirectoryRunFileWriter final : public RunFileWriter {
     const std::string actual = hash_.HexDigest();
     if (actual != expected_sha256) {
       return absl::DataLossError(absl::StrCat(
-          "checkpoint sha256 mismatch: expected ", expected_sha256,
+          "run file sha256 mismatch: expected ", expected_sha256,
           ", the data hashes to ", actual, " (", size_, " bytes)"));
     }
     const fs::path final_path = directory_ / actual;
     std::error_code ec;
     fs::rename(temp_, final_path, ec);
     if (ec) {
-      return absl::InternalError(absl::StrCat("cannot move checkpoint to ",
+      return absl::InternalError(absl::StrCat("cannot move the run file to ",
                                               final_path.string(), ": ",
                                               ec.message()));
     }
@@ -78,7 +78,7 @@ class DirectoryRunFileReader final : public RunFileReader {
     std::string buffer(max_bytes, '\0');
     in_.read(buffer.data(), std::streamsize(max_bytes));
     buffer.resize(size_t(in_.gcount()));
-    if (in_.bad()) return absl::InternalError("checkpoint read failed");
+    if (in_.bad()) return absl::InternalError("run file read failed");
     return buffer;
   }
 
@@ -106,7 +106,7 @@ class DirectoryRunFileStore final : public RunFileStore {
     auto reader = std::make_unique<DirectoryRunFileReader>(directory_ / sha256);
     if (!reader->ok()) {
       return absl::NotFoundError(
-          absl::StrCat("no checkpoint file has sha256 ", sha256));
+          absl::StrCat("no run file has sha256 ", sha256));
     }
     return reader;
   }
@@ -119,8 +119,8 @@ class DirectoryRunFileStore final : public RunFileStore {
     std::error_code ec;
     fs::remove(directory_ / sha256, ec);
     if (ec) {
-      return absl::UnavailableError(absl::StrCat("cannot remove checkpoint ",
-                                                 sha256, ": ", ec.message()));
+      return absl::UnavailableError(
+          absl::StrCat("cannot remove run file ", sha256, ": ", ec.message()));
     }
     return absl::OkStatus();
   }
@@ -137,8 +137,9 @@ absl::StatusOr<std::unique_ptr<RunFileStore>> RunFileStore::OpenDirectory(
   std::error_code ec;
   fs::create_directories(directory, ec);
   if (ec) {
-    return absl::UnavailableError(absl::StrCat(
-        "cannot create checkpoint directory ", directory, ": ", ec.message()));
+    return absl::UnavailableError(
+        absl::StrCat("cannot create the run-file directory ", directory, ": ",
+                     ec.message()));
   }
   return std::make_unique<DirectoryRunFileStore>(directory);
 }

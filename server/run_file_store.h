@@ -10,7 +10,7 @@
 
 namespace distill {
 
-// Receives one checkpoint in pieces. Dropping it without Commit leaves no
+// Receives one run file in pieces. Dropping it without Commit leaves no
 // trace. Not thread-safe.
 class RunFileWriter {
  public:
@@ -24,7 +24,7 @@ class RunFileWriter {
   virtual int64_t size() const = 0;
 };
 
-// Reads one checkpoint in pieces. Not thread-safe.
+// Reads one run file in pieces. Not thread-safe.
 class RunFileReader {
  public:
   virtual ~RunFileReader() = default;
@@ -32,7 +32,8 @@ class RunFileReader {
   virtual absl::StatusOr<std::string> Read(size_t max_bytes) = 0;
 };
 
-// Checkpoint files, content-addressed by sha256. Thread-safe.
+// Run files (checkpoints, resume points, tsne.csv), content-addressed by
+// sha256. Thread-safe.
 class RunFileStore {
  public:
   virtual ~RunFileStore() = default;
@@ -42,7 +43,7 @@ class RunFileStore {
       const std::string& directory);
 
   virtual absl::StatusOr<std::unique_ptr<RunFileWriter>> NewWriter() = 0;
-  // NOT_FOUND when no checkpoint has that digest; INVALID_ARGUMENT when it
+  // NOT_FOUND when no run file has that digest; INVALID_ARGUMENT when it
   // is not a sha256.
   virtual absl::StatusOr<std::unique_ptr<RunFileReader>> Open(
       const std::string& sha256) = 0;

@@ -17,12 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  return context;
-}
-
 }  // namespace
 
 FileTransfer::FileTransfer(v1::WorkerService::Stub* stub,
@@ -50,7 +44,7 @@ absl::StatusOr<std::string> FileTransfer::Fetch(const std::string& sha256,
   }
   v1::FetchRunFileRequest request;
   request.set_sha256(sha256);
-  auto context = Context(absl::Minutes(10));
+  auto context = ContextWithTimeout(absl::Minutes(10));
   auto reader = stub_->FetchRunFile(context.get(), request);
   v1::RunFileChunk chunk;
   Sha256 hash;
@@ -104,7 +98,7 @@ absl::StatusOr<std::string> FileTransfer::Upload(int64_t run_id,
   header->set_size(int64_t(size));
   header->set_name(name);
   v1::UploadRunFileResponse response;
-  auto context = Context(absl::Minutes(10));
+  auto context = ContextWithTimeout(absl::Minutes(10));
   auto writer = stub_->UploadRunFile(context.get(), &response);
   std::string buffer(kFileChunkBytes, '\0');
   bool first = true;

@@ -2,18 +2,11 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "common/grpc_status.h"
 #include "common/log.h"
 
 namespace distill {
-namespace {
-
-std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  return context;
-}
-
-}  // namespace
+namespace {}  // namespace
 
 Reporter::Reporter(v1::WorkerService::Stub* stub, const std::string& worker_id,
                    int64_t run_id, int32_t attempt, absl::Duration flush,
@@ -85,8 +78,8 @@ void Reporter::SendPending() {
   request.set_run_id(run_id_);
   request.set_attempt(attempt_);
   v1::ReportMetricsResponse response;
-  grpc::Status status = stub_->ReportMetrics(Context(absl::Seconds(30)).get(),
-                                             request, &response);
+  grpc::Status status = stub_->ReportMetrics(
+      ContextWithTimeout(absl::Seconds(30)).get(), request, &response);
   if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
     StopTraining(status.error_message());
   } else if (!status.ok()) {
@@ -105,8 +98,8 @@ void Reporter::SendHeartbeat() {
   request.set_run_id(run_id_);
   request.set_attempt(attempt_);
   v1::HeartbeatResponse response;
-  grpc::Status status =
-      stub_->Heartbeat(Context(absl::Seconds(10)).get(), request, &response);
+  grpc::Status status = stub_->Heartbeat(
+      ContextWithTimeout(absl::Seconds(10)).get(), request, &response);
   if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
     StopTraining(status.error_message());
   } else if (status.ok() && response.cancel_requested()) {

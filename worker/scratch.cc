@@ -26,17 +26,23 @@ std::vector<std::string> TrimCache(const std::vector<std::string>& dirs,
   std::vector<Entry> entries;
   int64_t total = 0;
   for (const std::string& dir : dirs) {
+    // Every call takes an error_code: a vanished or unreadable directory
+    // trims less, it never throws out of the worker's serving loop.
     std::error_code ec;
-    for (const fs::directory_entry& e : fs::directory_iterator(dir, ec)) {
+    for (fs::directory_iterator it(dir, ec), end; !ec && it != end;
+         it.increment(ec)) {
+      const fs::directory_entry& e = *it;
       const std::string name = e.path().filename().string();
-      if (!e.is_regular_file(ec) || name.ends_with(".part") ||
+      std::error_code file_ec;  // A file that vanished is skipped.
+      if (!e.is_regular_file(file_ec) || name.ends_with(".part") ||
           name.find(".tmp") != std::string::npos) {
         continue;
       }
-      const int64_t size = int64_t(e.file_size(ec));
+      const int64_t size = int64_t(e.file_size(file_ec));
+      if (file_ec) continue;
       total += size;
       if (!kept.contains(e.path().lexically_normal()))
-        entries.push_back({e.last_write_time(ec), size, e.path()});
+        entries.push_back({e.last_write_time(file_ec), size, e.path()});
     }
   }
   std::sort(entries.begin(), entries.end(),

@@ -21,12 +21,6 @@
 namespace distill {
 namespace {
 
-std::unique_ptr<grpc::ClientContext> Context(absl::Duration timeout) {
-  auto context = std::make_unique<grpc::ClientContext>();
-  context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
-  return context;
-}
-
 std::string Hostname() {
   char name[256] = {};
   gethostname(name, sizeof(name) - 1);
@@ -59,8 +53,8 @@ absl::Status Worker::Register() {
       TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR, ".", TORCH_VERSION_PATCH));
   request.set_blas(engine::LoadedBlas());
   v1::RegisterWorkerResponse response;
-  grpc::Status status = stub_->RegisterWorker(Context(absl::Seconds(10)).get(),
-                                              request, &response);
+  grpc::Status status = stub_->RegisterWorker(
+      ContextWithTimeout(absl::Seconds(10)).get(), request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   worker_id_ = response.worker_id();
   heartbeat_interval_ = absl::Milliseconds(response.heartbeat_interval_ms());
@@ -92,8 +86,8 @@ absl::StatusOr<bool> Worker::ServeOne(absl::Duration wait) {
   request.set_worker_id(worker_id_);
   request.set_wait_ms(absl::ToInt64Milliseconds(wait));
   v1::LeaseRunResponse response;
-  grpc::Status status = stub_->LeaseRun(Context(wait + absl::Seconds(10)).get(),
-                                        request, &response);
+  grpc::Status status = stub_->LeaseRun(
+      ContextWithTimeout(wait + absl::Seconds(10)).get(), request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   if (!response.has_run()) return false;
   const v1::Run& run = response.run();
@@ -121,8 +115,8 @@ void Worker::Fail(const v1::Run& run, const absl::Status& outcome) {
   fail.set_attempt(run.attempt());
   fail.set_message(std::string(outcome.message()));
   v1::FailRunResponse ignored;
-  grpc::Status s =
-      stub_->FailRun(Context(absl::Seconds(30)).get(), fail, &ignored);
+  grpc::Status s = stub_->FailRun(ContextWithTimeout(absl::Seconds(30)).get(),
+                                  fail, &ignored);
   if (!s.ok()) {
     DISTILL_LOG(WARNING) << "run " << run.id()
                          << ": FailRun: " << s.error_message();
@@ -258,8 +252,8 @@ absl::Status Worker::Execute(const v1::Run& run,
   for (const auto& [key, value] : outcome->results)
     (*complete.mutable_results())[key] = value;
   v1::CompleteRunResponse ignored;
-  grpc::Status s =
-      stub_->CompleteRun(Context(absl::Seconds(30)).get(), complete, &ignored);
+  grpc::Status s = stub_->CompleteRun(
+      ContextWithTimeout(absl::Seconds(30)).get(), complete, &ignored);
   if (!s.ok()) return FromGrpcStatus(s);
   DISTILL_LOG(INFO) << "run " << run.id() << " succeeded";
   return absl::OkStatus();

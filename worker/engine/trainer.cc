@@ -1,6 +1,6 @@
 #include "worker/engine/trainer.h"
 
-#include <filesystem>
+#include <algorithm>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
