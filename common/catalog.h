@@ -88,6 +88,22 @@ inline std::string ResNetNames() {
   return NameList(kResNets, [](const ResNetInfo& r) { return r.arch; });
 }
 
+// Why a ViT with these sizes cannot take square images of `image_size`
+// pixels, naming the spec fields; empty when it can. The coordinator
+// refuses such a spec, the engine such a config.
+inline std::string VitMisfit(int64_t image_size, int64_t patch_size,
+                             int64_t width, int64_t heads) {
+  if (heads > 0 && width % heads != 0) {
+    return "teacher.vit.heads (" + std::to_string(heads) +
+           ") must divide teacher.vit.width (" + std::to_string(width) + ")";
+  }
+  if (patch_size > 0 && image_size % patch_size != 0) {
+    return "teacher.vit.patch_size (" + std::to_string(patch_size) +
+           ") must divide the image size (" + std::to_string(image_size) + ")";
+  }
+  return "";
+}
+
 // What an unset spec field means. ResolveSpec (common/spec_resolution.h)
 // writes these into every spec the coordinator stores; the engine's
 // RunConfig starts from them too.

@@ -59,15 +59,10 @@ absl::Status ValidateVit(const v1::VitSpec& vit, int image_size) {
   }
   if (vit.mlp_ratio() < 1)
     return Invalid("teacher.vit.mlp_ratio", ">= 1", vit.mlp_ratio());
-  if (vit.width() % vit.heads() != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("teacher.vit.heads (", vit.heads(),
-                     ") must divide teacher.vit.width (", vit.width(), ")"));
-  }
-  if (image_size % vit.patch_size() != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("teacher.vit.patch_size (", vit.patch_size(),
-                     ") must divide the image size (", image_size, ")"));
+  if (const std::string misfit =
+          VitMisfit(image_size, vit.patch_size(), vit.width(), vit.heads());
+      !misfit.empty()) {
+    return absl::InvalidArgumentError(misfit);
   }
   return absl::OkStatus();
 }

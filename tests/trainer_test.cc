@@ -113,5 +113,16 @@ TEST_F(TrainerTest, SameSpecAndSeedGiveTheSameMetrics) {
   EXPECT_NE(first, run());
 }
 
+TEST_F(TrainerTest, ATeacherThatDoesNotFitTheImagesIsRefusedNamingTheField) {
+  WriteFashionMnist(20);
+  RunConfig config = TinyTeacherRun();
+  config.teacher.patch_size = 5;
+  absl::StatusOr<RunOutcome> outcome = ExecuteRun(config, RunHooks{});
+  EXPECT_EQ(outcome.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(outcome.status().message()),
+              HasSubstr("teacher.vit.patch_size (5) must divide the image "
+                        "size (28)"));
+}
+
 }  // namespace
 }  // namespace distill::engine

@@ -89,14 +89,10 @@ absl::StatusOr<RunOutcome> TrainTeacher(RunContext& run, Data& data) {
   vit.in_channels = shape[0];
   vit.image_size = shape[1];
   vit.num_classes = data.num_classes;
-  if (vit.image_size % vit.patch_size != 0) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("teacher.vit.patch_size ", vit.patch_size,
-                     " does not divide the image size ", vit.image_size));
-  }
-  if (vit.width % vit.heads != 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "teacher.vit.heads ", vit.heads, " does not divide width ", vit.width));
+  if (const std::string misfit =
+          VitMisfit(vit.image_size, vit.patch_size, vit.width, vit.heads);
+      !misfit.empty()) {
+    return absl::InvalidArgumentError(misfit);
   }
   Vit teacher(vit);
   teacher->to(run.device);
