@@ -256,11 +256,13 @@ std::string FormatRunDetails(const v1::Run& run,
                   "\n");
   if (s.kind() != v1::EVALUATE) {
     const v1::OptimizerSpec& o = s.optimizer();
-    absl::StrAppend(&out, "  epochs ", s.epochs(), "  batch ", s.batch_size(),
-                    "  optimizer ", v1::OptimizerKind_Name(o.kind()), " lr ",
-                    o.lr(), " momentum ", o.momentum(), " weight decay ",
-                    o.weight_decay(), "  max restarts ", s.max_restarts(),
-                    "\n");
+    absl::StrAppend(
+        &out, "  epochs ", s.epochs(), "  batch ", s.batch_size(),
+        "  optimizer ", v1::OptimizerKind_Name(o.kind()), " lr ", o.lr(),
+        // AdamW has no momentum term.
+        o.kind() == v1::SGD ? absl::StrCat(" momentum ", o.momentum()) : "",
+        " weight decay ", o.weight_decay(), "  max restarts ", s.max_restarts(),
+        "\n");
   }
   if (s.kind() == v1::DISTILL) {
     const v1::StudentSpec& st = s.student();
