@@ -125,6 +125,39 @@ inline constexpr int kMaxTsnePoints = 2000;
 inline constexpr int kKnnBank = 5000;
 }  // namespace defaults
 
+// The most a spec may ask for. Each bounds work or memory a worker or the
+// coordinator would spend on a stranger's request; every one is far above
+// what the paper's recipes use (ViT-B/16 at 224 px, ResNet-50, batch 256).
+namespace limits {
+inline constexpr int kImageSize = 1024;
+inline constexpr int kVitWidth = 4096;
+inline constexpr int kVitDepth = 48;
+inline constexpr int kVitHeads = 64;
+inline constexpr int kVitMlpRatio = 8;
+inline constexpr int kVitTokens = 4096;  // (image_size / patch_size)^2.
+inline constexpr int kStudentWidth = 512;
+inline constexpr int kEmbeddingDim = 8192;
+inline constexpr int kBatchSize = 4096;
+inline constexpr int kEpochs = 10000;
+inline constexpr int kLoaderThreads = 64;
+inline constexpr int kMetricsEverySteps = 1'000'000;
+inline constexpr int kMaxRestarts = 100;
+inline constexpr int kKnnBank = 100'000;
+inline constexpr double kLossWeight = 1e6;
+inline constexpr double kTemperature = 1000;
+inline constexpr double kLr = 10;
+inline constexpr double kWeightDecay = 1;
+inline constexpr size_t kNameBytes = 256;   // Run, sweep and member names.
+inline constexpr size_t kPathBytes = 4096;  // Paths on a worker.
+inline constexpr int kSweepMembers = 1000;
+// What the coordinator keeps of a worker's failure message.
+inline constexpr size_t kMessageBytes = 4096;
+// Metric points: a key's length, points in one report.
+inline constexpr size_t kMetricKeyBytes = 128;
+inline constexpr int kMetricPointsPerReport = 100'000;
+inline constexpr int kResults = 1000;  // Final values of one run.
+}  // namespace limits
+
 }  // namespace distill
 
 #endif  // DISTILL_COMMON_CATALOG_H_

@@ -1,6 +1,8 @@
 #include "common/validation.h"
 
 #include <cmath>
+#include <cstdint>
+#include <initializer_list>
 #include <set>
 #include <string>
 
@@ -11,14 +13,43 @@
 namespace distill {
 namespace {
 
+// A whole number as it was written (2147483647, not 2.14748e+09).
+std::string Number(double value) {
+  if (std::isfinite(value) && value == std::floor(value) &&
+      std::fabs(value) < 1e15) {
+    return absl::StrCat(int64_t(value));
+  }
+  return absl::StrCat(value);
+}
+
 absl::Status Invalid(const std::string& field, const std::string& rule,
                      double value) {
   return absl::InvalidArgumentError(
-      absl::StrCat(field, " must be ", rule, ", got ", value));
+      absl::StrCat(field, " must be ", rule, ", got ", Number(value)));
 }
 
-absl::Status CheckWeight(const std::string& field, double w) {
-  if (!std::isfinite(w) || w < 0) return Invalid(field, "finite and >= 0", w);
+// `value` in [lo, hi] (NaN is not), the field named otherwise.
+absl::Status InRange(const std::string& field, double value, double lo,
+                     double hi) {
+  if (!(value >= lo && value <= hi))
+    return Invalid(field, absl::StrCat("in [", lo, ", ", hi, "]"), value);
+  return absl::OkStatus();
+}
+
+absl::Status CheckLength(const std::string& field, const std::string& value,
+                         size_t max_bytes) {
+  if (value.size() > max_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        field, " must be at most ", max_bytes, " bytes, got ", value.size()));
+  }
+  return absl::OkStatus();
+}
+
+// The first error of `checks`, in order.
+absl::Status FirstError(std::initializer_list<absl::Status> checks) {
+  for (const absl::Status& s : checks) {
+    if (!s.ok()) return s;
+  }
   return absl::OkStatus();
 }
 
@@ -31,7 +62,8 @@ absl::Status ValidateLosses(const v1::Losses& l) {
       {"losses.rkd.angle_weight", l.rkd().angle_weight()}};
   bool any = false;
   for (const auto& [field, w] : weights) {
-    if (absl::Status s = CheckWeight(field, w); !s.ok()) return s;
+    if (absl::Status s = InRange(field, w, 0, limits::kLossWeight); !s.ok())
+      return s;
     any = any || w > 0;
   }
   if (!any) {
@@ -41,24 +73,32 @@ absl::Status ValidateLosses(const v1::Losses& l) {
         "losses.ikd.weight, losses.rkd.distance_weight or "
         "losses.rkd.angle_weight)");
   }
-  if (l.ikd().weight() > 0 &&
-      !(l.ikd().temperature() > 0 && std::isfinite(l.ikd().temperature()))) {
-    return Invalid("losses.ikd.temperature", "> 0", l.ikd().temperature());
+  const double t = l.ikd().temperature();
+  if (l.ikd().weight() > 0 && !(t > 0 && t <= limits::kTemperature)) {
+    return Invalid("losses.ikd.temperature",
+                   absl::StrCat("in (0, ", limits::kTemperature, "]"), t);
   }
   return absl::OkStatus();
 }
 
 absl::Status ValidateVit(const v1::VitSpec& vit, int image_size) {
-  const std::pair<const char*, int> sizes[] = {
-      {"teacher.vit.patch_size", vit.patch_size()},
-      {"teacher.vit.width", vit.width()},
-      {"teacher.vit.depth", vit.depth()},
-      {"teacher.vit.heads", vit.heads()}};
-  for (const auto& [field, v] : sizes) {
-    if (v < 1) return Invalid(field, ">= 1", v);
+  if (absl::Status s = FirstError(
+          {InRange("teacher.vit.patch_size", vit.patch_size(), 1, image_size),
+           InRange("teacher.vit.width", vit.width(), 1, limits::kVitWidth),
+           InRange("teacher.vit.depth", vit.depth(), 1, limits::kVitDepth),
+           InRange("teacher.vit.heads", vit.heads(), 1, limits::kVitHeads),
+           InRange("teacher.vit.mlp_ratio", vit.mlp_ratio(), 1,
+                   limits::kVitMlpRatio)});
+      !s.ok()) {
+    return s;
   }
-  if (vit.mlp_ratio() < 1)
-    return Invalid("teacher.vit.mlp_ratio", ">= 1", vit.mlp_ratio());
+  const int64_t grid = image_size / vit.patch_size();
+  if (grid * grid > limits::kVitTokens) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "teacher.vit.patch_size (", vit.patch_size(), ") cuts ", image_size,
+        "-px images into ", grid * grid, " patches; at most ",
+        limits::kVitTokens, " are allowed (use a larger patch)"));
+  }
   if (const std::string misfit =
           VitMisfit(image_size, vit.patch_size(), vit.width(), vit.heads());
       !misfit.empty()) {
@@ -74,9 +114,7 @@ absl::Status ValidateEvaluation(const v1::EvaluationSpec& e) {
                    absl::StrCat("-1 (off) or 1 to ", defaults::kMaxTsnePoints),
                    e.tsne_points());
   }
-  if (e.knn_bank() < 1)
-    return Invalid("evaluation.knn_bank", ">= 1", e.knn_bank());
-  return absl::OkStatus();
+  return InRange("evaluation.knn_bank", e.knn_bank(), 1, limits::kKnnBank);
 }
 
 // EVALUATE trains nothing: it needs something to judge, and data.
@@ -116,6 +154,16 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
                      v1::ExperimentKind_Name(spec.kind())));
   }
   const v1::DatasetSpec& data = spec.dataset();
+  if (absl::Status s = FirstError(
+          {CheckLength("name", spec.name(), limits::kNameBytes),
+           CheckLength("dataset.root", data.root(), limits::kPathBytes),
+           CheckLength("teacher.torchscript", spec.teacher().torchscript(),
+                       limits::kPathBytes),
+           CheckLength("student.pretrained", spec.student().pretrained(),
+                       limits::kPathBytes)});
+      !s.ok()) {
+    return s;
+  }
   const DatasetInfo* info = FindDataset(data.name());
   if (info == nullptr) {
     return absl::InvalidArgumentError(
@@ -126,38 +174,51 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
     return absl::InvalidArgumentError(
         absl::StrCat("dataset.root must name the ", data.name(), " directory"));
   }
-  if (data.loader_threads() < 1) {
-    return Invalid("dataset.loader_threads", ">= 1", data.loader_threads());
+  if (absl::Status s = FirstError(
+          {InRange("dataset.loader_threads", data.loader_threads(), 1,
+                   limits::kLoaderThreads),
+           InRange("dataset.train_limit", data.train_limit(), 0, INT32_MAX),
+           InRange("dataset.test_limit", data.test_limit(), 0, INT32_MAX),
+           InRange("dataset.image_size", data.image_size(), 8,
+                   limits::kImageSize),
+           InRange("max_restarts", spec.max_restarts(), 0,
+                   limits::kMaxRestarts)});
+      !s.ok()) {
+    return s;
   }
-  if (data.train_limit() < 0)
-    return Invalid("dataset.train_limit", ">= 0", data.train_limit());
-  if (data.test_limit() < 0)
-    return Invalid("dataset.test_limit", ">= 0", data.test_limit());
-  if (data.image_size() < 8)
-    return Invalid("dataset.image_size", ">= 8", data.image_size());
-  if (spec.max_restarts() < 0)
-    return Invalid("max_restarts", ">= 0", spec.max_restarts());
   if (spec.kind() == v1::EVALUATE) return ValidateEvaluate(spec);
-  if (spec.epochs() < 1) return Invalid("epochs", ">= 1", spec.epochs());
-  if (spec.batch_size() < 1)
-    return Invalid("batch_size", ">= 1", spec.batch_size());
+  if (absl::Status s = FirstError(
+          {InRange("epochs", spec.epochs(), 1, limits::kEpochs),
+           InRange("batch_size", spec.batch_size(), 1, limits::kBatchSize)});
+      !s.ok()) {
+    return s;
+  }
   if (data.train_limit() > 0 && spec.batch_size() > data.train_limit()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "batch_size (", spec.batch_size(),
         ") must not exceed dataset.train_limit (", data.train_limit(), ")"));
   }
-  if (spec.metrics_every_steps() < 1) {
-    return Invalid("metrics_every_steps", ">= 1", spec.metrics_every_steps());
+  if (absl::Status s =
+          InRange("metrics_every_steps", spec.metrics_every_steps(), 1,
+                  limits::kMetricsEverySteps);
+      !s.ok()) {
+    return s;
   }
   if (absl::Status s = ValidateEvaluation(spec.evaluation()); !s.ok()) return s;
   const v1::OptimizerSpec& opt = spec.optimizer();
-  if (!(opt.lr() > 0) || !std::isfinite(opt.lr()))
-    return Invalid("optimizer.lr", "> 0", opt.lr());
+  if (opt.kind() != v1::SGD && opt.kind() != v1::ADAMW) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "optimizer.kind must be SGD or ADAMW, got ", int(opt.kind())));
+  }
+  if (!(opt.lr() > 0 && opt.lr() <= limits::kLr)) {
+    return Invalid("optimizer.lr", absl::StrCat("in (0, ", limits::kLr, "]"),
+                   opt.lr());
+  }
   if (!(opt.momentum() >= 0 && opt.momentum() < 1)) {
     return Invalid("optimizer.momentum", "in [0, 1)", opt.momentum());
   }
-  if (absl::Status s =
-          CheckWeight("optimizer.weight_decay", opt.weight_decay());
+  if (absl::Status s = InRange("optimizer.weight_decay", opt.weight_decay(), 0,
+                               limits::kWeightDecay);
       !s.ok()) {
     return s;
   }
@@ -198,11 +259,19 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
     return absl::InvalidArgumentError(absl::StrCat(
         "student.arch must be one of ", ResNetNames(), ", got \"", arch, "\""));
   }
-  if (spec.student().width() < 1)
-    return Invalid("student.width", ">= 1", spec.student().width());
-  if (spec.student().embedding_dim() < 0) {
-    return Invalid("student.embedding_dim", ">= 0",
-                   spec.student().embedding_dim());
+  if (absl::Status s = FirstError(
+          {InRange("student.width", spec.student().width(), 1,
+                   limits::kStudentWidth),
+           InRange("student.embedding_dim", spec.student().embedding_dim(), 0,
+                   limits::kEmbeddingDim)});
+      !s.ok()) {
+    return s;
+  }
+  if (spec.student().stem() != v1::SMALL &&
+      spec.student().stem() != v1::IMAGENET) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("student.stem must be SMALL or IMAGENET, got ",
+                     int(spec.student().stem())));
   }
   if (absl::Status s = ValidateLosses(spec.losses()); !s.ok()) return s;
   const bool rkd = spec.losses().rkd().distance_weight() > 0 ||
@@ -224,8 +293,17 @@ absl::StatusOr<v1::ExperimentSpec> ResolveAndValidate(
 absl::Status ValidateSweepShape(const v1::SweepSpec& sweep) {
   if (sweep.name().empty())
     return absl::InvalidArgumentError("name must not be empty");
+  if (absl::Status s = CheckLength("name", sweep.name(), limits::kNameBytes);
+      !s.ok()) {
+    return s;
+  }
   if (sweep.members().empty()) {
     return absl::InvalidArgumentError("members must list at least one member");
+  }
+  if (sweep.members_size() > limits::kSweepMembers) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("members must list at most ", limits::kSweepMembers,
+                     " members, got ", sweep.members_size()));
   }
   std::set<std::string> names;
   for (int i = 0; i < sweep.members_size(); ++i) {
@@ -233,6 +311,11 @@ absl::Status ValidateSweepShape(const v1::SweepSpec& sweep) {
     if (name.empty()) {
       return absl::InvalidArgumentError(
           absl::StrCat("members[", i, "].name must not be empty"));
+    }
+    if (absl::Status s = CheckLength(absl::StrCat("members[", i, "].name"),
+                                     name, limits::kNameBytes);
+        !s.ok()) {
+      return s;
     }
     if (!names.insert(name).second) {
       return absl::InvalidArgumentError(

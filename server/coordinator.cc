@@ -1,14 +1,51 @@
 #include "server/coordinator.h"
 
+#include <fcntl.h>
 #include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 
 namespace distill {
+namespace {
+
+// Takes data_dir/LOCK (as leveldb does) and writes this process's id into
+// it; FAILED_PRECONDITION naming the holder when another coordinator has
+// it. The lock goes with the process, however it ends.
+absl::StatusOr<int> LockDataDirectory(const std::string& data_dir) {
+  const std::string path = data_dir + "/LOCK";
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
+  }
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    char holder[32] = {};
+    const ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
+    ::close(fd);
+    return absl::FailedPreconditionError(
+        absl::StrCat("the data directory ", data_dir,
+                     " is in use by another distill-coordinator (pid ",
+                     n > 0 ? absl::StripAsciiWhitespace(holder) : "unknown",
+                     "); one coordinator owns a data directory"));
+  }
+  const std::string pid = absl::StrCat(::getpid(), "\n");
+  if (::ftruncate(fd, 0) != 0 ||
+      ::pwrite(fd, pid.data(), pid.size(), 0) != ssize_t(pid.size())) {
+    DISTILL_LOG(WARNING) << "cannot write the pid into " << path;
+  }
+  return fd;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
     const CoordinatorOptions& options) {
@@ -19,6 +56,9 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
     return absl::UnavailableError(absl::StrCat(
         "cannot create data directory ", options.data_dir, ": ", ec.message()));
   }
+  absl::StatusOr<int> lock = LockDataDirectory(options.data_dir);
+  if (!lock.ok()) return lock.status();
+  c->lock_fd_ = *lock;
   absl::StatusOr<std::unique_ptr<Store>> store =
       Store::OpenSqlite(options.data_dir + "/distill.db");
   if (!store.ok()) return store.status();
@@ -71,7 +111,17 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   return c;
 }
 
-Coordinator::~Coordinator() { Shutdown(); }
+Coordinator::~Coordinator() {
+  Shutdown();
+  // Everything that uses the data directory goes before its lock does.
+  server_.reset();
+  workers_.reset();
+  experiments_.reset();
+  scheduler_.reset();
+  run_files_.reset();
+  store_.reset();
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // Releases the flock.
+}
 
 std::string Coordinator::address() const {
   return absl::StrCat(host_, ":", port_);

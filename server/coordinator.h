@@ -46,6 +46,9 @@ class Coordinator {
  private:
   Coordinator() = default;
 
+  // Held (flock) for the coordinator's life: one coordinator owns a data
+  // directory.
+  int lock_fd_ = -1;
   std::unique_ptr<Store> store_;
   std::unique_ptr<RunFileStore> run_files_;
   std::unique_ptr<Scheduler> scheduler_;

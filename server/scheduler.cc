@@ -1,10 +1,12 @@
 #include "server/scheduler.h"
 
+#include <cmath>
 #include <utility>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "common/catalog.h"
 #include "common/log.h"
 #include "common/metric_keys.h"
 #include "common/run_files.h"
@@ -26,6 +28,21 @@ bool IsFileName(const std::string& name) {
       return false;
   }
   return true;
+}
+
+// A metric point or result: a key of bounded length and a finite value.
+absl::Status CheckMetric(const std::string& where, const std::string& key,
+                         double value) {
+  if (key.empty() || key.size() > limits::kMetricKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": a metric key must be 1 to ",
+                     limits::kMetricKeyBytes, " bytes, got ", key.size()));
+  }
+  if (!std::isfinite(value)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(where, ": ", key, " must be finite, got ", value));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -485,6 +502,20 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(
 }
 
 absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request) {
+  // A bad batch is refused whole, before anything is stored.
+  if (request.points_size() > limits::kMetricPointsPerReport) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a report holds at most ", limits::kMetricPointsPerReport,
+                     " metric points, got ", request.points_size()));
+  }
+  for (int i = 0; i < request.points_size(); ++i) {
+    const v1::MetricPoint& p = request.points(i);
+    if (absl::Status s =
+            CheckMetric(absl::StrCat("points[", i, "]"), p.key(), p.value());
+        !s.ok()) {
+      return s;
+    }
+  }
   absl::MutexLock lock(&mu_);
   absl::StatusOr<v1::Run> run =
       CurrentLease(request.run_id(), request.attempt());
@@ -570,6 +601,14 @@ absl::StatusOr<std::unique_ptr<RunFileReader>> Scheduler::OpenRunFileByDigest(
 }
 
 absl::Status Scheduler::CompleteRun(const v1::CompleteRunRequest& request) {
+  if (request.results_size() > limits::kResults) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a run reports at most ", limits::kResults,
+                     " results, got ", request.results_size()));
+  }
+  for (const auto& [key, value] : request.results()) {
+    if (absl::Status s = CheckMetric("results", key, value); !s.ok()) return s;
+  }
   absl::MutexLock lock(&mu_);
   absl::StatusOr<v1::Run> run =
       CurrentLease(request.run_id(), request.attempt());
@@ -598,8 +637,11 @@ absl::Status Scheduler::FailRun(const v1::FailRunRequest& request) {
   absl::StatusOr<v1::Run> run =
       CurrentLease(request.run_id(), request.attempt());
   if (!run.ok()) return run.status();
-  return Transaction(
-      [&] { return Finish(*run, v1::FAILED, request.message()); });
+  // A worker's message is kept whole up to a bound, so that no listing of
+  // runs grows past what one answer may carry.
+  std::string message = request.message().substr(0, limits::kMessageBytes);
+  if (message.size() < request.message().size()) message += " [...]";
+  return Transaction([&] { return Finish(*run, v1::FAILED, message); });
 }
 
 }  // namespace distill

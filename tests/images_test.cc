@@ -77,6 +77,20 @@ TEST_F(ImagesTest, ReadsCubsOfficialFiles) {
                         "value(s), got \"2 one\""));
 }
 
+TEST_F(ImagesTest, ACubListingCannotLeadOutOfItsImages) {
+  Write("image_class_labels.txt", "1 1\n");
+  Write("train_test_split.txt", "1 1\n");
+  for (const char* listed :
+       {"../../../etc/shadow", "/etc/shadow", "001.Black/../../x.jpg"}) {
+    Write("images.txt", std::string("1 ") + listed + "\n");
+    absl::Status s = ReadCub(dir_.string(), false).status();
+    EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss) << listed;
+    EXPECT_THAT(std::string(s.message()),
+                HasSubstr(std::string("images.txt: image 1 is ") + listed))
+        << listed;
+  }
+}
+
 TEST_F(ImagesTest, ReadsAClassPerFolderTree) {
   const std::string jpeg = Jpeg(8, 8, {0, 0, 0}, {0, 0, 0});
   Write("train/cat/1.jpg", jpeg);

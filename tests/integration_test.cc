@@ -2,6 +2,7 @@
 // and two students on 512 Fashion-MNIST images for one epoch.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -40,6 +41,8 @@ class IntegrationTest : public ::testing::Test {
     experiments_ = v1::ExperimentService::NewStub(channel_);
     WorkerOptions worker_options;
     worker_options.scratch_dir = (dir_ / "worker").string();
+    // A root that does not exist: unreadable data, yet allowed.
+    worker_options.data_roots = {"/usr/share/datasets", "/nonexistent"};
     worker_options.lease_wait = absl::Seconds(1);
     worker_options.metrics_flush = absl::Milliseconds(100);
     worker_ = std::make_unique<Worker>(channel_, worker_options);
@@ -241,6 +244,44 @@ TEST(CoordinatorTest, AnOldDataDirectoryKeepsItsRunFiles) {
   (*coordinator)->Shutdown();
   EXPECT_FALSE(fs::exists(data / "checkpoints"));
   EXPECT_TRUE(fs::exists(data / "run-files" / "abc"));
+}
+
+TEST_F(IntegrationTest, APathOutsideTheWorkersDataRootsFailsTheRun) {
+  v1::ExperimentSpec spec = SmallSweep("integration").teacher().train();
+  spec.MergeFrom(SmallSweep("integration").base());
+  spec.set_kind(v1::TRAIN_TEACHER);
+  spec.clear_student();
+  spec.mutable_dataset()->set_name("cifar-10");
+  spec.mutable_dataset()->set_root("/etc");
+  spec.mutable_dataset()->set_image_size(28);
+  v1::SubmitRunRequest request;
+  *request.mutable_spec() = spec;
+  v1::Run run;
+  grpc::ClientContext context;
+  ASSERT_TRUE(experiments_->SubmitRun(&context, request, &run).ok());
+  v1::Run failed = WaitForEnd(run.id());
+  EXPECT_EQ(failed.status(), v1::FAILED);
+  EXPECT_THAT(failed.message(),
+              HasSubstr("dataset.root /etc is outside the data roots this "
+                        "worker allows [/usr/share/datasets, /nonexistent]"));
+}
+
+TEST(CoordinatorTest, OneCoordinatorOwnsADataDirectory) {
+  TempDir temp("distill_coordinator_test");
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = (temp.path() / "data").string();
+  auto first = Coordinator::Start(options);
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = Coordinator::Start(options);
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(
+      std::string(second.status().message()),
+      HasSubstr(absl::StrCat("in use by another distill-coordinator (pid ",
+                             ::getpid(), ")")));
+  first->reset();  // The first goes: the directory is free again.
+  auto third = Coordinator::Start(options);
+  EXPECT_TRUE(third.ok()) << third.status();
 }
 
 TEST_F(IntegrationTest, HealthServiceAnswersServing) {

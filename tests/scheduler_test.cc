@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "common/sha256.h"
@@ -156,7 +157,8 @@ TEST_F(SchedulerTest, InvalidSweepMemberNamesTheMember) {
   EXPECT_EQ(response.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(
       std::string(response.status().message()),
-      HasSubstr("member \"G\": losses.ikd.temperature must be > 0, got -2"));
+      HasSubstr(
+          "member \"G\": losses.ikd.temperature must be in (0, 1000], got -2"));
   EXPECT_TRUE(scheduler_->ListRuns(0, v1::RUN_STATUS_UNSPECIFIED)->empty());
 }
 
@@ -291,6 +293,51 @@ TEST_F(SchedulerTest, MissingRunIsNotFound) {
   WatchCursor cursor;
   EXPECT_EQ(scheduler_->NextRunEvent(99, &cursor, absl::Now()).status().code(),
             absl::StatusCode::kNotFound);
+}
+
+TEST_F(SchedulerTest, ABadMetricBatchIsRefusedWholeAndStoresNothing) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  v1::Run run = Lease();
+  v1::ReportMetricsRequest report;
+  report.set_run_id(run.id());
+  report.set_attempt(run.attempt());
+  v1::MetricPoint* good = report.add_points();
+  good->set_key("train/loss");
+  good->set_value(1.5);
+  v1::MetricPoint* bad = report.add_points();
+  bad->set_key("train/loss");
+  bad->set_value(std::nan(""));
+  absl::Status s = scheduler_->ReportMetrics(report);
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("points[1]: train/loss must be finite"));
+  bad->set_value(2);
+  bad->set_key(std::string(200, 'k'));
+  EXPECT_THAT(scheduler_->ReportMetrics(report).message(),
+              HasSubstr("points[1]: a metric key must be 1 to 128 bytes"));
+  WatchCursor cursor;
+  cursor.include_history = true;
+  auto event = scheduler_->NextRunEvent(run.id(), &cursor, absl::Now());
+  ASSERT_TRUE(event.ok() && event->has_value());
+  EXPECT_EQ((*event)->metrics_size(), 0);
+  v1::CompleteRunRequest complete;
+  complete.set_run_id(run.id());
+  complete.set_attempt(run.attempt());
+  (*complete.mutable_results())["eval/top1"] = INFINITY;
+  EXPECT_THAT(scheduler_->CompleteRun(complete).message(),
+              HasSubstr("results: eval/top1 must be finite, got inf"));
+}
+
+TEST_F(SchedulerTest, AFailureMessageIsKeptUpToItsBound) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  v1::Run run = Lease();
+  v1::FailRunRequest fail;
+  fail.set_run_id(run.id());
+  fail.set_attempt(run.attempt());
+  fail.set_message(std::string(10 << 20, 'e'));
+  ASSERT_TRUE(scheduler_->FailRun(fail).ok());
+  const std::string message = scheduler_->GetRun(run.id())->message();
+  EXPECT_LE(message.size(), 4096u + 10);
+  EXPECT_THAT(message, HasSubstr("[...]"));
 }
 
 TEST_F(SchedulerTest, ALostAttemptsSuccessorGetsItsLatestResumePoint) {

@@ -161,19 +161,19 @@ INSTANTIATE_TEST_SUITE_P(
              "at least one loss weight > 0"},
         Case{"negative_weight",
              Distill([](auto& s) { s.mutable_losses()->set_mse(-0.5); }),
-             "losses.mse must be finite and >= 0, got -0.5"},
+             "losses.mse must be in [0, 1e+06], got -0.5"},
         Case{"nan_weight", Distill([](auto& s) {
                s.mutable_losses()->mutable_rkd()->set_angle_weight(
                    std::nan(""));
              }),
-             "losses.rkd.angle_weight must be finite and >= 0, got nan"},
+             "losses.rkd.angle_weight must be in [0, 1e+06], got nan"},
         Case{"infinite_weight",
              Distill([](auto& s) { s.mutable_losses()->set_ce(INFINITY); }),
-             "losses.ce must be finite and >= 0, got inf"},
+             "losses.ce must be in [0, 1e+06], got inf"},
         Case{"temperature_negative", Distill([](auto& s) {
                s.mutable_losses()->mutable_ikd()->set_temperature(-1);
              }),
-             "losses.ikd.temperature must be > 0, got -1"},
+             "losses.ikd.temperature must be in (0, 1000], got -1"},
         Case{"temperature_zero_means_the_default", Distill([](auto& s) {
                s.mutable_losses()->mutable_ikd()->set_temperature(0);
              }),
@@ -191,14 +191,14 @@ INSTANTIATE_TEST_SUITE_P(
              }),
              nullptr},
         Case{"negative_epochs", Distill([](auto& s) { s.set_epochs(-1); }),
-             "epochs must be >= 1, got -1"},
+             "epochs must be in [1, 10000], got -1"},
         Case{"negative_batch", Distill([](auto& s) { s.set_batch_size(-3); }),
-             "batch_size must be >= 1, got -3"},
+             "batch_size must be in [1, 4096], got -3"},
         Case{"no_restarts", Distill([](auto& s) { s.set_max_restarts(0); }),
              nullptr},
         Case{"negative_restarts",
              Distill([](auto& s) { s.set_max_restarts(-1); }),
-             "max_restarts must be >= 0, got -1"},
+             "max_restarts must be in [0, 100], got -1"},
         Case{"default_dataset",
              Distill([](auto& s) { s.mutable_dataset()->clear_name(); }),
              nullptr},
@@ -207,7 +207,7 @@ INSTANTIATE_TEST_SUITE_P(
              nullptr},
         Case{"negative_width",
              Distill([](auto& s) { s.mutable_student()->set_width(-8); }),
-             "student.width must be >= 1, got -8"},
+             "student.width must be in [1, 512], got -8"},
         Case{"tsne_points_below_off", Distill([](auto& s) {
                s.mutable_evaluation()->set_tsne_points(-2);
              }),
@@ -228,7 +228,7 @@ INSTANTIATE_TEST_SUITE_P(
              nullptr},
         Case{"negative_lr",
              Distill([](auto& s) { s.mutable_optimizer()->set_lr(-0.1); }),
-             "optimizer.lr must be > 0, got -0.1"},
+             "optimizer.lr must be in (0, 10], got -0.1"},
         Case{"momentum_one",
              Distill([](auto& s) { s.mutable_optimizer()->set_momentum(1); }),
              "optimizer.momentum must be in [0, 1), got 1"},
@@ -264,7 +264,59 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"teacher_depth", Teacher([](auto& s) {
                s.mutable_teacher()->mutable_vit()->set_depth(0);
              }),
-             "teacher.vit.depth must be >= 1, got 0"},
+             "teacher.vit.depth must be in [1, 48], got 0"},
+        // Bounds on what sizes work or memory, and strings.
+        Case{"huge_depth", Teacher([](auto& s) {
+               s.mutable_teacher()->mutable_vit()->set_depth(2147483647);
+             }),
+             "teacher.vit.depth must be in [1, 48], got 2147483647"},
+        Case{"huge_width", Teacher([](auto& s) {
+               s.mutable_teacher()->mutable_vit()->set_width(1 << 20);
+               s.mutable_teacher()->mutable_vit()->set_heads(1);
+             }),
+             "teacher.vit.width must be in [1, 4096], got 1048576"},
+        Case{"too_many_patches", Teacher([](auto& s) {
+               s.mutable_dataset()->set_image_size(1024);
+               s.mutable_teacher()->mutable_vit()->set_patch_size(8);
+             }),
+             "cuts 1024-px images into 16384 patches; at most 4096"},
+        Case{"huge_image", Distill([](auto& s) {
+               s.mutable_dataset()->set_image_size(100000);
+             }),
+             "dataset.image_size must be in [8, 1024], got 100000"},
+        Case{"huge_epochs", Distill([](auto& s) { s.set_epochs(2147483647); }),
+             "epochs must be in [1, 10000], got 2147483647"},
+        Case{"huge_batch", Distill([](auto& s) { s.set_batch_size(1 << 20); }),
+             "batch_size must be in [1, 4096], got 1048576"},
+        Case{"huge_restarts",
+             Distill([](auto& s) { s.set_max_restarts(2147483647); }),
+             "max_restarts must be in [0, 100], got 2147483647"},
+        Case{"huge_lr",
+             Distill([](auto& s) { s.mutable_optimizer()->set_lr(1e308); }),
+             "optimizer.lr must be in (0, 10], got 1e+308"},
+        Case{"huge_student",
+             Distill([](auto& s) { s.mutable_student()->set_width(100000); }),
+             "student.width must be in [1, 512], got 100000"},
+        Case{"unknown_optimizer", Distill([](auto& s) {
+               s.mutable_optimizer()->set_kind(v1::OptimizerKind(99));
+             }),
+             "optimizer.kind must be SGD or ADAMW, got 99"},
+        Case{"unknown_stem", Distill([](auto& s) {
+               s.mutable_student()->set_stem(v1::Stem(7));
+             }),
+             "student.stem must be SMALL or IMAGENET, got 7"},
+        Case{"long_name",
+             Distill([](auto& s) { s.set_name(std::string(15 << 20, 'x')); }),
+             "name must be at most 256 bytes, got 15728640"},
+        Case{"long_root", Distill([](auto& s) {
+               s.mutable_dataset()->set_name("cifar-10");
+               s.mutable_dataset()->set_root(std::string(5000, 'd'));
+             }),
+             "dataset.root must be at most 4096 bytes, got 5000"},
+        Case{"huge_knn_bank", Distill([](auto& s) {
+               s.mutable_evaluation()->set_knn_bank(1 << 30);
+             }),
+             "evaluation.knn_bank must be in [1, 100000], got 1073741824"},
         Case{"teacher_patch_resized",
              Teacher([](auto& s) { s.mutable_dataset()->set_image_size(32); }),
              "teacher.vit.patch_size (7) must divide the image size (32)"}),
@@ -285,6 +337,15 @@ TEST(SweepShapeTest, ChecksNameMembersAndTeacherStage) {
   *sweep.mutable_teacher()->mutable_train() = GoodTeacher();
   EXPECT_THAT(std::string(ValidateSweepShape(sweep).message()),
               HasSubstr("exactly one of teacher.train"));
+  sweep.mutable_teacher()->clear_train();
+  sweep.mutable_members(1)->set_name(std::string(300, 'm'));
+  EXPECT_THAT(std::string(ValidateSweepShape(sweep).message()),
+              HasSubstr("members[1].name must be at most 256 bytes, got 300"));
+  sweep.mutable_members(1)->set_name("B");
+  for (int i = 0; i < 1000; ++i)
+    sweep.add_members()->set_name("m" + std::to_string(i));
+  EXPECT_THAT(std::string(ValidateSweepShape(sweep).message()),
+              HasSubstr("members must list at most 1000 members, got 1002"));
 }
 
 }  // namespace

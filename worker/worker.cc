@@ -134,6 +134,10 @@ absl::Status Worker::Execute(const v1::Run& run,
         absl::StrCat("cannot create the scratch directory ",
                      options_.scratch_dir, ": ", error.message()));
   }
+  if (absl::Status s = CheckSpecPaths(run.spec(), options_.data_roots);
+      !s.ok()) {
+    return s;
+  }
   engine::RunHooks hooks;
   if (!student_sha256.empty()) {
     absl::StatusOr<std::string> student = files_.Fetch(student_sha256);

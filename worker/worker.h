@@ -6,11 +6,13 @@
 #include <atomic>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "distill/v1/worker_service.grpc.pb.h"
+#include "worker/data_roots.h"
 #include "worker/file_transfer.h"
 
 namespace distill {
@@ -20,6 +22,9 @@ struct WorkerOptions {
   std::string device = "cpu";
   // Intra-op threads for LibTorch; 0 keeps LibTorch's choice.
   int threads = 0;
+  // Every path a spec names (dataset.root, teacher.torchscript,
+  // student.pretrained) must lie inside one of these.
+  std::vector<std::string> data_roots = DefaultDataRoots();
   // Downloaded teachers and checkpoints before upload.
   std::string scratch_dir = "/tmp/distill-worker";
   std::string hostname;

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <iostream>
 #include <thread>
+#include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -14,6 +15,7 @@
 #include "common/spec_file.h"
 #include "common/validation.h"
 #include "distill/v1/spec.pb.h"
+#include "worker/data_roots.h"
 #include "worker/engine/trainer.h"
 #include "worker/spec_convert.h"
 #include "worker/worker.h"
@@ -30,6 +32,10 @@ ABSL_FLAG(double, scratch_gb, 20,
 ABSL_FLAG(bool, teacher_cache, true,
           "reuse the frozen teacher's outputs for the same teacher and data "
           "(scratch_dir/teacher-cache)");
+ABSL_FLAG(std::vector<std::string>, data_root, distill::DefaultDataRoots(),
+          "directories (comma-separated) inside which every path a spec "
+          "names must lie: dataset.root, teacher.torchscript, "
+          "student.pretrained");
 ABSL_FLAG(std::string, run_local, "",
           "run this ExperimentSpec YAML file here, without a coordinator");
 ABSL_FLAG(std::string, teacher_checkpoint, "",
@@ -96,6 +102,7 @@ int main(int argc, char** argv) {
           : int(std::max(1u, std::thread::hardware_concurrency()));
   options.scratch_dir = absl::GetFlag(FLAGS_scratch_dir);
   options.teacher_cache = absl::GetFlag(FLAGS_teacher_cache);
+  options.data_roots = absl::GetFlag(FLAGS_data_root);
   options.scratch_max_bytes =
       int64_t(absl::GetFlag(FLAGS_scratch_gb) * double(int64_t{1} << 30));
   distill::Worker worker(

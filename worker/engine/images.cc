@@ -124,8 +124,16 @@ absl::StatusOr<ImageSplits> ReadCub(const std::string& root,
           absl::StrCat(root, "/image_class_labels.txt: image ", id,
                        " has class ", class_id, "; classes start at 1"));
     }
+    // A listed file stays under root/images/: no absolute path, no "..".
+    const fs::path relative((*images)[id][0]);
+    if (relative.is_absolute() ||
+        std::find(relative.begin(), relative.end(), "..") != relative.end()) {
+      return absl::DataLossError(absl::StrCat(root, "/images.txt: image ", id,
+                                              " is ", relative.string(),
+                                              ", outside ", root, "/images"));
+    }
     ImageList& list = is_train->second[0] == "1" ? out.train : out.test;
-    list.paths.push_back(absl::StrCat(root, "/images/", (*images)[id][0]));
+    list.paths.push_back(absl::StrCat(root, "/images/", relative.string()));
     list.labels.push_back(class_id - 1);
     max_label = std::max(max_label, class_id);
     if (crop_to_boxes) {
