@@ -11,6 +11,7 @@
 #include <filesystem>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
 
@@ -45,10 +46,30 @@ absl::StatusOr<int> LockDataDirectory(const std::string& data_dir) {
   return fd;
 }
 
+// Whether host:port names only this machine (127.0.0.0/8, ::1, localhost).
+bool IsLoopback(const std::string& address) {
+  const std::string host = address.substr(0, address.rfind(':'));
+  return absl::StartsWith(host, "127.") || host == "localhost" ||
+         host == "[::1]" || host == "::1";
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
     const CoordinatorOptions& options) {
+  if (!IsLoopback(options.listen_address)) {
+    if (!options.insecure) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "refusing to listen on ", options.listen_address,
+          ": beyond loopback anyone who reaches the port could lease, fail, "
+          "upload to and cancel runs, and this coordinator has no TLS or "
+          "tokens yet. Listen on 127.0.0.1, or pass --insecure on a network "
+          "you trust"));
+    }
+    DISTILL_LOG(WARNING) << "INSECURE: serving " << options.listen_address
+                         << " without TLS or tokens: anyone who reaches it "
+                            "controls every run (--insecure)";
+  }
   std::unique_ptr<Coordinator> c(new Coordinator());
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);

@@ -20,6 +20,9 @@ namespace distill {
 struct CoordinatorOptions {
   // host:port; port 0 picks a free one (see Coordinator::port()).
   std::string listen_address = "127.0.0.1:50051";
+  // Listening beyond loopback serves anyone on the network, unauthenticated
+  // (TLS and tokens are not built yet): refused unless this is set.
+  bool insecure = false;
   // Holds distill.db and run-files/ (checkpoints and the other run files).
   std::string data_dir = "distill-data";
   SchedulerOptions scheduler;

@@ -16,6 +16,9 @@ ABSL_FLAG(std::string, data_dir, "distill-data",
 ABSL_FLAG(int64_t, lease_seconds, 60,
           "a run whose worker is silent this long is queued again");
 ABSL_FLAG(int64_t, heartbeat_seconds, 10, "how often workers send heartbeats");
+ABSL_FLAG(bool, insecure, false,
+          "serve beyond loopback without TLS or tokens (anyone who reaches "
+          "the port controls every run); refused without it");
 
 namespace {
 std::atomic<bool> stop_requested{false};
@@ -29,6 +32,7 @@ int main(int argc, char** argv) {
   distill::CoordinatorOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
+  options.insecure = absl::GetFlag(FLAGS_insecure);
   options.scheduler.lease_duration_ms =
       absl::GetFlag(FLAGS_lease_seconds) * 1000;
   options.scheduler.heartbeat_interval_ms =

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/sha256.h"
 
 namespace distill {
@@ -103,10 +104,24 @@ class DirectoryRunFileStore final : public RunFileStore {
       return absl::InvalidArgumentError(absl::StrCat(
           "sha256 must be 64 lower-case hex digits, got \"", sha256, "\""));
     }
-    auto reader = std::make_unique<DirectoryRunFileReader>(directory_ / sha256);
+    const fs::path path = directory_ / sha256;
+    auto reader = std::make_unique<DirectoryRunFileReader>(path);
     if (!reader->ok()) {
       return absl::NotFoundError(
           absl::StrCat("no run file has sha256 ", sha256));
+    }
+    // A file the disk damaged since it was written is reported, not served:
+    // a worker would train on it.
+    absl::StatusOr<std::string> actual = Sha256File(path.string());
+    if (!actual.ok()) return actual.status();
+    if (*actual != sha256) {
+      DISTILL_LOG(ERROR) << "run file " << path.string()
+                         << " is corrupt: it hashes to " << *actual;
+      return absl::DataLossError(
+          absl::StrCat("the run file ", sha256,
+                       " is corrupt on the coordinator (it hashes "
+                       "to ",
+                       *actual, ")"));
     }
     return reader;
   }

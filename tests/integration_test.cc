@@ -266,6 +266,32 @@ TEST_F(IntegrationTest, APathOutsideTheWorkersDataRootsFailsTheRun) {
                         "worker allows [/usr/share/datasets, /nonexistent]"));
 }
 
+TEST(CoordinatorTest, BeyondLoopbackIsRefusedWithoutInsecure) {
+  TempDir temp("distill_coordinator_test");
+  CoordinatorOptions options;
+  options.data_dir = (temp.path() / "data").string();
+  options.listen_address = "0.0.0.0:0";
+  auto refused = Coordinator::Start(options);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("refusing to listen on 0.0.0.0:0"));
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--insecure"));
+  // (With --insecure it would bind every interface: tests stay on loopback,
+  // so that case is left to the Compose deployment.)
+  for (const char* loopback : {"127.0.0.1:0", "localhost:0", "[::1]:0"}) {
+    CoordinatorOptions local;
+    local.data_dir = (temp.path() / "local").string();
+    local.listen_address = loopback;
+    auto started = Coordinator::Start(local);
+    // [::1] may be absent in a sandbox; only the refusal matters here.
+    if (!started.ok()) {
+      EXPECT_THAT(std::string(started.status().message()),
+                  ::testing::Not(HasSubstr("refusing")))
+          << loopback;
+    }
+  }
+}
+
 TEST(CoordinatorTest, OneCoordinatorOwnsADataDirectory) {
   TempDir temp("distill_coordinator_test");
   CoordinatorOptions options;

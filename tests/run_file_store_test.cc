@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "common/sha256.h"
 #include "tests/temp_dir.h"
@@ -95,6 +96,20 @@ TEST_F(RunFileStoreTest, OpenAndRemoveByDigest) {
   EXPECT_TRUE(store_->Remove(sha).ok());  // Gone already: fine.
   EXPECT_EQ(store_->Remove("not-a-digest").code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(RunFileStoreTest, AFileDamagedOnDiskIsReportedNotServed) {
+  const std::string data = "model weights";
+  auto writer = *store_->NewWriter();
+  ASSERT_TRUE(writer->Append(data).ok());
+  absl::StatusOr<std::string> path = writer->Commit(Sha256Hex(data));
+  ASSERT_TRUE(path.ok());
+  std::ofstream(*path, std::ios::binary | std::ios::in) << "M";  // A bit rots.
+  absl::StatusOr<std::unique_ptr<RunFileReader>> reader =
+      store_->Open(Sha256Hex(data));
+  EXPECT_EQ(reader.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(reader.status().message()),
+              HasSubstr("is corrupt on the coordinator"));
 }
 
 }  // namespace
