@@ -103,9 +103,10 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   c->run_files_ = *std::move(run_files);
   c->scheduler_ = std::make_unique<Scheduler>(
       c->store_.get(), c->run_files_.get(), options.clock, options.scheduler);
-  c->experiments_ =
-      std::make_unique<ExperimentServiceImpl>(c->scheduler_.get());
-  c->workers_ = std::make_unique<WorkerServiceImpl>(c->scheduler_.get());
+  c->experiments_ = std::make_unique<ExperimentServiceImpl>(c->scheduler_.get(),
+                                                            options.limits);
+  c->workers_ =
+      std::make_unique<WorkerServiceImpl>(c->scheduler_.get(), options.limits);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();

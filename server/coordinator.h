@@ -26,6 +26,7 @@ struct CoordinatorOptions {
   // Holds distill.db and run-files/ (checkpoints and the other run files).
   std::string data_dir = "distill-data";
   SchedulerOptions scheduler;
+  ServiceLimits limits;
   Clock* clock = Clock::Real();
 };
 

@@ -16,6 +16,9 @@ ABSL_FLAG(std::string, data_dir, "distill-data",
 ABSL_FLAG(int64_t, lease_seconds, 60,
           "a run whose worker is silent this long is queued again");
 ABSL_FLAG(int64_t, heartbeat_seconds, 10, "how often workers send heartbeats");
+ABSL_FLAG(int64_t, max_run_file_mb, 8192,
+          "the largest run file (checkpoint, resume point, ...) a worker may "
+          "upload, in MiB");
 ABSL_FLAG(bool, insecure, false,
           "serve beyond loopback without TLS or tokens (anyone who reaches "
           "the port controls every run); refused without it");
@@ -33,6 +36,8 @@ int main(int argc, char** argv) {
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.insecure = absl::GetFlag(FLAGS_insecure);
+  options.scheduler.max_run_file_bytes = absl::GetFlag(FLAGS_max_run_file_mb)
+                                         << 20;
   options.scheduler.lease_duration_ms =
       absl::GetFlag(FLAGS_lease_seconds) * 1000;
   options.scheduler.heartbeat_interval_ms =

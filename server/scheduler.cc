@@ -45,6 +45,31 @@ absl::Status CheckMetric(const std::string& where, const std::string& key,
   return absl::OkStatus();
 }
 
+// Refuses bytes beyond what the upload's header announced, so that a
+// stranger's stream cannot fill the disk past its own declared size.
+class BoundedWriter final : public RunFileWriter {
+ public:
+  BoundedWriter(std::unique_ptr<RunFileWriter> writer, int64_t limit)
+      : writer_(std::move(writer)), limit_(limit) {}
+  absl::Status Append(std::string_view data) override {
+    if (writer_->size() + int64_t(data.size()) > limit_) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("the upload sends more than the ", limit_,
+                       " bytes its header announced"));
+    }
+    return writer_->Append(data);
+  }
+  absl::StatusOr<std::string> Commit(
+      const std::string& expected_sha256) override {
+    return writer_->Commit(expected_sha256);
+  }
+  int64_t size() const override { return writer_->size(); }
+
+ private:
+  std::unique_ptr<RunFileWriter> writer_;
+  const int64_t limit_;
+};
+
 }  // namespace
 
 bool IsTerminal(v1::RunStatus status) {
@@ -543,27 +568,38 @@ absl::StatusOr<std::unique_ptr<RunFileWriter>> Scheduler::BeginUpload(
         absl::StrCat("header.sha256 must be 64 lower-case hex digits, got \"",
                      header.sha256(), "\""));
   }
+  if (header.size() < 0 || header.size() > options_.max_run_file_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "header.size ", header.size(),
+        " is beyond this coordinator's limit of ", options_.max_run_file_bytes,
+        " bytes per run file (--max_run_file_mb)"));
+  }
   {
     absl::MutexLock lock(&mu_);
     absl::StatusOr<v1::Run> run =
         CurrentLease(header.run_id(), header.attempt());
     if (!run.ok()) return run.status();
   }
-  return run_files_->NewWriter();
+  absl::StatusOr<std::unique_ptr<RunFileWriter>> writer =
+      run_files_->NewWriter();
+  if (!writer.ok()) return writer.status();
+  return std::make_unique<BoundedWriter>(*std::move(writer), header.size());
 }
 
 absl::Status Scheduler::FinishUpload(const v1::RunFileHeader& header,
                                      RunFileWriter& writer) {
   if (writer.size() != header.size()) {
     return absl::DataLossError(
-        absl::StrCat("checkpoint upload ended after ", writer.size(),
+        absl::StrCat("the run file upload ended after ", writer.size(),
                      " bytes, the header promised ", header.size()));
   }
-  absl::StatusOr<std::string> path = writer.Commit(header.sha256());
-  if (!path.ok()) return path.status();
   absl::MutexLock lock(&mu_);
+  // Checked before the file becomes visible: a superseded attempt's upload
+  // leaves nothing behind (the writer removes it).
   absl::StatusOr<v1::Run> run = CurrentLease(header.run_id(), header.attempt());
   if (!run.ok()) return run.status();
+  absl::StatusOr<std::string> path = writer.Commit(header.sha256());
+  if (!path.ok()) return path.status();
   const std::string name =
       header.name().empty() ? kCheckpointFile : header.name();
   return Transaction([&]() -> absl::Status {

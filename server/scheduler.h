@@ -25,6 +25,9 @@ struct SchedulerOptions {
   // again (or FAILED, reason LOST, past its max_restarts).
   int64_t lease_duration_ms = 60'000;
   int64_t heartbeat_interval_ms = 10'000;
+  // The largest run file a worker may upload (a ResNet-50 checkpoint with
+  // its optimizer state is ~300 MB).
+  int64_t max_run_file_bytes = int64_t{8} << 30;
 };
 
 // Where a watcher is in a run's history.

@@ -68,6 +68,8 @@ grpc::Status ExperimentServiceImpl::ListRuns(grpc::ServerContext*,
 grpc::Status ExperimentServiceImpl::WatchRun(
     grpc::ServerContext* context, const v1::WatchRunRequest* request,
     grpc::ServerWriter<v1::RunEvent>* writer) {
+  absl::StatusOr<PeerLimiter::Slot> slot = watches_.Acquire(context->peer());
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
   WatchCursor cursor;
   cursor.include_history = request->include_history();
   while (!context->IsCancelled()) {
@@ -117,6 +119,8 @@ grpc::Status WorkerServiceImpl::LeaseRun(grpc::ServerContext* context,
   const absl::Duration until_deadline = absl::FromChrono(context->deadline()) -
                                         absl::Now() - absl::Milliseconds(200);
   wait = std::max(absl::ZeroDuration(), std::min(wait, until_deadline));
+  absl::StatusOr<PeerLimiter::Slot> slot = long_polls_.Acquire(context->peer());
+  if (!slot.ok()) return ToGrpcStatus(slot.status());
   return Reply(scheduler_->LeaseRun(request->worker_id(), wait), response);
 }
 
@@ -138,7 +142,7 @@ grpc::Status WorkerServiceImpl::UploadRunFile(
   v1::RunFileChunk chunk;
   if (!reader->Read(&chunk) || !chunk.has_header()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "the first checkpoint chunk must carry the header");
+                        "the first run-file chunk must carry the header");
   }
   const v1::RunFileHeader header = chunk.header();
   absl::StatusOr<std::unique_ptr<RunFileWriter>> writer =

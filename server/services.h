@@ -3,17 +3,25 @@
 
 #include "distill/v1/experiment_service.grpc.pb.h"
 #include "distill/v1/worker_service.grpc.pb.h"
+#include "server/peer_limiter.h"
 #include "server/scheduler.h"
 
 namespace distill {
+
+// How many calls that stay open one client host may hold at once.
+struct ServiceLimits {
+  int watches_per_host = 64;
+  int long_polls_per_host = 64;
+};
 
 // Thin gRPC adapters over the scheduler (sync API): each handler calls the
 // scheduler, which resolves and validates what it is given
 // (common/validation.h), and converts its status. Thread-safe.
 class ExperimentServiceImpl final : public v1::ExperimentService::Service {
  public:
-  explicit ExperimentServiceImpl(Scheduler* scheduler)
-      : scheduler_(scheduler) {}
+  explicit ExperimentServiceImpl(Scheduler* scheduler,
+                                 ServiceLimits limits = {})
+      : scheduler_(scheduler), watches_("watches", limits.watches_per_host) {}
 
   grpc::Status SubmitRun(grpc::ServerContext*,
                          const v1::SubmitRunRequest* request,
@@ -41,11 +49,14 @@ class ExperimentServiceImpl final : public v1::ExperimentService::Service {
 
  private:
   Scheduler* const scheduler_;
+  PeerLimiter watches_;
 };
 
 class WorkerServiceImpl final : public v1::WorkerService::Service {
  public:
-  explicit WorkerServiceImpl(Scheduler* scheduler) : scheduler_(scheduler) {}
+  explicit WorkerServiceImpl(Scheduler* scheduler, ServiceLimits limits = {})
+      : scheduler_(scheduler),
+        long_polls_("long polls", limits.long_polls_per_host) {}
 
   grpc::Status RegisterWorker(grpc::ServerContext*,
                               const v1::RegisterWorkerRequest* request,
@@ -73,6 +84,7 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
 
  private:
   Scheduler* const scheduler_;
+  PeerLimiter long_polls_;
 };
 
 }  // namespace distill

@@ -292,6 +292,41 @@ TEST(CoordinatorTest, BeyondLoopbackIsRefusedWithoutInsecure) {
   }
 }
 
+TEST(CoordinatorTest, OneHostCannotHoldMoreWatchesThanItsShare) {
+  TempDir temp("distill_coordinator_test");
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = (temp.path() / "data").string();
+  options.limits.watches_per_host = 1;
+  auto coordinator = Coordinator::Start(options);
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  auto stub = v1::ExperimentService::NewStub(grpc::CreateChannel(
+      (*coordinator)->address(), grpc::InsecureChannelCredentials()));
+  v1::SubmitRunRequest submit;
+  *submit.mutable_spec() = SmallSweep("limits").teacher().train();
+  submit.mutable_spec()->set_kind(v1::TRAIN_TEACHER);
+  v1::Run run;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(stub->SubmitRun(&context, submit, &run).ok());
+  }
+  v1::WatchRunRequest watch;
+  watch.set_id(run.id());
+  grpc::ClientContext first_context;
+  auto first = stub->WatchRun(&first_context, watch);
+  v1::RunEvent event;
+  ASSERT_TRUE(first->Read(&event));  // Open: the run stays QUEUED.
+  grpc::ClientContext second_context;
+  auto second = stub->WatchRun(&second_context, watch);
+  EXPECT_FALSE(second->Read(&event));
+  grpc::Status refused = second->Finish();
+  EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+  EXPECT_THAT(refused.error_message(),
+              HasSubstr("already holds 1 open watches"));
+  first_context.TryCancel();
+  first->Finish();
+}
+
 TEST(CoordinatorTest, OneCoordinatorOwnsADataDirectory) {
   TempDir temp("distill_coordinator_test");
   CoordinatorOptions options;

@@ -22,9 +22,9 @@ class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override {
     store_ = *Store::OpenSqlite(":memory:");
-    checkpoints_ = *RunFileStore::OpenDirectory(dir_.string());
+    run_files_ = *RunFileStore::OpenDirectory(dir_.string());
     scheduler_ =
-        std::make_unique<Scheduler>(store_.get(), checkpoints_.get(), &clock_,
+        std::make_unique<Scheduler>(store_.get(), run_files_.get(), &clock_,
                                     SchedulerOptions{60'000, 10'000});
     v1::RegisterWorkerRequest request;
     request.set_hostname("gpu1");
@@ -72,7 +72,7 @@ class SchedulerTest : public ::testing::Test {
   const fs::path dir_ = temp_.path();
   FakeClock clock_;
   std::unique_ptr<Store> store_;
-  std::unique_ptr<RunFileStore> checkpoints_;
+  std::unique_ptr<RunFileStore> run_files_;
   std::unique_ptr<Scheduler> scheduler_;
   std::string worker_;
 };
@@ -346,7 +346,7 @@ TEST_F(SchedulerTest, ALostAttemptsSuccessorGetsItsLatestResumePoint) {
   Upload(run, "after epoch 1", "resume.pt");
   Upload(run, "after epoch 2", "resume.pt");
   // Each resume point replaces the one before, its file included.
-  EXPECT_EQ(checkpoints_->Open(Sha256Hex("after epoch 1")).status().code(),
+  EXPECT_EQ(run_files_->Open(Sha256Hex("after epoch 1")).status().code(),
             absl::StatusCode::kNotFound);
   v1::Run listed = *scheduler_->GetRun(run.id());
   ASSERT_EQ(listed.files_size(), 1);
@@ -362,7 +362,7 @@ TEST_F(SchedulerTest, ALostAttemptsSuccessorGetsItsLatestResumePoint) {
   Succeed(again->run(), "teacher", 0.8);
   EXPECT_EQ(scheduler_->OpenRunFile(run.id(), "resume.pt").status().code(),
             absl::StatusCode::kNotFound);
-  EXPECT_EQ(checkpoints_->Open(Sha256Hex("after epoch 2")).status().code(),
+  EXPECT_EQ(run_files_->Open(Sha256Hex("after epoch 2")).status().code(),
             absl::StatusCode::kNotFound);
   // A run that never wrote one starts from the beginning.
   auto student = scheduler_->LeaseRun(worker_, absl::ZeroDuration());
@@ -384,6 +384,54 @@ TEST_F(SchedulerTest, CancelReachesTheWorkerThroughItsHeartbeat) {
   EXPECT_EQ(scheduler_->CancelRun(run.id()).status().code(),
             absl::StatusCode::kFailedPrecondition);
   EXPECT_EQ(StatusOf(sweep.runs(2).id()), v1::FAILED);
+}
+
+TEST_F(SchedulerTest, UploadsAreBoundedBySizeAndBySelfDeclaredSize) {
+  scheduler_ = std::make_unique<Scheduler>(
+      store_.get(), run_files_.get(), &clock_,
+      SchedulerOptions{60'000, 10'000, /*max_run_file_bytes=*/100});
+  v1::RegisterWorkerRequest request;
+  worker_ = scheduler_->RegisterWorker(request)->worker_id();
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  v1::Run run = Lease();
+  v1::RunFileHeader header;
+  header.set_run_id(run.id());
+  header.set_attempt(run.attempt());
+  header.set_sha256(Sha256Hex("x"));
+  header.set_size(101);
+  auto big = scheduler_->BeginUpload(header);
+  EXPECT_EQ(big.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(big.status().message()),
+              HasSubstr("header.size 101 is beyond this coordinator's limit "
+                        "of 100 bytes"));
+  header.set_size(5);
+  auto writer = *scheduler_->BeginUpload(header);
+  ASSERT_TRUE(writer->Append("12345").ok());
+  absl::Status more = writer->Append("6");
+  EXPECT_EQ(more.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(more.message()),
+              HasSubstr("more than the 5 bytes its header announced"));
+}
+
+TEST_F(SchedulerTest, ASupersededAttemptsUploadLeavesNoFile) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
+  v1::Run run = Lease();
+  const std::string data = "a late checkpoint";
+  v1::RunFileHeader header;
+  header.set_run_id(run.id());
+  header.set_attempt(run.attempt());
+  header.set_sha256(Sha256Hex(data));
+  header.set_size(int64_t(data.size()));
+  auto writer = *scheduler_->BeginUpload(header);
+  ASSERT_TRUE(writer->Append(data).ok());
+  clock_.AdvanceMs(61'000);  // Lost: the run goes to attempt 2.
+  ASSERT_TRUE(scheduler_->ExpireLeases().ok());
+  EXPECT_EQ(scheduler_->FinishUpload(header, *writer).code(),
+            absl::StatusCode::kFailedPrecondition);
+  writer.reset();
+  EXPECT_EQ(run_files_->Open(Sha256Hex(data)).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_TRUE(fs::is_empty(dir_));
 }
 
 TEST_F(SchedulerTest, UploadWithAWrongDigestIsRejectedAndNotRecorded) {
