@@ -38,15 +38,23 @@ class SchedulerTest : public ::testing::Test {
     return response->run();
   }
 
-  // Uploads `data` as the run's file `name` (its checkpoint when empty).
-  void Upload(const v1::Run& run, const std::string& data,
-              const std::string& name = "") {
+  // The header of an upload of `data` as the run's file `name`.
+  static v1::RunFileHeader HeaderFor(const v1::Run& run,
+                                     const std::string& data,
+                                     const std::string& name = "") {
     v1::RunFileHeader header;
     header.set_run_id(run.id());
     header.set_attempt(run.attempt());
     header.set_sha256(Sha256Hex(data));
     header.set_size(int64_t(data.size()));
     header.set_name(name);
+    return header;
+  }
+
+  // Uploads `data` as the run's file `name` (its checkpoint when empty).
+  void Upload(const v1::Run& run, const std::string& data,
+              const std::string& name = "") {
+    const v1::RunFileHeader header = HeaderFor(run, data, name);
     auto writer = scheduler_->BeginUpload(header);
     ASSERT_TRUE(writer.ok()) << writer.status();
     ASSERT_TRUE((*writer)->Append(data).ok());
@@ -394,10 +402,7 @@ TEST_F(SchedulerTest, UploadsAreBoundedBySizeAndBySelfDeclaredSize) {
   worker_ = scheduler_->RegisterWorker(request)->worker_id();
   auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
   v1::Run run = Lease();
-  v1::RunFileHeader header;
-  header.set_run_id(run.id());
-  header.set_attempt(run.attempt());
-  header.set_sha256(Sha256Hex("x"));
+  v1::RunFileHeader header = HeaderFor(run, "x");
   header.set_size(101);
   auto big = scheduler_->BeginUpload(header);
   EXPECT_EQ(big.status().code(), absl::StatusCode::kResourceExhausted);
@@ -417,11 +422,7 @@ TEST_F(SchedulerTest, ASupersededAttemptsUploadLeavesNoFile) {
   auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
   v1::Run run = Lease();
   const std::string data = "a late checkpoint";
-  v1::RunFileHeader header;
-  header.set_run_id(run.id());
-  header.set_attempt(run.attempt());
-  header.set_sha256(Sha256Hex(data));
-  header.set_size(int64_t(data.size()));
+  const v1::RunFileHeader header = HeaderFor(run, data);
   auto writer = *scheduler_->BeginUpload(header);
   ASSERT_TRUE(writer->Append(data).ok());
   clock_.AdvanceMs(61'000);  // Lost: the run goes to attempt 2.
