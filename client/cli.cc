@@ -267,7 +267,8 @@ class Cli {
 }  // namespace
 
 std::string CliUsage() {
-  return "usage: distill [--coordinator=HOST:PORT] COMMAND\n"
+  return "usage: distill [--coordinator=HOST:PORT] [--tls_ca=CA.pem "
+         "[--tls_cert=C.pem --tls_key=K.pem]] COMMAND\n"
          "  submit FILE             submit one run (an ExperimentSpec YAML "
          "file)\n"
          "  sweep FILE [--wait]     submit a sweep (a SweepSpec YAML file); "
@@ -287,7 +288,11 @@ std::string CliUsage() {
          "  download ID NAME [OUT]  save a file of the run (checkpoint, "
          "tsne.csv)\n"
          "The coordinator defaults to $DISTILL_COORDINATOR, else "
-         "127.0.0.1:50051.\n";
+         "127.0.0.1:50051;\n"
+         "TLS to it when --tls_ca (or $DISTILL_TLS_CA) names the CA its "
+         "certificate chains to;\n"
+         "a client certificate from --tls_cert/--tls_key ($DISTILL_TLS_CERT, "
+         "$DISTILL_TLS_KEY).\n";
 }
 
 int RunCli(const std::vector<std::string>& args,

@@ -5,10 +5,20 @@
 #include <vector>
 
 #include "client/cli.h"
+#include "common/tls.h"
 
 int main(int argc, char** argv) {
   const char* env = std::getenv("DISTILL_COORDINATOR");
   std::string address = env && *env ? env : "127.0.0.1:50051";
+  // TLS to the coordinator when a CA is named, with a client certificate
+  // when the coordinator requires one: flags, else the environment.
+  auto from_env = [](const char* name) {
+    const char* value = std::getenv(name);
+    return std::string(value != nullptr ? value : "");
+  };
+  distill::TlsFiles tls{from_env("DISTILL_TLS_CERT"),
+                        from_env("DISTILL_TLS_KEY"),
+                        from_env("DISTILL_TLS_CA")};
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -20,11 +30,22 @@ int main(int argc, char** argv) {
       address = arg.substr(14);
     } else if (arg == "--coordinator" && i + 1 < argc) {
       address = argv[++i];
+    } else if (arg.rfind("--tls_ca=", 0) == 0) {
+      tls.ca = arg.substr(9);
+    } else if (arg.rfind("--tls_cert=", 0) == 0) {
+      tls.cert = arg.substr(11);
+    } else if (arg.rfind("--tls_key=", 0) == 0) {
+      tls.key = arg.substr(10);
     } else {
       args.push_back(arg);  // Command words and their own flags.
     }
   }
-  return distill::RunCli(
-      args, grpc::CreateChannel(address, grpc::InsecureChannelCredentials()),
-      std::cout, std::cerr);
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      distill::ChannelCredentials(tls);
+  if (!credentials.ok()) {
+    std::cerr << credentials.status().message() << "\n";
+    return 2;
+  }
+  return distill::RunCli(args, grpc::CreateChannel(address, *credentials),
+                         std::cout, std::cerr);
 }

@@ -10,6 +10,8 @@ packages=(
   cmake ninja-build g++ pkg-config
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libsqlite3-dev libyaml-cpp-dev libssl-dev zlib1g-dev
+  # The TLS tests make their own CA and certificates with it.
+  openssl
   libgtest-dev libgmock-dev
   # LibTorch (CPU) and an optimised BLAS: without it LibTorch runs its matrix
   # products on the reference BLAS, ~30x slower.

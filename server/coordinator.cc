@@ -108,11 +108,13 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   c->workers_ =
       std::make_unique<WorkerServiceImpl>(c->scheduler_.get(), options.limits);
 
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address,
-                           grpc::InsecureServerCredentials(), &c->port_);
+  builder.AddListeningPort(options.listen_address, *credentials, &c->port_);
   builder.RegisterService(c->experiments_.get());
   builder.RegisterService(c->workers_.get());
   builder.SetMaxReceiveMessageSize(16 << 20);

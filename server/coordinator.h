@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
+#include "common/tls.h"
 #include "server/clock.h"
 #include "server/run_file_store.h"
 #include "server/scheduler.h"
@@ -23,6 +24,8 @@ struct CoordinatorOptions {
   // Listening beyond loopback serves anyone on the network, unauthenticated
   // (TLS and tokens are not built yet): refused unless this is set.
   bool insecure = false;
+  // TLS on the port (common/tls.h); plaintext when unset.
+  TlsFiles tls;
   // Holds distill.db and run-files/ (checkpoints and the other run files).
   std::string data_dir = "distill-data";
   SchedulerOptions scheduler;

@@ -19,6 +19,11 @@ ABSL_FLAG(int64_t, heartbeat_seconds, 10, "how often workers send heartbeats");
 ABSL_FLAG(int64_t, max_run_file_mb, 8192,
           "the largest run file (checkpoint, resume point, ...) a worker may "
           "upload, in MiB");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM certificate chain for TLS on --listen (with --tls_key)");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, tls_client_ca, "",
+          "when set, clients must present a certificate this PEM CA signed");
 ABSL_FLAG(bool, insecure, false,
           "serve beyond loopback without TLS or tokens (anyone who reaches "
           "the port controls every run); refused without it");
@@ -36,6 +41,8 @@ int main(int argc, char** argv) {
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.insecure = absl::GetFlag(FLAGS_insecure);
+  options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
+                 absl::GetFlag(FLAGS_tls_client_ca)};
   options.scheduler.max_run_file_bytes = absl::GetFlag(FLAGS_max_run_file_mb)
                                          << 20;
   options.scheduler.lease_duration_ms =

@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "common/sha256.h"
+#include "common/tls.h"
 #include "distill/v1/experiment_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server/coordinator.h"
@@ -325,6 +327,73 @@ TEST(CoordinatorTest, OneHostCannotHoldMoreWatchesThanItsShare) {
               HasSubstr("already holds 1 open watches"));
   first_context.TryCancel();
   first->Finish();
+}
+
+// A GetRun of a run that does not exist, over `credentials`: NOT_FOUND
+// means the call got through.
+grpc::Status ProbeCoordinator(
+    const std::string& address,
+    std::shared_ptr<grpc::ChannelCredentials> credentials) {
+  auto stub = v1::ExperimentService::NewStub(
+      grpc::CreateChannel(address, std::move(credentials)));
+  grpc::ClientContext context;
+  context.set_deadline(std::chrono::system_clock::now() +
+                       std::chrono::seconds(5));
+  v1::GetRunRequest request;
+  request.set_id(42);
+  v1::Run run;
+  return stub->GetRun(&context, request, &run);
+}
+
+TEST(CoordinatorTest, TlsServesOnlyClientsThatTrustItsCertificate) {
+  TempDir temp("distill_tls_test");
+  const std::string dir = temp.path().string();
+  ASSERT_EQ(
+      std::system(
+          ("bash " DISTILL_SOURCE_DIR "/tests/tls_certs.sh " + dir).c_str()),
+      0)
+      << "openssl could not make the test certificates";
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = dir + "/data";
+  options.tls = {dir + "/server.pem", dir + "/server.key", ""};
+  auto coordinator = Coordinator::Start(options);
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  const std::string address = (*coordinator)->address();
+
+  auto trusted = ChannelCredentials({"", "", dir + "/ca.pem"});
+  ASSERT_TRUE(trusted.ok()) << trusted.status();
+  EXPECT_EQ(ProbeCoordinator(address, *trusted).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // Plaintext against the TLS port, and TLS trusting another CA: refused.
+  EXPECT_EQ(ProbeCoordinator(address, grpc::InsecureChannelCredentials())
+                .error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  auto stranger = ChannelCredentials({"", "", dir + "/other-ca.pem"});
+  ASSERT_TRUE(stranger.ok());
+  EXPECT_EQ(ProbeCoordinator(address, *stranger).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  // Client certificates required: the CA alone is not enough.
+  options.tls = {dir + "/server.pem", dir + "/server.key", dir + "/ca.pem"};
+  options.data_dir = dir + "/data3";
+  auto strict = Coordinator::Start(options);
+  ASSERT_TRUE(strict.ok()) << strict.status();
+  EXPECT_EQ(ProbeCoordinator((*strict)->address(), *trusted).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+  auto with_cert = ChannelCredentials(
+      {dir + "/client.pem", dir + "/client.key", dir + "/ca.pem"});
+  ASSERT_TRUE(with_cert.ok()) << with_cert.status();
+  EXPECT_EQ(ProbeCoordinator((*strict)->address(), *with_cert).error_code(),
+            grpc::StatusCode::NOT_FOUND);
+  // A key without its certificate is a clear error, not a plaintext port.
+  options.tls = {"", dir + "/server.key", ""};
+  options.data_dir = dir + "/data2";
+  EXPECT_THAT(std::string(Coordinator::Start(options).status().message()),
+              HasSubstr("needs both --tls_cert and --tls_key"));
+  options.tls = {dir + "/missing.pem", dir + "/server.key", ""};
+  EXPECT_THAT(
+      std::string(Coordinator::Start(options).status().message()),
+      HasSubstr("cannot read the TLS certificate " + dir + "/missing.pem"));
 }
 
 TEST(CoordinatorTest, OneCoordinatorOwnsADataDirectory) {

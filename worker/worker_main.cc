@@ -13,6 +13,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "common/spec_file.h"
+#include "common/tls.h"
 #include "common/validation.h"
 #include "distill/v1/spec.pb.h"
 #include "worker/data_roots.h"
@@ -36,6 +37,12 @@ ABSL_FLAG(std::vector<std::string>, data_root, distill::DefaultDataRoots(),
           "directories (comma-separated) inside which every path a spec "
           "names must lie: dataset.root, teacher.torchscript, "
           "student.pretrained");
+ABSL_FLAG(std::string, tls_ca, "",
+          "PEM CA the coordinator's certificate must chain to: TLS to the "
+          "coordinator (plaintext when empty)");
+ABSL_FLAG(std::string, tls_cert, "",
+          "PEM client certificate, for a coordinator that requires one");
+ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, run_local, "",
           "run this ExperimentSpec YAML file here, without a coordinator");
 ABSL_FLAG(std::string, teacher_checkpoint, "",
@@ -105,9 +112,16 @@ int main(int argc, char** argv) {
   options.data_roots = absl::GetFlag(FLAGS_data_root);
   options.scratch_max_bytes =
       int64_t(absl::GetFlag(FLAGS_scratch_gb) * double(int64_t{1} << 30));
+  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
+      distill::ChannelCredentials({absl::GetFlag(FLAGS_tls_cert),
+                                   absl::GetFlag(FLAGS_tls_key),
+                                   absl::GetFlag(FLAGS_tls_ca)});
+  if (!credentials.ok()) {
+    std::cerr << "distill-worker: " << credentials.status().message() << "\n";
+    return 2;
+  }
   distill::Worker worker(
-      grpc::CreateChannel(absl::GetFlag(FLAGS_coordinator),
-                          grpc::InsecureChannelCredentials()),
+      grpc::CreateChannel(absl::GetFlag(FLAGS_coordinator), *credentials),
       options);
   std::cerr << "distill-worker: " << worker.Describe() << std::endl;
   if (!absl::GetFlag(FLAGS_run_local).empty()) {
