@@ -57,18 +57,21 @@ bool IsLoopback(const std::string& address) {
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
     const CoordinatorOptions& options) {
-  if (!IsLoopback(options.listen_address)) {
+  // Beyond loopback only callers with a certificate of the lab's CA may
+  // connect (mutual TLS), or the operator said the network is trusted.
+  const bool mutual_tls = !options.tls.cert.empty() && !options.tls.ca.empty();
+  if (!IsLoopback(options.listen_address) && !mutual_tls) {
     if (!options.insecure) {
       return absl::FailedPreconditionError(absl::StrCat(
           "refusing to listen on ", options.listen_address,
           ": beyond loopback anyone who reaches the port could lease, fail, "
-          "upload to and cancel runs, and this coordinator has no TLS or "
-          "tokens yet. Listen on 127.0.0.1, or pass --insecure on a network "
-          "you trust"));
+          "upload to and cancel runs. Require client certificates "
+          "(--tls_cert, --tls_key, --tls_client_ca), listen on 127.0.0.1, or "
+          "pass --insecure on a network you trust"));
     }
     DISTILL_LOG(WARNING) << "INSECURE: serving " << options.listen_address
-                         << " without TLS or tokens: anyone who reaches it "
-                            "controls every run (--insecure)";
+                         << " without client certificates: anyone who "
+                            "reaches it controls every run (--insecure)";
   }
   std::unique_ptr<Coordinator> c(new Coordinator());
   std::error_code ec;

@@ -21,8 +21,9 @@ namespace distill {
 struct CoordinatorOptions {
   // host:port; port 0 picks a free one (see Coordinator::port()).
   std::string listen_address = "127.0.0.1:50051";
-  // Listening beyond loopback serves anyone on the network, unauthenticated
-  // (TLS and tokens are not built yet): refused unless this is set.
+  // Listening beyond loopback without client certificates (tls.ca) serves
+  // anyone on the network (tokens are not built yet): refused unless this
+  // is set.
   bool insecure = false;
   // TLS on the port (common/tls.h); plaintext when unset.
   TlsFiles tls;

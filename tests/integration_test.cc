@@ -268,7 +268,7 @@ TEST_F(IntegrationTest, APathOutsideTheWorkersDataRootsFailsTheRun) {
                         "worker allows [/usr/share/datasets, /nonexistent]"));
 }
 
-TEST(CoordinatorTest, BeyondLoopbackIsRefusedWithoutInsecure) {
+TEST(CoordinatorTest, BeyondLoopbackIsRefusedWithoutClientCertificates) {
   TempDir temp("distill_coordinator_test");
   CoordinatorOptions options;
   options.data_dir = (temp.path() / "data").string();
@@ -278,8 +278,12 @@ TEST(CoordinatorTest, BeyondLoopbackIsRefusedWithoutInsecure) {
   EXPECT_THAT(std::string(refused.status().message()),
               HasSubstr("refusing to listen on 0.0.0.0:0"));
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--insecure"));
-  // (With --insecure it would bind every interface: tests stay on loopback,
-  // so that case is left to the Compose deployment.)
+  // TLS without client certificates keeps nobody out: refused as well.
+  options.tls = {"/certs/server.pem", "/certs/server.key", ""};
+  EXPECT_EQ(Coordinator::Start(options).status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  // (With --insecure or mutual TLS it would bind every interface: tests
+  // stay on loopback, so those cases are left to deployments.)
   for (const char* loopback : {"127.0.0.1:0", "localhost:0", "[::1]:0"}) {
     CoordinatorOptions local;
     local.data_dir = (temp.path() / "local").string();
