@@ -70,9 +70,9 @@ absl::StatusOr<v1::VitSpec> ResolveVit(const v1::VitSpec& vit) {
     auto it = VitPresets().find(vit.preset());
     if (it == VitPresets().end()) {
       return absl::InvalidArgumentError(absl::StrCat(
-          "teacher.vit.preset must be one of [base, small, small-28, tiny], "
-          "got \"",
-          vit.preset(), "\""));
+          "teacher.vit.preset must be one of ",
+          NameList(VitPresets(), [](const auto& p) { return p.first; }),
+          ", got \"", vit.preset(), "\""));
     }
     const VitPreset& p = it->second;
     if (out.patch_size() == 0) out.set_patch_size(p.patch_size);

@@ -73,6 +73,11 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
                          << " without client certificates: anyone who "
                             "reaches it controls every run (--insecure)";
   }
+  // A TLS file that cannot be read fails the start before the data
+  // directory is locked or its database migrated.
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
   std::unique_ptr<Coordinator> c(new Coordinator());
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
@@ -111,9 +116,6 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   c->workers_ =
       std::make_unique<WorkerServiceImpl>(c->scheduler_.get(), options.limits);
 
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      ServerCredentials(options.tls);
-  if (!credentials.ok()) return credentials.status();
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
