@@ -6,11 +6,16 @@
 #include <iostream>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
 #include "client/format.h"
 #include "common/grpc_status.h"
 #include "common/spec_file.h"
+#include "common/token.h"
+#include "distill/v1/admin_service.grpc.pb.h"
 #include "distill/v1/experiment_service.grpc.pb.h"
 
 namespace distill {
@@ -23,6 +28,7 @@ class Cli {
   Cli(std::shared_ptr<grpc::Channel> channel, std::ostream& out,
       std::ostream& err)
       : stub_(ExperimentService::NewStub(channel)),
+        admin_(v1::AdminService::NewStub(channel)),
         out_(out),
         err_(err),
         tty_(&out == &std::cout && isatty(STDOUT_FILENO)) {}
@@ -46,6 +52,13 @@ class Cli {
       return Download(id, a[2], n == 4 ? a[3] : a[2]);
     }
     if (n == 2 && a[0] == "tsne") return WithId(a[1], &Cli::Tsne);
+    if (n >= 2 && a[0] == "tokens" && a[1] == "create") return CreateToken(a);
+    if (n == 2 && a[0] == "tokens" && a[1] == "list") return ListTokens();
+    if (n == 3 && a[0] == "tokens" && a[1] == "revoke") {
+      int64_t id;
+      if (!absl::SimpleAtoi(a[2], &id)) return Usage();
+      return RevokeToken(id);
+    }
     return Usage();
   }
 
@@ -258,7 +271,94 @@ class Cli {
     return 0;
   }
 
+  // tokens create --role=ROLE --name=NAME [--out=FILE]: the secret goes to
+  // FILE (0600) or alone on stdout; what was made to stderr.
+  int CreateToken(const std::vector<std::string>& a) {
+    v1::CreateTokenRequest request;
+    std::string out_file;
+    for (size_t i = 2; i < a.size(); ++i) {
+      v1::Role role;
+      if (a[i].rfind("--role=", 0) == 0 &&
+          v1::Role_Parse("ROLE_" + absl::AsciiStrToUpper(a[i].substr(7)),
+                         &role) &&
+          role != v1::ROLE_UNSPECIFIED) {
+        request.set_role(role);
+      } else if (a[i].rfind("--name=", 0) == 0) {
+        request.set_name(a[i].substr(7));
+      } else if (a[i].rfind("--out=", 0) == 0) {
+        out_file = a[i].substr(6);
+      } else {
+        err_ << "tokens create takes --role=viewer|researcher|worker|admin, "
+                "--name=NAME and --out=FILE, got \""
+             << a[i] << "\"\n";
+        return 2;
+      }
+    }
+    if (request.role() == v1::ROLE_UNSPECIFIED || request.name().empty()) {
+      err_ << "tokens create needs --role and --name\n";
+      return 2;
+    }
+    grpc::ClientContext context;
+    v1::CreateTokenResponse response;
+    grpc::Status status = admin_->CreateToken(&context, request, &response);
+    if (!status.ok()) return Refused("tokens create", status);
+    if (!out_file.empty()) {
+      if (absl::Status s = WriteTokenFile(out_file, response.secret());
+          !s.ok()) {
+        err_ << "tokens create: " << s.message() << " (token "
+             << response.token().id() << " was made; revoke it)\n";
+        return 1;
+      }
+    } else {
+      out_ << response.secret() << "\n";
+    }
+    err_ << "made token " << response.token().id() << " \""
+         << response.token().name() << "\" ("
+         << RoleWord(response.token().role()) << ")"
+         << (out_file.empty() ? "" : " in " + out_file)
+         << "; the secret is not shown again\n";
+    return 0;
+  }
+
+  int ListTokens() {
+    grpc::ClientContext context;
+    v1::ListTokensResponse response;
+    grpc::Status status =
+        admin_->ListTokens(&context, v1::ListTokensRequest(), &response);
+    if (!status.ok()) return Refused("tokens list", status);
+    out_ << absl::StrFormat("%-5s %-24s %-11s %-20s %s\n", "ID", "NAME", "ROLE",
+                            "CREATED", "REVOKED");
+    for (const v1::Token& t : response.tokens()) {
+      out_ << absl::StrFormat("%-5d %-24s %-11s %-20s %s\n", t.id(), t.name(),
+                              RoleWord(t.role()), Time(t.created_ms()),
+                              t.revoked_ms() ? Time(t.revoked_ms()) : "-");
+    }
+    return 0;
+  }
+
+  int RevokeToken(int64_t id) {
+    v1::RevokeTokenRequest request;
+    request.set_id(id);
+    grpc::ClientContext context;
+    v1::Token token;
+    grpc::Status status = admin_->RevokeToken(&context, request, &token);
+    if (!status.ok()) return Refused("tokens revoke", status);
+    out_ << "revoked token " << token.id() << " \"" << token.name() << "\" ("
+         << RoleWord(token.role()) << ")\n";
+    return 0;
+  }
+
+  static std::string RoleWord(v1::Role role) {
+    return absl::AsciiStrToLower(v1::Role_Name(role).substr(5));
+  }
+
+  static std::string Time(int64_t ms) {
+    return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(ms),
+                            absl::UTCTimeZone());
+  }
+
   std::unique_ptr<ExperimentService::Stub> stub_;
+  std::unique_ptr<v1::AdminService::Stub> admin_;
   std::ostream& out_;
   std::ostream& err_;
   const bool tty_;
@@ -267,8 +367,8 @@ class Cli {
 }  // namespace
 
 std::string CliUsage() {
-  return "usage: distill [--coordinator=HOST:PORT] [--tls_ca=CA.pem "
-         "[--tls_cert=C.pem --tls_key=K.pem]] COMMAND\n"
+  return "usage: distill [--coordinator=HOST:PORT] [--token_file=FILE] "
+         "[--tls_ca=CA.pem [--tls_cert=C.pem --tls_key=K.pem]] COMMAND\n"
          "  submit FILE             submit one run (an ExperimentSpec YAML "
          "file)\n"
          "  sweep FILE [--wait]     submit a sweep (a SweepSpec YAML file); "
@@ -287,12 +387,20 @@ std::string CliUsage() {
          "student\n"
          "  download ID NAME [OUT]  save a file of the run (checkpoint, "
          "tsne.csv)\n"
+         "  tokens create --role=viewer|researcher|worker|admin --name=NAME "
+         "[--out=FILE]\n"
+         "                          (admin) a new token: its secret to FILE "
+         "or stdout\n"
+         "  tokens list             (admin) every token, revoked ones too\n"
+         "  tokens revoke ID        (admin) the token stops working at once\n"
          "The coordinator defaults to $DISTILL_COORDINATOR, else "
          "127.0.0.1:50051;\n"
          "TLS to it when --tls_ca (or $DISTILL_TLS_CA) names the CA its "
          "certificate chains to;\n"
          "a client certificate from --tls_cert/--tls_key ($DISTILL_TLS_CERT, "
-         "$DISTILL_TLS_KEY).\n";
+         "$DISTILL_TLS_KEY).\n"
+         "The token goes with every call: --token_file=FILE, else "
+         "$DISTILL_TOKEN_FILE, else $DISTILL_TOKEN.\n";
 }
 
 int RunCli(const std::vector<std::string>& args,

@@ -5,7 +5,8 @@
 #include <vector>
 
 #include "client/cli.h"
-#include "common/tls.h"
+#include "common/channel.h"
+#include "common/token.h"
 
 int main(int argc, char** argv) {
   const char* env = std::getenv("DISTILL_COORDINATOR");
@@ -19,6 +20,7 @@ int main(int argc, char** argv) {
   distill::TlsFiles tls{from_env("DISTILL_TLS_CERT"),
                         from_env("DISTILL_TLS_KEY"),
                         from_env("DISTILL_TLS_CA")};
+  std::string token_file = from_env("DISTILL_TOKEN_FILE");
   std::vector<std::string> args;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -34,18 +36,28 @@ int main(int argc, char** argv) {
       tls.ca = arg.substr(9);
     } else if (arg.rfind("--tls_cert=", 0) == 0) {
       tls.cert = arg.substr(11);
+    } else if (arg.rfind("--token_file=", 0) == 0) {
+      token_file = arg.substr(13);
     } else if (arg.rfind("--tls_key=", 0) == 0) {
       tls.key = arg.substr(10);
     } else {
       args.push_back(arg);  // Command words and their own flags.
     }
   }
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-      distill::ChannelCredentials(tls);
-  if (!credentials.ok()) {
-    std::cerr << credentials.status().message() << "\n";
+  std::string token = from_env("DISTILL_TOKEN");
+  if (!token_file.empty()) {
+    absl::StatusOr<std::string> read = distill::ReadTokenFile(token_file);
+    if (!read.ok()) {
+      std::cerr << read.status().message() << "\n";
+      return 2;
+    }
+    token = *read;
+  }
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      distill::Dial(address, tls, token);
+  if (!channel.ok()) {
+    std::cerr << channel.status().message() << "\n";
     return 2;
   }
-  return distill::RunCli(args, grpc::CreateChannel(address, *credentials),
-                         std::cout, std::cerr);
+  return distill::RunCli(args, *channel, std::cout, std::cerr);
 }

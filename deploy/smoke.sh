@@ -17,10 +17,9 @@ done
 trap 'rc=$?; [ $rc = 0 ] || $compose logs --tail=20 >&2 || true
       $compose down -v >/dev/null 2>&1 || true' EXIT
 $compose up -d
-distill() {
-  $compose exec -T -e DISTILL_COORDINATOR=127.0.0.1:$DISTILL_SMOKE_PORT coordinator \
-    distill "$@"
-}
+# The CLI in the coordinator's container: TLS (the deployment's CA) and the
+# admin token, from the container's environment.
+distill() { $compose exec -T coordinator distill "$@"; }
 for _ in $(seq 50); do distill runs list >/dev/null 2>&1 && break; sleep 0.2; done
 cat >/tmp/distill-smoke.yaml <<'SPEC'
 name: smoke
@@ -45,4 +44,11 @@ SPEC
 $compose exec -T coordinator sh -c 'cat >/tmp/smoke.yaml' </tmp/distill-smoke.yaml
 distill sweep /tmp/smoke.yaml --wait
 distill results smoke
-echo "smoke: the deployment trained and distilled"
+# Without the token, or in plaintext, the coordinator lets nobody in.
+if $compose exec -T -e DISTILL_TOKEN_FILE= coordinator distill runs list >/dev/null 2>&1; then
+  echo "smoke: a CLI without a token got in" >&2; exit 1
+fi
+if $compose exec -T -e DISTILL_TLS_CA= coordinator distill runs list >/dev/null 2>&1; then
+  echo "smoke: a plaintext CLI got in" >&2; exit 1
+fi
+echo "smoke: the deployment trained and distilled over TLS with tokens"

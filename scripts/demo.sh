@@ -27,13 +27,22 @@ stop() {
 }
 trap stop EXIT
 
+# Tokens on, as everywhere: the coordinator makes the admin token
+# ($data/admin.token) and the worker's ($data/worker.token) on first start;
+# the sweep is submitted with a researcher token made from the admin's.
 build/server/distill-coordinator --listen="$DISTILL_COORDINATOR" --data_dir="$data" \
-  >>"$data/coordinator.log" 2>&1 &
+  --worker_token_file="$data/worker.token" >>"$data/coordinator.log" 2>&1 &
 pids+=("$!")
 for _ in $(seq 50); do
-  build/client/distill runs list >/dev/null 2>&1 && break
+  DISTILL_TOKEN_FILE="$data/admin.token" build/client/distill tokens list >/dev/null 2>&1 && break
   sleep 0.2
 done
+if [ ! -s "$data/researcher.token" ]; then
+  rm -f "$data/researcher.token"
+  DISTILL_TOKEN_FILE="$data/admin.token" build/client/distill tokens create \
+    --role=researcher --name=demo --out="$data/researcher.token"
+fi
+export DISTILL_TOKEN_FILE=$data/researcher.token
 
 if [ "$what" = results ]; then
   build/client/distill results table1-fashion-mnist
@@ -41,7 +50,7 @@ if [ "$what" = results ]; then
 fi
 
 build/worker/distill-worker --coordinator="$DISTILL_COORDINATOR" \
-  --scratch_dir="$data/worker" >>"$data/worker.log" 2>&1 &
+  --token_file="$data/worker.token" --scratch_dir="$data/worker" >>"$data/worker.log" 2>&1 &
 pids+=("$!")
 sleep 1
 grep -m1 'distill-worker: LibTorch' "$data/worker.log" || true

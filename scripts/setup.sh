@@ -23,6 +23,9 @@ packages=(
   # PyTorch's Python API: tools/ export torchvision weights and TorchScript
   # teachers, and the tests run those tools to check the engine against it.
   python3-torchvision
+  # A client nobody here wrote: the tests call the coordinator from Python
+  # stubs generated from proto/ (protoc + grpc_python_plugin).
+  python3-grpcio python3-protobuf
 )
 missing=()
 for p in "${packages[@]}"; do

@@ -6,6 +6,7 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -14,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/token.h"
 
 namespace distill {
 namespace {
@@ -53,25 +55,71 @@ bool IsLoopback(const std::string& address) {
          host == "[::1]" || host == "::1";
 }
 
+// With tokens, makes sure an admin can get in: when no valid admin token
+// exists, makes one and writes it to `admin_file` (replacing a stale one);
+// makes a worker token into `worker_file` when that is set and missing.
+absl::Status BootstrapTokens(Scheduler& scheduler, Authenticator& auth,
+                             const std::vector<TokenRecord>& tokens,
+                             const std::string& admin_file,
+                             const std::string& worker_file) {
+  const bool have_admin =
+      std::any_of(tokens.begin(), tokens.end(), [](const TokenRecord& t) {
+        return t.role == v1::ROLE_ADMIN && t.revoked_ms == 0;
+      });
+  struct Wanted {
+    bool make;
+    const std::string& file;
+    const char* name;
+    v1::Role role;
+  };
+  std::error_code ec;
+  for (const Wanted& w :
+       {Wanted{!have_admin, admin_file, "admin", v1::ROLE_ADMIN},
+        Wanted{
+            !worker_file.empty() && !std::filesystem::exists(worker_file, ec),
+            worker_file, "worker", v1::ROLE_WORKER}}) {
+    if (!w.make) continue;
+    absl::StatusOr<std::pair<TokenRecord, std::string>> issued =
+        IssueToken(scheduler, auth, w.name, w.role);
+    if (!issued.ok()) return issued.status();
+    const std::string temp = w.file + ".new";
+    std::filesystem::remove(temp, ec);
+    if (absl::Status s = WriteTokenFile(temp, issued->second); !s.ok())
+      return s;
+    std::filesystem::rename(temp, w.file, ec);
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat("cannot rename ", temp, " to ",
+                                                 w.file, ": ", ec.message()));
+    }
+    DISTILL_LOG(INFO) << "made " << w.name << " token " << issued->first.id
+                      << "; its secret is in " << w.file;
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
     const CoordinatorOptions& options) {
-  // Beyond loopback only callers with a certificate of the lab's CA may
-  // connect (mutual TLS), or the operator said the network is trusted.
-  const bool mutual_tls = !options.tls.cert.empty() && !options.tls.ca.empty();
-  if (!IsLoopback(options.listen_address) && !mutual_tls) {
+  // Beyond loopback calls are encrypted and carry tokens, or the operator
+  // said the network is trusted.
+  const bool tls = !options.tls.cert.empty();
+  if (!IsLoopback(options.listen_address) && !(tls && options.require_tokens)) {
+    const std::string missing =
+        tls ? "tokens" : (options.require_tokens ? "TLS" : "TLS or tokens");
     if (!options.insecure) {
       return absl::FailedPreconditionError(absl::StrCat(
-          "refusing to listen on ", options.listen_address,
-          ": beyond loopback anyone who reaches the port could lease, fail, "
-          "upload to and cancel runs. Require client certificates "
-          "(--tls_cert, --tls_key, --tls_client_ca), listen on 127.0.0.1, or "
-          "pass --insecure on a network you trust"));
+          "refusing to listen on ", options.listen_address, " without ",
+          missing,
+          ": beyond loopback anyone who reaches the port could read tokens "
+          "and runs or lease, fail, upload to and cancel runs. Give "
+          "--tls_cert and --tls_key and keep --auth=tokens, listen on "
+          "127.0.0.1, or pass --insecure on a network you trust"));
     }
     DISTILL_LOG(WARNING) << "INSECURE: serving " << options.listen_address
-                         << " without client certificates: anyone who "
-                            "reaches it controls every run (--insecure)";
+                         << " without " << missing
+                         << ": anyone who reaches it may see or control "
+                            "every run (--insecure)";
   }
   // A TLS file that cannot be read fails the start before the data
   // directory is locked or its database migrated.
@@ -111,10 +159,28 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   c->run_files_ = *std::move(run_files);
   c->scheduler_ = std::make_unique<Scheduler>(
       c->store_.get(), c->run_files_.get(), options.clock, options.scheduler);
-  c->experiments_ = std::make_unique<ExperimentServiceImpl>(c->scheduler_.get(),
-                                                            options.limits);
-  c->workers_ =
-      std::make_unique<WorkerServiceImpl>(c->scheduler_.get(), options.limits);
+  if (options.require_tokens) {
+    absl::StatusOr<std::vector<TokenRecord>> tokens =
+        c->scheduler_->ListTokens();
+    if (!tokens.ok()) return tokens.status();
+    c->auth_ = std::make_unique<Authenticator>(*tokens);
+    if (absl::Status s = BootstrapTokens(*c->scheduler_, *c->auth_, *tokens,
+                                         options.admin_token_file.empty()
+                                             ? options.data_dir + "/admin.token"
+                                             : options.admin_token_file,
+                                         options.worker_token_file);
+        !s.ok()) {
+      return s;
+    }
+  } else {
+    c->auth_ = std::make_unique<Authenticator>();
+  }
+  c->experiments_ = std::make_unique<ExperimentServiceImpl>(
+      c->scheduler_.get(), c->auth_.get(), options.limits);
+  c->workers_ = std::make_unique<WorkerServiceImpl>(
+      c->scheduler_.get(), c->auth_.get(), options.limits);
+  c->admin_ =
+      std::make_unique<AdminServiceImpl>(c->scheduler_.get(), c->auth_.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -122,6 +188,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   builder.AddListeningPort(options.listen_address, *credentials, &c->port_);
   builder.RegisterService(c->experiments_.get());
   builder.RegisterService(c->workers_.get());
+  builder.RegisterService(c->admin_.get());
   builder.SetMaxReceiveMessageSize(16 << 20);
   c->server_ = builder.BuildAndStart();
   if (c->server_ == nullptr || c->port_ == 0) {
@@ -144,8 +211,10 @@ Coordinator::~Coordinator() {
   Shutdown();
   // Everything that uses the data directory goes before its lock does.
   server_.reset();
+  admin_.reset();
   workers_.reset();
   experiments_.reset();
+  auth_.reset();
   scheduler_.reset();
   run_files_.reset();
   store_.reset();

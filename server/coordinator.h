@@ -21,9 +21,19 @@ namespace distill {
 struct CoordinatorOptions {
   // host:port; port 0 picks a free one (see Coordinator::port()).
   std::string listen_address = "127.0.0.1:50051";
-  // Listening beyond loopback without client certificates (tls.ca) serves
-  // anyone on the network (tokens are not built yet): refused unless this
-  // is set.
+  // Every call but the health check must carry a token whose role allows
+  // it (server/auth.h). The binary's default; off here for tests that are
+  // not about tokens.
+  bool require_tokens = false;
+  // With tokens: when no valid admin token exists (a new data directory),
+  // one is made and its secret written here (0600); empty means
+  // data_dir/admin.token.
+  std::string admin_token_file;
+  // With tokens: when set and missing, a worker token is made and written
+  // here (for Compose and clusters that share a file with their workers).
+  std::string worker_token_file;
+  // Listening beyond loopback without TLS and tokens serves anyone on the
+  // network: refused unless this is set.
   bool insecure = false;
   // TLS on the port (common/tls.h); plaintext when unset.
   TlsFiles tls;
@@ -34,8 +44,8 @@ struct CoordinatorOptions {
   Clock* clock = Clock::Real();
 };
 
-// The whole coordinator: store, run files, scheduler and the gRPC
-// server with both services, health checking and reflection; once a second
+// The whole coordinator: store, run files, scheduler, tokens and the gRPC
+// server with its three services, health checking and reflection; once a second
 // it queues again the runs whose worker went silent (so that they do not
 // wait for the next worker to ask). Thread-safe.
 class Coordinator {
@@ -60,7 +70,9 @@ class Coordinator {
   std::unique_ptr<Store> store_;
   std::unique_ptr<RunFileStore> run_files_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<ExperimentServiceImpl> experiments_;
+  std::unique_ptr<AdminServiceImpl> admin_;
   std::unique_ptr<WorkerServiceImpl> workers_;
   std::unique_ptr<grpc::Server> server_;
   std::string host_;

@@ -24,6 +24,15 @@ ABSL_FLAG(std::string, tls_cert, "",
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
 ABSL_FLAG(std::string, tls_client_ca, "",
           "when set, clients must present a certificate this PEM CA signed");
+ABSL_FLAG(std::string, auth, "tokens",
+          "tokens: every call but the health check needs a token whose role "
+          "allows it (distill tokens create); none: no tokens (loopback "
+          "only, or with --insecure)");
+ABSL_FLAG(std::string, admin_token_file, "",
+          "where the first admin token is written when none exists "
+          "(default DATA_DIR/admin.token)");
+ABSL_FLAG(std::string, worker_token_file, "",
+          "when set and missing, a worker token is made and written there");
 ABSL_FLAG(bool, insecure, false,
           "serve beyond loopback without TLS or tokens (anyone who reaches "
           "the port controls every run); refused without it");
@@ -35,12 +44,22 @@ void OnSignal(int) { stop_requested = true; }
 
 int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
-      "distill-coordinator --listen=HOST:PORT --data_dir=DIR");
+      "distill-coordinator --listen=HOST:PORT --data_dir=DIR "
+      "[--auth=tokens|none] [--tls_cert=PEM --tls_key=PEM]");
   absl::ParseCommandLine(argc, argv);
   distill::CoordinatorOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.insecure = absl::GetFlag(FLAGS_insecure);
+  const std::string auth = absl::GetFlag(FLAGS_auth);
+  if (auth != "tokens" && auth != "none") {
+    std::cerr << "distill-coordinator: --auth must be tokens or none, got \""
+              << auth << "\"\n";
+    return 2;
+  }
+  options.require_tokens = auth == "tokens";
+  options.admin_token_file = absl::GetFlag(FLAGS_admin_token_file);
+  options.worker_token_file = absl::GetFlag(FLAGS_worker_token_file);
   options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                  absl::GetFlag(FLAGS_tls_client_ca)};
   options.scheduler.max_run_file_bytes = absl::GetFlag(FLAGS_max_run_file_mb)

@@ -17,13 +17,16 @@ PeerLimiter::Slot::~Slot() {
 
 absl::StatusOr<PeerLimiter::Slot> PeerLimiter::Acquire(
     const std::string& peer) {
-  std::string host = PeerHost(peer);
+  return AcquireFor(PeerHost(peer));
+}
+
+absl::StatusOr<PeerLimiter::Slot> PeerLimiter::AcquireFor(std::string host) {
   absl::MutexLock lock(&mu_);
   int& open = open_[host];
   if (open >= max_per_host_) {
     return absl::ResourceExhaustedError(
         absl::StrCat(host, " already holds ", open, " open ", what_,
-                     ", the most one host may; close some first"));
+                     ", the most one caller may; close some first"));
   }
   ++open;
   return Slot(this, std::move(host));

@@ -10,10 +10,10 @@
 
 namespace distill {
 
-// Counts the calls of one kind (watches, long polls) that each client host
-// holds open, so that one host cannot take every server thread. Until calls
-// carry tokens, a host (gRPC's peer address without its port) is the
-// principal. Thread-safe.
+// Counts the calls of one kind (watches, long polls) that each caller
+// holds open, so that one caller cannot take every server thread. A caller
+// is its token where the coordinator requires tokens, else its host (gRPC's
+// peer address without its port). Thread-safe.
 class PeerLimiter {
  public:
   // Releases its place when destroyed.
@@ -42,6 +42,8 @@ class PeerLimiter {
   // it, e.g. "ipv4:10.0.0.5:52114"); RESOURCE_EXHAUSTED naming the host and
   // the limit when it holds max_per_host already.
   absl::StatusOr<Slot> Acquire(const std::string& peer);
+  // The same for a caller named by the service (a token).
+  absl::StatusOr<Slot> AcquireFor(std::string caller);
 
   int open(const std::string& host) const;
 

@@ -1,9 +1,15 @@
 #include "server/run_file_store.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <utility>
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
@@ -14,13 +20,26 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// What a failed write of the data directory means to a caller: a full
+// disk is RESOURCE_EXHAUSTED, anything else (read-only, I/O error) is
+// UNAVAILABLE until the disk recovers.
+absl::Status WriteError(const std::string& what, int error) {
+  const std::string text = absl::StrCat(what, ": ", std::strerror(error));
+  DISTILL_LOG(WARNING) << text;
+  if (error == ENOSPC || error == EDQUOT) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat(text, " (the data directory's disk is full)"));
+  }
+  return absl::UnavailableError(text);
+}
+
 class DirectoryRunFileWriter final : public RunFileWriter {
  public:
-  DirectoryRunFileWriter(fs::path temp, fs::path directory)
-      : temp_(std::move(temp)),
-        directory_(std::move(directory)),
-        out_(temp_, std::ios::binary | std::ios::trunc) {}
+  // `fd` is open on `temp`.
+  DirectoryRunFileWriter(int fd, fs::path temp, fs::path directory)
+      : fd_(fd), temp_(std::move(temp)), directory_(std::move(directory)) {}
   ~DirectoryRunFileWriter() override {
+    if (fd_ >= 0) ::close(fd_);
     if (!committed_) {
       std::error_code ignored;
       fs::remove(temp_, ignored);
@@ -28,9 +47,13 @@ class DirectoryRunFileWriter final : public RunFileWriter {
   }
 
   absl::Status Append(std::string_view data) override {
-    out_.write(data.data(), std::streamsize(data.size()));
-    if (!out_)
-      return absl::InternalError(absl::StrCat("cannot write ", temp_.string()));
+    if (fd_ < 0) return absl::FailedPreconditionError("the upload has ended");
+    for (size_t done = 0; done < data.size();) {
+      const ssize_t n = ::write(fd_, data.data() + done, data.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) return WriteError("cannot write " + temp_.string(), errno);
+      done += size_t(n);
+    }
     hash_.Update(data);
     size_ += int64_t(data.size());
     return absl::OkStatus();
@@ -38,9 +61,16 @@ class DirectoryRunFileWriter final : public RunFileWriter {
 
   absl::StatusOr<std::string> Commit(
       const std::string& expected_sha256) override {
-    out_.close();
-    if (!out_)
-      return absl::InternalError(absl::StrCat("cannot write ", temp_.string()));
+    if (fd_ < 0) return absl::FailedPreconditionError("the upload has ended");
+    const int fd = std::exchange(fd_, -1);
+    // On disk before it is recorded: the record must never name a file a
+    // crash could have lost.
+    const bool synced = ::fsync(fd) == 0;
+    const int sync_error = errno;
+    if (::close(fd) != 0 || !synced) {
+      return WriteError("cannot write " + temp_.string(),
+                        synced ? errno : sync_error);
+    }
     const std::string actual = hash_.HexDigest();
     if (actual != expected_sha256) {
       return absl::DataLossError(absl::StrCat(
@@ -48,12 +78,9 @@ class DirectoryRunFileWriter final : public RunFileWriter {
           ", the data hashes to ", actual, " (", size_, " bytes)"));
     }
     const fs::path final_path = directory_ / actual;
-    std::error_code ec;
-    fs::rename(temp_, final_path, ec);
-    if (ec) {
-      return absl::InternalError(absl::StrCat("cannot move the run file to ",
-                                              final_path.string(), ": ",
-                                              ec.message()));
+    if (::rename(temp_.c_str(), final_path.c_str()) != 0) {
+      return WriteError("cannot move the run file to " + final_path.string(),
+                        errno);
     }
     committed_ = true;
     return final_path.string();
@@ -62,8 +89,8 @@ class DirectoryRunFileWriter final : public RunFileWriter {
   int64_t size() const override { return size_; }
 
  private:
+  int fd_;
   fs::path temp_, directory_;
-  std::ofstream out_;
   Sha256 hash_;
   int64_t size_ = 0;
   bool committed_ = false;
@@ -95,7 +122,10 @@ class DirectoryRunFileStore final : public RunFileStore {
   absl::StatusOr<std::unique_ptr<RunFileWriter>> NewWriter() override {
     const fs::path temp =
         directory_ / absl::StrCat(".upload-", ::getpid(), "-", next_++);
-    return std::make_unique<DirectoryRunFileWriter>(temp, directory_);
+    const int fd =
+        ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) return WriteError("cannot create " + temp.string(), errno);
+    return std::make_unique<DirectoryRunFileWriter>(fd, temp, directory_);
   }
 
   absl::StatusOr<std::unique_ptr<RunFileReader>> Open(

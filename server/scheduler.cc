@@ -387,7 +387,7 @@ absl::StatusOr<std::optional<v1::RunEvent>> Scheduler::NextRunEvent(
 }
 
 absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
-    const v1::RegisterWorkerRequest& request) {
+    const v1::RegisterWorkerRequest& request, int64_t caller) {
   absl::MutexLock lock(&mu_);
   const int64_t now = clock_->NowMs();
   WorkerRecord worker;
@@ -401,7 +401,9 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
   worker.libtorch_version = request.libtorch_version();
   worker.blas = request.blas();
   worker.registered_ms = worker.last_seen_ms = now;
+  worker.token_id = caller;
   if (absl::Status s = store_->UpsertWorker(worker); !s.ok()) return s;
+  worker_tokens_[worker.id] = caller;
   ++version_;  // Keeps ids unique within one millisecond.
   v1::RegisterWorkerResponse response;
   response.set_worker_id(worker.id);
@@ -443,11 +445,15 @@ absl::Status Scheduler::ExpireLeasesLocked() {
 }
 
 absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
-    const std::string& worker_id, absl::Duration wait) {
+    const std::string& worker_id, absl::Duration wait, int64_t caller) {
   const absl::Time deadline = absl::Now() + wait;
   absl::MutexLock lock(&mu_);
   absl::StatusOr<WorkerRecord> worker = store_->GetWorker(worker_id);
   if (!worker.ok()) return worker.status();
+  if (worker->token_id != caller) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("worker ", worker_id, " registered with another token"));
+  }
   v1::LeaseRunResponse response;
   while (!shutdown_) {
     if (absl::Status s = ExpireLeasesLocked(); !s.ok()) return s;
@@ -496,8 +502,27 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
   return response;
 }
 
-absl::StatusOr<v1::Run> Scheduler::CurrentLease(int64_t run_id,
-                                                int32_t attempt) {
+absl::Status Scheduler::CheckHolder(const v1::Run& run, int64_t caller) {
+  auto it = worker_tokens_.find(run.worker_id());
+  if (it == worker_tokens_.end()) {
+    absl::StatusOr<WorkerRecord> worker = store_->GetWorker(run.worker_id());
+    if (!worker.ok() && !absl::IsNotFound(worker.status()))
+      return worker.status();
+    // A run leased to no known worker belongs to no token.
+    it = worker_tokens_
+             .emplace(run.worker_id(), worker.ok() ? worker->token_id : -1)
+             .first;
+  }
+  if (it->second != caller) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("run ", run.id(), " is leased to worker ", run.worker_id(),
+                     ", which registered with another token"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::Run> Scheduler::CurrentLease(int64_t run_id, int32_t attempt,
+                                                int64_t caller) {
   absl::StatusOr<v1::Run> run = store_->GetRun(run_id);
   if (!run.ok()) return run.status();
   if (run->status() != v1::RUNNING || run->attempt() != attempt) {
@@ -505,20 +530,22 @@ absl::StatusOr<v1::Run> Scheduler::CurrentLease(int64_t run_id,
         "run ", run_id, " attempt ", attempt, " holds no lease: the run is ",
         StatusName(run->status()), " at attempt ", run->attempt()));
   }
+  if (absl::Status s = CheckHolder(*run, caller); !s.ok()) return s;
   return run;
 }
 
 absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(
-    const v1::HeartbeatRequest& request) {
+    const v1::HeartbeatRequest& request, int64_t caller) {
   absl::MutexLock lock(&mu_);
   v1::HeartbeatResponse response;
   absl::StatusOr<v1::Run> run = store_->GetRun(request.run_id());
   if (!run.ok()) return run.status();
   if (run->status() == v1::CANCELLED && run->attempt() == request.attempt()) {
+    if (absl::Status s = CheckHolder(*run, caller); !s.ok()) return s;
     response.set_cancel_requested(true);
     return response;
   }
-  run = CurrentLease(request.run_id(), request.attempt());
+  run = CurrentLease(request.run_id(), request.attempt(), caller);
   if (!run.ok()) return run.status();
   run->set_lease_expires_ms(clock_->NowMs() + options_.lease_duration_ms);
   if (absl::Status s = store_->UpdateRun(*run); !s.ok()) return s;
@@ -526,7 +553,8 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(
   return response;
 }
 
-absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request) {
+absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request,
+                                      int64_t caller) {
   // A bad batch is refused whole, before anything is stored.
   if (request.points_size() > limits::kMetricPointsPerReport) {
     return absl::InvalidArgumentError(
@@ -543,7 +571,7 @@ absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request) {
   }
   absl::MutexLock lock(&mu_);
   absl::StatusOr<v1::Run> run =
-      CurrentLease(request.run_id(), request.attempt());
+      CurrentLease(request.run_id(), request.attempt(), caller);
   if (!run.ok()) return run.status();
   std::vector<v1::MetricPoint> points(request.points().begin(),
                                       request.points().end());
@@ -555,7 +583,7 @@ absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request) {
 }
 
 absl::StatusOr<std::unique_ptr<RunFileWriter>> Scheduler::BeginUpload(
-    const v1::RunFileHeader& header) {
+    const v1::RunFileHeader& header, int64_t caller) {
   if (!IsFileName(header.name())) {
     return absl::InvalidArgumentError(
         absl::StrCat("header.name must be empty or a file name of at most 64 "
@@ -577,7 +605,7 @@ absl::StatusOr<std::unique_ptr<RunFileWriter>> Scheduler::BeginUpload(
   {
     absl::MutexLock lock(&mu_);
     absl::StatusOr<v1::Run> run =
-        CurrentLease(header.run_id(), header.attempt());
+        CurrentLease(header.run_id(), header.attempt(), caller);
     if (!run.ok()) return run.status();
   }
   absl::StatusOr<std::unique_ptr<RunFileWriter>> writer =
@@ -587,7 +615,7 @@ absl::StatusOr<std::unique_ptr<RunFileWriter>> Scheduler::BeginUpload(
 }
 
 absl::Status Scheduler::FinishUpload(const v1::RunFileHeader& header,
-                                     RunFileWriter& writer) {
+                                     RunFileWriter& writer, int64_t caller) {
   if (writer.size() != header.size()) {
     return absl::DataLossError(
         absl::StrCat("the run file upload ended after ", writer.size(),
@@ -596,7 +624,8 @@ absl::Status Scheduler::FinishUpload(const v1::RunFileHeader& header,
   absl::MutexLock lock(&mu_);
   // Checked before the file becomes visible: a superseded attempt's upload
   // leaves nothing behind (the writer removes it).
-  absl::StatusOr<v1::Run> run = CurrentLease(header.run_id(), header.attempt());
+  absl::StatusOr<v1::Run> run =
+      CurrentLease(header.run_id(), header.attempt(), caller);
   if (!run.ok()) return run.status();
   absl::StatusOr<std::string> path = writer.Commit(header.sha256());
   if (!path.ok()) return path.status();
@@ -636,7 +665,8 @@ absl::StatusOr<std::unique_ptr<RunFileReader>> Scheduler::OpenRunFileByDigest(
   return run_files_->Open(sha256);
 }
 
-absl::Status Scheduler::CompleteRun(const v1::CompleteRunRequest& request) {
+absl::Status Scheduler::CompleteRun(const v1::CompleteRunRequest& request,
+                                    int64_t caller) {
   if (request.results_size() > limits::kResults) {
     return absl::InvalidArgumentError(
         absl::StrCat("a run reports at most ", limits::kResults,
@@ -647,7 +677,7 @@ absl::Status Scheduler::CompleteRun(const v1::CompleteRunRequest& request) {
   }
   absl::MutexLock lock(&mu_);
   absl::StatusOr<v1::Run> run =
-      CurrentLease(request.run_id(), request.attempt());
+      CurrentLease(request.run_id(), request.attempt(), caller);
   if (!run.ok()) return run.status();
   // Every kind but EVALUATE ends with a checkpoint of the run.
   const bool needs_checkpoint = run->spec().kind() != v1::EVALUATE;
@@ -668,16 +698,36 @@ absl::Status Scheduler::CompleteRun(const v1::CompleteRunRequest& request) {
   return Transaction([&] { return Finish(*run, v1::SUCCEEDED, ""); });
 }
 
-absl::Status Scheduler::FailRun(const v1::FailRunRequest& request) {
+absl::Status Scheduler::FailRun(const v1::FailRunRequest& request,
+                                int64_t caller) {
   absl::MutexLock lock(&mu_);
   absl::StatusOr<v1::Run> run =
-      CurrentLease(request.run_id(), request.attempt());
+      CurrentLease(request.run_id(), request.attempt(), caller);
   if (!run.ok()) return run.status();
   // A worker's message is kept whole up to a bound, so that no listing of
   // runs grows past what one answer may carry.
   std::string message = request.message().substr(0, limits::kMessageBytes);
   if (message.size() < request.message().size()) message += " [...]";
   return Transaction([&] { return Finish(*run, v1::FAILED, message); });
+}
+
+absl::StatusOr<TokenRecord> Scheduler::InsertToken(TokenRecord token) {
+  absl::MutexLock lock(&mu_);
+  token.created_ms = clock_->NowMs();
+  absl::StatusOr<int64_t> id = store_->InsertToken(token);
+  if (!id.ok()) return id.status();
+  token.id = *id;
+  return token;
+}
+
+absl::StatusOr<std::vector<TokenRecord>> Scheduler::ListTokens() {
+  absl::MutexLock lock(&mu_);
+  return store_->ListTokens();
+}
+
+absl::StatusOr<TokenRecord> Scheduler::RevokeToken(int64_t id) {
+  absl::MutexLock lock(&mu_);
+  return store_->RevokeToken(id, clock_->NowMs());
 }
 
 }  // namespace distill

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -68,28 +69,41 @@ class Scheduler {
                                                            absl::Time deadline);
 
   // --- Workers ---
+  // Each call names the token it came with (`caller`, a token id; 0 on a
+  // coordinator without tokens). A worker belongs to the token it
+  // registered with, and every call about a leased run must come from the
+  // token of the worker that holds the lease: PERMISSION_DENIED otherwise.
   absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
-      const v1::RegisterWorkerRequest& request);
+      const v1::RegisterWorkerRequest& request, int64_t caller = 0);
   // Long-poll: the oldest queued run, leased to `worker_id`, or
   // no run once `wait` passed.
   absl::StatusOr<v1::LeaseRunResponse> LeaseRun(const std::string& worker_id,
-                                                absl::Duration wait);
+                                                absl::Duration wait,
+                                                int64_t caller = 0);
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(
-      const v1::HeartbeatRequest& request);
-  absl::Status ReportMetrics(const v1::ReportMetricsRequest& request);
+      const v1::HeartbeatRequest& request, int64_t caller = 0);
+  absl::Status ReportMetrics(const v1::ReportMetricsRequest& request,
+                             int64_t caller = 0);
   // Checkpoint upload: Begin checks the lease, Finish verifies the digest
-  // and records the file.
+  // and the lease again, and records the file.
   absl::StatusOr<std::unique_ptr<RunFileWriter>> BeginUpload(
-      const v1::RunFileHeader& header);
+      const v1::RunFileHeader& header, int64_t caller = 0);
   absl::Status FinishUpload(const v1::RunFileHeader& header,
-                            RunFileWriter& writer);
+                            RunFileWriter& writer, int64_t caller = 0);
   // A file the run uploaded, by name ("checkpoint", "tsne.csv").
   absl::StatusOr<std::unique_ptr<RunFileReader>> OpenRunFile(
       int64_t run_id, const std::string& name);
   absl::StatusOr<std::unique_ptr<RunFileReader>> OpenRunFileByDigest(
       const std::string& sha256);
-  absl::Status CompleteRun(const v1::CompleteRunRequest& request);
-  absl::Status FailRun(const v1::FailRunRequest& request);
+  absl::Status CompleteRun(const v1::CompleteRunRequest& request,
+                           int64_t caller = 0);
+  absl::Status FailRun(const v1::FailRunRequest& request, int64_t caller = 0);
+
+  // --- Tokens (kept here so that one mutex serialises the store) ---
+  // Stores `token` and returns it with its id.
+  absl::StatusOr<TokenRecord> InsertToken(TokenRecord token);
+  absl::StatusOr<std::vector<TokenRecord>> ListTokens();
+  absl::StatusOr<TokenRecord> RevokeToken(int64_t id);
 
   // Queues again, or fails as LOST, every run whose lease expired.
   absl::Status ExpireLeases();
@@ -98,7 +112,13 @@ class Scheduler {
   void Shutdown();
 
  private:
-  absl::StatusOr<v1::Run> CurrentLease(int64_t run_id, int32_t attempt)
+  // The run when `attempt` holds its lease and `caller` is the token of the
+  // worker holding it.
+  absl::StatusOr<v1::Run> CurrentLease(int64_t run_id, int32_t attempt,
+                                       int64_t caller)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // PERMISSION_DENIED unless `caller` registered the worker `run` names.
+  absl::Status CheckHolder(const v1::Run& run, int64_t caller)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status ExpireLeasesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Runs `fn` in a store transaction; the files it left without a record
@@ -128,6 +148,8 @@ class Scheduler {
   int64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::string> orphaned_ ABSL_GUARDED_BY(mu_);
+  // Worker id -> the token it registered with (a cache of the store's).
+  absl::flat_hash_map<std::string, int64_t> worker_tokens_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace distill

@@ -1,8 +1,10 @@
 #include "server/services.h"
 
 #include "absl/strings/str_cat.h"
+#include "common/catalog.h"
 #include "common/grpc_status.h"
 #include "common/run_files.h"
+#include "common/token.h"
 
 namespace distill {
 namespace {
@@ -35,29 +37,59 @@ grpc::Status StreamFile(absl::StatusOr<std::unique_ptr<RunFileReader>> reader,
   return grpc::Status::OK;
 }
 
+// Whom the limits on open calls count against: the token, or the host
+// where the coordinator runs without tokens.
+absl::StatusOr<PeerLimiter::Slot> AcquireSlot(PeerLimiter& limiter,
+                                              const Principal& caller,
+                                              const grpc::ServerContext& c) {
+  if (caller.token_id == 0) return limiter.Acquire(c.peer());
+  return limiter.AcquireFor(
+      absl::StrCat("token \"", caller.name, "\" (id ", caller.token_id, ")"));
+}
+
+v1::Token ToProto(const TokenRecord& record) {
+  v1::Token token;
+  token.set_id(record.id);
+  token.set_name(record.name);
+  token.set_role(static_cast<v1::Role>(record.role));
+  token.set_created_ms(record.created_ms);
+  token.set_revoked_ms(record.revoked_ms);
+  return token;
+}
+
 }  // namespace
 
+// Returns from the handler unless the caller may do `permission`; else
+// `caller` names them.
+#define DISTILL_AUTHORIZE(caller, permission)                                \
+  absl::StatusOr<Principal> caller = auth_->Authorize(*context, permission); \
+  if (!caller.ok()) return ToGrpcStatus(caller.status())
+
 grpc::Status ExperimentServiceImpl::SubmitRun(
-    grpc::ServerContext*, const v1::SubmitRunRequest* request,
+    grpc::ServerContext* context, const v1::SubmitRunRequest* request,
     v1::Run* response) {
+  DISTILL_AUTHORIZE(caller, Permission::kChange);
   return Reply(scheduler_->SubmitRun(request->spec()), response);
 }
 
 grpc::Status ExperimentServiceImpl::SubmitSweep(
-    grpc::ServerContext*, const v1::SubmitSweepRequest* request,
+    grpc::ServerContext* context, const v1::SubmitSweepRequest* request,
     v1::SubmitSweepResponse* response) {
+  DISTILL_AUTHORIZE(caller, Permission::kChange);
   return Reply(scheduler_->SubmitSweep(request->spec()), response);
 }
 
-grpc::Status ExperimentServiceImpl::GetRun(grpc::ServerContext*,
+grpc::Status ExperimentServiceImpl::GetRun(grpc::ServerContext* context,
                                            const v1::GetRunRequest* request,
                                            v1::Run* response) {
+  DISTILL_AUTHORIZE(caller, Permission::kRead);
   return Reply(scheduler_->GetRun(request->id()), response);
 }
 
-grpc::Status ExperimentServiceImpl::ListRuns(grpc::ServerContext*,
+grpc::Status ExperimentServiceImpl::ListRuns(grpc::ServerContext* context,
                                              const v1::ListRunsRequest* request,
                                              v1::ListRunsResponse* response) {
+  DISTILL_AUTHORIZE(caller, Permission::kRead);
   absl::StatusOr<std::vector<v1::Run>> runs =
       scheduler_->ListRuns(request->sweep_id(), request->status());
   if (!runs.ok()) return ToGrpcStatus(runs.status());
@@ -68,7 +100,9 @@ grpc::Status ExperimentServiceImpl::ListRuns(grpc::ServerContext*,
 grpc::Status ExperimentServiceImpl::WatchRun(
     grpc::ServerContext* context, const v1::WatchRunRequest* request,
     grpc::ServerWriter<v1::RunEvent>* writer) {
-  absl::StatusOr<PeerLimiter::Slot> slot = watches_.Acquire(context->peer());
+  DISTILL_AUTHORIZE(caller, Permission::kRead);
+  absl::StatusOr<PeerLimiter::Slot> slot =
+      AcquireSlot(watches_, *caller, *context);
   if (!slot.ok()) return ToGrpcStatus(slot.status());
   WatchCursor cursor;
   cursor.include_history = request->include_history();
@@ -85,33 +119,39 @@ grpc::Status ExperimentServiceImpl::WatchRun(
 }
 
 grpc::Status ExperimentServiceImpl::CancelRun(
-    grpc::ServerContext*, const v1::CancelRunRequest* request,
+    grpc::ServerContext* context, const v1::CancelRunRequest* request,
     v1::Run* response) {
+  DISTILL_AUTHORIZE(caller, Permission::kChange);
   return Reply(scheduler_->CancelRun(request->id()), response);
 }
 
 grpc::Status ExperimentServiceImpl::GetSweepResults(
-    grpc::ServerContext*, const v1::GetSweepResultsRequest* request,
+    grpc::ServerContext* context, const v1::GetSweepResultsRequest* request,
     v1::SweepResults* response) {
+  DISTILL_AUTHORIZE(caller, Permission::kRead);
   return Reply(scheduler_->SweepResults(request->sweep()), response);
 }
 
 grpc::Status ExperimentServiceImpl::DownloadRunFile(
     grpc::ServerContext* context, const v1::DownloadRunFileRequest* request,
     grpc::ServerWriter<v1::FileChunk>* writer) {
+  DISTILL_AUTHORIZE(caller, Permission::kRead);
   return StreamFile(scheduler_->OpenRunFile(request->run_id(), request->name()),
                     context, writer);
 }
 
 grpc::Status WorkerServiceImpl::RegisterWorker(
-    grpc::ServerContext*, const v1::RegisterWorkerRequest* request,
+    grpc::ServerContext* context, const v1::RegisterWorkerRequest* request,
     v1::RegisterWorkerResponse* response) {
-  return Reply(scheduler_->RegisterWorker(*request), response);
+  DISTILL_AUTHORIZE(caller, Permission::kWork);
+  return Reply(scheduler_->RegisterWorker(*request, caller->token_id),
+               response);
 }
 
 grpc::Status WorkerServiceImpl::LeaseRun(grpc::ServerContext* context,
                                          const v1::LeaseRunRequest* request,
                                          v1::LeaseRunResponse* response) {
+  DISTILL_AUTHORIZE(caller, Permission::kWork);
   absl::Duration wait =
       std::min(absl::Milliseconds(std::max<int64_t>(0, request->wait_ms())),
                kMaxLeaseWait);
@@ -119,26 +159,32 @@ grpc::Status WorkerServiceImpl::LeaseRun(grpc::ServerContext* context,
   const absl::Duration until_deadline = absl::FromChrono(context->deadline()) -
                                         absl::Now() - absl::Milliseconds(200);
   wait = std::max(absl::ZeroDuration(), std::min(wait, until_deadline));
-  absl::StatusOr<PeerLimiter::Slot> slot = long_polls_.Acquire(context->peer());
+  absl::StatusOr<PeerLimiter::Slot> slot =
+      AcquireSlot(long_polls_, *caller, *context);
   if (!slot.ok()) return ToGrpcStatus(slot.status());
-  return Reply(scheduler_->LeaseRun(request->worker_id(), wait), response);
+  return Reply(
+      scheduler_->LeaseRun(request->worker_id(), wait, caller->token_id),
+      response);
 }
 
-grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext*,
+grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* context,
                                           const v1::HeartbeatRequest* request,
                                           v1::HeartbeatResponse* response) {
-  return Reply(scheduler_->Heartbeat(*request), response);
+  DISTILL_AUTHORIZE(caller, Permission::kWork);
+  return Reply(scheduler_->Heartbeat(*request, caller->token_id), response);
 }
 
 grpc::Status WorkerServiceImpl::ReportMetrics(
-    grpc::ServerContext*, const v1::ReportMetricsRequest* request,
+    grpc::ServerContext* context, const v1::ReportMetricsRequest* request,
     v1::ReportMetricsResponse*) {
-  return ToGrpcStatus(scheduler_->ReportMetrics(*request));
+  DISTILL_AUTHORIZE(caller, Permission::kWork);
+  return ToGrpcStatus(scheduler_->ReportMetrics(*request, caller->token_id));
 }
 
 grpc::Status WorkerServiceImpl::UploadRunFile(
-    grpc::ServerContext*, grpc::ServerReader<v1::RunFileChunk>* reader,
+    grpc::ServerContext* context, grpc::ServerReader<v1::RunFileChunk>* reader,
     v1::UploadRunFileResponse* response) {
+  DISTILL_AUTHORIZE(caller, Permission::kWork);
   v1::RunFileChunk chunk;
   if (!reader->Read(&chunk) || !chunk.has_header()) {
     return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
@@ -146,13 +192,15 @@ grpc::Status WorkerServiceImpl::UploadRunFile(
   }
   const v1::RunFileHeader header = chunk.header();
   absl::StatusOr<std::unique_ptr<RunFileWriter>> writer =
-      scheduler_->BeginUpload(header);
+      scheduler_->BeginUpload(header, caller->token_id);
   if (!writer.ok()) return ToGrpcStatus(writer.status());
   do {
     if (absl::Status s = (*writer)->Append(chunk.data()); !s.ok())
       return ToGrpcStatus(s);
   } while (reader->Read(&chunk));
-  if (absl::Status s = scheduler_->FinishUpload(header, **writer); !s.ok()) {
+  if (absl::Status s =
+          scheduler_->FinishUpload(header, **writer, caller->token_id);
+      !s.ok()) {
     return ToGrpcStatus(s);
   }
   response->set_sha256(header.sha256());
@@ -162,20 +210,88 @@ grpc::Status WorkerServiceImpl::UploadRunFile(
 grpc::Status WorkerServiceImpl::FetchRunFile(
     grpc::ServerContext* context, const v1::FetchRunFileRequest* request,
     grpc::ServerWriter<v1::RunFileChunk>* writer) {
+  DISTILL_AUTHORIZE(caller, Permission::kWork);
   return StreamFile(scheduler_->OpenRunFileByDigest(request->sha256()), context,
                     writer);
 }
 
 grpc::Status WorkerServiceImpl::CompleteRun(
-    grpc::ServerContext*, const v1::CompleteRunRequest* request,
+    grpc::ServerContext* context, const v1::CompleteRunRequest* request,
     v1::CompleteRunResponse*) {
-  return ToGrpcStatus(scheduler_->CompleteRun(*request));
+  DISTILL_AUTHORIZE(caller, Permission::kWork);
+  return ToGrpcStatus(scheduler_->CompleteRun(*request, caller->token_id));
 }
 
-grpc::Status WorkerServiceImpl::FailRun(grpc::ServerContext*,
+grpc::Status WorkerServiceImpl::FailRun(grpc::ServerContext* context,
                                         const v1::FailRunRequest* request,
                                         v1::FailRunResponse*) {
-  return ToGrpcStatus(scheduler_->FailRun(*request));
+  DISTILL_AUTHORIZE(caller, Permission::kWork);
+  return ToGrpcStatus(scheduler_->FailRun(*request, caller->token_id));
 }
+
+absl::StatusOr<std::pair<TokenRecord, std::string>> IssueToken(
+    Scheduler& scheduler, Authenticator& auth, const std::string& name,
+    v1::Role role) {
+  if (name.empty() || name.size() > limits::kNameBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a token's name must be 1 to ", limits::kNameBytes,
+                     " bytes, got ", name.size()));
+  }
+  if (role == v1::ROLE_UNSPECIFIED || !v1::Role_IsValid(role)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("role must be viewer, researcher, worker or admin, got ",
+                     static_cast<int>(role)));
+  }
+  absl::StatusOr<std::string> secret = NewTokenSecret();
+  if (!secret.ok()) return secret.status();
+  TokenRecord record;
+  record.name = name;
+  record.role = role;
+  record.sha256 = TokenDigest(*secret);
+  absl::StatusOr<TokenRecord> stored = scheduler.InsertToken(record);
+  if (!stored.ok()) return stored.status();
+  auth.Add(*stored);
+  return std::make_pair(*stored, *secret);
+}
+
+grpc::Status AdminServiceImpl::CreateToken(
+    grpc::ServerContext* context, const v1::CreateTokenRequest* request,
+    v1::CreateTokenResponse* response) {
+  DISTILL_AUTHORIZE(caller, Permission::kAdminister);
+  if (!auth_->enabled()) {
+    return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "this coordinator runs without tokens (--auth=none)");
+  }
+  absl::StatusOr<std::pair<TokenRecord, std::string>> issued =
+      IssueToken(*scheduler_, *auth_, request->name(), request->role());
+  if (!issued.ok()) return ToGrpcStatus(issued.status());
+  *response->mutable_token() = ToProto(issued->first);
+  response->set_secret(issued->second);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::ListTokens(grpc::ServerContext* context,
+                                          const v1::ListTokensRequest*,
+                                          v1::ListTokensResponse* response) {
+  DISTILL_AUTHORIZE(caller, Permission::kAdminister);
+  absl::StatusOr<std::vector<TokenRecord>> tokens = scheduler_->ListTokens();
+  if (!tokens.ok()) return ToGrpcStatus(tokens.status());
+  for (const TokenRecord& token : *tokens)
+    *response->add_tokens() = ToProto(token);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminServiceImpl::RevokeToken(
+    grpc::ServerContext* context, const v1::RevokeTokenRequest* request,
+    v1::Token* response) {
+  DISTILL_AUTHORIZE(caller, Permission::kAdminister);
+  absl::StatusOr<TokenRecord> revoked = scheduler_->RevokeToken(request->id());
+  if (!revoked.ok()) return ToGrpcStatus(revoked.status());
+  auth_->Remove(*revoked);
+  *response = ToProto(*revoked);
+  return grpc::Status::OK;
+}
+
+#undef DISTILL_AUTHORIZE
 
 }  // namespace distill

@@ -19,6 +19,32 @@ struct Blob {
 };
 using Value = std::variant<int64_t, double, std::string, Blob>;
 
+// The status for SQLite result `rc`: a full disk is RESOURCE_EXHAUSTED, a
+// disk that cannot be written or read now (read-only, I/O error, busy) is
+// UNAVAILABLE (the coordinator recovers when the disk does), a damaged
+// file DATA_LOSS; the rest INTERNAL.
+absl::Status SqliteError(int rc, absl::string_view what,
+                         absl::string_view message) {
+  const std::string text = absl::StrCat("sqlite ", what, ": ", message);
+  switch (rc & 0xff) {
+    case SQLITE_FULL:
+      return absl::ResourceExhaustedError(
+          absl::StrCat(text, " (the data directory's disk is full)"));
+    case SQLITE_READONLY:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_PROTOCOL:
+      return absl::UnavailableError(text);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return absl::DataLossError(text);
+    default:
+      return absl::InternalError(text);
+  }
+}
+
 // A prepared statement that finalises itself.
 class Statement {
  public:
@@ -54,10 +80,11 @@ class Statement {
 
   // True while a row is available.
   absl::StatusOr<bool> Step() {
+    if (status_ != SQLITE_OK) return Error("prepare");
     const int rc = sqlite3_step(stmt_);
     if (rc == SQLITE_ROW) return true;
     if (rc == SQLITE_DONE) return false;
-    return Error("step");
+    return SqliteError(rc, "step failed", sqlite3_errmsg(db_));
   }
 
   absl::Status Run() {
@@ -76,8 +103,8 @@ class Statement {
 
  private:
   absl::Status Error(const char* what) {
-    return absl::InternalError(
-        absl::StrCat("sqlite ", what, " failed: ", sqlite3_errmsg(db_)));
+    return SqliteError(sqlite3_extended_errcode(db_),
+                       absl::StrCat(what, " failed"), sqlite3_errmsg(db_));
   }
 
   sqlite3* db_;
@@ -97,8 +124,12 @@ class SqliteStore final : public Store {
 
   absl::Status Migrate(const std::vector<Migration>& migrations) {
     if (absl::Status s =
-            Exec("PRAGMA journal_mode=WAL; PRAGMA foreign_keys=ON; "
-                 "PRAGMA synchronous=NORMAL;");
+            // Exclusive before WAL: one coordinator owns the database
+            // (data_dir/LOCK), and SQLite then keeps the WAL index in the
+            // heap instead of a memory-mapped -shm file, whose pages fault
+            // with SIGBUS when the disk fills up or turns read-only.
+        Exec("PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; "
+             "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;");
         !s.ok()) {
       return s;
     }
@@ -327,12 +358,12 @@ class SqliteStore final : public Store {
     Statement q(
         db_,
         "INSERT INTO workers(id, hostname, device, threads, libtorch_version, "
-        "blas, "
-        "registered_ms, last_seen_ms) VALUES(?, ?, ?, ?, ?, ?, ?, ?) "
+        "blas, registered_ms, last_seen_ms, token_id) "
+        "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms");
     if (absl::Status s = q.Bind({w.id, w.hostname, w.device, int64_t{w.threads},
                                  w.libtorch_version, w.blas, w.registered_ms,
-                                 w.last_seen_ms});
+                                 w.last_seen_ms, w.token_id});
         !s.ok()) {
       return s;
     }
@@ -340,17 +371,67 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<WorkerRecord> GetWorker(const std::string& id) override {
-    Statement q(db_,
-                "SELECT id, hostname, device, threads, libtorch_version, blas, "
-                "registered_ms, last_seen_ms FROM workers WHERE id = ?");
+    Statement q(
+        db_,
+        "SELECT id, hostname, device, threads, libtorch_version, blas, "
+        "registered_ms, last_seen_ms, token_id FROM workers WHERE id = ?");
     if (absl::Status s = q.Bind({id}); !s.ok()) return s;
     absl::StatusOr<bool> row = q.Step();
     if (!row.ok()) return row.status();
     if (!*row)
       return absl::NotFoundError(
           absl::StrCat("worker ", id, " is not registered"));
-    return WorkerRecord{q.Text(0), q.Text(1), q.Text(2), int32_t(q.Int(3)),
-                        q.Text(4), q.Text(5), q.Int(6),  q.Int(7)};
+    return WorkerRecord{q.Text(0),         q.Text(1), q.Text(2),
+                        int32_t(q.Int(3)), q.Text(4), q.Text(5),
+                        q.Int(6),          q.Int(7),  q.Int(8)};
+  }
+
+  absl::StatusOr<int64_t> InsertToken(const TokenRecord& t) override {
+    Statement q(db_,
+                "INSERT INTO tokens(name, role, sha256, created_ms, "
+                "revoked_ms) VALUES(?, ?, ?, ?, ?)");
+    if (absl::Status s = q.Bind(
+            {t.name, int64_t{t.role}, t.sha256, t.created_ms, t.revoked_ms});
+        !s.ok()) {
+      return s;
+    }
+    if (absl::Status s = q.Run(); !s.ok()) return s;
+    return sqlite3_last_insert_rowid(db_);
+  }
+
+  absl::StatusOr<std::vector<TokenRecord>> ListTokens() override {
+    Statement q(db_,
+                "SELECT id, name, role, sha256, created_ms, revoked_ms "
+                "FROM tokens ORDER BY id");
+    if (absl::Status s = q.Bind({}); !s.ok()) return s;
+    std::vector<TokenRecord> out;
+    while (true) {
+      absl::StatusOr<bool> row = q.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      out.push_back({q.Int(0), q.Text(1), int32_t(q.Int(2)), q.Text(3),
+                     q.Int(4), q.Int(5)});
+    }
+    return out;
+  }
+
+  absl::StatusOr<TokenRecord> RevokeToken(int64_t id, int64_t now_ms) override {
+    Statement update(db_,
+                     "UPDATE tokens SET revoked_ms = ? "
+                     "WHERE id = ? AND revoked_ms = 0");
+    if (absl::Status s = update.Bind({now_ms, id}); !s.ok()) return s;
+    if (absl::Status s = update.Run(); !s.ok()) return s;
+    Statement q(db_,
+                "SELECT id, name, role, sha256, created_ms, revoked_ms "
+                "FROM tokens WHERE id = ?");
+    if (absl::Status s = q.Bind({id}); !s.ok()) return s;
+    absl::StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) {
+      return absl::NotFoundError(absl::StrCat("no token has id ", id));
+    }
+    return TokenRecord{q.Int(0),  q.Text(1), int32_t(q.Int(2)),
+                       q.Text(3), q.Int(4),  q.Int(5)};
   }
 
   absl::Status InsertRunFile(const RunFileRecord& c) override {
@@ -430,9 +511,9 @@ class SqliteStore final : public Store {
 
   absl::Status Exec(const std::string& sql) {
     char* error = nullptr;
-    if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error) != SQLITE_OK) {
-      absl::Status s =
-          absl::InternalError(absl::StrCat("sqlite: ", error ? error : "?"));
+    if (const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &error);
+        rc != SQLITE_OK) {
+      absl::Status s = SqliteError(rc, "exec failed", error ? error : "?");
       sqlite3_free(error);
       return s;
     }

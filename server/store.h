@@ -32,6 +32,20 @@ struct WorkerRecord {
   std::string blas;
   int64_t registered_ms = 0;
   int64_t last_seen_ms = 0;
+  // The token the worker registered with (0: the coordinator ran without
+  // tokens); only it may act for the worker's leases.
+  int64_t token_id = 0;
+};
+
+// A token (distill.v1.Token) as stored: the SHA-256 of its secret, never
+// the secret.
+struct TokenRecord {
+  int64_t id = 0;
+  std::string name;
+  int32_t role = 0;  // distill.v1.Role
+  std::string sha256;
+  int64_t created_ms = 0;
+  int64_t revoked_ms = 0;  // 0 while valid.
 };
 
 // A file a run uploaded (a run file): its checkpoint, a resume point, or
@@ -97,6 +111,15 @@ class Store {
 
   virtual absl::Status UpsertWorker(const WorkerRecord& worker) = 0;
   virtual absl::StatusOr<WorkerRecord> GetWorker(const std::string& id) = 0;
+
+  // Assigns and returns the id; `token.id` is ignored.
+  virtual absl::StatusOr<int64_t> InsertToken(const TokenRecord& token) = 0;
+  // Every token, revoked ones too, in id order.
+  virtual absl::StatusOr<std::vector<TokenRecord>> ListTokens() = 0;
+  // Sets revoked_ms (kept when already revoked); NOT_FOUND for an unknown
+  // id. Returns the token.
+  virtual absl::StatusOr<TokenRecord> RevokeToken(int64_t id,
+                                                  int64_t now_ms) = 0;
 
   virtual absl::Status InsertRunFile(const RunFileRecord& record) = 0;
   // The newest file of that name the run uploaded.

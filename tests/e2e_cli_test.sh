@@ -8,6 +8,7 @@ source "$src/tests/e2e_lib.sh"
 
 start_coordinator
 "$build/worker/distill-worker" --coordinator="$DISTILL_COORDINATOR" --threads=2 \
+    --token_file="$work/worker.token" \
   --scratch_dir="$work/worker" >"$work/worker.log" 2>&1 &
 pids+=("$!")
 distill="$build/client/distill"
@@ -85,6 +86,27 @@ set +e
 set -e
 [ "$rc" = 1 ] || fail "watch of a cancelled run exited $rc"
 
+# Tokens: a viewer reads but may not submit; no token, and a revoked one,
+# are not let in.
+viewer=$("$distill" tokens create --role=viewer --name=e2e-viewer 2>/dev/null)
+as_viewer() { DISTILL_TOKEN_FILE= DISTILL_TOKEN=$viewer "$distill" "$@"; }
+as_viewer runs list >/dev/null || fail "a viewer cannot list runs"
+set +e
+as_viewer submit "$work/teacher.yaml" 2>"$work/viewer.err"; rc=$?
+DISTILL_TOKEN_FILE= "$distill" runs list 2>"$work/anonymous.err"; anonymous_rc=$?
+set -e
+[ "$rc" = 1 ] || fail "a viewer's submit exited $rc"
+grep -q 'PERMISSION_DENIED: token "e2e-viewer" (role viewer) may not submit' "$work/viewer.err" ||
+  fail "viewer submit: $(cat "$work/viewer.err")"
+[ "$anonymous_rc" = 1 ] || fail "a call without a token exited $anonymous_rc"
+grep -q 'UNAUTHENTICATED: this coordinator requires a token' "$work/anonymous.err" ||
+  fail "no token: $(cat "$work/anonymous.err")"
+viewer_id=$("$distill" tokens list | awk '$2 == "e2e-viewer" {print $1}')
+"$distill" tokens revoke "$viewer_id" | grep -q "revoked token $viewer_id" || fail "revoke"
+as_viewer runs list >"$work/revoked.out" 2>&1 && fail "a revoked token still works"
+grep -q 'UNAUTHENTICATED: the token is not known' "$work/revoked.out" ||
+  fail "revoked token: $(cat "$work/revoked.out")"
+
 # Restart the coordinator on the same data directory: everything is there.
 kill -TERM "$coordinator_pid"
 wait "$coordinator_pid" || true
@@ -92,6 +114,10 @@ start_coordinator
 "$distill" results e2e >"$work/results.after"
 diff "$work/results.before" "$work/results.after" || fail "results changed across a restart"
 "$distill" runs show "$run" | grep -q CANCELLED || fail "cancelled run lost across a restart"
+
+as_viewer runs list >/dev/null 2>&1 && fail "a revoked token works again after a restart"
+"$distill" tokens list | grep -c ' worker \| admin ' | grep -qx 2 ||
+  fail "the restart made new tokens: $("$distill" tokens list)"
 
 cat "$work/results.after"
 echo "e2e: 1 passed, 0 failed"

@@ -12,9 +12,11 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; tail -n 5 "$work"/*.log >&2 || true; exit 1; }
 
 # start_coordinator [FLAG...]: sets $coordinator_pid and DISTILL_COORDINATOR.
+# With tokens (the default) the CLI gets the admin token the coordinator
+# made (DISTILL_TOKEN_FILE) and workers $work/worker.token (--token_file).
 start_coordinator() {
   "$build/server/distill-coordinator" --listen=127.0.0.1:0 --data_dir="$work/data" \
-    "$@" >"$work/coordinator.log" 2>&1 &
+    --worker_token_file="$work/worker.token" "$@" >"$work/coordinator.log" 2>&1 &
   coordinator_pid=$!
   pids+=("$coordinator_pid")
   port=
@@ -25,4 +27,5 @@ start_coordinator() {
   done
   [ -n "$port" ] || fail "coordinator did not start: $(cat "$work/coordinator.log")"
   export DISTILL_COORDINATOR=127.0.0.1:$port
+  export DISTILL_TOKEN_FILE=$work/data/admin.token
 }

@@ -11,6 +11,7 @@ start_coordinator --lease_seconds=3 --heartbeat_seconds=1
 distill="$build/client/distill"
 start_worker() {
   "$build/worker/distill-worker" --coordinator="$DISTILL_COORDINATOR" --threads=2 \
+    --token_file="$work/worker.token" \
     --scratch_dir="$work/$1" >"$work/$1.log" 2>&1 &
   pids+=("$!")
   worker_pid=$!

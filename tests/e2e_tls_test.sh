@@ -27,6 +27,7 @@ grep -q UNAVAILABLE "$work/plain.out" || fail "plaintext CLI: $(cat "$work/plain
 kill -TERM "$coordinator_pid"; wait "$coordinator_pid" || true
 start_coordinator --tls_cert="$work/server.pem" --tls_key="$work/server.key"
 "$build/worker/distill-worker" --coordinator="$DISTILL_COORDINATOR" --threads=2 \
+    --token_file="$work/worker.token" \
   --tls_ca="$work/ca.pem" --scratch_dir="$work/worker" >"$work/worker.log" 2>&1 &
 pids+=("$!")
 cat >"$work/teacher.yaml" <<'SPEC'

@@ -268,7 +268,7 @@ TEST_F(IntegrationTest, APathOutsideTheWorkersDataRootsFailsTheRun) {
                         "worker allows [/usr/share/datasets, /nonexistent]"));
 }
 
-TEST(CoordinatorTest, BeyondLoopbackIsRefusedWithoutClientCertificates) {
+TEST(CoordinatorTest, BeyondLoopbackIsRefusedWithoutTlsAndTokens) {
   TempDir temp("distill_coordinator_test");
   CoordinatorOptions options;
   options.data_dir = (temp.path() / "data").string();
@@ -278,12 +278,19 @@ TEST(CoordinatorTest, BeyondLoopbackIsRefusedWithoutClientCertificates) {
   EXPECT_THAT(std::string(refused.status().message()),
               HasSubstr("refusing to listen on 0.0.0.0:0"));
   EXPECT_THAT(std::string(refused.status().message()), HasSubstr("--insecure"));
-  // TLS without client certificates keeps nobody out: refused as well.
-  options.tls = {"/certs/server.pem", "/certs/server.key", ""};
-  EXPECT_EQ(Coordinator::Start(options).status().code(),
-            absl::StatusCode::kFailedPrecondition);
-  // (With --insecure or mutual TLS it would bind every interface: tests
-  // stay on loopback, so those cases are left to deployments.)
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("without TLS or tokens"));
+  // TLS, even with client certificates, but no tokens: no roles, refused.
+  options.tls = {"/certs/server.pem", "/certs/server.key", "/certs/ca.pem"};
+  EXPECT_THAT(std::string(Coordinator::Start(options).status().message()),
+              HasSubstr("refusing to listen on 0.0.0.0:0 without tokens"));
+  // Tokens over plaintext would show them to the network: refused.
+  options.tls = {};
+  options.require_tokens = true;
+  EXPECT_THAT(std::string(Coordinator::Start(options).status().message()),
+              HasSubstr("refusing to listen on 0.0.0.0:0 without TLS"));
+  // (With TLS and tokens, or --insecure, it would bind every interface:
+  // tests stay on loopback, so those cases are left to deployments.)
   for (const char* loopback : {"127.0.0.1:0", "localhost:0", "[::1]:0"}) {
     CoordinatorOptions local;
     local.data_dir = (temp.path() / "local").string();

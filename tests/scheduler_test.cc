@@ -530,5 +530,65 @@ TEST_F(SchedulerTest, UnknownWorkerCannotLease) {
             absl::StatusCode::kNotFound);
 }
 
+// With tokens, a worker belongs to the token it registered with: another
+// token that names the right run and attempt still may not act for it.
+TEST_F(SchedulerTest, OnlyTheLeaseHoldersTokenMayActForTheRun) {
+  constexpr int64_t kHolder = 7, kStranger = 8;
+  v1::RegisterWorkerRequest request;
+  request.set_hostname("gpu7");
+  const std::string mine =
+      scheduler_->RegisterWorker(request, kHolder)->worker_id();
+  auto submitted = *scheduler_->SubmitSweep(SmallSweep("holder"));
+  // Another token cannot lease in the holder's worker's name.
+  absl::Status named =
+      scheduler_->LeaseRun(mine, absl::ZeroDuration(), kStranger).status();
+  EXPECT_EQ(named.code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(named.message()),
+              HasSubstr("registered with another token"));
+  auto leased = scheduler_->LeaseRun(mine, absl::ZeroDuration(), kHolder);
+  ASSERT_TRUE(leased.ok() && leased->has_run());
+  const v1::Run run = leased->run();
+
+  v1::HeartbeatRequest heartbeat;
+  heartbeat.set_worker_id(mine);
+  heartbeat.set_run_id(run.id());
+  heartbeat.set_attempt(run.attempt());
+  v1::ReportMetricsRequest metrics;
+  metrics.set_run_id(run.id());
+  metrics.set_attempt(run.attempt());
+  metrics.add_points()->set_key("train/loss");
+  v1::FailRunRequest fail;
+  fail.set_run_id(run.id());
+  fail.set_attempt(run.attempt());
+  v1::CompleteRunRequest complete;
+  complete.set_run_id(run.id());
+  complete.set_attempt(run.attempt());
+  for (int64_t caller : {kStranger, int64_t{0}}) {
+    SCOPED_TRACE(caller);
+    EXPECT_EQ(scheduler_->Heartbeat(heartbeat, caller).status().code(),
+              absl::StatusCode::kPermissionDenied);
+    EXPECT_EQ(scheduler_->ReportMetrics(metrics, caller).code(),
+              absl::StatusCode::kPermissionDenied);
+    EXPECT_EQ(
+        scheduler_->BeginUpload(HeaderFor(run, "x"), caller).status().code(),
+        absl::StatusCode::kPermissionDenied);
+    EXPECT_EQ(scheduler_->CompleteRun(complete, caller).code(),
+              absl::StatusCode::kPermissionDenied);
+    EXPECT_EQ(scheduler_->FailRun(fail, caller).code(),
+              absl::StatusCode::kPermissionDenied);
+  }
+  // An upload that began under the holder is checked again at its end.
+  auto writer = scheduler_->BeginUpload(HeaderFor(run, "x"), kHolder);
+  ASSERT_TRUE(writer.ok());
+  ASSERT_TRUE((*writer)->Append("x").ok());
+  EXPECT_EQ(
+      scheduler_->FinishUpload(HeaderFor(run, "x"), **writer, kStranger).code(),
+      absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(StatusOf(run.id()), v1::RUNNING);
+  EXPECT_TRUE(scheduler_->ReportMetrics(metrics, kHolder).ok());
+  EXPECT_TRUE(scheduler_->FailRun(fail, kHolder).ok());
+  EXPECT_EQ(StatusOf(run.id()), v1::FAILED);
+}
+
 }  // namespace
 }  // namespace distill

@@ -51,6 +51,40 @@ TEST_F(StoreTest, FreshDatabaseGetsTheNewestSchemaInWalMode) {
   EXPECT_TRUE(fs::exists(path_ + "-wal"));
 }
 
+TEST_F(StoreTest, TokensAreKeptAsDigestsAndRevokedOnce) {
+  auto store = *Store::OpenSqlite(path_);
+  TokenRecord token{0, "alice", 2, std::string(64, 'a'), 1000, 0};
+  const int64_t id = *store->InsertToken(token);
+  token.sha256 = std::string(64, 'b');
+  EXPECT_EQ(*store->InsertToken(token), id + 1);
+  // The same digest twice is refused (UNIQUE), not a second way in.
+  EXPECT_FALSE(store->InsertToken(token).ok());
+  auto revoked = store->RevokeToken(id, 5000);
+  ASSERT_TRUE(revoked.ok()) << revoked.status();
+  EXPECT_EQ(revoked->revoked_ms, 5000);
+  EXPECT_EQ(store->RevokeToken(id, 9000)->revoked_ms, 5000);  // Kept.
+  EXPECT_EQ(store->RevokeToken(99, 9000).status().code(),
+            absl::StatusCode::kNotFound);
+  store.reset();
+  auto reopened = *Store::OpenSqlite(path_);
+  auto tokens = *reopened->ListTokens();
+  ASSERT_EQ(tokens.size(), 2u);
+  EXPECT_EQ(tokens[0].name, "alice");
+  EXPECT_EQ(tokens[0].role, 2);
+  EXPECT_EQ(tokens[0].revoked_ms, 5000);
+  EXPECT_EQ(tokens[1].revoked_ms, 0);
+  EXPECT_EQ(tokens[1].sha256, std::string(64, 'b'));
+}
+
+TEST_F(StoreTest, AWorkerKeepsTheTokenItRegisteredWith) {
+  auto store = *Store::OpenSqlite(path_);
+  WorkerRecord worker;
+  worker.id = "gpu1-abc";
+  worker.token_id = 12;
+  ASSERT_TRUE(store->UpsertWorker(worker).ok());
+  EXPECT_EQ(store->GetWorker("gpu1-abc")->token_id, 12);
+}
+
 TEST_F(StoreTest, ReopenedDatabaseKeepsEverything) {
   int64_t run_id;
   {

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -12,8 +13,9 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "common/channel.h"
 #include "common/spec_file.h"
-#include "common/tls.h"
+#include "common/token.h"
 #include "common/validation.h"
 #include "distill/v1/spec.pb.h"
 #include "worker/data_roots.h"
@@ -43,6 +45,9 @@ ABSL_FLAG(std::string, tls_ca, "",
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM client certificate, for a coordinator that requires one");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(std::string, token_file, "",
+          "file holding this worker's token (role worker); default "
+          "$DISTILL_TOKEN_FILE, none when both are empty");
 ABSL_FLAG(std::string, run_local, "",
           "run this ExperimentSpec YAML file here, without a coordinator");
 ABSL_FLAG(std::string, teacher_checkpoint, "",
@@ -112,17 +117,30 @@ int main(int argc, char** argv) {
   options.data_roots = absl::GetFlag(FLAGS_data_root);
   options.scratch_max_bytes =
       int64_t(absl::GetFlag(FLAGS_scratch_gb) * double(int64_t{1} << 30));
-  absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> credentials =
-      distill::ChannelCredentials({absl::GetFlag(FLAGS_tls_cert),
-                                   absl::GetFlag(FLAGS_tls_key),
-                                   absl::GetFlag(FLAGS_tls_ca)});
-  if (!credentials.ok()) {
-    std::cerr << "distill-worker: " << credentials.status().message() << "\n";
+  std::string token_file = absl::GetFlag(FLAGS_token_file);
+  if (const char* env = std::getenv("DISTILL_TOKEN_FILE");
+      token_file.empty() && env != nullptr) {
+    token_file = env;
+  }
+  std::string token;
+  if (!token_file.empty()) {
+    absl::StatusOr<std::string> read = distill::ReadTokenFile(token_file);
+    if (!read.ok()) {
+      std::cerr << "distill-worker: " << read.status().message() << "\n";
+      return 2;
+    }
+    token = *read;
+  }
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
+      distill::Dial(absl::GetFlag(FLAGS_coordinator),
+                    {absl::GetFlag(FLAGS_tls_cert),
+                     absl::GetFlag(FLAGS_tls_key), absl::GetFlag(FLAGS_tls_ca)},
+                    token);
+  if (!channel.ok()) {
+    std::cerr << "distill-worker: " << channel.status().message() << "\n";
     return 2;
   }
-  distill::Worker worker(
-      grpc::CreateChannel(absl::GetFlag(FLAGS_coordinator), *credentials),
-      options);
+  distill::Worker worker(*channel, options);
   std::cerr << "distill-worker: " << worker.Describe() << std::endl;
   if (!absl::GetFlag(FLAGS_run_local).empty()) {
     return RunLocal(absl::GetFlag(FLAGS_run_local), device);

@@ -1,0 +1,336 @@
+#!/usr/bin/env python3
+"""The coordinator as a stranger on the network sees it.
+
+A Python grpcio client whose stubs protoc generates from proto/ at test time
+(nothing of the project's C++) calls the real distill-coordinator binary
+with tokens on (its default):
+  * every method of every service, for every role, without a token, with a
+    made-up one and with a revoked one: UNAUTHENTICATED, PERMISSION_DENIED,
+    or through to the handler, as the role table says;
+  * the lease-holder rule: a second worker token that knows the run's id
+    and attempt (public in GetRun) still may not touch the run;
+  * each attack of issue 8, printed as a table (attack -> code).
+The health service answers without a token; reflection needs one.
+
+Usage: outside_client_test.py BUILD_DIR SOURCE_DIR
+"""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+BUILD, SOURCE = sys.argv[1], sys.argv[2]
+WORK = tempfile.mkdtemp(prefix="distill-outside.")
+PROCS = []
+
+
+def cleanup():
+    for p in PROCS:
+        p.kill()
+        p.wait()
+    shutil.rmtree(WORK, ignore_errors=True)
+
+
+def fail(message):
+    print("FAIL:", message, file=sys.stderr)
+    log = os.path.join(WORK, "coordinator.log")
+    if os.path.exists(log):
+        print(open(log).read()[-2000:], file=sys.stderr)
+    cleanup()
+    sys.exit(1)
+
+
+# --- Stubs generated from proto/, as any lab's own client would be ---
+GEN = os.path.join(WORK, "gen")
+os.makedirs(GEN)
+protos = sorted(
+    os.path.relpath(p, os.path.join(SOURCE, "proto"))
+    for p in glob.glob(os.path.join(SOURCE, "proto/distill/v1/*.proto")))
+subprocess.run(
+    ["protoc", "-I", os.path.join(SOURCE, "proto"), "--python_out", GEN,
+     "--grpc_python_out", GEN,
+     "--plugin=protoc-gen-grpc_python=" + shutil.which("grpc_python_plugin")] +
+    protos, check=True)
+sys.path.insert(0, GEN)
+
+import grpc  # noqa: E402
+from distill.v1 import admin_service_pb2 as admin_pb  # noqa: E402
+from distill.v1 import admin_service_pb2_grpc as admin_grpc  # noqa: E402
+from distill.v1 import experiment_service_pb2 as exp_pb  # noqa: E402
+from distill.v1 import experiment_service_pb2_grpc as exp_grpc  # noqa: E402
+from distill.v1 import run_pb2  # noqa: E402
+from distill.v1 import spec_pb2  # noqa: E402
+from distill.v1 import worker_service_pb2 as work_pb  # noqa: E402
+from distill.v1 import worker_service_pb2_grpc as work_grpc  # noqa: E402
+
+# --- The coordinator binary, tokens on (its default), loopback ---
+data = os.path.join(WORK, "data")
+log = open(os.path.join(WORK, "coordinator.log"), "w")
+PROCS.append(subprocess.Popen(
+    [os.path.join(BUILD, "server/distill-coordinator"),
+     "--listen=127.0.0.1:0", "--data_dir=" + data],
+    stdout=log, stderr=subprocess.STDOUT))
+port = None
+for _ in range(100):
+    m = re.search(r"\(port (\d+)\)", open(log.name).read())
+    if m:
+        port = m.group(1)
+        break
+    time.sleep(0.1)
+if port is None:
+    fail("the coordinator did not start")
+channel = grpc.insecure_channel("127.0.0.1:" + port)
+admin_secret = open(os.path.join(data, "admin.token")).read().strip()
+
+
+def md(secret):
+    return [("authorization", "Bearer " + secret)] if secret else []
+
+
+def code_of(call, *args, stream=False, **kwargs):
+    """The status code of a call; a server stream is read to its first
+    message (OK) or its status."""
+    try:
+        result = call(*args, **kwargs)
+        if stream:
+            for _ in result:
+                break
+            result.cancel()
+        return grpc.StatusCode.OK
+    except grpc.RpcError as e:
+        return e.code()
+
+
+admin = admin_grpc.AdminServiceStub(channel)
+secrets = {}
+for role in ("viewer", "researcher", "worker", "admin"):
+    response = admin.CreateToken(
+        admin_pb.CreateTokenRequest(
+            name="outside-" + role,
+            role=admin_pb.Role.Value("ROLE_" + role.upper())),
+        metadata=md(admin_secret), timeout=5)
+    secrets[role] = response.secret
+revoked = admin.CreateToken(
+    admin_pb.CreateTokenRequest(name="outside-revoked",
+                                role=admin_pb.ROLE_RESEARCHER),
+    metadata=md(admin_secret), timeout=5)
+admin.RevokeToken(admin_pb.RevokeTokenRequest(id=revoked.token.id),
+                  metadata=md(admin_secret), timeout=5)
+
+# --- Every role against every method ---
+# Which roles may call each service's methods; the rest of ExperimentService
+# is reading (viewer, researcher, admin).
+CHANGES = {"SubmitRun", "SubmitSweep", "CancelRun"}
+
+
+def allowed(service, method):
+    if service == "AdminService":
+        return {"admin"}
+    if service == "WorkerService":
+        return {"worker"}
+    if method in CHANGES:
+        return {"researcher", "admin"}
+    return {"viewer", "researcher", "admin"}
+
+
+callers = dict(secrets)
+callers.update({"none": "", "made-up": "distill_" + "0" * 64,
+                "revoked": revoked.secret})
+checked = 0
+for module in (exp_pb, work_pb, admin_pb):
+    for service in module.DESCRIPTOR.services_by_name.values():
+        for method in service.methods:
+            path = "/%s/%s" % (service.full_name, method.name)
+            kind = ("stream_" if method.client_streaming else "unary_") + (
+                "stream" if method.server_streaming else "unary")
+            call = getattr(channel, kind)(path)  # Raw bytes both ways.
+            for who, secret in callers.items():
+                request = iter([b""]) if method.client_streaming else b""
+                got = code_of(call, request, stream=method.server_streaming,
+                              metadata=md(secret), timeout=5)
+                if who in ("none", "made-up", "revoked"):
+                    want = "UNAUTHENTICATED"
+                    ok = got == grpc.StatusCode.UNAUTHENTICATED
+                elif who in allowed(service.name, method.name):
+                    want = "through to the handler"
+                    ok = got not in (grpc.StatusCode.UNAUTHENTICATED,
+                                     grpc.StatusCode.PERMISSION_DENIED)
+                else:
+                    want = "PERMISSION_DENIED"
+                    ok = got == grpc.StatusCode.PERMISSION_DENIED
+                if not ok:
+                    fail("%s as %s: %s, want %s" % (path, who, got, want))
+                checked += 1
+print("roles x methods: %d calls, each as the role table says" % checked)
+
+# Health stays open for probes.
+health = channel.unary_unary(
+    "/grpc.health.v1.Health/Check")
+if code_of(health, b"", timeout=5) != grpc.StatusCode.OK:
+    fail("the health check needs no token")
+
+# --- The lease holder only ---
+experiments = exp_grpc.ExperimentServiceStub(channel)
+workers = work_grpc.WorkerServiceStub(channel)
+as_researcher = md(secrets["researcher"])
+as_worker = md(secrets["worker"])
+second_worker = admin.CreateToken(
+    admin_pb.CreateTokenRequest(name="outside-worker-2",
+                                role=admin_pb.ROLE_WORKER),
+    metadata=md(admin_secret), timeout=5).secret
+as_stranger = md(second_worker)
+
+spec = spec_pb2.ExperimentSpec(
+    kind=spec_pb2.TRAIN_TEACHER, epochs=1, batch_size=32,
+    dataset=spec_pb2.DatasetSpec(name="fashion-mnist", train_limit=64,
+                                 test_limit=64),
+    teacher=spec_pb2.TeacherSpec(vit=spec_pb2.VitSpec(preset="small-28")))
+run = experiments.SubmitRun(exp_pb.SubmitRunRequest(spec=spec),
+                            metadata=as_researcher, timeout=5)
+me = workers.RegisterWorker(work_pb.RegisterWorkerRequest(hostname="a"),
+                            metadata=as_worker, timeout=5)
+leased = workers.LeaseRun(
+    work_pb.LeaseRunRequest(worker_id=me.worker_id, wait_ms=1000),
+    metadata=as_worker, timeout=5).run
+if leased.id != run.id:
+    fail("the worker did not lease run %d" % run.id)
+# The attempt is public: a viewer reads it.
+attempt = experiments.GetRun(exp_pb.GetRunRequest(id=run.id),
+                             metadata=md(secrets["viewer"]), timeout=5).attempt
+stranger_id = workers.RegisterWorker(
+    work_pb.RegisterWorkerRequest(hostname="b"), metadata=as_stranger,
+    timeout=5).worker_id
+header = work_pb.RunFileHeader(run_id=run.id, attempt=attempt, sha256="a" * 64,
+                               size=3)
+rows = []
+for name, call in [
+    ("LeaseRun as the holder's worker id",
+     lambda m: workers.LeaseRun(work_pb.LeaseRunRequest(
+         worker_id=me.worker_id), metadata=m, timeout=5)),
+    ("Heartbeat", lambda m: workers.Heartbeat(work_pb.HeartbeatRequest(
+        worker_id=stranger_id, run_id=run.id, attempt=attempt), metadata=m,
+        timeout=5)),
+    ("ReportMetrics", lambda m: workers.ReportMetrics(
+        work_pb.ReportMetricsRequest(run_id=run.id, attempt=attempt),
+        metadata=m, timeout=5)),
+    ("UploadRunFile", lambda m: workers.UploadRunFile(iter(
+        [work_pb.RunFileChunk(header=header, data=b"abc")]), metadata=m,
+        timeout=5)),
+    ("CompleteRun", lambda m: workers.CompleteRun(work_pb.CompleteRunRequest(
+        run_id=run.id, attempt=attempt, results={"eval/top1": 1.0}),
+        metadata=m, timeout=5)),
+    ("FailRun", lambda m: workers.FailRun(work_pb.FailRunRequest(
+        run_id=run.id, attempt=attempt, message="not mine"), metadata=m,
+        timeout=5)),
+]:
+    got = code_of(call, as_stranger)
+    rows.append(("another worker's token: " + name, got))
+    if got != grpc.StatusCode.PERMISSION_DENIED:
+        fail("%s from another worker's token: %s" % (name, got))
+if experiments.GetRun(exp_pb.GetRunRequest(id=run.id), metadata=as_researcher,
+                      timeout=5).status != run_pb2.RUNNING:
+    fail("the stranger changed the run")
+if code_of(workers.FailRun, work_pb.FailRunRequest(
+        run_id=run.id, attempt=attempt, message="stop"), metadata=as_worker,
+        timeout=5) != grpc.StatusCode.OK:
+    fail("the lease holder could not fail its own run")
+
+# --- The attacks of issue 8, as a table ---
+def submit(mutate):
+    s = spec_pb2.ExperimentSpec()
+    s.CopyFrom(spec)
+    mutate(s)
+    return code_of(experiments.SubmitRun, exp_pb.SubmitRunRequest(spec=s),
+                   metadata=as_researcher, timeout=10)
+
+
+attacks = [
+    ("LeaseRun without a token",
+     code_of(workers.LeaseRun, work_pb.LeaseRunRequest(worker_id="x"),
+             timeout=5)),
+    ("CancelRun without a token",
+     code_of(experiments.CancelRun, exp_pb.CancelRunRequest(id=run.id),
+             timeout=5)),
+    ("CancelRun as a viewer",
+     code_of(experiments.CancelRun, exp_pb.CancelRunRequest(id=run.id),
+             metadata=md(secrets["viewer"]), timeout=5)),
+    ("SubmitRun as a worker",
+     code_of(experiments.SubmitRun, exp_pb.SubmitRunRequest(spec=spec),
+             metadata=as_worker, timeout=5)),
+    ("CreateToken as a researcher",
+     code_of(admin.CreateToken, admin_pb.CreateTokenRequest(
+         name="x", role=admin_pb.ROLE_ADMIN), metadata=as_researcher,
+         timeout=5)),
+] + rows + [
+    ("vit.depth = 2^31-1",
+     submit(lambda s: s.teacher.vit.MergeFrom(spec_pb2.VitSpec(
+         preset="", patch_size=7, width=32, depth=2**31 - 1, heads=2)))),
+    ("epochs = 2^31-1", submit(lambda s: setattr(s, "epochs", 2**31 - 1))),
+    ("max_restarts = 2^31-1",
+     submit(lambda s: setattr(s, "max_restarts", 2**31 - 1))),
+    ("optimizer.lr = 1e308",
+     submit(lambda s: s.optimizer.MergeFrom(spec_pb2.OptimizerSpec(lr=1e308)))),
+    ("optimizer.kind = 99",
+     submit(lambda s: s.optimizer.MergeFrom(spec_pb2.OptimizerSpec(kind=99)))),
+    ("dataset.root = ../../etc (checked by the worker: FAILED run)",
+     submit(lambda s: setattr(s.dataset, "root", "../../etc"))),
+    ("name of 15 MB", submit(lambda s: setattr(s, "name", "n" * (15 << 20)))),
+]
+run2 = experiments.SubmitRun(exp_pb.SubmitRunRequest(spec=spec),
+                             metadata=as_researcher, timeout=5)
+leased = workers.LeaseRun(
+    work_pb.LeaseRunRequest(worker_id=me.worker_id, wait_ms=1000),
+    metadata=as_worker, timeout=5).run
+attacks += [
+    ("ReportMetrics with a NaN point",
+     code_of(workers.ReportMetrics, work_pb.ReportMetricsRequest(
+         run_id=leased.id, attempt=leased.attempt,
+         points=[run_pb2.MetricPoint(key="train/loss",
+                                             value=float("nan"))]),
+             metadata=as_worker, timeout=5)),
+    ("UploadRunFile of 2^40 bytes (header)",
+     code_of(workers.UploadRunFile, iter([work_pb.RunFileChunk(
+         header=work_pb.RunFileHeader(run_id=leased.id,
+                                      attempt=leased.attempt,
+                                      sha256="b" * 64, size=1 << 40))]),
+             metadata=as_worker, timeout=5)),
+    ("UploadRunFile past its header's size",
+     code_of(workers.UploadRunFile, iter([work_pb.RunFileChunk(
+         header=work_pb.RunFileHeader(run_id=leased.id,
+                                      attempt=leased.attempt,
+                                      sha256="c" * 64, size=2),
+         data=b"abcdef")]), metadata=as_worker, timeout=5)),
+]
+list_code = code_of(experiments.ListRuns, exp_pb.ListRunsRequest(),
+                    metadata=as_researcher, timeout=5)
+attacks.append(("ListRuns after all of the above", list_code))
+if list_code != grpc.StatusCode.OK:
+    fail("ListRuns broke: %s" % list_code)
+want = {
+    "vit.depth = 2^31-1": "INVALID_ARGUMENT",
+    "epochs = 2^31-1": "INVALID_ARGUMENT",
+    "max_restarts = 2^31-1": "INVALID_ARGUMENT",
+    "optimizer.lr = 1e308": "INVALID_ARGUMENT",
+    "optimizer.kind = 99": "INVALID_ARGUMENT",
+    "name of 15 MB": "INVALID_ARGUMENT",
+    "ReportMetrics with a NaN point": "INVALID_ARGUMENT",
+    "UploadRunFile of 2^40 bytes (header)": "RESOURCE_EXHAUSTED",
+    "UploadRunFile past its header's size": "INVALID_ARGUMENT",
+    "LeaseRun without a token": "UNAUTHENTICATED",
+    "CancelRun without a token": "UNAUTHENTICATED",
+    "CancelRun as a viewer": "PERMISSION_DENIED",
+    "SubmitRun as a worker": "PERMISSION_DENIED",
+    "CreateToken as a researcher": "PERMISSION_DENIED",
+}
+print("%-62s %s" % ("attack", "code"))
+for name, code in attacks:
+    print("%-62s %s" % (name, code.name))
+    if name in want and code.name != want[name]:
+        fail("%s: %s, want %s" % (name, code.name, want[name]))
+cleanup()
+print("outside client: 1 passed, 0 failed")
