@@ -7,6 +7,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/spec_resolution.h"
 #include "server/store.h"
 
@@ -28,11 +29,14 @@ absl::Status SqliteError(int rc, absl::string_view what,
   const std::string text = absl::StrCat("sqlite ", what, ": ", message);
   switch (rc & 0xff) {
     case SQLITE_FULL:
+      DISTILL_LOG(WARNING) << text;
       return absl::ResourceExhaustedError(
           absl::StrCat(text, " (the data directory's disk is full)"));
     case SQLITE_READONLY:
     case SQLITE_IOERR:
     case SQLITE_CANTOPEN:
+      DISTILL_LOG(WARNING) << text;
+      return absl::UnavailableError(text);
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
     case SQLITE_PROTOCOL:
@@ -129,7 +133,7 @@ class SqliteStore final : public Store {
             // heap instead of a memory-mapped -shm file, whose pages fault
             // with SIGBUS when the disk fills up or turns read-only.
         Exec("PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; "
-             "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;");
+             "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;");
         !s.ok()) {
       return s;
     }
