@@ -1,6 +1,9 @@
 #ifndef DISTILL_COMMON_VALIDATION_H_
 #define DISTILL_COMMON_VALIDATION_H_
 
+#include <optional>
+#include <vector>
+
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "distill/v1/spec.pb.h"
@@ -31,6 +34,17 @@ absl::StatusOr<v1::ExperimentSpec> ResolveAndValidate(
 // The sweep itself (name, members, teacher stage); the specs it expands to
 // are validated by ValidateSpec.
 absl::Status ValidateSweepShape(const v1::SweepSpec& sweep);
+
+// What a sweep runs: the teacher stage (when it trains one) over the base,
+// then one DISTILL spec a member, each resolved and validated.
+struct ExpandedSweep {
+  std::optional<v1::ExperimentSpec> teacher;
+  std::vector<v1::ExperimentSpec> members;  // In member order.
+};
+
+// ValidateSweepShape, then the expansion; INVALID_ARGUMENT naming the stage
+// or member ("member \"B\": losses.ce must be ...").
+absl::StatusOr<ExpandedSweep> ExpandSweep(const v1::SweepSpec& sweep);
 
 }  // namespace distill
 

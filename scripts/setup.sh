@@ -26,6 +26,8 @@ packages=(
   # A client nobody here wrote: the tests call the coordinator from Python
   # stubs generated from proto/ (protoc + grpc_python_plugin).
   python3-grpcio python3-protobuf
+  # ASan/UBSan and libFuzzer for the coordinator side (scripts/sanitize.sh).
+  clang libclang-rt-14-dev
 )
 missing=()
 for p in "${packages[@]}"; do

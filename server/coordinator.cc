@@ -1,7 +1,6 @@
 #include "server/coordinator.h"
 
 #include <fcntl.h>
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -181,14 +180,21 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
       c->scheduler_.get(), c->auth_.get(), options.limits);
   c->admin_ =
       std::make_unique<AdminServiceImpl>(c->scheduler_.get(), c->auth_.get());
+  c->reflection_ = std::make_unique<ReflectionServiceImpl>(
+      c->auth_.get(),
+      std::vector<std::string>{
+          v1::ExperimentService::service_full_name(),
+          v1::WorkerService::service_full_name(),
+          v1::AdminService::service_full_name(), "grpc.health.v1.Health",
+          grpc::reflection::v1alpha::ServerReflection::service_full_name()});
 
   grpc::EnableDefaultHealthCheckService(true);
-  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   builder.AddListeningPort(options.listen_address, *credentials, &c->port_);
   builder.RegisterService(c->experiments_.get());
   builder.RegisterService(c->workers_.get());
   builder.RegisterService(c->admin_.get());
+  builder.RegisterService(c->reflection_.get());
   builder.SetMaxReceiveMessageSize(16 << 20);
   c->server_ = builder.BuildAndStart();
   if (c->server_ == nullptr || c->port_ == 0) {
@@ -211,6 +217,7 @@ Coordinator::~Coordinator() {
   Shutdown();
   // Everything that uses the data directory goes before its lock does.
   server_.reset();
+  reflection_.reset();
   admin_.reset();
   workers_.reset();
   experiments_.reset();

@@ -11,6 +11,7 @@
 #include "absl/synchronization/notification.h"
 #include "common/tls.h"
 #include "server/clock.h"
+#include "server/reflection.h"
 #include "server/run_file_store.h"
 #include "server/scheduler.h"
 #include "server/services.h"
@@ -45,7 +46,8 @@ struct CoordinatorOptions {
 };
 
 // The whole coordinator: store, run files, scheduler, tokens and the gRPC
-// server with its three services, health checking and reflection; once a second
+// server with its three services, health checking and reflection (with
+// a token); once a second
 // it queues again the runs whose worker went silent (so that they do not
 // wait for the next worker to ask). Thread-safe.
 class Coordinator {
@@ -73,6 +75,7 @@ class Coordinator {
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<ExperimentServiceImpl> experiments_;
   std::unique_ptr<AdminServiceImpl> admin_;
+  std::unique_ptr<ReflectionServiceImpl> reflection_;
   std::unique_ptr<WorkerServiceImpl> workers_;
   std::unique_ptr<grpc::Server> server_;
   std::string host_;

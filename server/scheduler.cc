@@ -164,37 +164,10 @@ absl::StatusOr<v1::Run> Scheduler::SubmitRun(
 
 absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
     const v1::SweepSpec& spec) {
-  if (absl::Status s = ValidateSweepShape(spec); !s.ok()) return s;
-  // Expand: the teacher stage over the base, then one DISTILL spec a member.
-  std::optional<v1::ExperimentSpec> teacher_spec;
-  if (spec.teacher().has_train()) {
-    teacher_spec = spec.base();
-    teacher_spec->clear_losses();
-    teacher_spec->clear_student();
-    teacher_spec->MergeFrom(spec.teacher().train());
-    teacher_spec->set_kind(v1::TRAIN_TEACHER);
-    absl::StatusOr<v1::ExperimentSpec> resolved =
-        ResolveAndValidate(*teacher_spec);
-    if (!resolved.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("teacher.train: ", resolved.status().message()));
-    }
-    teacher_spec = *std::move(resolved);
-  }
-  std::vector<v1::ExperimentSpec> member_specs;
-  for (const v1::SweepMember& member : spec.members()) {
-    v1::ExperimentSpec m = spec.base();
-    m.set_kind(v1::DISTILL);
-    *m.mutable_losses() = member.losses();
-    m.mutable_teacher()->Clear();
-    absl::StatusOr<v1::ExperimentSpec> resolved =
-        ResolveAndValidate(m, TeacherReference::kProvided);
-    if (!resolved.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "member \"", member.name(), "\": ", resolved.status().message()));
-    }
-    member_specs.push_back(*std::move(resolved));
-  }
+  absl::StatusOr<ExpandedSweep> expanded = ExpandSweep(spec);
+  if (!expanded.ok()) return expanded.status();
+  std::optional<v1::ExperimentSpec>& teacher_spec = expanded->teacher;
+  std::vector<v1::ExperimentSpec>& member_specs = expanded->members;
 
   absl::MutexLock lock(&mu_);
   v1::SubmitSweepResponse response;

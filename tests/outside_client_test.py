@@ -56,6 +56,16 @@ subprocess.run(
      "--grpc_python_out", GEN,
      "--plugin=protoc-gen-grpc_python=" + shutil.which("grpc_python_plugin")] +
     protos, check=True)
+# Reflection's Python module would be grpc.reflection..., inside grpcio's own
+# package: generated under another module path (the wire names stay).
+os.makedirs(os.path.join(WORK, "src/outside_reflection"))
+shutil.copy(os.path.join(SOURCE, "proto/grpc/reflection/v1alpha/reflection.proto"),
+            os.path.join(WORK, "src/outside_reflection"))
+subprocess.run(
+    ["protoc", "-I", os.path.join(WORK, "src"), "--python_out", GEN,
+     "--grpc_python_out", GEN,
+     "--plugin=protoc-gen-grpc_python=" + shutil.which("grpc_python_plugin"),
+     "outside_reflection/reflection.proto"], check=True)
 sys.path.insert(0, GEN)
 
 import grpc  # noqa: E402
@@ -67,6 +77,9 @@ from distill.v1 import run_pb2  # noqa: E402
 from distill.v1 import spec_pb2  # noqa: E402
 from distill.v1 import worker_service_pb2 as work_pb  # noqa: E402
 from distill.v1 import worker_service_pb2_grpc as work_grpc  # noqa: E402
+from google.protobuf import descriptor_pb2  # noqa: E402
+from outside_reflection import reflection_pb2 as refl_pb  # noqa: E402
+from outside_reflection import reflection_pb2_grpc as refl_grpc  # noqa: E402
 
 # --- The coordinator binary, tokens on (its default), loopback ---
 data = os.path.join(WORK, "data")
@@ -173,6 +186,38 @@ health = channel.unary_unary(
     "/grpc.health.v1.Health/Check")
 if code_of(health, b"", timeout=5) != grpc.StatusCode.OK:
     fail("the health check needs no token")
+
+# Reflection (grpcurl's way in) only with a token: any role.
+reflection = refl_grpc.ServerReflectionStub(channel)
+
+
+def reflect(secret, **request):
+    return next(reflection.ServerReflectionInfo(
+        iter([refl_pb.ServerReflectionRequest(**request)]),
+        metadata=md(secret), timeout=5))
+
+
+try:
+    reflect("", list_services="")
+    fail("reflection answered without a token")
+except grpc.RpcError as e:
+    if e.code() != grpc.StatusCode.UNAUTHENTICATED:
+        fail("reflection without a token: %s" % e.code())
+listed = [s.name for s in reflect(secrets["viewer"], list_services="")
+          .list_services_response.service]
+if "distill.v1.ExperimentService" not in listed:
+    fail("reflection lists %s" % listed)
+files = reflect(secrets["worker"],
+                file_containing_symbol="distill.v1.ExperimentService")
+methods = set()
+for blob in files.file_descriptor_response.file_descriptor_proto:
+    fd = descriptor_pb2.FileDescriptorProto.FromString(blob)
+    for service in fd.service:
+        methods.update(m.name for m in service.method)
+if "SubmitSweep" not in methods:
+    fail("reflection describes %s" % sorted(methods))
+print("reflection: UNAUTHENTICATED without a token; %d services, %d methods "
+      "of ExperimentService with one" % (len(listed), len(methods)))
 
 # --- The lease holder only ---
 experiments = exp_grpc.ExperimentServiceStub(channel)

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The coordinator side (common, server, CLI; no LibTorch) built with clang,
+# AddressSanitizer and UndefinedBehaviorSanitizer, in build-sanitize/: runs
+# its unit tests and each libFuzzer target for DISTILL_FUZZ_SECONDS (30)
+# from its committed corpus. The main suite runs this as ctest `sanitizers`
+# (label sanitize); alone: scripts/sanitize.sh [CTEST_ARGS...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${DISTILL_SANITIZE_DIR:-build-sanitize}
+CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DDISTILL_BUILD_WORKER=OFF -DDISTILL_SANITIZE=address,undefined \
+  -DDISTILL_FUZZ=ON -DDISTILL_FUZZ_SECONDS="${DISTILL_FUZZ_SECONDS:-30}" >/dev/null
+cmake --build "$dir" -j2
+cd "$dir"
+# Leaks are checked; gRPC's and protobuf's own one-time allocations at exit
+# are not ours.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0:detect_odr_violation=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+ctest --output-on-failure -j2 -L 'unit|fuzz' "$@"
