@@ -264,8 +264,10 @@ absl::Status Scheduler::Finish(v1::Run& run, v1::RunStatus status,
   run.set_finished_ms(clock_->NowMs());
   run.set_lease_expires_ms(0);
   if (absl::Status s = store_->UpdateRun(run); !s.ok()) return s;
-  absl::StatusOr<std::vector<std::string>> gone =
-      store_->DeleteRunFiles(run.id(), kResumeFile, "");
+  // A run that ended keeps no resume point; one that did not succeed keeps
+  // no file at all (what it uploaded serves nobody, and must not pile up).
+  absl::StatusOr<std::vector<std::string>> gone = store_->DeleteRunFiles(
+      run.id(), status == v1::SUCCEEDED ? kResumeFile : "", "");
   if (!gone.ok()) return gone.status();
   orphaned_.insert(orphaned_.end(), gone->begin(), gone->end());
   absl::StatusOr<std::vector<v1::Run>> dependents =
@@ -633,8 +635,48 @@ absl::StatusOr<std::unique_ptr<RunFileReader>> Scheduler::OpenRunFile(
   return run_files_->Open(sha256);
 }
 
+absl::StatusOr<bool> Scheduler::NeededByCaller(const std::string& sha256,
+                                               int64_t caller) {
+  absl::StatusOr<std::vector<v1::Run>> running =
+      store_->ListRuns(0, v1::RUNNING);
+  if (!running.ok()) return running.status();
+  for (const v1::Run& run : *running) {
+    if (!CheckHolder(run, caller).ok()) continue;
+    // By digest, not by the file record's run: identical bytes may have
+    // been uploaded by another run first.
+    for (int64_t source : {run.teacher_run_id(), run.spec().student_run_id()}) {
+      if (source == 0) continue;
+      absl::StatusOr<v1::Run> other = store_->GetRun(source);
+      if (other.ok() && other->checkpoint_sha256() == sha256) return true;
+    }
+    absl::StatusOr<RunFileRecord> resume =
+        store_->FindRunFile(run.id(), kResumeFile);
+    if (resume.ok() && resume->sha256 == sha256) return true;
+  }
+  return false;
+}
+
 absl::StatusOr<std::unique_ptr<RunFileReader>> Scheduler::OpenRunFileByDigest(
-    const std::string& sha256) {
+    const std::string& sha256, int64_t caller) {
+  if (caller != 0) {
+    if (!IsSha256Hex(sha256)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "sha256 must be 64 lower-case hex digits, got \"", sha256, "\""));
+    }
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = store_->FindRunFileByDigest(sha256).status();
+        !s.ok()) {
+      return s;
+    }
+    absl::StatusOr<bool> needed = NeededByCaller(sha256, caller);
+    if (!needed.ok()) return needed.status();
+    if (!*needed) {
+      return absl::PermissionDeniedError(absl::StrCat(
+          "run file ", sha256,
+          " is no resume point, teacher or student checkpoint of a run this "
+          "worker holds"));
+    }
+  }
   return run_files_->Open(sha256);
 }
 

@@ -93,8 +93,11 @@ class Scheduler {
   // A file the run uploaded, by name ("checkpoint", "tsne.csv").
   absl::StatusOr<std::unique_ptr<RunFileReader>> OpenRunFile(
       int64_t run_id, const std::string& name);
+  // A file by digest, for a worker: with tokens (`caller` != 0) only one a
+  // run its worker holds needs — the run's own (its resume point), its
+  // teacher's or its student's checkpoint. PERMISSION_DENIED otherwise.
   absl::StatusOr<std::unique_ptr<RunFileReader>> OpenRunFileByDigest(
-      const std::string& sha256);
+      const std::string& sha256, int64_t caller = 0);
   absl::Status CompleteRun(const v1::CompleteRunRequest& request,
                            int64_t caller = 0);
   absl::Status FailRun(const v1::FailRunRequest& request, int64_t caller = 0);
@@ -117,6 +120,10 @@ class Scheduler {
   absl::StatusOr<v1::Run> CurrentLease(int64_t run_id, int32_t attempt,
                                        int64_t caller)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether `sha256` is the resume point, or the teacher's or student's
+  // checkpoint, of a run `caller`'s worker holds.
+  absl::StatusOr<bool> NeededByCaller(const std::string& sha256, int64_t caller)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // PERMISSION_DENIED unless `caller` registered the worker `run` names.
   absl::Status CheckHolder(const v1::Run& run, int64_t caller)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -125,8 +132,8 @@ class Scheduler {
   // (orphaned_) are removed once it committed.
   absl::Status Transaction(const std::function<absl::Status()>& fn)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Ends `run`, drops its resume point and settles the runs waiting on it as
-  // a teacher.
+  // Ends `run`, drops its resume point (every file unless it succeeded),
+  // and settles the runs waiting on it as a teacher.
   absl::Status Finish(v1::Run& run, v1::RunStatus status,
                       const std::string& message)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

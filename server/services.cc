@@ -211,8 +211,9 @@ grpc::Status WorkerServiceImpl::FetchRunFile(
     grpc::ServerContext* context, const v1::FetchRunFileRequest* request,
     grpc::ServerWriter<v1::RunFileChunk>* writer) {
   DISTILL_AUTHORIZE(caller, Permission::kWork);
-  return StreamFile(scheduler_->OpenRunFileByDigest(request->sha256()), context,
-                    writer);
+  return StreamFile(
+      scheduler_->OpenRunFileByDigest(request->sha256(), caller->token_id),
+      context, writer);
 }
 
 grpc::Status WorkerServiceImpl::CompleteRun(

@@ -476,9 +476,10 @@ class SqliteStore final : public Store {
     std::vector<std::string> doomed;
     {
       Statement q(db_,
-                  "SELECT sha256 FROM run_files WHERE run_id = ? AND name = "
-                  "? AND sha256 != ?");
-      if (absl::Status s = q.Bind({run_id, name, keep}); !s.ok()) return s;
+                  "SELECT sha256 FROM run_files WHERE run_id = ? AND "
+                  "(? = '' OR name = ?) AND sha256 != ?");
+      if (absl::Status s = q.Bind({run_id, name, name, keep}); !s.ok())
+        return s;
       while (true) {
         absl::StatusOr<bool> row = q.Step();
         if (!row.ok()) return row.status();

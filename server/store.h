@@ -127,9 +127,9 @@ class Store {
       int64_t run_id, const std::string& name) = 0;
   virtual absl::StatusOr<RunFileRecord> FindRunFileByDigest(
       const std::string& sha256) = 0;
-  // Forgets the run's files of that name but the one of digest `keep`
-  // (none when empty). Returns the digests no file record refers to any
-  // more: their files can go.
+  // Forgets the run's files of that name (every name when empty) but the
+  // one of digest `keep` (none when empty). Returns the digests no file record
+  // refers to any more: their files can go.
   virtual absl::StatusOr<std::vector<std::string>> DeleteRunFiles(
       int64_t run_id, const std::string& name, const std::string& keep) = 0;
 };

@@ -16,6 +16,7 @@ Usage: outside_client_test.py BUILD_DIR SOURCE_DIR
 """
 
 import glob
+import hashlib
 import os
 import re
 import shutil
@@ -277,6 +278,28 @@ for name, call in [
     rows.append(("another worker's token: " + name, got))
     if got != grpc.StatusCode.PERMISSION_DENIED:
         fail("%s from another worker's token: %s" % (name, got))
+# A resume point the holder uploads: only the holder may fetch it back.
+resume = b"resume point"
+resume_header = work_pb.RunFileHeader(
+    run_id=run.id, attempt=attempt, sha256=hashlib.sha256(resume).hexdigest(),
+    size=len(resume), name="resume.pt")
+workers.UploadRunFile(iter([work_pb.RunFileChunk(header=resume_header,
+                                                 data=resume)]),
+                      metadata=as_worker, timeout=5)
+
+
+def fetch(m):
+    return b"".join(c.data for c in workers.FetchRunFile(
+        work_pb.FetchRunFileRequest(sha256=resume_header.sha256), metadata=m,
+        timeout=5))
+
+
+got = code_of(fetch, as_stranger)
+rows.append(("another worker's token: FetchRunFile of its resume point", got))
+if got != grpc.StatusCode.PERMISSION_DENIED:
+    fail("FetchRunFile from another worker's token: %s" % got)
+if fetch(as_worker) != resume:
+    fail("the holder could not fetch its resume point")
 if experiments.GetRun(exp_pb.GetRunRequest(id=run.id), metadata=as_researcher,
                       timeout=5).status != run_pb2.RUNNING:
     fail("the stranger changed the run")

@@ -525,6 +525,25 @@ TEST_F(SchedulerTest, LeaseLongPollWakesWhenARunArrives) {
   EXPECT_LT(absl::Now() - start, absl::Seconds(10));
 }
 
+TEST_F(SchedulerTest, ARunThatFailsKeepsNoFile) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("junk"));
+  const v1::Run run = Lease();
+  Upload(run, std::string(4096, 'j'));
+  Upload(run, "map", "tsne.csv");
+  EXPECT_TRUE(scheduler_->OpenRunFile(run.id(), "checkpoint").ok());
+  v1::FailRunRequest fail;
+  fail.set_run_id(run.id());
+  fail.set_attempt(run.attempt());
+  ASSERT_TRUE(scheduler_->FailRun(fail).ok());
+  for (const char* name : {"checkpoint", "tsne.csv"}) {
+    EXPECT_EQ(scheduler_->OpenRunFile(run.id(), name).status().code(),
+              absl::StatusCode::kNotFound)
+        << name;
+  }
+  EXPECT_FALSE(fs::exists(dir_ / Sha256Hex(std::string(4096, 'j'))));
+  EXPECT_TRUE(scheduler_->GetRun(run.id())->files().empty());
+}
+
 TEST_F(SchedulerTest, UnknownWorkerCannotLease) {
   EXPECT_EQ(scheduler_->LeaseRun("ghost", absl::ZeroDuration()).status().code(),
             absl::StatusCode::kNotFound);
@@ -585,6 +604,17 @@ TEST_F(SchedulerTest, OnlyTheLeaseHoldersTokenMayActForTheRun) {
       scheduler_->FinishUpload(HeaderFor(run, "x"), **writer, kStranger).code(),
       absl::StatusCode::kPermissionDenied);
   EXPECT_EQ(StatusOf(run.id()), v1::RUNNING);
+  // Files by digest: only what a run the caller holds needs.
+  const v1::RunFileHeader resume = HeaderFor(run, "resume", "resume.pt");
+  auto resume_writer = scheduler_->BeginUpload(resume, kHolder);
+  ASSERT_TRUE(resume_writer.ok());
+  ASSERT_TRUE((*resume_writer)->Append("resume").ok());
+  ASSERT_TRUE(scheduler_->FinishUpload(resume, **resume_writer, kHolder).ok());
+  EXPECT_TRUE(scheduler_->OpenRunFileByDigest(resume.sha256(), kHolder).ok());
+  EXPECT_EQ(scheduler_->OpenRunFileByDigest(resume.sha256(), kStranger)
+                .status()
+                .code(),
+            absl::StatusCode::kPermissionDenied);
   EXPECT_TRUE(scheduler_->ReportMetrics(metrics, kHolder).ok());
   EXPECT_TRUE(scheduler_->FailRun(fail, kHolder).ok());
   EXPECT_EQ(StatusOf(run.id()), v1::FAILED);
