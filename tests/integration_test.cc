@@ -9,8 +9,10 @@
 #include <fstream>
 #include <thread>
 
+#include "common/channel.h"
 #include "common/sha256.h"
 #include "common/tls.h"
+#include "common/token.h"
 #include "distill/v1/experiment_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server/coordinator.h"
@@ -405,6 +407,61 @@ TEST(CoordinatorTest, TlsServesOnlyClientsThatTrustItsCertificate) {
   EXPECT_THAT(
       std::string(Coordinator::Start(options).status().message()),
       HasSubstr("cannot read the TLS certificate " + dir + "/missing.pem"));
+}
+
+// The first start with tokens leaves a way in: an admin token in a file
+// only its owner reads, and a worker token where asked; later starts keep
+// them, and a new admin token comes only when none is valid.
+TEST(CoordinatorTest, TokensAreMadeOnFirstStartAndKept) {
+  TempDir temp("distill_tokens_test");
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = (temp.path() / "data").string();
+  options.require_tokens = true;
+  options.worker_token_file = (temp.path() / "worker.token").string();
+  const std::string admin_file = options.data_dir + "/admin.token";
+  std::string admin;
+  {
+    auto coordinator = Coordinator::Start(options);
+    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+    admin = *ReadTokenFile(admin_file);
+    EXPECT_EQ(fs::status(admin_file).permissions() & fs::perms::all,
+              fs::perms::owner_read | fs::perms::owner_write);
+    ASSERT_TRUE(ReadTokenFile(options.worker_token_file).ok());
+    // The admin token works through Dial; no token does not.
+    auto as_admin = v1::ExperimentService::NewStub(
+        *Dial((*coordinator)->address(), {}, admin));
+    auto anonymous = v1::ExperimentService::NewStub(
+        *Dial((*coordinator)->address(), {}, ""));
+    for (auto* stub : {as_admin.get(), anonymous.get()}) {
+      grpc::ClientContext context;
+      v1::ListRunsResponse response;
+      grpc::Status status =
+          stub->ListRuns(&context, v1::ListRunsRequest(), &response);
+      EXPECT_EQ(status.error_code(), stub == as_admin.get()
+                                         ? grpc::StatusCode::OK
+                                         : grpc::StatusCode::UNAUTHENTICATED);
+    }
+  }
+  const std::string worker = *ReadTokenFile(options.worker_token_file);
+  {
+    auto again = Coordinator::Start(options);
+    ASSERT_TRUE(again.ok()) << again.status();
+    EXPECT_EQ(*ReadTokenFile(admin_file), admin);
+    EXPECT_EQ(*ReadTokenFile(options.worker_token_file), worker);
+    EXPECT_EQ((*again)->scheduler().ListTokens()->size(), 2u);
+    // Every admin token revoked: the next start makes a new one.
+    const std::vector<TokenRecord> tokens =
+        *(*again)->scheduler().ListTokens();
+    for (const TokenRecord& t : tokens) {
+      if (t.role == v1::ROLE_ADMIN)
+        ASSERT_TRUE((*again)->scheduler().RevokeToken(t.id).ok());
+    }
+  }
+  auto third = Coordinator::Start(options);
+  ASSERT_TRUE(third.ok()) << third.status();
+  EXPECT_NE(*ReadTokenFile(admin_file), admin);
+  EXPECT_EQ((*third)->scheduler().ListTokens()->size(), 3u);
 }
 
 TEST(CoordinatorTest, OneCoordinatorOwnsADataDirectory) {
