@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 
@@ -52,6 +53,8 @@ class Cli {
       return Download(id, a[2], n == 4 ? a[3] : a[2]);
     }
     if (n == 2 && a[0] == "tsne") return WithId(a[1], &Cli::Tsne);
+    if (n == 2 && a[0] == "workers" && a[1] == "list") return ListWorkers();
+    if (n == 3 && a[0] == "workers" && a[1] == "drain") return Drain(a[2]);
     if (n >= 2 && a[0] == "tokens" && a[1] == "create") return CreateToken(a);
     if (n == 2 && a[0] == "tokens" && a[1] == "list") return ListTokens();
     if (n == 3 && a[0] == "tokens" && a[1] == "revoke") {
@@ -348,6 +351,41 @@ class Cli {
     return 0;
   }
 
+  int ListWorkers() {
+    grpc::ClientContext context;
+    v1::ListWorkersResponse response;
+    grpc::Status status =
+        stub_->ListWorkers(&context, v1::ListWorkersRequest(), &response);
+    if (!status.ok()) return Refused("workers list", status);
+    out_ << absl::StrFormat("%-28s %-9s %-8s %5s  %-19s  %s\n", "ID", "STATE",
+                            "DEVICE", "RUN", "LAST SEEN (UTC)",
+                            "LIBTORCH, BLAS");
+    for (const v1::Worker& w : response.workers()) {
+      out_ << absl::StrFormat(
+          "%-28s %-9s %-8s %5s  %-19s  %s, %s\n", w.id(), w.state(), w.device(),
+          w.run_id() ? absl::StrCat(w.run_id()) : "-", Time(w.last_seen_ms()),
+          w.libtorch_version(),
+          std::filesystem::path(w.blas()).filename().string());
+    }
+    return 0;
+  }
+
+  int Drain(const std::string& id) {
+    v1::DrainWorkerRequest request;
+    request.set_id(id);
+    grpc::ClientContext context;
+    v1::Worker worker;
+    grpc::Status status = stub_->DrainWorker(&context, request, &worker);
+    if (!status.ok()) return Refused("workers drain", status);
+    out_ << "worker " << worker.id() << " drains"
+         << (worker.run_id() ? absl::StrCat(": run ", worker.run_id(),
+                                            " is handed back with a resume "
+                                            "point, then it stops")
+                             : ", then stops")
+         << "\n";
+    return 0;
+  }
+
   static std::string RoleWord(v1::Role role) {
     return absl::AsciiStrToLower(v1::Role_Name(role).substr(5));
   }
@@ -387,6 +425,11 @@ std::string CliUsage() {
          "student\n"
          "  download ID NAME [OUT]  save a file of the run (checkpoint, "
          "tsne.csv)\n"
+         "  workers list            every worker: state (idle, running, "
+         "draining, lost,\n"
+         "                          stopped), its run, last heartbeat\n"
+         "  workers drain ID        the worker hands its run back (resume "
+         "point) and stops\n"
          "  tokens create --role=viewer|researcher|worker|admin --name=NAME "
          "[--out=FILE]\n"
          "                          (admin) a new token: its secret to FILE "

@@ -1,8 +1,10 @@
 #include "common/grpc_status.h"
 
+#include <algorithm>
 #include <string>
 
 #include "absl/time/clock.h"
+#include "common/log.h"
 
 namespace distill {
 
@@ -19,11 +21,39 @@ absl::Status FromGrpcStatus(const grpc::Status& status) {
                       status.error_message());
 }
 
-std::unique_ptr<grpc::ClientContext> ContextWithTimeout(
-    absl::Duration timeout) {
+std::unique_ptr<grpc::ClientContext> ContextWithTimeout(absl::Duration timeout,
+                                                        bool wait_for_ready) {
   auto context = std::make_unique<grpc::ClientContext>();
   context->set_deadline(absl::ToChronoTime(absl::Now() + timeout));
+  context->set_wait_for_ready(wait_for_ready);
   return context;
+}
+
+bool IsTransient(const absl::Status& status) {
+  switch (status.code()) {
+    case absl::StatusCode::kUnavailable:
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kResourceExhausted:
+    case absl::StatusCode::kAborted:
+      return true;
+    default:
+      return false;
+  }
+}
+
+absl::Status RetryTransient(absl::Duration patience, const std::string& what,
+                            const std::function<absl::Status()>& call) {
+  const absl::Time give_up = absl::Now() + patience;
+  absl::Duration backoff = absl::Milliseconds(250);
+  while (true) {
+    absl::Status status = call();
+    if (status.ok() || !IsTransient(status) || absl::Now() >= give_up)
+      return status;
+    DISTILL_LOG(WARNING) << what << ": " << status.message() << "; again in "
+                         << backoff;
+    absl::SleepFor(std::min(backoff, give_up - absl::Now()));
+    backoff = std::min(backoff * 2, absl::Seconds(5));
+  }
 }
 
 }  // namespace distill

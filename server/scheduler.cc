@@ -402,7 +402,7 @@ absl::Status Scheduler::ExpireLeasesLocked() {
         absl::StrCat("the lease of attempt ", run.attempt(), " on worker ",
                      run.worker_id(), " expired");
     absl::Status s = Transaction([&]() -> absl::Status {
-      if (run.attempt() > max_restarts) {
+      if (run.attempt() - run.releases() > max_restarts) {
         return Finish(run, v1::FAILED,
                       absl::StrCat("LOST: ", what, " and max_restarts (",
                                    max_restarts, ") is spent"));
@@ -429,8 +429,21 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
     return absl::PermissionDeniedError(
         absl::StrCat("worker ", worker_id, " registered with another token"));
   }
+  if (worker->stopped_ms != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("worker ", worker_id, " deregistered"));
+  }
+  worker->last_seen_ms = clock_->NowMs();
+  if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
   v1::LeaseRunResponse response;
   while (!shutdown_) {
+    // A drain asked for while this call waits wakes it (Changed).
+    worker = store_->GetWorker(worker_id);
+    if (!worker.ok()) return worker.status();
+    if (worker->draining) {
+      response.set_drain_requested(true);
+      return response;
+    }
     if (absl::Status s = ExpireLeasesLocked(); !s.ok()) return s;
     absl::StatusOr<std::optional<v1::Run>> next = store_->NextQueuedRun();
     if (!next.ok()) return next.status();
@@ -525,6 +538,12 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(
   run->set_lease_expires_ms(clock_->NowMs() + options_.lease_duration_ms);
   if (absl::Status s = store_->UpdateRun(*run); !s.ok()) return s;
   response.set_lease_expires_ms(run->lease_expires_ms());
+  if (absl::StatusOr<WorkerRecord> worker = store_->GetWorker(run->worker_id());
+      worker.ok()) {
+    worker->last_seen_ms = clock_->NowMs();
+    if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
+    response.set_drain_requested(worker->draining);
+  }
   return response;
 }
 
@@ -743,6 +762,99 @@ absl::StatusOr<std::vector<TokenRecord>> Scheduler::ListTokens() {
 absl::StatusOr<TokenRecord> Scheduler::RevokeToken(int64_t id) {
   absl::MutexLock lock(&mu_);
   return store_->RevokeToken(id, clock_->NowMs());
+}
+
+absl::Status Scheduler::ReleaseRun(const v1::ReleaseRunRequest& request,
+                                   int64_t caller) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<v1::Run> run =
+      CurrentLease(request.run_id(), request.attempt(), caller);
+  if (!run.ok()) return run.status();
+  // Queued again at once, with its resume point; the next lease is the next
+  // attempt, and a release is no restart (nothing was lost).
+  const std::string reason =
+      request.reason().substr(0, limits::kMessageBytes / 4);
+  run->set_message(absl::StrCat("attempt ", run->attempt(), " on worker ",
+                                run->worker_id(), " handed back",
+                                reason.empty() ? "" : ": ", reason));
+  run->set_status(v1::QUEUED);
+  run->set_worker_id("");
+  run->set_lease_expires_ms(0);
+  run->set_releases(run->releases() + 1);
+  if (absl::Status s = store_->UpdateRun(*run); !s.ok()) return s;
+  Changed();
+  return absl::OkStatus();
+}
+
+absl::Status Scheduler::Deregister(const std::string& worker_id,
+                                   int64_t caller) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<WorkerRecord> worker = store_->GetWorker(worker_id);
+  if (!worker.ok()) return worker.status();
+  if (worker->token_id != caller) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("worker ", worker_id, " registered with another token"));
+  }
+  worker->stopped_ms = worker->last_seen_ms = clock_->NowMs();
+  if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
+  Changed();
+  return absl::OkStatus();
+}
+
+v1::Worker Scheduler::WorkerInfo(const WorkerRecord& record,
+                                 int64_t run_id) const {
+  v1::Worker w;
+  w.set_id(record.id);
+  w.set_hostname(record.hostname);
+  w.set_device(record.device);
+  w.set_threads(record.threads);
+  w.set_libtorch_version(record.libtorch_version);
+  w.set_blas(record.blas);
+  w.set_registered_ms(record.registered_ms);
+  w.set_last_seen_ms(record.last_seen_ms);
+  w.set_run_id(run_id);
+  const bool silent =
+      clock_->NowMs() - record.last_seen_ms > options_.lease_duration_ms;
+  w.set_state(record.stopped_ms != 0 ? "stopped"
+              : silent               ? "lost"
+              : record.draining      ? "draining"
+              : run_id != 0          ? "running"
+                                     : "idle");
+  return w;
+}
+
+absl::StatusOr<std::vector<v1::Worker>> Scheduler::ListWorkers() {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<std::vector<WorkerRecord>> workers = store_->ListWorkers();
+  if (!workers.ok()) return workers.status();
+  absl::StatusOr<std::vector<v1::Run>> running =
+      store_->ListRuns(0, v1::RUNNING);
+  if (!running.ok()) return running.status();
+  absl::flat_hash_map<std::string, int64_t> holding;
+  for (const v1::Run& run : *running) holding[run.worker_id()] = run.id();
+  std::vector<v1::Worker> out;
+  for (const WorkerRecord& record : *workers) {
+    const auto it = holding.find(record.id);
+    out.push_back(WorkerInfo(record, it == holding.end() ? 0 : it->second));
+  }
+  return out;
+}
+
+absl::StatusOr<v1::Worker> Scheduler::DrainWorker(const std::string& id) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<WorkerRecord> worker = store_->GetWorker(id);
+  if (!worker.ok()) return worker.status();
+  worker->draining = true;
+  if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
+  Changed();  // Wakes its long-poll.
+  int64_t run_id = 0;
+  absl::StatusOr<std::vector<v1::Run>> running =
+      store_->ListRuns(0, v1::RUNNING);
+  if (!running.ok()) return running.status();
+  for (const v1::Run& run : *running) {
+    if (run.worker_id() == id) run_id = run.id();
+  }
+  return WorkerInfo(*worker, run_id);
 }
 
 }  // namespace distill

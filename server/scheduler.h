@@ -101,6 +101,18 @@ class Scheduler {
   absl::Status CompleteRun(const v1::CompleteRunRequest& request,
                            int64_t caller = 0);
   absl::Status FailRun(const v1::FailRunRequest& request, int64_t caller = 0);
+  // The holder hands the run back (it drains): QUEUED at once, its resume
+  // point kept; not counted as a restart.
+  absl::Status ReleaseRun(const v1::ReleaseRunRequest& request,
+                          int64_t caller = 0);
+  // The worker stopped for good; `distill workers list` shows it stopped.
+  absl::Status Deregister(const std::string& worker_id, int64_t caller = 0);
+
+  // --- Workers, as operators see them ---
+  absl::StatusOr<std::vector<v1::Worker>> ListWorkers();
+  // The worker stops leasing and hands its run back (its next heartbeat or
+  // long-poll tells it).
+  absl::StatusOr<v1::Worker> DrainWorker(const std::string& id);
 
   // --- Tokens (kept here so that one mutex serialises the store) ---
   // Stores `token` and returns it with its id.
@@ -120,6 +132,9 @@ class Scheduler {
   absl::StatusOr<v1::Run> CurrentLease(int64_t run_id, int32_t attempt,
                                        int64_t caller)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The worker as listed, with its state ("idle", "running", "draining",
+  // "lost", "stopped") and the run it holds (0: none).
+  v1::Worker WorkerInfo(const WorkerRecord& record, int64_t run_id) const;
   // Whether `sha256` is the resume point, or the teacher's or student's
   // checkpoint, of a run `caller`'s worker holds.
   absl::StatusOr<bool> NeededByCaller(const std::string& sha256, int64_t caller)

@@ -140,6 +140,24 @@ grpc::Status ExperimentServiceImpl::DownloadRunFile(
                     context, writer);
 }
 
+grpc::Status ExperimentServiceImpl::ListWorkers(
+    grpc::ServerContext* context, const v1::ListWorkersRequest*,
+    v1::ListWorkersResponse* response) {
+  DISTILL_AUTHORIZE(caller, Permission::kRead);
+  absl::StatusOr<std::vector<v1::Worker>> workers = scheduler_->ListWorkers();
+  if (!workers.ok()) return ToGrpcStatus(workers.status());
+  for (v1::Worker& worker : *workers)
+    *response->add_workers() = std::move(worker);
+  return grpc::Status::OK;
+}
+
+grpc::Status ExperimentServiceImpl::DrainWorker(
+    grpc::ServerContext* context, const v1::DrainWorkerRequest* request,
+    v1::Worker* response) {
+  DISTILL_AUTHORIZE(caller, Permission::kChange);
+  return Reply(scheduler_->DrainWorker(request->id()), response);
+}
+
 grpc::Status WorkerServiceImpl::RegisterWorker(
     grpc::ServerContext* context, const v1::RegisterWorkerRequest* request,
     v1::RegisterWorkerResponse* response) {
@@ -228,6 +246,21 @@ grpc::Status WorkerServiceImpl::FailRun(grpc::ServerContext* context,
                                         v1::FailRunResponse*) {
   DISTILL_AUTHORIZE(caller, Permission::kWork);
   return ToGrpcStatus(scheduler_->FailRun(*request, caller->token_id));
+}
+
+grpc::Status WorkerServiceImpl::ReleaseRun(grpc::ServerContext* context,
+                                           const v1::ReleaseRunRequest* request,
+                                           v1::ReleaseRunResponse*) {
+  DISTILL_AUTHORIZE(caller, Permission::kWork);
+  return ToGrpcStatus(scheduler_->ReleaseRun(*request, caller->token_id));
+}
+
+grpc::Status WorkerServiceImpl::Deregister(grpc::ServerContext* context,
+                                           const v1::DeregisterRequest* request,
+                                           v1::DeregisterResponse*) {
+  DISTILL_AUTHORIZE(caller, Permission::kWork);
+  return ToGrpcStatus(
+      scheduler_->Deregister(request->worker_id(), caller->token_id));
 }
 
 absl::StatusOr<std::pair<TokenRecord, std::string>> IssueToken(

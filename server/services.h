@@ -54,6 +54,12 @@ class ExperimentServiceImpl final : public v1::ExperimentService::Service {
   grpc::Status DownloadRunFile(
       grpc::ServerContext* context, const v1::DownloadRunFileRequest* request,
       grpc::ServerWriter<v1::FileChunk>* writer) override;
+  grpc::Status ListWorkers(grpc::ServerContext* context,
+                           const v1::ListWorkersRequest* request,
+                           v1::ListWorkersResponse* response) override;
+  grpc::Status DrainWorker(grpc::ServerContext* context,
+                           const v1::DrainWorkerRequest* request,
+                           v1::Worker* response) override;
 
  private:
   Scheduler* const scheduler_;
@@ -93,6 +99,12 @@ class WorkerServiceImpl final : public v1::WorkerService::Service {
   grpc::Status FailRun(grpc::ServerContext* context,
                        const v1::FailRunRequest* request,
                        v1::FailRunResponse* response) override;
+  grpc::Status ReleaseRun(grpc::ServerContext* context,
+                          const v1::ReleaseRunRequest* request,
+                          v1::ReleaseRunResponse* response) override;
+  grpc::Status Deregister(grpc::ServerContext* context,
+                          const v1::DeregisterRequest* request,
+                          v1::DeregisterResponse* response) override;
 
  private:
   Scheduler* const scheduler_;

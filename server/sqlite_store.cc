@@ -119,7 +119,7 @@ class Statement {
 constexpr char kRunColumns[] =
     "id, sweep_id, member, spec, status, attempt, worker_id, lease_expires_ms, "
     "message, teacher_run_id, checkpoint_sha256, created_ms, started_ms, "
-    "finished_ms";
+    "finished_ms, releases";
 
 class SqliteStore final : public Store {
  public:
@@ -212,11 +212,12 @@ class SqliteStore final : public Store {
     Statement q(db_,
                 "UPDATE runs SET status = ?, attempt = ?, worker_id = ?, "
                 "lease_expires_ms = ?, message = ?, checkpoint_sha256 = ?, "
-                "started_ms = ?, finished_ms = ? WHERE id = ?");
-    if (absl::Status s = q.Bind(
-            {int64_t{run.status()}, int64_t{run.attempt()}, run.worker_id(),
-             run.lease_expires_ms(), run.message(), run.checkpoint_sha256(),
-             run.started_ms(), run.finished_ms(), run.id()});
+                "started_ms = ?, finished_ms = ?, releases = ? WHERE id = ?");
+    if (absl::Status s =
+            q.Bind({int64_t{run.status()}, int64_t{run.attempt()},
+                    run.worker_id(), run.lease_expires_ms(), run.message(),
+                    run.checkpoint_sha256(), run.started_ms(),
+                    run.finished_ms(), int64_t{run.releases()}, run.id()});
         !s.ok()) {
       return s;
     }
@@ -362,12 +363,14 @@ class SqliteStore final : public Store {
     Statement q(
         db_,
         "INSERT INTO workers(id, hostname, device, threads, libtorch_version, "
-        "blas, registered_ms, last_seen_ms, token_id) "
-        "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT(id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms");
-    if (absl::Status s = q.Bind({w.id, w.hostname, w.device, int64_t{w.threads},
-                                 w.libtorch_version, w.blas, w.registered_ms,
-                                 w.last_seen_ms, w.token_id});
+        "blas, registered_ms, last_seen_ms, token_id, draining, stopped_ms) "
+        "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT(id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, "
+        "draining = excluded.draining, stopped_ms = excluded.stopped_ms");
+    if (absl::Status s =
+            q.Bind({w.id, w.hostname, w.device, int64_t{w.threads},
+                    w.libtorch_version, w.blas, w.registered_ms, w.last_seen_ms,
+                    w.token_id, int64_t{w.draining}, w.stopped_ms});
         !s.ok()) {
       return s;
     }
@@ -375,19 +378,19 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<WorkerRecord> GetWorker(const std::string& id) override {
-    Statement q(
-        db_,
-        "SELECT id, hostname, device, threads, libtorch_version, blas, "
-        "registered_ms, last_seen_ms, token_id FROM workers WHERE id = ?");
-    if (absl::Status s = q.Bind({id}); !s.ok()) return s;
-    absl::StatusOr<bool> row = q.Step();
-    if (!row.ok()) return row.status();
-    if (!*row)
+    absl::StatusOr<std::vector<WorkerRecord>> found =
+        QueryWorkers(absl::StrCat(kWorkerQuery, " WHERE id = ?"), {id});
+    if (!found.ok()) return found.status();
+    if (found->empty()) {
       return absl::NotFoundError(
           absl::StrCat("worker ", id, " is not registered"));
-    return WorkerRecord{q.Text(0),         q.Text(1), q.Text(2),
-                        int32_t(q.Int(3)), q.Text(4), q.Text(5),
-                        q.Int(6),          q.Int(7),  q.Int(8)};
+    }
+    return found->front();
+  }
+
+  absl::StatusOr<std::vector<WorkerRecord>> ListWorkers() override {
+    return QueryWorkers(
+        absl::StrCat(kWorkerQuery, " ORDER BY registered_ms DESC, id"), {});
   }
 
   absl::StatusOr<int64_t> InsertToken(const TokenRecord& t) override {
@@ -525,6 +528,27 @@ class SqliteStore final : public Store {
     return absl::OkStatus();
   }
 
+  static constexpr char kWorkerQuery[] =
+      "SELECT id, hostname, device, threads, libtorch_version, blas, "
+      "registered_ms, last_seen_ms, token_id, draining, stopped_ms "
+      "FROM workers";
+
+  absl::StatusOr<std::vector<WorkerRecord>> QueryWorkers(
+      const std::string& sql, std::initializer_list<Value> args) {
+    Statement q(db_, sql.c_str());
+    if (absl::Status s = q.Bind(args); !s.ok()) return s;
+    std::vector<WorkerRecord> out;
+    while (true) {
+      absl::StatusOr<bool> row = q.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      out.push_back({q.Text(0), q.Text(1), q.Text(2), int32_t(q.Int(3)),
+                     q.Text(4), q.Text(5), q.Int(6), q.Int(7), q.Int(8),
+                     q.Int(9) != 0, q.Int(10)});
+    }
+    return out;
+  }
+
   absl::StatusOr<std::vector<v1::Run>> QueryRuns(
       const std::string& sql, std::initializer_list<Value> args) {
     Statement q(db_, sql.c_str());
@@ -558,6 +582,7 @@ class SqliteStore final : public Store {
       run.set_created_ms(q.Int(11));
       run.set_started_ms(q.Int(12));
       run.set_finished_ms(q.Int(13));
+      run.set_releases(int32_t(q.Int(14)));
       runs.push_back(std::move(run));
     }
     for (v1::Run& run : runs) {

@@ -35,6 +35,11 @@ struct WorkerRecord {
   // The token the worker registered with (0: the coordinator ran without
   // tokens); only it may act for the worker's leases.
   int64_t token_id = 0;
+  // `distill workers drain`: stop leasing, hand the run back.
+  bool draining = false;
+  // When the worker deregistered (it stopped after a drain); 0 while it
+  // serves.
+  int64_t stopped_ms = 0;
 };
 
 // A token (distill.v1.Token) as stored: the SHA-256 of its secret, never
@@ -111,6 +116,8 @@ class Store {
 
   virtual absl::Status UpsertWorker(const WorkerRecord& worker) = 0;
   virtual absl::StatusOr<WorkerRecord> GetWorker(const std::string& id) = 0;
+  // Newest registered first.
+  virtual absl::StatusOr<std::vector<WorkerRecord>> ListWorkers() = 0;
 
   // Assigns and returns the id; `token.id` is ignored.
   virtual absl::StatusOr<int64_t> InsertToken(const TokenRecord& token) = 0;

@@ -44,7 +44,7 @@ absl::StatusOr<std::string> FileTransfer::Fetch(const std::string& sha256,
   }
   v1::FetchRunFileRequest request;
   request.set_sha256(sha256);
-  auto context = ContextWithTimeout(absl::Minutes(10));
+  auto context = ContextWithTimeout(absl::Minutes(10), /*wait_for_ready=*/true);
   auto reader = stub_->FetchRunFile(context.get(), request);
   v1::RunFileChunk chunk;
   Sha256 hash;
@@ -98,7 +98,7 @@ absl::StatusOr<std::string> FileTransfer::Upload(int64_t run_id,
   header->set_size(int64_t(size));
   header->set_name(name);
   v1::UploadRunFileResponse response;
-  auto context = ContextWithTimeout(absl::Minutes(10));
+  auto context = ContextWithTimeout(absl::Minutes(10), /*wait_for_ready=*/true);
   auto writer = stub_->UploadRunFile(context.get(), &response);
   std::string buffer(kFileChunkBytes, '\0');
   bool first = true;

@@ -2,21 +2,23 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+
 #include "common/grpc_status.h"
 #include "common/log.h"
 
 namespace distill {
-namespace {}  // namespace
 
 Reporter::Reporter(v1::WorkerService::Stub* stub, const std::string& worker_id,
                    int64_t run_id, int32_t attempt, absl::Duration flush,
-                   absl::Duration heartbeat)
+                   absl::Duration heartbeat, absl::Duration patience)
     : stub_(stub),
       worker_id_(worker_id),
       run_id_(run_id),
       attempt_(attempt),
       flush_(flush),
       heartbeat_(heartbeat),
+      patience_(patience),
       thread_([this] { Loop(); }) {}
 
 Reporter::~Reporter() { Stop(); }
@@ -48,7 +50,14 @@ void Reporter::Stop() {
     wake_.SignalAll();
   }
   thread_.join();
-  SendPending();
+  // The last points wait out a coordinator that is restarting, within
+  // `patience` (the lease): a new attempt would measure them again.
+  const absl::Time give_up = absl::Now() + patience_;
+  absl::Duration backoff = absl::Milliseconds(250);
+  while (SendPending() && !stop_training_ && absl::Now() < give_up) {
+    absl::SleepFor(std::min(backoff, give_up - absl::Now()));
+    backoff = std::min(backoff * 2, absl::Seconds(5));
+  }
 }
 
 void Reporter::Loop() {
@@ -67,20 +76,21 @@ void Reporter::Loop() {
   }
 }
 
-void Reporter::SendPending() {
+bool Reporter::SendPending() {
   absl::MutexLock sending(&send_mu_);
   v1::ReportMetricsRequest request;
   {
     absl::MutexLock lock(&mu_);
-    if (pending_.points_size() == 0) return;
+    if (pending_.points_size() == 0) return false;
     request.Swap(&pending_);
   }
   request.set_run_id(run_id_);
   request.set_attempt(attempt_);
   v1::ReportMetricsResponse response;
   grpc::Status status = stub_->ReportMetrics(
-      ContextWithTimeout(absl::Seconds(30)).get(), request, &response);
-  if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      ContextWithTimeout(absl::Seconds(30), /*wait_for_ready=*/true).get(),
+      request, &response);
+  if (LeaseGone(status)) {
     StopTraining(status.error_message());
   } else if (!status.ok()) {
     DISTILL_LOG(WARNING) << "run " << run_id_
@@ -89,7 +99,9 @@ void Reporter::SendPending() {
     absl::MutexLock lock(&mu_);
     request.mutable_points()->MergeFrom(pending_.points());
     pending_.Swap(&request);
+    return true;
   }
+  return false;
 }
 
 void Reporter::SendHeartbeat() {
@@ -99,12 +111,20 @@ void Reporter::SendHeartbeat() {
   request.set_attempt(attempt_);
   v1::HeartbeatResponse response;
   grpc::Status status = stub_->Heartbeat(
-      ContextWithTimeout(absl::Seconds(10)).get(), request, &response);
-  if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      ContextWithTimeout(absl::Seconds(10), /*wait_for_ready=*/true).get(),
+      request, &response);
+  if (LeaseGone(status)) {
     StopTraining(status.error_message());
   } else if (status.ok() && response.cancel_requested()) {
     StopTraining("the run was cancelled");
+  } else if (status.ok() && response.drain_requested()) {
+    drain_requested_ = true;
   }
+}
+
+bool Reporter::LeaseGone(const grpc::Status& status) {
+  return status.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+         status.error_code() == grpc::StatusCode::PERMISSION_DENIED;
 }
 
 void Reporter::StopTraining(const std::string& why) {

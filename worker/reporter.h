@@ -24,9 +24,11 @@ namespace distill {
 class Reporter {
  public:
   // `stub` must outlive the reporter. Starts the thread.
+  // Stop waits up to `patience` for the last points to be taken.
   Reporter(v1::WorkerService::Stub* stub, const std::string& worker_id,
            int64_t run_id, int32_t attempt, absl::Duration flush,
-           absl::Duration heartbeat);
+           absl::Duration heartbeat,
+           absl::Duration patience = absl::Seconds(60));
   ~Reporter();
 
   Reporter(const Reporter&) = delete;
@@ -36,6 +38,8 @@ class Reporter {
 
   // True once the coordinator said this attempt must end.
   bool ShouldStop() const { return stop_training_.load(); }
+  // True once a heartbeat answered that the worker is to drain.
+  bool DrainRequested() const { return drain_requested_.load(); }
   std::string why_stopped() const;
 
   // Sends what is pending from the caller's thread; returns once it was
@@ -47,15 +51,18 @@ class Reporter {
 
  private:
   void Loop();
-  void SendPending();
+  // True when points are left to send (the coordinator was out of reach).
+  bool SendPending();
   void SendHeartbeat();
+  // The coordinator says this attempt holds no lease (or not ours).
+  static bool LeaseGone(const grpc::Status& status);
   void StopTraining(const std::string& why);
 
   v1::WorkerService::Stub* const stub_;
   const std::string worker_id_;
   const int64_t run_id_;
   const int32_t attempt_;
-  const absl::Duration flush_, heartbeat_;
+  const absl::Duration flush_, heartbeat_, patience_;
   absl::Mutex send_mu_;  // Held while a batch is sent: batches stay in order.
   mutable absl::Mutex mu_;
   absl::CondVar wake_;
@@ -63,6 +70,7 @@ class Reporter {
   bool done_ ABSL_GUARDED_BY(mu_) = false;
   std::string why_stopped_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> stop_training_{false};
+  std::atomic<bool> drain_requested_{false};
   std::thread thread_;
 };
 

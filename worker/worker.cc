@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -58,19 +59,59 @@ absl::Status Worker::Register() {
   if (!status.ok()) return FromGrpcStatus(status);
   worker_id_ = response.worker_id();
   heartbeat_interval_ = absl::Milliseconds(response.heartbeat_interval_ms());
+  if (response.lease_duration_ms() > 0)
+    lease_duration_ = absl::Milliseconds(response.lease_duration_ms());
   return absl::OkStatus();
 }
 
-absl::Status Worker::Serve(const std::atomic<bool>& stop) {
+bool Worker::DrainAsked() const {
+  return (drain_signal_ != nullptr && drain_signal_->load()) ||
+         drain_from_coordinator_.load();
+}
+
+bool Worker::DrainDue() {
+  if (!DrainAsked()) return false;
+  const absl::Time now = absl::Now();
+  if (!drain_since_.has_value()) drain_since_ = now;
+  return now >= *drain_since_ + options_.drain_grace;
+}
+
+absl::Status Worker::Serve(const std::atomic<bool>& drain) {
+  drain_signal_ = &drain;
+  // Cancels an idle long-poll as soon as a drain is asked for.
+  std::atomic<bool> served{false};
+  std::thread canceller([&] {
+    while (!served) {
+      if (DrainAsked()) {
+        absl::MutexLock lock(&poll_mu_);
+        if (poll_ != nullptr) poll_->TryCancel();
+      }
+      absl::SleepFor(absl::Milliseconds(50));
+    }
+  });
   absl::Duration backoff = absl::Milliseconds(250);
-  while (!stop) {
-    absl::Status status = worker_id_.empty()
-                              ? Register()
-                              : ServeOne(options_.lease_wait).status();
+  absl::Time busy = absl::Now();  // When the last run ended (or Serve began).
+  while (!DrainAsked()) {
+    if (options_.exit_after_idle > absl::ZeroDuration() &&
+        absl::Now() - busy > options_.exit_after_idle) {
+      DISTILL_LOG(INFO) << "idle for " << options_.exit_after_idle
+                        << ": stopping";
+      break;
+    }
+    absl::StatusOr<bool> served_one = true;
+    absl::Status status = absl::OkStatus();
+    if (worker_id_.empty()) {
+      status = Register();
+    } else {
+      served_one = ServeOne(options_.lease_wait);
+      status = served_one.status();
+    }
     if (status.ok()) {
       backoff = absl::Milliseconds(250);
+      if (*served_one) busy = absl::Now();
       continue;
     }
+    if (DrainAsked()) break;  // The long-poll was cancelled for the drain.
     if (status.code() == absl::StatusCode::kNotFound)
       worker_id_.clear();  // Re-register.
     DISTILL_LOG(WARNING) << "coordinator: " << status.message()
@@ -78,6 +119,20 @@ absl::Status Worker::Serve(const std::atomic<bool>& stop) {
     absl::SleepFor(backoff);
     backoff = std::min(backoff * 2, absl::Seconds(10));
   }
+  served = true;
+  canceller.join();
+  if (!worker_id_.empty()) {
+    v1::DeregisterRequest request;
+    request.set_worker_id(worker_id_);
+    v1::DeregisterResponse ignored;
+    grpc::Status s = stub_->Deregister(
+        ContextWithTimeout(absl::Seconds(2)).get(), request, &ignored);
+    DISTILL_LOG(INFO) << "worker " << worker_id_ << " stopped"
+                      << (s.ok() ? ""
+                                 : " (not deregistered: " + s.error_message() +
+                                       ")");
+  }
+  drain_signal_ = nullptr;
   return absl::OkStatus();
 }
 
@@ -86,9 +141,22 @@ absl::StatusOr<bool> Worker::ServeOne(absl::Duration wait) {
   request.set_worker_id(worker_id_);
   request.set_wait_ms(absl::ToInt64Milliseconds(wait));
   v1::LeaseRunResponse response;
-  grpc::Status status = stub_->LeaseRun(
-      ContextWithTimeout(wait + absl::Seconds(10)).get(), request, &response);
+  auto context = ContextWithTimeout(wait + absl::Seconds(10));
+  {
+    absl::MutexLock lock(&poll_mu_);
+    if (DrainAsked()) return false;
+    poll_ = context.get();
+  }
+  grpc::Status status = stub_->LeaseRun(context.get(), request, &response);
+  {
+    absl::MutexLock lock(&poll_mu_);
+    poll_ = nullptr;
+  }
   if (!status.ok()) return FromGrpcStatus(status);
+  if (response.drain_requested()) {
+    DISTILL_LOG(INFO) << "the coordinator asks this worker to drain";
+    drain_from_coordinator_ = true;
+  }
   if (!response.has_run()) return false;
   const v1::Run& run = response.run();
   DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
@@ -114,12 +182,14 @@ void Worker::Fail(const v1::Run& run, const absl::Status& outcome) {
   fail.set_run_id(run.id());
   fail.set_attempt(run.attempt());
   fail.set_message(std::string(outcome.message()));
-  v1::FailRunResponse ignored;
-  grpc::Status s = stub_->FailRun(ContextWithTimeout(absl::Seconds(30)).get(),
-                                  fail, &ignored);
+  absl::Status s = RetryTransient(
+      lease_duration_, absl::StrCat("run ", run.id(), ": FailRun"), [&] {
+        v1::FailRunResponse ignored;
+        return FromGrpcStatus(stub_->FailRun(
+            ContextWithTimeout(absl::Seconds(30), true).get(), fail, &ignored));
+      });
   if (!s.ok()) {
-    DISTILL_LOG(WARNING) << "run " << run.id()
-                         << ": FailRun: " << s.error_message();
+    DISTILL_LOG(WARNING) << "run " << run.id() << ": FailRun: " << s.message();
   }
 }
 
@@ -203,19 +273,35 @@ absl::Status Worker::Execute(const v1::Run& run,
   }
   hooks.run_file_dir = attempt_dir;
   Reporter reporter(stub_.get(), worker_id_, run.id(), run.attempt(),
-                    options_.metrics_flush, heartbeat_interval_);
+                    options_.metrics_flush, heartbeat_interval_,
+                    lease_duration_);
+  // The attempt's own uploads go through a coordinator restart.
+  auto upload = [&](const std::string& path, const std::string& name) {
+    absl::StatusOr<std::string> sha;
+    absl::Status s = RetryTransient(
+        lease_duration_, absl::StrCat("run ", run.id(), ": uploading ", name),
+        [&] {
+          sha = files_.Upload(run.id(), run.attempt(), path, name);
+          return sha.status();
+        });
+    return s.ok() ? sha : absl::StatusOr<std::string>(s);
+  };
+  drain_since_.reset();
   hooks.on_metrics = [&](std::vector<engine::Metric> m) {
     reporter.Add(std::move(m));
   };
   hooks.should_stop = [&] { return reporter.ShouldStop(); };
+  hooks.should_drain = [&] {
+    if (reporter.DrainRequested()) drain_from_coordinator_ = true;
+    return DrainDue();
+  };
   hooks.resume_path = attempt_dir + "/" + kResumeFile;
   hooks.on_resume_point = [&](int64_t epoch) {
     // The metrics up to the point go first: a new attempt measures only
     // what comes after it. A resume point that does not arrive costs only
     // the epochs since the one before: the run goes on.
     reporter.Flush();
-    absl::StatusOr<std::string> sha =
-        files_.Upload(run.id(), run.attempt(), hooks.resume_path, kResumeFile);
+    absl::StatusOr<std::string> sha = upload(hooks.resume_path, kResumeFile);
     if (!sha.ok()) {
       DISTILL_LOG(WARNING) << "run " << run.id()
                            << ": the resume point after epoch " << epoch
@@ -227,6 +313,31 @@ absl::Status Worker::Execute(const v1::Run& run,
       engine::ExecuteRun(ToRunConfig(run.spec(), options_.device), hooks);
   reporter.Stop();
   if (!outcome.ok()) return outcome.status();
+  if (outcome->drained && !reporter.ShouldStop()) {
+    // The resume point of this step is uploaded: the run goes back to the
+    // queue now, not when the lease would expire.
+    v1::ReleaseRunRequest release;
+    release.set_run_id(run.id());
+    release.set_attempt(run.attempt());
+    release.set_reason(drain_from_coordinator_ ? "distill workers drain"
+                                               : "the worker was stopped");
+    absl::Status s = RetryTransient(
+        lease_duration_, absl::StrCat("run ", run.id(), ": ReleaseRun"), [&] {
+          v1::ReleaseRunResponse ignored;
+          return FromGrpcStatus(stub_->ReleaseRun(
+              ContextWithTimeout(absl::Seconds(30), true).get(), release,
+              &ignored));
+        });
+    if (!s.ok()) {
+      DISTILL_LOG(WARNING) << "run " << run.id()
+                           << " not handed back (its lease will expire): "
+                           << s.message();
+    } else {
+      DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
+                        << " handed back with a resume point";
+    }
+    return absl::OkStatus();
+  }
   if (outcome->stopped || reporter.ShouldStop()) {
     DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
                       << " stopped: " << reporter.why_stopped();
@@ -234,9 +345,7 @@ absl::Status Worker::Execute(const v1::Run& run,
   }
   for (const std::string& file : outcome->run_files) {
     const std::string name = std::filesystem::path(file).filename();
-    if (absl::StatusOr<std::string> s =
-            files_.Upload(run.id(), run.attempt(), file, name);
-        !s.ok()) {
+    if (absl::StatusOr<std::string> s = upload(file, name); !s.ok()) {
       return absl::Status(
           s.status().code(),
           absl::StrCat("uploading ", name, ": ", s.status().message()));
@@ -244,8 +353,8 @@ absl::Status Worker::Execute(const v1::Run& run,
   }
   std::string checkpoint_sha256;  // EVALUATE writes no checkpoint.
   if (std::filesystem::exists(hooks.output_checkpoint, error)) {
-    absl::StatusOr<std::string> sha = files_.Upload(
-        run.id(), run.attempt(), hooks.output_checkpoint, kCheckpointFile);
+    absl::StatusOr<std::string> sha =
+        upload(hooks.output_checkpoint, kCheckpointFile);
     if (!sha.ok()) return sha.status();
     checkpoint_sha256 = *sha;
   }
@@ -255,10 +364,14 @@ absl::Status Worker::Execute(const v1::Run& run,
   complete.set_checkpoint_sha256(checkpoint_sha256);
   for (const auto& [key, value] : outcome->results)
     (*complete.mutable_results())[key] = value;
-  v1::CompleteRunResponse ignored;
-  grpc::Status s = stub_->CompleteRun(
-      ContextWithTimeout(absl::Seconds(30)).get(), complete, &ignored);
-  if (!s.ok()) return FromGrpcStatus(s);
+  absl::Status s = RetryTransient(
+      lease_duration_, absl::StrCat("run ", run.id(), ": CompleteRun"), [&] {
+        v1::CompleteRunResponse ignored;
+        return FromGrpcStatus(stub_->CompleteRun(
+            ContextWithTimeout(absl::Seconds(30), true).get(), complete,
+            &ignored));
+      });
+  if (!s.ok()) return s;
   DISTILL_LOG(INFO) << "run " << run.id() << " succeeded";
   return absl::OkStatus();
 }

@@ -5,11 +5,14 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "distill/v1/worker_service.grpc.pb.h"
 #include "worker/data_roots.h"
@@ -38,6 +41,13 @@ struct WorkerOptions {
   // The most that downloaded checkpoints and teacher-cache entries may
   // take together; after each run the least recently used go first.
   int64_t scratch_max_bytes = int64_t{20} << 30;
+  // Once told to drain, the current run may go on this long to finish;
+  // then it stops at the next step boundary with a resume point and is
+  // handed back. 0: at the next step.
+  absl::Duration drain_grace = absl::ZeroDuration();
+  // An idle worker that leased nothing this long drains and exits (Slurm
+  // jobs); zero: never.
+  absl::Duration exit_after_idle = absl::ZeroDuration();
 };
 
 // The worker daemon: registers, long-polls for runs, executes each with the
@@ -52,9 +62,14 @@ class Worker {
   // LibTorch's version, the device, threads and the BLAS library loaded.
   std::string Describe() const;
   absl::Status Register();
-  // Leases and executes runs until `stop` is set. Survives the coordinator
-  // going away (retries with back-off).
-  absl::Status Serve(const std::atomic<bool>& stop);
+  // Leases and executes runs until told to drain: by `drain` (SIGTERM),
+  // by the coordinator (`distill workers drain`), or by being idle for
+  // exit_after_idle. A drain stops leasing at once (an idle long-poll is
+  // cancelled within 100 ms), lets the current run finish within
+  // drain_grace or hands it back with a resume point at the next step
+  // boundary, deregisters and returns. Survives the coordinator going away
+  // (retries with back-off).
+  absl::Status Serve(const std::atomic<bool>& drain);
   // One long-poll; executes the run if one is granted. Returns whether a
   // run was executed. A run that fails is reported FAILED; that is not an
   // error of ServeOne.
@@ -71,12 +86,27 @@ class Worker {
                        const std::string& resume_sha256);
   // Reports the attempt FAILED with `outcome`'s message.
   void Fail(const v1::Run& run, const absl::Status& outcome);
+  // Whether a drain was asked for (by `drain_signal_` or the coordinator).
+  bool DrainAsked() const;
+  // The current run must stop for the drain now: asked, and its grace spent.
+  bool DrainDue();
 
   std::unique_ptr<v1::WorkerService::Stub> stub_;
   WorkerOptions options_;
   FileTransfer files_;
   std::string worker_id_;
   absl::Duration heartbeat_interval_ = absl::Seconds(10);
+  // How long a call that matters (upload, complete, fail, hand-back) is
+  // retried through a coordinator restart: the lease.
+  absl::Duration lease_duration_ = absl::Seconds(60);
+  // Serve's drain flag (nullptr outside Serve).
+  const std::atomic<bool>* drain_signal_ = nullptr;
+  // The coordinator asked for a drain.
+  std::atomic<bool> drain_from_coordinator_{false};
+  std::optional<absl::Time> drain_since_;  // Training thread only.
+  // The LeaseRun long-poll in flight, for a drain to cancel.
+  absl::Mutex poll_mu_;
+  grpc::ClientContext* poll_ ABSL_GUARDED_BY(poll_mu_) = nullptr;
 };
 
 }  // namespace distill

@@ -45,6 +45,14 @@ ABSL_FLAG(std::string, tls_ca, "",
 ABSL_FLAG(std::string, tls_cert, "",
           "PEM client certificate, for a coordinator that requires one");
 ABSL_FLAG(std::string, tls_key, "", "PEM private key of --tls_cert");
+ABSL_FLAG(double, drain_seconds, 0,
+          "on SIGTERM (or `distill workers drain`) the current run may go on "
+          "this long to finish; then it is handed back with a resume point "
+          "at the next step boundary. Keep it below the cluster's grace "
+          "period (Docker 10 s, Kubernetes terminationGracePeriodSeconds)");
+ABSL_FLAG(double, exit_after_idle_seconds, 0,
+          "exit (deregistered, status 0) after leasing nothing this long; 0: "
+          "never (for Slurm jobs that should not hold an allocation idle)");
 ABSL_FLAG(std::string, token_file, "",
           "file holding this worker's token (role worker); default "
           "$DISTILL_TOKEN_FILE, none when both are empty");
@@ -57,8 +65,13 @@ ABSL_FLAG(std::string, output_checkpoint, "checkpoint.pt",
 
 namespace {
 
+// The first SIGTERM or SIGINT drains (the run is handed back with a resume
+// point, or finishes within --drain_seconds); a second stops at once, and
+// the run's lease then expires as after a crash.
 std::atomic<bool> stop_requested{false};
-void OnSignal(int) { stop_requested = true; }
+void OnSignal(int) {
+  if (stop_requested.exchange(true)) std::_Exit(128 + SIGTERM);
+}
 
 int RunLocal(const std::string& path, const std::string& device) {
   distill::v1::ExperimentSpec submitted;
@@ -117,6 +130,9 @@ int main(int argc, char** argv) {
   options.data_roots = absl::GetFlag(FLAGS_data_root);
   options.scratch_max_bytes =
       int64_t(absl::GetFlag(FLAGS_scratch_gb) * double(int64_t{1} << 30));
+  options.drain_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
+  options.exit_after_idle =
+      absl::Seconds(absl::GetFlag(FLAGS_exit_after_idle_seconds));
   std::string token_file = absl::GetFlag(FLAGS_token_file);
   if (const char* env = std::getenv("DISTILL_TOKEN_FILE");
       token_file.empty() && env != nullptr) {

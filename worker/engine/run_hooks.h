@@ -40,6 +40,11 @@ struct RunHooks {
   std::function<void(std::vector<Metric>)> on_metrics;
   // Polled once per step; true ends the run early (cancelled or lost lease).
   std::function<bool()> should_stop;
+  // Polled once per step; true (the worker is draining) writes a resume
+  // point at this step boundary (resume_path, then on_resume_point) and
+  // ends the run early with RunOutcome::drained, so that another worker
+  // goes on from this very step.
+  std::function<bool()> should_drain;
   // kDistill, kEvaluate: a checkpoint written by a kTrainTeacher run.
   std::string teacher_checkpoint;
   // kEvaluate: a checkpoint written by a kDistill run.
@@ -50,8 +55,8 @@ struct RunHooks {
   // training goes on after its epoch. Empty: from the beginning.
   std::string resume_from;
   // Where the end of every epoch but the last writes a resume point
-  // (SaveResumePoint), then calls on_resume_point with the epoch. Empty:
-  // none is written.
+  // (SaveResumePoint), then calls on_resume_point with the epochs done (and
+  // a drain, with the steps done of the next). Empty: none is written.
   std::string resume_path;
   std::function<void(int64_t epoch)> on_resume_point;
   // Where run files other than the checkpoint (tsne.csv) are written;
@@ -65,8 +70,11 @@ struct RunOutcome {
   // Final values: "eval/top1", "teacher/top1", "train/images_per_sec", ...
   // and "train/resumed_from_epoch" when the run went on from a resume point.
   std::map<std::string, double> results;
-  // The run ended because should_stop said so; no checkpoint was written.
+  // The run ended because should_stop or should_drain said so; no
+  // checkpoint was written.
   bool stopped = false;
+  // It was should_drain, and a resume point of this step is in resume_path.
+  bool drained = false;
   // Run files written under RunHooks::run_file_dir.
   std::vector<std::string> run_files;
 };

@@ -106,7 +106,7 @@ absl::StatusOr<RunOutcome> TrainTeacher(RunContext& run, Data& data) {
       TrainLoop(run, *teacher, data.train.get(), data.train->size(), step,
                 EvaluateEachEpoch(run, teacher, data));
   if (!stopped.ok()) return stopped.status();
-  RunOutcome outcome{run.results, *stopped};
+  RunOutcome outcome{run.results, *stopped, run.drained};
   if (*stopped) return outcome;
   if (absl::Status s = SaveVitTeacher(teacher, run.hooks.output_checkpoint);
       !s.ok())
@@ -144,7 +144,7 @@ absl::StatusOr<RunOutcome> TrainLinearHead(RunContext& run, Data& data) {
   absl::StatusOr<bool> stopped =
       TrainLoop(run, *head, nullptr, data.train->size(), step, evaluate);
   if (!stopped.ok()) return stopped.status();
-  RunOutcome outcome{run.results, *stopped};
+  RunOutcome outcome{run.results, *stopped, run.drained};
   if (*stopped) return outcome;
   absl::Status saved = SaveLinearHeadTeacher(run.config.teacher_torchscript,
                                              head, run.hooks.output_checkpoint);
@@ -213,7 +213,7 @@ absl::StatusOr<RunOutcome> Distill(RunContext& run, Data& data) {
                 EvaluateEachEpoch(run, student, data, &student_test,
                                   &teacher_test_logits));
   if (!stopped.ok()) return stopped.status();
-  RunOutcome outcome{run.results, *stopped};
+  RunOutcome outcome{run.results, *stopped, run.drained};
   if (*stopped) return outcome;
   if (absl::Status s = SaveStudent(student, run.hooks.output_checkpoint);
       !s.ok())

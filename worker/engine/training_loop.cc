@@ -75,6 +75,7 @@ absl::StatusOr<bool> TrainLoop(RunContext& run, torch::nn::Module& model,
   sink.Flush();
 
   int64_t first_epoch = 1;
+  int64_t skip_steps = 0;  // Of first_epoch, done before a drain.
   if (!hooks.resume_from.empty()) {
     absl::StatusOr<ResumePoint> point = LoadResumePoint(
         hooks.resume_from, model, *optimizer, steps_per_epoch, run.device);
@@ -85,13 +86,15 @@ absl::StatusOr<bool> TrainLoop(RunContext& run, torch::nn::Module& model,
           point->epoch, " of a run of ", config.epochs));
     }
     first_epoch = point->epoch + 1;
-    run.results[k::kResumedFromEpoch] = double(point->epoch);
+    skip_steps = point->steps_into_epoch;
+    run.results[k::kResumedFromEpoch] =
+        double(point->epoch) + double(skip_steps) / double(steps_per_epoch);
     // The epochs done drew their data order from `generator`: drawn again,
     // the epochs to come see the order they would have seen.
     for (int64_t e = 1; e < first_epoch; ++e)
       torch::randperm(train_size, generator, torch::kInt64);
   }
-  int64_t step = (first_epoch - 1) * steps_per_epoch;
+  int64_t step = (first_epoch - 1) * steps_per_epoch + skip_steps;
   double images_per_sec_sum = 0;
   int64_t images_per_sec_count = 0;
   for (int64_t epoch = first_epoch; epoch <= config.epochs; ++epoch) {
@@ -99,11 +102,24 @@ absl::StatusOr<bool> TrainLoop(RunContext& run, torch::nn::Module& model,
     const torch::Tensor order =
         torch::randperm(train_size, generator, torch::kInt64)
             .slice(0, 0, steps_per_epoch * batch);
-    if (images != nullptr) images->StartEpoch(order, batch);
+    // After a drain the epoch goes on where it stopped, in the same order.
+    const int64_t first_step = epoch == first_epoch ? skip_steps : 0;
+    if (images != nullptr)
+      images->StartEpoch(order.slice(0, first_step * batch), batch);
     auto window_start = std::chrono::steady_clock::now();
     int64_t window_images = 0;
-    for (int64_t s = 0; s < steps_per_epoch; ++s) {
+    for (int64_t s = first_step; s < steps_per_epoch; ++s) {
       if (run.ShouldStop()) return true;
+      if (run.ShouldDrain() && !hooks.resume_path.empty()) {
+        sink.Flush();
+        absl::Status saved =
+            SaveResumePoint(hooks.resume_path, model, *optimizer,
+                            {epoch - 1, steps_per_epoch, s});
+        if (!saved.ok()) return saved;
+        if (hooks.on_resume_point) hooks.on_resume_point(epoch - 1);
+        run.drained = true;
+        return true;
+      }
       torch::Tensor batch_images,
           idx = order.slice(0, s * batch, (s + 1) * batch);
       if (images != nullptr) {

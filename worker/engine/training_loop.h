@@ -43,12 +43,17 @@ struct RunContext {
         device(config.device),
         sink(hooks.on_metrics) {}
   bool ShouldStop() const { return hooks.should_stop && hooks.should_stop(); }
+  bool ShouldDrain() const {
+    return hooks.should_drain && hooks.should_drain();
+  }
 
   const RunConfig& config;
   const RunHooks& hooks;
   const torch::Device device;
   MetricSink sink;
   std::map<std::string, double> results;
+  // TrainLoop ended early on should_drain, with a resume point written.
+  bool drained = false;
 };
 
 // Learning rate at `step` of `total` under a cosine schedule from base to 0.

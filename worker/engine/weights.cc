@@ -159,7 +159,8 @@ absl::Status SaveResumePoint(const std::string& path, torch::nn::Module& model,
     optimizer.save(optimizer_archive);
     archive.write("model", model_archive);
     archive.write("optimizer", optimizer_archive);
-    archive.write("point", torch::tensor({point.epoch, point.steps_per_epoch}));
+    archive.write("point", torch::tensor({point.epoch, point.steps_per_epoch,
+                                          point.steps_into_epoch}));
     archive.write("cpu_rng", at::detail::getDefaultCPUGenerator().get_state());
     archive.save_to(temp);
     std::filesystem::rename(temp, path);
@@ -179,7 +180,9 @@ absl::StatusOr<ResumePoint> LoadResumePoint(const std::string& path,
   torch::Tensor point, rng;
   try {
     archive.load_from(path, device);
-    if (!archive.try_read("point", point) || point.numel() != 2 ||
+    // Points written before drains stopped mid-epoch hold two numbers.
+    if (!archive.try_read("point", point) ||
+        (point.numel() != 2 && point.numel() != 3) ||
         !archive.try_read("cpu_rng", rng) ||
         !archive.try_read("model", model_archive) ||
         !archive.try_read("optimizer", optimizer_archive)) {
@@ -191,7 +194,13 @@ absl::StatusOr<ResumePoint> LoadResumePoint(const std::string& path,
         absl::StrCat("cannot read the resume point ", path, ": ", e.what()));
   }
   point = point.to(torch::kCPU);
-  ResumePoint out{point[0].item<int64_t>(), point[1].item<int64_t>()};
+  ResumePoint out{point[0].item<int64_t>(), point[1].item<int64_t>(),
+                  point.numel() == 3 ? point[2].item<int64_t>() : 0};
+  if (out.steps_into_epoch < 0 || out.steps_into_epoch >= steps_per_epoch) {
+    return absl::DataLossError(
+        absl::StrCat("the resume point ", path, " is ", out.steps_into_epoch,
+                     " steps into an epoch of ", steps_per_epoch));
+  }
   if (out.steps_per_epoch != steps_per_epoch) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the resume point ", path, " was written at ", out.steps_per_epoch,

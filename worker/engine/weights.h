@@ -41,6 +41,9 @@ absl::StatusOr<ResNetStudent> LoadStudent(const std::string& path,
 struct ResumePoint {
   int64_t epoch = 0;            // Epochs done.
   int64_t steps_per_epoch = 0;  // What the run's data and batch size gave.
+  // Steps done of the next epoch (a drain stops between steps); 0 at an
+  // epoch's end.
+  int64_t steps_into_epoch = 0;
 };
 
 // Writes `model`'s parameters and buffers, `optimizer`'s state, `point` and

@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Graceful drain through the real binaries: a worker that gets SIGTERM in
+# the middle of an epoch hands its run back at once with a resume point of
+# that step and exits 0; another worker goes on from that very step; an
+# idle worker exits within a second of SIGTERM, and one told to drain by
+# `distill workers drain` stops. Prints the drain figures.
+# Usage: e2e_drain_test.sh BUILD_DIR
+set -euo pipefail
+build=$1
+source "$(dirname "$0")/e2e_lib.sh"
+
+start_coordinator  # Leases of 60 s: a hand-back must not wait for expiry.
+distill="$build/client/distill"
+start_worker() {
+  "$build/worker/distill-worker" --coordinator="$DISTILL_COORDINATOR" --threads=2 \
+    --token_file="$work/worker.token" --scratch_dir="$work/$1" "${@:2}" \
+    >"$work/$1.log" 2>&1 &
+  pids+=("$!")
+  worker_pid=$!
+}
+now() { date +%s.%N; }
+seconds_since() { awk -v a="$(now)" -v b="$1" 'BEGIN {printf "%.2f", a - b}'; }
+
+cat >"$work/teacher.yaml" <<'SPEC'
+kind: TRAIN_TEACHER
+dataset: {name: fashion-mnist, train_limit: 20000, test_limit: 256}
+teacher: {vit: {patch_size: 7, width: 32, depth: 2, heads: 2}}
+optimizer: {lr: 0.001}
+epochs: 3
+batch_size: 32
+metrics_every_steps: 4
+SPEC
+start_worker first
+first_pid=$worker_pid
+run=$("$distill" submit "$work/teacher.yaml" | awk '{print $2}')
+# Into the second epoch, between its steps.
+for _ in $(seq 900); do
+  "$distill" runs show "$run" | grep -q 'file resume.pt' && break
+  sleep 0.1
+done
+sleep 1
+"$distill" runs show "$run" | grep -q 'RUNNING  attempt 1' || fail "not running"
+sent=$(now)
+kill -TERM "$first_pid"
+queued=
+for _ in $(seq 300); do
+  if "$distill" runs show "$run" | grep -q 'QUEUED'; then queued=$(seconds_since "$sent"); break; fi
+  sleep 0.05
+done
+[ -n "$queued" ] || fail "the run was not queued again after SIGTERM: $("$distill" runs show "$run")"
+set +e
+wait "$first_pid"; rc=$?
+set -e
+exited=$(seconds_since "$sent")
+[ "$rc" = 0 ] || fail "the drained worker exited $rc"
+grep -q 'handed back with a resume point' "$work/first.log" || fail "$(tail -5 "$work/first.log")"
+"$distill" runs show "$run" >"$work/handed.out"
+grep -q 'handed back: the worker was stopped' "$work/handed.out" || fail "$(cat "$work/handed.out")"
+"$distill" workers list | grep -q ' stopped ' || fail "workers list: $("$distill" workers list)"
+
+start_worker second
+"$distill" watch "$run" >/dev/null || fail "the handed-back run did not succeed"
+"$distill" runs show "$run" >"$work/after.out"
+grep -q 'SUCCEEDED  attempt 2' "$work/after.out" || fail "$(cat "$work/after.out")"
+# Resumed mid-epoch: epochs done plus a fraction (625 steps an epoch).
+resumed=$(sed -n 's/.*train\/resumed_from_epoch = \([0-9.]*\).*/\1/p' "$work/after.out")
+[ -n "$resumed" ] || fail "attempt 2 did not resume: $(cat "$work/after.out")"
+echo "$resumed" | grep -Eq '^1\.[0-9]*[1-9]' || fail "resumed from $resumed, not mid-epoch 2"
+epochs=$(sed -n 's/.*eval\/top1 by epoch://p' "$work/after.out" | wc -w)
+[ "$epochs" = 3 ] || fail "$epochs top-1 values: $(cat "$work/after.out")"
+
+# An idle worker exits within a second of SIGTERM.
+sent=$(now)
+kill -TERM "$worker_pid"
+set +e
+wait "$worker_pid"; rc=$?
+set -e
+idle=$(seconds_since "$sent")
+[ "$rc" = 0 ] || fail "the idle worker exited $rc"
+awk -v t="$idle" 'BEGIN {exit !(t < 1.5)}' || fail "the idle worker took $idle s to exit"
+
+# `distill workers drain` stops an idle worker through its long-poll.
+start_worker third
+for _ in $(seq 100); do
+  id=$("$distill" workers list | awk '$2 == "idle" {print $1; exit}')
+  [ -n "$id" ] && break
+  sleep 0.1
+done
+[ -n "$id" ] || fail "no idle worker: $("$distill" workers list)"
+"$distill" workers drain "$id" | grep -q "worker $id drains" || fail "drain"
+set +e
+timeout 10 tail --pid="$worker_pid" -f /dev/null; rc=$?
+set -e
+[ "$rc" = 0 ] || fail "the drained idle worker did not stop"
+"$distill" workers list | grep "^$id " | grep -q stopped || fail "$("$distill" workers list)"
+
+printf 'drain: SIGTERM -> run queued again %.2f s, worker exited %.2f s, resumed from epoch %s (0 epochs lost); idle worker exited %.2f s\n' \
+  "$queued" "$exited" "$resumed" "$idle"
+echo "e2e drain: 1 passed, 0 failed"
