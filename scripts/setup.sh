@@ -26,6 +26,8 @@ packages=(
   # A client nobody here wrote: the tests call the coordinator from Python
   # stubs generated from proto/ (protoc + grpc_python_plugin).
   python3-grpcio python3-protobuf
+  # /metrics for Prometheus, and promtool to check it in the tests.
+  prometheus-cpp-dev prometheus libcpp-httplib-dev
   # ASan/UBSan and libFuzzer for the coordinator side (scripts/sanitize.sh).
   clang libclang-rt-14-dev
 )

@@ -156,8 +156,18 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
       RunFileStore::OpenDirectory(files_dir);
   if (!run_files.ok()) return run_files.status();
   c->run_files_ = *std::move(run_files);
+  SchedulerOptions scheduler_options = options.scheduler;
+  if (!options.metrics_listen.empty()) {
+    c->registry_ = std::make_shared<prometheus::Registry>();
+    c->metrics_ = std::make_unique<CoordinatorMetrics>(*c->registry_);
+    absl::StatusOr<std::unique_ptr<MetricsServer>> server =
+        MetricsServer::Start(options.metrics_listen, c->registry_);
+    if (!server.ok()) return server.status();
+    c->metrics_server_ = *std::move(server);
+    scheduler_options.metrics = c->metrics_.get();
+  }
   c->scheduler_ = std::make_unique<Scheduler>(
-      c->store_.get(), c->run_files_.get(), options.clock, options.scheduler);
+      c->store_.get(), c->run_files_.get(), options.clock, scheduler_options);
   if (options.require_tokens) {
     absl::StatusOr<std::vector<TokenRecord>> tokens =
         c->scheduler_->ListTokens();
@@ -196,6 +206,13 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   builder.RegisterService(c->admin_.get());
   builder.RegisterService(c->reflection_.get());
   builder.SetMaxReceiveMessageSize(16 << 20);
+  if (c->metrics_ != nullptr) {
+    std::vector<
+        std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
+        interceptors;
+    interceptors.push_back(RpcErrorCounter(c->metrics_.get()));
+    builder.experimental().SetInterceptorCreators(std::move(interceptors));
+  }
   c->server_ = builder.BuildAndStart();
   if (c->server_ == nullptr || c->port_ == 0) {
     return absl::UnavailableError(
@@ -208,6 +225,8 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
     while (!c->stopping_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
       if (absl::Status s = c->scheduler_->ExpireLeases(); !s.ok())
         DISTILL_LOG(WARNING) << "expiring leases: " << s.message();
+      if (absl::Status s = c->scheduler_->RefreshGauges(); !s.ok())
+        DISTILL_LOG(WARNING) << "metrics: " << s.message();
     }
   });
   return c;
@@ -217,6 +236,7 @@ Coordinator::~Coordinator() {
   Shutdown();
   // Everything that uses the data directory goes before its lock does.
   server_.reset();
+  metrics_server_.reset();
   reflection_.reset();
   admin_.reset();
   workers_.reset();
@@ -226,6 +246,10 @@ Coordinator::~Coordinator() {
   run_files_.reset();
   store_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // Releases the flock.
+}
+
+int Coordinator::metrics_port() const {
+  return metrics_server_ == nullptr ? 0 : metrics_server_->port();
 }
 
 std::string Coordinator::address() const {

@@ -2,6 +2,7 @@
 #define DISTILL_SERVER_COORDINATOR_H_
 
 #include <grpcpp/grpcpp.h>
+#include <prometheus/registry.h>
 
 #include <memory>
 #include <string>
@@ -9,8 +10,10 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
+#include "common/metrics_server.h"
 #include "common/tls.h"
 #include "server/clock.h"
+#include "server/metrics.h"
 #include "server/reflection.h"
 #include "server/run_file_store.h"
 #include "server/scheduler.h"
@@ -41,6 +44,9 @@ struct CoordinatorOptions {
   // Holds distill.db and run-files/ (checkpoints and the other run files).
   std::string data_dir = "distill-data";
   SchedulerOptions scheduler;
+  // host:port for /metrics in Prometheus' text format (no token: counts
+  // only, no names or secrets); empty: none. Port 0 picks a free one.
+  std::string metrics_listen;
   ServiceLimits limits;
   Clock* clock = Clock::Real();
 };
@@ -57,6 +63,8 @@ class Coordinator {
   ~Coordinator();
 
   int port() const { return port_; }
+  // The /metrics port; 0 without metrics_listen.
+  int metrics_port() const;
   std::string address() const;
   Scheduler& scheduler() { return *scheduler_; }
   // Blocks until Shutdown is called.
@@ -69,6 +77,9 @@ class Coordinator {
   // Held (flock) for the coordinator's life: one coordinator owns a data
   // directory.
   int lock_fd_ = -1;
+  std::shared_ptr<prometheus::Registry> registry_;
+  std::unique_ptr<CoordinatorMetrics> metrics_;
+  std::unique_ptr<MetricsServer> metrics_server_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<RunFileStore> run_files_;
   std::unique_ptr<Scheduler> scheduler_;

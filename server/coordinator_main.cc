@@ -33,6 +33,9 @@ ABSL_FLAG(std::string, admin_token_file, "",
           "(default DATA_DIR/admin.token)");
 ABSL_FLAG(std::string, worker_token_file, "",
           "when set and missing, a worker token is made and written there");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port for /metrics in Prometheus' text format (counts only, "
+          "no token); empty: off");
 ABSL_FLAG(bool, insecure, false,
           "serve beyond loopback without TLS or tokens (anyone who reaches "
           "the port controls every run); refused without it");
@@ -60,6 +63,7 @@ int main(int argc, char** argv) {
   options.require_tokens = auth == "tokens";
   options.admin_token_file = absl::GetFlag(FLAGS_admin_token_file);
   options.worker_token_file = absl::GetFlag(FLAGS_worker_token_file);
+  options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                  absl::GetFlag(FLAGS_tls_client_ca)};
   options.scheduler.max_run_file_bytes = absl::GetFlag(FLAGS_max_run_file_mb)
@@ -77,6 +81,12 @@ int main(int argc, char** argv) {
   std::cerr << "distill-coordinator: serving on " << options.listen_address
             << " (port " << (*coordinator)->port() << "), data in "
             << options.data_dir << std::endl;
+  if (const int port = (*coordinator)->metrics_port(); port != 0) {
+    std::cerr << "distill-coordinator: metrics on "
+              << options.metrics_listen.substr(
+                     0, options.metrics_listen.rfind(':'))
+              << ":" << port << "/metrics" << std::endl;
+  }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   std::thread waiter([&] { (*coordinator)->Wait(); });

@@ -397,6 +397,7 @@ absl::Status Scheduler::ExpireLeasesLocked() {
       store_->ExpiredLeases(clock_->NowMs());
   if (!expired.ok()) return expired.status();
   for (v1::Run& run : *expired) {
+    if (options_.metrics != nullptr) options_.metrics->LeaseExpired();
     const int max_restarts = run.spec().max_restarts();  // Resolved.
     const std::string what =
         absl::StrCat("the lease of attempt ", run.attempt(), " on worker ",
@@ -477,6 +478,10 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
       if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
       if (absl::Status s = store_->UpdateRun(run); !s.ok()) return s;
       Changed();
+      if (options_.metrics != nullptr) {
+        options_.metrics->LeaseGranted(
+            run.attempt() == 1 ? double(now - run.created_ms()) / 1000 : -1);
+      }
       *response.mutable_run() = std::move(run);
       return response;
     }
@@ -572,7 +577,11 @@ absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request,
   absl::Status s = store_->InTransaction([&] {
     return store_->AppendMetrics(request.run_id(), request.attempt(), points);
   });
-  if (s.ok()) Changed();
+  if (s.ok()) {
+    Changed();
+    if (options_.metrics != nullptr)
+      options_.metrics->PointsIngested(int64_t(points.size()));
+  }
   return s;
 }
 
@@ -783,6 +792,7 @@ absl::Status Scheduler::ReleaseRun(const v1::ReleaseRunRequest& request,
   run->set_releases(run->releases() + 1);
   if (absl::Status s = store_->UpdateRun(*run); !s.ok()) return s;
   Changed();
+  if (options_.metrics != nullptr) options_.metrics->RunReleased();
   return absl::OkStatus();
 }
 
@@ -855,6 +865,26 @@ absl::StatusOr<v1::Worker> Scheduler::DrainWorker(const std::string& id) {
     if (run.worker_id() == id) run_id = run.id();
   }
   return WorkerInfo(*worker, run_id);
+}
+
+absl::Status Scheduler::RefreshGauges() {
+  if (options_.metrics == nullptr) return absl::OkStatus();
+  absl::StatusOr<std::map<v1::RunStatus, int64_t>> runs;
+  {
+    absl::MutexLock lock(&mu_);
+    runs = store_->CountRunsByStatus();
+  }
+  if (!runs.ok()) return runs.status();
+  std::map<std::string, int64_t> by_status;
+  for (const auto& [status, n] : *runs)
+    by_status[v1::RunStatus_Name(status)] = n;
+  options_.metrics->SetRuns(by_status);
+  absl::StatusOr<std::vector<v1::Worker>> workers = ListWorkers();
+  if (!workers.ok()) return workers.status();
+  std::map<std::string, int64_t> by_state;
+  for (const v1::Worker& w : *workers) ++by_state[w.state()];
+  options_.metrics->SetWorkers(by_state);
+  return absl::OkStatus();
 }
 
 }  // namespace distill

@@ -16,6 +16,7 @@
 #include "distill/v1/experiment_service.pb.h"
 #include "distill/v1/worker_service.pb.h"
 #include "server/clock.h"
+#include "server/metrics.h"
 #include "server/run_file_store.h"
 #include "server/store.h"
 
@@ -29,6 +30,8 @@ struct SchedulerOptions {
   // The largest run file a worker may upload (a ResNet-50 checkpoint with
   // its optimizer state is ~300 MB).
   int64_t max_run_file_bytes = int64_t{8} << 30;
+  // Where leases, expiries and ingested points are counted; none when null.
+  CoordinatorMetrics* metrics = nullptr;
 };
 
 // Where a watcher is in a run's history.
@@ -122,6 +125,8 @@ class Scheduler {
 
   // Queues again, or fails as LOST, every run whose lease expired.
   absl::Status ExpireLeases();
+  // Sets options.metrics' gauges: runs by status, workers by state.
+  absl::Status RefreshGauges();
 
   // Wakes every waiter; later long-polls return at once.
   void Shutdown();

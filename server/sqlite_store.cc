@@ -388,6 +388,20 @@ class SqliteStore final : public Store {
     return found->front();
   }
 
+  absl::StatusOr<std::map<v1::RunStatus, int64_t>> CountRunsByStatus()
+      override {
+    Statement q(db_, "SELECT status, COUNT(*) FROM runs GROUP BY status");
+    if (absl::Status s = q.Bind({}); !s.ok()) return s;
+    std::map<v1::RunStatus, int64_t> out;
+    while (true) {
+      absl::StatusOr<bool> row = q.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      out[static_cast<v1::RunStatus>(q.Int(0))] = q.Int(1);
+    }
+    return out;
+  }
+
   absl::StatusOr<std::vector<WorkerRecord>> ListWorkers() override {
     return QueryWorkers(
         absl::StrCat(kWorkerQuery, " ORDER BY registered_ms DESC, id"), {});

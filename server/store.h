@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -92,6 +93,9 @@ class Store {
   // Filters are off when 0 / RUN_STATUS_UNSPECIFIED. In id order.
   virtual absl::StatusOr<std::vector<v1::Run>> ListRuns(
       int64_t sweep_id, v1::RunStatus status) = 0;
+  // How many runs there are of each status.
+  virtual absl::StatusOr<std::map<v1::RunStatus, int64_t>>
+  CountRunsByStatus() = 0;
   virtual absl::StatusOr<std::vector<v1::Run>> RunsWithTeacher(
       int64_t teacher_run_id) = 0;
   // The queued run submitted first, if any.

@@ -30,7 +30,7 @@ epochs: 3
 batch_size: 32
 metrics_every_steps: 4
 SPEC
-start_worker first
+start_worker first --metrics_listen=127.0.0.1:0
 first_pid=$worker_pid
 run=$("$distill" submit "$work/teacher.yaml" | awk '{print $2}')
 # Into the second epoch, between its steps.
@@ -40,6 +40,16 @@ for _ in $(seq 900); do
 done
 sleep 1
 "$distill" runs show "$run" | grep -q 'RUNNING  attempt 1' || fail "not running"
+# The worker's /metrics while it trains: its run, step and speed.
+metrics_port=$(sed -n 's/.*metrics on 127\.0\.0\.1:\([0-9]*\)\/metrics.*/\1/p' "$work/first.log")
+/usr/bin/python3 -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=5).read().decode())' \
+  "http://127.0.0.1:$metrics_port/metrics" >"$work/worker.metrics" || fail "no worker /metrics"
+grep -qx "distill_worker_run $run" "$work/worker.metrics" || fail "$(cat "$work/worker.metrics")"
+awk '$1 == "distill_worker_step" && $2 > 0 {found = 1} END {exit !found}' "$work/worker.metrics" ||
+  fail "no step: $(cat "$work/worker.metrics")"
+if command -v promtool >/dev/null; then
+  promtool check metrics <"$work/worker.metrics" || fail "promtool: worker /metrics"
+fi
 sent=$(now)
 kill -TERM "$first_pid"
 queued=

@@ -24,6 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 
 BUILD, SOURCE = sys.argv[1], sys.argv[2]
 WORK = tempfile.mkdtemp(prefix="distill-outside.")
@@ -87,7 +88,8 @@ data = os.path.join(WORK, "data")
 log = open(os.path.join(WORK, "coordinator.log"), "w")
 PROCS.append(subprocess.Popen(
     [os.path.join(BUILD, "server/distill-coordinator"),
-     "--listen=127.0.0.1:0", "--data_dir=" + data],
+     "--listen=127.0.0.1:0", "--data_dir=" + data,
+     "--metrics_listen=127.0.0.1:0"],
     stdout=log, stderr=subprocess.STDOUT))
 port = None
 for _ in range(100):
@@ -400,5 +402,55 @@ for name, code in attacks:
     print("%-62s %s" % (name, code.name))
     if name in want and code.name != want[name]:
         fail("%s: %s, want %s" % (name, code.name, want[name]))
+# --- /metrics, as Prometheus scrapes it ---
+time.sleep(1.5)  # The gauges are refreshed once a second.
+metrics_port = re.search(r"metrics on 127\.0\.0\.1:(\d+)/metrics",
+                         open(log.name).read()).group(1)
+text = urllib.request.urlopen(
+    "http://127.0.0.1:%s/metrics" % metrics_port, timeout=5).read().decode()
+promtool = shutil.which("promtool")
+if promtool:
+    check = subprocess.run([promtool, "check", "metrics"], input=text,
+                           capture_output=True, text=True)
+    # promtool exits 0 when the format is right (lint notes are printed).
+    if check.returncode != 0:
+        fail("promtool check metrics: %s %s" % (check.stdout, check.stderr))
+else:
+    print("promtool not installed: the format is not checked")
+
+
+def value(name, **labels):
+    want = ",".join('%s="%s"' % kv for kv in sorted(labels.items()))
+    for line in text.splitlines():
+        if line.startswith("#"):
+            continue
+        key, _, number = line.rpartition(" ")
+        got_name, _, got_labels = key.partition("{")
+        got = ",".join(sorted(got_labels.rstrip("}").split(","))) if got_labels else ""
+        if got_name == name and got == want:
+            return float(number)
+    fail("no %s{%s} in /metrics:\n%s" % (name, want, text))
+
+
+checks = {
+    "leases granted": value("distill_leases_granted_total") >= 2,
+    "points ingested (the NaN batch refused)":
+        value("distill_metric_points_ingested_total") == 0,
+    "runs RUNNING": value("distill_runs", status="RUNNING") == 1,
+    "runs FAILED": value("distill_runs", status="FAILED") >= 1,
+    "workers running": value("distill_workers", state="running") == 1,
+    "viewer's CancelRun counted": value(
+        "distill_rpc_errors_total", code="PERMISSION_DENIED",
+        method="/distill.v1.ExperimentService/CancelRun") >= 1,
+    "bad specs counted": value(
+        "distill_rpc_errors_total", code="INVALID_ARGUMENT",
+        method="/distill.v1.ExperimentService/SubmitRun") >= 5,
+    "first-lease wait observed": value("distill_lease_wait_seconds_count") >= 2,
+}
+for what, ok in checks.items():
+    if not ok:
+        fail("/metrics: %s is wrong:\n%s" % (what, text))
+print("/metrics: %d checks hold, promtool %s" %
+      (len(checks), "passed" if promtool else "absent"))
 cleanup()
 print("outside client: 1 passed, 0 failed")

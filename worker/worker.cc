@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
+#include "common/metric_keys.h"
 #include "common/run_files.h"
 #include "common/sha256.h"
 #include "worker/engine/runtime.h"
@@ -92,6 +93,7 @@ absl::Status Worker::Serve(const std::atomic<bool>& drain) {
   absl::Duration backoff = absl::Milliseconds(250);
   absl::Time busy = absl::Now();  // When the last run ended (or Serve began).
   while (!DrainAsked()) {
+    if (options_.metrics != nullptr) options_.metrics->SetDraining(false);
     if (options_.exit_after_idle > absl::ZeroDuration() &&
         absl::Now() - busy > options_.exit_after_idle) {
       DISTILL_LOG(INFO) << "idle for " << options_.exit_after_idle
@@ -163,9 +165,14 @@ absl::StatusOr<bool> Worker::ServeOne(absl::Duration wait) {
                     << " (" << v1::ExperimentKind_Name(run.spec().kind())
                     << (run.member().empty() ? "" : ", member " + run.member())
                     << ") leased";
+  if (options_.metrics != nullptr) options_.metrics->SetRun(run.id());
   absl::Status outcome = Execute(run, response.teacher_checkpoint_sha256(),
                                  response.student_checkpoint_sha256(),
                                  response.resume_point_sha256());
+  if (options_.metrics != nullptr) {
+    options_.metrics->SetRun(0);
+    if (!outcome.ok()) options_.metrics->RunEnded("failed");
+  }
   for (const std::string& removed : TrimCache(
            {options_.scratch_dir, options_.scratch_dir + "/teacher-cache"},
            options_.scratch_max_bytes, {})) {
@@ -288,12 +295,21 @@ absl::Status Worker::Execute(const v1::Run& run,
   };
   drain_since_.reset();
   hooks.on_metrics = [&](std::vector<engine::Metric> m) {
+    if (options_.metrics != nullptr) {
+      for (const engine::Metric& point : m) {
+        if (point.key == metric_keys::kImagesPerSec)
+          options_.metrics->SetProgress(point.step, point.value);
+      }
+    }
     reporter.Add(std::move(m));
   };
   hooks.should_stop = [&] { return reporter.ShouldStop(); };
   hooks.should_drain = [&] {
     if (reporter.DrainRequested()) drain_from_coordinator_ = true;
-    return DrainDue();
+    const bool due = DrainDue();
+    if (options_.metrics != nullptr)
+      options_.metrics->SetDraining(DrainAsked());
+    return due;
   };
   hooks.resume_path = attempt_dir + "/" + kResumeFile;
   hooks.on_resume_point = [&](int64_t epoch) {
@@ -335,12 +351,15 @@ absl::Status Worker::Execute(const v1::Run& run,
     } else {
       DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
                         << " handed back with a resume point";
+      if (options_.metrics != nullptr)
+        options_.metrics->RunEnded("handed_back");
     }
     return absl::OkStatus();
   }
   if (outcome->stopped || reporter.ShouldStop()) {
     DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
                       << " stopped: " << reporter.why_stopped();
+    if (options_.metrics != nullptr) options_.metrics->RunEnded("stopped");
     return absl::OkStatus();
   }
   for (const std::string& file : outcome->run_files) {
@@ -373,6 +392,7 @@ absl::Status Worker::Execute(const v1::Run& run,
       });
   if (!s.ok()) return s;
   DISTILL_LOG(INFO) << "run " << run.id() << " succeeded";
+  if (options_.metrics != nullptr) options_.metrics->RunEnded("succeeded");
   return absl::OkStatus();
 }
 

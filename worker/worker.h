@@ -17,6 +17,7 @@
 #include "distill/v1/worker_service.grpc.pb.h"
 #include "worker/data_roots.h"
 #include "worker/file_transfer.h"
+#include "worker/worker_metrics.h"
 
 namespace distill {
 
@@ -48,6 +49,8 @@ struct WorkerOptions {
   // An idle worker that leased nothing this long drains and exits (Slurm
   // jobs); zero: never.
   absl::Duration exit_after_idle = absl::ZeroDuration();
+  // Where the worker's gauges and counters go; none when null.
+  WorkerMetrics* metrics = nullptr;
 };
 
 // The worker daemon: registers, long-polls for runs, executes each with the

@@ -1,6 +1,7 @@
 // distill-worker: one per device. Leases runs from the coordinator and
 // trains them with the engine; or, with --run_local, runs one spec file
 // with no service at all (how the engine is debugged and benchmarked).
+#include <prometheus/registry.h>
 #include <torch/torch.h>
 
 #include <csignal>
@@ -14,6 +15,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "common/channel.h"
+#include "common/metrics_server.h"
 #include "common/spec_file.h"
 #include "common/token.h"
 #include "common/validation.h"
@@ -53,6 +55,9 @@ ABSL_FLAG(double, drain_seconds, 0,
 ABSL_FLAG(double, exit_after_idle_seconds, 0,
           "exit (deregistered, status 0) after leasing nothing this long; 0: "
           "never (for Slurm jobs that should not hold an allocation idle)");
+ABSL_FLAG(std::string, metrics_listen, "",
+          "host:port for /metrics in Prometheus' text format (the run, step, "
+          "images/s, drain state); empty: off");
 ABSL_FLAG(std::string, token_file, "",
           "file holding this worker's token (role worker); default "
           "$DISTILL_TOKEN_FILE, none when both are empty");
@@ -155,6 +160,25 @@ int main(int argc, char** argv) {
   if (!channel.ok()) {
     std::cerr << "distill-worker: " << channel.status().message() << "\n";
     return 2;
+  }
+  // /metrics, when asked for: the registry and the exposer live as long as
+  // the worker.
+  auto registry = std::make_shared<prometheus::Registry>();
+  distill::WorkerMetrics metrics(*registry);
+  std::unique_ptr<distill::MetricsServer> metrics_server;
+  if (const std::string listen = absl::GetFlag(FLAGS_metrics_listen);
+      !listen.empty()) {
+    absl::StatusOr<std::unique_ptr<distill::MetricsServer>> server =
+        distill::MetricsServer::Start(listen, registry);
+    if (!server.ok()) {
+      std::cerr << "distill-worker: " << server.status().message() << "\n";
+      return 2;
+    }
+    metrics_server = *std::move(server);
+    options.metrics = &metrics;
+    std::cerr << "distill-worker: metrics on "
+              << listen.substr(0, listen.rfind(':')) << ":"
+              << metrics_server->port() << "/metrics" << std::endl;
   }
   distill::Worker worker(*channel, options);
   std::cerr << "distill-worker: " << worker.Describe() << std::endl;

@@ -1,0 +1,149 @@
+#include "server/metrics.h"
+
+#include <grpcpp/support/server_interceptor.h>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+
+namespace distill {
+namespace {
+
+constexpr const char* kRunStatuses[] = {"WAITING",   "QUEUED", "RUNNING",
+                                        "SUCCEEDED", "FAILED", "CANCELLED"};
+constexpr const char* kWorkerStates[] = {"idle", "running", "draining", "lost",
+                                         "stopped"};
+
+class RpcErrorInterceptor final : public grpc::experimental::Interceptor {
+ public:
+  RpcErrorInterceptor(CoordinatorMetrics* metrics, std::string method)
+      : metrics_(metrics), method_(std::move(method)) {}
+
+  void Intercept(
+      grpc::experimental::InterceptorBatchMethods* methods) override {
+    if (methods->QueryInterceptionHookPoint(
+            grpc::experimental::InterceptionHookPoints::PRE_SEND_STATUS)) {
+      const grpc::Status status = methods->GetSendStatus();
+      if (!status.ok()) {
+        metrics_->RpcFailed(
+            method_, absl::StatusCodeToString(
+                         static_cast<absl::StatusCode>(status.error_code())));
+      }
+    }
+    methods->Proceed();
+  }
+
+ private:
+  CoordinatorMetrics* const metrics_;
+  const std::string method_;
+};
+
+class RpcErrorInterceptorFactory final
+    : public grpc::experimental::ServerInterceptorFactoryInterface {
+ public:
+  explicit RpcErrorInterceptorFactory(CoordinatorMetrics* metrics)
+      : metrics_(metrics) {}
+  grpc::experimental::Interceptor* CreateServerInterceptor(
+      grpc::experimental::ServerRpcInfo* info) override {
+    return new RpcErrorInterceptor(metrics_, info->method());
+  }
+
+ private:
+  CoordinatorMetrics* const metrics_;
+};
+
+}  // namespace
+
+CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry)
+    : runs_(prometheus::BuildGauge()
+                .Name("distill_runs")
+                .Help("Runs by status")
+                .Register(registry)),
+      queue_(prometheus::BuildGauge()
+                 .Name("distill_queue_length")
+                 .Help("Runs queued for a worker")
+                 .Register(registry)
+                 .Add({})),
+      workers_(prometheus::BuildGauge()
+                   .Name("distill_workers")
+                   .Help("Workers by state")
+                   .Register(registry)),
+      leases_granted_(prometheus::BuildCounter()
+                          .Name("distill_leases_granted_total")
+                          .Help("Runs leased to a worker")
+                          .Register(registry)
+                          .Add({})),
+      leases_expired_(prometheus::BuildCounter()
+                          .Name("distill_leases_expired_total")
+                          .Help("Leases whose worker went silent")
+                          .Register(registry)
+                          .Add({})),
+      releases_(prometheus::BuildCounter()
+                    .Name("distill_runs_handed_back_total")
+                    .Help("Runs a draining worker handed back")
+                    .Register(registry)
+                    .Add({})),
+      lease_wait_(
+          prometheus::BuildHistogram()
+              .Name("distill_lease_wait_seconds")
+              .Help("From submission to a run's first lease")
+              .Register(registry)
+              .Add({},
+                   prometheus::Histogram::BucketBoundaries{
+                       0.1, 1, 5, 30, 60, 300, 1800, 3600, 14400, 86400})),
+      points_(prometheus::BuildCounter()
+                  .Name("distill_metric_points_ingested_total")
+                  .Help("Metric points workers reported and were stored")
+                  .Register(registry)
+                  .Add({})),
+      rpc_errors_(prometheus::BuildCounter()
+                      .Name("distill_rpc_errors_total")
+                      .Help("RPCs that ended in an error, by method and code")
+                      .Register(registry)) {
+  SetRuns({});
+  SetWorkers({});
+}
+
+void CoordinatorMetrics::LeaseGranted(double queued_seconds) {
+  leases_granted_.Increment();
+  if (queued_seconds >= 0) lease_wait_.Observe(queued_seconds);
+}
+
+void CoordinatorMetrics::LeaseExpired() { leases_expired_.Increment(); }
+
+void CoordinatorMetrics::RunReleased() { releases_.Increment(); }
+
+void CoordinatorMetrics::PointsIngested(int64_t n) {
+  points_.Increment(double(n));
+}
+
+void CoordinatorMetrics::RpcFailed(const std::string& method,
+                                   const std::string& code) {
+  rpc_errors_.Add({{"method", method}, {"code", code}}).Increment();
+}
+
+void CoordinatorMetrics::SetRuns(
+    const std::map<std::string, int64_t>& by_status) {
+  for (const char* status : kRunStatuses) {
+    const auto it = by_status.find(status);
+    runs_.Add({{"status", status}})
+        .Set(it == by_status.end() ? 0 : double(it->second));
+  }
+  const auto queued = by_status.find("QUEUED");
+  queue_.Set(queued == by_status.end() ? 0 : double(queued->second));
+}
+
+void CoordinatorMetrics::SetWorkers(
+    const std::map<std::string, int64_t>& by_state) {
+  for (const char* state : kWorkerStates) {
+    const auto it = by_state.find(state);
+    workers_.Add({{"state", state}})
+        .Set(it == by_state.end() ? 0 : double(it->second));
+  }
+}
+
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+RpcErrorCounter(CoordinatorMetrics* metrics) {
+  return std::make_unique<RpcErrorInterceptorFactory>(metrics);
+}
+
+}  // namespace distill

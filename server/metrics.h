@@ -1,0 +1,56 @@
+// Numbers for operators, in Prometheus' text format on
+// --metrics_listen (prometheus-cpp): runs by status and the queue, workers
+// by state, leases granted and expired with the wait before the first
+// lease, metric points taken, and failed RPCs by method and code.
+#ifndef DISTILL_SERVER_METRICS_H_
+#define DISTILL_SERVER_METRICS_H_
+
+#include <grpcpp/support/server_interceptor.h>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
+#include <map>
+#include <memory>
+#include <string>
+
+namespace distill {
+
+// Thread-safe (prometheus-cpp's metrics are).
+class CoordinatorMetrics {
+ public:
+  explicit CoordinatorMetrics(prometheus::Registry& registry);
+
+  // A run was leased; `queued_seconds` from its submission for its first
+  // lease (negative: a later attempt, not observed).
+  void LeaseGranted(double queued_seconds);
+  void LeaseExpired();
+  void RunReleased();
+  void PointsIngested(int64_t n);
+  void RpcFailed(const std::string& method, const std::string& code);
+  // Replaces the gauges; a status or state not given is 0.
+  void SetRuns(const std::map<std::string, int64_t>& by_status);
+  void SetWorkers(const std::map<std::string, int64_t>& by_state);
+
+ private:
+  prometheus::Family<prometheus::Gauge>& runs_;
+  prometheus::Gauge& queue_;
+  prometheus::Family<prometheus::Gauge>& workers_;
+  prometheus::Counter& leases_granted_;
+  prometheus::Counter& leases_expired_;
+  prometheus::Counter& releases_;
+  prometheus::Histogram& lease_wait_;
+  prometheus::Counter& points_;
+  prometheus::Family<prometheus::Counter>& rpc_errors_;
+};
+
+// A gRPC server interceptor that counts every call ending in an error, by
+// method and code.
+std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
+RpcErrorCounter(CoordinatorMetrics* metrics);
+
+}  // namespace distill
+
+#endif  // DISTILL_SERVER_METRICS_H_
