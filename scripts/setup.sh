@@ -28,9 +28,14 @@ packages=(
   python3-grpcio python3-protobuf
   # /metrics for Prometheus, and promtool to check it in the tests.
   prometheus-cpp-dev prometheus libcpp-httplib-dev
+  # A single-node Slurm cluster for tests/slurm_test.sh.
+  slurm-wlm munge
   # ASan/UBSan and libFuzzer for the coordinator side (scripts/sanitize.sh).
   clang libclang-rt-14-dev
 )
+# kubectl kustomize renders deploy/k8s in the tests; any kubectl will do
+# (Debian's kubernetes-client clashes with one already installed).
+command -v kubectl >/dev/null || packages+=(kubernetes-client)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||

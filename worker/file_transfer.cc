@@ -1,7 +1,9 @@
 #include "worker/file_transfer.h"
 
 #include <grpcpp/grpcpp.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 
@@ -36,7 +38,12 @@ absl::StatusOr<std::string> FileTransfer::Fetch(const std::string& sha256,
     TouchCacheFile(path);
     return path;
   }
-  const std::string temp = absl::StrCat(path, ".part");
+  // Workers on one host may share a scratch directory (one per GPU, or the
+  // default): each downloads into a name of its own, and the complete file
+  // replaces whatever is there (the same bytes, by digest).
+  static std::atomic<int64_t> downloads{0};
+  const std::string temp =
+      absl::StrCat(path, ".part-", ::getpid(), "-", downloads++);
   std::ofstream out(temp, std::ios::binary | std::ios::trunc);
   if (!out) {
     return absl::UnavailableError(

@@ -34,7 +34,8 @@ std::vector<std::string> TrimCache(const std::vector<std::string>& dirs,
       const fs::directory_entry& e = *it;
       const std::string name = e.path().filename().string();
       std::error_code file_ec;  // A file that vanished is skipped.
-      if (!e.is_regular_file(file_ec) || name.ends_with(".part") ||
+      if (!e.is_regular_file(file_ec) ||
+          name.find(".part") != std::string::npos ||
           name.find(".tmp") != std::string::npos) {
         continue;
       }
