@@ -18,6 +18,7 @@
 #include "common/token.h"
 #include "distill/v1/admin_service.grpc.pb.h"
 #include "distill/v1/experiment_service.grpc.pb.h"
+#include "grpc/health/v1/health.grpc.pb.h"
 
 namespace distill {
 namespace {
@@ -30,6 +31,7 @@ class Cli {
       std::ostream& err)
       : stub_(ExperimentService::NewStub(channel)),
         admin_(v1::AdminService::NewStub(channel)),
+        health_(grpc::health::v1::Health::NewStub(channel)),
         out_(out),
         err_(err),
         tty_(&out == &std::cout && isatty(STDOUT_FILENO)) {}
@@ -53,6 +55,7 @@ class Cli {
       return Download(id, a[2], n == 4 ? a[3] : a[2]);
     }
     if (n == 2 && a[0] == "tsne") return WithId(a[1], &Cli::Tsne);
+    if (n == 1 && a[0] == "health") return Health();
     if (n == 2 && a[0] == "workers" && a[1] == "list") return ListWorkers();
     if (n == 3 && a[0] == "workers" && a[1] == "drain") return Drain(a[2]);
     if (n >= 2 && a[0] == "tokens" && a[1] == "create") return CreateToken(a);
@@ -351,6 +354,24 @@ class Cli {
     return 0;
   }
 
+  // For probes (Compose healthcheck, Kubernetes exec probes, which unlike
+  // gRPC probes speak TLS): the standard health check, no token needed.
+  int Health() {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(5));
+    grpc::health::v1::HealthCheckResponse response;
+    grpc::Status status = health_->Check(
+        &context, grpc::health::v1::HealthCheckRequest(), &response);
+    if (!status.ok()) return Refused("health", status);
+    out_ << grpc::health::v1::HealthCheckResponse::ServingStatus_Name(
+                response.status())
+         << "\n";
+    return response.status() == grpc::health::v1::HealthCheckResponse::SERVING
+               ? 0
+               : 1;
+  }
+
   int ListWorkers() {
     grpc::ClientContext context;
     v1::ListWorkersResponse response;
@@ -397,6 +418,7 @@ class Cli {
 
   std::unique_ptr<ExperimentService::Stub> stub_;
   std::unique_ptr<v1::AdminService::Stub> admin_;
+  std::unique_ptr<grpc::health::v1::Health::Stub> health_;
   std::ostream& out_;
   std::ostream& err_;
   const bool tty_;
@@ -425,6 +447,8 @@ std::string CliUsage() {
          "student\n"
          "  download ID NAME [OUT]  save a file of the run (checkpoint, "
          "tsne.csv)\n"
+         "  health                  SERVING (exit 0) or not: for probes, no "
+         "token needed\n"
          "  workers list            every worker: state (idle, running, "
          "draining, lost,\n"
          "                          stopped), its run, last heartbeat\n"

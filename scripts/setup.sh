@@ -25,7 +25,7 @@ packages=(
   python3-torchvision
   # A client nobody here wrote: the tests call the coordinator from Python
   # stubs generated from proto/ (protoc + grpc_python_plugin).
-  python3-grpcio python3-protobuf
+  python3-grpcio python3-protobuf python3-yaml
   # /metrics for Prometheus, and promtool to check it in the tests.
   prometheus-cpp-dev prometheus libcpp-httplib-dev
   # A single-node Slurm cluster for tests/slurm_test.sh.

@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/catalog.h"
 #include "common/log.h"
 #include "common/token.h"
 
@@ -54,13 +55,58 @@ bool IsLoopback(const std::string& address) {
          host == "[::1]" || host == "::1";
 }
 
-// With tokens, makes sure an admin can get in: when no valid admin token
-// exists, makes one and writes it to `admin_file` (replacing a stale one);
-// makes a worker token into `worker_file` when that is set and missing.
+// A token file the operator made (a Kubernetes or Compose secret) whose
+// secret this database does not know is imported with `role`: its digest is
+// stored. One it knows (valid or revoked) is left as it is: a revocation
+// sticks. Returns whether the file holds a valid token of `role`.
+absl::StatusOr<bool> ImportTokenFile(Scheduler& scheduler, Authenticator& auth,
+                                     std::vector<TokenRecord>& tokens,
+                                     const std::string& file, v1::Role role) {
+  std::error_code ec;
+  if (file.empty() || !std::filesystem::exists(file, ec)) return false;
+  absl::StatusOr<std::string> secret = ReadTokenFile(file);
+  if (!secret.ok()) return secret.status();
+  if (secret->size() < 32) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the token in ", file, " is ", secret->size(),
+        " characters; a token has at least 32 (distill_ and 64 hex digits: "
+        "echo distill_$(openssl rand -hex 32))"));
+  }
+  const std::string digest = TokenDigest(*secret);
+  for (const TokenRecord& t : tokens) {
+    if (t.sha256 == digest) return t.revoked_ms == 0 && t.role == role;
+  }
+  TokenRecord record;
+  record.name = absl::StrCat(RoleName(role), " (", file, ")");
+  record.name = record.name.substr(0, limits::kNameBytes);
+  record.role = role;
+  record.sha256 = digest;
+  absl::StatusOr<TokenRecord> stored = scheduler.InsertToken(record);
+  if (!stored.ok()) return stored.status();
+  auth.Add(*stored);
+  tokens.push_back(*stored);
+  DISTILL_LOG(INFO) << "imported the " << RoleName(role) << " token in " << file
+                    << " as token " << stored->id;
+  return true;
+}
+
+// With tokens, makes sure an admin and (with `worker_file`) workers can get
+// in: token files that exist are imported (ImportTokenFile); when no valid
+// admin token exists, one is made and written to `admin_file` (replacing a
+// stale one); a worker token is made into `worker_file` when that is set
+// and missing.
 absl::Status BootstrapTokens(Scheduler& scheduler, Authenticator& auth,
-                             const std::vector<TokenRecord>& tokens,
+                             std::vector<TokenRecord> tokens,
                              const std::string& admin_file,
                              const std::string& worker_file) {
+  for (const auto& [file, role] : {std::pair{admin_file, v1::ROLE_ADMIN},
+                                   std::pair{worker_file, v1::ROLE_WORKER}}) {
+    if (absl::Status s =
+            ImportTokenFile(scheduler, auth, tokens, file, role).status();
+        !s.ok()) {
+      return s;
+    }
+  }
   const bool have_admin =
       std::any_of(tokens.begin(), tokens.end(), [](const TokenRecord& t) {
         return t.role == v1::ROLE_ADMIN && t.revoked_ms == 0;

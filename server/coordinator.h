@@ -35,6 +35,8 @@ struct CoordinatorOptions {
   std::string admin_token_file;
   // With tokens: when set and missing, a worker token is made and written
   // here (for Compose and clusters that share a file with their workers).
+  // Either file, when it exists with a token this database does not know
+  // (a Kubernetes secret), is imported with its role.
   std::string worker_token_file;
   // Listening beyond loopback without TLS and tokens serves anyone on the
   // network: refused unless this is set.

@@ -14,6 +14,7 @@
 #include "common/tls.h"
 #include "common/token.h"
 #include "distill/v1/experiment_service.grpc.pb.h"
+#include "distill/v1/worker_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
 #include "server/coordinator.h"
 #include "tests/temp_dir.h"
@@ -451,8 +452,7 @@ TEST(CoordinatorTest, TokensAreMadeOnFirstStartAndKept) {
     EXPECT_EQ(*ReadTokenFile(options.worker_token_file), worker);
     EXPECT_EQ((*again)->scheduler().ListTokens()->size(), 2u);
     // Every admin token revoked: the next start makes a new one.
-    const std::vector<TokenRecord> tokens =
-        *(*again)->scheduler().ListTokens();
+    const std::vector<TokenRecord> tokens = *(*again)->scheduler().ListTokens();
     for (const TokenRecord& t : tokens) {
       if (t.role == v1::ROLE_ADMIN)
         ASSERT_TRUE((*again)->scheduler().RevokeToken(t.id).ok());
@@ -462,6 +462,49 @@ TEST(CoordinatorTest, TokensAreMadeOnFirstStartAndKept) {
   ASSERT_TRUE(third.ok()) << third.status();
   EXPECT_NE(*ReadTokenFile(admin_file), admin);
   EXPECT_EQ((*third)->scheduler().ListTokens()->size(), 3u);
+}
+
+// Secrets an operator made (Kubernetes) are imported once; a revoked one
+// stays revoked across restarts.
+TEST(CoordinatorTest, ATokenFileMadeByTheOperatorIsImported) {
+  TempDir temp("distill_tokens_test");
+  const std::string secret = "distill_" + std::string(64, 'a');
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = (temp.path() / "data").string();
+  options.require_tokens = true;
+  options.worker_token_file = (temp.path() / "worker.token").string();
+  ASSERT_TRUE(WriteTokenFile(options.worker_token_file, secret).ok());
+  auto register_with = [&](Coordinator& c) {
+    auto stub = v1::WorkerService::NewStub(*Dial(c.address(), {}, secret));
+    grpc::ClientContext context;
+    v1::RegisterWorkerResponse response;
+    return stub
+        ->RegisterWorker(&context, v1::RegisterWorkerRequest(), &response)
+        .error_code();
+  };
+  {
+    auto coordinator = Coordinator::Start(options);
+    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+    EXPECT_EQ(*ReadTokenFile(options.worker_token_file), secret);  // Kept.
+    EXPECT_EQ(register_with(**coordinator), grpc::StatusCode::OK);
+    const std::vector<TokenRecord> tokens =
+        *(*coordinator)->scheduler().ListTokens();
+    for (const TokenRecord& t : tokens) {
+      if (t.role == v1::ROLE_WORKER)
+        ASSERT_TRUE((*coordinator)->scheduler().RevokeToken(t.id).ok());
+    }
+  }
+  auto again = Coordinator::Start(options);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(register_with(**again), grpc::StatusCode::UNAUTHENTICATED);
+  // Too short to be a token: refused with the file named.
+  options.data_dir = (temp.path() / "data2").string();
+  const std::string weak = (temp.path() / "weak.token").string();
+  ASSERT_TRUE(WriteTokenFile(weak, "secret").ok());
+  options.worker_token_file = weak;
+  EXPECT_THAT(std::string(Coordinator::Start(options).status().message()),
+              HasSubstr("the token in " + weak + " is 6 characters"));
 }
 
 TEST(CoordinatorTest, OneCoordinatorOwnsADataDirectory) {
