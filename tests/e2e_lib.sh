@@ -21,7 +21,7 @@ start_coordinator() {
   pids+=("$coordinator_pid")
   port=
   for _ in $(seq 100); do
-    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/coordinator.log")
+    port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/coordinator.log" 2>/dev/null || true)
     [ -n "$port" ] && break
     sleep 0.1
   done
