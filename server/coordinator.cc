@@ -275,6 +275,18 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
         DISTILL_LOG(WARNING) << "metrics: " << s.message();
     }
   });
+  if (options.slurm.has_value()) {
+    c->launcher_ =
+        std::make_unique<SlurmLauncher>(c->scheduler_.get(), *options.slurm);
+    c->launcher_thread_ =
+        std::thread([c = c.get(), period = options.launcher_period] {
+          do {
+            if (absl::StatusOr<int> s = c->launcher_->Tick(); !s.ok())
+              DISTILL_LOG(WARNING)
+                  << "Slurm launcher: " << s.status().message();
+          } while (!c->stopping_.WaitForNotificationWithTimeout(period));
+        });
+  }
   return c;
 }
 
@@ -307,6 +319,7 @@ void Coordinator::Wait() { server_->Wait(); }
 void Coordinator::Shutdown() {
   if (!stopping_.HasBeenNotified()) stopping_.Notify();
   if (reaper_.joinable()) reaper_.join();
+  if (launcher_thread_.joinable()) launcher_thread_.join();
   if (scheduler_) scheduler_->Shutdown();  // Ends long-polls and watches.
   if (server_)
     server_->Shutdown(std::chrono::system_clock::now() +

@@ -5,6 +5,7 @@
 #include <prometheus/registry.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -18,6 +19,7 @@
 #include "server/run_file_store.h"
 #include "server/scheduler.h"
 #include "server/services.h"
+#include "server/slurm_launcher.h"
 #include "server/store.h"
 
 namespace distill {
@@ -49,6 +51,9 @@ struct CoordinatorOptions {
   // host:port for /metrics in Prometheus' text format (no token: counts
   // only, no names or secrets); empty: none. Port 0 picks a free one.
   std::string metrics_listen;
+  // Workers on demand from Slurm (server/slurm_launcher.h); none when unset.
+  std::optional<SlurmLauncherOptions> slurm;
+  absl::Duration launcher_period = absl::Seconds(5);
   ServiceLimits limits;
   Clock* clock = Clock::Real();
 };
@@ -95,6 +100,8 @@ class Coordinator {
   int port_ = 0;
   absl::Notification stopping_;
   std::thread reaper_;
+  std::unique_ptr<SlurmLauncher> launcher_;
+  std::thread launcher_thread_;
 };
 
 }  // namespace distill

@@ -7,6 +7,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_split.h"
 #include "server/coordinator.h"
 
 ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
@@ -36,6 +37,19 @@ ABSL_FLAG(std::string, worker_token_file, "",
 ABSL_FLAG(std::string, metrics_listen, "",
           "host:port for /metrics in Prometheus' text format (counts only, "
           "no token); empty: off");
+ABSL_FLAG(std::string, launcher, "",
+          "slurm: submit worker jobs (sbatch --slurm_script) while runs are "
+          "queued, up to --slurm_max_workers; empty: none");
+ABSL_FLAG(int, slurm_max_workers, 4, "the most worker jobs at once");
+ABSL_FLAG(std::string, slurm_partition, "", "sbatch --partition");
+ABSL_FLAG(std::string, slurm_account, "", "sbatch --account");
+ABSL_FLAG(std::string, slurm_time, "", "sbatch --time (the jobs' limit)");
+ABSL_FLAG(std::string, slurm_sbatch_args, "",
+          "more sbatch arguments, space-separated (e.g. --gpus=1)");
+ABSL_FLAG(std::string, slurm_script, "deploy/slurm/distill-worker.sbatch",
+          "the batch script each job runs");
+ABSL_FLAG(double, launcher_period_seconds, 5,
+          "how often the launcher looks at the queue and the jobs");
 ABSL_FLAG(bool, insecure, false,
           "serve beyond loopback without TLS or tokens (anyone who reaches "
           "the port controls every run); refused without it");
@@ -64,6 +78,25 @@ int main(int argc, char** argv) {
   options.admin_token_file = absl::GetFlag(FLAGS_admin_token_file);
   options.worker_token_file = absl::GetFlag(FLAGS_worker_token_file);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  if (const std::string launcher = absl::GetFlag(FLAGS_launcher);
+      launcher == "slurm") {
+    distill::SlurmLauncherOptions slurm;
+    slurm.max_workers = absl::GetFlag(FLAGS_slurm_max_workers);
+    slurm.partition = absl::GetFlag(FLAGS_slurm_partition);
+    slurm.account = absl::GetFlag(FLAGS_slurm_account);
+    slurm.time_limit = absl::GetFlag(FLAGS_slurm_time);
+    slurm.sbatch_args = absl::StrSplit(absl::GetFlag(FLAGS_slurm_sbatch_args),
+                                       ' ', absl::SkipEmpty());
+    slurm.script = absl::GetFlag(FLAGS_slurm_script);
+    options.slurm = slurm;
+    options.launcher_period =
+        absl::Seconds(absl::GetFlag(FLAGS_launcher_period_seconds));
+  } else if (!launcher.empty()) {
+    std::cerr << "distill-coordinator: --launcher must be slurm or empty, "
+                 "got \""
+              << launcher << "\"\n";
+    return 2;
+  }
   options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                  absl::GetFlag(FLAGS_tls_client_ca)};
   options.scheduler.max_run_file_bytes = absl::GetFlag(FLAGS_max_run_file_mb)

@@ -887,4 +887,23 @@ absl::Status Scheduler::RefreshGauges() {
   return absl::OkStatus();
 }
 
+absl::StatusOr<int> Scheduler::ExpireLeasesOfHosts(const std::string& prefix) {
+  absl::MutexLock lock(&mu_);
+  absl::StatusOr<std::vector<v1::Run>> running =
+      store_->ListRuns(0, v1::RUNNING);
+  if (!running.ok()) return running.status();
+  int expired = 0;
+  for (v1::Run& run : *running) {
+    absl::StatusOr<WorkerRecord> worker = store_->GetWorker(run.worker_id());
+    if (!worker.ok() || worker->hostname.rfind(prefix, 0) != 0) continue;
+    run.set_lease_expires_ms(clock_->NowMs() - 1);
+    if (absl::Status s = store_->UpdateRun(run); !s.ok()) return s;
+    ++expired;
+  }
+  if (expired > 0) {
+    if (absl::Status s = ExpireLeasesLocked(); !s.ok()) return s;
+  }
+  return expired;
+}
+
 }  // namespace distill

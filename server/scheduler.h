@@ -125,6 +125,10 @@ class Scheduler {
 
   // Queues again, or fails as LOST, every run whose lease expired.
   absl::Status ExpireLeases();
+  // The leases of workers whose host name starts with `prefix` (a cluster
+  // job that ended) expire now: their runs are queued again (or LOST).
+  // Returns how many.
+  absl::StatusOr<int> ExpireLeasesOfHosts(const std::string& prefix);
   // Sets options.metrics' gauges: runs by status, workers by state.
   absl::Status RefreshGauges();
 

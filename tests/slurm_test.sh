@@ -159,6 +159,62 @@ resumed=$(sed -n 's/.*train\/resumed_from_epoch = \([0-9.]*\).*/\1/p' "$work/aft
 echo "$resumed" | grep -Eq '^[12]\.[0-9]*[1-9]' || fail "resumed from '$resumed', not mid-epoch"
 grep -q 'handed back with a resume point' "$work/job-$first.out" || fail "$(cat "$work/job-$first.out")"
 
+# 3. The coordinator's launcher: jobs only while runs are queued; a job
+#    that ends with its run (the worker killed, no drain) is seen and the
+#    run queued again at once, not after the 60-s lease.
+for _ in $(seq 150); do  # The earlier jobs end once idle.
+  [ -z "$(squeue -h -o %i)" ] && break
+  sleep 0.2
+done
+[ -z "$(squeue -h -o %i)" ] || fail "the worker jobs did not end when idle: $(squeue)"
+kill -TERM "$coordinator_pid"; wait "$coordinator_pid" 2>/dev/null || true
+fixed=$(free_port)
+export DISTILL_COORDINATOR=127.0.0.1:$fixed DISTILL_WORKER="$build/worker/distill-worker" \
+  DISTILL_TOKEN_FILE="$work/worker.token" DISTILL_SCRATCH="$work/scratch" DISTILL_IDLE_SECONDS=4
+start_coordinator --listen="127.0.0.1:$fixed" --launcher=slurm --slurm_max_workers=2 \
+  --slurm_script="$src/deploy/slurm/distill-worker.sbatch" --launcher_period_seconds=1 \
+  --slurm_sbatch_args="--ntasks=1 --cpus-per-task=1 --output=$work/launched-%j.out"
+sleep 3
+[ -z "$(squeue -h -o %i)" ] || fail "jobs submitted while nothing is queued: $(squeue)"
+sed -e 's/name: slurm/name: launched/' "$work/sweep.yaml" >"$work/launched.yaml"
+launch_start=$(date +%s)
+"$distill" sweep "$work/launched.yaml" | grep -q '3 runs' || fail "sweep"
+for run in 5 6 7; do
+  "$distill" watch "$run" >/dev/null || fail "launched run $run: $("$distill" runs show "$run")"
+done
+launched=$(grep -c 'submitted Slurm job' "$work/coordinator.log")
+[ "$launched" -ge 1 ] && [ "$launched" -le 3 ] || fail "$launched jobs submitted"
+launch_seconds=$(( $(date +%s) - launch_start ))
+run=$("$distill" submit "$work/teacher.yaml" | awk '{print $2}')
+for _ in $(seq 600); do
+  "$distill" runs show "$run" | grep -q 'RUNNING  attempt 1' && break
+  sleep 0.1
+done
+"$distill" runs show "$run" | grep -q 'RUNNING  attempt 1' || fail "no launched worker took run $run"
+sleep 2
+# The job whose worker holds the run (workers are named slurm-JOB-N@host).
+job=$("$distill" workers list | awk -v r="$run" '$4 == r {print $1}' |
+  sed -n 's/^slurm-\([0-9]*\)-.*/\1/p')
+[ -n "$job" ] || fail "no job holds run $run: $("$distill" workers list)"
+killed=$(date +%s.%N)
+# The worker dies without a word (as on a node failure; scancel's signals
+# would let it drain); its step and the job end.
+pkill -9 -f -- "--name=slurm-$job-0@" || fail "no worker process of job $job"
+requeued=
+for _ in $(seq 200); do
+  if "$distill" runs show "$run" | grep -Eq 'QUEUED|RUNNING  attempt 2'; then
+    requeued=$(awk -v a="$(date +%s.%N)" -v b="$killed" 'BEGIN {printf "%.2f", a - b}')
+    break
+  fi
+  sleep 0.1
+done
+[ -n "$requeued" ] || fail "the killed job's run was not queued again: $("$distill" runs show "$run"; tail -5 "$work/coordinator.log")"
+"$distill" watch "$run" >/dev/null || fail "run $run: $("$distill" runs show "$run")"
+"$distill" runs show "$run" | grep -q 'SUCCEEDED  attempt 2' || fail "$("$distill" runs show "$run")"
+grep -q "Slurm job $job ended; 1 of its runs queued again" "$work/coordinator.log" ||
+  fail "job $job: $(grep -E "Slurm|expired|lease" "$work/coordinator.log"; "$distill" workers list)"
+echo "slurm: launcher sweep of 3 runs $launch_seconds s ($launched jobs); a killed job's run queued again in $requeued s"
+
 printf 'slurm: sweep of 3 runs on an array job %d s; scancel --signal=TERM -> run queued again %.2f s, resumed from epoch %s (0 epochs lost); whole test %d s\n' \
   "$sweep_seconds" "$queued" "$resumed" "$(( $(date +%s) - start ))"
 echo "slurm: 1 passed, 0 failed"

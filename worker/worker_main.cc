@@ -58,6 +58,9 @@ ABSL_FLAG(double, exit_after_idle_seconds, 0,
 ABSL_FLAG(std::string, metrics_listen, "",
           "host:port for /metrics in Prometheus' text format (the run, step, "
           "images/s, drain state); empty: off");
+ABSL_FLAG(std::string, name, "",
+          "the name this worker registers with (its id starts with it); "
+          "default: the host name");
 ABSL_FLAG(std::string, token_file, "",
           "file holding this worker's token (role worker); default "
           "$DISTILL_TOKEN_FILE, none when both are empty");
@@ -136,6 +139,7 @@ int main(int argc, char** argv) {
   options.scratch_max_bytes =
       int64_t(absl::GetFlag(FLAGS_scratch_gb) * double(int64_t{1} << 30));
   options.drain_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
+  options.hostname = absl::GetFlag(FLAGS_name);
   options.exit_after_idle =
       absl::Seconds(absl::GetFlag(FLAGS_exit_after_idle_seconds));
   std::string token_file = absl::GetFlag(FLAGS_token_file);
