@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# The coordinator killed (-9) and restarted again and again while a sweep
-# runs: the worker keeps the runs it holds — downloads, metrics, uploads,
-# completions wait for the coordinator and are retried — so every run ends
-# SUCCEEDED at attempt 1 with all its metrics. Usage: e2e_restart_test.sh BUILD_DIR
+# The coordinator killed (-9) and restarted while runs are in flight: the
+# worker keeps the runs it holds — downloads, metrics, uploads, completions
+# and failures wait for the coordinator and are retried — so every run ends
+# as it would have, at attempt 1, with all its metrics. First at random
+# moments of a sweep; then once right before each stage of a run (the
+# worker pauses there, DISTILL_WORKER_PAUSE_BEFORE, while the test takes the
+# coordinator down). Usage: e2e_restart_test.sh BUILD_DIR
 set -euo pipefail
 build=$1
 source "$(dirname "$0")/e2e_lib.sh"
@@ -51,4 +54,43 @@ for run in 1 2 3; do
 done
 retried=$(grep -c 'again in\|retrying in\|will retry' "$work/worker.log" || true)
 echo "e2e restart: $kills kill -9 + restarts during the sweep; every run SUCCEEDED at attempt 1 ($retried calls retried)"
+
+# Stage by stage: a second worker pauses before each stage; each pause takes
+# the coordinator down until the worker's call is already waiting on it.
+kill -TERM "${pids[1]}" 2>/dev/null || true  # The first worker drains away.
+wait "${pids[1]}" 2>/dev/null || true
+stages=fetch,resume_upload,upload,complete,fail
+DISTILL_WORKER_PAUSE_BEFORE=$stages "$build/worker/distill-worker" \
+  --coordinator="$DISTILL_COORDINATOR" --threads=2 --token_file="$work/worker.token" \
+  --scratch_dir="$work/staged" >"$work/staged.log" 2>&1 &
+pids+=("$!")
+sed -e 's/name: restart/name: staged/' "$work/sweep.yaml" >"$work/staged.yaml"
+"$distill" sweep "$work/staged.yaml" >/dev/null
+# A run that fails (a path outside the worker's data roots): its FailRun.
+printf 'kind: TRAIN_TEACHER\ndataset: {name: fashion-mnist, root: /etc, train_limit: 64}\nteacher: {vit: {patch_size: 7, width: 16, depth: 1, heads: 2}}\nepochs: 1\nbatch_size: 32\n' >"$work/bad.yaml"
+bad=$("$distill" submit "$work/bad.yaml" | awk '{print $2}')
+seen=0
+give_up=$(( $(date +%s) + 420 ))
+while [ "$(date +%s)" -lt "$give_up" ]; do
+  paused=$(grep -c 'pausing before' "$work/staged.log" || true)
+  if [ "$paused" -gt "$seen" ]; then
+    seen=$paused
+    kill -9 "$coordinator_pid"; wait "$coordinator_pid" 2>/dev/null || true
+    sleep 3  # The worker's call (at 2 s) now waits on a dead coordinator.
+    start_coordinator --listen="127.0.0.1:$fixed_port" --lease_seconds=60
+  fi
+  [ -z "$("$distill" runs list 2>/dev/null | grep -E 'RUNNING|QUEUED|WAITING')" ] &&
+    [ "$("$distill" runs list 2>/dev/null | wc -l)" -gt 4 ] && break
+  sleep 0.2
+done
+for stage in ${stages//,/ }; do
+  grep -q "pausing before $stage" "$work/staged.log" || fail "no pause before $stage"
+done
+for run in 4 5 6; do
+  "$distill" runs show "$run" | grep -q 'SUCCEEDED  attempt 1' ||
+    fail "run $run: $("$distill" runs show "$run"; tail -20 "$work/staged.log")"
+done
+"$distill" runs show "$bad" | grep -q 'FAILED  attempt 1' ||
+  fail "run $bad: $("$distill" runs show "$bad")"
+echo "e2e restart: the coordinator down before each of ${stages//,/, } ($seen times); every run ended as it should at attempt 1"
 echo "e2e restart: 1 passed, 0 failed"

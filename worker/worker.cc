@@ -4,11 +4,13 @@
 #include <torch/version.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/metric_keys.h"
@@ -64,6 +66,28 @@ absl::Status Worker::Register() {
     lease_duration_ = absl::Milliseconds(response.lease_duration_ms());
   return absl::OkStatus();
 }
+
+namespace {
+
+// Fault injection for tests/e2e_restart_test.sh: with
+// DISTILL_WORKER_PAUSE_BEFORE=stage,... in the environment the worker logs
+// "pausing before STAGE" and waits 2 s before each stage named (fetch,
+// resume_upload, upload, complete, fail), so that a test can take the
+// coordinator down right before that call. Unset: nothing.
+void PauseBefore(absl::string_view stage) {
+  static const std::string* const stages = [] {
+    const char* env = std::getenv("DISTILL_WORKER_PAUSE_BEFORE");
+    return new std::string(env == nullptr ? "" : absl::StrCat(",", env, ","));
+  }();
+  if (stages->empty() ||
+      stages->find(absl::StrCat(",", stage, ",")) == std::string::npos) {
+    return;
+  }
+  DISTILL_LOG(INFO) << "pausing before " << stage;
+  absl::SleepFor(absl::Seconds(2));
+}
+
+}  // namespace
 
 bool Worker::DrainAsked() const {
   return (drain_signal_ != nullptr && drain_signal_->load()) ||
@@ -189,6 +213,7 @@ void Worker::Fail(const v1::Run& run, const absl::Status& outcome) {
   fail.set_run_id(run.id());
   fail.set_attempt(run.attempt());
   fail.set_message(std::string(outcome.message()));
+  PauseBefore("fail");
   absl::Status s = RetryTransient(
       lease_duration_, absl::StrCat("run ", run.id(), ": FailRun"), [&] {
         v1::FailRunResponse ignored;
@@ -216,8 +241,20 @@ absl::Status Worker::Execute(const v1::Run& run,
     return s;
   }
   engine::RunHooks hooks;
+  // Downloads, like uploads, go through a coordinator restart.
+  auto fetch = [&](const std::string& sha256, const std::string& dir) {
+    PauseBefore("fetch");
+    absl::StatusOr<std::string> path;
+    absl::Status s = RetryTransient(
+        lease_duration_, absl::StrCat("run ", run.id(), ": fetching ", sha256),
+        [&] {
+          path = files_.Fetch(sha256, dir);
+          return path.status();
+        });
+    return s.ok() ? path : absl::StatusOr<std::string>(s);
+  };
   if (!student_sha256.empty()) {
-    absl::StatusOr<std::string> student = files_.Fetch(student_sha256);
+    absl::StatusOr<std::string> student = fetch(student_sha256, "");
     if (!student.ok()) {
       return absl::Status(
           student.status().code(),
@@ -227,7 +264,7 @@ absl::Status Worker::Execute(const v1::Run& run,
     hooks.student_checkpoint = *student;
   }
   if (run.teacher_run_id() != 0) {
-    absl::StatusOr<std::string> teacher = files_.Fetch(teacher_sha256);
+    absl::StatusOr<std::string> teacher = fetch(teacher_sha256, "");
     if (!teacher.ok()) {
       return absl::Status(
           teacher.status().code(),
@@ -254,8 +291,7 @@ absl::Status Worker::Execute(const v1::Run& run,
   hooks.output_checkpoint = attempt_dir + "/checkpoint.pt";
   if (!resume_sha256.empty()) {
     // Fetched into this attempt's folder: no other run needs it.
-    absl::StatusOr<std::string> point =
-        files_.Fetch(resume_sha256, attempt_dir);
+    absl::StatusOr<std::string> point = fetch(resume_sha256, attempt_dir);
     if (point.ok()) {
       hooks.resume_from = *point;
       DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
@@ -284,6 +320,7 @@ absl::Status Worker::Execute(const v1::Run& run,
                     lease_duration_);
   // The attempt's own uploads go through a coordinator restart.
   auto upload = [&](const std::string& path, const std::string& name) {
+    PauseBefore(name == kResumeFile ? "resume_upload" : "upload");
     absl::StatusOr<std::string> sha;
     absl::Status s = RetryTransient(
         lease_duration_, absl::StrCat("run ", run.id(), ": uploading ", name),
@@ -383,6 +420,7 @@ absl::Status Worker::Execute(const v1::Run& run,
   complete.set_checkpoint_sha256(checkpoint_sha256);
   for (const auto& [key, value] : outcome->results)
     (*complete.mutable_results())[key] = value;
+  PauseBefore("complete");
   absl::Status s = RetryTransient(
       lease_duration_, absl::StrCat("run ", run.id(), ": CompleteRun"), [&] {
         v1::CompleteRunResponse ignored;
