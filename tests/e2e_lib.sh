@@ -9,7 +9,13 @@ cleanup() {
   rm -rf "$work"
 }
 trap cleanup EXIT
-fail() { echo "FAIL: $*" >&2; tail -n 5 "$work"/*.log >&2 || true; exit 1; }
+# The scratch folder of a failed test is kept as $work-failed, logs and all.
+fail() {
+  echo "FAIL: $*" >&2
+  tail -n 5 "$work"/*.log >&2 || true
+  cp -a "$work" "$work-failed" 2>/dev/null && echo "kept in $work-failed" >&2
+  exit 1
+}
 
 # start_coordinator [FLAG...]: sets $coordinator_pid and DISTILL_COORDINATOR.
 # With tokens (the default) the CLI gets the admin token the coordinator
