@@ -446,14 +446,40 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
       return response;
     }
     if (absl::Status s = ExpireLeasesLocked(); !s.ok()) return s;
-    absl::StatusOr<std::optional<v1::Run>> next = store_->NextQueuedRun();
-    if (!next.ok()) return next.status();
-    if (next->has_value()) {
-      v1::Run& run = **next;
+    // A worker runs one run at a time: one that asks for a run while the
+    // store says it holds one never got the answer that leased it (the
+    // coordinator went down, the call timed out). It gets that run again,
+    // at the same attempt, instead of the run waiting for its lease to
+    // expire.
+    absl::StatusOr<std::vector<v1::Run>> running =
+        store_->ListRuns(0, v1::RUNNING);
+    if (!running.ok()) return running.status();
+    std::optional<v1::Run> next;
+    bool again = false;
+    for (v1::Run& held : *running) {
+      if (held.worker_id() == worker_id) {
+        next = std::move(held);
+        again = true;
+        break;
+      }
+    }
+    if (!next.has_value()) {
+      absl::StatusOr<std::optional<v1::Run>> queued = store_->NextQueuedRun();
+      if (!queued.ok()) return queued.status();
+      next = *std::move(queued);
+    }
+    if (next.has_value()) {
+      v1::Run& run = *next;
       const int64_t now = clock_->NowMs();
-      run.set_status(v1::RUNNING);
-      run.set_attempt(run.attempt() + 1);
-      run.set_worker_id(worker_id);
+      if (again) {
+        DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
+                          << " leased again to worker " << worker_id
+                          << ", which asked for a run while holding it";
+      } else {
+        run.set_status(v1::RUNNING);
+        run.set_attempt(run.attempt() + 1);
+        run.set_worker_id(worker_id);
+      }
       run.set_lease_expires_ms(now + options_.lease_duration_ms);
       if (run.started_ms() == 0) run.set_started_ms(now);
       if (run.teacher_run_id() != 0) {
@@ -478,7 +504,7 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
       if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
       if (absl::Status s = store_->UpdateRun(run); !s.ok()) return s;
       Changed();
-      if (options_.metrics != nullptr) {
+      if (options_.metrics != nullptr && !again) {
         options_.metrics->LeaseGranted(
             run.attempt() == 1 ? double(now - run.created_ms()) / 1000 : -1);
       }

@@ -102,8 +102,17 @@ TEST_F(SchedulerTest, SweepStudentsWaitForTheTeacherThenQueue) {
   EXPECT_EQ(leased.id(), teacher.id());
   EXPECT_EQ(leased.attempt(), 1);
   EXPECT_EQ(leased.lease_expires_ms(), clock_.NowMs() + 60'000);
-  // Nothing else is runnable yet.
-  EXPECT_FALSE(scheduler_->LeaseRun(worker_, absl::ZeroDuration())->has_run());
+  // Nothing else is runnable yet: another worker gets nothing.
+  v1::RegisterWorkerRequest other;
+  other.set_hostname("gpu2");
+  const std::string second = scheduler_->RegisterWorker(other)->worker_id();
+  EXPECT_FALSE(scheduler_->LeaseRun(second, absl::ZeroDuration())->has_run());
+  // The holder asking again never got its answer: the same run, same
+  // attempt, not a wait for the lease to expire.
+  auto again = scheduler_->LeaseRun(worker_, absl::ZeroDuration());
+  ASSERT_TRUE(again.ok() && again->has_run());
+  EXPECT_EQ(again->run().id(), teacher.id());
+  EXPECT_EQ(again->run().attempt(), 1);
   Succeed(leased, "teacher weights", 0.8);
   EXPECT_EQ(StatusOf(sweep->runs(1).id()), v1::QUEUED);
   auto student = scheduler_->LeaseRun(worker_, absl::ZeroDuration());
