@@ -436,6 +436,21 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
   }
   worker->last_seen_ms = clock_->NowMs();
   if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
+  // A worker runs one run at a time: one that asks for a run while the
+  // store says it holds one never got the answer that leased it (the
+  // coordinator went down, the call timed out). It gets that run again, at
+  // the same attempt, instead of the run waiting for its lease to expire.
+  // Looked up once: while this call waits nothing else leases to it.
+  if (absl::Status s = ExpireLeasesLocked(); !s.ok()) return s;
+  std::optional<v1::Run> held;
+  {
+    absl::StatusOr<std::vector<v1::Run>> running =
+        store_->ListRuns(0, v1::RUNNING);
+    if (!running.ok()) return running.status();
+    for (v1::Run& run : *running) {
+      if (run.worker_id() == worker_id) held = std::move(run);
+    }
+  }
   v1::LeaseRunResponse response;
   while (!shutdown_) {
     // A drain asked for while this call waits wakes it (Changed).
@@ -446,24 +461,10 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
       return response;
     }
     if (absl::Status s = ExpireLeasesLocked(); !s.ok()) return s;
-    // A worker runs one run at a time: one that asks for a run while the
-    // store says it holds one never got the answer that leased it (the
-    // coordinator went down, the call timed out). It gets that run again,
-    // at the same attempt, instead of the run waiting for its lease to
-    // expire.
-    absl::StatusOr<std::vector<v1::Run>> running =
-        store_->ListRuns(0, v1::RUNNING);
-    if (!running.ok()) return running.status();
-    std::optional<v1::Run> next;
-    bool again = false;
-    for (v1::Run& held : *running) {
-      if (held.worker_id() == worker_id) {
-        next = std::move(held);
-        again = true;
-        break;
-      }
-    }
-    if (!next.has_value()) {
+    const bool again = held.has_value();
+    std::optional<v1::Run> next = std::move(held);
+    held.reset();
+    if (!again) {
       absl::StatusOr<std::optional<v1::Run>> queued = store_->NextQueuedRun();
       if (!queued.ok()) return queued.status();
       next = *std::move(queued);

@@ -17,6 +17,11 @@ fail() {
   exit 1
 }
 
+# A free loopback port (for a coordinator that must come back on the same).
+free_port() {
+  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
 # start_coordinator [FLAG...]: sets $coordinator_pid and DISTILL_COORDINATOR.
 # With tokens (the default) the CLI gets the admin token the coordinator
 # made (DISTILL_TOKEN_FILE) and workers $work/worker.token (--token_file).

@@ -10,7 +10,7 @@ set -euo pipefail
 build=$1
 source "$(dirname "$0")/e2e_lib.sh"
 distill="$build/client/distill"
-fixed_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+fixed_port=$(free_port)
 start_coordinator --listen="127.0.0.1:$fixed_port" --lease_seconds=60
 "$build/worker/distill-worker" --coordinator="$DISTILL_COORDINATOR" --threads=2 \
   --token_file="$work/worker.token" --scratch_dir="$work/worker" \

@@ -26,9 +26,6 @@ slurm_cleanup() {
   cleanup
 }
 trap slurm_cleanup EXIT
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # Munge with its own key and socket.
 head -c 1024 /dev/urandom >"$slurm/munge.key"

@@ -2,8 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
-#include <algorithm>
-
+#include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
 
@@ -52,12 +51,13 @@ void Reporter::Stop() {
   thread_.join();
   // The last points wait out a coordinator that is restarting, within
   // `patience` (the lease): a new attempt would measure them again.
-  const absl::Time give_up = absl::Now() + patience_;
-  absl::Duration backoff = absl::Milliseconds(250);
-  while (SendPending() && !stop_training_ && absl::Now() < give_up) {
-    absl::SleepFor(std::min(backoff, give_up - absl::Now()));
-    backoff = std::min(backoff * 2, absl::Seconds(5));
-  }
+  RetryTransient(patience_, absl::StrCat("run ", run_id_, ": last metrics"),
+                 [this] {
+                   return SendPending() && !stop_training_
+                              ? absl::UnavailableError("points left to send")
+                              : absl::OkStatus();
+                 })
+      .IgnoreError();
 }
 
 void Reporter::Loop() {
