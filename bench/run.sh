@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark ratios, each measured side by side in one run on this
-# machine (2 threads each). Usage: bench/run.sh [student|loader|sweep|all]
+# machine (2 threads each). Usage:
+# bench/run.sh [student|loader|sweep|coordinator|all]
 #   student  the student's training step (ResNet-18, small stem, batch 128,
 #            28x28) in the engine against PyTorch's Python API: images/s of
 #            the median step over PAIRS (default 30) steps taken in lockstep,
@@ -9,6 +10,12 @@
 #            with the worker's teacher cache against without it: wall time
 #   loader   JPEG decoding + training view (224 px) on 2 threads against what
 #            the student step (ResNet-18, ImageNet stem, 224 px) consumes
+#   coordinator  one coordinator under bench/coordinator_load's fake workers
+#            and researchers on loopback: metric ingestion with 1/4/16/32
+#            workers against SQLite's own insert rate for the same rows on
+#            the same disk, bytes per stored point (schema 5 -> 6), LeaseRun
+#            latency, GetRun under listing and reporting load, 10,000 open
+#            watches, listings at 100,000 runs. SECONDS_PER_FIGURE (5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -39,6 +46,31 @@ if [ "$what" = loader ] || [ "$what" = all ]; then
   echo "JPEG decode + augmentation, images/s on 2 threads (median of 3): $l [${loaded[*]}]"
   echo "student step at 224 px consumes, images/s (median of 3):         $c [${consumed[*]}]"
   awk -v l="$l" -v c="$c" 'BEGIN {printf "ratio loader / student step: %.1f\n", l / c}'
+fi
+
+if [ "$what" = coordinator ] || [ "$what" = all ]; then
+  cwork=$(mktemp -d /tmp/distill-bench-coordinator.XXXXXX)
+  port=${BENCH_PORT:-50092}
+  build/server/distill-coordinator --listen="127.0.0.1:$port" --data_dir="$cwork/data" \
+    --worker_token_file="$cwork/worker.token" --watches_per_caller=20000 \
+    2>"$cwork/coordinator.log" &
+  coordinator=$!
+  for _ in $(seq 100); do [ -s "$cwork/data/admin.token" ] && break; sleep 0.1; done
+  echo "coordinator under load, $(nproc) cores, data on $(df --output=fstype "$cwork" | tail -1):"
+  load=(build/bench/coordinator_load --target="127.0.0.1:$port" --coordinator_pid="$coordinator"
+        --admin_token_file="$cwork/data/admin.token" --worker_token_file="$cwork/worker.token"
+        --scratch_dir="$cwork" --seconds="${SECONDS_PER_FIGURE:-5}")
+  status=0
+  "${load[@]}" || status=$?
+  # LeaseRun at saturation: runs handed back at once (a closed loop; a
+  # lab's workers lease once a run). GetRun with the listing clients paging
+  # every 50 ms instead of back to back (which saturates both cores).
+  [ "$status" = 0 ] && { "${load[@]}" --phases=lease --hold_ms=0 || status=$?; }
+  [ "$status" = 0 ] && { "${load[@]}" --phases=getrun --list_every_ms=50 || status=$?; }
+  kill "$coordinator"; wait "$coordinator" 2>/dev/null || true
+  [ "$status" = 0 ] || tail -20 "$cwork/coordinator.log" >&2
+  rm -rf "$cwork"
+  [ "$status" = 0 ] || exit "$status"
 fi
 
 if [ "$what" = sweep ] || [ "$what" = all ]; then

@@ -46,6 +46,8 @@ class Cli {
     if (n >= 2 && a[0] == "runs" && a[1] == "list") return List(a);
     if (n == 3 && a[0] == "runs" && a[1] == "show")
       return WithId(a[2], &Cli::Show);
+    if ((n == 3 || n == 4) && a[0] == "runs" && a[1] == "metrics")
+      return Metrics(a);
     if (n == 2 && a[0] == "watch") return WithId(a[1], &Cli::Watch);
     if (n == 2 && a[0] == "cancel") return WithId(a[1], &Cli::Cancel);
     if (n == 2 && a[0] == "results") return Results(a[1]);
@@ -150,11 +152,59 @@ class Cli {
         return 2;
       }
     }
-    grpc::ClientContext context;
-    v1::ListRunsResponse response;
-    grpc::Status status = stub_->ListRuns(&context, request, &response);
-    if (!status.ok()) return Refused("runs list", status);
-    out_ << FormatRunList({response.runs().begin(), response.runs().end()});
+    // Every page (the coordinator answers at most a page at a time).
+    std::vector<v1::Run> runs;
+    do {
+      grpc::ClientContext context;
+      v1::ListRunsResponse response;
+      grpc::Status status = stub_->ListRuns(&context, request, &response);
+      if (!status.ok()) return Refused("runs list", status);
+      runs.insert(runs.end(), response.runs().begin(), response.runs().end());
+      request.set_page_token(response.next_page_token());
+    } while (!request.page_token().empty());
+    out_ << FormatRunList(runs);
+    return 0;
+  }
+
+  // The run's whole metric history as CSV, a page at a time.
+  int Metrics(const std::vector<std::string>& a) {
+    int64_t id;
+    if (!absl::SimpleAtoi(a[2], &id) || id < 1) {
+      err_ << "a run id is a positive integer, got \"" << a[2] << "\"\n";
+      return 2;
+    }
+    std::string path;
+    if (a.size() == 4) {
+      if (a[3].rfind("--out=", 0) != 0) return Usage();
+      path = a[3].substr(6);
+    }
+    std::ofstream file;
+    if (!path.empty()) file.open(path);
+    std::ostream& out = path.empty() ? out_ : file;
+    out << "step,epoch,attempt,key,value,time_ms\n";
+    v1::GetRunMetricsRequest request;
+    request.set_run_id(id);
+    int64_t points = 0;
+    do {
+      grpc::ClientContext context;
+      v1::GetRunMetricsResponse response;
+      grpc::Status status = stub_->GetRunMetrics(&context, request, &response);
+      if (!status.ok()) return Refused("runs metrics", status);
+      for (const v1::MetricPoint& p : response.points()) {
+        out << p.step() << "," << p.epoch() << "," << p.attempt() << ","
+            << p.key() << "," << absl::StrCat(p.value()) << "," << p.time_ms()
+            << "\n";
+      }
+      points += response.points_size();
+      request.set_page_token(response.next_page_token());
+    } while (!request.page_token().empty());
+    if (!path.empty()) {
+      if (!file) {
+        err_ << "runs metrics: cannot write " << path << "\n";
+        return 1;
+      }
+      out_ << "wrote " << path << " (" << points << " points)\n";
+    }
     return 0;
   }
 
@@ -373,15 +423,21 @@ class Cli {
   }
 
   int ListWorkers() {
-    grpc::ClientContext context;
-    v1::ListWorkersResponse response;
-    grpc::Status status =
-        stub_->ListWorkers(&context, v1::ListWorkersRequest(), &response);
-    if (!status.ok()) return Refused("workers list", status);
+    std::vector<v1::Worker> workers;
+    v1::ListWorkersRequest request;
+    do {
+      grpc::ClientContext context;
+      v1::ListWorkersResponse response;
+      grpc::Status status = stub_->ListWorkers(&context, request, &response);
+      if (!status.ok()) return Refused("workers list", status);
+      workers.insert(workers.end(), response.workers().begin(),
+                     response.workers().end());
+      request.set_page_token(response.next_page_token());
+    } while (!request.page_token().empty());
     out_ << absl::StrFormat("%-28s %-9s %-8s %5s  %-19s  %s\n", "ID", "STATE",
                             "DEVICE", "RUN", "LAST SEEN (UTC)",
                             "LIBTORCH, BLAS");
-    for (const v1::Worker& w : response.workers()) {
+    for (const v1::Worker& w : workers) {
       out_ << absl::StrFormat(
           "%-28s %-9s %-8s %5s  %-19s  %s, %s\n", w.id(), w.state(), w.device(),
           w.run_id() ? absl::StrCat(w.run_id()) : "-", Time(w.last_seen_ms()),
@@ -438,6 +494,8 @@ std::string CliUsage() {
          "  runs list [--sweep=ID] [--status=STATUS]\n"
          "  runs show ID            spec, results, files, plots of loss and "
          "top-1\n"
+         "  runs metrics ID [--out=FILE.csv]\n"
+         "                          every metric point of the run, as CSV\n"
          "  watch ID                one live progress line; exit 1 unless it "
          "succeeded\n"
          "  cancel ID               cancel a waiting, queued or running run\n"

@@ -83,7 +83,7 @@ void Authenticator::Remove(const TokenRecord& token) {
 }
 
 absl::StatusOr<Principal> Authenticator::Authorize(
-    const grpc::ServerContext& context, Permission permission) const {
+    const grpc::ServerContextBase& context, Permission permission) const {
   const auto& metadata = context.client_metadata();
   const auto it = metadata.find(kAuthorizationKey);
   return AuthorizeHeader(

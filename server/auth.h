@@ -55,7 +55,7 @@ class Authenticator {
   // UNAUTHENTICATED when the call carries no token or one that is unknown
   // or revoked; PERMISSION_DENIED, naming the token and its role, when the
   // role does not allow `permission`.
-  absl::StatusOr<Principal> Authorize(const grpc::ServerContext& context,
+  absl::StatusOr<Principal> Authorize(const grpc::ServerContextBase& context,
                                       Permission permission) const;
   // The same for the value of the authorization header ("" when absent).
   absl::StatusOr<Principal> AuthorizeHeader(absl::string_view header,

@@ -275,6 +275,15 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
         DISTILL_LOG(WARNING) << "metrics: " << s.message();
     }
   });
+  // The WAL is copied into the database file here, not in the commit of
+  // whichever write crosses the WAL's bound (under the scheduler's lock).
+  c->checkpointer_ = std::thread([c = c.get()] {
+    while (
+        !c->stopping_.WaitForNotificationWithTimeout(absl::Milliseconds(200))) {
+      if (absl::Status s = c->store_->Checkpoint(); !s.ok())
+        DISTILL_LOG(WARNING) << "checkpoint: " << s.message();
+    }
+  });
   if (options.slurm.has_value()) {
     c->launcher_ =
         std::make_unique<SlurmLauncher>(c->scheduler_.get(), *options.slurm);
@@ -319,6 +328,7 @@ void Coordinator::Wait() { server_->Wait(); }
 void Coordinator::Shutdown() {
   if (!stopping_.HasBeenNotified()) stopping_.Notify();
   if (reaper_.joinable()) reaper_.join();
+  if (checkpointer_.joinable()) checkpointer_.join();
   if (launcher_thread_.joinable()) launcher_thread_.join();
   if (scheduler_) scheduler_->Shutdown();  // Ends long-polls and watches.
   if (server_)

@@ -100,6 +100,7 @@ class Coordinator {
   int port_ = 0;
   absl::Notification stopping_;
   std::thread reaper_;
+  std::thread checkpointer_;
   std::unique_ptr<SlurmLauncher> launcher_;
   std::thread launcher_thread_;
 };

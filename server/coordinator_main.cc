@@ -54,6 +54,14 @@ ABSL_FLAG(bool, insecure, false,
           "serve beyond loopback without TLS or tokens (anyone who reaches "
           "the port controls every run); refused without it");
 
+ABSL_FLAG(int, watches_per_caller, 64,
+          "open WatchRun streams one token (or host, without tokens) may "
+          "hold at once");
+ABSL_FLAG(int, long_polls_per_caller, 64,
+          "open LeaseRun long-polls one token (or host) may hold at once");
+ABSL_FLAG(int, watch_threads, 2,
+          "threads that read for every watch stream together");
+
 namespace {
 std::atomic<bool> stop_requested{false};
 void OnSignal(int) { stop_requested = true; }
@@ -105,6 +113,20 @@ int main(int argc, char** argv) {
       absl::GetFlag(FLAGS_lease_seconds) * 1000;
   options.scheduler.heartbeat_interval_ms =
       absl::GetFlag(FLAGS_heartbeat_seconds) * 1000;
+  options.limits.watches_per_host = absl::GetFlag(FLAGS_watches_per_caller);
+  options.limits.long_polls_per_host =
+      absl::GetFlag(FLAGS_long_polls_per_caller);
+  options.limits.watch_threads = absl::GetFlag(FLAGS_watch_threads);
+  if (options.limits.watches_per_host < 1 ||
+      options.limits.watches_per_host > 1'000'000 ||
+      options.limits.long_polls_per_host < 1 ||
+      options.limits.long_polls_per_host > 1'000'000 ||
+      options.limits.watch_threads < 1 || options.limits.watch_threads > 64) {
+    std::cerr << "distill-coordinator: --watches_per_caller and "
+                 "--long_polls_per_caller must be 1 to 1000000, "
+                 "--watch_threads 1 to 64\n";
+    return 2;
+  }
   auto coordinator = distill::Coordinator::Start(options);
   if (!coordinator.ok()) {
     std::cerr << "distill-coordinator: " << coordinator.status().message()

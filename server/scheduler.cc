@@ -3,9 +3,11 @@
 #include <cmath>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/catalog.h"
 #include "common/log.h"
 #include "common/metric_keys.h"
@@ -81,15 +83,55 @@ Scheduler::Scheduler(Store* store, RunFileStore* run_files, Clock* clock,
                      SchedulerOptions options)
     : store_(store), run_files_(run_files), clock_(clock), options_(options) {}
 
-void Scheduler::Changed() {
+void Scheduler::QueueChanged() {
   ++version_;
+  queue_changed_ = true;
   changed_.SignalAll();
 }
 
 void Scheduler::Shutdown() {
-  absl::MutexLock lock(&mu_);
-  shutdown_ = true;
-  Changed();
+  {
+    Locked lock(this);
+    shutdown_ = true;
+    shutting_down_ = true;
+    QueueChanged();
+  }
+  hub_.NotifyAll();
+}
+
+std::unique_ptr<Store> Scheduler::TakeReader() {
+  absl::MutexLock lock(&readers_mu_);
+  if (!readers_.empty()) {
+    std::unique_ptr<Store> reader = std::move(readers_.back());
+    readers_.pop_back();
+    return reader;
+  }
+  if (no_readers_) return nullptr;
+  absl::StatusOr<std::unique_ptr<Store>> reader = store_->OpenReader();
+  if (!reader.ok()) {
+    // An in-memory database: reads share the writer.
+    if (absl::IsFailedPrecondition(reader.status()))
+      no_readers_ = true;
+    else
+      DISTILL_LOG(WARNING) << reader.status().message();
+    return nullptr;
+  }
+  return *std::move(reader);
+}
+
+void Scheduler::ReturnReader(std::unique_ptr<Store> reader) {
+  absl::MutexLock lock(&readers_mu_);
+  readers_.push_back(std::move(reader));
+}
+
+absl::Status Scheduler::Read(const std::function<absl::Status(Store&)>& fn) {
+  if (std::unique_ptr<Store> reader = TakeReader(); reader != nullptr) {
+    absl::Status s = reader->InTransaction([&] { return fn(*reader); });
+    ReturnReader(std::move(reader));
+    return s;
+  }
+  Locked lock(this);
+  return fn(*store_);
 }
 
 absl::StatusOr<v1::Run> Scheduler::InsertRun(v1::Run run) {
@@ -131,7 +173,7 @@ absl::StatusOr<v1::Run> Scheduler::SubmitRun(
   absl::StatusOr<v1::ExperimentSpec> resolved = ResolveAndValidate(submitted);
   if (!resolved.ok()) return resolved.status();
   const v1::ExperimentSpec& spec = *resolved;
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   v1::Run run;
   *run.mutable_spec() = spec;
   run.set_status(v1::QUEUED);
@@ -158,7 +200,7 @@ absl::StatusOr<v1::Run> Scheduler::SubmitRun(
     run.set_teacher_run_id(spec.teacher().run_id());
   }
   absl::StatusOr<v1::Run> inserted = InsertRun(std::move(run));
-  if (inserted.ok()) Changed();
+  if (inserted.ok()) QueueChanged();
   return inserted;
 }
 
@@ -169,7 +211,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
   std::optional<v1::ExperimentSpec>& teacher_spec = expanded->teacher;
   std::vector<v1::ExperimentSpec>& member_specs = expanded->members;
 
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   v1::SubmitSweepResponse response;
   absl::Status status = store_->InTransaction([&]() -> absl::Status {
     v1::Sweep* sweep = response.mutable_sweep();
@@ -215,23 +257,131 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
-  Changed();
+  QueueChanged();
   return response;
 }
 
 absl::StatusOr<v1::Run> Scheduler::GetRun(int64_t id) {
-  absl::MutexLock lock(&mu_);
-  return store_->GetRun(id);
+  absl::StatusOr<v1::Run> run;
+  absl::Status s = Read([&](Store& store) {
+    run = store.GetRun(id);
+    return run.status();
+  });
+  if (!s.ok()) return s;
+  return run;
 }
 
 absl::StatusOr<std::vector<v1::Run>> Scheduler::ListRuns(int64_t sweep_id,
                                                          v1::RunStatus status) {
-  absl::MutexLock lock(&mu_);
-  return store_->ListRuns(sweep_id, status);
+  absl::StatusOr<std::vector<v1::Run>> runs;
+  absl::Status s = Read([&](Store& store) {
+    runs = store.ListRuns(sweep_id, status);
+    return runs.status();
+  });
+  if (!s.ok()) return s;
+  return runs;
+}
+
+namespace {
+
+// A page token names the filters it was made for and the last id shown:
+// "SWEEP.STATUS.AFTER".
+std::string PageToken(int64_t sweep_id, v1::RunStatus status,
+                      int64_t after_id) {
+  return absl::StrCat(sweep_id, ".", int(status), ".", after_id);
+}
+
+absl::StatusOr<int64_t> PageTokenAfter(const std::string& token,
+                                       int64_t sweep_id, v1::RunStatus status) {
+  if (token.empty()) return 0;
+  const std::vector<std::string> parts = absl::StrSplit(token, '.');
+  int64_t token_sweep, after;
+  int token_status;
+  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &token_sweep) ||
+      !absl::SimpleAtoi(parts[1], &token_status) ||
+      !absl::SimpleAtoi(parts[2], &after) || after < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_token \"", token.substr(0, 64),
+                     "\" is not one a listing answered"));
+  }
+  if (token_sweep != sweep_id || token_status != int(status)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page_token \"", token, "\" was made for other filters (sweep_id ",
+        token_sweep, ", status ", token_status,
+        "); keep the filters of the first page"));
+  }
+  return after;
+}
+
+absl::StatusOr<int> PageSize(int page_size) {
+  if (page_size < 0 || page_size > kMaxPageSize) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_size must be 0 (the default, ", kDefaultPageSize,
+                     ") to ", kMaxPageSize, ", got ", page_size));
+  }
+  return page_size == 0 ? kDefaultPageSize : page_size;
+}
+
+}  // namespace
+
+absl::StatusOr<RunPage> Scheduler::ListRunsPage(int64_t sweep_id,
+                                                v1::RunStatus status,
+                                                const std::string& page_token,
+                                                int page_size) {
+  absl::StatusOr<int64_t> after = PageTokenAfter(page_token, sweep_id, status);
+  if (!after.ok()) return after.status();
+  absl::StatusOr<int> size = PageSize(page_size);
+  if (!size.ok()) return size.status();
+  RunPage page;
+  absl::Status s = Read([&](Store& store) -> absl::Status {
+    // One more than asked: whether a next page exists.
+    absl::StatusOr<std::vector<v1::Run>> runs =
+        store.ListRunsPage(sweep_id, status, *after, *size + 1);
+    if (!runs.ok()) return runs.status();
+    page.runs = *std::move(runs);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (int(page.runs.size()) > *size) {
+    page.runs.resize(*size);
+    page.next_page_token = PageToken(sweep_id, status, page.runs.back().id());
+  }
+  return page;
+}
+
+absl::StatusOr<MetricPage> Scheduler::MetricHistory(
+    int64_t run_id, const std::string& page_token, int page_size) {
+  int64_t after = 0;
+  if (!page_token.empty() &&
+      (!absl::SimpleAtoi(page_token, &after) || after < 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_token \"", page_token.substr(0, 64),
+                     "\" is not one a metric history page answered"));
+  }
+  if (page_size < 0 || page_size > kMaxMetricPageSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "page_size must be 0 (the default, ", kDefaultMetricPageSize, ") to ",
+        kMaxMetricPageSize, ", got ", page_size));
+  }
+  const int64_t size = page_size == 0 ? kDefaultMetricPageSize : page_size;
+  MetricPage page;
+  absl::Status s = Read([&](Store& store) -> absl::Status {
+    if (absl::Status s = store.GetRun(run_id).status(); !s.ok()) return s;
+    absl::StatusOr<std::vector<StoredMetric>> points =
+        store.Metrics(run_id, after, size + 1);
+    if (!points.ok()) return points.status();
+    const bool more = int64_t(points->size()) > size;
+    if (more) points->resize(size);
+    for (StoredMetric& m : *points) page.points.push_back(std::move(m.point));
+    if (more) page.next_page_token = absl::StrCat(points->back().sequence);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return page;
 }
 
 absl::StatusOr<v1::Run> Scheduler::CancelRun(int64_t id) {
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   absl::StatusOr<v1::Run> run = store_->GetRun(id);
   if (!run.ok()) return run.status();
   if (IsTerminal(run->status())) {
@@ -284,26 +434,32 @@ absl::Status Scheduler::Finish(v1::Run& run, v1::RunStatus status,
       if (absl::Status s = Finish(dependent, v1::FAILED, why); !s.ok())
         return s;
     }
+    RunChanged(dependent.id());
   }
-  Changed();
+  QueueChanged();
+  RunChanged(run.id());
   return absl::OkStatus();
 }
 
 absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(
     const std::string& sweep_ref) {
-  absl::MutexLock lock(&mu_);
-  int64_t id;
-  absl::StatusOr<v1::Sweep> sweep = absl::SimpleAtoi(sweep_ref, &id)
-                                        ? store_->GetSweep(id)
-                                        : store_->FindSweep(sweep_ref);
-  if (!sweep.ok()) return sweep.status();
-  absl::StatusOr<std::vector<v1::Run>> runs =
-      store_->ListRuns(sweep->id(), v1::RUN_STATUS_UNSPECIFIED);
-  if (!runs.ok()) return runs.status();
+  absl::StatusOr<v1::Sweep> sweep;
+  absl::StatusOr<std::vector<v1::Run>> runs;
+  absl::StatusOr<v1::Run> teacher;
+  absl::Status read = Read([&](Store& store) -> absl::Status {
+    int64_t id;
+    sweep = absl::SimpleAtoi(sweep_ref, &id) ? store.GetSweep(id)
+                                             : store.FindSweep(sweep_ref);
+    if (!sweep.ok()) return sweep.status();
+    runs = store.ListRuns(sweep->id(), v1::RUN_STATUS_UNSPECIFIED);
+    if (!runs.ok()) return runs.status();
+    teacher = store.GetRun(sweep->teacher_run_id());
+    return absl::OkStatus();
+  });
+  if (!read.ok()) return read;
   v1::SweepResults results;
   *results.mutable_sweep() = *sweep;
   results.set_teacher_run_id(sweep->teacher_run_id());
-  absl::StatusOr<v1::Run> teacher = store_->GetRun(sweep->teacher_run_id());
   if (teacher.ok()) {
     results.set_teacher_status(teacher->status());
     if (auto it = teacher->results().find(metric_keys::kEvalTop1);
@@ -311,59 +467,113 @@ absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(
       results.set_teacher_top1(it->second);
     }
   }
+  // The DISTILL run of each member (the newest, should a name repeat).
+  absl::flat_hash_map<std::string, const v1::Run*> by_member;
+  for (const v1::Run& run : *runs) {
+    if (run.spec().kind() == v1::DISTILL) by_member[run.member()] = &run;
+  }
   for (const v1::SweepMember& member : sweep->spec().members()) {
     v1::MemberResult* row = results.add_members();
     row->set_name(member.name());
     *row->mutable_losses() = member.losses();
-    for (const v1::Run& run : *runs) {
-      if (run.member() != member.name() || run.spec().kind() != v1::DISTILL)
-        continue;
+    if (auto it = by_member.find(member.name()); it != by_member.end()) {
+      const v1::Run& run = *it->second;
       row->set_run_id(run.id());
       row->set_status(run.status());
       row->set_message(run.message());
-      if (auto it = run.results().find(metric_keys::kEvalTop1);
-          it != run.results().end()) {
-        row->set_top1(it->second);
+      if (auto top1 = run.results().find(metric_keys::kEvalTop1);
+          top1 != run.results().end()) {
+        row->set_top1(top1->second);
       }
     }
   }
   return results;
 }
 
+absl::StatusOr<std::optional<v1::RunEvent>> Scheduler::PollRunEvent(
+    int64_t run_id, WatchCursor* cursor) {
+  if (cursor->history_points_per_key < 0 ||
+      cursor->history_points_per_key > kMaxHistoryPointsPerKey) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("history_points_per_key must be 0 (the default, ",
+                     kHistoryPointsPerKey, ") to ", kMaxHistoryPointsPerKey,
+                     ", got ", cursor->history_points_per_key));
+  }
+  std::optional<v1::RunEvent> event;
+  absl::Status s = Read([&](Store& store) -> absl::Status {
+    absl::StatusOr<v1::Run> run = store.GetRun(run_id);
+    if (!run.ok()) return run.status();
+    const bool first = !cursor->started;
+    std::vector<StoredMetric> points;
+    int64_t newest = cursor->metric_sequence;
+    if (first) {
+      // The history as it is now, spread evenly when long; then only what
+      // comes after the newest point.
+      absl::StatusOr<std::vector<MetricKeyStats>> keys =
+          store.MetricKeys(run_id);
+      if (!keys.ok()) return keys.status();
+      for (const MetricKeyStats& key : *keys)
+        newest = std::max(newest, key.last_sequence);
+      if (cursor->include_history) {
+        absl::StatusOr<std::vector<StoredMetric>> history =
+            store.SampledMetrics(run_id, cursor->history_points_per_key > 0
+                                             ? cursor->history_points_per_key
+                                             : kHistoryPointsPerKey);
+        if (!history.ok()) return history.status();
+        points = *std::move(history);
+      }
+    } else {
+      absl::StatusOr<std::vector<StoredMetric>> fresh =
+          store.Metrics(run_id, cursor->metric_sequence, kPointsPerEvent);
+      if (!fresh.ok()) return fresh.status();
+      points = *std::move(fresh);
+      if (!points.empty()) newest = points.back().sequence;
+    }
+    if (!first && run->status() == cursor->status && points.empty())
+      return absl::OkStatus();
+    cursor->started = true;
+    cursor->status = run->status();
+    cursor->metric_sequence = newest;
+    event.emplace();
+    *event->mutable_run() = *std::move(run);
+    for (StoredMetric& m : points) *event->add_metrics() = std::move(m.point);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return event;
+}
+
 absl::StatusOr<std::optional<v1::RunEvent>> Scheduler::NextRunEvent(
     int64_t run_id, WatchCursor* cursor, absl::Time deadline) {
-  absl::MutexLock lock(&mu_);
+  absl::Mutex mu;
+  absl::CondVar poked_cv;
+  bool poked = false;
+  const int64_t subscription = hub_.Subscribe(run_id, [&] {
+    absl::MutexLock lock(&mu);
+    poked = true;
+    poked_cv.Signal();
+  });
+  absl::Cleanup unsubscribe = [&] { hub_.Unsubscribe(subscription); };
   while (true) {
-    const int64_t seen_version = version_;
-    absl::StatusOr<v1::Run> run = store_->GetRun(run_id);
-    if (!run.ok()) return run.status();
-    absl::StatusOr<std::vector<StoredMetric>> metrics =
-        store_->Metrics(run_id, cursor->metric_sequence);
-    if (!metrics.ok()) return metrics.status();
-    const bool first = !cursor->started;
-    cursor->started = true;
-    if (first || run->status() != cursor->status || !metrics->empty()) {
-      v1::RunEvent event;
-      cursor->status = run->status();
-      *event.mutable_run() = *std::move(run);
-      for (StoredMetric& m : *metrics) {
-        cursor->metric_sequence = m.sequence;
-        if (!first || cursor->include_history)
-          *event.add_metrics() = std::move(m.point);
-      }
-      return event;
+    {
+      absl::MutexLock lock(&mu);
+      poked = false;
     }
-    if (shutdown_)
+    absl::StatusOr<std::optional<v1::RunEvent>> event =
+        PollRunEvent(run_id, cursor);
+    if (!event.ok() || event->has_value()) return event;
+    if (shutting_down_)
       return absl::UnavailableError("the coordinator is shutting down");
-    while (version_ == seen_version && !shutdown_) {
-      if (changed_.WaitWithDeadline(&mu_, deadline)) return std::nullopt;
+    absl::MutexLock lock(&mu);
+    while (!poked) {
+      if (poked_cv.WaitWithDeadline(&mu, deadline)) return std::nullopt;
     }
   }
 }
 
 absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
     const v1::RegisterWorkerRequest& request, int64_t caller) {
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   const int64_t now = clock_->NowMs();
   WorkerRecord worker;
   worker.hostname = request.hostname().empty() ? "unknown" : request.hostname();
@@ -388,7 +598,7 @@ absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
 }
 
 absl::Status Scheduler::ExpireLeases() {
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   return ExpireLeasesLocked();
 }
 
@@ -415,15 +625,17 @@ absl::Status Scheduler::ExpireLeasesLocked() {
       return store_->UpdateRun(run);
     });
     if (!s.ok()) return s;
-    Changed();
+    QueueChanged();
+    RunChanged(run.id());
   }
   return absl::OkStatus();
 }
 
 absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
-    const std::string& worker_id, absl::Duration wait, int64_t caller) {
+    const std::string& worker_id, absl::Duration wait, int64_t caller,
+    const std::function<bool()>& cancelled) {
   const absl::Time deadline = absl::Now() + wait;
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   absl::StatusOr<WorkerRecord> worker = store_->GetWorker(worker_id);
   if (!worker.ok()) return worker.status();
   if (worker->token_id != caller) {
@@ -434,33 +646,43 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
     return absl::NotFoundError(
         absl::StrCat("worker ", worker_id, " deregistered"));
   }
-  worker->last_seen_ms = clock_->NowMs();
-  if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
+  // Seen now; written when it was last written a second ago or more (a
+  // worker leasing in a loop is not one write per call), or with its lease.
+  if (clock_->NowMs() - worker->last_seen_ms >= 1000) {
+    worker->last_seen_ms = clock_->NowMs();
+    if (absl::Status s =
+            store_->InTransaction([&] { return store_->UpsertWorker(*worker); },
+                                  Store::Durability::kInWal);
+        !s.ok()) {
+      return s;
+    }
+  }
   // A worker runs one run at a time: one that asks for a run while the
   // store says it holds one never got the answer that leased it (the
   // coordinator went down, the call timed out). It gets that run again, at
   // the same attempt, instead of the run waiting for its lease to expire.
   // Looked up once: while this call waits nothing else leases to it.
   if (absl::Status s = ExpireLeasesLocked(); !s.ok()) return s;
-  std::optional<v1::Run> held;
-  {
-    absl::StatusOr<std::vector<v1::Run>> running =
-        store_->ListRuns(0, v1::RUNNING);
-    if (!running.ok()) return running.status();
-    for (v1::Run& run : *running) {
-      if (run.worker_id() == worker_id) held = std::move(run);
-    }
-  }
+  absl::StatusOr<std::optional<v1::Run>> held_now =
+      store_->RunHeldBy(worker_id);
+  if (!held_now.ok()) return held_now.status();
+  std::optional<v1::Run> held = *std::move(held_now);
   v1::LeaseRunResponse response;
-  while (!shutdown_) {
-    // A drain asked for while this call waits wakes it (Changed).
-    worker = store_->GetWorker(worker_id);
-    if (!worker.ok()) return worker.status();
+  for (bool woken = false; !shutdown_; woken = true) {
+    if (woken) {
+      // A drain asked for while this call waits wakes it (QueueChanged).
+      worker = store_->GetWorker(worker_id);
+      if (!worker.ok()) return worker.status();
+      if (worker->stopped_ms != 0) {
+        return absl::NotFoundError(
+            absl::StrCat("worker ", worker_id, " deregistered"));
+      }
+      if (absl::Status s = ExpireLeasesLocked(); !s.ok()) return s;
+    }
     if (worker->draining) {
       response.set_drain_requested(true);
       return response;
     }
-    if (absl::Status s = ExpireLeasesLocked(); !s.ok()) return s;
     const bool again = held.has_value();
     std::optional<v1::Run> next = std::move(held);
     held.reset();
@@ -502,9 +724,15 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
         return resume.status();
       }
       worker->last_seen_ms = now;
-      if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
-      if (absl::Status s = store_->UpdateRun(run); !s.ok()) return s;
-      Changed();
+      if (absl::Status s = store_->InTransaction([&]() -> absl::Status {
+            if (absl::Status s = store_->UpsertWorker(*worker); !s.ok())
+              return s;
+            return store_->UpdateRun(run);
+          });
+          !s.ok()) {
+        return s;
+      }
+      RunChanged(run.id());
       if (options_.metrics != nullptr && !again) {
         options_.metrics->LeaseGranted(
             run.attempt() == 1 ? double(now - run.created_ms()) / 1000 : -1);
@@ -512,10 +740,18 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
       *response.mutable_run() = std::move(run);
       return response;
     }
+    if (absl::Now() >= deadline) break;  // No wait asked for.
     const int64_t seen = version_;
     bool timed_out = false;
     while (version_ == seen && !shutdown_ && !timed_out) {
-      timed_out = changed_.WaitWithDeadline(&mu_, deadline);
+      // A call its worker gave up on (it exited, the call timed out) must
+      // not take a run nobody will answer for: looked at every 200 ms.
+      if (cancelled && cancelled()) {
+        return absl::CancelledError("the worker gave up on its LeaseRun");
+      }
+      changed_.WaitWithDeadline(
+          &mu_, std::min(deadline, absl::Now() + absl::Milliseconds(200)));
+      timed_out = absl::Now() >= deadline;
     }
     if (timed_out) break;
   }
@@ -556,7 +792,7 @@ absl::StatusOr<v1::Run> Scheduler::CurrentLease(int64_t run_id, int32_t attempt,
 
 absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(
     const v1::HeartbeatRequest& request, int64_t caller) {
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   v1::HeartbeatResponse response;
   absl::StatusOr<v1::Run> run = store_->GetRun(request.run_id());
   if (!run.ok()) return run.status();
@@ -568,14 +804,20 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(
   run = CurrentLease(request.run_id(), request.attempt(), caller);
   if (!run.ok()) return run.status();
   run->set_lease_expires_ms(clock_->NowMs() + options_.lease_duration_ms);
-  if (absl::Status s = store_->UpdateRun(*run); !s.ok()) return s;
   response.set_lease_expires_ms(run->lease_expires_ms());
-  if (absl::StatusOr<WorkerRecord> worker = store_->GetWorker(run->worker_id());
-      worker.ok()) {
-    worker->last_seen_ms = clock_->NowMs();
-    if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
-    response.set_drain_requested(worker->draining);
-  }
+  // An extension lost to a power cut makes the lease expire sooner: safe.
+  absl::Status s = store_->InTransaction(
+      [&]() -> absl::Status {
+        if (absl::Status s = store_->UpdateRun(*run); !s.ok()) return s;
+        absl::StatusOr<WorkerRecord> worker =
+            store_->GetWorker(run->worker_id());
+        if (!worker.ok()) return absl::OkStatus();
+        worker->last_seen_ms = clock_->NowMs();
+        response.set_drain_requested(worker->draining);
+        return store_->UpsertWorker(*worker);
+      },
+      Store::Durability::kInWal);
+  if (!s.ok()) return s;
   return response;
 }
 
@@ -595,21 +837,81 @@ absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request,
       return s;
     }
   }
-  absl::MutexLock lock(&mu_);
-  absl::StatusOr<v1::Run> run =
-      CurrentLease(request.run_id(), request.attempt(), caller);
-  if (!run.ok()) return run.status();
-  std::vector<v1::MetricPoint> points(request.points().begin(),
-                                      request.points().end());
-  absl::Status s = store_->InTransaction([&] {
-    return store_->AppendMetrics(request.run_id(), request.attempt(), points);
-  });
-  if (s.ok()) {
-    Changed();
-    if (options_.metrics != nullptr)
-      options_.metrics->PointsIngested(int64_t(points.size()));
+  // Group commit: the first waiting report writes every report queued
+  // behind it in one transaction; the others wait for it.
+  IngestBatch mine{&request, caller};
+  ingest_mu_.Lock();
+  ingest_queue_.push_back(&mine);
+  while (!mine.done && ingest_queue_.front() != &mine) {
+    ingest_done_.Wait(&ingest_mu_);
   }
-  return s;
+  if (mine.done) {
+    ingest_mu_.Unlock();
+    return mine.status;
+  }
+  std::vector<IngestBatch*> group;
+  int64_t points = 0;
+  for (IngestBatch* batch : ingest_queue_) {
+    if (!group.empty() &&
+        points + batch->request->points_size() > kPointsPerIngestGroup) {
+      break;
+    }
+    group.push_back(batch);
+    points += batch->request->points_size();
+  }
+  ingest_mu_.Unlock();
+  WriteGroup(group);
+  ingest_mu_.Lock();
+  for (IngestBatch* batch : group) {
+    ingest_queue_.pop_front();
+    batch->done = true;
+  }
+  ingest_done_.SignalAll();
+  ingest_mu_.Unlock();
+  return mine.status;
+}
+
+void Scheduler::WriteGroup(const std::vector<IngestBatch*>& group) {
+  std::vector<int64_t> changed;
+  int64_t points = 0;
+  {
+    Locked lock(this);
+    std::vector<IngestBatch*> written;
+    absl::Status s = store_->InTransaction([&]() -> absl::Status {
+      for (IngestBatch* batch : group) {
+        const v1::ReportMetricsRequest& request = *batch->request;
+        // A report whose lease is gone is refused alone.
+        batch->status =
+            CurrentLease(request.run_id(), request.attempt(), batch->caller)
+                .status();
+        if (!batch->status.ok()) continue;
+        const std::vector<v1::MetricPoint> batch_points(
+            request.points().begin(), request.points().end());
+        if (absl::Status s = store_->AppendMetrics(
+                request.run_id(), request.attempt(), batch_points);
+            !s.ok()) {
+          return s;
+        }
+        written.push_back(batch);
+      }
+      return absl::OkStatus();
+    });
+    if (!s.ok()) {
+      // Nothing of the group was stored: every report not refused alone
+      // gets the transaction's error.
+      for (IngestBatch* batch : group) {
+        if (batch->status.ok()) batch->status = s;
+      }
+    } else {
+      for (IngestBatch* batch : written) {
+        changed.push_back(batch->request->run_id());
+        points += batch->request->points_size();
+      }
+    }
+  }
+  for (int64_t run_id : changed) hub_.Notify(run_id);
+  if (options_.metrics != nullptr && points > 0)
+    options_.metrics->PointsIngested(points);
 }
 
 absl::StatusOr<std::unique_ptr<RunFileWriter>> Scheduler::BeginUpload(
@@ -633,7 +935,7 @@ absl::StatusOr<std::unique_ptr<RunFileWriter>> Scheduler::BeginUpload(
         " bytes per run file (--max_run_file_mb)"));
   }
   {
-    absl::MutexLock lock(&mu_);
+    Locked lock(this);
     absl::StatusOr<v1::Run> run =
         CurrentLease(header.run_id(), header.attempt(), caller);
     if (!run.ok()) return run.status();
@@ -651,7 +953,7 @@ absl::Status Scheduler::FinishUpload(const v1::RunFileHeader& header,
         absl::StrCat("the run file upload ended after ", writer.size(),
                      " bytes, the header promised ", header.size()));
   }
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   // Checked before the file becomes visible: a superseded attempt's upload
   // leaves nothing behind (the writer removes it).
   absl::StatusOr<v1::Run> run =
@@ -681,11 +983,14 @@ absl::Status Scheduler::FinishUpload(const v1::RunFileHeader& header,
 absl::StatusOr<std::unique_ptr<RunFileReader>> Scheduler::OpenRunFile(
     int64_t run_id, const std::string& name) {
   std::string sha256;
-  {
-    absl::MutexLock lock(&mu_);
-    absl::StatusOr<RunFileRecord> file = store_->FindRunFile(run_id, name);
-    if (!file.ok()) return file.status();
-    sha256 = file->sha256;
+  if (absl::Status s = Read([&](Store& store) -> absl::Status {
+        absl::StatusOr<RunFileRecord> file = store.FindRunFile(run_id, name);
+        if (!file.ok()) return file.status();
+        sha256 = file->sha256;
+        return absl::OkStatus();
+      });
+      !s.ok()) {
+    return s;
   }
   return run_files_->Open(sha256);
 }
@@ -718,7 +1023,7 @@ absl::StatusOr<std::unique_ptr<RunFileReader>> Scheduler::OpenRunFileByDigest(
       return absl::InvalidArgumentError(absl::StrCat(
           "sha256 must be 64 lower-case hex digits, got \"", sha256, "\""));
     }
-    absl::MutexLock lock(&mu_);
+    Locked lock(this);
     if (absl::Status s = store_->FindRunFileByDigest(sha256).status();
         !s.ok()) {
       return s;
@@ -745,7 +1050,7 @@ absl::Status Scheduler::CompleteRun(const v1::CompleteRunRequest& request,
   for (const auto& [key, value] : request.results()) {
     if (absl::Status s = CheckMetric("results", key, value); !s.ok()) return s;
   }
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   absl::StatusOr<v1::Run> run =
       CurrentLease(request.run_id(), request.attempt(), caller);
   if (!run.ok()) return run.status();
@@ -770,7 +1075,7 @@ absl::Status Scheduler::CompleteRun(const v1::CompleteRunRequest& request,
 
 absl::Status Scheduler::FailRun(const v1::FailRunRequest& request,
                                 int64_t caller) {
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   absl::StatusOr<v1::Run> run =
       CurrentLease(request.run_id(), request.attempt(), caller);
   if (!run.ok()) return run.status();
@@ -782,7 +1087,7 @@ absl::Status Scheduler::FailRun(const v1::FailRunRequest& request,
 }
 
 absl::StatusOr<TokenRecord> Scheduler::InsertToken(TokenRecord token) {
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   token.created_ms = clock_->NowMs();
   absl::StatusOr<int64_t> id = store_->InsertToken(token);
   if (!id.ok()) return id.status();
@@ -791,18 +1096,18 @@ absl::StatusOr<TokenRecord> Scheduler::InsertToken(TokenRecord token) {
 }
 
 absl::StatusOr<std::vector<TokenRecord>> Scheduler::ListTokens() {
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   return store_->ListTokens();
 }
 
 absl::StatusOr<TokenRecord> Scheduler::RevokeToken(int64_t id) {
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   return store_->RevokeToken(id, clock_->NowMs());
 }
 
 absl::Status Scheduler::ReleaseRun(const v1::ReleaseRunRequest& request,
                                    int64_t caller) {
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   absl::StatusOr<v1::Run> run =
       CurrentLease(request.run_id(), request.attempt(), caller);
   if (!run.ok()) return run.status();
@@ -817,15 +1122,21 @@ absl::Status Scheduler::ReleaseRun(const v1::ReleaseRunRequest& request,
   run->set_worker_id("");
   run->set_lease_expires_ms(0);
   run->set_releases(run->releases() + 1);
-  if (absl::Status s = store_->UpdateRun(*run); !s.ok()) return s;
-  Changed();
+  // A hand-back lost to a power cut leaves the lease to expire: safe.
+  if (absl::Status s = store_->InTransaction(
+          [&] { return store_->UpdateRun(*run); }, Store::Durability::kInWal);
+      !s.ok()) {
+    return s;
+  }
+  QueueChanged();
+  RunChanged(run->id());
   if (options_.metrics != nullptr) options_.metrics->RunReleased();
   return absl::OkStatus();
 }
 
 absl::Status Scheduler::Deregister(const std::string& worker_id,
                                    int64_t caller) {
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   absl::StatusOr<WorkerRecord> worker = store_->GetWorker(worker_id);
   if (!worker.ok()) return worker.status();
   if (worker->token_id != caller) {
@@ -833,8 +1144,29 @@ absl::Status Scheduler::Deregister(const std::string& worker_id,
         absl::StrCat("worker ", worker_id, " registered with another token"));
   }
   worker->stopped_ms = worker->last_seen_ms = clock_->NowMs();
-  if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
-  Changed();
+  // A run the store says it holds (a lease answer it never got) is queued
+  // again now: a stopped worker runs nothing.
+  absl::StatusOr<std::optional<v1::Run>> held = store_->RunHeldBy(worker_id);
+  if (!held.ok()) return held.status();
+  absl::Status s = Transaction([&]() -> absl::Status {
+    if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
+    if (!held->has_value()) return absl::OkStatus();
+    v1::Run& run = **held;
+    DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
+                      << " queued again: its worker " << worker_id
+                      << " stopped without it";
+    run.set_message(absl::StrCat("attempt ", run.attempt(), " on worker ",
+                                 worker_id,
+                                 " handed back: the worker stopped"));
+    run.set_status(v1::QUEUED);
+    run.set_worker_id("");
+    run.set_lease_expires_ms(0);
+    run.set_releases(run.releases() + 1);
+    return store_->UpdateRun(run);
+  });
+  if (!s.ok()) return s;
+  QueueChanged();
+  if (held->has_value()) RunChanged((*held)->id());
   return absl::OkStatus();
 }
 
@@ -861,47 +1193,78 @@ v1::Worker Scheduler::WorkerInfo(const WorkerRecord& record,
 }
 
 absl::StatusOr<std::vector<v1::Worker>> Scheduler::ListWorkers() {
-  absl::MutexLock lock(&mu_);
-  absl::StatusOr<std::vector<WorkerRecord>> workers = store_->ListWorkers();
-  if (!workers.ok()) return workers.status();
-  absl::StatusOr<std::vector<v1::Run>> running =
-      store_->ListRuns(0, v1::RUNNING);
-  if (!running.ok()) return running.status();
+  return ReadWorkers(0, 0);
+}
+
+absl::StatusOr<std::vector<v1::Worker>> Scheduler::ReadWorkers(
+    int64_t before_row, int64_t limit) {
+  absl::StatusOr<std::vector<WorkerRecord>> workers;
+  absl::StatusOr<std::vector<v1::Run>> running;
+  absl::Status read = Read([&](Store& store) -> absl::Status {
+    workers = limit > 0 ? store.ListWorkersPage(before_row, limit)
+                        : store.ListWorkers();
+    if (!workers.ok()) return workers.status();
+    running = store.ListRuns(0, v1::RUNNING);
+    return running.status();
+  });
+  if (!read.ok()) return read;
   absl::flat_hash_map<std::string, int64_t> holding;
   for (const v1::Run& run : *running) holding[run.worker_id()] = run.id();
   std::vector<v1::Worker> out;
   for (const WorkerRecord& record : *workers) {
     const auto it = holding.find(record.id);
     out.push_back(WorkerInfo(record, it == holding.end() ? 0 : it->second));
+    out.back().set_row(record.row);
   }
   return out;
 }
 
+absl::StatusOr<WorkerPage> Scheduler::ListWorkersPage(
+    const std::string& page_token, int page_size) {
+  int64_t before = 0;
+  if (!page_token.empty() &&
+      (!absl::SimpleAtoi(page_token, &before) || before <= 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_token \"", page_token.substr(0, 64),
+                     "\" is not one a worker listing answered"));
+  }
+  absl::StatusOr<int> size = PageSize(page_size);
+  if (!size.ok()) return size.status();
+  // One more than asked: whether a next page exists.
+  absl::StatusOr<std::vector<v1::Worker>> workers =
+      ReadWorkers(before, *size + 1);
+  if (!workers.ok()) return workers.status();
+  WorkerPage page;
+  page.workers = *std::move(workers);
+  if (int(page.workers.size()) > *size) {
+    page.workers.resize(*size);
+    page.next_page_token = absl::StrCat(page.workers.back().row());
+  }
+  return page;
+}
+
 absl::StatusOr<v1::Worker> Scheduler::DrainWorker(const std::string& id) {
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   absl::StatusOr<WorkerRecord> worker = store_->GetWorker(id);
   if (!worker.ok()) return worker.status();
   worker->draining = true;
   if (absl::Status s = store_->UpsertWorker(*worker); !s.ok()) return s;
-  Changed();  // Wakes its long-poll.
-  int64_t run_id = 0;
-  absl::StatusOr<std::vector<v1::Run>> running =
-      store_->ListRuns(0, v1::RUNNING);
-  if (!running.ok()) return running.status();
-  for (const v1::Run& run : *running) {
-    if (run.worker_id() == id) run_id = run.id();
-  }
-  return WorkerInfo(*worker, run_id);
+  QueueChanged();  // Wakes its long-poll.
+  absl::StatusOr<std::optional<v1::Run>> held = store_->RunHeldBy(id);
+  if (!held.ok()) return held.status();
+  return WorkerInfo(*worker, held->has_value() ? (*held)->id() : 0);
 }
 
 absl::Status Scheduler::RefreshGauges() {
   if (options_.metrics == nullptr) return absl::OkStatus();
   absl::StatusOr<std::map<v1::RunStatus, int64_t>> runs;
-  {
-    absl::MutexLock lock(&mu_);
-    runs = store_->CountRunsByStatus();
+  if (absl::Status s = Read([&](Store& store) {
+        runs = store.CountRunsByStatus();
+        return runs.status();
+      });
+      !s.ok()) {
+    return s;
   }
-  if (!runs.ok()) return runs.status();
   std::map<std::string, int64_t> by_status;
   for (const auto& [status, n] : *runs)
     by_status[v1::RunStatus_Name(status)] = n;
@@ -915,7 +1278,7 @@ absl::Status Scheduler::RefreshGauges() {
 }
 
 absl::StatusOr<int> Scheduler::ExpireLeasesOfHosts(const std::string& prefix) {
-  absl::MutexLock lock(&mu_);
+  Locked lock(this);
   absl::StatusOr<std::vector<v1::Run>> running =
       store_->ListRuns(0, v1::RUNNING);
   if (!running.ok()) return running.status();

@@ -1,6 +1,8 @@
 #ifndef DISTILL_SERVER_SCHEDULER_H_
 #define DISTILL_SERVER_SCHEDULER_H_
 
+#include <atomic>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -19,6 +21,7 @@
 #include "server/metrics.h"
 #include "server/run_file_store.h"
 #include "server/store.h"
+#include "server/watch_hub.h"
 
 namespace distill {
 
@@ -38,16 +41,51 @@ struct SchedulerOptions {
 struct WatchCursor {
   bool started = false;
   bool include_history = false;
+  // The first event's history: at most this many points of each key,
+  // spread evenly (0: kHistoryPointsPerKey).
+  int64_t history_points_per_key = 0;
   int64_t metric_sequence = 0;
   v1::RunStatus status = v1::RUN_STATUS_UNSPECIFIED;
+};
+
+// Bounds on what one answer carries.
+inline constexpr int64_t kHistoryPointsPerKey = 1000;
+inline constexpr int64_t kMaxHistoryPointsPerKey = 100'000;
+// New points in one watch event; the rest come in the next ones.
+inline constexpr int64_t kPointsPerEvent = 20'000;
+// Metric points written in one group commit, at most (one report may be
+// larger: it goes alone).
+inline constexpr int64_t kPointsPerIngestGroup = 200'000;
+inline constexpr int kDefaultPageSize = 500;
+inline constexpr int kMaxPageSize = 5'000;
+// Metric points in one page of a run's full history (~40 bytes each).
+inline constexpr int kDefaultMetricPageSize = 10'000;
+inline constexpr int kMaxMetricPageSize = 50'000;
+
+// One page of a listing and the token of the next (empty at the end).
+struct RunPage {
+  std::vector<v1::Run> runs;
+  std::string next_page_token;
+};
+
+struct WorkerPage {
+  std::vector<v1::Worker> workers;
+  std::string next_page_token;
+};
+
+struct MetricPage {
+  std::vector<v1::MetricPoint> points;
+  std::string next_page_token;
 };
 
 bool IsTerminal(v1::RunStatus status);
 
 // The coordinator's core: the run queue, leases and their fencing, sweep
 // dependencies, metrics and checkpoint records. Knows nothing of gRPC.
-// Thread-safe: one mutex serialises every change, and a condition variable
-// wakes long-polling workers and watchers.
+// Thread-safe: one mutex serialises every change; reads go to their own
+// SQLite connections and never wait for it; metric reports are written in
+// groups; a condition variable wakes long-polling workers when the queue
+// changes, and the watch hub tells watchers when their run does.
 class Scheduler {
  public:
   // Does not take ownership; all three must outlive the scheduler.
@@ -61,6 +99,24 @@ class Scheduler {
   absl::StatusOr<v1::Run> GetRun(int64_t id);
   absl::StatusOr<std::vector<v1::Run>> ListRuns(int64_t sweep_id,
                                                 v1::RunStatus status);
+  // A page of the runs that pass the filters, in id order; `page_token`
+  // from the previous page (same filters), `page_size` 0 for the default.
+  absl::StatusOr<RunPage> ListRunsPage(int64_t sweep_id, v1::RunStatus status,
+                                       const std::string& page_token,
+                                       int page_size);
+  // A page of the run's full metric history, oldest first (for CSV).
+  absl::StatusOr<MetricPage> MetricHistory(int64_t run_id,
+                                           const std::string& page_token,
+                                           int page_size);
+  // The run's event for a watcher at `cursor`, or nullopt when nothing
+  // changed since; advances the cursor. Never waits.
+  absl::StatusOr<std::optional<v1::RunEvent>> PollRunEvent(int64_t run_id,
+                                                           WatchCursor* cursor);
+  // Where watchers subscribe to a run's changes, and long-polls to
+  // kQueueChanges (a run queued, a worker drained).
+  WatchHub& watch_hub() { return hub_; }
+  static constexpr int64_t kQueueChanges = 0;  // No run has id 0.
+  bool shutting_down() const { return shutting_down_; }
   absl::StatusOr<v1::Run> CancelRun(int64_t id);
   // `sweep` is an id or a name (the newest sweep of that name).
   absl::StatusOr<v1::SweepResults> SweepResults(const std::string& sweep);
@@ -80,9 +136,11 @@ class Scheduler {
       const v1::RegisterWorkerRequest& request, int64_t caller = 0);
   // Long-poll: the oldest queued run, leased to `worker_id`, or
   // no run once `wait` passed.
-  absl::StatusOr<v1::LeaseRunResponse> LeaseRun(const std::string& worker_id,
-                                                absl::Duration wait,
-                                                int64_t caller = 0);
+  // `cancelled`, when given, says whether the caller gave up: the call then
+  // ends without a run.
+  absl::StatusOr<v1::LeaseRunResponse> LeaseRun(
+      const std::string& worker_id, absl::Duration wait, int64_t caller = 0,
+      const std::function<bool()>& cancelled = nullptr);
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(
       const v1::HeartbeatRequest& request, int64_t caller = 0);
   absl::Status ReportMetrics(const v1::ReportMetricsRequest& request,
@@ -113,6 +171,9 @@ class Scheduler {
 
   // --- Workers, as operators see them ---
   absl::StatusOr<std::vector<v1::Worker>> ListWorkers();
+  // A page of them, newest first.
+  absl::StatusOr<WorkerPage> ListWorkersPage(const std::string& page_token,
+                                             int page_size);
   // The worker stops leasing and hands its run back (its next heartbeat or
   // long-poll tells it).
   absl::StatusOr<v1::Worker> DrainWorker(const std::string& id);
@@ -141,6 +202,10 @@ class Scheduler {
   absl::StatusOr<v1::Run> CurrentLease(int64_t run_id, int32_t attempt,
                                        int64_t caller)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Workers newest first with the runs they hold: at most `limit` (0:
+  // all) registered before `before_row` (0: from the newest).
+  absl::StatusOr<std::vector<v1::Worker>> ReadWorkers(int64_t before_row,
+                                                      int64_t limit);
   // The worker as listed, with its state ("idle", "running", "draining",
   // "lost", "stopped") and the run it holds (0: none).
   v1::Worker WorkerInfo(const WorkerRecord& record, int64_t run_id) const;
@@ -167,18 +232,77 @@ class Scheduler {
   // teacher cannot ever serve.
   absl::StatusOr<v1::RunStatus> StatusBehindTeacher(int64_t teacher_run_id)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void Changed() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Wakes long-polling workers: the queue (or a drain) changed.
+  void QueueChanged() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Tells the run's watchers, once mu_ is released (after the change
+  // committed: watchers read on their own connections).
+  void RunChanged(int64_t run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    changed_runs_.push_back(run_id);
+  }
+  // Holds mu_; on release, tells the watchers of the runs that changed.
+  class ABSL_SCOPED_LOCKABLE Locked {
+   public:
+    explicit Locked(Scheduler* scheduler)
+        ABSL_EXCLUSIVE_LOCK_FUNCTION(scheduler->mu_)
+        : scheduler_(scheduler) {
+      scheduler_->mu_.Lock();
+    }
+    ~Locked() ABSL_UNLOCK_FUNCTION() {
+      std::vector<int64_t> changed;
+      changed.swap(scheduler_->changed_runs_);
+      if (scheduler_->queue_changed_) changed.push_back(kQueueChanges);
+      scheduler_->queue_changed_ = false;
+      scheduler_->mu_.Unlock();
+      for (int64_t run_id : changed) scheduler_->hub_.Notify(run_id);
+    }
+    Locked(const Locked&) = delete;
+    Locked& operator=(const Locked&) = delete;
+
+   private:
+    Scheduler* const scheduler_;
+  };
+
+  // A reader connection (or none, for an in-memory database), then back.
+  std::unique_ptr<Store> TakeReader();
+  void ReturnReader(std::unique_ptr<Store> reader);
+  // Runs `fn` on a snapshot: a reader connection's, or the writer's under
+  // mu_ when there are no readers.
+  absl::Status Read(const std::function<absl::Status(Store&)>& fn);
+
+  // A ReportMetrics call waiting to be written with others (group
+  // commit, as leveldb's DBImpl::Write).
+  struct IngestBatch {
+    const v1::ReportMetricsRequest* request;
+    int64_t caller;
+    absl::Status status;
+    bool done = false;
+  };
+  // Writes the batches in one transaction; each gets its status.
+  void WriteGroup(const std::vector<IngestBatch*>& group);
 
   Store* const store_;
   RunFileStore* const run_files_;
   Clock* const clock_;
   const SchedulerOptions options_;
 
+  WatchHub hub_;
+
+  absl::Mutex readers_mu_;
+  std::vector<std::unique_ptr<Store>> readers_ ABSL_GUARDED_BY(readers_mu_);
+  bool no_readers_ ABSL_GUARDED_BY(readers_mu_) = false;
+
+  absl::Mutex ingest_mu_;
+  absl::CondVar ingest_done_;
+  std::deque<IngestBatch*> ingest_queue_ ABSL_GUARDED_BY(ingest_mu_);
+
   absl::Mutex mu_;
   absl::CondVar changed_;
   int64_t version_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> shutting_down_{false};
   std::vector<std::string> orphaned_ ABSL_GUARDED_BY(mu_);
+  std::vector<int64_t> changed_runs_ ABSL_GUARDED_BY(mu_);
+  bool queue_changed_ ABSL_GUARDED_BY(mu_) = false;
   // Worker id -> the token it registered with (a cache of the store's).
   absl::flat_hash_map<std::string, int64_t> worker_tokens_ ABSL_GUARDED_BY(mu_);
 };

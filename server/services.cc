@@ -20,32 +20,371 @@ grpc::Status Reply(absl::StatusOr<T> result, U* out) {
   return grpc::Status::OK;
 }
 
-// Streams a stored file in chunks of type Chunk (a message with `data`).
-template <typename Chunk>
-grpc::Status StreamFile(absl::StatusOr<std::unique_ptr<RunFileReader>> reader,
-                        grpc::ServerContext* context,
-                        grpc::ServerWriter<Chunk>* writer) {
-  if (!reader.ok()) return ToGrpcStatus(reader.status());
-  while (!context->IsCancelled()) {
-    absl::StatusOr<std::string> data = (*reader)->Read(kFileChunkBytes);
-    if (!data.ok()) return ToGrpcStatus(data.status());
-    if (data->empty()) break;
-    Chunk chunk;
-    chunk.set_data(*std::move(data));
-    if (!writer->Write(chunk)) break;
-  }
-  return grpc::Status::OK;
+// Finishes a unary call of the callback API now, with `status`.
+grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context,
+                                   const grpc::Status& status) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  reactor->Finish(status);
+  return reactor;
+}
+
+// Finishes a unary call with what `body` returns, run on `pool`: the
+// handler's reads and writes wait there, not in a gRPC reaction (where a
+// long listing would hold up every call behind it). `body` captures by
+// value: the handler has returned when it runs.
+grpc::ServerUnaryReactor* OnPool(grpc::CallbackServerContext* context,
+                                 TaskPool* pool,
+                                 std::function<grpc::Status()> body) {
+  grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
+  pool->Schedule(
+      [reactor, body = std::move(body)] { reactor->Finish(body()); });
+  return reactor;
 }
 
 // Whom the limits on open calls count against: the token, or the host
 // where the coordinator runs without tokens.
-absl::StatusOr<PeerLimiter::Slot> AcquireSlot(PeerLimiter& limiter,
-                                              const Principal& caller,
-                                              const grpc::ServerContext& c) {
+absl::StatusOr<PeerLimiter::Slot> AcquireSlot(
+    PeerLimiter& limiter, const Principal& caller,
+    const grpc::ServerContextBase& c) {
   if (caller.token_id == 0) return limiter.Acquire(c.peer());
   return limiter.AcquireFor(
       absl::StrCat("token \"", caller.name, "\" (id ", caller.token_id, ")"));
 }
+
+// A server stream refused before it began.
+template <typename Message>
+class Refused final : public grpc::ServerWriteReactor<Message> {
+ public:
+  explicit Refused(const absl::Status& status) {
+    this->Finish(ToGrpcStatus(status));
+  }
+  void OnDone() override { delete this; }
+};
+
+// A run file in chunks (messages with `data`), one read after each write.
+template <typename Chunk>
+class FileReactor final : public grpc::ServerWriteReactor<Chunk> {
+ public:
+  explicit FileReactor(std::unique_ptr<RunFileReader> reader)
+      : reader_(std::move(reader)) {
+    Next();
+  }
+  void OnWriteDone(bool ok) override {
+    if (!ok) {
+      this->Finish(grpc::Status::OK);  // The client went away.
+      return;
+    }
+    Next();
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  void Next() {
+    absl::StatusOr<std::string> data = reader_->Read(kFileChunkBytes);
+    if (!data.ok()) {
+      this->Finish(ToGrpcStatus(data.status()));
+      return;
+    }
+    if (data->empty()) {
+      this->Finish(grpc::Status::OK);
+      return;
+    }
+    chunk_.set_data(*std::move(data));
+    this->StartWrite(&chunk_);
+  }
+
+  std::unique_ptr<RunFileReader> reader_;
+  Chunk chunk_;
+};
+
+// An upload: the header in the first chunk, then the bytes; the file
+// counts once its digest and the lease were checked again at the end.
+class UploadReactor final : public grpc::ServerReadReactor<v1::RunFileChunk> {
+ public:
+  UploadReactor(Scheduler* scheduler, const absl::StatusOr<Principal>& caller,
+                v1::UploadRunFileResponse* response)
+      : scheduler_(scheduler), response_(response) {
+    if (!caller.ok()) {
+      Finish(ToGrpcStatus(caller.status()));
+      return;
+    }
+    caller_ = caller->token_id;
+    StartRead(&chunk_);
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // The stream ended: the file is whole, or it never began.
+      if (writer_ == nullptr) {
+        Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "the first run-file chunk must carry the header"));
+        return;
+      }
+      absl::Status s = scheduler_->FinishUpload(header_, *writer_, caller_);
+      if (s.ok()) response_->set_sha256(header_.sha256());
+      Finish(ToGrpcStatus(s));
+      return;
+    }
+    if (writer_ == nullptr) {
+      if (!chunk_.has_header()) {
+        Finish(grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                            "the first run-file chunk must carry the header"));
+        return;
+      }
+      header_ = chunk_.header();
+      absl::StatusOr<std::unique_ptr<RunFileWriter>> writer =
+          scheduler_->BeginUpload(header_, caller_);
+      if (!writer.ok()) {
+        Finish(ToGrpcStatus(writer.status()));
+        return;
+      }
+      writer_ = *std::move(writer);
+    }
+    if (absl::Status s = writer_->Append(chunk_.data()); !s.ok()) {
+      Finish(ToGrpcStatus(s));
+      return;
+    }
+    StartRead(&chunk_);
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  Scheduler* const scheduler_;
+  v1::UploadRunFileResponse* const response_;
+  int64_t caller_ = 0;
+  v1::RunFileChunk chunk_;
+  v1::RunFileHeader header_;
+  std::unique_ptr<RunFileWriter> writer_;
+};
+
+// A LeaseRun: it asks the scheduler on the task pool at once; with nothing
+// queued it waits holding no thread, and asks again each time the queue
+// changes (the hub's kQueueChanges); at its deadline it answers no run.
+// Its state is shared with the hub's callback and the pool's timer, which
+// may outlive the call.
+class LeasePoll final : public grpc::ServerUnaryReactor {
+ public:
+  static LeasePoll* Start(Scheduler* scheduler, TaskPool* pool,
+                          std::string worker_id, int64_t caller,
+                          absl::Duration wait, v1::LeaseRunResponse* response,
+                          PeerLimiter::Slot slot) {
+    auto* poll = new LeasePoll;
+    auto state = std::make_shared<State>();
+    state->scheduler = scheduler;
+    state->pool = pool;
+    state->worker_id = std::move(worker_id);
+    state->caller = caller;
+    state->response = response;
+    state->reactor = poll;
+    state->slot.emplace(std::move(slot));
+    state->deadline = absl::Now() + wait;
+    poll->state_ = state;
+    if (wait > absl::ZeroDuration()) {
+      state->subscription = scheduler->watch_hub().Subscribe(
+          Scheduler::kQueueChanges, [state] { Poke(state); });
+      pool->ScheduleAt(state->deadline, [state] { Poke(state); });
+    }
+    Poke(state);  // The first look.
+    return poll;
+  }
+
+  void OnCancel() override {
+    {
+      absl::MutexLock lock(&state_->mu);
+      state_->cancelled = true;
+    }
+    Poke(state_);
+  }
+  void OnDone() override { delete this; }
+
+ private:
+  struct State {
+    Scheduler* scheduler;
+    TaskPool* pool;
+    std::string worker_id;
+    int64_t caller;
+    v1::LeaseRunResponse* response;  // Until finished.
+    LeasePoll* reactor;              // Until finished.
+    std::optional<PeerLimiter::Slot> slot;
+    int64_t subscription = 0;  // 0: none.
+    absl::Time deadline;
+    absl::Mutex mu;
+    bool busy ABSL_GUARDED_BY(mu) = false;
+    bool dirty ABSL_GUARDED_BY(mu) = false;
+    bool cancelled ABSL_GUARDED_BY(mu) = false;
+    bool finished ABSL_GUARDED_BY(mu) = false;
+  };
+
+  LeasePoll() = default;
+
+  // From the hub (under its lock), the timer or OnCancel: never blocks.
+  static void Poke(const std::shared_ptr<State>& state) {
+    absl::MutexLock lock(&state->mu);
+    state->dirty = true;
+    if (state->busy || state->finished) return;
+    state->busy = true;
+    state->pool->Schedule([state] { Attempt(state); });
+  }
+
+  // On the pool, busy: asks again until nothing changed meanwhile.
+  static void Attempt(const std::shared_ptr<State>& state) {
+    while (true) {
+      bool cancelled;
+      {
+        absl::MutexLock lock(&state->mu);
+        state->dirty = false;
+        cancelled = state->cancelled;
+      }
+      const bool timed_out = absl::Now() >= state->deadline;
+      if (cancelled) {
+        End(state, grpc::Status(grpc::StatusCode::CANCELLED,
+                                "the worker gave up on its LeaseRun"));
+        return;
+      }
+      absl::StatusOr<v1::LeaseRunResponse> now = state->scheduler->LeaseRun(
+          state->worker_id, absl::ZeroDuration(), state->caller);
+      if (!now.ok() || now->has_run() || now->drain_requested() || timed_out ||
+          state->scheduler->shutting_down()) {
+        End(state, Reply(std::move(now), state->response));
+        return;
+      }
+      absl::MutexLock lock(&state->mu);
+      if (!state->dirty) {
+        state->busy = false;
+        return;
+      }
+    }
+  }
+
+  // Once, from the busy attempt: no more pokes, then Finish.
+  static void End(const std::shared_ptr<State>& state, grpc::Status status) {
+    if (state->subscription != 0)
+      state->scheduler->watch_hub().Unsubscribe(state->subscription);
+    LeasePoll* reactor;
+    {
+      absl::MutexLock lock(&state->mu);
+      state->finished = true;
+      reactor = state->reactor;
+      state->reactor = nullptr;
+      state->response = nullptr;
+      state->slot.reset();
+    }
+    reactor->Finish(std::move(status));
+  }
+
+  std::shared_ptr<State> state_;
+};
+
+// A watch: its first event at once, then one whenever the run changed
+// (the watch hub pokes it), each read on the task pool; it ends with the
+// run. At most one read or write is under way at a time (`busy_`); a poke
+// meanwhile marks it `dirty_` and is served when that ends.
+class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent> {
+ public:
+  WatchReactor(Scheduler* scheduler, TaskPool* pool, int64_t run_id,
+               WatchCursor cursor, PeerLimiter::Slot slot)
+      : scheduler_(scheduler),
+        pool_(pool),
+        run_id_(run_id),
+        cursor_(cursor),
+        slot_(std::move(slot)) {
+    subscription_ =
+        scheduler_->watch_hub().Subscribe(run_id_, [this] { Poke(); });
+    Poke();
+  }
+
+  void OnWriteDone(bool ok) override {
+    if (!ok || last_) {
+      End(grpc::Status::OK);  // The client went away, or the run ended.
+      return;
+    }
+    absl::MutexLock lock(&mu_);
+    busy_ = false;
+    if (dirty_ || cancelled_) ScheduleLocked();
+  }
+
+  void OnCancel() override {
+    absl::MutexLock lock(&mu_);
+    cancelled_ = true;
+    if (!busy_ && !ended_) ScheduleLocked();
+  }
+
+  void OnDone() override { delete this; }
+
+ private:
+  // From the hub (under its lock): never blocks, never calls the hub.
+  void Poke() {
+    absl::MutexLock lock(&mu_);
+    dirty_ = true;
+    if (!busy_ && !ended_) ScheduleLocked();
+  }
+
+  void ScheduleLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    busy_ = true;
+    pool_->Schedule([this] { Produce(); });
+  }
+
+  // On the pool, with busy_ set: reads until there is an event to write.
+  void Produce() {
+    while (true) {
+      {
+        absl::MutexLock lock(&mu_);
+        if (cancelled_) break;
+        dirty_ = false;
+      }
+      absl::StatusOr<std::optional<v1::RunEvent>> event =
+          scheduler_->PollRunEvent(run_id_, &cursor_);
+      if (!event.ok()) {
+        End(ToGrpcStatus(event.status()));
+        return;
+      }
+      if (event->has_value()) {
+        event_ = **std::move(event);
+        last_ = IsTerminal(event_.run().status()) &&
+                event_.metrics_size() < kPointsPerEvent;
+        StartWrite(&event_);  // busy_ until OnWriteDone.
+        return;
+      }
+      if (scheduler_->shutting_down()) {
+        End(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                         "the coordinator is shutting down"));
+        return;
+      }
+      absl::MutexLock lock(&mu_);
+      if (!dirty_ && !cancelled_) {
+        busy_ = false;
+        return;
+      }
+    }
+    End(grpc::Status(grpc::StatusCode::CANCELLED, "the watch was cancelled"));
+  }
+
+  // Once, from whoever is busy: no more pokes, then Finish (after which
+  // OnDone may delete this at any moment).
+  void End(grpc::Status status) {
+    scheduler_->watch_hub().Unsubscribe(subscription_);
+    {
+      absl::MutexLock lock(&mu_);
+      ended_ = true;
+    }
+    Finish(std::move(status));
+  }
+
+  Scheduler* const scheduler_;
+  TaskPool* const pool_;
+  const int64_t run_id_;
+  WatchCursor cursor_;  // Touched only by whoever is busy.
+  PeerLimiter::Slot slot_;
+  int64_t subscription_ = 0;
+  v1::RunEvent event_;
+  bool last_ = false;
+
+  absl::Mutex mu_;
+  bool busy_ ABSL_GUARDED_BY(mu_) = false;
+  bool dirty_ ABSL_GUARDED_BY(mu_) = false;
+  bool cancelled_ ABSL_GUARDED_BY(mu_) = false;
+  bool ended_ ABSL_GUARDED_BY(mu_) = false;
+};
 
 v1::Token ToProto(const TokenRecord& record) {
   v1::Token token;
@@ -65,111 +404,150 @@ v1::Token ToProto(const TokenRecord& record) {
   absl::StatusOr<Principal> caller = auth_->Authorize(*context, permission); \
   if (!caller.ok()) return ToGrpcStatus(caller.status())
 
-grpc::Status ExperimentServiceImpl::SubmitRun(
-    grpc::ServerContext* context, const v1::SubmitRunRequest* request,
+grpc::ServerUnaryReactor* ExperimentServiceImpl::SubmitRun(
+    grpc::CallbackServerContext* context, const v1::SubmitRunRequest* request,
     v1::Run* response) {
-  DISTILL_AUTHORIZE(caller, Permission::kChange);
-  return Reply(scheduler_->SubmitRun(request->spec()), response);
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kChange);
+    return Reply(scheduler_->SubmitRun(request->spec()), response);
+  });
 }
 
-grpc::Status ExperimentServiceImpl::SubmitSweep(
-    grpc::ServerContext* context, const v1::SubmitSweepRequest* request,
+grpc::ServerUnaryReactor* ExperimentServiceImpl::SubmitSweep(
+    grpc::CallbackServerContext* context, const v1::SubmitSweepRequest* request,
     v1::SubmitSweepResponse* response) {
-  DISTILL_AUTHORIZE(caller, Permission::kChange);
-  return Reply(scheduler_->SubmitSweep(request->spec()), response);
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kChange);
+    return Reply(scheduler_->SubmitSweep(request->spec()), response);
+  });
 }
 
-grpc::Status ExperimentServiceImpl::GetRun(grpc::ServerContext* context,
-                                           const v1::GetRunRequest* request,
-                                           v1::Run* response) {
-  DISTILL_AUTHORIZE(caller, Permission::kRead);
-  return Reply(scheduler_->GetRun(request->id()), response);
+grpc::ServerUnaryReactor* ExperimentServiceImpl::GetRun(
+    grpc::CallbackServerContext* context, const v1::GetRunRequest* request,
+    v1::Run* response) {
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kRead);
+    return Reply(scheduler_->GetRun(request->id()), response);
+  });
 }
 
-grpc::Status ExperimentServiceImpl::ListRuns(grpc::ServerContext* context,
-                                             const v1::ListRunsRequest* request,
-                                             v1::ListRunsResponse* response) {
-  DISTILL_AUTHORIZE(caller, Permission::kRead);
-  absl::StatusOr<std::vector<v1::Run>> runs =
-      scheduler_->ListRuns(request->sweep_id(), request->status());
-  if (!runs.ok()) return ToGrpcStatus(runs.status());
-  for (v1::Run& run : *runs) *response->add_runs() = std::move(run);
-  return grpc::Status::OK;
+grpc::ServerUnaryReactor* ExperimentServiceImpl::ListRuns(
+    grpc::CallbackServerContext* context, const v1::ListRunsRequest* request,
+    v1::ListRunsResponse* response) {
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kRead);
+    absl::StatusOr<RunPage> page =
+        scheduler_->ListRunsPage(request->sweep_id(), request->status(),
+                                 request->page_token(), request->page_size());
+    if (!page.ok()) return ToGrpcStatus(page.status());
+    for (v1::Run& run : page->runs) *response->add_runs() = std::move(run);
+    response->set_next_page_token(page->next_page_token);
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status ExperimentServiceImpl::WatchRun(
-    grpc::ServerContext* context, const v1::WatchRunRequest* request,
-    grpc::ServerWriter<v1::RunEvent>* writer) {
-  DISTILL_AUTHORIZE(caller, Permission::kRead);
+grpc::ServerUnaryReactor* ExperimentServiceImpl::GetRunMetrics(
+    grpc::CallbackServerContext* context,
+    const v1::GetRunMetricsRequest* request,
+    v1::GetRunMetricsResponse* response) {
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kRead);
+    absl::StatusOr<MetricPage> page = scheduler_->MetricHistory(
+        request->run_id(), request->page_token(), request->page_size());
+    if (!page.ok()) return ToGrpcStatus(page.status());
+    for (v1::MetricPoint& point : page->points)
+      *response->add_points() = std::move(point);
+    response->set_next_page_token(page->next_page_token);
+    return grpc::Status::OK;
+  });
+}
+
+grpc::ServerWriteReactor<v1::RunEvent>* ExperimentServiceImpl::WatchRun(
+    grpc::CallbackServerContext* context, const v1::WatchRunRequest* request) {
+  absl::StatusOr<Principal> caller =
+      auth_->Authorize(*context, Permission::kRead);
+  if (!caller.ok()) return new Refused<v1::RunEvent>(caller.status());
   absl::StatusOr<PeerLimiter::Slot> slot =
       AcquireSlot(watches_, *caller, *context);
-  if (!slot.ok()) return ToGrpcStatus(slot.status());
+  if (!slot.ok()) return new Refused<v1::RunEvent>(slot.status());
   WatchCursor cursor;
   cursor.include_history = request->include_history();
-  while (!context->IsCancelled()) {
-    absl::StatusOr<std::optional<v1::RunEvent>> event =
-        scheduler_->NextRunEvent(request->id(), &cursor,
-                                 absl::Now() + absl::Seconds(1));
-    if (!event.ok()) return ToGrpcStatus(event.status());
-    if (!event->has_value()) continue;
-    if (!writer->Write(**event)) break;
-    if (IsTerminal((*event)->run().status())) break;
-  }
-  return grpc::Status::OK;
+  cursor.history_points_per_key = request->history_points_per_key();
+  return new WatchReactor(scheduler_, &watch_pool_, request->id(), cursor,
+                          *std::move(slot));
 }
 
-grpc::Status ExperimentServiceImpl::CancelRun(
-    grpc::ServerContext* context, const v1::CancelRunRequest* request,
+grpc::ServerUnaryReactor* ExperimentServiceImpl::CancelRun(
+    grpc::CallbackServerContext* context, const v1::CancelRunRequest* request,
     v1::Run* response) {
-  DISTILL_AUTHORIZE(caller, Permission::kChange);
-  return Reply(scheduler_->CancelRun(request->id()), response);
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kChange);
+    return Reply(scheduler_->CancelRun(request->id()), response);
+  });
 }
 
-grpc::Status ExperimentServiceImpl::GetSweepResults(
-    grpc::ServerContext* context, const v1::GetSweepResultsRequest* request,
-    v1::SweepResults* response) {
-  DISTILL_AUTHORIZE(caller, Permission::kRead);
-  return Reply(scheduler_->SweepResults(request->sweep()), response);
+grpc::ServerUnaryReactor* ExperimentServiceImpl::GetSweepResults(
+    grpc::CallbackServerContext* context,
+    const v1::GetSweepResultsRequest* request, v1::SweepResults* response) {
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kRead);
+    return Reply(scheduler_->SweepResults(request->sweep()), response);
+  });
 }
 
-grpc::Status ExperimentServiceImpl::DownloadRunFile(
-    grpc::ServerContext* context, const v1::DownloadRunFileRequest* request,
-    grpc::ServerWriter<v1::FileChunk>* writer) {
-  DISTILL_AUTHORIZE(caller, Permission::kRead);
-  return StreamFile(scheduler_->OpenRunFile(request->run_id(), request->name()),
-                    context, writer);
+grpc::ServerWriteReactor<v1::FileChunk>* ExperimentServiceImpl::DownloadRunFile(
+    grpc::CallbackServerContext* context,
+    const v1::DownloadRunFileRequest* request) {
+  absl::StatusOr<Principal> caller =
+      auth_->Authorize(*context, Permission::kRead);
+  if (!caller.ok()) return new Refused<v1::FileChunk>(caller.status());
+  absl::StatusOr<std::unique_ptr<RunFileReader>> reader =
+      scheduler_->OpenRunFile(request->run_id(), request->name());
+  if (!reader.ok()) return new Refused<v1::FileChunk>(reader.status());
+  return new FileReactor<v1::FileChunk>(*std::move(reader));
 }
 
-grpc::Status ExperimentServiceImpl::ListWorkers(
-    grpc::ServerContext* context, const v1::ListWorkersRequest*,
+grpc::ServerUnaryReactor* ExperimentServiceImpl::ListWorkers(
+    grpc::CallbackServerContext* context, const v1::ListWorkersRequest* request,
     v1::ListWorkersResponse* response) {
-  DISTILL_AUTHORIZE(caller, Permission::kRead);
-  absl::StatusOr<std::vector<v1::Worker>> workers = scheduler_->ListWorkers();
-  if (!workers.ok()) return ToGrpcStatus(workers.status());
-  for (v1::Worker& worker : *workers)
-    *response->add_workers() = std::move(worker);
-  return grpc::Status::OK;
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kRead);
+    absl::StatusOr<WorkerPage> page = scheduler_->ListWorkersPage(
+        request->page_token(), request->page_size());
+    if (!page.ok()) return ToGrpcStatus(page.status());
+    for (v1::Worker& worker : page->workers)
+      *response->add_workers() = std::move(worker);
+    response->set_next_page_token(page->next_page_token);
+    return grpc::Status::OK;
+  });
 }
 
-grpc::Status ExperimentServiceImpl::DrainWorker(
-    grpc::ServerContext* context, const v1::DrainWorkerRequest* request,
+grpc::ServerUnaryReactor* ExperimentServiceImpl::DrainWorker(
+    grpc::CallbackServerContext* context, const v1::DrainWorkerRequest* request,
     v1::Worker* response) {
-  DISTILL_AUTHORIZE(caller, Permission::kChange);
-  return Reply(scheduler_->DrainWorker(request->id()), response);
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kChange);
+    return Reply(scheduler_->DrainWorker(request->id()), response);
+  });
 }
 
-grpc::Status WorkerServiceImpl::RegisterWorker(
-    grpc::ServerContext* context, const v1::RegisterWorkerRequest* request,
+grpc::ServerUnaryReactor* WorkerServiceImpl::RegisterWorker(
+    grpc::CallbackServerContext* context,
+    const v1::RegisterWorkerRequest* request,
     v1::RegisterWorkerResponse* response) {
-  DISTILL_AUTHORIZE(caller, Permission::kWork);
-  return Reply(scheduler_->RegisterWorker(*request, caller->token_id),
-               response);
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kWork);
+    return Reply(scheduler_->RegisterWorker(*request, caller->token_id),
+                 response);
+  });
 }
 
-grpc::Status WorkerServiceImpl::LeaseRun(grpc::ServerContext* context,
-                                         const v1::LeaseRunRequest* request,
-                                         v1::LeaseRunResponse* response) {
-  DISTILL_AUTHORIZE(caller, Permission::kWork);
+grpc::ServerUnaryReactor* WorkerServiceImpl::LeaseRun(
+    grpc::CallbackServerContext* context, const v1::LeaseRunRequest* request,
+    v1::LeaseRunResponse* response) {
+  absl::StatusOr<Principal> caller =
+      auth_->Authorize(*context, Permission::kWork);
+  if (!caller.ok()) return Finished(context, ToGrpcStatus(caller.status()));
   absl::Duration wait =
       std::min(absl::Milliseconds(std::max<int64_t>(0, request->wait_ms())),
                kMaxLeaseWait);
@@ -179,88 +557,83 @@ grpc::Status WorkerServiceImpl::LeaseRun(grpc::ServerContext* context,
   wait = std::max(absl::ZeroDuration(), std::min(wait, until_deadline));
   absl::StatusOr<PeerLimiter::Slot> slot =
       AcquireSlot(long_polls_, *caller, *context);
-  if (!slot.ok()) return ToGrpcStatus(slot.status());
-  return Reply(
-      scheduler_->LeaseRun(request->worker_id(), wait, caller->token_id),
-      response);
+  if (!slot.ok()) return Finished(context, ToGrpcStatus(slot.status()));
+  return LeasePoll::Start(scheduler_, &poll_pool_, request->worker_id(),
+                          caller->token_id, wait, response, *std::move(slot));
 }
 
-grpc::Status WorkerServiceImpl::Heartbeat(grpc::ServerContext* context,
-                                          const v1::HeartbeatRequest* request,
-                                          v1::HeartbeatResponse* response) {
-  DISTILL_AUTHORIZE(caller, Permission::kWork);
-  return Reply(scheduler_->Heartbeat(*request, caller->token_id), response);
+grpc::ServerUnaryReactor* WorkerServiceImpl::Heartbeat(
+    grpc::CallbackServerContext* context, const v1::HeartbeatRequest* request,
+    v1::HeartbeatResponse* response) {
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kWork);
+    return Reply(scheduler_->Heartbeat(*request, caller->token_id), response);
+  });
 }
 
-grpc::Status WorkerServiceImpl::ReportMetrics(
-    grpc::ServerContext* context, const v1::ReportMetricsRequest* request,
-    v1::ReportMetricsResponse*) {
-  DISTILL_AUTHORIZE(caller, Permission::kWork);
-  return ToGrpcStatus(scheduler_->ReportMetrics(*request, caller->token_id));
+grpc::ServerUnaryReactor* WorkerServiceImpl::ReportMetrics(
+    grpc::CallbackServerContext* context,
+    const v1::ReportMetricsRequest* request, v1::ReportMetricsResponse*) {
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kWork);
+    return ToGrpcStatus(scheduler_->ReportMetrics(*request, caller->token_id));
+  });
 }
 
-grpc::Status WorkerServiceImpl::UploadRunFile(
-    grpc::ServerContext* context, grpc::ServerReader<v1::RunFileChunk>* reader,
-    v1::UploadRunFileResponse* response) {
-  DISTILL_AUTHORIZE(caller, Permission::kWork);
-  v1::RunFileChunk chunk;
-  if (!reader->Read(&chunk) || !chunk.has_header()) {
-    return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                        "the first run-file chunk must carry the header");
-  }
-  const v1::RunFileHeader header = chunk.header();
-  absl::StatusOr<std::unique_ptr<RunFileWriter>> writer =
-      scheduler_->BeginUpload(header, caller->token_id);
-  if (!writer.ok()) return ToGrpcStatus(writer.status());
-  do {
-    if (absl::Status s = (*writer)->Append(chunk.data()); !s.ok())
-      return ToGrpcStatus(s);
-  } while (reader->Read(&chunk));
-  if (absl::Status s =
-          scheduler_->FinishUpload(header, **writer, caller->token_id);
-      !s.ok()) {
-    return ToGrpcStatus(s);
-  }
-  response->set_sha256(header.sha256());
-  return grpc::Status::OK;
+grpc::ServerReadReactor<v1::RunFileChunk>* WorkerServiceImpl::UploadRunFile(
+    grpc::CallbackServerContext* context, v1::UploadRunFileResponse* response) {
+  absl::StatusOr<Principal> caller =
+      auth_->Authorize(*context, Permission::kWork);
+  return new UploadReactor(scheduler_, caller, response);
 }
 
-grpc::Status WorkerServiceImpl::FetchRunFile(
-    grpc::ServerContext* context, const v1::FetchRunFileRequest* request,
-    grpc::ServerWriter<v1::RunFileChunk>* writer) {
-  DISTILL_AUTHORIZE(caller, Permission::kWork);
-  return StreamFile(
-      scheduler_->OpenRunFileByDigest(request->sha256(), caller->token_id),
-      context, writer);
+grpc::ServerWriteReactor<v1::RunFileChunk>* WorkerServiceImpl::FetchRunFile(
+    grpc::CallbackServerContext* context,
+    const v1::FetchRunFileRequest* request) {
+  absl::StatusOr<Principal> caller =
+      auth_->Authorize(*context, Permission::kWork);
+  if (!caller.ok()) return new Refused<v1::RunFileChunk>(caller.status());
+  absl::StatusOr<std::unique_ptr<RunFileReader>> reader =
+      scheduler_->OpenRunFileByDigest(request->sha256(), caller->token_id);
+  if (!reader.ok()) return new Refused<v1::RunFileChunk>(reader.status());
+  return new FileReactor<v1::RunFileChunk>(*std::move(reader));
 }
 
-grpc::Status WorkerServiceImpl::CompleteRun(
-    grpc::ServerContext* context, const v1::CompleteRunRequest* request,
+grpc::ServerUnaryReactor* WorkerServiceImpl::CompleteRun(
+    grpc::CallbackServerContext* context, const v1::CompleteRunRequest* request,
     v1::CompleteRunResponse*) {
-  DISTILL_AUTHORIZE(caller, Permission::kWork);
-  return ToGrpcStatus(scheduler_->CompleteRun(*request, caller->token_id));
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kWork);
+    return ToGrpcStatus(scheduler_->CompleteRun(*request, caller->token_id));
+  });
 }
 
-grpc::Status WorkerServiceImpl::FailRun(grpc::ServerContext* context,
-                                        const v1::FailRunRequest* request,
-                                        v1::FailRunResponse*) {
-  DISTILL_AUTHORIZE(caller, Permission::kWork);
-  return ToGrpcStatus(scheduler_->FailRun(*request, caller->token_id));
+grpc::ServerUnaryReactor* WorkerServiceImpl::FailRun(
+    grpc::CallbackServerContext* context, const v1::FailRunRequest* request,
+    v1::FailRunResponse*) {
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kWork);
+    return ToGrpcStatus(scheduler_->FailRun(*request, caller->token_id));
+  });
 }
 
-grpc::Status WorkerServiceImpl::ReleaseRun(grpc::ServerContext* context,
-                                           const v1::ReleaseRunRequest* request,
-                                           v1::ReleaseRunResponse*) {
-  DISTILL_AUTHORIZE(caller, Permission::kWork);
-  return ToGrpcStatus(scheduler_->ReleaseRun(*request, caller->token_id));
+grpc::ServerUnaryReactor* WorkerServiceImpl::ReleaseRun(
+    grpc::CallbackServerContext* context, const v1::ReleaseRunRequest* request,
+    v1::ReleaseRunResponse*) {
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kWork);
+    return ToGrpcStatus(scheduler_->ReleaseRun(*request, caller->token_id));
+  });
 }
 
-grpc::Status WorkerServiceImpl::Deregister(grpc::ServerContext* context,
-                                           const v1::DeregisterRequest* request,
-                                           v1::DeregisterResponse*) {
-  DISTILL_AUTHORIZE(caller, Permission::kWork);
-  return ToGrpcStatus(
-      scheduler_->Deregister(request->worker_id(), caller->token_id));
+grpc::ServerUnaryReactor* WorkerServiceImpl::Deregister(
+    grpc::CallbackServerContext* context, const v1::DeregisterRequest* request,
+    v1::DeregisterResponse*) {
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kWork);
+    return ToGrpcStatus(
+        scheduler_->Deregister(request->worker_id(), caller->token_id));
+  });
 }
 
 absl::StatusOr<std::pair<TokenRecord, std::string>> IssueToken(

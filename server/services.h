@@ -7,6 +7,7 @@
 #include "server/auth.h"
 #include "server/peer_limiter.h"
 #include "server/scheduler.h"
+#include "server/task_pool.h"
 
 namespace distill {
 
@@ -15,101 +16,137 @@ namespace distill {
 struct ServiceLimits {
   int watches_per_host = 64;
   int long_polls_per_host = 64;
+  // Threads that read for every watch stream (and every long-poll)
+  // together.
+  int watch_threads = 2;
+  // Threads that serve unary calls, per service.
+  int call_threads = 8;
 };
 
-// Thin gRPC adapters over the scheduler (sync API): each handler first
-// authorises the caller (server/auth.h), then calls the scheduler, which
-// resolves and validates what it is given (common/validation.h), and
-// converts its status. Thread-safe; the scheduler and the authenticator
-// must outlive them.
-class ExperimentServiceImpl final : public v1::ExperimentService::Service {
+// Thin gRPC adapters over the scheduler: each handler first authorises
+// the caller (server/auth.h), then calls the scheduler, which resolves and
+// validates what it is given (common/validation.h), and converts its
+// status. Thread-safe; the scheduler and the authenticator must outlive
+// them.
+//
+// What researchers call is served with the callback API (gRPC's
+// route_guide_callback_server.cc): a watch is a ServerWriteReactor that the
+// scheduler's watch hub wakes when its run changes, and that reads on a
+// small task pool, so ten thousand watches hold no thread each.
+class ExperimentServiceImpl final
+    : public v1::ExperimentService::CallbackService {
  public:
   ExperimentServiceImpl(Scheduler* scheduler, const Authenticator* auth,
                         ServiceLimits limits = {})
       : scheduler_(scheduler),
         auth_(auth),
-        watches_("watches", limits.watches_per_host) {}
+        watches_("watches", limits.watches_per_host),
+        work_pool_(limits.call_threads),
+        watch_pool_(limits.watch_threads) {}
 
-  grpc::Status SubmitRun(grpc::ServerContext* context,
-                         const v1::SubmitRunRequest* request,
-                         v1::Run* response) override;
-  grpc::Status SubmitSweep(grpc::ServerContext* context,
-                           const v1::SubmitSweepRequest* request,
-                           v1::SubmitSweepResponse* response) override;
-  grpc::Status GetRun(grpc::ServerContext* context,
-                      const v1::GetRunRequest* request,
-                      v1::Run* response) override;
-  grpc::Status ListRuns(grpc::ServerContext* context,
-                        const v1::ListRunsRequest* request,
-                        v1::ListRunsResponse* response) override;
-  grpc::Status WatchRun(grpc::ServerContext* context,
-                        const v1::WatchRunRequest* request,
-                        grpc::ServerWriter<v1::RunEvent>* writer) override;
-  grpc::Status CancelRun(grpc::ServerContext* context,
-                         const v1::CancelRunRequest* request,
-                         v1::Run* response) override;
-  grpc::Status GetSweepResults(grpc::ServerContext* context,
-                               const v1::GetSweepResultsRequest* request,
-                               v1::SweepResults* response) override;
-  grpc::Status DownloadRunFile(
-      grpc::ServerContext* context, const v1::DownloadRunFileRequest* request,
-      grpc::ServerWriter<v1::FileChunk>* writer) override;
-  grpc::Status ListWorkers(grpc::ServerContext* context,
-                           const v1::ListWorkersRequest* request,
-                           v1::ListWorkersResponse* response) override;
-  grpc::Status DrainWorker(grpc::ServerContext* context,
-                           const v1::DrainWorkerRequest* request,
-                           v1::Worker* response) override;
+  grpc::ServerUnaryReactor* SubmitRun(grpc::CallbackServerContext* context,
+                                      const v1::SubmitRunRequest* request,
+                                      v1::Run* response) override;
+  grpc::ServerUnaryReactor* SubmitSweep(
+      grpc::CallbackServerContext* context,
+      const v1::SubmitSweepRequest* request,
+      v1::SubmitSweepResponse* response) override;
+  grpc::ServerUnaryReactor* GetRun(grpc::CallbackServerContext* context,
+                                   const v1::GetRunRequest* request,
+                                   v1::Run* response) override;
+  grpc::ServerUnaryReactor* ListRuns(grpc::CallbackServerContext* context,
+                                     const v1::ListRunsRequest* request,
+                                     v1::ListRunsResponse* response) override;
+  grpc::ServerWriteReactor<v1::RunEvent>* WatchRun(
+      grpc::CallbackServerContext* context,
+      const v1::WatchRunRequest* request) override;
+  grpc::ServerUnaryReactor* GetRunMetrics(
+      grpc::CallbackServerContext* context,
+      const v1::GetRunMetricsRequest* request,
+      v1::GetRunMetricsResponse* response) override;
+  grpc::ServerUnaryReactor* CancelRun(grpc::CallbackServerContext* context,
+                                      const v1::CancelRunRequest* request,
+                                      v1::Run* response) override;
+  grpc::ServerUnaryReactor* GetSweepResults(
+      grpc::CallbackServerContext* context,
+      const v1::GetSweepResultsRequest* request,
+      v1::SweepResults* response) override;
+  grpc::ServerWriteReactor<v1::FileChunk>* DownloadRunFile(
+      grpc::CallbackServerContext* context,
+      const v1::DownloadRunFileRequest* request) override;
+  grpc::ServerUnaryReactor* ListWorkers(
+      grpc::CallbackServerContext* context,
+      const v1::ListWorkersRequest* request,
+      v1::ListWorkersResponse* response) override;
+  grpc::ServerUnaryReactor* DrainWorker(grpc::CallbackServerContext* context,
+                                        const v1::DrainWorkerRequest* request,
+                                        v1::Worker* response) override;
 
  private:
   Scheduler* const scheduler_;
   const Authenticator* const auth_;
   PeerLimiter watches_;
+  // Where unary calls do their work, and watch streams read; destroyed
+  // after the server (the server shuts down before the services go).
+  TaskPool work_pool_;
+  TaskPool watch_pool_;
 };
 
-class WorkerServiceImpl final : public v1::WorkerService::Service {
+// What workers call, with the callback API too: a LeaseRun long-poll with
+// nothing queued waits on the scheduler's queue changes without a thread.
+class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
  public:
   WorkerServiceImpl(Scheduler* scheduler, const Authenticator* auth,
                     ServiceLimits limits = {})
       : scheduler_(scheduler),
         auth_(auth),
-        long_polls_("long polls", limits.long_polls_per_host) {}
+        long_polls_("long polls", limits.long_polls_per_host),
+        work_pool_(limits.call_threads),
+        poll_pool_(limits.watch_threads) {}
 
-  grpc::Status RegisterWorker(grpc::ServerContext* context,
-                              const v1::RegisterWorkerRequest* request,
-                              v1::RegisterWorkerResponse* response) override;
-  grpc::Status LeaseRun(grpc::ServerContext* context,
-                        const v1::LeaseRunRequest* request,
-                        v1::LeaseRunResponse* response) override;
-  grpc::Status Heartbeat(grpc::ServerContext* context,
-                         const v1::HeartbeatRequest* request,
-                         v1::HeartbeatResponse* response) override;
-  grpc::Status ReportMetrics(grpc::ServerContext* context,
-                             const v1::ReportMetricsRequest* request,
-                             v1::ReportMetricsResponse* response) override;
-  grpc::Status UploadRunFile(grpc::ServerContext* context,
-                             grpc::ServerReader<v1::RunFileChunk>* reader,
-                             v1::UploadRunFileResponse* response) override;
-  grpc::Status FetchRunFile(
-      grpc::ServerContext* context, const v1::FetchRunFileRequest* request,
-      grpc::ServerWriter<v1::RunFileChunk>* writer) override;
-  grpc::Status CompleteRun(grpc::ServerContext* context,
-                           const v1::CompleteRunRequest* request,
-                           v1::CompleteRunResponse* response) override;
-  grpc::Status FailRun(grpc::ServerContext* context,
-                       const v1::FailRunRequest* request,
-                       v1::FailRunResponse* response) override;
-  grpc::Status ReleaseRun(grpc::ServerContext* context,
-                          const v1::ReleaseRunRequest* request,
-                          v1::ReleaseRunResponse* response) override;
-  grpc::Status Deregister(grpc::ServerContext* context,
-                          const v1::DeregisterRequest* request,
-                          v1::DeregisterResponse* response) override;
+  grpc::ServerUnaryReactor* RegisterWorker(
+      grpc::CallbackServerContext* context,
+      const v1::RegisterWorkerRequest* request,
+      v1::RegisterWorkerResponse* response) override;
+  grpc::ServerUnaryReactor* LeaseRun(grpc::CallbackServerContext* context,
+                                     const v1::LeaseRunRequest* request,
+                                     v1::LeaseRunResponse* response) override;
+  grpc::ServerUnaryReactor* Heartbeat(grpc::CallbackServerContext* context,
+                                      const v1::HeartbeatRequest* request,
+                                      v1::HeartbeatResponse* response) override;
+  grpc::ServerUnaryReactor* ReportMetrics(
+      grpc::CallbackServerContext* context,
+      const v1::ReportMetricsRequest* request,
+      v1::ReportMetricsResponse* response) override;
+  grpc::ServerReadReactor<v1::RunFileChunk>* UploadRunFile(
+      grpc::CallbackServerContext* context,
+      v1::UploadRunFileResponse* response) override;
+  grpc::ServerWriteReactor<v1::RunFileChunk>* FetchRunFile(
+      grpc::CallbackServerContext* context,
+      const v1::FetchRunFileRequest* request) override;
+  grpc::ServerUnaryReactor* CompleteRun(
+      grpc::CallbackServerContext* context,
+      const v1::CompleteRunRequest* request,
+      v1::CompleteRunResponse* response) override;
+  grpc::ServerUnaryReactor* FailRun(grpc::CallbackServerContext* context,
+                                    const v1::FailRunRequest* request,
+                                    v1::FailRunResponse* response) override;
+  grpc::ServerUnaryReactor* ReleaseRun(
+      grpc::CallbackServerContext* context,
+      const v1::ReleaseRunRequest* request,
+      v1::ReleaseRunResponse* response) override;
+  grpc::ServerUnaryReactor* Deregister(
+      grpc::CallbackServerContext* context,
+      const v1::DeregisterRequest* request,
+      v1::DeregisterResponse* response) override;
 
  private:
   Scheduler* const scheduler_;
   const Authenticator* const auth_;
   PeerLimiter long_polls_;
+  // Where unary calls work and long-polls ask; go after the server.
+  TaskPool work_pool_;
+  TaskPool poll_pool_;
 };
 
 // Tokens: create (the secret is answered once), list, revoke. Admins only.

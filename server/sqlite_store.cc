@@ -2,13 +2,18 @@
 // with `?`; no SQL is built from data.
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <map>
 #include <string>
 #include <variant>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "common/spec_resolution.h"
+#include "server/heap_shm_vfs.h"
 #include "server/store.h"
 
 namespace distill {
@@ -49,13 +54,65 @@ absl::Status SqliteError(int rc, absl::string_view what,
   }
 }
 
-// A prepared statement that finalises itself.
+// A prepared statement kept by the store for reuse (see Cached): `in_use`
+// stops a nested query from resetting one still stepping.
+struct CachedStatement {
+  sqlite3_stmt* stmt = nullptr;
+  bool in_use = false;
+};
+
+// The prepared statements of one connection, by SQL text.
+class StatementCache {
+ public:
+  explicit StatementCache(sqlite3* db) : db_(db) {}
+  ~StatementCache() {
+    for (auto& [sql, cached] : map_) sqlite3_finalize(cached.stmt);
+  }
+  // The statement for `sql`, marked in use; nullptr when it is in use
+  // already or does not prepare (the caller prepares its own).
+  CachedStatement* Get(const std::string& sql) {
+    auto [it, inserted] = map_.try_emplace(sql);
+    if (inserted &&
+        sqlite3_prepare_v3(db_, sql.c_str(), -1, SQLITE_PREPARE_PERSISTENT,
+                           &it->second.stmt, nullptr) != SQLITE_OK) {
+      sqlite3_finalize(it->second.stmt);
+      map_.erase(it);
+      return nullptr;
+    }
+    if (it->second.in_use) return nullptr;
+    it->second.in_use = true;
+    return &it->second;
+  }
+  // Statements must not outlive a schema change that drops what they
+  // read (migrations).
+  void Clear() {
+    for (auto& [sql, cached] : map_) sqlite3_finalize(cached.stmt);
+    map_.clear();
+  }
+
+ private:
+  sqlite3* db_;
+  std::map<std::string, CachedStatement> map_;
+};
+
+// A prepared statement: finalised when it goes, or, when it came from the
+// store's cache, reset for the next use.
 class Statement {
  public:
   Statement(sqlite3* db, const char* sql) : db_(db) {
     status_ = sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr);
   }
-  ~Statement() { sqlite3_finalize(stmt_); }
+  // From `cache` when it has the statement free, else prepared anew.
+  Statement(sqlite3* db, class StatementCache& cache, const std::string& sql);
+  ~Statement() {
+    if (cached_ == nullptr) {
+      sqlite3_finalize(stmt_);
+      return;
+    }
+    sqlite3_reset(stmt_);
+    sqlite3_clear_bindings(stmt_);
+    cached_->in_use = false;
+  }
   Statement(const Statement&) = delete;
   Statement& operator=(const Statement&) = delete;
 
@@ -113,8 +170,26 @@ class Statement {
 
   sqlite3* db_;
   sqlite3_stmt* stmt_ = nullptr;
+  CachedStatement* cached_ = nullptr;
   int status_;
 };
+
+Statement::Statement(sqlite3* db, StatementCache& cache, const std::string& sql)
+    : db_(db), cached_(cache.Get(sql)) {
+  if (cached_ != nullptr) {
+    stmt_ = cached_->stmt;
+    status_ = SQLITE_OK;
+  } else {
+    status_ = sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt_, nullptr);
+  }
+}
+
+static_assert(v1::RUNNING == 3, "runs_by_worker indexes status = 3");
+
+// A key's points, as ReadPoints reads them; a condition and order follow.
+constexpr char kPointQuery[] =
+    "SELECT sequence, attempt, step, epoch, value, time_ms FROM metric_points "
+    "WHERE run_id = ? AND key_id = ? ";
 
 constexpr char kRunColumns[] =
     "id, sweep_id, member, spec, status, attempt, worker_id, lease_expires_ms, "
@@ -123,76 +198,160 @@ constexpr char kRunColumns[] =
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(sqlite3* db) : db_(db) {}
-  ~SqliteStore() override { sqlite3_close(db_); }
+  SqliteStore(sqlite3* db, std::string path, bool reader)
+      : db_(db), path_(std::move(path)), reader_(reader), cache_(db) {}
+  ~SqliteStore() override {
+    cache_.Clear();
+    sqlite3_close(db_);
+  }
+
+  absl::StatusOr<std::unique_ptr<Store>> OpenReader() override {
+    if (path_ == ":memory:" || path_.empty()) {
+      return absl::FailedPreconditionError(
+          "an in-memory database has no second connection");
+    }
+    return Open(path_, /*reader=*/true);
+  }
+
+  absl::Status Checkpoint() override {
+    if (path_ == ":memory:" || path_.empty()) return absl::OkStatus();
+    absl::MutexLock lock(&checkpoint_mu_);
+    if (checkpointer_ == nullptr) {
+      absl::StatusOr<std::unique_ptr<SqliteStore>> store =
+          Open(path_, /*reader=*/false);
+      if (!store.ok()) return store.status();
+      checkpointer_ = *std::move(store);
+    }
+    sqlite3* db = checkpointer_->db_;
+    const int rc = sqlite3_wal_checkpoint_v2(
+        db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+    if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) {
+      return SqliteError(rc, "checkpoint failed", sqlite3_errmsg(db));
+    }
+    return absl::OkStatus();
+  }
+
+  static absl::StatusOr<std::unique_ptr<SqliteStore>> Open(
+      const std::string& path, bool reader) {
+    const bool in_memory = path == ":memory:";
+    if (!in_memory) {
+      if (absl::Status s = RegisterHeapShmVfs(); !s.ok()) return s;
+    }
+    sqlite3* db = nullptr;
+    const int flags = (reader ? SQLITE_OPEN_READONLY
+                              : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                      SQLITE_OPEN_NOMUTEX;
+    if (const int rc = sqlite3_open_v2(path.c_str(), &db, flags,
+                                       in_memory ? nullptr : kHeapShmVfs);
+        rc != SQLITE_OK) {
+      absl::Status s =
+          (rc & 0xff) == SQLITE_BUSY
+              ? absl::FailedPreconditionError(absl::StrCat(
+                    "database ", path, " is open in another process"))
+              : absl::UnavailableError(absl::StrCat(
+                    "cannot open database ", path, ": ", sqlite3_errmsg(db)));
+      sqlite3_close(db);
+      return s;
+    }
+    sqlite3_busy_timeout(db, 5000);
+    return std::make_unique<SqliteStore>(db, path, reader);
+  }
 
   absl::Status Migrate(const std::vector<Migration>& migrations) {
+    // WAL: readers on their own connections never wait for the writer.
+    // The WAL index lives in the heap (heap_shm_vfs.h), not in a mapped
+    // -shm file whose pages fault with SIGBUS when the disk fills up or
+    // turns read-only.
     if (absl::Status s =
-            // Exclusive before WAL: one coordinator owns the database
-            // (data_dir/LOCK), and SQLite then keeps the WAL index in the
-            // heap instead of a memory-mapped -shm file, whose pages fault
-            // with SIGBUS when the disk fills up or turns read-only.
-        Exec("PRAGMA locking_mode=EXCLUSIVE; PRAGMA journal_mode=WAL; "
-             "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL;");
+            Exec("PRAGMA journal_mode=WAL; "
+                 "PRAGMA foreign_keys=ON; PRAGMA synchronous=FULL; "
+                 // The coordinator checkpoints on its own connection
+                 // (Checkpoint); this is the bound should it not.
+                 "PRAGMA wal_autocheckpoint=10000;");
         !s.ok()) {
       return s;
     }
-    return InTransaction([&]() -> absl::Status {
-      if (absl::Status s =
-              Exec("CREATE TABLE IF NOT EXISTS schema_version "
-                   "(version INTEGER NOT NULL, applied_ms INTEGER NOT NULL)");
-          !s.ok()) {
-        return s;
-      }
-      int64_t current = 0;
-      {
-        // Finalised before the migrations run: SQLite refuses to drop a
-        // table or index while a statement still reads (SQLITE_LOCKED).
-        Statement q(db_,
-                    "SELECT COALESCE(MAX(version), 0) FROM schema_version");
-        if (absl::StatusOr<bool> row = q.Step(); !row.ok()) return row.status();
-        current = q.Int(0);
-      }
-      const int64_t newest = static_cast<int64_t>(migrations.size());
-      if (current > newest) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("the database schema is version ", current,
-                         " but this coordinator knows "
-                         "versions up to ",
-                         newest, "; run a newer distill-coordinator"));
-      }
-      for (int64_t v = current + 1; v <= newest; ++v) {
-        if (absl::Status s = Exec(migrations[v - 1].sql); !s.ok()) {
-          return absl::InternalError(absl::StrCat(
-              "migration ", migrations[v - 1].name, ": ", s.message()));
-        }
-        Statement insert(db_,
-                         "INSERT INTO schema_version(version, applied_ms) "
-                         "VALUES(?, strftime('%s','now') * 1000)");
-        if (absl::Status s = insert.Bind({v}); !s.ok()) return s;
-        if (absl::Status s = insert.Run(); !s.ok()) return s;
-      }
-      version_ = int(newest);
-      return absl::OkStatus();
-    });
+    return InTransaction(
+        [&]() -> absl::Status {
+          if (absl::Status s = Exec(
+                  "CREATE TABLE IF NOT EXISTS schema_version "
+                  "(version INTEGER NOT NULL, applied_ms INTEGER NOT NULL)");
+              !s.ok()) {
+            return s;
+          }
+          int64_t current = 0;
+          {
+            // Finalised before the migrations run: SQLite refuses to drop a
+            // table or index while a statement still reads (SQLITE_LOCKED).
+            Statement q(db_,
+                        "SELECT COALESCE(MAX(version), 0) FROM schema_version");
+            if (absl::StatusOr<bool> row = q.Step(); !row.ok())
+              return row.status();
+            current = q.Int(0);
+          }
+          const int64_t newest = static_cast<int64_t>(migrations.size());
+          if (current > newest) {
+            return absl::FailedPreconditionError(
+                absl::StrCat("the database schema is version ", current,
+                             " but this coordinator knows "
+                             "versions up to ",
+                             newest, "; run a newer distill-coordinator"));
+          }
+          for (int64_t v = current + 1; v <= newest; ++v) {
+            if (absl::Status s = Exec(migrations[v - 1].sql); !s.ok()) {
+              return absl::InternalError(absl::StrCat(
+                  "migration ", migrations[v - 1].name, ": ", s.message()));
+            }
+            Statement insert(db_,
+                             "INSERT INTO schema_version(version, applied_ms) "
+                             "VALUES(?, strftime('%s','now') * 1000)");
+            if (absl::Status s = insert.Bind({v}); !s.ok()) return s;
+            if (absl::Status s = insert.Run(); !s.ok()) return s;
+          }
+          version_ = int(newest);
+          return absl::OkStatus();
+        },
+        Durability::kOnDisk);
   }
 
   int SchemaVersion() override { return version_; }
 
-  absl::Status InTransaction(
-      const std::function<absl::Status()>& body) override {
-    if (absl::Status s = Exec("BEGIN IMMEDIATE"); !s.ok()) return s;
-    absl::Status result = body();
-    if (!result.ok()) {
-      Exec("ROLLBACK").IgnoreError();
-      return result;
+  absl::Status InTransaction(const std::function<absl::Status()>& body,
+                             Durability durability) override {
+    // Without the commit's fsync: the next FULL commit or checkpoint syncs
+    // the WAL, this transaction's frames with it. (SQLite takes the safety
+    // level only between transactions.)
+    const bool in_wal = durability == Durability::kInWal && !reader_;
+    if (in_wal) {
+      if (absl::Status s = Exec("PRAGMA synchronous=NORMAL"); !s.ok()) return s;
     }
-    return Exec("COMMIT");
+    // A reader's transaction is one snapshot; the writer's takes the
+    // write lock at once.
+    absl::Status result = Exec(reader_ ? "BEGIN" : "BEGIN IMMEDIATE");
+    if (result.ok()) {
+      result = body();
+      if (result.ok()) result = Exec("COMMIT");
+      if (!result.ok()) {
+        Exec("ROLLBACK").IgnoreError();
+        // What the transaction cached may not have been stored.
+        key_ids_.clear();
+        key_names_.clear();
+        next_sequence_.clear();
+      }
+    }
+    if (in_wal) {
+      if (absl::Status s = Exec("PRAGMA synchronous=FULL"); !s.ok()) {
+        DISTILL_LOG(ERROR) << "cannot set synchronous=FULL again: "
+                           << s.message();
+        if (result.ok()) result = s;
+      }
+    }
+    return result;
   }
 
   absl::StatusOr<int64_t> InsertRun(const v1::Run& run) override {
     Statement q(
-        db_,
+        db_, cache_,
         "INSERT INTO runs(sweep_id, member, kind, spec, status, attempt, "
         "max_restarts, teacher_run_id, message, created_ms) "
         "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
@@ -209,7 +368,7 @@ class SqliteStore final : public Store {
   }
 
   absl::Status UpdateRun(const v1::Run& run) override {
-    Statement q(db_,
+    Statement q(db_, cache_,
                 "UPDATE runs SET status = ?, attempt = ?, worker_id = ?, "
                 "lease_expires_ms = ?, message = ?, checkpoint_sha256 = ?, "
                 "started_ms = ?, finished_ms = ?, releases = ? WHERE id = ?");
@@ -227,7 +386,7 @@ class SqliteStore final : public Store {
           absl::StrCat("run ", run.id(), " does not exist"));
     }
     for (const auto& [key, value] : run.results()) {
-      Statement r(db_,
+      Statement r(db_, cache_,
                   "INSERT OR REPLACE INTO run_results(run_id, key, value) "
                   "VALUES(?, ?, ?)");
       if (absl::Status s = r.Bind({run.id(), key, value}); !s.ok()) return s;
@@ -247,10 +406,37 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<std::vector<v1::Run>> ListRuns(int64_t sweep_id,
                                                 v1::RunStatus status) override {
-    return QueryRuns(absl::StrCat("SELECT ", kRunColumns,
-                                  " FROM runs WHERE (? = 0 OR sweep_id = ?) "
-                                  "AND (? = 0 OR status = ?) ORDER BY id"),
-                     {sweep_id, sweep_id, int64_t{status}, int64_t{status}});
+    return ListRunsPage(sweep_id, status, 0, 0);
+  }
+
+  absl::StatusOr<std::vector<v1::Run>> ListRunsPage(int64_t sweep_id,
+                                                    v1::RunStatus status,
+                                                    int64_t after_id,
+                                                    int64_t limit) override {
+    // One statement per filter, so that each uses its index.
+    const char* where = sweep_id != 0 && status != v1::RUN_STATUS_UNSPECIFIED
+                            ? " WHERE sweep_id = ?1 AND status = ?2 AND id > ?3"
+                        : sweep_id != 0
+                            ? " WHERE sweep_id = ?1 AND ?2 >= 0 AND id > ?3"
+                        : status != v1::RUN_STATUS_UNSPECIFIED
+                            ? " WHERE ?1 >= 0 AND status = ?2 AND id > ?3"
+                            : " WHERE ?1 >= 0 AND ?2 >= 0 AND id > ?3";
+    return QueryRuns(
+        absl::StrCat("SELECT ", kRunColumns, " FROM runs", where,
+                     " ORDER BY id LIMIT ?4"),
+        {sweep_id, int64_t{status}, after_id, limit > 0 ? limit : int64_t{-1}});
+  }
+
+  absl::StatusOr<std::optional<v1::Run>> RunHeldBy(
+      const std::string& worker_id) override {
+    absl::StatusOr<std::vector<v1::Run>> runs =
+        QueryRuns(absl::StrCat("SELECT ", kRunColumns,
+                               " FROM runs WHERE worker_id = ? AND status = 3 "
+                               "ORDER BY id DESC LIMIT 1"),
+                  {worker_id});
+    if (!runs.ok()) return runs.status();
+    if (runs->empty()) return std::nullopt;
+    return std::move(runs->front());
   }
 
   absl::StatusOr<std::vector<v1::Run>> RunsWithTeacher(
@@ -280,7 +466,7 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<int64_t> InsertSweep(const v1::Sweep& sweep) override {
-    Statement q(db_,
+    Statement q(db_, cache_,
                 "INSERT INTO sweeps(name, spec, teacher_run_id, created_ms) "
                 "VALUES(?, ?, ?, ?)");
     if (absl::Status s =
@@ -295,7 +481,8 @@ class SqliteStore final : public Store {
 
   absl::Status SetSweepTeacher(int64_t sweep_id,
                                int64_t teacher_run_id) override {
-    Statement q(db_, "UPDATE sweeps SET teacher_run_id = ? WHERE id = ?");
+    Statement q(db_, cache_,
+                "UPDATE sweeps SET teacher_run_id = ? WHERE id = ?");
     if (absl::Status s = q.Bind({teacher_run_id, sweep_id}); !s.ok()) return s;
     return q.Run();
   }
@@ -317,51 +504,125 @@ class SqliteStore final : public Store {
   absl::Status AppendMetrics(
       int64_t run_id, int32_t attempt,
       const std::vector<v1::MetricPoint>& points) override {
+    if (points.empty()) return absl::OkStatus();
+    absl::StatusOr<int64_t> next = NextSequence(run_id);
+    if (!next.ok()) return next.status();
+    int64_t sequence = *next;
+    struct Summary {
+      int64_t points = 0;
+      int64_t first = 0;
+      int64_t last = 0;
+    };
+    absl::flat_hash_map<int64_t, Summary> summaries;
     for (const v1::MetricPoint& p : points) {
-      Statement q(db_,
-                  "INSERT INTO metrics(run_id, attempt, step, epoch, key, "
-                  "value, time_ms) "
-                  "VALUES(?, ?, ?, ?, ?, ?, ?)");
+      absl::StatusOr<int64_t> key_id = KeyId(p.key());
+      if (!key_id.ok()) return key_id.status();
+      Statement q(db_, cache_,
+                  "INSERT INTO metric_points(run_id, key_id, sequence, "
+                  "attempt, step, epoch, value, time_ms) "
+                  "VALUES(?, ?, ?, ?, ?, ?, ?, ?)");
       if (absl::Status s =
-              q.Bind({run_id, int64_t{attempt}, p.step(), int64_t{p.epoch()},
-                      p.key(), p.value(), p.time_ms()});
+              q.Bind({run_id, *key_id, sequence, int64_t{attempt}, p.step(),
+                      int64_t{p.epoch()}, p.value(), p.time_ms()});
+          !s.ok()) {
+        return s;
+      }
+      if (absl::Status s = q.Run(); !s.ok()) return s;
+      Summary& summary = summaries[*key_id];
+      if (summary.points++ == 0) summary.first = sequence;
+      summary.last = sequence;
+      ++sequence;
+    }
+    for (const auto& [key_id, summary] : summaries) {
+      Statement q(db_, cache_,
+                  "INSERT INTO run_metric_keys(run_id, key_id, points, "
+                  "first_sequence, last_sequence) VALUES(?, ?, ?, ?, ?) "
+                  "ON CONFLICT(run_id, key_id) DO UPDATE SET "
+                  "points = points + excluded.points, "
+                  "last_sequence = excluded.last_sequence");
+      if (absl::Status s = q.Bind(
+              {run_id, key_id, summary.points, summary.first, summary.last});
           !s.ok()) {
         return s;
       }
       if (absl::Status s = q.Run(); !s.ok()) return s;
     }
+    next_sequence_[run_id] = sequence;
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::vector<StoredMetric>> Metrics(
-      int64_t run_id, int64_t after_sequence) override {
-    Statement q(
-        db_,
-        "SELECT id, attempt, step, epoch, key, value, time_ms FROM metrics "
-        "WHERE run_id = ? AND id > ? ORDER BY id");
-    if (absl::Status s = q.Bind({run_id, after_sequence}); !s.ok()) return s;
+  absl::StatusOr<std::vector<StoredMetric>> Metrics(int64_t run_id,
+                                                    int64_t after_sequence,
+                                                    int64_t limit) override {
+    absl::StatusOr<std::vector<KeySummary>> keys = RunKeys(run_id);
+    if (!keys.ok()) return keys.status();
     std::vector<StoredMetric> out;
-    while (true) {
-      absl::StatusOr<bool> row = q.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      StoredMetric m;
-      m.sequence = q.Int(0);
-      m.attempt = int32_t(q.Int(1));
-      m.point.set_step(q.Int(2));
-      m.point.set_epoch(int32_t(q.Int(3)));
-      m.point.set_key(q.Text(4));
-      m.point.set_value(q.Double(5));
-      m.point.set_time_ms(q.Int(6));
-      m.point.set_attempt(m.attempt);
-      out.push_back(std::move(m));
+    for (const KeySummary& key : *keys) {
+      if (key.last <= after_sequence) continue;
+      Statement q(db_, cache_,
+                  absl::StrCat(kPointQuery,
+                               "AND sequence > ? ORDER BY sequence LIMIT ?"));
+      if (absl::Status s = q.Bind({run_id, key.id, after_sequence,
+                                   limit > 0 ? limit : int64_t{-1}});
+          !s.ok()) {
+        return s;
+      }
+      if (absl::Status s = ReadPoints(q, key.name, &out); !s.ok()) return s;
     }
+    SortBySequence(&out);
+    if (limit > 0 && int64_t(out.size()) > limit) out.resize(limit);
+    return out;
+  }
+
+  absl::StatusOr<std::vector<StoredMetric>> SampledMetrics(
+      int64_t run_id, int64_t per_key) override {
+    absl::StatusOr<std::vector<KeySummary>> keys = RunKeys(run_id);
+    if (!keys.ok()) return keys.status();
+    std::vector<StoredMetric> out;
+    for (const KeySummary& key : *keys) {
+      if (key.points <= per_key || per_key < 2) {
+        Statement q(db_, cache_,
+                    absl::StrCat(kPointQuery, "ORDER BY sequence LIMIT ?"));
+        if (absl::Status s = q.Bind({run_id, key.id, per_key}); !s.ok())
+          return s;
+        if (absl::Status s = ReadPoints(q, key.name, &out); !s.ok()) return s;
+        continue;
+      }
+      // One seek per sample, evenly spaced over the key's sequence range;
+      // the first and the last point always.
+      int64_t taken = 0;
+      for (int64_t i = 0; i < per_key; ++i) {
+        const int64_t target =
+            key.first + (key.last - key.first) * i / (per_key - 1);
+        if (target <= taken) continue;
+        Statement q(
+            db_, cache_,
+            absl::StrCat(kPointQuery,
+                         "AND sequence >= ? ORDER BY sequence LIMIT 1"));
+        if (absl::Status s = q.Bind({run_id, key.id, target}); !s.ok())
+          return s;
+        const size_t before = out.size();
+        if (absl::Status s = ReadPoints(q, key.name, &out); !s.ok()) return s;
+        if (out.size() > before) taken = out.back().sequence;
+      }
+    }
+    SortBySequence(&out);
+    return out;
+  }
+
+  absl::StatusOr<std::vector<MetricKeyStats>> MetricKeys(
+      int64_t run_id) override {
+    absl::StatusOr<std::vector<KeySummary>> keys = RunKeys(run_id);
+    if (!keys.ok()) return keys.status();
+    std::vector<MetricKeyStats> out;
+    for (const KeySummary& key : *keys)
+      out.push_back({key.name, key.points, key.last});
     return out;
   }
 
   absl::Status UpsertWorker(const WorkerRecord& w) override {
     Statement q(
-        db_,
+        db_, cache_,
         "INSERT INTO workers(id, hostname, device, threads, libtorch_version, "
         "blas, registered_ms, last_seen_ms, token_id, draining, stopped_ms) "
         "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
@@ -390,7 +651,8 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<std::map<v1::RunStatus, int64_t>> CountRunsByStatus()
       override {
-    Statement q(db_, "SELECT status, COUNT(*) FROM runs GROUP BY status");
+    Statement q(db_, cache_,
+                "SELECT status, COUNT(*) FROM runs GROUP BY status");
     if (absl::Status s = q.Bind({}); !s.ok()) return s;
     std::map<v1::RunStatus, int64_t> out;
     while (true) {
@@ -403,12 +665,23 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<std::vector<WorkerRecord>> ListWorkers() override {
-    return QueryWorkers(
-        absl::StrCat(kWorkerQuery, " ORDER BY registered_ms DESC, id"), {});
+    return QueryWorkers(absl::StrCat(kWorkerQuery, " ORDER BY rowid DESC"), {});
+  }
+
+  absl::StatusOr<std::vector<WorkerRecord>> ListWorkersPage(
+      int64_t before_row, int64_t limit) override {
+    if (before_row == 0) {
+      return QueryWorkers(
+          absl::StrCat(kWorkerQuery, " ORDER BY rowid DESC LIMIT ?"), {limit});
+    }
+    return QueryWorkers(absl::StrCat(kWorkerQuery,
+                                     " WHERE rowid < ? ORDER BY rowid DESC "
+                                     "LIMIT ?"),
+                        {before_row, limit});
   }
 
   absl::StatusOr<int64_t> InsertToken(const TokenRecord& t) override {
-    Statement q(db_,
+    Statement q(db_, cache_,
                 "INSERT INTO tokens(name, role, sha256, created_ms, "
                 "revoked_ms) VALUES(?, ?, ?, ?, ?)");
     if (absl::Status s = q.Bind(
@@ -421,7 +694,7 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<std::vector<TokenRecord>> ListTokens() override {
-    Statement q(db_,
+    Statement q(db_, cache_,
                 "SELECT id, name, role, sha256, created_ms, revoked_ms "
                 "FROM tokens ORDER BY id");
     if (absl::Status s = q.Bind({}); !s.ok()) return s;
@@ -437,12 +710,12 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<TokenRecord> RevokeToken(int64_t id, int64_t now_ms) override {
-    Statement update(db_,
+    Statement update(db_, cache_,
                      "UPDATE tokens SET revoked_ms = ? "
                      "WHERE id = ? AND revoked_ms = 0");
     if (absl::Status s = update.Bind({now_ms, id}); !s.ok()) return s;
     if (absl::Status s = update.Run(); !s.ok()) return s;
-    Statement q(db_,
+    Statement q(db_, cache_,
                 "SELECT id, name, role, sha256, created_ms, revoked_ms "
                 "FROM tokens WHERE id = ?");
     if (absl::Status s = q.Bind({id}); !s.ok()) return s;
@@ -456,7 +729,7 @@ class SqliteStore final : public Store {
   }
 
   absl::Status InsertRunFile(const RunFileRecord& c) override {
-    Statement q(db_,
+    Statement q(db_, cache_,
                 "INSERT OR REPLACE INTO run_files(sha256, run_id, attempt, "
                 "size, path, "
                 "name, created_ms) VALUES(?, ?, ?, ?, ?, ?, "
@@ -492,7 +765,7 @@ class SqliteStore final : public Store {
       const std::string& keep) override {
     std::vector<std::string> doomed;
     {
-      Statement q(db_,
+      Statement q(db_, cache_,
                   "SELECT sha256 FROM run_files WHERE run_id = ? AND "
                   "(? = '' OR name = ?) AND sha256 != ?");
       if (absl::Status s = q.Bind({run_id, name, name, keep}); !s.ok())
@@ -506,10 +779,12 @@ class SqliteStore final : public Store {
     }
     std::vector<std::string> unreferenced;
     for (const std::string& sha256 : doomed) {
-      Statement d(db_, "DELETE FROM run_files WHERE run_id = ? AND sha256 = ?");
+      Statement d(db_, cache_,
+                  "DELETE FROM run_files WHERE run_id = ? AND sha256 = ?");
       if (absl::Status s = d.Bind({run_id, sha256}); !s.ok()) return s;
       if (absl::Status s = d.Run(); !s.ok()) return s;
-      Statement q(db_, "SELECT 1 FROM run_files WHERE sha256 = ? LIMIT 1");
+      Statement q(db_, cache_,
+                  "SELECT 1 FROM run_files WHERE sha256 = ? LIMIT 1");
       if (absl::Status s = q.Bind({sha256}); !s.ok()) return s;
       absl::StatusOr<bool> row = q.Step();
       if (!row.ok()) return row.status();
@@ -522,7 +797,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<RunFileRecord> QueryFile(const char* sql,
                                           std::initializer_list<Value> args,
                                           const std::string& not_found) {
-    Statement q(db_, sql);
+    Statement q(db_, cache_, sql);
     if (absl::Status s = q.Bind(args); !s.ok()) return s;
     absl::StatusOr<bool> row = q.Step();
     if (!row.ok()) return row.status();
@@ -544,12 +819,12 @@ class SqliteStore final : public Store {
 
   static constexpr char kWorkerQuery[] =
       "SELECT id, hostname, device, threads, libtorch_version, blas, "
-      "registered_ms, last_seen_ms, token_id, draining, stopped_ms "
+      "registered_ms, last_seen_ms, token_id, draining, stopped_ms, rowid "
       "FROM workers";
 
   absl::StatusOr<std::vector<WorkerRecord>> QueryWorkers(
       const std::string& sql, std::initializer_list<Value> args) {
-    Statement q(db_, sql.c_str());
+    Statement q(db_, cache_, sql.c_str());
     if (absl::Status s = q.Bind(args); !s.ok()) return s;
     std::vector<WorkerRecord> out;
     while (true) {
@@ -558,14 +833,14 @@ class SqliteStore final : public Store {
       if (!*row) break;
       out.push_back({q.Text(0), q.Text(1), q.Text(2), int32_t(q.Int(3)),
                      q.Text(4), q.Text(5), q.Int(6), q.Int(7), q.Int(8),
-                     q.Int(9) != 0, q.Int(10)});
+                     q.Int(9) != 0, q.Int(10), q.Int(11)});
     }
     return out;
   }
 
   absl::StatusOr<std::vector<v1::Run>> QueryRuns(
       const std::string& sql, std::initializer_list<Value> args) {
-    Statement q(db_, sql.c_str());
+    Statement q(db_, cache_, sql.c_str());
     if (absl::Status s = q.Bind(args); !s.ok()) return s;
     std::vector<v1::Run> runs;
     while (true) {
@@ -600,7 +875,8 @@ class SqliteStore final : public Store {
       runs.push_back(std::move(run));
     }
     for (v1::Run& run : runs) {
-      Statement r(db_, "SELECT key, value FROM run_results WHERE run_id = ?");
+      Statement r(db_, cache_,
+                  "SELECT key, value FROM run_results WHERE run_id = ?");
       if (absl::Status s = r.Bind({run.id()}); !s.ok()) return s;
       while (true) {
         absl::StatusOr<bool> row = r.Step();
@@ -609,7 +885,7 @@ class SqliteStore final : public Store {
         (*run.mutable_results())[r.Text(0)] = r.Double(1);
       }
       // The files of the run's latest attempt that uploaded any.
-      Statement f(db_,
+      Statement f(db_, cache_,
                   "SELECT name, sha256, size FROM run_files WHERE run_id = ? "
                   "AND attempt = "
                   "(SELECT MAX(attempt) FROM run_files WHERE run_id = ?) "
@@ -631,7 +907,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<v1::Sweep> QuerySweep(const char* sql,
                                        std::initializer_list<Value> args,
                                        const std::string& not_found) {
-    Statement q(db_, sql);
+    Statement q(db_, cache_, sql);
     if (absl::Status s = q.Bind(args); !s.ok()) return s;
     absl::StatusOr<bool> row = q.Step();
     if (!row.ok()) return row.status();
@@ -648,30 +924,130 @@ class SqliteStore final : public Store {
     return sweep;
   }
 
+  struct KeySummary {
+    int64_t id = 0;
+    std::string name;
+    int64_t points = 0;
+    int64_t first = 0;
+    int64_t last = 0;
+  };
+
+  // The keys the run reported, with where their points are.
+  absl::StatusOr<std::vector<KeySummary>> RunKeys(int64_t run_id) {
+    std::vector<KeySummary> keys;
+    {
+      Statement q(db_, cache_,
+                  "SELECT key_id, points, first_sequence, last_sequence "
+                  "FROM run_metric_keys WHERE run_id = ? ORDER BY key_id");
+      if (absl::Status s = q.Bind({run_id}); !s.ok()) return s;
+      while (true) {
+        absl::StatusOr<bool> row = q.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        keys.push_back({q.Int(0), "", q.Int(1), q.Int(2), q.Int(3)});
+      }
+    }
+    for (KeySummary& key : keys) {
+      absl::StatusOr<std::string> name = KeyName(key.id);
+      if (!name.ok()) return name.status();
+      key.name = *std::move(name);
+    }
+    return keys;
+  }
+
+  absl::StatusOr<std::string> KeyName(int64_t id) {
+    if (auto it = key_names_.find(id); it != key_names_.end())
+      return it->second;
+    Statement q(db_, cache_, "SELECT key FROM metric_keys WHERE id = ?");
+    if (absl::Status s = q.Bind({id}); !s.ok()) return s;
+    absl::StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row)
+      return absl::DataLossError(absl::StrCat("metric key ", id, " is gone"));
+    return key_names_[id] = q.Text(0);
+  }
+
+  // The key's id, interned on first use.
+  absl::StatusOr<int64_t> KeyId(const std::string& key) {
+    if (auto it = key_ids_.find(key); it != key_ids_.end()) return it->second;
+    {
+      Statement insert(db_, cache_,
+                       "INSERT OR IGNORE INTO metric_keys(key) VALUES(?)");
+      if (absl::Status s = insert.Bind({key}); !s.ok()) return s;
+      if (absl::Status s = insert.Run(); !s.ok()) return s;
+    }
+    Statement q(db_, cache_, "SELECT id FROM metric_keys WHERE key = ?");
+    if (absl::Status s = q.Bind({key}); !s.ok()) return s;
+    absl::StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    if (!*row) return absl::InternalError("metric key not interned");
+    return key_ids_[key] = q.Int(0);
+  }
+
+  // The sequence the run's next point gets.
+  absl::StatusOr<int64_t> NextSequence(int64_t run_id) {
+    if (auto it = next_sequence_.find(run_id); it != next_sequence_.end())
+      return it->second;
+    Statement q(db_, cache_,
+                "SELECT COALESCE(MAX(last_sequence), 0) FROM run_metric_keys "
+                "WHERE run_id = ?");
+    if (absl::Status s = q.Bind({run_id}); !s.ok()) return s;
+    absl::StatusOr<bool> row = q.Step();
+    if (!row.ok()) return row.status();
+    return next_sequence_[run_id] = q.Int(0) + 1;
+  }
+
+  // Appends the rows of `q` (sequence, attempt, step, epoch, value,
+  // time_ms) as points of `key`.
+  static absl::Status ReadPoints(Statement& q, const std::string& key,
+                                 std::vector<StoredMetric>* out) {
+    while (true) {
+      absl::StatusOr<bool> row = q.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::OkStatus();
+      StoredMetric m;
+      m.sequence = q.Int(0);
+      m.attempt = int32_t(q.Int(1));
+      m.point.set_step(q.Int(2));
+      m.point.set_epoch(int32_t(q.Int(3)));
+      m.point.set_key(key);
+      m.point.set_value(q.Double(4));
+      m.point.set_time_ms(q.Int(5));
+      m.point.set_attempt(m.attempt);
+      out->push_back(std::move(m));
+    }
+  }
+
+  static void SortBySequence(std::vector<StoredMetric>* points) {
+    std::sort(points->begin(), points->end(),
+              [](const StoredMetric& a, const StoredMetric& b) {
+                return a.sequence < b.sequence;
+              });
+  }
+
   sqlite3* db_;
+  const std::string path_;
+  const bool reader_;
+  StatementCache cache_;
   int version_ = 0;
+  absl::flat_hash_map<std::string, int64_t> key_ids_;
+  absl::flat_hash_map<int64_t, std::string> key_names_;
+  absl::flat_hash_map<int64_t, int64_t> next_sequence_;
+  absl::Mutex checkpoint_mu_;
+  std::unique_ptr<SqliteStore> checkpointer_ ABSL_GUARDED_BY(checkpoint_mu_);
 };
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Store>> Store::OpenSqlite(
     const std::string& path, const std::vector<Migration>& migrations) {
-  sqlite3* db = nullptr;
-  if (sqlite3_open_v2(
-          path.c_str(), &db,
-          SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
-          nullptr) != SQLITE_OK) {
-    absl::Status s = absl::UnavailableError(
-        absl::StrCat("cannot open database ", path, ": ", sqlite3_errmsg(db)));
-    sqlite3_close(db);
-    return s;
-  }
-  sqlite3_busy_timeout(db, 5000);
-  auto store = std::make_unique<SqliteStore>(db);
-  if (absl::Status s = store->Migrate(migrations); !s.ok()) {
+  absl::StatusOr<std::unique_ptr<SqliteStore>> store =
+      SqliteStore::Open(path, /*reader=*/false);
+  if (!store.ok()) return store.status();
+  if (absl::Status s = (*store)->Migrate(migrations); !s.ok()) {
     return absl::Status(s.code(), absl::StrCat(path, ": ", s.message()));
   }
-  return store;
+  return std::unique_ptr<Store>(*std::move(store));
 }
 
 }  // namespace distill

@@ -24,6 +24,13 @@ struct StoredMetric {
   v1::MetricPoint point;
 };
 
+// A key a run reported: how many points, and the sequence of its newest.
+struct MetricKeyStats {
+  std::string key;
+  int64_t points = 0;
+  int64_t last_sequence = 0;
+};
+
 struct WorkerRecord {
   std::string id;
   std::string hostname;
@@ -41,6 +48,8 @@ struct WorkerRecord {
   // When the worker deregistered (it stopped after a drain); 0 while it
   // serves.
   int64_t stopped_ms = 0;
+  // Its place in registration order (SQLite's rowid): pages go by it.
+  int64_t row = 0;
 };
 
 // A token (distill.v1.Token) as stored: the SHA-256 of its secret, never
@@ -66,7 +75,9 @@ struct RunFileRecord {
 };
 
 // Durable state of the coordinator: runs, sweeps, workers, metrics and
-// checkpoint records. Not thread-safe: the scheduler serialises calls.
+// checkpoint records. Not thread-safe: the scheduler serialises calls to
+// the one that writes, and gives each reader (OpenReader) to one thread at
+// a time.
 class Store {
  public:
   virtual ~Store() = default;
@@ -81,9 +92,32 @@ class Store {
 
   virtual int SchemaVersion() = 0;
 
+  // Another connection to the same database that only reads: it reads
+  // while this one writes, and sees what was committed when its read
+  // began. FAILED_PRECONDITION for ":memory:".
+  virtual absl::StatusOr<std::unique_ptr<Store>> OpenReader() = 0;
+
+  // Copies what the WAL holds into the database file (a PASSIVE
+  // checkpoint) on a connection of its own, so that the writer's commits
+  // never wait for one. May be called from one other thread while this
+  // store is used; a no-op for ":memory:".
+  virtual absl::Status Checkpoint() = 0;
+
+  // How durable a committed transaction is at once.
+  enum class Durability {
+    // On disk when the commit returns (the WAL fsynced).
+    kOnDisk,
+    // In the WAL: on disk with the next kOnDisk commit or checkpoint (a
+    // fraction of a second); a power cut before may lose it, a crash of the
+    // process may not. For what is safe to lose: a lease's extension, a
+    // worker's last heartbeat, a run handed back (its lease then expires).
+    kInWal,
+  };
+
   // Runs `body` inside one transaction; rolls back when it fails.
   virtual absl::Status InTransaction(
-      const std::function<absl::Status()>& body) = 0;
+      const std::function<absl::Status()>& body,
+      Durability durability = Durability::kOnDisk) = 0;
 
   // Assigns and returns the id; `run.id` is ignored.
   virtual absl::StatusOr<int64_t> InsertRun(const v1::Run& run) = 0;
@@ -93,6 +127,13 @@ class Store {
   // Filters are off when 0 / RUN_STATUS_UNSPECIFIED. In id order.
   virtual absl::StatusOr<std::vector<v1::Run>> ListRuns(
       int64_t sweep_id, v1::RunStatus status) = 0;
+  // At most `limit` (0: every) of those runs with an id above `after_id`.
+  virtual absl::StatusOr<std::vector<v1::Run>> ListRunsPage(
+      int64_t sweep_id, v1::RunStatus status, int64_t after_id,
+      int64_t limit) = 0;
+  // The RUNNING run leased to the worker, if any.
+  virtual absl::StatusOr<std::optional<v1::Run>> RunHeldBy(
+      const std::string& worker_id) = 0;
   // How many runs there are of each status.
   virtual absl::StatusOr<std::map<v1::RunStatus, int64_t>>
   CountRunsByStatus() = 0;
@@ -114,14 +155,27 @@ class Store {
   virtual absl::Status AppendMetrics(
       int64_t run_id, int32_t attempt,
       const std::vector<v1::MetricPoint>& points) = 0;
-  // Points of the run stored after `after_sequence`, oldest first.
+  // Points of the run stored after `after_sequence`, oldest first; at most
+  // `limit` (0: all).
   virtual absl::StatusOr<std::vector<StoredMetric>> Metrics(
-      int64_t run_id, int64_t after_sequence) = 0;
+      int64_t run_id, int64_t after_sequence, int64_t limit = 0) = 0;
+  // The run's history for display: every point of a key with at most
+  // `per_key` points, else `per_key` of them spread evenly over its
+  // history (its first and newest included); oldest first.
+  virtual absl::StatusOr<std::vector<StoredMetric>> SampledMetrics(
+      int64_t run_id, int64_t per_key) = 0;
+  // The keys the run reported.
+  virtual absl::StatusOr<std::vector<MetricKeyStats>> MetricKeys(
+      int64_t run_id) = 0;
 
   virtual absl::Status UpsertWorker(const WorkerRecord& worker) = 0;
   virtual absl::StatusOr<WorkerRecord> GetWorker(const std::string& id) = 0;
   // Newest registered first.
   virtual absl::StatusOr<std::vector<WorkerRecord>> ListWorkers() = 0;
+  // At most `limit` of them registered before the one at `before_row`
+  // (0: from the newest).
+  virtual absl::StatusOr<std::vector<WorkerRecord>> ListWorkersPage(
+      int64_t before_row, int64_t limit) = 0;
 
   // Assigns and returns the id; `token.id` is ignored.
   virtual absl::StatusOr<int64_t> InsertToken(const TokenRecord& token) = 0;

@@ -32,6 +32,14 @@ grep -q 'teacher ViT' "$work/sweep.out" || fail "no teacher row"
 "$distill" runs show 2 >"$work/show.out"
 grep -q 'train/loss' "$work/show.out" || fail "runs show: $(cat "$work/show.out")"
 grep -q 'file tsne.csv' "$work/show.out" || fail "runs show lists no t-SNE map"
+# The whole metric history as CSV, in pages.
+"$distill" runs metrics 2 --out="$work/metrics.csv" | grep -q "wrote $work/metrics.csv" ||
+  fail "runs metrics --out"
+head -1 "$work/metrics.csv" | grep -qx 'step,epoch,attempt,key,value,time_ms' ||
+  fail "runs metrics header: $(head -1 "$work/metrics.csv")"
+grep -q ',train/loss,' "$work/metrics.csv" && [ "$(wc -l <"$work/metrics.csv")" -gt 10 ] ||
+  fail "runs metrics: $(head "$work/metrics.csv")"
+"$distill" runs metrics 2 | cmp -s - "$work/metrics.csv" || fail "runs metrics to stdout differs"
 "$distill" tsne 2 >"$work/tsne.out"
 grep -q '^student (256 test images' "$work/tsne.out" || fail "tsne: $(cat "$work/tsne.out")"
 "$distill" download 2 tsne.csv "$work/tsne.csv" >/dev/null

@@ -4,11 +4,13 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "common/channel.h"
 #include "common/sha256.h"
 #include "common/tls.h"
@@ -341,6 +343,119 @@ TEST(CoordinatorTest, OneHostCannotHoldMoreWatchesThanItsShare) {
               HasSubstr("already holds 1 open watches"));
   first_context.TryCancel();
   first->Finish();
+}
+
+// Threads of this process now (/proc/self/status).
+int ThreadCount() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("Threads:", 0) == 0) return std::atoi(line.c_str() + 8);
+  }
+  return -1;
+}
+
+TEST(CoordinatorTest, LongPollsAndWatchesWaitWithoutAThreadEach) {
+  TempDir temp("distill_coordinator_test");
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = (temp.path() / "data").string();
+  options.limits.watches_per_host = 1000;
+  options.limits.long_polls_per_host = 1000;
+  auto coordinator = Coordinator::Start(options);
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  auto channel = grpc::CreateChannel((*coordinator)->address(),
+                                     grpc::InsecureChannelCredentials());
+  auto experiments = v1::ExperimentService::NewStub(channel);
+  auto workers = v1::WorkerService::NewStub(channel);
+  const int threads_before = ThreadCount();
+
+  // 40 workers long-poll an empty queue, 200 watches on one run.
+  v1::SubmitRunRequest submit;
+  *submit.mutable_spec() = SmallSweep("polls").teacher().train();
+  submit.mutable_spec()->set_kind(v1::TRAIN_TEACHER);
+  v1::Run watched;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(experiments->SubmitRun(&context, submit, &watched).ok());
+  }
+  constexpr int kPolls = 40;
+  constexpr int kWatches = 200;
+  std::vector<std::string> ids;
+  for (int i = 0; i < kPolls + 1; ++i) {
+    grpc::ClientContext context;
+    v1::RegisterWorkerRequest request;
+    request.set_hostname(absl::StrCat("w", i));
+    v1::RegisterWorkerResponse response;
+    ASSERT_TRUE(workers->RegisterWorker(&context, request, &response).ok());
+    ids.push_back(response.worker_id());
+  }
+  {  // The watched run goes to the last worker; the queue is then empty.
+    grpc::ClientContext context;
+    v1::LeaseRunRequest request;
+    request.set_worker_id(ids.back());
+    v1::LeaseRunResponse response;
+    ASSERT_TRUE(workers->LeaseRun(&context, request, &response).ok());
+    ASSERT_EQ(response.run().id(), watched.id());
+  }
+  std::vector<std::unique_ptr<grpc::ClientContext>> watch_contexts;
+  std::vector<std::unique_ptr<grpc::ClientReader<v1::RunEvent>>> watches;
+  v1::WatchRunRequest watch;
+  watch.set_id(watched.id());
+  for (int i = 0; i < kWatches; ++i) {
+    watch_contexts.push_back(std::make_unique<grpc::ClientContext>());
+    watches.push_back(
+        experiments->WatchRun(watch_contexts.back().get(), watch));
+    v1::RunEvent first;
+    ASSERT_TRUE(watches.back()->Read(&first));
+  }
+  std::atomic<int> leased{0};
+  std::vector<std::thread> polls;
+  for (int i = 0; i < kPolls; ++i) {
+    polls.emplace_back([&, i] {
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() +
+                           std::chrono::seconds(30));
+      v1::LeaseRunRequest request;
+      request.set_worker_id(ids[i]);
+      request.set_wait_ms(20'000);
+      v1::LeaseRunResponse response;
+      grpc::Status s = workers->LeaseRun(&context, request, &response);
+      EXPECT_TRUE(s.ok()) << s.error_message();
+      if (response.has_run()) ++leased;
+    });
+  }
+  absl::SleepFor(absl::Milliseconds(500));
+  // The server holds 240 open calls; its threads barely grew (these
+  // client threads are in this process too: 40 of them).
+  EXPECT_LT(ThreadCount() - threads_before, kPolls + 20);
+
+  // Runs arrive: each goes to one waiting worker, at once.
+  const absl::Time start = absl::Now();
+  for (int i = 0; i < kPolls; ++i) {
+    grpc::ClientContext context;
+    v1::Run run;
+    ASSERT_TRUE(experiments->SubmitRun(&context, submit, &run).ok());
+  }
+  for (std::thread& t : polls) t.join();
+  EXPECT_EQ(leased.load(), kPolls);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+
+  // A status change reaches every watch.
+  {
+    grpc::ClientContext context;
+    v1::CancelRunRequest cancel;
+    cancel.set_id(watched.id());
+    v1::Run run;
+    ASSERT_TRUE(experiments->CancelRun(&context, cancel, &run).ok());
+  }
+  for (auto& reader : watches) {
+    v1::RunEvent event;
+    v1::RunStatus last = v1::RUN_STATUS_UNSPECIFIED;
+    while (reader->Read(&event)) last = event.run().status();
+    EXPECT_EQ(last, v1::CANCELLED);
+    EXPECT_TRUE(reader->Finish().ok());
+  }
 }
 
 // A GetRun of a run that does not exist, over `credentials`: NOT_FOUND

@@ -5,9 +5,12 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <cmath>
 #include <filesystem>
+#include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "common/sha256.h"
 #include "tests/temp_dir.h"
 #include "tests/test_specs.h"
@@ -20,9 +23,13 @@ using ::testing::HasSubstr;
 
 class SchedulerTest : public ::testing::Test {
  protected:
-  void SetUp() override {
-    store_ = *Store::OpenSqlite(":memory:");
-    run_files_ = *RunFileStore::OpenDirectory(dir_.string());
+  void SetUp() override { Start(":memory:", dir_); }
+
+  // The scheduler over the database at `database`, run files in `files`,
+  // and one registered worker.
+  void Start(const std::string& database, const fs::path& files) {
+    store_ = *Store::OpenSqlite(database);
+    run_files_ = *RunFileStore::OpenDirectory(files.string());
     scheduler_ =
         std::make_unique<Scheduler>(store_.get(), run_files_.get(), &clock_,
                                     SchedulerOptions{60'000, 10'000});
@@ -627,6 +634,184 @@ TEST_F(SchedulerTest, OnlyTheLeaseHoldersTokenMayActForTheRun) {
   EXPECT_TRUE(scheduler_->ReportMetrics(metrics, kHolder).ok());
   EXPECT_TRUE(scheduler_->FailRun(fail, kHolder).ok());
   EXPECT_EQ(StatusOf(run.id()), v1::FAILED);
+}
+
+// The scheduler over a database file: reads on their own connections,
+// metric reports written in groups.
+class FileSchedulerTest : public SchedulerTest {
+ protected:
+  void SetUp() override {
+    Start((dir_ / "distill.db").string(), dir_ / "files");
+  }
+
+  static v1::ReportMetricsRequest Report(const v1::Run& run, int64_t step,
+                                         int points) {
+    v1::ReportMetricsRequest request;
+    request.set_run_id(run.id());
+    request.set_attempt(run.attempt());
+    for (int i = 0; i < points; ++i) {
+      v1::MetricPoint* p = request.add_points();
+      p->set_key(i % 2 ? "train/loss" : "train/lr");
+      p->set_step(step + i);
+      p->set_value(1.0);
+    }
+    return request;
+  }
+};
+
+TEST_F(FileSchedulerTest, ConcurrentReportsAreAllStoredAndAStaleOneAlone) {
+  ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("many")).ok());
+  const std::vector<v1::Run> runs = {Lease()};
+  v1::Run stale = runs[0];
+  stale.set_attempt(stale.attempt() + 1);  // No such lease.
+  std::vector<std::thread> threads;
+  std::atomic<int> refused{0};
+  for (int t = 0; t < 8; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 50; ++i) {
+        const bool bad = t == 7;
+        absl::Status s = scheduler_->ReportMetrics(
+            Report(bad ? stale : runs[0], (t * 50 + i) * 10, 10));
+        if (bad) {
+          if (s.code() == absl::StatusCode::kFailedPrecondition) ++refused;
+        } else {
+          EXPECT_TRUE(s.ok()) << s;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(refused.load(), 50);
+  auto page = *scheduler_->MetricHistory(runs[0].id(), "", 0);
+  EXPECT_EQ(page.points.size(), 7u * 50 * 10);
+  EXPECT_TRUE(page.next_page_token.empty());
+}
+
+TEST_F(FileSchedulerTest, ListingsAndHistoryComeInPages) {
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("pages")).ok());
+  std::vector<int64_t> seen;
+  std::string token;
+  do {
+    auto page =
+        scheduler_->ListRunsPage(0, v1::RUN_STATUS_UNSPECIFIED, token, 4);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_LE(page->runs.size(), 4u);
+    for (const v1::Run& run : page->runs) seen.push_back(run.id());
+    token = page->next_page_token;
+  } while (!token.empty());
+  const size_t all =
+      scheduler_->ListRuns(0, v1::RUN_STATUS_UNSPECIFIED)->size();
+  ASSERT_EQ(seen.size(), all);
+  for (size_t i = 1; i < seen.size(); ++i) EXPECT_LT(seen[i - 1], seen[i]);
+  // A token is for the filters it was made with; sizes are bounded.
+  auto first = *scheduler_->ListRunsPage(0, v1::RUN_STATUS_UNSPECIFIED, "", 2);
+  auto other =
+      scheduler_->ListRunsPage(0, v1::QUEUED, first.next_page_token, 2);
+  EXPECT_EQ(other.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(other.status().message()), HasSubstr("filters"));
+  EXPECT_EQ(scheduler_->ListRunsPage(0, v1::QUEUED, "junk", 2).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(scheduler_->ListRunsPage(0, v1::QUEUED, "", 5001).status().code(),
+            absl::StatusCode::kInvalidArgument);
+
+  const v1::Run run = Lease();
+  for (int i = 0; i < 10; ++i)
+    ASSERT_TRUE(scheduler_->ReportMetrics(Report(run, i * 100, 100)).ok());
+  int64_t points = 0;
+  token.clear();
+  do {
+    auto page = *scheduler_->MetricHistory(run.id(), token, 300);
+    points += int64_t(page.points.size());
+    token = page.next_page_token;
+  } while (!token.empty());
+  EXPECT_EQ(points, 1000);
+  EXPECT_EQ(scheduler_->MetricHistory(run.id(), "", 50'001).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(scheduler_->MetricHistory(424242, "", 0).status().code(),
+            absl::StatusCode::kNotFound);
+  // A watcher's first event: each key's history spread over 20 points.
+  WatchCursor cursor;
+  cursor.include_history = true;
+  cursor.history_points_per_key = 20;
+  auto event = *scheduler_->PollRunEvent(run.id(), &cursor);
+  ASSERT_TRUE(event.has_value());
+  EXPECT_EQ(event->metrics_size(), 40);
+  EXPECT_FALSE(scheduler_->PollRunEvent(run.id(), &cursor)->has_value());
+  ASSERT_TRUE(scheduler_->ReportMetrics(Report(run, 5000, 3)).ok());
+  EXPECT_EQ((*scheduler_->PollRunEvent(run.id(), &cursor))->metrics_size(), 3);
+}
+
+TEST_F(FileSchedulerTest, WorkersAreListedNewestFirstInPages) {
+  for (int i = 0; i < 7; ++i) {
+    v1::RegisterWorkerRequest request;
+    request.set_hostname(absl::StrCat("node", i));
+    ASSERT_TRUE(scheduler_->RegisterWorker(request).ok());
+  }
+  std::vector<std::string> hosts;
+  std::string token;
+  do {
+    auto page = scheduler_->ListWorkersPage(token, 3);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_LE(page->workers.size(), 3u);
+    for (const v1::Worker& w : page->workers) hosts.push_back(w.hostname());
+    token = page->next_page_token;
+  } while (!token.empty());
+  ASSERT_EQ(hosts.size(), 8u);
+  EXPECT_EQ(hosts.front(), "node6");
+  EXPECT_EQ(hosts[6], "node0");
+  EXPECT_EQ(hosts.back(), "gpu1");
+  EXPECT_EQ(scheduler_->ListWorkersPage("x", 3).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(FileSchedulerTest, AWatcherHearsOfAChangeWithoutPolling) {
+  ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("watch")).ok());
+  const v1::Run run = Lease();
+  std::atomic<int> heard{0};
+  const int64_t id =
+      scheduler_->watch_hub().Subscribe(run.id(), [&] { ++heard; });
+  ASSERT_TRUE(scheduler_->ReportMetrics(Report(run, 0, 2)).ok());
+  EXPECT_EQ(heard.load(), 1);
+  ASSERT_TRUE(scheduler_->CancelRun(run.id()).ok());
+  EXPECT_GE(heard.load(), 2);
+  scheduler_->watch_hub().Unsubscribe(id);
+  const int before = heard.load();
+  ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("more")).ok());
+  EXPECT_EQ(heard.load(), before);
+  EXPECT_EQ(scheduler_->watch_hub().subscriptions(), 0);
+}
+
+TEST_F(SchedulerTest, ALeaseCallItsWorkerGaveUpOnTakesNoRun) {
+  std::atomic<bool> gone{false};
+  std::thread poll([&] {
+    auto response = scheduler_->LeaseRun(worker_, absl::Seconds(20), 0,
+                                         [&] { return gone.load(); });
+    EXPECT_EQ(response.status().code(), absl::StatusCode::kCancelled);
+  });
+  absl::SleepFor(absl::Milliseconds(50));
+  gone = true;
+  absl::SleepFor(absl::Milliseconds(400));
+  ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("late")).ok());
+  poll.join();
+  const std::vector<v1::Run> runs =
+      *scheduler_->ListRuns(0, v1::RUN_STATUS_UNSPECIFIED);
+  for (const v1::Run& run : runs) {
+    EXPECT_NE(run.status(), v1::RUNNING) << run.id();
+  }
+}
+
+TEST_F(SchedulerTest, AStoppedWorkerHandsBackARunItNeverHeardOf) {
+  ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("lost")).ok());
+  const v1::Run run = Lease();  // The answer, say, never arrived.
+  ASSERT_TRUE(scheduler_->Deregister(worker_).ok());
+  const v1::Run after = *scheduler_->GetRun(run.id());
+  EXPECT_EQ(after.status(), v1::QUEUED);
+  EXPECT_EQ(after.releases(), 1);
+  EXPECT_THAT(after.message(), HasSubstr("the worker stopped"));
+  // And a long-poll it left open takes nothing.
+  EXPECT_EQ(scheduler_->LeaseRun(worker_, absl::ZeroDuration()).status().code(),
+            absl::StatusCode::kNotFound);
 }
 
 }  // namespace

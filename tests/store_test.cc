@@ -5,8 +5,10 @@
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <cstdlib>
 #include <filesystem>
 
+#include "absl/strings/str_cat.h"
 #include "tests/temp_dir.h"
 
 namespace distill {
@@ -213,6 +215,180 @@ TEST_F(StoreTest, AnOldSpecStoredAsSubmittedIsResolvedOnRead) {
   EXPECT_EQ(spec.batch_size(), 128);
   EXPECT_EQ(spec.max_restarts(), 2);
   EXPECT_EQ(spec.dataset().name(), "fashion-mnist");
+}
+
+v1::MetricPoint Point(const std::string& key, int64_t step, double value) {
+  v1::MetricPoint p;
+  p.set_key(key);
+  p.set_step(step);
+  p.set_epoch(int32_t(step / 100));
+  p.set_value(value);
+  p.set_time_ms(1'700'000'000'000 + step);
+  return p;
+}
+
+TEST_F(StoreTest, MetricsOfVersion5AreConvertedWithTheirOrder) {
+  std::vector<Migration> migrations = Migrations();
+  ASSERT_GE(migrations.size(), 6u);
+  migrations.resize(5);  // The metrics table of versions 1 to 5.
+  int64_t run_id = 0;
+  {
+    auto store = *Store::OpenSqlite(path_, migrations);
+    run_id = *store->InsertRun(QueuedRun());
+  }
+  Exec(
+      "INSERT INTO metrics(run_id, attempt, step, epoch, key, value, "
+      "time_ms) VALUES (" +
+      std::to_string(run_id) + ", 1, 4, 0, 'train/loss', 2.5, 10), (" +
+      std::to_string(run_id) + ", 1, 4, 0, 'train/lr', 0.1, 11), (" +
+      std::to_string(run_id) + ", 2, 8, 1, 'train/loss', 1.5, 12)");
+  auto store = *Store::OpenSqlite(path_);
+  auto points = *store->Metrics(run_id, 0);
+  ASSERT_EQ(points.size(), 3u);
+  EXPECT_EQ(points[0].point.key(), "train/loss");
+  EXPECT_EQ(points[1].point.key(), "train/lr");
+  EXPECT_EQ(points[2].point.value(), 1.5);
+  EXPECT_EQ(points[2].attempt, 2);
+  EXPECT_EQ(points[2].point.time_ms(), 12);
+  // New points go after the converted ones.
+  ASSERT_TRUE(
+      store->AppendMetrics(run_id, 2, {Point("train/lr", 12, 0.05)}).ok());
+  auto after = *store->Metrics(run_id, points[2].sequence);
+  ASSERT_EQ(after.size(), 1u);
+  EXPECT_EQ(after[0].point.step(), 12);
+}
+
+TEST_F(StoreTest, HistoryPagesAndSamplesKeepOrderAndRareKeys) {
+  auto store = *Store::OpenSqlite(path_);
+  const int64_t run_id = *store->InsertRun(QueuedRun());
+  for (int64_t step = 0; step < 10'000; step += 100) {
+    std::vector<v1::MetricPoint> batch;
+    for (int64_t s = step; s < step + 100; ++s)
+      batch.push_back(Point("train/loss", s, 1.0 / (s + 1)));
+    if (step % 1000 == 0) batch.push_back(Point("eval/top1", step, 0.5));
+    ASSERT_TRUE(store
+                    ->InTransaction(
+                        [&] { return store->AppendMetrics(run_id, 1, batch); })
+                    .ok());
+  }
+  auto all = *store->Metrics(run_id, 0);
+  ASSERT_EQ(all.size(), 10'010u);
+  for (size_t i = 1; i < all.size(); ++i)
+    ASSERT_LT(all[i - 1].sequence, all[i].sequence);
+  // Pages in sequence order, across keys, join up to the whole history.
+  std::vector<StoredMetric> paged;
+  int64_t cursor = 0;
+  while (true) {
+    auto page = *store->Metrics(run_id, cursor, 777);
+    if (page.empty()) break;
+    EXPECT_LE(page.size(), 777u);
+    cursor = page.back().sequence;
+    paged.insert(paged.end(), page.begin(), page.end());
+  }
+  ASSERT_EQ(paged.size(), all.size());
+  for (size_t i = 0; i < all.size(); ++i)
+    ASSERT_EQ(paged[i].sequence, all[i].sequence);
+  // Sampled: at most 50 of the long key, its first and newest among
+  // them, and every point of the rare key.
+  auto sampled = *store->SampledMetrics(run_id, 50);
+  int loss = 0, top1 = 0;
+  for (const StoredMetric& m : sampled)
+    (m.point.key() == "train/loss" ? loss : top1)++;
+  EXPECT_LE(loss, 50);
+  EXPECT_GE(loss, 45);
+  EXPECT_EQ(top1, 10);
+  int64_t first_loss = -1, last_loss = -1;
+  for (const StoredMetric& m : sampled) {
+    if (m.point.key() != "train/loss") continue;
+    if (first_loss < 0) first_loss = m.point.step();
+    last_loss = m.point.step();
+  }
+  EXPECT_EQ(first_loss, 0);
+  EXPECT_EQ(last_loss, 9'999);
+  auto keys = *store->MetricKeys(run_id);
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys[0].key == "train/loss" ? keys[0].points : keys[1].points,
+            10'000);
+}
+
+TEST_F(StoreTest, ListRunsPagesByIdWithinItsFilters) {
+  auto store = *Store::OpenSqlite(path_);
+  std::vector<int64_t> queued;
+  for (int i = 0; i < 10; ++i) {
+    v1::Run run = QueuedRun();
+    run.set_sweep_id(i % 2 + 1);
+    const int64_t id = *store->InsertRun(run);
+    if (i % 3 == 0) {
+      v1::Run running = *store->GetRun(id);
+      running.set_status(v1::RUNNING);
+      running.set_worker_id(absl::StrCat("w", i));
+      ASSERT_TRUE(store->UpdateRun(running).ok());
+    } else if (i % 2 == 0) {
+      queued.push_back(id);
+    }
+  }
+  auto page = *store->ListRunsPage(1, v1::QUEUED, 0, 2);
+  ASSERT_EQ(page.size(), 2u);
+  EXPECT_EQ(page[0].id(), queued[0]);
+  EXPECT_EQ(page[1].id(), queued[1]);
+  auto rest = *store->ListRunsPage(1, v1::QUEUED, page[1].id(), 2);
+  ASSERT_EQ(rest.size(), queued.size() - 2);
+  EXPECT_EQ(store->ListRunsPage(0, v1::RUN_STATUS_UNSPECIFIED, 3, 0)->size(),
+            7u);
+  EXPECT_EQ((*store->RunHeldBy("w6"))->id(), 7);
+  EXPECT_FALSE(store->RunHeldBy("w1")->has_value());
+}
+
+TEST_F(StoreTest, AReaderReadsWhileTheWriterHoldsATransaction) {
+  auto store = *Store::OpenSqlite(path_);
+  const int64_t id = *store->InsertRun(QueuedRun());
+  auto reader = store->OpenReader();
+  ASSERT_TRUE(reader.ok()) << reader.status();
+  absl::Status s = store->InTransaction([&]() -> absl::Status {
+    v1::Run run = *store->GetRun(id);
+    run.set_status(v1::RUNNING);
+    if (absl::Status s = store->UpdateRun(run); !s.ok()) return s;
+    // Not committed: the reader sees the run as it was, at once.
+    absl::StatusOr<v1::Run> seen = (*reader)->GetRun(id);
+    if (!seen.ok()) return seen.status();
+    EXPECT_EQ(seen->status(), v1::QUEUED);
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ((*reader)->GetRun(id)->status(), v1::RUNNING);
+  // A commit left in the WAL (no fsync of its own) is committed all the
+  // same: readers see it, and so does the next process.
+  s = store->InTransaction(
+      [&]() -> absl::Status {
+        v1::Run run = *store->GetRun(id);
+        run.set_lease_expires_ms(4242);
+        return store->UpdateRun(run);
+      },
+      Store::Durability::kInWal);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ((*reader)->GetRun(id)->lease_expires_ms(), 4242);
+  EXPECT_EQ((*reader)->InsertRun(QueuedRun()).status().code(),
+            absl::StatusCode::kUnavailable);  // Read-only.
+  EXPECT_EQ((*Store::OpenSqlite(":memory:"))->OpenReader().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  reader->reset();
+  store.reset();
+  EXPECT_EQ((*Store::OpenSqlite(path_))->GetRun(id)->lease_expires_ms(), 4242);
+}
+
+TEST_F(StoreTest, AnotherProcessCannotOpenTheDatabaseWhileItIsOpen) {
+  auto store = *Store::OpenSqlite(path_);
+  ASSERT_TRUE(store->InsertRun(QueuedRun()).ok());
+  // SQLite's own VFS in another process (here the sqlite3 module of
+  // Python) is kept off: it would not see this process's WAL index.
+  const std::string probe =
+      "/usr/bin/python3 -c \"import sqlite3,sys; "
+      "sqlite3.connect(sys.argv[1], timeout=0).execute("
+      "'SELECT COUNT(*) FROM runs').fetchall()\" " +
+      path_ + " 2>/dev/null";
+  EXPECT_NE(std::system(probe.c_str()), 0);
+  store.reset();
+  EXPECT_EQ(std::system(probe.c_str()), 0);
 }
 
 }  // namespace
