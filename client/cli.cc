@@ -71,6 +71,23 @@ class Cli {
   }
 
  private:
+  // Every page of a listing (the coordinator answers a page at a time):
+  // `call` asks for the page `request` names, `items` picks its entries.
+  template <typename Response, typename Request, typename Call, typename Items,
+            typename Item>
+  static grpc::Status AllPages(Request request, Call call, Items items,
+                               std::vector<Item>* out) {
+    do {
+      grpc::ClientContext context;
+      Response response;
+      grpc::Status status = call(&context, request, &response);
+      if (!status.ok()) return status;
+      for (const Item& item : items(response)) out->push_back(item);
+      request.set_page_token(response.next_page_token());
+    } while (!request.page_token().empty());
+    return grpc::Status::OK;
+  }
+
   int Usage() {
     err_ << CliUsage();
     return 2;
@@ -152,16 +169,13 @@ class Cli {
         return 2;
       }
     }
-    // Every page (the coordinator answers at most a page at a time).
     std::vector<v1::Run> runs;
-    do {
-      grpc::ClientContext context;
-      v1::ListRunsResponse response;
-      grpc::Status status = stub_->ListRuns(&context, request, &response);
-      if (!status.ok()) return Refused("runs list", status);
-      runs.insert(runs.end(), response.runs().begin(), response.runs().end());
-      request.set_page_token(response.next_page_token());
-    } while (!request.page_token().empty());
+    grpc::Status status = AllPages<v1::ListRunsResponse>(
+        request,
+        [&](auto* c, auto& r, auto* p) { return stub_->ListRuns(c, r, p); },
+        [](const v1::ListRunsResponse& p) -> const auto& { return p.runs(); },
+        &runs);
+    if (!status.ok()) return Refused("runs list", status);
     out_ << FormatRunList(runs);
     return 0;
   }
@@ -377,14 +391,18 @@ class Cli {
   }
 
   int ListTokens() {
-    grpc::ClientContext context;
-    v1::ListTokensResponse response;
-    grpc::Status status =
-        admin_->ListTokens(&context, v1::ListTokensRequest(), &response);
+    std::vector<v1::Token> tokens;
+    grpc::Status status = AllPages<v1::ListTokensResponse>(
+        v1::ListTokensRequest(),
+        [&](auto* c, auto& r, auto* p) { return admin_->ListTokens(c, r, p); },
+        [](const v1::ListTokensResponse& p) -> const auto& {
+          return p.tokens();
+        },
+        &tokens);
     if (!status.ok()) return Refused("tokens list", status);
     out_ << absl::StrFormat("%-5s %-24s %-11s %-20s %s\n", "ID", "NAME", "ROLE",
                             "CREATED", "REVOKED");
-    for (const v1::Token& t : response.tokens()) {
+    for (const v1::Token& t : tokens) {
       out_ << absl::StrFormat("%-5d %-24s %-11s %-20s %s\n", t.id(), t.name(),
                               RoleWord(t.role()), Time(t.created_ms()),
                               t.revoked_ms() ? Time(t.revoked_ms()) : "-");
@@ -424,16 +442,14 @@ class Cli {
 
   int ListWorkers() {
     std::vector<v1::Worker> workers;
-    v1::ListWorkersRequest request;
-    do {
-      grpc::ClientContext context;
-      v1::ListWorkersResponse response;
-      grpc::Status status = stub_->ListWorkers(&context, request, &response);
-      if (!status.ok()) return Refused("workers list", status);
-      workers.insert(workers.end(), response.workers().begin(),
-                     response.workers().end());
-      request.set_page_token(response.next_page_token());
-    } while (!request.page_token().empty());
+    grpc::Status status = AllPages<v1::ListWorkersResponse>(
+        v1::ListWorkersRequest(),
+        [&](auto* c, auto& r, auto* p) { return stub_->ListWorkers(c, r, p); },
+        [](const v1::ListWorkersResponse& p) -> const auto& {
+          return p.workers();
+        },
+        &workers);
+    if (!status.ok()) return Refused("workers list", status);
     out_ << absl::StrFormat("%-28s %-9s %-8s %5s  %-19s  %s\n", "ID", "STATE",
                             "DEVICE", "RUN", "LAST SEEN (UTC)",
                             "LIBTORCH, BLAS");

@@ -275,11 +275,13 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
         DISTILL_LOG(WARNING) << "metrics: " << s.message();
     }
   });
-  // The WAL is copied into the database file here, not in the commit of
-  // whichever write crosses the WAL's bound (under the scheduler's lock).
+  // The WAL is copied into the database file here, once a second, not in
+  // the commit of whichever write crosses the WAL's bound (under the
+  // scheduler's lock). (Every 200 ms, its fsyncs of the database file
+  // delayed the lease grants' WAL fsyncs: LeaseRun p99 8-11 ms against
+  // 6-7 ms.)
   c->checkpointer_ = std::thread([c = c.get()] {
-    while (
-        !c->stopping_.WaitForNotificationWithTimeout(absl::Milliseconds(200))) {
+    while (!c->stopping_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
       if (absl::Status s = c->store_->Checkpoint(); !s.ok())
         DISTILL_LOG(WARNING) << "checkpoint: " << s.message();
     }

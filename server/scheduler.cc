@@ -313,6 +313,17 @@ absl::StatusOr<int64_t> PageTokenAfter(const std::string& token,
   return after;
 }
 
+// A page token that is a row's id (0 when empty).
+absl::StatusOr<int64_t> RowToken(const std::string& token, const char* what) {
+  int64_t row = 0;
+  if (!token.empty() && (!absl::SimpleAtoi(token, &row) || row <= 0)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("page_token \"", token.substr(0, 64), "\" is not one a ",
+                     what, " listing answered"));
+  }
+  return row;
+}
+
 absl::StatusOr<int> PageSize(int page_size) {
   if (page_size < 0 || page_size > kMaxPageSize) {
     return absl::InvalidArgumentError(
@@ -634,6 +645,20 @@ absl::Status Scheduler::ExpireLeasesLocked() {
 absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
     const std::string& worker_id, absl::Duration wait, int64_t caller,
     const std::function<bool()>& cancelled) {
+  int64_t sync_upto = 0;
+  absl::StatusOr<v1::LeaseRunResponse> response =
+      LeaseRunLocked(worker_id, wait, caller, cancelled, &sync_upto);
+  // A granted lease is on disk before the worker hears of it; the fsync
+  // outside the lock, shared with every commit before it.
+  if (response.ok() && response->has_run()) {
+    if (absl::Status s = store_->SyncWal(sync_upto); !s.ok()) return s;
+  }
+  return response;
+}
+
+absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRunLocked(
+    const std::string& worker_id, absl::Duration wait, int64_t caller,
+    const std::function<bool()>& cancelled, int64_t* sync_upto) {
   const absl::Time deadline = absl::Now() + wait;
   Locked lock(this);
   absl::StatusOr<WorkerRecord> worker = store_->GetWorker(worker_id);
@@ -724,14 +749,17 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
         return resume.status();
       }
       worker->last_seen_ms = now;
-      if (absl::Status s = store_->InTransaction([&]() -> absl::Status {
-            if (absl::Status s = store_->UpsertWorker(*worker); !s.ok())
-              return s;
-            return store_->UpdateRun(run);
-          });
+      if (absl::Status s = store_->InTransaction(
+              [&]() -> absl::Status {
+                if (absl::Status s = store_->UpsertWorker(*worker); !s.ok())
+                  return s;
+                return store_->UpdateRun(run);
+              },
+              Store::Durability::kSyncAfter);
           !s.ok()) {
         return s;
       }
+      *sync_upto = store_->UnsyncedCommits();
       RunChanged(run.id());
       if (options_.metrics != nullptr && !again) {
         options_.metrics->LeaseGranted(
@@ -873,30 +901,35 @@ absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request,
 
 void Scheduler::WriteGroup(const std::vector<IngestBatch*>& group) {
   std::vector<int64_t> changed;
+  std::vector<IngestBatch*> written;
   int64_t points = 0;
+  int64_t sync_upto = 0;
   {
     Locked lock(this);
-    std::vector<IngestBatch*> written;
-    absl::Status s = store_->InTransaction([&]() -> absl::Status {
-      for (IngestBatch* batch : group) {
-        const v1::ReportMetricsRequest& request = *batch->request;
-        // A report whose lease is gone is refused alone.
-        batch->status =
-            CurrentLease(request.run_id(), request.attempt(), batch->caller)
-                .status();
-        if (!batch->status.ok()) continue;
-        const std::vector<v1::MetricPoint> batch_points(
-            request.points().begin(), request.points().end());
-        if (absl::Status s = store_->AppendMetrics(
-                request.run_id(), request.attempt(), batch_points);
-            !s.ok()) {
-          return s;
-        }
-        written.push_back(batch);
-      }
-      return absl::OkStatus();
-    });
+    absl::Status s = store_->InTransaction(
+        [&]() -> absl::Status {
+          for (IngestBatch* batch : group) {
+            const v1::ReportMetricsRequest& request = *batch->request;
+            // A report whose lease is gone is refused alone.
+            batch->status =
+                CurrentLease(request.run_id(), request.attempt(), batch->caller)
+                    .status();
+            if (!batch->status.ok()) continue;
+            const std::vector<v1::MetricPoint> batch_points(
+                request.points().begin(), request.points().end());
+            if (absl::Status s = store_->AppendMetrics(
+                    request.run_id(), request.attempt(), batch_points);
+                !s.ok()) {
+              return s;
+            }
+            written.push_back(batch);
+          }
+          return absl::OkStatus();
+        },
+        Store::Durability::kSyncAfter);
+    sync_upto = store_->UnsyncedCommits();
     if (!s.ok()) {
+      written.clear();
       // Nothing of the group was stored: every report not refused alone
       // gets the transaction's error.
       for (IngestBatch* batch : group) {
@@ -907,6 +940,13 @@ void Scheduler::WriteGroup(const std::vector<IngestBatch*>& group) {
         changed.push_back(batch->request->run_id());
         points += batch->request->points_size();
       }
+    }
+  }
+  // On disk before any report is acknowledged; the fsync outside the
+  // lock, shared with every commit before it.
+  if (!written.empty()) {
+    if (absl::Status s = store_->SyncWal(sync_upto); !s.ok()) {
+      for (IngestBatch* batch : written) batch->status = s;
     }
   }
   for (int64_t run_id : changed) hub_.Notify(run_id);
@@ -1100,6 +1140,27 @@ absl::StatusOr<std::vector<TokenRecord>> Scheduler::ListTokens() {
   return store_->ListTokens();
 }
 
+absl::StatusOr<TokenPage> Scheduler::ListTokensPage(
+    const std::string& page_token, int page_size) {
+  absl::StatusOr<int64_t> after = RowToken(page_token, "token");
+  if (!after.ok()) return after.status();
+  absl::StatusOr<int> size = PageSize(page_size);
+  if (!size.ok()) return size.status();
+  // Tokens are made by hand and few: read whole, answered a page at a time.
+  absl::StatusOr<std::vector<TokenRecord>> tokens = ListTokens();
+  if (!tokens.ok()) return tokens.status();
+  TokenPage page;
+  for (TokenRecord& token : *tokens) {
+    if (token.id <= *after) continue;
+    if (int(page.tokens.size()) == *size) {
+      page.next_page_token = absl::StrCat(page.tokens.back().id);
+      break;
+    }
+    page.tokens.push_back(std::move(token));
+  }
+  return page;
+}
+
 absl::StatusOr<TokenRecord> Scheduler::RevokeToken(int64_t id) {
   Locked lock(this);
   return store_->RevokeToken(id, clock_->NowMs());
@@ -1221,18 +1282,13 @@ absl::StatusOr<std::vector<v1::Worker>> Scheduler::ReadWorkers(
 
 absl::StatusOr<WorkerPage> Scheduler::ListWorkersPage(
     const std::string& page_token, int page_size) {
-  int64_t before = 0;
-  if (!page_token.empty() &&
-      (!absl::SimpleAtoi(page_token, &before) || before <= 0)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("page_token \"", page_token.substr(0, 64),
-                     "\" is not one a worker listing answered"));
-  }
+  absl::StatusOr<int64_t> before = RowToken(page_token, "worker");
+  if (!before.ok()) return before.status();
   absl::StatusOr<int> size = PageSize(page_size);
   if (!size.ok()) return size.status();
   // One more than asked: whether a next page exists.
   absl::StatusOr<std::vector<v1::Worker>> workers =
-      ReadWorkers(before, *size + 1);
+      ReadWorkers(*before, *size + 1);
   if (!workers.ok()) return workers.status();
   WorkerPage page;
   page.workers = *std::move(workers);

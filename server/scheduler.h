@@ -73,6 +73,11 @@ struct WorkerPage {
   std::string next_page_token;
 };
 
+struct TokenPage {
+  std::vector<TokenRecord> tokens;
+  std::string next_page_token;
+};
+
 struct MetricPage {
   std::vector<v1::MetricPoint> points;
   std::string next_page_token;
@@ -182,6 +187,9 @@ class Scheduler {
   // Stores `token` and returns it with its id.
   absl::StatusOr<TokenRecord> InsertToken(TokenRecord token);
   absl::StatusOr<std::vector<TokenRecord>> ListTokens();
+  // A page of them, in id order.
+  absl::StatusOr<TokenPage> ListTokensPage(const std::string& page_token,
+                                           int page_size);
   absl::StatusOr<TokenRecord> RevokeToken(int64_t id);
 
   // Queues again, or fails as LOST, every run whose lease expired.
@@ -197,6 +205,10 @@ class Scheduler {
   void Shutdown();
 
  private:
+  // LeaseRun but the fsync of a grant: `*sync_upto` says which commit.
+  absl::StatusOr<v1::LeaseRunResponse> LeaseRunLocked(
+      const std::string& worker_id, absl::Duration wait, int64_t caller,
+      const std::function<bool()>& cancelled, int64_t* sync_upto);
   // The run when `attempt` holds its lease and `caller` is the token of the
   // worker holding it.
   absl::StatusOr<v1::Run> CurrentLease(int64_t run_id, int32_t attempt,

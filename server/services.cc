@@ -434,7 +434,7 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::GetRun(
 grpc::ServerUnaryReactor* ExperimentServiceImpl::ListRuns(
     grpc::CallbackServerContext* context, const v1::ListRunsRequest* request,
     v1::ListRunsResponse* response) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+  return OnPool(context, &bulk_pool_, [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kRead);
     absl::StatusOr<RunPage> page =
         scheduler_->ListRunsPage(request->sweep_id(), request->status(),
@@ -450,7 +450,7 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::GetRunMetrics(
     grpc::CallbackServerContext* context,
     const v1::GetRunMetricsRequest* request,
     v1::GetRunMetricsResponse* response) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+  return OnPool(context, &bulk_pool_, [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kRead);
     absl::StatusOr<MetricPage> page = scheduler_->MetricHistory(
         request->run_id(), request->page_token(), request->page_size());
@@ -489,7 +489,7 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::CancelRun(
 grpc::ServerUnaryReactor* ExperimentServiceImpl::GetSweepResults(
     grpc::CallbackServerContext* context,
     const v1::GetSweepResultsRequest* request, v1::SweepResults* response) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+  return OnPool(context, &bulk_pool_, [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kRead);
     return Reply(scheduler_->SweepResults(request->sweep()), response);
   });
@@ -510,7 +510,7 @@ grpc::ServerWriteReactor<v1::FileChunk>* ExperimentServiceImpl::DownloadRunFile(
 grpc::ServerUnaryReactor* ExperimentServiceImpl::ListWorkers(
     grpc::CallbackServerContext* context, const v1::ListWorkersRequest* request,
     v1::ListWorkersResponse* response) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+  return OnPool(context, &bulk_pool_, [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kRead);
     absl::StatusOr<WorkerPage> page = scheduler_->ListWorkersPage(
         request->page_token(), request->page_size());
@@ -678,13 +678,15 @@ grpc::Status AdminServiceImpl::CreateToken(
 }
 
 grpc::Status AdminServiceImpl::ListTokens(grpc::ServerContext* context,
-                                          const v1::ListTokensRequest*,
+                                          const v1::ListTokensRequest* request,
                                           v1::ListTokensResponse* response) {
   DISTILL_AUTHORIZE(caller, Permission::kAdminister);
-  absl::StatusOr<std::vector<TokenRecord>> tokens = scheduler_->ListTokens();
-  if (!tokens.ok()) return ToGrpcStatus(tokens.status());
-  for (const TokenRecord& token : *tokens)
+  absl::StatusOr<TokenPage> page =
+      scheduler_->ListTokensPage(request->page_token(), request->page_size());
+  if (!page.ok()) return ToGrpcStatus(page.status());
+  for (const TokenRecord& token : page->tokens)
     *response->add_tokens() = ToProto(token);
+  response->set_next_page_token(page->next_page_token);
   return grpc::Status::OK;
 }
 

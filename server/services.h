@@ -21,6 +21,8 @@ struct ServiceLimits {
   int watch_threads = 2;
   // Threads that serve unary calls, per service.
   int call_threads = 8;
+  // Threads that serve listings, at a lower priority.
+  int bulk_threads = 4;
 };
 
 // Thin gRPC adapters over the scheduler: each handler first authorises
@@ -42,6 +44,7 @@ class ExperimentServiceImpl final
         auth_(auth),
         watches_("watches", limits.watches_per_host),
         work_pool_(limits.call_threads),
+        bulk_pool_(limits.bulk_threads, /*nice=*/10),
         watch_pool_(limits.watch_threads) {}
 
   grpc::ServerUnaryReactor* SubmitRun(grpc::CallbackServerContext* context,
@@ -89,6 +92,10 @@ class ExperimentServiceImpl final
   // Where unary calls do their work, and watch streams read; destroyed
   // after the server (the server shuts down before the services go).
   TaskPool work_pool_;
+  // Listings (pages of runs, workers, metric history, sweep results): at a
+  // lower priority, so that on a busy machine they do not hold up the
+  // point reads and writes behind them.
+  TaskPool bulk_pool_;
   TaskPool watch_pool_;
 };
 

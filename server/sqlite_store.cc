@@ -1,8 +1,13 @@
 // The SQLite implementation of Store. Every statement binds its values
 // with `?`; no SQL is built from data.
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <map>
 #include <string>
 #include <variant>
@@ -201,6 +206,10 @@ class SqliteStore final : public Store {
   SqliteStore(sqlite3* db, std::string path, bool reader)
       : db_(db), path_(std::move(path)), reader_(reader), cache_(db) {}
   ~SqliteStore() override {
+    {
+      absl::MutexLock lock(&sync_mu_);
+      if (wal_fd_ >= 0) ::close(wal_fd_);
+    }
     cache_.Clear();
     sqlite3_close(db_);
   }
@@ -228,6 +237,35 @@ class SqliteStore final : public Store {
     if (rc != SQLITE_OK && (rc & 0xff) != SQLITE_BUSY) {
       return SqliteError(rc, "checkpoint failed", sqlite3_errmsg(db));
     }
+    return absl::OkStatus();
+  }
+
+  int64_t UnsyncedCommits() override { return commits_; }
+
+  absl::Status SyncWal(int64_t commits) override {
+    if (synced_ >= commits || path_ == ":memory:") return absl::OkStatus();
+    absl::MutexLock lock(&sync_mu_);
+    if (synced_ >= commits) return absl::OkStatus();  // Another fsync did.
+    const int64_t upto = commits_;  // Every frame of these is written.
+    if (wal_fd_ < 0) {
+      wal_fd_ = ::open((path_ + "-wal").c_str(), O_RDONLY | O_CLOEXEC);
+      if (wal_fd_ < 0) {
+        return absl::UnavailableError(absl::StrCat(
+            "cannot open ", path_, "-wal: ", std::strerror(errno)));
+      }
+    }
+    if (::fdatasync(wal_fd_) != 0) {
+      const int error = errno;
+      DISTILL_LOG(WARNING) << "fdatasync " << path_
+                           << "-wal: " << std::strerror(error);
+      return error == ENOSPC
+                 ? absl::ResourceExhaustedError(
+                       absl::StrCat("fdatasync ", path_,
+                                    "-wal: the data directory's disk is full"))
+                 : absl::UnavailableError(absl::StrCat(
+                       "fdatasync ", path_, "-wal: ", std::strerror(error)));
+    }
+    synced_ = upto;
     return absl::OkStatus();
   }
 
@@ -321,7 +359,7 @@ class SqliteStore final : public Store {
     // Without the commit's fsync: the next FULL commit or checkpoint syncs
     // the WAL, this transaction's frames with it. (SQLite takes the safety
     // level only between transactions.)
-    const bool in_wal = durability == Durability::kInWal && !reader_;
+    const bool in_wal = durability != Durability::kOnDisk && !reader_;
     if (in_wal) {
       if (absl::Status s = Exec("PRAGMA synchronous=NORMAL"); !s.ok()) return s;
     }
@@ -331,6 +369,8 @@ class SqliteStore final : public Store {
     if (result.ok()) {
       result = body();
       if (result.ok()) result = Exec("COMMIT");
+      if (result.ok() && durability == Durability::kSyncAfter && !reader_)
+        ++commits_;
       if (!result.ok()) {
         Exec("ROLLBACK").IgnoreError();
         // What the transaction cached may not have been stored.
@@ -1033,6 +1073,10 @@ class SqliteStore final : public Store {
   absl::flat_hash_map<std::string, int64_t> key_ids_;
   absl::flat_hash_map<int64_t, std::string> key_names_;
   absl::flat_hash_map<int64_t, int64_t> next_sequence_;
+  std::atomic<int64_t> commits_{0};
+  std::atomic<int64_t> synced_{0};
+  absl::Mutex sync_mu_;
+  int wal_fd_ ABSL_GUARDED_BY(sync_mu_) = -1;
   absl::Mutex checkpoint_mu_;
   std::unique_ptr<SqliteStore> checkpointer_ ABSL_GUARDED_BY(checkpoint_mu_);
 };

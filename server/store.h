@@ -112,7 +112,18 @@ class Store {
     // process may not. For what is safe to lose: a lease's extension, a
     // worker's last heartbeat, a run handed back (its lease then expires).
     kInWal,
+    // On disk once SyncWal(UnsyncedCommits()) read after the commit
+    // returns: the caller fsyncs after releasing its own lock, before it
+    // acknowledges the write, so that no lock is held across an fsync and
+    // one fsync serves every commit before it.
+    kSyncAfter,
   };
+
+  // How many kSyncAfter commits were made; SyncWal(n) returns once the
+  // first n are on disk. SyncWal may be called from any thread, also while
+  // this store commits on another.
+  virtual int64_t UnsyncedCommits() = 0;
+  virtual absl::Status SyncWal(int64_t commits) = 0;
 
   // Runs `body` inside one transaction; rolls back when it fails.
   virtual absl::Status InTransaction(

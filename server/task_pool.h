@@ -1,6 +1,9 @@
 #ifndef DISTILL_SERVER_TASK_POOL_H_
 #define DISTILL_SERVER_TASK_POOL_H_
 
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <deque>
 #include <functional>
 #include <map>
@@ -20,8 +23,15 @@ namespace distill {
 // the destructor runs what is queued, drops what is timed, then joins.
 class TaskPool {
  public:
-  explicit TaskPool(int threads) {
-    for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  // `nice` > 0 runs the threads at that lower priority (Linux: per
+  // thread), for bulk work that must not slow what waits behind it.
+  explicit TaskPool(int threads, int nice = 0) {
+    for (int i = 0; i < threads; ++i) {
+      threads_.emplace_back([this, nice] {
+        if (nice > 0) setpriority(PRIO_PROCESS, ::gettid(), nice);
+        Loop();
+      });
+    }
   }
   ~TaskPool() {
     {

@@ -765,6 +765,28 @@ TEST_F(FileSchedulerTest, WorkersAreListedNewestFirstInPages) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(FileSchedulerTest, TokensAreListedInPages) {
+  for (int i = 0; i < 5; ++i) {
+    TokenRecord token;
+    token.name = absl::StrCat("t", i);
+    token.role = 2;  // distill.v1.ROLE_RESEARCHER
+    token.sha256 = std::string(63, 'a') + char('0' + i);
+    ASSERT_TRUE(scheduler_->InsertToken(token).ok());
+  }
+  std::vector<std::string> names;
+  std::string page_token;
+  do {
+    auto page = scheduler_->ListTokensPage(page_token, 2);
+    ASSERT_TRUE(page.ok()) << page.status();
+    EXPECT_LE(page->tokens.size(), 2u);
+    for (const TokenRecord& t : page->tokens) names.push_back(t.name);
+    page_token = page->next_page_token;
+  } while (!page_token.empty());
+  EXPECT_EQ(names, (std::vector<std::string>{"t0", "t1", "t2", "t3", "t4"}));
+  EXPECT_EQ(scheduler_->ListTokensPage("-1", 2).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(FileSchedulerTest, AWatcherHearsOfAChangeWithoutPolling) {
   ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("watch")).ok());
   const v1::Run run = Lease();

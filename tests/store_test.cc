@@ -367,6 +367,21 @@ TEST_F(StoreTest, AReaderReadsWhileTheWriterHoldsATransaction) {
       Store::Durability::kInWal);
   ASSERT_TRUE(s.ok()) << s;
   EXPECT_EQ((*reader)->GetRun(id)->lease_expires_ms(), 4242);
+  // A commit whose fsync the caller does after its own lock: counted, and
+  // on disk once SyncWal returns.
+  const int64_t before = store->UnsyncedCommits();
+  s = store->InTransaction(
+      [&]() -> absl::Status {
+        v1::Run run = *store->GetRun(id);
+        run.set_message("synced after");
+        return store->UpdateRun(run);
+      },
+      Store::Durability::kSyncAfter);
+  ASSERT_TRUE(s.ok()) << s;
+  EXPECT_EQ(store->UnsyncedCommits(), before + 1);
+  EXPECT_TRUE(store->SyncWal(store->UnsyncedCommits()).ok());
+  EXPECT_TRUE(store->SyncWal(store->UnsyncedCommits()).ok());  // No-op.
+  EXPECT_EQ((*reader)->GetRun(id)->message(), "synced after");
   EXPECT_EQ((*reader)->InsertRun(QueuedRun()).status().code(),
             absl::StatusCode::kUnavailable);  // Read-only.
   EXPECT_EQ((*Store::OpenSqlite(":memory:"))->OpenReader().status().code(),
