@@ -42,7 +42,9 @@ ABSL_FLAG(std::string, scratch_dir, "/tmp",
 ABSL_FLAG(double, seconds, 5, "how long each timed phase lasts");
 ABSL_FLAG(int, runs, 100'000, "runs stored before the listing figures");
 ABSL_FLAG(int, points_per_report, 1000, "metric points in one report");
-ABSL_FLAG(std::string, phases, "sqlite,ingest,lease,getrun,watch,list",
+ABSL_FLAG(int64_t, history_points, 10'000'000,
+          "metric points of the one run in the history figure");
+ABSL_FLAG(std::string, phases, "sqlite,ingest,lease,getrun,watch,history,list",
           "which figures to measure");
 ABSL_FLAG(int, hold_ms, 100,
           "a leasing worker holds its run for 0 to this many ms (uniform) "
@@ -533,6 +535,75 @@ void Watches() {
       threads_during);
 }
 
+// One run with --history_points points (8 keys): how long `runs show` (a
+// watch's first event, history spread over 1,000 points a key) and a page
+// of its full history (GetRunMetrics, 10,000 points) take.
+void History() {
+  const int64_t total = absl::GetFlag(FLAGS_history_points);
+  auto workers = LeasingWorkers(1, 9500);
+  const v1::Run run = workers[0]->run;
+  std::atomic<int64_t> next{0};
+  std::vector<std::thread> threads;
+  const absl::Time start = absl::Now();
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      auto stub = WorkerService::NewStub(NewChannel(9600 + t));
+      for (int64_t i = next++; i * 1000 < total; i = next++) {
+        v1::ReportMetricsRequest request;
+        request.set_run_id(run.id());
+        request.set_attempt(run.attempt());
+        FillPoints(1000, i * 125, &request);
+        grpc::ClientContext context;
+        Authorize(&context, g_worker_token);
+        v1::ReportMetricsResponse response;
+        grpc::Status s = stub->ReportMetrics(&context, request, &response);
+        if (!s.ok()) Die("ReportMetrics", s);
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  const double fill_s = absl::ToDoubleSeconds(absl::Now() - start);
+  auto stub = ExperimentService::NewStub(NewChannel(9700));
+  std::vector<double> show, page;
+  int shown = 0;
+  for (int i = 0; i < 5; ++i) {
+    grpc::ClientContext context;
+    Authorize(&context, g_admin_token);
+    v1::WatchRunRequest request;
+    request.set_id(run.id());
+    request.set_include_history(true);
+    const absl::Time t = absl::Now();
+    auto reader = stub->WatchRun(&context, request);
+    v1::RunEvent first;
+    if (!reader->Read(&first)) Die("WatchRun", reader->Finish());
+    show.push_back(absl::ToDoubleMilliseconds(absl::Now() - t));
+    shown = first.metrics_size();
+    context.TryCancel();
+    reader->Finish();
+  }
+  std::string token;
+  for (int i = 0; i < 5; ++i) {
+    grpc::ClientContext context;
+    Authorize(&context, g_admin_token);
+    v1::GetRunMetricsRequest request;
+    request.set_run_id(run.id());
+    request.set_page_token(token);
+    v1::GetRunMetricsResponse response;
+    const absl::Time t = absl::Now();
+    grpc::Status s = stub->GetRunMetrics(&context, request, &response);
+    if (!s.ok()) Die("GetRunMetrics", s);
+    page.push_back(absl::ToDoubleMilliseconds(absl::Now() - t));
+    token = response.next_page_token();
+  }
+  std::printf(
+      "a run of %lld points (stored in %.1f s): runs show's first watch event "
+      "(%d points) p50 %.1f ms; a GetRunMetrics page of 10,000 points p50 "
+      "%.1f ms\n",
+      (long long)total, fill_s, shown, Percentile(show, 0.5),
+      Percentile(page, 0.5));
+  workers[0]->Fail();
+}
+
 int Main() {
   absl::StatusOr<std::string> admin =
       ReadTokenFile(absl::GetFlag(FLAGS_admin_token_file));
@@ -664,6 +735,7 @@ int Main() {
   }
 
   if (wanted("watch")) Watches();
+  if (wanted("history")) History();
 
   // Listings at --runs runs: sweeps of 1,000 members.
   if (wanted("list")) {

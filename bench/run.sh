@@ -15,7 +15,8 @@
 #            workers against SQLite's own insert rate for the same rows on
 #            the same disk, bytes per stored point (schema 5 -> 6), LeaseRun
 #            latency, GetRun under listing and reporting load, 10,000 open
-#            watches, listings at 100,000 runs. SECONDS_PER_FIGURE (5).
+#            watches, runs show and a history page of a 10^7-point run,
+#            listings at 100,000 runs. SECONDS_PER_FIGURE (5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
