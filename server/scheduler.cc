@@ -3,7 +3,6 @@
 #include <cmath>
 #include <utility>
 
-#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -83,16 +82,11 @@ Scheduler::Scheduler(Store* store, RunFileStore* run_files, Clock* clock,
                      SchedulerOptions options)
     : store_(store), run_files_(run_files), clock_(clock), options_(options) {}
 
-void Scheduler::QueueChanged() {
-  ++version_;
-  queue_changed_ = true;
-  changed_.SignalAll();
-}
+void Scheduler::QueueChanged() { queue_changed_ = true; }
 
 void Scheduler::Shutdown() {
   {
     Locked lock(this);
-    shutdown_ = true;
     shutting_down_ = true;
     QueueChanged();
   }
@@ -554,34 +548,6 @@ absl::StatusOr<std::optional<v1::RunEvent>> Scheduler::PollRunEvent(
   return event;
 }
 
-absl::StatusOr<std::optional<v1::RunEvent>> Scheduler::NextRunEvent(
-    int64_t run_id, WatchCursor* cursor, absl::Time deadline) {
-  absl::Mutex mu;
-  absl::CondVar poked_cv;
-  bool poked = false;
-  const int64_t subscription = hub_.Subscribe(run_id, [&] {
-    absl::MutexLock lock(&mu);
-    poked = true;
-    poked_cv.Signal();
-  });
-  absl::Cleanup unsubscribe = [&] { hub_.Unsubscribe(subscription); };
-  while (true) {
-    {
-      absl::MutexLock lock(&mu);
-      poked = false;
-    }
-    absl::StatusOr<std::optional<v1::RunEvent>> event =
-        PollRunEvent(run_id, cursor);
-    if (!event.ok() || event->has_value()) return event;
-    if (shutting_down_)
-      return absl::UnavailableError("the coordinator is shutting down");
-    absl::MutexLock lock(&mu);
-    while (!poked) {
-      if (poked_cv.WaitWithDeadline(&mu, deadline)) return std::nullopt;
-    }
-  }
-}
-
 absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
     const v1::RegisterWorkerRequest& request, int64_t caller) {
   Locked lock(this);
@@ -643,11 +609,10 @@ absl::Status Scheduler::ExpireLeasesLocked() {
 }
 
 absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
-    const std::string& worker_id, absl::Duration wait, int64_t caller,
-    const std::function<bool()>& cancelled) {
+    const std::string& worker_id, int64_t caller) {
   int64_t sync_upto = 0;
   absl::StatusOr<v1::LeaseRunResponse> response =
-      LeaseRunLocked(worker_id, wait, caller, cancelled, &sync_upto);
+      LeaseRunLocked(worker_id, caller, &sync_upto);
   // A granted lease is on disk before the worker hears of it; the fsync
   // outside the lock, shared with every commit before it.
   if (response.ok() && response->has_run()) {
@@ -657,9 +622,7 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRun(
 }
 
 absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRunLocked(
-    const std::string& worker_id, absl::Duration wait, int64_t caller,
-    const std::function<bool()>& cancelled, int64_t* sync_upto) {
-  const absl::Time deadline = absl::Now() + wait;
+    const std::string& worker_id, int64_t caller, int64_t* sync_upto) {
   Locked lock(this);
   absl::StatusOr<WorkerRecord> worker = store_->GetWorker(worker_id);
   if (!worker.ok()) return worker.status();
@@ -686,38 +649,23 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRunLocked(
   // store says it holds one never got the answer that leased it (the
   // coordinator went down, the call timed out). It gets that run again, at
   // the same attempt, instead of the run waiting for its lease to expire.
-  // Looked up once: while this call waits nothing else leases to it.
   if (absl::Status s = ExpireLeasesLocked(); !s.ok()) return s;
-  absl::StatusOr<std::optional<v1::Run>> held_now =
-      store_->RunHeldBy(worker_id);
-  if (!held_now.ok()) return held_now.status();
-  std::optional<v1::Run> held = *std::move(held_now);
+  absl::StatusOr<std::optional<v1::Run>> next = store_->RunHeldBy(worker_id);
+  if (!next.ok()) return next.status();
+  const bool again = next->has_value();
   v1::LeaseRunResponse response;
-  for (bool woken = false; !shutdown_; woken = true) {
-    if (woken) {
-      // A drain asked for while this call waits wakes it (QueueChanged).
-      worker = store_->GetWorker(worker_id);
-      if (!worker.ok()) return worker.status();
-      if (worker->stopped_ms != 0) {
-        return absl::NotFoundError(
-            absl::StrCat("worker ", worker_id, " deregistered"));
-      }
-      if (absl::Status s = ExpireLeasesLocked(); !s.ok()) return s;
-    }
-    if (worker->draining) {
-      response.set_drain_requested(true);
-      return response;
-    }
-    const bool again = held.has_value();
-    std::optional<v1::Run> next = std::move(held);
-    held.reset();
-    if (!again) {
-      absl::StatusOr<std::optional<v1::Run>> queued = store_->NextQueuedRun();
-      if (!queued.ok()) return queued.status();
-      next = *std::move(queued);
-    }
-    if (next.has_value()) {
-      v1::Run& run = *next;
+  if (shutting_down_) return response;
+  if (worker->draining) {
+    response.set_drain_requested(true);
+    return response;
+  }
+  if (!again) {
+    next = store_->NextQueuedRun();
+    if (!next.ok()) return next.status();
+  }
+  {
+    if (next->has_value()) {
+      v1::Run& run = **next;
       const int64_t now = clock_->NowMs();
       if (again) {
         DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
@@ -768,20 +716,6 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRunLocked(
       *response.mutable_run() = std::move(run);
       return response;
     }
-    if (absl::Now() >= deadline) break;  // No wait asked for.
-    const int64_t seen = version_;
-    bool timed_out = false;
-    while (version_ == seen && !shutdown_ && !timed_out) {
-      // A call its worker gave up on (it exited, the call timed out) must
-      // not take a run nobody will answer for: looked at every 200 ms.
-      if (cancelled && cancelled()) {
-        return absl::CancelledError("the worker gave up on its LeaseRun");
-      }
-      changed_.WaitWithDeadline(
-          &mu_, std::min(deadline, absl::Now() + absl::Milliseconds(200)));
-      timed_out = absl::Now() >= deadline;
-    }
-    if (timed_out) break;
   }
   return response;
 }

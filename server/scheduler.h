@@ -89,8 +89,8 @@ bool IsTerminal(v1::RunStatus status);
 // dependencies, metrics and checkpoint records. Knows nothing of gRPC.
 // Thread-safe: one mutex serialises every change; reads go to their own
 // SQLite connections and never wait for it; metric reports are written in
-// groups; a condition variable wakes long-polling workers when the queue
-// changes, and the watch hub tells watchers when their run does.
+// groups; the watch hub tells long-polls when the queue changes and
+// watchers when their run does (nothing here waits: the services do).
 class Scheduler {
  public:
   // Does not take ownership; all three must outlive the scheduler.
@@ -125,12 +125,6 @@ class Scheduler {
   absl::StatusOr<v1::Run> CancelRun(int64_t id);
   // `sweep` is an id or a name (the newest sweep of that name).
   absl::StatusOr<v1::SweepResults> SweepResults(const std::string& sweep);
-  // Waits until the run changed status or got metrics since `cursor`, or
-  // until `deadline`. The first call returns the run at once (with its
-  // history when cursor->include_history). nullopt on timeout.
-  absl::StatusOr<std::optional<v1::RunEvent>> NextRunEvent(int64_t run_id,
-                                                           WatchCursor* cursor,
-                                                           absl::Time deadline);
 
   // --- Workers ---
   // Each call names the token it came with (`caller`, a token id; 0 on a
@@ -139,13 +133,10 @@ class Scheduler {
   // token of the worker that holds the lease: PERMISSION_DENIED otherwise.
   absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
       const v1::RegisterWorkerRequest& request, int64_t caller = 0);
-  // Long-poll: the oldest queued run, leased to `worker_id`, or
-  // no run once `wait` passed.
-  // `cancelled`, when given, says whether the caller gave up: the call then
-  // ends without a run.
-  absl::StatusOr<v1::LeaseRunResponse> LeaseRun(
-      const std::string& worker_id, absl::Duration wait, int64_t caller = 0,
-      const std::function<bool()>& cancelled = nullptr);
+  // The oldest queued run, leased to `worker_id`, or no run; never waits
+  // (a long-poll asks again when the hub's kQueueChanges fires).
+  absl::StatusOr<v1::LeaseRunResponse> LeaseRun(const std::string& worker_id,
+                                                int64_t caller = 0);
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(
       const v1::HeartbeatRequest& request, int64_t caller = 0);
   absl::Status ReportMetrics(const v1::ReportMetricsRequest& request,
@@ -207,8 +198,7 @@ class Scheduler {
  private:
   // LeaseRun but the fsync of a grant: `*sync_upto` says which commit.
   absl::StatusOr<v1::LeaseRunResponse> LeaseRunLocked(
-      const std::string& worker_id, absl::Duration wait, int64_t caller,
-      const std::function<bool()>& cancelled, int64_t* sync_upto);
+      const std::string& worker_id, int64_t caller, int64_t* sync_upto);
   // The run when `attempt` holds its lease and `caller` is the token of the
   // worker holding it.
   absl::StatusOr<v1::Run> CurrentLease(int64_t run_id, int32_t attempt,
@@ -308,9 +298,8 @@ class Scheduler {
   std::deque<IngestBatch*> ingest_queue_ ABSL_GUARDED_BY(ingest_mu_);
 
   absl::Mutex mu_;
-  absl::CondVar changed_;
+  // Raised by each registration: worker ids stay unique within a ms.
   int64_t version_ ABSL_GUARDED_BY(mu_) = 0;
-  bool shutdown_ ABSL_GUARDED_BY(mu_) = false;
   std::atomic<bool> shutting_down_{false};
   std::vector<std::string> orphaned_ ABSL_GUARDED_BY(mu_);
   std::vector<int64_t> changed_runs_ ABSL_GUARDED_BY(mu_);

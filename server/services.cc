@@ -241,8 +241,8 @@ class LeasePoll final : public grpc::ServerUnaryReactor {
                                 "the worker gave up on its LeaseRun"));
         return;
       }
-      absl::StatusOr<v1::LeaseRunResponse> now = state->scheduler->LeaseRun(
-          state->worker_id, absl::ZeroDuration(), state->caller);
+      absl::StatusOr<v1::LeaseRunResponse> now =
+          state->scheduler->LeaseRun(state->worker_id, state->caller);
       if (!now.ok() || now->has_run() || now->drain_requested() || timed_out ||
           state->scheduler->shutting_down()) {
         End(state, Reply(std::move(now), state->response));

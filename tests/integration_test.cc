@@ -117,7 +117,7 @@ TEST_F(IntegrationTest, SweepOfATeacherAndTwoStudentsSucceeds) {
     // Metrics were stored: the loss at least every 4 steps, top-1 each epoch.
     WatchCursor cursor;
     cursor.include_history = true;
-    auto history = *scheduler.NextRunEvent(student.id(), &cursor, absl::Now());
+    auto history = *scheduler.PollRunEvent(student.id(), &cursor);
     int losses = 0, evals = 0, terms = 0;
     for (const v1::MetricPoint& m : (*history).metrics()) {
       losses += m.key() == "train/loss";
@@ -456,6 +456,55 @@ TEST(CoordinatorTest, LongPollsAndWatchesWaitWithoutAThreadEach) {
     EXPECT_EQ(last, v1::CANCELLED);
     EXPECT_TRUE(reader->Finish().ok());
   }
+}
+
+TEST(CoordinatorTest, ALeaseCallItsWorkerGaveUpOnTakesNoRun) {
+  TempDir temp("distill_coordinator_test");
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = (temp.path() / "data").string();
+  auto coordinator = Coordinator::Start(options);
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  auto channel = grpc::CreateChannel((*coordinator)->address(),
+                                     grpc::InsecureChannelCredentials());
+  auto experiments = v1::ExperimentService::NewStub(channel);
+  auto workers = v1::WorkerService::NewStub(channel);
+  v1::RegisterWorkerResponse registered;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(
+        workers
+            ->RegisterWorker(&context, v1::RegisterWorkerRequest(), &registered)
+            .ok());
+  }
+  grpc::ClientContext poll_context;
+  grpc::Status poll_status;
+  std::thread poll([&] {
+    v1::LeaseRunRequest request;
+    request.set_worker_id(registered.worker_id());
+    request.set_wait_ms(20'000);
+    v1::LeaseRunResponse response;
+    poll_status = workers->LeaseRun(&poll_context, request, &response);
+  });
+  absl::SleepFor(absl::Milliseconds(200));
+  poll_context.TryCancel();  // The worker exits while it waits.
+  poll.join();
+  EXPECT_EQ(poll_status.error_code(), grpc::StatusCode::CANCELLED);
+  absl::SleepFor(absl::Milliseconds(200));
+  v1::SubmitRunRequest submit;
+  *submit.mutable_spec() = SmallSweep("late").teacher().train();
+  submit.mutable_spec()->set_kind(v1::TRAIN_TEACHER);
+  v1::Run run;
+  {
+    grpc::ClientContext context;
+    ASSERT_TRUE(experiments->SubmitRun(&context, submit, &run).ok());
+  }
+  absl::SleepFor(absl::Milliseconds(300));
+  grpc::ClientContext context;
+  v1::GetRunRequest get;
+  get.set_id(run.id());
+  ASSERT_TRUE(experiments->GetRun(&context, get, &run).ok());
+  EXPECT_EQ(run.status(), v1::QUEUED);
 }
 
 // A GetRun of a run that does not exist, over `credentials`: NOT_FOUND

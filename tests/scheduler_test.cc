@@ -39,7 +39,7 @@ class SchedulerTest : public ::testing::Test {
   }
 
   v1::Run Lease() {
-    auto response = scheduler_->LeaseRun(worker_, absl::ZeroDuration());
+    auto response = scheduler_->LeaseRun(worker_);
     EXPECT_TRUE(response.ok()) << response.status();
     EXPECT_TRUE(response->has_run());
     return response->run();
@@ -113,16 +113,16 @@ TEST_F(SchedulerTest, SweepStudentsWaitForTheTeacherThenQueue) {
   v1::RegisterWorkerRequest other;
   other.set_hostname("gpu2");
   const std::string second = scheduler_->RegisterWorker(other)->worker_id();
-  EXPECT_FALSE(scheduler_->LeaseRun(second, absl::ZeroDuration())->has_run());
+  EXPECT_FALSE(scheduler_->LeaseRun(second)->has_run());
   // The holder asking again never got its answer: the same run, same
   // attempt, not a wait for the lease to expire.
-  auto again = scheduler_->LeaseRun(worker_, absl::ZeroDuration());
+  auto again = scheduler_->LeaseRun(worker_);
   ASSERT_TRUE(again.ok() && again->has_run());
   EXPECT_EQ(again->run().id(), teacher.id());
   EXPECT_EQ(again->run().attempt(), 1);
   Succeed(leased, "teacher weights", 0.8);
   EXPECT_EQ(StatusOf(sweep->runs(1).id()), v1::QUEUED);
-  auto student = scheduler_->LeaseRun(worker_, absl::ZeroDuration());
+  auto student = scheduler_->LeaseRun(worker_);
   EXPECT_EQ(student->run().id(), sweep->runs(1).id());
   EXPECT_EQ(student->teacher_checkpoint_sha256(), Sha256Hex("teacher weights"));
 }
@@ -315,7 +315,7 @@ TEST_F(SchedulerTest, MissingRunIsNotFound) {
   EXPECT_EQ(scheduler_->GetRun(99).status().code(),
             absl::StatusCode::kNotFound);
   WatchCursor cursor;
-  EXPECT_EQ(scheduler_->NextRunEvent(99, &cursor, absl::Now()).status().code(),
+  EXPECT_EQ(scheduler_->PollRunEvent(99, &cursor).status().code(),
             absl::StatusCode::kNotFound);
 }
 
@@ -340,7 +340,7 @@ TEST_F(SchedulerTest, ABadMetricBatchIsRefusedWholeAndStoresNothing) {
               HasSubstr("points[1]: a metric key must be 1 to 128 bytes"));
   WatchCursor cursor;
   cursor.include_history = true;
-  auto event = scheduler_->NextRunEvent(run.id(), &cursor, absl::Now());
+  auto event = scheduler_->PollRunEvent(run.id(), &cursor);
   ASSERT_TRUE(event.ok() && event->has_value());
   EXPECT_EQ((*event)->metrics_size(), 0);
   v1::CompleteRunRequest complete;
@@ -377,7 +377,7 @@ TEST_F(SchedulerTest, ALostAttemptsSuccessorGetsItsLatestResumePoint) {
   EXPECT_EQ(listed.files(0).name(), "resume.pt");
 
   clock_.AdvanceMs(61'000);  // The worker is lost.
-  auto again = scheduler_->LeaseRun(worker_, absl::ZeroDuration());
+  auto again = scheduler_->LeaseRun(worker_);
   ASSERT_TRUE(again.ok() && again->has_run());
   EXPECT_EQ(again->run().attempt(), 2);
   EXPECT_EQ(again->resume_point_sha256(), Sha256Hex("after epoch 2"));
@@ -389,7 +389,7 @@ TEST_F(SchedulerTest, ALostAttemptsSuccessorGetsItsLatestResumePoint) {
   EXPECT_EQ(run_files_->Open(Sha256Hex("after epoch 2")).status().code(),
             absl::StatusCode::kNotFound);
   // A run that never wrote one starts from the beginning.
-  auto student = scheduler_->LeaseRun(worker_, absl::ZeroDuration());
+  auto student = scheduler_->LeaseRun(worker_);
   ASSERT_TRUE(student.ok() && student->has_run());
   EXPECT_EQ(student->resume_point_sha256(), "");
 }
@@ -513,32 +513,30 @@ TEST_F(SchedulerTest, WatchSeesHistoryThenChanges) {
   ASSERT_TRUE(scheduler_->ReportMetrics(metrics).ok());
   WatchCursor cursor;
   cursor.include_history = true;
-  auto first = scheduler_->NextRunEvent(run.id(), &cursor, absl::Now());
+  auto first = scheduler_->PollRunEvent(run.id(), &cursor);
   ASSERT_TRUE(first.ok() && first->has_value());
   EXPECT_EQ((*first)->metrics_size(), 1);
   EXPECT_EQ((*first)->run().status(), v1::RUNNING);
-  auto nothing = scheduler_->NextRunEvent(run.id(), &cursor,
-                                          absl::Now() + absl::Milliseconds(20));
+  auto nothing = scheduler_->PollRunEvent(run.id(), &cursor);
   ASSERT_TRUE(nothing.ok());
   EXPECT_FALSE(nothing->has_value());
   ASSERT_TRUE(scheduler_->ReportMetrics(metrics).ok());
-  auto next = scheduler_->NextRunEvent(run.id(), &cursor,
-                                       absl::Now() + absl::Seconds(5));
+  auto next = scheduler_->PollRunEvent(run.id(), &cursor);
   ASSERT_TRUE(next.ok() && next->has_value());
   EXPECT_EQ((*next)->metrics_size(), 1);
 }
 
-TEST_F(SchedulerTest, LeaseLongPollWakesWhenARunArrives) {
-  std::thread submitter([&] {
-    absl::SleepFor(absl::Milliseconds(100));
-    ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("table1")).ok());
-  });
-  const absl::Time start = absl::Now();
-  auto response = scheduler_->LeaseRun(worker_, absl::Seconds(20));
-  submitter.join();
+TEST_F(SchedulerTest, ALongPollHearsWhenARunArrives) {
+  EXPECT_FALSE(scheduler_->LeaseRun(worker_)->has_run());
+  std::atomic<int> heard{0};
+  const int64_t id = scheduler_->watch_hub().Subscribe(Scheduler::kQueueChanges,
+                                                       [&] { ++heard; });
+  ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("table1")).ok());
+  scheduler_->watch_hub().Unsubscribe(id);
+  EXPECT_EQ(heard.load(), 1);
+  auto response = scheduler_->LeaseRun(worker_);
   ASSERT_TRUE(response.ok());
   EXPECT_TRUE(response->has_run());
-  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
 }
 
 TEST_F(SchedulerTest, ARunThatFailsKeepsNoFile) {
@@ -561,7 +559,7 @@ TEST_F(SchedulerTest, ARunThatFailsKeepsNoFile) {
 }
 
 TEST_F(SchedulerTest, UnknownWorkerCannotLease) {
-  EXPECT_EQ(scheduler_->LeaseRun("ghost", absl::ZeroDuration()).status().code(),
+  EXPECT_EQ(scheduler_->LeaseRun("ghost").status().code(),
             absl::StatusCode::kNotFound);
 }
 
@@ -575,12 +573,11 @@ TEST_F(SchedulerTest, OnlyTheLeaseHoldersTokenMayActForTheRun) {
       scheduler_->RegisterWorker(request, kHolder)->worker_id();
   auto submitted = *scheduler_->SubmitSweep(SmallSweep("holder"));
   // Another token cannot lease in the holder's worker's name.
-  absl::Status named =
-      scheduler_->LeaseRun(mine, absl::ZeroDuration(), kStranger).status();
+  absl::Status named = scheduler_->LeaseRun(mine, kStranger).status();
   EXPECT_EQ(named.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(std::string(named.message()),
               HasSubstr("registered with another token"));
-  auto leased = scheduler_->LeaseRun(mine, absl::ZeroDuration(), kHolder);
+  auto leased = scheduler_->LeaseRun(mine, kHolder);
   ASSERT_TRUE(leased.ok() && leased->has_run());
   const v1::Run run = leased->run();
 
@@ -804,25 +801,6 @@ TEST_F(FileSchedulerTest, AWatcherHearsOfAChangeWithoutPolling) {
   EXPECT_EQ(scheduler_->watch_hub().subscriptions(), 0);
 }
 
-TEST_F(SchedulerTest, ALeaseCallItsWorkerGaveUpOnTakesNoRun) {
-  std::atomic<bool> gone{false};
-  std::thread poll([&] {
-    auto response = scheduler_->LeaseRun(worker_, absl::Seconds(20), 0,
-                                         [&] { return gone.load(); });
-    EXPECT_EQ(response.status().code(), absl::StatusCode::kCancelled);
-  });
-  absl::SleepFor(absl::Milliseconds(50));
-  gone = true;
-  absl::SleepFor(absl::Milliseconds(400));
-  ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("late")).ok());
-  poll.join();
-  const std::vector<v1::Run> runs =
-      *scheduler_->ListRuns(0, v1::RUN_STATUS_UNSPECIFIED);
-  for (const v1::Run& run : runs) {
-    EXPECT_NE(run.status(), v1::RUNNING) << run.id();
-  }
-}
-
 TEST_F(SchedulerTest, AStoppedWorkerHandsBackARunItNeverHeardOf) {
   ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("lost")).ok());
   const v1::Run run = Lease();  // The answer, say, never arrived.
@@ -831,8 +809,8 @@ TEST_F(SchedulerTest, AStoppedWorkerHandsBackARunItNeverHeardOf) {
   EXPECT_EQ(after.status(), v1::QUEUED);
   EXPECT_EQ(after.releases(), 1);
   EXPECT_THAT(after.message(), HasSubstr("the worker stopped"));
-  // And a long-poll it left open takes nothing.
-  EXPECT_EQ(scheduler_->LeaseRun(worker_, absl::ZeroDuration()).status().code(),
+  // And a lease it asks for after takes nothing.
+  EXPECT_EQ(scheduler_->LeaseRun(worker_).status().code(),
             absl::StatusCode::kNotFound);
 }
 
