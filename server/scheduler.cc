@@ -520,10 +520,17 @@ absl::StatusOr<std::optional<v1::RunEvent>> Scheduler::PollRunEvent(
       for (const MetricKeyStats& key : *keys)
         newest = std::max(newest, key.last_sequence);
       if (cursor->include_history) {
+        // At most kPointsPerEvent in all, whatever the number of keys, so
+        // that the event fits in one gRPC message.
+        const int64_t asked = cursor->history_points_per_key > 0
+                                  ? cursor->history_points_per_key
+                                  : kHistoryPointsPerKey;
+        const int64_t per_key = std::max<int64_t>(
+            2, std::min<int64_t>(
+                   asked, kPointsPerEvent /
+                              std::max<int64_t>(1, int64_t(keys->size()))));
         absl::StatusOr<std::vector<StoredMetric>> history =
-            store.SampledMetrics(run_id, cursor->history_points_per_key > 0
-                                             ? cursor->history_points_per_key
-                                             : kHistoryPointsPerKey);
+            store.SampledMetrics(run_id, per_key);
         if (!history.ok()) return history.status();
         points = *std::move(history);
       }

@@ -50,7 +50,7 @@ struct WatchCursor {
 
 // Bounds on what one answer carries.
 inline constexpr int64_t kHistoryPointsPerKey = 1000;
-inline constexpr int64_t kMaxHistoryPointsPerKey = 100'000;
+inline constexpr int64_t kMaxHistoryPointsPerKey = 20'000;
 // New points in one watch event; the rest come in the next ones.
 inline constexpr int64_t kPointsPerEvent = 20'000;
 // Metric points written in one group commit, at most (one report may be

@@ -737,6 +737,25 @@ TEST_F(FileSchedulerTest, ListingsAndHistoryComeInPages) {
   EXPECT_FALSE(scheduler_->PollRunEvent(run.id(), &cursor)->has_value());
   ASSERT_TRUE(scheduler_->ReportMetrics(Report(run, 5000, 3)).ok());
   EXPECT_EQ((*scheduler_->PollRunEvent(run.id(), &cursor))->metrics_size(), 3);
+
+  // However many keys, a first event holds at most kPointsPerEvent points.
+  for (int i = 0; i < 30; ++i) {
+    v1::ReportMetricsRequest report = Report(run, 10'000 + i * 1000, 1000);
+    for (int p = 0; p < report.points_size(); ++p)
+      report.mutable_points(p)->set_key(absl::StrCat("k/", p % 3));
+    ASSERT_TRUE(scheduler_->ReportMetrics(report).ok());
+  }
+  WatchCursor most;
+  most.include_history = true;
+  most.history_points_per_key = kMaxHistoryPointsPerKey;
+  auto bounded = *scheduler_->PollRunEvent(run.id(), &most);
+  ASSERT_TRUE(bounded.has_value());
+  EXPECT_LE(bounded->metrics_size(), kPointsPerEvent);
+  EXPECT_GT(bounded->metrics_size(), kPointsPerEvent / 2);
+  WatchCursor too_many;
+  too_many.history_points_per_key = kMaxHistoryPointsPerKey + 1;
+  EXPECT_EQ(scheduler_->PollRunEvent(run.id(), &too_many).status().code(),
+            absl::StatusCode::kInvalidArgument);
 }
 
 TEST_F(FileSchedulerTest, WorkersAreListedNewestFirstInPages) {
