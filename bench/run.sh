@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
 # The benchmark ratios, each measured side by side in one run on this
 # machine (2 threads each). Usage:
-# bench/run.sh [student|loader|sweep|coordinator|all]
+# bench/run.sh [student|distill|loader|sweep|coordinator|all]
 #   student  the student's training step (ResNet-18, small stem, batch 128,
 #            28x28) in the engine against PyTorch's Python API: images/s of
 #            the median step over PAIRS (default 30) steps taken in lockstep,
 #            and the ratio
+#   distill  the distillation step of Table 1's row H (all four losses,
+#            teacher online and cached, ViT width 96 and 192) in the engine
+#            against PyTorch's Python API as it comes and with the engine's
+#            allocator settings, in lockstep; and the CE student step's
+#            share of the measured 3x3-convolution rate (width 16 and 64)
 #   sweep    the eight distillation runs of the Table 1 sweep (a small size)
 #            with the worker's teacher cache against without it: wall time
 #   loader   JPEG decoding + training view (224 px) on 2 threads against what
@@ -33,6 +38,30 @@ if [ "$what" = student ] || [ "$what" = all ]; then
   echo "what the engine's runtime settings are worth, A = engine, B = engine with LibTorch's defaults:"
   bench/lockstep.py "$pairs" build/bench/student_step --threads 2 --lockstep 1 -- \
     build/bench/student_step --threads 2 --lockstep 1 --defaults 1
+fi
+
+if [ "$what" = distill ] || [ "$what" = all ]; then
+  # Row H's step (all four losses) with the teacher online and cached, a
+  # small (width 96) and a larger (192) ViT, in lockstep against PyTorch as
+  # it comes and against PyTorch given the allocator settings the engine
+  # makes (engine::ConfigureRuntime's mallopt calls as glibc tunables).
+  tunables=glibc.malloc.mmap_threshold=33554432:glibc.malloc.mmap_max=0:glibc.malloc.trim_threshold=1073741824
+  for teacher in online cached; do
+    for width in 96 192; do
+      args=(--teacher "$teacher" --teacher_width "$width" --threads 2 --lockstep 1)
+      echo "distill step, teacher $teacher, width $width; A = engine, B = PyTorch as it comes:"
+      bench/lockstep.py "$pairs" build/bench/distill_step "${args[@]}" -- \
+        /usr/bin/python3 bench/distill_step.py "${args[@]}"
+      echo "distill step, teacher $teacher, width $width; A = engine, B = PyTorch with the same allocator settings:"
+      bench/lockstep.py "$pairs" build/bench/distill_step "${args[@]}" -- \
+        env GLIBC_TUNABLES=$tunables /usr/bin/python3 bench/distill_step.py "${args[@]}"
+    done
+  done
+  # The student step's share of the machine's 3x3-convolution rate, both
+  # measured here, now.
+  for width in 16 64; do
+    build/bench/distill_step --peak 1 --student_width "$width" --threads 2 --steps 10
+  done
 fi
 
 if [ "$what" = loader ] || [ "$what" = all ]; then

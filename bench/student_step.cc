@@ -4,10 +4,11 @@
 // bench/student_step.py times the same step in PyTorch.
 //
 //   student_step [--threads N] [--steps N] [--warmup N] [--size 224 --batch 32]
-//                [--lockstep 1] [--defaults 1]
+//                [--lockstep 1] [--defaults 1] [--device cuda:0]
 //
 // --defaults 1 leaves out the engine's runtime settings (ConfigureRuntime,
-// ClearGradients): LibTorch as it comes, to show what they are worth.
+// ClearGradients, channels-last memory): LibTorch as it comes, to show what
+// they are worth.
 //
 // --size 224 switches to 3 x 224 x 224 images and the ImageNet stem (what a
 // CUB-200-2011 run trains on).
@@ -29,7 +30,9 @@
 int main(int argc, char** argv) {
   int threads = 2, steps = 20, warmup = 3, size = 28, batch = 128, lockstep = 0,
       defaults = 0;
+  std::string device_name = "cpu";
   for (int i = 1; i + 1 < argc; i += 2) {
+    if (!std::strcmp(argv[i], "--device")) device_name = argv[i + 1];
     if (!std::strcmp(argv[i], "--threads")) threads = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--steps")) steps = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--warmup")) warmup = std::atoi(argv[i + 1]);
@@ -48,13 +51,18 @@ int main(int argc, char** argv) {
   distill::engine::StudentConfig config;  // resnet18, small stem, width 64.
   config.in_channels = channels;
   if (size >= 64) config.stem = distill::engine::Stem::kImageNet;
+  const torch::Device device(device_name);
   distill::engine::ResNetStudent student(config);
+  student->to(device);
+  if (!defaults) student->UseChannelsLast();  // As the trainer does.
   student->train();
   torch::optim::SGD optimizer(
       student->parameters(),
       torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4));
-  const torch::Tensor images = torch::randn({batch, channels, size, size});
-  const torch::Tensor labels = torch::randint(10, {batch}, torch::kInt64);
+  const torch::Tensor images =
+      torch::randn({batch, channels, size, size}, device);
+  const torch::Tensor labels = torch::randint(
+      10, {batch}, torch::TensorOptions(device).dtype(torch::kInt64));
   auto step = [&] {
     if (defaults) {
       optimizer.zero_grad();
@@ -65,6 +73,7 @@ int main(int argc, char** argv) {
         student->forward(images).first, labels);
     loss.backward();
     optimizer.step();
+    if (device.is_cuda()) torch::cuda::synchronize(device.index());
   };
   for (int i = 0; i < warmup; ++i) step();
   if (lockstep) {

@@ -15,6 +15,7 @@ p = argparse.ArgumentParser()
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--steps", type=int, default=20)
 p.add_argument("--warmup", type=int, default=3)
+p.add_argument("--device", default="cpu")
 p.add_argument("--lockstep", type=int, default=0,
                help="step once per line read, print its seconds (bench/lockstep.py)")
 args = p.parse_args()
@@ -24,10 +25,11 @@ torch.manual_seed(0)
 model = torchvision.models.resnet18(num_classes=10)
 model.conv1 = torch.nn.Conv2d(1, 64, 3, 1, 1, bias=False)
 model.maxpool = torch.nn.Identity()
-model.train()
+device = torch.device(args.device)
+model.to(device).train()
 optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-images = torch.randn(128, 1, 28, 28)
-labels = torch.randint(10, (128,))
+images = torch.randn(128, 1, 28, 28, device=device)
+labels = torch.randint(10, (128,), device=device)
 
 
 def step():
@@ -35,6 +37,8 @@ def step():
     loss = torch.nn.functional.cross_entropy(model(images), labels)
     loss.backward()
     optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
 
 
 for _ in range(args.warmup):

@@ -186,6 +186,11 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
       !s.ok()) {
     return s;
   }
+  if (!v1::Precision_IsValid(spec.precision())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "precision must be PRECISION_AUTO, FP32, BF16 or FP16, got ",
+        int(spec.precision())));
+  }
   if (spec.kind() == v1::EVALUATE) return ValidateEvaluate(spec);
   if (absl::Status s = FirstError(
           {InRange("epochs", spec.epochs(), 1, limits::kEpochs),

@@ -13,6 +13,7 @@
 
 #include "tests/fake_data.h"
 #include "tests/temp_dir.h"
+#include "tests/test_device.h"
 #include "worker/engine/run_config.h"
 #include "worker/engine/run_hooks.h"
 
@@ -51,6 +52,7 @@ class EngineTest : public ::testing::Test {
     config.teacher = {28, 1, 10, 7, 16, 1, 2, 2};
     config.optimizer = {OptimizerKind::kSgd, 0.1, 0.9, 5e-4};
     config.batch_size = 10;
+    config.device = TestDevice();
     return config;
   }
 

@@ -58,6 +58,7 @@ TEST_F(JudgeTest, JudgementHasTopOneAndEmbeddingMetricsUnderItsPrefix) {
   Data data = SeparatedData(40);
   RunConfig config;
   config.knn_bank = 20;
+  config.device = TestDevice();
   auto j = JudgeModel(Identity, metric_keys::kStudent, true, data, config);
   ASSERT_TRUE(j.ok()) << j.status();
   std::vector<std::string> keys;

@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/test_device.h"
+
 namespace distill::engine {
 
 inline std::map<std::string, torch::Tensor> LoadFixtures() {
@@ -31,7 +33,11 @@ inline std::map<std::string, torch::Tensor> LoadFixtures() {
     std::vector<double> values;
     double v;
     while (s >> v) values.push_back(v);
-    out[name] = torch::tensor(values, torch::kFloat64).reshape(shape);
+    // On the test device: the losses then run there, and the references
+    // stay the values PyTorch computed on the CPU.
+    out[name] = torch::tensor(values, torch::kFloat64)
+                    .reshape(shape)
+                    .to(torch::Device(TestDevice()));
   }
   return out;
 }

@@ -38,7 +38,7 @@ TEST_F(LossesTest, EmbeddingMseByHand) {
 
 TEST_F(LossesTest, EmbeddingMseThroughProjectionMatchesPyTorch) {
   torch::nn::Linear projection(7, 3);
-  projection->to(torch::kFloat64);
+  projection->to(torch::Device(TestDevice()), torch::kFloat64);
   {
     torch::NoGradGuard no_grad;
     projection->weight.copy_(F("projection_weight"));

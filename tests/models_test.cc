@@ -24,8 +24,11 @@ TEST_F(ModelsTest, ModelsReturnLogitsAndEmbedding) {
   vit.width = 32;
   vit.depth = 2;
   vit.heads = 4;
+  const torch::Device device(TestDevice());
   Vit teacher(vit);
-  auto [t_logits, t_embedding] = teacher->forward(torch::randn({5, 1, 28, 28}));
+  teacher->to(device);
+  auto [t_logits, t_embedding] =
+      teacher->forward(torch::randn({5, 1, 28, 28}, device));
   EXPECT_EQ(t_logits.sizes(), (std::vector<int64_t>{5, 10}));
   EXPECT_EQ(t_embedding.sizes(), (std::vector<int64_t>{5, 32}));
 
@@ -33,7 +36,9 @@ TEST_F(ModelsTest, ModelsReturnLogitsAndEmbedding) {
   sc.width = 8;
   sc.teacher_width = 32;
   ResNetStudent student(sc);
-  auto [s_logits, s_embedding] = student->forward(torch::randn({5, 1, 28, 28}));
+  student->to(device);
+  auto [s_logits, s_embedding] =
+      student->forward(torch::randn({5, 1, 28, 28}, device));
   EXPECT_EQ(s_logits.sizes(), (std::vector<int64_t>{5, 10}));
   EXPECT_EQ(s_embedding.sizes(), (std::vector<int64_t>{5, 64}));  // 8 x width.
   EXPECT_EQ(student->Project(s_embedding).sizes(),

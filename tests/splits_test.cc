@@ -71,5 +71,27 @@ TEST_F(SplitsTest, UnknownDatasetAndMissingRootAreInvalidArgument) {
               HasSubstr("dataset.root must name the cub-200-2011 directory"));
 }
 
+// An engine built without libturbojpeg (DISTILL_WITH_TURBOJPEG=OFF, or a
+// GPU machine that lacks it) keeps the in-memory data sets and refuses the
+// JPEG ones up front, saying why.
+TEST_F(SplitsTest, JpegDataSetsNeedLibTurboJpeg) {
+#ifdef DISTILL_HAVE_TURBOJPEG
+  GTEST_SKIP() << "built with libturbojpeg (images_test covers JPEG files)";
+#else
+  DatasetConfig config;
+  config.name = "image-folder";
+  config.root = dir_.string();
+  absl::Status s = OpenData(config, 0).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(s.message()),
+              HasSubstr("data set image-folder is JPEG files, and this engine "
+                        "was built without libturbojpeg"));
+  WriteFashionMnist(20);
+  DatasetConfig fashion;
+  fashion.root = dir_.string();
+  EXPECT_TRUE(OpenData(fashion, 0).ok());
+#endif
+}
+
 }  // namespace
 }  // namespace distill::engine

@@ -32,7 +32,8 @@ class TeacherTest : public ::testing::Test {
     }
     script_ = (dir_ / "vit.pt").string();
     const std::string command =
-        "/usr/bin/python3 " DISTILL_SOURCE_DIR
+        TestPython() +
+        " " DISTILL_SOURCE_DIR
         "/tools/export_teacher.py --random-vit --image-size 28 --in-channels 1 "
         "--patch-size 7 --layers 1 --heads 2 --hidden 32 --num-classes 10 "
         "--out " +
@@ -51,6 +52,7 @@ class TeacherTest : public ::testing::Test {
     c.optimizer = {OptimizerKind::kSgd, 0.1, 0.9, 5e-4};
     c.epochs = 3;
     c.batch_size = 20;
+    c.device = TestDevice();
     return c;
   }
 

@@ -36,11 +36,18 @@ class TempDir {
   std::filesystem::path path_;
 };
 
-// Whether Debian's PyTorch with torchvision (python3-torchvision) can be
-// imported by /usr/bin/python3, which writes the reference files.
+// The Python that writes reference files: /usr/bin/python3 (Debian's
+// PyTorch), or $DISTILL_TEST_PYTHON (a GPU machine's, bench/gpu.sh).
+inline std::string TestPython() {
+  const char* python = std::getenv("DISTILL_TEST_PYTHON");
+  return python != nullptr && *python != '\0' ? python : "/usr/bin/python3";
+}
+
+// Whether PyTorch with torchvision can be imported by TestPython().
 inline bool HasTorchvision() {
   static const bool has =
-      std::system("/usr/bin/python3 -c 'import torchvision' 2>/dev/null") == 0;
+      std::system(
+          (TestPython() + " -c 'import torchvision' 2>/dev/null").c_str()) == 0;
   return has;
 }
 

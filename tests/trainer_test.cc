@@ -27,6 +27,7 @@ TEST_F(TrainerTest, TrainingLearnsAndTheTeacherStaysFrozen) {
   config.dataset.root = dir_.string();
   config.teacher = {28, 1, 10, 7, 32, 1, 4, 2};
   config.optimizer = {OptimizerKind::kAdamW, 3e-3, 0, 0};
+  config.device = TestDevice();
   config.epochs = 3;
   config.batch_size = 20;
   config.metrics_every_steps = 1;

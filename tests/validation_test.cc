@@ -95,6 +95,12 @@ INSTANTIATE_TEST_SUITE_P(
              "dataset.name must be one of [cifar-10, cub-200-2011, "
              "fashion-mnist, "
              "image-folder], got \"cifar-100\""},
+        Case{"bf16", Distill([](auto& s) { s.set_precision(v1::BF16); }),
+             nullptr},
+        Case{"unknown_precision", Distill([](auto& s) {
+               s.set_precision(static_cast<v1::Precision>(7));
+             }),
+             "precision must be PRECISION_AUTO, FP32, BF16 or FP16, got 7"},
         Case{"cifar_without_root", Distill([](auto& s) {
                s.mutable_dataset()->set_name("cifar-10");
              }),

@@ -33,12 +33,11 @@ bool Export(const std::string& arch) {
   const fs::path out = Dir() / arch;
   if (fs::exists(out.string() + ".pt")) return true;
   fs::create_directories(Dir());
-  const std::string command = "/usr/bin/python3 " DISTILL_SOURCE_DIR
-                              "/tools/export_weights.py --arch " +
-                              arch + " --num-classes 10 --seed 3 --out " +
-                              out.string() + ".pt --digests " + out.string() +
-                              ".sha256 --reference " + out.string() +
-                              ".reference.pt";
+  const std::string command =
+      TestPython() + " " DISTILL_SOURCE_DIR "/tools/export_weights.py --arch " +
+      arch + " --num-classes 10 --seed 3 --out " + out.string() +
+      ".pt --digests " + out.string() + ".sha256 --reference " + out.string() +
+      ".reference.pt";
   return std::system(command.c_str()) == 0;
 }
 

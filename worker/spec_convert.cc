@@ -56,6 +56,10 @@ engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec,
   c.knn_bank = e.knn_bank();
   c.embedding_metrics_every_epoch = e.every_epoch();
   c.device = device;
+  c.precision = spec.precision() == v1::FP32   ? "fp32"
+                : spec.precision() == v1::BF16 ? "bf16"
+                : spec.precision() == v1::FP16 ? "fp16"
+                                               : "auto";
   return c;
 }
 

@@ -1,5 +1,7 @@
 #include "worker/engine/evaluation.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <cmath>
 #include <limits>
 
@@ -20,15 +22,18 @@ double KnnTopOne(const torch::Tensor& bank, const torch::Tensor& bank_labels,
   for (int64_t i = 0; i < q.size(0); i += 256) {
     torch::Tensor chunk = q.slice(0, i, std::min(i + 256, q.size(0)));
     auto [similarity, index] = torch::matmul(chunk, b.t()).topk(k, 1);
-    torch::Tensor votes = torch::zeros({chunk.size(0), num_classes});
-    votes.scatter_add_(
-        1,
-        bank_labels.index_select(0, index.reshape(-1)).reshape(index.sizes()),
-        (similarity / temperature).exp());
-    correct += votes.argmax(1)
-                   .eq(query_labels.slice(0, i, i + chunk.size(0)))
-                   .sum()
-                   .item<int64_t>();
+    torch::Tensor votes =
+        torch::zeros({chunk.size(0), num_classes}, similarity.options());
+    votes.scatter_add_(1,
+                       bank_labels.to(index.device())
+                           .index_select(0, index.reshape(-1))
+                           .reshape(index.sizes()),
+                       (similarity / temperature).exp());
+    correct +=
+        votes.argmax(1)
+            .eq(query_labels.slice(0, i, i + chunk.size(0)).to(votes.device()))
+            .sum()
+            .item<int64_t>();
   }
   return double(correct) / double(std::max<int64_t>(1, q.size(0)));
 }

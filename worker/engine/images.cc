@@ -1,6 +1,8 @@
 #include "worker/engine/images.h"
 
+#ifdef DISTILL_HAVE_TURBOJPEG
 #include <turbojpeg.h>
+#endif
 
 #include <algorithm>
 #include <cmath>
@@ -56,6 +58,16 @@ absl::StatusOr<std::unordered_map<int64_t, std::vector<std::string>>> ReadTable(
 
 absl::StatusOr<torch::Tensor> DecodeJpeg(const std::string& bytes,
                                          const std::string& name) {
+#ifndef DISTILL_HAVE_TURBOJPEG
+  // An engine built alone without libturbojpeg (bench/gpu.sh may): the
+  // in-memory data sets work, JPEG files do not.
+  (void)bytes;
+  return absl::FailedPreconditionError(absl::StrCat(
+      "cannot decode ", name,
+      ": this engine was built without libturbojpeg, so JPEG data sets "
+      "(cub-200-2011, image-folder) are unavailable; rebuild with "
+      "libturbojpeg0-dev installed"));
+#else
   tjhandle handle = tjInitDecompress();
   if (handle == nullptr)
     return absl::InternalError("cannot start the JPEG decoder");
@@ -81,6 +93,7 @@ absl::StatusOr<torch::Tensor> DecodeJpeg(const std::string& bytes,
     return absl::DataLossError(
         absl::StrCat(name, ": JPEG decoding failed: ", why));
   return out;
+#endif
 }
 
 absl::StatusOr<torch::Tensor> ReadJpeg(const std::string& path) {

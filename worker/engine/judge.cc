@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/metric_keys.h"
 #include "worker/engine/evaluation.h"
+#include "worker/engine/runtime.h"
 
 namespace distill::engine {
 
@@ -41,9 +42,13 @@ std::map<std::string, double> Judge(const std::string& prefix,
   if (!bank.defined()) return out;
   const torch::Tensor clusters =
       KMeans(test.second, data.num_classes, config.seed);
+  // The k-NN search (a bank x test product) on the run's device; k-means
+  // and the scores on the CPU.
+  const torch::Device device(config.device);
   out[prefix + k::kKnnTop1] =
-      KnnTopOne(bank, data.train->labels().slice(0, 0, bank.size(0)),
-                test.second, labels, data.num_classes);
+      KnnTopOne(KeepOnDevice(bank, device),
+                data.train->labels().slice(0, 0, bank.size(0)),
+                KeepOnDevice(test.second, device), labels, data.num_classes);
   out[prefix + k::kNmi] = NormalizedMutualInformation(labels, clusters);
   out[prefix + k::kAri] = AdjustedRandIndex(labels, clusters);
   return out;

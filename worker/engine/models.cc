@@ -205,7 +205,18 @@ ResNetStudentImpl::ResNetStudentImpl(const StudentConfig& config)
   }
 }
 
+void ResNetStudentImpl::UseChannelsLast() {
+  torch::NoGradGuard no_grad;
+  for (auto& p : parameters()) {
+    if (p.dim() == 4)
+      p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  }
+  channels_last = true;
+}
+
 LogitsAndEmbedding ResNetStudentImpl::forward(torch::Tensor images) {
+  if (channels_last)
+    images = images.contiguous(torch::MemoryFormat::ChannelsLast);
   torch::Tensor x = bn1(conv1(images)).relu_();
   if (config.stem == Stem::kImageNet) {
     x = F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(2).padding(1));

@@ -94,6 +94,9 @@ struct RunConfig {
   int64_t knn_bank = defaults::kKnnBank;
   bool embedding_metrics_every_epoch = false;
   std::string device = "cpu";
+  // Mixed precision (worker/engine/runtime.h): "auto" is bf16 on CUDA and
+  // fp32 on the CPU; "fp32", "bf16", "fp16" (CUDA, with loss scaling).
+  std::string precision = "auto";
 };
 
 }  // namespace distill::engine

@@ -137,6 +137,12 @@ namespace {
 // The listings of an image-file data set.
 absl::StatusOr<ImageSplits> ReadImageSplits(const DatasetInfo& info,
                                             const DatasetConfig& config) {
+#ifndef DISTILL_HAVE_TURBOJPEG
+  return absl::FailedPreconditionError(absl::StrCat(
+      "data set ", config.name,
+      " is JPEG files, and this engine was built without libturbojpeg; "
+      "rebuild with libturbojpeg0-dev installed"));
+#endif
   return info.format == DatasetFormat::kImageFolder
              ? ReadImageFolder(config.root)
              : ReadCub(config.root, config.crop_to_boxes);

@@ -17,6 +17,11 @@ namespace {
 
 namespace k = metric_keys;
 
+// An autocast output upcast for the losses; undefined stays undefined.
+torch::Tensor Fp32(const torch::Tensor& t) {
+  return t.defined() ? t.to(torch::kFloat) : t;
+}
+
 // The host's cache entry for this run's teacher outputs; empty: none.
 absl::StatusOr<std::string> CacheEntry(const RunContext& run) {
   return TeacherCacheEntry(
@@ -98,9 +103,14 @@ absl::StatusOr<RunOutcome> TrainTeacher(RunContext& run, Data& data) {
   teacher->to(run.device);
   auto step = [&](const torch::Tensor& images,
                   const torch::Tensor& idx) -> absl::StatusOr<Objective> {
-    auto [logits, embedding] = teacher->forward(images.to(run.device));
+    torch::Tensor logits;
+    {
+      AutocastScope amp(run.device, run.precision);
+      logits = teacher->forward(ToDevice(images, run.device)).first;
+    }
     return LabelsObjective(
-        logits, data.train->labels().index_select(0, idx).to(run.device));
+        logits.to(torch::kFloat),
+        ToDevice(data.train->labels().index_select(0, idx), run.device));
   };
   absl::StatusOr<bool> stopped =
       TrainLoop(run, *teacher, data.train.get(), data.train->size(), step,
@@ -128,8 +138,8 @@ absl::StatusOr<RunOutcome> TrainLinearHead(RunContext& run, Data& data) {
   auto step = [&](const torch::Tensor&,
                   const torch::Tensor& idx) -> absl::StatusOr<Objective> {
     return LabelsObjective(
-        head(train_embedding.index_select(0, idx).to(run.device)),
-        data.train->labels().index_select(0, idx).to(run.device));
+        head(ToDevice(train_embedding.index_select(0, idx), run.device)),
+        ToDevice(data.train->labels().index_select(0, idx), run.device));
   };
   auto evaluate =
       [&](bool last_epoch) -> absl::StatusOr<std::map<std::string, double>> {
@@ -166,7 +176,12 @@ absl::StatusOr<RunOutcome> Distill(RunContext& run, Data& data) {
   absl::StatusOr<TeacherOutputs> outputs =
       FrozenTeacherOutputs(run, data, online.get());
   if (!outputs.ok()) return outputs.status();
-  const auto& [teacher_logits, teacher_embedding] = outputs->train;
+  // On a GPU the frozen teacher's outputs stay there for the run (each
+  // step gathers its batch on the device).
+  const torch::Tensor teacher_logits =
+      KeepOnDevice(outputs->train.first, run.device);
+  const torch::Tensor teacher_embedding =
+      KeepOnDevice(outputs->train.second, run.device);
   const torch::Tensor& teacher_test_logits = outputs->test.first;
   run.results[k::kTeacherOnline] = online ? 1 : 0;
   run.results.merge(JudgeTeacher(k::kTeacher, *outputs, data, run.config));
@@ -186,26 +201,35 @@ absl::StatusOr<RunOutcome> Distill(RunContext& run, Data& data) {
     if (!s.ok()) return s;
   }
   student->to(run.device);
+  student->UseChannelsLast();
 
   const LossWeights& weights = run.config.losses;
   auto step = [&](const torch::Tensor& images,
                   const torch::Tensor& idx) -> absl::StatusOr<Objective> {
-    torch::Tensor on_device = images.to(run.device);
-    torch::Tensor t_logits, t_embedding;
-    if (online) {
-      absl::StatusOr<LogitsAndEmbedding> t = online->Forward(on_device);
-      if (!t.ok()) return t.status();
-      std::tie(t_logits, t_embedding) = *t;
-    } else {
-      t_logits = teacher_logits.index_select(0, idx).to(run.device);
-      t_embedding = teacher_embedding.index_select(0, idx).to(run.device);
+    torch::Tensor on_device = ToDevice(images, run.device);
+    torch::Tensor t_logits, t_embedding, logits, projected;
+    {
+      // The forward passes in the run's precision; the losses below in
+      // fp32 on upcast inputs, as DESIGN.md defines them.
+      AutocastScope amp(run.device, run.precision);
+      if (online) {
+        absl::StatusOr<LogitsAndEmbedding> t = online->Forward(on_device);
+        if (!t.ok()) return t.status();
+        std::tie(t_logits, t_embedding) = *t;
+      } else {
+        const torch::Tensor at = ToDevice(idx, teacher_logits.device());
+        t_logits = ToDevice(teacher_logits.index_select(0, at), run.device);
+        t_embedding =
+            ToDevice(teacher_embedding.index_select(0, at), run.device);
+      }
+      torch::Tensor embedding;
+      std::tie(logits, embedding) = student->forward(on_device);
+      if (UsesProjection(weights)) projected = student->Project(embedding);
     }
-    auto [logits, embedding] = student->forward(on_device);
     return DistillationObjective(
-        weights, logits,
-        UsesProjection(weights) ? student->Project(embedding) : torch::Tensor(),
-        t_logits, t_embedding,
-        data.train->labels().index_select(0, idx).to(run.device));
+        weights, Fp32(logits), Fp32(projected), Fp32(t_logits),
+        Fp32(t_embedding),
+        ToDevice(data.train->labels().index_select(0, idx), run.device));
   };
   LogitsAndEmbedding student_test;
   absl::StatusOr<bool> stopped =
@@ -273,7 +297,12 @@ absl::StatusOr<RunOutcome> Execute(const RunConfig& config,
   torch::manual_seed(config.seed);
   absl::StatusOr<Data> data = OpenData(config.dataset, uint64_t(config.seed));
   if (!data.ok()) return data.status();
-  RunContext run(config, hooks);
+  const torch::Device run_device(config.device);
+  absl::StatusOr<Precision> precision =
+      ResolvePrecision(config.precision, run_device);
+  if (!precision.ok()) return precision.status();
+  ConfigureDevice(run_device);
+  RunContext run(config, hooks, *precision);
   switch (config.kind) {
     case RunKind::kEvaluate:
       return Evaluate(run, *data);

@@ -1,5 +1,7 @@
 #include "worker/engine/training_loop.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <chrono>
 #include <cmath>
 #include <numbers>
@@ -70,6 +72,7 @@ absl::StatusOr<bool> TrainLoop(RunContext& run, torch::nn::Module& model,
   const int64_t total_steps = steps_per_epoch * config.epochs;
   const int64_t every = std::max<int64_t>(1, config.metrics_every_steps);
   auto optimizer = MakeOptimizer(config.optimizer, model.parameters());
+  LossScaler scaler(run.precision == Precision::kFp16);
   torch::Generator generator = at::detail::createCPUGenerator(config.seed);
   sink.Emit(0, 0, k::kTotalSteps, double(total_steps));
   sink.Flush();
@@ -133,8 +136,8 @@ absl::StatusOr<bool> TrainLoop(RunContext& run, torch::nn::Module& model,
       ClearGradients(*optimizer);  // Frees last step's before this forward.
       absl::StatusOr<Objective> objective = step_objective(batch_images, idx);
       if (!objective.ok()) return objective.status();
-      objective->total.backward();
-      optimizer->step();
+      scaler.Scale(objective->total).backward();
+      scaler.Step(*optimizer);
       ++step;
       window_images += batch;
       if (step % every == 0 || s + 1 == steps_per_epoch) {

@@ -16,6 +16,7 @@
 #include "worker/engine/objective.h"
 #include "worker/engine/run_config.h"
 #include "worker/engine/run_hooks.h"
+#include "worker/engine/runtime.h"
 #include "worker/engine/splits.h"
 
 namespace distill::engine {
@@ -37,10 +38,12 @@ class MetricSink {
 // What the jobs of one run share: its config and hooks, where its metrics
 // go, and the results it has so far.
 struct RunContext {
-  RunContext(const RunConfig& config, const RunHooks& hooks)
+  RunContext(const RunConfig& config, const RunHooks& hooks,
+             Precision precision = Precision::kFp32)
       : config(config),
         hooks(hooks),
         device(config.device),
+        precision(precision),
         sink(hooks.on_metrics) {}
   bool ShouldStop() const { return hooks.should_stop && hooks.should_stop(); }
   bool ShouldDrain() const {
@@ -50,6 +53,8 @@ struct RunContext {
   const RunConfig& config;
   const RunHooks& hooks;
   const torch::Device device;
+  // Forward passes autocast to it; losses, weights and updates are fp32.
+  const Precision precision;
   MetricSink sink;
   std::map<std::string, double> results;
   // TrainLoop ended early on should_drain, with a resume point written.

@@ -1,5 +1,7 @@
 #include "worker/engine/weights.h"
 
+#include <ATen/CPUGeneratorImpl.h>
+
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -140,6 +142,7 @@ absl::StatusOr<ResNetStudent> LoadStudent(const std::string& path,
     ResNetStudent student(config);
     student->load(archive);
     student->to(device);
+    student->UseChannelsLast();
     student->eval();
     return student;
   } catch (const c10::Error& e) {

@@ -1,0 +1,318 @@
+// Times the distillation step the service runs for Table 1's row H: a
+// ResNet-18 student (small stem, width 16) learning from a frozen ViT
+// teacher with all four losses (CE, embedding MSE through the projection,
+// instance KD at T = 4, RKD distance and angle), batch 128 of 1 x 28 x 28,
+// SGD. bench/distill_step.py does the same work in PyTorch's Python API.
+//
+//   distill_step [--teacher online|cached] [--teacher_width 96]
+//                [--student_width 16] [--batch 128] [--device cpu|cuda:0]
+//                [--precision fp32|bf16|fp16] [--threads N] [--steps N]
+//                [--warmup N] [--lockstep 1] [--peak 1] [--profile FILE]
+//
+// online: the teacher's forward pass is part of every step (training views
+// with random augmentation); cached: its outputs are looked up, as when the
+// worker's teacher cache holds them. --peak 1 instead measures the device's
+// 3x3-convolution rate (forward and backward of a large convolution) and
+// the student step's share of it.
+#include <torch/csrc/autograd/profiler_legacy.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "worker/engine/models.h"
+#include "worker/engine/objective.h"
+#include "worker/engine/runtime.h"
+
+namespace {
+
+using distill::engine::Precision;
+
+struct Options {
+  std::string teacher = "online";
+  int teacher_width = 96;
+  int student_width = 16;
+  int batch = 128;
+  std::string device = "cpu";
+  std::string precision = "fp32";
+  int threads = 2;
+  int steps = 20;
+  int warmup = 3;
+  int lockstep = 0;
+  int peak = 0;
+  std::string profile;  // Chrome trace of 3 steps, then exit.
+};
+
+void Synchronize(const torch::Device& device) {
+  if (device.is_cuda()) torch::cuda::synchronize(device.index());
+}
+
+double Seconds(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start)
+      .count();
+}
+
+// The student's convolutions and linear layers, counted from their shapes
+// for a batch of `batch` images of side `size`: FLOPs of one training step.
+double StudentStepFlops(const distill::engine::StudentConfig& config,
+                        int64_t batch, int64_t size) {
+  const int64_t w = config.width;
+  double macs = double(config.in_channels) * w * 9 * size * size;  // Stem.
+  int64_t side = size, in = w;
+  const int64_t planes[4] = {w, 2 * w, 4 * w, 8 * w};
+  for (int stage = 0; stage < 4; ++stage) {
+    for (int block = 0; block < 2; ++block) {
+      const int64_t stride = stage > 0 && block == 0 ? 2 : 1;
+      const int64_t out = planes[stage];
+      const int64_t out_side = side / stride;
+      macs += double(in) * out * 9 * out_side * out_side;   // conv1
+      macs += double(out) * out * 9 * out_side * out_side;  // conv2
+      if (stride != 1 || in != out)
+        macs += double(in) * out * out_side * out_side;  // downsample
+      in = out;
+      side = out_side;
+    }
+  }
+  macs += double(in) * config.num_classes;
+  if (config.teacher_width > 0) macs += double(in) * config.teacher_width;
+  return 3 * 2 * macs * batch;
+}
+
+int MeasurePeak(const Options& o, const torch::Device& device) {
+  // A 3x3 convolution big enough to saturate the device: 128 -> 128
+  // channels on 128 x 28 x 28 (the shapes of a width-64 student's first
+  // stage), forward and both backward products, as a training step runs it;
+  // in both memory formats, the faster one counting.
+  torch::manual_seed(0);
+  const double flops = 3 * 2 * double(o.batch) * 128 * 128 * 9 * 28 * 28;
+  double peak = 0;
+  for (auto format :
+       {torch::MemoryFormat::Contiguous, torch::MemoryFormat::ChannelsLast}) {
+    torch::nn::Conv2d conv(
+        torch::nn::Conv2dOptions(128, 128, 3).padding(1).bias(false));
+    conv->to(device);
+    {
+      torch::NoGradGuard no_grad;
+      conv->weight.set_data(conv->weight.contiguous(format));
+    }
+    torch::Tensor x = torch::randn({o.batch, 128, 28, 28}, device)
+                          .contiguous(format)
+                          .requires_grad_(true);
+    auto step = [&] {
+      x.mutable_grad().reset();
+      conv->weight.mutable_grad().reset();
+      conv(x).sum().backward();
+    };
+    for (int i = 0; i < o.warmup; ++i) step();
+    Synchronize(device);
+    std::vector<double> rates;
+    for (int i = 0; i < o.steps; ++i) {
+      const auto start = std::chrono::steady_clock::now();
+      step();
+      Synchronize(device);
+      rates.push_back(flops / Seconds(start));
+    }
+    std::nth_element(rates.begin(), rates.begin() + o.steps / 2, rates.end());
+    const double rate = rates[o.steps / 2];
+    std::cout << "3x3 convolution GFLOP/s "
+              << (format == torch::MemoryFormat::ChannelsLast ? "NHWC "
+                                                              : "NCHW ")
+              << rate / 1e9 << "\n";
+    peak = std::max(peak, rate);
+  }
+  std::cout << "3x3 convolution peak GFLOP/s " << peak / 1e9 << " device "
+            << device.str() << " threads " << o.threads << "\n";
+  // The CE-only student step at this width (bench/student_step.cc's work).
+  distill::engine::StudentConfig sc;
+  sc.width = o.student_width;
+  distill::engine::ResNetStudent student(sc);
+  student->to(device);
+  student->UseChannelsLast();  // As the trainer does.
+  student->train();
+  torch::optim::SGD optimizer(
+      student->parameters(),
+      torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4));
+  const torch::Tensor images = torch::randn({o.batch, 1, 28, 28}, device);
+  const torch::Tensor labels = torch::randint(
+      10, {o.batch}, torch::TensorOptions(device).dtype(torch::kInt64));
+  auto student_step = [&] {
+    distill::engine::ClearGradients(optimizer);
+    torch::nn::functional::cross_entropy(student->forward(images).first, labels)
+        .backward();
+    optimizer.step();
+  };
+  for (int i = 0; i < o.warmup; ++i) student_step();
+  Synchronize(device);
+  std::vector<double> seconds;
+  for (int i = 0; i < o.steps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    student_step();
+    Synchronize(device);
+    seconds.push_back(Seconds(start));
+  }
+  std::nth_element(seconds.begin(), seconds.begin() + o.steps / 2,
+                   seconds.end());
+  const double step_flops = StudentStepFlops(sc, o.batch, 28);
+  const double rate = step_flops / seconds[o.steps / 2];
+  std::cout << "student step width " << o.student_width << " GFLOP/s "
+            << rate / 1e9 << " = " << 100 * rate / peak
+            << " % of the convolution peak (" << step_flops / 1e9
+            << " GFLOP a step, images/s " << o.batch / seconds[o.steps / 2]
+            << ")\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i], value = argv[i + 1];
+    if (flag == "--teacher")
+      o.teacher = value;
+    else if (flag == "--teacher_width")
+      o.teacher_width = std::stoi(value);
+    else if (flag == "--student_width")
+      o.student_width = std::stoi(value);
+    else if (flag == "--batch")
+      o.batch = std::stoi(value);
+    else if (flag == "--device")
+      o.device = value;
+    else if (flag == "--precision")
+      o.precision = value;
+    else if (flag == "--threads")
+      o.threads = std::stoi(value);
+    else if (flag == "--steps")
+      o.steps = std::stoi(value);
+    else if (flag == "--warmup")
+      o.warmup = std::stoi(value);
+    else if (flag == "--lockstep")
+      o.lockstep = std::stoi(value);
+    else if (flag == "--peak")
+      o.peak = std::stoi(value);
+    else if (flag == "--profile")
+      o.profile = value;
+    else {
+      std::cerr << "distill_step: unknown flag " << flag << "\n";
+      return 2;
+    }
+  }
+  distill::engine::ConfigureRuntime(o.threads);  // As the worker does.
+  const torch::Device device(o.device);
+  if (o.peak) return MeasurePeak(o, device);
+  auto precision = distill::engine::ResolvePrecision(o.precision, device);
+  if (!precision.ok()) {
+    std::cerr << "distill_step: " << precision.status().message() << "\n";
+    return 2;
+  }
+  const bool online = o.teacher == "online";
+  torch::manual_seed(0);
+
+  distill::engine::VitConfig vc;  // 28 px, patch 7, depth 4, 4 heads.
+  vc.width = o.teacher_width;
+  distill::engine::Vit teacher(vc);
+  teacher->to(device);
+  teacher->eval();
+  for (auto& p : teacher->parameters()) p.requires_grad_(false);
+
+  distill::engine::StudentConfig sc;
+  sc.width = o.student_width;
+  sc.teacher_width = o.teacher_width;
+  distill::engine::ResNetStudent student(sc);
+  student->to(device);
+  student->UseChannelsLast();  // As the trainer does.
+  student->train();
+  torch::optim::SGD optimizer(
+      student->parameters(),
+      torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4));
+  distill::engine::LossScaler scaler(*precision == Precision::kFp16);
+
+  distill::engine::LossWeights row_h;
+  row_h.ce = 1;
+  row_h.mse = 1;
+  row_h.ikd = 1;
+  row_h.temperature = 4;
+  row_h.rkd_distance = 1;
+  row_h.rkd_angle = 2;
+
+  const torch::Tensor images = torch::randn({o.batch, 1, 28, 28}, device);
+  const torch::Tensor labels = torch::randint(
+      10, {o.batch}, torch::TensorOptions(device).dtype(torch::kInt64));
+  // cached: the teacher's outputs for a pool of 8 batches, looked up by
+  // index as the trainer does.
+  torch::Tensor pool_logits, pool_embedding;
+  if (!online) {
+    torch::NoGradGuard no_grad;
+    std::vector<torch::Tensor> l, e;
+    for (int i = 0; i < 8; ++i) {
+      auto [logits, embedding] = teacher->forward(images);
+      l.push_back(logits.cpu());
+      e.push_back(embedding.cpu());
+    }
+    pool_logits = torch::cat(l);
+    pool_embedding = torch::cat(e);
+  }
+  auto step = [&] {
+    distill::engine::ClearGradients(optimizer);
+    torch::Tensor t_logits, t_embedding, logits, projected;
+    {
+      distill::engine::AutocastScope amp(device, *precision);
+      if (online) {
+        torch::NoGradGuard no_grad;
+        std::tie(t_logits, t_embedding) = teacher->forward(images);
+      } else {
+        const torch::Tensor idx =
+            torch::randperm(pool_logits.size(0), torch::kInt64)
+                .slice(0, 0, o.batch);
+        t_logits = pool_logits.index_select(0, idx).to(device);
+        t_embedding = pool_embedding.index_select(0, idx).to(device);
+      }
+      torch::Tensor embedding;
+      std::tie(logits, embedding) = student->forward(images);
+      projected = student->Project(embedding);
+    }
+    distill::engine::Objective objective =
+        distill::engine::DistillationObjective(
+            row_h, logits.to(torch::kFloat), projected.to(torch::kFloat),
+            t_logits.to(torch::kFloat), t_embedding.to(torch::kFloat), labels);
+    scaler.Scale(objective.total).backward();
+    scaler.Step(optimizer);
+    Synchronize(device);
+  };
+  for (int i = 0; i < o.warmup; ++i) step();
+  if (!o.profile.empty()) {
+    torch::autograd::profiler::RecordProfile profile(o.profile);
+    for (int i = 0; i < 3; ++i) step();
+    return 0;
+  }
+  if (o.lockstep) {
+    std::cout << "ready " << o.batch << std::endl;
+    for (std::string line; std::getline(std::cin, line);) {
+      const auto start = std::chrono::steady_clock::now();
+      step();
+      std::cout << Seconds(start) << std::endl;
+    }
+    return 0;
+  }
+  std::vector<double> seconds;
+  for (int i = 0; i < o.steps; ++i) {
+    const auto start = std::chrono::steady_clock::now();
+    step();
+    seconds.push_back(Seconds(start));
+  }
+  const double total = std::accumulate(seconds.begin(), seconds.end(), 0.0);
+  std::nth_element(seconds.begin(), seconds.begin() + o.steps / 2,
+                   seconds.end());
+  std::cout << "engine distill step images/s " << o.batch / seconds[o.steps / 2]
+            << " mean " << o.batch * o.steps / total << " teacher " << o.teacher
+            << " width " << o.teacher_width << " precision "
+            << distill::engine::PrecisionName(*precision) << " device "
+            << device.str() << "\n";
+  return 0;
+}
