@@ -22,6 +22,8 @@
 #include <cstdlib>
 #include <cstring>
 #include <iostream>
+#include <map>
+#include <memory>
 #include <numeric>
 #include <string>
 #include <vector>
@@ -84,6 +86,33 @@ double StudentStepFlops(const distill::engine::StudentConfig& config,
   return 3 * 2 * macs * batch;
 }
 
+// The student as the trainer sets it up (channels-last), its optimizer,
+// and one fixed batch of images and labels on `device`.
+struct Student {
+  distill::engine::ResNetStudent model{nullptr};
+  std::unique_ptr<torch::optim::SGD> optimizer;
+  torch::Tensor images, labels;
+};
+
+Student MakeStudent(const Options& o, int64_t teacher_width,
+                    const torch::Device& device) {
+  distill::engine::StudentConfig sc;
+  sc.width = o.student_width;
+  sc.teacher_width = teacher_width;
+  Student s;
+  s.model = distill::engine::ResNetStudent(sc);
+  s.model->to(device);
+  s.model->UseChannelsLast();
+  s.model->train();
+  s.optimizer = std::make_unique<torch::optim::SGD>(
+      s.model->parameters(),
+      torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4));
+  s.images = torch::randn({o.batch, 1, 28, 28}, device);
+  s.labels = torch::randint(10, {o.batch},
+                            torch::TensorOptions(device).dtype(torch::kInt64));
+  return s;
+}
+
 int MeasurePeak(const Options& o, const torch::Device& device) {
   // A 3x3 convolution big enough to saturate the device: 128 -> 128
   // channels on 128 x 28 x 28 (the shapes of a width-64 student's first
@@ -129,18 +158,11 @@ int MeasurePeak(const Options& o, const torch::Device& device) {
   std::cout << "3x3 convolution peak GFLOP/s " << peak / 1e9 << " device "
             << device.str() << " threads " << o.threads << "\n";
   // The CE-only student step at this width (bench/student_step.cc's work).
-  distill::engine::StudentConfig sc;
-  sc.width = o.student_width;
-  distill::engine::ResNetStudent student(sc);
-  student->to(device);
-  student->UseChannelsLast();  // As the trainer does.
-  student->train();
-  torch::optim::SGD optimizer(
-      student->parameters(),
-      torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4));
-  const torch::Tensor images = torch::randn({o.batch, 1, 28, 28}, device);
-  const torch::Tensor labels = torch::randint(
-      10, {o.batch}, torch::TensorOptions(device).dtype(torch::kInt64));
+  Student st = MakeStudent(o, 0, device);
+  auto& student = st.model;
+  auto& optimizer = *st.optimizer;
+  const torch::Tensor& images = st.images;
+  const torch::Tensor& labels = st.labels;
   auto student_step = [&] {
     distill::engine::ClearGradients(optimizer);
     torch::nn::functional::cross_entropy(student->forward(images).first, labels)
@@ -158,7 +180,7 @@ int MeasurePeak(const Options& o, const torch::Device& device) {
   }
   std::nth_element(seconds.begin(), seconds.begin() + o.steps / 2,
                    seconds.end());
-  const double step_flops = StudentStepFlops(sc, o.batch, 28);
+  const double step_flops = StudentStepFlops(student->config, o.batch, 28);
   const double rate = step_flops / seconds[o.steps / 2];
   std::cout << "student step width " << o.student_width << " GFLOP/s "
             << rate / 1e9 << " = " << 100 * rate / peak
@@ -172,33 +194,27 @@ int MeasurePeak(const Options& o, const torch::Device& device) {
 
 int main(int argc, char** argv) {
   Options o;
+  const std::map<std::string, std::string*> words = {
+      {"--teacher", &o.teacher},
+      {"--device", &o.device},
+      {"--precision", &o.precision},
+      {"--profile", &o.profile}};
+  const std::map<std::string, int*> numbers = {
+      {"--teacher_width", &o.teacher_width},
+      {"--student_width", &o.student_width},
+      {"--batch", &o.batch},
+      {"--threads", &o.threads},
+      {"--steps", &o.steps},
+      {"--warmup", &o.warmup},
+      {"--lockstep", &o.lockstep},
+      {"--peak", &o.peak}};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
-    if (flag == "--teacher")
-      o.teacher = value;
-    else if (flag == "--teacher_width")
-      o.teacher_width = std::stoi(value);
-    else if (flag == "--student_width")
-      o.student_width = std::stoi(value);
-    else if (flag == "--batch")
-      o.batch = std::stoi(value);
-    else if (flag == "--device")
-      o.device = value;
-    else if (flag == "--precision")
-      o.precision = value;
-    else if (flag == "--threads")
-      o.threads = std::stoi(value);
-    else if (flag == "--steps")
-      o.steps = std::stoi(value);
-    else if (flag == "--warmup")
-      o.warmup = std::stoi(value);
-    else if (flag == "--lockstep")
-      o.lockstep = std::stoi(value);
-    else if (flag == "--peak")
-      o.peak = std::stoi(value);
-    else if (flag == "--profile")
-      o.profile = value;
-    else {
+    if (auto w = words.find(flag); w != words.end()) {
+      *w->second = value;
+    } else if (auto n = numbers.find(flag); n != numbers.end()) {
+      *n->second = std::stoi(value);
+    } else {
       std::cerr << "distill_step: unknown flag " << flag << "\n";
       return 2;
     }
@@ -221,16 +237,9 @@ int main(int argc, char** argv) {
   teacher->eval();
   for (auto& p : teacher->parameters()) p.requires_grad_(false);
 
-  distill::engine::StudentConfig sc;
-  sc.width = o.student_width;
-  sc.teacher_width = o.teacher_width;
-  distill::engine::ResNetStudent student(sc);
-  student->to(device);
-  student->UseChannelsLast();  // As the trainer does.
-  student->train();
-  torch::optim::SGD optimizer(
-      student->parameters(),
-      torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4));
+  Student st = MakeStudent(o, o.teacher_width, device);
+  auto& student = st.model;
+  auto& optimizer = *st.optimizer;
   distill::engine::LossScaler scaler(*precision == Precision::kFp16);
 
   distill::engine::LossWeights row_h;
@@ -241,9 +250,8 @@ int main(int argc, char** argv) {
   row_h.rkd_distance = 1;
   row_h.rkd_angle = 2;
 
-  const torch::Tensor images = torch::randn({o.batch, 1, 28, 28}, device);
-  const torch::Tensor labels = torch::randint(
-      10, {o.batch}, torch::TensorOptions(device).dtype(torch::kInt64));
+  const torch::Tensor& images = st.images;
+  const torch::Tensor& labels = st.labels;
   // cached: the teacher's outputs for a pool of 8 batches, looked up by
   // index as the trainer does.
   torch::Tensor pool_logits, pool_embedding;

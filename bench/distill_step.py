@@ -9,13 +9,16 @@ Written as a researcher would with PyTorch as it comes."""
 import argparse
 import contextlib
 import math
+import os
 import sys
-import time
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from torchvision.models.resnet import BasicBlock, conv1x1
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import step_timing  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("--teacher", choices=["online", "cached"], default="online")
@@ -179,21 +182,6 @@ def step():
         torch.cuda.synchronize()
 
 
-for _ in range(args.warmup):
-    step()
-if args.lockstep:
-    print("ready %d" % args.batch, flush=True)
-    for _ in sys.stdin:
-        start = time.perf_counter()
-        step()
-        print(time.perf_counter() - start, flush=True)
-    sys.exit(0)
-seconds = []
-for _ in range(args.steps):
-    start = time.perf_counter()
-    step()
-    seconds.append(time.perf_counter() - start)
-median = sorted(seconds)[args.steps // 2]
-print("pytorch distill step images/s %.1f mean %.1f teacher %s width %d precision %s"
-      % (args.batch / median, args.batch * args.steps / sum(seconds), args.teacher,
-         args.teacher_width, args.precision))
+step_timing.run(step, args.batch, args,
+                "distill step teacher %s width %d precision %s"
+                % (args.teacher, args.teacher_width, args.precision))

@@ -5,11 +5,14 @@ times it in the engine: torchvision's ResNet-18 with the small-image stem
 cross-entropy, SGD. Prints images per second of the median step (and the
 mean)."""
 import argparse
+import os
 import sys
-import time
 
 import torch
 import torchvision
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import step_timing  # noqa: E402
 
 p = argparse.ArgumentParser()
 p.add_argument("--threads", type=int, default=2)
@@ -41,22 +44,5 @@ def step():
         torch.cuda.synchronize()
 
 
-for _ in range(args.warmup):
-    step()
-if args.lockstep:
-    print("ready 128", flush=True)
-    for _ in sys.stdin:
-        start = time.perf_counter()
-        step()
-        print(time.perf_counter() - start, flush=True)
-    sys.exit(0)
-# Each step timed on its own, as the engine's bench does: the median step,
-# and the mean over all steps beside it.
-seconds = []
-for _ in range(args.steps):
-    start = time.perf_counter()
-    step()
-    seconds.append(time.perf_counter() - start)
-median = sorted(seconds)[args.steps // 2]
-print("pytorch images/s %.1f mean %.1f threads %d"
-      % (128 / median, 128 * args.steps / sum(seconds), args.threads))
+step_timing.run(step, 128, args,
+                "step threads %d" % args.threads)
