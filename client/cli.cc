@@ -15,6 +15,7 @@
 #include "client/format.h"
 #include "common/grpc_status.h"
 #include "common/spec_file.h"
+#include "common/sweep_expansion.h"
 #include "common/token.h"
 #include "distill/v1/admin_service.grpc.pb.h"
 #include "distill/v1/experiment_service.grpc.pb.h"
@@ -40,6 +41,7 @@ class Cli {
     const size_t n = a.size();
     if (n == 2 && a[0] == "submit") return Submit(a[1]);
     if ((n == 2 || n == 3) && a[0] == "sweep") {
+      if (n == 3 && a[2] == "--dry-run") return DryRun(a[1]);
       if (n == 3 && a[2] != "--wait") return Usage();
       return Sweep(a[1], n == 3);
     }
@@ -121,6 +123,36 @@ class Cli {
     if (!status.ok()) return Refused("submit", status);
     out_ << "run " << run.id() << " " << v1::RunStatus_Name(run.status())
          << "\n";
+    return 0;
+  }
+
+  // The members a sweep file expands to, checked as the coordinator checks
+  // them, without submitting anything.
+  int DryRun(const std::string& path) {
+    v1::SweepSpec spec;
+    if (absl::Status s = ReadYamlFile(path, &spec); !s.ok()) {
+      err_ << s.message() << "\n";
+      return 2;
+    }
+    absl::StatusOr<ExpandedSweep> expanded = ExpandSweep(spec);
+    if (!expanded.ok()) {
+      err_ << path << ": " << expanded.status().message() << "\n";
+      return 2;
+    }
+    out_ << "sweep \"" << spec.name() << "\": " << expanded->members.size()
+         << " members";
+    if (expanded->teacher) {
+      out_ << " after training their teacher (" << expanded->teacher->epochs()
+           << " epochs)";
+    } else {
+      out_ << " from teacher run " << spec.teacher().run_id();
+    }
+    out_ << "; nothing submitted\n";
+    for (size_t i = 0; i < expanded->members.size(); ++i) {
+      const v1::ExperimentSpec& m = expanded->members[i].spec;
+      out_ << absl::StrFormat("%5d  %-40s seed %d, %d epochs\n", i + 1,
+                              expanded->members[i].name, m.seed(), m.epochs());
+    }
     return 0;
   }
 
@@ -503,6 +535,7 @@ std::string CliUsage() {
          "[--tls_ca=CA.pem [--tls_cert=C.pem --tls_key=K.pem]] COMMAND\n"
          "  submit FILE             submit one run (an ExperimentSpec YAML "
          "file)\n"
+         "  sweep FILE --dry-run    list the members a sweep file expands to\n"
          "  sweep FILE [--wait]     submit a sweep (a SweepSpec YAML file); "
          "--wait\n"
          "                          watches every run and prints the results "

@@ -145,6 +145,54 @@ std::string FormatResultsTable(const v1::SweepResults& results) {
       absl::StrAppend(&out, "row ", m.name(), " failed: ", m.message(), "\n");
     }
   }
+  absl::StrAppend(&out, FormatSeedSummary(results));
+  return out;
+}
+
+std::string FormatSeedSummary(const v1::SweepResults& results) {
+  // Members named ".../seed=N" grouped by the rest of their name, in the
+  // order the groups first appear.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const v1::MemberResult*>> groups;
+  bool seeded = false;
+  for (const v1::MemberResult& m : results.members()) {
+    std::string key = m.name();
+    if (const size_t at = key.rfind("seed=");
+        at != std::string::npos && (at == 0 || key[at - 1] == '/')) {
+      key = key.substr(0, at == 0 ? 0 : at - 1);
+      seeded = true;
+    }
+    if (groups.find(key) == groups.end()) order.push_back(key);
+    groups[key].push_back(&m);
+  }
+  if (!seeded) return "";
+  size_t width = 6;
+  for (const std::string& key : order) width = std::max(width, Width(key));
+  std::string out = absl::StrCat(
+      "\nover seeds: top-1 % as mean ± sample std; n: runs with a result "
+      "of the member's runs\n ",
+      Pad("member", width), " │ top-1 %        │ n\n");
+  for (const std::string& key : order) {
+    const auto& members = groups[key];
+    std::vector<double> top1;
+    for (const v1::MemberResult* m : members)
+      if (m->has_top1()) top1.push_back(100 * m->top1());
+    std::string value = "-";
+    if (!top1.empty()) {
+      double mean = 0;
+      for (double v : top1) mean += v;
+      mean /= double(top1.size());
+      double var = 0;
+      for (double v : top1) var += (v - mean) * (v - mean);
+      value = top1.size() > 1
+                  ? absl::StrFormat("%.1f ± %.1f", mean,
+                                    std::sqrt(var / double(top1.size() - 1)))
+                  : absl::StrFormat("%.1f", mean);
+    }
+    absl::StrAppend(&out, " ", Pad(key.empty() ? "(base)" : key, width), " │ ",
+                    Pad(value, 14), " │ ", top1.size(), " of ", members.size(),
+                    "\n");
+  }
   return out;
 }
 

@@ -12,6 +12,11 @@ namespace distill {
 // uses, top-1 %, and the teacher row O.
 std::string FormatResultsTable(const v1::SweepResults& results);
 
+// For a sweep with seeds (members named ".../seed=N"): each member over its
+// seeds, top-1 mean ± sample standard deviation and n; empty otherwise.
+// FormatResultsTable ends with it.
+std::string FormatSeedSummary(const v1::SweepResults& results);
+
 // What the live watch line knows about a run.
 struct Progress {
   int64_t step = 0;

@@ -150,6 +150,9 @@ inline constexpr double kWeightDecay = 1;
 inline constexpr size_t kNameBytes = 256;   // Run, sweep and member names.
 inline constexpr size_t kPathBytes = 4096;  // Paths on a worker.
 inline constexpr int kSweepMembers = 1000;
+// Grid axes, random axes, and choices of one random axis.
+inline constexpr int kSweepAxes = 32;
+inline constexpr int kSweepChoices = 1000;
 // What the coordinator keeps of a worker's failure message.
 inline constexpr size_t kMessageBytes = 4096;
 // Metric points: a key's length, points in one report.

@@ -302,8 +302,10 @@ absl::Status ValidateSweepShape(const v1::SweepSpec& sweep) {
       !s.ok()) {
     return s;
   }
-  if (sweep.members().empty()) {
-    return absl::InvalidArgumentError("members must list at least one member");
+  if (sweep.members().empty() && sweep.grid().empty() &&
+      sweep.random().axes().empty()) {
+    return absl::InvalidArgumentError(
+        "members must list at least one member (or grid or random an axis)");
   }
   if (sweep.members_size() > limits::kSweepMembers) {
     return absl::InvalidArgumentError(
@@ -336,38 +338,6 @@ absl::Status ValidateSweepShape(const v1::SweepSpec& sweep) {
         "teacher.run_id (an existing teacher run)");
   }
   return absl::OkStatus();
-}
-
-absl::StatusOr<ExpandedSweep> ExpandSweep(const v1::SweepSpec& spec) {
-  if (absl::Status s = ValidateSweepShape(spec); !s.ok()) return s;
-  ExpandedSweep expanded;
-  if (spec.teacher().has_train()) {
-    v1::ExperimentSpec teacher = spec.base();
-    teacher.clear_losses();
-    teacher.clear_student();
-    teacher.MergeFrom(spec.teacher().train());
-    teacher.set_kind(v1::TRAIN_TEACHER);
-    absl::StatusOr<v1::ExperimentSpec> resolved = ResolveAndValidate(teacher);
-    if (!resolved.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("teacher.train: ", resolved.status().message()));
-    }
-    expanded.teacher = *std::move(resolved);
-  }
-  for (const v1::SweepMember& member : spec.members()) {
-    v1::ExperimentSpec m = spec.base();
-    m.set_kind(v1::DISTILL);
-    *m.mutable_losses() = member.losses();
-    m.mutable_teacher()->Clear();
-    absl::StatusOr<v1::ExperimentSpec> resolved =
-        ResolveAndValidate(m, TeacherReference::kProvided);
-    if (!resolved.ok()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "member \"", member.name(), "\": ", resolved.status().message()));
-    }
-    expanded.members.push_back(*std::move(resolved));
-  }
-  return expanded;
 }
 
 }  // namespace distill

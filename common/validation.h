@@ -32,19 +32,8 @@ absl::StatusOr<v1::ExperimentSpec> ResolveAndValidate(
     TeacherReference teacher = TeacherReference::kRequired);
 
 // The sweep itself (name, members, teacher stage); the specs it expands to
-// are validated by ValidateSpec.
+// (common/sweep_expansion.h) are validated by ValidateSpec.
 absl::Status ValidateSweepShape(const v1::SweepSpec& sweep);
-
-// What a sweep runs: the teacher stage (when it trains one) over the base,
-// then one DISTILL spec a member, each resolved and validated.
-struct ExpandedSweep {
-  std::optional<v1::ExperimentSpec> teacher;
-  std::vector<v1::ExperimentSpec> members;  // In member order.
-};
-
-// ValidateSweepShape, then the expansion; INVALID_ARGUMENT naming the stage
-// or member ("member \"B\": losses.ce must be ...").
-absl::StatusOr<ExpandedSweep> ExpandSweep(const v1::SweepSpec& sweep);
 
 }  // namespace distill
 

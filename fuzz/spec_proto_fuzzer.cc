@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "common/sweep_expansion.h"
 #include "common/validation.h"
 #include "distill/v1/spec.pb.h"
 

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "common/spec_file.h"
+#include "common/sweep_expansion.h"
 #include "common/validation.h"
 #include "distill/v1/spec.pb.h"
 

@@ -5,7 +5,8 @@
 # and stop the services. The data directory (demo-data/) is kept.
 #
 #   scripts/demo.sh                 run the sweep
-#   scripts/demo.sh results         print the last table again
+#   scripts/demo.sh results [NAME]  print a sweep's table again (default:
+#                                   table1-fashion-mnist)
 #   scripts/demo.sh FILE.yaml       run another sweep file the same way
 #
 # DISTILL_DEMO_PORT (default 50051) and DISTILL_DEMO_DATA (default
@@ -45,7 +46,7 @@ fi
 export DISTILL_TOKEN_FILE=$data/researcher.token
 
 if [ "$what" = results ]; then
-  build/client/distill results table1-fashion-mnist
+  build/client/distill results "${2:-table1-fashion-mnist}"
   exit 0
 fi
 
@@ -58,4 +59,5 @@ grep -m1 'distill-worker: LibTorch' "$data/worker.log" || true
 start=$(date +%s)
 build/client/distill sweep "$what" --wait
 echo "wall time: $(( $(date +%s) - start )) s; data kept in $data"
-echo "print the table again with: scripts/demo.sh results"
+sweep_name=$(sed -n 's/^name: *//p' "$what" | head -1)
+echo "print the table again with: scripts/demo.sh results $sweep_name"

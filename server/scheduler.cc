@@ -12,6 +12,7 @@
 #include "common/metric_keys.h"
 #include "common/run_files.h"
 #include "common/sha256.h"
+#include "common/sweep_expansion.h"
 #include "common/validation.h"
 
 namespace distill {
@@ -203,7 +204,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
   absl::StatusOr<ExpandedSweep> expanded = ExpandSweep(spec);
   if (!expanded.ok()) return expanded.status();
   std::optional<v1::ExperimentSpec>& teacher_spec = expanded->teacher;
-  std::vector<v1::ExperimentSpec>& member_specs = expanded->members;
+  std::vector<SweepMemberSpec>& members = expanded->members;
 
   Locked lock(this);
   v1::SubmitSweepResponse response;
@@ -236,12 +237,12 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
         !s.ok())
       return s;
 
-    for (int i = 0; i < spec.members_size(); ++i) {
+    for (SweepMemberSpec& member : members) {
       v1::Run run;
       run.set_sweep_id(*sweep_id);
-      run.set_member(spec.members(i).name());
-      member_specs[i].mutable_teacher()->set_run_id(teacher_id);
-      *run.mutable_spec() = member_specs[i];
+      run.set_member(member.name);
+      member.spec.mutable_teacher()->set_run_id(teacher_id);
+      *run.mutable_spec() = std::move(member.spec);
       run.set_status(*member_status);
       run.set_teacher_run_id(teacher_id);
       absl::StatusOr<v1::Run> inserted = InsertRun(std::move(run));
@@ -472,17 +473,22 @@ absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(
       results.set_teacher_top1(it->second);
     }
   }
-  // The DISTILL run of each member (the newest, should a name repeat).
+  // The DISTILL run of each member (the newest, should a name repeat), in
+  // the order the sweep expanded them (grid members included).
   absl::flat_hash_map<std::string, const v1::Run*> by_member;
+  std::vector<std::string> order;
   for (const v1::Run& run : *runs) {
-    if (run.spec().kind() == v1::DISTILL) by_member[run.member()] = &run;
+    if (run.spec().kind() != v1::DISTILL) continue;
+    if (by_member.find(run.member()) == by_member.end())
+      order.push_back(run.member());
+    by_member[run.member()] = &run;
   }
-  for (const v1::SweepMember& member : sweep->spec().members()) {
+  for (const std::string& name : order) {
     v1::MemberResult* row = results.add_members();
-    row->set_name(member.name());
-    *row->mutable_losses() = member.losses();
-    if (auto it = by_member.find(member.name()); it != by_member.end()) {
-      const v1::Run& run = *it->second;
+    row->set_name(name);
+    {
+      const v1::Run& run = *by_member.at(name);
+      *row->mutable_losses() = run.spec().losses();
       row->set_run_id(run.id());
       row->set_status(run.status());
       row->set_message(run.message());

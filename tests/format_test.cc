@@ -59,6 +59,28 @@ TEST(FormatTest, ResultsTableHasTable1Layout) {
   EXPECT_THAT(lines[6], HasSubstr("row D failed: loss is nan at step 3"));
 }
 
+TEST(FormatTest, SeedsAreSummarisedAsMeanStdAndN) {
+  v1::SweepResults results;
+  auto add = [&](const std::string& name, double top1, bool has) {
+    v1::MemberResult* m = results.add_members();
+    m->set_name(name);
+    if (has) m->set_top1(top1);
+  };
+  add("G/T=4/seed=1", 0.80, true);
+  add("G/T=4/seed=2", 0.82, true);
+  add("G/T=8/seed=1", 0.70, true);
+  add("G/T=8/seed=2", 0.0, false);  // Still running.
+  const std::vector<std::string> lines = Lines(FormatSeedSummary(results));
+  ASSERT_EQ(lines.size(), 5u) << FormatSeedSummary(results);
+  EXPECT_THAT(lines[1], HasSubstr("over seeds"));
+  // mean 81.0, sample std sqrt(((-1)^2 + 1^2) / 1) = 1.4
+  EXPECT_THAT(lines[3], HasSubstr("G/T=4  │ 81.0 ± 1.4     │ 2 of 2"));
+  EXPECT_THAT(lines[4], HasSubstr("G/T=8  │ 70.0           │ 1 of 2"));
+  v1::SweepResults unseeded;
+  unseeded.add_members()->set_name("H");
+  EXPECT_EQ(FormatSeedSummary(unseeded), "");
+}
+
 TEST(FormatTest, ProgressLineShowsEpochStepLossSpeedAndEta) {
   v1::Run run;
   run.set_id(4);

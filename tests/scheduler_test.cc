@@ -172,6 +172,44 @@ TEST_F(SchedulerTest, SweepResultsFollowTheMembers) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_F(SchedulerTest, AGridSweepRunsEachNamedMemberAndReportsThemInOrder) {
+  v1::SweepSpec spec = SmallSweep("grid");
+  v1::GridAxis* axis = spec.add_grid();
+  axis->set_path("optimizer.lr");
+  axis->add_values("0.1");
+  axis->add_values("0.01");
+  spec.add_seeds(3);
+  auto sweep = scheduler_->SubmitSweep(spec);
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  ASSERT_EQ(sweep->runs_size(), 1 + 2 * 2);  // Teacher, 2 rows x 2 lr.
+  const std::string row = spec.members(0).name();
+  EXPECT_EQ(sweep->runs(1).member(), row + "/lr=0.1/seed=3");
+  EXPECT_EQ(sweep->runs(2).member(), row + "/lr=0.01/seed=3");
+  EXPECT_DOUBLE_EQ(sweep->runs(2).spec().optimizer().lr(), 0.01);
+  EXPECT_EQ(sweep->runs(2).spec().seed(), 3);
+  EXPECT_EQ(sweep->runs(2).spec().teacher().run_id(), sweep->runs(0).id());
+  Succeed(Lease(), "t", 0.8);
+  Succeed(Lease(), "s", 0.4);
+  auto results = scheduler_->SweepResults("grid");
+  ASSERT_TRUE(results.ok()) << results.status();
+  ASSERT_EQ(results->members_size(), 4);
+  EXPECT_EQ(results->members(0).name(), row + "/lr=0.1/seed=3");
+  EXPECT_DOUBLE_EQ(results->members(0).top1(), 0.4);
+  EXPECT_EQ(results->members(1).name(), row + "/lr=0.01/seed=3");
+  EXPECT_EQ(results->members(3).status(), v1::QUEUED);
+  // Refused with the axis named; nothing stored.
+  v1::SweepSpec bad = SmallSweep("bad");
+  bad.add_grid()->set_path("optimizer.momentum");
+  bad.mutable_grid(0)->add_values("lots");
+  auto refused = scheduler_->SubmitSweep(bad);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      std::string(refused.status().message()),
+      HasSubstr("grid[0] optimizer.momentum: \"lots\" is not a number"));
+  EXPECT_EQ(scheduler_->SweepResults("bad").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(SchedulerTest, InvalidSweepMemberNamesTheMember) {
   v1::SweepSpec sweep = SmallSweep("table1");
   sweep.mutable_members(1)->mutable_losses()->mutable_ikd()->set_weight(1);

@@ -1,0 +1,50 @@
+// A sweep's members as it runs them: its rows crossed with its grid axes,
+// random points and seeds, each a named, resolved and validated spec.
+#ifndef DISTILL_COMMON_SWEEP_EXPANSION_H_
+#define DISTILL_COMMON_SWEEP_EXPANSION_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "distill/v1/spec.pb.h"
+
+namespace distill {
+
+// Sets the scalar field at `path` ("losses.ikd.temperature") of `spec` from
+// its text ("4", "ADAMW", "true", "resnet50"). INVALID_ARGUMENT naming the
+// path and the value: an unknown field, a field that is not a scalar, kind,
+// name or anything under teacher, or a value its type cannot hold.
+absl::Status SetSpecField(const std::string& path, const std::string& value,
+                          v1::ExperimentSpec* spec);
+
+// The short form of a path in member names: "losses.ikd.temperature" is
+// "T", "losses.rkd.angle_weight" "rkd.angle", "optimizer.lr" "lr"; other
+// paths lose a leading "losses." and a trailing "_weight".
+std::string AxisLabel(const std::string& path);
+
+struct SweepMemberSpec {
+  std::string name;         // "H", "H/T=4/rkd.angle=2/seed=1", "T=4" (no rows).
+  v1::ExperimentSpec spec;  // Resolved and validated; teacher not set.
+};
+
+// What a sweep runs: the teacher stage (when it trains one) over the base,
+// then one DISTILL spec a member: each row (or the base alone when there
+// are none) crossed with every combination of the grid axes (in the order
+// given, the last varying fastest), then with every random point, then
+// with every seed. At most limits::kSweepMembers members.
+struct ExpandedSweep {
+  std::optional<v1::ExperimentSpec> teacher;
+  std::vector<SweepMemberSpec> members;
+};
+
+// ValidateSweepShape, then the expansion; INVALID_ARGUMENT naming the stage,
+// axis or member ("member \"B/T=-1\": losses.ikd.temperature must be in
+// (0, 100], got -1"). A value of 0 means the field's default, as in a spec.
+absl::StatusOr<ExpandedSweep> ExpandSweep(const v1::SweepSpec& sweep);
+
+}  // namespace distill
+
+#endif  // DISTILL_COMMON_SWEEP_EXPANSION_H_
