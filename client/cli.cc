@@ -40,6 +40,10 @@ class Cli {
   int Run(const std::vector<std::string>& a) {
     const size_t n = a.size();
     if (n == 2 && a[0] == "submit") return Submit(a[1]);
+    if (n == 3 && a[0] == "sweep" && (a[1] == "retry" || a[1] == "cancel") &&
+        a[2].rfind("--", 0) != 0) {
+      return SweepAction(a[1], a[2]);
+    }
     if ((n == 2 || n == 3) && a[0] == "sweep") {
       if (n == 3 && a[2] == "--dry-run") return DryRun(a[1]);
       if (n == 3 && a[2] != "--wait") return Usage();
@@ -123,6 +127,35 @@ class Cli {
     if (!status.ok()) return Refused("submit", status);
     out_ << "run " << run.id() << " " << v1::RunStatus_Name(run.status())
          << "\n";
+    return 0;
+  }
+
+  // `distill sweep retry|cancel SWEEP` (an id or a name).
+  int SweepAction(const std::string& action, const std::string& sweep) {
+    v1::SweepRequest request;
+    request.set_sweep(sweep);
+    grpc::ClientContext context;
+    v1::SweepActionResponse response;
+    grpc::Status status =
+        action == "retry" ? stub_->RetrySweep(&context, request, &response)
+                          : stub_->CancelSweep(&context, request, &response);
+    if (!status.ok())
+      return Refused(action == "retry" ? "sweep retry" : "sweep cancel",
+                     status);
+    out_ << "sweep " << response.sweep().id() << " \""
+         << response.sweep().name() << "\": ";
+    if (response.runs().empty()) {
+      out_ << (action == "retry" ? "nothing failed or was cancelled"
+                                 : "no run left to cancel")
+           << "\n";
+      return 0;
+    }
+    out_ << response.runs_size()
+         << (action == "retry" ? " runs queued again:" : " runs cancelled:");
+    for (const v1::Run& run : response.runs()) {
+      out_ << " " << run.id() << " (" << run.member() << ")";
+    }
+    out_ << "\n";
     return 0;
   }
 
@@ -536,6 +569,9 @@ std::string CliUsage() {
          "  submit FILE             submit one run (an ExperimentSpec YAML "
          "file)\n"
          "  sweep FILE --dry-run    list the members a sweep file expands to\n"
+         "  sweep retry SWEEP       queue again its failed and cancelled "
+         "members\n"
+         "  sweep cancel SWEEP      cancel every run of it that has not ended\n"
          "  sweep FILE [--wait]     submit a sweep (a SweepSpec YAML file); "
          "--wait\n"
          "                          watches every run and prints the results "

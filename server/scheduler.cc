@@ -400,6 +400,123 @@ absl::StatusOr<v1::Run> Scheduler::CancelRun(int64_t id) {
   return *run;
 }
 
+namespace {
+
+absl::StatusOr<v1::Sweep> FindSweepByRef(Store& store, const std::string& ref) {
+  int64_t id;
+  return absl::SimpleAtoi(ref, &id) ? store.GetSweep(id) : store.FindSweep(ref);
+}
+
+// The newest run of each name among `runs` (id order), in first-seen order.
+std::vector<const v1::Run*> NewestByMember(const std::vector<v1::Run>& runs,
+                                           v1::ExperimentKind kind) {
+  absl::flat_hash_map<std::string, size_t> slot;
+  std::vector<const v1::Run*> newest;
+  for (const v1::Run& run : runs) {
+    if (run.spec().kind() != kind) continue;
+    auto [it, added] = slot.try_emplace(run.member(), newest.size());
+    if (added) {
+      newest.push_back(&run);
+    } else {
+      newest[it->second] = &run;
+    }
+  }
+  return newest;
+}
+
+}  // namespace
+
+absl::StatusOr<v1::SweepActionResponse> Scheduler::CancelSweep(
+    const std::string& ref) {
+  Locked lock(this);
+  absl::StatusOr<v1::Sweep> sweep = FindSweepByRef(*store_, ref);
+  if (!sweep.ok()) return sweep.status();
+  v1::SweepActionResponse response;
+  *response.mutable_sweep() = *sweep;
+  absl::Status s = Transaction([&]() -> absl::Status {
+    absl::StatusOr<std::vector<v1::Run>> runs =
+        store_->ListRuns(sweep->id(), v1::RUN_STATUS_UNSPECIFIED);
+    if (!runs.ok()) return runs.status();
+    for (v1::Run& run : *runs) {
+      // Re-read: cancelling a teacher fails its waiting students.
+      absl::StatusOr<v1::Run> now = store_->GetRun(run.id());
+      if (!now.ok()) return now.status();
+      if (IsTerminal(now->status())) continue;
+      if (absl::Status f =
+              Finish(*now, v1::CANCELLED,
+                     absl::StrCat("cancelled with sweep ", sweep->id()));
+          !f.ok())
+        return f;
+      *response.add_runs() = *now;
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  QueueChanged();
+  return response;
+}
+
+absl::StatusOr<v1::SweepActionResponse> Scheduler::RetrySweep(
+    const std::string& ref) {
+  Locked lock(this);
+  absl::StatusOr<v1::Sweep> sweep = FindSweepByRef(*store_, ref);
+  if (!sweep.ok()) return sweep.status();
+  v1::SweepActionResponse response;
+  auto retryable = [](v1::RunStatus s) {
+    return s == v1::FAILED || s == v1::CANCELLED;
+  };
+  absl::Status s = store_->InTransaction([&]() -> absl::Status {
+    absl::StatusOr<std::vector<v1::Run>> runs =
+        store_->ListRuns(sweep->id(), v1::RUN_STATUS_UNSPECIFIED);
+    if (!runs.ok()) return runs.status();
+    int64_t teacher_id = sweep->teacher_run_id();
+    absl::StatusOr<v1::Run> teacher = store_->GetRun(teacher_id);
+    if (!teacher.ok()) return teacher.status();
+    if (retryable(teacher->status())) {
+      if (teacher->sweep_id() != sweep->id()) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the sweep's teacher, run ", teacher_id,
+            " of another sweep, ended ", StatusName(teacher->status()),
+            "; retry that one first"));
+      }
+      v1::Run again;
+      again.set_sweep_id(sweep->id());
+      again.set_member(teacher->member());
+      *again.mutable_spec() = teacher->spec();
+      again.set_status(v1::QUEUED);
+      absl::StatusOr<v1::Run> inserted = InsertRun(std::move(again));
+      if (!inserted.ok()) return inserted.status();
+      teacher_id = inserted->id();
+      if (absl::Status t = store_->SetSweepTeacher(sweep->id(), teacher_id);
+          !t.ok())
+        return t;
+      sweep->set_teacher_run_id(teacher_id);
+      *response.add_runs() = *std::move(inserted);
+    }
+    absl::StatusOr<v1::RunStatus> member_status =
+        StatusBehindTeacher(teacher_id);
+    if (!member_status.ok()) return member_status.status();
+    for (const v1::Run* run : NewestByMember(*runs, v1::DISTILL)) {
+      if (!retryable(run->status())) continue;
+      v1::Run again;
+      again.set_sweep_id(sweep->id());
+      again.set_member(run->member());
+      *again.mutable_spec() = run->spec();
+      again.mutable_spec()->mutable_teacher()->set_run_id(teacher_id);
+      again.set_teacher_run_id(teacher_id);
+      again.set_status(*member_status);
+      absl::StatusOr<v1::Run> inserted = InsertRun(std::move(again));
+      if (!inserted.ok()) return inserted.status();
+      *response.add_runs() = *std::move(inserted);
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  *response.mutable_sweep() = *sweep;
+  QueueChanged();
+  return response;
+}
+
 absl::Status Scheduler::Transaction(const std::function<absl::Status()>& fn) {
   orphaned_.clear();
   absl::Status status = store_->InTransaction(fn);

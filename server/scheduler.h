@@ -123,6 +123,13 @@ class Scheduler {
   static constexpr int64_t kQueueChanges = 0;  // No run has id 0.
   bool shutting_down() const { return shutting_down_; }
   absl::StatusOr<v1::Run> CancelRun(int64_t id);
+  // `sweep` is an id or a name (the newest of that name). CancelSweep ends
+  // every run of it that has not ended, CANCELLED; RetrySweep queues again,
+  // as new runs with the same member names, the members whose newest run
+  // FAILED or was CANCELLED, and first the sweep's own teacher when that
+  // did not succeed. Each returns the runs it touched.
+  absl::StatusOr<v1::SweepActionResponse> CancelSweep(const std::string& sweep);
+  absl::StatusOr<v1::SweepActionResponse> RetrySweep(const std::string& sweep);
   // `sweep` is an id or a name (the newest sweep of that name).
   absl::StatusOr<v1::SweepResults> SweepResults(const std::string& sweep);
 

@@ -422,6 +422,24 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::SubmitSweep(
   });
 }
 
+grpc::ServerUnaryReactor* ExperimentServiceImpl::CancelSweep(
+    grpc::CallbackServerContext* context, const v1::SweepRequest* request,
+    v1::SweepActionResponse* response) {
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kChange);
+    return Reply(scheduler_->CancelSweep(request->sweep()), response);
+  });
+}
+
+grpc::ServerUnaryReactor* ExperimentServiceImpl::RetrySweep(
+    grpc::CallbackServerContext* context, const v1::SweepRequest* request,
+    v1::SweepActionResponse* response) {
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kChange);
+    return Reply(scheduler_->RetrySweep(request->sweep()), response);
+  });
+}
+
 grpc::ServerUnaryReactor* ExperimentServiceImpl::GetRun(
     grpc::CallbackServerContext* context, const v1::GetRunRequest* request,
     v1::Run* response) {

@@ -67,6 +67,12 @@ class ExperimentServiceImpl final
       grpc::CallbackServerContext* context,
       const v1::GetRunMetricsRequest* request,
       v1::GetRunMetricsResponse* response) override;
+  grpc::ServerUnaryReactor* CancelSweep(
+      grpc::CallbackServerContext* context, const v1::SweepRequest* request,
+      v1::SweepActionResponse* response) override;
+  grpc::ServerUnaryReactor* RetrySweep(
+      grpc::CallbackServerContext* context, const v1::SweepRequest* request,
+      v1::SweepActionResponse* response) override;
   grpc::ServerUnaryReactor* CancelRun(grpc::CallbackServerContext* context,
                                       const v1::CancelRunRequest* request,
                                       v1::Run* response) override;

@@ -141,7 +141,8 @@ admin.RevokeToken(admin_pb.RevokeTokenRequest(id=revoked.token.id),
 # --- Every role against every method ---
 # Which roles may call each service's methods; the rest of ExperimentService
 # is reading (viewer, researcher, admin).
-CHANGES = {"SubmitRun", "SubmitSweep", "CancelRun", "DrainWorker"}
+CHANGES = {"SubmitRun", "SubmitSweep", "CancelRun", "CancelSweep",
+           "RetrySweep", "DrainWorker"}
 
 
 def allowed(service, method):

@@ -210,6 +210,83 @@ TEST_F(SchedulerTest, AGridSweepRunsEachNamedMemberAndReportsThemInOrder) {
             absl::StatusCode::kNotFound);
 }
 
+TEST_F(SchedulerTest, RetryQueuesExactlyTheFailedAndCancelledMembersAgain) {
+  v1::SweepSpec spec = SmallSweep("retry");
+  spec.add_seeds(1);
+  spec.add_seeds(2);  // Teacher, then 2 rows x 2 seeds.
+  auto sweep = *scheduler_->SubmitSweep(spec);
+  ASSERT_EQ(sweep.runs_size(), 5);
+  Succeed(Lease(), "t", 0.8);
+  Succeed(Lease(), "s", 0.5);  // runs(1) SUCCEEDED
+  v1::Run failing = Lease();   // runs(2) FAILED
+  v1::FailRunRequest fail;
+  fail.set_run_id(failing.id());
+  fail.set_attempt(failing.attempt());
+  fail.set_message("loss is nan");
+  ASSERT_TRUE(scheduler_->FailRun(fail).ok());
+  ASSERT_TRUE(scheduler_->CancelRun(sweep.runs(3).id()).ok());  // CANCELLED
+  // runs(4) is still QUEUED: not retried.
+  auto retried = scheduler_->RetrySweep("retry");
+  ASSERT_TRUE(retried.ok()) << retried.status();
+  ASSERT_EQ(retried->runs_size(), 2);
+  EXPECT_EQ(retried->runs(0).member(), sweep.runs(2).member());
+  EXPECT_EQ(retried->runs(1).member(), sweep.runs(3).member());
+  for (const v1::Run& run : retried->runs()) {
+    EXPECT_EQ(run.status(), v1::QUEUED);
+    EXPECT_EQ(run.teacher_run_id(), sweep.runs(0).id());
+  }
+  EXPECT_EQ(retried->runs(0).spec().seed(), sweep.runs(2).spec().seed());
+  // The results show the newest run of each member; the old ones stay.
+  auto results = *scheduler_->SweepResults("retry");
+  ASSERT_EQ(results.members_size(), 4);
+  EXPECT_EQ(results.members(1).run_id(), retried->runs(0).id());
+  EXPECT_EQ(results.members(1).status(), v1::QUEUED);
+  EXPECT_EQ(results.members(0).status(), v1::SUCCEEDED);
+  EXPECT_EQ(StatusOf(failing.id()), v1::FAILED);
+  // Nothing left to retry: an empty answer, not an error.
+  EXPECT_EQ(scheduler_->RetrySweep("retry")->runs_size(), 0);
+}
+
+TEST_F(SchedulerTest, RetryOfASweepWhoseTeacherFailedTrainsItAgainFirst) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("t-fails"));
+  v1::Run teacher = Lease();
+  v1::FailRunRequest fail;
+  fail.set_run_id(teacher.id());
+  fail.set_attempt(teacher.attempt());
+  fail.set_message("out of memory");
+  ASSERT_TRUE(scheduler_->FailRun(fail).ok());
+  EXPECT_EQ(StatusOf(sweep.runs(1).id()), v1::FAILED);
+  auto retried = *scheduler_->RetrySweep(std::to_string(sweep.sweep().id()));
+  ASSERT_EQ(retried.runs_size(), 3);  // The teacher, then both students.
+  const v1::Run& new_teacher = retried.runs(0);
+  EXPECT_EQ(new_teacher.spec().kind(), v1::TRAIN_TEACHER);
+  EXPECT_EQ(new_teacher.status(), v1::QUEUED);
+  EXPECT_EQ(retried.sweep().teacher_run_id(), new_teacher.id());
+  for (int i = 1; i < 3; ++i) {
+    EXPECT_EQ(retried.runs(i).status(), v1::WAITING);
+    EXPECT_EQ(retried.runs(i).spec().teacher().run_id(), new_teacher.id());
+  }
+  Succeed(Lease(), "t", 0.8);
+  EXPECT_EQ(StatusOf(retried.runs(1).id()), v1::QUEUED);
+}
+
+TEST_F(SchedulerTest, CancellingASweepEndsEveryRunThatHasNotEnded) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("c"));
+  Succeed(Lease(), "t", 0.8);
+  v1::Run running = Lease();
+  auto cancelled = scheduler_->CancelSweep("c");
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->runs_size(), 2);  // Not the teacher that succeeded.
+  EXPECT_EQ(StatusOf(running.id()), v1::CANCELLED);
+  EXPECT_EQ(StatusOf(sweep.runs(2).id()), v1::CANCELLED);
+  EXPECT_EQ(StatusOf(sweep.runs(0).id()), v1::SUCCEEDED);
+  EXPECT_EQ(scheduler_->CancelSweep("c")->runs_size(), 0);
+  EXPECT_EQ(scheduler_->CancelSweep("nope").status().code(),
+            absl::StatusCode::kNotFound);
+  // Then a retry queues both again.
+  EXPECT_EQ(scheduler_->RetrySweep("c")->runs_size(), 2);
+}
+
 TEST_F(SchedulerTest, InvalidSweepMemberNamesTheMember) {
   v1::SweepSpec sweep = SmallSweep("table1");
   sweep.mutable_members(1)->mutable_losses()->mutable_ikd()->set_weight(1);
