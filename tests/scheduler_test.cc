@@ -79,6 +79,15 @@ class SchedulerTest : public ::testing::Test {
     ASSERT_TRUE(scheduler_->CompleteRun(complete).ok());
   }
 
+  // The run's worker reports it failed, with `message`.
+  void Fail(const v1::Run& run, const std::string& message) {
+    v1::FailRunRequest fail;
+    fail.set_run_id(run.id());
+    fail.set_attempt(run.attempt());
+    fail.set_message(message);
+    ASSERT_TRUE(scheduler_->FailRun(fail).ok());
+  }
+
   v1::RunStatus StatusOf(int64_t id) {
     return scheduler_->GetRun(id)->status();
   }
@@ -140,11 +149,7 @@ TEST_F(SchedulerTest, TwoRunsMayUploadIdenticalCheckpoints) {
 TEST_F(SchedulerTest, AFailedTeacherFailsItsStudentsNamingIt) {
   auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
   v1::Run teacher = Lease();
-  v1::FailRunRequest fail;
-  fail.set_run_id(teacher.id());
-  fail.set_attempt(teacher.attempt());
-  fail.set_message("cannot open /data/train-images-idx3-ubyte.gz");
-  ASSERT_TRUE(scheduler_->FailRun(fail).ok());
+  Fail(teacher, "cannot open /data/train-images-idx3-ubyte.gz");
   v1::Run student = *scheduler_->GetRun(sweep.runs(2).id());
   EXPECT_EQ(student.status(), v1::FAILED);
   EXPECT_THAT(student.message(),
@@ -219,11 +224,7 @@ TEST_F(SchedulerTest, RetryQueuesExactlyTheFailedAndCancelledMembersAgain) {
   Succeed(Lease(), "t", 0.8);
   Succeed(Lease(), "s", 0.5);  // runs(1) SUCCEEDED
   v1::Run failing = Lease();   // runs(2) FAILED
-  v1::FailRunRequest fail;
-  fail.set_run_id(failing.id());
-  fail.set_attempt(failing.attempt());
-  fail.set_message("loss is nan");
-  ASSERT_TRUE(scheduler_->FailRun(fail).ok());
+  Fail(failing, "loss is nan");
   ASSERT_TRUE(scheduler_->CancelRun(sweep.runs(3).id()).ok());  // CANCELLED
   // runs(4) is still QUEUED: not retried.
   auto retried = scheduler_->RetrySweep("retry");
@@ -250,11 +251,7 @@ TEST_F(SchedulerTest, RetryQueuesExactlyTheFailedAndCancelledMembersAgain) {
 TEST_F(SchedulerTest, RetryOfASweepWhoseTeacherFailedTrainsItAgainFirst) {
   auto sweep = *scheduler_->SubmitSweep(SmallSweep("t-fails"));
   v1::Run teacher = Lease();
-  v1::FailRunRequest fail;
-  fail.set_run_id(teacher.id());
-  fail.set_attempt(teacher.attempt());
-  fail.set_message("out of memory");
-  ASSERT_TRUE(scheduler_->FailRun(fail).ok());
+  Fail(teacher, "out of memory");
   EXPECT_EQ(StatusOf(sweep.runs(1).id()), v1::FAILED);
   auto retried = *scheduler_->RetrySweep(std::to_string(sweep.sweep().id()));
   ASSERT_EQ(retried.runs_size(), 3);  // The teacher, then both students.
@@ -469,11 +466,7 @@ TEST_F(SchedulerTest, ABadMetricBatchIsRefusedWholeAndStoresNothing) {
 TEST_F(SchedulerTest, AFailureMessageIsKeptUpToItsBound) {
   auto sweep = *scheduler_->SubmitSweep(SmallSweep("table1"));
   v1::Run run = Lease();
-  v1::FailRunRequest fail;
-  fail.set_run_id(run.id());
-  fail.set_attempt(run.attempt());
-  fail.set_message(std::string(10 << 20, 'e'));
-  ASSERT_TRUE(scheduler_->FailRun(fail).ok());
+  Fail(run, std::string(10 << 20, 'e'));
   const std::string message = scheduler_->GetRun(run.id())->message();
   EXPECT_LE(message.size(), 4096u + 10);
   EXPECT_THAT(message, HasSubstr("[...]"));
