@@ -570,9 +570,7 @@ absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(
   absl::StatusOr<std::vector<v1::Run>> runs;
   absl::StatusOr<v1::Run> teacher;
   absl::Status read = Read([&](Store& store) -> absl::Status {
-    int64_t id;
-    sweep = absl::SimpleAtoi(sweep_ref, &id) ? store.GetSweep(id)
-                                             : store.FindSweep(sweep_ref);
+    sweep = FindSweepByRef(store, sweep_ref);
     if (!sweep.ok()) return sweep.status();
     runs = store.ListRuns(sweep->id(), v1::RUN_STATUS_UNSPECIFIED);
     if (!runs.ok()) return runs.status();
@@ -592,27 +590,16 @@ absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(
   }
   // The DISTILL run of each member (the newest, should a name repeat), in
   // the order the sweep expanded them (grid members included).
-  absl::flat_hash_map<std::string, const v1::Run*> by_member;
-  std::vector<std::string> order;
-  for (const v1::Run& run : *runs) {
-    if (run.spec().kind() != v1::DISTILL) continue;
-    if (by_member.find(run.member()) == by_member.end())
-      order.push_back(run.member());
-    by_member[run.member()] = &run;
-  }
-  for (const std::string& name : order) {
+  for (const v1::Run* run : NewestByMember(*runs, v1::DISTILL)) {
     v1::MemberResult* row = results.add_members();
-    row->set_name(name);
-    {
-      const v1::Run& run = *by_member.at(name);
-      *row->mutable_losses() = run.spec().losses();
-      row->set_run_id(run.id());
-      row->set_status(run.status());
-      row->set_message(run.message());
-      if (auto top1 = run.results().find(metric_keys::kEvalTop1);
-          top1 != run.results().end()) {
-        row->set_top1(top1->second);
-      }
+    row->set_name(run->member());
+    *row->mutable_losses() = run->spec().losses();
+    row->set_run_id(run->id());
+    row->set_status(run->status());
+    row->set_message(run->message());
+    if (auto top1 = run->results().find(metric_keys::kEvalTop1);
+        top1 != run->results().end()) {
+      row->set_top1(top1->second);
     }
   }
   return results;
