@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark ratios, each measured side by side in one run on this
 # machine (2 threads each). Usage:
-# bench/run.sh [student|distill|loader|sweep|coordinator|all]
+# bench/run.sh [student|distill|loader|sweep|earlystop|coordinator|all]
 #   student  the student's training step (ResNet-18, small stem, batch 128,
 #            28x28) in the engine against PyTorch's Python API: images/s of
 #            the median step over PAIRS (default 30) steps taken in lockstep,
@@ -13,6 +13,10 @@
 #            share of the measured 3x3-convolution rate (width 16 and 64)
 #   sweep    the eight distillation runs of the Table 1 sweep (a small size)
 #            with the worker's teacher cache against without it: wall time
+#   earlystop  examples/kd-temperature-grid.yaml (12 members) with its
+#            median rule against the same sweep without early stopping, one
+#            after the other on one worker (2 threads), both from one
+#            teacher trained first: wall time, best member and its top-1
 #   loader   JPEG decoding + training view (224 px) on 2 threads against what
 #            the student step (ResNet-18, ImageNet stem, 224 px) consumes
 #   coordinator  one coordinator under bench/coordinator_load's fake workers
@@ -27,6 +31,19 @@ cd "$(dirname "$0")/.."
 what=${1:-all}
 pairs=${PAIRS:-30}
 scripts/setup.sh build >/dev/null
+# A coordinator on $DISTILL_COORDINATOR with its data in $1, and a
+# researcher's token for the CLI; workers take --token_file="$1/worker.token".
+start_coordinator() {
+  build/server/distill-coordinator --listen="$DISTILL_COORDINATOR" --data_dir="$1/data" \
+    --worker_token_file="$1/worker.token" 2>"$1/coordinator.log" &
+  for _ in $(seq 50); do
+    DISTILL_TOKEN_FILE="$1/data/admin.token" build/client/distill tokens list >/dev/null 2>&1 && break
+    sleep 0.2
+  done
+  DISTILL_TOKEN_FILE="$1/data/admin.token" build/client/distill tokens create \
+    --role=researcher --name=bench --out="$1/researcher.token" >/dev/null
+  export DISTILL_TOKEN_FILE=$1/researcher.token
+}
 median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
 
 if [ "$what" = student ] || [ "$what" = all ]; then
@@ -107,14 +124,13 @@ if [ "$what" = sweep ] || [ "$what" = all ]; then
   work=$(mktemp -d /tmp/distill-bench.XXXXXX)
   trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
   export DISTILL_COORDINATOR=127.0.0.1:${BENCH_PORT:-50091}
-  build/server/distill-coordinator --listen="$DISTILL_COORDINATOR" --data_dir="$work/data" \
-    2>"$work/coordinator.log" &
-  sleep 1
+  start_coordinator "$work"
   distill=build/client/distill
   sed -e 's/train_limit: [0-9]*/train_limit: 5000/' -e 's/epochs: [0-9]*/epochs: 1/' \
       examples/table1-fashion-mnist.yaml >"$work/sweep.yaml"
   # Train the teacher once; both arms distil from that run.
   build/worker/distill-worker --coordinator="$DISTILL_COORDINATOR" --threads=2 \
+    --token_file="$work/worker.token" \
     --scratch_dir="$work/teacher-worker" 2>"$work/teacher-worker.log" &
   teacher_worker=$!
   "$distill" sweep "$work/sweep.yaml" >/dev/null  # Queues the teacher, then the students.
@@ -129,6 +145,7 @@ if [ "$what" = sweep ] || [ "$what" = all ]; then
     flag=true
     [ "$arm" = no-cache ] && flag=false
     build/worker/distill-worker --coordinator="$DISTILL_COORDINATOR" --threads=2 \
+    --token_file="$work/worker.token" \
       --teacher_cache=$flag --scratch_dir="$work/$arm" 2>"$work/$arm.log" &
     worker=$!
     start=$(date +%s.%N)
@@ -145,4 +162,67 @@ if [ "$what" = sweep ] || [ "$what" = all ]; then
   done
   awk -v a="$t_cache" -v b="$t_no_cache" \
     'BEGIN {printf "ratio with cache / without: %.3f\n", a / b}'
+fi
+
+if [ "$what" = earlystop ] || [ "$what" = all ]; then
+  work=$(mktemp -d /tmp/distill-bench.XXXXXX)
+  trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+  export DISTILL_COORDINATOR=127.0.0.1:${BENCH_PORT:-50092}
+  start_coordinator "$work"
+  distill=build/client/distill
+  grid=examples/kd-temperature-grid.yaml
+  # Train the teacher once (a sweep whose members are cancelled); both arms
+  # distil from that run.
+  cp "$grid" "$work/teacher.yaml"
+  build/worker/distill-worker --coordinator="$DISTILL_COORDINATOR" --threads=2 \
+    --token_file="$work/worker.token" \
+    --scratch_dir="$work/teacher-worker" 2>"$work/teacher-worker.log" &
+  teacher_worker=$!
+  "$distill" sweep "$work/teacher.yaml" >/dev/null
+  for id in $("$distill" runs list --sweep=1 | awk '$3 == "DISTILL" {print $1}'); do
+    "$distill" cancel "$id" >/dev/null
+  done
+  "$distill" watch 1 >/dev/null
+  kill "$teacher_worker"; wait "$teacher_worker" 2>/dev/null || true
+  # The arms: the grid from teacher run 1, with its rule and without.
+  sed -e '/^teacher:/,/^members:/{/^members:/!d}' \
+      -e 's/^members:/teacher:\n  run_id: 1\nmembers:/' \
+      -e 's/^name: .*/name: grid-median/' "$grid" >"$work/median.yaml"
+  sed -e '/^early_stopping:/,$d' -e 's/^name: .*/name: grid-off/' \
+      "$work/median.yaml" >"$work/off.yaml"
+  grep -q '^early_stopping:' "$work/median.yaml"
+  for arm in median off; do
+    build/worker/distill-worker --coordinator="$DISTILL_COORDINATOR" --threads=2 \
+    --token_file="$work/worker.token" \
+      --scratch_dir="$work/$arm" 2>"$work/$arm.log" &
+    worker=$!
+    start=$(date +%s.%N)
+    if ! "$distill" sweep "$work/$arm.yaml" --wait >"$work/$arm.out" 2>&1; then
+      echo "the $arm sweep failed; its output and worker log:" >&2
+      tail -n 20 "$work/$arm.out" "$work/$arm.log" >&2
+      exit 1
+    fi
+    end=$(date +%s.%N)
+    kill "$worker"; wait "$worker" 2>/dev/null || true
+    seconds=$(awk -v s="$start" -v e="$end" 'BEGIN {printf "%.1f", e - s}')
+    eval "t_$arm=$seconds"
+    "$distill" results "grid-$arm" >"$work/$arm.table"
+    # The member with the best top-1 (table rows: name | 4 loss marks |
+    # top-1 % | run | status).
+    best=$(awk -F' │ ' 'NF == 8 && $6 ~ /^ *[0-9.]+$/ {
+             gsub(/ /, "", $1); gsub(/ /, "", $6); print $6, $1}' \
+           "$work/$arm.table" | sort -g | tail -1)
+    pruned=$(grep -c 'PRUNED' "$work/$arm.table" || true)
+    eval "best_$arm=\"$best\""
+    echo "kd-temperature-grid, early stopping $arm: $seconds s," \
+         "best member ${best#* } at ${best%% *} % top-1, $pruned pruned"
+    cat "$work/$arm.table"
+  done
+  awk -v a="$t_median" -v b="$t_off" \
+    'BEGIN {printf "time with the median rule / without: %.3f (%.0f %% less)\n", a / b, 100 * (1 - a / b)}'
+  if [ "${best_median#* }" = "${best_off#* }" ]; then
+    echo "same best member: ${best_off#* }"
+  else
+    echo "best member differs: ${best_median#* } with the rule, ${best_off#* } without"
+  fi
 fi

@@ -174,17 +174,39 @@ class Cli {
     }
     out_ << "sweep \"" << spec.name() << "\": " << expanded->members.size()
          << " members";
-    if (expanded->teacher) {
-      out_ << " after training their teacher (" << expanded->teacher->epochs()
-           << " epochs)";
+    if (expanded->teachers.size() == 1) {
+      out_ << " after training their teacher ("
+           << expanded->teachers[0].spec.epochs() << " epochs)";
+    } else if (expanded->teachers.size() > 1) {
+      out_ << " after training their " << expanded->teachers.size()
+           << " teachers";
     } else {
       out_ << " from teacher run " << spec.teacher().run_id();
     }
     out_ << "; nothing submitted\n";
+    if (expanded->teachers.size() > 1) {
+      for (const SweepTeacherSpec& t : expanded->teachers) {
+        out_ << absl::StrFormat("       %-40s %d epochs\n", t.name,
+                                t.spec.epochs());
+      }
+    }
     for (size_t i = 0; i < expanded->members.size(); ++i) {
       const v1::ExperimentSpec& m = expanded->members[i].spec;
       out_ << absl::StrFormat("%5d  %-40s seed %d, %d epochs\n", i + 1,
                               expanded->members[i].name, m.seed(), m.epochs());
+    }
+    const v1::EarlyStopping& stopping = spec.early_stopping();
+    if (stopping.rule() != v1::STOPPING_RULE_UNSPECIFIED) {
+      out_ << "early stopping: " << v1::StoppingRule_Name(stopping.rule())
+           << " on "
+           << (stopping.metric().empty() ? "eval/top1" : stopping.metric())
+           << "\n";
+    }
+    if (spec.max_concurrent() > 0 || spec.priority() != 0) {
+      out_ << "at most "
+           << (spec.max_concurrent() > 0 ? absl::StrCat(spec.max_concurrent())
+                                         : std::string("any number of"))
+           << " runs at once, priority " << spec.priority() << "\n";
     }
     return 0;
   }
@@ -210,7 +232,7 @@ class Cli {
     int failed = 0;
     for (int i = 0; i < response.runs_size(); ++i) {
       out_ << "[" << i + 1 << "/" << response.runs_size() << "] ";
-      failed += Watch(response.runs(i).id()) != 0;
+      failed += WatchRun(response.runs(i).id(), /*pruned_ok=*/true) != 0;
     }
     out_ << "\n";
     const int shown = Results(absl::StrCat(response.sweep().id()));
@@ -306,7 +328,10 @@ class Cli {
   }
 
   // Shows one live progress line until the run ends; 1 unless it succeeded.
-  int Watch(int64_t id) {
+  int Watch(int64_t id) { return WatchRun(id, /*pruned_ok=*/false); }
+
+  // Watch, 0 also when `pruned_ok` and its sweep stopped it early.
+  int WatchRun(int64_t id, bool pruned_ok) {
     v1::WatchRunRequest request;
     request.set_id(id);
     request.set_include_history(true);
@@ -334,7 +359,10 @@ class Cli {
     grpc::Status status = reader->Finish();
     if (tty_) out_ << "\n";
     if (!status.ok()) return Refused("watch", status);
-    return run.status() == v1::SUCCEEDED ? 0 : 1;
+    return run.status() == v1::SUCCEEDED ||
+                   (pruned_ok && run.status() == v1::PRUNED)
+               ? 0
+               : 1;
   }
 
   int Cancel(int64_t id) {

@@ -77,35 +77,73 @@ std::string FormatResultsTable(const v1::SweepResults& results) {
   const std::vector<std::string> header = {"row", "labels CE", "embedding MSE",
                                            "IKD", "RKD",       "top-1 %",
                                            "run", "status"};
-  std::vector<std::vector<std::string>> rows;
   auto top1 = [](bool has, double v) {
     return has ? absl::StrFormat("%.1f", 100 * v) : "-";
   };
-  const std::string check = "✓";
-  for (const v1::MemberResult& m : results.members()) {
-    const v1::Losses& l = m.losses();
-    rows.push_back({m.name(), l.ce() > 0 ? check : "", l.mse() > 0 ? check : "",
-                    l.ikd().weight() > 0 ? check : "", UsesRkd(l) ? check : "",
-                    top1(m.has_top1(), m.top1()), absl::StrCat(m.run_id()),
-                    v1::RunStatus_Name(m.status())});
+  // The teachers (a sweep before they were listed has the one).
+  std::vector<v1::TeacherResult> teachers(results.teachers().begin(),
+                                          results.teachers().end());
+  if (teachers.empty()) {
+    v1::TeacherResult& t = teachers.emplace_back();
+    t.set_name("teacher");
+    t.set_run_id(results.teacher_run_id());
+    t.set_status(results.teacher_status());
+    if (results.has_teacher_top1()) t.set_top1(results.teacher_top1());
   }
-  rows.push_back({"O", "teacher ViT", "", "", "",
-                  top1(results.has_teacher_top1(), results.teacher_top1()),
-                  absl::StrCat(results.teacher_run_id()),
-                  v1::RunStatus_Name(results.teacher_status())});
+  // One block a teacher: its members, then its row O (Table 1's layout).
+  struct Row {
+    std::vector<std::string> cells;
+    bool teacher = false;
+    bool last_of_block = false;
+  };
+  std::vector<Row> rows;
+  const std::string check = "✓";
+  std::vector<bool> shown(results.members_size(), false);
+  for (size_t t = 0; t < teachers.size(); ++t) {
+    for (int i = 0; i < results.members_size(); ++i) {
+      const v1::MemberResult& m = results.members(i);
+      const bool mine =
+          teachers.size() == 1 || m.teacher() == teachers[t].name();
+      if (shown[i] || !mine) continue;
+      shown[i] = true;
+      const v1::Losses& l = m.losses();
+      rows.push_back(
+          {{m.name(), l.ce() > 0 ? check : "", l.mse() > 0 ? check : "",
+            l.ikd().weight() > 0 ? check : "", UsesRkd(l) ? check : "",
+            top1(m.has_top1(), m.top1()), absl::StrCat(m.run_id()),
+            v1::RunStatus_Name(m.status())}});
+    }
+    const v1::TeacherResult& teacher = teachers[t];
+    rows.push_back(
+        {{"O",
+          teachers.size() == 1 ? "teacher ViT"
+                               : absl::StrCat("teacher ViT ", teacher.name()),
+          "", "", "", top1(teacher.has_top1(), teacher.top1()),
+          absl::StrCat(teacher.run_id()), v1::RunStatus_Name(teacher.status())},
+         true,
+         t + 1 < teachers.size()});
+  }
   std::vector<size_t> widths(header.size());
   for (size_t c = 0; c < header.size(); ++c) {
     widths[c] = Width(header[c]);
-    for (size_t r = 0; r < rows.size(); ++r) {
-      const bool spanned =
-          r + 1 == rows.size() && c >= 1 && c <= 4;  // Teacher row.
-      if (!spanned) widths[c] = std::max(widths[c], Width(rows[r][c]));
+    for (const Row& row : rows) {
+      const bool spanned = row.teacher && c >= 1 && c <= 4;
+      if (!spanned) widths[c] = std::max(widths[c], Width(row.cells[c]));
     }
+  }
+  // A teacher's name wider than the loss columns widens the last of them.
+  const size_t span = widths[1] + widths[2] + widths[3] + widths[4] + 9;
+  for (const Row& row : rows) {
+    if (row.teacher && Width(row.cells[1]) > span)
+      widths[4] += Width(row.cells[1]) - span;
   }
   std::string out = absl::StrCat(
       "sweep ", results.sweep().id(), " \"", results.sweep().name(), "\" on ",
-      results.sweep().spec().base().dataset().name(), ", teacher run ",
-      results.teacher_run_id(), "\n");
+      results.sweep().spec().base().dataset().name(),
+      teachers.size() == 1
+          ? absl::StrCat(", teacher run ", results.teacher_run_id())
+          : absl::StrCat(", ", teachers.size(), " teachers"),
+      "\n");
   auto line = [&](const std::vector<std::string>& cells) {
     std::vector<std::string> padded;
     for (size_t c = 0; c < cells.size(); ++c) {
@@ -126,23 +164,28 @@ std::string FormatResultsTable(const v1::SweepResults& results) {
     for (size_t i = 0; i < w; ++i) rule += "─";
     rules.push_back(rule);
   }
-  absl::StrAppend(&out, "─", absl::StrJoin(rules, "─┼─"), "─\n");
-  for (size_t r = 0; r < rows.size(); ++r) {
-    if (r + 1 == rows.size()) {
+  const std::string rule =
+      absl::StrCat("─", absl::StrJoin(rules, "─┼─"), "─\n");
+  absl::StrAppend(&out, rule);
+  for (const Row& row : rows) {
+    if (row.teacher) {
       // The teacher row spans the loss columns.
-      std::vector<std::string> cells = rows[r];
-      const size_t span = widths[1] + widths[2] + widths[3] + widths[4] + 9;
-      absl::StrAppend(&out, " ", Pad(cells[0], widths[0]), " │ ",
-                      Pad(cells[1], span), " │ ",
-                      Pad(cells[5], widths[5], true), " │ ",
-                      Pad(cells[6], widths[6], true), " │ ", cells[7], "\n");
+      const std::vector<std::string>& cells = row.cells;
+      absl::StrAppend(
+          &out, " ", Pad(cells[0], widths[0]), " │ ",
+          Pad(cells[1], widths[1] + widths[2] + widths[3] + widths[4] + 9),
+          " │ ", Pad(cells[5], widths[5], true), " │ ",
+          Pad(cells[6], widths[6], true), " │ ", cells[7], "\n");
+      if (row.last_of_block) absl::StrAppend(&out, rule);
     } else {
-      absl::StrAppend(&out, line(rows[r]));
+      absl::StrAppend(&out, line(row.cells));
     }
   }
   for (const v1::MemberResult& m : results.members()) {
     if (m.status() == v1::FAILED) {
       absl::StrAppend(&out, "row ", m.name(), " failed: ", m.message(), "\n");
+    } else if (m.status() == v1::PRUNED) {
+      absl::StrAppend(&out, "row ", m.name(), " ", m.message(), "\n");
     }
   }
   absl::StrAppend(&out, FormatSeedSummary(results));

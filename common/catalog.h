@@ -153,6 +153,8 @@ inline constexpr int kSweepMembers = 1000;
 // Grid axes, random axes, and choices of one random axis.
 inline constexpr int kSweepAxes = 32;
 inline constexpr int kSweepChoices = 1000;
+// A sweep's priority is in [-kSweepPriority, kSweepPriority].
+inline constexpr int kSweepPriority = 1000;
 // What the coordinator keeps of a worker's failure message.
 inline constexpr size_t kMessageBytes = 4096;
 // Metric points: a key's length, points in one report.

@@ -6,10 +6,12 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <map>
 #include <random>
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -41,17 +43,25 @@ double Uniform(std::mt19937_64& generator) {
 
 std::string FormatDraw(double x) { return absl::StrFormat("%.4g", x); }
 
+// How a value shows in a member's name: a TorchScript teacher by its
+// file's name without directory or ".pt" ("/" separates a name's parts).
+std::string ValueLabel(const Setting& setting) {
+  if (setting.path != "teacher.torchscript") return setting.value;
+  std::string label = setting.value;
+  if (size_t slash = label.rfind('/'); slash != std::string::npos)
+    label = label.substr(slash + 1);
+  if (absl::EndsWith(label, ".pt")) label.resize(label.size() - 3);
+  return label;
+}
+
 }  // namespace
 
-absl::Status SetSpecField(const std::string& path, const std::string& value,
-                          v1::ExperimentSpec* spec) {
+namespace {
+
+// Sets the scalar at `path` of `spec`, whatever the path's first part.
+absl::Status SetField(const std::string& path, const std::string& value,
+                      v1::ExperimentSpec* spec) {
   const std::vector<std::string> parts = absl::StrSplit(path, '.');
-  if (path.empty() || parts.empty()) return Bad("axis", "the path is empty");
-  if (parts[0] == "kind" || parts[0] == "name" || parts[0] == "teacher") {
-    return Bad(path,
-               "a sweep's axes cannot set kind, name or the teacher (the "
-               "sweep's teacher stage does)");
-  }
   google::protobuf::Message* message = spec;
   for (size_t i = 0; i < parts.size(); ++i) {
     const google::protobuf::Descriptor* descriptor = message->GetDescriptor();
@@ -135,11 +145,42 @@ absl::Status SetSpecField(const std::string& path, const std::string& value,
   return Bad(path, "cannot be set by an axis");
 }
 
+}  // namespace
+
+absl::Status SetSpecField(const std::string& path, const std::string& value,
+                          v1::ExperimentSpec* spec) {
+  const std::vector<std::string> parts = absl::StrSplit(path, '.');
+  if (path.empty() || parts.empty()) return Bad("axis", "the path is empty");
+  if (parts[0] == "kind" || parts[0] == "name" || parts[0] == "teacher") {
+    return Bad(path,
+               "a sweep's axes cannot set kind, name or the teacher (the "
+               "sweep's teacher stage does)");
+  }
+  return SetField(path, value, spec);
+}
+
+bool IsTeacherAxis(const std::string& path) {
+  return absl::StartsWith(path, "teacher.");
+}
+
+absl::Status SetTeacherField(const std::string& path, const std::string& value,
+                             v1::ExperimentSpec* spec) {
+  if (path != "teacher.torchscript" &&
+      !absl::StartsWith(path, "teacher.vit.")) {
+    return Bad(path,
+               "a teacher axis sets teacher.vit.* or teacher.torchscript of "
+               "the teacher stage's teacher.train");
+  }
+  return SetField(path, value, spec);
+}
+
 std::string AxisLabel(const std::string& path) {
   if (path == "losses.ikd.temperature") return "T";
   if (path == "optimizer.lr") return "lr";
+  if (path == "teacher.torchscript") return "teacher";
   std::string label = path;
   if (absl::StartsWith(label, "losses.")) label = label.substr(7);
+  if (absl::StartsWith(label, "teacher.")) label = label.substr(8);
   if (absl::EndsWith(label, "_weight"))
     label = label.substr(0, label.size() - 7);
   return label;
@@ -148,18 +189,13 @@ std::string AxisLabel(const std::string& path) {
 absl::StatusOr<ExpandedSweep> ExpandSweep(const v1::SweepSpec& spec) {
   if (absl::Status s = ValidateSweepShape(spec); !s.ok()) return s;
   ExpandedSweep expanded;
+  // The teacher stage's spec; each teacher is it with the teacher axes' values.
+  v1::ExperimentSpec teacher_stage = spec.base();
   if (spec.teacher().has_train()) {
-    v1::ExperimentSpec teacher = spec.base();
-    teacher.clear_losses();
-    teacher.clear_student();
-    teacher.MergeFrom(spec.teacher().train());
-    teacher.set_kind(v1::TRAIN_TEACHER);
-    absl::StatusOr<v1::ExperimentSpec> resolved = ResolveAndValidate(teacher);
-    if (!resolved.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("teacher.train: ", resolved.status().message()));
-    }
-    expanded.teacher = *std::move(resolved);
+    teacher_stage.clear_losses();
+    teacher_stage.clear_student();
+    teacher_stage.MergeFrom(spec.teacher().train());
+    teacher_stage.set_kind(v1::TRAIN_TEACHER);
   }
 
   // The sizes first (every list is bounded only by the message), then each
@@ -210,10 +246,20 @@ absl::StatusOr<ExpandedSweep> ExpandSweep(const v1::SweepSpec& spec) {
     const std::string where = absl::StrCat("grid[", a, "] ", axis.path());
     if (axis.values().empty())
       return absl::InvalidArgumentError(where + ": no values");
+    const bool teacher_axis = IsTeacherAxis(axis.path());
+    if (teacher_axis && !spec.teacher().has_train()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          where,
+          ": a teacher axis needs a teacher stage that trains (teacher.train); "
+          "teacher.run_id names one existing teacher"));
+    }
     std::set<std::string> seen;
     for (const std::string& value : axis.values()) {
-      v1::ExperimentSpec probe = spec.base();
-      if (absl::Status s = SetSpecField(axis.path(), value, &probe); !s.ok())
+      v1::ExperimentSpec probe = teacher_axis ? teacher_stage : spec.base();
+      if (absl::Status s = teacher_axis
+                               ? SetTeacherField(axis.path(), value, &probe)
+                               : SetSpecField(axis.path(), value, &probe);
+          !s.ok())
         return absl::InvalidArgumentError(
             absl::StrCat("grid[", a, "] ", s.message()));
       if (!seen.insert(value).second) {
@@ -253,6 +299,12 @@ absl::StatusOr<ExpandedSweep> ExpandSweep(const v1::SweepSpec& spec) {
         const v1::RandomAxis& axis = random.axes(a);
         const std::string where =
             absl::StrCat("random.axes[", a, "] ", axis.path());
+        if (IsTeacherAxis(axis.path())) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(where,
+                           ": a teacher axis must be a grid axis (each teacher "
+                           "trains once)"));
+        }
         std::string value;
         switch (axis.distribution()) {
           case v1::UNIFORM:
@@ -300,10 +352,55 @@ absl::StatusOr<ExpandedSweep> ExpandSweep(const v1::SweepSpec& spec) {
     for (int64_t seed : spec.seeds()) seed_list.push_back(seed);
   }
 
+  // The teachers: the stage as it is, or one per combination of the teacher
+  // axes' values, in the grid's order.
+  std::map<std::string, int> teacher_of;    // Teacher name -> index.
+  std::vector<int> point_teacher;           // Grid point -> its teacher.
+  std::vector<std::string> teacher_wanted;  // Each teacher's spec, unresolved.
+  if (spec.teacher().has_train()) {
+    for (const auto& point : grid_points) {
+      v1::ExperimentSpec t = teacher_stage;
+      std::vector<std::string> name_parts = {"teacher"};
+      for (const Setting& setting : point) {
+        if (!IsTeacherAxis(setting.path)) continue;
+        // Checked above; cannot fail here.
+        if (absl::Status s = SetTeacherField(setting.path, setting.value, &t);
+            !s.ok())
+          return s;
+        name_parts.push_back(
+            absl::StrCat(AxisLabel(setting.path), "=", ValueLabel(setting)));
+      }
+      const std::string name = absl::StrJoin(name_parts, "/");
+      auto [it, added] = teacher_of.try_emplace(name, expanded.teachers.size());
+      point_teacher.push_back(it->second);
+      const std::string wanted = t.SerializeAsString();
+      if (!added) {
+        if (teacher_wanted[it->second] != wanted) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "two teachers are both named \"", name,
+              "\" (TorchScript files of the same name in other directories)"));
+        }
+        continue;
+      }
+      teacher_wanted.push_back(wanted);
+      absl::StatusOr<v1::ExperimentSpec> resolved = ResolveAndValidate(t);
+      if (!resolved.ok()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            name == "teacher" ? "teacher.train"
+                              : absl::StrCat("teacher \"", name, "\""),
+            ": ", resolved.status().message()));
+      }
+      expanded.teachers.push_back({name, *std::move(resolved)});
+    }
+  } else {
+    point_teacher.assign(grid_points.size(), 0);
+  }
+
   std::set<std::string> names;
   for (int row = 0; row < rows; ++row) {
     const bool has_rows = spec.members_size() > 0;
-    for (const auto& grid_point : grid_points) {
+    for (size_t g = 0; g < grid_points.size(); ++g) {
+      const std::vector<Setting>& grid_point = grid_points[g];
       for (const auto& random_point : random_points) {
         for (const std::optional<int64_t>& seed : seed_list) {
           std::vector<std::string> name_parts;
@@ -314,13 +411,16 @@ absl::StatusOr<ExpandedSweep> ExpandSweep(const v1::SweepSpec& spec) {
           m.mutable_teacher()->Clear();
           for (const auto* point : {&grid_point, &random_point}) {
             for (const Setting& setting : *point) {
-              // Checked above; cannot fail here.
-              if (absl::Status s =
-                      SetSpecField(setting.path, setting.value, &m);
-                  !s.ok())
-                return s;
-              name_parts.push_back(
-                  absl::StrCat(AxisLabel(setting.path), "=", setting.value));
+              // Checked above; cannot fail here. A teacher axis names the
+              // member but sets its teacher's spec.
+              if (!IsTeacherAxis(setting.path)) {
+                if (absl::Status s =
+                        SetSpecField(setting.path, setting.value, &m);
+                    !s.ok())
+                  return s;
+              }
+              name_parts.push_back(absl::StrCat(AxisLabel(setting.path), "=",
+                                                ValueLabel(setting)));
             }
           }
           if (seed) {
@@ -345,7 +445,8 @@ absl::StatusOr<ExpandedSweep> ExpandSweep(const v1::SweepSpec& spec) {
             return absl::InvalidArgumentError(absl::StrCat(
                 "member \"", name, "\": ", resolved.status().message()));
           }
-          expanded.members.push_back({name, *std::move(resolved)});
+          expanded.members.push_back(
+              {name, *std::move(resolved), point_teacher[g]});
         }
       }
     }

@@ -21,22 +21,41 @@ absl::Status SetSpecField(const std::string& path, const std::string& value,
                           v1::ExperimentSpec* spec);
 
 // The short form of a path in member names: "losses.ikd.temperature" is
-// "T", "losses.rkd.angle_weight" "rkd.angle", "optimizer.lr" "lr"; other
-// paths lose a leading "losses." and a trailing "_weight".
+// "T", "losses.rkd.angle_weight" "rkd.angle", "optimizer.lr" "lr",
+// "teacher.torchscript" "teacher"; other paths lose a leading "losses." or
+// "teacher." and a trailing "_weight".
 std::string AxisLabel(const std::string& path);
+
+// Whether an axis varies the teacher stage ("teacher.vit.width").
+bool IsTeacherAxis(const std::string& path);
+
+// SetSpecField for a teacher axis: "teacher.vit.*" or
+// "teacher.torchscript" of a TRAIN_TEACHER spec.
+absl::Status SetTeacherField(const std::string& path, const std::string& value,
+                             v1::ExperimentSpec* spec);
+
+struct SweepTeacherSpec {
+  std::string name;         // "teacher", "teacher/vit.width=192".
+  v1::ExperimentSpec spec;  // TRAIN_TEACHER, resolved and validated.
+};
 
 struct SweepMemberSpec {
   std::string name;         // "H", "H/T=4/rkd.angle=2/seed=1", "T=4" (no rows).
   v1::ExperimentSpec spec;  // Resolved and validated; teacher not set.
+  // Its teacher in ExpandedSweep::teachers (0 when the sweep names an
+  // existing teacher run).
+  int teacher = 0;
 };
 
-// What a sweep runs: the teacher stage (when it trains one) over the base,
-// then one DISTILL spec a member: each row (or the base alone when there
-// are none) crossed with every combination of the grid axes (in the order
-// given, the last varying fastest), then with every random point, then
-// with every seed. At most limits::kSweepMembers members.
+// What a sweep runs: the teachers it trains (none when it names an
+// existing teacher run: one when no grid axis varies the teacher, else one
+// per combination of the teacher axes' values), then one DISTILL spec a
+// member: each row (or the base alone when there are none) crossed with
+// every combination of the grid axes (in the order given, the last varying
+// fastest), then with every random point, then with every seed. At most
+// limits::kSweepMembers members.
 struct ExpandedSweep {
-  std::optional<v1::ExperimentSpec> teacher;
+  std::vector<SweepTeacherSpec> teachers;
   std::vector<SweepMemberSpec> members;
 };
 

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
+#include "common/metric_keys.h"
 #include "common/spec_resolution.h"
 
 namespace distill {
@@ -336,6 +337,72 @@ absl::Status ValidateSweepShape(const v1::SweepSpec& sweep) {
         "teacher must set exactly one of teacher.train (a TRAIN_TEACHER spec) "
         "and "
         "teacher.run_id (an existing teacher run)");
+  }
+  if (absl::Status s = InRange("max_concurrent", sweep.max_concurrent(), 0,
+                               limits::kSweepMembers);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = InRange("priority", sweep.priority(),
+                               -limits::kSweepPriority, limits::kSweepPriority);
+      !s.ok()) {
+    return s;
+  }
+  return ValidateEarlyStopping(sweep.early_stopping(),
+                               sweep.base().evaluation().every_epoch());
+}
+
+absl::Status ValidateEarlyStopping(const v1::EarlyStopping& stopping,
+                                   bool every_epoch) {
+  if (!v1::StoppingRule_IsValid(stopping.rule())) {
+    return Invalid("early_stopping.rule", "MEDIAN or ASHA", stopping.rule());
+  }
+  if (stopping.rule() == v1::STOPPING_RULE_UNSPECIFIED) {
+    if (stopping.ByteSizeLong() != 0) {
+      return absl::InvalidArgumentError(
+          "early_stopping sets fields but no rule (MEDIAN or ASHA)");
+    }
+    return absl::OkStatus();
+  }
+  const std::string& metric = stopping.metric();
+  namespace k = metric_keys;
+  const bool always = metric.empty() || metric == k::kEvalTop1 ||
+                      metric == k::kTeacherAgreement;
+  const bool embedding = metric == absl::StrCat(k::kEval, k::kKnnTop1) ||
+                         metric == absl::StrCat(k::kEval, k::kNmi) ||
+                         metric == absl::StrCat(k::kEval, k::kAri);
+  if (!always && !embedding) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "early_stopping.metric must be a per-epoch judgement (eval/top1, "
+        "eval/teacher_agreement, eval/knn_top1, eval/nmi or eval/ari), got \"",
+        metric.substr(0, 64), "\""));
+  }
+  if (embedding && !every_epoch) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "early_stopping.metric ", metric,
+        " is measured every epoch only with base.evaluation.every_epoch: "
+        "true"));
+  }
+  if (absl::Status s = InRange("early_stopping.warmup_epochs",
+                               stopping.warmup_epochs(), 0, limits::kEpochs);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s =
+          InRange("early_stopping.min_completed", stopping.min_completed(), 0,
+                  limits::kSweepMembers);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = InRange("early_stopping.grace_period",
+                               stopping.grace_period(), 0, limits::kEpochs);
+      !s.ok()) {
+    return s;
+  }
+  const double rf = stopping.reduction_factor();
+  if (rf != 0 && !(rf > 1 && rf <= 100)) {
+    return Invalid("early_stopping.reduction_factor", "0 (3) or in (1, 100]",
+                   rf);
   }
   return absl::OkStatus();
 }

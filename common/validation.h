@@ -35,6 +35,11 @@ absl::StatusOr<v1::ExperimentSpec> ResolveAndValidate(
 // (common/sweep_expansion.h) are validated by ValidateSpec.
 absl::Status ValidateSweepShape(const v1::SweepSpec& sweep);
 
+// A sweep's early stopping: a known rule, a per-epoch metric (an embedding
+// metric only when `every_epoch`), bounded parameters.
+absl::Status ValidateEarlyStopping(const v1::EarlyStopping& stopping,
+                                   bool every_epoch);
+
 }  // namespace distill
 
 #endif  // DISTILL_COMMON_VALIDATION_H_

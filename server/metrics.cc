@@ -9,7 +9,8 @@ namespace distill {
 namespace {
 
 constexpr const char* kRunStatuses[] = {"WAITING",   "QUEUED", "RUNNING",
-                                        "SUCCEEDED", "FAILED", "CANCELLED"};
+                                        "SUCCEEDED", "FAILED", "CANCELLED",
+                                        "PRUNED"};
 constexpr const char* kWorkerStates[] = {"idle", "running", "draining", "lost",
                                          "stopped"};
 

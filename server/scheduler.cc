@@ -1,13 +1,17 @@
 #include "server/scheduler.h"
 
+#include <algorithm>
 #include <cmath>
+#include <map>
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/catalog.h"
+#include "common/early_stopping.h"
 #include "common/log.h"
 #include "common/metric_keys.h"
 #include "common/run_files.h"
@@ -76,7 +80,7 @@ class BoundedWriter final : public RunFileWriter {
 
 bool IsTerminal(v1::RunStatus status) {
   return status == v1::SUCCEEDED || status == v1::FAILED ||
-         status == v1::CANCELLED;
+         status == v1::CANCELLED || status == v1::PRUNED;
 }
 
 Scheduler::Scheduler(Store* store, RunFileStore* run_files, Clock* clock,
@@ -155,6 +159,7 @@ absl::StatusOr<v1::RunStatus> Scheduler::StatusBehindTeacher(
       return v1::QUEUED;
     case v1::FAILED:
     case v1::CANCELLED:
+    case v1::PRUNED:
       return absl::FailedPreconditionError(absl::StrCat(
           "teacher run ", teacher_run_id, " ended ",
           StatusName(teacher->status()), ": ", teacher->message()));
@@ -203,8 +208,6 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
     const v1::SweepSpec& spec) {
   absl::StatusOr<ExpandedSweep> expanded = ExpandSweep(spec);
   if (!expanded.ok()) return expanded.status();
-  std::optional<v1::ExperimentSpec>& teacher_spec = expanded->teacher;
-  std::vector<SweepMemberSpec>& members = expanded->members;
 
   Locked lock(this);
   v1::SubmitSweepResponse response;
@@ -217,34 +220,43 @@ absl::StatusOr<v1::SubmitSweepResponse> Scheduler::SubmitSweep(
     if (!sweep_id.ok()) return sweep_id.status();
     sweep->set_id(*sweep_id);
 
-    int64_t teacher_id = spec.teacher().run_id();
-    if (teacher_spec) {
+    // The teachers first (each member waits for its own), then the members.
+    std::vector<int64_t> teacher_ids;
+    for (SweepTeacherSpec& teacher_spec : expanded->teachers) {
       v1::Run teacher;
       teacher.set_sweep_id(*sweep_id);
-      teacher.set_member("teacher");
-      *teacher.mutable_spec() = *teacher_spec;
+      teacher.set_member(teacher_spec.name);
+      *teacher.mutable_spec() = std::move(teacher_spec.spec);
       teacher.set_status(v1::QUEUED);
+      teacher.set_priority(spec.priority());
       absl::StatusOr<v1::Run> inserted = InsertRun(std::move(teacher));
       if (!inserted.ok()) return inserted.status();
-      teacher_id = inserted->id();
+      teacher_ids.push_back(inserted->id());
       *response.add_runs() = *std::move(inserted);
     }
-    absl::StatusOr<v1::RunStatus> member_status =
-        StatusBehindTeacher(teacher_id);
-    if (!member_status.ok()) return member_status.status();
-    sweep->set_teacher_run_id(teacher_id);
-    if (absl::Status s = store_->SetSweepTeacher(*sweep_id, teacher_id);
+    if (teacher_ids.empty()) teacher_ids.push_back(spec.teacher().run_id());
+    std::vector<v1::RunStatus> member_status;
+    for (int64_t teacher_id : teacher_ids) {
+      absl::StatusOr<v1::RunStatus> s = StatusBehindTeacher(teacher_id);
+      if (!s.ok()) return s.status();
+      member_status.push_back(*s);
+    }
+    sweep->set_teacher_run_id(teacher_ids.front());
+    if (absl::Status s =
+            store_->SetSweepTeacher(*sweep_id, teacher_ids.front());
         !s.ok())
       return s;
 
-    for (SweepMemberSpec& member : members) {
+    for (SweepMemberSpec& member : expanded->members) {
+      const int64_t teacher_id = teacher_ids[member.teacher];
       v1::Run run;
       run.set_sweep_id(*sweep_id);
       run.set_member(member.name);
       member.spec.mutable_teacher()->set_run_id(teacher_id);
       *run.mutable_spec() = std::move(member.spec);
-      run.set_status(*member_status);
+      run.set_status(member_status[member.teacher]);
       run.set_teacher_run_id(teacher_id);
+      run.set_priority(spec.priority());
       absl::StatusOr<v1::Run> inserted = InsertRun(std::move(run));
       if (!inserted.ok()) return inserted.status();
       *response.add_runs() = *std::move(inserted);
@@ -469,42 +481,66 @@ absl::StatusOr<v1::SweepActionResponse> Scheduler::RetrySweep(
     absl::StatusOr<std::vector<v1::Run>> runs =
         store_->ListRuns(sweep->id(), v1::RUN_STATUS_UNSPECIFIED);
     if (!runs.ok()) return runs.status();
-    int64_t teacher_id = sweep->teacher_run_id();
-    absl::StatusOr<v1::Run> teacher = store_->GetRun(teacher_id);
-    if (!teacher.ok()) return teacher.status();
-    if (retryable(teacher->status())) {
-      if (teacher->sweep_id() != sweep->id()) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "the sweep's teacher, run ", teacher_id,
-            " of another sweep, ended ", StatusName(teacher->status()),
-            "; retry that one first"));
-      }
+    // The sweep's own teachers: each name's newest run, queued again when
+    // it did not succeed.
+    absl::flat_hash_map<int64_t, std::string> teacher_name;  // Run -> name.
+    for (const v1::Run& run : *runs) {
+      if (run.spec().kind() == v1::TRAIN_TEACHER)
+        teacher_name[run.id()] = run.member();
+    }
+    absl::flat_hash_map<std::string, int64_t> current;  // Name -> run.
+    for (const v1::Run* teacher : NewestByMember(*runs, v1::TRAIN_TEACHER)) {
+      current[teacher->member()] = teacher->id();
+      if (!retryable(teacher->status())) continue;
       v1::Run again;
       again.set_sweep_id(sweep->id());
       again.set_member(teacher->member());
       *again.mutable_spec() = teacher->spec();
       again.set_status(v1::QUEUED);
+      again.set_priority(teacher->priority());
       absl::StatusOr<v1::Run> inserted = InsertRun(std::move(again));
       if (!inserted.ok()) return inserted.status();
-      teacher_id = inserted->id();
-      if (absl::Status t = store_->SetSweepTeacher(sweep->id(), teacher_id);
-          !t.ok())
-        return t;
-      sweep->set_teacher_run_id(teacher_id);
+      current[teacher->member()] = inserted->id();
       *response.add_runs() = *std::move(inserted);
     }
-    absl::StatusOr<v1::RunStatus> member_status =
-        StatusBehindTeacher(teacher_id);
-    if (!member_status.ok()) return member_status.status();
+    // The teacher a member distils from now: its own teacher's newest run,
+    // or the existing run the sweep named.
+    auto teacher_now = [&](int64_t teacher_id) -> absl::StatusOr<int64_t> {
+      if (auto it = teacher_name.find(teacher_id); it != teacher_name.end())
+        return current[it->second];
+      absl::StatusOr<v1::Run> teacher = store_->GetRun(teacher_id);
+      if (!teacher.ok()) return teacher.status();
+      if (retryable(teacher->status())) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the sweep's teacher, run ", teacher_id,
+            " of another sweep, ended ", StatusName(teacher->status()),
+            "; retry that one first"));
+      }
+      return teacher_id;
+    };
+    absl::StatusOr<int64_t> first = teacher_now(sweep->teacher_run_id());
+    if (!first.ok()) return first.status();
+    if (*first != sweep->teacher_run_id()) {
+      if (absl::Status t = store_->SetSweepTeacher(sweep->id(), *first);
+          !t.ok())
+        return t;
+      sweep->set_teacher_run_id(*first);
+    }
     for (const v1::Run* run : NewestByMember(*runs, v1::DISTILL)) {
       if (!retryable(run->status())) continue;
+      absl::StatusOr<int64_t> teacher_id = teacher_now(run->teacher_run_id());
+      if (!teacher_id.ok()) return teacher_id.status();
+      absl::StatusOr<v1::RunStatus> member_status =
+          StatusBehindTeacher(*teacher_id);
+      if (!member_status.ok()) return member_status.status();
       v1::Run again;
       again.set_sweep_id(sweep->id());
       again.set_member(run->member());
       *again.mutable_spec() = run->spec();
-      again.mutable_spec()->mutable_teacher()->set_run_id(teacher_id);
-      again.set_teacher_run_id(teacher_id);
+      again.mutable_spec()->mutable_teacher()->set_run_id(*teacher_id);
+      again.set_teacher_run_id(*teacher_id);
       again.set_status(*member_status);
+      again.set_priority(run->priority());
       absl::StatusOr<v1::Run> inserted = InsertRun(std::move(again));
       if (!inserted.ok()) return inserted.status();
       *response.add_runs() = *std::move(inserted);
@@ -520,14 +556,102 @@ absl::StatusOr<v1::SweepActionResponse> Scheduler::RetrySweep(
 absl::Status Scheduler::Transaction(const std::function<absl::Status()>& fn) {
   orphaned_.clear();
   absl::Status status = store_->InTransaction(fn);
-  if (status.ok()) {
-    for (const std::string& sha256 : orphaned_) {
-      if (absl::Status s = run_files_->Remove(sha256); !s.ok())
-        DISTILL_LOG(WARNING) << s.message();
-    }
-  }
+  if (status.ok()) RemoveOrphaned();
   orphaned_.clear();
   return status;
+}
+
+void Scheduler::RemoveOrphaned() {
+  for (const std::string& sha256 : orphaned_) {
+    if (absl::Status s = run_files_->Remove(sha256); !s.ok())
+      DISTILL_LOG(WARNING) << s.message();
+  }
+}
+
+namespace {
+
+// The run's per-epoch curve from its points: the last value reported for
+// each epoch (a resumed attempt measures an epoch again), epochs 1, 2, ...
+// up to the first missing one.
+Curve CurveOf(const std::vector<EpochValue>& points) {
+  std::map<int32_t, double> by_epoch;
+  for (const EpochValue& p : points) {
+    if (p.epoch > 0) by_epoch[p.epoch] = p.value;
+  }
+  Curve curve;
+  for (const auto& [epoch, value] : by_epoch) {
+    if (epoch != int32_t(curve.values.size()) + 1) break;
+    curve.values.push_back(value);
+  }
+  return curve;
+}
+
+}  // namespace
+
+absl::Status Scheduler::StopEarlyIfBehind(
+    v1::Run& run, const std::vector<v1::MetricPoint>& points) {
+  if (run.sweep_id() == 0 || run.spec().kind() != v1::DISTILL) {
+    return absl::OkStatus();
+  }
+  // Only a report holding a judgement of an epoch (one a run's epoch) asks
+  // for the sweep.
+  bool judged = false;
+  for (const v1::MetricPoint& p : points) {
+    judged = judged ||
+             (p.epoch() > 0 && absl::StartsWith(p.key(), metric_keys::kEval));
+  }
+  if (!judged) return absl::OkStatus();
+  absl::StatusOr<v1::Sweep> sweep = store_->GetSweep(run.sweep_id());
+  if (!sweep.ok()) return sweep.status();
+  const v1::EarlyStopping& rule = sweep->spec().early_stopping();
+  if (rule.rule() == v1::STOPPING_RULE_UNSPECIFIED) return absl::OkStatus();
+  const std::string metric =
+      rule.metric().empty() ? metric_keys::kEvalTop1 : rule.metric();
+  int epoch = 0;
+  for (const v1::MetricPoint& p : points) {
+    if (p.key() == metric) epoch = std::max(epoch, int(p.epoch()));
+  }
+  // A member at its last epoch has its result: it completes.
+  if (epoch == 0 || epoch >= run.spec().epochs()) return absl::OkStatus();
+
+  absl::StatusOr<std::map<int64_t, std::vector<EpochValue>>> history =
+      store_->SweepMetric(run.sweep_id(), metric);
+  if (!history.ok()) return history.status();
+  absl::StatusOr<std::vector<v1::Run>> runs =
+      store_->ListRuns(run.sweep_id(), v1::RUN_STATUS_UNSPECIFIED);
+  if (!runs.ok()) return runs.status();
+  const Curve member = CurveOf((*history)[run.id()]);
+  if (int(member.values.size()) < epoch) return absl::OkStatus();
+  std::vector<Curve> others;
+  for (const v1::Run* other : NewestByMember(*runs, v1::DISTILL)) {
+    if (other->id() == run.id()) continue;
+    others.push_back(CurveOf((*history)[other->id()]));
+    others.back().completed = other->status() == v1::SUCCEEDED;
+  }
+  StopDecision decision;
+  if (rule.rule() == v1::MEDIAN) {
+    MedianRule median;
+    if (rule.has_warmup_epochs()) median.warmup_epochs = rule.warmup_epochs();
+    if (rule.min_completed() > 0) median.min_completed = rule.min_completed();
+    decision = MedianDecision(median, Goal::kMaximize, member, epoch, others);
+  } else {
+    AshaRule asha;
+    if (rule.grace_period() > 0) asha.grace_period = rule.grace_period();
+    if (rule.reduction_factor() > 0)
+      asha.reduction_factor = rule.reduction_factor();
+    asha.max_epochs = run.spec().epochs();
+    std::vector<double> recorded;
+    for (const Curve& other : others) {
+      if (int(other.values.size()) >= epoch)
+        recorded.push_back(other.values[epoch - 1]);
+    }
+    decision = AshaDecision(asha, Goal::kMaximize, epoch,
+                            member.values[epoch - 1], recorded);
+  }
+  if (!decision.stop) return absl::OkStatus();
+  DISTILL_LOG(INFO) << "run " << run.id() << " (" << run.member()
+                    << "): " << decision.reason;
+  return Finish(run, v1::PRUNED, decision.reason);
 }
 
 absl::Status Scheduler::Finish(v1::Run& run, v1::RunStatus status,
@@ -588,11 +712,39 @@ absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(
       results.set_teacher_top1(it->second);
     }
   }
+  // The teachers: the sweep's own (the newest of each name), or the
+  // existing run it names. A member's teacher is known by its run id.
+  absl::flat_hash_map<int64_t, std::string> teacher_name;
+  for (const v1::Run& run : *runs) {
+    if (run.spec().kind() == v1::TRAIN_TEACHER)
+      teacher_name[run.id()] = run.member();
+  }
+  auto add_teacher = [&](const v1::Run& run, const std::string& name) {
+    v1::TeacherResult* t = results.add_teachers();
+    t->set_name(name);
+    t->set_run_id(run.id());
+    t->set_status(run.status());
+    if (auto it = run.results().find(metric_keys::kEvalTop1);
+        it != run.results().end()) {
+      t->set_top1(it->second);
+    }
+  };
+  std::vector<const v1::Run*> teachers =
+      NewestByMember(*runs, v1::TRAIN_TEACHER);
+  if (teachers.empty() && teacher.ok()) add_teacher(*teacher, "teacher");
+  for (const v1::Run* t : teachers) add_teacher(*t, t->member());
   // The DISTILL run of each member (the newest, should a name repeat), in
   // the order the sweep expanded them (grid members included).
   for (const v1::Run* run : NewestByMember(*runs, v1::DISTILL)) {
     v1::MemberResult* row = results.add_members();
     row->set_name(run->member());
+    row->set_teacher_run_id(run->teacher_run_id());
+    if (auto it = teacher_name.find(run->teacher_run_id());
+        it != teacher_name.end()) {
+      row->set_teacher(it->second);
+    } else {
+      row->set_teacher("teacher");
+    }
     *row->mutable_losses() = run->spec().losses();
     row->set_run_id(run->id());
     row->set_status(run->status());
@@ -875,9 +1027,11 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(
   v1::HeartbeatResponse response;
   absl::StatusOr<v1::Run> run = store_->GetRun(request.run_id());
   if (!run.ok()) return run.status();
-  if (run->status() == v1::CANCELLED && run->attempt() == request.attempt()) {
+  if ((run->status() == v1::CANCELLED || run->status() == v1::PRUNED) &&
+      run->attempt() == request.attempt()) {
     if (absl::Status s = CheckHolder(*run, caller); !s.ok()) return s;
     response.set_cancel_requested(true);
+    response.set_stop_reason(run->message());
     return response;
   }
   run = CurrentLease(request.run_id(), request.attempt(), caller);
@@ -957,19 +1111,24 @@ void Scheduler::WriteGroup(const std::vector<IngestBatch*>& group) {
   int64_t sync_upto = 0;
   {
     Locked lock(this);
+    orphaned_.clear();
     absl::Status s = store_->InTransaction(
         [&]() -> absl::Status {
           for (IngestBatch* batch : group) {
             const v1::ReportMetricsRequest& request = *batch->request;
             // A report whose lease is gone is refused alone.
-            batch->status =
-                CurrentLease(request.run_id(), request.attempt(), batch->caller)
-                    .status();
+            absl::StatusOr<v1::Run> run = CurrentLease(
+                request.run_id(), request.attempt(), batch->caller);
+            batch->status = run.status();
             if (!batch->status.ok()) continue;
             const std::vector<v1::MetricPoint> batch_points(
                 request.points().begin(), request.points().end());
             if (absl::Status s = store_->AppendMetrics(
                     request.run_id(), request.attempt(), batch_points);
+                !s.ok()) {
+              return s;
+            }
+            if (absl::Status s = StopEarlyIfBehind(*run, batch_points);
                 !s.ok()) {
               return s;
             }
@@ -979,6 +1138,9 @@ void Scheduler::WriteGroup(const std::vector<IngestBatch*>& group) {
         },
         Store::Durability::kSyncAfter);
     sync_upto = store_->UnsyncedCommits();
+    // A member stopped early keeps no file.
+    if (s.ok()) RemoveOrphaned();
+    orphaned_.clear();
     if (!s.ok()) {
       written.clear();
       // Nothing of the group was stored: every report not refused alone

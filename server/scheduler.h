@@ -230,6 +230,15 @@ class Scheduler {
   // (orphaned_) are removed once it committed.
   absl::Status Transaction(const std::function<absl::Status()>& fn)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Removes the files of orphaned_ (after the transaction that left them
+  // without a record committed).
+  void RemoveOrphaned() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Inside a transaction, after `points` of `run` were stored: when they
+  // judge an epoch and the run's sweep stops members early, asks its rule
+  // and ends the run PRUNED if the rule says so.
+  absl::Status StopEarlyIfBehind(v1::Run& run,
+                                 const std::vector<v1::MetricPoint>& points)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends `run`, drops its resume point (every file unless it succeeded),
   // and settles the runs waiting on it as a teacher.
   absl::Status Finish(v1::Run& run, v1::RunStatus status,

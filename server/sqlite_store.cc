@@ -190,6 +190,7 @@ Statement::Statement(sqlite3* db, StatementCache& cache, const std::string& sql)
 }
 
 static_assert(v1::RUNNING == 3, "runs_by_worker indexes status = 3");
+static_assert(v1::QUEUED == 2, "runs_queue indexes status = 2");
 
 // A key's points, as ReadPoints reads them; a condition and order follow.
 constexpr char kPointQuery[] =
@@ -199,7 +200,7 @@ constexpr char kPointQuery[] =
 constexpr char kRunColumns[] =
     "id, sweep_id, member, spec, status, attempt, worker_id, lease_expires_ms, "
     "message, teacher_run_id, checkpoint_sha256, created_ms, started_ms, "
-    "finished_ms, releases";
+    "finished_ms, releases, priority";
 
 class SqliteStore final : public Store {
  public:
@@ -393,13 +394,14 @@ class SqliteStore final : public Store {
     Statement q(
         db_, cache_,
         "INSERT INTO runs(sweep_id, member, kind, spec, status, attempt, "
-        "max_restarts, teacher_run_id, message, created_ms) "
-        "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        "max_restarts, teacher_run_id, message, created_ms, priority) "
+        "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     if (absl::Status s =
             q.Bind({run.sweep_id(), run.member(), int64_t{run.spec().kind()},
                     Blob{run.spec().SerializeAsString()}, int64_t{run.status()},
                     int64_t{run.attempt()}, int64_t{run.spec().max_restarts()},
-                    run.teacher_run_id(), run.message(), run.created_ms()});
+                    run.teacher_run_id(), run.message(), run.created_ms(),
+                    int64_t{run.priority()}});
         !s.ok()) {
       return s;
     }
@@ -488,10 +490,20 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<std::optional<v1::Run>> NextQueuedRun() override {
+    // The sweeps at their max_concurrent, from the few RUNNING runs; the
+    // queue's order read from the partial index runs_queue, which stops at
+    // the first run it may lease (left to itself SQLite sorts every queued
+    // run: 2.5 ms against 6 us with 10,000 queued).
     absl::StatusOr<std::vector<v1::Run>> runs = QueryRuns(
-        absl::StrCat("SELECT ", kRunColumns,
-                     " FROM runs WHERE status = ? ORDER BY id LIMIT 1"),
-        {int64_t{v1::QUEUED}});
+        absl::StrCat(
+            "SELECT ", kRunColumns,
+            " FROM runs INDEXED BY runs_queue WHERE status = 2 AND sweep_id "
+            "NOT IN ("
+            "SELECT r.sweep_id FROM runs r JOIN sweeps s ON s.id = r.sweep_id "
+            "WHERE r.status = 3 AND s.max_concurrent > 0 "
+            "GROUP BY r.sweep_id HAVING COUNT(*) >= MAX(s.max_concurrent)) "
+            "ORDER BY priority DESC, id LIMIT 1"),
+        {});
     if (!runs.ok()) return runs.status();
     if (runs->empty()) return std::nullopt;
     return std::move(runs->front());
@@ -507,11 +519,12 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<int64_t> InsertSweep(const v1::Sweep& sweep) override {
     Statement q(db_, cache_,
-                "INSERT INTO sweeps(name, spec, teacher_run_id, created_ms) "
-                "VALUES(?, ?, ?, ?)");
+                "INSERT INTO sweeps(name, spec, teacher_run_id, created_ms, "
+                "max_concurrent) VALUES(?, ?, ?, ?, ?)");
     if (absl::Status s =
             q.Bind({sweep.name(), Blob{sweep.spec().SerializeAsString()},
-                    sweep.teacher_run_id(), sweep.created_ms()});
+                    sweep.teacher_run_id(), sweep.created_ms(),
+                    int64_t{sweep.spec().max_concurrent()}});
         !s.ok()) {
       return s;
     }
@@ -657,6 +670,24 @@ class SqliteStore final : public Store {
     std::vector<MetricKeyStats> out;
     for (const KeySummary& key : *keys)
       out.push_back({key.name, key.points, key.last});
+    return out;
+  }
+
+  absl::StatusOr<std::map<int64_t, std::vector<EpochValue>>> SweepMetric(
+      int64_t sweep_id, const std::string& key) override {
+    Statement q(db_, cache_,
+                "SELECT p.run_id, p.epoch, p.value FROM runs r "
+                "JOIN metric_points p ON p.run_id = r.id AND p.key_id = "
+                "(SELECT id FROM metric_keys WHERE key = ?) "
+                "WHERE r.sweep_id = ? ORDER BY p.run_id, p.sequence");
+    if (absl::Status s = q.Bind({key, sweep_id}); !s.ok()) return s;
+    std::map<int64_t, std::vector<EpochValue>> out;
+    while (true) {
+      absl::StatusOr<bool> row = q.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      out[q.Int(0)].push_back({int32_t(q.Int(1)), q.Double(2)});
+    }
     return out;
   }
 
@@ -912,6 +943,7 @@ class SqliteStore final : public Store {
       run.set_started_ms(q.Int(12));
       run.set_finished_ms(q.Int(13));
       run.set_releases(int32_t(q.Int(14)));
+      run.set_priority(int32_t(q.Int(15)));
       runs.push_back(std::move(run));
     }
     for (v1::Run& run : runs) {

@@ -31,6 +31,12 @@ struct MetricKeyStats {
   int64_t last_sequence = 0;
 };
 
+// One point of a run's per-epoch metric.
+struct EpochValue {
+  int32_t epoch = 0;
+  double value = 0;
+};
+
 struct WorkerRecord {
   std::string id;
   std::string hostname;
@@ -178,6 +184,10 @@ class Store {
   // The keys the run reported.
   virtual absl::StatusOr<std::vector<MetricKeyStats>> MetricKeys(
       int64_t run_id) = 0;
+  // Every point of `key` each run of the sweep reported, by run id, oldest
+  // first (for early stopping).
+  virtual absl::StatusOr<std::map<int64_t, std::vector<EpochValue>>>
+  SweepMetric(int64_t sweep_id, const std::string& key) = 0;
 
   virtual absl::Status UpsertWorker(const WorkerRecord& worker) = 0;
   virtual absl::StatusOr<WorkerRecord> GetWorker(const std::string& id) = 0;

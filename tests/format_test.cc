@@ -4,6 +4,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace distill {
 namespace {
 
@@ -57,6 +59,49 @@ TEST(FormatTest, ResultsTableHasTable1Layout) {
   EXPECT_THAT(lines[5], HasSubstr("O   │ teacher ViT"));
   EXPECT_THAT(lines[5], HasSubstr("65.2"));
   EXPECT_THAT(lines[6], HasSubstr("row D failed: loss is nan at step 3"));
+}
+
+TEST(FormatTest, ResultsGroupMembersUnderEachTeacherAndSayWhyOneWasPruned) {
+  v1::SweepResults results;
+  results.mutable_sweep()->set_name("teachers");
+  results.set_teacher_run_id(1);
+  for (int t = 0; t < 2; ++t) {
+    v1::TeacherResult* teacher = results.add_teachers();
+    teacher->set_name(t == 0 ? "teacher/vit.width=32" : "teacher/vit.width=64");
+    teacher->set_run_id(t + 1);
+    teacher->set_status(v1::SUCCEEDED);
+    teacher->set_top1(t == 0 ? 0.80 : 0.85);
+  }
+  // Expanded with the width varying fastest: the table regroups them.
+  for (const char* width : {"32", "64"}) {
+    for (const char* row : {"D", "G"}) {
+      v1::MemberResult* m = results.add_members();
+      m->set_name(absl::StrCat(row, "/vit.width=", width));
+      m->set_teacher(absl::StrCat("teacher/vit.width=", width));
+      m->mutable_losses()->set_ce(1);
+      m->set_status(v1::SUCCEEDED);
+      m->set_top1(0.5);
+    }
+  }
+  results.mutable_members(3)->set_status(v1::PRUNED);
+  results.mutable_members(3)->clear_top1();
+  results.mutable_members(3)->set_message(
+      "pruned at epoch 2 by the median rule");
+  const std::vector<std::string> lines = Lines(FormatResultsTable(results));
+  ASSERT_EQ(lines.size(), 11u) << FormatResultsTable(results);
+  EXPECT_THAT(lines[0], HasSubstr("2 teachers"));
+  EXPECT_THAT(lines[3], HasSubstr("D/vit.width=32"));
+  EXPECT_THAT(lines[4], HasSubstr("G/vit.width=32"));
+  EXPECT_THAT(lines[5],
+              HasSubstr("O              │ teacher ViT teacher/vit.width=32"));
+  EXPECT_THAT(lines[5], HasSubstr("80.0"));
+  EXPECT_THAT(lines[6], HasSubstr("─┼─"));  // Between the teachers' blocks.
+  EXPECT_THAT(lines[7], HasSubstr("D/vit.width=64"));
+  EXPECT_THAT(lines[8], HasSubstr("PRUNED"));
+  EXPECT_THAT(lines[9], HasSubstr("teacher/vit.width=64"));
+  EXPECT_THAT(lines[10],
+              HasSubstr("row G/vit.width=64 pruned at epoch 2 by the "
+                        "median rule"));
 }
 
 TEST(FormatTest, SeedsAreSummarisedAsMeanStdAndN) {

@@ -45,7 +45,8 @@ class FakeWorkerService final : public v1::WorkerService::Service {
     absl::MutexLock lock(&mu_);
     EXPECT_EQ(request->worker_id(), "w1");
     ++heartbeats;
-    response->set_cancel_requested(cancelled);
+    response->set_cancel_requested(cancelled || !stop_reason.empty());
+    response->set_stop_reason(stop_reason);
     return grpc::Status::OK;
   }
 
@@ -56,6 +57,7 @@ class FakeWorkerService final : public v1::WorkerService::Service {
   int unavailable ABSL_GUARDED_BY(mu_) = 0;
   bool fenced ABSL_GUARDED_BY(mu_) = false;
   bool cancelled ABSL_GUARDED_BY(mu_) = false;
+  std::string stop_reason ABSL_GUARDED_BY(mu_);
 };
 
 class ReporterTest : public ::testing::Test {
@@ -146,6 +148,22 @@ TEST_F(ReporterTest, ACancelArrivesThroughTheHeartbeat) {
   EXPECT_EQ(reporter->why_stopped(), "the run was cancelled");
   reporter->Stop();
   reporter->Stop();  // Idempotent.
+}
+
+TEST_F(ReporterTest, APruneArrivesThroughTheHeartbeatWithItsReason) {
+  const std::string why =
+      "pruned at epoch 2 by the median rule: 0.2 is lower than the median 0.5 "
+      "of 2 completed members";
+  {
+    absl::MutexLock lock(&service_.mu_);
+    service_.stop_reason = why;
+  }
+  auto reporter = Make(absl::Milliseconds(5), absl::Milliseconds(5));
+  for (int i = 0; i < 400 && !reporter->ShouldStop(); ++i)
+    absl::SleepFor(absl::Milliseconds(5));
+  EXPECT_TRUE(reporter->ShouldStop());
+  EXPECT_EQ(reporter->why_stopped(), why);
+  reporter->Stop();
 }
 
 }  // namespace

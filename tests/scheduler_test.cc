@@ -92,6 +92,51 @@ class SchedulerTest : public ::testing::Test {
     return scheduler_->GetRun(id)->status();
   }
 
+  // Another registered worker.
+  std::string AddWorker(const std::string& host) {
+    v1::RegisterWorkerRequest request;
+    request.set_hostname(host);
+    return scheduler_->RegisterWorker(request)->worker_id();
+  }
+
+  // The run `worker` leases; id 0 when there is none for it.
+  v1::Run LeaseAs(const std::string& worker) {
+    auto response = scheduler_->LeaseRun(worker);
+    EXPECT_TRUE(response.ok()) << response.status();
+    return response->run();
+  }
+
+  // The run's worker reports its judgement of `epoch`, as the trainer does
+  // after each epoch.
+  absl::Status ReportEpoch(const v1::Run& run, int epoch, double top1) {
+    v1::ReportMetricsRequest request;
+    request.set_run_id(run.id());
+    request.set_attempt(run.attempt());
+    v1::MetricPoint* loss = request.add_points();
+    loss->set_key("train/loss");
+    loss->set_epoch(epoch);
+    loss->set_step(epoch * 10);
+    loss->set_value(1.0 / epoch);
+    v1::MetricPoint* p = request.add_points();
+    p->set_key("eval/top1");
+    p->set_epoch(epoch);
+    p->set_step(epoch * 10);
+    p->set_value(top1);
+    return scheduler_->ReportMetrics(request);
+  }
+
+  // Leases the next member, reports `curve` (one value an epoch) and, when
+  // it reached its last epoch, completes it with the last value.
+  v1::Run RunMember(const std::vector<double>& curve, int epochs) {
+    v1::Run run = Lease();
+    for (size_t e = 0; e < curve.size(); ++e) {
+      if (!ReportEpoch(run, int(e) + 1, curve[e]).ok()) return run;
+    }
+    if (int(curve.size()) == epochs)
+      Succeed(run, absl::StrCat("m", run.id()), curve.back());
+    return run;
+  }
+
   TempDir temp_{"distill_scheduler_test"};
   const fs::path dir_ = temp_.path();
   FakeClock clock_;
@@ -265,6 +310,167 @@ TEST_F(SchedulerTest, RetryOfASweepWhoseTeacherFailedTrainsItAgainFirst) {
   }
   Succeed(Lease(), "t", 0.8);
   EXPECT_EQ(StatusOf(retried.runs(1).id()), v1::QUEUED);
+}
+
+// A TRAIN_TEACHER run outside any sweep: SmallSweep's teacher stage.
+v1::ExperimentSpec LoneTeacher() {
+  const v1::SweepSpec sweep = SmallSweep("x");
+  v1::ExperimentSpec spec = sweep.base();
+  spec.clear_student();
+  spec.MergeFrom(sweep.teacher().train());
+  spec.set_kind(v1::TRAIN_TEACHER);
+  return spec;
+}
+
+// Members of a sweep over seeds, 4 epochs each, stopped early by `rule`.
+v1::SweepSpec EarlyStoppingSweep(const std::string& name,
+                                 v1::StoppingRule rule) {
+  v1::SweepSpec spec = SmallSweep(name);
+  spec.mutable_base()->set_epochs(4);
+  for (int seed = 1; seed <= 3; ++seed) spec.add_seeds(seed);
+  spec.mutable_early_stopping()->set_rule(rule);
+  return spec;
+}
+
+TEST_F(SchedulerTest, TheMedianRuleStopsAMemberBehindAndItsWorkerHears) {
+  v1::SweepSpec spec = EarlyStoppingSweep("median", v1::MEDIAN);
+  spec.mutable_early_stopping()->set_min_completed(2);  // Warm-up: 1 epoch.
+  auto sweep = scheduler_->SubmitSweep(spec);
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  ASSERT_EQ(sweep->runs_size(), 1 + 6);
+  Succeed(Lease(), "t", 0.8);
+  RunMember({0.5, 0.6, 0.7, 0.75}, 4);
+  // Only one member completed: the rule does not judge yet.
+  v1::Run second = RunMember({0.3, 0.4, 0.5, 0.55}, 4);
+  EXPECT_EQ(StatusOf(second.id()), v1::SUCCEEDED);
+  // Epoch 1 is the warm-up; at epoch 2 the median of the two completed
+  // members is 0.5.
+  v1::Run behind = Lease();
+  ASSERT_TRUE(ReportEpoch(behind, 1, 0.1).ok());
+  EXPECT_EQ(StatusOf(behind.id()), v1::RUNNING);
+  ASSERT_TRUE(ReportEpoch(behind, 2, 0.2).ok());
+  v1::Run pruned = *scheduler_->GetRun(behind.id());
+  EXPECT_EQ(pruned.status(), v1::PRUNED);
+  EXPECT_EQ(pruned.message(),
+            "pruned at epoch 2 by the median rule: 0.2 is lower than the "
+            "median 0.5 of 2 completed members");
+  // Its worker hears through the heartbeat, as with cancel; what it sends
+  // after is refused.
+  v1::HeartbeatRequest beat;
+  beat.set_worker_id(worker_);
+  beat.set_run_id(behind.id());
+  beat.set_attempt(behind.attempt());
+  auto heard = scheduler_->Heartbeat(beat);
+  ASSERT_TRUE(heard.ok()) << heard.status();
+  EXPECT_TRUE(heard->cancel_requested());
+  EXPECT_EQ(heard->stop_reason(), pruned.message());
+  EXPECT_EQ(ReportEpoch(behind, 3, 0.3).code(),
+            absl::StatusCode::kFailedPrecondition);
+  // At the median it goes on; at its last epoch it completes, whatever.
+  v1::Run level = RunMember({0.9, 0.5, 0.6, 0.01}, 4);
+  EXPECT_EQ(StatusOf(level.id()), v1::SUCCEEDED);
+  // A pruned member is not retried; the results show it and why.
+  EXPECT_EQ(scheduler_->RetrySweep("median")->runs_size(), 0);
+  auto results = *scheduler_->SweepResults("median");
+  EXPECT_EQ(results.members(2).status(), v1::PRUNED);
+  EXPECT_EQ(results.members(2).message(), pruned.message());
+  EXPECT_FALSE(results.members(2).has_top1());
+}
+
+TEST_F(SchedulerTest, AshaStopsAMemberOutsideTheBestFractionAtARung) {
+  v1::SweepSpec spec = EarlyStoppingSweep("asha", v1::ASHA);
+  spec.mutable_early_stopping()->set_reduction_factor(2);  // Rungs 1 and 2.
+  ASSERT_TRUE(scheduler_->SubmitSweep(spec).ok());
+  Succeed(Lease(), "t", 0.8);
+  // The first to reach a rung goes on.
+  EXPECT_EQ(StatusOf(RunMember({0.5, 0.6, 0.7, 0.8}, 4).id()), v1::SUCCEEDED);
+  v1::Run worse = RunMember({0.4}, 4);
+  EXPECT_EQ(StatusOf(worse.id()), v1::PRUNED);
+  EXPECT_THAT(scheduler_->GetRun(worse.id())->message(),
+              HasSubstr("pruned at epoch 1 by ASHA (rung 1 of 2, reduction "
+                        "factor 2): 0.4 is not within the best 1/2 of the 1 "
+                        "members at this rung (cutoff 0.5)"));
+  // Rung 1 now holds 0.5 and 0.4: cutoff 0.45. Epoch 3 is no rung.
+  v1::Run better = RunMember({0.7, 0.65, 0.1}, 4);
+  EXPECT_EQ(StatusOf(better.id()), v1::RUNNING);
+}
+
+TEST_F(SchedulerTest, TheQueueGoesByPriorityThenOrderWithinEachSweepsLimit) {
+  ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("low")).ok());
+  v1::SweepSpec spec = SmallSweep("high");
+  spec.set_priority(5);
+  spec.set_max_concurrent(1);
+  auto high = *scheduler_->SubmitSweep(spec);
+  v1::SweepSpec below = SmallSweep("below");
+  below.set_priority(-1);
+  ASSERT_TRUE(scheduler_->SubmitSweep(below).ok());
+  auto alone = scheduler_->SubmitRun(LoneTeacher());
+  ASSERT_TRUE(alone.ok()) << alone.status();
+  EXPECT_EQ(high.runs(1).priority(), 5);
+
+  // Submitted second, leased first.
+  v1::Run first = Lease();
+  EXPECT_EQ(first.sweep_id(), high.sweep().id());
+  Succeed(first, "t", 0.8);
+  // High's two members are queued but it runs one at a time.
+  const std::string w2 = AddWorker("gpu2"), w3 = AddWorker("gpu3"),
+                    w4 = AddWorker("gpu4"), w5 = AddWorker("gpu5");
+  v1::Run member = LeaseAs(w2);
+  EXPECT_EQ(member.id(), high.runs(1).id());
+  // Then priority 0 in submission order (low's teacher, the run alone),
+  // then the sweep of priority -1.
+  EXPECT_EQ(LeaseAs(w3).member(), "teacher");
+  EXPECT_EQ(LeaseAs(w4).id(), alone->id());
+  v1::Run last = LeaseAs(w5);
+  EXPECT_EQ(scheduler_->GetRun(last.id())->priority(), -1);
+  EXPECT_EQ(LeaseAs(AddWorker("gpu6")).id(), 0);  // High is at its limit.
+  Succeed(member, "m", 0.5);
+  EXPECT_EQ(LeaseAs(w2).id(), high.runs(2).id());
+}
+
+TEST_F(SchedulerTest, ATeacherAxisTrainsEachTeacherAndEachStudentWaitsForIt) {
+  v1::SweepSpec spec = SmallSweep("teachers");
+  v1::GridAxis* axis = spec.add_grid();
+  axis->set_path("teacher.vit.width");
+  axis->add_values("32");
+  axis->add_values("64");
+  auto sweep = scheduler_->SubmitSweep(spec);
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  ASSERT_EQ(sweep->runs_size(), 2 + 4);
+  const v1::Run& narrow = sweep->runs(0);
+  const v1::Run& wide = sweep->runs(1);
+  EXPECT_EQ(narrow.member(), "teacher/vit.width=32");
+  EXPECT_EQ(wide.spec().teacher().vit().width(), 64);
+  EXPECT_EQ(sweep->sweep().teacher_run_id(), narrow.id());
+  // D/32, D/64, G/32, G/64: each waits for its own teacher.
+  EXPECT_EQ(sweep->runs(2).member(), "D/vit.width=32");
+  EXPECT_EQ(sweep->runs(2).teacher_run_id(), narrow.id());
+  EXPECT_EQ(sweep->runs(3).spec().teacher().run_id(), wide.id());
+  Succeed(Lease(), "narrow", 0.8);
+  EXPECT_EQ(StatusOf(sweep->runs(2).id()), v1::QUEUED);
+  EXPECT_EQ(StatusOf(sweep->runs(3).id()), v1::WAITING);
+  Fail(Lease(), "out of memory");  // The wide teacher.
+  EXPECT_EQ(StatusOf(sweep->runs(3).id()), v1::FAILED);
+  EXPECT_EQ(StatusOf(sweep->runs(4).id()), v1::QUEUED);
+  // Retry trains the wide teacher again, and only its students wait on it.
+  auto retried = *scheduler_->RetrySweep("teachers");
+  ASSERT_EQ(retried.runs_size(), 3);
+  EXPECT_EQ(retried.runs(0).member(), "teacher/vit.width=64");
+  EXPECT_EQ(retried.sweep().teacher_run_id(), narrow.id());
+  EXPECT_EQ(retried.runs(1).member(), "D/vit.width=64");
+  EXPECT_EQ(retried.runs(1).teacher_run_id(), retried.runs(0).id());
+  EXPECT_EQ(retried.runs(2).member(), "G/vit.width=64");
+  EXPECT_EQ(retried.runs(2).status(), v1::WAITING);
+  // The results list both teachers and each member's.
+  auto results = *scheduler_->SweepResults("teachers");
+  ASSERT_EQ(results.teachers_size(), 2);
+  EXPECT_EQ(results.teachers(0).name(), "teacher/vit.width=32");
+  EXPECT_DOUBLE_EQ(results.teachers(0).top1(), 0.8);
+  EXPECT_EQ(results.teachers(1).run_id(), retried.runs(0).id());
+  EXPECT_EQ(results.teachers(1).status(), v1::QUEUED);
+  EXPECT_EQ(results.members(1).teacher(), "teacher/vit.width=64");
+  EXPECT_EQ(results.members(1).teacher_run_id(), retried.runs(0).id());
+  EXPECT_EQ(results.members(2).teacher(), "teacher/vit.width=32");
 }
 
 TEST_F(SchedulerTest, CancellingASweepEndsEveryRunThatHasNotEnded) {
@@ -864,6 +1070,44 @@ TEST_F(FileSchedulerTest, ListingsAndHistoryComeInPages) {
   too_many.history_points_per_key = kMaxHistoryPointsPerKey + 1;
   EXPECT_EQ(scheduler_->PollRunEvent(run.id(), &too_many).status().code(),
             absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(FileSchedulerTest, ASweepGoesOnAfterTheCoordinatorRestarts) {
+  v1::SweepSpec spec = EarlyStoppingSweep("restart", v1::MEDIAN);
+  spec.mutable_early_stopping()->set_min_completed(1);
+  spec.set_max_concurrent(1);
+  spec.set_priority(3);
+  ASSERT_TRUE(scheduler_->SubmitSweep(spec).ok());
+  ASSERT_TRUE(scheduler_->SubmitRun(LoneTeacher()).ok());
+  Succeed(Lease(), "t", 0.8);
+  RunMember({0.5, 0.6, 0.7, 0.8}, 4);
+  v1::Run interrupted = Lease();
+  ASSERT_TRUE(ReportEpoch(interrupted, 1, 0.55).ok());
+
+  // The coordinator goes down mid-sweep and comes back on the same files.
+  scheduler_.reset();
+  store_.reset();
+  Start((dir_ / "distill.db").string(), dir_ / "files");
+  EXPECT_EQ(StatusOf(interrupted.id()), v1::RUNNING);
+  clock_.AdvanceMs(61'000);  // The old worker is gone: its lease expires.
+  ASSERT_TRUE(scheduler_->ExpireLeases().ok());
+  EXPECT_EQ(StatusOf(interrupted.id()), v1::QUEUED);
+  // The limit holds: the member goes again, alone, before the run of
+  // priority 0 submitted later.
+  v1::Run again = Lease();
+  EXPECT_EQ(again.id(), interrupted.id());
+  EXPECT_EQ(again.attempt(), 2);
+  EXPECT_EQ(LeaseAs(AddWorker("gpu2")).spec().kind(), v1::TRAIN_TEACHER);
+  // The rule judges it against the history stored before the restart.
+  ASSERT_TRUE(ReportEpoch(again, 1, 0.55).ok());
+  ASSERT_TRUE(ReportEpoch(again, 2, 0.1).ok());
+  EXPECT_EQ(StatusOf(again.id()), v1::PRUNED);
+  EXPECT_THAT(scheduler_->GetRun(again.id())->message(),
+              HasSubstr("lower than the median 0.6 of 1 completed members"));
+  auto results = *scheduler_->SweepResults("restart");
+  EXPECT_EQ(results.members(0).status(), v1::SUCCEEDED);
+  EXPECT_EQ(results.members(1).status(), v1::PRUNED);
+  EXPECT_EQ(results.members(2).status(), v1::QUEUED);
 }
 
 TEST_F(FileSchedulerTest, WorkersAreListedNewestFirstInPages) {

@@ -39,6 +39,15 @@ class StoreTest : public ::testing::Test {
     sqlite3_close(db);
   }
 
+  // A queued run inserted as an older coordinator would: the columns of
+  // 001_initial.sql alone. Returns its id (the database's first run).
+  int64_t InsertOldRun() {
+    Exec(
+        "INSERT INTO runs(kind, spec, status, created_ms) VALUES (2, x'', 2, "
+        "1)");
+    return 1;
+  }
+
   TempDir temp_{"distill_store_test"};
   const fs::path dir_ = temp_.path();
   std::string path_;
@@ -165,12 +174,11 @@ TEST_F(StoreTest, RunFilesRecordedBeforeTheRenameAreFoundAfterIt) {
   std::vector<Migration> migrations = Migrations();
   ASSERT_GE(migrations.size(), 3u);
   migrations.resize(2);  // A database as the coordinator of version 2 left it.
-  int64_t run_id = 0;
   {
     auto store = Store::OpenSqlite(path_, migrations);
     ASSERT_TRUE(store.ok()) << store.status();
-    run_id = *(*store)->InsertRun(QueuedRun());
   }
+  const int64_t run_id = InsertOldRun();
   Exec(
       "INSERT INTO checkpoints(sha256, run_id, attempt, size, path, "
       "created_ms, name) VALUES ('ab', " +
@@ -183,6 +191,16 @@ TEST_F(StoreTest, RunFilesRecordedBeforeTheRenameAreFoundAfterIt) {
   ASSERT_TRUE(file.ok()) << file.status();
   EXPECT_EQ(file->sha256, "ab");
   EXPECT_EQ(file->size, 5);
+}
+
+v1::MetricPoint Point(const std::string& key, int64_t step, double value) {
+  v1::MetricPoint p;
+  p.set_key(key);
+  p.set_step(step);
+  p.set_epoch(int32_t(step / 100));
+  p.set_value(value);
+  p.set_time_ms(1'700'000'000'000 + step);
+  return p;
 }
 
 TEST_F(StoreTest, QueueOrderFiltersAndExpiredLeases) {
@@ -202,6 +220,67 @@ TEST_F(StoreTest, QueueOrderFiltersAndExpiredLeases) {
   EXPECT_EQ(store->GetRun(77).status().code(), absl::StatusCode::kNotFound);
 }
 
+TEST_F(StoreTest, TheQueueGoesByPriorityAndSkipsSweepsAtTheirLimit) {
+  auto store = *Store::OpenSqlite(":memory:");
+  v1::Sweep sweep;
+  sweep.set_name("limited");
+  sweep.mutable_spec()->set_max_concurrent(1);
+  const int64_t sweep_id = *store->InsertSweep(sweep);
+  auto queued = [&](int64_t in_sweep, int32_t priority) {
+    v1::Run run = QueuedRun();
+    run.set_sweep_id(in_sweep);
+    run.set_priority(priority);
+    return *store->InsertRun(run);
+  };
+  const int64_t plain = queued(0, 0);
+  const int64_t first = queued(sweep_id, 2);
+  const int64_t second = queued(sweep_id, 2);
+  const int64_t low = queued(0, -3);
+  EXPECT_EQ(store->GetRun(first)->priority(), 2);
+  EXPECT_EQ((*store->NextQueuedRun())->id(), first);
+  v1::Run run = *store->GetRun(first);
+  run.set_status(v1::RUNNING);
+  ASSERT_TRUE(store->UpdateRun(run).ok());
+  EXPECT_EQ((*store->NextQueuedRun())->id(), plain);  // The sweep is full.
+  run.set_status(v1::SUCCEEDED);
+  ASSERT_TRUE(store->UpdateRun(run).ok());
+  EXPECT_EQ((*store->NextQueuedRun())->id(), second);
+  for (int64_t id : {second, plain}) {
+    v1::Run done = *store->GetRun(id);
+    done.set_status(v1::SUCCEEDED);
+    ASSERT_TRUE(store->UpdateRun(done).ok());
+  }
+  EXPECT_EQ((*store->NextQueuedRun())->id(), low);
+}
+
+TEST_F(StoreTest, ASweepsMetricComesByRunOldestFirst) {
+  auto store = *Store::OpenSqlite(":memory:");
+  v1::Sweep sweep;
+  sweep.set_name("s");
+  const int64_t sweep_id = *store->InsertSweep(sweep);
+  v1::Run member = QueuedRun();
+  member.set_sweep_id(sweep_id);
+  const int64_t a = *store->InsertRun(member);
+  const int64_t b = *store->InsertRun(member);
+  const int64_t outside = *store->InsertRun(QueuedRun());
+  ASSERT_TRUE(store
+                  ->AppendMetrics(a, 1,
+                                  {Point("eval/top1", 100, 0.5),
+                                   Point("train/loss", 150, 2),
+                                   Point("eval/top1", 200, 0.6)})
+                  .ok());
+  ASSERT_TRUE(store->AppendMetrics(b, 1, {Point("eval/top1", 100, 0.4)}).ok());
+  ASSERT_TRUE(
+      store->AppendMetrics(outside, 1, {Point("eval/top1", 100, 0.9)}).ok());
+  auto by_run = *store->SweepMetric(sweep_id, "eval/top1");
+  ASSERT_EQ(by_run.size(), 2u);
+  ASSERT_EQ(by_run[a].size(), 2u);
+  EXPECT_EQ(by_run[a][0].epoch, 1);
+  EXPECT_EQ(by_run[a][1].value, 0.6);
+  EXPECT_EQ(by_run[b][0].value, 0.4);
+  EXPECT_TRUE(store->SweepMetric(sweep_id, "no/such")->empty());
+}
+
 TEST_F(StoreTest, AnOldSpecStoredAsSubmittedIsResolvedOnRead) {
   auto store = Store::OpenSqlite(path_);
   ASSERT_TRUE(store.ok()) << store.status();
@@ -217,25 +296,12 @@ TEST_F(StoreTest, AnOldSpecStoredAsSubmittedIsResolvedOnRead) {
   EXPECT_EQ(spec.dataset().name(), "fashion-mnist");
 }
 
-v1::MetricPoint Point(const std::string& key, int64_t step, double value) {
-  v1::MetricPoint p;
-  p.set_key(key);
-  p.set_step(step);
-  p.set_epoch(int32_t(step / 100));
-  p.set_value(value);
-  p.set_time_ms(1'700'000'000'000 + step);
-  return p;
-}
-
 TEST_F(StoreTest, MetricsOfVersion5AreConvertedWithTheirOrder) {
   std::vector<Migration> migrations = Migrations();
   ASSERT_GE(migrations.size(), 6u);
   migrations.resize(5);  // The metrics table of versions 1 to 5.
-  int64_t run_id = 0;
-  {
-    auto store = *Store::OpenSqlite(path_, migrations);
-    run_id = *store->InsertRun(QueuedRun());
-  }
+  { auto store = *Store::OpenSqlite(path_, migrations); }
+  const int64_t run_id = InsertOldRun();
   Exec(
       "INSERT INTO metrics(run_id, attempt, step, epoch, key, value, "
       "time_ms) VALUES (" +

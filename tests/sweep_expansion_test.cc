@@ -61,7 +61,7 @@ TEST_P(ExpansionShapeTest, MembersAndTheirNames) {
   absl::StatusOr<ExpandedSweep> e = ExpandSweep(Table1(GetParam().extra));
   ASSERT_TRUE(e.ok()) << e.status();
   EXPECT_THAT(Names(*e), ElementsAreArray(GetParam().members));
-  EXPECT_FALSE(e->teacher.has_value());  // teacher.run_id: trains none.
+  EXPECT_TRUE(e->teachers.empty());  // teacher.run_id: trains none.
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -192,9 +192,33 @@ INSTANTIATE_TEST_SUITE_P(
                 "grid[0] optimizer.lr: \"fast\" is not a number"},
         Refusal{"not_a_scalar", "grid: [{path: losses.ikd, values: [1]}]\n",
                 "losses.ikd: ikd is a group of fields, not a scalar"},
-        Refusal{"teacher_axis",
+        Refusal{"teacher_axis_without_a_teacher_stage",
                 "grid: [{path: teacher.vit.width, values: [64]}]\n",
+                "grid[0] teacher.vit.width: a teacher axis needs a teacher "
+                "stage that trains (teacher.train)"},
+        Refusal{"kind_axis", "grid: [{path: kind, values: [EVALUATE]}]\n",
                 "cannot set kind, name or the teacher"},
+        Refusal{"early_stopping_metric",
+                "early_stopping: {rule: MEDIAN, metric: train/loss}\n",
+                "early_stopping.metric must be a per-epoch judgement"},
+        Refusal{"early_stopping_embedding_metric_once",
+                "early_stopping: {rule: ASHA, metric: eval/nmi}\n",
+                "eval/nmi is measured every epoch only with "
+                "base.evaluation.every_epoch: true"},
+        Refusal{"early_stopping_reduction_factor",
+                "early_stopping: {rule: ASHA, reduction_factor: 1}\n",
+                "early_stopping.reduction_factor must be 0 (3) or in (1, 100], "
+                "got 1"},
+        Refusal{"early_stopping_without_rule",
+                "early_stopping: {warmup_epochs: 2}\n",
+                "early_stopping sets fields but no rule"},
+        Refusal{"early_stopping_warmup",
+                "early_stopping: {rule: MEDIAN, warmup_epochs: -1}\n",
+                "early_stopping.warmup_epochs must be in [0, 10000], got -1"},
+        Refusal{"max_concurrent", "max_concurrent: -1\n",
+                "max_concurrent must be in [0, 1000], got -1"},
+        Refusal{"priority", "priority: 5000\n",
+                "priority must be in [-1000, 1000], got 5000"},
         Refusal{"unknown_enum",
                 "grid: [{path: optimizer.kind, values: [adam]}]\n",
                 "\"adam\" is not one of OPTIMIZER_KIND_UNSPECIFIED, SGD, "
@@ -236,7 +260,106 @@ INSTANTIATE_TEST_SUITE_P(
                 "x 1 random points x 6 seeds), more than the limit of 1000"}),
     [](const auto& info) { return std::string(info.param.name); });
 
+// Table1() training its own teacher instead of naming run 7.
+v1::SweepSpec TrainsTeacher(const std::string& extra, const std::string& vit =
+                                                          "vit: {patch_size: "
+                                                          "7, width: 32, "
+                                                          "depth: 2, heads: "
+                                                          "2}") {
+  v1::SweepSpec sweep = Table1(extra);
+  v1::SweepSpec stage;
+  const std::string yaml =
+      "name: t\nteacher:\n  train:\n    epochs: 3\n    teacher: {" + vit +
+      "}\n";
+  absl::Status s = ParseYamlMessage(yaml, "stage.yaml", &stage);
+  EXPECT_TRUE(s.ok()) << s;
+  *sweep.mutable_teacher() = stage.teacher();
+  return sweep;
+}
+
+TEST(ExpansionTest, OneTeacherWhenNoAxisVariesIt) {
+  absl::StatusOr<ExpandedSweep> e = ExpandSweep(TrainsTeacher(""));
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_EQ(e->teachers.size(), 1u);
+  EXPECT_EQ(e->teachers[0].name, "teacher");
+  EXPECT_EQ(e->teachers[0].spec.kind(), v1::TRAIN_TEACHER);
+  EXPECT_EQ(e->teachers[0].spec.epochs(), 3);
+  EXPECT_EQ(e->teachers[0].spec.dataset().train_limit(), 1000);  // The base.
+  EXPECT_EQ(e->members[0].teacher, 0);
+  EXPECT_EQ(e->members[1].teacher, 0);
+}
+
+TEST(ExpansionTest, TeacherAxesTrainEachDistinctTeacherOnce) {
+  absl::StatusOr<ExpandedSweep> e = ExpandSweep(
+      TrainsTeacher("grid:\n"
+                    "  - {path: teacher.vit.width, values: [32, 64]}\n"
+                    "  - {path: losses.ikd.temperature, values: [1, 4]}\n"));
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_EQ(e->teachers.size(), 2u);
+  EXPECT_EQ(e->teachers[0].name, "teacher/vit.width=32");
+  EXPECT_EQ(e->teachers[1].name, "teacher/vit.width=64");
+  EXPECT_EQ(e->teachers[0].spec.teacher().vit().width(), 32);
+  EXPECT_EQ(e->teachers[1].spec.teacher().vit().width(), 64);
+  EXPECT_EQ(e->teachers[1].spec.teacher().vit().depth(), 2);  // The stage's.
+  EXPECT_THAT(Names(*e),
+              ElementsAre("G/vit.width=32/T=1", "G/vit.width=32/T=4",
+                          "G/vit.width=64/T=1", "G/vit.width=64/T=4",
+                          "H/vit.width=32/T=1", "H/vit.width=32/T=4",
+                          "H/vit.width=64/T=1", "H/vit.width=64/T=4"));
+  std::vector<int> teachers;
+  for (const SweepMemberSpec& m : e->members) teachers.push_back(m.teacher);
+  EXPECT_THAT(teachers, ElementsAre(0, 0, 1, 1, 0, 0, 1, 1));
+  // The axis set the teacher, not the member.
+  EXPECT_EQ(e->members[2].spec.teacher().vit().width(), 0);
+}
+
+TEST(ExpansionTest, TorchScriptTeachersAreNamedByTheirFile) {
+  absl::StatusOr<ExpandedSweep> e = ExpandSweep(TrainsTeacher(
+      "grid: [{path: teacher.torchscript, values: [/t/dino_s16.pt, "
+      "/t/deit_tiny.pt]}]\n",
+      ""));
+  ASSERT_TRUE(e.ok()) << e.status();
+  ASSERT_EQ(e->teachers.size(), 2u);
+  EXPECT_EQ(e->teachers[0].name, "teacher/teacher=dino_s16");
+  EXPECT_EQ(e->teachers[1].spec.teacher().torchscript(), "/t/deit_tiny.pt");
+  EXPECT_THAT(Names(*e),
+              ElementsAre("G/teacher=dino_s16", "G/teacher=deit_tiny",
+                          "H/teacher=dino_s16", "H/teacher=deit_tiny"));
+}
+
+TEST(ExpansionTest, TeacherAxesAreRefusedWhereTheyCannotHold) {
+  struct Case {
+    std::string extra;
+    std::string vit;
+    const char* message;
+  };
+  const std::string vit = "vit: {patch_size: 7, width: 32, depth: 2, heads: 2}";
+  for (const Case& c : std::vector<Case>{
+           {"grid: [{path: teacher.run_id, values: [3]}]\n", vit,
+            "a teacher axis sets teacher.vit.* or teacher.torchscript"},
+           {"random: {count: 2, axes: [{path: teacher.vit.width, "
+            "distribution: CHOICE, choices: [32, 64]}]}\n",
+            vit,
+            "random.axes[0] teacher.vit.width: a teacher axis must be a "
+            "grid axis"},
+           {"grid: [{path: teacher.vit.width, values: [33]}]\n", vit,
+            "teacher \"teacher/vit.width=33\": "},
+           {"grid: [{path: teacher.torchscript, values: [/a/x.pt, "
+            "/b/x.pt]}]\n",
+            "", "two teachers are both named \"teacher/teacher=x\""},
+       }) {
+    absl::StatusOr<ExpandedSweep> e =
+        ExpandSweep(TrainsTeacher(c.extra, c.vit));
+    ASSERT_FALSE(e.ok()) << c.extra;
+    EXPECT_EQ(e.status().code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_THAT(std::string(e.status().message()), HasSubstr(c.message))
+        << c.extra;
+  }
+}
+
 TEST(ExpansionTest, AxisLabelsAreShort) {
+  EXPECT_EQ(AxisLabel("teacher.vit.width"), "vit.width");
+  EXPECT_EQ(AxisLabel("teacher.torchscript"), "teacher");
   EXPECT_EQ(AxisLabel("losses.ikd.temperature"), "T");
   EXPECT_EQ(AxisLabel("losses.rkd.angle_weight"), "rkd.angle");
   EXPECT_EQ(AxisLabel("losses.mse"), "mse");

@@ -116,7 +116,8 @@ void Reporter::SendHeartbeat() {
   if (LeaseGone(status)) {
     StopTraining(status.error_message());
   } else if (status.ok() && response.cancel_requested()) {
-    StopTraining("the run was cancelled");
+    StopTraining(response.stop_reason().empty() ? "the run was cancelled"
+                                                : response.stop_reason());
   } else if (status.ok() && response.drain_requested()) {
     drain_requested_ = true;
   }
