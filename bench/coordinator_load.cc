@@ -41,10 +41,12 @@ ABSL_FLAG(std::string, scratch_dir, "/tmp",
           "where the SQLite reference databases go (the coordinator's disk)");
 ABSL_FLAG(double, seconds, 5, "how long each timed phase lasts");
 ABSL_FLAG(int, runs, 100'000, "runs stored before the listing figures");
+ABSL_FLAG(int, query_runs, 10'000, "runs stored before the query figures");
 ABSL_FLAG(int, points_per_report, 1000, "metric points in one report");
 ABSL_FLAG(int64_t, history_points, 10'000'000,
           "metric points of the one run in the history figure");
-ABSL_FLAG(std::string, phases, "sqlite,ingest,lease,getrun,watch,history,list",
+ABSL_FLAG(std::string, phases,
+          "sqlite,ingest,lease,getrun,watch,history,query,list",
           "which figures to measure");
 ABSL_FLAG(int, hold_ms, 100,
           "a leasing worker holds its run for 0 to this many ms (uniform) "
@@ -604,6 +606,86 @@ void History() {
   workers[0]->Fail();
 }
 
+// `distill runs list` with filters (issue 12): --query_runs runs in
+// sweeps of 1,000 members (a grid of 10 KD temperatures x 100 seeds), in a
+// database that holds the history phase's run of --history_points points
+// when it ran first; each filter timed through ListRuns as the CLI asks.
+void Query() {
+  auto stub = ExperimentService::NewStub(NewChannel(9800));
+  v1::SubmitSweepRequest request;
+  v1::SweepSpec* sweep = request.mutable_spec();
+  sweep->set_name("query");
+  *sweep->mutable_base() = TeacherSpec();
+  sweep->mutable_base()->set_kind(v1::DISTILL);
+  sweep->mutable_base()->clear_teacher();
+  sweep->mutable_base()->mutable_student()->set_arch("resnet18");
+  sweep->mutable_base()->mutable_losses()->set_ce(1);
+  sweep->mutable_base()->mutable_losses()->mutable_ikd()->set_weight(1);
+  *sweep->mutable_teacher()->mutable_train() = TeacherSpec();
+  v1::GridAxis* axis = sweep->add_grid();
+  axis->set_path("losses.ikd.temperature");
+  for (int t = 1; t <= 10; ++t) axis->add_values(absl::StrCat(t));
+  for (int seed = 1; seed <= 100; ++seed) sweep->add_seeds(seed);
+  const absl::Time start = absl::Now();
+  int64_t stored = 0;
+  for (int i = 0; i < absl::GetFlag(FLAGS_query_runs) / 1000; ++i) {
+    if (i % 2 == 1) {
+      sweep->mutable_base()->mutable_student()->set_arch("resnet34");
+    } else {
+      sweep->mutable_base()->mutable_student()->set_arch("resnet18");
+    }
+    grpc::ClientContext context;
+    Authorize(&context, g_admin_token);
+    v1::SubmitSweepResponse response;
+    grpc::Status s = stub->SubmitSweep(&context, request, &response);
+    if (!s.ok()) Die("SubmitSweep", s);
+    stored += response.runs_size();
+  }
+  std::printf("stored %lld runs (sweeps of 1,000 members) in %.1f s\n",
+              (long long)stored, absl::ToDoubleSeconds(absl::Now() - start));
+  struct Case {
+    const char* what;
+    v1::ListRunsRequest request;
+  };
+  std::vector<Case> cases(5);
+  cases[0].what = "--where=losses.ikd.temperature=4 --arch=resnet34";
+  cases[0].request.add_where("losses.ikd.temperature=4");
+  cases[0].request.add_where("student.arch=resnet34");
+  cases[1].what = "--member='*/seed=7' --status=WAITING";
+  cases[1].request.set_member("*/seed=7");
+  cases[1].request.set_status(v1::WAITING);
+  cases[2].what = "--kind=DISTILL --sort=-eval/top1 --limit=50";
+  cases[2].request.set_kind(v1::DISTILL);
+  cases[2].request.set_sort("-eval/top1");
+  cases[2].request.set_page_size(50);
+  cases[3].what =
+      "--dataset=fashion-mnist --where=losses.ikd.temperature=4 "
+      "--sort=-eval/top1 --limit=20";
+  cases[3].request.add_where("dataset.name=fashion-mnist");
+  cases[3].request.add_where("losses.ikd.temperature=4");
+  cases[3].request.set_sort("-eval/top1");
+  cases[3].request.set_page_size(20);
+  cases[4].what = "(none: the first page of 500)";
+  for (Case& c : cases) {
+    std::vector<double> ms;
+    int found = 0;
+    for (int i = 0; i < 21; ++i) {
+      grpc::ClientContext context;
+      Authorize(&context, g_admin_token);
+      v1::ListRunsResponse response;
+      const absl::Time t = absl::Now();
+      grpc::Status s = stub->ListRuns(&context, c.request, &response);
+      if (!s.ok()) Die("ListRuns", s);
+      ms.push_back(absl::ToDoubleMilliseconds(absl::Now() - t));
+      found = response.runs_size();
+    }
+    std::printf(
+        "runs list %s: %d runs on the first page, p50 %.1f ms, p95 "
+        "%.1f ms\n",
+        c.what, found, Percentile(ms, 0.5), Percentile(ms, 0.95));
+  }
+}
+
 int Main() {
   absl::StatusOr<std::string> admin =
       ReadTokenFile(absl::GetFlag(FLAGS_admin_token_file));
@@ -736,6 +818,7 @@ int Main() {
 
   if (wanted("watch")) Watches();
   if (wanted("history")) History();
+  if (wanted("query")) Query();
 
   // Listings at --runs runs: sweeps of 1,000 members.
   if (wanted("list")) {
@@ -788,12 +871,21 @@ int Main() {
         (long long)stored, sweeps, submit_s);
     for (const int size : {100, 500}) {
       // A filtered page deep in the table: the WAITING runs from the
-      // middle sweep on (a page token is "SWEEP.STATUS.AFTER_ID").
+      // middle sweep on.
       v1::ListRunsRequest list;
       list.set_status(v1::WAITING);
       list.set_page_size(size);
-      list.set_page_token(
-          absl::StrCat("0.", int(v1::WAITING), ".", middle_first_run));
+      // The token of the page that starts at the middle sweep (tokens are
+      // opaque: paged to, untimed).
+      for (int64_t last = 0; last < middle_first_run;) {
+        grpc::ClientContext context;
+        Authorize(&context, g_admin_token);
+        v1::ListRunsResponse response;
+        grpc::Status s = stub->ListRuns(&context, list, &response);
+        if (!s.ok() || response.runs().empty()) Die("ListRuns", s);
+        last = response.runs(response.runs_size() - 1).id();
+        list.set_page_token(response.next_page_token());
+      }
       auto [p50, p95] = time_calls([&] {
         grpc::ClientContext context;
         Authorize(&context, g_admin_token);

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark ratios, each measured side by side in one run on this
 # machine (2 threads each). Usage:
-# bench/run.sh [student|distill|loader|sweep|earlystop|coordinator|all]
+# bench/run.sh [student|distill|loader|sweep|earlystop|coordinator|query|all]
 #   student  the student's training step (ResNet-18, small stem, batch 128,
 #            28x28) in the engine against PyTorch's Python API: images/s of
 #            the median step over PAIRS (default 30) steps taken in lockstep,
@@ -25,7 +25,11 @@
 #            the same disk, bytes per stored point (schema 5 -> 6), LeaseRun
 #            latency, GetRun under listing and reporting load, 10,000 open
 #            watches, runs show and a history page of a 10^7-point run,
-#            listings at 100,000 runs. SECONDS_PER_FIGURE (5).
+#            listings at 100,000 runs, and the query figures below.
+#            SECONDS_PER_FIGURE (5).
+#   query    `distill runs list` with filters (spec fields, member glob,
+#            kind, sort by a result, limit) over 10,000 runs in a database
+#            that also holds a run of 10^7 metric points: p50 / p95 ms
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what=${1:-all}
@@ -95,7 +99,7 @@ if [ "$what" = loader ] || [ "$what" = all ]; then
   awk -v l="$l" -v c="$c" 'BEGIN {printf "ratio loader / student step: %.1f\n", l / c}'
 fi
 
-if [ "$what" = coordinator ] || [ "$what" = all ]; then
+if [ "$what" = coordinator ] || [ "$what" = query ] || [ "$what" = all ]; then
   cwork=$(mktemp -d /tmp/distill-bench-coordinator.XXXXXX)
   port=${BENCH_PORT:-50092}
   build/server/distill-coordinator --listen="127.0.0.1:$port" --data_dir="$cwork/data" \
@@ -108,12 +112,18 @@ if [ "$what" = coordinator ] || [ "$what" = all ]; then
         --admin_token_file="$cwork/data/admin.token" --worker_token_file="$cwork/worker.token"
         --scratch_dir="$cwork" --seconds="${SECONDS_PER_FIGURE:-5}")
   status=0
-  "${load[@]}" || status=$?
+  if [ "$what" = query ]; then
+    "${load[@]}" --phases=history,query || status=$?
+  else
+    "${load[@]}" || status=$?
+  fi
   # LeaseRun at saturation: runs handed back at once (a closed loop; a
   # lab's workers lease once a run). GetRun with the listing clients paging
   # every 50 ms instead of back to back (which saturates both cores).
-  [ "$status" = 0 ] && { "${load[@]}" --phases=lease --hold_ms=0 || status=$?; }
-  [ "$status" = 0 ] && { "${load[@]}" --phases=getrun --list_every_ms=50 || status=$?; }
+  if [ "$what" != query ]; then
+    [ "$status" = 0 ] && { "${load[@]}" --phases=lease --hold_ms=0 || status=$?; }
+    [ "$status" = 0 ] && { "${load[@]}" --phases=getrun --list_every_ms=50 || status=$?; }
+  fi
   kill "$coordinator"; wait "$coordinator" 2>/dev/null || true
   [ "$status" = 0 ] || tail -20 "$cwork/coordinator.log" >&2
   rm -rf "$cwork"

@@ -56,7 +56,19 @@ class Cli {
       return Metrics(a);
     if (n == 2 && a[0] == "watch") return WithId(a[1], &Cli::Watch);
     if (n == 2 && a[0] == "cancel") return WithId(a[1], &Cli::Cancel);
-    if (n == 2 && a[0] == "results") return Results(a[1]);
+    if (n >= 2 && n <= 4 && a[0] == "results") {
+      std::string columns, format = "table";
+      for (int i = 2; i < n; ++i) {
+        if (a[i].rfind("--columns=", 0) == 0) {
+          columns = a[i].substr(10);
+        } else if (a[i].rfind("--format=", 0) == 0) {
+          format = a[i].substr(9);
+        } else {
+          return Usage();
+        }
+      }
+      return Results(a[1], columns, format);
+    }
     if ((n == 3 || n == 4) && a[0] == "download") {
       int64_t id;
       if (!absl::SimpleAtoi(a[1], &id)) return Usage();
@@ -82,7 +94,7 @@ class Cli {
   template <typename Response, typename Request, typename Call, typename Items,
             typename Item>
   static grpc::Status AllPages(Request request, Call call, Items items,
-                               std::vector<Item>* out) {
+                               std::vector<Item>* out, int64_t limit = 0) {
     do {
       grpc::ClientContext context;
       Response response;
@@ -90,6 +102,8 @@ class Cli {
       if (!status.ok()) return status;
       for (const Item& item : items(response)) out->push_back(item);
       request.set_page_token(response.next_page_token());
+      // Enough: the rest is not wanted.
+      if (limit > 0 && int64_t(out->size()) >= limit) break;
     } while (!request.page_token().empty());
     return grpc::Status::OK;
   }
@@ -239,31 +253,95 @@ class Cli {
     return failed > 0 ? 1 : shown;
   }
 
+  // `runs list [filters] [--sort=[-]KEY] [--limit=N] [--format=F]`.
   int List(const std::vector<std::string>& a) {
     v1::ListRunsRequest request;
+    int64_t limit = 0;
+    OutputFormat format = OutputFormat::kTable;
+    auto bad = [&](const std::string& arg, const std::string& why) {
+      err_ << "runs list: \"" << arg << "\": " << why << "\n";
+      return 2;
+    };
     for (size_t i = 2; i < a.size(); ++i) {
-      int64_t sweep;
-      v1::RunStatus status;
-      if (a[i].rfind("--sweep=", 0) == 0 &&
-          absl::SimpleAtoi(a[i].substr(8), &sweep)) {
-        request.set_sweep_id(sweep);
-      } else if (a[i].rfind("--status=", 0) == 0 &&
-                 v1::RunStatus_Parse(a[i].substr(9), &status)) {
+      const std::string& arg = a[i];
+      const size_t eq = arg.find('=');
+      if (arg.rfind("--", 0) != 0 || eq == std::string::npos)
+        return bad(arg, "expected --FLAG=VALUE");
+      const std::string flag = arg.substr(2, eq - 2),
+                        value = arg.substr(eq + 1);
+      int64_t n = 0;
+      if (flag == "sweep" || flag == "teacher" || flag == "limit") {
+        if (!absl::SimpleAtoi(value, &n) || n < 1)
+          return bad(arg, "not a positive whole number");
+        if (flag == "sweep") request.set_sweep_id(n);
+        if (flag == "teacher") request.set_teacher_run_id(n);
+        if (flag == "limit") limit = n;
+      } else if (flag == "status") {
+        v1::RunStatus status;
+        if (!v1::RunStatus_Parse(absl::AsciiStrToUpper(value), &status))
+          return bad(arg, "not a run status (QUEUED, RUNNING, SUCCEEDED, ...)");
         request.set_status(status);
+      } else if (flag == "kind") {
+        v1::ExperimentKind kind;
+        if (!v1::ExperimentKind_Parse(absl::AsciiStrToUpper(value), &kind))
+          return bad(arg, "not TRAIN_TEACHER, DISTILL or EVALUATE");
+        request.set_kind(kind);
+      } else if (flag == "member") {
+        request.set_member(value);
+      } else if (flag == "dataset") {
+        request.add_where(absl::StrCat("dataset.name=", value));
+      } else if (flag == "arch") {
+        request.add_where(absl::StrCat("student.arch=", value));
+      } else if (flag == "where") {
+        request.add_where(value);
+      } else if (flag == "since" || flag == "before") {
+        absl::Time t;
+        std::string why;
+        if (!absl::ParseTime(absl::RFC3339_full, value, &t, &why) &&
+            !absl::ParseTime("%Y-%m-%d", value, &t, &why)) {
+          return bad(arg, "not a date (2026-11-20) or RFC 3339 time");
+        }
+        if (flag == "since")
+          request.set_created_after_ms(absl::ToUnixMillis(t));
+        if (flag == "before")
+          request.set_created_before_ms(absl::ToUnixMillis(t));
+      } else if (flag == "sort") {
+        request.set_sort(value);
+      } else if (flag == "format") {
+        absl::StatusOr<OutputFormat> f = ParseOutputFormat(value);
+        if (!f.ok()) return bad(arg, std::string(f.status().message()));
+        format = *f;
       } else {
-        err_ << "runs list takes --sweep=ID and --status=STATUS, got \"" << a[i]
-             << "\"\n";
-        return 2;
+        return bad(arg,
+                   "runs list takes --sweep, --status, --kind, --teacher, "
+                   "--member, --dataset, --arch, --where, --since, --before, "
+                   "--sort, --limit, --format");
       }
     }
+    if (limit > 0)
+      request.set_page_size(int32_t(std::min<int64_t>(limit, 5000)));
     std::vector<v1::Run> runs;
     grpc::Status status = AllPages<v1::ListRunsResponse>(
         request,
         [&](auto* c, auto& r, auto* p) { return stub_->ListRuns(c, r, p); },
         [](const v1::ListRunsResponse& p) -> const auto& { return p.runs(); },
-        &runs);
+        &runs, limit);
     if (!status.ok()) return Refused("runs list", status);
-    out_ << FormatRunList(runs);
+    if (limit > 0 && int64_t(runs.size()) > limit) runs.resize(limit);
+    switch (format) {
+      case OutputFormat::kTable:
+        out_ << FormatRunList(runs);
+        break;
+      case OutputFormat::kCsv:
+        out_ << FormatRunListCsv(runs);
+        break;
+      case OutputFormat::kJson: {
+        v1::ListRunsResponse all;
+        for (v1::Run& run : runs) *all.add_runs() = std::move(run);
+        out_ << ToJson(all) << "\n";
+        break;
+      }
+    }
     return 0;
   }
 
@@ -423,14 +501,34 @@ class Cli {
     return 0;
   }
 
-  int Results(const std::string& sweep) {
+  int Results(const std::string& sweep, const std::string& column_names = "",
+              const std::string& format_name = "table") {
+    absl::StatusOr<std::vector<ResultColumn>> columns =
+        ParseResultColumns(column_names);
+    absl::StatusOr<OutputFormat> format = ParseOutputFormat(format_name);
+    for (const absl::Status& s : {columns.status(), format.status()}) {
+      if (!s.ok()) {
+        err_ << "results: " << s.message() << "\n";
+        return 2;
+      }
+    }
     v1::GetSweepResultsRequest request;
     request.set_sweep(sweep);
     grpc::ClientContext context;
     v1::SweepResults results;
     grpc::Status status = stub_->GetSweepResults(&context, request, &results);
     if (!status.ok()) return Refused("results", status);
-    out_ << FormatResultsTable(results);
+    switch (*format) {
+      case OutputFormat::kTable:
+        out_ << FormatResultsTable(results, *columns);
+        break;
+      case OutputFormat::kCsv:
+        out_ << FormatResultsCsv(results, *columns);
+        break;
+      case OutputFormat::kJson:
+        out_ << ToJson(results) << "\n";
+        break;
+    }
     return 0;
   }
 
@@ -604,7 +702,11 @@ std::string CliUsage() {
          "--wait\n"
          "                          watches every run and prints the results "
          "table\n"
-         "  runs list [--sweep=ID] [--status=STATUS]\n"
+         "  runs list [--sweep=ID] [--status=S] [--kind=K] [--teacher=RUN]\n"
+         "            [--member=NAME|GLOB] [--dataset=NAME] [--arch=ARCH]\n"
+         "            [--where=PATH=VALUE]... [--since=DATE] [--before=DATE]\n"
+         "            [--sort=[-]RESULT] [--limit=N] "
+         "[--format=table|csv|json]\n"
          "  runs show ID            spec, results, files, plots of loss and "
          "top-1\n"
          "  runs metrics ID [--out=FILE.csv]\n"
@@ -612,7 +714,9 @@ std::string CliUsage() {
          "  watch ID                one live progress line; exit 1 unless it "
          "succeeded\n"
          "  cancel ID               cancel a waiting, queued or running run\n"
-         "  results SWEEP           the Table 1 layout for a sweep (id or "
+         "  results SWEEP [--columns=top1,knn,nmi,ari,agree,cka,overlap]\n"
+         "                [--format=table|csv|json]\n"
+         "                          the Table 1 layout for a sweep (id or "
          "name)\n"
          "  tsne ID                 plot the run's t-SNE maps of teacher and "
          "student\n"

@@ -1,8 +1,12 @@
 #include "client/format.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <algorithm>
 #include <cmath>
 #include <map>
+#include <optional>
+#include <set>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -73,13 +77,76 @@ std::string LossWeights(const v1::Losses& l) {
   return parts.empty() ? "-" : absl::StrJoin(parts, " + ");
 }
 
-std::string FormatResultsTable(const v1::SweepResults& results) {
-  const std::vector<std::string> header = {"row", "labels CE", "embedding MSE",
-                                           "IKD", "RKD",       "top-1 %",
-                                           "run", "status"};
-  auto top1 = [](bool has, double v) {
-    return has ? absl::StrFormat("%.1f", 100 * v) : "-";
+const std::vector<ResultColumn>& AllResultColumns() {
+  namespace k = metric_keys;
+  static const auto* const kColumns = new std::vector<ResultColumn>{
+      {"top1", "top-1 %", k::kEvalTop1, true},
+      {"knn", "k-NN %", absl::StrCat(k::kEval, k::kKnnTop1), true},
+      {"nmi", "NMI", absl::StrCat(k::kEval, k::kNmi), false},
+      {"ari", "ARI", absl::StrCat(k::kEval, k::kAri), false},
+      {"agree", "agree %", k::kTeacherAgreement, true},
+      {"cka", "CKA", k::kTeacherCka, false},
+      {"overlap", "kNN overlap", k::kTeacherKnnOverlap, false},
   };
+  return *kColumns;
+}
+
+absl::StatusOr<std::vector<ResultColumn>> ParseResultColumns(
+    const std::string& names) {
+  if (names.empty()) return AllResultColumns();
+  std::vector<ResultColumn> columns;
+  std::vector<std::string> known;
+  for (const ResultColumn& c : AllResultColumns()) known.push_back(c.name);
+  for (absl::string_view name : absl::StrSplit(names, ',')) {
+    auto it =
+        std::find_if(AllResultColumns().begin(), AllResultColumns().end(),
+                     [&](const ResultColumn& c) { return c.name == name; });
+    if (it == AllResultColumns().end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown column \"", name.substr(0, 64),
+                       "\"; the columns are ", absl::StrJoin(known, ",")));
+    }
+    columns.push_back(*it);
+  }
+  return columns;
+}
+
+namespace {
+
+// A result as a cell: a percentage with one decimal, others with three.
+std::string Cell(const ResultColumn& column, std::optional<double> value) {
+  if (!value) return "-";
+  return column.percent ? absl::StrFormat("%.1f", 100 * *value)
+                        : absl::StrFormat("%.3f", *value);
+}
+
+std::optional<double> Find(const google::protobuf::Map<std::string, double>& m,
+                           const std::string& key) {
+  auto it = m.find(key);
+  if (it == m.end()) return std::nullopt;
+  return it->second;
+}
+
+// A member's result for `column` (top1 also from the field older
+// coordinators fill alone).
+std::optional<double> MemberValue(const v1::MemberResult& m,
+                                  const ResultColumn& column) {
+  std::optional<double> v = Find(m.results(), column.key);
+  if (!v && column.key == metric_keys::kEvalTop1 && m.has_top1()) v = m.top1();
+  return v;
+}
+
+}  // namespace
+
+std::string FormatResultsTable(const v1::SweepResults& results,
+                               const std::vector<ResultColumn>& columns) {
+  // Cells: row, the four losses, the columns, run, status.
+  std::vector<std::string> header = {"row", "labels CE", "embedding MSE", "IKD",
+                                     "RKD"};
+  for (const ResultColumn& c : columns) header.push_back(c.header);
+  header.push_back("run");
+  header.push_back("status");
+  const size_t first_result = 5, status_col = header.size() - 1;
   // The teachers (a sweep before they were listed has the one).
   std::vector<v1::TeacherResult> teachers(results.teachers().begin(),
                                           results.teachers().end());
@@ -107,21 +174,33 @@ std::string FormatResultsTable(const v1::SweepResults& results) {
       if (shown[i] || !mine) continue;
       shown[i] = true;
       const v1::Losses& l = m.losses();
-      rows.push_back(
-          {{m.name(), l.ce() > 0 ? check : "", l.mse() > 0 ? check : "",
-            l.ikd().weight() > 0 ? check : "", UsesRkd(l) ? check : "",
-            top1(m.has_top1(), m.top1()), absl::StrCat(m.run_id()),
-            v1::RunStatus_Name(m.status())}});
+      Row row{{m.name(), l.ce() > 0 ? check : "", l.mse() > 0 ? check : "",
+               l.ikd().weight() > 0 ? check : "", UsesRkd(l) ? check : ""}};
+      for (const ResultColumn& c : columns)
+        row.cells.push_back(Cell(c, MemberValue(m, c)));
+      row.cells.push_back(absl::StrCat(m.run_id()));
+      row.cells.push_back(v1::RunStatus_Name(m.status()));
+      rows.push_back(std::move(row));
     }
+    // The teacher's own judgement where it has one (not the columns that
+    // compare it with a student).
     const v1::TeacherResult& teacher = teachers[t];
-    rows.push_back(
-        {{"O",
-          teachers.size() == 1 ? "teacher ViT"
-                               : absl::StrCat("teacher ViT ", teacher.name()),
-          "", "", "", top1(teacher.has_top1(), teacher.top1()),
-          absl::StrCat(teacher.run_id()), v1::RunStatus_Name(teacher.status())},
-         true,
-         t + 1 < teachers.size()});
+    Row row{
+        {"O",
+         teachers.size() == 1 ? "teacher ViT"
+                              : absl::StrCat("teacher ViT ", teacher.name()),
+         "", "", ""},
+        true,
+        t + 1 < teachers.size()};
+    for (const ResultColumn& c : columns) {
+      std::optional<double> v = Find(teacher.results(), c.key);
+      if (!v && c.key == metric_keys::kEvalTop1 && teacher.has_top1())
+        v = teacher.top1();
+      row.cells.push_back(Cell(c, v));
+    }
+    row.cells.push_back(absl::StrCat(teacher.run_id()));
+    row.cells.push_back(v1::RunStatus_Name(teacher.status()));
+    rows.push_back(std::move(row));
   }
   std::vector<size_t> widths(header.size());
   for (size_t c = 0; c < header.size(); ++c) {
@@ -144,17 +223,14 @@ std::string FormatResultsTable(const v1::SweepResults& results) {
           ? absl::StrCat(", teacher run ", results.teacher_run_id())
           : absl::StrCat(", ", teachers.size(), " teachers"),
       "\n");
+  auto pad = [&](const std::vector<std::string>& cells, size_t c) {
+    if (c == 0 || c == status_col) return Pad(cells[c], widths[c]);
+    if (c >= first_result) return Pad(cells[c], widths[c], /*right=*/true);
+    return Center(cells[c], widths[c]);
+  };
   auto line = [&](const std::vector<std::string>& cells) {
     std::vector<std::string> padded;
-    for (size_t c = 0; c < cells.size(); ++c) {
-      if (c == 0 || c == 7) {
-        padded.push_back(Pad(cells[c], widths[c]));
-      } else if (c == 5 || c == 6) {
-        padded.push_back(Pad(cells[c], widths[c], /*right=*/true));
-      } else {
-        padded.push_back(Center(cells[c], widths[c]));
-      }
-    }
+    for (size_t c = 0; c < cells.size(); ++c) padded.push_back(pad(cells, c));
     return absl::StrCat(" ", absl::StrJoin(padded, " │ "), "\n");
   };
   absl::StrAppend(&out, line(header));
@@ -168,18 +244,18 @@ std::string FormatResultsTable(const v1::SweepResults& results) {
       absl::StrCat("─", absl::StrJoin(rules, "─┼─"), "─\n");
   absl::StrAppend(&out, rule);
   for (const Row& row : rows) {
-    if (row.teacher) {
-      // The teacher row spans the loss columns.
-      const std::vector<std::string>& cells = row.cells;
-      absl::StrAppend(
-          &out, " ", Pad(cells[0], widths[0]), " │ ",
-          Pad(cells[1], widths[1] + widths[2] + widths[3] + widths[4] + 9),
-          " │ ", Pad(cells[5], widths[5], true), " │ ",
-          Pad(cells[6], widths[6], true), " │ ", cells[7], "\n");
-      if (row.last_of_block) absl::StrAppend(&out, rule);
-    } else {
+    if (!row.teacher) {
       absl::StrAppend(&out, line(row.cells));
+      continue;
     }
+    // The teacher row spans the loss columns.
+    std::vector<std::string> padded = {
+        pad(row.cells, 0),
+        Pad(row.cells[1], widths[1] + widths[2] + widths[3] + widths[4] + 9)};
+    for (size_t c = first_result; c < row.cells.size(); ++c)
+      padded.push_back(pad(row.cells, c));
+    absl::StrAppend(&out, " ", absl::StrJoin(padded, " │ "), "\n");
+    if (row.last_of_block) absl::StrAppend(&out, rule);
   }
   for (const v1::MemberResult& m : results.members()) {
     if (m.status() == v1::FAILED) {
@@ -188,11 +264,12 @@ std::string FormatResultsTable(const v1::SweepResults& results) {
       absl::StrAppend(&out, "row ", m.name(), " ", m.message(), "\n");
     }
   }
-  absl::StrAppend(&out, FormatSeedSummary(results));
+  absl::StrAppend(&out, FormatSeedSummary(results, columns));
   return out;
 }
 
-std::string FormatSeedSummary(const v1::SweepResults& results) {
+std::string FormatSeedSummary(const v1::SweepResults& results,
+                              const std::vector<ResultColumn>& columns) {
   // Members named ".../seed=N" grouped by the rest of their name, in the
   // order the groups first appear.
   std::vector<std::string> order;
@@ -209,33 +286,61 @@ std::string FormatSeedSummary(const v1::SweepResults& results) {
     groups[key].push_back(&m);
   }
   if (!seeded) return "";
-  size_t width = 6;
-  for (const std::string& key : order) width = std::max(width, Width(key));
-  std::string out = absl::StrCat(
-      "\nover seeds: top-1 % as mean ± sample std; n: runs with a result "
-      "of the member's runs\n ",
-      Pad("member", width), " │ top-1 %        │ n\n");
+  // Cells: member, each column's mean ± std, n.
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> header = {"member"};
+  for (const ResultColumn& c : columns) header.push_back(c.header);
+  header.push_back("n");
   for (const std::string& key : order) {
     const auto& members = groups[key];
-    std::vector<double> top1;
-    for (const v1::MemberResult* m : members)
-      if (m->has_top1()) top1.push_back(100 * m->top1());
-    std::string value = "-";
-    if (!top1.empty()) {
-      double mean = 0;
-      for (double v : top1) mean += v;
-      mean /= double(top1.size());
-      double var = 0;
-      for (double v : top1) var += (v - mean) * (v - mean);
-      value = top1.size() > 1
-                  ? absl::StrFormat("%.1f ± %.1f", mean,
-                                    std::sqrt(var / double(top1.size() - 1)))
-                  : absl::StrFormat("%.1f", mean);
+    std::vector<std::string> row = {key.empty() ? "(base)" : key};
+    for (const ResultColumn& c : columns) {
+      std::vector<double> values;
+      for (const v1::MemberResult* m : members) {
+        if (std::optional<double> v = MemberValue(*m, c))
+          values.push_back(c.percent ? 100 * *v : *v);
+      }
+      std::string cell = "-";
+      if (!values.empty()) {
+        double mean = 0;
+        for (double v : values) mean += v;
+        mean /= double(values.size());
+        double var = 0;
+        for (double v : values) var += (v - mean) * (v - mean);
+        auto text = [&](double v) {
+          return c.percent ? absl::StrFormat("%.1f", v)
+                           : absl::StrFormat("%.3f", v);
+        };
+        cell = text(mean);
+        if (values.size() > 1) {
+          absl::StrAppend(&cell, " ± ",
+                          text(std::sqrt(var / double(values.size() - 1))));
+        }
+      }
+      row.push_back(cell);
     }
-    absl::StrAppend(&out, " ", Pad(key.empty() ? "(base)" : key, width), " │ ",
-                    Pad(value, 14), " │ ", top1.size(), " of ", members.size(),
-                    "\n");
+    int with_result = 0;
+    for (const v1::MemberResult* m : members)
+      with_result += MemberValue(*m, AllResultColumns()[0]).has_value();
+    row.push_back(absl::StrCat(with_result, " of ", members.size()));
+    rows.push_back(std::move(row));
   }
+  std::vector<size_t> widths(header.size());
+  for (size_t c = 0; c < header.size(); ++c) {
+    widths[c] = Width(header[c]);
+    for (const auto& row : rows) widths[c] = std::max(widths[c], Width(row[c]));
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::vector<std::string> padded;
+    for (size_t c = 0; c < cells.size(); ++c)
+      padded.push_back(Pad(cells[c], widths[c]));
+    return absl::StrCat(" ", absl::StrJoin(padded, " │ "), "\n");
+  };
+  std::string out =
+      "\nover seeds: mean ± sample std; n: runs with a result of the "
+      "member's runs\n";
+  absl::StrAppend(&out, line(header));
+  for (const auto& row : rows) absl::StrAppend(&out, line(row));
   return out;
 }
 
@@ -508,6 +613,114 @@ std::string FormatRunList(const std::vector<v1::Run>& runs) {
                             ? LossSummary(r.spec().losses())
                             : "-",
                         top1));
+  }
+  return out;
+}
+
+absl::StatusOr<OutputFormat> ParseOutputFormat(const std::string& name) {
+  if (name == "table") return OutputFormat::kTable;
+  if (name == "csv") return OutputFormat::kCsv;
+  if (name == "json") return OutputFormat::kJson;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--format must be table, csv or json, got \"", name.substr(0, 64), "\""));
+}
+
+std::string ToJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  std::string json;
+  if (!google::protobuf::util::MessageToJsonString(message, &json, options)
+           .ok()) {
+    return "{}";
+  }
+  return json;
+}
+
+namespace {
+
+// A CSV field, quoted when it holds a comma, a quote or a line break.
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string quoted = "\"";
+  for (char c : s) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
+std::string CsvNumber(double v) { return absl::StrFormat("%.10g", v); }
+
+}  // namespace
+
+std::string FormatRunListCsv(const std::vector<v1::Run>& runs) {
+  std::set<std::string> keys;
+  for (const v1::Run& r : runs)
+    for (const auto& [key, value] : r.results()) keys.insert(key);
+  std::vector<std::string> header = {
+      "id",     "sweep_id",       "member",     "kind",
+      "status", "teacher_run_id", "created_ms", "finished_ms"};
+  for (const std::string& key : keys) header.push_back(CsvField(key));
+  std::string out = absl::StrCat(absl::StrJoin(header, ","), "\n");
+  for (const v1::Run& r : runs) {
+    std::vector<std::string> cells = {absl::StrCat(r.id()),
+                                      absl::StrCat(r.sweep_id()),
+                                      CsvField(r.member()),
+                                      v1::ExperimentKind_Name(r.spec().kind()),
+                                      v1::RunStatus_Name(r.status()),
+                                      absl::StrCat(r.teacher_run_id()),
+                                      absl::StrCat(r.created_ms()),
+                                      absl::StrCat(r.finished_ms())};
+    for (const std::string& key : keys) {
+      auto it = r.results().find(key);
+      cells.push_back(it == r.results().end() ? "" : CsvNumber(it->second));
+    }
+    absl::StrAppend(&out, absl::StrJoin(cells, ","), "\n");
+  }
+  return out;
+}
+
+std::string FormatResultsCsv(const v1::SweepResults& results,
+                             const std::vector<ResultColumn>& columns) {
+  std::vector<std::string> header = {
+      "name", "kind", "teacher", "run_id",       "status",
+      "ce",   "mse",  "ikd",     "rkd_distance", "rkd_angle"};
+  for (const ResultColumn& c : columns) header.push_back(CsvField(c.key));
+  std::string out = absl::StrCat(absl::StrJoin(header, ","), "\n");
+  for (const v1::MemberResult& m : results.members()) {
+    const v1::Losses& l = m.losses();
+    std::vector<std::string> cells = {CsvField(m.name()),
+                                      "member",
+                                      CsvField(m.teacher()),
+                                      absl::StrCat(m.run_id()),
+                                      v1::RunStatus_Name(m.status()),
+                                      CsvNumber(l.ce()),
+                                      CsvNumber(l.mse()),
+                                      CsvNumber(l.ikd().weight()),
+                                      CsvNumber(l.rkd().distance_weight()),
+                                      CsvNumber(l.rkd().angle_weight())};
+    for (const ResultColumn& c : columns) {
+      std::optional<double> v = MemberValue(m, c);
+      cells.push_back(v ? CsvNumber(*v) : "");
+    }
+    absl::StrAppend(&out, absl::StrJoin(cells, ","), "\n");
+  }
+  for (const v1::TeacherResult& t : results.teachers()) {
+    std::vector<std::string> cells = {CsvField(t.name()),
+                                      "teacher",
+                                      "",
+                                      absl::StrCat(t.run_id()),
+                                      v1::RunStatus_Name(t.status()),
+                                      "",
+                                      "",
+                                      "",
+                                      "",
+                                      ""};
+    for (const ResultColumn& c : columns) {
+      std::optional<double> v = Find(t.results(), c.key);
+      cells.push_back(v ? CsvNumber(*v) : "");
+    }
+    absl::StrAppend(&out, absl::StrJoin(cells, ","), "\n");
   }
   return out;
 }

@@ -1,21 +1,47 @@
 #ifndef DISTILL_CLIENT_FORMAT_H_
 #define DISTILL_CLIENT_FORMAT_H_
 
+#include <google/protobuf/message.h>
+
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "distill/v1/experiment_service.pb.h"
 
 namespace distill {
 
+// A result `distill results` can show: its --columns name, its header, the
+// result key, and whether it shows as a percentage.
+struct ResultColumn {
+  std::string name;
+  std::string header;
+  std::string key;
+  bool percent = false;
+};
+
+// Every column, in the order shown: top1, knn (k-NN top-1), nmi, ari,
+// agree (teacher-student agreement), cka and overlap (structure transfer).
+const std::vector<ResultColumn>& AllResultColumns();
+
+// The columns of a comma-separated list of names ("top1,cka"); every
+// column for "". INVALID_ARGUMENT naming an unknown one.
+absl::StatusOr<std::vector<ResultColumn>> ParseResultColumns(
+    const std::string& names);
+
 // Table 1's layout: one row per member with a check mark under each loss it
-// uses, top-1 %, and the teacher row O.
-std::string FormatResultsTable(const v1::SweepResults& results);
+// uses and its results, then the teacher row O; one block per teacher when
+// the sweep has several.
+std::string FormatResultsTable(
+    const v1::SweepResults& results,
+    const std::vector<ResultColumn>& columns = AllResultColumns());
 
 // For a sweep with seeds (members named ".../seed=N"): each member over its
-// seeds, top-1 mean ± sample standard deviation and n; empty otherwise.
-// FormatResultsTable ends with it.
-std::string FormatSeedSummary(const v1::SweepResults& results);
+// seeds, each column's mean ± sample standard deviation, and n; empty
+// otherwise. FormatResultsTable ends with it.
+std::string FormatSeedSummary(
+    const v1::SweepResults& results,
+    const std::vector<ResultColumn>& columns = AllResultColumns());
 
 // What the live watch line knows about a run.
 struct Progress {
@@ -34,6 +60,28 @@ void UpdateProgress(const v1::RunEvent& event, Progress* progress);
 // "run 3 (B) RUNNING  epoch 2/3  step 120/234  loss 0.8123  1234 img/s
 // ETA 0:45  top-1 81.2%"
 std::string ProgressLine(const v1::Run& run, const Progress& progress);
+
+// How a command prints data (--format=table|csv|json).
+enum class OutputFormat { kTable, kCsv, kJson };
+
+// "table", "csv" or "json"; INVALID_ARGUMENT naming anything else.
+absl::StatusOr<OutputFormat> ParseOutputFormat(const std::string& name);
+
+// A message in protobuf's JSON mapping with its .proto field names
+// (snake_case), one line: the stable, documented form of every --format=json.
+std::string ToJson(const google::protobuf::Message& message);
+
+// `runs list --format=csv`: a header, then one line per run: id, sweep_id,
+// member, kind, status, teacher_run_id, created_ms, finished_ms, then one
+// column per result key any of the runs has (sorted), empty where a run
+// has none. Fields with a comma or quote are quoted (RFC 4180).
+std::string FormatRunListCsv(const std::vector<v1::Run>& runs);
+
+// `results --format=csv`: one line per member (teacher rows marked
+// kind=teacher): name, kind, teacher, run_id, status, the four loss
+// weights, then the columns' results.
+std::string FormatResultsCsv(const v1::SweepResults& results,
+                             const std::vector<ResultColumn>& columns);
 
 // A one-line plot of `values` (Unicode block characters), at most `width`
 // characters, each the mean of its share of the values.

@@ -35,6 +35,13 @@ inline constexpr char kEvalTop1[] = "eval/top1";
 inline constexpr char kTeacherTop1[] = "teacher/top1";
 // Student and teacher predict the same class, fraction of test images.
 inline constexpr char kTeacherAgreement[] = "eval/teacher_agreement";
+// Structure transfer, once the student is trained (DISTILL) or judged
+// (EVALUATE with a teacher): linear CKA of the teacher's and the student's
+// test embeddings, and the mean fraction of each test image's 10 nearest
+// neighbours (cosine) the two embeddings share.
+inline constexpr char kTeacherCka[] = "eval/teacher_cka";
+inline constexpr char kTeacherKnnOverlap[] = "eval/teacher_knn_overlap";
+inline constexpr int kKnnOverlapK = 10;
 // 1 when the teacher's outputs came from the host's cache.
 inline constexpr char kTeacherCacheHit[] = "teacher/cache_hit";
 // 1 when the teacher ran on every batch (augmented views).

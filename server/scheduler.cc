@@ -16,6 +16,7 @@
 #include "common/metric_keys.h"
 #include "common/run_files.h"
 #include "common/sha256.h"
+#include "common/spec_fields.h"
 #include "common/sweep_expansion.h"
 #include "common/validation.h"
 
@@ -291,33 +292,33 @@ absl::StatusOr<std::vector<v1::Run>> Scheduler::ListRuns(int64_t sweep_id,
 
 namespace {
 
-// A page token names the filters it was made for and the last id shown:
-// "SWEEP.STATUS.AFTER".
-std::string PageToken(int64_t sweep_id, v1::RunStatus status,
-                      int64_t after_id) {
-  return absl::StrCat(sweep_id, ".", int(status), ".", after_id);
+// A page token names the filters it was made for (a digest of them) and
+// where the next page starts (the last id shown, or with a sort the rows
+// shown): "FILTERS.N".
+std::string FilterDigest(const v1::ListRunsRequest& request) {
+  v1::ListRunsRequest filters = request;
+  filters.clear_page_token();
+  filters.clear_page_size();
+  return Sha256Hex(filters.SerializeAsString()).substr(0, 12);
 }
 
-absl::StatusOr<int64_t> PageTokenAfter(const std::string& token,
-                                       int64_t sweep_id, v1::RunStatus status) {
+absl::StatusOr<int64_t> PagePosition(const v1::ListRunsRequest& request) {
+  const std::string& token = request.page_token();
   if (token.empty()) return 0;
   const std::vector<std::string> parts = absl::StrSplit(token, '.');
-  int64_t token_sweep, after;
-  int token_status;
-  if (parts.size() != 3 || !absl::SimpleAtoi(parts[0], &token_sweep) ||
-      !absl::SimpleAtoi(parts[1], &token_status) ||
-      !absl::SimpleAtoi(parts[2], &after) || after < 0) {
+  int64_t position;
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[1], &position) ||
+      position < 0) {
     return absl::InvalidArgumentError(
         absl::StrCat("page_token \"", token.substr(0, 64),
                      "\" is not one a listing answered"));
   }
-  if (token_sweep != sweep_id || token_status != int(status)) {
+  if (parts[0] != FilterDigest(request)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "page_token \"", token, "\" was made for other filters (sweep_id ",
-        token_sweep, ", status ", token_status,
-        "); keep the filters of the first page"));
+        "page_token \"", token.substr(0, 64),
+        "\" was made for other filters; keep the filters of the first page"));
   }
-  return after;
+  return position;
 }
 
 // A page token that is a row's id (0 when empty).
@@ -346,15 +347,81 @@ absl::StatusOr<RunPage> Scheduler::ListRunsPage(int64_t sweep_id,
                                                 v1::RunStatus status,
                                                 const std::string& page_token,
                                                 int page_size) {
-  absl::StatusOr<int64_t> after = PageTokenAfter(page_token, sweep_id, status);
-  if (!after.ok()) return after.status();
-  absl::StatusOr<int> size = PageSize(page_size);
+  v1::ListRunsRequest request;
+  request.set_sweep_id(sweep_id);
+  request.set_status(status);
+  request.set_page_token(page_token);
+  request.set_page_size(page_size);
+  return FindRuns(request);
+}
+
+absl::StatusOr<RunPage> Scheduler::FindRuns(
+    const v1::ListRunsRequest& request) {
+  absl::StatusOr<int> size = PageSize(request.page_size());
   if (!size.ok()) return size.status();
+  absl::StatusOr<int64_t> position = PagePosition(request);
+  if (!position.ok()) return position.status();
+  RunQuery query;
+  query.sweep_id = request.sweep_id();
+  query.status = request.status();
+  query.kind = request.kind();
+  query.teacher_run_id = request.teacher_run_id();
+  query.member = request.member();
+  query.created_after_ms = request.created_after_ms();
+  query.created_before_ms = request.created_before_ms();
+  if (!v1::RunStatus_IsValid(query.status) ||
+      !v1::ExperimentKind_IsValid(query.kind)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("status ", int(query.status), " or kind ", int(query.kind),
+                     " is not a value of its enum"));
+  }
+  if (query.member.size() > limits::kNameBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("member must be at most ", limits::kNameBytes,
+                     " bytes, got ", query.member.size()));
+  }
+  if (request.where_size() > kMaxRunFilters) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("where lists at most ", kMaxRunFilters, " fields, got ",
+                     request.where_size()));
+  }
+  for (const std::string& condition : request.where()) {
+    const size_t eq = condition.find('=');
+    if (eq == std::string::npos || eq == 0 ||
+        condition.size() > limits::kPathBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("where \"", condition.substr(0, 64),
+                       "\" is not PATH=VALUE (\"losses.ikd.temperature=4\")"));
+    }
+    absl::StatusOr<std::string> value =
+        CanonicalFieldValue(condition.substr(0, eq), condition.substr(eq + 1));
+    if (!value.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("where ", value.status().message()));
+    }
+    query.fields.emplace_back(condition.substr(0, eq), *std::move(value));
+  }
+  std::string sort = request.sort();
+  if (absl::StartsWith(sort, "-")) {
+    query.descending = true;
+    sort = sort.substr(1);
+  }
+  if (sort.size() > limits::kMetricKeyBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sort must name a result key of at most ",
+                     limits::kMetricKeyBytes, " bytes, got ", sort.size()));
+  }
+  query.sort_key = sort;
+  if (sort.empty()) {
+    query.after_id = *position;
+  } else {
+    query.offset = *position;
+  }
+  // One more than asked: whether a next page exists.
+  query.limit = *size + 1;
   RunPage page;
   absl::Status s = Read([&](Store& store) -> absl::Status {
-    // One more than asked: whether a next page exists.
-    absl::StatusOr<std::vector<v1::Run>> runs =
-        store.ListRunsPage(sweep_id, status, *after, *size + 1);
+    absl::StatusOr<std::vector<v1::Run>> runs = store.FindRuns(query);
     if (!runs.ok()) return runs.status();
     page.runs = *std::move(runs);
     return absl::OkStatus();
@@ -362,7 +429,9 @@ absl::StatusOr<RunPage> Scheduler::ListRunsPage(int64_t sweep_id,
   if (!s.ok()) return s;
   if (int(page.runs.size()) > *size) {
     page.runs.resize(*size);
-    page.next_page_token = PageToken(sweep_id, status, page.runs.back().id());
+    page.next_page_token =
+        absl::StrCat(FilterDigest(request), ".",
+                     sort.empty() ? page.runs.back().id() : *position + *size);
   }
   return page;
 }
@@ -728,6 +797,7 @@ absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(
         it != run.results().end()) {
       t->set_top1(it->second);
     }
+    *t->mutable_results() = run.results();
   };
   std::vector<const v1::Run*> teachers =
       NewestByMember(*runs, v1::TRAIN_TEACHER);
@@ -753,6 +823,7 @@ absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(
         top1 != run->results().end()) {
       row->set_top1(top1->second);
     }
+    *row->mutable_results() = run->results();
   }
   return results;
 }

@@ -61,6 +61,8 @@ inline constexpr int kMaxPageSize = 5'000;
 // Metric points in one page of a run's full history (~40 bytes each).
 inline constexpr int kDefaultMetricPageSize = 10'000;
 inline constexpr int kMaxMetricPageSize = 50'000;
+// Spec-field filters in one listing.
+inline constexpr int kMaxRunFilters = 16;
 
 // One page of a listing and the token of the next (empty at the end).
 struct RunPage {
@@ -109,6 +111,9 @@ class Scheduler {
   absl::StatusOr<RunPage> ListRunsPage(int64_t sweep_id, v1::RunStatus status,
                                        const std::string& page_token,
                                        int page_size);
+  // A page of the runs that pass the request's filters, in id order or by
+  // its sort; the filters run in SQL (Store::FindRuns).
+  absl::StatusOr<RunPage> FindRuns(const v1::ListRunsRequest& request);
   // A page of the run's full metric history, oldest first (for CSV).
   absl::StatusOr<MetricPage> MetricHistory(int64_t run_id,
                                            const std::string& page_token,

@@ -454,9 +454,7 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::ListRuns(
     v1::ListRunsResponse* response) {
   return OnPool(context, &bulk_pool_, [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kRead);
-    absl::StatusOr<RunPage> page =
-        scheduler_->ListRunsPage(request->sweep_id(), request->status(),
-                                 request->page_token(), request->page_size());
+    absl::StatusOr<RunPage> page = scheduler_->FindRuns(*request);
     if (!page.ok()) return ToGrpcStatus(page.status());
     for (v1::Run& run : page->runs) *response->add_runs() = std::move(run);
     response->set_next_page_token(page->next_page_token);

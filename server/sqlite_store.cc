@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
+#include "common/spec_fields.h"
 #include "common/spec_resolution.h"
 #include "server/heap_shm_vfs.h"
 #include "server/store.h"
@@ -122,6 +123,9 @@ class Statement {
   Statement& operator=(const Statement&) = delete;
 
   absl::Status Bind(std::initializer_list<Value> values) {
+    return Bind(std::vector<Value>(values));
+  }
+  absl::Status Bind(const std::vector<Value>& values) {
     if (status_ != SQLITE_OK) return Error("prepare");
     int i = 1;
     for (const Value& v : values) {
@@ -341,6 +345,14 @@ class SqliteStore final : public Store {
               return absl::InternalError(absl::StrCat(
                   "migration ", migrations[v - 1].name, ": ", s.message()));
             }
+            // What SQL alone cannot convert: the fields of the specs
+            // stored before.
+            if (migrations[v - 1].name == "008_run_fields.sql") {
+              if (absl::Status s = FillRunFields(); !s.ok()) {
+                return absl::InternalError(absl::StrCat(
+                    "migration ", migrations[v - 1].name, ": ", s.message()));
+              }
+            }
             Statement insert(db_,
                              "INSERT INTO schema_version(version, applied_ms) "
                              "VALUES(?, strftime('%s','now') * 1000)");
@@ -354,6 +366,44 @@ class SqliteStore final : public Store {
   }
 
   int SchemaVersion() override { return version_; }
+
+  // run_fields for every run stored.
+  absl::Status FillRunFields() {
+    std::vector<std::pair<int64_t, v1::ExperimentSpec>> specs;
+    {
+      Statement q(db_, "SELECT id, spec FROM runs");
+      while (true) {
+        absl::StatusOr<bool> row = q.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        v1::ExperimentSpec spec;
+        if (!spec.ParseFromString(q.Text(1))) {
+          return absl::DataLossError(
+              absl::StrCat("run ", q.Int(0), ": stored spec is corrupt"));
+        }
+        if (absl::StatusOr<v1::ExperimentSpec> resolved = ResolveSpec(spec);
+            resolved.ok()) {
+          spec = *std::move(resolved);
+        }
+        specs.emplace_back(q.Int(0), std::move(spec));
+      }
+    }
+    for (const auto& [id, spec] : specs) {
+      if (absl::Status s = InsertRunFields(id, spec); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status InsertRunFields(int64_t run_id, const v1::ExperimentSpec& spec) {
+    for (const auto& [path, value] : FlattenSpec(spec)) {
+      Statement q(db_, cache_,
+                  "INSERT OR REPLACE INTO run_fields(run_id, path, value) "
+                  "VALUES(?, ?, ?)");
+      if (absl::Status s = q.Bind({run_id, path, value}); !s.ok()) return s;
+      if (absl::Status s = q.Run(); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
 
   absl::Status InTransaction(const std::function<absl::Status()>& body,
                              Durability durability) override {
@@ -406,7 +456,9 @@ class SqliteStore final : public Store {
       return s;
     }
     if (absl::Status s = q.Run(); !s.ok()) return s;
-    return sqlite3_last_insert_rowid(db_);
+    const int64_t id = sqlite3_last_insert_rowid(db_);
+    if (absl::Status s = InsertRunFields(id, run.spec()); !s.ok()) return s;
+    return id;
   }
 
   absl::Status UpdateRun(const v1::Run& run) override {
@@ -467,6 +519,59 @@ class SqliteStore final : public Store {
         absl::StrCat("SELECT ", kRunColumns, " FROM runs", where,
                      " ORDER BY id LIMIT ?4"),
         {sweep_id, int64_t{status}, after_id, limit > 0 ? limit : int64_t{-1}});
+  }
+
+  absl::StatusOr<std::vector<v1::Run>> FindRuns(
+      const RunQuery& query) override {
+    std::string sql = absl::StrCat("SELECT ", kRunColumns, " FROM runs");
+    std::vector<Value> args;
+    if (!query.sort_key.empty()) {
+      absl::StrAppend(&sql,
+                      " LEFT JOIN run_results sorted ON sorted.run_id = id "
+                      "AND sorted.key = ?");
+      args.push_back(query.sort_key);
+    }
+    absl::StrAppend(&sql, " WHERE 1");
+    auto where = [&](const char* condition, Value value) {
+      absl::StrAppend(&sql, " AND ", condition);
+      args.push_back(std::move(value));
+    };
+    if (query.sweep_id != 0) where("sweep_id = ?", query.sweep_id);
+    if (query.status != v1::RUN_STATUS_UNSPECIFIED)
+      where("status = ?", int64_t{query.status});
+    if (query.kind != v1::EXPERIMENT_KIND_UNSPECIFIED)
+      where("kind = ?", int64_t{query.kind});
+    if (query.teacher_run_id != 0)
+      where("teacher_run_id = ?", query.teacher_run_id);
+    if (!query.member.empty()) {
+      where(query.member.find_first_of("*?[") != std::string::npos
+                ? "member GLOB ?"
+                : "member = ?",
+            query.member);
+    }
+    if (query.created_after_ms != 0)
+      where("created_ms >= ?", query.created_after_ms);
+    if (query.created_before_ms != 0)
+      where("created_ms < ?", query.created_before_ms);
+    for (const auto& [path, value] : query.fields) {
+      absl::StrAppend(&sql,
+                      " AND id IN (SELECT run_id FROM run_fields "
+                      "WHERE path = ? AND value = ?)");
+      args.push_back(path);
+      args.push_back(value);
+    }
+    if (query.sort_key.empty()) {
+      where("id > ?", query.after_id);
+      absl::StrAppend(&sql, " ORDER BY id");
+    } else {
+      // Runs without the result last.
+      absl::StrAppend(&sql, " ORDER BY sorted.value IS NULL, sorted.value ",
+                      query.descending ? "DESC" : "ASC", ", id");
+    }
+    absl::StrAppend(&sql, " LIMIT ? OFFSET ?");
+    args.push_back(query.limit > 0 ? query.limit : int64_t{-1});
+    args.push_back(query.offset);
+    return QueryRunsWith(sql, args);
   }
 
   absl::StatusOr<std::optional<v1::Run>> RunHeldBy(
@@ -911,6 +1016,11 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<std::vector<v1::Run>> QueryRuns(
       const std::string& sql, std::initializer_list<Value> args) {
+    return QueryRunsWith(sql, std::vector<Value>(args));
+  }
+
+  absl::StatusOr<std::vector<v1::Run>> QueryRunsWith(
+      const std::string& sql, const std::vector<Value>& args) {
     Statement q(db_, cache_, sql.c_str());
     if (absl::Status s = q.Bind(args); !s.ok()) return s;
     std::vector<v1::Run> runs;

@@ -7,6 +7,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -35,6 +36,28 @@ struct MetricKeyStats {
 struct EpochValue {
   int32_t epoch = 0;
   double value = 0;
+};
+
+// What `distill runs list` asks for: runs that pass every filter set
+// (0 / empty / unspecified: off), by id or by a result.
+struct RunQuery {
+  int64_t sweep_id = 0;
+  v1::RunStatus status = v1::RUN_STATUS_UNSPECIFIED;
+  v1::ExperimentKind kind = v1::EXPERIMENT_KIND_UNSPECIFIED;
+  int64_t teacher_run_id = 0;
+  // A member name, or a glob of one (SQLite's GLOB: *, ?, [...]).
+  std::string member;
+  int64_t created_after_ms = 0;   // created_ms >= it
+  int64_t created_before_ms = 0;  // created_ms < it
+  // Spec fields equal to their canonical text (common/spec_fields.h).
+  std::vector<std::pair<std::string, std::string>> fields;
+  // Empty: in id order, after `after_id`. Else by that result ("eval/top1";
+  // runs without it last), then id, skipping `offset`.
+  std::string sort_key;
+  bool descending = false;
+  int64_t after_id = 0;
+  int64_t offset = 0;
+  int64_t limit = 0;  // 0: every one.
 };
 
 struct WorkerRecord {
@@ -148,6 +171,9 @@ class Store {
   virtual absl::StatusOr<std::vector<v1::Run>> ListRunsPage(
       int64_t sweep_id, v1::RunStatus status, int64_t after_id,
       int64_t limit) = 0;
+  // The runs `query` asks for, each with its results.
+  virtual absl::StatusOr<std::vector<v1::Run>> FindRuns(
+      const RunQuery& query) = 0;
   // The RUNNING run leased to the worker, if any.
   virtual absl::StatusOr<std::optional<v1::Run>> RunHeldBy(
       const std::string& worker_id) = 0;

@@ -77,6 +77,51 @@ TEST(EvaluationTest, AgreementOfIdenticalAndOppositeClassifiers) {
                    0.0);  // argmax becomes argmin.
 }
 
+TEST(EvaluationTest, CkaOfKnownCases) {
+  torch::manual_seed(3);
+  const torch::Tensor x = torch::randn({500, 16}, torch::kFloat64);
+  EXPECT_NEAR(LinearCka(x, x), 1.0, 1e-12);
+  // An orthogonal rotation, a scaling and a shift change nothing.
+  const torch::Tensor q =
+      std::get<0>(torch::linalg::qr(torch::randn({16, 16}, torch::kFloat64)));
+  EXPECT_NEAR(LinearCka(x, 3 * torch::matmul(x, q) + 7), 1.0, 1e-12);
+  // Widths may differ: x beside zeros.
+  EXPECT_NEAR(
+      LinearCka(x, torch::cat({x, torch::zeros({500, 8}, x.options())}, 1)),
+      1.0, 1e-12);
+  // Independent noise: near 0 (its expectation is about d / N here).
+  EXPECT_LT(LinearCka(x, torch::randn({500, 16}, torch::kFloat64)), 0.06);
+  // One dimension each: the squared Pearson correlation of (1, 2, 3) and
+  // (1, 4, 9), 576 / 588.
+  const torch::Tensor a = torch::tensor({1.0, 2.0, 3.0}).unsqueeze(1);
+  EXPECT_NEAR(LinearCka(a, a * a), 576.0 / 588.0, 1e-12);
+  EXPECT_EQ(LinearCka(a, torch::ones({3, 2})), 0.0);  // Constant: no structure.
+}
+
+TEST(EvaluationTest, NeighbourhoodOverlapOfKnownCases) {
+  torch::manual_seed(4);
+  const torch::Tensor x = torch::randn({600, 8});
+  EXPECT_DOUBLE_EQ(NeighbourhoodOverlap(x, x), 1.0);
+  // Cosine neighbourhoods survive a rotation and a positive scaling.
+  const torch::Tensor q = std::get<0>(torch::linalg::qr(torch::randn({8, 8})));
+  EXPECT_NEAR(NeighbourhoodOverlap(x, 2 * torch::matmul(x, q)), 1.0, 1e-3);
+  // Unrelated embeddings share about k / (N - 1) of their neighbours.
+  const double chance = NeighbourhoodOverlap(x, torch::randn({600, 8}));
+  EXPECT_LT(chance, 0.05);
+  EXPECT_GT(chance, 0.0);
+  // By hand: 1-NN of 5 points on the unit circle at angles 0, 0.1, 0.3,
+  // 0.6, 1.0 (0->1, 1->0, 2->1, 3->2, 4->3), and with the last moved to
+  // -0.05 (0->4, 1->0, 2->1, 3->2, 4->0): three of five agree.
+  auto circle = [](torch::Tensor angles) {
+    return torch::stack({angles.cos(), angles.sin()}, 1);
+  };
+  const torch::Tensor line = circle(torch::tensor({0.0, 0.1, 0.3, 0.6, 1.0}));
+  const torch::Tensor moved =
+      circle(torch::tensor({0.0, 0.1, 0.3, 0.6, -0.05}));
+  EXPECT_DOUBLE_EQ(NeighbourhoodOverlap(line, line, 1), 1.0);
+  EXPECT_DOUBLE_EQ(NeighbourhoodOverlap(line, moved, 1), 0.6);
+}
+
 TEST(EvaluationTest, TsneKeepsClustersApart) {
   auto [points, labels] = Clusters(3, 40, 20, 0.5, 5);
   torch::Tensor map = Tsne(points, 15, 400, 0);

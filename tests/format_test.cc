@@ -109,21 +109,42 @@ TEST(FormatTest, SeedsAreSummarisedAsMeanStdAndN) {
   auto add = [&](const std::string& name, double top1, bool has) {
     v1::MemberResult* m = results.add_members();
     m->set_name(name);
-    if (has) m->set_top1(top1);
+    if (has) {
+      m->set_top1(top1);  // As an older coordinator sends it: no map.
+      if (name != "G/T=4/seed=1") {
+        (*m->mutable_results())["eval/teacher_cka"] = top1 - 0.5;
+      }
+    }
   };
   add("G/T=4/seed=1", 0.80, true);
   add("G/T=4/seed=2", 0.82, true);
   add("G/T=8/seed=1", 0.70, true);
   add("G/T=8/seed=2", 0.0, false);  // Still running.
-  const std::vector<std::string> lines = Lines(FormatSeedSummary(results));
-  ASSERT_EQ(lines.size(), 5u) << FormatSeedSummary(results);
+  const std::vector<ResultColumn> columns = *ParseResultColumns("top1,cka");
+  const std::string summary = FormatSeedSummary(results, columns);
+  const std::vector<std::string> lines = Lines(summary);
+  ASSERT_EQ(lines.size(), 5u) << summary;
   EXPECT_THAT(lines[1], HasSubstr("over seeds"));
-  // mean 81.0, sample std sqrt(((-1)^2 + 1^2) / 1) = 1.4
-  EXPECT_THAT(lines[3], HasSubstr("G/T=4  │ 81.0 ± 1.4     │ 2 of 2"));
-  EXPECT_THAT(lines[4], HasSubstr("G/T=8  │ 70.0           │ 1 of 2"));
+  EXPECT_THAT(lines[2], HasSubstr("member │ top-1 %    │ CKA   │ n"));
+  // mean 81.0, sample std sqrt(((-1)^2 + 1^2) / 1) = 1.4; CKA of one run.
+  EXPECT_THAT(lines[3], HasSubstr("G/T=4  │ 81.0 ± 1.4 │ 0.320 │ 2 of 2"));
+  EXPECT_THAT(lines[4], HasSubstr("G/T=8  │ 70.0       │ 0.200 │ 1 of 2"));
   v1::SweepResults unseeded;
   unseeded.add_members()->set_name("H");
   EXPECT_EQ(FormatSeedSummary(unseeded), "");
+}
+
+TEST(FormatTest, ResultColumnsAreChosenByName) {
+  EXPECT_EQ(ParseResultColumns("")->size(), 7u);
+  auto columns = ParseResultColumns("cka,top1");
+  ASSERT_TRUE(columns.ok());
+  EXPECT_EQ((*columns)[0].key, "eval/teacher_cka");
+  EXPECT_EQ((*columns)[1].header, "top-1 %");
+  auto bad = ParseResultColumns("top1,accuracy");
+  EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(bad.status().message()),
+              HasSubstr("unknown column \"accuracy\"; the columns are "
+                        "top1,knn,nmi,ari,agree,cka,overlap"));
 }
 
 TEST(FormatTest, ProgressLineShowsEpochStepLossSpeedAndEta) {

@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <filesystem>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "tests/temp_dir.h"
 
@@ -251,6 +252,88 @@ TEST_F(StoreTest, TheQueueGoesByPriorityAndSkipsSweepsAtTheirLimit) {
     ASSERT_TRUE(store->UpdateRun(done).ok());
   }
   EXPECT_EQ((*store->NextQueuedRun())->id(), low);
+}
+
+TEST_F(StoreTest, RunsAreFoundByFiltersInSqlAndSortedByAResult) {
+  auto store = *Store::OpenSqlite(":memory:");
+  auto add = [&](const std::string& member, double temperature,
+                 const std::string& arch, int64_t created, double top1) {
+    v1::Run run = QueuedRun();
+    run.mutable_spec()->set_kind(v1::DISTILL);
+    run.mutable_spec()->mutable_losses()->mutable_ikd()->set_temperature(
+        temperature);
+    run.mutable_spec()->mutable_student()->set_arch(arch);
+    run.set_member(member);
+    run.set_teacher_run_id(member == "X" ? 0 : 9);
+    run.set_created_ms(created);
+    const int64_t id = *store->InsertRun(run);
+    if (top1 >= 0) {
+      run.set_id(id);
+      (*run.mutable_results())["eval/top1"] = top1;
+      EXPECT_TRUE(store->UpdateRun(run).ok());
+    }
+    return id;
+  };
+  const int64_t a = add("G/T=4/seed=1", 4, "resnet18", 100, 0.8);
+  const int64_t b = add("G/T=4/seed=2", 4, "resnet50", 200, 0.9);
+  const int64_t c = add("G/T=8/seed=1", 8, "resnet18", 300, 0.7);
+  const int64_t d = add("X", 4, "resnet18", 400, -1);  // No result yet.
+  auto ids = [&](const RunQuery& q) {
+    std::vector<int64_t> out;
+    const absl::StatusOr<std::vector<v1::Run>> runs = store->FindRuns(q);
+    EXPECT_TRUE(runs.ok()) << runs.status();
+    for (const v1::Run& r : *runs) out.push_back(r.id());
+    return out;
+  };
+  RunQuery q;
+  q.fields = {{"losses.ikd.temperature", "4"}};
+  EXPECT_THAT(ids(q), ::testing::ElementsAre(a, b, d));
+  q.fields.push_back({"student.arch", "resnet18"});
+  EXPECT_THAT(ids(q), ::testing::ElementsAre(a, d));
+  q = {};
+  q.member = "G/T=4/*";
+  EXPECT_THAT(ids(q), ::testing::ElementsAre(a, b));
+  q = {};
+  q.teacher_run_id = 9;
+  q.created_after_ms = 200;
+  EXPECT_THAT(ids(q), ::testing::ElementsAre(b, c));
+  q.created_before_ms = 300;
+  EXPECT_THAT(ids(q), ::testing::ElementsAre(b));
+  q = {};
+  q.kind = v1::TRAIN_TEACHER;
+  EXPECT_TRUE(ids(q).empty());
+  // By a result, best first; the run without one last; in pages.
+  q = {};
+  q.sort_key = "eval/top1";
+  q.descending = true;
+  EXPECT_THAT(ids(q), ::testing::ElementsAre(b, a, c, d));
+  q.offset = 1;
+  q.limit = 2;
+  EXPECT_THAT(ids(q), ::testing::ElementsAre(a, c));
+  q = {};
+  q.sort_key = "eval/top1";
+  EXPECT_THAT(ids(q), ::testing::ElementsAre(c, a, b, d));
+  EXPECT_EQ(store->FindRuns(q)->front().results().at("eval/top1"), 0.7);
+}
+
+TEST_F(StoreTest, RunsStoredBeforeVersion8AreFoundByTheirFields) {
+  std::vector<Migration> migrations = Migrations();
+  ASSERT_GE(migrations.size(), 8u);
+  migrations.resize(7);
+  { auto store = *Store::OpenSqlite(path_, migrations); }
+  // A spec as submitted before specs were resolved: defaults left at 0.
+  const std::string spec = QueuedRun().spec().SerializeAsString();
+  Exec(absl::StrCat(
+      "INSERT INTO runs(kind, spec, status, created_ms) VALUES (1, x'",
+      absl::BytesToHexString(spec), "', 2, 1)"));
+  const int64_t run_id = 1;
+  auto store = *Store::OpenSqlite(path_);
+  RunQuery q;
+  q.fields = {{"dataset.name", "fashion-mnist"}, {"batch_size", "128"}};
+  auto runs = store->FindRuns(q);
+  ASSERT_TRUE(runs.ok()) << runs.status();
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ(runs->front().id(), run_id);
 }
 
 TEST_F(StoreTest, ASweepsMetricComesByRunOldestFirst) {

@@ -2,6 +2,7 @@
 
 #include <ATen/CPUGeneratorImpl.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -132,6 +133,56 @@ double TopOneAgreement(const torch::Tensor& logits_a,
       .to(torch::kFloat64)
       .mean()
       .item<double>();
+}
+
+double LinearCka(const torch::Tensor& x, const torch::Tensor& y) {
+  torch::NoGradGuard no_grad;
+  const torch::Tensor a = x.to(torch::kCPU, torch::kFloat64);
+  const torch::Tensor b = y.to(torch::kCPU, torch::kFloat64);
+  const torch::Tensor ac = a - a.mean(0, /*keepdim=*/true);
+  const torch::Tensor bc = b - b.mean(0, /*keepdim=*/true);
+  // The d x d products, never the N x N Gram matrices.
+  const double cross = torch::matmul(bc.t(), ac).pow(2).sum().item<double>();
+  const double self_a =
+      torch::matmul(ac.t(), ac).pow(2).sum().sqrt().item<double>();
+  const double self_b =
+      torch::matmul(bc.t(), bc).pow(2).sum().sqrt().item<double>();
+  if (self_a == 0 || self_b == 0) return 0;
+  return std::clamp(cross / (self_a * self_b), 0.0, 1.0);
+}
+
+namespace {
+
+// Each row's k nearest other rows by cosine similarity (N x k), in blocks
+// of rows so that no N x N matrix is held.
+torch::Tensor NearestNeighbours(const torch::Tensor& points, int64_t k) {
+  const torch::Tensor p = F::normalize(points.to(torch::kFloat32),
+                                       F::NormalizeFuncOptions().dim(1));
+  const int64_t n = p.size(0);
+  std::vector<torch::Tensor> blocks;
+  for (int64_t i = 0; i < n; i += 512) {
+    const int64_t end = std::min(i + 512, n);
+    torch::Tensor similarity = torch::matmul(p.slice(0, i, end), p.t());
+    // Itself is no neighbour.
+    similarity.diagonal(/*offset=*/i).fill_(-2);
+    blocks.push_back(std::get<1>(similarity.topk(k, 1)));
+  }
+  return torch::cat(blocks);
+}
+
+}  // namespace
+
+double NeighbourhoodOverlap(const torch::Tensor& x, const torch::Tensor& y,
+                            int64_t k) {
+  torch::NoGradGuard no_grad;
+  const int64_t n = x.size(0);
+  if (n < 2 || y.size(0) != n) return 0;
+  k = std::min(k, n - 1);
+  const torch::Tensor a = NearestNeighbours(x, k).unsqueeze(2);  // N x k x 1
+  const torch::Tensor b =
+      NearestNeighbours(y, k).to(a.device()).unsqueeze(1);  // N x 1 x k
+  return a.eq(b).any(2).to(torch::kFloat64).sum().item<double>() /
+         double(n * k);
 }
 
 namespace {

@@ -32,6 +32,20 @@ double AdjustedRandIndex(const torch::Tensor& a, const torch::Tensor& b);
 double TopOneAgreement(const torch::Tensor& logits_a,
                        const torch::Tensor& logits_b);
 
+// Structure transfer: how alike two models' embeddings of the same N
+// inputs are, whatever their widths.
+// Linear CKA (Kornblith et al. 2019): ||Y'X||_F^2 / (||X'X||_F ||Y'Y||_F)
+// on column-centred X (N x d1) and Y (N x d2), in [0, 1]; invariant to
+// orthogonal transforms and isotropic scaling. 0 when either is constant.
+double LinearCka(const torch::Tensor& x, const torch::Tensor& y);
+
+// k-NN neighbourhood overlap: the mean over the inputs of the fraction of
+// an input's k nearest neighbours (cosine similarity, itself excluded)
+// under `x` that are also among its k nearest under `y`. 1 for the same
+// neighbourhoods, about k / (N - 1) for unrelated ones.
+double NeighbourhoodOverlap(const torch::Tensor& x, const torch::Tensor& y,
+                            int64_t k = 10);
+
 // Exact t-SNE to 2-D (N x 2), for N up to a few thousand points.
 torch::Tensor Tsne(const torch::Tensor& points, double perplexity = 30,
                    int64_t iterations = 500, int64_t seed = 0);

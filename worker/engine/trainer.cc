@@ -64,6 +64,16 @@ absl::Status AddTsne(
   return absl::OkStatus();
 }
 
+// How much of the teacher's embedding structure the student took: linear
+// CKA and k-NN neighbourhood overlap of their test embeddings.
+void AddStructureTransfer(const torch::Tensor& teacher_test,
+                          const torch::Tensor& student_test,
+                          std::map<std::string, double>& results) {
+  results[k::kTeacherCka] = LinearCka(teacher_test, student_test);
+  results[k::kTeacherKnnOverlap] =
+      NeighbourhoodOverlap(teacher_test, student_test, k::kKnnOverlapK);
+}
+
 // Per-epoch judgement of a model the run trains, embedding metrics on
 // the last epoch or every epoch when asked; `last_test` keeps the final
 // test outputs.
@@ -239,6 +249,8 @@ absl::StatusOr<RunOutcome> Distill(RunContext& run, Data& data) {
   if (!stopped.ok()) return stopped.status();
   RunOutcome outcome{run.results, *stopped, run.drained};
   if (*stopped) return outcome;
+  AddStructureTransfer(outputs->test.second, student_test.second,
+                       outcome.results);
   if (absl::Status s = SaveStudent(student, run.hooks.output_checkpoint);
       !s.ok())
     return s;
@@ -254,12 +266,13 @@ absl::StatusOr<RunOutcome> Evaluate(RunContext& run, Data& data) {
   const bool has_teacher = !run.hooks.teacher_checkpoint.empty() ||
                            !run.config.teacher_torchscript.empty();
   std::vector<std::pair<std::string, torch::Tensor>> maps;
-  torch::Tensor teacher_logits;
+  torch::Tensor teacher_logits, teacher_embedding;
   if (has_teacher) {
     absl::StatusOr<TeacherOutputs> outputs =
         FrozenTeacherOutputs(run, data, nullptr);
     if (!outputs.ok()) return outputs.status();
     teacher_logits = outputs->test.first;
+    teacher_embedding = outputs->test.second;
     run.results.merge(JudgeTeacher(k::kTeacher, *outputs, data, run.config));
     maps.emplace_back("teacher", outputs->test.second);
   }
@@ -282,6 +295,7 @@ absl::StatusOr<RunOutcome> Evaluate(RunContext& run, Data& data) {
     if (has_teacher) {
       run.results[k::kTeacherAgreement] =
           TopOneAgreement(j->test.first, teacher_logits);
+      AddStructureTransfer(teacher_embedding, j->test.second, run.results);
     }
     maps.emplace_back("student", j->test.second);
   }

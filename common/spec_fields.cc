@@ -1,0 +1,115 @@
+#include "common/spec_fields.h"
+
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
+#include <string>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/sweep_expansion.h"
+
+namespace distill {
+namespace {
+
+using google::protobuf::FieldDescriptor;
+using google::protobuf::Message;
+
+// The shortest text that reads back as the same double.
+std::string DoubleText(double x) {
+  for (int digits = 1; digits <= 17; ++digits) {
+    std::string text = absl::StrFormat("%.*g", digits, x);
+    if (std::stod(text) == x) return text;
+  }
+  return absl::StrFormat("%.17g", x);
+}
+
+std::string FieldText(const Message& message, const FieldDescriptor* field) {
+  const google::protobuf::Reflection* r = message.GetReflection();
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+      return DoubleText(r->GetDouble(message, field));
+    case FieldDescriptor::CPPTYPE_FLOAT:
+      return DoubleText(r->GetFloat(message, field));
+    case FieldDescriptor::CPPTYPE_INT32:
+      return absl::StrCat(r->GetInt32(message, field));
+    case FieldDescriptor::CPPTYPE_INT64:
+      return absl::StrCat(r->GetInt64(message, field));
+    case FieldDescriptor::CPPTYPE_UINT32:
+      return absl::StrCat(r->GetUInt32(message, field));
+    case FieldDescriptor::CPPTYPE_UINT64:
+      return absl::StrCat(r->GetUInt64(message, field));
+    case FieldDescriptor::CPPTYPE_BOOL:
+      return r->GetBool(message, field) ? "true" : "false";
+    case FieldDescriptor::CPPTYPE_ENUM:
+      return r->GetEnum(message, field)->name();
+    case FieldDescriptor::CPPTYPE_STRING:
+      return r->GetString(message, field);
+    default:
+      return "";
+  }
+}
+
+void Flatten(const Message& message, const std::string& prefix,
+             std::vector<std::pair<std::string, std::string>>* out) {
+  const google::protobuf::Descriptor* d = message.GetDescriptor();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const FieldDescriptor* field = d->field(i);
+    if (field->is_repeated()) continue;
+    const std::string path = absl::StrCat(prefix, field->name());
+    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
+      Flatten(message.GetReflection()->GetMessage(message, field), path + ".",
+              out);
+    } else {
+      out->emplace_back(path, FieldText(message, field));
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<std::pair<std::string, std::string>> FlattenSpec(
+    const v1::ExperimentSpec& spec) {
+  std::vector<std::pair<std::string, std::string>> out;
+  Flatten(spec, "", &out);
+  return out;
+}
+
+absl::StatusOr<std::string> CanonicalFieldValue(const std::string& path,
+                                                const std::string& value) {
+  v1::ExperimentSpec spec;
+  absl::Status s;
+  // The sweep axes' parser, and the fields no axis sets that a researcher
+  // still looks runs up by.
+  if (path == "kind") {
+    v1::ExperimentKind kind;
+    if (!v1::ExperimentKind_Parse(absl::AsciiStrToUpper(value), &kind)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(path, ": \"", value.substr(0, 64),
+                       "\" is not TRAIN_TEACHER, DISTILL or EVALUATE"));
+    }
+    spec.set_kind(kind);
+  } else if (path == "name") {
+    spec.set_name(value);
+  } else if (path == "teacher.run_id") {
+    int64_t id = 0;
+    if (!absl::SimpleAtoi(value, &id)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          path, ": \"", value.substr(0, 64), "\" is not a whole number"));
+    }
+    spec.mutable_teacher()->set_run_id(id);
+  } else if (IsTeacherAxis(path)) {
+    s = SetTeacherField(path, value, &spec);
+  } else {
+    s = SetSpecField(path, value, &spec);
+  }
+  if (!s.ok()) return s;
+  for (auto& [p, v] : FlattenSpec(spec)) {
+    if (p == path) return std::move(v);
+  }
+  return absl::InvalidArgumentError(absl::StrCat(path, ": not a field"));
+}
+
+}  // namespace distill
