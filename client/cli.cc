@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "client/format.h"
 #include "common/grpc_status.h"
@@ -75,6 +76,7 @@ class Cli {
       return Download(id, a[2], n == 4 ? a[3] : a[2]);
     }
     if (n == 2 && a[0] == "tsne") return WithId(a[1], &Cli::Tsne);
+    if (n >= 2 && a[0] == "compare") return Compare(a);
     if (n == 1 && a[0] == "health") return Health();
     if (n == 2 && a[0] == "workers" && a[1] == "list") return ListWorkers();
     if (n == 3 && a[0] == "workers" && a[1] == "drain") return Drain(a[2]);
@@ -532,6 +534,76 @@ class Cli {
     return 0;
   }
 
+  // `compare A B` (two sweeps) or `compare --runs=ID,ID,...`, with
+  // --columns and --format.
+  int Compare(const std::vector<std::string>& a) {
+    std::vector<std::string> sweeps;
+    std::vector<int64_t> run_ids;
+    std::string column_names, format_name = "table";
+    for (size_t i = 1; i < a.size(); ++i) {
+      if (a[i].rfind("--columns=", 0) == 0) {
+        column_names = a[i].substr(10);
+      } else if (a[i].rfind("--format=", 0) == 0) {
+        format_name = a[i].substr(9);
+      } else if (a[i].rfind("--runs=", 0) == 0) {
+        for (absl::string_view id : absl::StrSplit(a[i].substr(7), ',')) {
+          int64_t run = 0;
+          if (!absl::SimpleAtoi(id, &run) || run < 1) {
+            err_ << "compare: \"" << id << "\" is not a run id\n";
+            return 2;
+          }
+          run_ids.push_back(run);
+        }
+      } else if (a[i].rfind("--", 0) == 0) {
+        return Usage();
+      } else {
+        sweeps.push_back(a[i]);
+      }
+    }
+    absl::StatusOr<std::vector<ResultColumn>> columns =
+        ParseResultColumns(column_names.empty() ? "top1" : column_names);
+    absl::StatusOr<OutputFormat> format = ParseOutputFormat(format_name);
+    for (const absl::Status& s : {columns.status(), format.status()}) {
+      if (!s.ok()) {
+        err_ << "compare: " << s.message() << "\n";
+        return 2;
+      }
+    }
+    if (!run_ids.empty() && sweeps.empty()) {
+      if (run_ids.size() > 100) {
+        err_ << "compare: at most 100 runs, got " << run_ids.size() << "\n";
+        return 2;
+      }
+      std::vector<v1::Run> runs;
+      for (int64_t id : run_ids) {
+        v1::GetRunRequest request;
+        request.set_id(id);
+        grpc::ClientContext context;
+        v1::Run run;
+        grpc::Status status = stub_->GetRun(&context, request, &run);
+        if (!status.ok()) return Refused("compare", status);
+        runs.push_back(std::move(run));
+      }
+      out_ << FormatRunComparison(runs, *format);
+      return 0;
+    }
+    if (sweeps.size() != 2 || !run_ids.empty()) {
+      err_ << "compare takes two sweeps (ids or names) or --runs=ID,ID,...\n";
+      return 2;
+    }
+    v1::SweepResults results[2];
+    for (int i = 0; i < 2; ++i) {
+      v1::GetSweepResultsRequest request;
+      request.set_sweep(sweeps[i]);
+      grpc::ClientContext context;
+      grpc::Status status =
+          stub_->GetSweepResults(&context, request, &results[i]);
+      if (!status.ok()) return Refused("compare", status);
+    }
+    out_ << FormatSweepComparison(results[0], results[1], *columns, *format);
+    return 0;
+  }
+
   // tokens create --role=ROLE --name=NAME [--out=FILE]: the secret goes to
   // FILE (0600) or alone on stdout; what was made to stderr.
   int CreateToken(const std::vector<std::string>& a) {
@@ -718,6 +790,10 @@ std::string CliUsage() {
          "                [--format=table|csv|json]\n"
          "                          the Table 1 layout for a sweep (id or "
          "name)\n"
+         "  compare A B [--columns=...] [--format=...]\n"
+         "                          two sweeps' members side by side, and the "
+         "difference\n"
+         "  compare --runs=ID,ID,... every result of the runs side by side\n"
          "  tsne ID                 plot the run's t-SNE maps of teacher and "
          "student\n"
          "  download ID NAME [OUT]  save a file of the run (checkpoint, "

@@ -725,4 +725,196 @@ std::string FormatResultsCsv(const v1::SweepResults& results,
   return out;
 }
 
+namespace {
+
+// A JSON number, or null.
+std::string JsonNumber(std::optional<double> v) {
+  return v ? absl::StrFormat("%.10g", *v) : "null";
+}
+
+// A JSON string: quotes, backslashes and control characters escaped.
+std::string JsonString(const std::string& s) {
+  std::string out = "\"";
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      out += '\\';
+      out += char(c);
+    } else if (c < 0x20) {
+      out += absl::StrFormat("\\u%04x", c);
+    } else {
+      out += char(c);
+    }
+  }
+  return out + "\"";
+}
+
+// A table: a header, rows, cells padded (the first column left, the rest
+// right), " │ " between them.
+std::string TextTable(const std::vector<std::string>& header,
+                      const std::vector<std::vector<std::string>>& rows) {
+  std::vector<size_t> widths(header.size());
+  for (size_t c = 0; c < header.size(); ++c) {
+    widths[c] = Width(header[c]);
+    for (const auto& row : rows) widths[c] = std::max(widths[c], Width(row[c]));
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::vector<std::string> padded;
+    for (size_t c = 0; c < cells.size(); ++c)
+      padded.push_back(Pad(cells[c], widths[c], /*right=*/c > 0));
+    return absl::StrCat(" ", absl::StrJoin(padded, " │ "), "\n");
+  };
+  std::string out = line(header);
+  std::vector<std::string> rules;
+  for (size_t w : widths) {
+    std::string rule;
+    for (size_t i = 0; i < w; ++i) rule += "─";
+    rules.push_back(rule);
+  }
+  absl::StrAppend(&out, "─", absl::StrJoin(rules, "─┼─"), "─\n");
+  for (const auto& row : rows) absl::StrAppend(&out, line(row));
+  return out;
+}
+
+std::string Difference(const ResultColumn& c, std::optional<double> a,
+                       std::optional<double> b) {
+  if (!a || !b) return "-";
+  const double d = *b - *a;
+  return c.percent ? absl::StrFormat("%+.1f", 100 * d)
+                   : absl::StrFormat("%+.3f", d);
+}
+
+}  // namespace
+
+std::string FormatSweepComparison(const v1::SweepResults& a,
+                                  const v1::SweepResults& b,
+                                  const std::vector<ResultColumn>& columns,
+                                  OutputFormat format) {
+  // Members by name, in A's order and then B's own.
+  std::vector<std::string> names;
+  std::map<std::string, const v1::MemberResult*> in_a, in_b;
+  for (const v1::MemberResult& m : a.members()) {
+    if (in_a.emplace(m.name(), &m).second) names.push_back(m.name());
+  }
+  for (const v1::MemberResult& m : b.members()) {
+    if (in_b.emplace(m.name(), &m).second && !in_a.count(m.name()))
+      names.push_back(m.name());
+  }
+  auto value = [&](const std::map<std::string, const v1::MemberResult*>& in,
+                   const std::string& name,
+                   const ResultColumn& c) -> std::optional<double> {
+    auto it = in.find(name);
+    if (it == in.end()) return std::nullopt;
+    return MemberValue(*it->second, c);
+  };
+  const std::string label_a = absl::StrCat("A ", a.sweep().id());
+  const std::string label_b = absl::StrCat("B ", b.sweep().id());
+  if (format == OutputFormat::kJson) {
+    std::vector<std::string> rows;
+    for (const std::string& name : names) {
+      for (const ResultColumn& c : columns) {
+        const std::optional<double> va = value(in_a, name, c),
+                                    vb = value(in_b, name, c);
+        rows.push_back(absl::StrCat(
+            "{\"member\":", JsonString(name), ",\"key\":", JsonString(c.key),
+            ",\"a\":", JsonNumber(va), ",\"b\":", JsonNumber(vb),
+            ",\"difference\":",
+            JsonNumber(va && vb ? std::optional<double>(*vb - *va)
+                                : std::nullopt),
+            "}"));
+      }
+    }
+    return absl::StrCat("{\"a\":", ToJson(a.sweep()),
+                        ",\"b\":", ToJson(b.sweep()), ",\"rows\":[",
+                        absl::StrJoin(rows, ","), "]}\n");
+  }
+  if (format == OutputFormat::kCsv) {
+    std::string out = "member,key,a,b,difference\n";
+    for (const std::string& name : names) {
+      for (const ResultColumn& c : columns) {
+        const std::optional<double> va = value(in_a, name, c),
+                                    vb = value(in_b, name, c);
+        absl::StrAppend(&out, CsvField(name), ",", CsvField(c.key), ",",
+                        va ? CsvNumber(*va) : "", ",", vb ? CsvNumber(*vb) : "",
+                        ",", va && vb ? CsvNumber(*vb - *va) : "", "\n");
+      }
+    }
+    return out;
+  }
+  std::vector<std::string> header = {"member"};
+  for (const ResultColumn& c : columns) {
+    header.push_back(absl::StrCat(c.header, " A"));
+    header.push_back(absl::StrCat(c.header, " B"));
+    header.push_back("B - A");
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const std::string& name : names) {
+    std::vector<std::string> row = {name};
+    for (const ResultColumn& c : columns) {
+      const std::optional<double> va = value(in_a, name, c),
+                                  vb = value(in_b, name, c);
+      row.push_back(Cell(c, va));
+      row.push_back(Cell(c, vb));
+      row.push_back(Difference(c, va, vb));
+    }
+    rows.push_back(std::move(row));
+  }
+  std::string out = absl::StrCat(
+      label_a, " \"", a.sweep().name(), "\" against ", label_b, " \"",
+      b.sweep().name(), "\" (", a.sweep().spec().base().dataset().name(), " / ",
+      b.sweep().spec().base().dataset().name(), ")\n");
+  absl::StrAppend(&out, TextTable(header, rows));
+  return out;
+}
+
+std::string FormatRunComparison(const std::vector<v1::Run>& runs,
+                                OutputFormat format) {
+  std::set<std::string> keys;
+  for (const v1::Run& r : runs)
+    for (const auto& [key, value] : r.results()) keys.insert(key);
+  auto value = [](const v1::Run& r,
+                  const std::string& key) -> std::optional<double> {
+    return Find(r.results(), key);
+  };
+  if (format == OutputFormat::kJson) {
+    std::vector<std::string> items;
+    for (const v1::Run& r : runs) items.push_back(ToJson(r));
+    return absl::StrCat("{\"runs\":[", absl::StrJoin(items, ","), "]}\n");
+  }
+  if (format == OutputFormat::kCsv) {
+    std::string out = "key";
+    for (const v1::Run& r : runs) absl::StrAppend(&out, ",run_", r.id());
+    absl::StrAppend(&out, "\n");
+    for (const std::string& key : keys) {
+      absl::StrAppend(&out, CsvField(key));
+      for (const v1::Run& r : runs) {
+        std::optional<double> v = value(r, key);
+        absl::StrAppend(&out, ",", v ? CsvNumber(*v) : "");
+      }
+      absl::StrAppend(&out, "\n");
+    }
+    return out;
+  }
+  std::vector<std::string> header = {"result"};
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const v1::Run& r = runs[i];
+    header.push_back(absl::StrCat("run ", r.id(), r.member().empty() ? "" : " ",
+                                  r.member()));
+    if (i > 0) header.push_back(absl::StrCat("diff vs ", runs[0].id()));
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const std::string& key : keys) {
+    std::vector<std::string> row = {key};
+    for (size_t i = 0; i < runs.size(); ++i) {
+      std::optional<double> v = value(runs[i], key);
+      row.push_back(v ? absl::StrFormat("%.4g", *v) : "-");
+      if (i > 0) {
+        std::optional<double> first = value(runs[0], key);
+        row.push_back(v && first ? absl::StrFormat("%+.4g", *v - *first) : "-");
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  return TextTable(header, rows);
+}
+
 }  // namespace distill

@@ -83,6 +83,19 @@ std::string FormatRunListCsv(const std::vector<v1::Run>& runs);
 std::string FormatResultsCsv(const v1::SweepResults& results,
                              const std::vector<ResultColumn>& columns);
 
+// `distill compare A B`: the members of two sweeps side by side by member
+// name (those of one sweep alone too), for each column A's result, B's
+// and B - A; then each teacher's top-1.
+std::string FormatSweepComparison(const v1::SweepResults& a,
+                                  const v1::SweepResults& b,
+                                  const std::vector<ResultColumn>& columns,
+                                  OutputFormat format);
+
+// `distill compare --runs=3,5,8`: one column per run, one row per result
+// key any of them has, and each run's difference from the first.
+std::string FormatRunComparison(const std::vector<v1::Run>& runs,
+                                OutputFormat format);
+
 // A one-line plot of `values` (Unicode block characters), at most `width`
 // characters, each the mean of its share of the values.
 std::string Sparkline(const std::vector<double>& values, size_t width = 60);

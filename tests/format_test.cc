@@ -104,6 +104,37 @@ TEST(FormatTest, ResultsGroupMembersUnderEachTeacherAndSayWhyOneWasPruned) {
                         "median rule"));
 }
 
+TEST(FormatTest, TwoSweepsSideBySideByMember) {
+  v1::SweepResults a, b;
+  a.mutable_sweep()->set_id(3);
+  b.mutable_sweep()->set_id(4);
+  auto add = [](v1::SweepResults& r, const std::string& name, double top1) {
+    v1::MemberResult* m = r.add_members();
+    m->set_name(name);
+    (*m->mutable_results())["eval/top1"] = top1;
+  };
+  add(a, "G", 0.80);
+  add(a, "H", 0.85);
+  add(b, "H", 0.875);
+  add(b, "I", 0.9);  // B's own member.
+  const std::vector<ResultColumn> top1 = *ParseResultColumns("top1");
+  const std::vector<std::string> lines =
+      Lines(FormatSweepComparison(a, b, top1, OutputFormat::kTable));
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_THAT(lines[1], HasSubstr("member │ top-1 % A │ top-1 % B │ B - A"));
+  EXPECT_THAT(lines[3], HasSubstr("G      │      80.0 │         - │     -"));
+  EXPECT_THAT(lines[4], HasSubstr("H      │      85.0 │      87.5 │  +2.5"));
+  EXPECT_THAT(lines[5], HasSubstr("I      │         - │      90.0 │     -"));
+  EXPECT_EQ(FormatSweepComparison(a, b, top1, OutputFormat::kCsv),
+            "member,key,a,b,difference\n"
+            "G,eval/top1,0.8,,\n"
+            "H,eval/top1,0.85,0.875,0.025\n"
+            "I,eval/top1,,0.9,\n");
+  EXPECT_THAT(FormatSweepComparison(a, b, top1, OutputFormat::kJson),
+              HasSubstr("{\"member\":\"H\",\"key\":\"eval/top1\",\"a\":0.85,"
+                        "\"b\":0.875,\"difference\":0.025}"));
+}
+
 TEST(FormatTest, SeedsAreSummarisedAsMeanStdAndN) {
   v1::SweepResults results;
   auto add = [&](const std::string& name, double top1, bool has) {
