@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -11,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "client/format.h"
@@ -77,6 +79,7 @@ class Cli {
     }
     if (n == 2 && a[0] == "tsne") return WithId(a[1], &Cli::Tsne);
     if (n >= 2 && a[0] == "compare") return Compare(a);
+    if (n >= 3 && (a[0] == "tag" || a[0] == "note")) return Annotate(a);
     if (n == 1 && a[0] == "health") return Health();
     if (n == 2 && a[0] == "workers" && a[1] == "list") return ListWorkers();
     if (n == 3 && a[0] == "workers" && a[1] == "drain") return Drain(a[2]);
@@ -309,6 +312,10 @@ class Cli {
           request.set_created_before_ms(absl::ToUnixMillis(t));
       } else if (flag == "sort") {
         request.set_sort(value);
+      } else if (flag == "tag") {
+        request.add_tag(value);
+      } else if (flag == "search") {
+        request.set_note_contains(value);
       } else if (flag == "format") {
         absl::StatusOr<OutputFormat> f = ParseOutputFormat(value);
         if (!f.ok()) return bad(arg, std::string(f.status().message()));
@@ -316,7 +323,8 @@ class Cli {
       } else {
         return bad(arg,
                    "runs list takes --sweep, --status, --kind, --teacher, "
-                   "--member, --dataset, --arch, --where, --since, --before, "
+                   "--member, --dataset, --arch, --where, --tag, --search, "
+                   "--since, --before, "
                    "--sort, --limit, --format");
       }
     }
@@ -531,6 +539,53 @@ class Cli {
         out_ << ToJson(results) << "\n";
         break;
     }
+    return 0;
+  }
+
+  // `tag RUN|--sweep=S KEY=VALUE... -KEY...`, `note RUN|--sweep=S TEXT`.
+  int Annotate(const std::vector<std::string>& a) {
+    v1::AnnotateRequest request;
+    if (a[1].rfind("--sweep=", 0) == 0) {
+      request.set_sweep(a[1].substr(8));
+    } else {
+      int64_t id;
+      if (!absl::SimpleAtoi(a[1], &id) || id < 1) {
+        err_ << a[0] << ": a run id is a positive integer, got \"" << a[1]
+             << "\" (or --sweep=SWEEP)\n";
+        return 2;
+      }
+      request.set_run_id(id);
+    }
+    if (a[0] == "note") {
+      if (a.size() != 3) return Usage();
+      request.set_note(a[2]);
+    } else {
+      for (size_t i = 2; i < a.size(); ++i) {
+        const size_t eq = a[i].find('=');
+        if (a[i].rfind("-", 0) == 0 && eq == std::string::npos) {
+          request.add_remove_tags(a[i].substr(1));
+        } else if (eq != std::string::npos && eq > 0) {
+          (*request.mutable_set_tags())[a[i].substr(0, eq)] =
+              a[i].substr(eq + 1);
+        } else {
+          err_ << "tag: \"" << a[i] << "\" is neither KEY=VALUE nor -KEY\n";
+          return 2;
+        }
+      }
+    }
+    grpc::ClientContext context;
+    v1::AnnotateResponse response;
+    grpc::Status status = stub_->Annotate(&context, request, &response);
+    if (!status.ok()) return Refused(a[0].c_str(), status);
+    std::vector<std::string> tags;
+    for (const auto& [key, value] : response.tags())
+      tags.push_back(absl::StrCat(key, "=", value));
+    std::sort(tags.begin(), tags.end());
+    out_ << (request.has_run_id() ? absl::StrCat("run ", request.run_id())
+                                  : absl::StrCat("sweep ", request.sweep()))
+         << ": tags " << (tags.empty() ? "(none)" : absl::StrJoin(tags, " "));
+    if (!response.note().empty()) out_ << "; note: " << response.note();
+    out_ << "\n";
     return 0;
   }
 
@@ -777,6 +832,7 @@ std::string CliUsage() {
          "  runs list [--sweep=ID] [--status=S] [--kind=K] [--teacher=RUN]\n"
          "            [--member=NAME|GLOB] [--dataset=NAME] [--arch=ARCH]\n"
          "            [--where=PATH=VALUE]... [--since=DATE] [--before=DATE]\n"
+         "            [--tag=KEY[=VALUE]]... [--search=NOTE TEXT]\n"
          "            [--sort=[-]RESULT] [--limit=N] "
          "[--format=table|csv|json]\n"
          "  runs show ID            spec, results, files, plots of loss and "
@@ -790,6 +846,8 @@ std::string CliUsage() {
          "                [--format=table|csv|json]\n"
          "                          the Table 1 layout for a sweep (id or "
          "name)\n"
+         "  tag RUN|--sweep=S KEY=VALUE... [-KEY]...  set or remove tags\n"
+         "  note RUN|--sweep=S TEXT  replace the note of a run or a sweep\n"
          "  compare A B [--columns=...] [--format=...]\n"
          "                          two sweeps' members side by side, and the "
          "difference\n"

@@ -223,6 +223,15 @@ std::string FormatResultsTable(const v1::SweepResults& results,
           ? absl::StrCat(", teacher run ", results.teacher_run_id())
           : absl::StrCat(", ", teachers.size(), " teachers"),
       "\n");
+  if (!results.sweep().tags().empty()) {
+    std::vector<std::string> tags;
+    for (const auto& [key, value] : results.sweep().tags())
+      tags.push_back(absl::StrCat(key, "=", value));
+    std::sort(tags.begin(), tags.end());
+    absl::StrAppend(&out, "tags ", absl::StrJoin(tags, " "), "\n");
+  }
+  if (!results.sweep().note().empty())
+    absl::StrAppend(&out, "note ", results.sweep().note(), "\n");
   auto pad = [&](const std::vector<std::string>& cells, size_t c) {
     if (c == 0 || c == status_col) return Pad(cells[c], widths[c]);
     if (c >= first_result) return Pad(cells[c], widths[c], /*right=*/true);
@@ -444,6 +453,14 @@ std::string FormatRunDetails(const v1::Run& run,
     absl::StrAppend(&out, "  sweep ", run.sweep_id(), " member ", run.member(),
                     "\n");
   }
+  if (!run.tags().empty()) {
+    std::vector<std::string> tags;
+    for (const auto& [key, value] : run.tags())
+      tags.push_back(absl::StrCat(key, "=", value));
+    std::sort(tags.begin(), tags.end());
+    absl::StrAppend(&out, "  tags ", absl::StrJoin(tags, " "), "\n");
+  }
+  if (!run.note().empty()) absl::StrAppend(&out, "  note ", run.note(), "\n");
   const v1::DatasetSpec& d = s.dataset();
   absl::StrAppend(&out, "  data ", d.name(),
                   d.root().empty() ? "" : absl::StrCat(" at ", d.root()),

@@ -332,6 +332,19 @@ absl::StatusOr<int64_t> RowToken(const std::string& token, const char* what) {
   return row;
 }
 
+absl::Status CheckTagKey(const std::string& key) {
+  const bool ok =
+      !key.empty() && key.size() <= kMaxTagKeyBytes &&
+      std::all_of(key.begin(), key.end(), [](char c) {
+        return absl::ascii_isalnum(c) ||
+               std::string_view("_.-/:").find(c) != std::string_view::npos;
+      });
+  if (ok) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat("tag key \"", key.substr(0, 64), "\" must be 1 to ",
+                   kMaxTagKeyBytes, " letters, digits and _.-/:"));
+}
+
 absl::StatusOr<int> PageSize(int page_size) {
   if (page_size < 0 || page_size > kMaxPageSize) {
     return absl::InvalidArgumentError(
@@ -401,6 +414,25 @@ absl::StatusOr<RunPage> Scheduler::FindRuns(
     }
     query.fields.emplace_back(condition.substr(0, eq), *std::move(value));
   }
+  if (request.tag_size() > kMaxRunFilters) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tag lists at most ", kMaxRunFilters, " tags, got ",
+                     request.tag_size()));
+  }
+  for (const std::string& tag : request.tag()) {
+    const size_t eq = tag.find('=');
+    const std::string key = tag.substr(0, eq);
+    if (absl::Status s = CheckTagKey(key); !s.ok()) return s;
+    query.tags.emplace_back(key, eq == std::string::npos
+                                     ? std::nullopt
+                                     : std::optional(tag.substr(eq + 1)));
+  }
+  if (request.note_contains().size() > kMaxNoteBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("note_contains is at most ", kMaxNoteBytes, " bytes, got ",
+                     request.note_contains().size()));
+  }
+  query.note_contains = request.note_contains();
   std::string sort = request.sort();
   if (absl::StartsWith(sort, "-")) {
     query.descending = true;
@@ -826,6 +858,85 @@ absl::StatusOr<v1::SweepResults> Scheduler::SweepResults(
     *row->mutable_results() = run->results();
   }
   return results;
+}
+
+absl::StatusOr<v1::AnnotateResponse> Scheduler::Annotate(
+    const v1::AnnotateRequest& request) {
+  if (request.set_tags_size() + request.remove_tags_size() > kMaxTags) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxTags, " tags change at once, got ",
+                     request.set_tags_size() + request.remove_tags_size()));
+  }
+  std::map<std::string, std::string> set;
+  for (const auto& [key, value] : request.set_tags()) {
+    if (absl::Status s = CheckTagKey(key); !s.ok()) return s;
+    if (value.size() > kMaxTagValueBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("tag ", key, ": a value is at most ", kMaxTagValueBytes,
+                       " bytes, got ", value.size()));
+    }
+    set[key] = value;
+  }
+  for (const std::string& key : request.remove_tags()) {
+    if (absl::Status s = CheckTagKey(key); !s.ok()) return s;
+  }
+  std::optional<std::string> note;
+  if (request.has_note()) {
+    if (request.note().size() > kMaxNoteBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a note is at most ", kMaxNoteBytes, " bytes, got ",
+                       request.note().size()));
+    }
+    note = request.note();
+  }
+  Locked lock(this);
+  v1::AnnotateResponse response;
+  absl::Status s = store_->InTransaction([&]() -> absl::Status {
+    TagTarget target;
+    int64_t id;
+    if (request.target_case() == v1::AnnotateRequest::kRunId) {
+      target = TagTarget::kRun;
+      id = request.run_id();
+      absl::StatusOr<v1::Run> run = store_->GetRun(id);
+      if (!run.ok()) return run.status();
+    } else if (request.target_case() == v1::AnnotateRequest::kSweep) {
+      target = TagTarget::kSweep;
+      absl::StatusOr<v1::Sweep> sweep =
+          FindSweepByRef(*store_, request.sweep());
+      if (!sweep.ok()) return sweep.status();
+      id = sweep->id();
+    } else {
+      return absl::InvalidArgumentError("name a run_id or a sweep");
+    }
+    if (absl::Status a = store_->Annotate(
+            target, id, set,
+            {request.remove_tags().begin(), request.remove_tags().end()}, note);
+        !a.ok()) {
+      return a;
+    }
+    google::protobuf::Map<std::string, std::string> tags;
+    if (target == TagTarget::kRun) {
+      absl::StatusOr<v1::Run> run = store_->GetRun(id);
+      if (!run.ok()) return run.status();
+      tags = run->tags();
+      response.set_note(run->note());
+      RunChanged(id);
+    } else {
+      absl::StatusOr<v1::Sweep> sweep = store_->GetSweep(id);
+      if (!sweep.ok()) return sweep.status();
+      tags = sweep->tags();
+      response.set_note(sweep->note());
+    }
+    if (int(tags.size()) > kMaxTags) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a run or a sweep holds at most ", kMaxTags,
+                       " tags; this would make ", tags.size()));
+    }
+    *response.mutable_tags() = std::move(tags);
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  return response;
 }
 
 absl::StatusOr<std::optional<v1::RunEvent>> Scheduler::PollRunEvent(

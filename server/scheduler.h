@@ -61,8 +61,13 @@ inline constexpr int kMaxPageSize = 5'000;
 // Metric points in one page of a run's full history (~40 bytes each).
 inline constexpr int kDefaultMetricPageSize = 10'000;
 inline constexpr int kMaxMetricPageSize = 50'000;
-// Spec-field filters in one listing.
+// Spec-field filters, and tag filters, in one listing.
 inline constexpr int kMaxRunFilters = 16;
+// Tags on one run or sweep; a key's and a value's bytes; a note's bytes.
+inline constexpr int kMaxTags = 32;
+inline constexpr size_t kMaxTagKeyBytes = 64;
+inline constexpr size_t kMaxTagValueBytes = 256;
+inline constexpr size_t kMaxNoteBytes = 4096;
 
 // One page of a listing and the token of the next (empty at the end).
 struct RunPage {
@@ -137,6 +142,10 @@ class Scheduler {
   absl::StatusOr<v1::SweepActionResponse> RetrySweep(const std::string& sweep);
   // `sweep` is an id or a name (the newest sweep of that name).
   absl::StatusOr<v1::SweepResults> SweepResults(const std::string& sweep);
+  // Tags and the note of a run or a sweep: the request's changes, checked
+  // (names, sizes, at most kMaxTags) and applied together, or none.
+  absl::StatusOr<v1::AnnotateResponse> Annotate(
+      const v1::AnnotateRequest& request);
 
   // --- Workers ---
   // Each call names the token it came with (`caller`, a token id; 0 on a

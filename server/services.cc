@@ -440,6 +440,15 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::RetrySweep(
   });
 }
 
+grpc::ServerUnaryReactor* ExperimentServiceImpl::Annotate(
+    grpc::CallbackServerContext* context, const v1::AnnotateRequest* request,
+    v1::AnnotateResponse* response) {
+  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kChange);
+    return Reply(scheduler_->Annotate(*request), response);
+  });
+}
+
 grpc::ServerUnaryReactor* ExperimentServiceImpl::GetRun(
     grpc::CallbackServerContext* context, const v1::GetRunRequest* request,
     v1::Run* response) {

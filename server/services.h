@@ -70,6 +70,9 @@ class ExperimentServiceImpl final
   grpc::ServerUnaryReactor* CancelSweep(
       grpc::CallbackServerContext* context, const v1::SweepRequest* request,
       v1::SweepActionResponse* response) override;
+  grpc::ServerUnaryReactor* Annotate(grpc::CallbackServerContext* context,
+                                     const v1::AnnotateRequest* request,
+                                     v1::AnnotateResponse* response) override;
   grpc::ServerUnaryReactor* RetrySweep(
       grpc::CallbackServerContext* context, const v1::SweepRequest* request,
       v1::SweepActionResponse* response) override;

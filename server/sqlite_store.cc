@@ -204,7 +204,7 @@ constexpr char kPointQuery[] =
 constexpr char kRunColumns[] =
     "id, sweep_id, member, spec, status, attempt, worker_id, lease_expires_ms, "
     "message, teacher_run_id, checkpoint_sha256, created_ms, started_ms, "
-    "finished_ms, releases, priority";
+    "finished_ms, releases, priority, note";
 
 class SqliteStore final : public Store {
  public:
@@ -560,6 +560,16 @@ class SqliteStore final : public Store {
       args.push_back(path);
       args.push_back(value);
     }
+    for (const auto& [key, value] : query.tags) {
+      absl::StrAppend(&sql,
+                      " AND id IN (SELECT target_id FROM tags WHERE kind = 1 "
+                      "AND key = ?",
+                      value ? " AND value = ?)" : ")");
+      args.push_back(key);
+      if (value) args.push_back(*value);
+    }
+    if (!query.note_contains.empty())
+      where("instr(lower(note), lower(?)) > 0", query.note_contains);
     if (query.sort_key.empty()) {
       where("id > ?", query.after_id);
       absl::StrAppend(&sql, " ORDER BY id");
@@ -572,6 +582,37 @@ class SqliteStore final : public Store {
     args.push_back(query.limit > 0 ? query.limit : int64_t{-1});
     args.push_back(query.offset);
     return QueryRunsWith(sql, args);
+  }
+
+  absl::Status Annotate(TagTarget target, int64_t id,
+                        const std::map<std::string, std::string>& set,
+                        const std::vector<std::string>& remove,
+                        const std::optional<std::string>& note) override {
+    for (const auto& [key, value] : set) {
+      Statement q(db_, cache_,
+                  "INSERT OR REPLACE INTO tags(kind, target_id, key, value) "
+                  "VALUES(?, ?, ?, ?)");
+      if (absl::Status s = q.Bind({int64_t(target), id, key, value}); !s.ok())
+        return s;
+      if (absl::Status s = q.Run(); !s.ok()) return s;
+    }
+    for (const std::string& key : remove) {
+      Statement q(db_, cache_,
+                  "DELETE FROM tags WHERE kind = ? AND target_id = ? AND "
+                  "key = ?");
+      if (absl::Status s = q.Bind({int64_t(target), id, key}); !s.ok())
+        return s;
+      if (absl::Status s = q.Run(); !s.ok()) return s;
+    }
+    if (note) {
+      Statement q(db_, cache_,
+                  target == TagTarget::kRun
+                      ? "UPDATE runs SET note = ? WHERE id = ?"
+                      : "UPDATE sweeps SET note = ? WHERE id = ?");
+      if (absl::Status s = q.Bind({*note, id}); !s.ok()) return s;
+      if (absl::Status s = q.Run(); !s.ok()) return s;
+    }
+    return absl::OkStatus();
   }
 
   absl::StatusOr<std::optional<v1::Run>> RunHeldBy(
@@ -647,14 +688,14 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<v1::Sweep> GetSweep(int64_t id) override {
     return QuerySweep(
-        "SELECT id, name, spec, teacher_run_id, created_ms FROM sweeps "
+        "SELECT id, name, spec, teacher_run_id, created_ms, note FROM sweeps "
         "WHERE id = ?",
         {id}, absl::StrCat("sweep ", id, " does not exist"));
   }
 
   absl::StatusOr<v1::Sweep> FindSweep(const std::string& name) override {
     return QuerySweep(
-        "SELECT id, name, spec, teacher_run_id, created_ms FROM sweeps "
+        "SELECT id, name, spec, teacher_run_id, created_ms, note FROM sweeps "
         "WHERE name = ? ORDER BY id DESC LIMIT 1",
         {name}, absl::StrCat("no sweep is named \"", name, "\""));
   }
@@ -1054,6 +1095,7 @@ class SqliteStore final : public Store {
       run.set_finished_ms(q.Int(13));
       run.set_releases(int32_t(q.Int(14)));
       run.set_priority(int32_t(q.Int(15)));
+      run.set_note(q.Text(16));
       runs.push_back(std::move(run));
     }
     for (v1::Run& run : runs) {
@@ -1083,7 +1125,29 @@ class SqliteStore final : public Store {
         file->set_size(f.Int(2));
       }
     }
+    for (v1::Run& run : runs) {
+      absl::StatusOr<std::map<std::string, std::string>> tags =
+          ReadTags(TagTarget::kRun, run.id());
+      if (!tags.ok()) return tags.status();
+      run.mutable_tags()->insert(tags->begin(), tags->end());
+    }
+
     return runs;
+  }
+
+  absl::StatusOr<std::map<std::string, std::string>> ReadTags(TagTarget target,
+                                                              int64_t id) {
+    Statement q(db_, cache_,
+                "SELECT key, value FROM tags WHERE kind = ? AND target_id = ?");
+    if (absl::Status s = q.Bind({int64_t(target), id}); !s.ok()) return s;
+    std::map<std::string, std::string> tags;
+    while (true) {
+      absl::StatusOr<bool> row = q.Step();
+      if (!row.ok()) return row.status();
+      if (!*row) break;
+      tags[q.Text(0)] = q.Text(1);
+    }
+    return tags;
   }
 
   absl::StatusOr<v1::Sweep> QuerySweep(const char* sql,
@@ -1103,6 +1167,11 @@ class SqliteStore final : public Store {
     }
     sweep.set_teacher_run_id(q.Int(3));
     sweep.set_created_ms(q.Int(4));
+    sweep.set_note(q.Text(5));
+    absl::StatusOr<std::map<std::string, std::string>> tags =
+        ReadTags(TagTarget::kSweep, sweep.id());
+    if (!tags.ok()) return tags.status();
+    sweep.mutable_tags()->insert(tags->begin(), tags->end());
     return sweep;
   }
 

@@ -51,6 +51,10 @@ struct RunQuery {
   int64_t created_before_ms = 0;  // created_ms < it
   // Spec fields equal to their canonical text (common/spec_fields.h).
   std::vector<std::pair<std::string, std::string>> fields;
+  // Tags the run has: (key, value), or (key, nullopt) for any value.
+  std::vector<std::pair<std::string, std::optional<std::string>>> tags;
+  // Text the run's note contains, case-insensitively (ASCII).
+  std::string note_contains;
   // Empty: in id order, after `after_id`. Else by that result ("eval/top1";
   // runs without it last), then id, skipping `offset`.
   std::string sort_key;
@@ -59,6 +63,9 @@ struct RunQuery {
   int64_t offset = 0;
   int64_t limit = 0;  // 0: every one.
 };
+
+// What a tag or a note is on.
+enum class TagTarget { kRun = 1, kSweep = 2 };
 
 struct WorkerRecord {
   std::string id;
@@ -174,6 +181,12 @@ class Store {
   // The runs `query` asks for, each with its results.
   virtual absl::StatusOr<std::vector<v1::Run>> FindRuns(
       const RunQuery& query) = 0;
+  // Sets the tags of `set`, removes those of `remove` and, when `note` has
+  // a value, replaces the note, of run or sweep `id` (which must exist).
+  virtual absl::Status Annotate(TagTarget target, int64_t id,
+                                const std::map<std::string, std::string>& set,
+                                const std::vector<std::string>& remove,
+                                const std::optional<std::string>& note) = 0;
   // The RUNNING run leased to the worker, if any.
   virtual absl::StatusOr<std::optional<v1::Run>> RunHeldBy(
       const std::string& worker_id) = 0;

@@ -142,7 +142,7 @@ admin.RevokeToken(admin_pb.RevokeTokenRequest(id=revoked.token.id),
 # Which roles may call each service's methods; the rest of ExperimentService
 # is reading (viewer, researcher, admin).
 CHANGES = {"SubmitRun", "SubmitSweep", "CancelRun", "CancelSweep",
-           "RetrySweep", "DrainWorker"}
+           "RetrySweep", "DrainWorker", "Annotate"}
 
 
 def allowed(service, method):
@@ -241,6 +241,26 @@ spec = spec_pb2.ExperimentSpec(
     teacher=spec_pb2.TeacherSpec(vit=spec_pb2.VitSpec(preset="small-28")))
 run = experiments.SubmitRun(exp_pb.SubmitRunRequest(spec=spec),
                             metadata=as_researcher, timeout=5)
+# Tags and a note through the generated client, then found by them in a
+# listing filtered in SQL (a spec field by path, a tag, the note's text).
+experiments.Annotate(exp_pb.AnnotateRequest(
+    run_id=run.id, set_tags={"paper": "fig2"}, note="outside Note"),
+    metadata=as_researcher, timeout=5)
+found = experiments.ListRuns(exp_pb.ListRunsRequest(
+    tag=["paper=fig2"], note_contains="NOTE",
+    where=["teacher.vit.width=96", "dataset.name=fashion-mnist"]),
+    metadata=md(secrets["viewer"]), timeout=5).runs
+if [r.id for r in found] != [run.id] or found[0].tags["paper"] != "fig2":
+    fail("ListRuns by tag, note and spec fields found %s" %
+         [r.id for r in found])
+try:
+    experiments.ListRuns(exp_pb.ListRunsRequest(where=["losses.ikd.temp=4"]),
+                         metadata=as_researcher, timeout=5)
+    fail("a where on an unknown field was answered")
+except grpc.RpcError as e:
+    if (e.code() != grpc.StatusCode.INVALID_ARGUMENT or
+            'no field "temp" in IkdLoss' not in e.details()):
+        fail("a where on an unknown field: %s %s" % (e.code(), e.details()))
 me = workers.RegisterWorker(work_pb.RegisterWorkerRequest(hostname="a"),
                             metadata=as_worker, timeout=5)
 leased = workers.LeaseRun(
