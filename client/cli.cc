@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "client/format.h"
+#include "client/report.h"
 #include "common/grpc_status.h"
 #include "common/spec_file.h"
 #include "common/sweep_expansion.h"
@@ -79,6 +80,7 @@ class Cli {
     }
     if (n == 2 && a[0] == "tsne") return WithId(a[1], &Cli::Tsne);
     if (n >= 2 && a[0] == "compare") return Compare(a);
+    if (n >= 2 && a[0] == "report") return Report(a);
     if (n >= 3 && (a[0] == "tag" || a[0] == "note")) return Annotate(a);
     if (n == 1 && a[0] == "health") return Health();
     if (n == 2 && a[0] == "workers" && a[1] == "list") return ListWorkers();
@@ -542,6 +544,72 @@ class Cli {
     return 0;
   }
 
+  // `report SWEEP [-o FILE | --out=FILE] [--columns=...]`: one HTML file.
+  int Report(const std::vector<std::string>& a) {
+    std::string sweep, path = "report.html", column_names;
+    for (size_t i = 1; i < a.size(); ++i) {
+      if (a[i] == "-o" && i + 1 < a.size()) {
+        path = a[++i];
+      } else if (a[i].rfind("--out=", 0) == 0) {
+        path = a[i].substr(6);
+      } else if (a[i].rfind("--columns=", 0) == 0) {
+        column_names = a[i].substr(10);
+      } else if (a[i].rfind("-", 0) != 0 && sweep.empty()) {
+        sweep = a[i];
+      } else {
+        return Usage();
+      }
+    }
+    if (sweep.empty()) return Usage();
+    absl::StatusOr<std::vector<ResultColumn>> columns =
+        ParseResultColumns(column_names);
+    if (!columns.ok()) {
+      err_ << "report: " << columns.status().message() << "\n";
+      return 2;
+    }
+    v1::SweepResults results;
+    {
+      v1::GetSweepResultsRequest request;
+      request.set_sweep(sweep);
+      grpc::ClientContext context;
+      grpc::Status status = stub_->GetSweepResults(&context, request, &results);
+      if (!status.ok()) return Refused("report", status);
+    }
+    // Each member's history as a watcher's first event has it (each key
+    // spread over at most 300 points) and its t-SNE maps.
+    std::vector<ReportRun> runs;
+    for (const v1::MemberResult& m : results.members()) {
+      ReportRun run;
+      run.run_id = m.run_id();
+      v1::WatchRunRequest request;
+      request.set_id(m.run_id());
+      request.set_include_history(true);
+      request.set_history_points_per_key(kReportPointsPerCurve);
+      grpc::ClientContext context;
+      auto reader = stub_->WatchRun(&context, request);
+      v1::RunEvent first;
+      if (reader->Read(&first)) {
+        run.history.assign(first.metrics().begin(), first.metrics().end());
+      }
+      context.TryCancel();
+      reader->Finish();
+      if (m.status() == v1::SUCCEEDED) {
+        absl::StatusOr<std::string> csv = Fetch(m.run_id(), "tsne.csv");
+        if (csv.ok()) run.tsne_csv = *std::move(csv);
+      }
+      runs.push_back(std::move(run));
+    }
+    std::ofstream file(path, std::ios::binary);
+    file << RenderReport(results, runs, *columns);
+    if (!file) {
+      err_ << "report: cannot write " << path << "\n";
+      return 1;
+    }
+    out_ << "report of sweep " << results.sweep().id() << " ("
+         << results.members_size() << " members) written to " << path << "\n";
+    return 0;
+  }
+
   // `tag RUN|--sweep=S KEY=VALUE... -KEY...`, `note RUN|--sweep=S TEXT`.
   int Annotate(const std::vector<std::string>& a) {
     v1::AnnotateRequest request;
@@ -848,6 +916,10 @@ std::string CliUsage() {
          "name)\n"
          "  tag RUN|--sweep=S KEY=VALUE... [-KEY]...  set or remove tags\n"
          "  note RUN|--sweep=S TEXT  replace the note of a run or a sweep\n"
+         "  report SWEEP [-o FILE] [--columns=...]\n"
+         "                          one self-contained HTML file: the table, "
+         "curves,\n"
+         "                          a heat map over two grid axes, t-SNE maps\n"
          "  compare A B [--columns=...] [--format=...]\n"
          "                          two sweeps' members side by side, and the "
          "difference\n"

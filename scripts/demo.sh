@@ -60,4 +60,6 @@ start=$(date +%s)
 build/client/distill sweep "$what" --wait
 echo "wall time: $(( $(date +%s) - start )) s; data kept in $data"
 sweep_name=$(sed -n 's/^name: *//p' "$what" | head -1)
+build/client/distill report "$sweep_name" -o "$data/report.html" >/dev/null &&
+  echo "report (table, curves, t-SNE maps): $data/report.html"
 echo "print the table again with: scripts/demo.sh results $sweep_name"

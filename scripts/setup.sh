@@ -32,6 +32,8 @@ packages=(
   slurm-wlm munge
   # ASan/UBSan and libFuzzer for the coordinator side (scripts/sanitize.sh).
   clang libclang-rt-14-dev
+  # A real browser loads `distill report`'s pages in the tests (headless).
+  chromium
 )
 # kubectl kustomize renders deploy/k8s in the tests; any kubectl will do
 # (Debian's kubernetes-client clashes with one already installed).

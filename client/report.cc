@@ -1,0 +1,413 @@
+#include "client/report.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <optional>
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/metric_keys.h"
+#include "common/sweep_expansion.h"
+
+namespace distill {
+namespace {
+
+std::string Escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
+}
+
+// Tableau's ten colours, then again.
+const char* Colour(size_t i) {
+  static const char* const kColours[] = {
+      "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
+      "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
+  return kColours[i % 10];
+}
+
+struct Series {
+  std::string name;
+  std::vector<std::pair<double, double>> points;
+};
+
+// At most `n` of `points`, evenly spread, the first and last kept.
+std::vector<std::pair<double, double>> Thin(
+    const std::vector<std::pair<double, double>>& points, size_t n) {
+  if (points.size() <= n) return points;
+  std::vector<std::pair<double, double>> out;
+  for (size_t i = 0; i < n; ++i)
+    out.push_back(points[i * (points.size() - 1) / (n - 1)]);
+  return out;
+}
+
+std::string Number(double v) { return absl::StrFormat("%.4g", v); }
+
+// Overlaid lines with their axes' ranges and a legend.
+std::string LinePlot(const std::string& id, const std::vector<Series>& series,
+                     const std::string& x_label, const std::string& y_label) {
+  constexpr double kW = 640, kH = 280, kLeft = 56, kBottom = 36, kTop = 12,
+                   kRight = 170;
+  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+  for (const Series& s : series) {
+    for (const auto& [x, y] : s.points) {
+      x0 = std::min(x0, x), x1 = std::max(x1, x);
+      y0 = std::min(y0, y), y1 = std::max(y1, y);
+    }
+  }
+  std::string svg = absl::StrFormat(
+      "<svg class=\"plot\" id=\"%s\" viewBox=\"0 0 %g %g\" width=\"%g\" "
+      "height=\"%g\" role=\"img\">",
+      id, kW + kRight, kH, kW + kRight, kH);
+  if (x0 > x1) {
+    return absl::StrCat(svg,
+                        "<text x=\"20\" y=\"40\">no points yet</text></svg>");
+  }
+  if (x1 == x0) x1 = x0 + 1;
+  if (y1 == y0) y1 = y0 + 1;
+  auto px = [&](double x) {
+    return kLeft + (x - x0) / (x1 - x0) * (kW - kLeft - 10);
+  };
+  auto py = [&](double y) {
+    return kTop + (y1 - y) / (y1 - y0) * (kH - kTop - kBottom);
+  };
+  absl::StrAppendFormat(
+      &svg,
+      "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" class=\"frame\"/>",
+      kLeft, kTop, kW - kLeft - 10, kH - kTop - kBottom);
+  absl::StrAppendFormat(
+      &svg,
+      "<text x=\"%g\" y=\"%g\" class=\"tick\">%s</text>"
+      "<text x=\"%g\" y=\"%g\" class=\"tick\" text-anchor=\"end\">%s</text>"
+      "<text x=\"%g\" y=\"%g\" class=\"tick\" text-anchor=\"end\">%s</text>"
+      "<text x=\"%g\" y=\"%g\" class=\"tick\" text-anchor=\"end\">%s</text>"
+      "<text x=\"%g\" y=\"%g\" class=\"axis\">%s</text>"
+      "<text x=\"12\" y=\"%g\" class=\"axis\">%s</text>",
+      kLeft, kH - kBottom + 14, Number(x0), kW - 10, kH - kBottom + 14,
+      Number(x1), kLeft - 4, kTop + 10, Number(y1), kLeft - 4, kH - kBottom,
+      Number(y0), (kW + kLeft) / 2 - 20, kH - 6, Escape(x_label), kTop - 2,
+      Escape(y_label));
+  for (size_t i = 0; i < series.size(); ++i) {
+    std::vector<std::string> xy;
+    for (const auto& [x, y] : series[i].points)
+      xy.push_back(absl::StrFormat("%.1f,%.1f", px(x), py(y)));
+    absl::StrAppendFormat(
+        &svg,
+        "<polyline points=\"%s\" stroke=\"%s\"><title>%s</title></polyline>",
+        absl::StrJoin(xy, " "), Colour(i), Escape(series[i].name));
+  }
+  // The legend: the first 14 members.
+  for (size_t i = 0; i < series.size() && i < 14; ++i) {
+    const double y = kTop + 8 + double(i) * 18;
+    absl::StrAppendFormat(
+        &svg,
+        "<rect x=\"%g\" y=\"%g\" width=\"12\" height=\"3\" fill=\"%s\"/>"
+        "<text x=\"%g\" y=\"%g\" class=\"legend\">%s</text>",
+        kW + 4, y - 3, Colour(i), kW + 20, y + 1,
+        Escape(series[i].name.substr(0, 26)));
+  }
+  if (series.size() > 14) {
+    absl::StrAppendFormat(&svg,
+                          "<text x=\"%g\" y=\"%g\" class=\"legend\">+ %d "
+                          "more</text>",
+                          kW + 4, kTop + 8 + 14 * 18.0,
+                          int(series.size()) - 14);
+  }
+  return svg + "</svg>";
+}
+
+struct MapPoint {
+  double x, y;
+  int label;
+};
+
+// tsne.csv (model,x,y,label) by model, in file order.
+std::vector<std::pair<std::string, std::vector<MapPoint>>> ParseTsne(
+    const std::string& csv) {
+  std::vector<std::pair<std::string, std::vector<MapPoint>>> models;
+  bool header = true;
+  for (absl::string_view line : absl::StrSplit(csv, '\n')) {
+    if (header) {
+      header = false;
+      continue;
+    }
+    const std::vector<std::string> f = absl::StrSplit(line, ',');
+    MapPoint p;
+    if (f.size() != 4 || !absl::SimpleAtod(f[1], &p.x) ||
+        !absl::SimpleAtod(f[2], &p.y) || !absl::SimpleAtoi(f[3], &p.label)) {
+      continue;
+    }
+    if (models.empty() || models.back().first != f[0])
+      models.push_back({f[0], {}});
+    models.back().second.push_back(p);
+  }
+  return models;
+}
+
+std::string MapPlot(const std::string& caption,
+                    const std::vector<MapPoint>& all) {
+  constexpr double kSide = 220;
+  std::vector<MapPoint> points;
+  const size_t n = std::min<size_t>(all.size(), kReportTsnePoints);
+  for (size_t i = 0; i < n; ++i) points.push_back(all[i * all.size() / n]);
+  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+  for (const MapPoint& p : points) {
+    x0 = std::min(x0, p.x), x1 = std::max(x1, p.x);
+    y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
+  }
+  if (x1 <= x0) x1 = x0 + 1;
+  if (y1 <= y0) y1 = y0 + 1;
+  std::string svg = absl::StrFormat(
+      "<figure><svg class=\"plot tsne\" viewBox=\"0 0 %g %g\" width=\"%g\" "
+      "height=\"%g\" role=\"img\">",
+      kSide, kSide, kSide, kSide);
+  for (const MapPoint& p : points) {
+    absl::StrAppendFormat(
+        &svg, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"%s\"/>",
+        4 + (p.x - x0) / (x1 - x0) * (kSide - 8),
+        4 + (y1 - p.y) / (y1 - y0) * (kSide - 8), Colour(size_t(p.label)));
+  }
+  return absl::StrCat(svg, "</svg><figcaption>", Escape(caption),
+                      "</figcaption></figure>");
+}
+
+std::optional<double> ResultOf(
+    const google::protobuf::Map<std::string, double>& m,
+    const std::string& key) {
+  auto it = m.find(key);
+  if (it == m.end()) return std::nullopt;
+  return it->second;
+}
+
+std::string CellText(const ResultColumn& c, std::optional<double> v) {
+  if (!v) return "-";
+  return c.percent ? absl::StrFormat("%.1f", 100 * *v)
+                   : absl::StrFormat("%.3f", *v);
+}
+
+// A heat map of `column` over the first two grid axes of the members:
+// each cell the mean over the members with those two values.
+std::string HeatMap(const v1::SweepResults& results,
+                    const ResultColumn& column) {
+  std::vector<std::string> labels;
+  for (const v1::GridAxis& axis : results.sweep().spec().grid())
+    labels.push_back(AxisLabel(axis.path()));
+  if (labels.size() < 2) return "";
+  const v1::GridAxis& ax = results.sweep().spec().grid(0);
+  const v1::GridAxis& ay = results.sweep().spec().grid(1);
+  std::map<std::pair<std::string, std::string>, std::vector<double>> cells;
+  for (const v1::MemberResult& m : results.members()) {
+    std::map<std::string, std::string> parts;
+    for (absl::string_view part : absl::StrSplit(m.name(), '/')) {
+      const size_t eq = part.find('=');
+      if (eq != absl::string_view::npos)
+        parts[std::string(part.substr(0, eq))] =
+            std::string(part.substr(eq + 1));
+    }
+    std::optional<double> v = ResultOf(m.results(), column.key);
+    if (!v || !parts.count(labels[0]) || !parts.count(labels[1])) continue;
+    cells[{parts[labels[0]], parts[labels[1]]}].push_back(*v);
+  }
+  double lo = 1e300, hi = -1e300;
+  for (const auto& [key, values] : cells) {
+    double mean = 0;
+    for (double v : values) mean += v;
+    mean /= double(values.size());
+    lo = std::min(lo, mean), hi = std::max(hi, mean);
+  }
+  constexpr double kCell = 64, kLeft = 90, kTop = 24;
+  const double w = kLeft + kCell * ax.values_size() + 10,
+               h = kTop + kCell * ay.values_size() + 30;
+  std::string svg = absl::StrFormat(
+      "<svg class=\"plot\" id=\"heatmap\" viewBox=\"0 0 %g %g\" width=\"%g\" "
+      "height=\"%g\" role=\"img\">",
+      w, h, w, h);
+  for (int i = 0; i < ax.values_size(); ++i) {
+    absl::StrAppendFormat(&svg,
+                          "<text x=\"%g\" y=\"%g\" class=\"tick\" "
+                          "text-anchor=\"middle\">%s=%s</text>",
+                          kLeft + kCell * (i + 0.5), kTop - 6,
+                          Escape(labels[0]), Escape(ax.values(i)));
+  }
+  for (int j = 0; j < ay.values_size(); ++j) {
+    absl::StrAppendFormat(
+        &svg,
+        "<text x=\"%g\" y=\"%g\" class=\"tick\" text-anchor=\"end\">%s=%s"
+        "</text>",
+        kLeft - 6, kTop + kCell * (j + 0.5) + 4, Escape(labels[1]),
+        Escape(ay.values(j)));
+    for (int i = 0; i < ax.values_size(); ++i) {
+      auto it = cells.find({ax.values(i), ay.values(j)});
+      std::string fill = "#eeeeee", text = "-";
+      if (it != cells.end()) {
+        double mean = 0;
+        for (double v : it->second) mean += v;
+        mean /= double(it->second.size());
+        const double t = hi > lo ? (mean - lo) / (hi - lo) : 1;
+        // From pale yellow to deep blue.
+        fill = absl::StrFormat("rgb(%d,%d,%d)", int(255 - t * 215),
+                               int(247 - t * 147), int(188 + t * 12));
+        text = CellText(column, mean);
+      }
+      absl::StrAppendFormat(
+          &svg,
+          "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"%s\"/>"
+          "<text x=\"%g\" y=\"%g\" class=\"cell\" "
+          "text-anchor=\"middle\">%s</text>",
+          kLeft + kCell * i, kTop + kCell * j, kCell - 2, kCell - 2, fill,
+          kLeft + kCell * (i + 0.5), kTop + kCell * (j + 0.5) + 4, text);
+    }
+  }
+  return svg + "</svg>";
+}
+
+constexpr char kStyle[] =
+    "body{font:14px system-ui,sans-serif;margin:24px;color:#222;max-width:"
+    "1100px}h1{font-size:20px}h2{font-size:16px;margin-top:28px}"
+    "table{border-collapse:collapse}td,th{padding:3px 8px;border-bottom:1px "
+    "solid #ddd;text-align:right}td:first-child,th:first-child{text-align:"
+    "left}tr.teacher{background:#f4f4f4}.plot polyline{fill:none;stroke-"
+    "width:1.5}.frame{fill:none;stroke:#999}.tick,.legend{font-size:11px}"
+    ".axis{font-size:12px;fill:#555}.cell{font-size:12px}.maps{display:flex;"
+    "flex-wrap:wrap;gap:8px}figure{margin:0}figcaption{font-size:12px;text-"
+    "align:center}.note{color:#555}td.mark{text-align:center}"
+    "tr.teacher td:nth-child(2){text-align:center}";
+
+}  // namespace
+
+std::string RenderReport(const v1::SweepResults& results,
+                         const std::vector<ReportRun>& runs,
+                         const std::vector<ResultColumn>& columns) {
+  const v1::Sweep& sweep = results.sweep();
+  std::map<int64_t, const ReportRun*> by_id;
+  for (const ReportRun& r : runs) by_id[r.run_id] = &r;
+  std::string html = absl::StrCat(
+      "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+      "<title>distill: sweep ",
+      sweep.id(), " ", Escape(sweep.name()), "</title><style>", kStyle,
+      "</style></head><body><h1>sweep ", sweep.id(), " “", Escape(sweep.name()),
+      "” on ", Escape(sweep.spec().base().dataset().name()), "</h1>");
+  if (!sweep.note().empty())
+    absl::StrAppend(&html, "<p class=\"note\">", Escape(sweep.note()), "</p>");
+
+  // Table 1's layout.
+  absl::StrAppend(&html,
+                  "<h2>Results</h2><table id=\"results\"><thead><tr><th>row"
+                  "</th><th>labels CE</th><th>embedding MSE</th><th>IKD</th>"
+                  "<th>RKD</th>");
+  for (const ResultColumn& c : columns)
+    absl::StrAppend(&html, "<th>", Escape(c.header), "</th>");
+  absl::StrAppend(&html, "<th>run</th><th>status</th></tr></thead><tbody>");
+  for (const v1::MemberResult& m : results.members()) {
+    const v1::Losses& l = m.losses();
+    const bool rkd =
+        l.rkd().distance_weight() > 0 || l.rkd().angle_weight() > 0;
+    absl::StrAppend(&html, "<tr class=\"member\"><td>", Escape(m.name()),
+                    "</td><td class=\"mark\">", l.ce() > 0 ? "✓" : "",
+                    "</td><td class=\"mark\">", l.mse() > 0 ? "✓" : "",
+                    "</td><td class=\"mark\">", l.ikd().weight() > 0 ? "✓" : "",
+                    "</td><td class=\"mark\">", rkd ? "✓" : "", "</td>");
+    for (const ResultColumn& c : columns) {
+      std::optional<double> v = ResultOf(m.results(), c.key);
+      if (!v && c.key == metric_keys::kEvalTop1 && m.has_top1()) v = m.top1();
+      absl::StrAppend(&html, "<td>", CellText(c, v), "</td>");
+    }
+    absl::StrAppend(&html, "<td>", m.run_id(), "</td><td title=\"",
+                    Escape(m.message()), "\">", v1::RunStatus_Name(m.status()),
+                    "</td></tr>");
+  }
+  for (const v1::TeacherResult& t : results.teachers()) {
+    absl::StrAppend(&html, "<tr class=\"teacher\"><td>O</td><td colspan=\"4\">",
+                    Escape(t.name()), "</td>");
+    for (const ResultColumn& c : columns)
+      absl::StrAppend(&html, "<td>", CellText(c, ResultOf(t.results(), c.key)),
+                      "</td>");
+    absl::StrAppend(&html, "<td>", t.run_id(), "</td><td>",
+                    v1::RunStatus_Name(t.status()), "</td></tr>");
+  }
+  absl::StrAppend(&html, "</tbody></table>");
+
+  // Curves: the training loss by step, test top-1 by epoch.
+  std::vector<Series> loss, top1;
+  for (const v1::MemberResult& m : results.members()) {
+    auto it = by_id.find(m.run_id());
+    if (it == by_id.end()) continue;
+    Series l{m.name(), {}}, t{m.name(), {}};
+    for (const v1::MetricPoint& p : it->second->history) {
+      if (p.key() == metric_keys::kLoss)
+        l.points.push_back({double(p.step()), p.value()});
+      if (p.key() == metric_keys::kEvalTop1 && p.epoch() > 0)
+        t.points.push_back({double(p.epoch()), 100 * p.value()});
+    }
+    std::sort(l.points.begin(), l.points.end());
+    std::sort(t.points.begin(), t.points.end());
+    l.points = Thin(l.points, kReportPointsPerCurve);
+    t.points = Thin(t.points, kReportPointsPerCurve);
+    loss.push_back(std::move(l));
+    top1.push_back(std::move(t));
+  }
+  absl::StrAppend(&html, "<h2>Training loss</h2>",
+                  LinePlot("loss", loss, "step", "train/loss"),
+                  "<h2>Test top-1 per epoch</h2>",
+                  LinePlot("top1", top1, "epoch", "top-1 %"));
+
+  // A heat map over two grid axes.
+  if (results.sweep().spec().grid_size() >= 2 && !columns.empty()) {
+    absl::StrAppend(&html, "<h2>", Escape(columns[0].header), " over ",
+                    Escape(AxisLabel(sweep.spec().grid(0).path())), " and ",
+                    Escape(AxisLabel(sweep.spec().grid(1).path())),
+                    " (mean over the other axes and seeds)</h2>",
+                    HeatMap(results, columns[0]));
+  }
+
+  // t-SNE maps: the teacher's (from the first member's file), then each
+  // student's, coloured by class.
+  std::string maps;
+  int drawn = 0;
+  bool teacher_drawn = false;
+  for (const v1::MemberResult& m : results.members()) {
+    auto it = by_id.find(m.run_id());
+    if (it == by_id.end() || it->second->tsne_csv.empty()) continue;
+    for (const auto& [model, points] : ParseTsne(it->second->tsne_csv)) {
+      if (model == "teacher" && !teacher_drawn) {
+        maps = MapPlot("teacher", points) + maps;
+        teacher_drawn = true;
+      } else if (model == "student" && drawn < kReportTsneMaps) {
+        absl::StrAppend(&maps, MapPlot(m.name(), points));
+        ++drawn;
+      }
+    }
+  }
+  if (!maps.empty()) {
+    absl::StrAppend(&html,
+                    "<h2>t-SNE maps of the test embeddings, coloured by "
+                    "class</h2><div class=\"maps\">",
+                    maps, "</div>");
+  }
+  absl::StrAppend(&html, "</body></html>\n");
+  return html;
+}
+
+}  // namespace distill

@@ -1,0 +1,159 @@
+// `distill report`'s HTML: what it holds, that it fetches nothing, and that
+// a real browser (headless Chromium, when installed) renders it with one
+// SVG per plot, every table row and no console error.
+#include "client/report.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "tests/temp_dir.h"
+
+namespace distill {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+int Count(const std::string& text, const std::string& what) {
+  int n = 0;
+  for (size_t at = text.find(what); at != std::string::npos;
+       at = text.find(what, at + 1))
+    ++n;
+  return n;
+}
+
+// A sweep of a grid over T and the RKD angle, two seeds, 12 members, with
+// histories of 10^4 loss points each and t-SNE maps.
+struct Fixture {
+  v1::SweepResults results;
+  std::vector<ReportRun> runs;
+};
+
+Fixture Grid() {
+  Fixture f;
+  v1::Sweep* sweep = f.results.mutable_sweep();
+  sweep->set_id(3);
+  sweep->set_name("grid <&>");
+  sweep->mutable_spec()->mutable_base()->mutable_dataset()->set_name(
+      "fashion-mnist");
+  v1::GridAxis* t = sweep->mutable_spec()->add_grid();
+  t->set_path("losses.ikd.temperature");
+  for (const char* v : {"1", "4", "8"}) t->add_values(v);
+  v1::GridAxis* a = sweep->mutable_spec()->add_grid();
+  a->set_path("losses.rkd.angle_weight");
+  for (const char* v : {"1", "2"}) a->add_values(v);
+  v1::TeacherResult* teacher = f.results.add_teachers();
+  teacher->set_name("teacher");
+  teacher->set_run_id(1);
+  (*teacher->mutable_results())["eval/top1"] = 0.8;
+  int64_t id = 2;
+  for (const char* tv : {"1", "4", "8"}) {
+    for (const char* av : {"1", "2"}) {
+      for (int seed = 1; seed <= 2; ++seed) {
+        v1::MemberResult* m = f.results.add_members();
+        m->set_name(
+            absl::StrCat("G/T=", tv, "/rkd.angle=", av, "/seed=", seed));
+        m->set_run_id(id);
+        m->set_status(v1::SUCCEEDED);
+        m->mutable_losses()->set_ce(1);
+        (*m->mutable_results())["eval/top1"] = 0.85 + 0.001 * double(id);
+        (*m->mutable_results())["eval/teacher_cka"] = 0.9;
+        ReportRun run;
+        run.run_id = id;
+        for (int step = 1; step <= 10'000; ++step) {
+          v1::MetricPoint p;
+          p.set_key("train/loss");
+          p.set_step(step);
+          p.set_epoch(1 + step / 3400);
+          p.set_value(1.0 / step);
+          run.history.push_back(p);
+        }
+        for (int epoch = 1; epoch <= 3; ++epoch) {
+          v1::MetricPoint p;
+          p.set_key("eval/top1");
+          p.set_epoch(epoch);
+          p.set_value(0.8 + 0.01 * epoch);
+          run.history.push_back(p);
+        }
+        run.tsne_csv = "model,x,y,label\n";
+        for (const char* model : {"teacher", "student"}) {
+          for (int i = 0; i < 1000; ++i) {
+            absl::StrAppendFormat(&run.tsne_csv, "%s,%d,%d,%d\n", model, i % 37,
+                                  i % 41, i % 10);
+          }
+        }
+        f.runs.push_back(std::move(run));
+        ++id;
+      }
+    }
+  }
+  return f;
+}
+
+TEST(ReportTest, HoldsTheTableCurvesHeatMapAndMapsAndFetchesNothing) {
+  const Fixture f = Grid();
+  const std::string html = RenderReport(f.results, f.runs, AllResultColumns());
+  EXPECT_EQ(Count(html, "<tr class=\"member\">"), 12);
+  EXPECT_EQ(Count(html, "<tr class=\"teacher\">"), 1);
+  EXPECT_THAT(html, HasSubstr("<svg class=\"plot\" id=\"loss\""));
+  EXPECT_THAT(html, HasSubstr("<svg class=\"plot\" id=\"top1\""));
+  EXPECT_THAT(html, HasSubstr("<svg class=\"plot\" id=\"heatmap\""));
+  // The teacher's map and 12 students' (under the limit of 24).
+  EXPECT_EQ(Count(html, "<svg class=\"plot tsne\""), 13);
+  // Curves drawn from at most kReportPointsPerCurve points of 10^4.
+  const size_t first_line = html.find("<polyline points=\"") + 18;
+  const size_t end = html.find('"', first_line);
+  EXPECT_EQ(Count(html.substr(first_line, end - first_line), " ") + 1,
+            kReportPointsPerCurve);
+  // Each map at most kReportTsnePoints of its 1,000 points.
+  EXPECT_EQ(Count(html, "<circle"), 13 * kReportTsnePoints);
+  // The heat map's cell (T=8, angle=2): the mean of members 12 and 13.
+  EXPECT_THAT(html, HasSubstr(">86.2</text>"));
+  // Self-contained and escaped.
+  EXPECT_THAT(html, Not(HasSubstr("http://")));
+  EXPECT_THAT(html, Not(HasSubstr("https://")));
+  EXPECT_THAT(html, Not(HasSubstr("src=")));
+  EXPECT_THAT(html, Not(HasSubstr("<script")));
+  EXPECT_THAT(html, HasSubstr("grid &lt;&amp;&gt;"));
+  EXPECT_LT(html.size(), 1u << 20);
+}
+
+TEST(ReportTest, ARealBrowserRendersIt) {
+  const char* chromium = "/usr/bin/chromium";
+  if (!std::filesystem::exists(chromium))
+    GTEST_SKIP() << "no " << chromium << " (scripts/setup.sh installs it)";
+  TempDir dir("distill_report_test");
+  const std::string page = (dir.path() / "report.html").string();
+  {
+    const Fixture f = Grid();
+    std::ofstream(page) << RenderReport(f.results, f.runs, AllResultColumns());
+  }
+  const std::string log = (dir.path() / "chromium.log").string();
+  const std::string dom = (dir.path() / "dom.html").string();
+  // Its own profile directory; console messages to stderr.
+  const std::string command = absl::StrCat(
+      chromium, " --headless --no-sandbox --disable-gpu --no-first-run ",
+      "--user-data-dir=", (dir.path() / "profile").string(),
+      " --enable-logging=stderr --v=0 --dump-dom file://", page, " >", dom,
+      " 2>", log);
+  ASSERT_EQ(std::system(command.c_str()), 0) << command;
+  std::stringstream dumped, logged;
+  dumped << std::ifstream(dom).rdbuf();
+  logged << std::ifstream(log).rdbuf();
+  // The DOM as the browser built it.
+  EXPECT_EQ(Count(dumped.str(), "<tr class=\"member\">"), 12);
+  EXPECT_EQ(Count(dumped.str(), "<svg class=\"plot"), 3 + 13);
+  EXPECT_THAT(dumped.str(), HasSubstr("<title>distill: sweep 3"));
+  EXPECT_THAT(logged.str(), Not(HasSubstr("CONSOLE")));
+  EXPECT_THAT(logged.str(), Not(HasSubstr("Uncaught")));
+}
+
+}  // namespace
+}  // namespace distill
