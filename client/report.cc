@@ -6,6 +6,7 @@
 #include <optional>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -295,20 +296,38 @@ constexpr char kStyle[] =
     "align:center}.note{color:#555}td.mark{text-align:center}"
     "tr.teacher td:nth-child(2){text-align:center}";
 
+// The page's start: title, style, and a reload every `refresh` seconds.
+std::string Head(const std::string& title, int refresh) {
+  return absl::StrCat(
+      "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+      refresh > 0 ? absl::StrCat("<meta http-equiv=\"refresh\" content=\"",
+                                 refresh, "\">")
+                  : "",
+      "<title>", Escape(title), "</title><style>", kStyle,
+      "</style></head><body>");
+}
+
+std::string Link(const std::string& href, const std::string& text, bool live) {
+  return live ? absl::StrCat("<a href=\"", href, "\">", Escape(text), "</a>")
+              : Escape(text);
+}
+
 }  // namespace
 
 std::string RenderReport(const v1::SweepResults& results,
                          const std::vector<ReportRun>& runs,
-                         const std::vector<ResultColumn>& columns) {
+                         const std::vector<ResultColumn>& columns,
+                         int refresh_seconds) {
   const v1::Sweep& sweep = results.sweep();
+  const bool live = refresh_seconds > 0;
   std::map<int64_t, const ReportRun*> by_id;
   for (const ReportRun& r : runs) by_id[r.run_id] = &r;
   std::string html = absl::StrCat(
-      "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-      "<title>distill: sweep ",
-      sweep.id(), " ", Escape(sweep.name()), "</title><style>", kStyle,
-      "</style></head><body><h1>sweep ", sweep.id(), " “", Escape(sweep.name()),
-      "” on ", Escape(sweep.spec().base().dataset().name()), "</h1>");
+      Head(absl::StrCat("distill: sweep ", sweep.id(), " ", sweep.name()),
+           refresh_seconds),
+      live ? "<p><a href=\"/\">all sweeps and runs</a></p>" : "", "<h1>sweep ",
+      sweep.id(), " “", Escape(sweep.name()), "” on ",
+      Escape(sweep.spec().base().dataset().name()), "</h1>");
   if (!sweep.note().empty())
     absl::StrAppend(&html, "<p class=\"note\">", Escape(sweep.note()), "</p>");
 
@@ -334,9 +353,11 @@ std::string RenderReport(const v1::SweepResults& results,
       if (!v && c.key == metric_keys::kEvalTop1 && m.has_top1()) v = m.top1();
       absl::StrAppend(&html, "<td>", CellText(c, v), "</td>");
     }
-    absl::StrAppend(&html, "<td>", m.run_id(), "</td><td title=\"",
-                    Escape(m.message()), "\">", v1::RunStatus_Name(m.status()),
-                    "</td></tr>");
+    absl::StrAppend(&html, "<td>",
+                    Link(absl::StrCat("/runs/", m.run_id()),
+                         absl::StrCat(m.run_id()), live),
+                    "</td><td title=\"", Escape(m.message()), "\">",
+                    v1::RunStatus_Name(m.status()), "</td></tr>");
   }
   for (const v1::TeacherResult& t : results.teachers()) {
     absl::StrAppend(&html, "<tr class=\"teacher\"><td>O</td><td colspan=\"4\">",
@@ -405,6 +426,102 @@ std::string RenderReport(const v1::SweepResults& results,
                     "<h2>t-SNE maps of the test embeddings, coloured by "
                     "class</h2><div class=\"maps\">",
                     maps, "</div>");
+  }
+  absl::StrAppend(&html, "</body></html>\n");
+  return html;
+}
+
+std::string RenderIndex(const std::vector<v1::Sweep>& sweeps,
+                        const std::vector<v1::Run>& runs, int refresh_seconds) {
+  std::string html = absl::StrCat(Head("distill", refresh_seconds),
+                                  "<h1>distill</h1><h2>Sweeps</h2>"
+                                  "<table id=\"sweeps\"><thead><tr><th>sweep"
+                                  "</th><th>name</th><th>data set</th><th>"
+                                  "note</th></tr></thead><tbody>");
+  for (const v1::Sweep& s : sweeps) {
+    absl::StrAppend(
+        &html, "<tr class=\"sweep\"><td>",
+        Link(absl::StrCat("/sweeps/", s.id()), absl::StrCat(s.id()), true),
+        "</td><td>", Link(absl::StrCat("/sweeps/", s.id()), s.name(), true),
+        "</td><td>", Escape(s.spec().base().dataset().name()), "</td><td>",
+        Escape(s.note()), "</td></tr>");
+  }
+  absl::StrAppend(&html,
+                  "</tbody></table><h2>Newest runs</h2><table id=\"runs\">"
+                  "<thead><tr><th>run</th><th>sweep</th><th>member</th><th>"
+                  "kind</th><th>status</th><th>top-1 %</th></tr></thead>"
+                  "<tbody>");
+  for (const v1::Run& r : runs) {
+    std::optional<double> top1 = ResultOf(r.results(), metric_keys::kEvalTop1);
+    absl::StrAppend(
+        &html, "<tr class=\"run\"><td>",
+        Link(absl::StrCat("/runs/", r.id()), absl::StrCat(r.id()), true),
+        "</td><td>",
+        r.sweep_id() ? Link(absl::StrCat("/sweeps/", r.sweep_id()),
+                            absl::StrCat(r.sweep_id()), true)
+                     : "-",
+        "</td><td>", Escape(r.member()), "</td><td>",
+        v1::ExperimentKind_Name(r.spec().kind()), "</td><td>",
+        v1::RunStatus_Name(r.status()), "</td><td>",
+        top1 ? absl::StrFormat("%.1f", 100 * *top1) : "-", "</td></tr>");
+  }
+  absl::StrAppend(&html, "</tbody></table></body></html>\n");
+  return html;
+}
+
+std::string RenderRunPage(const v1::Run& run, const ReportRun& data,
+                          int refresh_seconds) {
+  std::string html = absl::StrCat(
+      Head(absl::StrCat("distill: run ", run.id()), refresh_seconds),
+      "<p><a href=\"/\">all sweeps and runs</a>",
+      run.sweep_id() ? absl::StrCat(" · <a href=\"/sweeps/", run.sweep_id(),
+                                    "\">sweep ", run.sweep_id(), "</a>")
+                     : "",
+      "</p><h1>run ", run.id(), " ", Escape(run.member()), " — ",
+      v1::ExperimentKind_Name(run.spec().kind()), " ",
+      v1::RunStatus_Name(run.status()), "</h1>");
+  if (!run.message().empty())
+    absl::StrAppend(&html, "<p class=\"note\">", Escape(run.message()), "</p>");
+  if (!run.note().empty())
+    absl::StrAppend(&html, "<p class=\"note\">", Escape(run.note()), "</p>");
+  absl::StrAppend(&html, "<h2>Results</h2><table id=\"results\"><tbody>");
+  std::map<std::string, double> results(run.results().begin(),
+                                        run.results().end());
+  for (const auto& [key, value] : results) {
+    absl::StrAppend(&html, "<tr class=\"result\"><td>", Escape(key),
+                    "</td><td>", absl::StrFormat("%.4g", value), "</td></tr>");
+  }
+  absl::StrAppend(&html, "</tbody></table>");
+  // One plot a training key (by step), one of the judgements (by epoch).
+  std::map<std::string, Series> by_step, by_epoch;
+  for (const v1::MetricPoint& p : data.history) {
+    if (absl::StartsWith(p.key(), "train/") &&
+        p.key() != metric_keys::kTotalSteps) {
+      Series& s = by_step[p.key()];
+      s.name = p.key();
+      s.points.push_back({double(p.step()), p.value()});
+    } else if (p.epoch() > 0) {
+      Series& s = by_epoch[p.key()];
+      s.name = p.key();
+      s.points.push_back({double(p.epoch()), p.value()});
+    }
+  }
+  int plot = 0;
+  for (auto* group : {&by_step, &by_epoch}) {
+    for (auto& [key, series] : *group) {
+      std::sort(series.points.begin(), series.points.end());
+      series.points = Thin(series.points, kReportPointsPerCurve);
+      absl::StrAppend(&html, "<h2>", Escape(key), "</h2>",
+                      LinePlot(absl::StrCat("plot", plot++), {series},
+                               group == &by_step ? "step" : "epoch", key));
+    }
+  }
+  std::string maps;
+  for (const auto& [model, points] : ParseTsne(data.tsne_csv))
+    absl::StrAppend(&maps, MapPlot(model, points));
+  if (!maps.empty()) {
+    absl::StrAppend(&html, "<h2>t-SNE maps, coloured by class</h2>",
+                    "<div class=\"maps\">", maps, "</div>");
   }
   absl::StrAppend(&html, "</body></html>\n");
   return html;

@@ -27,9 +27,22 @@ inline constexpr int kReportPointsPerCurve = 300;
 inline constexpr int kReportTsnePoints = 600;
 inline constexpr int kReportTsneMaps = 24;
 
+// The sweep's report. `refresh_seconds` > 0 makes the page reload itself
+// that often (the coordinator's live pages, while runs are running).
 std::string RenderReport(const v1::SweepResults& results,
                          const std::vector<ReportRun>& runs,
-                         const std::vector<ResultColumn>& columns);
+                         const std::vector<ResultColumn>& columns,
+                         int refresh_seconds = 0);
+
+// The live pages' index: sweeps newest first, then the newest runs.
+std::string RenderIndex(const std::vector<v1::Sweep>& sweeps,
+                        const std::vector<v1::Run>& runs,
+                        int refresh_seconds = 0);
+
+// One run's page: what it is, its results, a plot of each training key and
+// of the per-epoch judgements, its t-SNE maps.
+std::string RenderRunPage(const v1::Run& run, const ReportRun& data,
+                          int refresh_seconds = 0);
 
 }  // namespace distill
 

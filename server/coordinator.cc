@@ -236,6 +236,13 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
       c->scheduler_.get(), c->auth_.get(), options.limits);
   c->admin_ =
       std::make_unique<AdminServiceImpl>(c->scheduler_.get(), c->auth_.get());
+  if (!options.http_listen.empty()) {
+    absl::StatusOr<std::unique_ptr<PageServer>> pages =
+        PageServer::Start(options.http_listen, c->scheduler_.get(),
+                          c->auth_.get(), options.insecure);
+    if (!pages.ok()) return pages.status();
+    c->page_server_ = *std::move(pages);
+  }
   c->reflection_ = std::make_unique<ReflectionServiceImpl>(
       c->auth_.get(),
       std::vector<std::string>{
@@ -305,6 +312,7 @@ Coordinator::~Coordinator() {
   Shutdown();
   // Everything that uses the data directory goes before its lock does.
   server_.reset();
+  page_server_.reset();
   metrics_server_.reset();
   reflection_.reset();
   admin_.reset();
@@ -315,6 +323,10 @@ Coordinator::~Coordinator() {
   run_files_.reset();
   store_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // Releases the flock.
+}
+
+int Coordinator::http_port() const {
+  return page_server_ == nullptr ? 0 : page_server_->port();
 }
 
 int Coordinator::metrics_port() const {

@@ -15,6 +15,7 @@
 #include "common/tls.h"
 #include "server/clock.h"
 #include "server/metrics.h"
+#include "server/pages.h"
 #include "server/reflection.h"
 #include "server/run_file_store.h"
 #include "server/scheduler.h"
@@ -51,6 +52,9 @@ struct CoordinatorOptions {
   // host:port for /metrics in Prometheus' text format (no token: counts
   // only, no names or secrets); empty: none. Port 0 picks a free one.
   std::string metrics_listen;
+  // The live pages (server/pages.h): host:port; empty: none. Port 0 picks a
+  // free one (see Coordinator::http_port()).
+  std::string http_listen;
   // Workers on demand from Slurm (server/slurm_launcher.h); none when unset.
   std::optional<SlurmLauncherOptions> slurm;
   absl::Duration launcher_period = absl::Seconds(5);
@@ -72,6 +76,8 @@ class Coordinator {
   int port() const { return port_; }
   // The /metrics port; 0 without metrics_listen.
   int metrics_port() const;
+  // The live pages' port; 0 without http_listen.
+  int http_port() const;
   std::string address() const;
   Scheduler& scheduler() { return *scheduler_; }
   // Blocks until Shutdown is called.
@@ -87,6 +93,7 @@ class Coordinator {
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<CoordinatorMetrics> metrics_;
   std::unique_ptr<MetricsServer> metrics_server_;
+  std::unique_ptr<PageServer> page_server_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<RunFileStore> run_files_;
   std::unique_ptr<Scheduler> scheduler_;

@@ -37,6 +37,11 @@ ABSL_FLAG(std::string, worker_token_file, "",
 ABSL_FLAG(std::string, metrics_listen, "",
           "host:port for /metrics in Prometheus' text format (counts only, "
           "no token); empty: off");
+ABSL_FLAG(std::string, http_listen, "",
+          "host:port for the live pages (an index of sweeps and runs, each "
+          "sweep's report, each run's page; read-only); loopback, or "
+          "elsewhere with tokens and an Authorization: Bearer header; empty: "
+          "off");
 ABSL_FLAG(std::string, launcher, "",
           "slurm: submit worker jobs (sbatch --slurm_script) while runs are "
           "queued, up to --slurm_max_workers; empty: none");
@@ -86,6 +91,7 @@ int main(int argc, char** argv) {
   options.admin_token_file = absl::GetFlag(FLAGS_admin_token_file);
   options.worker_token_file = absl::GetFlag(FLAGS_worker_token_file);
   options.metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  options.http_listen = absl::GetFlag(FLAGS_http_listen);
   if (const std::string launcher = absl::GetFlag(FLAGS_launcher);
       launcher == "slurm") {
     distill::SlurmLauncherOptions slurm;
@@ -141,6 +147,11 @@ int main(int argc, char** argv) {
               << options.metrics_listen.substr(
                      0, options.metrics_listen.rfind(':'))
               << ":" << port << "/metrics" << std::endl;
+  }
+  if (const int port = (*coordinator)->http_port(); port != 0) {
+    std::cerr << "distill-coordinator: pages on http://"
+              << options.http_listen.substr(0, options.http_listen.rfind(':'))
+              << ":" << port << "/" << std::endl;
   }
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);

@@ -468,6 +468,49 @@ absl::StatusOr<RunPage> Scheduler::FindRuns(
   return page;
 }
 
+absl::StatusOr<std::vector<v1::Sweep>> Scheduler::RecentSweeps(int limit) {
+  absl::StatusOr<std::vector<v1::Sweep>> sweeps;
+  absl::Status s = Read([&](Store& store) {
+    sweeps = store.ListSweeps(limit);
+    return sweeps.status();
+  });
+  if (!s.ok()) return s;
+  return sweeps;
+}
+
+absl::StatusOr<std::vector<v1::Run>> Scheduler::RecentRuns(int limit) {
+  RunQuery query;
+  query.newest_first = true;
+  query.limit = limit;
+  absl::StatusOr<std::vector<v1::Run>> runs;
+  absl::Status s = Read([&](Store& store) {
+    runs = store.FindRuns(query);
+    return runs.status();
+  });
+  if (!s.ok()) return s;
+  return runs;
+}
+
+absl::StatusOr<std::string> Scheduler::ReadRunFile(int64_t run_id,
+                                                   const std::string& name,
+                                                   size_t max_bytes) {
+  absl::StatusOr<std::unique_ptr<RunFileReader>> reader =
+      OpenRunFile(run_id, name);
+  if (!reader.ok()) return reader.status();
+  std::string content;
+  while (true) {
+    absl::StatusOr<std::string> chunk = (*reader)->Read(1 << 20);
+    if (!chunk.ok()) return chunk.status();
+    if (chunk->empty()) return content;
+    content += *chunk;
+    if (content.size() > max_bytes) {
+      return absl::OutOfRangeError(absl::StrCat("run ", run_id, "'s ", name,
+                                                " is larger than ", max_bytes,
+                                                " bytes"));
+    }
+  }
+}
+
 absl::StatusOr<MetricPage> Scheduler::MetricHistory(
     int64_t run_id, const std::string& page_token, int page_size) {
   int64_t after = 0;

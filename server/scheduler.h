@@ -119,6 +119,13 @@ class Scheduler {
   // A page of the runs that pass the request's filters, in id order or by
   // its sort; the filters run in SQL (Store::FindRuns).
   absl::StatusOr<RunPage> FindRuns(const v1::ListRunsRequest& request);
+  // The newest `limit` sweeps and runs (the live pages' index).
+  absl::StatusOr<std::vector<v1::Sweep>> RecentSweeps(int limit);
+  absl::StatusOr<std::vector<v1::Run>> RecentRuns(int limit);
+  // A run file's whole content, at most `max_bytes` (OUT_OF_RANGE beyond).
+  absl::StatusOr<std::string> ReadRunFile(int64_t run_id,
+                                          const std::string& name,
+                                          size_t max_bytes);
   // A page of the run's full metric history, oldest first (for CSV).
   absl::StatusOr<MetricPage> MetricHistory(int64_t run_id,
                                            const std::string& page_token,

@@ -570,7 +570,10 @@ class SqliteStore final : public Store {
     }
     if (!query.note_contains.empty())
       where("instr(lower(note), lower(?)) > 0", query.note_contains);
-    if (query.sort_key.empty()) {
+    if (query.sort_key.empty() && query.newest_first) {
+      if (query.after_id > 0) where("id < ?", query.after_id);
+      absl::StrAppend(&sql, " ORDER BY id DESC");
+    } else if (query.sort_key.empty()) {
       where("id > ?", query.after_id);
       absl::StrAppend(&sql, " ORDER BY id");
     } else {
@@ -698,6 +701,28 @@ class SqliteStore final : public Store {
         "SELECT id, name, spec, teacher_run_id, created_ms, note FROM sweeps "
         "WHERE name = ? ORDER BY id DESC LIMIT 1",
         {name}, absl::StrCat("no sweep is named \"", name, "\""));
+  }
+
+  absl::StatusOr<std::vector<v1::Sweep>> ListSweeps(int64_t limit) override {
+    std::vector<int64_t> ids;
+    {
+      Statement q(db_, cache_,
+                  "SELECT id FROM sweeps ORDER BY id DESC LIMIT ?");
+      if (absl::Status s = q.Bind({limit}); !s.ok()) return s;
+      while (true) {
+        absl::StatusOr<bool> row = q.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        ids.push_back(q.Int(0));
+      }
+    }
+    std::vector<v1::Sweep> sweeps;
+    for (int64_t id : ids) {
+      absl::StatusOr<v1::Sweep> sweep = GetSweep(id);
+      if (!sweep.ok()) return sweep.status();
+      sweeps.push_back(*std::move(sweep));
+    }
+    return sweeps;
   }
 
   absl::Status AppendMetrics(

@@ -59,6 +59,8 @@ struct RunQuery {
   // runs without it last), then id, skipping `offset`.
   std::string sort_key;
   bool descending = false;
+  // With no sort_key: newest first (ids below `after_id` when it is set).
+  bool newest_first = false;
   int64_t after_id = 0;
   int64_t offset = 0;
   int64_t limit = 0;  // 0: every one.
@@ -207,6 +209,8 @@ class Store {
   virtual absl::StatusOr<v1::Sweep> GetSweep(int64_t id) = 0;
   // The newest sweep of that name.
   virtual absl::StatusOr<v1::Sweep> FindSweep(const std::string& name) = 0;
+  // At most `limit` sweeps, newest first.
+  virtual absl::StatusOr<std::vector<v1::Sweep>> ListSweeps(int64_t limit) = 0;
 
   virtual absl::Status AppendMetrics(
       int64_t run_id, int32_t attempt,
