@@ -56,6 +56,12 @@ class Cli {
     if (n >= 2 && a[0] == "runs" && a[1] == "list") return List(a);
     if (n == 3 && a[0] == "runs" && a[1] == "show")
       return WithId(a[2], &Cli::Show);
+    if (n == 4 && a[0] == "runs" && a[1] == "show" &&
+        a[3].rfind("--format=", 0) == 0) {
+      int64_t id;
+      if (!absl::SimpleAtoi(a[2], &id) || id < 1) return Usage();
+      return ShowAs(id, a[3].substr(9));
+    }
     if ((n == 3 || n == 4) && a[0] == "runs" && a[1] == "metrics")
       return Metrics(a);
     if (n == 2 && a[0] == "watch") return WithId(a[1], &Cli::Watch);
@@ -83,7 +89,10 @@ class Cli {
     if (n >= 2 && a[0] == "report") return Report(a);
     if (n >= 3 && (a[0] == "tag" || a[0] == "note")) return Annotate(a);
     if (n == 1 && a[0] == "health") return Health();
-    if (n == 2 && a[0] == "workers" && a[1] == "list") return ListWorkers();
+    if ((n == 2 || n == 3) && a[0] == "workers" && a[1] == "list") {
+      if (n == 3 && a[2].rfind("--format=", 0) != 0) return Usage();
+      return ListWorkers(n == 3 ? a[2].substr(9) : "table");
+    }
     if (n == 3 && a[0] == "workers" && a[1] == "drain") return Drain(a[2]);
     if (n >= 2 && a[0] == "tokens" && a[1] == "create") return CreateToken(a);
     if (n == 2 && a[0] == "tokens" && a[1] == "list") return ListTokens();
@@ -826,7 +835,32 @@ class Cli {
                : 1;
   }
 
-  int ListWorkers() {
+  // `runs show ID --format=csv|json`: the run (spec, results, tags,
+  // provenance, files) as data; table is `runs show ID` itself.
+  int ShowAs(int64_t id, const std::string& format_name) {
+    absl::StatusOr<OutputFormat> format = ParseOutputFormat(format_name);
+    if (!format.ok()) {
+      err_ << "runs show: " << format.status().message() << "\n";
+      return 2;
+    }
+    if (*format == OutputFormat::kTable) return Show(id);
+    v1::GetRunRequest request;
+    request.set_id(id);
+    grpc::ClientContext context;
+    v1::Run run;
+    grpc::Status status = stub_->GetRun(&context, request, &run);
+    if (!status.ok()) return Refused("runs show", status);
+    out_ << (*format == OutputFormat::kJson ? ToJson(run) + "\n"
+                                            : FormatRunCsv(run));
+    return 0;
+  }
+
+  int ListWorkers(const std::string& format_name = "table") {
+    absl::StatusOr<OutputFormat> format = ParseOutputFormat(format_name);
+    if (!format.ok()) {
+      err_ << "workers list: " << format.status().message() << "\n";
+      return 2;
+    }
     std::vector<v1::Worker> workers;
     grpc::Status status = AllPages<v1::ListWorkersResponse>(
         v1::ListWorkersRequest(),
@@ -836,6 +870,16 @@ class Cli {
         },
         &workers);
     if (!status.ok()) return Refused("workers list", status);
+    if (*format == OutputFormat::kJson) {
+      v1::ListWorkersResponse all;
+      for (v1::Worker& w : workers) *all.add_workers() = std::move(w);
+      out_ << ToJson(all) << "\n";
+      return 0;
+    }
+    if (*format == OutputFormat::kCsv) {
+      out_ << FormatWorkersCsv(workers);
+      return 0;
+    }
     out_ << absl::StrFormat("%-28s %-9s %-8s %5s  %-19s  %s\n", "ID", "STATE",
                             "DEVICE", "RUN", "LAST SEEN (UTC)",
                             "LIBTORCH, BLAS");
@@ -903,7 +947,8 @@ std::string CliUsage() {
          "            [--tag=KEY[=VALUE]]... [--search=NOTE TEXT]\n"
          "            [--sort=[-]RESULT] [--limit=N] "
          "[--format=table|csv|json]\n"
-         "  runs show ID            spec, results, files, plots of loss and "
+         "  runs show ID [--format=table|csv|json]\n"
+         "                          spec, results, files, plots of loss and "
          "top-1\n"
          "  runs metrics ID [--out=FILE.csv]\n"
          "                          every metric point of the run, as CSV\n"

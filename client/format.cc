@@ -14,6 +14,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/metric_keys.h"
+#include "common/spec_fields.h"
 
 namespace distill {
 namespace {
@@ -461,6 +462,25 @@ std::string FormatRunDetails(const v1::Run& run,
     absl::StrAppend(&out, "  tags ", absl::StrJoin(tags, " "), "\n");
   }
   if (!run.note().empty()) absl::StrAppend(&out, "  note ", run.note(), "\n");
+  if (!run.provenance().empty()) {
+    std::map<std::string, std::string> p(run.provenance().begin(),
+                                         run.provenance().end());
+    auto get = [&](const char* key) {
+      auto it = p.find(key);
+      return it == p.end() || it->second.empty() ? std::string("-")
+                                                 : it->second;
+    };
+    absl::StrAppend(&out, "  ran on ", get("host"), " (worker ", get("worker"),
+                    "), ", get("device"), ", ", get("threads"),
+                    " threads, LibTorch ", get("libtorch"), ", BLAS ",
+                    get("blas"), "\n  built ", get("worker_version"),
+                    " (coordinator ", get("coordinator_version"),
+                    ")  spec sha256 ", get("spec_sha256").substr(0, 16), "\n");
+    if (p.count("teacher_checkpoint_sha256")) {
+      absl::StrAppend(&out, "  teacher checkpoint sha256 ",
+                      get("teacher_checkpoint_sha256"), "\n");
+    }
+  }
   const v1::DatasetSpec& d = s.dataset();
   absl::StrAppend(&out, "  data ", d.name(),
                   d.root().empty() ? "" : absl::StrCat(" at ", d.root()),
@@ -693,6 +713,53 @@ std::string FormatRunListCsv(const std::vector<v1::Run>& runs) {
       cells.push_back(it == r.results().end() ? "" : CsvNumber(it->second));
     }
     absl::StrAppend(&out, absl::StrJoin(cells, ","), "\n");
+  }
+  return out;
+}
+
+std::string FormatRunCsv(const v1::Run& run) {
+  std::string out = "field,value\n";
+  auto row = [&](const std::string& field, const std::string& value) {
+    absl::StrAppend(&out, CsvField(field), ",", CsvField(value), "\n");
+  };
+  row("id", absl::StrCat(run.id()));
+  row("sweep_id", absl::StrCat(run.sweep_id()));
+  row("member", run.member());
+  row("status", v1::RunStatus_Name(run.status()));
+  row("attempt", absl::StrCat(run.attempt()));
+  row("message", run.message());
+  row("note", run.note());
+  for (const auto& [path, value] : FlattenSpec(run.spec()))
+    row(absl::StrCat("spec/", path), value);
+  std::map<std::string, double> results(run.results().begin(),
+                                        run.results().end());
+  for (const auto& [key, value] : results)
+    row(absl::StrCat("result/", key), CsvNumber(value));
+  std::map<std::string, std::string> tags(run.tags().begin(), run.tags().end());
+  for (const auto& [key, value] : tags) row(absl::StrCat("tag/", key), value);
+  std::map<std::string, std::string> provenance(run.provenance().begin(),
+                                                run.provenance().end());
+  for (const auto& [key, value] : provenance)
+    row(absl::StrCat("provenance/", key), value);
+  for (const v1::RunFile& f : run.files())
+    row(absl::StrCat("file/", f.name()), f.sha256());
+  return out;
+}
+
+std::string FormatWorkersCsv(const std::vector<v1::Worker>& workers) {
+  std::string out =
+      "id,state,hostname,device,threads,libtorch_version,blas,run_id,"
+      "last_seen_ms\n";
+  for (const v1::Worker& w : workers) {
+    absl::StrAppend(
+        &out,
+        absl::StrJoin(
+            {CsvField(w.id()), CsvField(w.state()), CsvField(w.hostname()),
+             CsvField(w.device()), absl::StrCat(w.threads()),
+             CsvField(w.libtorch_version()), CsvField(w.blas()),
+             absl::StrCat(w.run_id()), absl::StrCat(w.last_seen_ms())},
+            ","),
+        "\n");
   }
   return out;
 }

@@ -77,6 +77,15 @@ std::string ToJson(const google::protobuf::Message& message);
 // has none. Fields with a comma or quote are quoted (RFC 4180).
 std::string FormatRunListCsv(const std::vector<v1::Run>& runs);
 
+// `runs show ID --format=csv`: "field,value" lines: id, member, status,
+// then spec/<path> for every spec field, result/<key>, tag/<key>,
+// provenance/<key>, file/<name> (its sha256).
+std::string FormatRunCsv(const v1::Run& run);
+
+// `workers list --format=csv`: id, state, hostname, device, threads,
+// libtorch_version, blas, run_id, last_seen_ms.
+std::string FormatWorkersCsv(const std::vector<v1::Worker>& workers);
+
 // `results --format=csv`: one line per member (teacher rows marked
 // kind=teacher): name, kind, teacher, run_id, status, the four loss
 // weights, then the columns' results.

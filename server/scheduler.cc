@@ -19,6 +19,7 @@
 #include "common/spec_fields.h"
 #include "common/sweep_expansion.h"
 #include "common/validation.h"
+#include "common/version.h"
 
 namespace distill {
 namespace {
@@ -1044,10 +1045,24 @@ absl::StatusOr<std::optional<v1::RunEvent>> Scheduler::PollRunEvent(
 
 absl::StatusOr<v1::RegisterWorkerResponse> Scheduler::RegisterWorker(
     const v1::RegisterWorkerRequest& request, int64_t caller) {
+  for (const auto& [field, value] :
+       {std::pair<const char*, const std::string*>{"hostname",
+                                                   &request.hostname()},
+        {"device", &request.device()},
+        {"libtorch_version", &request.libtorch_version()},
+        {"blas", &request.blas()},
+        {"distill_version", &request.distill_version()}}) {
+    if (value->size() > limits::kNameBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " must be at most ", limits::kNameBytes,
+                       " bytes, got ", value->size()));
+    }
+  }
   Locked lock(this);
   const int64_t now = clock_->NowMs();
   WorkerRecord worker;
   worker.hostname = request.hostname().empty() ? "unknown" : request.hostname();
+  worker.distill_version = request.distill_version();
   worker.id = absl::StrCat(
       worker.hostname, "-",
       Sha256Hex(absl::StrCat(worker.hostname, now, version_, request.device()))
@@ -1169,6 +1184,17 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRunLocked(
         run.set_status(v1::RUNNING);
         run.set_attempt(run.attempt() + 1);
         run.set_worker_id(worker_id);
+        // Where and from what this attempt runs.
+        auto& p = *run.mutable_provenance();
+        p["coordinator_version"] = DistillVersion();
+        p["worker_version"] = worker->distill_version;
+        p["worker"] = worker_id;
+        p["host"] = worker->hostname;
+        p["device"] = worker->device;
+        p["threads"] = absl::StrCat(worker->threads);
+        p["libtorch"] = worker->libtorch_version;
+        p["blas"] = worker->blas;
+        p["spec_sha256"] = Sha256Hex(run.spec().SerializeAsString());
       }
       run.set_lease_expires_ms(now + options_.lease_duration_ms);
       if (run.started_ms() == 0) run.set_started_ms(now);
@@ -1176,12 +1202,16 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRunLocked(
         absl::StatusOr<v1::Run> teacher = store_->GetRun(run.teacher_run_id());
         if (!teacher.ok()) return teacher.status();
         response.set_teacher_checkpoint_sha256(teacher->checkpoint_sha256());
+        (*run.mutable_provenance())["teacher_checkpoint_sha256"] =
+            teacher->checkpoint_sha256();
       }
       if (run.spec().student_run_id() != 0) {
         absl::StatusOr<v1::Run> student =
             store_->GetRun(run.spec().student_run_id());
         if (!student.ok()) return student.status();
         response.set_student_checkpoint_sha256(student->checkpoint_sha256());
+        (*run.mutable_provenance())["student_checkpoint_sha256"] =
+            student->checkpoint_sha256();
       }
       absl::StatusOr<RunFileRecord> resume =
           store_->FindRunFile(run.id(), kResumeFile);

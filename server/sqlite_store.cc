@@ -486,6 +486,13 @@ class SqliteStore final : public Store {
       if (absl::Status s = r.Bind({run.id(), key, value}); !s.ok()) return s;
       if (absl::Status s = r.Run(); !s.ok()) return s;
     }
+    for (const auto& [key, value] : run.provenance()) {
+      Statement p(db_, cache_,
+                  "INSERT OR REPLACE INTO run_provenance(run_id, key, value) "
+                  "VALUES(?, ?, ?)");
+      if (absl::Status s = p.Bind({run.id(), key, value}); !s.ok()) return s;
+      if (absl::Status s = p.Run(); !s.ok()) return s;
+    }
     return absl::OkStatus();
   }
 
@@ -866,14 +873,14 @@ class SqliteStore final : public Store {
     Statement q(
         db_, cache_,
         "INSERT INTO workers(id, hostname, device, threads, libtorch_version, "
-        "blas, registered_ms, last_seen_ms, token_id, draining, stopped_ms) "
-        "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+        "blas, registered_ms, last_seen_ms, token_id, draining, stopped_ms, "
+        "distill_version) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT(id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, "
         "draining = excluded.draining, stopped_ms = excluded.stopped_ms");
-    if (absl::Status s =
-            q.Bind({w.id, w.hostname, w.device, int64_t{w.threads},
-                    w.libtorch_version, w.blas, w.registered_ms, w.last_seen_ms,
-                    w.token_id, int64_t{w.draining}, w.stopped_ms});
+    if (absl::Status s = q.Bind(
+            {w.id, w.hostname, w.device, int64_t{w.threads}, w.libtorch_version,
+             w.blas, w.registered_ms, w.last_seen_ms, w.token_id,
+             int64_t{w.draining}, w.stopped_ms, w.distill_version});
         !s.ok()) {
       return s;
     }
@@ -1061,8 +1068,8 @@ class SqliteStore final : public Store {
 
   static constexpr char kWorkerQuery[] =
       "SELECT id, hostname, device, threads, libtorch_version, blas, "
-      "registered_ms, last_seen_ms, token_id, draining, stopped_ms, rowid "
-      "FROM workers";
+      "registered_ms, last_seen_ms, token_id, draining, stopped_ms, rowid, "
+      "distill_version FROM workers";
 
   absl::StatusOr<std::vector<WorkerRecord>> QueryWorkers(
       const std::string& sql, std::initializer_list<Value> args) {
@@ -1076,6 +1083,7 @@ class SqliteStore final : public Store {
       out.push_back({q.Text(0), q.Text(1), q.Text(2), int32_t(q.Int(3)),
                      q.Text(4), q.Text(5), q.Int(6), q.Int(7), q.Int(8),
                      q.Int(9) != 0, q.Int(10), q.Int(11)});
+      out.back().distill_version = q.Text(12);
     }
     return out;
   }
@@ -1155,6 +1163,15 @@ class SqliteStore final : public Store {
           ReadTags(TagTarget::kRun, run.id());
       if (!tags.ok()) return tags.status();
       run.mutable_tags()->insert(tags->begin(), tags->end());
+      Statement p(db_, cache_,
+                  "SELECT key, value FROM run_provenance WHERE run_id = ?");
+      if (absl::Status s = p.Bind({run.id()}); !s.ok()) return s;
+      while (true) {
+        absl::StatusOr<bool> row = p.Step();
+        if (!row.ok()) return row.status();
+        if (!*row) break;
+        (*run.mutable_provenance())[p.Text(0)] = p.Text(1);
+      }
     }
 
     return runs;

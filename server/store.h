@@ -88,6 +88,8 @@ struct WorkerRecord {
   int64_t stopped_ms = 0;
   // Its place in registration order (SQLite's rowid): pages go by it.
   int64_t row = 0;
+  // The worker's build.
+  std::string distill_version;
 };
 
 // A token (distill.v1.Token) as stored: the SHA-256 of its secret, never

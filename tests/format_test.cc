@@ -135,6 +135,31 @@ TEST(FormatTest, TwoSweepsSideBySideByMember) {
                         "\"b\":0.875,\"difference\":0.025}"));
 }
 
+TEST(FormatTest, ARunAsCsvFieldsAndAWorkerList) {
+  v1::Run run;
+  run.set_id(7);
+  run.set_member("G, T=4");  // Quoted: it holds a comma.
+  run.set_status(v1::SUCCEEDED);
+  run.mutable_spec()->mutable_losses()->mutable_ikd()->set_temperature(4);
+  (*run.mutable_results())["eval/top1"] = 0.8;
+  (*run.mutable_tags())["paper"] = "fig2";
+  (*run.mutable_provenance())["host"] = "gpu7";
+  const std::string csv = FormatRunCsv(run);
+  EXPECT_THAT(csv, HasSubstr("field,value\nid,7\n"));
+  EXPECT_THAT(csv, HasSubstr("member,\"G, T=4\"\n"));
+  EXPECT_THAT(csv, HasSubstr("spec/losses.ikd.temperature,4\n"));
+  EXPECT_THAT(csv, HasSubstr("result/eval/top1,0.8\n"));
+  EXPECT_THAT(csv, HasSubstr("tag/paper,fig2\n"));
+  EXPECT_THAT(csv, HasSubstr("provenance/host,gpu7\n"));
+  v1::Worker w;
+  w.set_id("gpu7-1a2b");
+  w.set_state("running");
+  w.set_run_id(7);
+  EXPECT_THAT(FormatWorkersCsv({w}),
+              HasSubstr("\ngpu7-1a2b,running,,,0,,,7,0\n"));
+  EXPECT_THAT(ToJson(run), HasSubstr("\"provenance\":{\"host\":\"gpu7\"}"));
+}
+
 TEST(FormatTest, SeedsAreSummarisedAsMeanStdAndN) {
   v1::SweepResults results;
   auto add = [&](const std::string& name, double top1, bool has) {

@@ -539,6 +539,42 @@ TEST_F(SchedulerTest, TagsAndNotesAreKeptBoundedAndFound) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(SchedulerTest, EachLeaseRecordsWhereAndFromWhatTheRunRan) {
+  v1::RegisterWorkerRequest reg;
+  reg.set_hostname("gpu7");
+  reg.set_device("cuda:0 (NVIDIA H100)");
+  reg.set_threads(16);
+  reg.set_libtorch_version("2.11.0");
+  reg.set_blas("OpenBLAS 0.3.21");
+  reg.set_distill_version("0.12.0+abc");
+  const std::string worker = scheduler_->RegisterWorker(reg)->worker_id();
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("provenance"));
+  const v1::Run teacher = scheduler_->LeaseRun(worker)->run();
+  const auto& p = teacher.provenance();
+  EXPECT_EQ(p.at("host"), "gpu7");
+  EXPECT_EQ(p.at("worker"), worker);
+  EXPECT_EQ(p.at("device"), "cuda:0 (NVIDIA H100)");
+  EXPECT_EQ(p.at("threads"), "16");
+  EXPECT_EQ(p.at("libtorch"), "2.11.0");
+  EXPECT_EQ(p.at("blas"), "OpenBLAS 0.3.21");
+  EXPECT_EQ(p.at("worker_version"), "0.12.0+abc");
+  EXPECT_FALSE(p.at("coordinator_version").empty());
+  EXPECT_EQ(p.at("spec_sha256"), Sha256Hex(teacher.spec().SerializeAsString()));
+  EXPECT_EQ(p.count("teacher_checkpoint_sha256"), 0u);
+  // Stored: a reader sees it; a student records its teacher's checkpoint.
+  EXPECT_EQ(scheduler_->GetRun(teacher.id())->provenance().at("host"), "gpu7");
+  Succeed(teacher, "the teacher", 0.8);
+  const v1::Run student = scheduler_->LeaseRun(worker)->run();
+  EXPECT_EQ(student.provenance().at("teacher_checkpoint_sha256"),
+            Sha256Hex("the teacher"));
+  // What a worker says of itself is bounded.
+  reg.set_hostname(std::string(300, 'h'));
+  auto refused = scheduler_->RegisterWorker(reg);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("hostname must be at most 256 bytes, got 300"));
+}
+
 TEST_F(SchedulerTest, CancellingASweepEndsEveryRunThatHasNotEnded) {
   auto sweep = *scheduler_->SubmitSweep(SmallSweep("c"));
   Succeed(Lease(), "t", 0.8);

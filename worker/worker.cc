@@ -16,6 +16,7 @@
 #include "common/metric_keys.h"
 #include "common/run_files.h"
 #include "common/sha256.h"
+#include "common/version.h"
 #include "worker/engine/runtime.h"
 #include "worker/engine/trainer.h"
 #include "worker/reporter.h"
@@ -56,6 +57,7 @@ absl::Status Worker::Register() {
   request.set_libtorch_version(absl::StrCat(
       TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR, ".", TORCH_VERSION_PATCH));
   request.set_blas(engine::LoadedBlas());
+  request.set_distill_version(DistillVersion());
   v1::RegisterWorkerResponse response;
   grpc::Status status = stub_->RegisterWorker(
       ContextWithTimeout(absl::Seconds(10)).get(), request, &response);
