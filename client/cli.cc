@@ -124,6 +124,13 @@ class Cli {
     return grpc::Status::OK;
   }
 
+  grpc::Status FetchRun(int64_t id, v1::Run* run) {
+    v1::GetRunRequest request;
+    request.set_id(id);
+    grpc::ClientContext context;
+    return stub_->GetRun(&context, request, run);
+  }
+
   int Usage() {
     err_ << CliUsage();
     return 2;
@@ -708,13 +715,9 @@ class Cli {
       }
       std::vector<v1::Run> runs;
       for (int64_t id : run_ids) {
-        v1::GetRunRequest request;
-        request.set_id(id);
-        grpc::ClientContext context;
-        v1::Run run;
-        grpc::Status status = stub_->GetRun(&context, request, &run);
-        if (!status.ok()) return Refused("compare", status);
-        runs.push_back(std::move(run));
+        v1::Run& run = runs.emplace_back();
+        if (grpc::Status s = FetchRun(id, &run); !s.ok())
+          return Refused("compare", s);
       }
       out_ << FormatRunComparison(runs, *format);
       return 0;
@@ -844,12 +847,9 @@ class Cli {
       return 2;
     }
     if (*format == OutputFormat::kTable) return Show(id);
-    v1::GetRunRequest request;
-    request.set_id(id);
-    grpc::ClientContext context;
     v1::Run run;
-    grpc::Status status = stub_->GetRun(&context, request, &run);
-    if (!status.ok()) return Refused("runs show", status);
+    if (grpc::Status s = FetchRun(id, &run); !s.ok())
+      return Refused("runs show", s);
     out_ << (*format == OutputFormat::kJson ? ToJson(run) + "\n"
                                             : FormatRunCsv(run));
     return 0;

@@ -114,6 +114,37 @@ absl::StatusOr<std::vector<ResultColumn>> ParseResultColumns(
 
 namespace {
 
+// A table: a header, rows, cells padded (the first column left, the rest
+// right when `right_aligned`), " │ " between them, a rule under the header
+// when `rule`.
+std::string TextTable(const std::vector<std::string>& header,
+                      const std::vector<std::vector<std::string>>& rows,
+                      bool right_aligned = true, bool rule = true) {
+  std::vector<size_t> widths(header.size());
+  for (size_t c = 0; c < header.size(); ++c) {
+    widths[c] = Width(header[c]);
+    for (const auto& row : rows) widths[c] = std::max(widths[c], Width(row[c]));
+  }
+  auto line = [&](const std::vector<std::string>& cells) {
+    std::vector<std::string> padded;
+    for (size_t c = 0; c < cells.size(); ++c)
+      padded.push_back(Pad(cells[c], widths[c], right_aligned && c > 0));
+    return absl::StrCat(" ", absl::StrJoin(padded, " │ "), "\n");
+  };
+  std::string out = line(header);
+  if (rule) {
+    std::vector<std::string> rules;
+    for (size_t w : widths) {
+      std::string r;
+      for (size_t i = 0; i < w; ++i) r += "─";
+      rules.push_back(r);
+    }
+    absl::StrAppend(&out, "─", absl::StrJoin(rules, "─┼─"), "─\n");
+  }
+  for (const auto& row : rows) absl::StrAppend(&out, line(row));
+  return out;
+}
+
 // A result as a cell: a percentage with one decimal, others with three.
 std::string Cell(const ResultColumn& column, std::optional<double> value) {
   if (!value) return "-";
@@ -335,23 +366,10 @@ std::string FormatSeedSummary(const v1::SweepResults& results,
     row.push_back(absl::StrCat(with_result, " of ", members.size()));
     rows.push_back(std::move(row));
   }
-  std::vector<size_t> widths(header.size());
-  for (size_t c = 0; c < header.size(); ++c) {
-    widths[c] = Width(header[c]);
-    for (const auto& row : rows) widths[c] = std::max(widths[c], Width(row[c]));
-  }
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::vector<std::string> padded;
-    for (size_t c = 0; c < cells.size(); ++c)
-      padded.push_back(Pad(cells[c], widths[c]));
-    return absl::StrCat(" ", absl::StrJoin(padded, " │ "), "\n");
-  };
-  std::string out =
+  return absl::StrCat(
       "\nover seeds: mean ± sample std; n: runs with a result of the "
-      "member's runs\n";
-  absl::StrAppend(&out, line(header));
-  for (const auto& row : rows) absl::StrAppend(&out, line(row));
-  return out;
+      "member's runs\n",
+      TextTable(header, rows, /*right_aligned=*/false, /*rule=*/false));
 }
 
 void UpdateProgress(const v1::RunEvent& event, Progress* p) {
@@ -830,33 +848,6 @@ std::string JsonString(const std::string& s) {
     }
   }
   return out + "\"";
-}
-
-// A table: a header, rows, cells padded (the first column left, the rest
-// right), " │ " between them.
-std::string TextTable(const std::vector<std::string>& header,
-                      const std::vector<std::vector<std::string>>& rows) {
-  std::vector<size_t> widths(header.size());
-  for (size_t c = 0; c < header.size(); ++c) {
-    widths[c] = Width(header[c]);
-    for (const auto& row : rows) widths[c] = std::max(widths[c], Width(row[c]));
-  }
-  auto line = [&](const std::vector<std::string>& cells) {
-    std::vector<std::string> padded;
-    for (size_t c = 0; c < cells.size(); ++c)
-      padded.push_back(Pad(cells[c], widths[c], /*right=*/c > 0));
-    return absl::StrCat(" ", absl::StrJoin(padded, " │ "), "\n");
-  };
-  std::string out = line(header);
-  std::vector<std::string> rules;
-  for (size_t w : widths) {
-    std::string rule;
-    for (size_t i = 0; i < w; ++i) rule += "─";
-    rules.push_back(rule);
-  }
-  absl::StrAppend(&out, "─", absl::StrJoin(rules, "─┼─"), "─\n");
-  for (const auto& row : rows) absl::StrAppend(&out, line(row));
-  return out;
 }
 
 std::string Difference(const ResultColumn& c, std::optional<double> a,

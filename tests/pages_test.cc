@@ -16,6 +16,7 @@
 #include "common/sha256.h"
 #include "common/token.h"
 #include "server/coordinator.h"
+#include "tests/browser.h"
 #include "tests/temp_dir.h"
 #include "tests/test_specs.h"
 
@@ -24,14 +25,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-int Count(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (size_t at = text.find(what); at != std::string::npos;
-       at = text.find(what, at + 1))
-    ++n;
-  return n;
-}
 
 class PagesTest : public ::testing::Test {
  protected:
@@ -123,24 +116,15 @@ TEST_F(PagesTest, IndexSweepAndRunPagesOnLoopback) {
   EXPECT_EQ(post->status, 404);
 
   // What a browser makes of the pages.
-  const char* chromium = "/usr/bin/chromium";
-  if (!std::filesystem::exists(chromium)) return;
+  if (!HaveBrowser()) return;
   for (const auto& [path, want] :
        std::vector<std::pair<std::string, std::string>>{
            {"/", "<tr class=\"run\">"}, {"/sweeps/1", "<svg class=\"plot\""}}) {
-    const std::string dom = (temp_.path() / "dom.html").string();
-    const std::string log = (temp_.path() / "chromium.log").string();
-    const std::string command = absl::StrCat(
-        chromium, " --headless --no-sandbox --disable-gpu --no-first-run ",
-        "--user-data-dir=", (temp_.path() / "profile").string(),
-        " --enable-logging=stderr --v=0 --dump-dom http://127.0.0.1:",
-        c->http_port(), path, " >", dom, " 2>", log);
-    ASSERT_EQ(std::system(command.c_str()), 0) << command;
-    std::stringstream dumped, logged;
-    dumped << std::ifstream(dom).rdbuf();
-    logged << std::ifstream(log).rdbuf();
-    EXPECT_THAT(dumped.str(), HasSubstr(want)) << path;
-    EXPECT_THAT(logged.str(), Not(HasSubstr("CONSOLE"))) << path;
+    std::optional<Loaded> loaded = LoadInBrowser(
+        absl::StrCat("http://127.0.0.1:", c->http_port(), path), temp_.path());
+    ASSERT_TRUE(loaded.has_value()) << path;
+    EXPECT_THAT(loaded->dom, HasSubstr(want)) << path;
+    EXPECT_THAT(loaded->log, Not(HasSubstr("CONSOLE"))) << path;
   }
 }
 

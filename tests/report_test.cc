@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "tests/browser.h"
 #include "tests/temp_dir.h"
 
 namespace distill {
@@ -20,14 +21,6 @@ namespace {
 
 using ::testing::HasSubstr;
 using ::testing::Not;
-
-int Count(const std::string& text, const std::string& what) {
-  int n = 0;
-  for (size_t at = text.find(what); at != std::string::npos;
-       at = text.find(what, at + 1))
-    ++n;
-  return n;
-}
 
 // A sweep of a grid over T and the RKD angle, two seeds, 12 members, with
 // histories of 10^4 loss points each and t-SNE maps.
@@ -126,33 +119,23 @@ TEST(ReportTest, HoldsTheTableCurvesHeatMapAndMapsAndFetchesNothing) {
 }
 
 TEST(ReportTest, ARealBrowserRendersIt) {
-  const char* chromium = "/usr/bin/chromium";
-  if (!std::filesystem::exists(chromium))
-    GTEST_SKIP() << "no " << chromium << " (scripts/setup.sh installs it)";
+  if (!HaveBrowser())
+    GTEST_SKIP() << "no " << kChromium << " (scripts/setup.sh installs it)";
   TempDir dir("distill_report_test");
   const std::string page = (dir.path() / "report.html").string();
   {
     const Fixture f = Grid();
     std::ofstream(page) << RenderReport(f.results, f.runs, AllResultColumns());
   }
-  const std::string log = (dir.path() / "chromium.log").string();
-  const std::string dom = (dir.path() / "dom.html").string();
-  // Its own profile directory; console messages to stderr.
-  const std::string command = absl::StrCat(
-      chromium, " --headless --no-sandbox --disable-gpu --no-first-run ",
-      "--user-data-dir=", (dir.path() / "profile").string(),
-      " --enable-logging=stderr --v=0 --dump-dom file://", page, " >", dom,
-      " 2>", log);
-  ASSERT_EQ(std::system(command.c_str()), 0) << command;
-  std::stringstream dumped, logged;
-  dumped << std::ifstream(dom).rdbuf();
-  logged << std::ifstream(log).rdbuf();
+  std::optional<Loaded> loaded =
+      LoadInBrowser(absl::StrCat("file://", page), dir.path());
+  ASSERT_TRUE(loaded.has_value());
   // The DOM as the browser built it.
-  EXPECT_EQ(Count(dumped.str(), "<tr class=\"member\">"), 12);
-  EXPECT_EQ(Count(dumped.str(), "<svg class=\"plot"), 3 + 13);
-  EXPECT_THAT(dumped.str(), HasSubstr("<title>distill: sweep 3"));
-  EXPECT_THAT(logged.str(), Not(HasSubstr("CONSOLE")));
-  EXPECT_THAT(logged.str(), Not(HasSubstr("Uncaught")));
+  EXPECT_EQ(Count(loaded->dom, "<tr class=\"member\">"), 12);
+  EXPECT_EQ(Count(loaded->dom, "<svg class=\"plot"), 3 + 13);
+  EXPECT_THAT(loaded->dom, HasSubstr("<title>distill: sweep 3"));
+  EXPECT_THAT(loaded->log, Not(HasSubstr("CONSOLE")));
+  EXPECT_THAT(loaded->log, Not(HasSubstr("Uncaught")));
 }
 
 }  // namespace
