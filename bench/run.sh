@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark ratios, each measured side by side in one run on this
 # machine (2 threads each). Usage:
-# bench/run.sh [student|distill|loader|sweep|earlystop|coordinator|query|all]
+# bench/run.sh [student|distill|loader|sweep|earlystop|coordinator|query|report|all]
 #   student  the student's training step (ResNet-18, small stem, batch 128,
 #            28x28) in the engine against PyTorch's Python API: images/s of
 #            the median step over PAIRS (default 30) steps taken in lockstep,
@@ -27,6 +27,8 @@
 #            watches, runs show and a history page of a 10^7-point run,
 #            listings at 100,000 runs, and the query figures below.
 #            SECONDS_PER_FIGURE (5).
+#   report   `distill report` (and a live sweep page) of a 100-member sweep
+#            with 10^5 metric points: render time and size
 #   query    `distill runs list` with filters (spec fields, member glob,
 #            kind, sort by a result, limit) over 10,000 runs in a database
 #            that also holds a run of 10^7 metric points: p50 / p95 ms
@@ -235,4 +237,18 @@ if [ "$what" = earlystop ] || [ "$what" = all ]; then
   else
     echo "best member differs: ${best_median#* } with the rule, ${best_off#* } without"
   fi
+fi
+
+if [ "$what" = report ] || [ "$what" = all ]; then
+  page=$(mktemp /tmp/distill-report.XXXXXX.html)
+  build/bench/report_render "$page"
+  if command -v chromium >/dev/null; then
+    start=$(date +%s.%N)
+    chromium --headless --no-sandbox --disable-gpu --no-first-run \
+      --user-data-dir="$page.profile" --dump-dom "file://$page" >/dev/null 2>&1
+    end=$(date +%s.%N)
+    awk -v s="$start" -v e="$end" \
+      'BEGIN {printf "headless Chromium loads and lays it out in %.2f s (its start included)\n", e - s}'
+  fi
+  rm -rf "$page" "$page.profile"
 fi

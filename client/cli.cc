@@ -95,7 +95,10 @@ class Cli {
     }
     if (n == 3 && a[0] == "workers" && a[1] == "drain") return Drain(a[2]);
     if (n >= 2 && a[0] == "tokens" && a[1] == "create") return CreateToken(a);
-    if (n == 2 && a[0] == "tokens" && a[1] == "list") return ListTokens();
+    if ((n == 2 || n == 3) && a[0] == "tokens" && a[1] == "list") {
+      if (n == 3 && a[2].rfind("--format=", 0) != 0) return Usage();
+      return ListTokens(n == 3 ? a[2].substr(9) : "table");
+    }
     if (n == 3 && a[0] == "tokens" && a[1] == "revoke") {
       int64_t id;
       if (!absl::SimpleAtoi(a[2], &id)) return Usage();
@@ -788,7 +791,12 @@ class Cli {
     return 0;
   }
 
-  int ListTokens() {
+  int ListTokens(const std::string& format_name = "table") {
+    absl::StatusOr<OutputFormat> format = ParseOutputFormat(format_name);
+    if (!format.ok()) {
+      err_ << "tokens list: " << format.status().message() << "\n";
+      return 2;
+    }
     std::vector<v1::Token> tokens;
     grpc::Status status = AllPages<v1::ListTokensResponse>(
         v1::ListTokensRequest(),
@@ -798,6 +806,20 @@ class Cli {
         },
         &tokens);
     if (!status.ok()) return Refused("tokens list", status);
+    if (*format == OutputFormat::kJson) {
+      v1::ListTokensResponse all;
+      for (v1::Token& t : tokens) *all.add_tokens() = std::move(t);
+      out_ << ToJson(all) << "\n";
+      return 0;
+    }
+    if (*format == OutputFormat::kCsv) {
+      out_ << "id,name,role,created_ms,revoked_ms\n";
+      for (const v1::Token& t : tokens) {
+        out_ << t.id() << "," << CsvField(t.name()) << "," << RoleWord(t.role())
+             << "," << t.created_ms() << "," << t.revoked_ms() << "\n";
+      }
+      return 0;
+    }
     out_ << absl::StrFormat("%-5s %-24s %-11s %-20s %s\n", "ID", "NAME", "ROLE",
                             "CREATED", "REVOKED");
     for (const v1::Token& t : tokens) {
@@ -984,7 +1006,8 @@ std::string CliUsage() {
          "[--out=FILE]\n"
          "                          (admin) a new token: its secret to FILE "
          "or stdout\n"
-         "  tokens list             (admin) every token, revoked ones too\n"
+         "  tokens list [--format=table|csv|json]\n"
+         "                          (admin) every token, revoked ones too\n"
          "  tokens revoke ID        (admin) the token stops working at once\n"
          "The coordinator defaults to $DISTILL_COORDINATOR, else "
          "127.0.0.1:50051;\n"

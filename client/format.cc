@@ -680,6 +680,16 @@ absl::StatusOr<OutputFormat> ParseOutputFormat(const std::string& name) {
       "--format must be table, csv or json, got \"", name.substr(0, 64), "\""));
 }
 
+std::string CsvField(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string quoted = "\"";
+  for (char c : s) {
+    if (c == '"') quoted += '"';
+    quoted += c;
+  }
+  return quoted + "\"";
+}
+
 std::string ToJson(const google::protobuf::Message& message) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;
@@ -692,17 +702,6 @@ std::string ToJson(const google::protobuf::Message& message) {
 }
 
 namespace {
-
-// A CSV field, quoted when it holds a comma, a quote or a line break.
-std::string CsvField(const std::string& s) {
-  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
-  std::string quoted = "\"";
-  for (char c : s) {
-    if (c == '"') quoted += '"';
-    quoted += c;
-  }
-  return quoted + "\"";
-}
 
 std::string CsvNumber(double v) { return absl::StrFormat("%.10g", v); }
 

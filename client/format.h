@@ -67,6 +67,10 @@ enum class OutputFormat { kTable, kCsv, kJson };
 // "table", "csv" or "json"; INVALID_ARGUMENT naming anything else.
 absl::StatusOr<OutputFormat> ParseOutputFormat(const std::string& name);
 
+// A CSV field, quoted (RFC 4180) when it holds a comma, a quote or a line
+// break.
+std::string CsvField(const std::string& s);
+
 // A message in protobuf's JSON mapping with its .proto field names
 // (snake_case), one line: the stable, documented form of every --format=json.
 std::string ToJson(const google::protobuf::Message& message);
