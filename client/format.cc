@@ -145,30 +145,29 @@ std::string TextTable(const std::vector<std::string>& header,
   return out;
 }
 
-// A result as a cell: a percentage with one decimal, others with three.
-std::string Cell(const ResultColumn& column, std::optional<double> value) {
+}  // namespace
+
+std::string ResultCell(const ResultColumn& column,
+                       std::optional<double> value) {
   if (!value) return "-";
   return column.percent ? absl::StrFormat("%.1f", 100 * *value)
                         : absl::StrFormat("%.3f", *value);
 }
 
-std::optional<double> Find(const google::protobuf::Map<std::string, double>& m,
-                           const std::string& key) {
+std::optional<double> ResultValue(
+    const google::protobuf::Map<std::string, double>& m,
+    const std::string& key) {
   auto it = m.find(key);
   if (it == m.end()) return std::nullopt;
   return it->second;
 }
 
-// A member's result for `column` (top1 also from the field older
-// coordinators fill alone).
 std::optional<double> MemberValue(const v1::MemberResult& m,
                                   const ResultColumn& column) {
-  std::optional<double> v = Find(m.results(), column.key);
+  std::optional<double> v = ResultValue(m.results(), column.key);
   if (!v && column.key == metric_keys::kEvalTop1 && m.has_top1()) v = m.top1();
   return v;
 }
-
-}  // namespace
 
 std::string FormatResultsTable(const v1::SweepResults& results,
                                const std::vector<ResultColumn>& columns) {
@@ -209,7 +208,7 @@ std::string FormatResultsTable(const v1::SweepResults& results,
       Row row{{m.name(), l.ce() > 0 ? check : "", l.mse() > 0 ? check : "",
                l.ikd().weight() > 0 ? check : "", UsesRkd(l) ? check : ""}};
       for (const ResultColumn& c : columns)
-        row.cells.push_back(Cell(c, MemberValue(m, c)));
+        row.cells.push_back(ResultCell(c, MemberValue(m, c)));
       row.cells.push_back(absl::StrCat(m.run_id()));
       row.cells.push_back(v1::RunStatus_Name(m.status()));
       rows.push_back(std::move(row));
@@ -225,10 +224,10 @@ std::string FormatResultsTable(const v1::SweepResults& results,
         true,
         t + 1 < teachers.size()};
     for (const ResultColumn& c : columns) {
-      std::optional<double> v = Find(teacher.results(), c.key);
+      std::optional<double> v = ResultValue(teacher.results(), c.key);
       if (!v && c.key == metric_keys::kEvalTop1 && teacher.has_top1())
         v = teacher.top1();
-      row.cells.push_back(Cell(c, v));
+      row.cells.push_back(ResultCell(c, v));
     }
     row.cells.push_back(absl::StrCat(teacher.run_id()));
     row.cells.push_back(v1::RunStatus_Name(teacher.status()));
@@ -818,7 +817,7 @@ std::string FormatResultsCsv(const v1::SweepResults& results,
                                       "",
                                       ""};
     for (const ResultColumn& c : columns) {
-      std::optional<double> v = Find(t.results(), c.key);
+      std::optional<double> v = ResultValue(t.results(), c.key);
       cells.push_back(v ? CsvNumber(*v) : "");
     }
     absl::StrAppend(&out, absl::StrJoin(cells, ","), "\n");
@@ -926,8 +925,8 @@ std::string FormatSweepComparison(const v1::SweepResults& a,
     for (const ResultColumn& c : columns) {
       const std::optional<double> va = value(in_a, name, c),
                                   vb = value(in_b, name, c);
-      row.push_back(Cell(c, va));
-      row.push_back(Cell(c, vb));
+      row.push_back(ResultCell(c, va));
+      row.push_back(ResultCell(c, vb));
       row.push_back(Difference(c, va, vb));
     }
     rows.push_back(std::move(row));
@@ -947,7 +946,7 @@ std::string FormatRunComparison(const std::vector<v1::Run>& runs,
     for (const auto& [key, value] : r.results()) keys.insert(key);
   auto value = [](const v1::Run& r,
                   const std::string& key) -> std::optional<double> {
-    return Find(r.results(), key);
+    return ResultValue(r.results(), key);
   };
   if (format == OutputFormat::kJson) {
     std::vector<std::string> items;

@@ -3,6 +3,7 @@
 
 #include <google/protobuf/message.h>
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,20 @@ struct ResultColumn {
 // Every column, in the order shown: top1, knn (k-NN top-1), nmi, ari,
 // agree (teacher-student agreement), cka and overlap (structure transfer).
 const std::vector<ResultColumn>& AllResultColumns();
+
+// A result by key, if the map has it.
+std::optional<double> ResultValue(
+    const google::protobuf::Map<std::string, double>& results,
+    const std::string& key);
+
+// A member's result for `column` (top1 also from the field older
+// coordinators fill alone).
+std::optional<double> MemberValue(const v1::MemberResult& member,
+                                  const ResultColumn& column);
+
+// A result as a cell: a percentage with one decimal, others with three;
+// "-" for none.
+std::string ResultCell(const ResultColumn& column, std::optional<double> value);
 
 // The columns of a comma-separated list of names ("top1,cka"); every
 // column for "". INVALID_ARGUMENT naming an unknown one.

@@ -194,20 +194,6 @@ std::string MapPlot(const std::string& caption,
                       "</figcaption></figure>");
 }
 
-std::optional<double> ResultOf(
-    const google::protobuf::Map<std::string, double>& m,
-    const std::string& key) {
-  auto it = m.find(key);
-  if (it == m.end()) return std::nullopt;
-  return it->second;
-}
-
-std::string CellText(const ResultColumn& c, std::optional<double> v) {
-  if (!v) return "-";
-  return c.percent ? absl::StrFormat("%.1f", 100 * *v)
-                   : absl::StrFormat("%.3f", *v);
-}
-
 // A heat map of `column` over the first two grid axes of the members:
 // each cell the mean over the members with those two values.
 std::string HeatMap(const v1::SweepResults& results,
@@ -227,7 +213,7 @@ std::string HeatMap(const v1::SweepResults& results,
         parts[std::string(part.substr(0, eq))] =
             std::string(part.substr(eq + 1));
     }
-    std::optional<double> v = ResultOf(m.results(), column.key);
+    std::optional<double> v = ResultValue(m.results(), column.key);
     if (!v || !parts.count(labels[0]) || !parts.count(labels[1])) continue;
     cells[{parts[labels[0]], parts[labels[1]]}].push_back(*v);
   }
@@ -270,7 +256,7 @@ std::string HeatMap(const v1::SweepResults& results,
         // From pale yellow to deep blue.
         fill = absl::StrFormat("rgb(%d,%d,%d)", int(255 - t * 215),
                                int(247 - t * 147), int(188 + t * 12));
-        text = CellText(column, mean);
+        text = ResultCell(column, mean);
       }
       absl::StrAppendFormat(
           &svg,
@@ -349,9 +335,7 @@ std::string RenderReport(const v1::SweepResults& results,
                     "</td><td class=\"mark\">", l.ikd().weight() > 0 ? "✓" : "",
                     "</td><td class=\"mark\">", rkd ? "✓" : "", "</td>");
     for (const ResultColumn& c : columns) {
-      std::optional<double> v = ResultOf(m.results(), c.key);
-      if (!v && c.key == metric_keys::kEvalTop1 && m.has_top1()) v = m.top1();
-      absl::StrAppend(&html, "<td>", CellText(c, v), "</td>");
+      absl::StrAppend(&html, "<td>", ResultCell(c, MemberValue(m, c)), "</td>");
     }
     absl::StrAppend(&html, "<td>",
                     Link(absl::StrCat("/runs/", m.run_id()),
@@ -363,8 +347,8 @@ std::string RenderReport(const v1::SweepResults& results,
     absl::StrAppend(&html, "<tr class=\"teacher\"><td>O</td><td colspan=\"4\">",
                     Escape(t.name()), "</td>");
     for (const ResultColumn& c : columns)
-      absl::StrAppend(&html, "<td>", CellText(c, ResultOf(t.results(), c.key)),
-                      "</td>");
+      absl::StrAppend(&html, "<td>",
+                      ResultCell(c, ResultValue(t.results(), c.key)), "</td>");
     absl::StrAppend(&html, "<td>", t.run_id(), "</td><td>",
                     v1::RunStatus_Name(t.status()), "</td></tr>");
   }
@@ -452,7 +436,8 @@ std::string RenderIndex(const std::vector<v1::Sweep>& sweeps,
                   "kind</th><th>status</th><th>top-1 %</th></tr></thead>"
                   "<tbody>");
   for (const v1::Run& r : runs) {
-    std::optional<double> top1 = ResultOf(r.results(), metric_keys::kEvalTop1);
+    std::optional<double> top1 =
+        ResultValue(r.results(), metric_keys::kEvalTop1);
     absl::StrAppend(
         &html, "<tr class=\"run\"><td>",
         Link(absl::StrCat("/runs/", r.id()), absl::StrCat(r.id()), true),

@@ -21,8 +21,6 @@ constexpr int kIndexRuns = 100;
 // A tsne.csv of 2,000 points a model is ~100 KB.
 constexpr size_t kMaxTsneBytes = 4 << 20;
 
-bool Ends(v1::RunStatus s) { return IsTerminal(s); }
-
 // The page of an error: its HTTP status and the reason.
 void Fail(httplib::Response& response, const absl::Status& status) {
   int code = 500;
@@ -169,12 +167,12 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(
     std::vector<ReportRun> runs;
     bool running = false;
     for (const v1::MemberResult& m : results->members()) {
-      running = running || !Ends(m.status());
+      running = running || !IsTerminal(m.status());
       absl::StatusOr<v1::Run> run = scheduler->GetRun(m.run_id());
       if (run.ok()) runs.push_back(DrawnRun(*scheduler, *run));
     }
     for (const v1::TeacherResult& t : results->teachers())
-      running = running || !Ends(t.status());
+      running = running || !IsTerminal(t.status());
     response.set_content(RenderReport(*results, runs, AllResultColumns(),
                                       running ? kRefreshSeconds : 0),
                          "text/html; charset=utf-8");
@@ -188,7 +186,7 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(
     if (!run.ok()) return Fail(response, run.status());
     response.set_content(
         RenderRunPage(*run, DrawnRun(*scheduler, *run),
-                      Ends(run->status()) ? 0 : kRefreshSeconds),
+                      IsTerminal(run->status()) ? 0 : kRefreshSeconds),
         "text/html; charset=utf-8");
   });
   if (port == 0) {

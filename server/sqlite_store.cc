@@ -507,25 +507,10 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<std::vector<v1::Run>> ListRuns(int64_t sweep_id,
                                                 v1::RunStatus status) override {
-    return ListRunsPage(sweep_id, status, 0, 0);
-  }
-
-  absl::StatusOr<std::vector<v1::Run>> ListRunsPage(int64_t sweep_id,
-                                                    v1::RunStatus status,
-                                                    int64_t after_id,
-                                                    int64_t limit) override {
-    // One statement per filter, so that each uses its index.
-    const char* where = sweep_id != 0 && status != v1::RUN_STATUS_UNSPECIFIED
-                            ? " WHERE sweep_id = ?1 AND status = ?2 AND id > ?3"
-                        : sweep_id != 0
-                            ? " WHERE sweep_id = ?1 AND ?2 >= 0 AND id > ?3"
-                        : status != v1::RUN_STATUS_UNSPECIFIED
-                            ? " WHERE ?1 >= 0 AND status = ?2 AND id > ?3"
-                            : " WHERE ?1 >= 0 AND ?2 >= 0 AND id > ?3";
-    return QueryRuns(
-        absl::StrCat("SELECT ", kRunColumns, " FROM runs", where,
-                     " ORDER BY id LIMIT ?4"),
-        {sweep_id, int64_t{status}, after_id, limit > 0 ? limit : int64_t{-1}});
+    RunQuery query;
+    query.sweep_id = sweep_id;
+    query.status = status;
+    return FindRuns(query);
   }
 
   absl::StatusOr<std::vector<v1::Run>> FindRuns(

@@ -178,10 +178,6 @@ class Store {
   // Filters are off when 0 / RUN_STATUS_UNSPECIFIED. In id order.
   virtual absl::StatusOr<std::vector<v1::Run>> ListRuns(
       int64_t sweep_id, v1::RunStatus status) = 0;
-  // At most `limit` (0: every) of those runs with an id above `after_id`.
-  virtual absl::StatusOr<std::vector<v1::Run>> ListRunsPage(
-      int64_t sweep_id, v1::RunStatus status, int64_t after_id,
-      int64_t limit) = 0;
   // The runs `query` asks for, each with its results.
   virtual absl::StatusOr<std::vector<v1::Run>> FindRuns(
       const RunQuery& query) = 0;

@@ -476,14 +476,20 @@ TEST_F(StoreTest, ListRunsPagesByIdWithinItsFilters) {
       queued.push_back(id);
     }
   }
-  auto page = *store->ListRunsPage(1, v1::QUEUED, 0, 2);
+  RunQuery query;
+  query.sweep_id = 1;
+  query.status = v1::QUEUED;
+  query.limit = 2;
+  auto page = *store->FindRuns(query);
   ASSERT_EQ(page.size(), 2u);
   EXPECT_EQ(page[0].id(), queued[0]);
   EXPECT_EQ(page[1].id(), queued[1]);
-  auto rest = *store->ListRunsPage(1, v1::QUEUED, page[1].id(), 2);
+  query.after_id = page[1].id();
+  auto rest = *store->FindRuns(query);
   ASSERT_EQ(rest.size(), queued.size() - 2);
-  EXPECT_EQ(store->ListRunsPage(0, v1::RUN_STATUS_UNSPECIFIED, 3, 0)->size(),
-            7u);
+  RunQuery after_three;
+  after_three.after_id = 3;
+  EXPECT_EQ(store->FindRuns(after_three)->size(), 7u);
   EXPECT_EQ((*store->RunHeldBy("w6"))->id(), 7);
   EXPECT_FALSE(store->RunHeldBy("w1")->has_value());
 }
