@@ -493,9 +493,17 @@ std::string FormatRunDetails(const v1::Run& run,
                     get("blas"), "\n  built ", get("worker_version"),
                     " (coordinator ", get("coordinator_version"),
                     ")  spec sha256 ", get("spec_sha256").substr(0, 16), "\n");
+    if (p.count("data_sha256")) {
+      absl::StrAppend(&out, "  data sha256 ", get("data_sha256"), " (",
+                      get("data_files"), " files)\n");
+    }
     if (p.count("teacher_checkpoint_sha256")) {
       absl::StrAppend(&out, "  teacher checkpoint sha256 ",
                       get("teacher_checkpoint_sha256"), "\n");
+    }
+    if (p.count("teacher_torchscript_sha256")) {
+      absl::StrAppend(&out, "  teacher TorchScript sha256 ",
+                      get("teacher_torchscript_sha256"), "\n");
     }
   }
   const v1::DatasetSpec& d = s.dataset();

@@ -6,14 +6,17 @@
 #include <utility>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/catalog.h"
 #include "common/early_stopping.h"
 #include "common/log.h"
 #include "common/metric_keys.h"
+#include "common/provenance.h"
 #include "common/run_files.h"
 #include "common/sha256.h"
 #include "common/spec_fields.h"
@@ -49,6 +52,33 @@ absl::Status CheckMetric(const std::string& where, const std::string& key,
   if (!std::isfinite(value)) {
     return absl::InvalidArgumentError(
         absl::StrCat(where, ": ", key, " must be finite, got ", value));
+  }
+  return absl::OkStatus();
+}
+
+// A worker's provenance entries: only the keys it may report
+// (provenance::kWorkerKeys), digests as SHA-256 hex, the count a number.
+absl::Status CheckWorkerProvenance(
+    const google::protobuf::Map<std::string, std::string>& entries) {
+  for (const auto& [key, value] : entries) {
+    if (!provenance::IsWorkerKey(key)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("provenance key \"", absl::CHexEscape(key.substr(0, 64)),
+                       "\" is not one a worker reports (",
+                       absl::StrJoin(provenance::kWorkerKeys, ", "), ")"));
+    }
+    int64_t count = 0;
+    const bool ok = key == provenance::kDataFiles
+                        ? value.size() <= 12 &&
+                              absl::SimpleAtoi(value, &count) && count >= 0
+                        : IsSha256Hex(value);
+    if (!ok) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("provenance ", key, ": \"",
+                       absl::CHexEscape(value.substr(0, 80)), "\" is not ",
+                       key == provenance::kDataFiles ? "a file count"
+                                                     : "a SHA-256 hex digest"));
+    }
   }
   return absl::OkStatus();
 }
@@ -1176,6 +1206,7 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRunLocked(
     if (next->has_value()) {
       v1::Run& run = **next;
       const int64_t now = clock_->NowMs();
+      std::map<std::string, std::string> stale;  // Keys to remove.
       if (again) {
         DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
                           << " leased again to worker " << worker_id
@@ -1195,6 +1226,10 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRunLocked(
         p["libtorch"] = worker->libtorch_version;
         p["blas"] = worker->blas;
         p["spec_sha256"] = Sha256Hex(run.spec().SerializeAsString());
+        // What an earlier attempt's worker reported is not this one's.
+        for (const char* key : provenance::kWorkerKeys) {
+          if (p.erase(std::string(key)) > 0) stale.emplace(key, "");
+        }
       }
       run.set_lease_expires_ms(now + options_.lease_duration_ms);
       if (run.started_ms() == 0) run.set_started_ms(now);
@@ -1225,6 +1260,10 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRunLocked(
               [&]() -> absl::Status {
                 if (absl::Status s = store_->UpsertWorker(*worker); !s.ok())
                   return s;
+                if (absl::Status s = store_->SetProvenance(run.id(), stale);
+                    !s.ok()) {
+                  return s;
+                }
                 return store_->UpdateRun(run);
               },
               Store::Durability::kSyncAfter);
@@ -1325,6 +1364,8 @@ absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request,
       return s;
     }
   }
+  if (absl::Status s = CheckWorkerProvenance(request.provenance()); !s.ok())
+    return s;
   // Group commit: the first waiting report writes every report queued
   // behind it in one transaction; the others wait for it.
   IngestBatch mine{&request, caller};
@@ -1382,6 +1423,15 @@ void Scheduler::WriteGroup(const std::vector<IngestBatch*>& group) {
                     request.run_id(), request.attempt(), batch_points);
                 !s.ok()) {
               return s;
+            }
+            if (!request.provenance().empty()) {
+              if (absl::Status s = store_->SetProvenance(
+                      request.run_id(), std::map<std::string, std::string>(
+                                            request.provenance().begin(),
+                                            request.provenance().end()));
+                  !s.ok()) {
+                return s;
+              }
             }
             if (absl::Status s = StopEarlyIfBehind(*run, batch_points);
                 !s.ok()) {

@@ -579,6 +579,23 @@ class SqliteStore final : public Store {
     return QueryRunsWith(sql, args);
   }
 
+  absl::Status SetProvenance(
+      int64_t id, const std::map<std::string, std::string>& entries) override {
+    for (const auto& [key, value] : entries) {
+      Statement q(db_, cache_,
+                  value.empty()
+                      ? "DELETE FROM run_provenance WHERE run_id = ? "
+                        "AND key = ?"
+                      : "INSERT OR REPLACE INTO run_provenance(run_id, "
+                        "key, value) VALUES(?, ?, ?)");
+      absl::Status s =
+          value.empty() ? q.Bind({id, key}) : q.Bind({id, key, value});
+      if (!s.ok()) return s;
+      if (absl::Status s = q.Run(); !s.ok()) return s;
+    }
+    return absl::OkStatus();
+  }
+
   absl::Status Annotate(TagTarget target, int64_t id,
                         const std::map<std::string, std::string>& set,
                         const std::vector<std::string>& remove,

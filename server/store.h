@@ -181,6 +181,9 @@ class Store {
   // The runs `query` asks for, each with its results.
   virtual absl::StatusOr<std::vector<v1::Run>> FindRuns(
       const RunQuery& query) = 0;
+  // Sets each provenance entry of run `id`; an empty value removes its key.
+  virtual absl::Status SetProvenance(
+      int64_t id, const std::map<std::string, std::string>& entries) = 0;
   // Sets the tags of `set`, removes those of `remove` and, when `note` has
   // a value, replaces the note, of run or sweep `id` (which must exist).
   virtual absl::Status Annotate(TagTarget target, int64_t id,

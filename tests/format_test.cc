@@ -158,6 +158,13 @@ TEST(FormatTest, ARunAsCsvFieldsAndAWorkerList) {
   EXPECT_THAT(FormatWorkersCsv({w}),
               HasSubstr("\ngpu7-1a2b,running,,,0,,,7,0\n"));
   EXPECT_THAT(ToJson(run), HasSubstr("\"provenance\":{\"host\":\"gpu7\"}"));
+  // The text shows where it ran and from what data.
+  (*run.mutable_provenance())["data_sha256"] = std::string(64, 'd');
+  (*run.mutable_provenance())["data_files"] = "4";
+  const std::string text = FormatRunDetails(run, {});
+  EXPECT_THAT(text, HasSubstr("ran on gpu7 (worker -), -, - threads"));
+  EXPECT_THAT(text,
+              HasSubstr("data sha256 " + std::string(64, 'd') + " (4 files)"));
 }
 
 TEST(FormatTest, SeedsAreSummarisedAsMeanStdAndN) {

@@ -165,6 +165,23 @@ TEST_F(IntegrationTest, SweepOfATeacherAndTwoStudentsSucceeds) {
   while (missing_reader->Read(&ignored)) {
   }
   EXPECT_EQ(missing_reader->Finish().error_code(), grpc::StatusCode::NOT_FOUND);
+  // Every run records the digest of the data files it read: the sha256 of
+  // "<file name> <sha256>\n" lines, sorted, computed here on our own.
+  std::string manifest;
+  for (const char* name :
+       {"t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz",
+        "train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"}) {
+    absl::StatusOr<std::string> file_sha = Sha256File(
+        absl::StrCat(engine::StandardRoot("fashion-mnist"), "/", name));
+    ASSERT_TRUE(file_sha.ok()) << file_sha.status();
+    absl::StrAppend(&manifest, name, " ", *file_sha, "\n");
+  }
+  for (const v1::Run& submitted : sweep.runs()) {
+    const auto p = scheduler.GetRun(submitted.id())->provenance();
+    ASSERT_EQ(p.count("data_sha256"), 1u) << submitted.member();
+    EXPECT_EQ(p.at("data_sha256"), Sha256Hex(manifest));
+    EXPECT_EQ(p.at("data_files"), "4");
+  }
   // The teacher checkpoint arrived intact: the coordinator's file, and the
   // copy the worker downloaded, hash to what was recorded.
   const std::string sha = teacher.checkpoint_sha256();

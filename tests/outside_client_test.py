@@ -384,6 +384,11 @@ attacks += [
          points=[run_pb2.MetricPoint(key="train/loss",
                                              value=float("nan"))]),
              metadata=as_worker, timeout=5)),
+    ("ReportMetrics claiming the coordinator's provenance",
+     code_of(workers.ReportMetrics, work_pb.ReportMetricsRequest(
+         run_id=leased.id, attempt=leased.attempt,
+         provenance={"spec_sha256": "0" * 64}),
+             metadata=as_worker, timeout=5)),
     ("UploadRunFile of 2^40 bytes (header)",
      code_of(workers.UploadRunFile, iter([work_pb.RunFileChunk(
          header=work_pb.RunFileHeader(run_id=leased.id,
@@ -410,6 +415,7 @@ want = {
     "optimizer.kind = 99": "INVALID_ARGUMENT",
     "name of 15 MB": "INVALID_ARGUMENT",
     "ReportMetrics with a NaN point": "INVALID_ARGUMENT",
+    "ReportMetrics claiming the coordinator's provenance": "INVALID_ARGUMENT",
     "UploadRunFile of 2^40 bytes (header)": "RESOURCE_EXHAUSTED",
     "UploadRunFile past its header's size": "INVALID_ARGUMENT",
     "LeaseRun without a token": "UNAUTHENTICATED",

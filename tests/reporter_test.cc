@@ -8,6 +8,7 @@
 
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 
 namespace distill {
@@ -36,6 +37,8 @@ class FakeWorkerService final : public v1::WorkerService::Service {
     EXPECT_EQ(request->attempt(), 1);
     for (const v1::MetricPoint& p : request->points())
       steps.push_back(p.step());
+    for (const auto& [key, value] : request->provenance())
+      provenance.push_back(absl::StrCat(batches, ":", key, "=", value));
     ++batches;
     return grpc::Status::OK;
   }
@@ -52,6 +55,8 @@ class FakeWorkerService final : public v1::WorkerService::Service {
 
   absl::Mutex mu_;
   std::vector<int64_t> steps ABSL_GUARDED_BY(mu_);
+  // "batch:key=value" for each provenance entry received.
+  std::vector<std::string> provenance ABSL_GUARDED_BY(mu_);
   int batches ABSL_GUARDED_BY(mu_) = 0;
   int heartbeats ABSL_GUARDED_BY(mu_) = 0;
   int unavailable ABSL_GUARDED_BY(mu_) = 0;
@@ -122,6 +127,25 @@ TEST_F(ReporterTest, AFailedBatchIsSentAgainBeforeLaterPoints) {
   reporter->Add(Points(5, 1));
   reporter->Stop();
   EXPECT_EQ(Steps(), (std::vector<int64_t>{0, 1, 2, 3, 4, 5}));
+}
+
+TEST_F(ReporterTest, ProvenanceGoesOnceWithTheNextReportEvenWithoutPoints) {
+  {
+    absl::MutexLock lock(&service_.mu_);
+    service_.unavailable = 1;
+  }
+  auto reporter = Make();
+  reporter->AddProvenance({{"data_sha256", "aa"}, {"data_files", "4"}});
+  reporter->Flush();                               // Unavailable: kept.
+  reporter->AddProvenance({{"data_files", "5"}});  // The newer value wins.
+  reporter->Flush();
+  reporter->Add(Points(0, 2));
+  reporter->Stop();
+  absl::MutexLock lock(&service_.mu_);
+  EXPECT_EQ(service_.provenance,
+            (std::vector<std::string>{"0:data_files=5", "0:data_sha256=aa"}));
+  EXPECT_EQ(service_.batches, 2);  // The entries alone, then the points.
+  EXPECT_EQ(service_.steps, (std::vector<int64_t>{0, 1}));
 }
 
 TEST_F(ReporterTest, AStaleAttemptIsToldToStopWithTheReason) {

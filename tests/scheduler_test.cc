@@ -9,6 +9,7 @@
 #include <cmath>
 #include <filesystem>
 #include <thread>
+#include <tuple>
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
@@ -567,6 +568,43 @@ TEST_F(SchedulerTest, EachLeaseRecordsWhereAndFromWhatTheRunRan) {
   const v1::Run student = scheduler_->LeaseRun(worker)->run();
   EXPECT_EQ(student.provenance().at("teacher_checkpoint_sha256"),
             Sha256Hex("the teacher"));
+  // The worker adds what only it knows, with its first report: the data
+  // files' digest, a TorchScript teacher's; no other key, nothing
+  // malformed, and nothing of an earlier attempt on the next.
+  v1::ReportMetricsRequest report;
+  report.set_run_id(student.id());
+  report.set_attempt(student.attempt());
+  (*report.mutable_provenance())["data_sha256"] = Sha256Hex("manifest");
+  (*report.mutable_provenance())["data_files"] = "4";
+  ASSERT_TRUE(scheduler_->ReportMetrics(report).ok());
+  const auto stored = scheduler_->GetRun(student.id())->provenance();
+  EXPECT_EQ(stored.at("data_sha256"), Sha256Hex("manifest"));
+  EXPECT_EQ(stored.at("data_files"), "4");
+  EXPECT_EQ(stored.at("host"), "gpu7");  // The lease's entries stay.
+  for (const auto& [key, value, why] :
+       std::vector<std::tuple<std::string, std::string, std::string>>{
+           {"host", "elsewhere", "\"host\" is not one a worker reports"},
+           {"data_sha256", "abc", "\"abc\" is not a SHA-256 hex digest"},
+           {"data_files", "-1", "\"-1\" is not a file count"},
+           {"teacher_torchscript_sha256", std::string(65, 'a'),
+            "is not a SHA-256 hex digest"}}) {
+    v1::ReportMetricsRequest bad;
+    bad.set_run_id(student.id());
+    bad.set_attempt(student.attempt());
+    (*bad.mutable_provenance())[key] = value;
+    absl::Status s = scheduler_->ReportMetrics(bad);
+    EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << key;
+    EXPECT_THAT(std::string(s.message()), HasSubstr(why));
+  }
+  EXPECT_EQ(scheduler_->GetRun(student.id())->provenance().at("host"), "gpu7");
+  clock_.AdvanceMs(61'000);  // Lost: the next attempt starts clean.
+  ASSERT_TRUE(scheduler_->ExpireLeases().ok());
+  const v1::Run again = scheduler_->LeaseRun(worker)->run();
+  ASSERT_EQ(again.id(), student.id());
+  EXPECT_EQ(again.attempt(), 2);
+  EXPECT_EQ(again.provenance().count("data_sha256"), 0u);
+  EXPECT_EQ(scheduler_->GetRun(student.id())->provenance().count("data_files"),
+            0u);
   // What a worker says of itself is bounded.
   reg.set_hostname(std::string(300, 'h'));
   auto refused = scheduler_->RegisterWorker(reg);

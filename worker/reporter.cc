@@ -34,6 +34,13 @@ void Reporter::Add(std::vector<engine::Metric> metrics) {
   }
 }
 
+void Reporter::AddProvenance(
+    const std::map<std::string, std::string>& entries) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [key, value] : entries)
+    (*pending_.mutable_provenance())[key] = value;
+}
+
 std::string Reporter::why_stopped() const {
   absl::MutexLock lock(&mu_);
   return why_stopped_;
@@ -81,7 +88,8 @@ bool Reporter::SendPending() {
   v1::ReportMetricsRequest request;
   {
     absl::MutexLock lock(&mu_);
-    if (pending_.points_size() == 0) return false;
+    if (pending_.points_size() == 0 && pending_.provenance().empty())
+      return false;
     request.Swap(&pending_);
   }
   request.set_run_id(run_id_);
@@ -98,6 +106,8 @@ bool Reporter::SendPending() {
                          << status.error_message();
     absl::MutexLock lock(&mu_);
     request.mutable_points()->MergeFrom(pending_.points());
+    for (const auto& [key, value] : pending_.provenance())
+      (*request.mutable_provenance())[key] = value;
     pending_.Swap(&request);
     return true;
   }

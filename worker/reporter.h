@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -35,6 +36,9 @@ class Reporter {
   Reporter& operator=(const Reporter&) = delete;
 
   void Add(std::vector<engine::Metric> metrics);
+  // Provenance entries (common/provenance.h) for the next report, which
+  // goes even if it holds no point.
+  void AddProvenance(const std::map<std::string, std::string>& entries);
 
   // True once the coordinator said this attempt must end.
   bool ShouldStop() const { return stop_training_.load(); }

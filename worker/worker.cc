@@ -4,20 +4,27 @@
 #include <torch/version.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <map>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/metric_keys.h"
+#include "common/provenance.h"
 #include "common/run_files.h"
 #include "common/sha256.h"
 #include "common/version.h"
+#include "worker/engine/datasets.h"
 #include "worker/engine/runtime.h"
+#include "worker/engine/splits.h"
 #include "worker/engine/trainer.h"
 #include "worker/reporter.h"
 #include "worker/scratch.h"
@@ -30,6 +37,41 @@ std::string Hostname() {
   char name[256] = {};
   gethostname(name, sizeof(name) - 1);
   return name;
+}
+
+// What only this worker knows of a run's inputs (common/provenance.h): the
+// data files it reads, as the digest of a manifest of their paths under the
+// data set's root and their own digests (cached by size and time), and a
+// TorchScript teacher's file. What cannot be read is left out: the engine
+// reports that itself when it opens it.
+std::map<std::string, std::string> WorkerProvenance(
+    const engine::RunConfig& config, FileTransfer& files) {
+  std::map<std::string, std::string> out;
+  const std::vector<std::string> data = engine::DatasetFiles(config.dataset);
+  const std::filesystem::path root =
+      config.dataset.root.empty() ? engine::StandardRoot(config.dataset.name)
+                                  : config.dataset.root;
+  std::vector<std::string> lines;
+  for (const std::string& file : data) {
+    absl::StatusOr<std::string> sha = files.Digest(file);
+    if (!sha.ok()) {
+      lines.clear();
+      break;
+    }
+    std::string name = std::filesystem::path(file).lexically_relative(root);
+    if (name.empty() || absl::StartsWith(name, "..")) name = file;
+    lines.push_back(absl::StrCat(name, " ", *sha, "\n"));
+  }
+  if (!lines.empty()) {
+    std::sort(lines.begin(), lines.end());
+    out[provenance::kDataSha256] = Sha256Hex(absl::StrJoin(lines, ""));
+    out[provenance::kDataFiles] = absl::StrCat(lines.size());
+  }
+  if (!config.teacher_torchscript.empty()) {
+    absl::StatusOr<std::string> sha = files.Digest(config.teacher_torchscript);
+    if (sha.ok()) out[provenance::kTeacherTorchScriptSha256] = *sha;
+  }
+  return out;
 }
 
 }  // namespace
@@ -364,8 +406,10 @@ absl::Status Worker::Execute(const v1::Run& run,
     }
   };
 
+  const engine::RunConfig config = ToRunConfig(run.spec(), options_.device);
+  reporter.AddProvenance(WorkerProvenance(config, files_));
   absl::StatusOr<engine::RunOutcome> outcome =
-      engine::ExecuteRun(ToRunConfig(run.spec(), options_.device), hooks);
+      engine::ExecuteRun(config, hooks);
   reporter.Stop();
   if (!outcome.ok()) return outcome.status();
   if (outcome->drained && !reporter.ShouldStop()) {
