@@ -16,7 +16,10 @@
 #   earlystop  examples/kd-temperature-grid.yaml (12 members) with its
 #            median rule against the same sweep without early stopping, one
 #            after the other on one worker (2 threads), both from one
-#            teacher trained first: wall time, best member and its top-1
+#            teacher trained first: wall time, the best member (mean top-1
+#            of its seeds, every seed completed) and the best single run;
+#            then bench/early_stopping_replay.py: other settings of the
+#            rule replayed on the arm without it
 #   loader   JPEG decoding + training view (224 px) on 2 threads against what
 #            the student step (ResNet-18, ImageNet stem, 224 px) consumes
 #   coordinator  one coordinator under bench/coordinator_load's fake workers
@@ -178,7 +181,9 @@ fi
 
 if [ "$what" = earlystop ] || [ "$what" = all ]; then
   work=$(mktemp -d /tmp/distill-bench.XXXXXX)
-  trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
+  # KEEP=1 keeps the coordinator's data (both arms' metric history).
+  trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true
+        if [ "${KEEP:-0}" = 1 ]; then echo "data kept in $work" >&2; else rm -rf "$work"; fi' EXIT
   export DISTILL_COORDINATOR=127.0.0.1:${BENCH_PORT:-50092}
   start_coordinator "$work"
   distill=build/client/distill
@@ -219,24 +224,44 @@ if [ "$what" = earlystop ] || [ "$what" = all ]; then
     seconds=$(awk -v s="$start" -v e="$end" 'BEGIN {printf "%.1f", e - s}')
     eval "t_$arm=$seconds"
     "$distill" results "grid-$arm" >"$work/$arm.table"
-    # The member with the best top-1 (table rows: name | 4 loss marks |
-    # top-1 % | run | status).
-    best=$(awk -F' │ ' 'NF == 8 && $6 ~ /^ *[0-9.]+$/ {
-             gsub(/ /, "", $1); gsub(/ /, "", $6); print $6, $1}' \
-           "$work/$arm.table" | sort -g | tail -1)
-    pruned=$(grep -c 'PRUNED' "$work/$arm.table" || true)
+    "$distill" results "grid-$arm" --columns=top1 --format=csv >"$work/$arm.csv"
+    # The best run, and the best member as the table's seed summary judges
+    # one: the mean top-1 of its seeds, among members whose every seed
+    # completed (a member stopped early has no result of its own).
+    best=$(awk -F, '$2 == "member" && $11 != "" {print $11, $1}' \
+           "$work/$arm.csv" | sort -g | tail -1)
+    best_mean=$(awk -F, '$2 == "member" {
+        m = $1; sub(/\/seed=[0-9]+$/, "", m); n[m]++
+        if ($5 == "SUCCEEDED" && $11 != "") {done[m]++; sum[m] += $11}
+      } END {for (m in n) if (done[m] == n[m]) printf "%.6f %s\n", sum[m] / n[m], m}' \
+      "$work/$arm.csv" | sort -g | tail -1)
+    pruned=$(grep -c 'PRUNED' "$work/$arm.csv" || true)
     eval "best_$arm=\"$best\""
-    echo "kd-temperature-grid, early stopping $arm: $seconds s," \
-         "best member ${best#* } at ${best%% *} % top-1, $pruned pruned"
+    eval "best_mean_$arm=\"$best_mean\""
+    awk -v s="$seconds" -v arm="$arm" -v best="$best" -v mean="$best_mean" -v p="$pruned" '
+      BEGIN {split(best, b, " "); split(mean, m, " ")
+        printf "kd-temperature-grid, early stopping %s: %s s, %d pruned; best run %s at %.2f %% top-1; best member %s at %.3f %% (mean over its seeds)\n",
+          arm, s, p, b[2], 100 * b[1], m[2], 100 * m[1]}'
     cat "$work/$arm.table"
   done
   awk -v a="$t_median" -v b="$t_off" \
     'BEGIN {printf "time with the median rule / without: %.3f (%.0f %% less)\n", a / b, 100 * (1 - a / b)}'
-  if [ "${best_median#* }" = "${best_off#* }" ]; then
-    echo "same best member: ${best_off#* }"
+  if [ "${best_mean_median#* }" = "${best_mean_off#* }" ]; then
+    echo "same best member: ${best_mean_off#* }"
   else
-    echo "best member differs: ${best_median#* } with the rule, ${best_off#* } without"
+    echo "best member differs: ${best_mean_median#* } with the rule, ${best_mean_off#* } without"
   fi
+  if [ "${best_median#* }" = "${best_off#* }" ]; then
+    echo "same best run: ${best_off#* }"
+  else
+    echo "best run differs: ${best_median#* } with the rule, ${best_off#* } without"
+  fi
+  # The coordinator's database is read once it has stopped (its WAL index
+  # lives in its own memory).
+  kill $(jobs -p) 2>/dev/null || true
+  wait 2>/dev/null || true
+  echo "the median rule replayed on the arm without it, other settings:"
+  bench/early_stopping_replay.py "$work/data/distill.db" grid-off
 fi
 
 if [ "$what" = report ] || [ "$what" = all ]; then

@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "common/metric_keys.h"
 #include "common/spec_fields.h"
+#include "common/sweep_expansion.h"
 
 namespace distill {
 namespace {
@@ -316,12 +317,8 @@ std::string FormatSeedSummary(const v1::SweepResults& results,
   std::map<std::string, std::vector<const v1::MemberResult*>> groups;
   bool seeded = false;
   for (const v1::MemberResult& m : results.members()) {
-    std::string key = m.name();
-    if (const size_t at = key.rfind("seed=");
-        at != std::string::npos && (at == 0 || key[at - 1] == '/')) {
-      key = key.substr(0, at == 0 ? 0 : at - 1);
-      seeded = true;
-    }
+    const std::string key = WithoutSeed(m.name());
+    seeded = seeded || key != m.name();
     if (groups.find(key) == groups.end()) order.push_back(key);
     groups[key].push_back(&m);
   }

@@ -24,6 +24,28 @@ double Percentile(std::vector<double> values, double q) {
   return values[below] + fraction * (values[above] - values[below]);
 }
 
+Curve MeanCurve(const std::vector<Curve>& replicates) {
+  Curve mean;
+  mean.completed = !replicates.empty();
+  size_t epochs = 0;
+  for (const Curve& r : replicates) {
+    epochs = std::max(epochs, r.values.size());
+    mean.completed = mean.completed && r.completed;
+  }
+  for (size_t e = 0; e < epochs; ++e) {
+    double sum = 0;
+    int n = 0;
+    for (const Curve& r : replicates) {
+      if (r.values.size() > e) {
+        sum += r.values[e];
+        ++n;
+      }
+    }
+    mean.values.push_back(sum / n);
+  }
+  return mean;
+}
+
 StopDecision MedianDecision(const MedianRule& rule, Goal goal,
                             const Curve& member, int epoch,
                             const std::vector<Curve>& others) {

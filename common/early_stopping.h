@@ -2,8 +2,9 @@
 // per-epoch metric's history: the median rule (Optuna's MedianPruner) and
 // asynchronous successive halving (ASHA, as Ray Tune's). The scheduler asks
 // after each epoch a member reports; a member stopped ends PRUNED with the
-// decision's reason as its message. (Issue 11: the rules exist and are
-// tested; the PRUNED status and the scheduler's wiring are next.)
+// decision's reason as its message. A member with seeds is judged as one,
+// on the mean of its seeds' curves (MeanCurve), and its seeds stop
+// together.
 #ifndef DISTILL_COMMON_EARLY_STOPPING_H_
 #define DISTILL_COMMON_EARLY_STOPPING_H_
 
@@ -19,6 +20,10 @@ struct Curve {
   std::vector<double> values;
   bool completed = false;  // The member ran all its epochs.
 };
+
+// A member's curve from its seeds' (replicates'): each epoch's value the
+// mean of the replicates that reached it; completed when every one did.
+Curve MeanCurve(const std::vector<Curve>& replicates);
 
 struct StopDecision {
   bool stop = false;

@@ -186,6 +186,13 @@ std::string AxisLabel(const std::string& path) {
   return label;
 }
 
+std::string WithoutSeed(const std::string& member) {
+  const size_t at = member.rfind("seed=");
+  if (at == std::string::npos || (at != 0 && member[at - 1] != '/'))
+    return member;
+  return member.substr(0, at == 0 ? 0 : at - 1);
+}
+
 absl::StatusOr<ExpandedSweep> ExpandSweep(const v1::SweepSpec& spec) {
   if (absl::Status s = ValidateSweepShape(spec); !s.ok()) return s;
   ExpandedSweep expanded;

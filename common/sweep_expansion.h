@@ -59,6 +59,10 @@ struct ExpandedSweep {
   std::vector<SweepMemberSpec> members;
 };
 
+// The member a seed replicates: "H/T=4" for "H/T=4/seed=2", "" for
+// "seed=2"; a name without a seed part is its own.
+std::string WithoutSeed(const std::string& member);
+
 // ValidateSweepShape, then the expansion; INVALID_ARGUMENT naming the stage,
 // axis or member ("member \"B/T=-1\": losses.ikd.temperature must be in
 // (0, 100], got -1"). A value of 0 means the field's default, as in a spec.

@@ -795,13 +795,30 @@ absl::Status Scheduler::StopEarlyIfBehind(
   absl::StatusOr<std::vector<v1::Run>> runs =
       store_->ListRuns(run.sweep_id(), v1::RUN_STATUS_UNSPECIFIED);
   if (!runs.ok()) return runs.status();
-  const Curve member = CurveOf((*history)[run.id()]);
-  if (int(member.values.size()) < epoch) return absl::OkStatus();
-  std::vector<Curve> others;
+  if (int(CurveOf((*history)[run.id()]).values.size()) < epoch)
+    return absl::OkStatus();
+  // Members are judged as the results table shows them: a member's seeds
+  // as one, on their mean curve (so no seed of it survives on luck alone),
+  // and they stop together.
+  const std::string cell = WithoutSeed(run.member());
+  std::map<std::string, std::vector<Curve>> replicates;
+  std::vector<const v1::Run*> seeds;  // The other runs of `cell`.
   for (const v1::Run* other : NewestByMember(*runs, v1::DISTILL)) {
     if (other->id() == run.id()) continue;
-    others.push_back(CurveOf((*history)[other->id()]));
-    others.back().completed = other->status() == v1::SUCCEEDED;
+    Curve curve = CurveOf((*history)[other->id()]);
+    curve.completed = other->status() == v1::SUCCEEDED;
+    const std::string other_cell = WithoutSeed(other->member());
+    replicates[other_cell].push_back(std::move(curve));
+    if (other_cell == cell) seeds.push_back(other);
+  }
+  std::vector<Curve>& mine = replicates[cell];
+  mine.push_back(CurveOf((*history)[run.id()]));
+  int averaged = 0;  // Seeds in the member's value at `epoch`.
+  for (const Curve& c : mine) averaged += int(c.values.size()) >= epoch;
+  const Curve member = MeanCurve(mine);
+  std::vector<Curve> others;
+  for (const auto& [name, curves] : replicates) {
+    if (name != cell) others.push_back(MeanCurve(curves));
   }
   StopDecision decision;
   if (rule.rule() == v1::MEDIAN) {
@@ -824,9 +841,26 @@ absl::Status Scheduler::StopEarlyIfBehind(
                             member.values[epoch - 1], recorded);
   }
   if (!decision.stop) return absl::OkStatus();
+  if (averaged > 1) {
+    absl::StrAppend(&decision.reason, " (the mean of ", cell, "'s ", averaged,
+                    " seeds at that epoch)");
+  }
   DISTILL_LOG(INFO) << "run " << run.id() << " (" << run.member()
                     << "): " << decision.reason;
-  return Finish(run, v1::PRUNED, decision.reason);
+  if (absl::Status s = Finish(run, v1::PRUNED, decision.reason); !s.ok())
+    return s;
+  for (const v1::Run* seed : seeds) {
+    if (IsTerminal(seed->status())) continue;
+    v1::Run sibling = *seed;
+    if (absl::Status s = Finish(
+            sibling, v1::PRUNED,
+            absl::StrCat("pruned with run ", run.id(), " (", run.member(),
+                         "), a seed of the same member: ", decision.reason));
+        !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Scheduler::Finish(v1::Run& run, v1::RunStatus status,

@@ -256,7 +256,8 @@ class Scheduler {
   void RemoveOrphaned() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Inside a transaction, after `points` of `run` were stored: when they
   // judge an epoch and the run's sweep stops members early, asks its rule
-  // and ends the run PRUNED if the rule says so.
+  // about the run's member (its seeds as one) and, if the rule says so,
+  // ends the run and its member's other seeds not yet ended PRUNED.
   absl::Status StopEarlyIfBehind(v1::Run& run,
                                  const std::vector<v1::MetricPoint>& points)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

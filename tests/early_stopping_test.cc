@@ -64,6 +64,23 @@ TEST(EarlyStoppingTest, MedianRuleMinimisesALoss) {
                    .stop);
 }
 
+TEST(EarlyStoppingTest, AMembersCurveIsTheMeanOfItsSeedsThatReachedEachEpoch) {
+  Curve done{{0.2, 0.4, 0.6}, true};
+  Curve running{{0.4, 0.6}, false};
+  const Curve mean = MeanCurve({done, running});
+  ASSERT_EQ(mean.values.size(), 3u);
+  EXPECT_DOUBLE_EQ(mean.values[0], 0.3);
+  EXPECT_DOUBLE_EQ(mean.values[1], 0.5);
+  EXPECT_DOUBLE_EQ(mean.values[2], 0.6);  // Only the seed that got there.
+  EXPECT_FALSE(mean.completed);           // Not until every seed did.
+  running.values.push_back(0.8);
+  running.completed = true;
+  EXPECT_TRUE(MeanCurve({done, running}).completed);
+  EXPECT_DOUBLE_EQ(MeanCurve({done, running}).values[2], 0.7);
+  EXPECT_FALSE(MeanCurve({}).completed);
+  EXPECT_TRUE(MeanCurve({}).values.empty());
+}
+
 TEST(EarlyStoppingTest, AshaRungsGrowByTheReductionFactor) {
   EXPECT_THAT(AshaRungs({1, 3, 27}), ElementsAre(1, 3, 9));
   EXPECT_THAT(AshaRungs({2, 2, 20}), ElementsAre(2, 4, 8, 16));

@@ -142,8 +142,9 @@ TEST_F(ReporterTest, ProvenanceGoesOnceWithTheNextReportEvenWithoutPoints) {
   reporter->Add(Points(0, 2));
   reporter->Stop();
   absl::MutexLock lock(&service_.mu_);
-  EXPECT_EQ(service_.provenance,
-            (std::vector<std::string>{"0:data_files=5", "0:data_sha256=aa"}));
+  EXPECT_THAT(
+      service_.provenance,  // A map: in no particular order.
+      ::testing::UnorderedElementsAre("0:data_files=5", "0:data_sha256=aa"));
   EXPECT_EQ(service_.batches, 2);  // The entries alone, then the points.
   EXPECT_EQ(service_.steps, (std::vector<int64_t>{0, 1}));
 }

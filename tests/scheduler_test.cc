@@ -323,12 +323,15 @@ v1::ExperimentSpec LoneTeacher() {
   return spec;
 }
 
-// Members of a sweep over seeds, 4 epochs each, stopped early by `rule`.
+// Six members (two rows x three learning rates), 4 epochs each, stopped
+// early by `rule`.
 v1::SweepSpec EarlyStoppingSweep(const std::string& name,
                                  v1::StoppingRule rule) {
   v1::SweepSpec spec = SmallSweep(name);
   spec.mutable_base()->set_epochs(4);
-  for (int seed = 1; seed <= 3; ++seed) spec.add_seeds(seed);
+  v1::GridAxis* axis = spec.add_grid();
+  axis->set_path("optimizer.lr");
+  for (const char* lr : {"0.01", "0.02", "0.03"}) axis->add_values(lr);
   spec.mutable_early_stopping()->set_rule(rule);
   return spec;
 }
@@ -376,6 +379,63 @@ TEST_F(SchedulerTest, TheMedianRuleStopsAMemberBehindAndItsWorkerHears) {
   EXPECT_EQ(results.members(2).status(), v1::PRUNED);
   EXPECT_EQ(results.members(2).message(), pruned.message());
   EXPECT_FALSE(results.members(2).has_top1());
+}
+
+TEST_F(SchedulerTest, AMemberWithSeedsIsJudgedOnTheirMeanAndStopsWhole) {
+  // Two rows x two seeds: members D and G, two runs each.
+  v1::SweepSpec spec = SmallSweep("seeds");
+  spec.mutable_base()->set_epochs(4);
+  spec.add_seeds(1);
+  spec.add_seeds(2);
+  spec.mutable_early_stopping()->set_rule(v1::MEDIAN);
+  spec.mutable_early_stopping()->set_min_completed(1);
+  v1::GridAxis* axis = spec.add_grid();
+  axis->set_path("optimizer.lr");
+  axis->add_values("0.01");
+  axis->add_values("0.02");
+  auto sweep = scheduler_->SubmitSweep(spec);
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  ASSERT_EQ(sweep->runs_size(), 1 + 8);
+  EXPECT_EQ(sweep->runs(1).member(), "D/lr=0.01/seed=1");
+  Succeed(Lease(), "t", 0.8);
+  // D/lr=0.01: seed 1 completes; with no member complete yet (seed 2 is
+  // not), seed 2 is not judged, although it is far behind seed 1.
+  RunMember({0.6, 0.7, 0.8, 0.85}, 4);
+  v1::Run slow = RunMember({0.1, 0.2, 0.3, 0.4}, 4);
+  EXPECT_EQ(StatusOf(slow.id()), v1::SUCCEEDED);
+  // The completed member's curve is its seeds' mean: 0.45 at epoch 2.
+  // D/lr=0.02's seed 1, so far the member's only seed, is behind it at
+  // epoch 2 (0.4): it stops, and seed 2, queued, stops with it unrun.
+  v1::Run first = RunMember({0.3, 0.4, 0.6, 0.7}, 4);
+  EXPECT_EQ(StatusOf(first.id()), v1::PRUNED);
+  EXPECT_EQ(scheduler_->GetRun(first.id())->message(),
+            "pruned at epoch 2 by the median rule: 0.4 is lower than the "
+            "median 0.45 of 1 completed members");
+  const v1::Run sibling = *scheduler_->GetRun(sweep->runs(4).id());
+  EXPECT_EQ(sibling.member(), "D/lr=0.02/seed=2");
+  EXPECT_EQ(sibling.status(), v1::PRUNED);
+  EXPECT_THAT(sibling.message(),
+              HasSubstr(absl::StrCat("pruned with run ", first.id(),
+                                     " (D/lr=0.02/seed=1), a seed of the "
+                                     "same member: pruned at epoch 2")));
+  // G/lr=0.01: seed 1 is level with the median (0.45) and completes; its
+  // seed 2 is behind alone (0.42 at epoch 2) but the member's mean (0.5
+  // with seed 1's 0.58) is not: it goes on.
+  RunMember({0.5, 0.58, 0.7, 0.8}, 4);
+  v1::Run saved = Lease();
+  ASSERT_TRUE(ReportEpoch(saved, 1, 0.3).ok());
+  ASSERT_TRUE(ReportEpoch(saved, 2, 0.42).ok());
+  EXPECT_EQ(StatusOf(saved.id()), v1::RUNNING);
+  // At epoch 3 the mean (0.7 + 0.3) / 2 is below the median 0.55 of the
+  // one completed member: the reason names the seeds averaged.
+  ASSERT_TRUE(ReportEpoch(saved, 3, 0.3).ok());
+  EXPECT_EQ(StatusOf(saved.id()), v1::PRUNED);
+  EXPECT_EQ(scheduler_->GetRun(saved.id())->message(),
+            "pruned at epoch 3 by the median rule: 0.5 is lower than the "
+            "median 0.55 of 1 completed members (the mean of G/lr=0.01's 2 "
+            "seeds at that epoch)");
+  // The completed seed of a stopped member keeps its result.
+  EXPECT_EQ(StatusOf(saved.id() - 1), v1::SUCCEEDED);
 }
 
 TEST_F(SchedulerTest, AshaStopsAMemberOutsideTheBestFractionAtARung) {
