@@ -764,7 +764,8 @@ Curve CurveOf(const std::vector<EpochValue>& points) {
 }  // namespace
 
 absl::Status Scheduler::StopEarlyIfBehind(
-    v1::Run& run, const std::vector<v1::MetricPoint>& points) {
+    v1::Run& run, const std::vector<v1::MetricPoint>& points,
+    std::string* stop_reason) {
   if (run.sweep_id() == 0 || run.spec().kind() != v1::DISTILL) {
     return absl::OkStatus();
   }
@@ -849,6 +850,7 @@ absl::Status Scheduler::StopEarlyIfBehind(
                     << "): " << decision.reason;
   if (absl::Status s = Finish(run, v1::PRUNED, decision.reason); !s.ok())
     return s;
+  *stop_reason = decision.reason;
   for (const v1::Run* seed : seeds) {
     if (IsTerminal(seed->status())) continue;
     v1::Run sibling = *seed;
@@ -1383,7 +1385,8 @@ absl::StatusOr<v1::HeartbeatResponse> Scheduler::Heartbeat(
 }
 
 absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request,
-                                      int64_t caller) {
+                                      int64_t caller,
+                                      v1::ReportMetricsResponse* response) {
   // A bad batch is refused whole, before anything is stored.
   if (request.points_size() > limits::kMetricPointsPerReport) {
     return absl::InvalidArgumentError(
@@ -1410,6 +1413,7 @@ absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request,
   }
   if (mine.done) {
     ingest_mu_.Unlock();
+    if (response != nullptr) response->set_stop_reason(mine.stop_reason);
     return mine.status;
   }
   std::vector<IngestBatch*> group;
@@ -1431,6 +1435,7 @@ absl::Status Scheduler::ReportMetrics(const v1::ReportMetricsRequest& request,
   }
   ingest_done_.SignalAll();
   ingest_mu_.Unlock();
+  if (response != nullptr) response->set_stop_reason(mine.stop_reason);
   return mine.status;
 }
 
@@ -1467,7 +1472,8 @@ void Scheduler::WriteGroup(const std::vector<IngestBatch*>& group) {
                 return s;
               }
             }
-            if (absl::Status s = StopEarlyIfBehind(*run, batch_points);
+            if (absl::Status s =
+                    StopEarlyIfBehind(*run, batch_points, &batch->stop_reason);
                 !s.ok()) {
               return s;
             }
@@ -1486,6 +1492,7 @@ void Scheduler::WriteGroup(const std::vector<IngestBatch*>& group) {
       // gets the transaction's error.
       for (IngestBatch* batch : group) {
         if (batch->status.ok()) batch->status = s;
+        batch->stop_reason.clear();
       }
     } else {
       for (IngestBatch* batch : written) {

@@ -167,8 +167,10 @@ class Scheduler {
                                                 int64_t caller = 0);
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(
       const v1::HeartbeatRequest& request, int64_t caller = 0);
+  // `response`, when given, says whether the report ended the attempt.
   absl::Status ReportMetrics(const v1::ReportMetricsRequest& request,
-                             int64_t caller = 0);
+                             int64_t caller = 0,
+                             v1::ReportMetricsResponse* response = nullptr);
   // Checkpoint upload: Begin checks the lease, Finish verifies the digest
   // and the lease again, and records the file.
   absl::StatusOr<std::unique_ptr<RunFileWriter>> BeginUpload(
@@ -257,9 +259,11 @@ class Scheduler {
   // Inside a transaction, after `points` of `run` were stored: when they
   // judge an epoch and the run's sweep stops members early, asks its rule
   // about the run's member (its seeds as one) and, if the rule says so,
-  // ends the run and its member's other seeds not yet ended PRUNED.
+  // ends the run and its member's other seeds not yet ended PRUNED, with
+  // the reason in `stop_reason`.
   absl::Status StopEarlyIfBehind(v1::Run& run,
-                                 const std::vector<v1::MetricPoint>& points)
+                                 const std::vector<v1::MetricPoint>& points,
+                                 std::string* stop_reason)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Ends `run`, drops its resume point (every file unless it succeeded),
   // and settles the runs waiting on it as a teacher.
@@ -315,6 +319,7 @@ class Scheduler {
     const v1::ReportMetricsRequest* request;
     int64_t caller;
     absl::Status status;
+    std::string stop_reason;  // The report's epoch pruned the run: why.
     bool done = false;
   };
   // Writes the batches in one transaction; each gets its status.

@@ -598,10 +598,12 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Heartbeat(
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::ReportMetrics(
     grpc::CallbackServerContext* context,
-    const v1::ReportMetricsRequest* request, v1::ReportMetricsResponse*) {
+    const v1::ReportMetricsRequest* request,
+    v1::ReportMetricsResponse* response) {
   return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kWork);
-    return ToGrpcStatus(scheduler_->ReportMetrics(*request, caller->token_id));
+    return ToGrpcStatus(
+        scheduler_->ReportMetrics(*request, caller->token_id, response));
   });
 }
 

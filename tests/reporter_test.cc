@@ -23,7 +23,7 @@ class FakeWorkerService final : public v1::WorkerService::Service {
  public:
   grpc::Status ReportMetrics(grpc::ServerContext*,
                              const v1::ReportMetricsRequest* request,
-                             v1::ReportMetricsResponse*) override {
+                             v1::ReportMetricsResponse* response) override {
     absl::MutexLock lock(&mu_);
     if (fenced) {
       return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
@@ -37,6 +37,7 @@ class FakeWorkerService final : public v1::WorkerService::Service {
     EXPECT_EQ(request->attempt(), 1);
     for (const v1::MetricPoint& p : request->points())
       steps.push_back(p.step());
+    response->set_stop_reason(report_stop_reason);
     for (const auto& [key, value] : request->provenance())
       provenance.push_back(absl::StrCat(batches, ":", key, "=", value));
     ++batches;
@@ -63,6 +64,8 @@ class FakeWorkerService final : public v1::WorkerService::Service {
   bool fenced ABSL_GUARDED_BY(mu_) = false;
   bool cancelled ABSL_GUARDED_BY(mu_) = false;
   std::string stop_reason ABSL_GUARDED_BY(mu_);
+  // What each accepted report answers (early stopping pruned the run).
+  std::string report_stop_reason ABSL_GUARDED_BY(mu_);
 };
 
 class ReporterTest : public ::testing::Test {
@@ -147,6 +150,23 @@ TEST_F(ReporterTest, ProvenanceGoesOnceWithTheNextReportEvenWithoutPoints) {
       ::testing::UnorderedElementsAre("0:data_files=5", "0:data_sha256=aa"));
   EXPECT_EQ(service_.batches, 2);  // The entries alone, then the points.
   EXPECT_EQ(service_.steps, (std::vector<int64_t>{0, 1}));
+}
+
+TEST_F(ReporterTest, AReportWhoseAnswerEndsTheAttemptStopsTraining) {
+  auto reporter = Make();
+  reporter->Add(Points(0, 2));
+  reporter->Flush();
+  EXPECT_FALSE(reporter->ShouldStop());
+  {
+    absl::MutexLock lock(&service_.mu_);
+    service_.report_stop_reason = "pruned at epoch 2 by the median rule";
+  }
+  reporter->Add(Points(2, 1));
+  reporter->Flush();  // No heartbeat in between (an hour apart).
+  EXPECT_TRUE(reporter->ShouldStop());
+  EXPECT_EQ(reporter->why_stopped(), "pruned at epoch 2 by the median rule");
+  reporter->Stop();
+  EXPECT_EQ(Steps(), (std::vector<int64_t>{0, 1, 2}));
 }
 
 TEST_F(ReporterTest, AStaleAttemptIsToldToStopWithTheReason) {

@@ -109,7 +109,8 @@ class SchedulerTest : public ::testing::Test {
 
   // The run's worker reports its judgement of `epoch`, as the trainer does
   // after each epoch.
-  absl::Status ReportEpoch(const v1::Run& run, int epoch, double top1) {
+  absl::Status ReportEpoch(const v1::Run& run, int epoch, double top1,
+                           v1::ReportMetricsResponse* response = nullptr) {
     v1::ReportMetricsRequest request;
     request.set_run_id(run.id());
     request.set_attempt(run.attempt());
@@ -123,7 +124,7 @@ class SchedulerTest : public ::testing::Test {
     p->set_epoch(epoch);
     p->set_step(epoch * 10);
     p->set_value(top1);
-    return scheduler_->ReportMetrics(request);
+    return scheduler_->ReportMetrics(request, 0, response);
   }
 
   // Leases the next member, reports `curve` (one value an epoch) and, when
@@ -350,14 +351,19 @@ TEST_F(SchedulerTest, TheMedianRuleStopsAMemberBehindAndItsWorkerHears) {
   // Epoch 1 is the warm-up; at epoch 2 the median of the two completed
   // members is 0.5.
   v1::Run behind = Lease();
-  ASSERT_TRUE(ReportEpoch(behind, 1, 0.1).ok());
+  v1::ReportMetricsResponse answer;
+  ASSERT_TRUE(ReportEpoch(behind, 1, 0.1, &answer).ok());
   EXPECT_EQ(StatusOf(behind.id()), v1::RUNNING);
-  ASSERT_TRUE(ReportEpoch(behind, 2, 0.2).ok());
+  EXPECT_EQ(answer.stop_reason(), "");
+  ASSERT_TRUE(ReportEpoch(behind, 2, 0.2, &answer).ok());
   v1::Run pruned = *scheduler_->GetRun(behind.id());
   EXPECT_EQ(pruned.status(), v1::PRUNED);
   EXPECT_EQ(pruned.message(),
             "pruned at epoch 2 by the median rule: 0.2 is lower than the "
             "median 0.5 of 2 completed members");
+  // The report that pruned it says so in its answer: the worker stops then,
+  // without waiting for a heartbeat.
+  EXPECT_EQ(answer.stop_reason(), pruned.message());
   // Its worker hears through the heartbeat, as with cancel; what it sends
   // after is refused.
   v1::HeartbeatRequest beat;

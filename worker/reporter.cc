@@ -100,6 +100,8 @@ bool Reporter::SendPending() {
       request, &response);
   if (LeaseGone(status)) {
     StopTraining(status.error_message());
+  } else if (status.ok() && !response.stop_reason().empty()) {
+    StopTraining(response.stop_reason());  // This report ended the attempt.
   } else if (!status.ok()) {
     DISTILL_LOG(WARNING) << "run " << run_id_
                          << ": metrics not sent, will retry: "

@@ -398,6 +398,9 @@ absl::Status Worker::Execute(const v1::Run& run,
     // what comes after it. A resume point that does not arrive costs only
     // the epochs since the one before: the run goes on.
     reporter.Flush();
+    // The epoch just reported may have ended the run (early stopping): then
+    // no attempt will go on from this point.
+    if (reporter.ShouldStop()) return;
     absl::StatusOr<std::string> sha = upload(hooks.resume_path, kResumeFile);
     if (!sha.ok()) {
       DISTILL_LOG(WARNING) << "run " << run.id()
