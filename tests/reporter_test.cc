@@ -16,7 +16,8 @@ namespace {
 
 using ::testing::HasSubstr;
 
-// Records metric points; fails the first `unavailable` reports; answers
+// Records metric points; fails the first `unavailable` reports, then
+// refuses the next `invalid` as INVALID_ARGUMENT; answers
 // FAILED_PRECONDITION once `fenced`, and heartbeats with a cancel once
 // `cancelled`.
 class FakeWorkerService final : public v1::WorkerService::Service {
@@ -32,6 +33,11 @@ class FakeWorkerService final : public v1::WorkerService::Service {
     if (unavailable > 0) {
       --unavailable;
       return grpc::Status(grpc::StatusCode::UNAVAILABLE, "try again");
+    }
+    if (invalid > 0) {
+      --invalid;
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "provenance key \"x\" is not one a worker reports");
     }
     EXPECT_EQ(request->run_id(), 7);
     EXPECT_EQ(request->attempt(), 1);
@@ -61,6 +67,7 @@ class FakeWorkerService final : public v1::WorkerService::Service {
   int batches ABSL_GUARDED_BY(mu_) = 0;
   int heartbeats ABSL_GUARDED_BY(mu_) = 0;
   int unavailable ABSL_GUARDED_BY(mu_) = 0;
+  int invalid ABSL_GUARDED_BY(mu_) = 0;  // Reports refused as invalid.
   bool fenced ABSL_GUARDED_BY(mu_) = false;
   bool cancelled ABSL_GUARDED_BY(mu_) = false;
   std::string stop_reason ABSL_GUARDED_BY(mu_);
@@ -150,6 +157,21 @@ TEST_F(ReporterTest, ProvenanceGoesOnceWithTheNextReportEvenWithoutPoints) {
       ::testing::UnorderedElementsAre("0:data_files=5", "0:data_sha256=aa"));
   EXPECT_EQ(service_.batches, 2);  // The entries alone, then the points.
   EXPECT_EQ(service_.steps, (std::vector<int64_t>{0, 1}));
+}
+
+TEST_F(ReporterTest, ABatchRefusedAsInvalidIsDroppedAndLaterPointsGoOn) {
+  {
+    absl::MutexLock lock(&service_.mu_);
+    service_.invalid = 1;
+  }
+  auto reporter = Make();
+  reporter->AddProvenance({{"x", "y"}});
+  reporter->Add(Points(0, 2));
+  reporter->Flush();  // Refused whole: dropped, not retried.
+  reporter->Add(Points(2, 2));
+  reporter->Stop();
+  EXPECT_EQ(Steps(), (std::vector<int64_t>{2, 3}));
+  EXPECT_FALSE(reporter->ShouldStop());
 }
 
 TEST_F(ReporterTest, AReportWhoseAnswerEndsTheAttemptStopsTraining) {

@@ -102,6 +102,13 @@ bool Reporter::SendPending() {
     StopTraining(status.error_message());
   } else if (status.ok() && !response.stop_reason().empty()) {
     StopTraining(response.stop_reason());  // This report ended the attempt.
+  } else if (status.error_code() == grpc::StatusCode::INVALID_ARGUMENT) {
+    // Refused whole, and it would be refused again: kept, it would hold
+    // back every point after it (a coordinator older or newer than this
+    // worker may refuse what this one sends).
+    DISTILL_LOG(ERROR) << "run " << run_id_ << ": the coordinator refused "
+                       << request.points_size()
+                       << " metric points, dropped: " << status.error_message();
   } else if (!status.ok()) {
     DISTILL_LOG(WARNING) << "run " << run_id_
                          << ": metrics not sent, will retry: "

@@ -19,7 +19,8 @@ namespace distill {
 // Streams one attempt's metric points and heartbeats to the coordinator from
 // its own thread, so training never waits on the network. Points go in
 // batches, in the order they were added; a batch that cannot be sent is kept
-// and sent again with the next. The coordinator's word that the attempt
+// and sent again with the next (one the coordinator refuses as invalid is
+// dropped, with an error logged). The coordinator's word that the attempt
 // must end (cancelled, or its lease gone to another attempt) is kept for
 // the training thread to poll. Thread-safe.
 class Reporter {
