@@ -793,11 +793,11 @@ absl::Status Scheduler::StopEarlyIfBehind(
   absl::StatusOr<std::map<int64_t, std::vector<EpochValue>>> history =
       store_->SweepMetric(run.sweep_id(), metric);
   if (!history.ok()) return history.status();
+  Curve own = CurveOf((*history)[run.id()]);
+  if (int(own.values.size()) < epoch) return absl::OkStatus();
   absl::StatusOr<std::vector<v1::Run>> runs =
       store_->ListRuns(run.sweep_id(), v1::RUN_STATUS_UNSPECIFIED);
   if (!runs.ok()) return runs.status();
-  if (int(CurveOf((*history)[run.id()]).values.size()) < epoch)
-    return absl::OkStatus();
   // Members are judged as the results table shows them: a member's seeds
   // as one, on their mean curve (so no seed of it survives on luck alone),
   // and they stop together.
@@ -813,7 +813,7 @@ absl::Status Scheduler::StopEarlyIfBehind(
     if (other_cell == cell) seeds.push_back(other);
   }
   std::vector<Curve>& mine = replicates[cell];
-  mine.push_back(CurveOf((*history)[run.id()]));
+  mine.push_back(std::move(own));
   int averaged = 0;  // Seeds in the member's value at `epoch`.
   for (const Curve& c : mine) averaged += int(c.values.size()) >= epoch;
   const Curve member = MeanCurve(mine);

@@ -162,6 +162,17 @@ class Statement {
     return row.ok() ? absl::OkStatus() : row.status();
   }
 
+  // Steps through every row, calling `on_row` at each.
+  template <typename OnRow>
+  absl::Status EachRow(OnRow on_row) {
+    while (true) {
+      absl::StatusOr<bool> row = Step();
+      if (!row.ok()) return row.status();
+      if (!*row) return absl::OkStatus();
+      on_row();
+    }
+  }
+
   int64_t Int(int col) { return sqlite3_column_int64(stmt_, col); }
   double Double(int col) { return sqlite3_column_double(stmt_, col); }
   std::string Text(int col) {
@@ -1137,11 +1148,10 @@ class SqliteStore final : public Store {
       Statement r(db_, cache_,
                   "SELECT key, value FROM run_results WHERE run_id = ?");
       if (absl::Status s = r.Bind({run.id()}); !s.ok()) return s;
-      while (true) {
-        absl::StatusOr<bool> row = r.Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        (*run.mutable_results())[r.Text(0)] = r.Double(1);
+      if (absl::Status s = r.EachRow(
+              [&] { (*run.mutable_results())[r.Text(0)] = r.Double(1); });
+          !s.ok()) {
+        return s;
       }
       // The files of the run's latest attempt that uploaded any.
       Statement f(db_, cache_,
@@ -1150,14 +1160,14 @@ class SqliteStore final : public Store {
                   "(SELECT MAX(attempt) FROM run_files WHERE run_id = ?) "
                   "ORDER BY name");
       if (absl::Status s = f.Bind({run.id(), run.id()}); !s.ok()) return s;
-      while (true) {
-        absl::StatusOr<bool> row = f.Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        v1::RunFile* file = run.add_files();
-        file->set_name(f.Text(0));
-        file->set_sha256(f.Text(1));
-        file->set_size(f.Int(2));
+      if (absl::Status s = f.EachRow([&] {
+            v1::RunFile* file = run.add_files();
+            file->set_name(f.Text(0));
+            file->set_sha256(f.Text(1));
+            file->set_size(f.Int(2));
+          });
+          !s.ok()) {
+        return s;
       }
     }
     for (v1::Run& run : runs) {
@@ -1165,15 +1175,11 @@ class SqliteStore final : public Store {
           ReadTags(TagTarget::kRun, run.id());
       if (!tags.ok()) return tags.status();
       run.mutable_tags()->insert(tags->begin(), tags->end());
-      Statement p(db_, cache_,
-                  "SELECT key, value FROM run_provenance WHERE run_id = ?");
-      if (absl::Status s = p.Bind({run.id()}); !s.ok()) return s;
-      while (true) {
-        absl::StatusOr<bool> row = p.Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        (*run.mutable_provenance())[p.Text(0)] = p.Text(1);
-      }
+      absl::StatusOr<std::map<std::string, std::string>> provenance =
+          ReadTextMap("SELECT key, value FROM run_provenance WHERE run_id = ?",
+                      {run.id()});
+      if (!provenance.ok()) return provenance.status();
+      run.mutable_provenance()->insert(provenance->begin(), provenance->end());
     }
 
     return runs;
@@ -1181,17 +1187,22 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<std::map<std::string, std::string>> ReadTags(TagTarget target,
                                                               int64_t id) {
-    Statement q(db_, cache_,
-                "SELECT key, value FROM tags WHERE kind = ? AND target_id = ?");
-    if (absl::Status s = q.Bind({int64_t(target), id}); !s.ok()) return s;
-    std::map<std::string, std::string> tags;
-    while (true) {
-      absl::StatusOr<bool> row = q.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      tags[q.Text(0)] = q.Text(1);
+    return ReadTextMap(
+        "SELECT key, value FROM tags WHERE kind = ? AND target_id = ?",
+        {int64_t(target), id});
+  }
+
+  // The (key, value) rows `sql` selects, as a map.
+  absl::StatusOr<std::map<std::string, std::string>> ReadTextMap(
+      const char* sql, std::initializer_list<Value> args) {
+    Statement q(db_, cache_, sql);
+    if (absl::Status s = q.Bind(args); !s.ok()) return s;
+    std::map<std::string, std::string> out;
+    if (absl::Status s = q.EachRow([&] { out[q.Text(0)] = q.Text(1); });
+        !s.ok()) {
+      return s;
     }
-    return tags;
+    return out;
   }
 
   absl::StatusOr<v1::Sweep> QuerySweep(const char* sql,
