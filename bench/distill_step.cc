@@ -13,7 +13,7 @@
 // with random augmentation); cached: its outputs are looked up, as when the
 // worker's teacher cache holds them. --peak 1 instead measures the device's
 // 3x3-convolution rate (forward and backward of a large convolution) and
-// the student step's share of it.
+// the student step's share of it, round by round in turn.
 #include <torch/csrc/autograd/profiler_legacy.h>
 #include <torch/torch.h>
 
@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -61,18 +62,26 @@ double Seconds(std::chrono::steady_clock::time_point start) {
 }
 
 // The student's convolutions and linear layers, counted from their shapes
-// for a batch of `batch` images of side `size`: FLOPs of one training step.
+// for a batch of `batch` images of side `size`: FLOPs of one training step,
+// three matrix products per layer (forward, gradients of the input and of
+// the weights) but two for the stem, whose input needs no gradient. For the
+// width-64 student at 28 px this gives 349.9 GFLOP a step of 128 images,
+// as PyTorch's own counter does (bench/student_flops.py: torch.profiler's
+// with_flops on a replica built of torchvision's BasicBlock).
 double StudentStepFlops(const distill::engine::StudentConfig& config,
                         int64_t batch, int64_t size) {
   const int64_t w = config.width;
-  double macs = double(config.in_channels) * w * 9 * size * size;  // Stem.
+  double macs = 0;
+  const double stem_macs = double(config.in_channels) * w * 9 * size * size;
   int64_t side = size, in = w;
   const int64_t planes[4] = {w, 2 * w, 4 * w, 8 * w};
   for (int stage = 0; stage < 4; ++stage) {
     for (int block = 0; block < 2; ++block) {
       const int64_t stride = stage > 0 && block == 0 ? 2 : 1;
       const int64_t out = planes[stage];
-      const int64_t out_side = side / stride;
+      // A 3x3 convolution with padding 1 (and the 1x1 one beside it) gives
+      // ceil(side / stride) rows: 7 x 7 maps become 4 x 4, not 3 x 3.
+      const int64_t out_side = (side + stride - 1) / stride;
       macs += double(in) * out * 9 * out_side * out_side;   // conv1
       macs += double(out) * out * 9 * out_side * out_side;  // conv2
       if (stride != 1 || in != out)
@@ -83,7 +92,7 @@ double StudentStepFlops(const distill::engine::StudentConfig& config,
   }
   macs += double(in) * config.num_classes;
   if (config.teacher_width > 0) macs += double(in) * config.teacher_width;
-  return 3 * 2 * macs * batch;
+  return 2 * (3 * macs + 2 * stem_macs) * batch;
 }
 
 // The student as the trainer sets it up (channels-last), its optimizer,
@@ -102,7 +111,7 @@ Student MakeStudent(const Options& o, int64_t teacher_width,
   Student s;
   s.model = distill::engine::ResNetStudent(sc);
   s.model->to(device);
-  s.model->UseChannelsLast();
+  s.model->UseChannelsLast(28);
   s.model->train();
   s.optimizer = std::make_unique<torch::optim::SGD>(
       s.model->parameters(),
@@ -113,14 +122,21 @@ Student MakeStudent(const Options& o, int64_t teacher_width,
   return s;
 }
 
+// The median of `values` (which it reorders).
+double Median(std::vector<double>& values) {
+  std::nth_element(values.begin(), values.begin() + values.size() / 2,
+                   values.end());
+  return values[values.size() / 2];
+}
+
 int MeasurePeak(const Options& o, const torch::Device& device) {
   // A 3x3 convolution big enough to saturate the device: 128 -> 128
   // channels on 128 x 28 x 28 (the shapes of a width-64 student's first
   // stage), forward and both backward products, as a training step runs it;
   // in both memory formats, the faster one counting.
   torch::manual_seed(0);
-  const double flops = 3 * 2 * double(o.batch) * 128 * 128 * 9 * 28 * 28;
-  double peak = 0;
+  const double conv_flops = 3 * 2 * double(o.batch) * 128 * 128 * 9 * 28 * 28;
+  std::vector<std::function<void()>> convs;
   for (auto format :
        {torch::MemoryFormat::Contiguous, torch::MemoryFormat::ChannelsLast}) {
     torch::nn::Conv2d conv(
@@ -133,60 +149,55 @@ int MeasurePeak(const Options& o, const torch::Device& device) {
     torch::Tensor x = torch::randn({o.batch, 128, 28, 28}, device)
                           .contiguous(format)
                           .requires_grad_(true);
-    auto step = [&] {
+    convs.push_back([conv, x]() mutable {
       x.mutable_grad().reset();
       conv->weight.mutable_grad().reset();
       conv(x).sum().backward();
-    };
-    for (int i = 0; i < o.warmup; ++i) step();
-    Synchronize(device);
-    std::vector<double> rates;
-    for (int i = 0; i < o.steps; ++i) {
-      const auto start = std::chrono::steady_clock::now();
-      step();
-      Synchronize(device);
-      rates.push_back(flops / Seconds(start));
-    }
-    std::nth_element(rates.begin(), rates.begin() + o.steps / 2, rates.end());
-    const double rate = rates[o.steps / 2];
-    std::cout << "3x3 convolution GFLOP/s "
-              << (format == torch::MemoryFormat::ChannelsLast ? "NHWC "
-                                                              : "NCHW ")
-              << rate / 1e9 << "\n";
-    peak = std::max(peak, rate);
+    });
   }
-  std::cout << "3x3 convolution peak GFLOP/s " << peak / 1e9 << " device "
-            << device.str() << " threads " << o.threads << "\n";
   // The CE-only student step at this width (bench/student_step.cc's work).
   Student st = MakeStudent(o, 0, device);
-  auto& student = st.model;
-  auto& optimizer = *st.optimizer;
-  const torch::Tensor& images = st.images;
-  const torch::Tensor& labels = st.labels;
   auto student_step = [&] {
-    distill::engine::ClearGradients(optimizer);
-    torch::nn::functional::cross_entropy(student->forward(images).first, labels)
+    distill::engine::ClearGradients(*st.optimizer);
+    torch::nn::functional::cross_entropy(st.model->forward(st.images).first,
+                                         st.labels)
         .backward();
-    optimizer.step();
+    st.optimizer->step();
   };
-  for (int i = 0; i < o.warmup; ++i) student_step();
-  Synchronize(device);
-  std::vector<double> seconds;
-  for (int i = 0; i < o.steps; ++i) {
+  auto time = [&](const std::function<void()>& step) {
     const auto start = std::chrono::steady_clock::now();
-    student_step();
+    step();
     Synchronize(device);
-    seconds.push_back(Seconds(start));
+    return Seconds(start);
+  };
+  for (int i = 0; i < o.warmup; ++i) {
+    for (auto& conv : convs) conv();
+    student_step();
   }
-  std::nth_element(seconds.begin(), seconds.begin() + o.steps / 2,
-                   seconds.end());
-  const double step_flops = StudentStepFlops(student->config, o.batch, 28);
-  const double rate = step_flops / seconds[o.steps / 2];
+  Synchronize(device);
+  // Round by round, each convolution and then the student step, so that
+  // the rate and the step are measured at the same moments of a shared
+  // machine; the medians count.
+  std::vector<double> nchw, nhwc, step;
+  for (int i = 0; i < o.steps; ++i) {
+    nchw.push_back(conv_flops / time(convs[0]));
+    nhwc.push_back(conv_flops / time(convs[1]));
+    step.push_back(time(student_step));
+  }
+  const double nchw_rate = Median(nchw), nhwc_rate = Median(nhwc);
+  const double peak = std::max(nchw_rate, nhwc_rate);
+  std::cout << "3x3 convolution GFLOP/s NCHW " << nchw_rate / 1e9 << "\n"
+            << "3x3 convolution GFLOP/s NHWC " << nhwc_rate / 1e9 << "\n"
+            << "3x3 convolution peak GFLOP/s " << peak / 1e9 << " device "
+            << device.str() << " threads " << o.threads << "\n";
+  const double seconds = Median(step);
+  const double step_flops = StudentStepFlops(st.model->config, o.batch, 28);
+  const double rate = step_flops / seconds;
   std::cout << "student step width " << o.student_width << " GFLOP/s "
             << rate / 1e9 << " = " << 100 * rate / peak
             << " % of the convolution peak (" << step_flops / 1e9
-            << " GFLOP a step, images/s " << o.batch / seconds[o.steps / 2]
-            << ")\n";
+            << " GFLOP a step, images/s " << o.batch / seconds << ", median of "
+            << o.steps << " rounds)\n";
   return 0;
 }
 
@@ -315,9 +326,7 @@ int main(int argc, char** argv) {
     seconds.push_back(Seconds(start));
   }
   const double total = std::accumulate(seconds.begin(), seconds.end(), 0.0);
-  std::nth_element(seconds.begin(), seconds.begin() + o.steps / 2,
-                   seconds.end());
-  std::cout << "engine distill step images/s " << o.batch / seconds[o.steps / 2]
+  std::cout << "engine distill step images/s " << o.batch / Median(seconds)
             << " mean " << o.batch * o.steps / total << " teacher " << o.teacher
             << " width " << o.teacher_width << " precision "
             << distill::engine::PrecisionName(*precision) << " device "

@@ -82,7 +82,7 @@ started=$SECONDS
 gpu=$($python -c "import torch; d='$device'; print(torch.cuda.get_device_name(0) if d.startswith('cuda') else 'CPU: ' + [l.split(':', 1)[1].strip() for l in open('/proc/cpuinfo') if l.startswith('model name')][0])")
 say "device: $device = $gpu"
 say "PyTorch $($python -c 'import torch; print(torch.__version__, "CUDA", torch.version.cuda)'), $(nproc) cores, $(date -u +%FT%TZ)"
-say "LibTorch CMake prefix: $torch_prefix"
+say "LibTorch CMake prefix: $torch_prefix, C++11 ABI $($python -c 'import torch; print(int(torch._C._GLIBCXX_USE_CXX11_ABI))'), $(${CXX:-c++} --version | head -1)"
 
 # 1. The engine alone, against this machine's LibTorch.
 cmake_args=(-S "$root" -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release
@@ -111,6 +111,15 @@ if [ "$built" = 0 ]; then
       SHOW=40 step "backtrace" 120 env DISTILL_TEST_DEVICE="$device" \
         DISTILL_TEST_PYTHON="$python" "$debugger" -batch -ex run -ex bt \
         --args "$binary" --gtest_filter="$first"
+    fi
+    # The stack the first test that crashed printed (tests/crash_handler.cc).
+    if grep -q '^\*\*\* crashed with' "$logs/unit_tests.log"; then
+      say ""
+      say "== the first crash's stack"
+      demangle=cat
+      command -v c++filt >/dev/null && demangle=c++filt
+      grep -m1 -B12 -A36 '^\*\*\* crashed with' "$logs/unit_tests.log" | $demangle |
+        cut -c1-240 | tee -a "$figures"
     fi
   fi
 

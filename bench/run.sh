@@ -86,7 +86,7 @@ if [ "$what" = distill ] || [ "$what" = all ]; then
   # The student step's share of the machine's 3x3-convolution rate, both
   # measured here, now.
   for width in 16 64; do
-    build/bench/distill_step --peak 1 --student_width "$width" --threads 2 --steps 10
+    build/bench/distill_step --peak 1 --student_width "$width" --threads 2 --steps 20
   done
 fi
 

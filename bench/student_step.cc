@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   const torch::Device device(device_name);
   distill::engine::ResNetStudent student(config);
   student->to(device);
-  if (!defaults) student->UseChannelsLast();  // As the trainer does.
+  if (!defaults) student->UseChannelsLast(size);  // As the trainer does.
   student->train();
   torch::optim::SGD optimizer(
       student->parameters(),

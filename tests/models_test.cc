@@ -61,5 +61,77 @@ TEST_F(ModelsTest, StudentHasTorchvisionParameterNames) {
   }
 }
 
+TEST_F(ModelsTest, ChannelsLastWhereItIsFasterOnTheCpuAlwaysOnCuda) {
+  const torch::Device cpu(torch::kCPU), cuda(torch::kCUDA, 0);
+  // oneDNN's NCHW kernels win where the maps are small for the width.
+  EXPECT_FALSE(PrefersChannelsLast(cpu, 512, 4));
+  EXPECT_FALSE(PrefersChannelsLast(cpu, 1024, 7));
+  EXPECT_FALSE(PrefersChannelsLast(cpu, 256, 2));
+  EXPECT_TRUE(PrefersChannelsLast(cpu, 256, 4));
+  EXPECT_TRUE(PrefersChannelsLast(cpu, 512, 7));
+  EXPECT_TRUE(PrefersChannelsLast(cpu, 64, 28));
+  EXPECT_TRUE(PrefersChannelsLast(cuda, 512, 4));
+  EXPECT_TRUE(PrefersChannelsLast(cuda, 1024, 2));
+}
+
+TEST_F(ModelsTest, StudentMemoryFormatsPerStageKeepItsValues) {
+  const torch::Device device(TestDevice());
+  StudentConfig sc;  // Width 64: the last stage has 512 channels on 4 x 4.
+  torch::manual_seed(1);
+  ResNetStudent plain(sc), fast(sc);
+  {
+    torch::NoGradGuard no_grad;
+    auto from = plain->named_parameters();
+    for (auto& p : fast->named_parameters()) p.value().copy_(from[p.key()]);
+  }
+  plain->to(device);
+  fast->to(device);
+  fast->UseChannelsLast(28);
+
+  const auto cl = torch::MemoryFormat::ChannelsLast;
+  const auto nchw = torch::MemoryFormat::Contiguous;
+  const bool cpu = device.is_cpu();
+  EXPECT_EQ(fast->formats[0], cl);
+  EXPECT_EQ(fast->formats[1], cl);               // 64 channels on 28 x 28.
+  EXPECT_EQ(fast->formats[3], cl);               // 256 on 7 x 7.
+  EXPECT_EQ(fast->formats[4], cpu ? nchw : cl);  // 512 on 4 x 4.
+  auto params = fast->named_parameters();
+  EXPECT_TRUE(params["layer3.1.conv2.weight"].is_contiguous(cl));
+  EXPECT_FALSE(params["layer3.1.conv2.weight"].is_contiguous());
+  EXPECT_EQ(params["layer4.1.conv2.weight"].is_contiguous(), cpu);
+  EXPECT_EQ(params["layer4.0.downsample.0.weight"].is_contiguous(), cpu);
+  EXPECT_TRUE(plain->named_parameters()["layer3.1.conv2.weight"]
+                  .is_contiguous());  // Untouched without the call.
+
+  // The same outputs and gradients, in training mode (batch statistics),
+  // up to rounding: channels-last's batch-norm kernels sum in float (1e-5
+  // relative a layer at batch 128 against fp64, NCHW's 1e-7), which the
+  // layers above amplify to ~0.6 % of the stem's largest gradient at batch
+  // 6, as with every stage channels-last; a mixed-up layout is off by O(1).
+  const torch::Tensor images = torch::randn({6, 1, 28, 28}, device);
+  auto [plain_logits, plain_f] = plain->forward(images);
+  auto [fast_logits, fast_f] = fast->forward(images);
+  EXPECT_TRUE(torch::allclose(fast_logits, plain_logits, 1e-4, 1e-4));
+  plain_logits.square().sum().backward();
+  fast_logits.square().sum().backward();
+  auto plain_params = plain->named_parameters();
+  for (const char* name : {"conv1.weight", "layer1.0.conv1.weight",
+                           "layer4.1.conv2.weight", "fc.weight"}) {
+    const torch::Tensor want = plain_params[name].grad();
+    const double error =
+        (params[name].grad() - want).abs().max().item<double>();
+    EXPECT_LE(error, 2e-2 * want.abs().max().item<double>()) << name;
+  }
+
+  // 224-px images through the ImageNet stem: the last stage's maps are
+  // 7 x 7, channels-last all through.
+  sc.stem = Stem::kImageNet;
+  sc.in_channels = 3;
+  ResNetStudent big(sc);
+  big->to(device);
+  big->UseChannelsLast(224);
+  for (torch::MemoryFormat f : big->formats) EXPECT_EQ(f, cl);
+}
+
 }  // namespace
 }  // namespace distill::engine

@@ -36,10 +36,10 @@ TEST_F(TeacherOutputsTest, CachedTeacherOutputsGiveTheSameStudent) {
   hooks.teacher_cache = TestTeacherCache((dir_ / "cache").string());
   auto miss = ExecuteRun(config, hooks);
   ASSERT_TRUE(miss.ok()) << miss.status();
-  const auto first = *LoadStudent(hooks.output_checkpoint, torch::kCPU);
+  const auto first = *LoadStudent(hooks.output_checkpoint, torch::kCPU, 28);
   auto hit = ExecuteRun(config, hooks);
   ASSERT_TRUE(hit.ok()) << hit.status();
-  const auto second = *LoadStudent(hooks.output_checkpoint, torch::kCPU);
+  const auto second = *LoadStudent(hooks.output_checkpoint, torch::kCPU, 28);
   EXPECT_EQ(miss->results.at("teacher/cache_hit"), 0);
   EXPECT_EQ(hit->results.at("teacher/cache_hit"), 1);
   for (const auto& p : first->named_parameters()) {

@@ -179,8 +179,8 @@ TEST_F(TrainingLoopTest, ResumedRunEndsAsTheUninterruptedRun) {
   hooks.output_checkpoint = (dir_ / "student.pt").string();
   twice(hooks, 1);
   const auto first =
-      *LoadStudent(hooks.output_checkpoint + ".uninterrupted", torch::kCPU);
-  const auto second = *LoadStudent(hooks.output_checkpoint, torch::kCPU);
+      *LoadStudent(hooks.output_checkpoint + ".uninterrupted", torch::kCPU, 28);
+  const auto second = *LoadStudent(hooks.output_checkpoint, torch::kCPU, 28);
   for (const auto& p : first->named_parameters()) {
     EXPECT_TRUE(torch::equal(p.value(), second->named_parameters()[p.key()]))
         << p.key();

@@ -205,23 +205,46 @@ ResNetStudentImpl::ResNetStudentImpl(const StudentConfig& config)
   }
 }
 
-void ResNetStudentImpl::UseChannelsLast() {
+bool PrefersChannelsLast(const torch::Device& device, int64_t channels,
+                         int64_t side) {
+  return !device.is_cpu() || channels < 128 * side;
+}
+
+void ResNetStudentImpl::UseChannelsLast(int64_t image_side) {
+  const torch::Device device = conv1->weight.device();
+  auto format = [&](int64_t channels, int64_t side) {
+    return PrefersChannelsLast(device, channels, side)
+               ? torch::MemoryFormat::ChannelsLast
+               : torch::MemoryFormat::Contiguous;
+  };
+  auto halve = [](int64_t side) { return (side + 1) / 2; };
+  // The side of the stem's output, then of each stage's 3x3 convolutions'
+  // (the first stage keeps its input's side, the others halve it).
+  int64_t side = image_side;
+  if (config.stem == Stem::kImageNet) side = halve(side);
+  formats[0] = format(config.width, side);
+  if (config.stem == Stem::kImageNet) side = halve(side);  // The max-pool.
+  const torch::nn::Sequential stages[4] = {layer1, layer2, layer3, layer4};
   torch::NoGradGuard no_grad;
-  for (auto& p : parameters()) {
-    if (p.dim() == 4)
-      p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+  for (auto& p : conv1->parameters()) p.set_data(p.contiguous(formats[0]));
+  for (int i = 0; i < 4; ++i) {
+    if (i > 0) side = halve(side);
+    formats[i + 1] = format(config.width << i, side);
+    for (auto& p : stages[i]->parameters()) {
+      if (p.dim() == 4) p.set_data(p.contiguous(formats[i + 1]));
+    }
   }
-  channels_last = true;
 }
 
 LogitsAndEmbedding ResNetStudentImpl::forward(torch::Tensor images) {
-  if (channels_last)
-    images = images.contiguous(torch::MemoryFormat::ChannelsLast);
-  torch::Tensor x = bn1(conv1(images)).relu_();
+  torch::Tensor x = bn1(conv1(images.contiguous(formats[0]))).relu_();
   if (config.stem == Stem::kImageNet) {
     x = F::max_pool2d(x, F::MaxPool2dFuncOptions(3).stride(2).padding(1));
   }
-  x = layer4->forward(layer3->forward(layer2->forward(layer1->forward(x))));
+  torch::nn::Sequential stages[4] = {layer1, layer2, layer3, layer4};
+  for (int i = 0; i < 4; ++i) {
+    x = stages[i]->forward(x.contiguous(formats[i + 1]));
+  }
   torch::Tensor f =
       F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions(1)).flatten(1);
   if (embedding) f = embedding(f);

@@ -3,6 +3,7 @@
 
 #include <torch/torch.h>
 
+#include <array>
 #include <utility>
 
 #include "worker/engine/run_config.h"
@@ -61,6 +62,18 @@ struct BottleneckImpl : torch::nn::Module {
 };
 TORCH_MODULE(Bottleneck);
 
+// Whether a 3x3 convolution of `channels` channels on maps of side `side`
+// runs faster in channels-last (NHWC) memory than in NCHW on `device`. On
+// CUDA always (cuDNN's tensor-core kernels take NHWC). On the CPU unless
+// channels >= 128 * side: oneDNN 2.6's NHWC kernels lose to its blocked
+// NCHW ones when the maps are small for their width (bench/conv_formats.py,
+// forward and both backward products, batch 128, 2 threads: 512 channels
+// on 4 x 4 maps 411 GFLOP/s in NCHW against 324 in NHWC, 256 on 4 x 4 406
+// against 459, 512 on 7 x 7 422 against 472; the rule holds on all 15
+// shapes measured there).
+bool PrefersChannelsLast(const torch::Device& device, int64_t channels,
+                         int64_t side);
+
 // ResNet-18/34/50 (common/catalog.h's kResNets) with torchvision's layer layout
 // and parameter names, and either the small-image stem or the 224-px ImageNet
 // stem. `embedding` (an optional linear bottleneck) and `projection` (the
@@ -71,12 +84,20 @@ struct ResNetStudentImpl : torch::nn::Module {
   LogitsAndEmbedding forward(torch::Tensor images);
   // g(f): REQUIRES config.teacher_width > 0.
   torch::Tensor Project(const torch::Tensor& embedding);
-  // Convolution weights and inputs in channels-last (NHWC) memory from
-  // now on: the same values, and oneDNN's and cuDNN's faster kernels (the
-  // step measured 18 % shorter on the CPU). Call after to(device).
-  void UseChannelsLast();
+  // Convolution weights and inputs from now on in the memory format each
+  // part (the stem, then each stage) runs fastest in on the model's device
+  // for images of side `image_side` (PrefersChannelsLast): the same values,
+  // faster kernels. Channels-last made the step 18 % shorter on the CPU;
+  // width 64's last stage (512 channels, 4 x 4 maps at 28 px) back in NCHW
+  // 6 % more. Call after to(device).
+  void UseChannelsLast(int64_t image_side);
 
-  bool channels_last = false;
+  // The memory format of the stem's and each stage's weights and inputs;
+  // NCHW all through until UseChannelsLast.
+  std::array<torch::MemoryFormat, 5> formats{
+      torch::MemoryFormat::Contiguous, torch::MemoryFormat::Contiguous,
+      torch::MemoryFormat::Contiguous, torch::MemoryFormat::Contiguous,
+      torch::MemoryFormat::Contiguous};
 
   StudentConfig config;
   torch::nn::Conv2d conv1;

@@ -211,7 +211,7 @@ absl::StatusOr<RunOutcome> Distill(RunContext& run, Data& data) {
     if (!s.ok()) return s;
   }
   student->to(run.device);
-  student->UseChannelsLast();
+  student->UseChannelsLast(data.train->image_shape()[1]);
 
   const LossWeights& weights = run.config.losses;
   auto step = [&](const torch::Tensor& images,
@@ -277,8 +277,8 @@ absl::StatusOr<RunOutcome> Evaluate(RunContext& run, Data& data) {
     maps.emplace_back("teacher", outputs->test.second);
   }
   if (!run.hooks.student_checkpoint.empty()) {
-    absl::StatusOr<ResNetStudent> student =
-        LoadStudent(run.hooks.student_checkpoint, run.device);
+    absl::StatusOr<ResNetStudent> student = LoadStudent(
+        run.hooks.student_checkpoint, run.device, data.test->image_shape()[1]);
     if (!student.ok()) return student.status();
     const StudentConfig& sc = (*student)->config;
     if (sc.in_channels != data.test->image_shape()[0] ||

@@ -119,7 +119,8 @@ absl::Status SaveStudent(ResNetStudent& student, const std::string& path) {
 }
 
 absl::StatusOr<ResNetStudent> LoadStudent(const std::string& path,
-                                          const torch::Device& device) {
+                                          const torch::Device& device,
+                                          int64_t image_side) {
   try {
     torch::serialize::InputArchive archive;
     archive.load_from(path);
@@ -142,7 +143,7 @@ absl::StatusOr<ResNetStudent> LoadStudent(const std::string& path,
     ResNetStudent student(config);
     student->load(archive);
     student->to(device);
-    student->UseChannelsLast();
+    student->UseChannelsLast(image_side);
     student->eval();
     return student;
   } catch (const c10::Error& e) {

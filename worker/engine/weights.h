@@ -31,10 +31,12 @@ absl::Status LoadWeightsByName(
     const std::vector<std::string>& optional_prefixes = {});
 
 // A student checkpoint holds its architecture next to its weights, so the
-// file alone rebuilds the model (for evaluation on any data set).
+// file alone rebuilds the model (for evaluation on any data set: on
+// `device`, in the memory formats fastest for images of side `image_side`).
 absl::Status SaveStudent(ResNetStudent& student, const std::string& path);
 absl::StatusOr<ResNetStudent> LoadStudent(const std::string& path,
-                                          const torch::Device& device);
+                                          const torch::Device& device,
+                                          int64_t image_side);
 
 // Where a training run stood at the end of an epoch: enough to go on from
 // there on another machine as if it had never stopped.
