@@ -5,7 +5,8 @@
 #   student  the student's training step (ResNet-18, small stem, batch 128,
 #            28x28) in the engine against PyTorch's Python API: images/s of
 #            the median step over PAIRS (default 30) steps taken in lockstep,
-#            and the ratio
+#            and the ratio; then the engine against itself with LibTorch's
+#            defaults, and with every stage channels-last
 #   distill  the distillation step of Table 1's row H (all four losses,
 #            teacher online and cached, ViT width 96 and 192) in the engine
 #            against PyTorch's Python API as it comes and with the engine's
@@ -64,6 +65,9 @@ if [ "$what" = student ] || [ "$what" = all ]; then
   echo "what the engine's runtime settings are worth, A = engine, B = engine with LibTorch's defaults:"
   bench/lockstep.py "$pairs" build/bench/student_step --threads 2 --lockstep 1 -- \
     build/bench/student_step --threads 2 --lockstep 1 --defaults 1
+  echo "what the last stage in NCHW is worth, A = engine, B = engine with every stage channels-last:"
+  bench/lockstep.py "$pairs" build/bench/student_step --threads 2 --lockstep 1 -- \
+    build/bench/student_step --threads 2 --lockstep 1 --nhwc_only 1
 fi
 
 if [ "$what" = distill ] || [ "$what" = all ]; then

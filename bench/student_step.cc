@@ -4,11 +4,14 @@
 // bench/student_step.py times the same step in PyTorch.
 //
 //   student_step [--threads N] [--steps N] [--warmup N] [--size 224 --batch 32]
-//                [--lockstep 1] [--defaults 1] [--device cuda:0]
+//                [--lockstep 1] [--defaults 1] [--nhwc_only 1]
+//                [--device cuda:0]
 //
 // --defaults 1 leaves out the engine's runtime settings (ConfigureRuntime,
 // ClearGradients, channels-last memory): LibTorch as it comes, to show what
-// they are worth.
+// they are worth. --nhwc_only 1 keeps every stage channels-last, where the
+// engine runs a stage whose maps are small for its width in NCHW on the CPU
+// (PrefersChannelsLast), to show what that is worth.
 //
 // --size 224 switches to 3 x 224 x 224 images and the ImageNet stem (what a
 // CUB-200-2011 run trains on).
@@ -29,7 +32,7 @@
 
 int main(int argc, char** argv) {
   int threads = 2, steps = 20, warmup = 3, size = 28, batch = 128, lockstep = 0,
-      defaults = 0;
+      defaults = 0, nhwc_only = 0;
   std::string device_name = "cpu";
   for (int i = 1; i + 1 < argc; i += 2) {
     if (!std::strcmp(argv[i], "--device")) device_name = argv[i + 1];
@@ -40,6 +43,8 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--batch")) batch = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--lockstep")) lockstep = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--defaults")) defaults = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--nhwc_only"))
+      nhwc_only = std::atoi(argv[i + 1]);
   }
   const int channels = size >= 64 ? 3 : 1;
   if (defaults) {
@@ -55,6 +60,14 @@ int main(int argc, char** argv) {
   distill::engine::ResNetStudent student(config);
   student->to(device);
   if (!defaults) student->UseChannelsLast(size);  // As the trainer does.
+  if (nhwc_only) {
+    torch::NoGradGuard no_grad;
+    for (auto& p : student->parameters()) {
+      if (p.dim() == 4)
+        p.set_data(p.contiguous(torch::MemoryFormat::ChannelsLast));
+    }
+    student->formats.fill(torch::MemoryFormat::ChannelsLast);
+  }
   student->train();
   torch::optim::SGD optimizer(
       student->parameters(),
