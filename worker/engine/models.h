@@ -69,8 +69,9 @@ TORCH_MODULE(Bottleneck);
 // NCHW ones when the maps are small for their width (bench/conv_formats.py,
 // forward and both backward products, batch 128, 2 threads: 512 channels
 // on 4 x 4 maps 411 GFLOP/s in NCHW against 324 in NHWC, 256 on 4 x 4 406
-// against 459, 512 on 7 x 7 422 against 472; the rule holds on all 15
-// shapes measured there).
+// against 459, 512 on 7 x 7 422 against 472; the rule picks the faster
+// format on 14 or 15 of the 15 shapes measured there, the odd one a
+// near-tie that flips between runs: 64 channels on 2 x 2).
 bool PrefersChannelsLast(const torch::Device& device, int64_t channels,
                          int64_t side);
 
