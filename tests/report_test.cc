@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "tests/browser.h"
 #include "tests/temp_dir.h"
+#include "tests/test_specs.h"
 
 namespace distill {
 namespace {
@@ -36,12 +37,9 @@ Fixture Grid() {
   sweep->set_name("grid <&>");
   sweep->mutable_spec()->mutable_base()->mutable_dataset()->set_name(
       "fashion-mnist");
-  v1::GridAxis* t = sweep->mutable_spec()->add_grid();
-  t->set_path("losses.ikd.temperature");
-  for (const char* v : {"1", "4", "8"}) t->add_values(v);
-  v1::GridAxis* a = sweep->mutable_spec()->add_grid();
-  a->set_path("losses.rkd.angle_weight");
-  for (const char* v : {"1", "2"}) a->add_values(v);
+  AddGridAxis(*sweep->mutable_spec(), "losses.ikd.temperature",
+              {"1", "4", "8"});
+  AddGridAxis(*sweep->mutable_spec(), "losses.rkd.angle_weight", {"1", "2"});
   v1::TeacherResult* teacher = f.results.add_teachers();
   teacher->set_name("teacher");
   teacher->set_run_id(1);

@@ -226,10 +226,7 @@ TEST_F(SchedulerTest, SweepResultsFollowTheMembers) {
 
 TEST_F(SchedulerTest, AGridSweepRunsEachNamedMemberAndReportsThemInOrder) {
   v1::SweepSpec spec = SmallSweep("grid");
-  v1::GridAxis* axis = spec.add_grid();
-  axis->set_path("optimizer.lr");
-  axis->add_values("0.1");
-  axis->add_values("0.01");
+  AddGridAxis(spec, "optimizer.lr", {"0.1", "0.01"});
   spec.add_seeds(3);
   auto sweep = scheduler_->SubmitSweep(spec);
   ASSERT_TRUE(sweep.ok()) << sweep.status();
@@ -330,9 +327,7 @@ v1::SweepSpec EarlyStoppingSweep(const std::string& name,
                                  v1::StoppingRule rule) {
   v1::SweepSpec spec = SmallSweep(name);
   spec.mutable_base()->set_epochs(4);
-  v1::GridAxis* axis = spec.add_grid();
-  axis->set_path("optimizer.lr");
-  for (const char* lr : {"0.01", "0.02", "0.03"}) axis->add_values(lr);
+  AddGridAxis(spec, "optimizer.lr", {"0.01", "0.02", "0.03"});
   spec.mutable_early_stopping()->set_rule(rule);
   return spec;
 }
@@ -395,10 +390,7 @@ TEST_F(SchedulerTest, AMemberWithSeedsIsJudgedOnTheirMeanAndStopsWhole) {
   spec.add_seeds(2);
   spec.mutable_early_stopping()->set_rule(v1::MEDIAN);
   spec.mutable_early_stopping()->set_min_completed(1);
-  v1::GridAxis* axis = spec.add_grid();
-  axis->set_path("optimizer.lr");
-  axis->add_values("0.01");
-  axis->add_values("0.02");
+  AddGridAxis(spec, "optimizer.lr", {"0.01", "0.02"});
   auto sweep = scheduler_->SubmitSweep(spec);
   ASSERT_TRUE(sweep.ok()) << sweep.status();
   ASSERT_EQ(sweep->runs_size(), 1 + 8);
@@ -497,10 +489,7 @@ TEST_F(SchedulerTest, TheQueueGoesByPriorityThenOrderWithinEachSweepsLimit) {
 
 TEST_F(SchedulerTest, ATeacherAxisTrainsEachTeacherAndEachStudentWaitsForIt) {
   v1::SweepSpec spec = SmallSweep("teachers");
-  v1::GridAxis* axis = spec.add_grid();
-  axis->set_path("teacher.vit.width");
-  axis->add_values("32");
-  axis->add_values("64");
+  AddGridAxis(spec, "teacher.vit.width", {"32", "64"});
   auto sweep = scheduler_->SubmitSweep(spec);
   ASSERT_TRUE(sweep.ok()) << sweep.status();
   ASSERT_EQ(sweep->runs_size(), 2 + 4);

@@ -1,11 +1,20 @@
 #ifndef DISTILL_TESTS_TEST_SPECS_H_
 #define DISTILL_TESTS_TEST_SPECS_H_
 
+#include <initializer_list>
 #include <string>
 
 #include "distill/v1/spec.pb.h"
 
 namespace distill {
+
+// Adds to `spec` a grid axis over the field at `path` with `values`.
+inline void AddGridAxis(v1::SweepSpec& spec, const std::string& path,
+                        std::initializer_list<const char*> values) {
+  v1::GridAxis* axis = spec.add_grid();
+  axis->set_path(path);
+  for (const char* value : values) axis->add_values(value);
+}
 
 // A sweep of a small ViT teacher and two students on 512 Fashion-MNIST
 // images for one epoch: D (labels CE) and G (CE + IKD + RKD).
