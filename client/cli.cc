@@ -9,6 +9,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -17,6 +18,7 @@
 #include "absl/time/time.h"
 #include "client/format.h"
 #include "client/report.h"
+#include "client/terminal.h"
 #include "common/grpc_status.h"
 #include "common/spec_file.h"
 #include "common/sweep_expansion.h"
@@ -142,7 +144,7 @@ class Cli {
   int Refused(const char* what, const grpc::Status& status) {
     err_ << what << ": "
          << absl::StatusCodeToString(FromGrpcStatus(status).code()) << ": "
-         << status.error_message() << "\n";
+         << TerminalSafe(status.error_message()) << "\n";
     return 1;
   }
 
@@ -158,7 +160,7 @@ class Cli {
   int Submit(const std::string& path) {
     v1::SubmitRunRequest request;
     if (absl::Status s = ReadYamlFile(path, request.mutable_spec()); !s.ok()) {
-      err_ << s.message() << "\n";
+      err_ << TerminalSafe(s.message()) << "\n";
       return 2;
     }
     grpc::ClientContext context;
@@ -182,6 +184,7 @@ class Cli {
     if (!status.ok())
       return Refused(action == "retry" ? "sweep retry" : "sweep cancel",
                      status);
+    MakeTerminalSafe(&response);
     out_ << "sweep " << response.sweep().id() << " \""
          << response.sweep().name() << "\": ";
     if (response.runs().empty()) {
@@ -204,16 +207,16 @@ class Cli {
   int DryRun(const std::string& path) {
     v1::SweepSpec spec;
     if (absl::Status s = ReadYamlFile(path, &spec); !s.ok()) {
-      err_ << s.message() << "\n";
+      err_ << TerminalSafe(s.message()) << "\n";
       return 2;
     }
     absl::StatusOr<ExpandedSweep> expanded = ExpandSweep(spec);
     if (!expanded.ok()) {
-      err_ << path << ": " << expanded.status().message() << "\n";
+      err_ << path << ": " << TerminalSafe(expanded.status().message()) << "\n";
       return 2;
     }
-    out_ << "sweep \"" << spec.name() << "\": " << expanded->members.size()
-         << " members";
+    out_ << "sweep \"" << TerminalSafe(spec.name())
+         << "\": " << expanded->members.size() << " members";
     if (expanded->teachers.size() == 1) {
       out_ << " after training their teacher ("
            << expanded->teachers[0].spec.epochs() << " epochs)";
@@ -226,20 +229,22 @@ class Cli {
     out_ << "; nothing submitted\n";
     if (expanded->teachers.size() > 1) {
       for (const SweepTeacherSpec& t : expanded->teachers) {
-        out_ << absl::StrFormat("       %-40s %d epochs\n", t.name,
-                                t.spec.epochs());
+        out_ << absl::StrFormat("       %-40s %d epochs\n",
+                                TerminalSafe(t.name), t.spec.epochs());
       }
     }
     for (size_t i = 0; i < expanded->members.size(); ++i) {
       const v1::ExperimentSpec& m = expanded->members[i].spec;
       out_ << absl::StrFormat("%5d  %-40s seed %d, %d epochs\n", i + 1,
-                              expanded->members[i].name, m.seed(), m.epochs());
+                              TerminalSafe(expanded->members[i].name), m.seed(),
+                              m.epochs());
     }
     const v1::EarlyStopping& stopping = spec.early_stopping();
     if (stopping.rule() != v1::STOPPING_RULE_UNSPECIFIED) {
       out_ << "early stopping: " << v1::StoppingRule_Name(stopping.rule())
            << " on "
-           << (stopping.metric().empty() ? "eval/top1" : stopping.metric())
+           << (stopping.metric().empty() ? "eval/top1"
+                                         : TerminalSafe(stopping.metric()))
            << "\n";
     }
     if (spec.max_concurrent() > 0 || spec.priority() != 0) {
@@ -254,13 +259,14 @@ class Cli {
   int Sweep(const std::string& path, bool wait) {
     v1::SubmitSweepRequest request;
     if (absl::Status s = ReadYamlFile(path, request.mutable_spec()); !s.ok()) {
-      err_ << s.message() << "\n";
+      err_ << TerminalSafe(s.message()) << "\n";
       return 2;
     }
     grpc::ClientContext context;
     v1::SubmitSweepResponse response;
     grpc::Status status = stub_->SubmitSweep(&context, request, &response);
     if (!status.ok()) return Refused("sweep", status);
+    MakeTerminalSafe(response.mutable_sweep());
     out_ << "sweep " << response.sweep().id() << " \""
          << response.sweep().name() << "\": " << response.runs_size()
          << " runs";
@@ -359,6 +365,9 @@ class Cli {
         &runs, limit);
     if (!status.ok()) return Refused("runs list", status);
     if (limit > 0 && int64_t(runs.size()) > limit) runs.resize(limit);
+    if (format != OutputFormat::kJson) {
+      for (v1::Run& run : runs) MakeTerminalSafe(&run);
+    }
     switch (format) {
       case OutputFormat::kTable:
         out_ << FormatRunList(runs);
@@ -402,8 +411,8 @@ class Cli {
       if (!status.ok()) return Refused("runs metrics", status);
       for (const v1::MetricPoint& p : response.points()) {
         out << p.step() << "," << p.epoch() << "," << p.attempt() << ","
-            << p.key() << "," << absl::StrCat(p.value()) << "," << p.time_ms()
-            << "\n";
+            << CsvField(TerminalSafe(p.key())) << "," << absl::StrCat(p.value())
+            << "," << p.time_ms() << "\n";
       }
       points += response.points_size();
       request.set_page_token(response.next_page_token());
@@ -431,6 +440,7 @@ class Cli {
     if (got) context.TryCancel();
     grpc::Status status = reader->Finish();
     if (!got) return Refused("runs show", status);
+    MakeTerminalSafe(&first);
     out_ << FormatRunDetails(first.run(),
                              {first.metrics().begin(), first.metrics().end()});
     return 0;
@@ -453,6 +463,7 @@ class Cli {
     int32_t last_epoch = -1;
     v1::RunStatus last_status = v1::RUN_STATUS_UNSPECIFIED;
     while (reader->Read(&event)) {
+      MakeTerminalSafe(&event);
       run = event.run();
       UpdateProgress(event, &progress);
       const std::string line = ProgressLine(run, progress);
@@ -499,9 +510,9 @@ class Cli {
     grpc::Status status = reader->Finish();
     if (!status.ok()) {
       const absl::Status s = FromGrpcStatus(status);
-      return absl::Status(
-          s.code(),
-          absl::StrCat(absl::StatusCodeToString(s.code()), ": ", s.message()));
+      return absl::Status(s.code(),
+                          absl::StrCat(absl::StatusCodeToString(s.code()), ": ",
+                                       TerminalSafe(s.message())));
     }
     return data;
   }
@@ -549,6 +560,7 @@ class Cli {
     v1::SweepResults results;
     grpc::Status status = stub_->GetSweepResults(&context, request, &results);
     if (!status.ok()) return Refused("results", status);
+    if (*format != OutputFormat::kJson) MakeTerminalSafe(&results);
     switch (*format) {
       case OutputFormat::kTable:
         out_ << FormatResultsTable(results, *columns);
@@ -664,12 +676,14 @@ class Cli {
     v1::AnnotateResponse response;
     grpc::Status status = stub_->Annotate(&context, request, &response);
     if (!status.ok()) return Refused(a[0].c_str(), status);
+    MakeTerminalSafe(&response);
     std::vector<std::string> tags;
     for (const auto& [key, value] : response.tags())
       tags.push_back(absl::StrCat(key, "=", value));
     std::sort(tags.begin(), tags.end());
-    out_ << (request.has_run_id() ? absl::StrCat("run ", request.run_id())
-                                  : absl::StrCat("sweep ", request.sweep()))
+    out_ << (request.has_run_id()
+                 ? absl::StrCat("run ", request.run_id())
+                 : absl::StrCat("sweep ", TerminalSafe(request.sweep())))
          << ": tags " << (tags.empty() ? "(none)" : absl::StrJoin(tags, " "));
     if (!response.note().empty()) out_ << "; note: " << response.note();
     out_ << "\n";
@@ -721,6 +735,7 @@ class Cli {
         v1::Run& run = runs.emplace_back();
         if (grpc::Status s = FetchRun(id, &run); !s.ok())
           return Refused("compare", s);
+        if (*format != OutputFormat::kJson) MakeTerminalSafe(&run);
       }
       out_ << FormatRunComparison(runs, *format);
       return 0;
@@ -737,6 +752,7 @@ class Cli {
       grpc::Status status =
           stub_->GetSweepResults(&context, request, &results[i]);
       if (!status.ok()) return Refused("compare", status);
+      if (*format != OutputFormat::kJson) MakeTerminalSafe(&results[i]);
     }
     out_ << FormatSweepComparison(results[0], results[1], *columns, *format);
     return 0;
@@ -773,6 +789,7 @@ class Cli {
     v1::CreateTokenResponse response;
     grpc::Status status = admin_->CreateToken(&context, request, &response);
     if (!status.ok()) return Refused("tokens create", status);
+    MakeTerminalSafe(response.mutable_token());
     if (!out_file.empty()) {
       if (absl::Status s = WriteTokenFile(out_file, response.secret());
           !s.ok()) {
@@ -812,6 +829,7 @@ class Cli {
       out_ << ToJson(all) << "\n";
       return 0;
     }
+    for (v1::Token& t : tokens) MakeTerminalSafe(&t);
     if (*format == OutputFormat::kCsv) {
       out_ << "id,name,role,created_ms,revoked_ms\n";
       for (const v1::Token& t : tokens) {
@@ -837,6 +855,7 @@ class Cli {
     v1::Token token;
     grpc::Status status = admin_->RevokeToken(&context, request, &token);
     if (!status.ok()) return Refused("tokens revoke", status);
+    MakeTerminalSafe(&token);
     out_ << "revoked token " << token.id() << " \"" << token.name() << "\" ("
          << RoleWord(token.role()) << ")\n";
     return 0;
@@ -872,8 +891,9 @@ class Cli {
     v1::Run run;
     if (grpc::Status s = FetchRun(id, &run); !s.ok())
       return Refused("runs show", s);
-    out_ << (*format == OutputFormat::kJson ? ToJson(run) + "\n"
-                                            : FormatRunCsv(run));
+    out_ << (*format == OutputFormat::kJson
+                 ? ToJson(run) + "\n"
+                 : FormatRunCsv(TerminalSafeCopy(run)));
     return 0;
   }
 
@@ -898,6 +918,7 @@ class Cli {
       out_ << ToJson(all) << "\n";
       return 0;
     }
+    for (v1::Worker& w : workers) MakeTerminalSafe(&w);
     if (*format == OutputFormat::kCsv) {
       out_ << FormatWorkersCsv(workers);
       return 0;
@@ -922,6 +943,7 @@ class Cli {
     v1::Worker worker;
     grpc::Status status = stub_->DrainWorker(&context, request, &worker);
     if (!status.ok()) return Refused("workers drain", status);
+    MakeTerminalSafe(&worker);
     out_ << "worker " << worker.id() << " drains"
          << (worker.run_id() ? absl::StrCat(": run ", worker.run_id(),
                                             " is handed back with a resume "
@@ -932,7 +954,12 @@ class Cli {
   }
 
   static std::string RoleWord(v1::Role role) {
-    return absl::AsciiStrToLower(v1::Role_Name(role).substr(5));
+    // A role this CLI does not know (a newer coordinator's) by its number:
+    // Role_Name gives "" for it.
+    const std::string name = v1::Role_Name(role);
+    if (!absl::StartsWith(name, "ROLE_"))
+      return absl::StrCat("role ", static_cast<int>(role));
+    return absl::AsciiStrToLower(name.substr(5));
   }
 
   static std::string Time(int64_t ms) {

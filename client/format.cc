@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "client/terminal.h"
 #include "common/metric_keys.h"
 #include "common/spec_fields.h"
 #include "common/sweep_expansion.h"
@@ -602,7 +603,8 @@ std::string TsnePlot(const std::string& csv, int width, int height) {
     if (f.size() != 4 || !absl::SimpleAtod(f[1], &p.x) ||
         !absl::SimpleAtod(f[2], &p.y) || !absl::SimpleAtoi(f[3], &p.label)) {
       return absl::StrCat("tsne.csv line ", line_number,
-                          " is not model,x,y,label: \"", line, "\"\n");
+                          " is not model,x,y,label: \"", TerminalSafe(line),
+                          "\"\n");
     }
     if (models.empty() || models.back().first != f[0])
       models.push_back({f[0], {}});
@@ -624,7 +626,7 @@ std::string TsnePlot(const std::string& csv, int width, int height) {
           y1 > y0 ? int((y1 - p.y) / (y1 - y0) * (height - 1) + 0.5) : 0;
       ++cells[size_t(cy * width + cx)][p.label];
     }
-    absl::StrAppend(&out, name, " (", points.size(),
+    absl::StrAppend(&out, TerminalSafe(name), " (", points.size(),
                     " test images; a digit is a class)\n");
     out += "┌";
     for (int i = 0; i < width; ++i) out += "─";

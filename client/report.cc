@@ -282,6 +282,12 @@ constexpr char kStyle[] =
     "align:center}.note{color:#555}td.mark{text-align:center}"
     "tr.teacher td:nth-child(2){text-align:center}";
 
+}  // namespace
+
+std::string_view PageStyle() { return kStyle; }
+
+namespace {
+
 // The page's start: title, style, and a reload every `refresh` seconds.
 std::string Head(const std::string& title, int refresh) {
   return absl::StrCat(

@@ -6,6 +6,7 @@
 #define DISTILL_CLIENT_REPORT_H_
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "client/format.h"
@@ -26,6 +27,11 @@ struct ReportRun {
 inline constexpr int kReportPointsPerCurve = 300;
 inline constexpr int kReportTsnePoints = 600;
 inline constexpr int kReportTsneMaps = 24;
+
+// The text of the one <style> element every page and report has: its
+// digest goes in the pages' Content-Security-Policy, which allows no other
+// style and no script.
+std::string_view PageStyle();
 
 // The sweep's report. `refresh_seconds` > 0 makes the page reload itself
 // that often (the coordinator's live pages, while runs are running).

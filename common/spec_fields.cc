@@ -3,7 +3,9 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
+#include <charconv>
 #include <string>
+#include <system_error>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
@@ -17,11 +19,20 @@ namespace {
 using google::protobuf::FieldDescriptor;
 using google::protobuf::Message;
 
-// The shortest text that reads back as the same double.
+// The shortest text in printf's %g that reads back as the same double
+// (the form run_fields has always stored); zero of either sign is "0".
+// Never throws: the text is read back with std::from_chars, which reports
+// a subnormal or out-of-range text in its result instead of throwing (as
+// std::stod did, for 1e-310).
 std::string DoubleText(double x) {
+  if (x == 0) return "0";
   for (int digits = 1; digits <= 17; ++digits) {
     std::string text = absl::StrFormat("%.*g", digits, x);
-    if (std::stod(text) == x) return text;
+    double back = 0;
+    const auto [end, error] =
+        std::from_chars(text.data(), text.data() + text.size(), back);
+    if (error == std::errc() && end == text.data() + text.size() && back == x)
+      return text;
   }
   return absl::StrFormat("%.17g", x);
 }
@@ -75,6 +86,14 @@ std::vector<std::pair<std::string, std::string>> FlattenSpec(
   std::vector<std::pair<std::string, std::string>> out;
   Flatten(spec, "", &out);
   return out;
+}
+
+double FloatingValue(const google::protobuf::Message& message,
+                     const google::protobuf::FieldDescriptor* field) {
+  const google::protobuf::Reflection* r = message.GetReflection();
+  return field->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_FLOAT
+             ? r->GetFloat(message, field)
+             : r->GetDouble(message, field);
 }
 
 absl::StatusOr<std::string> CanonicalFieldValue(const std::string& path,

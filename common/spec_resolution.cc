@@ -1,10 +1,14 @@
 #include "common/spec_resolution.h"
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
 #include <map>
 #include <string>
 
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
+#include "common/spec_fields.h"
 
 namespace distill {
 namespace {
@@ -57,6 +61,28 @@ void ResolveLosses(v1::Losses& l) {
   if (!ikd.has_scale_by_tau_squared()) ikd.set_scale_by_tau_squared(true);
 }
 
+// Every -0 in `spec` (nested too) made +0: the two are equal, and a stored
+// spec, its run_fields and the engine then all say 0.
+void PositiveZeros(v1::ExperimentSpec& spec) {
+  ForEachFloatingField(
+      spec, "",
+      [](google::protobuf::Message& owner,
+         const google::protobuf::FieldDescriptor* field, const std::string&) {
+        const google::protobuf::Reflection* r = owner.GetReflection();
+        // HasField: a proto3 -0 is "set" (its bits are not zero).
+        if (FloatingValue(owner, field) == 0 && r->HasField(owner, field)) {
+          if (field->cpp_type() ==
+              google::protobuf::FieldDescriptor::CPPTYPE_FLOAT) {
+            r->SetFloat(&owner, field, 0.0f);
+          } else {
+            r->SetDouble(&owner, field, 0.0);
+          }
+        }
+        return absl::OkStatus();
+      })
+      .IgnoreError();
+}
+
 void ResolveEvaluation(v1::EvaluationSpec& e) {
   if (e.tsne_points() == 0) e.set_tsne_points(defaults::kTsnePoints);
   if (e.knn_bank() == 0) e.set_knn_bank(defaults::kKnnBank);
@@ -86,6 +112,7 @@ absl::StatusOr<v1::VitSpec> ResolveVit(const v1::VitSpec& vit) {
 
 absl::StatusOr<v1::ExperimentSpec> ResolveSpec(const v1::ExperimentSpec& spec) {
   v1::ExperimentSpec s = spec;
+  PositiveZeros(s);
   ResolveDataset(*s.mutable_dataset());
   ResolveEvaluation(*s.mutable_evaluation());
   if (!s.has_max_restarts()) s.set_max_restarts(defaults::kMaxRestarts);

@@ -1,5 +1,9 @@
 #include "common/validation.h"
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
+#include <cfloat>
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
@@ -9,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
 #include "common/metric_keys.h"
+#include "common/spec_fields.h"
 #include "common/spec_resolution.h"
 
 namespace distill {
@@ -52,6 +57,33 @@ absl::Status FirstError(std::initializer_list<absl::Status> checks) {
     if (!s.ok()) return s;
   }
   return absl::OkStatus();
+}
+
+// Every floating-point field of `message` (nested too, by its path) is 0
+// or a finite normal number. A subnormal one (0 < |x| < 2.2e-308, such as
+// 1e-310) is refused by name: it is 0 in the engine's float32 and trains
+// or weighs nothing, so a run that asks for it asks for something else.
+// Each field's own range (ValidateSpec) refuses huge values.
+absl::Status CheckNumbers(const v1::ExperimentSpec& spec) {
+  return ForEachFloatingField(
+      spec, "",
+      [](const google::protobuf::Message& owner,
+         const google::protobuf::FieldDescriptor* field,
+         const std::string& path) -> absl::Status {
+        const double x = FloatingValue(owner, field);
+        if (!std::isfinite(x)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat(path, " must be a finite number, got ", x));
+        }
+        if (x != 0 && std::fabs(x) < DBL_MIN) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              path,
+              " must be 0 or at least 2.2250738585072014e-308 in magnitude "
+              "(a subnormal number is 0 in the engine's float32), got ",
+              x));
+        }
+        return absl::OkStatus();
+      });
 }
 
 absl::Status ValidateLosses(const v1::Losses& l) {
@@ -154,6 +186,7 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
         absl::StrCat("kind must be TRAIN_TEACHER, DISTILL or EVALUATE, got ",
                      v1::ExperimentKind_Name(spec.kind())));
   }
+  if (absl::Status s = CheckNumbers(spec); !s.ok()) return s;
   const v1::DatasetSpec& data = spec.dataset();
   if (absl::Status s = FirstError(
           {CheckLength("name", spec.name(), limits::kNameBytes),

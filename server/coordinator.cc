@@ -237,9 +237,13 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   c->admin_ =
       std::make_unique<AdminServiceImpl>(c->scheduler_.get(), c->auth_.get());
   if (!options.http_listen.empty()) {
+    PageServerOptions pages_options;
+    pages_options.listen = options.http_listen;
+    pages_options.insecure = options.insecure;
+    pages_options.tls = options.tls;
+    pages_options.http = options.http;
     absl::StatusOr<std::unique_ptr<PageServer>> pages =
-        PageServer::Start(options.http_listen, c->scheduler_.get(),
-                          c->auth_.get(), options.insecure);
+        PageServer::Start(pages_options, c->scheduler_.get(), c->auth_.get());
     if (!pages.ok()) return pages.status();
     c->page_server_ = *std::move(pages);
   }

@@ -55,6 +55,8 @@ struct CoordinatorOptions {
   // The live pages (server/pages.h): host:port; empty: none. Port 0 picks a
   // free one (see Coordinator::http_port()).
   std::string http_listen;
+  // The pages' limits and deadlines (server/http_server.h).
+  HttpServerOptions http;
   // Workers on demand from Slurm (server/slurm_launcher.h); none when unset.
   std::optional<SlurmLauncherOptions> slurm;
   absl::Duration launcher_period = absl::Seconds(5);
@@ -78,6 +80,8 @@ class Coordinator {
   int metrics_port() const;
   // The live pages' port; 0 without http_listen.
   int http_port() const;
+  // The live pages; REQUIRES: http_listen was set.
+  PageServer& page_server() { return *page_server_; }
   std::string address() const;
   Scheduler& scheduler() { return *scheduler_; }
   // Blocks until Shutdown is called.

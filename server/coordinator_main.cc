@@ -39,9 +39,9 @@ ABSL_FLAG(std::string, metrics_listen, "",
           "no token); empty: off");
 ABSL_FLAG(std::string, http_listen, "",
           "host:port for the live pages (an index of sweeps and runs, each "
-          "sweep's report, each run's page; read-only); loopback, or "
-          "elsewhere with tokens and an Authorization: Bearer header; empty: "
-          "off");
+          "sweep's report, each run's page; read-only): HTTPS with "
+          "--tls_cert/--tls_key; beyond loopback as the gRPC port (TLS and "
+          "tokens, or --insecure); empty: off");
 ABSL_FLAG(std::string, launcher, "",
           "slurm: submit worker jobs (sbatch --slurm_script) while runs are "
           "queued, up to --slurm_max_workers; empty: none");
@@ -149,7 +149,8 @@ int main(int argc, char** argv) {
               << ":" << port << "/metrics" << std::endl;
   }
   if (const int port = (*coordinator)->http_port(); port != 0) {
-    std::cerr << "distill-coordinator: pages on http://"
+    std::cerr << "distill-coordinator: pages on "
+              << (options.tls.cert.empty() ? "http://" : "https://")
               << options.http_listen.substr(0, options.http_listen.rfind(':'))
               << ":" << port << "/" << std::endl;
   }

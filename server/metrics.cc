@@ -119,7 +119,20 @@ void CoordinatorMetrics::PointsIngested(int64_t n) {
 
 void CoordinatorMetrics::RpcFailed(const std::string& method,
                                    const std::string& code) {
-  rpc_errors_.Add({{"method", method}, {"code", code}}).Increment();
+  // The services have 26 methods; anything past that is made up.
+  constexpr size_t kMaxRpcMethods = 64;
+  std::string label = method;
+  {
+    absl::MutexLock lock(&methods_mu_);
+    if (!methods_.contains(method)) {
+      if (methods_.size() < kMaxRpcMethods && method.size() <= 128) {
+        methods_.insert(method);
+      } else {
+        label = "other";
+      }
+    }
+  }
+  rpc_errors_.Add({{"method", label}, {"code", code}}).Increment();
 }
 
 void CoordinatorMetrics::SetRuns(

@@ -16,6 +16,10 @@
 #include <memory>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
+
 namespace distill {
 
 // Thread-safe (prometheus-cpp's metrics are).
@@ -44,6 +48,11 @@ class CoordinatorMetrics {
   prometheus::Histogram& lease_wait_;
   prometheus::Counter& points_;
   prometheus::Family<prometheus::Counter>& rpc_errors_;
+  // The methods rpc_errors_ has a series for: at most kMaxRpcMethods, so
+  // that a client calling made-up methods cannot grow it without bound
+  // (the rest count as "other").
+  absl::Mutex methods_mu_;
+  absl::flat_hash_set<std::string> methods_ ABSL_GUARDED_BY(methods_mu_);
 };
 
 // A gRPC server interceptor that counts every call ending in an error, by

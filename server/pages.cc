@@ -1,8 +1,9 @@
 #include "server/pages.h"
 
-#include <httplib.h>
+#include <algorithm>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -10,6 +11,7 @@
 #include "absl/strings/strip.h"
 #include "client/report.h"
 #include "common/log.h"
+#include "common/sha256.h"
 
 namespace distill {
 namespace {
@@ -21,29 +23,46 @@ constexpr int kIndexRuns = 100;
 // A tsne.csv of 2,000 points a model is ~100 KB.
 constexpr size_t kMaxTsneBytes = 4 << 20;
 
+HttpResponse Html(std::string body, int status = 200) {
+  HttpResponse response;
+  response.status = status;
+  response.body = std::move(body);
+  return response;
+}
+
 // The page of an error: its HTTP status and the reason.
-void Fail(httplib::Response& response, const absl::Status& status) {
-  int code = 500;
+HttpResponse Fail(const absl::Status& status) {
+  HttpResponse response;
   switch (status.code()) {
     case absl::StatusCode::kNotFound:
-      code = 404;
+      response.status = 404;
       break;
     case absl::StatusCode::kInvalidArgument:
-      code = 400;
+      response.status = 400;
       break;
     case absl::StatusCode::kUnauthenticated:
-      code = 401;
+      response.status = 401;
       break;
     case absl::StatusCode::kPermissionDenied:
-      code = 403;
+      response.status = 403;
       break;
     default:
+      response.status = 500;
       break;
   }
-  response.status = code;
-  response.set_content(absl::StrCat(absl::StatusCodeToString(status.code()),
-                                    ": ", status.message(), "\n"),
-                       "text/plain; charset=utf-8");
+  response.content_type = "text/plain; charset=utf-8";
+  response.body = absl::StrCat(absl::StatusCodeToString(status.code()), ": ",
+                               status.message(), "\n");
+  return response;
+}
+
+HttpResponse NotAllowed(const char* allow) {
+  HttpResponse response;
+  response.status = 405;
+  response.content_type = "text/plain; charset=utf-8";
+  response.headers.emplace_back("Allow", allow);
+  response.body = absl::StrCat("this page takes ", allow, "\n");
+  return response;
 }
 
 // A run's history as a watcher's first event has it, and its t-SNE maps.
@@ -77,11 +96,128 @@ std::string LoginPage() {
          "</button></form></body></html>\n";
 }
 
+// No script at all, the one style of the pages (by its digest), forms only
+// to this site, never inside a frame.
+std::string ContentSecurityPolicy() {
+  const std::string digest = absl::HexStringToBytes(Sha256Hex(PageStyle()));
+  return absl::StrCat("default-src 'none'; style-src 'sha256-",
+                      absl::Base64Escape(digest),
+                      "'; form-action 'self'; frame-ancestors 'none'; "
+                      "base-uri 'none'");
+}
+
+// The token a request carries: its Authorization header, or the cookie
+// /login set, as an "Authorization" header's value.
+std::string Credentials(const HttpRequest& request) {
+  std::string header = request.Header("authorization");
+  if (!header.empty()) return header;
+  for (const auto& [name, value] : request.headers) {
+    if (name != "cookie") continue;
+    for (absl::string_view c : absl::StrSplit(value, ';')) {
+      c = absl::StripAsciiWhitespace(c);
+      if (absl::ConsumePrefix(&c, "distill_token="))
+        return absl::StrCat("Bearer ", c);
+    }
+  }
+  return "";
+}
+
 }  // namespace
 
+Pages::Pages(Scheduler* scheduler, const Authenticator* auth)
+    : scheduler_(scheduler),
+      auth_(auth),
+      content_security_policy_(ContentSecurityPolicy()) {}
+
+HttpResponse Pages::Handle(const HttpRequest& request) const {
+  HttpResponse response = Route(request);
+  response.headers.emplace_back("Content-Security-Policy",
+                                content_security_policy_);
+  response.headers.emplace_back("X-Content-Type-Options", "nosniff");
+  response.headers.emplace_back("X-Frame-Options", "DENY");
+  response.headers.emplace_back("Referrer-Policy", "no-referrer");
+  // Behind a token: no copy in a shared cache or the browser's history.
+  response.headers.emplace_back("Cache-Control", "no-store");
+  return response;
+}
+
+HttpResponse Pages::Route(const HttpRequest& request) const {
+  const std::string& path = request.path;
+  const bool read = request.method == "GET" || request.method == "HEAD";
+  if (path == "/login") {
+    if (read) return Html(LoginPage());
+    if (request.method != "POST") return NotAllowed("GET, HEAD, POST");
+    const std::string token = FormValue(request.body, "token");
+    absl::StatusOr<Principal> who = auth_->AuthorizeHeader(
+        absl::StrCat("Bearer ", token), Permission::kRead);
+    if (!who.ok()) return Fail(who.status());
+    // The secret only in a cookie scripts cannot read, for this site; over
+    // TLS, never sent in clear.
+    HttpResponse response = Html("", 303);
+    response.headers.emplace_back(
+        "Set-Cookie", absl::StrCat("distill_token=", token,
+                                   "; HttpOnly; SameSite=Strict; Path=/",
+                                   request.tls ? "; Secure" : ""));
+    response.headers.emplace_back("Location", "/");
+    return response;
+  }
+  // With tokens on, every page asks for one that may read.
+  if (auth_->enabled()) {
+    absl::StatusOr<Principal> who =
+        auth_->AuthorizeHeader(Credentials(request), Permission::kRead);
+    if (absl::IsUnauthenticated(who.status())) {
+      return Html(LoginPage(), 401);  // A browser is sent to the form.
+    }
+    if (!who.ok()) return Fail(who.status());
+  }
+  if (!read) return NotAllowed("GET, HEAD");
+  if (path == "/") {
+    absl::StatusOr<std::vector<v1::Sweep>> sweeps =
+        scheduler_->RecentSweeps(kIndexSweeps);
+    if (!sweeps.ok()) return Fail(sweeps.status());
+    absl::StatusOr<std::vector<v1::Run>> runs =
+        scheduler_->RecentRuns(kIndexRuns);
+    if (!runs.ok()) return Fail(runs.status());
+    return Html(RenderIndex(*sweeps, *runs, kRefreshSeconds));
+  }
+  absl::string_view rest = path;
+  if (absl::ConsumePrefix(&rest, "/sweeps/") && !rest.empty() &&
+      !absl::StrContains(rest, '/')) {
+    absl::StatusOr<v1::SweepResults> results =
+        scheduler_->SweepResults(std::string(rest));
+    if (!results.ok()) return Fail(results.status());
+    std::vector<ReportRun> runs;
+    bool running = false;
+    for (const v1::MemberResult& m : results->members()) {
+      running = running || !IsTerminal(m.status());
+      absl::StatusOr<v1::Run> run = scheduler_->GetRun(m.run_id());
+      if (run.ok()) runs.push_back(DrawnRun(*scheduler_, *run));
+    }
+    for (const v1::TeacherResult& t : results->teachers())
+      running = running || !IsTerminal(t.status());
+    return Html(RenderReport(*results, runs, AllResultColumns(),
+                             running ? kRefreshSeconds : 0));
+  }
+  rest = path;
+  int64_t id = 0;
+  if (absl::ConsumePrefix(&rest, "/runs/") && !rest.empty() &&
+      std::all_of(rest.begin(), rest.end(),
+                  [](char c) { return absl::ascii_isdigit(c); })) {
+    if (!absl::SimpleAtoi(rest, &id))
+      return Fail(absl::NotFoundError("no such run"));
+    absl::StatusOr<v1::Run> run = scheduler_->GetRun(id);
+    if (!run.ok()) return Fail(run.status());
+    return Html(RenderRunPage(*run, DrawnRun(*scheduler_, *run),
+                              IsTerminal(run->status()) ? 0 : kRefreshSeconds));
+  }
+  return Fail(absl::NotFoundError(
+      "no page here (the pages are /, /sweeps/SWEEP and /runs/ID)"));
+}
+
 absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(
-    const std::string& listen, Scheduler* scheduler, const Authenticator* auth,
-    bool insecure) {
+    const PageServerOptions& options, Scheduler* scheduler,
+    const Authenticator* auth) {
+  const std::string& listen = options.listen;
   const size_t colon = listen.rfind(':');
   int port = 0;
   if (colon == std::string::npos ||
@@ -91,121 +227,47 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(
         absl::StrCat("--http_listen must be host:port, got \"", listen, "\""));
   }
   std::string host = listen.substr(0, colon);
-  const bool loopback =
-      absl::StartsWith(host, "127.") || host == "localhost" || host == "[::1]";
-  if (!loopback && (!auth->enabled() || !insecure)) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "refusing to serve pages on ", listen,
-        ": beyond loopback they need --auth=tokens (each page then asks for "
-        "one) and, since they are plain HTTP, --insecure (a TLS proxy or a "
-        "trusted network in front); or listen on 127.0.0.1 and tunnel"));
+  const bool loopback = absl::StartsWith(host, "127.") || host == "localhost" ||
+                        host == "[::1]" || host == "::1";
+  const bool tls = !options.tls.cert.empty();
+  // The gRPC port's rule: beyond loopback, TLS and tokens, or the
+  // operator's word.
+  if (!loopback && !(tls && auth->enabled())) {
+    const std::string missing =
+        tls ? "tokens" : (auth->enabled() ? "TLS" : "TLS or tokens");
+    if (!options.insecure) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "refusing to serve pages on ", listen, " without ", missing,
+          ": beyond loopback a token would cross the network in clear, or "
+          "anyone who reaches the port could read every run. Give "
+          "--tls_cert and --tls_key and keep --auth=tokens, listen on "
+          "127.0.0.1 and tunnel, or pass --insecure on a network you trust"));
+    }
+    DISTILL_LOG(WARNING) << "INSECURE: serving pages on " << listen
+                         << " without " << missing
+                         << ": anyone on the network may read every run, or "
+                            "a token may be seen in clear (--insecure)";
   }
   if (host.size() > 2 && host.front() == '[')
     host = host.substr(1, host.size() - 2);
-  std::unique_ptr<PageServer> pages(new PageServer());
-  pages->server_ = std::make_unique<httplib::Server>();
-  httplib::Server& server = *pages->server_;
-  // With tokens on, every page asks for one that may read: in an
-  // "Authorization: Bearer" header, or in the cookie /login sets.
-  server.set_pre_routing_handler(
-      [auth](const httplib::Request& request, httplib::Response& response) {
-        if (!auth->enabled() || request.path == "/login")
-          return httplib::Server::HandlerResponse::Unhandled;
-        std::string header = request.get_header_value("Authorization");
-        if (header.empty()) {
-          const std::string cookies = request.get_header_value("Cookie");
-          for (absl::string_view c : absl::StrSplit(cookies, ';')) {
-            c = absl::StripAsciiWhitespace(c);
-            if (absl::ConsumePrefix(&c, "distill_token="))
-              header = absl::StrCat("Bearer ", c);
-          }
-        }
-        absl::StatusOr<Principal> who =
-            auth->AuthorizeHeader(header, Permission::kRead);
-        if (who.ok()) return httplib::Server::HandlerResponse::Unhandled;
-        if (absl::IsUnauthenticated(who.status())) {
-          // A browser is sent to the form.
-          response.status = 401;
-          response.set_content(LoginPage(), "text/html; charset=utf-8");
-          return httplib::Server::HandlerResponse::Handled;
-        }
-        Fail(response, who.status());
-        return httplib::Server::HandlerResponse::Handled;
+  std::unique_ptr<PageServer> server(new PageServer());
+  server->pages_ = std::make_unique<Pages>(scheduler, auth);
+  HttpServerOptions http = options.http;
+  http.host = host;
+  http.port = port;
+  http.tls_cert = options.tls.cert;
+  http.tls_key = options.tls.key;
+  absl::StatusOr<std::unique_ptr<HttpServer>> started = HttpServer::Start(
+      http, [pages = server->pages_.get()](const HttpRequest& request) {
+        return pages->Handle(request);
       });
-  server.Get("/login",
-             [](const httplib::Request&, httplib::Response& response) {
-               response.set_content(LoginPage(), "text/html; charset=utf-8");
-             });
-  server.Post("/login", [auth](const httplib::Request& request,
-                               httplib::Response& response) {
-    const std::string token = request.get_param_value("token");
-    absl::StatusOr<Principal> who = auth->AuthorizeHeader(
-        absl::StrCat("Bearer ", token), Permission::kRead);
-    if (!who.ok()) return Fail(response, who.status());
-    // The secret only in a cookie scripts cannot read, for this site.
-    response.set_header("Set-Cookie",
-                        absl::StrCat("distill_token=", token,
-                                     "; HttpOnly; SameSite=Strict; Path=/"));
-    response.set_redirect("/", 303);
-  });
-  server.Get(
-      "/", [scheduler](const httplib::Request&, httplib::Response& response) {
-        absl::StatusOr<std::vector<v1::Sweep>> sweeps =
-            scheduler->RecentSweeps(kIndexSweeps);
-        if (!sweeps.ok()) return Fail(response, sweeps.status());
-        absl::StatusOr<std::vector<v1::Run>> runs =
-            scheduler->RecentRuns(kIndexRuns);
-        if (!runs.ok()) return Fail(response, runs.status());
-        response.set_content(RenderIndex(*sweeps, *runs, kRefreshSeconds),
-                             "text/html; charset=utf-8");
-      });
-  server.Get(R"(/sweeps/([^/]+))", [scheduler](const httplib::Request& request,
-                                               httplib::Response& response) {
-    absl::StatusOr<v1::SweepResults> results =
-        scheduler->SweepResults(request.matches[1]);
-    if (!results.ok()) return Fail(response, results.status());
-    std::vector<ReportRun> runs;
-    bool running = false;
-    for (const v1::MemberResult& m : results->members()) {
-      running = running || !IsTerminal(m.status());
-      absl::StatusOr<v1::Run> run = scheduler->GetRun(m.run_id());
-      if (run.ok()) runs.push_back(DrawnRun(*scheduler, *run));
-    }
-    for (const v1::TeacherResult& t : results->teachers())
-      running = running || !IsTerminal(t.status());
-    response.set_content(RenderReport(*results, runs, AllResultColumns(),
-                                      running ? kRefreshSeconds : 0),
-                         "text/html; charset=utf-8");
-  });
-  server.Get(R"(/runs/(\d+))", [scheduler](const httplib::Request& request,
-                                           httplib::Response& response) {
-    int64_t id = 0;
-    if (!absl::SimpleAtoi(request.matches[1].str(), &id))
-      return Fail(response, absl::InvalidArgumentError("not a run id"));
-    absl::StatusOr<v1::Run> run = scheduler->GetRun(id);
-    if (!run.ok()) return Fail(response, run.status());
-    response.set_content(
-        RenderRunPage(*run, DrawnRun(*scheduler, *run),
-                      IsTerminal(run->status()) ? 0 : kRefreshSeconds),
-        "text/html; charset=utf-8");
-  });
-  if (port == 0) {
-    port = server.bind_to_any_port(host);
-  } else if (!server.bind_to_port(host, port)) {
-    port = -1;
+  if (!started.ok()) {
+    return absl::Status(started.status().code(),
+                        absl::StrCat("cannot serve pages on ", listen, ": ",
+                                     started.status().message()));
   }
-  if (port <= 0) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot serve pages on ", listen));
-  }
-  pages->port_ = port;
-  pages->thread_ = std::thread([s = &server] { s->listen_after_bind(); });
-  return pages;
-}
-
-PageServer::~PageServer() {
-  server_->stop();
-  if (thread_.joinable()) thread_.join();
+  server->http_ = *std::move(started);
+  return server;
 }
 
 }  // namespace distill

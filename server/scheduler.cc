@@ -231,8 +231,14 @@ absl::StatusOr<v1::Run> Scheduler::SubmitRun(
     run.set_status(*status);
     run.set_teacher_run_id(spec.teacher().run_id());
   }
-  absl::StatusOr<v1::Run> inserted = InsertRun(std::move(run));
-  if (inserted.ok()) QueueChanged();
+  // One transaction: a call that fails leaves no run behind.
+  absl::StatusOr<v1::Run> inserted;
+  absl::Status s = store_->InTransaction([&]() -> absl::Status {
+    inserted = InsertRun(std::move(run));
+    return inserted.status();
+  });
+  if (!s.ok()) return s;
+  QueueChanged();
   return inserted;
 }
 
@@ -1898,13 +1904,17 @@ absl::StatusOr<int> Scheduler::ExpireLeasesOfHosts(const std::string& prefix) {
       store_->ListRuns(0, v1::RUNNING);
   if (!running.ok()) return running.status();
   int expired = 0;
-  for (v1::Run& run : *running) {
-    absl::StatusOr<WorkerRecord> worker = store_->GetWorker(run.worker_id());
-    if (!worker.ok() || worker->hostname.rfind(prefix, 0) != 0) continue;
-    run.set_lease_expires_ms(clock_->NowMs() - 1);
-    if (absl::Status s = store_->UpdateRun(run); !s.ok()) return s;
-    ++expired;
-  }
+  absl::Status s = store_->InTransaction([&]() -> absl::Status {
+    for (v1::Run& run : *running) {
+      absl::StatusOr<WorkerRecord> worker = store_->GetWorker(run.worker_id());
+      if (!worker.ok() || worker->hostname.rfind(prefix, 0) != 0) continue;
+      run.set_lease_expires_ms(clock_->NowMs() - 1);
+      if (absl::Status s = store_->UpdateRun(run); !s.ok()) return s;
+      ++expired;
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
   if (expired > 0) {
     if (absl::Status s = ExpireLeasesLocked(); !s.ok()) return s;
   }

@@ -5,6 +5,7 @@
 #include "common/grpc_status.h"
 #include "common/run_files.h"
 #include "common/token.h"
+#include "server/no_throw.h"
 
 namespace distill {
 namespace {
@@ -31,13 +32,15 @@ grpc::ServerUnaryReactor* Finished(grpc::CallbackServerContext* context,
 // Finishes a unary call with what `body` returns, run on `pool`: the
 // handler's reads and writes wait there, not in a gRPC reaction (where a
 // long listing would hold up every call behind it). `body` captures by
-// value: the handler has returned when it runs.
+// value: the handler has returned when it runs. An exception `body` lets
+// through fails the call (NoThrow), not the process.
 grpc::ServerUnaryReactor* OnPool(grpc::CallbackServerContext* context,
-                                 TaskPool* pool,
+                                 TaskPool* pool, const char* rpc,
                                  std::function<grpc::Status()> body) {
   grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-  pool->Schedule(
-      [reactor, body = std::move(body)] { reactor->Finish(body()); });
+  pool->Schedule([reactor, rpc, body = std::move(body)] {
+    reactor->Finish(NoThrow(rpc, body));
+  });
   return reactor;
 }
 
@@ -80,7 +83,9 @@ class FileReactor final : public grpc::ServerWriteReactor<Chunk> {
 
  private:
   void Next() {
-    absl::StatusOr<std::string> data = reader_->Read(kFileChunkBytes);
+    absl::StatusOr<std::string> data = NoThrow("a run file's download", [&] {
+      return reader_->Read(kFileChunkBytes);
+    });
     if (!data.ok()) {
       this->Finish(ToGrpcStatus(data.status()));
       return;
@@ -119,7 +124,9 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::RunFileChunk> {
                             "the first run-file chunk must carry the header"));
         return;
       }
-      absl::Status s = scheduler_->FinishUpload(header_, *writer_, caller_);
+      absl::Status s = NoThrow("UploadRunFile", [&] {
+        return scheduler_->FinishUpload(header_, *writer_, caller_);
+      });
       if (s.ok()) response_->set_sha256(header_.sha256());
       Finish(ToGrpcStatus(s));
       return;
@@ -132,14 +139,17 @@ class UploadReactor final : public grpc::ServerReadReactor<v1::RunFileChunk> {
       }
       header_ = chunk_.header();
       absl::StatusOr<std::unique_ptr<RunFileWriter>> writer =
-          scheduler_->BeginUpload(header_, caller_);
+          NoThrow("UploadRunFile",
+                  [&] { return scheduler_->BeginUpload(header_, caller_); });
       if (!writer.ok()) {
         Finish(ToGrpcStatus(writer.status()));
         return;
       }
       writer_ = *std::move(writer);
     }
-    if (absl::Status s = writer_->Append(chunk_.data()); !s.ok()) {
+    if (absl::Status s = NoThrow(
+            "UploadRunFile", [&] { return writer_->Append(chunk_.data()); });
+        !s.ok()) {
       Finish(ToGrpcStatus(s));
       return;
     }
@@ -241,8 +251,9 @@ class LeasePoll final : public grpc::ServerUnaryReactor {
                                 "the worker gave up on its LeaseRun"));
         return;
       }
-      absl::StatusOr<v1::LeaseRunResponse> now =
-          state->scheduler->LeaseRun(state->worker_id, state->caller);
+      absl::StatusOr<v1::LeaseRunResponse> now = NoThrow("LeaseRun", [&] {
+        return state->scheduler->LeaseRun(state->worker_id, state->caller);
+      });
       if (!now.ok() || now->has_run() || now->drain_requested() || timed_out ||
           state->scheduler->shutting_down()) {
         End(state, Reply(std::move(now), state->response));
@@ -333,7 +344,8 @@ class WatchReactor final : public grpc::ServerWriteReactor<v1::RunEvent> {
         dirty_ = false;
       }
       absl::StatusOr<std::optional<v1::RunEvent>> event =
-          scheduler_->PollRunEvent(run_id_, &cursor_);
+          NoThrow("WatchRun",
+                  [&] { return scheduler_->PollRunEvent(run_id_, &cursor_); });
       if (!event.ok()) {
         End(ToGrpcStatus(event.status()));
         return;
@@ -407,7 +419,7 @@ v1::Token ToProto(const TokenRecord& record) {
 grpc::ServerUnaryReactor* ExperimentServiceImpl::SubmitRun(
     grpc::CallbackServerContext* context, const v1::SubmitRunRequest* request,
     v1::Run* response) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+  return OnPool(context, &work_pool_, "SubmitRun", [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kChange);
     return Reply(scheduler_->SubmitRun(request->spec()), response);
   });
@@ -416,34 +428,37 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::SubmitRun(
 grpc::ServerUnaryReactor* ExperimentServiceImpl::SubmitSweep(
     grpc::CallbackServerContext* context, const v1::SubmitSweepRequest* request,
     v1::SubmitSweepResponse* response) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
-    DISTILL_AUTHORIZE(caller, Permission::kChange);
-    return Reply(scheduler_->SubmitSweep(request->spec()), response);
-  });
+  return OnPool(
+      context, &work_pool_, "SubmitSweep", [=, this]() -> grpc::Status {
+        DISTILL_AUTHORIZE(caller, Permission::kChange);
+        return Reply(scheduler_->SubmitSweep(request->spec()), response);
+      });
 }
 
 grpc::ServerUnaryReactor* ExperimentServiceImpl::CancelSweep(
     grpc::CallbackServerContext* context, const v1::SweepRequest* request,
     v1::SweepActionResponse* response) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
-    DISTILL_AUTHORIZE(caller, Permission::kChange);
-    return Reply(scheduler_->CancelSweep(request->sweep()), response);
-  });
+  return OnPool(
+      context, &work_pool_, "CancelSweep", [=, this]() -> grpc::Status {
+        DISTILL_AUTHORIZE(caller, Permission::kChange);
+        return Reply(scheduler_->CancelSweep(request->sweep()), response);
+      });
 }
 
 grpc::ServerUnaryReactor* ExperimentServiceImpl::RetrySweep(
     grpc::CallbackServerContext* context, const v1::SweepRequest* request,
     v1::SweepActionResponse* response) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
-    DISTILL_AUTHORIZE(caller, Permission::kChange);
-    return Reply(scheduler_->RetrySweep(request->sweep()), response);
-  });
+  return OnPool(
+      context, &work_pool_, "RetrySweep", [=, this]() -> grpc::Status {
+        DISTILL_AUTHORIZE(caller, Permission::kChange);
+        return Reply(scheduler_->RetrySweep(request->sweep()), response);
+      });
 }
 
 grpc::ServerUnaryReactor* ExperimentServiceImpl::Annotate(
     grpc::CallbackServerContext* context, const v1::AnnotateRequest* request,
     v1::AnnotateResponse* response) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+  return OnPool(context, &work_pool_, "Annotate", [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kChange);
     return Reply(scheduler_->Annotate(*request), response);
   });
@@ -452,7 +467,7 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::Annotate(
 grpc::ServerUnaryReactor* ExperimentServiceImpl::GetRun(
     grpc::CallbackServerContext* context, const v1::GetRunRequest* request,
     v1::Run* response) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+  return OnPool(context, &work_pool_, "GetRun", [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kRead);
     return Reply(scheduler_->GetRun(request->id()), response);
   });
@@ -461,7 +476,7 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::GetRun(
 grpc::ServerUnaryReactor* ExperimentServiceImpl::ListRuns(
     grpc::CallbackServerContext* context, const v1::ListRunsRequest* request,
     v1::ListRunsResponse* response) {
-  return OnPool(context, &bulk_pool_, [=, this]() -> grpc::Status {
+  return OnPool(context, &bulk_pool_, "ListRuns", [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kRead);
     absl::StatusOr<RunPage> page = scheduler_->FindRuns(*request);
     if (!page.ok()) return ToGrpcStatus(page.status());
@@ -475,16 +490,17 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::GetRunMetrics(
     grpc::CallbackServerContext* context,
     const v1::GetRunMetricsRequest* request,
     v1::GetRunMetricsResponse* response) {
-  return OnPool(context, &bulk_pool_, [=, this]() -> grpc::Status {
-    DISTILL_AUTHORIZE(caller, Permission::kRead);
-    absl::StatusOr<MetricPage> page = scheduler_->MetricHistory(
-        request->run_id(), request->page_token(), request->page_size());
-    if (!page.ok()) return ToGrpcStatus(page.status());
-    for (v1::MetricPoint& point : page->points)
-      *response->add_points() = std::move(point);
-    response->set_next_page_token(page->next_page_token);
-    return grpc::Status::OK;
-  });
+  return OnPool(
+      context, &bulk_pool_, "GetRunMetrics", [=, this]() -> grpc::Status {
+        DISTILL_AUTHORIZE(caller, Permission::kRead);
+        absl::StatusOr<MetricPage> page = scheduler_->MetricHistory(
+            request->run_id(), request->page_token(), request->page_size());
+        if (!page.ok()) return ToGrpcStatus(page.status());
+        for (v1::MetricPoint& point : page->points)
+          *response->add_points() = std::move(point);
+        response->set_next_page_token(page->next_page_token);
+        return grpc::Status::OK;
+      });
 }
 
 grpc::ServerWriteReactor<v1::RunEvent>* ExperimentServiceImpl::WatchRun(
@@ -505,7 +521,7 @@ grpc::ServerWriteReactor<v1::RunEvent>* ExperimentServiceImpl::WatchRun(
 grpc::ServerUnaryReactor* ExperimentServiceImpl::CancelRun(
     grpc::CallbackServerContext* context, const v1::CancelRunRequest* request,
     v1::Run* response) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+  return OnPool(context, &work_pool_, "CancelRun", [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kChange);
     return Reply(scheduler_->CancelRun(request->id()), response);
   });
@@ -514,10 +530,11 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::CancelRun(
 grpc::ServerUnaryReactor* ExperimentServiceImpl::GetSweepResults(
     grpc::CallbackServerContext* context,
     const v1::GetSweepResultsRequest* request, v1::SweepResults* response) {
-  return OnPool(context, &bulk_pool_, [=, this]() -> grpc::Status {
-    DISTILL_AUTHORIZE(caller, Permission::kRead);
-    return Reply(scheduler_->SweepResults(request->sweep()), response);
-  });
+  return OnPool(
+      context, &bulk_pool_, "GetSweepResults", [=, this]() -> grpc::Status {
+        DISTILL_AUTHORIZE(caller, Permission::kRead);
+        return Reply(scheduler_->SweepResults(request->sweep()), response);
+      });
 }
 
 grpc::ServerWriteReactor<v1::FileChunk>* ExperimentServiceImpl::DownloadRunFile(
@@ -527,7 +544,9 @@ grpc::ServerWriteReactor<v1::FileChunk>* ExperimentServiceImpl::DownloadRunFile(
       auth_->Authorize(*context, Permission::kRead);
   if (!caller.ok()) return new Refused<v1::FileChunk>(caller.status());
   absl::StatusOr<std::unique_ptr<RunFileReader>> reader =
-      scheduler_->OpenRunFile(request->run_id(), request->name());
+      NoThrow("DownloadRunFile", [&] {
+        return scheduler_->OpenRunFile(request->run_id(), request->name());
+      });
   if (!reader.ok()) return new Refused<v1::FileChunk>(reader.status());
   return new FileReactor<v1::FileChunk>(*std::move(reader));
 }
@@ -535,36 +554,39 @@ grpc::ServerWriteReactor<v1::FileChunk>* ExperimentServiceImpl::DownloadRunFile(
 grpc::ServerUnaryReactor* ExperimentServiceImpl::ListWorkers(
     grpc::CallbackServerContext* context, const v1::ListWorkersRequest* request,
     v1::ListWorkersResponse* response) {
-  return OnPool(context, &bulk_pool_, [=, this]() -> grpc::Status {
-    DISTILL_AUTHORIZE(caller, Permission::kRead);
-    absl::StatusOr<WorkerPage> page = scheduler_->ListWorkersPage(
-        request->page_token(), request->page_size());
-    if (!page.ok()) return ToGrpcStatus(page.status());
-    for (v1::Worker& worker : page->workers)
-      *response->add_workers() = std::move(worker);
-    response->set_next_page_token(page->next_page_token);
-    return grpc::Status::OK;
-  });
+  return OnPool(context, &bulk_pool_, "ListWorkers",
+                [=, this]() -> grpc::Status {
+                  DISTILL_AUTHORIZE(caller, Permission::kRead);
+                  absl::StatusOr<WorkerPage> page = scheduler_->ListWorkersPage(
+                      request->page_token(), request->page_size());
+                  if (!page.ok()) return ToGrpcStatus(page.status());
+                  for (v1::Worker& worker : page->workers)
+                    *response->add_workers() = std::move(worker);
+                  response->set_next_page_token(page->next_page_token);
+                  return grpc::Status::OK;
+                });
 }
 
 grpc::ServerUnaryReactor* ExperimentServiceImpl::DrainWorker(
     grpc::CallbackServerContext* context, const v1::DrainWorkerRequest* request,
     v1::Worker* response) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
-    DISTILL_AUTHORIZE(caller, Permission::kChange);
-    return Reply(scheduler_->DrainWorker(request->id()), response);
-  });
+  return OnPool(
+      context, &work_pool_, "DrainWorker", [=, this]() -> grpc::Status {
+        DISTILL_AUTHORIZE(caller, Permission::kChange);
+        return Reply(scheduler_->DrainWorker(request->id()), response);
+      });
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::RegisterWorker(
     grpc::CallbackServerContext* context,
     const v1::RegisterWorkerRequest* request,
     v1::RegisterWorkerResponse* response) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
-    DISTILL_AUTHORIZE(caller, Permission::kWork);
-    return Reply(scheduler_->RegisterWorker(*request, caller->token_id),
-                 response);
-  });
+  return OnPool(
+      context, &work_pool_, "RegisterWorker", [=, this]() -> grpc::Status {
+        DISTILL_AUTHORIZE(caller, Permission::kWork);
+        return Reply(scheduler_->RegisterWorker(*request, caller->token_id),
+                     response);
+      });
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::LeaseRun(
@@ -590,7 +612,7 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::LeaseRun(
 grpc::ServerUnaryReactor* WorkerServiceImpl::Heartbeat(
     grpc::CallbackServerContext* context, const v1::HeartbeatRequest* request,
     v1::HeartbeatResponse* response) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+  return OnPool(context, &work_pool_, "Heartbeat", [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kWork);
     return Reply(scheduler_->Heartbeat(*request, caller->token_id), response);
   });
@@ -600,11 +622,12 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::ReportMetrics(
     grpc::CallbackServerContext* context,
     const v1::ReportMetricsRequest* request,
     v1::ReportMetricsResponse* response) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
-    DISTILL_AUTHORIZE(caller, Permission::kWork);
-    return ToGrpcStatus(
-        scheduler_->ReportMetrics(*request, caller->token_id, response));
-  });
+  return OnPool(
+      context, &work_pool_, "ReportMetrics", [=, this]() -> grpc::Status {
+        DISTILL_AUTHORIZE(caller, Permission::kWork);
+        return ToGrpcStatus(
+            scheduler_->ReportMetrics(*request, caller->token_id, response));
+      });
 }
 
 grpc::ServerReadReactor<v1::RunFileChunk>* WorkerServiceImpl::UploadRunFile(
@@ -621,7 +644,10 @@ grpc::ServerWriteReactor<v1::RunFileChunk>* WorkerServiceImpl::FetchRunFile(
       auth_->Authorize(*context, Permission::kWork);
   if (!caller.ok()) return new Refused<v1::RunFileChunk>(caller.status());
   absl::StatusOr<std::unique_ptr<RunFileReader>> reader =
-      scheduler_->OpenRunFileByDigest(request->sha256(), caller->token_id);
+      NoThrow("FetchRunFile", [&] {
+        return scheduler_->OpenRunFileByDigest(request->sha256(),
+                                               caller->token_id);
+      });
   if (!reader.ok()) return new Refused<v1::RunFileChunk>(reader.status());
   return new FileReactor<v1::RunFileChunk>(*std::move(reader));
 }
@@ -629,16 +655,18 @@ grpc::ServerWriteReactor<v1::RunFileChunk>* WorkerServiceImpl::FetchRunFile(
 grpc::ServerUnaryReactor* WorkerServiceImpl::CompleteRun(
     grpc::CallbackServerContext* context, const v1::CompleteRunRequest* request,
     v1::CompleteRunResponse*) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
-    DISTILL_AUTHORIZE(caller, Permission::kWork);
-    return ToGrpcStatus(scheduler_->CompleteRun(*request, caller->token_id));
-  });
+  return OnPool(context, &work_pool_, "CompleteRun",
+                [=, this]() -> grpc::Status {
+                  DISTILL_AUTHORIZE(caller, Permission::kWork);
+                  return ToGrpcStatus(
+                      scheduler_->CompleteRun(*request, caller->token_id));
+                });
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::FailRun(
     grpc::CallbackServerContext* context, const v1::FailRunRequest* request,
     v1::FailRunResponse*) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
+  return OnPool(context, &work_pool_, "FailRun", [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kWork);
     return ToGrpcStatus(scheduler_->FailRun(*request, caller->token_id));
   });
@@ -647,20 +675,22 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::FailRun(
 grpc::ServerUnaryReactor* WorkerServiceImpl::ReleaseRun(
     grpc::CallbackServerContext* context, const v1::ReleaseRunRequest* request,
     v1::ReleaseRunResponse*) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
-    DISTILL_AUTHORIZE(caller, Permission::kWork);
-    return ToGrpcStatus(scheduler_->ReleaseRun(*request, caller->token_id));
-  });
+  return OnPool(
+      context, &work_pool_, "ReleaseRun", [=, this]() -> grpc::Status {
+        DISTILL_AUTHORIZE(caller, Permission::kWork);
+        return ToGrpcStatus(scheduler_->ReleaseRun(*request, caller->token_id));
+      });
 }
 
 grpc::ServerUnaryReactor* WorkerServiceImpl::Deregister(
     grpc::CallbackServerContext* context, const v1::DeregisterRequest* request,
     v1::DeregisterResponse*) {
-  return OnPool(context, &work_pool_, [=, this]() -> grpc::Status {
-    DISTILL_AUTHORIZE(caller, Permission::kWork);
-    return ToGrpcStatus(
-        scheduler_->Deregister(request->worker_id(), caller->token_id));
-  });
+  return OnPool(
+      context, &work_pool_, "Deregister", [=, this]() -> grpc::Status {
+        DISTILL_AUTHORIZE(caller, Permission::kWork);
+        return ToGrpcStatus(
+            scheduler_->Deregister(request->worker_id(), caller->token_id));
+      });
 }
 
 absl::StatusOr<std::pair<TokenRecord, std::string>> IssueToken(
@@ -697,7 +727,10 @@ grpc::Status AdminServiceImpl::CreateToken(
                         "this coordinator runs without tokens (--auth=none)");
   }
   absl::StatusOr<std::pair<TokenRecord, std::string>> issued =
-      IssueToken(*scheduler_, *auth_, request->name(), request->role());
+      NoThrow("CreateToken", [&] {
+        return IssueToken(*scheduler_, *auth_, request->name(),
+                          request->role());
+      });
   if (!issued.ok()) return ToGrpcStatus(issued.status());
   *response->mutable_token() = ToProto(issued->first);
   response->set_secret(issued->second);
@@ -708,8 +741,10 @@ grpc::Status AdminServiceImpl::ListTokens(grpc::ServerContext* context,
                                           const v1::ListTokensRequest* request,
                                           v1::ListTokensResponse* response) {
   DISTILL_AUTHORIZE(caller, Permission::kAdminister);
-  absl::StatusOr<TokenPage> page =
-      scheduler_->ListTokensPage(request->page_token(), request->page_size());
+  absl::StatusOr<TokenPage> page = NoThrow("ListTokens", [&] {
+    return scheduler_->ListTokensPage(request->page_token(),
+                                      request->page_size());
+  });
   if (!page.ok()) return ToGrpcStatus(page.status());
   for (const TokenRecord& token : page->tokens)
     *response->add_tokens() = ToProto(token);
@@ -721,7 +756,8 @@ grpc::Status AdminServiceImpl::RevokeToken(
     grpc::ServerContext* context, const v1::RevokeTokenRequest* request,
     v1::Token* response) {
   DISTILL_AUTHORIZE(caller, Permission::kAdminister);
-  absl::StatusOr<TokenRecord> revoked = scheduler_->RevokeToken(request->id());
+  absl::StatusOr<TokenRecord> revoked = NoThrow(
+      "RevokeToken", [&] { return scheduler_->RevokeToken(request->id()); });
   if (!revoked.ok()) return ToGrpcStatus(revoked.status());
   auth_->Remove(*revoked);
   *response = ToProto(*revoked);

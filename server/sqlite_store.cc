@@ -20,6 +20,7 @@
 #include "common/spec_fields.h"
 #include "common/spec_resolution.h"
 #include "server/heap_shm_vfs.h"
+#include "server/no_throw.h"
 #include "server/store.h"
 
 namespace distill {
@@ -406,7 +407,13 @@ class SqliteStore final : public Store {
   }
 
   absl::Status InsertRunFields(int64_t run_id, const v1::ExperimentSpec& spec) {
-    for (const auto& [path, value] : FlattenSpec(spec)) {
+    return InsertFieldRows(run_id, FlattenSpec(spec));
+  }
+
+  absl::Status InsertFieldRows(
+      int64_t run_id,
+      const std::vector<std::pair<std::string, std::string>>& fields) {
+    for (const auto& [path, value] : fields) {
       Statement q(db_, cache_,
                   "INSERT OR REPLACE INTO run_fields(run_id, path, value) "
                   "VALUES(?, ?, ?)");
@@ -429,7 +436,7 @@ class SqliteStore final : public Store {
     // write lock at once.
     absl::Status result = Exec(reader_ ? "BEGIN" : "BEGIN IMMEDIATE");
     if (result.ok()) {
-      result = body();
+      result = Guarded(body);
       if (result.ok()) result = Exec("COMMIT");
       if (result.ok() && durability == Durability::kSyncAfter && !reader_)
         ++commits_;
@@ -452,59 +459,68 @@ class SqliteStore final : public Store {
   }
 
   absl::StatusOr<int64_t> InsertRun(const v1::Run& run) override {
-    Statement q(
-        db_, cache_,
-        "INSERT INTO runs(sweep_id, member, kind, spec, status, attempt, "
-        "max_restarts, teacher_run_id, message, created_ms, priority) "
-        "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
-    if (absl::Status s =
-            q.Bind({run.sweep_id(), run.member(), int64_t{run.spec().kind()},
-                    Blob{run.spec().SerializeAsString()}, int64_t{run.status()},
-                    int64_t{run.attempt()}, int64_t{run.spec().max_restarts()},
-                    run.teacher_run_id(), run.message(), run.created_ms(),
-                    int64_t{run.priority()}});
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = q.Run(); !s.ok()) return s;
-    const int64_t id = sqlite3_last_insert_rowid(db_);
-    if (absl::Status s = InsertRunFields(id, run.spec()); !s.ok()) return s;
+    // The fields first: nothing is written unless all of it can be.
+    const std::vector<std::pair<std::string, std::string>> fields =
+        FlattenSpec(run.spec());
+    int64_t id = 0;
+    absl::Status s = Atomically([&]() -> absl::Status {
+      Statement q(
+          db_, cache_,
+          "INSERT INTO runs(sweep_id, member, kind, spec, status, attempt, "
+          "max_restarts, teacher_run_id, message, created_ms, priority) "
+          "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      if (absl::Status s = q.Bind(
+              {run.sweep_id(), run.member(), int64_t{run.spec().kind()},
+               Blob{run.spec().SerializeAsString()}, int64_t{run.status()},
+               int64_t{run.attempt()}, int64_t{run.spec().max_restarts()},
+               run.teacher_run_id(), run.message(), run.created_ms(),
+               int64_t{run.priority()}});
+          !s.ok()) {
+        return s;
+      }
+      if (absl::Status s = q.Run(); !s.ok()) return s;
+      id = sqlite3_last_insert_rowid(db_);
+      return InsertFieldRows(id, fields);
+    });
+    if (!s.ok()) return s;
     return id;
   }
 
   absl::Status UpdateRun(const v1::Run& run) override {
-    Statement q(db_, cache_,
-                "UPDATE runs SET status = ?, attempt = ?, worker_id = ?, "
-                "lease_expires_ms = ?, message = ?, checkpoint_sha256 = ?, "
-                "started_ms = ?, finished_ms = ?, releases = ? WHERE id = ?");
-    if (absl::Status s =
-            q.Bind({int64_t{run.status()}, int64_t{run.attempt()},
-                    run.worker_id(), run.lease_expires_ms(), run.message(),
-                    run.checkpoint_sha256(), run.started_ms(),
-                    run.finished_ms(), int64_t{run.releases()}, run.id()});
-        !s.ok()) {
-      return s;
-    }
-    if (absl::Status s = q.Run(); !s.ok()) return s;
-    if (sqlite3_changes(db_) != 1) {
-      return absl::NotFoundError(
-          absl::StrCat("run ", run.id(), " does not exist"));
-    }
-    for (const auto& [key, value] : run.results()) {
-      Statement r(db_, cache_,
-                  "INSERT OR REPLACE INTO run_results(run_id, key, value) "
-                  "VALUES(?, ?, ?)");
-      if (absl::Status s = r.Bind({run.id(), key, value}); !s.ok()) return s;
-      if (absl::Status s = r.Run(); !s.ok()) return s;
-    }
-    for (const auto& [key, value] : run.provenance()) {
-      Statement p(db_, cache_,
-                  "INSERT OR REPLACE INTO run_provenance(run_id, key, value) "
-                  "VALUES(?, ?, ?)");
-      if (absl::Status s = p.Bind({run.id(), key, value}); !s.ok()) return s;
-      if (absl::Status s = p.Run(); !s.ok()) return s;
-    }
-    return absl::OkStatus();
+    return Atomically([&]() -> absl::Status {
+      Statement q(db_, cache_,
+                  "UPDATE runs SET status = ?, attempt = ?, worker_id = ?, "
+                  "lease_expires_ms = ?, message = ?, checkpoint_sha256 = ?, "
+                  "started_ms = ?, finished_ms = ?, releases = ? WHERE id = ?");
+      if (absl::Status s =
+              q.Bind({int64_t{run.status()}, int64_t{run.attempt()},
+                      run.worker_id(), run.lease_expires_ms(), run.message(),
+                      run.checkpoint_sha256(), run.started_ms(),
+                      run.finished_ms(), int64_t{run.releases()}, run.id()});
+          !s.ok()) {
+        return s;
+      }
+      if (absl::Status s = q.Run(); !s.ok()) return s;
+      if (sqlite3_changes(db_) != 1) {
+        return absl::NotFoundError(
+            absl::StrCat("run ", run.id(), " does not exist"));
+      }
+      for (const auto& [key, value] : run.results()) {
+        Statement r(db_, cache_,
+                    "INSERT OR REPLACE INTO run_results(run_id, key, value) "
+                    "VALUES(?, ?, ?)");
+        if (absl::Status s = r.Bind({run.id(), key, value}); !s.ok()) return s;
+        if (absl::Status s = r.Run(); !s.ok()) return s;
+      }
+      for (const auto& [key, value] : run.provenance()) {
+        Statement p(db_, cache_,
+                    "INSERT OR REPLACE INTO run_provenance(run_id, key, value) "
+                    "VALUES(?, ?, ?)");
+        if (absl::Status s = p.Bind({run.id(), key, value}); !s.ok()) return s;
+        if (absl::Status s = p.Run(); !s.ok()) return s;
+      }
+      return absl::OkStatus();
+    });
   }
 
   absl::StatusOr<v1::Run> GetRun(int64_t id) override {
@@ -592,50 +608,54 @@ class SqliteStore final : public Store {
 
   absl::Status SetProvenance(
       int64_t id, const std::map<std::string, std::string>& entries) override {
-    for (const auto& [key, value] : entries) {
-      Statement q(db_, cache_,
-                  value.empty()
-                      ? "DELETE FROM run_provenance WHERE run_id = ? "
-                        "AND key = ?"
-                      : "INSERT OR REPLACE INTO run_provenance(run_id, "
-                        "key, value) VALUES(?, ?, ?)");
-      absl::Status s =
-          value.empty() ? q.Bind({id, key}) : q.Bind({id, key, value});
-      if (!s.ok()) return s;
-      if (absl::Status s = q.Run(); !s.ok()) return s;
-    }
-    return absl::OkStatus();
+    return Atomically([&]() -> absl::Status {
+      for (const auto& [key, value] : entries) {
+        Statement q(db_, cache_,
+                    value.empty()
+                        ? "DELETE FROM run_provenance WHERE run_id = ? "
+                          "AND key = ?"
+                        : "INSERT OR REPLACE INTO run_provenance(run_id, "
+                          "key, value) VALUES(?, ?, ?)");
+        absl::Status s =
+            value.empty() ? q.Bind({id, key}) : q.Bind({id, key, value});
+        if (!s.ok()) return s;
+        if (absl::Status s = q.Run(); !s.ok()) return s;
+      }
+      return absl::OkStatus();
+    });
   }
 
   absl::Status Annotate(TagTarget target, int64_t id,
                         const std::map<std::string, std::string>& set,
                         const std::vector<std::string>& remove,
                         const std::optional<std::string>& note) override {
-    for (const auto& [key, value] : set) {
-      Statement q(db_, cache_,
-                  "INSERT OR REPLACE INTO tags(kind, target_id, key, value) "
-                  "VALUES(?, ?, ?, ?)");
-      if (absl::Status s = q.Bind({int64_t(target), id, key, value}); !s.ok())
-        return s;
-      if (absl::Status s = q.Run(); !s.ok()) return s;
-    }
-    for (const std::string& key : remove) {
-      Statement q(db_, cache_,
-                  "DELETE FROM tags WHERE kind = ? AND target_id = ? AND "
-                  "key = ?");
-      if (absl::Status s = q.Bind({int64_t(target), id, key}); !s.ok())
-        return s;
-      if (absl::Status s = q.Run(); !s.ok()) return s;
-    }
-    if (note) {
-      Statement q(db_, cache_,
-                  target == TagTarget::kRun
-                      ? "UPDATE runs SET note = ? WHERE id = ?"
-                      : "UPDATE sweeps SET note = ? WHERE id = ?");
-      if (absl::Status s = q.Bind({*note, id}); !s.ok()) return s;
-      if (absl::Status s = q.Run(); !s.ok()) return s;
-    }
-    return absl::OkStatus();
+    return Atomically([&]() -> absl::Status {
+      for (const auto& [key, value] : set) {
+        Statement q(db_, cache_,
+                    "INSERT OR REPLACE INTO tags(kind, target_id, key, value) "
+                    "VALUES(?, ?, ?, ?)");
+        if (absl::Status s = q.Bind({int64_t(target), id, key, value}); !s.ok())
+          return s;
+        if (absl::Status s = q.Run(); !s.ok()) return s;
+      }
+      for (const std::string& key : remove) {
+        Statement q(db_, cache_,
+                    "DELETE FROM tags WHERE kind = ? AND target_id = ? AND "
+                    "key = ?");
+        if (absl::Status s = q.Bind({int64_t(target), id, key}); !s.ok())
+          return s;
+        if (absl::Status s = q.Run(); !s.ok()) return s;
+      }
+      if (note) {
+        Statement q(db_, cache_,
+                    target == TagTarget::kRun
+                        ? "UPDATE runs SET note = ? WHERE id = ?"
+                        : "UPDATE sweeps SET note = ? WHERE id = ?");
+        if (absl::Status s = q.Bind({*note, id}); !s.ok()) return s;
+        if (absl::Status s = q.Run(); !s.ok()) return s;
+      }
+      return absl::OkStatus();
+    });
   }
 
   absl::StatusOr<std::optional<v1::Run>> RunHeldBy(
@@ -1025,33 +1045,37 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<std::string>> DeleteRunFiles(
       int64_t run_id, const std::string& name,
       const std::string& keep) override {
-    std::vector<std::string> doomed;
-    {
-      Statement q(db_, cache_,
-                  "SELECT sha256 FROM run_files WHERE run_id = ? AND "
-                  "(? = '' OR name = ?) AND sha256 != ?");
-      if (absl::Status s = q.Bind({run_id, name, name, keep}); !s.ok())
-        return s;
-      while (true) {
+    std::vector<std::string> unreferenced;
+    absl::Status status = Atomically([&]() -> absl::Status {
+      std::vector<std::string> doomed;
+      {
+        Statement q(db_, cache_,
+                    "SELECT sha256 FROM run_files WHERE run_id = ? AND "
+                    "(? = '' OR name = ?) AND sha256 != ?");
+        if (absl::Status s = q.Bind({run_id, name, name, keep}); !s.ok())
+          return s;
+        while (true) {
+          absl::StatusOr<bool> row = q.Step();
+          if (!row.ok()) return row.status();
+          if (!*row) break;
+          doomed.push_back(q.Text(0));
+        }
+      }
+      for (const std::string& sha256 : doomed) {
+        Statement d(db_, cache_,
+                    "DELETE FROM run_files WHERE run_id = ? AND sha256 = ?");
+        if (absl::Status s = d.Bind({run_id, sha256}); !s.ok()) return s;
+        if (absl::Status s = d.Run(); !s.ok()) return s;
+        Statement q(db_, cache_,
+                    "SELECT 1 FROM run_files WHERE sha256 = ? LIMIT 1");
+        if (absl::Status s = q.Bind({sha256}); !s.ok()) return s;
         absl::StatusOr<bool> row = q.Step();
         if (!row.ok()) return row.status();
-        if (!*row) break;
-        doomed.push_back(q.Text(0));
+        if (!*row) unreferenced.push_back(sha256);
       }
-    }
-    std::vector<std::string> unreferenced;
-    for (const std::string& sha256 : doomed) {
-      Statement d(db_, cache_,
-                  "DELETE FROM run_files WHERE run_id = ? AND sha256 = ?");
-      if (absl::Status s = d.Bind({run_id, sha256}); !s.ok()) return s;
-      if (absl::Status s = d.Run(); !s.ok()) return s;
-      Statement q(db_, cache_,
-                  "SELECT 1 FROM run_files WHERE sha256 = ? LIMIT 1");
-      if (absl::Status s = q.Bind({sha256}); !s.ok()) return s;
-      absl::StatusOr<bool> row = q.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) unreferenced.push_back(sha256);
-    }
+      return absl::OkStatus();
+    });
+    if (!status.ok()) return status;
     return unreferenced;
   }
 
@@ -1066,6 +1090,27 @@ class SqliteStore final : public Store {
     if (!*row) return absl::NotFoundError(not_found);
     return RunFileRecord{q.Text(0), q.Int(1),  int32_t(q.Int(2)),
                          q.Int(3),  q.Text(4), q.Text(5)};
+  }
+
+  // `body`'s status, or INTERNAL for an exception it let through (after
+  // which the caller rolls back as for any error).
+  static absl::Status Guarded(const std::function<absl::Status()>& body) {
+    return NoThrow("a database transaction", body);
+  }
+
+  // Runs `body` as one unit: a savepoint within a transaction (undone
+  // alone when it fails), its own transaction outside one. Every write of
+  // several statements goes through it or InTransaction, so none is ever
+  // left half done.
+  absl::Status Atomically(const std::function<absl::Status()>& body) {
+    if (absl::Status s = Exec("SAVEPOINT atomically"); !s.ok()) return s;
+    absl::Status result = Guarded(body);
+    if (result.ok()) result = Exec("RELEASE atomically");
+    if (!result.ok()) {
+      Exec("ROLLBACK TO atomically").IgnoreError();
+      Exec("RELEASE atomically").IgnoreError();
+    }
+    return result;
   }
 
   absl::Status Exec(const std::string& sql) {

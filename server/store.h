@@ -165,7 +165,10 @@ class Store {
   virtual int64_t UnsyncedCommits() = 0;
   virtual absl::Status SyncWal(int64_t commits) = 0;
 
-  // Runs `body` inside one transaction; rolls back when it fails.
+  // Runs `body` inside one transaction; rolls back when it fails (an
+  // exception it lets through becomes INTERNAL, after the rollback). Each
+  // write method below that writes several rows is atomic by itself too:
+  // a savepoint inside a transaction, its own transaction outside one.
   virtual absl::Status InTransaction(
       const std::function<absl::Status()>& body,
       Durability durability = Durability::kOnDisk) = 0;

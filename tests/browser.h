@@ -26,21 +26,23 @@ inline constexpr char kChromium[] = "/usr/bin/chromium";
 
 inline bool HaveBrowser() { return std::filesystem::exists(kChromium); }
 
-// What the browser made of `url`: the DOM it built, and its log (console
-// messages land there as "CONSOLE(...)"); nullopt when it failed to run.
+// What the browser made of `url` (with Chromium's `flags`): the DOM it
+// built, and its log (console messages land there as "CONSOLE(...)");
+// nullopt when it failed to run.
 struct Loaded {
   std::string dom;
   std::string log;
 };
 inline std::optional<Loaded> LoadInBrowser(const std::string& url,
-                                           const std::filesystem::path& dir) {
+                                           const std::filesystem::path& dir,
+                                           const std::string& flags = "") {
   const std::string dom = (dir / "dom.html").string();
   const std::string log = (dir / "browser.log").string();
   const std::string command = absl::StrCat(
       kChromium, " --headless --no-sandbox --disable-gpu --no-first-run ",
       "--user-data-dir=", (dir / "browser-profile").string(),
-      " --enable-logging=stderr --v=0 --dump-dom '", url, "' >", dom, " 2>",
-      log);
+      " --enable-logging=stderr --v=0 ", flags, " --dump-dom '", url, "' >",
+      dom, " 2>", log);
   if (std::system(command.c_str()) != 0) return std::nullopt;
   std::stringstream d, l;
   d << std::ifstream(dom).rdbuf();

@@ -77,6 +77,30 @@ TEST_F(ImagesTest, ReadsCubsOfficialFiles) {
                         "value(s), got \"2 one\""));
 }
 
+// Numbers std::stod / std::stof threw out_of_range on (a subnormal, past
+// float's range) are DATA_LOSS naming the file and the value.
+TEST_F(ImagesTest, CubNumbersOutOfRangeAreRefusedNotThrown) {
+  Write("images.txt", "1 001.A/a.jpg\n");
+  Write("train_test_split.txt", "1 1\n");
+  Write("image_class_labels.txt", "1 1e-310\n");
+  absl::Status s = ReadCub(dir_.string(), false).status();
+  EXPECT_EQ(s.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(
+      std::string(s.message()),
+      HasSubstr("image_class_labels.txt: image 1 has class \"1e-310\""));
+  Write("image_class_labels.txt", "1 1\n");
+  Write("bounding_boxes.txt", "1 1e39 0 5 5\n");
+  absl::Status b = ReadCub(dir_.string(), true).status();
+  EXPECT_EQ(b.code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(std::string(b.message()),
+              HasSubstr("bounding_boxes.txt: image 1 has \"1e39\""));
+  // A coordinate too small for a float is 0 (std::stof threw).
+  Write("bounding_boxes.txt", "1 0 1e-310 5 5\n");
+  auto tiny = ReadCub(dir_.string(), true);
+  ASSERT_TRUE(tiny.ok()) << tiny.status();
+  EXPECT_EQ(tiny->train.boxes[0], (Box{0, 0, 5, 5}));
+}
+
 TEST_F(ImagesTest, ACubListingCannotLeadOutOfItsImages) {
   Write("image_class_labels.txt", "1 1\n");
   Write("train_test_split.txt", "1 1\n");

@@ -706,6 +706,88 @@ TEST(CoordinatorTest, OneCoordinatorOwnsADataDirectory) {
   EXPECT_TRUE(third.ok()) << third.status();
 }
 
+// Issue 22's reproduction: `lr: 1e-310` killed the coordinator (std::stod
+// threw out_of_range storing the run's fields) after the run was
+// committed, so a restart found a QUEUED run its submitter was told had
+// failed. Now it is refused by name, the coordinator stays up, and
+// nothing is stored, before or after a restart; a filter on the same
+// value answers instead of throwing.
+TEST(CoordinatorTest, ASubnormalLearningRateIsRefusedAndLeavesNoRun) {
+  TempDir temp("distill_subnormal_test");
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = (temp.path() / "data").string();
+  auto list = [](v1::ExperimentService::Stub& stub, const char* where) {
+    v1::ListRunsRequest request;
+    if (where != nullptr) request.add_where(where);
+    v1::ListRunsResponse response;
+    grpc::ClientContext context;
+    grpc::Status status = stub.ListRuns(&context, request, &response);
+    EXPECT_TRUE(status.ok()) << status.error_message();
+    return response.runs_size();
+  };
+  v1::ExperimentSpec spec;
+  spec.set_kind(v1::TRAIN_TEACHER);
+  spec.mutable_dataset()->set_name("fashion-mnist");
+  spec.mutable_dataset()->set_train_limit(256);
+  spec.mutable_dataset()->set_test_limit(128);
+  spec.mutable_teacher()->mutable_vit()->set_preset("small-28");
+  spec.mutable_optimizer()->set_kind(v1::SGD);
+  spec.mutable_optimizer()->set_lr(1e-310);
+  spec.set_epochs(1);
+  spec.set_batch_size(64);
+  {
+    auto coordinator = Coordinator::Start(options);
+    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+    auto stub = v1::ExperimentService::NewStub(grpc::CreateChannel(
+        (*coordinator)->address(), grpc::InsecureChannelCredentials()));
+    v1::SubmitRunRequest request;
+    *request.mutable_spec() = spec;
+    v1::Run run;
+    grpc::ClientContext context;
+    grpc::Status status = stub->SubmitRun(&context, request, &run);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(),
+                HasSubstr("optimizer.lr must be 0 or at least "
+                          "2.2250738585072014e-308"));
+    EXPECT_THAT(status.error_message(), HasSubstr("got 1e-310"));
+    // The same value as a sweep's grid axis.
+    v1::SubmitSweepRequest sweep;
+    sweep.mutable_spec()->set_name("tiny-lr");
+    *sweep.mutable_spec()->mutable_teacher()->mutable_train() = spec;
+    sweep.mutable_spec()
+        ->mutable_teacher()
+        ->mutable_train()
+        ->mutable_optimizer()
+        ->set_lr(0.01);
+    v1::ExperimentSpec& base = *sweep.mutable_spec()->mutable_base();
+    base.set_kind(v1::DISTILL);
+    base.mutable_losses()->set_ce(1);
+    v1::GridAxis* axis = sweep.mutable_spec()->add_grid();
+    axis->set_path("optimizer.lr");
+    axis->add_values("1e-310");
+    v1::SubmitSweepResponse swept;
+    grpc::ClientContext sweep_context;
+    status = stub->SubmitSweep(&sweep_context, sweep, &swept);
+    EXPECT_EQ(status.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+    EXPECT_THAT(status.error_message(), HasSubstr("optimizer.lr"));
+    // Alive, and nothing stored; the filter answers.
+    EXPECT_EQ(list(*stub, nullptr), 0);
+    EXPECT_EQ(list(*stub, "optimizer.lr=1e-310"), 0);
+    // The smallest normal rate is a run like any other, found by its value.
+    request.mutable_spec()->mutable_optimizer()->set_lr(
+        2.2250738585072014e-308);
+    grpc::ClientContext accepted;
+    ASSERT_TRUE(stub->SubmitRun(&accepted, request, &run).ok());
+    EXPECT_EQ(list(*stub, "optimizer.lr=2.2250738585072014e-308"), 1);
+  }
+  auto again = Coordinator::Start(options);
+  ASSERT_TRUE(again.ok()) << again.status();
+  auto stub = v1::ExperimentService::NewStub(grpc::CreateChannel(
+      (*again)->address(), grpc::InsecureChannelCredentials()));
+  EXPECT_EQ(list(*stub, nullptr), 1);  // No phantom run after a restart.
+}
+
 TEST_F(IntegrationTest, HealthServiceAnswersServing) {
   auto health = grpc::health::v1::Health::NewStub(channel_);
   grpc::health::v1::HealthCheckRequest request;

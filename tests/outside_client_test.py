@@ -371,7 +371,17 @@ attacks = [
     ("dataset.root = ../../etc (checked by the worker: FAILED run)",
      submit(lambda s: setattr(s.dataset, "root", "../../etc"))),
     ("name of 15 MB", submit(lambda s: setattr(s, "name", "n" * (15 << 20)))),
+    # Issue 22: a subnormal rate killed the coordinator after storing the run.
+    ("optimizer.lr = 1e-310",
+     submit(lambda s: s.optimizer.MergeFrom(spec_pb2.OptimizerSpec(lr=1e-310)))),
+    ("ListRuns where optimizer.lr=1e-310",
+     code_of(experiments.ListRuns,
+             exp_pb.ListRunsRequest(where=["optimizer.lr=1e-310"]),
+             metadata=as_researcher, timeout=5)),
 ]
+if any(r.spec.optimizer.lr == 1e-310 for r in experiments.ListRuns(
+        exp_pb.ListRunsRequest(), metadata=as_researcher, timeout=5).runs):
+    fail("the refused run with lr 1e-310 was stored")
 run2 = experiments.SubmitRun(exp_pb.SubmitRunRequest(spec=spec),
                              metadata=as_researcher, timeout=5)
 leased = workers.LeaseRun(
@@ -414,6 +424,9 @@ want = {
     "optimizer.lr = 1e308": "INVALID_ARGUMENT",
     "optimizer.kind = 99": "INVALID_ARGUMENT",
     "name of 15 MB": "INVALID_ARGUMENT",
+    "optimizer.lr = 1e-310": "INVALID_ARGUMENT",
+    "ListRuns where optimizer.lr=1e-310": "OK",
+    "dataset.root = ../../etc (checked by the worker: FAILED run)": "OK",
     "ReportMetrics with a NaN point": "INVALID_ARGUMENT",
     "ReportMetrics claiming the coordinator's provenance": "INVALID_ARGUMENT",
     "UploadRunFile of 2^40 bytes (header)": "RESOURCE_EXHAUSTED",
@@ -429,6 +442,11 @@ for name, code in attacks:
     print("%-62s %s" % (name, code.name))
     if name in want and code.name != want[name]:
         fail("%s: %s, want %s" % (name, code.name, want[name]))
+# Methods nobody defined, each once: counted, but in a bounded number of
+# series (a stranger must not grow /metrics without end).
+for i in range(100):
+    code_of(channel.unary_unary("/distill.v1.ExperimentService/Made%d" % i),
+            b"", metadata=as_researcher, timeout=5)
 # --- /metrics, as Prometheus scrapes it ---
 time.sleep(1.5)  # The gauges are refreshed once a second.
 metrics_port = re.search(r"metrics on 127\.0\.0\.1:(\d+)/metrics",
@@ -459,7 +477,12 @@ def value(name, **labels):
     fail("no %s{%s} in /metrics:\n%s" % (name, want, text))
 
 
+error_methods = set(re.findall(r'distill_rpc_errors_total\{[^}]*method="([^"]*)"',
+                                text))
 checks = {
+    # 64 method names at most, then "other" (100 were made up).
+    "made-up methods in a bounded number of series": len(error_methods) <= 65,
+    "methods past the bound counted as other": "other" in error_methods,
     "leases granted": value("distill_leases_granted_total") >= 2,
     "points ingested (the NaN batch refused)":
         value("distill_metric_points_ingested_total") == 0,

@@ -6,10 +6,13 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <iostream>
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
@@ -17,6 +20,8 @@
 #include "common/token.h"
 #include "server/coordinator.h"
 #include "tests/browser.h"
+#include "tests/scheduler_steps.h"
+#include "tests/sockets.h"
 #include "tests/temp_dir.h"
 #include "tests/test_specs.h"
 
@@ -47,29 +52,9 @@ class PagesTest : public ::testing::Test {
     reg.set_hostname("gpu1");
     const std::string worker = s.RegisterWorker(reg)->worker_id();
     const v1::Run run = s.LeaseRun(worker)->run();
-    v1::ReportMetricsRequest report;
-    report.set_run_id(run.id());
-    report.set_attempt(run.attempt());
-    for (int epoch = 1; epoch <= 2; ++epoch) {
-      for (const char* key : {"train/loss", "eval/top1"}) {
-        v1::MetricPoint* p = report.add_points();
-        p->set_key(key);
-        p->set_epoch(epoch);
-        p->set_step(epoch * 10);
-        p->set_value(0.5 + 0.1 * epoch);
-      }
-    }
-    ASSERT_TRUE(s.ReportMetrics(report).ok());
+    ASSERT_TRUE(s.ReportMetrics(EpochReport(run, 2)).ok());
     const std::string data = "teacher";
-    v1::RunFileHeader header;
-    header.set_run_id(run.id());
-    header.set_attempt(run.attempt());
-    header.set_sha256(Sha256Hex(data));
-    header.set_size(int64_t(data.size()));
-    auto writer = s.BeginUpload(header);
-    ASSERT_TRUE(writer.ok()) << writer.status();
-    ASSERT_TRUE((*writer)->Append(data).ok());
-    ASSERT_TRUE(s.FinishUpload(header, **writer).ok());
+    ASSERT_TRUE(UploadRunFile(s, run, data).ok());
     v1::CompleteRunRequest complete;
     complete.set_run_id(run.id());
     complete.set_attempt(run.attempt());
@@ -113,7 +98,22 @@ TEST_F(PagesTest, IndexSweepAndRunPagesOnLoopback) {
   // Read-only: nothing takes a POST but the login form.
   auto post = client.Post("/sweeps/1", "", "text/plain");
   ASSERT_TRUE(post);
-  EXPECT_EQ(post->status, 404);
+  EXPECT_EQ(post->status, 405);
+  EXPECT_EQ(post->get_header_value("Allow"), "GET, HEAD");
+  // Every answer, pages and errors alike, forbids script, frames, sniffing
+  // and referrers, and is kept in no cache.
+  for (const auto* r : {&index, &sweep, &run, &post}) {
+    const httplib::Response& response = **r;
+    EXPECT_THAT(
+        response.get_header_value("Content-Security-Policy"),
+        ::testing::StartsWith("default-src 'none'; style-src 'sha256-"));
+    EXPECT_THAT(response.get_header_value("Content-Security-Policy"),
+                HasSubstr("frame-ancestors 'none'"));
+    EXPECT_EQ(response.get_header_value("X-Content-Type-Options"), "nosniff");
+    EXPECT_EQ(response.get_header_value("X-Frame-Options"), "DENY");
+    EXPECT_EQ(response.get_header_value("Referrer-Policy"), "no-referrer");
+    EXPECT_EQ(response.get_header_value("Cache-Control"), "no-store");
+  }
 
   // What a browser makes of the pages.
   if (!HaveBrowser()) return;
@@ -179,6 +179,194 @@ TEST_F(PagesTest, BeyondLoopbackNeedsTokensAndTheOperatorsWord) {
   EXPECT_EQ(Coordinator::Start(options).status().code(),
             absl::StatusCode::kFailedPrecondition);
   // (With --insecure it would bind every interface: tests stay on loopback.)
+}
+
+// Text a researcher typed (a sweep's and its members' names, a tag, a
+// note) is escaped on every page: no markup of theirs reaches a browser.
+TEST_F(PagesTest, MarkupInNamesTagsAndNotesIsShownAsText) {
+  auto c = Start(/*tokens=*/false);
+  ASSERT_NE(c, nullptr);
+  Scheduler& s = c->scheduler();
+  const std::string markup = "<script>alert(1)</script><b onclick=x>";
+  v1::SweepSpec spec = SmallSweep(absl::StrCat("sweep", markup));
+  spec.mutable_members(0)->set_name(absl::StrCat("D", markup));
+  auto sweep = s.SubmitSweep(spec);
+  ASSERT_TRUE(sweep.ok()) << sweep.status();
+  v1::AnnotateRequest note;
+  note.set_run_id(sweep->runs(1).id());
+  note.set_note(markup);
+  (*note.mutable_set_tags())["who"] = markup;
+  ASSERT_TRUE(s.Annotate(note).ok());
+  httplib::Client client("127.0.0.1", c->http_port());
+  for (const std::string& path :
+       {std::string("/"), absl::StrCat("/sweeps/", sweep->sweep().id()),
+        absl::StrCat("/runs/", sweep->runs(1).id())}) {
+    auto page = client.Get(path);
+    ASSERT_TRUE(page) << path;
+    EXPECT_EQ(page->status, 200) << path;
+    EXPECT_THAT(page->body, Not(HasSubstr("<script"))) << path;
+    EXPECT_THAT(page->body, Not(HasSubstr("<b onclick"))) << path;
+    EXPECT_THAT(page->body, HasSubstr("&lt;script&gt;alert(1)&lt;/script&gt;"))
+        << path;
+  }
+}
+
+// How long a page takes for a client of its own (127.0.0.1).
+absl::Duration PageLatency(int port) {
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(30, 0);
+  const absl::Time start = absl::Now();
+  auto page = client.Get("/");
+  EXPECT_TRUE(page && page->status == 200);
+  return absl::Now() - start;
+}
+
+// Issue 22's probe: 64 connections that send half a request and wait held
+// every thread of the old server, so another client's page waited past
+// 10 s. Here stalled connections hold no thread; one address may hold 16
+// at once (the rest are answered 503 at once); each is cut at the header
+// deadline.
+TEST_F(PagesTest, StalledConnectionsDoNotDelayAnotherClientsPage) {
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.http_listen = "127.0.0.1:0";
+  options.data_dir = (temp_.path() / "slow").string();
+  options.http.header_timeout = absl::Seconds(3);
+  auto c = Coordinator::Start(options);
+  ASSERT_TRUE(c.ok()) << c.status();
+  const int port = (*c)->http_port();
+  RunTeacher((*c)->scheduler());
+  const absl::Duration alone = PageLatency(port);
+
+  // 64 from one address: 16 held, 48 refused.
+  std::vector<int> stalled;
+  for (int i = 0; i < 64; ++i) {
+    const int fd = ConnectFrom("127.0.0.2", port);
+    ASSERT_GE(fd, 0) << "cannot connect from 127.0.0.2";
+    const std::string half = "GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ";
+    ASSERT_EQ(::send(fd, half.data(), half.size(), MSG_NOSIGNAL),
+              ssize_t(half.size()));
+    stalled.push_back(fd);
+  }
+  absl::SleepFor(absl::Milliseconds(200));
+  const absl::Duration with_one_address = PageLatency(port);
+  EXPECT_EQ((*c)->page_server().refused(), 48);
+  // 64 held, from four addresses of 16 each.
+  for (int host = 3; host <= 5; ++host) {
+    for (int i = 0; i < 16; ++i) {
+      const int fd = ConnectFrom(absl::StrCat("127.0.0.", host), port);
+      ASSERT_GE(fd, 0);
+      ASSERT_EQ(::send(fd, "GET", 3, MSG_NOSIGNAL), 3);
+      stalled.push_back(fd);
+    }
+  }
+  absl::SleepFor(absl::Milliseconds(200));
+  const absl::Duration with_four_addresses = PageLatency(port);
+  EXPECT_EQ((*c)->page_server().refused(), 48);
+  std::cout << "page latency: alone " << alone << ", with 64 stalled "
+            << "connections from one address " << with_one_address
+            << ", with 64 held from four " << with_four_addresses << "\n";
+  EXPECT_LT(with_one_address, absl::Seconds(1));
+  EXPECT_LT(with_four_addresses, absl::Seconds(1));
+
+  // A drip of a byte at a time does not stretch the header deadline.
+  const int drip = ConnectFrom("127.0.0.6", port);
+  ASSERT_GE(drip, 0);
+  const absl::Time opened = absl::Now();
+  bool closed = false;
+  while (!closed && absl::Now() - opened < absl::Seconds(10)) {
+    if (::send(drip, "x", 1, MSG_NOSIGNAL) != 1) closed = true;
+    char byte;
+    const ssize_t n = ::recv(drip, &byte, 1, MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK))
+      closed = true;
+    absl::SleepFor(absl::Milliseconds(250));
+  }
+  EXPECT_TRUE(closed);
+  EXPECT_LT(absl::Now() - opened, absl::Seconds(5));
+  // The stalled ones were cut at the same deadline.
+  char byte;
+  EXPECT_EQ(::recv(stalled.back(), &byte, 1, 0), 0);
+  for (int fd : stalled) ::close(fd);
+  ::close(drip);
+}
+
+// With the coordinator's certificate the pages are HTTPS: the login
+// cookie is Secure, a real browser loads them with the headers' policy
+// (no console error: the style's digest matches), and plain HTTP on the
+// port gets nothing.
+TEST_F(PagesTest, HttpsWithTheCoordinatorsCertificate) {
+  const std::string dir = (temp_.path() / "certs").string();
+  std::filesystem::create_directories(dir);
+  ASSERT_EQ(
+      std::system(
+          ("bash " DISTILL_SOURCE_DIR "/tests/tls_certs.sh " + dir).c_str()),
+      0);
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.http_listen = "127.0.0.1:0";
+  options.data_dir = (temp_.path() / "https").string();
+  options.require_tokens = true;
+  options.tls.cert = dir + "/server.pem";
+  options.tls.key = dir + "/server.key";
+  auto c = Coordinator::Start(options);
+  ASSERT_TRUE(c.ok()) << c.status();
+  RunTeacher((*c)->scheduler());
+  const std::string admin = *ReadTokenFile(options.data_dir + "/admin.token");
+  const int port = (*c)->http_port();
+
+  httplib::SSLClient client("127.0.0.1", port);
+  client.set_ca_cert_path((dir + "/ca.pem").c_str());
+  client.enable_server_certificate_verification(true);
+  auto login = client.Post("/login", absl::StrCat("token=", admin),
+                           "application/x-www-form-urlencoded");
+  ASSERT_TRUE(login) << httplib::to_string(login.error());
+  EXPECT_EQ(login->status, 303);
+  const std::string cookie = login->get_header_value("Set-Cookie");
+  EXPECT_THAT(cookie, HasSubstr("; Secure"));
+  EXPECT_THAT(cookie, HasSubstr("HttpOnly"));
+  auto index =
+      client.Get("/", {{"Cookie", cookie.substr(0, cookie.find(';'))}});
+  ASSERT_TRUE(index);
+  EXPECT_EQ(index->status, 200);
+  EXPECT_EQ(index->get_header_value("X-Frame-Options"), "DENY");
+  // Plain HTTP on the TLS port: no page.
+  httplib::Client plain("127.0.0.1", port);
+  plain.set_read_timeout(3, 0);
+  auto refused = plain.Get("/");
+  EXPECT_TRUE(!refused || refused->status != 200);
+
+  if (!HaveBrowser()) return;
+  // A browser cannot be handed the cookie from here: pages on loopback
+  // without tokens, over the same certificate. Chromium trusts that one
+  // certificate by its key's digest.
+  (*c).reset();
+  options.require_tokens = false;
+  options.data_dir = (temp_.path() / "https-open").string();
+  c = Coordinator::Start(options);
+  ASSERT_TRUE(c.ok()) << c.status();
+  RunTeacher((*c)->scheduler());
+  const std::string spki_file = (temp_.path() / "spki").string();
+  ASSERT_EQ(std::system(
+                absl::StrCat("openssl x509 -in ", dir,
+                             "/server.pem -pubkey -noout | openssl pkey -pubin "
+                             "-outform der | openssl dgst -sha256 -binary | "
+                             "base64 >",
+                             spki_file)
+                    .c_str()),
+            0);
+  std::stringstream spki;
+  spki << std::ifstream(spki_file).rdbuf();
+  std::string digest = spki.str();
+  digest.erase(digest.find_last_not_of("\n") + 1);
+  std::optional<Loaded> loaded = LoadInBrowser(
+      absl::StrCat("https://127.0.0.1:", (*c)->http_port(), "/sweeps/1"),
+      temp_.path(),
+      absl::StrCat("--ignore-certificate-errors-spki-list=", digest));
+  ASSERT_TRUE(loaded.has_value());
+  EXPECT_THAT(loaded->dom, HasSubstr("<svg class=\"plot\""));
+  EXPECT_THAT(loaded->log, Not(HasSubstr("CONSOLE")));
+  EXPECT_THAT(loaded->log, Not(HasSubstr("Content Security Policy")));
 }
 
 }  // namespace

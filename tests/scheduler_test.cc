@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
+#include "tests/scheduler_steps.h"
 #include "tests/temp_dir.h"
 #include "tests/test_specs.h"
 
@@ -50,23 +51,14 @@ class SchedulerTest : public ::testing::Test {
   static v1::RunFileHeader HeaderFor(const v1::Run& run,
                                      const std::string& data,
                                      const std::string& name = "") {
-    v1::RunFileHeader header;
-    header.set_run_id(run.id());
-    header.set_attempt(run.attempt());
-    header.set_sha256(Sha256Hex(data));
-    header.set_size(int64_t(data.size()));
-    header.set_name(name);
-    return header;
+    return UploadHeader(run, data, name);
   }
 
   // Uploads `data` as the run's file `name` (its checkpoint when empty).
   void Upload(const v1::Run& run, const std::string& data,
               const std::string& name = "") {
-    const v1::RunFileHeader header = HeaderFor(run, data, name);
-    auto writer = scheduler_->BeginUpload(header);
-    ASSERT_TRUE(writer.ok()) << writer.status();
-    ASSERT_TRUE((*writer)->Append(data).ok());
-    ASSERT_TRUE(scheduler_->FinishUpload(header, **writer).ok());
+    const absl::Status s = UploadRunFile(*scheduler_, run, data, name);
+    ASSERT_TRUE(s.ok()) << s;
   }
 
   // Uploads `data` as the run's checkpoint and completes it.

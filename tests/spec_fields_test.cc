@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <map>
 
 namespace distill {
@@ -35,6 +36,25 @@ TEST(SpecFieldsTest, EveryScalarByItsPathSetOrNot) {
   EXPECT_EQ(fields.at("teacher.vit.width"), "0");
   EXPECT_EQ(fields.at("optimizer.kind"), "OPTIMIZER_KIND_UNSPECIFIED");
   EXPECT_EQ(fields.count("losses"), 0u);  // Messages are not fields.
+}
+
+// std::stod threw out_of_range on a subnormal's text, from SubmitRun and
+// from a `--where` filter; the text now comes back without throwing.
+TEST(SpecFieldsTest, ExtremeNumbersAreTextWithoutThrowing) {
+  v1::ExperimentSpec spec;
+  const std::pair<double, const char*> cases[] = {
+      {1e-310, "1e-310"},
+      {4.9406564584124654e-324, "5e-324"},
+      {-2.2250738585072014e-308, "-2.2250738585072014e-308"},
+      {1.7976931348623157e308, "1.7976931348623157e+308"},
+      {-0.0, "0"},
+      {std::numeric_limits<double>::infinity(), "inf"}};
+  for (const auto& [value, text] : cases) {
+    spec.mutable_optimizer()->set_lr(value);
+    EXPECT_EQ(Fields(spec).at("optimizer.lr"), text) << value;
+  }
+  EXPECT_EQ(*CanonicalFieldValue("optimizer.lr", "1e-310"), "1e-310");
+  EXPECT_EQ(*CanonicalFieldValue("losses.mse", "-0"), "0");
 }
 
 TEST(SpecFieldsTest, ValuesAsWrittenCompareEqualToWhatIsStored) {

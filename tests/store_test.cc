@@ -316,6 +316,60 @@ TEST_F(StoreTest, RunsAreFoundByFiltersInSqlAndSortedByAResult) {
   EXPECT_EQ(store->FindRuns(q)->front().results().at("eval/top1"), 0.7);
 }
 
+// A run and its run_fields rows are one write: when the fields cannot be
+// stored (here a trigger refuses them), no run is left behind, inside a
+// caller's transaction or without one; nor half an update or annotation.
+TEST_F(StoreTest, AWriteOfSeveralRowsIsWholeOrNotAtAll) {
+  { auto store = *Store::OpenSqlite(path_); }
+  Exec(
+      "CREATE TRIGGER refuse_fields BEFORE INSERT ON run_fields BEGIN "
+      "SELECT RAISE(ABORT, 'injected failure'); END;"
+      "CREATE TRIGGER refuse_result BEFORE INSERT ON run_results BEGIN "
+      "SELECT RAISE(ABORT, 'injected failure'); END;"
+      "CREATE TRIGGER refuse_tag BEFORE INSERT ON tags WHEN NEW.key = 'bad' "
+      "BEGIN SELECT RAISE(ABORT, 'injected failure'); END;");
+  auto store = *Store::OpenSqlite(path_);
+  EXPECT_FALSE(store->InsertRun(QueuedRun()).ok());
+  EXPECT_FALSE(store
+                   ->InTransaction(
+                       [&] { return store->InsertRun(QueuedRun()).status(); })
+                   .ok());
+  EXPECT_TRUE(store->FindRuns(RunQuery())->empty());
+
+  store.reset();  // The store holds the database alone.
+  Exec("DROP TRIGGER refuse_fields");
+  store = *Store::OpenSqlite(path_);
+  v1::Run run = QueuedRun();
+  run.set_id(*store->InsertRun(run));
+  run.set_status(v1::RUNNING);
+  (*run.mutable_results())["eval/top1"] = 0.5;
+  EXPECT_FALSE(store->UpdateRun(run).ok());
+  EXPECT_EQ(store->GetRun(run.id())->status(), v1::QUEUED);  // Not half done.
+  EXPECT_FALSE(store
+                   ->Annotate(TagTarget::kRun, run.id(),
+                              {{"bad", "x"}, {"a", "1"}}, {},
+                              std::string("a note"))
+                   .ok());
+  EXPECT_TRUE(store->GetRun(run.id())->tags().empty());
+  EXPECT_TRUE(store->GetRun(run.id())->note().empty());
+}
+
+// An exception a transaction's body lets through is rolled back and
+// answered as INTERNAL, not thrown on through the store.
+TEST_F(StoreTest, AnExceptionInATransactionRollsItBack) {
+  auto store = *Store::OpenSqlite(":memory:");
+  absl::Status s = store->InTransaction([&]() -> absl::Status {
+    if (absl::Status i = store->InsertRun(QueuedRun()).status(); !i.ok())
+      return i;
+    throw std::out_of_range("stod");
+  });
+  EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
+  EXPECT_THAT(std::string(s.message()), HasSubstr("stod"));
+  EXPECT_TRUE(store->FindRuns(RunQuery())->empty());
+  // The store still takes transactions.
+  EXPECT_TRUE(store->InsertRun(QueuedRun()).ok());
+}
+
 TEST_F(StoreTest, RunsStoredBeforeVersion8AreFoundByTheirFields) {
   std::vector<Migration> migrations = Migrations();
   ASSERT_GE(migrations.size(), 8u);

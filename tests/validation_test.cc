@@ -5,7 +5,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <functional>
+#include <limits>
 
 namespace distill {
 namespace {
@@ -172,10 +174,10 @@ INSTANTIATE_TEST_SUITE_P(
                s.mutable_losses()->mutable_rkd()->set_angle_weight(
                    std::nan(""));
              }),
-             "losses.rkd.angle_weight must be in [0, 1e+06], got nan"},
+             "losses.rkd.angle_weight must be a finite number, got nan"},
         Case{"infinite_weight",
              Distill([](auto& s) { s.mutable_losses()->set_ce(INFINITY); }),
-             "losses.ce must be in [0, 1e+06], got inf"},
+             "losses.ce must be a finite number, got inf"},
         Case{"temperature_negative", Distill([](auto& s) {
                s.mutable_losses()->mutable_ikd()->set_temperature(-1);
              }),
@@ -300,6 +302,31 @@ INSTANTIATE_TEST_SUITE_P(
         Case{"huge_lr",
              Distill([](auto& s) { s.mutable_optimizer()->set_lr(1e308); }),
              "optimizer.lr must be in (0, 10], got 1e+308"},
+        // Floating-point fields: 0 or a normal number (docs: README).
+        Case{"subnormal_lr",
+             Teacher([](auto& s) { s.mutable_optimizer()->set_lr(1e-310); }),
+             "optimizer.lr must be 0 or at least 2.2250738585072014e-308 in "
+             "magnitude (a subnormal number is 0 in the engine's float32), "
+             "got 1e-310"},
+        Case{"subnormal_weight",
+             Distill([](auto& s) { s.mutable_losses()->set_mse(4.9e-324); }),
+             "losses.mse must be 0 or at least"},
+        Case{"subnormal_temperature", Distill([](auto& s) {
+               s.mutable_losses()->mutable_ikd()->set_temperature(-1e-310);
+             }),
+             "losses.ikd.temperature must be 0 or at least"},
+        Case{"infinite_momentum", Distill([](auto& s) {
+               s.mutable_optimizer()->set_momentum(
+                   std::numeric_limits<double>::infinity());
+             }),
+             "optimizer.momentum must be a finite number, got inf"},
+        Case{"smallest_normal_lr", Distill([](auto& s) {
+               s.mutable_optimizer()->set_lr(2.2250738585072014e-308);
+             }),
+             nullptr},
+        Case{"negative_zero_weight",
+             Distill([](auto& s) { s.mutable_losses()->set_mse(-0.0); }),
+             nullptr},
         Case{"huge_student",
              Distill([](auto& s) { s.mutable_student()->set_width(100000); }),
              "student.width must be in [1, 512], got 100000"},
@@ -327,6 +354,18 @@ INSTANTIATE_TEST_SUITE_P(
              Teacher([](auto& s) { s.mutable_dataset()->set_image_size(32); }),
              "teacher.vit.patch_size (7) must divide the image size (32)"}),
     [](const ::testing::TestParamInfo<Case>& info) { return info.param.name; });
+
+// -0 is 0: resolved to +0, so that the stored spec, its fields (a
+// `--where losses.mse=0`) and the engine all say 0.
+TEST(ResolutionTest, NegativeZeroBecomesZero) {
+  v1::ExperimentSpec spec = GoodDistill();
+  spec.mutable_losses()->set_mse(-0.0);
+  spec.mutable_optimizer()->set_weight_decay(-0.0);
+  absl::StatusOr<v1::ExperimentSpec> resolved = ResolveAndValidate(spec);
+  ASSERT_TRUE(resolved.ok()) << resolved.status();
+  EXPECT_FALSE(std::signbit(resolved->losses().mse()));
+  EXPECT_FALSE(std::signbit(resolved->optimizer().weight_decay()));
+}
 
 TEST(SweepShapeTest, ChecksNameMembersAndTeacherStage) {
   v1::SweepSpec sweep;

@@ -5,6 +5,7 @@
 #endif
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -131,7 +132,15 @@ absl::StatusOr<ImageSplits> ReadCub(const std::string& root,
                                               : "train_test_split.txt",
                        " entry"));
     }
-    const int64_t class_id = std::llround(std::stod(label->second[0]));
+    double class_number = 0;
+    if (!absl::SimpleAtod(label->second[0], &class_number) ||
+        !(class_number >= 1 && class_number <= 1e9) ||
+        class_number != std::floor(class_number)) {
+      return absl::DataLossError(absl::StrCat(
+          root, "/image_class_labels.txt: image ", id, " has class \"",
+          label->second[0], "\"; classes are whole numbers from 1"));
+    }
+    const int64_t class_id = int64_t(class_number);
     if (class_id < 1) {
       return absl::DataLossError(
           absl::StrCat(root, "/image_class_labels.txt: image ", id,
@@ -155,9 +164,18 @@ absl::StatusOr<ImageSplits> ReadCub(const std::string& root,
         return absl::DataLossError(absl::StrCat(
             root, "/bounding_boxes.txt has no box for image ", id));
       }
-      list.boxes.push_back(
-          {std::stof(box->second[0]), std::stof(box->second[1]),
-           std::stof(box->second[2]), std::stof(box->second[3])});
+      std::array<float, 4> corners;
+      for (size_t k = 0; k < corners.size(); ++k) {
+        double x = 0;
+        if (!absl::SimpleAtod(box->second[k], &x) || !std::isfinite(x) ||
+            std::fabs(x) > 1e9) {
+          return absl::DataLossError(absl::StrCat(
+              root, "/bounding_boxes.txt: image ", id, " has \"",
+              box->second[k], "\" where a pixel coordinate belongs"));
+        }
+        corners[k] = float(x);
+      }
+      list.boxes.push_back({corners[0], corners[1], corners[2], corners[3]});
     }
   }
   for (ImageList* list : {&out.train, &out.test}) {

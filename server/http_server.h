@@ -1,0 +1,136 @@
+// A small HTTP/1.1 server for the coordinator's pages, built so that slow
+// or hostile clients cannot starve anyone else (the pages are open on a
+// lab's network):
+// - one thread reads and writes every connection without blocking
+//   (epoll), TLS included, so a client that sends half a request and waits
+//   holds a socket and a few bytes, never a thread;
+// - a request goes to the handler's threads only once it is whole;
+// - each phase has a deadline for the whole of it, not for each read (a
+//   client that drips a byte a second is cut off at the header deadline);
+// - the connections of one address, and of all, are capped; past the cap a
+//   connection is answered 503 and closed at once;
+// - a request's head and body are bounded; chunked bodies are refused.
+// Thread-safe; the handler runs on several threads at once.
+#ifndef DISTILL_SERVER_HTTP_SERVER_H_
+#define DISTILL_SERVER_HTTP_SERVER_H_
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+
+namespace distill {
+
+struct HttpRequest {
+  std::string method;  // "GET", "HEAD" or "POST".
+  std::string target;  // As sent: "/sweeps/my%20sweep?x=1".
+  std::string path;   // The target's path, percent-decoded: "/sweeps/my sweep".
+  std::string query;  // After "?", as sent.
+  bool http10 = false;
+  // Names in lower case, values without surrounding blanks, in order.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+  std::string peer;  // The client's address, without its port.
+  bool tls = false;  // Whether it came over TLS.
+
+  // The value of the first header of that (lower-case) name, or "".
+  std::string Header(absl::string_view name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "text/html; charset=utf-8";
+  // Sent as they are, after Content-Type, Content-Length and Connection.
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string body;
+};
+
+struct HttpLimits {
+  size_t max_head_bytes = 16 << 10;  // Request line and headers.
+  size_t max_headers = 64;
+  size_t max_body_bytes = 64 << 10;
+};
+
+// One request parsed from the start of what a connection has sent.
+struct HttpParse {
+  enum State { kIncomplete, kComplete, kBad } state = kIncomplete;
+  bool head_complete =
+      false;             // The headers are in (kIncomplete: the body is not).
+  size_t consumed = 0;   // kComplete: the request's bytes.
+  int error_status = 0;  // kBad: 400, 413, 431, 501 or 505.
+  std::string error;     // kBad: why, for the response's body.
+};
+
+// Parses the request at the start of `data` into `request` (its method,
+// target, path, query, version, headers and body). Pure: the pages' fuzzer
+// drives it.
+HttpParse ParseHttpRequest(absl::string_view data, const HttpLimits& limits,
+                           HttpRequest* request);
+
+// "a=1&token=x+y%21" -> the value of `name` ("x y!" for token), decoded as
+// an HTML form's fields are; "" when absent or badly encoded.
+std::string FormValue(absl::string_view form, absl::string_view name);
+
+// The response's bytes: status line, headers, body (none for HEAD).
+std::string SerializeHttpResponse(const HttpResponse& response, bool keep_alive,
+                                  bool head);
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";  // Without brackets for IPv6.
+  int port = 0;                    // 0 picks a free one.
+  // TLS with this certificate chain and key (PEM files); plain HTTP when
+  // both are empty.
+  std::string tls_cert;
+  std::string tls_key;
+  int handler_threads = 4;
+  int max_connections = 1024;
+  int max_connections_per_address = 16;
+  // From a connection's first byte (or its TLS handshake's start) to its
+  // request's last header; then to its body's end; between two requests
+  // of one connection; and for a response to be taken.
+  absl::Duration header_timeout = absl::Seconds(5);
+  absl::Duration body_timeout = absl::Seconds(10);
+  absl::Duration idle_timeout = absl::Seconds(5);
+  absl::Duration write_timeout = absl::Seconds(10);
+  int max_requests_per_connection = 100;
+  HttpLimits limits;
+};
+
+class HttpServer {
+ public:
+  // Answers every request with what `handler` returns (an exception it lets
+  // through is a 500). UNAVAILABLE when it cannot bind; INVALID_ARGUMENT
+  // naming a TLS file that cannot be read.
+  using Handler = std::function<HttpResponse(const HttpRequest&)>;
+  static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
+      const HttpServerOptions& options, Handler handler);
+  // Stops: closes every connection, lets running handlers finish.
+  ~HttpServer();
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+
+  int port() const { return port_; }
+  // Connections refused at the caps since the start (for tests and logs).
+  int64_t refused() const { return refused_.load(); }
+
+ private:
+  class Loop;
+  HttpServer() = default;
+
+  int port_ = 0;
+  std::atomic<int64_t> refused_{0};
+  std::unique_ptr<Loop> loop_;
+  std::thread thread_;
+};
+
+}  // namespace distill
+
+#endif  // DISTILL_SERVER_HTTP_SERVER_H_
