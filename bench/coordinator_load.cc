@@ -28,13 +28,15 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/api.h"
 #include "common/metric_keys.h"
 #include "common/token.h"
 #include "distill/v1/experiment_service.grpc.pb.h"
 #include "distill/v1/worker_service.grpc.pb.h"
 #include "server/migrations.h"
 
-ABSL_FLAG(std::string, target, "127.0.0.1:50051", "the coordinator");
+ABSL_FLAG(std::string, target, distill::kDefaultCoordinator,
+          "the coordinator");
 ABSL_FLAG(std::string, admin_token_file, "", "a researcher or admin token");
 ABSL_FLAG(std::string, worker_token_file, "", "a worker token");
 ABSL_FLAG(std::string, scratch_dir, "/tmp",

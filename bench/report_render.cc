@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "client/report.h"
+#include "render/report.h"
 
 int main(int argc, char** argv) {
   using namespace distill;

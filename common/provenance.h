@@ -1,5 +1,7 @@
-// The provenance keys a worker reports itself (the coordinator sets the
-// others when it leases a run: versions, host, device, spec digest).
+// The keys of a run's provenance: those the coordinator records when it
+// leases the run (versions, host, device, spec and checkpoint digests), and
+// those a worker reports itself (kWorkerKeys). One place for all of them:
+// the scheduler writes them, `runs show` reads them.
 #ifndef DISTILL_COMMON_PROVENANCE_H_
 #define DISTILL_COMMON_PROVENANCE_H_
 
@@ -7,6 +9,21 @@
 #include <string_view>
 
 namespace distill::provenance {
+
+// Set by the coordinator at each lease.
+inline constexpr char kCoordinatorVersion[] = "coordinator_version";
+inline constexpr char kWorkerVersion[] = "worker_version";
+inline constexpr char kWorker[] = "worker";
+inline constexpr char kHost[] = "host";
+inline constexpr char kDevice[] = "device";
+inline constexpr char kThreads[] = "threads";
+inline constexpr char kLibTorch[] = "libtorch";
+inline constexpr char kBlas[] = "blas";
+// SHA-256 of the spec's wire bytes.
+inline constexpr char kSpecSha256[] = "spec_sha256";
+// The checkpoint the run starts from: its teacher's, its student's.
+inline constexpr char kTeacherCheckpointSha256[] = "teacher_checkpoint_sha256";
+inline constexpr char kStudentCheckpointSha256[] = "student_checkpoint_sha256";
 
 // SHA-256 of the manifest of the data files the run reads: one line
 // "<path relative to the data set's root> <sha256 of the file>\n" per

@@ -14,6 +14,9 @@ inline constexpr char kCheckpointFile[] = "checkpoint";
 // attempt go on where a lost one stopped. Each replaces the one before; it
 // goes when the run ends.
 inline constexpr char kResumeFile[] = "resume.pt";
+// The t-SNE maps of an evaluation (model,x,y,label per test image): what
+// `distill tsne` plots and the report draws.
+inline constexpr char kTsneFile[] = "tsne.csv";
 // Bytes in each chunk of a run file's upload or download stream.
 inline constexpr size_t kFileChunkBytes = size_t{1} << 20;
 

@@ -13,6 +13,8 @@ packages=(
   # The TLS tests make their own CA and certificates with it.
   openssl
   libgtest-dev libgmock-dev
+  # The CLI's grammar: subcommands, both flag forms, generated help.
+  libcli11-dev
   # LibTorch (CPU) and an optimised BLAS: without it LibTorch runs its matrix
   # products on the reference BLAS, ~30x slower.
   libtorch-dev libopenblas0-openmp

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
+#include "common/api.h"
 #include "common/metrics_server.h"
 #include "common/tls.h"
 #include "server/clock.h"
@@ -27,7 +28,7 @@ namespace distill {
 
 struct CoordinatorOptions {
   // host:port; port 0 picks a free one (see Coordinator::port()).
-  std::string listen_address = "127.0.0.1:50051";
+  std::string listen_address = kDefaultCoordinator;
   // Every call but the health check must carry a token whose role allows
   // it (server/auth.h). The binary's default; off here for tests that are
   // not about tokens.

@@ -8,9 +8,10 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_split.h"
+#include "common/api.h"
 #include "server/coordinator.h"
 
-ABSL_FLAG(std::string, listen, "127.0.0.1:50051",
+ABSL_FLAG(std::string, listen, distill::kDefaultCoordinator,
           "address to serve on (host:port)");
 ABSL_FLAG(std::string, data_dir, "distill-data",
           "directory for the database (distill.db) and run files (run-files/)");

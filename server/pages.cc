@@ -9,9 +9,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "client/report.h"
 #include "common/log.h"
+#include "common/run_files.h"
 #include "common/sha256.h"
+#include "render/report.h"
 
 namespace distill {
 namespace {
@@ -65,25 +66,31 @@ HttpResponse NotAllowed(const char* allow) {
   return response;
 }
 
-// A run's history as a watcher's first event has it, and its t-SNE maps.
-ReportRun DrawnRun(Scheduler& scheduler, const v1::Run& run) {
-  ReportRun data;
-  data.run_id = run.id();
-  WatchCursor cursor;
-  cursor.include_history = true;
-  cursor.history_points_per_key = kReportPointsPerCurve;
-  absl::StatusOr<std::optional<v1::RunEvent>> event =
-      scheduler.PollRunEvent(run.id(), &cursor);
-  if (event.ok() && event->has_value()) {
-    data.history.assign((*event)->metrics().begin(), (*event)->metrics().end());
+// A report's data from the scheduler: a watcher's first event, the run's
+// tsne.csv.
+class SchedulerSource final : public ReportSource {
+ public:
+  explicit SchedulerSource(Scheduler& scheduler) : scheduler_(scheduler) {}
+
+  std::vector<v1::MetricPoint> History(int64_t run_id) override {
+    WatchCursor cursor;
+    cursor.include_history = true;
+    cursor.history_points_per_key = kReportPointsPerCurve;
+    absl::StatusOr<std::optional<v1::RunEvent>> event =
+        scheduler_.PollRunEvent(run_id, &cursor);
+    if (!event.ok() || !event->has_value()) return {};
+    return {(*event)->metrics().begin(), (*event)->metrics().end()};
   }
-  if (run.status() == v1::SUCCEEDED) {
+
+  std::string Tsne(int64_t run_id) override {
     absl::StatusOr<std::string> csv =
-        scheduler.ReadRunFile(run.id(), "tsne.csv", kMaxTsneBytes);
-    if (csv.ok()) data.tsne_csv = *std::move(csv);
+        scheduler_.ReadRunFile(run_id, kTsneFile, kMaxTsneBytes);
+    return csv.ok() ? *std::move(csv) : "";
   }
-  return data;
-}
+
+ private:
+  Scheduler& scheduler_;
+};
 
 // A form for a token (tokens on, none sent), no script.
 std::string LoginPage() {
@@ -186,17 +193,10 @@ HttpResponse Pages::Route(const HttpRequest& request) const {
     absl::StatusOr<v1::SweepResults> results =
         scheduler_->SweepResults(std::string(rest));
     if (!results.ok()) return Fail(results.status());
-    std::vector<ReportRun> runs;
-    bool running = false;
-    for (const v1::MemberResult& m : results->members()) {
-      running = running || !IsTerminal(m.status());
-      absl::StatusOr<v1::Run> run = scheduler_->GetRun(m.run_id());
-      if (run.ok()) runs.push_back(DrawnRun(*scheduler_, *run));
-    }
-    for (const v1::TeacherResult& t : results->teachers())
-      running = running || !IsTerminal(t.status());
-    return Html(RenderReport(*results, runs, AllResultColumns(),
-                             running ? kRefreshSeconds : 0));
+    SchedulerSource source(*scheduler_);
+    return Html(RenderReport(*results, GatherReportRuns(*results, source),
+                             AllResultColumns(),
+                             SweepRunning(*results) ? kRefreshSeconds : 0));
   }
   rest = path;
   int64_t id = 0;
@@ -207,7 +207,8 @@ HttpResponse Pages::Route(const HttpRequest& request) const {
       return Fail(absl::NotFoundError("no such run"));
     absl::StatusOr<v1::Run> run = scheduler_->GetRun(id);
     if (!run.ok()) return Fail(run.status());
-    return Html(RenderRunPage(*run, DrawnRun(*scheduler_, *run),
+    SchedulerSource source(*scheduler_);
+    return Html(RenderRunPage(*run, GatherReportRun(id, run->status(), source),
                               IsTerminal(run->status()) ? 0 : kRefreshSeconds));
   }
   return Fail(absl::NotFoundError(

@@ -110,11 +110,6 @@ class BoundedWriter final : public RunFileWriter {
 
 }  // namespace
 
-bool IsTerminal(v1::RunStatus status) {
-  return status == v1::SUCCEEDED || status == v1::FAILED ||
-         status == v1::CANCELLED || status == v1::PRUNED;
-}
-
 Scheduler::Scheduler(Store* store, RunFileStore* run_files, Clock* clock,
                      SchedulerOptions options)
     : store_(store), run_files_(run_files), clock_(clock), options_(options) {}
@@ -1259,15 +1254,16 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRunLocked(
         run.set_worker_id(worker_id);
         // Where and from what this attempt runs.
         auto& p = *run.mutable_provenance();
-        p["coordinator_version"] = DistillVersion();
-        p["worker_version"] = worker->distill_version;
-        p["worker"] = worker_id;
-        p["host"] = worker->hostname;
-        p["device"] = worker->device;
-        p["threads"] = absl::StrCat(worker->threads);
-        p["libtorch"] = worker->libtorch_version;
-        p["blas"] = worker->blas;
-        p["spec_sha256"] = Sha256Hex(run.spec().SerializeAsString());
+        namespace k = provenance;
+        p[k::kCoordinatorVersion] = DistillVersion();
+        p[k::kWorkerVersion] = worker->distill_version;
+        p[k::kWorker] = worker_id;
+        p[k::kHost] = worker->hostname;
+        p[k::kDevice] = worker->device;
+        p[k::kThreads] = absl::StrCat(worker->threads);
+        p[k::kLibTorch] = worker->libtorch_version;
+        p[k::kBlas] = worker->blas;
+        p[k::kSpecSha256] = Sha256Hex(run.spec().SerializeAsString());
         // What an earlier attempt's worker reported is not this one's.
         for (const char* key : provenance::kWorkerKeys) {
           if (p.erase(std::string(key)) > 0) stale.emplace(key, "");
@@ -1279,7 +1275,7 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRunLocked(
         absl::StatusOr<v1::Run> teacher = store_->GetRun(run.teacher_run_id());
         if (!teacher.ok()) return teacher.status();
         response.set_teacher_checkpoint_sha256(teacher->checkpoint_sha256());
-        (*run.mutable_provenance())["teacher_checkpoint_sha256"] =
+        (*run.mutable_provenance())[provenance::kTeacherCheckpointSha256] =
             teacher->checkpoint_sha256();
       }
       if (run.spec().student_run_id() != 0) {
@@ -1287,7 +1283,7 @@ absl::StatusOr<v1::LeaseRunResponse> Scheduler::LeaseRunLocked(
             store_->GetRun(run.spec().student_run_id());
         if (!student.ok()) return student.status();
         response.set_student_checkpoint_sha256(student->checkpoint_sha256());
-        (*run.mutable_provenance())["student_checkpoint_sha256"] =
+        (*run.mutable_provenance())[provenance::kStudentCheckpointSha256] =
             student->checkpoint_sha256();
       }
       absl::StatusOr<RunFileRecord> resume =

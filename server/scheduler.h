@@ -15,6 +15,8 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/api.h"
+#include "common/run_status.h"
 #include "distill/v1/experiment_service.pb.h"
 #include "distill/v1/worker_service.pb.h"
 #include "server/clock.h"
@@ -48,26 +50,9 @@ struct WatchCursor {
   v1::RunStatus status = v1::RUN_STATUS_UNSPECIFIED;
 };
 
-// Bounds on what one answer carries.
-inline constexpr int64_t kHistoryPointsPerKey = 1000;
-inline constexpr int64_t kMaxHistoryPointsPerKey = 20'000;
-// New points in one watch event; the rest come in the next ones.
-inline constexpr int64_t kPointsPerEvent = 20'000;
 // Metric points written in one group commit, at most (one report may be
 // larger: it goes alone).
 inline constexpr int64_t kPointsPerIngestGroup = 200'000;
-inline constexpr int kDefaultPageSize = 500;
-inline constexpr int kMaxPageSize = 5'000;
-// Metric points in one page of a run's full history (~40 bytes each).
-inline constexpr int kDefaultMetricPageSize = 10'000;
-inline constexpr int kMaxMetricPageSize = 50'000;
-// Spec-field filters, and tag filters, in one listing.
-inline constexpr int kMaxRunFilters = 16;
-// Tags on one run or sweep; a key's and a value's bytes; a note's bytes.
-inline constexpr int kMaxTags = 32;
-inline constexpr size_t kMaxTagKeyBytes = 64;
-inline constexpr size_t kMaxTagValueBytes = 256;
-inline constexpr size_t kMaxNoteBytes = 4096;
 
 // One page of a listing and the token of the next (empty at the end).
 struct RunPage {
@@ -89,8 +74,6 @@ struct MetricPage {
   std::vector<v1::MetricPoint> points;
   std::string next_page_token;
 };
-
-bool IsTerminal(v1::RunStatus status);
 
 // The coordinator's core: the run queue, leases and their fencing, sweep
 // dependencies, metrics and checkpoint records. Knows nothing of gRPC.

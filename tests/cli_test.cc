@@ -7,16 +7,24 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "client/terminal.h"
+#include "absl/time/clock.h"
 #include "common/channel.h"
+#include "common/run_files.h"
+#include "common/sha256.h"
 #include "common/token.h"
+#include "render/terminal.h"
 #include "server/coordinator.h"
 #include "server/services.h"
+#include "tests/browser.h"
+#include "tests/scheduler_steps.h"
 #include "tests/temp_dir.h"
 #include "tests/test_specs.h"
 
@@ -183,6 +191,194 @@ TEST_F(CliTest, EveryCommandShowsHostileTextVisibly) {
   // JSON keeps the text; JSON escapes it.
   const std::string json = Run({"runs", "show", run, "--format=json"});
   EXPECT_THAT(json, HasSubstr("\\u001b]0;pwned\\u0007"));
+}
+
+// Every verb against a coordinator with a sweep whose teacher succeeded
+// (metrics, a checkpoint and a t-SNE file) and two students: output, exit
+// codes (client/cli.h), --help, both flag forms, the bash completion.
+class VerbsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    CoordinatorOptions options;
+    options.listen_address = "127.0.0.1:0";
+    options.data_dir = (temp_.path() / "data").string();
+    options.require_tokens = true;
+    auto coordinator = Coordinator::Start(options);
+    ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+    coordinator_ = *std::move(coordinator);
+    Scheduler& s = coordinator_->scheduler();
+    channel_ = *Dial(coordinator_->address(), {},
+                     *ReadTokenFile(options.data_dir + "/admin.token"));
+    auto sweep = s.SubmitSweep(SmallSweep("verbs"));
+    ASSERT_TRUE(sweep.ok()) << sweep.status();
+    v1::RegisterWorkerRequest worker;
+    worker.set_hostname("gpu1");
+    worker_ = s.RegisterWorker(worker)->worker_id();
+    const v1::Run teacher = s.LeaseRun(worker_)->run();
+    ASSERT_TRUE(s.ReportMetrics(EpochReport(teacher, 2)).ok());
+    ASSERT_TRUE(UploadRunFile(s, teacher, "weights").ok());
+    ASSERT_TRUE(UploadRunFile(s, teacher,
+                              "model,x,y,label\nteacher,1,2,3\nteacher,4,5,6\n",
+                              kTsneFile)
+                    .ok());
+    v1::CompleteRunRequest complete;
+    complete.set_run_id(teacher.id());
+    complete.set_attempt(teacher.attempt());
+    complete.set_checkpoint_sha256(Sha256Hex("weights"));
+    (*complete.mutable_results())["eval/top1"] = 0.7;
+    ASSERT_TRUE(s.CompleteRun(complete).ok());
+    Write("teacher.yaml",
+          "kind: TRAIN_TEACHER\ndataset: {name: fashion-mnist, train_limit: "
+          "64}\nteacher: {vit: {preset: small-28}}\nepochs: 1\nbatch_size: "
+          "32\n");
+    Write("sweep.yaml",
+          "name: second\nbase: {dataset: {name: fashion-mnist}}\nteacher: "
+          "{run_id: 1}\nmembers:\n  - {name: D, losses: {ce: 1}}\n");
+  }
+
+  void Write(const std::string& name, const std::string& text) {
+    std::ofstream(temp_.path() / name) << text;
+  }
+  std::string Path(const std::string& name) {
+    return (temp_.path() / name).string();
+  }
+
+  struct Result {
+    int code;
+    std::string out, err;
+  };
+  Result Cli(std::vector<std::string> args) {
+    std::ostringstream out, err;
+    const int code = RunCli(args, channel_, out, err);
+    return {code, out.str(), err.str()};
+  }
+
+  TempDir temp_{"distill_verbs_test"};
+  std::unique_ptr<Coordinator> coordinator_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::string worker_;
+};
+
+TEST_F(VerbsTest, EveryVerbWithItsOutputAndExitCode) {
+  // (Run 1 is the teacher, 2 and 3 its students D and G, all of sweep 1.)
+  struct Case {
+    std::vector<std::string> args;
+    int code;
+    std::string shows;  // In stdout, or stderr for a failure.
+  };
+  const std::vector<Case> cases = {
+      {{"submit", Path("teacher.yaml")}, 0, "run 4 QUEUED"},
+      {{"runs", "list"}, 0, "TRAIN_TEACHER"},
+      {{"runs", "show", "1"}, 0, "eval/top1 = 0.7000"},
+      {{"runs", "metrics", "1"}, 0, "step,epoch,attempt,key,value,time_ms"},
+      {{"runs", "metrics", "1", "--out", Path("m.csv")}, 0, "(4 points)"},
+      {{"watch", "1"}, 0, "run 1 (teacher) SUCCEEDED"},
+      {{"cancel", "4"}, 0, "run 4 CANCELLED"},
+      {{"download", "1", "checkpoint", Path("ckpt")}, 0, "(7 bytes)"},
+      {{"tsne", "1"}, 0, "teacher (2 test images"},
+      {{"sweep", Path("sweep.yaml"), "--dry-run"}, 0, "1 members"},
+      {{"sweep", Path("sweep.yaml")}, 0, "sweep 2 \"second\": 1 runs"},
+      {{"sweep", "cancel", "second"}, 0, "1 runs cancelled: 5 (D)"},
+      {{"sweep", "retry", "second"}, 0, "1 runs queued again:"},
+      {{"results", "verbs"}, 0, "teacher ViT"},
+      {{"compare", "1", "2"}, 0, "A 1 \"verbs\" against B 2 \"second\""},
+      {{"compare", "--runs=1,2"}, 0, "diff vs 1"},
+      {{"report", "1", "-o", Path("r.html")}, 0, "written to"},
+      {{"tag", "2", "paper=fig2", "-nothing"}, 0, "tags paper=fig2"},
+      {{"tag", "--sweep=verbs", "keep=yes"}, 0, "sweep verbs: tags keep=yes"},
+      {{"note", "2", "a note"}, 0, "note: a note"},
+      {{"note", "--sweep", "verbs", "sweep note"}, 0, "note: sweep note"},
+      {{"health"}, 0, "SERVING"},
+      {{"workers", "list"}, 0, "gpu1"},
+      {{"workers", "drain", worker_}, 0, "drains"},
+      {{"tokens", "create", "--role", "viewer", "--name", "v"}, 0, "distill_"},
+      {{"tokens", "list"}, 0, "viewer"},
+      {{"tokens", "revoke", "2"}, 0, "revoked token 2 \"v\" (viewer)"},
+      {{"completion", "bash"}, 0, "complete -F _distill distill"},
+      // Failures: the run waited for did not succeed (1); the command line
+      // or a file is wrong (2); the coordinator refused (3).
+      {{"watch", "4"}, 1, "CANCELLED"},
+      {{"frobnicate"}, 2, "\"frobnicate\" is not a verb"},
+      {{"runs", "list", "--format=xml"}, 2, "xml"},
+      {{"runs", "show", "0"}, 2, "run"},
+      {{"submit", Path("missing.yaml")}, 2, "cannot open spec file"},
+      {{"compare", "1"}, 2, "2 required"},
+      {{"runs", "show", "999"}, 3, "NOT_FOUND"},
+      {{"results", "nosuch"}, 3, "NOT_FOUND"},
+  };
+  for (const Case& c : cases) {
+    const Result r = Cli(c.args);
+    const std::string where = absl::StrJoin(c.args, " ");
+    EXPECT_EQ(r.code, c.code) << where << "\n" << r.out << r.err;
+    EXPECT_THAT(c.code == 0 ? r.out : r.out + r.err, HasSubstr(c.shows))
+        << where;
+  }
+}
+
+TEST_F(VerbsTest, BothFlagFormsAndHelp) {
+  for (const auto& [spaced, joined] : std::vector<
+           std::pair<std::vector<std::string>, std::vector<std::string>>>{
+           {{"runs", "list", "--where", "losses.ce=1", "--format", "csv"},
+            {"runs", "list", "--where=losses.ce=1", "--format=csv"}},
+           {{"runs", "show", "1", "--format", "csv"},
+            {"runs", "show", "1", "--format=csv"}},
+           {{"results", "1", "--columns", "top1", "--format", "csv"},
+            {"results", "1", "--columns=top1", "--format=csv"}},
+           {{"runs", "list", "--sort", "-eval/top1", "--limit", "1"},
+            {"runs", "list", "--sort=-eval/top1", "--limit=1"}}}) {
+    const Result a = Cli(spaced), b = Cli(joined);
+    EXPECT_EQ(a.code, 0) << absl::StrJoin(spaced, " ") << a.err;
+    EXPECT_EQ(a.out, b.out) << absl::StrJoin(spaced, " ");
+  }
+  // The where filter: D (ce) and G (ce) both, not the teacher.
+  EXPECT_EQ(
+      Count(Cli({"runs", "list", "--where", "losses.ce=1"}).out, "DISTILL"), 2);
+  const Result help = Cli({"runs", "list", "--help"});
+  EXPECT_EQ(help.code, 0);
+  EXPECT_THAT(help.out, HasSubstr("Usage: distill runs list [OPTIONS]"));
+  EXPECT_THAT(help.out, HasSubstr("--where"));
+  EXPECT_THAT(Cli({"--help"}).out, HasSubstr("Exit codes: 0 ok"));
+  EXPECT_EQ(Cli({}).code, 2);
+}
+
+// `sweep FILE --wait` watches every run to its end, then prints the table;
+// a run that did not succeed makes it exit 1.
+TEST_F(VerbsTest, SweepWaitWatchesEveryRunThenShowsTheTable) {
+  Result waited;
+  std::thread wait([&] {
+    waited = Cli({"sweep", Path("sweep.yaml"), "--wait"});
+  });
+  Scheduler& s = coordinator_->scheduler();
+  for (int i = 0; i < 500 && s.RecentSweeps(10)->size() < 2; ++i)
+    absl::SleepFor(absl::Milliseconds(10));
+  ASSERT_TRUE(s.CancelSweep("second").ok());
+  wait.join();
+  EXPECT_EQ(waited.code, 1) << waited.out << waited.err;
+  EXPECT_THAT(waited.out, HasSubstr("[1/1] run 4 (D)"));
+  EXPECT_THAT(waited.out, HasSubstr("run 4 (D) CANCELLED"));
+  EXPECT_THAT(waited.out, HasSubstr("sweep 2 \"second\" on fashion-mnist"));
+}
+
+// The completion script, sourced into bash, completes verbs and flags.
+TEST_F(VerbsTest, BashCompletesVerbsAndFlags) {
+  const std::string script = Path("completion.bash");
+  std::ofstream(script) << Cli({"completion", "bash"}).out;
+  auto complete = [&](const std::string& words, int cword) {
+    const std::string out = Path("completed");
+    const std::string command =
+        absl::StrCat("bash -c 'source ", script, "; COMP_WORDS=(", words,
+                     "); COMP_CWORD=", cword,
+                     "; _distill; echo \"${COMPREPLY[*]}\"' >", out);
+    EXPECT_EQ(std::system(command.c_str()), 0) << command;
+    std::stringstream text;
+    text << std::ifstream(out).rdbuf();
+    return text.str();
+  };
+  EXPECT_EQ(complete("distill ru", 1), "runs\n");
+  EXPECT_EQ(complete("distill runs li", 2), "list\n");
+  EXPECT_THAT(complete("distill runs list --wh", 3), HasSubstr("--where"));
+  EXPECT_EQ(complete("distill runs list --format c", 4), "csv\n");
+  EXPECT_THAT(complete("distill tokens create --ro", 3), HasSubstr("--role"));
 }
 
 }  // namespace

@@ -58,7 +58,7 @@ printf 'kind: DISTILL\ndataset: {name: mnist-3d}\nepochs: 1\nbatch_size: 8\n' >"
 set +e
 "$distill" submit "$work/invalid.yaml" 2>"$work/invalid.err"; rc=$?
 set -e
-[ "$rc" = 1 ] || fail "invalid spec exited $rc"
+[ "$rc" = 3 ] || fail "invalid spec exited $rc"
 grep -q 'INVALID_ARGUMENT: dataset.name must be one of \[cifar-10, cub-200-2011, fashion-mnist, image-folder\], got "mnist-3d"' \
   "$work/invalid.err" || fail "invalid spec message: $(cat "$work/invalid.err")"
 
@@ -86,7 +86,7 @@ grep -q 'losses IKD 1 (T 4, x T^2)' "$work/student.out" ||
 set +e
 "$distill" runs show 999 2>"$work/missing.err"; rc=$?
 set -e
-[ "$rc" = 1 ] || fail "runs show of a missing run exited $rc"
+[ "$rc" = 3 ] || fail "runs show of a missing run exited $rc"
 grep -q 'runs show: NOT_FOUND: .*999' "$work/missing.err" ||
   fail "missing run: $(cat "$work/missing.err")"
 set +e
@@ -103,10 +103,10 @@ set +e
 as_viewer submit "$work/teacher.yaml" 2>"$work/viewer.err"; rc=$?
 DISTILL_TOKEN_FILE= "$distill" runs list 2>"$work/anonymous.err"; anonymous_rc=$?
 set -e
-[ "$rc" = 1 ] || fail "a viewer's submit exited $rc"
+[ "$rc" = 3 ] || fail "a viewer's submit exited $rc"
 grep -q 'PERMISSION_DENIED: token "e2e-viewer" (role viewer) may not submit' "$work/viewer.err" ||
   fail "viewer submit: $(cat "$work/viewer.err")"
-[ "$anonymous_rc" = 1 ] || fail "a call without a token exited $anonymous_rc"
+[ "$anonymous_rc" = 3 ] || fail "a call without a token exited $anonymous_rc"
 grep -q 'UNAUTHENTICATED: this coordinator requires a token' "$work/anonymous.err" ||
   fail "no token: $(cat "$work/anonymous.err")"
 viewer_id=$("$distill" tokens list | awk '$2 == "e2e-viewer" {print $1}')

@@ -17,7 +17,9 @@ set +e
 DISTILL_TLS_CA="$work/ca.pem" "$distill" runs list >"$work/nocert.out" 2>&1; rc=$?
 "$distill" runs list >"$work/plain.out" 2>&1; plain_rc=$?
 set -e
-[ "$rc" = 1 ] || fail "a client without a certificate got in ($rc): $(cat "$work/nocert.out")"
+# Both are the coordinator out of reach: exit 3 (client/cli.h).
+[ "$rc" = 3 ] || fail "a client without a certificate got in ($rc): $(cat "$work/nocert.out")"
+[ "$plain_rc" = 3 ] || fail "a plaintext client got in ($plain_rc): $(cat "$work/plain.out")"
 DISTILL_TLS_CA="$work/ca.pem" "$distill" --tls_cert="$work/client.pem" \
   --tls_key="$work/client.key" runs list >"$work/cert.out" 2>&1 ||
   fail "a client with a certificate was refused: $(cat "$work/cert.out")"

@@ -1,5 +1,8 @@
 // What the CLI prints.
-#include "client/format.h"
+#include "render/results.h"
+#include "render/runs.h"
+#include "render/text.h"
+#include "render/tsne.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 // `distill report`'s HTML: what it holds, that it fetches nothing, and that
 // a real browser (headless Chromium, when installed) renders it with one
 // SVG per plot, every table row and no console error.
-#include "client/report.h"
+#include "render/report.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

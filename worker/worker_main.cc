@@ -14,6 +14,7 @@
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
+#include "common/api.h"
 #include "common/channel.h"
 #include "common/metrics_server.h"
 #include "common/spec_file.h"
@@ -25,7 +26,7 @@
 #include "worker/spec_convert.h"
 #include "worker/worker.h"
 
-ABSL_FLAG(std::string, coordinator, "127.0.0.1:50051",
+ABSL_FLAG(std::string, coordinator, distill::kDefaultCoordinator,
           "coordinator address (host:port)");
 ABSL_FLAG(std::string, device, "cpu", "LibTorch device: cpu, cuda:0, ...");
 ABSL_FLAG(int, threads, 0, "LibTorch intra-op threads; 0 means one per core");

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/metric_keys.h"
+#include "common/run_files.h"
 #include "worker/engine/evaluation.h"
 #include "worker/engine/runtime.h"
 
@@ -77,7 +78,7 @@ absl::StatusOr<std::string> WriteTsne(
     const std::string& dir,
     const std::vector<std::pair<std::string, torch::Tensor>>& models,
     const torch::Tensor& labels, const RunConfig& config) {
-  const std::string path = dir + "/tsne.csv";
+  const std::string path = absl::StrCat(dir, "/", kTsneFile);
   std::ofstream out(path);
   out << "model,x,y,label\n";
   const int64_t n = std::min(config.tsne_points, labels.size(0));

@@ -1,17 +1,18 @@
-// `distill report`: one self-contained HTML file of a sweep — Table 1's
-// layout with the judgement columns, overlaid curves, a heat map over two
-// grid axes, and the t-SNE maps — inline SVG and CSS, no script, nothing
-// fetched from anywhere.
-#ifndef DISTILL_CLIENT_REPORT_H_
-#define DISTILL_CLIENT_REPORT_H_
+// The HTML of a sweep's report (`distill report`, and the coordinator's
+// live pages): Table 1's layout with the judgement columns, overlaid
+// curves, a heat map over two grid axes, and the t-SNE maps — inline SVG
+// and CSS, no script, nothing fetched from anywhere; and the pages' index
+// and run pages.
+#ifndef DISTILL_RENDER_REPORT_H_
+#define DISTILL_RENDER_REPORT_H_
 
 #include <string>
 #include <string_view>
 #include <vector>
 
-#include "client/format.h"
 #include "distill/v1/experiment_service.pb.h"
 #include "distill/v1/run.pb.h"
+#include "render/results.h"
 
 namespace distill {
 
@@ -33,6 +34,30 @@ inline constexpr int kReportTsneMaps = 24;
 // style and no script.
 std::string_view PageStyle();
 
+// Where a report's data comes from: the coordinator's scheduler (the live
+// pages) or its gRPC API (`distill report`).
+class ReportSource {
+ public:
+  virtual ~ReportSource() = default;
+  // The run's history as a watcher's first event has it, each key spread
+  // over at most kReportPointsPerCurve points; empty when it cannot be had.
+  virtual std::vector<v1::MetricPoint> History(int64_t run_id) = 0;
+  // The run's tsne.csv; "" when it has none.
+  virtual std::string Tsne(int64_t run_id) = 0;
+};
+
+// What the report draws of one run of that status (t-SNE maps only of a
+// run that succeeded).
+ReportRun GatherReportRun(int64_t run_id, v1::RunStatus status,
+                          ReportSource& source);
+
+// What the report draws of each member of the sweep.
+std::vector<ReportRun> GatherReportRuns(const v1::SweepResults& results,
+                                        ReportSource& source);
+
+// Whether a member or a teacher of the sweep has not ended yet.
+bool SweepRunning(const v1::SweepResults& results);
+
 // The sweep's report. `refresh_seconds` > 0 makes the page reload itself
 // that often (the coordinator's live pages, while runs are running).
 std::string RenderReport(const v1::SweepResults& results,
@@ -52,4 +77,4 @@ std::string RenderRunPage(const v1::Run& run, const ReportRun& data,
 
 }  // namespace distill
 
-#endif  // DISTILL_CLIENT_REPORT_H_
+#endif  // DISTILL_RENDER_REPORT_H_

@@ -1,4 +1,4 @@
-#include "client/report.h"
+#include "render/report.h"
 
 #include <algorithm>
 #include <cmath>
@@ -13,7 +13,9 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/metric_keys.h"
+#include "common/run_status.h"
 #include "common/sweep_expansion.h"
+#include "render/tsne.h"
 
 namespace distill {
 namespace {
@@ -139,42 +141,14 @@ std::string LinePlot(const std::string& id, const std::vector<Series>& series,
   return svg + "</svg>";
 }
 
-struct MapPoint {
-  double x, y;
-  int label;
-};
-
-// tsne.csv (model,x,y,label) by model, in file order.
-std::vector<std::pair<std::string, std::vector<MapPoint>>> ParseTsne(
-    const std::string& csv) {
-  std::vector<std::pair<std::string, std::vector<MapPoint>>> models;
-  bool header = true;
-  for (absl::string_view line : absl::StrSplit(csv, '\n')) {
-    if (header) {
-      header = false;
-      continue;
-    }
-    const std::vector<std::string> f = absl::StrSplit(line, ',');
-    MapPoint p;
-    if (f.size() != 4 || !absl::SimpleAtod(f[1], &p.x) ||
-        !absl::SimpleAtod(f[2], &p.y) || !absl::SimpleAtoi(f[3], &p.label)) {
-      continue;
-    }
-    if (models.empty() || models.back().first != f[0])
-      models.push_back({f[0], {}});
-    models.back().second.push_back(p);
-  }
-  return models;
-}
-
 std::string MapPlot(const std::string& caption,
-                    const std::vector<MapPoint>& all) {
+                    const std::vector<TsnePoint>& all) {
   constexpr double kSide = 220;
-  std::vector<MapPoint> points;
+  std::vector<TsnePoint> points;
   const size_t n = std::min<size_t>(all.size(), kReportTsnePoints);
   for (size_t i = 0; i < n; ++i) points.push_back(all[i * all.size() / n]);
   double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
-  for (const MapPoint& p : points) {
+  for (const TsnePoint& p : points) {
     x0 = std::min(x0, p.x), x1 = std::max(x1, p.x);
     y0 = std::min(y0, p.y), y1 = std::max(y1, p.y);
   }
@@ -184,7 +158,7 @@ std::string MapPlot(const std::string& caption,
       "<figure><svg class=\"plot tsne\" viewBox=\"0 0 %g %g\" width=\"%g\" "
       "height=\"%g\" role=\"img\">",
       kSide, kSide, kSide, kSide);
-  for (const MapPoint& p : points) {
+  for (const TsnePoint& p : points) {
     absl::StrAppendFormat(
         &svg, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2\" fill=\"%s\"/>",
         4 + (p.x - x0) / (x1 - x0) * (kSide - 8),
@@ -306,40 +280,24 @@ std::string Link(const std::string& href, const std::string& text, bool live) {
 
 }  // namespace
 
-std::string RenderReport(const v1::SweepResults& results,
-                         const std::vector<ReportRun>& runs,
-                         const std::vector<ResultColumn>& columns,
-                         int refresh_seconds) {
-  const v1::Sweep& sweep = results.sweep();
-  const bool live = refresh_seconds > 0;
-  std::map<int64_t, const ReportRun*> by_id;
-  for (const ReportRun& r : runs) by_id[r.run_id] = &r;
-  std::string html = absl::StrCat(
-      Head(absl::StrCat("distill: sweep ", sweep.id(), " ", sweep.name()),
-           refresh_seconds),
-      live ? "<p><a href=\"/\">all sweeps and runs</a></p>" : "", "<h1>sweep ",
-      sweep.id(), " “", Escape(sweep.name()), "” on ",
-      Escape(sweep.spec().base().dataset().name()), "</h1>");
-  if (!sweep.note().empty())
-    absl::StrAppend(&html, "<p class=\"note\">", Escape(sweep.note()), "</p>");
+namespace {
 
-  // Table 1's layout.
-  absl::StrAppend(&html,
-                  "<h2>Results</h2><table id=\"results\"><thead><tr><th>row"
-                  "</th><th>labels CE</th><th>embedding MSE</th><th>IKD</th>"
-                  "<th>RKD</th>");
+// Table 1's layout, with a link to each run on the live pages.
+std::string ResultsTable(const v1::SweepResults& results,
+                         const std::vector<ResultColumn>& columns, bool live) {
+  std::string html =
+      "<h2>Results</h2><table id=\"results\"><thead><tr><th>row</th><th>"
+      "labels CE</th><th>embedding MSE</th><th>IKD</th><th>RKD</th>";
   for (const ResultColumn& c : columns)
     absl::StrAppend(&html, "<th>", Escape(c.header), "</th>");
   absl::StrAppend(&html, "<th>run</th><th>status</th></tr></thead><tbody>");
   for (const v1::MemberResult& m : results.members()) {
     const v1::Losses& l = m.losses();
-    const bool rkd =
-        l.rkd().distance_weight() > 0 || l.rkd().angle_weight() > 0;
     absl::StrAppend(&html, "<tr class=\"member\"><td>", Escape(m.name()),
                     "</td><td class=\"mark\">", l.ce() > 0 ? "✓" : "",
                     "</td><td class=\"mark\">", l.mse() > 0 ? "✓" : "",
                     "</td><td class=\"mark\">", l.ikd().weight() > 0 ? "✓" : "",
-                    "</td><td class=\"mark\">", rkd ? "✓" : "", "</td>");
+                    "</td><td class=\"mark\">", UsesRkd(l) ? "✓" : "", "</td>");
     for (const ResultColumn& c : columns) {
       absl::StrAppend(&html, "<td>", ResultCell(c, MemberValue(m, c)), "</td>");
     }
@@ -349,18 +307,24 @@ std::string RenderReport(const v1::SweepResults& results,
                     "</td><td title=\"", Escape(m.message()), "\">",
                     v1::RunStatus_Name(m.status()), "</td></tr>");
   }
-  for (const v1::TeacherResult& t : results.teachers()) {
+  for (const v1::TeacherResult& t : SweepTeachers(results)) {
     absl::StrAppend(&html, "<tr class=\"teacher\"><td>O</td><td colspan=\"4\">",
                     Escape(t.name()), "</td>");
     for (const ResultColumn& c : columns)
-      absl::StrAppend(&html, "<td>",
-                      ResultCell(c, ResultValue(t.results(), c.key)), "</td>");
-    absl::StrAppend(&html, "<td>", t.run_id(), "</td><td>",
-                    v1::RunStatus_Name(t.status()), "</td></tr>");
+      absl::StrAppend(&html, "<td>", ResultCell(c, TeacherValue(t, c)),
+                      "</td>");
+    absl::StrAppend(&html, "<td>",
+                    Link(absl::StrCat("/runs/", t.run_id()),
+                         absl::StrCat(t.run_id()), live),
+                    "</td><td>", v1::RunStatus_Name(t.status()), "</td></tr>");
   }
-  absl::StrAppend(&html, "</tbody></table>");
+  return absl::StrCat(html, "</tbody></table>");
+}
 
-  // Curves: the training loss by step, test top-1 by epoch.
+// The training loss by step and test top-1 by epoch of every member,
+// overlaid.
+std::string Curves(const v1::SweepResults& results,
+                   const std::map<int64_t, const ReportRun*>& by_id) {
   std::vector<Series> loss, top1;
   for (const v1::MemberResult& m : results.members()) {
     auto it = by_id.find(m.run_id());
@@ -379,45 +343,115 @@ std::string RenderReport(const v1::SweepResults& results,
     loss.push_back(std::move(l));
     top1.push_back(std::move(t));
   }
-  absl::StrAppend(&html, "<h2>Training loss</h2>",
-                  LinePlot("loss", loss, "step", "train/loss"),
-                  "<h2>Test top-1 per epoch</h2>",
-                  LinePlot("top1", top1, "epoch", "top-1 %"));
+  return absl::StrCat("<h2>Training loss</h2>",
+                      LinePlot("loss", loss, "step", "train/loss"),
+                      "<h2>Test top-1 per epoch</h2>",
+                      LinePlot("top1", top1, "epoch", "top-1 %"));
+}
 
+// The maps of one run's tsne.csv, each captioned by `name_of(model)`; a
+// note instead where the file is malformed.
+template <typename NameOf>
+std::string Maps(const std::string& csv, NameOf name_of) {
+  absl::StatusOr<std::vector<TsneMap>> maps = ParseTsne(csv);
+  if (!maps.ok()) {
+    return absl::StrCat("<p class=\"note\">",
+                        Escape(std::string(maps.status().message())), "</p>");
+  }
+  std::string html;
+  for (const TsneMap& map : *maps) {
+    const std::string caption = name_of(map.model);
+    if (!caption.empty()) absl::StrAppend(&html, MapPlot(caption, map.points));
+  }
+  return html;
+}
+
+// t-SNE maps: the teacher's (from the first member's file), then each
+// student's, coloured by class.
+std::string SweepMaps(const v1::SweepResults& results,
+                      const std::map<int64_t, const ReportRun*>& by_id) {
+  std::string teacher, students;
+  int drawn = 0;
+  for (const v1::MemberResult& m : results.members()) {
+    auto it = by_id.find(m.run_id());
+    if (it == by_id.end() || it->second->tsne_csv.empty()) continue;
+    const bool want_teacher = teacher.empty();
+    const bool want_student = drawn < kReportTsneMaps;
+    if (want_teacher) {
+      teacher = Maps(it->second->tsne_csv, [](const std::string& model) {
+        return model == "teacher" ? model : "";
+      });
+    }
+    if (want_student) {
+      students += Maps(it->second->tsne_csv, [&](const std::string& model) {
+        return model == "student" ? m.name() : "";
+      });
+      ++drawn;
+    }
+  }
+  if (teacher.empty() && students.empty()) return "";
+  return absl::StrCat(
+      "<h2>t-SNE maps of the test embeddings, coloured by class</h2>"
+      "<div class=\"maps\">",
+      teacher, students, "</div>");
+}
+
+}  // namespace
+
+ReportRun GatherReportRun(int64_t run_id, v1::RunStatus status,
+                          ReportSource& source) {
+  ReportRun run;
+  run.run_id = run_id;
+  run.history = source.History(run_id);
+  if (status == v1::SUCCEEDED) run.tsne_csv = source.Tsne(run_id);
+  return run;
+}
+
+std::vector<ReportRun> GatherReportRuns(const v1::SweepResults& results,
+                                        ReportSource& source) {
+  std::vector<ReportRun> runs;
+  for (const v1::MemberResult& m : results.members())
+    runs.push_back(GatherReportRun(m.run_id(), m.status(), source));
+  return runs;
+}
+
+bool SweepRunning(const v1::SweepResults& results) {
+  for (const v1::MemberResult& m : results.members()) {
+    if (!IsTerminal(m.status())) return true;
+  }
+  for (const v1::TeacherResult& t : SweepTeachers(results)) {
+    if (!IsTerminal(t.status())) return true;
+  }
+  return false;
+}
+
+std::string RenderReport(const v1::SweepResults& results,
+                         const std::vector<ReportRun>& runs,
+                         const std::vector<ResultColumn>& columns,
+                         int refresh_seconds) {
+  const v1::Sweep& sweep = results.sweep();
+  const bool live = refresh_seconds > 0;
+  std::map<int64_t, const ReportRun*> by_id;
+  for (const ReportRun& r : runs) by_id[r.run_id] = &r;
+  std::string html = absl::StrCat(
+      Head(absl::StrCat("distill: sweep ", sweep.id(), " ", sweep.name()),
+           refresh_seconds),
+      live ? "<p><a href=\"/\">all sweeps and runs</a></p>" : "", "<h1>sweep ",
+      sweep.id(), " “", Escape(sweep.name()), "” on ",
+      Escape(sweep.spec().base().dataset().name()), "</h1>");
+  if (!sweep.note().empty())
+    absl::StrAppend(&html, "<p class=\"note\">", Escape(sweep.note()), "</p>");
+  absl::StrAppend(&html, ResultsTable(results, columns, live),
+                  Curves(results, by_id));
   // A heat map over two grid axes.
-  if (results.sweep().spec().grid_size() >= 2 && !columns.empty()) {
+  if (sweep.spec().grid_size() >= 2 && !columns.empty()) {
     absl::StrAppend(&html, "<h2>", Escape(columns[0].header), " over ",
                     Escape(AxisLabel(sweep.spec().grid(0).path())), " and ",
                     Escape(AxisLabel(sweep.spec().grid(1).path())),
                     " (mean over the other axes and seeds)</h2>",
                     HeatMap(results, columns[0]));
   }
-
-  // t-SNE maps: the teacher's (from the first member's file), then each
-  // student's, coloured by class.
-  std::string maps;
-  int drawn = 0;
-  bool teacher_drawn = false;
-  for (const v1::MemberResult& m : results.members()) {
-    auto it = by_id.find(m.run_id());
-    if (it == by_id.end() || it->second->tsne_csv.empty()) continue;
-    for (const auto& [model, points] : ParseTsne(it->second->tsne_csv)) {
-      if (model == "teacher" && !teacher_drawn) {
-        maps = MapPlot("teacher", points) + maps;
-        teacher_drawn = true;
-      } else if (model == "student" && drawn < kReportTsneMaps) {
-        absl::StrAppend(&maps, MapPlot(m.name(), points));
-        ++drawn;
-      }
-    }
-  }
-  if (!maps.empty()) {
-    absl::StrAppend(&html,
-                    "<h2>t-SNE maps of the test embeddings, coloured by "
-                    "class</h2><div class=\"maps\">",
-                    maps, "</div>");
-  }
-  absl::StrAppend(&html, "</body></html>\n");
+  absl::StrAppend(&html, SweepMaps(results, by_id), "</body></html>\n");
   return html;
 }
 
@@ -507,9 +541,10 @@ std::string RenderRunPage(const v1::Run& run, const ReportRun& data,
                                group == &by_step ? "step" : "epoch", key));
     }
   }
-  std::string maps;
-  for (const auto& [model, points] : ParseTsne(data.tsne_csv))
-    absl::StrAppend(&maps, MapPlot(model, points));
+  const std::string maps =
+      data.tsne_csv.empty()
+          ? ""
+          : Maps(data.tsne_csv, [](const std::string& model) { return model; });
   if (!maps.empty()) {
     absl::StrAppend(&html, "<h2>t-SNE maps, coloured by class</h2>",
                     "<div class=\"maps\">", maps, "</div>");

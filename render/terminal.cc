@@ -1,4 +1,4 @@
-#include "client/terminal.h"
+#include "render/terminal.h"
 
 #include <google/protobuf/descriptor.h>
 

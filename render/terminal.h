@@ -5,8 +5,8 @@
 // OSC 52), forge a line (CR, LF), or reorder what is shown (bidi
 // overrides). The CLI passes everything it prints in a table or CSV
 // through these; JSON escapes control characters itself.
-#ifndef DISTILL_CLIENT_TERMINAL_H_
-#define DISTILL_CLIENT_TERMINAL_H_
+#ifndef DISTILL_RENDER_TERMINAL_H_
+#define DISTILL_RENDER_TERMINAL_H_
 
 #include <google/protobuf/message.h>
 
@@ -36,4 +36,4 @@ Message TerminalSafeCopy(const Message& message) {
 
 }  // namespace distill
 
-#endif  // DISTILL_CLIENT_TERMINAL_H_
+#endif  // DISTILL_RENDER_TERMINAL_H_

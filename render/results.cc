@@ -1,0 +1,561 @@
+#include "render/results.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "common/metric_keys.h"
+#include "common/sweep_expansion.h"
+
+namespace distill {
+
+bool UsesRkd(const v1::Losses& l) {
+  return l.rkd().distance_weight() > 0 || l.rkd().angle_weight() > 0;
+}
+
+std::string LossSummary(const v1::Losses& l) {
+  std::vector<std::string> parts;
+  if (l.ce() > 0) parts.push_back("CE");
+  if (l.mse() > 0) parts.push_back("MSE");
+  if (l.ikd().weight() > 0) parts.push_back("IKD");
+  if (UsesRkd(l)) parts.push_back("RKD");
+  return parts.empty() ? "-" : absl::StrJoin(parts, "+");
+}
+
+std::string LossWeights(const v1::Losses& l) {
+  std::vector<std::string> parts;
+  if (l.ce() > 0) parts.push_back(absl::StrCat("CE ", l.ce()));
+  if (l.mse() > 0) parts.push_back(absl::StrCat("MSE ", l.mse()));
+  if (l.ikd().weight() > 0) {
+    parts.push_back(
+        absl::StrCat("IKD ", l.ikd().weight(), " (T ", l.ikd().temperature(),
+                     l.ikd().scale_by_tau_squared() ? ", x T^2)" : ")"));
+  }
+  if (l.rkd().distance_weight() > 0)
+    parts.push_back(absl::StrCat("RKD distance ", l.rkd().distance_weight()));
+  if (l.rkd().angle_weight() > 0)
+    parts.push_back(absl::StrCat("RKD angle ", l.rkd().angle_weight()));
+  return parts.empty() ? "-" : absl::StrJoin(parts, " + ");
+}
+
+const std::vector<ResultColumn>& AllResultColumns() {
+  namespace k = metric_keys;
+  static const auto* const kColumns = new std::vector<ResultColumn>{
+      {"top1", "top-1 %", k::kEvalTop1, true},
+      {"knn", "k-NN %", absl::StrCat(k::kEval, k::kKnnTop1), true},
+      {"nmi", "NMI", absl::StrCat(k::kEval, k::kNmi), false},
+      {"ari", "ARI", absl::StrCat(k::kEval, k::kAri), false},
+      {"agree", "agree %", k::kTeacherAgreement, true},
+      {"cka", "CKA", k::kTeacherCka, false},
+      {"overlap", "kNN overlap", k::kTeacherKnnOverlap, false},
+  };
+  return *kColumns;
+}
+
+absl::StatusOr<std::vector<ResultColumn>> ParseResultColumns(
+    const std::string& names) {
+  if (names.empty()) return AllResultColumns();
+  std::vector<ResultColumn> columns;
+  std::vector<std::string> known;
+  for (const ResultColumn& c : AllResultColumns()) known.push_back(c.name);
+  for (absl::string_view name : absl::StrSplit(names, ',')) {
+    auto it =
+        std::find_if(AllResultColumns().begin(), AllResultColumns().end(),
+                     [&](const ResultColumn& c) { return c.name == name; });
+    if (it == AllResultColumns().end()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("unknown column \"", name.substr(0, 64),
+                       "\"; the columns are ", absl::StrJoin(known, ",")));
+    }
+    columns.push_back(*it);
+  }
+  return columns;
+}
+
+std::string ResultCell(const ResultColumn& column,
+                       std::optional<double> value) {
+  if (!value) return "-";
+  return column.percent ? absl::StrFormat("%.1f", 100 * *value)
+                        : absl::StrFormat("%.3f", *value);
+}
+
+std::optional<double> ResultValue(
+    const google::protobuf::Map<std::string, double>& m,
+    const std::string& key) {
+  auto it = m.find(key);
+  if (it == m.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<double> MemberValue(const v1::MemberResult& m,
+                                  const ResultColumn& column) {
+  std::optional<double> v = ResultValue(m.results(), column.key);
+  if (!v && column.key == metric_keys::kEvalTop1 && m.has_top1()) v = m.top1();
+  return v;
+}
+
+std::optional<double> TeacherValue(const v1::TeacherResult& t,
+                                   const ResultColumn& column) {
+  std::optional<double> v = ResultValue(t.results(), column.key);
+  if (!v && column.key == metric_keys::kEvalTop1 && t.has_top1()) v = t.top1();
+  return v;
+}
+
+std::vector<v1::TeacherResult> SweepTeachers(const v1::SweepResults& results) {
+  std::vector<v1::TeacherResult> teachers(results.teachers().begin(),
+                                          results.teachers().end());
+  if (teachers.empty()) {
+    v1::TeacherResult& t = teachers.emplace_back();
+    t.set_name("teacher");
+    t.set_run_id(results.teacher_run_id());
+    t.set_status(results.teacher_status());
+    if (results.has_teacher_top1()) t.set_top1(results.teacher_top1());
+  }
+  return teachers;
+}
+
+namespace {
+
+// Table 1's cells: row, the four losses, the columns, run, status.
+constexpr size_t kFirstResult = 5;
+
+struct Row {
+  std::vector<std::string> cells;
+  bool teacher = false;
+  bool last_of_block = false;
+};
+
+Row MemberRow(const v1::MemberResult& m,
+              const std::vector<ResultColumn>& columns) {
+  const std::string check = "✓";
+  const v1::Losses& l = m.losses();
+  Row row{{m.name(), l.ce() > 0 ? check : "", l.mse() > 0 ? check : "",
+           l.ikd().weight() > 0 ? check : "", UsesRkd(l) ? check : ""}};
+  for (const ResultColumn& c : columns)
+    row.cells.push_back(ResultCell(c, MemberValue(m, c)));
+  row.cells.push_back(absl::StrCat(m.run_id()));
+  row.cells.push_back(v1::RunStatus_Name(m.status()));
+  return row;
+}
+
+// The teacher's own judgement where it has one (not the columns that
+// compare it with a student); its name spans the loss columns.
+Row TeacherRow(const v1::TeacherResult& teacher, bool alone,
+               const std::vector<ResultColumn>& columns) {
+  Row row{{"O",
+           alone ? "teacher ViT" : absl::StrCat("teacher ViT ", teacher.name()),
+           "", "", ""},
+          true};
+  for (const ResultColumn& c : columns)
+    row.cells.push_back(ResultCell(c, TeacherValue(teacher, c)));
+  row.cells.push_back(absl::StrCat(teacher.run_id()));
+  row.cells.push_back(v1::RunStatus_Name(teacher.status()));
+  return row;
+}
+
+// One block a teacher: its members, then its row O.
+std::vector<Row> ResultRows(const v1::SweepResults& results,
+                            const std::vector<v1::TeacherResult>& teachers,
+                            const std::vector<ResultColumn>& columns) {
+  std::vector<Row> rows;
+  std::vector<bool> shown(results.members_size(), false);
+  for (size_t t = 0; t < teachers.size(); ++t) {
+    for (int i = 0; i < results.members_size(); ++i) {
+      const v1::MemberResult& m = results.members(i);
+      if (shown[i] ||
+          (teachers.size() > 1 && m.teacher() != teachers[t].name())) {
+        continue;
+      }
+      shown[i] = true;
+      rows.push_back(MemberRow(m, columns));
+    }
+    rows.push_back(TeacherRow(teachers[t], teachers.size() == 1, columns));
+    rows.back().last_of_block = t + 1 < teachers.size();
+  }
+  return rows;
+}
+
+std::vector<size_t> ColumnWidths(const std::vector<std::string>& header,
+                                 const std::vector<Row>& rows) {
+  std::vector<size_t> widths(header.size());
+  for (size_t c = 0; c < header.size(); ++c) {
+    widths[c] = Width(header[c]);
+    for (const Row& row : rows) {
+      const bool spanned = row.teacher && c >= 1 && c < kFirstResult;
+      if (!spanned) widths[c] = std::max(widths[c], Width(row.cells[c]));
+    }
+  }
+  // A teacher's name wider than the loss columns widens the last of them.
+  const size_t span = widths[1] + widths[2] + widths[3] + widths[4] + 9;
+  for (const Row& row : rows) {
+    if (row.teacher && Width(row.cells[1]) > span)
+      widths[4] += Width(row.cells[1]) - span;
+  }
+  return widths;
+}
+
+// "sweep 1 "name" on DATA, teacher run 2", then its tags and note.
+std::string ResultsHeading(const v1::SweepResults& results, size_t teachers) {
+  std::string out = absl::StrCat(
+      "sweep ", results.sweep().id(), " \"", results.sweep().name(), "\" on ",
+      results.sweep().spec().base().dataset().name(),
+      teachers == 1 ? absl::StrCat(", teacher run ", results.teacher_run_id())
+                    : absl::StrCat(", ", teachers, " teachers"),
+      "\n");
+  if (!results.sweep().tags().empty()) {
+    std::vector<std::string> tags;
+    for (const auto& [key, value] : results.sweep().tags())
+      tags.push_back(absl::StrCat(key, "=", value));
+    std::sort(tags.begin(), tags.end());
+    absl::StrAppend(&out, "tags ", absl::StrJoin(tags, " "), "\n");
+  }
+  if (!results.sweep().note().empty())
+    absl::StrAppend(&out, "note ", results.sweep().note(), "\n");
+  return out;
+}
+
+// The rows laid out: names left, checks centred, results right; a
+// teacher's row spans the loss columns; a rule between teachers' blocks.
+std::string LaidOut(const std::vector<std::string>& header,
+                    const std::vector<Row>& rows) {
+  const std::vector<size_t> widths = ColumnWidths(header, rows);
+  const size_t status_col = header.size() - 1;
+  auto pad = [&](const std::vector<std::string>& cells, size_t c) {
+    if (c == 0 || c == status_col) return Pad(cells[c], widths[c]);
+    if (c >= kFirstResult) return Pad(cells[c], widths[c], /*right=*/true);
+    return Center(cells[c], widths[c]);
+  };
+  auto line = [&](const std::vector<std::string>& cells, bool spanned) {
+    std::vector<std::string> padded = {pad(cells, 0)};
+    if (spanned) {
+      padded.push_back(
+          Pad(cells[1], widths[1] + widths[2] + widths[3] + widths[4] + 9));
+    }
+    for (size_t c = spanned ? kFirstResult : 1; c < cells.size(); ++c)
+      padded.push_back(pad(cells, c));
+    return absl::StrCat(" ", absl::StrJoin(padded, " │ "), "\n");
+  };
+  const std::string rule = TableRule(widths);
+  std::string out = absl::StrCat(line(header, false), rule);
+  for (const Row& row : rows) {
+    absl::StrAppend(&out, line(row.cells, row.teacher));
+    if (row.last_of_block) absl::StrAppend(&out, rule);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string FormatResultsTable(const v1::SweepResults& results,
+                               const std::vector<ResultColumn>& columns) {
+  std::vector<std::string> header = {"row", "labels CE", "embedding MSE", "IKD",
+                                     "RKD"};
+  for (const ResultColumn& c : columns) header.push_back(c.header);
+  header.push_back("run");
+  header.push_back("status");
+  const std::vector<v1::TeacherResult> teachers = SweepTeachers(results);
+  std::string out =
+      absl::StrCat(ResultsHeading(results, teachers.size()),
+                   LaidOut(header, ResultRows(results, teachers, columns)));
+  for (const v1::MemberResult& m : results.members()) {
+    if (m.status() == v1::FAILED) {
+      absl::StrAppend(&out, "row ", m.name(), " failed: ", m.message(), "\n");
+    } else if (m.status() == v1::PRUNED) {
+      absl::StrAppend(&out, "row ", m.name(), " ", m.message(), "\n");
+    }
+  }
+  absl::StrAppend(&out, FormatSeedSummary(results, columns));
+  return out;
+}
+
+namespace {
+
+// "mean ± std" of `values` in the column's unit ("-" for none).
+std::string MeanAndSpread(const ResultColumn& c,
+                          const std::vector<double>& values) {
+  if (values.empty()) return "-";
+  double mean = 0;
+  for (double v : values) mean += v;
+  mean /= double(values.size());
+  double var = 0;
+  for (double v : values) var += (v - mean) * (v - mean);
+  auto text = [&](double v) {
+    return c.percent ? absl::StrFormat("%.1f", v) : absl::StrFormat("%.3f", v);
+  };
+  std::string cell = text(mean);
+  if (values.size() > 1) {
+    absl::StrAppend(&cell, " ± ",
+                    text(std::sqrt(var / double(values.size() - 1))));
+  }
+  return cell;
+}
+
+}  // namespace
+
+std::string FormatSeedSummary(const v1::SweepResults& results,
+                              const std::vector<ResultColumn>& columns) {
+  // Members named ".../seed=N" grouped by the rest of their name, in the
+  // order the groups first appear.
+  std::vector<std::string> order;
+  std::map<std::string, std::vector<const v1::MemberResult*>> groups;
+  bool seeded = false;
+  for (const v1::MemberResult& m : results.members()) {
+    const std::string key = WithoutSeed(m.name());
+    seeded = seeded || key != m.name();
+    if (groups.find(key) == groups.end()) order.push_back(key);
+    groups[key].push_back(&m);
+  }
+  if (!seeded) return "";
+  std::vector<std::vector<std::string>> rows;
+  std::vector<std::string> header = {"member"};
+  for (const ResultColumn& c : columns) header.push_back(c.header);
+  header.push_back("n");
+  for (const std::string& key : order) {
+    const auto& members = groups[key];
+    std::vector<std::string> row = {key.empty() ? "(base)" : key};
+    for (const ResultColumn& c : columns) {
+      std::vector<double> values;
+      for (const v1::MemberResult* m : members) {
+        if (std::optional<double> v = MemberValue(*m, c))
+          values.push_back(c.percent ? 100 * *v : *v);
+      }
+      row.push_back(MeanAndSpread(c, values));
+    }
+    int with_result = 0;
+    for (const v1::MemberResult* m : members)
+      with_result += MemberValue(*m, AllResultColumns()[0]).has_value();
+    row.push_back(absl::StrCat(with_result, " of ", members.size()));
+    rows.push_back(std::move(row));
+  }
+  return absl::StrCat(
+      "\nover seeds: mean ± sample std; n: runs with a result of the "
+      "member's runs\n",
+      TextTable(header, rows, /*right_aligned=*/false, /*rule=*/false));
+}
+
+std::string FormatResultsCsv(const v1::SweepResults& results,
+                             const std::vector<ResultColumn>& columns) {
+  std::vector<std::string> header = {
+      "name", "kind", "teacher", "run_id",       "status",
+      "ce",   "mse",  "ikd",     "rkd_distance", "rkd_angle"};
+  for (const ResultColumn& c : columns) header.push_back(CsvField(c.key));
+  std::string out = absl::StrCat(absl::StrJoin(header, ","), "\n");
+  for (const v1::MemberResult& m : results.members()) {
+    const v1::Losses& l = m.losses();
+    std::vector<std::string> cells = {CsvField(m.name()),
+                                      "member",
+                                      CsvField(m.teacher()),
+                                      absl::StrCat(m.run_id()),
+                                      v1::RunStatus_Name(m.status()),
+                                      CsvNumber(l.ce()),
+                                      CsvNumber(l.mse()),
+                                      CsvNumber(l.ikd().weight()),
+                                      CsvNumber(l.rkd().distance_weight()),
+                                      CsvNumber(l.rkd().angle_weight())};
+    for (const ResultColumn& c : columns) {
+      std::optional<double> v = MemberValue(m, c);
+      cells.push_back(v ? CsvNumber(*v) : "");
+    }
+    absl::StrAppend(&out, absl::StrJoin(cells, ","), "\n");
+  }
+  for (const v1::TeacherResult& t : SweepTeachers(results)) {
+    std::vector<std::string> cells = {CsvField(t.name()),
+                                      "teacher",
+                                      "",
+                                      absl::StrCat(t.run_id()),
+                                      v1::RunStatus_Name(t.status()),
+                                      "",
+                                      "",
+                                      "",
+                                      "",
+                                      ""};
+    for (const ResultColumn& c : columns) {
+      std::optional<double> v = TeacherValue(t, c);
+      cells.push_back(v ? CsvNumber(*v) : "");
+    }
+    absl::StrAppend(&out, absl::StrJoin(cells, ","), "\n");
+  }
+  return out;
+}
+
+namespace {
+
+std::string Difference(const ResultColumn& c, std::optional<double> a,
+                       std::optional<double> b) {
+  if (!a || !b) return "-";
+  const double d = *b - *a;
+  return c.percent ? absl::StrFormat("%+.1f", 100 * d)
+                   : absl::StrFormat("%+.3f", d);
+}
+
+// Two sweeps' members by name: in A's order, then B's own.
+struct Paired {
+  std::vector<std::string> names;
+  std::map<std::string, const v1::MemberResult*> a, b;
+
+  std::optional<double> A(const std::string& name,
+                          const ResultColumn& c) const {
+    return Value(a, name, c);
+  }
+  std::optional<double> B(const std::string& name,
+                          const ResultColumn& c) const {
+    return Value(b, name, c);
+  }
+  static std::optional<double> Value(
+      const std::map<std::string, const v1::MemberResult*>& in,
+      const std::string& name, const ResultColumn& c) {
+    auto it = in.find(name);
+    if (it == in.end()) return std::nullopt;
+    return MemberValue(*it->second, c);
+  }
+};
+
+Paired Pair(const v1::SweepResults& a, const v1::SweepResults& b) {
+  Paired p;
+  for (const v1::MemberResult& m : a.members()) {
+    if (p.a.emplace(m.name(), &m).second) p.names.push_back(m.name());
+  }
+  for (const v1::MemberResult& m : b.members()) {
+    if (p.b.emplace(m.name(), &m).second && !p.a.count(m.name()))
+      p.names.push_back(m.name());
+  }
+  return p;
+}
+
+std::string ComparisonJson(const v1::SweepResults& a, const v1::SweepResults& b,
+                           const Paired& p,
+                           const std::vector<ResultColumn>& columns) {
+  std::vector<std::string> rows;
+  for (const std::string& name : p.names) {
+    for (const ResultColumn& c : columns) {
+      const std::optional<double> va = p.A(name, c), vb = p.B(name, c);
+      rows.push_back(absl::StrCat(
+          "{\"member\":", JsonString(name), ",\"key\":", JsonString(c.key),
+          ",\"a\":", JsonNumber(va), ",\"b\":", JsonNumber(vb),
+          ",\"difference\":",
+          JsonNumber(va && vb ? std::optional<double>(*vb - *va)
+                              : std::nullopt),
+          "}"));
+    }
+  }
+  return absl::StrCat("{\"a\":", ToJson(a.sweep()),
+                      ",\"b\":", ToJson(b.sweep()), ",\"rows\":[",
+                      absl::StrJoin(rows, ","), "]}\n");
+}
+
+std::string ComparisonCsv(const Paired& p,
+                          const std::vector<ResultColumn>& columns) {
+  std::string out = "member,key,a,b,difference\n";
+  for (const std::string& name : p.names) {
+    for (const ResultColumn& c : columns) {
+      const std::optional<double> va = p.A(name, c), vb = p.B(name, c);
+      absl::StrAppend(&out, CsvField(name), ",", CsvField(c.key), ",",
+                      va ? CsvNumber(*va) : "", ",", vb ? CsvNumber(*vb) : "",
+                      ",", va && vb ? CsvNumber(*vb - *va) : "", "\n");
+    }
+  }
+  return out;
+}
+
+std::string ComparisonTable(const v1::SweepResults& a,
+                            const v1::SweepResults& b, const Paired& p,
+                            const std::vector<ResultColumn>& columns) {
+  std::vector<std::string> header = {"member"};
+  for (const ResultColumn& c : columns) {
+    header.push_back(absl::StrCat(c.header, " A"));
+    header.push_back(absl::StrCat(c.header, " B"));
+    header.push_back("B - A");
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const std::string& name : p.names) {
+    std::vector<std::string> row = {name};
+    for (const ResultColumn& c : columns) {
+      const std::optional<double> va = p.A(name, c), vb = p.B(name, c);
+      row.push_back(ResultCell(c, va));
+      row.push_back(ResultCell(c, vb));
+      row.push_back(Difference(c, va, vb));
+    }
+    rows.push_back(std::move(row));
+  }
+  return absl::StrCat("A ", a.sweep().id(), " \"", a.sweep().name(),
+                      "\" against B ", b.sweep().id(), " \"", b.sweep().name(),
+                      "\" (", a.sweep().spec().base().dataset().name(), " / ",
+                      b.sweep().spec().base().dataset().name(), ")\n",
+                      TextTable(header, rows));
+}
+
+}  // namespace
+
+std::string FormatSweepComparison(const v1::SweepResults& a,
+                                  const v1::SweepResults& b,
+                                  const std::vector<ResultColumn>& columns,
+                                  OutputFormat format) {
+  const Paired p = Pair(a, b);
+  switch (format) {
+    case OutputFormat::kJson:
+      return ComparisonJson(a, b, p, columns);
+    case OutputFormat::kCsv:
+      return ComparisonCsv(p, columns);
+    case OutputFormat::kTable:
+      break;
+  }
+  return ComparisonTable(a, b, p, columns);
+}
+
+std::string FormatRunComparison(const std::vector<v1::Run>& runs,
+                                OutputFormat format) {
+  std::set<std::string> keys;
+  for (const v1::Run& r : runs)
+    for (const auto& [key, value] : r.results()) keys.insert(key);
+  auto value = [](const v1::Run& r,
+                  const std::string& key) -> std::optional<double> {
+    return ResultValue(r.results(), key);
+  };
+  if (format == OutputFormat::kJson) {
+    std::vector<std::string> items;
+    for (const v1::Run& r : runs) items.push_back(ToJson(r));
+    return absl::StrCat("{\"runs\":[", absl::StrJoin(items, ","), "]}\n");
+  }
+  if (format == OutputFormat::kCsv) {
+    std::string out = "key";
+    for (const v1::Run& r : runs) absl::StrAppend(&out, ",run_", r.id());
+    absl::StrAppend(&out, "\n");
+    for (const std::string& key : keys) {
+      absl::StrAppend(&out, CsvField(key));
+      for (const v1::Run& r : runs) {
+        std::optional<double> v = value(r, key);
+        absl::StrAppend(&out, ",", v ? CsvNumber(*v) : "");
+      }
+      absl::StrAppend(&out, "\n");
+    }
+    return out;
+  }
+  std::vector<std::string> header = {"result"};
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const v1::Run& r = runs[i];
+    header.push_back(absl::StrCat("run ", r.id(), r.member().empty() ? "" : " ",
+                                  r.member()));
+    if (i > 0) header.push_back(absl::StrCat("diff vs ", runs[0].id()));
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const std::string& key : keys) {
+    std::vector<std::string> row = {key};
+    for (size_t i = 0; i < runs.size(); ++i) {
+      std::optional<double> v = value(runs[i], key);
+      row.push_back(v ? absl::StrFormat("%.4g", *v) : "-");
+      if (i > 0) {
+        std::optional<double> first = value(runs[0], key);
+        row.push_back(v && first ? absl::StrFormat("%+.4g", *v - *first) : "-");
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  return TextTable(header, rows);
+}
+
+}  // namespace distill

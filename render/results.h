@@ -1,0 +1,99 @@
+// A sweep's results as researchers read them: Table 1's layout (a row per
+// member with a check under each loss it uses, then the teacher's row O),
+// the summary over seeds, CSV, and comparisons of sweeps and of runs.
+#ifndef DISTILL_RENDER_RESULTS_H_
+#define DISTILL_RENDER_RESULTS_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "distill/v1/experiment_service.pb.h"
+#include "render/text.h"
+
+namespace distill {
+
+// A result `distill results` can show: its --columns name, its header, the
+// result key, and whether it shows as a percentage.
+struct ResultColumn {
+  std::string name;
+  std::string header;
+  std::string key;
+  bool percent = false;
+};
+
+// Every column, in the order shown: top1, knn (k-NN top-1), nmi, ari,
+// agree (teacher-student agreement), cka and overlap (structure transfer).
+const std::vector<ResultColumn>& AllResultColumns();
+
+// The columns of a comma-separated list of names ("top1,cka"); every
+// column for "". INVALID_ARGUMENT naming an unknown one.
+absl::StatusOr<std::vector<ResultColumn>> ParseResultColumns(
+    const std::string& names);
+
+// A result by key, if the map has it.
+std::optional<double> ResultValue(
+    const google::protobuf::Map<std::string, double>& results,
+    const std::string& key);
+
+// A member's result for `column` (top1 also from the field older
+// coordinators fill alone).
+std::optional<double> MemberValue(const v1::MemberResult& member,
+                                  const ResultColumn& column);
+
+// A teacher's result for `column`, the same way.
+std::optional<double> TeacherValue(const v1::TeacherResult& teacher,
+                                   const ResultColumn& column);
+
+// A result as a cell: a percentage with one decimal, others with three;
+// "-" for none.
+std::string ResultCell(const ResultColumn& column, std::optional<double> value);
+
+// The sweep's teachers; for results from a coordinator older than the
+// list, the one teacher its single fields name.
+std::vector<v1::TeacherResult> SweepTeachers(const v1::SweepResults& results);
+
+// Which losses a spec turns on: "CE+IKD+RKD".
+std::string LossSummary(const v1::Losses& losses);
+bool UsesRkd(const v1::Losses& losses);
+
+// Each term with its weight: "CE 1 + IKD 1 (T 4, x T^2) + RKD angle 2".
+std::string LossWeights(const v1::Losses& losses);
+
+// Table 1's layout: one row per member with a check mark under each loss it
+// uses and its results, then the teacher row O; one block per teacher when
+// the sweep has several.
+std::string FormatResultsTable(
+    const v1::SweepResults& results,
+    const std::vector<ResultColumn>& columns = AllResultColumns());
+
+// For a sweep with seeds (members named ".../seed=N"): each member over its
+// seeds, each column's mean ± sample standard deviation, and n; empty
+// otherwise. FormatResultsTable ends with it.
+std::string FormatSeedSummary(
+    const v1::SweepResults& results,
+    const std::vector<ResultColumn>& columns = AllResultColumns());
+
+// `results --format=csv`: one line per member and teacher (kind=teacher):
+// name, kind, teacher, run_id, status, the four loss weights, then the
+// columns' results.
+std::string FormatResultsCsv(const v1::SweepResults& results,
+                             const std::vector<ResultColumn>& columns);
+
+// `distill compare A B`: the members of two sweeps side by side by member
+// name (those of one sweep alone too), for each column A's result, B's
+// and B - A.
+std::string FormatSweepComparison(const v1::SweepResults& a,
+                                  const v1::SweepResults& b,
+                                  const std::vector<ResultColumn>& columns,
+                                  OutputFormat format);
+
+// `distill compare --runs=3,5,8`: one column per run, one row per result
+// key any of them has, and each run's difference from the first.
+std::string FormatRunComparison(const std::vector<v1::Run>& runs,
+                                OutputFormat format);
+
+}  // namespace distill
+
+#endif  // DISTILL_RENDER_RESULTS_H_
