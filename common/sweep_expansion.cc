@@ -58,6 +58,69 @@ std::string ValueLabel(const Setting& setting) {
 
 namespace {
 
+// Sets scalar `field` of `message` from `value`, the text an axis gives;
+// the error names `path`.
+absl::Status SetScalar(const std::string& path, const std::string& value,
+                       const FieldDescriptor* field,
+                       google::protobuf::Message* message) {
+  const google::protobuf::Reflection* reflection = message->GetReflection();
+  const std::string quoted = absl::StrCat("\"", value, "\"");
+  switch (field->cpp_type()) {
+    case FieldDescriptor::CPPTYPE_DOUBLE:
+    case FieldDescriptor::CPPTYPE_FLOAT: {
+      double x = 0;
+      if (!absl::SimpleAtod(value, &x) || !std::isfinite(x))
+        return Bad(path, absl::StrCat(quoted, " is not a number"));
+      if (field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
+        reflection->SetDouble(message, field, x);
+      } else {
+        reflection->SetFloat(message, field, float(x));
+      }
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_INT32:
+    case FieldDescriptor::CPPTYPE_INT64: {
+      int64_t x = 0;
+      if (!absl::SimpleAtoi(value, &x))
+        return Bad(path, absl::StrCat(quoted, " is not a whole number"));
+      if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
+        reflection->SetInt64(message, field, x);
+      } else if (x < std::numeric_limits<int32_t>::min() ||
+                 x > std::numeric_limits<int32_t>::max()) {
+        return Bad(path, absl::StrCat(quoted, " is out of range"));
+      } else {
+        reflection->SetInt32(message, field, int32_t(x));
+      }
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_BOOL: {
+      const std::string v = absl::AsciiStrToLower(value);
+      if (v != "true" && v != "false")
+        return Bad(path, absl::StrCat(quoted, " is not true or false"));
+      reflection->SetBool(message, field, v == "true");
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_ENUM: {
+      const auto* type = field->enum_type();
+      const auto* found = type->FindValueByName(absl::AsciiStrToUpper(value));
+      if (found == nullptr) {
+        std::vector<std::string> names;
+        for (int k = 0; k < type->value_count(); ++k)
+          names.push_back(type->value(k)->name());
+        return Bad(path, absl::StrCat(quoted, " is not one of ",
+                                      absl::StrJoin(names, ", ")));
+      }
+      reflection->SetEnum(message, field, found);
+      return absl::OkStatus();
+    }
+    case FieldDescriptor::CPPTYPE_STRING:
+      reflection->SetString(message, field, value);
+      return absl::OkStatus();
+    default:
+      return Bad(path, "cannot be set by an axis");
+  }
+}
+
 // Sets the scalar at `path` of `spec`, whatever the path's first part.
 absl::Status SetField(const std::string& path, const std::string& value,
                       v1::ExperimentSpec* spec) {
@@ -73,74 +136,16 @@ absl::Status SetField(const std::string& path, const std::string& value,
     if (field->is_repeated()) {
       return Bad(path, absl::StrCat(parts[i], " is a list, not a scalar"));
     }
-    const google::protobuf::Reflection* reflection = message->GetReflection();
-    if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
-      if (i + 1 == parts.size()) {
-        return Bad(path, absl::StrCat(parts[i],
-                                      " is a group of fields, not a scalar"));
-      }
-      message = reflection->MutableMessage(message, field);
-      continue;
+    const bool last = i + 1 == parts.size();
+    if (field->cpp_type() != FieldDescriptor::CPPTYPE_MESSAGE) {
+      if (!last) return Bad(path, absl::StrCat(parts[i], " is a scalar"));
+      return SetScalar(path, value, field, message);
     }
-    if (i + 1 != parts.size()) {
-      return Bad(path, absl::StrCat(parts[i], " is a scalar"));
+    if (last) {
+      return Bad(path,
+                 absl::StrCat(parts[i], " is a group of fields, not a scalar"));
     }
-    const std::string quoted = absl::StrCat("\"", value, "\"");
-    switch (field->cpp_type()) {
-      case FieldDescriptor::CPPTYPE_DOUBLE:
-      case FieldDescriptor::CPPTYPE_FLOAT: {
-        double x = 0;
-        if (!absl::SimpleAtod(value, &x) || !std::isfinite(x))
-          return Bad(path, absl::StrCat(quoted, " is not a number"));
-        if (field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
-          reflection->SetDouble(message, field, x);
-        } else {
-          reflection->SetFloat(message, field, float(x));
-        }
-        return absl::OkStatus();
-      }
-      case FieldDescriptor::CPPTYPE_INT32:
-      case FieldDescriptor::CPPTYPE_INT64: {
-        int64_t x = 0;
-        if (!absl::SimpleAtoi(value, &x))
-          return Bad(path, absl::StrCat(quoted, " is not a whole number"));
-        if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT32) {
-          if (x < std::numeric_limits<int32_t>::min() ||
-              x > std::numeric_limits<int32_t>::max()) {
-            return Bad(path, absl::StrCat(quoted, " is out of range"));
-          }
-          reflection->SetInt32(message, field, int32_t(x));
-        } else {
-          reflection->SetInt64(message, field, x);
-        }
-        return absl::OkStatus();
-      }
-      case FieldDescriptor::CPPTYPE_BOOL: {
-        const std::string v = absl::AsciiStrToLower(value);
-        if (v != "true" && v != "false")
-          return Bad(path, absl::StrCat(quoted, " is not true or false"));
-        reflection->SetBool(message, field, v == "true");
-        return absl::OkStatus();
-      }
-      case FieldDescriptor::CPPTYPE_ENUM: {
-        const auto* type = field->enum_type();
-        const auto* found = type->FindValueByName(absl::AsciiStrToUpper(value));
-        if (found == nullptr) {
-          std::vector<std::string> names;
-          for (int k = 0; k < type->value_count(); ++k)
-            names.push_back(type->value(k)->name());
-          return Bad(path, absl::StrCat(quoted, " is not one of ",
-                                        absl::StrJoin(names, ", ")));
-        }
-        reflection->SetEnum(message, field, found);
-        return absl::OkStatus();
-      }
-      case FieldDescriptor::CPPTYPE_STRING:
-        reflection->SetString(message, field, value);
-        return absl::OkStatus();
-      default:
-        return Bad(path, "cannot be set by an axis");
-    }
+    message = message->GetReflection()->MutableMessage(message, field);
   }
   return Bad(path, "cannot be set by an axis");
 }
@@ -193,20 +198,24 @@ std::string WithoutSeed(const std::string& member) {
   return member.substr(0, at == 0 ? 0 : at - 1);
 }
 
-absl::StatusOr<ExpandedSweep> ExpandSweep(const v1::SweepSpec& spec) {
-  if (absl::Status s = ValidateSweepShape(spec); !s.ok()) return s;
-  ExpandedSweep expanded;
-  // The teacher stage's spec; each teacher is it with the teacher axes' values.
-  v1::ExperimentSpec teacher_stage = spec.base();
-  if (spec.teacher().has_train()) {
-    teacher_stage.clear_losses();
-    teacher_stage.clear_student();
-    teacher_stage.MergeFrom(spec.teacher().train());
-    teacher_stage.set_kind(v1::TRAIN_TEACHER);
-  }
+namespace {
 
-  // The sizes first (every list is bounded only by the message), then each
-  // axis checked on its own, so that an error names it.
+// The teacher stage's spec; each teacher is it with the teacher axes'
+// values.
+v1::ExperimentSpec TeacherStage(const v1::SweepSpec& spec) {
+  v1::ExperimentSpec stage = spec.base();
+  if (spec.teacher().has_train()) {
+    stage.clear_losses();
+    stage.clear_student();
+    stage.MergeFrom(spec.teacher().train());
+    stage.set_kind(v1::TRAIN_TEACHER);
+  }
+  return stage;
+}
+
+// The sizes first (every list is bounded only by the message): axes,
+// choices, random points, and the members they all make.
+absl::Status CheckSizes(const v1::SweepSpec& spec) {
   if (spec.grid_size() > limits::kSweepAxes ||
       spec.random().axes_size() > limits::kSweepAxes) {
     return absl::InvalidArgumentError(
@@ -246,8 +255,13 @@ absl::StatusOr<ExpandedSweep> ExpandSweep(const v1::SweepSpec& spec) {
         total, rows, grid_size, random.axes_size() > 0 ? random.count() : 1,
         std::max(1, spec.seeds_size()), limits::kSweepMembers));
   }
+  return absl::OkStatus();
+}
 
-  std::vector<std::vector<Setting>> grid_points = {{}};
+// Each grid axis on its own, so that an error names it: values that set
+// its field, none twice, a teacher axis only with a teacher stage.
+absl::Status CheckGrid(const v1::SweepSpec& spec,
+                       const v1::ExperimentSpec& teacher_stage) {
   for (int a = 0; a < spec.grid_size(); ++a) {
     const v1::GridAxis& axis = spec.grid(a);
     const std::string where = absl::StrCat("grid[", a, "] ", axis.path());
@@ -275,185 +289,240 @@ absl::StatusOr<ExpandedSweep> ExpandSweep(const v1::SweepSpec& spec) {
       }
     }
   }
-  std::set<int64_t> seeds;
+  return absl::OkStatus();
+}
+
+// The seeds, each once and >= 0; one "no seed" when there are none.
+absl::StatusOr<std::vector<std::optional<int64_t>>> SeedList(
+    const v1::SweepSpec& spec) {
+  std::vector<std::optional<int64_t>> out;
+  std::set<int64_t> seen;
   for (int64_t seed : spec.seeds()) {
     if (seed < 0) {
       return absl::InvalidArgumentError(
           absl::StrCat("seeds must be >= 0, got ", seed));
     }
-    if (!seeds.insert(seed).second) {
+    if (!seen.insert(seed).second) {
       return absl::InvalidArgumentError(
           absl::StrCat("seeds lists ", seed, " twice"));
     }
+    out.push_back(seed);
   }
+  if (out.empty()) out.push_back(std::nullopt);
+  return out;
+}
+
+// Every combination of the grid's values, in the grid's order.
+std::vector<std::vector<Setting>> GridPoints(const v1::SweepSpec& spec) {
+  std::vector<std::vector<Setting>> points = {{}};
   for (const v1::GridAxis& axis : spec.grid()) {
     std::vector<std::vector<Setting>> next;
-    for (const auto& point : grid_points) {
+    for (const auto& point : points) {
       for (const std::string& value : axis.values()) {
         next.push_back(point);
         next.back().push_back({axis.path(), value});
       }
     }
-    grid_points = std::move(next);
+    points = std::move(next);
   }
-  std::vector<std::vector<Setting>> random_points = {{}};
-  if (random.axes_size() > 0) {
-    random_points.clear();
-    std::mt19937_64 generator(uint64_t(random.seed()));
-    for (int r = 0; r < random.count(); ++r) {
-      std::vector<Setting> point;
-      for (int a = 0; a < random.axes_size(); ++a) {
-        const v1::RandomAxis& axis = random.axes(a);
-        const std::string where =
-            absl::StrCat("random.axes[", a, "] ", axis.path());
-        if (IsTeacherAxis(axis.path())) {
-          return absl::InvalidArgumentError(
-              absl::StrCat(where,
-                           ": a teacher axis must be a grid axis (each teacher "
-                           "trains once)"));
-        }
-        std::string value;
-        switch (axis.distribution()) {
-          case v1::UNIFORM:
-          case v1::LOG_UNIFORM: {
-            const bool log = axis.distribution() == v1::LOG_UNIFORM;
-            if (!(axis.min() < axis.max()) || (log && axis.min() <= 0)) {
-              return absl::InvalidArgumentError(absl::StrCat(
-                  where, ": needs min < max", log ? " and 0 < min" : "",
-                  ", got [", axis.min(), ", ", axis.max(), "]"));
-            }
-            const double u = Uniform(generator);
-            const double x = log ? std::exp(std::log(axis.min()) +
-                                            u * (std::log(axis.max()) -
-                                                 std::log(axis.min())))
-                                 : axis.min() + u * (axis.max() - axis.min());
-            value = FormatDraw(x);
-            break;
-          }
-          case v1::CHOICE:
-            if (axis.choices().empty()) {
-              return absl::InvalidArgumentError(where + ": no choices");
-            }
-            value = axis.choices(
-                int(Uniform(generator) * double(axis.choices_size())));
-            break;
-          default:
-            return absl::InvalidArgumentError(
-                where +
-                ": distribution must be UNIFORM, LOG_UNIFORM or CHOICE");
-        }
-        v1::ExperimentSpec probe = spec.base();
-        if (absl::Status s = SetSpecField(axis.path(), value, &probe);
-            !s.ok()) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("random.axes[", a, "] ", s.message()));
-        }
-        point.push_back({axis.path(), value});
-      }
-      random_points.push_back(std::move(point));
-    }
-  }
-  std::vector<std::optional<int64_t>> seed_list = {std::nullopt};
-  if (!spec.seeds().empty()) {
-    seed_list.clear();
-    for (int64_t seed : spec.seeds()) seed_list.push_back(seed);
-  }
+  return points;
+}
 
-  // The teachers: the stage as it is, or one per combination of the teacher
-  // axes' values, in the grid's order.
+// One draw from a random axis, as the text its field is set from.
+absl::StatusOr<std::string> Draw(const v1::RandomAxis& axis,
+                                 const std::string& where,
+                                 std::mt19937_64& generator) {
+  switch (axis.distribution()) {
+    case v1::UNIFORM:
+    case v1::LOG_UNIFORM: {
+      const bool log = axis.distribution() == v1::LOG_UNIFORM;
+      if (!(axis.min() < axis.max()) || (log && axis.min() <= 0)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(where, ": needs min < max", log ? " and 0 < min" : "",
+                         ", got [", axis.min(), ", ", axis.max(), "]"));
+      }
+      const double u = Uniform(generator);
+      const double x =
+          log ? std::exp(std::log(axis.min()) +
+                         u * (std::log(axis.max()) - std::log(axis.min())))
+              : axis.min() + u * (axis.max() - axis.min());
+      return FormatDraw(x);
+    }
+    case v1::CHOICE:
+      if (axis.choices().empty())
+        return absl::InvalidArgumentError(where + ": no choices");
+      return axis.choices(
+          int(Uniform(generator) * double(axis.choices_size())));
+    default:
+      return absl::InvalidArgumentError(
+          where + ": distribution must be UNIFORM, LOG_UNIFORM or CHOICE");
+  }
+}
+
+// random.count points drawn from the axes, each value checked as its
+// field; one empty point without random axes.
+absl::StatusOr<std::vector<std::vector<Setting>>> RandomPoints(
+    const v1::SweepSpec& spec) {
+  const v1::RandomSearch& random = spec.random();
+  if (random.axes_size() == 0) return std::vector<std::vector<Setting>>{{}};
+  std::vector<std::vector<Setting>> points;
+  std::mt19937_64 generator(uint64_t(random.seed()));
+  for (int r = 0; r < random.count(); ++r) {
+    std::vector<Setting> point;
+    for (int a = 0; a < random.axes_size(); ++a) {
+      const v1::RandomAxis& axis = random.axes(a);
+      const std::string where =
+          absl::StrCat("random.axes[", a, "] ", axis.path());
+      if (IsTeacherAxis(axis.path())) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            where,
+            ": a teacher axis must be a grid axis (each teacher trains once)"));
+      }
+      absl::StatusOr<std::string> value = Draw(axis, where, generator);
+      if (!value.ok()) return value.status();
+      v1::ExperimentSpec probe = spec.base();
+      if (absl::Status s = SetSpecField(axis.path(), *value, &probe); !s.ok()) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("random.axes[", a, "] ", s.message()));
+      }
+      point.push_back({axis.path(), *std::move(value)});
+    }
+    points.push_back(std::move(point));
+  }
+  return points;
+}
+
+// The teachers: the stage as it is, or one per combination of the teacher
+// axes' values, in the grid's order; `*point_teacher` says each grid
+// point's.
+absl::Status ExpandTeachers(const v1::SweepSpec& spec,
+                            const v1::ExperimentSpec& teacher_stage,
+                            const std::vector<std::vector<Setting>>& grid,
+                            ExpandedSweep* expanded,
+                            std::vector<int>* point_teacher) {
+  if (!spec.teacher().has_train()) {
+    point_teacher->assign(grid.size(), 0);
+    return absl::OkStatus();
+  }
   std::map<std::string, int> teacher_of;    // Teacher name -> index.
-  std::vector<int> point_teacher;           // Grid point -> its teacher.
   std::vector<std::string> teacher_wanted;  // Each teacher's spec, unresolved.
-  if (spec.teacher().has_train()) {
-    for (const auto& point : grid_points) {
-      v1::ExperimentSpec t = teacher_stage;
-      std::vector<std::string> name_parts = {"teacher"};
-      for (const Setting& setting : point) {
-        if (!IsTeacherAxis(setting.path)) continue;
-        // Checked above; cannot fail here.
-        if (absl::Status s = SetTeacherField(setting.path, setting.value, &t);
+  for (const auto& point : grid) {
+    v1::ExperimentSpec t = teacher_stage;
+    std::vector<std::string> name_parts = {"teacher"};
+    for (const Setting& setting : point) {
+      if (!IsTeacherAxis(setting.path)) continue;
+      // Checked by CheckGrid; cannot fail here.
+      if (absl::Status s = SetTeacherField(setting.path, setting.value, &t);
+          !s.ok())
+        return s;
+      name_parts.push_back(
+          absl::StrCat(AxisLabel(setting.path), "=", ValueLabel(setting)));
+    }
+    const std::string name = absl::StrJoin(name_parts, "/");
+    auto [it, added] = teacher_of.try_emplace(name, expanded->teachers.size());
+    point_teacher->push_back(it->second);
+    const std::string wanted = t.SerializeAsString();
+    if (!added) {
+      if (teacher_wanted[it->second] != wanted) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "two teachers are both named \"", name,
+            "\" (TorchScript files of the same name in other directories)"));
+      }
+      continue;
+    }
+    teacher_wanted.push_back(wanted);
+    absl::StatusOr<v1::ExperimentSpec> resolved = ResolveAndValidate(t);
+    if (!resolved.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          name == "teacher" ? "teacher.train"
+                            : absl::StrCat("teacher \"", name, "\""),
+          ": ", resolved.status().message()));
+    }
+    expanded->teachers.push_back({name, *std::move(resolved)});
+  }
+  return absl::OkStatus();
+}
+
+// One member: row `row` (if the sweep has rows) at a grid point, a random
+// point and a seed, named after what it sets, its spec resolved and
+// validated.
+absl::StatusOr<SweepMemberSpec> Member(
+    const v1::SweepSpec& spec, int row,
+    const std::vector<const std::vector<Setting>*>& points,
+    std::optional<int64_t> seed, int teacher) {
+  const bool has_rows = spec.members_size() > 0;
+  std::vector<std::string> name_parts;
+  if (has_rows) name_parts.push_back(spec.members(row).name());
+  v1::ExperimentSpec m = spec.base();
+  m.set_kind(v1::DISTILL);
+  if (has_rows) *m.mutable_losses() = spec.members(row).losses();
+  m.mutable_teacher()->Clear();
+  for (const auto* point : points) {
+    for (const Setting& setting : *point) {
+      // Checked before; cannot fail here. A teacher axis names the member
+      // but sets its teacher's spec.
+      if (!IsTeacherAxis(setting.path)) {
+        if (absl::Status s = SetSpecField(setting.path, setting.value, &m);
             !s.ok())
           return s;
-        name_parts.push_back(
-            absl::StrCat(AxisLabel(setting.path), "=", ValueLabel(setting)));
       }
-      const std::string name = absl::StrJoin(name_parts, "/");
-      auto [it, added] = teacher_of.try_emplace(name, expanded.teachers.size());
-      point_teacher.push_back(it->second);
-      const std::string wanted = t.SerializeAsString();
-      if (!added) {
-        if (teacher_wanted[it->second] != wanted) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "two teachers are both named \"", name,
-              "\" (TorchScript files of the same name in other directories)"));
-        }
-        continue;
-      }
-      teacher_wanted.push_back(wanted);
-      absl::StatusOr<v1::ExperimentSpec> resolved = ResolveAndValidate(t);
-      if (!resolved.ok()) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            name == "teacher" ? "teacher.train"
-                              : absl::StrCat("teacher \"", name, "\""),
-            ": ", resolved.status().message()));
-      }
-      expanded.teachers.push_back({name, *std::move(resolved)});
+      name_parts.push_back(
+          absl::StrCat(AxisLabel(setting.path), "=", ValueLabel(setting)));
     }
-  } else {
-    point_teacher.assign(grid_points.size(), 0);
   }
+  if (seed) {
+    m.set_seed(*seed);
+    name_parts.push_back(absl::StrCat("seed=", *seed));
+  }
+  const std::string name = absl::StrJoin(name_parts, "/");
+  if (name.size() > limits::kNameBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("member name \"", name.substr(0, 64),
+                     "...\" is longer than ", limits::kNameBytes, " bytes"));
+  }
+  absl::StatusOr<v1::ExperimentSpec> resolved =
+      ResolveAndValidate(m, TeacherReference::kProvided);
+  if (!resolved.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("member \"", name, "\": ", resolved.status().message()));
+  }
+  return SweepMemberSpec{name, *std::move(resolved), teacher};
+}
 
+}  // namespace
+
+absl::StatusOr<ExpandedSweep> ExpandSweep(const v1::SweepSpec& spec) {
+  if (absl::Status s = ValidateSweepShape(spec); !s.ok()) return s;
+  const v1::ExperimentSpec teacher_stage = TeacherStage(spec);
+  if (absl::Status s = CheckSizes(spec); !s.ok()) return s;
+  if (absl::Status s = CheckGrid(spec, teacher_stage); !s.ok()) return s;
+  absl::StatusOr<std::vector<std::optional<int64_t>>> seeds = SeedList(spec);
+  if (!seeds.ok()) return seeds.status();
+  const std::vector<std::vector<Setting>> grid = GridPoints(spec);
+  absl::StatusOr<std::vector<std::vector<Setting>>> random = RandomPoints(spec);
+  if (!random.ok()) return random.status();
+  ExpandedSweep expanded;
+  std::vector<int> point_teacher;  // Grid point -> its teacher.
+  if (absl::Status s =
+          ExpandTeachers(spec, teacher_stage, grid, &expanded, &point_teacher);
+      !s.ok()) {
+    return s;
+  }
   std::set<std::string> names;
-  for (int row = 0; row < rows; ++row) {
-    const bool has_rows = spec.members_size() > 0;
-    for (size_t g = 0; g < grid_points.size(); ++g) {
-      const std::vector<Setting>& grid_point = grid_points[g];
-      for (const auto& random_point : random_points) {
-        for (const std::optional<int64_t>& seed : seed_list) {
-          std::vector<std::string> name_parts;
-          if (has_rows) name_parts.push_back(spec.members(row).name());
-          v1::ExperimentSpec m = spec.base();
-          m.set_kind(v1::DISTILL);
-          if (has_rows) *m.mutable_losses() = spec.members(row).losses();
-          m.mutable_teacher()->Clear();
-          for (const auto* point : {&grid_point, &random_point}) {
-            for (const Setting& setting : *point) {
-              // Checked above; cannot fail here. A teacher axis names the
-              // member but sets its teacher's spec.
-              if (!IsTeacherAxis(setting.path)) {
-                if (absl::Status s =
-                        SetSpecField(setting.path, setting.value, &m);
-                    !s.ok())
-                  return s;
-              }
-              name_parts.push_back(absl::StrCat(AxisLabel(setting.path), "=",
-                                                ValueLabel(setting)));
-            }
-          }
-          if (seed) {
-            m.set_seed(*seed);
-            name_parts.push_back(absl::StrCat("seed=", *seed));
-          }
-          const std::string name = absl::StrJoin(name_parts, "/");
-          if (name.size() > limits::kNameBytes) {
+  for (int row = 0; row < std::max(1, spec.members_size()); ++row) {
+    for (size_t g = 0; g < grid.size(); ++g) {
+      for (const std::vector<Setting>& random_point : *random) {
+        for (const std::optional<int64_t>& seed : *seeds) {
+          absl::StatusOr<SweepMemberSpec> member = Member(
+              spec, row, {&grid[g], &random_point}, seed, point_teacher[g]);
+          if (!member.ok()) return member.status();
+          if (!names.insert(member->name).second) {
             return absl::InvalidArgumentError(absl::StrCat(
-                "member name \"", name.substr(0, 64), "...\" is longer than ",
-                limits::kNameBytes, " bytes"));
-          }
-          if (!names.insert(name).second) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                "two members are both named \"", name,
+                "two members are both named \"", member->name,
                 "\" (random draws that coincide: widen the range or use "
                 "fewer points)"));
           }
-          absl::StatusOr<v1::ExperimentSpec> resolved =
-              ResolveAndValidate(m, TeacherReference::kProvided);
-          if (!resolved.ok()) {
-            return absl::InvalidArgumentError(absl::StrCat(
-                "member \"", name, "\": ", resolved.status().message()));
-          }
-          expanded.members.push_back(
-              {name, *std::move(resolved), point_teacher[g]});
+          expanded.members.push_back(*std::move(member));
         }
       }
     }

@@ -176,10 +176,9 @@ absl::Status ValidateEvaluate(const v1::ExperimentSpec& spec) {
   return ValidateEvaluation(spec.evaluation());
 }
 
-}  // namespace
-
-absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
-                          TeacherReference teacher) {
+// What every kind has: its kind, finite normal numbers, bounded strings,
+// a data set it can find, sizes, restarts and precision.
+absl::Status ValidateCommon(const v1::ExperimentSpec& spec) {
   if (spec.kind() != v1::TRAIN_TEACHER && spec.kind() != v1::DISTILL &&
       spec.kind() != v1::EVALUATE) {
     return absl::InvalidArgumentError(
@@ -225,7 +224,13 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
         "precision must be PRECISION_AUTO, FP32, BF16 or FP16, got ",
         int(spec.precision())));
   }
-  if (spec.kind() == v1::EVALUATE) return ValidateEvaluate(spec);
+  return absl::OkStatus();
+}
+
+// What a kind that trains has: epochs, batches, reporting, evaluation and
+// its optimizer.
+absl::Status ValidateTraining(const v1::ExperimentSpec& spec) {
+  const v1::DatasetSpec& data = spec.dataset();
   if (absl::Status s = FirstError(
           {InRange("epochs", spec.epochs(), 1, limits::kEpochs),
            InRange("batch_size", spec.batch_size(), 1, limits::kBatchSize)});
@@ -256,36 +261,18 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
   if (!(opt.momentum() >= 0 && opt.momentum() < 1)) {
     return Invalid("optimizer.momentum", "in [0, 1)", opt.momentum());
   }
-  if (absl::Status s = InRange("optimizer.weight_decay", opt.weight_decay(), 0,
-                               limits::kWeightDecay);
-      !s.ok()) {
-    return s;
-  }
+  return InRange("optimizer.weight_decay", opt.weight_decay(), 0,
+                 limits::kWeightDecay);
+}
 
+// A DISTILL run: a teacher to learn from, a student it can build, losses.
+absl::Status ValidateDistill(const v1::ExperimentSpec& spec,
+                             TeacherReference teacher) {
   const v1::TeacherSpec& t = spec.teacher();
-  const int teacher_sources =
-      int(t.has_vit()) + int(t.run_id() != 0) + int(!t.torchscript().empty());
-  if (teacher_sources > 1) {
-    return absl::InvalidArgumentError(
-        "teacher must set only one of teacher.vit, teacher.run_id and "
-        "teacher.torchscript");
-  }
-  if (spec.kind() == v1::TRAIN_TEACHER) {
-    if (t.run_id() != 0) {
-      return Invalid("teacher.run_id",
-                     "0 for TRAIN_TEACHER (it trains teacher.vit)",
-                     double(t.run_id()));
-    }
-    if (!t.torchscript().empty())
-      return absl::OkStatus();  // Fits a linear head.
-    return ValidateVit(t.vit(), data.image_size());
-  }
-
   if (t.has_vit()) {
     return absl::InvalidArgumentError(
         "teacher.vit is for TRAIN_TEACHER; a DISTILL run names teacher.run_id "
-        "or "
-        "teacher.torchscript");
+        "or teacher.torchscript");
   }
   if (teacher == TeacherReference::kRequired && t.run_id() < 1 &&
       t.torchscript().empty()) {
@@ -319,6 +306,32 @@ absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
     return Invalid("batch_size", ">= 3 when RKD is on", spec.batch_size());
   }
   return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status ValidateSpec(const v1::ExperimentSpec& spec,
+                          TeacherReference teacher) {
+  if (absl::Status s = ValidateCommon(spec); !s.ok()) return s;
+  if (spec.kind() == v1::EVALUATE) return ValidateEvaluate(spec);
+  if (absl::Status s = ValidateTraining(spec); !s.ok()) return s;
+  const v1::TeacherSpec& t = spec.teacher();
+  const int teacher_sources =
+      int(t.has_vit()) + int(t.run_id() != 0) + int(!t.torchscript().empty());
+  if (teacher_sources > 1) {
+    return absl::InvalidArgumentError(
+        "teacher must set only one of teacher.vit, teacher.run_id and "
+        "teacher.torchscript");
+  }
+  if (spec.kind() == v1::DISTILL) return ValidateDistill(spec, teacher);
+  // TRAIN_TEACHER: a ViT to train, or a linear head on a TorchScript one.
+  if (t.run_id() != 0) {
+    return Invalid("teacher.run_id",
+                   "0 for TRAIN_TEACHER (it trains teacher.vit)",
+                   double(t.run_id()));
+  }
+  if (!t.torchscript().empty()) return absl::OkStatus();
+  return ValidateVit(t.vit(), spec.dataset().image_size());
 }
 
 absl::StatusOr<v1::ExperimentSpec> ResolveAndValidate(

@@ -144,34 +144,34 @@ absl::Status BootstrapTokens(Scheduler& scheduler, Authenticator& auth,
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
-    const CoordinatorOptions& options) {
-  // Beyond loopback calls are encrypted and carry tokens, or the operator
-  // said the network is trusted.
+namespace {
+
+// Beyond loopback calls are encrypted and carry tokens, or the operator
+// said the network is trusted.
+absl::Status CheckExposure(const CoordinatorOptions& options) {
   const bool tls = !options.tls.cert.empty();
-  if (!IsLoopback(options.listen_address) && !(tls && options.require_tokens)) {
-    const std::string missing =
-        tls ? "tokens" : (options.require_tokens ? "TLS" : "TLS or tokens");
-    if (!options.insecure) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "refusing to listen on ", options.listen_address, " without ",
-          missing,
-          ": beyond loopback anyone who reaches the port could read tokens "
-          "and runs or lease, fail, upload to and cancel runs. Give "
-          "--tls_cert and --tls_key and keep --auth=tokens, listen on "
-          "127.0.0.1, or pass --insecure on a network you trust"));
-    }
-    DISTILL_LOG(WARNING) << "INSECURE: serving " << options.listen_address
-                         << " without " << missing
-                         << ": anyone who reaches it may see or control "
-                            "every run (--insecure)";
+  if (IsLoopback(options.listen_address) || (tls && options.require_tokens))
+    return absl::OkStatus();
+  const std::string missing =
+      tls ? "tokens" : (options.require_tokens ? "TLS" : "TLS or tokens");
+  if (!options.insecure) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to listen on ", options.listen_address, " without ", missing,
+        ": beyond loopback anyone who reaches the port could read tokens and "
+        "runs or lease, fail, upload to and cancel runs. Give --tls_cert and "
+        "--tls_key and keep --auth=tokens, listen on 127.0.0.1, or pass "
+        "--insecure on a network you trust"));
   }
-  // A TLS file that cannot be read fails the start before the data
-  // directory is locked or its database migrated.
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
-      ServerCredentials(options.tls);
-  if (!credentials.ok()) return credentials.status();
-  std::unique_ptr<Coordinator> c(new Coordinator());
+  DISTILL_LOG(WARNING) << "INSECURE: serving " << options.listen_address
+                       << " without " << missing
+                       << ": anyone who reaches it may see or control every "
+                          "run (--insecure)";
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status Coordinator::OpenData(const CoordinatorOptions& options) {
   std::error_code ec;
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) {
@@ -180,11 +180,11 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   }
   absl::StatusOr<int> lock = LockDataDirectory(options.data_dir);
   if (!lock.ok()) return lock.status();
-  c->lock_fd_ = *lock;
+  lock_fd_ = *lock;
   absl::StatusOr<std::unique_ptr<Store>> store =
       Store::OpenSqlite(options.data_dir + "/distill.db");
   if (!store.ok()) return store.status();
-  c->store_ = *std::move(store);
+  store_ = *std::move(store);
   // A data directory from before run files had their name keeps them in
   // checkpoints/: it moves, in one rename.
   const std::string files_dir = options.data_dir + "/run-files";
@@ -201,41 +201,45 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   absl::StatusOr<std::unique_ptr<RunFileStore>> run_files =
       RunFileStore::OpenDirectory(files_dir);
   if (!run_files.ok()) return run_files.status();
-  c->run_files_ = *std::move(run_files);
+  run_files_ = *std::move(run_files);
+  return absl::OkStatus();
+}
+
+absl::Status Coordinator::StartScheduler(const CoordinatorOptions& options) {
   SchedulerOptions scheduler_options = options.scheduler;
   if (!options.metrics_listen.empty()) {
-    c->registry_ = std::make_shared<prometheus::Registry>();
-    c->metrics_ = std::make_unique<CoordinatorMetrics>(*c->registry_);
+    registry_ = std::make_shared<prometheus::Registry>();
+    metrics_ = std::make_unique<CoordinatorMetrics>(*registry_);
     absl::StatusOr<std::unique_ptr<MetricsServer>> server =
-        MetricsServer::Start(options.metrics_listen, c->registry_);
+        MetricsServer::Start(options.metrics_listen, registry_);
     if (!server.ok()) return server.status();
-    c->metrics_server_ = *std::move(server);
-    scheduler_options.metrics = c->metrics_.get();
+    metrics_server_ = *std::move(server);
+    scheduler_options.metrics = metrics_.get();
   }
-  c->scheduler_ = std::make_unique<Scheduler>(
-      c->store_.get(), c->run_files_.get(), options.clock, scheduler_options);
-  if (options.require_tokens) {
-    absl::StatusOr<std::vector<TokenRecord>> tokens =
-        c->scheduler_->ListTokens();
-    if (!tokens.ok()) return tokens.status();
-    c->auth_ = std::make_unique<Authenticator>(*tokens);
-    if (absl::Status s = BootstrapTokens(*c->scheduler_, *c->auth_, *tokens,
-                                         options.admin_token_file.empty()
-                                             ? options.data_dir + "/admin.token"
-                                             : options.admin_token_file,
-                                         options.worker_token_file);
-        !s.ok()) {
-      return s;
-    }
-  } else {
-    c->auth_ = std::make_unique<Authenticator>();
+  scheduler_ = std::make_unique<Scheduler>(store_.get(), run_files_.get(),
+                                           options.clock, scheduler_options);
+  if (!options.require_tokens) {
+    auth_ = std::make_unique<Authenticator>();
+    return absl::OkStatus();
   }
-  c->experiments_ = std::make_unique<ExperimentServiceImpl>(
-      c->scheduler_.get(), c->auth_.get(), options.limits);
-  c->workers_ = std::make_unique<WorkerServiceImpl>(
-      c->scheduler_.get(), c->auth_.get(), options.limits);
-  c->admin_ =
-      std::make_unique<AdminServiceImpl>(c->scheduler_.get(), c->auth_.get());
+  absl::StatusOr<std::vector<TokenRecord>> tokens = scheduler_->ListTokens();
+  if (!tokens.ok()) return tokens.status();
+  auth_ = std::make_unique<Authenticator>(*tokens);
+  return BootstrapTokens(*scheduler_, *auth_, *tokens,
+                         options.admin_token_file.empty()
+                             ? options.data_dir + "/admin.token"
+                             : options.admin_token_file,
+                         options.worker_token_file);
+}
+
+absl::Status Coordinator::StartServices(
+    const CoordinatorOptions& options,
+    std::shared_ptr<grpc::ServerCredentials> credentials) {
+  experiments_ = std::make_unique<ExperimentServiceImpl>(
+      scheduler_.get(), auth_.get(), options.limits);
+  workers_ = std::make_unique<WorkerServiceImpl>(scheduler_.get(), auth_.get(),
+                                                 options.limits);
+  admin_ = std::make_unique<AdminServiceImpl>(scheduler_.get(), auth_.get());
   if (!options.http_listen.empty()) {
     PageServerOptions pages_options;
     pages_options.listen = options.http_listen;
@@ -243,46 +247,48 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
     pages_options.tls = options.tls;
     pages_options.http = options.http;
     absl::StatusOr<std::unique_ptr<PageServer>> pages =
-        PageServer::Start(pages_options, c->scheduler_.get(), c->auth_.get());
+        PageServer::Start(pages_options, scheduler_.get(), auth_.get());
     if (!pages.ok()) return pages.status();
-    c->page_server_ = *std::move(pages);
+    page_server_ = *std::move(pages);
   }
-  c->reflection_ = std::make_unique<ReflectionServiceImpl>(
-      c->auth_.get(),
+  reflection_ = std::make_unique<ReflectionServiceImpl>(
+      auth_.get(),
       std::vector<std::string>{
           v1::ExperimentService::service_full_name(),
           v1::WorkerService::service_full_name(),
           v1::AdminService::service_full_name(), "grpc.health.v1.Health",
           grpc::reflection::v1alpha::ServerReflection::service_full_name()});
-
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
-  builder.AddListeningPort(options.listen_address, *credentials, &c->port_);
-  builder.RegisterService(c->experiments_.get());
-  builder.RegisterService(c->workers_.get());
-  builder.RegisterService(c->admin_.get());
-  builder.RegisterService(c->reflection_.get());
+  builder.AddListeningPort(options.listen_address, credentials, &port_);
+  builder.RegisterService(experiments_.get());
+  builder.RegisterService(workers_.get());
+  builder.RegisterService(admin_.get());
+  builder.RegisterService(reflection_.get());
   builder.SetMaxReceiveMessageSize(16 << 20);
-  if (c->metrics_ != nullptr) {
+  if (metrics_ != nullptr) {
     std::vector<
         std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>>
         interceptors;
-    interceptors.push_back(RpcErrorCounter(c->metrics_.get()));
+    interceptors.push_back(RpcErrorCounter(metrics_.get()));
     builder.experimental().SetInterceptorCreators(std::move(interceptors));
   }
-  c->server_ = builder.BuildAndStart();
-  if (c->server_ == nullptr || c->port_ == 0) {
+  server_ = builder.BuildAndStart();
+  if (server_ == nullptr || port_ == 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", options.listen_address));
   }
-  c->host_ =
-      options.listen_address.substr(0, options.listen_address.rfind(':'));
-  if (c->host_ == "0.0.0.0" || c->host_ == "[::]") c->host_ = "127.0.0.1";
-  c->reaper_ = std::thread([c = c.get()] {
-    while (!c->stopping_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
-      if (absl::Status s = c->scheduler_->ExpireLeases(); !s.ok())
+  host_ = options.listen_address.substr(0, options.listen_address.rfind(':'));
+  if (host_ == "0.0.0.0" || host_ == "[::]") host_ = "127.0.0.1";
+  return absl::OkStatus();
+}
+
+void Coordinator::StartBackground(const CoordinatorOptions& options) {
+  reaper_ = std::thread([this] {
+    while (!stopping_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+      if (absl::Status s = scheduler_->ExpireLeases(); !s.ok())
         DISTILL_LOG(WARNING) << "expiring leases: " << s.message();
-      if (absl::Status s = c->scheduler_->RefreshGauges(); !s.ok())
+      if (absl::Status s = scheduler_->RefreshGauges(); !s.ok())
         DISTILL_LOG(WARNING) << "metrics: " << s.message();
     }
   });
@@ -291,24 +297,36 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   // scheduler's lock). (Every 200 ms, its fsyncs of the database file
   // delayed the lease grants' WAL fsyncs: LeaseRun p99 8-11 ms against
   // 6-7 ms.)
-  c->checkpointer_ = std::thread([c = c.get()] {
-    while (!c->stopping_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
-      if (absl::Status s = c->store_->Checkpoint(); !s.ok())
+  checkpointer_ = std::thread([this] {
+    while (!stopping_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+      if (absl::Status s = store_->Checkpoint(); !s.ok())
         DISTILL_LOG(WARNING) << "checkpoint: " << s.message();
     }
   });
-  if (options.slurm.has_value()) {
-    c->launcher_ =
-        std::make_unique<SlurmLauncher>(c->scheduler_.get(), *options.slurm);
-    c->launcher_thread_ =
-        std::thread([c = c.get(), period = options.launcher_period] {
-          do {
-            if (absl::StatusOr<int> s = c->launcher_->Tick(); !s.ok())
-              DISTILL_LOG(WARNING)
-                  << "Slurm launcher: " << s.status().message();
-          } while (!c->stopping_.WaitForNotificationWithTimeout(period));
-        });
-  }
+  if (!options.slurm.has_value()) return;
+  launcher_ = std::make_unique<SlurmLauncher>(scheduler_.get(), *options.slurm);
+  launcher_thread_ = std::thread([this, period = options.launcher_period] {
+    do {
+      if (absl::StatusOr<int> s = launcher_->Tick(); !s.ok())
+        DISTILL_LOG(WARNING) << "Slurm launcher: " << s.status().message();
+    } while (!stopping_.WaitForNotificationWithTimeout(period));
+  });
+}
+
+absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
+    const CoordinatorOptions& options) {
+  if (absl::Status s = CheckExposure(options); !s.ok()) return s;
+  // A TLS file that cannot be read fails the start before the data
+  // directory is locked or its database migrated.
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> credentials =
+      ServerCredentials(options.tls);
+  if (!credentials.ok()) return credentials.status();
+  std::unique_ptr<Coordinator> c(new Coordinator());
+  if (absl::Status s = c->OpenData(options); !s.ok()) return s;
+  if (absl::Status s = c->StartScheduler(options); !s.ok()) return s;
+  if (absl::Status s = c->StartServices(options, *credentials); !s.ok())
+    return s;
+  c->StartBackground(options);
   return c;
 }
 

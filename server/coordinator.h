@@ -92,6 +92,17 @@ class Coordinator {
  private:
   Coordinator() = default;
 
+  // The steps of Start, in order: the data directory (locked) with its
+  // database and run files; metrics, the scheduler and the tokens; the
+  // services, the pages and the gRPC server; the threads that expire
+  // leases, checkpoint the WAL and launch Slurm jobs.
+  absl::Status OpenData(const CoordinatorOptions& options);
+  absl::Status StartScheduler(const CoordinatorOptions& options);
+  absl::Status StartServices(
+      const CoordinatorOptions& options,
+      std::shared_ptr<grpc::ServerCredentials> credentials);
+  void StartBackground(const CoordinatorOptions& options);
+
   // Held (flock) for the coordinator's life: one coordinator owns a data
   // directory.
   int lock_fd_ = -1;

@@ -7,6 +7,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/api.h"
 #include "server/coordinator.h"
@@ -71,22 +72,17 @@ ABSL_FLAG(int, watch_threads, 2,
 namespace {
 std::atomic<bool> stop_requested{false};
 void OnSignal(int) { stop_requested = true; }
-}  // namespace
 
-int main(int argc, char** argv) {
-  absl::SetProgramUsageMessage(
-      "distill-coordinator --listen=HOST:PORT --data_dir=DIR "
-      "[--auth=tokens|none] [--tls_cert=PEM --tls_key=PEM]");
-  absl::ParseCommandLine(argc, argv);
+// The options the flags give; an error naming the bad flag otherwise.
+absl::StatusOr<distill::CoordinatorOptions> OptionsFromFlags() {
   distill::CoordinatorOptions options;
   options.listen_address = absl::GetFlag(FLAGS_listen);
   options.data_dir = absl::GetFlag(FLAGS_data_dir);
   options.insecure = absl::GetFlag(FLAGS_insecure);
   const std::string auth = absl::GetFlag(FLAGS_auth);
   if (auth != "tokens" && auth != "none") {
-    std::cerr << "distill-coordinator: --auth must be tokens or none, got \""
-              << auth << "\"\n";
-    return 2;
+    return absl::InvalidArgumentError(
+        absl::StrCat("--auth must be tokens or none, got \"", auth, "\""));
   }
   options.require_tokens = auth == "tokens";
   options.admin_token_file = absl::GetFlag(FLAGS_admin_token_file);
@@ -107,10 +103,8 @@ int main(int argc, char** argv) {
     options.launcher_period =
         absl::Seconds(absl::GetFlag(FLAGS_launcher_period_seconds));
   } else if (!launcher.empty()) {
-    std::cerr << "distill-coordinator: --launcher must be slurm or empty, "
-                 "got \""
-              << launcher << "\"\n";
-    return 2;
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--launcher must be slurm or empty, got \"", launcher, "\""));
   }
   options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                  absl::GetFlag(FLAGS_tls_client_ca)};
@@ -129,32 +123,52 @@ int main(int argc, char** argv) {
       options.limits.long_polls_per_host < 1 ||
       options.limits.long_polls_per_host > 1'000'000 ||
       options.limits.watch_threads < 1 || options.limits.watch_threads > 64) {
-    std::cerr << "distill-coordinator: --watches_per_caller and "
-                 "--long_polls_per_caller must be 1 to 1000000, "
-                 "--watch_threads 1 to 64\n";
-    return 2;
+    return absl::InvalidArgumentError(
+        "--watches_per_caller and --long_polls_per_caller must be 1 to "
+        "1000000, --watch_threads 1 to 64");
   }
-  auto coordinator = distill::Coordinator::Start(options);
-  if (!coordinator.ok()) {
-    std::cerr << "distill-coordinator: " << coordinator.status().message()
-              << "\n";
-    return 1;
-  }
+  return options;
+}
+
+// Where it serves, for the operator and the tests that start it.
+void SayWhere(const distill::CoordinatorOptions& options,
+              distill::Coordinator& coordinator) {
   std::cerr << "distill-coordinator: serving on " << options.listen_address
-            << " (port " << (*coordinator)->port() << "), data in "
+            << " (port " << coordinator.port() << "), data in "
             << options.data_dir << std::endl;
-  if (const int port = (*coordinator)->metrics_port(); port != 0) {
+  if (const int port = coordinator.metrics_port(); port != 0) {
     std::cerr << "distill-coordinator: metrics on "
               << options.metrics_listen.substr(
                      0, options.metrics_listen.rfind(':'))
               << ":" << port << "/metrics" << std::endl;
   }
-  if (const int port = (*coordinator)->http_port(); port != 0) {
+  if (const int port = coordinator.http_port(); port != 0) {
     std::cerr << "distill-coordinator: pages on "
               << (options.tls.cert.empty() ? "http://" : "https://")
               << options.http_listen.substr(0, options.http_listen.rfind(':'))
               << ":" << port << "/" << std::endl;
   }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  absl::SetProgramUsageMessage(
+      "distill-coordinator --listen=HOST:PORT --data_dir=DIR "
+      "[--auth=tokens|none] [--tls_cert=PEM --tls_key=PEM]");
+  absl::ParseCommandLine(argc, argv);
+  absl::StatusOr<distill::CoordinatorOptions> options = OptionsFromFlags();
+  if (!options.ok()) {
+    std::cerr << "distill-coordinator: " << options.status().message() << "\n";
+    return 2;
+  }
+  auto coordinator = distill::Coordinator::Start(*options);
+  if (!coordinator.ok()) {
+    std::cerr << "distill-coordinator: " << coordinator.status().message()
+              << "\n";
+    return 1;
+  }
+  SayWhere(*options, **coordinator);
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
   std::thread waiter([&] { (*coordinator)->Wait(); });

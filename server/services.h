@@ -166,24 +166,29 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
 };
 
 // Tokens: create (the secret is answered once), list, revoke. Admins only.
-class AdminServiceImpl final : public v1::AdminService::Service {
+// On the callback API as the other services: each call's work on a small
+// pool of its own.
+class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
   AdminServiceImpl(Scheduler* scheduler, Authenticator* auth)
-      : scheduler_(scheduler), auth_(auth) {}
+      : scheduler_(scheduler), auth_(auth), pool_(2) {}
 
-  grpc::Status CreateToken(grpc::ServerContext* context,
-                           const v1::CreateTokenRequest* request,
-                           v1::CreateTokenResponse* response) override;
-  grpc::Status ListTokens(grpc::ServerContext* context,
-                          const v1::ListTokensRequest* request,
-                          v1::ListTokensResponse* response) override;
-  grpc::Status RevokeToken(grpc::ServerContext* context,
-                           const v1::RevokeTokenRequest* request,
-                           v1::Token* response) override;
+  grpc::ServerUnaryReactor* CreateToken(
+      grpc::CallbackServerContext* context,
+      const v1::CreateTokenRequest* request,
+      v1::CreateTokenResponse* response) override;
+  grpc::ServerUnaryReactor* ListTokens(
+      grpc::CallbackServerContext* context,
+      const v1::ListTokensRequest* request,
+      v1::ListTokensResponse* response) override;
+  grpc::ServerUnaryReactor* RevokeToken(grpc::CallbackServerContext* context,
+                                        const v1::RevokeTokenRequest* request,
+                                        v1::Token* response) override;
 
  private:
   Scheduler* const scheduler_;
   Authenticator* const auth_;
+  TaskPool pool_;  // Where its calls work; goes after the server.
 };
 
 // Creates a token of `role` named `name`, stores its digest through the

@@ -1,0 +1,427 @@
+#include "server/leases.h"
+
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "common/catalog.h"
+#include "common/log.h"
+#include "common/provenance.h"
+#include "common/run_files.h"
+#include "common/sha256.h"
+#include "common/version.h"
+#include "server/ingest.h"
+
+namespace distill {
+namespace {
+
+using Locked = SchedulerCore::Locked;
+
+// Where and from what an attempt runs; what an earlier attempt's worker
+// reported of itself goes (its keys land in `*stale`).
+void SetProvenance(v1::Run& run, const WorkerRecord& worker,
+                   std::map<std::string, std::string>* stale) {
+  auto& p = *run.mutable_provenance();
+  namespace k = provenance;
+  p[k::kCoordinatorVersion] = DistillVersion();
+  p[k::kWorkerVersion] = worker.distill_version;
+  p[k::kWorker] = worker.id;
+  p[k::kHost] = worker.hostname;
+  p[k::kDevice] = worker.device;
+  p[k::kThreads] = absl::StrCat(worker.threads);
+  p[k::kLibTorch] = worker.libtorch_version;
+  p[k::kBlas] = worker.blas;
+  p[k::kSpecSha256] = Sha256Hex(run.spec().SerializeAsString());
+  for (const char* key : k::kWorkerKeys) {
+    if (p.erase(std::string(key)) > 0) stale->emplace(key, "");
+  }
+}
+
+}  // namespace
+
+absl::StatusOr<v1::RegisterWorkerResponse> Leases::Register(
+    const v1::RegisterWorkerRequest& request, int64_t caller) {
+  for (const auto& [field, value] :
+       {std::pair<const char*, const std::string*>{"hostname",
+                                                   &request.hostname()},
+        {"device", &request.device()},
+        {"libtorch_version", &request.libtorch_version()},
+        {"blas", &request.blas()},
+        {"distill_version", &request.distill_version()}}) {
+    if (value->size() > limits::kNameBytes) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(field, " must be at most ", limits::kNameBytes,
+                       " bytes, got ", value->size()));
+    }
+  }
+  Locked lock(&core_);
+  const int64_t now = core_.clock().NowMs();
+  WorkerRecord worker;
+  worker.hostname = request.hostname().empty() ? "unknown" : request.hostname();
+  worker.distill_version = request.distill_version();
+  worker.id =
+      absl::StrCat(worker.hostname, "-",
+                   Sha256Hex(absl::StrCat(worker.hostname, now, registrations_,
+                                          request.device()))
+                       .substr(0, 8));
+  worker.device = request.device();
+  worker.threads = request.threads();
+  worker.libtorch_version = request.libtorch_version();
+  worker.blas = request.blas();
+  worker.registered_ms = worker.last_seen_ms = now;
+  worker.token_id = caller;
+  if (absl::Status s = core_.store().UpsertWorker(worker); !s.ok()) return s;
+  core_.RememberWorkerLocked(worker.id, caller);
+  ++registrations_;
+  v1::RegisterWorkerResponse response;
+  response.set_worker_id(worker.id);
+  response.set_heartbeat_interval_ms(core_.options().heartbeat_interval_ms);
+  response.set_lease_duration_ms(core_.options().lease_duration_ms);
+  return response;
+}
+
+absl::Status Leases::Expire() {
+  Locked lock(&core_);
+  return ExpireLocked();
+}
+
+absl::Status Leases::ExpireLocked() {
+  absl::StatusOr<std::vector<v1::Run>> expired =
+      core_.store().ExpiredLeases(core_.clock().NowMs());
+  if (!expired.ok()) return expired.status();
+  for (v1::Run& run : *expired) {
+    if (core_.metrics() != nullptr) core_.metrics()->LeaseExpired();
+    const int max_restarts = run.spec().max_restarts();  // Resolved.
+    const std::string what =
+        absl::StrCat("the lease of attempt ", run.attempt(), " on worker ",
+                     run.worker_id(), " expired");
+    absl::Status s = core_.Write([&]() -> absl::Status {
+      if (run.attempt() - run.releases() > max_restarts) {
+        return core_.FinishLocked(
+            run, v1::FAILED,
+            absl::StrCat("LOST: ", what, " and max_restarts (", max_restarts,
+                         ") is spent"));
+      }
+      return core_.RequeueLocked(run, absl::StrCat(what, "; queued again"),
+                                 /*released=*/false);
+    });
+    if (!s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::LeaseRunResponse> Leases::Lease(const std::string& worker_id,
+                                                   int64_t caller) {
+  int64_t sync_upto = 0;
+  absl::StatusOr<v1::LeaseRunResponse> response =
+      Grant(worker_id, caller, &sync_upto);
+  // A granted lease is on disk before the worker hears of it; the fsync
+  // outside the lock, shared with every commit before it.
+  if (response.ok() && response->has_run()) {
+    if (absl::Status s = core_.store().SyncWal(sync_upto); !s.ok()) return s;
+  }
+  return response;
+}
+
+absl::StatusOr<WorkerRecord> Leases::SeenLocked(const std::string& worker_id,
+                                                int64_t caller) {
+  absl::StatusOr<WorkerRecord> worker = core_.store().GetWorker(worker_id);
+  if (!worker.ok()) return worker.status();
+  if (worker->token_id != caller) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("worker ", worker_id, " registered with another token"));
+  }
+  if (worker->stopped_ms != 0) {
+    return absl::NotFoundError(
+        absl::StrCat("worker ", worker_id, " deregistered"));
+  }
+  // Seen now; written when it was last written a second ago or more (a
+  // worker leasing in a loop is not one write per call), or with its lease.
+  const int64_t now = core_.clock().NowMs();
+  if (now - worker->last_seen_ms >= 1000) {
+    worker->last_seen_ms = now;
+    if (absl::Status s =
+            core_.Write([&] { return core_.store().UpsertWorker(*worker); },
+                        Store::Durability::kInWal);
+        !s.ok()) {
+      return s;
+    }
+  }
+  return worker;
+}
+
+absl::StatusOr<v1::LeaseRunResponse> Leases::Grant(const std::string& worker_id,
+                                                   int64_t caller,
+                                                   int64_t* sync_upto) {
+  Locked lock(&core_);
+  absl::StatusOr<WorkerRecord> worker = SeenLocked(worker_id, caller);
+  if (!worker.ok()) return worker.status();
+  // A worker runs one run at a time: one that asks for a run while the
+  // store says it holds one never got the answer that leased it (the
+  // coordinator went down, the call timed out). It gets that run again, at
+  // the same attempt, instead of the run waiting for its lease to expire.
+  if (absl::Status s = ExpireLocked(); !s.ok()) return s;
+  absl::StatusOr<std::optional<v1::Run>> next =
+      core_.store().RunHeldBy(worker_id);
+  if (!next.ok()) return next.status();
+  const bool again = next->has_value();
+  v1::LeaseRunResponse response;
+  if (core_.shutting_down()) return response;
+  if (worker->draining) {
+    response.set_drain_requested(true);
+    return response;
+  }
+  if (!again) {
+    next = core_.store().NextQueuedRun();
+    if (!next.ok()) return next.status();
+  }
+  if (!next->has_value()) return response;
+  if (absl::Status s =
+          GrantLocked(**next, *worker, again, &response, sync_upto);
+      !s.ok()) {
+    return s;
+  }
+  return response;
+}
+
+absl::Status Leases::GrantLocked(v1::Run& run, WorkerRecord& worker, bool again,
+                                 v1::LeaseRunResponse* response,
+                                 int64_t* sync_upto) {
+  Store& store = core_.store();
+  const int64_t now = core_.clock().NowMs();
+  std::map<std::string, std::string> stale;  // Keys to remove.
+  if (again) {
+    DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
+                      << " leased again to worker " << worker.id
+                      << ", which asked for a run while holding it";
+  } else {
+    run.set_status(v1::RUNNING);
+    run.set_attempt(run.attempt() + 1);
+    run.set_worker_id(worker.id);
+    SetProvenance(run, worker, &stale);
+  }
+  run.set_lease_expires_ms(now + core_.options().lease_duration_ms);
+  if (run.started_ms() == 0) run.set_started_ms(now);
+  // The checkpoints it starts from: its teacher's, its student's.
+  for (const auto& [source, key] :
+       {std::pair{run.teacher_run_id(), provenance::kTeacherCheckpointSha256},
+        std::pair{run.spec().student_run_id(),
+                  provenance::kStudentCheckpointSha256}}) {
+    if (source == 0) continue;
+    absl::StatusOr<v1::Run> from = store.GetRun(source);
+    if (!from.ok()) return from.status();
+    if (source == run.teacher_run_id()) {
+      response->set_teacher_checkpoint_sha256(from->checkpoint_sha256());
+    } else {
+      response->set_student_checkpoint_sha256(from->checkpoint_sha256());
+    }
+    (*run.mutable_provenance())[key] = from->checkpoint_sha256();
+  }
+  absl::StatusOr<RunFileRecord> resume =
+      store.FindRunFile(run.id(), kResumeFile);
+  if (resume.ok()) {
+    response->set_resume_point_sha256(resume->sha256);
+  } else if (!absl::IsNotFound(resume.status())) {
+    return resume.status();
+  }
+  worker.last_seen_ms = now;
+  if (absl::Status s = core_.Write(
+          [&]() -> absl::Status {
+            if (absl::Status s = store.UpsertWorker(worker); !s.ok()) return s;
+            if (absl::Status s = store.SetProvenance(run.id(), stale); !s.ok())
+              return s;
+            return store.UpdateRun(run);
+          },
+          Store::Durability::kSyncAfter);
+      !s.ok()) {
+    return s;
+  }
+  *sync_upto = store.UnsyncedCommits();
+  core_.RunChangedLocked(run.id());
+  if (core_.metrics() != nullptr && !again) {
+    core_.metrics()->LeaseGranted(
+        run.attempt() == 1 ? double(now - run.created_ms()) / 1000 : -1);
+  }
+  *response->mutable_run() = std::move(run);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<v1::HeartbeatResponse> Leases::Heartbeat(
+    const v1::HeartbeatRequest& request, int64_t caller) {
+  Locked lock(&core_);
+  Store& store = core_.store();
+  v1::HeartbeatResponse response;
+  absl::StatusOr<v1::Run> run = store.GetRun(request.run_id());
+  if (!run.ok()) return run.status();
+  if ((run->status() == v1::CANCELLED || run->status() == v1::PRUNED) &&
+      run->attempt() == request.attempt()) {
+    if (absl::Status s = core_.CheckHolderLocked(*run, caller); !s.ok())
+      return s;
+    response.set_cancel_requested(true);
+    response.set_stop_reason(run->message());
+    return response;
+  }
+  run = core_.CurrentLeaseLocked(request.run_id(), request.attempt(), caller);
+  if (!run.ok()) return run.status();
+  const int64_t now = core_.clock().NowMs();
+  run->set_lease_expires_ms(now + core_.options().lease_duration_ms);
+  response.set_lease_expires_ms(run->lease_expires_ms());
+  // An extension lost to a power cut makes the lease expire sooner: safe.
+  absl::Status s = core_.Write(
+      [&]() -> absl::Status {
+        if (absl::Status s = store.UpdateRun(*run); !s.ok()) return s;
+        absl::StatusOr<WorkerRecord> worker = store.GetWorker(run->worker_id());
+        if (!worker.ok()) return absl::OkStatus();
+        worker->last_seen_ms = now;
+        response.set_drain_requested(worker->draining);
+        return store.UpsertWorker(*worker);
+      },
+      Store::Durability::kInWal);
+  if (!s.ok()) return s;
+  return response;
+}
+
+absl::Status Leases::Complete(const v1::CompleteRunRequest& request,
+                              int64_t caller) {
+  if (request.results_size() > limits::kResults) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a run reports at most ", limits::kResults,
+                     " results, got ", request.results_size()));
+  }
+  for (const auto& [key, value] : request.results()) {
+    if (absl::Status s = CheckMetric("results", key, value); !s.ok()) return s;
+  }
+  Locked lock(&core_);
+  absl::StatusOr<v1::Run> run =
+      core_.CurrentLeaseLocked(request.run_id(), request.attempt(), caller);
+  if (!run.ok()) return run.status();
+  // Every kind but EVALUATE ends with a checkpoint of the run.
+  const bool needs_checkpoint = run->spec().kind() != v1::EVALUATE;
+  // Looked up by run, not by digest: a deterministic run can write the very
+  // bytes another run already uploaded.
+  absl::StatusOr<RunFileRecord> checkpoint =
+      core_.store().FindRunFile(request.run_id(), kCheckpointFile);
+  if (needs_checkpoint &&
+      (!checkpoint.ok() || checkpoint->sha256 != request.checkpoint_sha256() ||
+       checkpoint->attempt != request.attempt())) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "run ", request.run_id(), " cannot complete: checkpoint \"",
+        request.checkpoint_sha256(), "\" was not uploaded for it"));
+  }
+  run->set_checkpoint_sha256(request.checkpoint_sha256());
+  for (const auto& [key, value] : request.results())
+    (*run->mutable_results())[key] = value;
+  return core_.Write(
+      [&] { return core_.FinishLocked(*run, v1::SUCCEEDED, ""); });
+}
+
+absl::Status Leases::Fail(const v1::FailRunRequest& request, int64_t caller) {
+  Locked lock(&core_);
+  absl::StatusOr<v1::Run> run =
+      core_.CurrentLeaseLocked(request.run_id(), request.attempt(), caller);
+  if (!run.ok()) return run.status();
+  // A worker's message is kept whole up to a bound, so that no listing of
+  // runs grows past what one answer may carry.
+  std::string message = request.message().substr(0, limits::kMessageBytes);
+  if (message.size() < request.message().size()) message += " [...]";
+  return core_.Write(
+      [&] { return core_.FinishLocked(*run, v1::FAILED, message); });
+}
+
+absl::Status Leases::Release(const v1::ReleaseRunRequest& request,
+                             int64_t caller) {
+  Locked lock(&core_);
+  absl::StatusOr<v1::Run> run =
+      core_.CurrentLeaseLocked(request.run_id(), request.attempt(), caller);
+  if (!run.ok()) return run.status();
+  // Queued again at once, with its resume point; the next lease is the next
+  // attempt, and a release is no restart (nothing was lost).
+  const std::string reason =
+      request.reason().substr(0, limits::kMessageBytes / 4);
+  const std::string message =
+      absl::StrCat("attempt ", run->attempt(), " on worker ", run->worker_id(),
+                   " handed back", reason.empty() ? "" : ": ", reason);
+  // A hand-back lost to a power cut leaves the lease to expire: safe.
+  if (absl::Status s = core_.Write(
+          [&] { return core_.RequeueLocked(*run, message, /*released=*/true); },
+          Store::Durability::kInWal);
+      !s.ok()) {
+    return s;
+  }
+  if (core_.metrics() != nullptr) core_.metrics()->RunReleased();
+  return absl::OkStatus();
+}
+
+absl::Status Leases::Deregister(const std::string& worker_id, int64_t caller) {
+  Locked lock(&core_);
+  Store& store = core_.store();
+  absl::StatusOr<WorkerRecord> worker = store.GetWorker(worker_id);
+  if (!worker.ok()) return worker.status();
+  if (worker->token_id != caller) {
+    return absl::PermissionDeniedError(
+        absl::StrCat("worker ", worker_id, " registered with another token"));
+  }
+  worker->stopped_ms = worker->last_seen_ms = core_.clock().NowMs();
+  // A run the store says it holds (a lease answer it never got) is queued
+  // again now: a stopped worker runs nothing.
+  absl::StatusOr<std::optional<v1::Run>> held = store.RunHeldBy(worker_id);
+  if (!held.ok()) return held.status();
+  absl::Status s = core_.Write([&]() -> absl::Status {
+    if (absl::Status s = store.UpsertWorker(*worker); !s.ok()) return s;
+    if (!held->has_value()) return absl::OkStatus();
+    v1::Run& run = **held;
+    DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
+                      << " queued again: its worker " << worker_id
+                      << " stopped without it";
+    return core_.RequeueLocked(
+        run,
+        absl::StrCat("attempt ", run.attempt(), " on worker ", worker_id,
+                     " handed back: the worker stopped"),
+        /*released=*/true);
+  });
+  if (!s.ok()) return s;
+  core_.QueueChangedLocked();
+  return absl::OkStatus();
+}
+
+absl::StatusOr<WorkerRecord> Leases::Drain(const std::string& worker_id,
+                                           int64_t* run_id) {
+  Locked lock(&core_);
+  Store& store = core_.store();
+  absl::StatusOr<WorkerRecord> worker = store.GetWorker(worker_id);
+  if (!worker.ok()) return worker.status();
+  worker->draining = true;
+  if (absl::Status s = core_.Write([&] { return store.UpsertWorker(*worker); });
+      !s.ok()) {
+    return s;
+  }
+  core_.QueueChangedLocked();  // Wakes its long-poll.
+  absl::StatusOr<std::optional<v1::Run>> held = store.RunHeldBy(worker_id);
+  if (!held.ok()) return held.status();
+  *run_id = held->has_value() ? (*held)->id() : 0;
+  return worker;
+}
+
+absl::StatusOr<int> Leases::ExpireHosts(const std::string& prefix) {
+  Locked lock(&core_);
+  Store& store = core_.store();
+  absl::StatusOr<std::vector<v1::Run>> running = store.ListRuns(0, v1::RUNNING);
+  if (!running.ok()) return running.status();
+  int expired = 0;
+  absl::Status s = core_.Write([&]() -> absl::Status {
+    for (v1::Run& run : *running) {
+      absl::StatusOr<WorkerRecord> worker = store.GetWorker(run.worker_id());
+      if (!worker.ok() || worker->hostname.rfind(prefix, 0) != 0) continue;
+      run.set_lease_expires_ms(core_.clock().NowMs() - 1);
+      if (absl::Status s = store.UpdateRun(run); !s.ok()) return s;
+      ++expired;
+    }
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (expired > 0) {
+    if (absl::Status s = ExpireLocked(); !s.ok()) return s;
+  }
+  return expired;
+}
+
+}  // namespace distill

@@ -1,0 +1,70 @@
+// Workers and the leases of their runs: registration, the lease itself
+// (with the provenance of the attempt), heartbeats, the end of an attempt
+// (complete, fail, hand back), expiry, drain and deregistration. Each call
+// names the token it came with (`caller`; 0 without tokens); every call
+// about a leased run must come from the token of the worker holding it.
+// Thread-safe; writes under the core's mutex.
+#ifndef DISTILL_SERVER_LEASES_H_
+#define DISTILL_SERVER_LEASES_H_
+
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "distill/v1/worker_service.pb.h"
+#include "server/scheduler_core.h"
+
+namespace distill {
+
+class Leases {
+ public:
+  // Does not take ownership; `core` must outlive it.
+  explicit Leases(SchedulerCore& core) : core_(core) {}
+
+  absl::StatusOr<v1::RegisterWorkerResponse> Register(
+      const v1::RegisterWorkerRequest& request, int64_t caller);
+  // The oldest queued run (or the one the worker already holds), leased
+  // to `worker_id` and on disk before this returns; or no run, or the
+  // request to drain.
+  absl::StatusOr<v1::LeaseRunResponse> Lease(const std::string& worker_id,
+                                             int64_t caller);
+  absl::StatusOr<v1::HeartbeatResponse> Heartbeat(
+      const v1::HeartbeatRequest& request, int64_t caller);
+  absl::Status Complete(const v1::CompleteRunRequest& request, int64_t caller);
+  absl::Status Fail(const v1::FailRunRequest& request, int64_t caller);
+  // QUEUED at once with its resume point; not counted as a restart.
+  absl::Status Release(const v1::ReleaseRunRequest& request, int64_t caller);
+  absl::Status Deregister(const std::string& worker_id, int64_t caller);
+  // Stops leasing to the worker; its run is handed back at its next call.
+  absl::StatusOr<WorkerRecord> Drain(const std::string& worker_id,
+                                     int64_t* run_id);
+
+  // Queues again, or fails as LOST, every run whose lease expired.
+  absl::Status Expire();
+  absl::Status ExpireLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mu);
+  // The leases of workers whose host name starts with `prefix` expire now.
+  absl::StatusOr<int> ExpireHosts(const std::string& prefix);
+
+ private:
+  // Lease but the fsync: `*sync_upto` is the commit to sync.
+  absl::StatusOr<v1::LeaseRunResponse> Grant(const std::string& worker_id,
+                                             int64_t caller,
+                                             int64_t* sync_upto);
+  // The worker's record, seen now, when `caller` registered it and it has
+  // not stopped.
+  absl::StatusOr<WorkerRecord> SeenLocked(const std::string& worker_id,
+                                          int64_t caller)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mu);
+  // `run` leased to `worker` (again, when `again`): status, attempt,
+  // provenance, the checkpoints and resume point it starts from, written.
+  absl::Status GrantLocked(v1::Run& run, WorkerRecord& worker, bool again,
+                           v1::LeaseRunResponse* response, int64_t* sync_upto)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mu);
+
+  SchedulerCore& core_;
+  // Raised by each registration: worker ids stay unique within a ms.
+  int64_t registrations_ ABSL_GUARDED_BY(core_.mu) = 0;
+};
+
+}  // namespace distill
+
+#endif  // DISTILL_SERVER_LEASES_H_

@@ -1,0 +1,183 @@
+// What the scheduler's collaborators (leases, ingestion, sweeps, reads,
+// uploads, annotations) share, owned in one place as leveldb's DBImpl owns
+// its state: the store and run files, the clock, the watch hub, the one
+// mutex that serialises every change, the write path, and the run
+// transitions several of them make (finish, requeue, insert). A
+// collaborator that writes takes `mu` through Locked and calls the methods
+// below that REQUIRE it; a method named ...Locked requires the caller to
+// hold `mu`. Thread-safe.
+#ifndef DISTILL_SERVER_SCHEDULER_CORE_H_
+#define DISTILL_SERVER_SCHEDULER_CORE_H_
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "distill/v1/run.pb.h"
+#include "server/clock.h"
+#include "server/metrics.h"
+#include "server/run_file_store.h"
+#include "server/store.h"
+#include "server/watch_hub.h"
+
+namespace distill {
+
+struct SchedulerOptions {
+  // A leased run whose worker sends no heartbeat for this long is queued
+  // again (or FAILED, reason LOST, past its max_restarts).
+  int64_t lease_duration_ms = 60'000;
+  int64_t heartbeat_interval_ms = 10'000;
+  // The largest run file a worker may upload (a ResNet-50 checkpoint with
+  // its optimizer state is ~300 MB).
+  int64_t max_run_file_bytes = int64_t{8} << 30;
+  // Where leases, expiries and ingested points are counted; none when null.
+  CoordinatorMetrics* metrics = nullptr;
+};
+
+class SchedulerCore {
+ public:
+  // Long-polls subscribe to this: the queue changed, or a worker drained.
+  static constexpr int64_t kQueueChanges = 0;  // No run has id 0.
+
+  // Does not take ownership; all three must outlive it.
+  SchedulerCore(Store* store, RunFileStore* run_files, Clock* clock,
+                SchedulerOptions options);
+
+  Store& store() { return *store_; }
+  RunFileStore& run_files() { return *run_files_; }
+  Clock& clock() { return *clock_; }
+  const SchedulerOptions& options() const { return options_; }
+  WatchHub& hub() { return hub_; }
+  // Counted where the coordinator has /metrics.
+  CoordinatorMetrics* metrics() const { return options_.metrics; }
+  bool shutting_down() const { return shutting_down_; }
+  void set_shutting_down() { shutting_down_ = true; }
+
+  absl::Mutex mu;
+
+  // Holds mu; on release, tells the watchers of the runs that changed and,
+  // when the queue did, the long-polls.
+  class ABSL_SCOPED_LOCKABLE Locked {
+   public:
+    explicit Locked(SchedulerCore* core) ABSL_EXCLUSIVE_LOCK_FUNCTION(core->mu)
+        : core_(core) {
+      core_->mu.Lock();
+    }
+    ~Locked() ABSL_UNLOCK_FUNCTION();
+    Locked(const Locked&) = delete;
+    Locked& operator=(const Locked&) = delete;
+
+   private:
+    SchedulerCore* const core_;
+  };
+
+  // The one write path: `fn` inside a store transaction of `durability`;
+  // the run files it left without a record (Orphan) are removed once it
+  // committed.
+  absl::Status Write(const std::function<absl::Status()>& fn,
+                     Store::Durability durability = Store::Durability::kOnDisk)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Runs `fn` on a snapshot: a reader connection's, or the writer's under
+  // mu when there are no readers (an in-memory database).
+  absl::Status Read(const std::function<absl::Status(Store&)>& fn)
+      ABSL_LOCKS_EXCLUDED(mu);
+
+  // Within Write: ends `run`, drops its resume point (every file unless it
+  // succeeded), and settles the runs waiting on it as a teacher.
+  absl::Status FinishLocked(v1::Run& run, v1::RunStatus status,
+                            const std::string& message)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Within Write: `run` QUEUED again with `message`, off its worker; a
+  // hand-back (`released`, the worker gave it up) does not count towards
+  // max_restarts.
+  absl::Status RequeueLocked(v1::Run& run, const std::string& message,
+                             bool released) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Within Write: stores `run` as new, with its creation time; returns it
+  // with its id.
+  absl::StatusOr<v1::Run> InsertRunLocked(v1::Run run)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // WAITING or QUEUED for a run depending on teacher run `teacher_run_id`;
+  // an error when the teacher cannot ever serve.
+  absl::StatusOr<v1::RunStatus> StatusBehindTeacherLocked(
+      int64_t teacher_run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // Within Write: these run files lose their last record; they go once the
+  // transaction committed.
+  void OrphanLocked(const std::vector<std::string>& sha256s)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // The lease holder rule: PERMISSION_DENIED unless `caller` (a token id)
+  // registered the worker `run` names.
+  absl::Status CheckHolderLocked(const v1::Run& run, int64_t caller)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // The run when `attempt` holds its lease and `caller` holds the worker.
+  absl::StatusOr<v1::Run> CurrentLeaseLocked(int64_t run_id, int32_t attempt,
+                                             int64_t caller)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // A worker registered with token `caller`.
+  void RememberWorkerLocked(const std::string& worker_id, int64_t caller)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+
+  // Wakes long-polling workers once mu is released.
+  void QueueChangedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    queue_changed_ = true;
+  }
+  // Tells the run's watchers once mu is released (after the change
+  // committed: watchers read on their own connections).
+  void RunChangedLocked(int64_t run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+    changed_runs_.push_back(run_id);
+  }
+
+ private:
+  std::unique_ptr<Store> TakeReader();
+  void ReturnReader(std::unique_ptr<Store> reader);
+
+  Store* const store_;
+  RunFileStore* const run_files_;
+  Clock* const clock_;
+  const SchedulerOptions options_;
+  WatchHub hub_;
+  std::atomic<bool> shutting_down_{false};
+
+  std::vector<int64_t> changed_runs_ ABSL_GUARDED_BY(mu);
+  bool queue_changed_ ABSL_GUARDED_BY(mu) = false;
+  std::vector<std::string> orphaned_ ABSL_GUARDED_BY(mu);
+  // Which token registered each worker (the lease holder rule), learned
+  // from the store on first use.
+  absl::flat_hash_map<std::string, int64_t> worker_tokens_ ABSL_GUARDED_BY(mu);
+
+  absl::Mutex readers_mu_;
+  std::vector<std::unique_ptr<Store>> readers_ ABSL_GUARDED_BY(readers_mu_);
+  bool no_readers_ ABSL_GUARDED_BY(readers_mu_) = false;
+};
+
+// A run status's name ("SUCCEEDED").
+std::string StatusName(v1::RunStatus status);
+
+// A sweep by its id or its name (the newest of that name).
+absl::StatusOr<v1::Sweep> FindSweepByRef(Store& store, const std::string& ref);
+
+// The newest run of each member name among `runs` (id order) of `kind`,
+// in first-seen order.
+std::vector<const v1::Run*> NewestByMember(const std::vector<v1::Run>& runs,
+                                           v1::ExperimentKind kind);
+
+// A page size as a listing takes it: 0 for the default, at most
+// kMaxPageSize; INVALID_ARGUMENT beyond.
+absl::StatusOr<int> PageSize(int page_size);
+
+// A page token that is a row's id (0 when empty); INVALID_ARGUMENT naming
+// it otherwise.
+absl::StatusOr<int64_t> RowToken(const std::string& token, const char* what);
+
+// A tag key: 1 to kMaxTagKeyBytes letters, digits and _.-/:.
+absl::Status CheckTagKey(const std::string& key);
+
+}  // namespace distill
+
+#endif  // DISTILL_SERVER_SCHEDULER_CORE_H_
