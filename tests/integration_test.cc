@@ -8,13 +8,16 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/channel.h"
 #include "common/sha256.h"
 #include "common/tls.h"
 #include "common/token.h"
+#include "distill/v1/admin_service.grpc.pb.h"
 #include "distill/v1/experiment_service.grpc.pb.h"
 #include "distill/v1/worker_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -475,39 +478,119 @@ TEST(CoordinatorTest, LongPollsAndWatchesWaitWithoutAThreadEach) {
   }
 }
 
+// `worker_id`'s lease call that waits for nothing: OK with or without a
+// run, or RESOURCE_EXHAUSTED while its caller holds all its long-polls.
+grpc::Status LeaseNow(v1::WorkerService::Stub& workers,
+                      const std::string& worker_id,
+                      v1::LeaseRunResponse* response = nullptr) {
+  grpc::ClientContext context;
+  v1::LeaseRunRequest request;
+  request.set_worker_id(worker_id);
+  v1::LeaseRunResponse ignored;
+  return workers.LeaseRun(&context, request,
+                          response != nullptr ? response : &ignored);
+}
+
+// Calls `lease` until it answers `code`; false after 10 s.
+bool UntilLeaseAnswers(grpc::StatusCode code,
+                       const std::function<grpc::Status()>& lease) {
+  for (int i = 0; i < 1000; ++i) {
+    if (lease().error_code() == code) return true;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return false;
+}
+
+std::string RegisterOn(v1::WorkerService::Stub& workers,
+                       const std::string& host) {
+  grpc::ClientContext context;
+  v1::RegisterWorkerRequest request;
+  request.set_hostname(host);
+  v1::RegisterWorkerResponse registered;
+  const grpc::Status s = workers.RegisterWorker(&context, request, &registered);
+  EXPECT_TRUE(s.ok()) << s.error_message();
+  return registered.worker_id();
+}
+
+// A worker's LeaseRun that waits up to 20 s; asked again while refused for
+// the moment (another call of its caller holds the only place), until
+// cancelled.
+class LongPoll {
+ public:
+  LongPoll(v1::WorkerService::Stub& workers, std::string worker_id)
+      : thread_([this, &workers, worker_id] { Run(workers, worker_id); }) {}
+  LongPoll(const LongPoll&) = delete;
+  ~LongPoll() {
+    if (thread_.joinable()) Cancel();
+  }
+
+  // The worker gives up; how its call ended.
+  grpc::Status Cancel() {
+    {
+      absl::MutexLock lock(&mu_);
+      stopped_ = true;
+      if (context_ != nullptr) context_->TryCancel();
+    }
+    thread_.join();
+    return status_;
+  }
+
+ private:
+  void Run(v1::WorkerService::Stub& workers, const std::string& worker_id) {
+    while (true) {
+      grpc::ClientContext context;
+      {
+        absl::MutexLock lock(&mu_);
+        if (stopped_) return;
+        context_ = &context;
+      }
+      v1::LeaseRunRequest request;
+      request.set_worker_id(worker_id);
+      request.set_wait_ms(20'000);
+      v1::LeaseRunResponse response;
+      const grpc::Status status =
+          workers.LeaseRun(&context, request, &response);
+      absl::MutexLock lock(&mu_);
+      context_ = nullptr;
+      status_ = status;
+      if (status.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) return;
+    }
+  }
+
+  absl::Mutex mu_;
+  grpc::ClientContext* context_ ABSL_GUARDED_BY(mu_) = nullptr;
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  grpc::Status status_;  // Written under mu_, read after join.
+  std::thread thread_;   // Last: starts once the rest is made.
+};
+
+// A long-poll the worker cancels takes no run submitted after it: the run
+// goes to the next worker that asks. With one long-poll a host, a second
+// worker's call tells when the server holds the first and when it let go.
+// (The first is asked again while the second's call holds the place.)
 TEST(CoordinatorTest, ALeaseCallItsWorkerGaveUpOnTakesNoRun) {
   TempDir temp("distill_coordinator_test");
   CoordinatorOptions options;
   options.listen_address = "127.0.0.1:0";
   options.data_dir = (temp.path() / "data").string();
+  options.limits.long_polls_per_host = 1;
   auto coordinator = Coordinator::Start(options);
   ASSERT_TRUE(coordinator.ok()) << coordinator.status();
   auto channel = grpc::CreateChannel((*coordinator)->address(),
                                      grpc::InsecureChannelCredentials());
   auto experiments = v1::ExperimentService::NewStub(channel);
   auto workers = v1::WorkerService::NewStub(channel);
-  v1::RegisterWorkerResponse registered;
-  {
-    grpc::ClientContext context;
-    ASSERT_TRUE(
-        workers
-            ->RegisterWorker(&context, v1::RegisterWorkerRequest(), &registered)
-            .ok());
-  }
-  grpc::ClientContext poll_context;
-  grpc::Status poll_status;
-  std::thread poll([&] {
-    v1::LeaseRunRequest request;
-    request.set_worker_id(registered.worker_id());
-    request.set_wait_ms(20'000);
-    v1::LeaseRunResponse response;
-    poll_status = workers->LeaseRun(&poll_context, request, &response);
-  });
-  absl::SleepFor(absl::Milliseconds(200));
-  poll_context.TryCancel();  // The worker exits while it waits.
-  poll.join();
+  const std::string gone = RegisterOn(*workers, "gpu1");
+  const std::string other = RegisterOn(*workers, "gpu2");
+  LongPoll poll(*workers, gone);
+  const auto other_leases = [&] { return LeaseNow(*workers, other); };
+  const bool held =
+      UntilLeaseAnswers(grpc::StatusCode::RESOURCE_EXHAUSTED, other_leases);
+  const grpc::Status poll_status = poll.Cancel();  // The worker exits.
+  ASSERT_TRUE(held) << "the long-poll never reached the coordinator";
   EXPECT_EQ(poll_status.error_code(), grpc::StatusCode::CANCELLED);
-  absl::SleepFor(absl::Milliseconds(200));
+  ASSERT_TRUE(UntilLeaseAnswers(grpc::StatusCode::OK, other_leases))
+      << "the cancelled long-poll was never let go";
   v1::SubmitRunRequest submit;
   *submit.mutable_spec() = SmallSweep("late").teacher().train();
   submit.mutable_spec()->set_kind(v1::TRAIN_TEACHER);
@@ -516,12 +599,56 @@ TEST(CoordinatorTest, ALeaseCallItsWorkerGaveUpOnTakesNoRun) {
     grpc::ClientContext context;
     ASSERT_TRUE(experiments->SubmitRun(&context, submit, &run).ok());
   }
-  absl::SleepFor(absl::Milliseconds(300));
-  grpc::ClientContext context;
-  v1::GetRunRequest get;
-  get.set_id(run.id());
-  ASSERT_TRUE(experiments->GetRun(&context, get, &run).ok());
-  EXPECT_EQ(run.status(), v1::QUEUED);
+  v1::LeaseRunResponse leased;
+  ASSERT_TRUE(LeaseNow(*workers, other, &leased).ok());
+  EXPECT_EQ(leased.run().id(), run.id());
+  EXPECT_EQ(leased.run().attempt(), 1);
+}
+
+// With tokens, the long-polls a caller may hold count against its token,
+// not its host: a second worker of the same token is refused, a worker of
+// another token on the same host is not.
+TEST(CoordinatorTest, LongPollsCountAgainstTheCallersToken) {
+  TempDir temp("distill_coordinator_test");
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = (temp.path() / "data").string();
+  options.require_tokens = true;
+  options.worker_token_file = (temp.path() / "worker.token").string();
+  options.limits.long_polls_per_host = 1;
+  auto coordinator = Coordinator::Start(options);
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  const std::string address = (*coordinator)->address();
+  v1::CreateTokenResponse created;
+  {
+    auto admin = v1::AdminService::NewStub(
+        *Dial(address, {}, *ReadTokenFile(options.data_dir + "/admin.token")));
+    grpc::ClientContext context;
+    v1::CreateTokenRequest request;
+    request.set_name("rack2");
+    request.set_role(v1::ROLE_WORKER);
+    ASSERT_TRUE(admin->CreateToken(&context, request, &created).ok());
+  }
+  const std::string second_secret = created.secret();
+  auto first = v1::WorkerService::NewStub(
+      *Dial(address, {}, *ReadTokenFile(options.worker_token_file)));
+  auto second = v1::WorkerService::NewStub(*Dial(address, {}, second_secret));
+  const std::string waiting = RegisterOn(*first, "gpu1");
+  const std::string same_token = RegisterOn(*first, "gpu2");
+  const std::string other_token = RegisterOn(*second, "gpu3");
+  LongPoll poll(*first, waiting);
+  std::string refusal;
+  const bool refused =
+      UntilLeaseAnswers(grpc::StatusCode::RESOURCE_EXHAUSTED, [&] {
+        grpc::Status s = LeaseNow(*first, same_token);
+        refusal = s.error_message();
+        return s;
+      });
+  const grpc::Status other = LeaseNow(*second, other_token);
+  poll.Cancel();
+  ASSERT_TRUE(refused) << "a second long-poll of one token was let in";
+  EXPECT_THAT(refusal, HasSubstr("token"));
+  EXPECT_TRUE(other.ok()) << other.error_message();
 }
 
 // A GetRun of a run that does not exist, over `credentials`: NOT_FOUND
