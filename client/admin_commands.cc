@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "client/commands.h"
 #include "common/token.h"
+#include "common/worker_status.h"
 #include "render/runs.h"
 #include "render/terminal.h"
 
@@ -171,7 +172,7 @@ int ListWorkers(Session& s, const std::string& format_name) {
                              "LIBTORCH, BLAS");
   for (const v1::Worker& w : workers) {
     s.out() << absl::StrFormat(
-        "%-28s %-9s %-8s %5s  %-19s  %s, %s\n", w.id(), w.state(), w.device(),
+        "%-28s %-9s %-8s %5s  %-19s  %s, %s\n", w.id(), WorkerStatusWord(w), w.device(),
         w.run_id() ? absl::StrCat(w.run_id()) : "-", TimeText(w.last_seen_ms()),
         w.libtorch_version(),
         std::filesystem::path(w.blas()).filename().string());

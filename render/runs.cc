@@ -11,6 +11,7 @@
 #include "common/metric_keys.h"
 #include "common/provenance.h"
 #include "common/spec_fields.h"
+#include "common/worker_status.h"
 #include "render/results.h"
 #include "render/text.h"
 
@@ -350,7 +351,7 @@ std::string FormatWorkersCsv(const std::vector<v1::Worker>& workers) {
     absl::StrAppend(
         &out,
         absl::StrJoin(
-            {CsvField(w.id()), CsvField(w.state()), CsvField(w.hostname()),
+            {CsvField(w.id()), CsvField(WorkerStatusWord(w)), CsvField(w.hostname()),
              CsvField(w.device()), absl::StrCat(w.threads()),
              CsvField(w.libtorch_version()), CsvField(w.blas()),
              absl::StrCat(w.run_id()), absl::StrCat(w.last_seen_ms())},

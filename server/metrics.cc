@@ -4,15 +4,10 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "common/worker_status.h"
 
 namespace distill {
 namespace {
-
-constexpr const char* kRunStatuses[] = {"WAITING",   "QUEUED", "RUNNING",
-                                        "SUCCEEDED", "FAILED", "CANCELLED",
-                                        "PRUNED"};
-constexpr const char* kWorkerStates[] = {"idle", "running", "draining", "lost",
-                                         "stopped"};
 
 class RpcErrorInterceptor final : public grpc::experimental::Interceptor {
  public:
@@ -136,22 +131,29 @@ void CoordinatorMetrics::RpcFailed(const std::string& method,
 }
 
 void CoordinatorMetrics::SetRuns(
-    const std::map<std::string, int64_t>& by_status) {
-  for (const char* status : kRunStatuses) {
+    const std::map<v1::RunStatus, int64_t>& by_status) {
+  const google::protobuf::EnumDescriptor* statuses = v1::RunStatus_descriptor();
+  for (int i = 0; i < statuses->value_count(); ++i) {
+    const auto status = v1::RunStatus(statuses->value(i)->number());
+    if (status == v1::RUN_STATUS_UNSPECIFIED) continue;
     const auto it = by_status.find(status);
-    runs_.Add({{"status", status}})
+    runs_.Add({{"status", v1::RunStatus_Name(status)}})
         .Set(it == by_status.end() ? 0 : double(it->second));
   }
-  const auto queued = by_status.find("QUEUED");
+  const auto queued = by_status.find(v1::QUEUED);
   queue_.Set(queued == by_status.end() ? 0 : double(queued->second));
 }
 
 void CoordinatorMetrics::SetWorkers(
-    const std::map<std::string, int64_t>& by_state) {
-  for (const char* state : kWorkerStates) {
-    const auto it = by_state.find(state);
-    workers_.Add({{"state", state}})
-        .Set(it == by_state.end() ? 0 : double(it->second));
+    const std::map<v1::WorkerStatus, int64_t>& by_status) {
+  const google::protobuf::EnumDescriptor* statuses =
+      v1::WorkerStatus_descriptor();
+  for (int i = 0; i < statuses->value_count(); ++i) {
+    const auto status = v1::WorkerStatus(statuses->value(i)->number());
+    if (status == v1::WORKER_STATUS_UNSPECIFIED) continue;
+    const auto it = by_status.find(status);
+    workers_.Add({{"state", WorkerStatusWord(status)}})
+        .Set(it == by_status.end() ? 0 : double(it->second));
   }
 }
 

@@ -19,6 +19,8 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
+#include "distill/v1/experiment_service.pb.h"
+#include "distill/v1/run.pb.h"
 
 namespace distill {
 
@@ -35,8 +37,10 @@ class CoordinatorMetrics {
   void PointsIngested(int64_t n);
   void RpcFailed(const std::string& method, const std::string& code);
   // Replaces the gauges; a status or state not given is 0.
-  void SetRuns(const std::map<std::string, int64_t>& by_status);
-  void SetWorkers(const std::map<std::string, int64_t>& by_state);
+  void SetRuns(const std::map<v1::RunStatus, int64_t>& by_status);
+  // Workers by status (labelled state="idle", ...; every status, 0 when
+  // none).
+  void SetWorkers(const std::map<v1::WorkerStatus, int64_t>& by_status);
 
  private:
   prometheus::Family<prometheus::Gauge>& runs_;

@@ -11,6 +11,7 @@
 #include "common/catalog.h"
 #include "common/sha256.h"
 #include "common/spec_fields.h"
+#include "common/worker_status.h"
 
 namespace distill {
 namespace {
@@ -309,11 +310,15 @@ v1::Worker Reads::WorkerInfo(const WorkerRecord& record, int64_t run_id) const {
   w.set_run_id(run_id);
   const bool silent = core_.clock().NowMs() - record.last_seen_ms >
                       core_.options().lease_duration_ms;
-  w.set_state(record.stopped_ms != 0 ? "stopped"
-              : silent               ? "lost"
-              : record.draining      ? "draining"
-              : run_id != 0          ? "running"
-                                     : "idle");
+  w.set_status(record.stopped_ms != 0 ? v1::WORKER_STOPPED
+               : silent               ? v1::WORKER_LOST
+               : record.draining      ? v1::WORKER_DRAINING
+               : run_id != 0          ? v1::WORKER_RUNNING
+                                      : v1::WORKER_IDLE);
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  w.set_state(WorkerStatusWord(w.status()));  // For older clients.
+#pragma GCC diagnostic pop
   return w;
 }
 
@@ -368,14 +373,11 @@ absl::Status Reads::RefreshGauges() {
       !s.ok()) {
     return s;
   }
-  std::map<std::string, int64_t> by_status;
-  for (const auto& [status, n] : *runs)
-    by_status[v1::RunStatus_Name(status)] = n;
-  core_.metrics()->SetRuns(by_status);
+  core_.metrics()->SetRuns(*runs);
   absl::StatusOr<std::vector<v1::Worker>> workers = Workers(0, 0);
   if (!workers.ok()) return workers.status();
-  std::map<std::string, int64_t> by_state;
-  for (const v1::Worker& w : *workers) ++by_state[w.state()];
+  std::map<v1::WorkerStatus, int64_t> by_state;
+  for (const v1::Worker& w : *workers) ++by_state[w.status()];
   core_.metrics()->SetWorkers(by_state);
   return absl::OkStatus();
 }

@@ -93,13 +93,14 @@ absl::StatusOr<int> SlurmLauncher::Tick() {
   // take need no new job.
   int idle = 0, started = 0;
   for (const v1::Worker& w : *workers) {
-    if (w.state() == "idle") ++idle;
+    if (w.status() == v1::WORKER_IDLE) ++idle;
     const bool ours =
         std::any_of(jobs_.begin(), jobs_.end(), [&](const std::string& j) {
           return w.hostname().rfind(absl::StrCat("slurm-", j, "-"), 0) == 0;
         });
-    if (ours && (w.state() == "idle" || w.state() == "running" ||
-                 w.state() == "draining")) {
+    if (ours && (w.status() == v1::WORKER_IDLE ||
+                 w.status() == v1::WORKER_RUNNING ||
+                 w.status() == v1::WORKER_DRAINING)) {
       ++started;
     }
   }

@@ -145,11 +145,11 @@ SqliteStore::SweepMetric(int64_t sweep_id, const std::string& key) {
               "WHERE r.sweep_id = ? ORDER BY p.run_id, p.sequence");
   if (absl::Status s = q.Bind({key, sweep_id}); !s.ok()) return s;
   std::map<int64_t, std::vector<EpochValue>> out;
-  while (true) {
-    absl::StatusOr<bool> row = q.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out[q.Int(0)].push_back({int32_t(q.Int(1)), q.Double(2)});
+  if (absl::Status s = q.EachRow([&] {
+        out[q.Int(0)].push_back({int32_t(q.Int(1)), q.Double(2)});
+      });
+      !s.ok()) {
+    return s;
   }
   return out;
 }
@@ -163,11 +163,11 @@ absl::StatusOr<std::vector<SqliteStore::KeySummary>> SqliteStore::RunKeys(
                 "SELECT key_id, points, first_sequence, last_sequence "
                 "FROM run_metric_keys WHERE run_id = ? ORDER BY key_id");
     if (absl::Status s = q.Bind({run_id}); !s.ok()) return s;
-    while (true) {
-      absl::StatusOr<bool> row = q.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      keys.push_back({q.Int(0), "", q.Int(1), q.Int(2), q.Int(3)});
+    if (absl::Status s = q.EachRow([&] {
+          keys.push_back({q.Int(0), "", q.Int(1), q.Int(2), q.Int(3)});
+        });
+        !s.ok()) {
+      return s;
     }
   }
   for (KeySummary& key : keys) {
@@ -223,10 +223,7 @@ absl::StatusOr<int64_t> SqliteStore::NextSequence(int64_t run_id) {
 // time_ms) as points of `key`.
 absl::Status SqliteStore::ReadPoints(Statement& q, const std::string& key,
                                      std::vector<StoredMetric>* out) {
-  while (true) {
-    absl::StatusOr<bool> row = q.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) return absl::OkStatus();
+  return q.EachRow([&] {
     StoredMetric m;
     m.sequence = q.Int(0);
     m.attempt = int32_t(q.Int(1));
@@ -237,7 +234,7 @@ absl::Status SqliteStore::ReadPoints(Statement& q, const std::string& key,
     m.point.set_time_ms(q.Int(5));
     m.point.set_attempt(m.attempt);
     out->push_back(std::move(m));
-  }
+  });
 }
 
 void SqliteStore::SortBySequence(std::vector<StoredMetric>* points) {

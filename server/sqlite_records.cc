@@ -84,12 +84,12 @@ absl::StatusOr<std::vector<TokenRecord>> SqliteStore::ListTokens() {
               "FROM tokens ORDER BY id");
   if (absl::Status s = q.Bind({}); !s.ok()) return s;
   std::vector<TokenRecord> out;
-  while (true) {
-    absl::StatusOr<bool> row = q.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.push_back({q.Int(0), q.Text(1), int32_t(q.Int(2)), q.Text(3), q.Int(4),
-                   q.Int(5)});
+  if (absl::Status s = q.EachRow([&] {
+        out.push_back({q.Int(0), q.Text(1), int32_t(q.Int(2)), q.Text(3),
+                       q.Int(4), q.Int(5)});
+      });
+      !s.ok()) {
+    return s;
   }
   return out;
 }
@@ -157,11 +157,9 @@ absl::StatusOr<std::vector<std::string>> SqliteStore::DeleteRunFiles(
                   "(? = '' OR name = ?) AND sha256 != ?");
       if (absl::Status s = q.Bind({run_id, name, name, keep}); !s.ok())
         return s;
-      while (true) {
-        absl::StatusOr<bool> row = q.Step();
-        if (!row.ok()) return row.status();
-        if (!*row) break;
-        doomed.push_back(q.Text(0));
+      if (absl::Status s = q.EachRow([&] { doomed.push_back(q.Text(0)); });
+          !s.ok()) {
+        return s;
       }
     }
     for (const std::string& sha256 : doomed) {
@@ -199,14 +197,14 @@ absl::StatusOr<std::vector<WorkerRecord>> SqliteStore::QueryWorkers(
   Statement q(db_, cache_, sql.c_str());
   if (absl::Status s = q.Bind(args); !s.ok()) return s;
   std::vector<WorkerRecord> out;
-  while (true) {
-    absl::StatusOr<bool> row = q.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out.push_back({q.Text(0), q.Text(1), q.Text(2), int32_t(q.Int(3)),
-                   q.Text(4), q.Text(5), q.Int(6), q.Int(7), q.Int(8),
-                   q.Int(9) != 0, q.Int(10), q.Int(11)});
-    out.back().distill_version = q.Text(12);
+  if (absl::Status s = q.EachRow([&] {
+        out.push_back({q.Text(0), q.Text(1), q.Text(2), int32_t(q.Int(3)),
+                       q.Text(4), q.Text(5), q.Int(6), q.Int(7), q.Int(8),
+                       q.Int(9) != 0, q.Int(10), q.Int(11)});
+        out.back().distill_version = q.Text(12);
+      });
+      !s.ok()) {
+    return s;
   }
   return out;
 }

@@ -161,10 +161,9 @@ absl::StatusOr<std::vector<v1::Run>> SqliteStore::FindRuns(
     args.push_back(value);
   }
   for (const auto& [key, value] : query.tags) {
-    absl::StrAppend(&sql,
-                    " AND id IN (SELECT target_id FROM tags WHERE kind = 1 "
-                    "AND key = ?",
-                    value ? " AND value = ?)" : ")");
+    absl::StrAppend(
+        &sql, " AND id IN (SELECT target_id FROM tags WHERE kind = ",
+        Sql(TagTarget::kRun), " AND key = ?", value ? " AND value = ?)" : ")");
     args.push_back(key);
     if (value) args.push_back(*value);
   }
@@ -243,8 +242,8 @@ absl::StatusOr<std::optional<v1::Run>> SqliteStore::RunHeldBy(
     const std::string& worker_id) {
   absl::StatusOr<std::vector<v1::Run>> runs =
       QueryRuns(absl::StrCat("SELECT ", kRunColumns,
-                             " FROM runs WHERE worker_id = ? AND status = 3 "
-                             "ORDER BY id DESC LIMIT 1"),
+                             " FROM runs WHERE worker_id = ? AND status = ",
+                             Sql(v1::RUNNING), " ORDER BY id DESC LIMIT 1"),
                 {worker_id});
   if (!runs.ok()) return runs.status();
   if (runs->empty()) return std::nullopt;
@@ -267,10 +266,12 @@ absl::StatusOr<std::optional<v1::Run>> SqliteStore::NextQueuedRun() {
   absl::StatusOr<std::vector<v1::Run>> runs = QueryRuns(
       absl::StrCat(
           "SELECT ", kRunColumns,
-          " FROM runs INDEXED BY runs_queue WHERE status = 2 AND sweep_id "
-          "NOT IN ("
+          " FROM runs INDEXED BY runs_queue WHERE status = ", Sql(v1::QUEUED),
+          " AND sweep_id NOT IN ("
           "SELECT r.sweep_id FROM runs r JOIN sweeps s ON s.id = r.sweep_id "
-          "WHERE r.status = 3 AND s.max_concurrent > 0 "
+          "WHERE r.status = ",
+          Sql(v1::RUNNING),
+          " AND s.max_concurrent > 0 "
           "GROUP BY r.sweep_id HAVING COUNT(*) >= MAX(s.max_concurrent)) "
           "ORDER BY priority DESC, id LIMIT 1"),
       {});
@@ -329,11 +330,8 @@ absl::StatusOr<std::vector<v1::Sweep>> SqliteStore::ListSweeps(int64_t limit) {
   {
     Statement q(db_, cache_, "SELECT id FROM sweeps ORDER BY id DESC LIMIT ?");
     if (absl::Status s = q.Bind({limit}); !s.ok()) return s;
-    while (true) {
-      absl::StatusOr<bool> row = q.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      ids.push_back(q.Int(0));
+    if (absl::Status s = q.EachRow([&] { ids.push_back(q.Int(0)); }); !s.ok()) {
+      return s;
     }
   }
   std::vector<v1::Sweep> sweeps;
@@ -350,11 +348,10 @@ SqliteStore::CountRunsByStatus() {
   Statement q(db_, cache_, "SELECT status, COUNT(*) FROM runs GROUP BY status");
   if (absl::Status s = q.Bind({}); !s.ok()) return s;
   std::map<v1::RunStatus, int64_t> out;
-  while (true) {
-    absl::StatusOr<bool> row = q.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    out[static_cast<v1::RunStatus>(q.Int(0))] = q.Int(1);
+  if (absl::Status s = q.EachRow(
+          [&] { out[static_cast<v1::RunStatus>(q.Int(0))] = q.Int(1); });
+      !s.ok()) {
+    return s;
   }
   return out;
 }
@@ -369,38 +366,40 @@ absl::StatusOr<std::vector<v1::Run>> SqliteStore::QueryRunsWith(
   Statement q(db_, cache_, sql.c_str());
   if (absl::Status s = q.Bind(args); !s.ok()) return s;
   std::vector<v1::Run> runs;
-  while (true) {
-    absl::StatusOr<bool> row = q.Step();
-    if (!row.ok()) return row.status();
-    if (!*row) break;
-    v1::Run run;
-    run.set_id(q.Int(0));
-    run.set_sweep_id(q.Int(1));
-    run.set_member(q.Text(2));
-    if (!run.mutable_spec()->ParseFromString(q.Text(3))) {
-      return absl::DataLossError(
-          absl::StrCat("run ", run.id(), ": stored spec is corrupt"));
-    }
-    // Databases from before specs were resolved at submit time hold them
-    // as submitted; resolving is idempotent.
-    if (absl::StatusOr<v1::ExperimentSpec> resolved = ResolveSpec(run.spec());
-        resolved.ok()) {
-      *run.mutable_spec() = *std::move(resolved);
-    }
-    run.set_status(static_cast<v1::RunStatus>(q.Int(4)));
-    run.set_attempt(int32_t(q.Int(5)));
-    run.set_worker_id(q.Text(6));
-    run.set_lease_expires_ms(q.Int(7));
-    run.set_message(q.Text(8));
-    run.set_teacher_run_id(q.Int(9));
-    run.set_checkpoint_sha256(q.Text(10));
-    run.set_created_ms(q.Int(11));
-    run.set_started_ms(q.Int(12));
-    run.set_finished_ms(q.Int(13));
-    run.set_releases(int32_t(q.Int(14)));
-    run.set_priority(int32_t(q.Int(15)));
-    run.set_note(q.Text(16));
-    runs.push_back(std::move(run));
+  if (absl::Status s = q.EachRow([&]() -> absl::Status {
+        v1::Run run;
+        run.set_id(q.Int(0));
+        run.set_sweep_id(q.Int(1));
+        run.set_member(q.Text(2));
+        if (!run.mutable_spec()->ParseFromString(q.Text(3))) {
+          return absl::DataLossError(
+              absl::StrCat("run ", run.id(), ": stored spec is corrupt"));
+        }
+        // Databases from before specs were resolved at submit time hold them
+        // as submitted; resolving is idempotent.
+        if (absl::StatusOr<v1::ExperimentSpec> resolved =
+                ResolveSpec(run.spec());
+            resolved.ok()) {
+          *run.mutable_spec() = *std::move(resolved);
+        }
+        run.set_status(static_cast<v1::RunStatus>(q.Int(4)));
+        run.set_attempt(int32_t(q.Int(5)));
+        run.set_worker_id(q.Text(6));
+        run.set_lease_expires_ms(q.Int(7));
+        run.set_message(q.Text(8));
+        run.set_teacher_run_id(q.Int(9));
+        run.set_checkpoint_sha256(q.Text(10));
+        run.set_created_ms(q.Int(11));
+        run.set_started_ms(q.Int(12));
+        run.set_finished_ms(q.Int(13));
+        run.set_releases(int32_t(q.Int(14)));
+        run.set_priority(int32_t(q.Int(15)));
+        run.set_note(q.Text(16));
+        runs.push_back(std::move(run));
+        return absl::OkStatus();
+      });
+      !s.ok()) {
+    return s;
   }
   for (v1::Run& run : runs) {
     Statement r(db_, cache_,

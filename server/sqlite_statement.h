@@ -11,6 +11,7 @@
 #include <initializer_list>
 #include <map>
 #include <string>
+#include <type_traits>
 #include <variant>
 #include <vector>
 
@@ -159,14 +160,20 @@ class Statement {
     return row.ok() ? absl::OkStatus() : row.status();
   }
 
-  // Steps through every row, calling `on_row` at each.
+  // Steps through every row, calling `on_row` at each; one that returns
+  // an absl::Status stops the rows at its first error, and that is the
+  // answer.
   template <typename OnRow>
   absl::Status EachRow(OnRow on_row) {
     while (true) {
       absl::StatusOr<bool> row = Step();
       if (!row.ok()) return row.status();
       if (!*row) return absl::OkStatus();
-      on_row();
+      if constexpr (std::is_same_v<decltype(on_row()), absl::Status>) {
+        if (absl::Status s = on_row(); !s.ok()) return s;
+      } else {
+        on_row();
+      }
     }
   }
 

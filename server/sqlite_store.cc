@@ -178,20 +178,21 @@ absl::Status SqliteStore::FillRunFields() {
   std::vector<std::pair<int64_t, v1::ExperimentSpec>> specs;
   {
     Statement q(db_, "SELECT id, spec FROM runs");
-    while (true) {
-      absl::StatusOr<bool> row = q.Step();
-      if (!row.ok()) return row.status();
-      if (!*row) break;
-      v1::ExperimentSpec spec;
-      if (!spec.ParseFromString(q.Text(1))) {
-        return absl::DataLossError(
-            absl::StrCat("run ", q.Int(0), ": stored spec is corrupt"));
-      }
-      if (absl::StatusOr<v1::ExperimentSpec> resolved = ResolveSpec(spec);
-          resolved.ok()) {
-        spec = *std::move(resolved);
-      }
-      specs.emplace_back(q.Int(0), std::move(spec));
+    if (absl::Status s = q.EachRow([&]() -> absl::Status {
+          v1::ExperimentSpec spec;
+          if (!spec.ParseFromString(q.Text(1))) {
+            return absl::DataLossError(
+                absl::StrCat("run ", q.Int(0), ": stored spec is corrupt"));
+          }
+          if (absl::StatusOr<v1::ExperimentSpec> resolved = ResolveSpec(spec);
+              resolved.ok()) {
+            spec = *std::move(resolved);
+          }
+          specs.emplace_back(q.Int(0), std::move(spec));
+          return absl::OkStatus();
+        });
+        !s.ok()) {
+      return s;
     }
   }
   for (const auto& [id, spec] : specs) {

@@ -19,14 +19,24 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "server/sqlite_statement.h"
 #include "server/store.h"
 
 namespace distill {
 
+// The partial indexes were made with numbers (migrations 006 and 007), and
+// SQLite uses one only for a query with the same literal.
 static_assert(v1::RUNNING == 3, "runs_by_worker indexes status = 3");
 static_assert(v1::QUEUED == 2, "runs_queue indexes status = 2");
+
+// A run status, or a tag's target, as SQL text ("3" for RUNNING): queries
+// name them by their enums, as literals.
+inline std::string Sql(v1::RunStatus status) {
+  return absl::StrCat(int{status});
+}
+inline std::string Sql(TagTarget target) { return absl::StrCat(int(target)); }
 
 // A key's points, as ReadPoints reads them; a condition and order follow.
 inline constexpr char kPointQuery[] =

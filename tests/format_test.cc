@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/worker_status.h"
 
 namespace distill {
 namespace {
@@ -156,7 +157,7 @@ TEST(FormatTest, ARunAsCsvFieldsAndAWorkerList) {
   EXPECT_THAT(csv, HasSubstr("provenance/host,gpu7\n"));
   v1::Worker w;
   w.set_id("gpu7-1a2b");
-  w.set_state("running");
+  w.set_status(v1::WORKER_RUNNING);
   w.set_run_id(7);
   EXPECT_THAT(FormatWorkersCsv({w}),
               HasSubstr("\ngpu7-1a2b,running,,,0,,,7,0\n"));
@@ -168,6 +169,22 @@ TEST(FormatTest, ARunAsCsvFieldsAndAWorkerList) {
   EXPECT_THAT(text, HasSubstr("ran on gpu7 (worker -), -, - threads"));
   EXPECT_THAT(text,
               HasSubstr("data sha256 " + std::string(64, 'd') + " (4 files)"));
+}
+
+// A worker's status is shown as its word; an older coordinator's `state`
+// string as it came, a status newer than this build as "unknown".
+TEST(FormatTest, AWorkersStatusIsShownAsAWord) {
+  EXPECT_EQ(WorkerStatusWord(v1::WORKER_IDLE), "idle");
+  EXPECT_EQ(WorkerStatusWord(v1::WORKER_DRAINING), "draining");
+  EXPECT_EQ(WorkerStatusWord(v1::WorkerStatus(99)), "unknown");
+  v1::Worker old;
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
+  old.set_state("lost");
+#pragma GCC diagnostic pop
+  EXPECT_EQ(WorkerStatusWord(old), "lost");
+  old.set_status(v1::WORKER_STOPPED);
+  EXPECT_EQ(WorkerStatusWord(old), "stopped");
 }
 
 TEST(FormatTest, SeedsAreSummarisedAsMeanStdAndN) {

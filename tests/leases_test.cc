@@ -399,7 +399,7 @@ TEST_F(SchedulerTest, ADrainedWorkerLeasesNothingAndHearsItInItsHeartbeat) {
   v1::Run run = Lease();
   auto drained = scheduler_->DrainWorker(worker_);
   ASSERT_TRUE(drained.ok()) << drained.status();
-  EXPECT_EQ(drained->state(), "draining");
+  EXPECT_EQ(drained->status(), v1::WORKER_DRAINING);
   v1::HeartbeatRequest beat;
   beat.set_worker_id(worker_);
   beat.set_run_id(run.id());
