@@ -81,6 +81,8 @@ resumed=$(sed -n 's/.*train\/resumed_from_epoch = \([0-9.]*\).*/\1/p' "$work/aft
 echo "$resumed" | grep -Eq '^1\.[0-9]*[1-9]' || fail "resumed from $resumed, not mid-epoch 2"
 epochs=$(sed -n 's/.*eval\/top1 by epoch://p' "$work/after.out" | wc -w)
 [ "$epochs" = 3 ] || fail "$epochs top-1 values: $(cat "$work/after.out")"
+lost=$(steps_lost "$run" "$resumed" 625)
+[ "$lost" = 0 ] || fail "attempt 2 went on $lost steps before attempt 1's last"
 
 # An idle worker exits within a second of SIGTERM.
 sent=$(now)
@@ -107,6 +109,6 @@ set -e
 [ "$rc" = 0 ] || fail "the drained idle worker did not stop"
 "$distill" workers list | grep "^$id " | grep -q stopped || fail "$("$distill" workers list)"
 
-printf 'drain: SIGTERM -> run queued again %.2f s, worker exited %.2f s, resumed from epoch %s (0 epochs lost); idle worker exited %.2f s\n' \
-  "$queued" "$exited" "$resumed" "$idle"
+printf 'drain: SIGTERM -> run queued again %.2f s, worker exited %.2f s, resumed from epoch %s (%d steps lost); idle worker exited %.2f s\n' \
+  "$queued" "$exited" "$resumed" "$lost" "$idle"
 echo "e2e drain: 1 passed, 0 failed"

@@ -40,3 +40,17 @@ start_coordinator() {
   export DISTILL_COORDINATOR=127.0.0.1:$port
   export DISTILL_TOKEN_FILE=$work/data/admin.token
 }
+
+# steps_lost RUN RESUMED_FROM_EPOCH STEPS_PER_EPOCH: the training steps a
+# handed-back run's first attempt reported past the step its second attempt
+# went on from (work the hand-back lost; 0 when none), from the run's metric
+# history (`distill runs metrics`: step,epoch,attempt,key,...). Needs
+# $distill.
+steps_lost() {
+  local last
+  last=$("$distill" runs metrics "$1" |
+    awk -F, '$3 == 1 && $4 == "train/loss" && $1 > s {s = $1} END {print s + 0}')
+  [ "$last" -gt 0 ] || fail "run $1: attempt 1 reported no train/loss"
+  awk -v last="$last" -v r="$2" -v spe="$3" \
+    'BEGIN {lost = last - int(r * spe + 0.5); print (lost > 0 ? lost : 0)}'
+}

@@ -5,7 +5,10 @@
 # as it would have, at attempt 1, with all its metrics. First at random
 # moments of a sweep; then once right before each stage of a run (the
 # worker pauses there, DISTILL_WORKER_PAUSE_BEFORE, while the test takes the
-# coordinator down). Usage: e2e_restart_test.sh BUILD_DIR
+# coordinator down). The random moments come from $DISTILL_E2E_SEED (else
+# the clock), printed so that a failure can be replayed; each kill lands
+# while a run is RUNNING, and that run is still its first attempt after.
+# Usage: e2e_restart_test.sh BUILD_DIR
 set -euo pipefail
 build=$1
 source "$(dirname "$0")/e2e_lib.sh"
@@ -34,16 +37,38 @@ members:
   - {name: H, losses: {ce: 1, mse: 1, ikd: {weight: 1}, rkd: {distance_weight: 1, angle_weight: 2}}}
 SPEC
 "$distill" sweep "$work/sweep.yaml" >/dev/null
-kills=0
-for delay in 1.5 2 1 2.5 1.5 2 1 2; do
-  sleep "$delay"
+seed=${DISTILL_E2E_SEED:-$(( $(date +%s) % 32768 ))}
+RANDOM=$seed
+echo "e2e restart: kill moments from seed $seed (DISTILL_E2E_SEED=$seed replays them)"
+# The run in flight now (its id), or nothing.
+running_run() {
+  "$distill" runs list --sweep=1 --status=RUNNING --format=csv 2>/dev/null |
+    awk -F, 'NR == 2 {print $1}'
+}
+kills=0 mid_run=0
+while [ "$kills" -lt 8 ]; do
+  run=
+  for _ in $(seq 600); do
+    run=$(running_run)
+    [ -n "$run" ] && break
+    "$distill" runs list --sweep=1 | grep -q 'QUEUED\|WAITING' || break
+    sleep 0.1
+  done
+  [ -n "$run" ] || break  # The sweep is done.
+  sleep "$(( RANDOM % 2 )).$(( RANDOM % 10 ))"  # 0 to 1.9 s into its training.
+  landed=$("$distill" runs show "$run" | grep -c 'RUNNING  attempt 1' || true)
   kill -9 "$coordinator_pid"
   wait "$coordinator_pid" 2>/dev/null || true
   kills=$((kills + 1))
-  sleep 1
+  sleep "0.$(( RANDOM % 10 ))"
   start_coordinator --listen="127.0.0.1:$fixed_port" --lease_seconds=60
-  "$distill" runs list --sweep=1 | grep -q 'RUNNING\|QUEUED\|WAITING' || break
+  if [ "$landed" = 1 ]; then
+    mid_run=$((mid_run + 1))
+    "$distill" runs show "$run" | grep -Eq '(RUNNING|SUCCEEDED)  attempt 1' ||
+      fail "run $run after kill $kills (seed $seed): $("$distill" runs show "$run")"
+  fi
 done
+[ "$mid_run" -ge 3 ] || fail "only $mid_run of $kills kills landed while a run was RUNNING (seed $seed)"
 for run in 1 2 3; do
   "$distill" watch "$run" >/dev/null || true
   "$distill" runs show "$run" >"$work/run$run.out"
@@ -53,7 +78,7 @@ for run in 1 2 3; do
   [ "$epochs" = 2 ] || fail "run $run has $epochs top-1 values: $(cat "$work/run$run.out")"
 done
 retried=$(grep -c 'again in\|retrying in\|will retry' "$work/worker.log" || true)
-echo "e2e restart: $kills kill -9 + restarts during the sweep; every run SUCCEEDED at attempt 1 ($retried calls retried)"
+echo "e2e restart: $kills kill -9 + restarts during the sweep, $mid_run of them while a run was RUNNING; every run SUCCEEDED at attempt 1 ($retried calls retried)"
 
 # Stage by stage: a second worker pauses before each stage; each pause takes
 # the coordinator down until the worker's call is already waiting on it.

@@ -155,10 +155,16 @@ def allowed(service, method):
     return {"viewer", "researcher", "admin"}
 
 
+# What a handler answers an empty request: anything else (INTERNAL,
+# UNKNOWN, UNIMPLEMENTED, ...) is not "through to the handler".
+HANDLER_CODES = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT,
+                 grpc.StatusCode.NOT_FOUND,
+                 grpc.StatusCode.FAILED_PRECONDITION}
 callers = dict(secrets)
 callers.update({"none": "", "made-up": "distill_" + "0" * 64,
                 "revoked": revoked.secret})
 checked = 0
+table = []
 for module in (exp_pb, work_pb, admin_pb):
     for service in module.DESCRIPTOR.services_by_name.values():
         for method in service.methods:
@@ -166,6 +172,7 @@ for module in (exp_pb, work_pb, admin_pb):
             kind = ("stream_" if method.client_streaming else "unary_") + (
                 "stream" if method.server_streaming else "unary")
             call = getattr(channel, kind)(path)  # Raw bytes both ways.
+            codes = []
             for who, secret in callers.items():
                 request = iter([b""]) if method.client_streaming else b""
                 got = code_of(call, request, stream=method.server_streaming,
@@ -175,14 +182,19 @@ for module in (exp_pb, work_pb, admin_pb):
                     ok = got == grpc.StatusCode.UNAUTHENTICATED
                 elif who in allowed(service.name, method.name):
                     want = "through to the handler"
-                    ok = got not in (grpc.StatusCode.UNAUTHENTICATED,
-                                     grpc.StatusCode.PERMISSION_DENIED)
+                    ok = got in HANDLER_CODES
                 else:
                     want = "PERMISSION_DENIED"
                     ok = got == grpc.StatusCode.PERMISSION_DENIED
                 if not ok:
                     fail("%s as %s: %s, want %s" % (path, who, got, want))
+                codes.append(got.name)
                 checked += 1
+            table.append((service.name + "." + method.name, codes))
+print("roles x methods (an empty request as each caller):")
+print("  %-40s %s" % ("method", " ".join("%-19s" % who for who in callers)))
+for method, codes in table:
+    print("  %-40s %s" % (method, " ".join("%-19s" % c for c in codes)))
 print("roles x methods: %d calls, each as the role table says" % checked)
 
 # Health stays open for probes.

@@ -4,6 +4,9 @@
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 
+#include <filesystem>
+#include <sstream>
+
 namespace distill::engine {
 namespace {
 
@@ -58,8 +61,28 @@ TEST(RuntimeTest, ClearGradientsLeavesTheSameStep) {
   EXPECT_TRUE(torch::equal(a->bias, b->bias));
 }
 
-TEST(RuntimeTest, LoadedBlasNamesALibrary) {
-  EXPECT_FALSE(LoadedBlas().empty());
+TEST(RuntimeTest, TheBlasIsFoundInAProcesssMaps) {
+  std::istringstream openblas(
+      "7f1c2a000000-7f1c2a100000 r--p 00000000 08:01 1234 "
+      "/usr/lib/x86_64-linux-gnu/libtorch_cpu.so.1.13\n"
+      "7f1c2b000000-7f1c2b400000 r-xp 00000000 08:01 5678 "
+      "/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3\n");
+  EXPECT_EQ(BlasInMaps(openblas),
+            "/usr/lib/x86_64-linux-gnu/openblas-openmp/libblas.so.3");
+  std::istringstream none(
+      "7f1c2a000000-7f1c2a100000 r--p 00000000 08:01 1234 /usr/bin/cat\n");
+  EXPECT_EQ(BlasInMaps(none), "unknown");
+}
+
+// Where LibTorch takes its BLAS from a shared library (Debian's: the
+// libblas.so.3 alternative), this process names it; a LibTorch with MKL
+// built in (PyTorch's wheels) loads none.
+TEST(RuntimeTest, LoadedBlasNamesTheLibraryThisProcessLoaded) {
+  (void)torch::mm(torch::ones({8, 8}), torch::ones({8, 8}));
+  if (at::hasMKL()) GTEST_SKIP() << "MKL is linked into this LibTorch";
+  const std::string blas = LoadedBlas();
+  ASSERT_NE(blas, "unknown");
+  EXPECT_TRUE(std::filesystem::exists(blas)) << blas;
 }
 
 }  // namespace

@@ -19,9 +19,13 @@ start=$(date +%s)
 distill="$build/client/distill"
 slurm=$work/slurm
 mkdir -p "$slurm/state" "$slurm/spool"
+# Cancels jobs only on this test's own cluster: before SLURM_CONF names its
+# slurm.conf, scancel would reach the host's default cluster.
 slurm_cleanup() {
-  scancel --full --signal=KILL --user=root >/dev/null 2>&1 || true
-  sleep 0.5
+  if [ "${SLURM_CONF:-}" = "$slurm/slurm.conf" ]; then
+    scancel --full --signal=KILL --user=root >/dev/null 2>&1 || true
+    sleep 0.5
+  fi
   [ -f "$slurm/munged.pid" ] && kill "$(cat "$slurm/munged.pid")" 2>/dev/null || true
   cleanup
 }
@@ -77,6 +81,14 @@ done
 echo "slurm: a single-node cluster up in $(( $(date +%s) - start )) s"
 
 start_coordinator --lease_seconds=60
+worker_pids_of_job() {  # worker_pids_of_job JOB: its distill-worker PIDs
+  local pid
+  for pid in $(pgrep -x distill-worker); do
+    tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qx "SLURM_JOB_ID=$1" &&
+      echo "$pid"
+  done
+  return 0
+}
 submit_workers() {  # submit_workers SBATCH_ARGS...: prints the job id
   DISTILL_WORKER="$build/worker/distill-worker" DISTILL_TOKEN_FILE="$work/worker.token" \
   DISTILL_SCRATCH="$work/scratch" DISTILL_IDLE_SECONDS=4 \
@@ -154,6 +166,8 @@ submit_workers --cpus-per-task=2 >/dev/null
 grep -q 'SUCCEEDED  attempt 2' "$work/after.out" || fail "$(cat "$work/after.out")"
 resumed=$(sed -n 's/.*train\/resumed_from_epoch = \([0-9.]*\).*/\1/p' "$work/after.out")
 echo "$resumed" | grep -Eq '^[12]\.[0-9]*[1-9]' || fail "resumed from '$resumed', not mid-epoch"
+lost=$(steps_lost "$run" "$resumed" 625)
+[ "$lost" = 0 ] || fail "attempt 2 went on $lost steps before attempt 1's last"
 grep -q 'handed back with a resume point' "$work/job-$first.out" || fail "$(cat "$work/job-$first.out")"
 
 # 3. The coordinator's launcher: jobs only while runs are queued; a job
@@ -195,8 +209,11 @@ job=$("$distill" workers list | awk -v r="$run" '$4 == r {print $1}' |
 [ -n "$job" ] || fail "no job holds run $run: $("$distill" workers list)"
 killed=$(date +%s.%N)
 # The worker dies without a word (as on a node failure; scancel's signals
-# would let it drain); its step and the job end.
-pkill -9 -f -- "--name=slurm-$job-0@" || fail "no worker process of job $job"
+# would let it drain); its step and the job end. Only that job's worker:
+# the distill-worker whose environment names the job.
+victims=$(worker_pids_of_job "$job")
+[ -n "$victims" ] || fail "no worker process of job $job"
+kill -9 $victims
 requeued=
 for _ in $(seq 200); do
   if "$distill" runs show "$run" | grep -Eq 'QUEUED|RUNNING  attempt 2'; then
@@ -212,6 +229,6 @@ grep -q "Slurm job $job ended; 1 of its runs queued again" "$work/coordinator.lo
   fail "job $job: $(grep -E "Slurm|expired|lease" "$work/coordinator.log"; "$distill" workers list)"
 echo "slurm: launcher sweep of 3 runs $launch_seconds s ($launched jobs); a killed job's run queued again in $requeued s"
 
-printf 'slurm: sweep of 3 runs on an array job %d s; scancel --signal=TERM -> run queued again %.2f s, resumed from epoch %s (0 epochs lost); whole test %d s\n' \
-  "$sweep_seconds" "$queued" "$resumed" "$(( $(date +%s) - start ))"
+printf 'slurm: sweep of 3 runs on an array job %d s; scancel --signal=TERM -> run queued again %.2f s, resumed from epoch %s (%d steps lost); whole test %d s\n' \
+  "$sweep_seconds" "$queued" "$resumed" "$lost" "$(( $(date +%s) - start ))"
 echo "slurm: 1 passed, 0 failed"

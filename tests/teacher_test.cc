@@ -14,6 +14,7 @@
 #include "tests/engine_fixture.h"
 #include "tests/fake_data.h"
 #include "tests/temp_dir.h"
+#include "worker/engine/objective.h"
 #include "worker/engine/teacher_outputs.h"
 #include "worker/engine/trainer.h"
 
@@ -83,6 +84,45 @@ TEST_F(TeacherTest, WrongImagesAndFilesAreClearErrors) {
   auto junk = LoadTorchScriptTeacher((dir_ / "junk.pt").string(), torch::kCPU);
   EXPECT_EQ(junk.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(junk.status().message()), HasSubstr("junk.pt"));
+}
+
+// The teacher in memory stays frozen while a student learns from it with
+// every distillation loss: its outputs carry no gradient, and on the same
+// images it answers as before, native ViT and TorchScript alike.
+TEST_F(TeacherTest, AStudentLearnsFromATeacherThatDoesNotMove) {
+  torch::manual_seed(3);
+  std::vector<std::unique_ptr<Teacher>> teachers;
+  teachers.push_back(NativeTeacher(Vit(VitConfig{28, 1, 10, 7, 32, 1, 2, 2})));
+  teachers.push_back(*LoadTorchScriptTeacher(script_, torch::kCPU));
+  const torch::Tensor probe = torch::randn({8, 1, 28, 28});
+  for (const std::unique_ptr<Teacher>& teacher : teachers) {
+    SCOPED_TRACE(teacher->Describe());
+    const LogitsAndEmbedding before = *teacher->Forward(probe);
+    StudentConfig sc;
+    sc.width = 8;
+    sc.teacher_width = before.second.size(1);
+    ResNetStudent student(sc);
+    const torch::Tensor start = student->parameters()[0].clone();
+    torch::optim::SGD optimizer(student->parameters(),
+                                torch::optim::SGDOptions(0.1));
+    const LossWeights all{1, 1, 1, 4, true, 1, 1};
+    for (int step = 0; step < 3; ++step) {
+      const torch::Tensor images = torch::randn({8, 1, 28, 28});
+      const LogitsAndEmbedding t = *teacher->Forward(images);
+      EXPECT_FALSE(t.first.requires_grad());
+      EXPECT_FALSE(t.second.requires_grad());
+      auto [logits, embedding] = student->forward(images);
+      optimizer.zero_grad();
+      DistillationObjective(all, logits, student->Project(embedding), t.first,
+                            t.second, torch::randint(10, {8}))
+          .total.backward();
+      optimizer.step();
+    }
+    EXPECT_FALSE(torch::equal(student->parameters()[0], start));
+    const LogitsAndEmbedding after = *teacher->Forward(probe);
+    EXPECT_TRUE(torch::equal(before.first, after.first));
+    EXPECT_TRUE(torch::equal(before.second, after.second));
+  }
 }
 
 TEST_F(TeacherTest, DistilsFromATorchScriptTeacher) {

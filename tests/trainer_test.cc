@@ -20,7 +20,9 @@ using ::testing::HasSubstr;
 
 using TrainerTest = EngineTest;
 
-TEST_F(TrainerTest, TrainingLearnsAndTheTeacherStaysFrozen) {
+// The teacher's checkpoint is only read; that the teacher stays frozen in
+// memory is teacher_test's AStudentLearnsFromATeacherThatDoesNotMove.
+TEST_F(TrainerTest, TrainingLearnsAndDistillingLeavesTheTeachersFileAlone) {
   WriteFashionMnist(200);
   RunConfig config;
   config.kind = RunKind::kTrainTeacher;

@@ -54,6 +54,10 @@ void ClearGradients(torch::optim::Optimizer& optimizer) {
 
 std::string LoadedBlas() {
   std::ifstream maps("/proc/self/maps");
+  return BlasInMaps(maps);
+}
+
+std::string BlasInMaps(std::istream& maps) {
   std::string line;
   while (std::getline(maps, line)) {
     for (const char* name : {"openblas", "libmkl", "blis", "libblas.so"}) {

@@ -4,6 +4,7 @@
 
 #include <torch/torch.h>
 
+#include <istream>
 #include <string>
 #include <string_view>
 
@@ -48,6 +49,8 @@ torch::Tensor KeepOnDevice(const torch::Tensor& t, const torch::Device& device,
 // Which BLAS library this process loaded, read from /proc/self/maps
 // (e.g. ".../openblas-openmp/libblas.so.3"); "unknown" when none is found.
 std::string LoadedBlas();
+// The same, read from `maps` (as /proc/PID/maps lists a process's files).
+std::string BlasInMaps(std::istream& maps);
 
 // Mixed precision: within an AutocastScope the operations autocast lists
 // (convolutions, matrix products, linear layers) run in bf16 or fp16, the
