@@ -8,6 +8,9 @@ build_dir=${1:-build}
 
 packages=(
   cmake ninja-build g++ pkg-config
+  # A compiler cache: the tests' second build of the engine, and every
+  # rebuild, compile only what changed.
+  ccache
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libabsl-dev libsqlite3-dev libyaml-cpp-dev libssl-dev zlib1g-dev
   # The TLS tests make their own CA and certificates with it.
