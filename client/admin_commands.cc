@@ -172,9 +172,9 @@ int ListWorkers(Session& s, const std::string& format_name) {
                              "LIBTORCH, BLAS");
   for (const v1::Worker& w : workers) {
     s.out() << absl::StrFormat(
-        "%-28s %-9s %-8s %5s  %-19s  %s, %s\n", w.id(), WorkerStatusWord(w), w.device(),
-        w.run_id() ? absl::StrCat(w.run_id()) : "-", TimeText(w.last_seen_ms()),
-        w.libtorch_version(),
+        "%-28s %-9s %-8s %5s  %-19s  %s, %s\n", w.id(), WorkerStatusWord(w),
+        w.device(), w.run_id() ? absl::StrCat(w.run_id()) : "-",
+        TimeText(w.last_seen_ms()), w.libtorch_version(),
         std::filesystem::path(w.blas()).filename().string());
   }
   return kExitOk;
@@ -331,9 +331,32 @@ void AddTokens(CLI::App& app, Command* chosen) {
   });
 }
 
+void AddBackup(CLI::App& app, Command* chosen) {
+  CLI::App* verb = app.add_subcommand(
+      "backup",
+      "(admin) a backup now, into the coordinator's --backup_dir: the "
+      "database as of one moment and the run files no earlier backup has");
+  verb->callback([=] {
+    *chosen = [](Session& s) {
+      grpc::ClientContext context;
+      v1::BackupResponse taken;
+      grpc::Status status =
+          s.admin().Backup(&context, v1::BackupRequest(), &taken);
+      if (!status.ok()) return s.Refused("backup", status);
+      s.out() << "backup " << TerminalSafe(taken.snapshot()) << ": database "
+              << taken.database_bytes() << " bytes, " << taken.files()
+              << " run files (" << taken.files_copied() << " new, "
+              << taken.bytes_copied() << " bytes copied) in " << taken.took_ms()
+              << " ms\n";
+      return kExitOk;
+    };
+  });
+}
+
 }  // namespace
 
 void AddAdminCommands(CLI::App& app, Command* chosen) {
+  AddBackup(app, chosen);
   AddTag(app, chosen);
   AddNote(app, chosen);
   AddHealth(app, chosen);

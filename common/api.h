@@ -32,6 +32,15 @@ inline constexpr size_t kMaxTagKeyBytes = 64;
 inline constexpr size_t kMaxTagValueBytes = 256;
 inline constexpr size_t kMaxNoteBytes = 4096;
 
+// The worker protocol: what a worker and a coordinator must read alike
+// (the WorkerService's messages and what they mean, run files' names).
+// Raised by a change an older peer would misread; a coordinator serves
+// workers of kMinWorkerProtocol to kWorkerProtocol and refuses others at
+// registration, naming both builds (README "Upgrades and version skew").
+// A worker that sends none was built before the field: protocol 1.
+inline constexpr int kWorkerProtocol = 1;
+inline constexpr int kMinWorkerProtocol = 1;
+
 }  // namespace distill
 
 #endif  // DISTILL_COMMON_API_H_

@@ -173,6 +173,15 @@ absl::Status CheckExposure(const CoordinatorOptions& options) {
 
 absl::Status Coordinator::OpenData(const CoordinatorOptions& options) {
   std::error_code ec;
+  if (!options.restore_from.empty()) {
+    absl::StatusOr<RestoreResult> restored =
+        RestoreBackup(options.restore_from, options.data_dir);
+    if (!restored.ok()) return restored.status();
+    DISTILL_LOG(INFO) << "restored " << options.restore_from << " into "
+                      << options.data_dir << ": " << restored->files
+                      << " run files, each checked; " << restored->requeued
+                      << " runs that were leased queued again";
+  }
   std::filesystem::create_directories(options.data_dir, ec);
   if (ec) {
     return absl::UnavailableError(absl::StrCat(
@@ -187,7 +196,8 @@ absl::Status Coordinator::OpenData(const CoordinatorOptions& options) {
   store_ = *std::move(store);
   // A data directory from before run files had their name keeps them in
   // checkpoints/: it moves, in one rename.
-  const std::string files_dir = options.data_dir + "/run-files";
+  const std::string files_dir =
+      absl::StrCat(options.data_dir, "/", kRunFilesDir);
   const std::string old_files_dir = options.data_dir + "/checkpoints";
   if (!std::filesystem::exists(files_dir, ec) &&
       std::filesystem::exists(old_files_dir, ec)) {
@@ -203,6 +213,19 @@ absl::Status Coordinator::OpenData(const CoordinatorOptions& options) {
   if (!run_files.ok()) return run_files.status();
   run_files_ = *std::move(run_files);
   return absl::OkStatus();
+}
+
+void Coordinator::StartBackups(const CoordinatorOptions& options) {
+  backups_ = std::make_unique<Backups>(
+      options.backup, store_.get(), run_files_.get(),
+      absl::StrCat(options.data_dir, "/", kRunFilesDir), metrics_.get(),
+      options.clock);
+  if (!backups_->enabled()) return;
+  backup_thread_ = std::thread([this] {
+    while (!stopping_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+      backups_->Tick();
+    }
+  });
 }
 
 absl::Status Coordinator::StartScheduler(const CoordinatorOptions& options) {
@@ -239,7 +262,8 @@ absl::Status Coordinator::StartServices(
       scheduler_.get(), auth_.get(), options.limits);
   workers_ = std::make_unique<WorkerServiceImpl>(scheduler_.get(), auth_.get(),
                                                  options.limits);
-  admin_ = std::make_unique<AdminServiceImpl>(scheduler_.get(), auth_.get());
+  admin_ = std::make_unique<AdminServiceImpl>(scheduler_.get(), auth_.get(),
+                                              backups_.get());
   if (!options.http_listen.empty()) {
     PageServerOptions pages_options;
     pages_options.listen = options.http_listen;
@@ -324,6 +348,7 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   std::unique_ptr<Coordinator> c(new Coordinator());
   if (absl::Status s = c->OpenData(options); !s.ok()) return s;
   if (absl::Status s = c->StartScheduler(options); !s.ok()) return s;
+  c->StartBackups(options);
   if (absl::Status s = c->StartServices(options, *credentials); !s.ok())
     return s;
   c->StartBackground(options);
@@ -342,6 +367,7 @@ Coordinator::~Coordinator() {
   experiments_.reset();
   auth_.reset();
   scheduler_.reset();
+  backups_.reset();
   run_files_.reset();
   store_.reset();
   if (lock_fd_ >= 0) ::close(lock_fd_);  // Releases the flock.
@@ -365,6 +391,7 @@ void Coordinator::Shutdown() {
   if (!stopping_.HasBeenNotified()) stopping_.Notify();
   if (reaper_.joinable()) reaper_.join();
   if (checkpointer_.joinable()) checkpointer_.join();
+  if (backup_thread_.joinable()) backup_thread_.join();
   if (launcher_thread_.joinable()) launcher_thread_.join();
   if (scheduler_) scheduler_->Shutdown();  // Ends long-polls and watches.
   if (server_)

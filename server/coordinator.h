@@ -49,6 +49,11 @@ struct CoordinatorOptions {
   TlsFiles tls;
   // Holds distill.db and run-files/ (checkpoints and the other run files).
   std::string data_dir = "distill-data";
+  // A snapshot of a backup (server/backup.h) to restore into data_dir,
+  // which must then be missing or empty, before starting from it.
+  std::string restore_from;
+  // Backups on demand and on a schedule (server/backups.h).
+  BackupOptions backup;
   SchedulerOptions scheduler;
   // host:port for /metrics in Prometheus' text format (no token: counts
   // only, no names or secrets); empty: none. Port 0 picks a free one.
@@ -95,12 +100,13 @@ class Coordinator {
   // The steps of Start, in order: the data directory (locked) with its
   // database and run files; metrics, the scheduler and the tokens; the
   // services, the pages and the gRPC server; the threads that expire
-  // leases, checkpoint the WAL and launch Slurm jobs.
+  // leases, checkpoint the WAL and launch Slurm jobs; backups.
   absl::Status OpenData(const CoordinatorOptions& options);
   absl::Status StartScheduler(const CoordinatorOptions& options);
   absl::Status StartServices(
       const CoordinatorOptions& options,
       std::shared_ptr<grpc::ServerCredentials> credentials);
+  void StartBackups(const CoordinatorOptions& options);
   void StartBackground(const CoordinatorOptions& options);
 
   // Held (flock) for the coordinator's life: one coordinator owns a data
@@ -112,6 +118,7 @@ class Coordinator {
   std::unique_ptr<PageServer> page_server_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<RunFileStore> run_files_;
+  std::unique_ptr<Backups> backups_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<ExperimentServiceImpl> experiments_;
@@ -124,6 +131,7 @@ class Coordinator {
   absl::Notification stopping_;
   std::thread reaper_;
   std::thread checkpointer_;
+  std::thread backup_thread_;
   std::unique_ptr<SlurmLauncher> launcher_;
   std::thread launcher_thread_;
 };

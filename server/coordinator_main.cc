@@ -9,6 +9,7 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "common/api.h"
 #include "server/coordinator.h"
 
@@ -68,10 +69,42 @@ ABSL_FLAG(int, long_polls_per_caller, 64,
           "open LeaseRun long-polls one token (or host) may hold at once");
 ABSL_FLAG(int, watch_threads, 2,
           "threads that read for every watch stream together");
+ABSL_FLAG(std::string, backup_dir, "",
+          "where backups go (README \"Backup and restore\"); empty: none");
+ABSL_FLAG(absl::Duration, backup_every, absl::ZeroDuration(),
+          "a backup this long after the last good one, e.g. 6h; 0: only "
+          "when asked (distill backup)");
+ABSL_FLAG(int, backup_keep, 7, "backups kept in --backup_dir (1 to 10000)");
+ABSL_FLAG(std::string, restore_from, "",
+          "a backup's snapshot directory to restore into --data_dir (which "
+          "must be missing or empty) before starting");
 
 namespace {
 std::atomic<bool> stop_requested{false};
 void OnSignal(int) { stop_requested = true; }
+
+absl::Status BackupFromFlags(distill::CoordinatorOptions& options) {
+  options.restore_from = absl::GetFlag(FLAGS_restore_from);
+  options.backup.dir = absl::GetFlag(FLAGS_backup_dir);
+  options.backup.every = absl::GetFlag(FLAGS_backup_every);
+  options.backup.keep = absl::GetFlag(FLAGS_backup_keep);
+  if (options.backup.keep < 1 || options.backup.keep > 10'000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--backup_keep must be 1 to 10000, got ", options.backup.keep));
+  }
+  if (options.backup.every < absl::ZeroDuration() ||
+      (options.backup.every > absl::ZeroDuration() &&
+       options.backup.every < absl::Minutes(1))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--backup_every must be 0 or at least 1m, got ",
+                     absl::FormatDuration(options.backup.every)));
+  }
+  if (options.backup.every > absl::ZeroDuration() &&
+      options.backup.dir.empty()) {
+    return absl::InvalidArgumentError("--backup_every needs --backup_dir");
+  }
+  return absl::OkStatus();
+}
 
 // The options the flags give; an error naming the bad flag otherwise.
 absl::StatusOr<distill::CoordinatorOptions> OptionsFromFlags() {
@@ -127,6 +160,7 @@ absl::StatusOr<distill::CoordinatorOptions> OptionsFromFlags() {
         "--watches_per_caller and --long_polls_per_caller must be 1 to "
         "1000000, --watch_threads 1 to 64");
   }
+  if (absl::Status s = BackupFromFlags(options); !s.ok()) return s;
   return options;
 }
 

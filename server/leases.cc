@@ -3,6 +3,7 @@
 #include <map>
 
 #include "absl/strings/str_cat.h"
+#include "common/api.h"
 #include "common/catalog.h"
 #include "common/log.h"
 #include "common/provenance.h"
@@ -36,6 +37,24 @@ void SetProvenance(v1::Run& run, const WorkerRecord& worker,
   }
 }
 
+// A worker this coordinator can serve: FAILED_PRECONDITION naming both
+// builds and what to upgrade otherwise.
+absl::Status CheckProtocol(const v1::RegisterWorkerRequest& request) {
+  const int protocol =
+      request.protocol_version() == 0 ? 1 : request.protocol_version();
+  if (protocol >= kMinWorkerProtocol && protocol <= kWorkerProtocol) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "version skew: worker ",
+      request.distill_version().empty() ? "(no version)"
+                                        : request.distill_version(),
+      " speaks worker protocol ", protocol, "; this coordinator (",
+      DistillVersion(), ") serves protocols ", kMinWorkerProtocol, " to ",
+      kWorkerProtocol, ": upgrade the ",
+      protocol > kWorkerProtocol ? "coordinator" : "worker"));
+}
+
 }  // namespace
 
 absl::StatusOr<v1::RegisterWorkerResponse> Leases::Register(
@@ -53,6 +72,7 @@ absl::StatusOr<v1::RegisterWorkerResponse> Leases::Register(
                        " bytes, got ", value->size()));
     }
   }
+  if (absl::Status s = CheckProtocol(request); !s.ok()) return s;
   Locked lock(&core_);
   const int64_t now = core_.clock().NowMs();
   WorkerRecord worker;
@@ -76,6 +96,8 @@ absl::StatusOr<v1::RegisterWorkerResponse> Leases::Register(
   response.set_worker_id(worker.id);
   response.set_heartbeat_interval_ms(core_.options().heartbeat_interval_ms);
   response.set_lease_duration_ms(core_.options().lease_duration_ms);
+  response.set_coordinator_version(DistillVersion());
+  response.set_protocol_version(kWorkerProtocol);
   return response;
 }
 

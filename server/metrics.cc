@@ -94,7 +94,23 @@ CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry)
       rpc_errors_(prometheus::BuildCounter()
                       .Name("distill_rpc_errors_total")
                       .Help("RPCs that ended in an error, by method and code")
-                      .Register(registry)) {
+                      .Register(registry)),
+      backups_(prometheus::BuildCounter()
+                   .Name("distill_backups_total")
+                   .Help("Backups taken, by result (good, failed)")
+                   .Register(registry)),
+      backup_seconds_(prometheus::BuildGauge()
+                          .Name("distill_backup_duration_seconds")
+                          .Help("How long the last good backup took")
+                          .Register(registry)
+                          .Add({})),
+      backup_age_(prometheus::BuildGauge()
+                      .Name("distill_backup_age_seconds")
+                      .Help("Since the last good backup (0 until there is one)")
+                      .Register(registry)
+                      .Add({})) {
+  backups_.Add({{"result", "good"}});
+  backups_.Add({{"result", "failed"}});
   SetRuns({});
   SetWorkers({});
 }
@@ -160,6 +176,19 @@ void CoordinatorMetrics::SetWorkers(
 std::unique_ptr<grpc::experimental::ServerInterceptorFactoryInterface>
 RpcErrorCounter(CoordinatorMetrics* metrics) {
   return std::make_unique<RpcErrorInterceptorFactory>(metrics);
+}
+
+}  // namespace distill
+
+namespace distill {
+
+void CoordinatorMetrics::BackupTaken(bool good, absl::Duration took) {
+  backups_.Add({{"result", good ? "good" : "failed"}}).Increment();
+  if (good) backup_seconds_.Set(absl::ToDoubleSeconds(took));
+}
+
+void CoordinatorMetrics::SetBackupAge(absl::Duration age) {
+  backup_age_.Set(absl::ToDoubleSeconds(age));
 }
 
 }  // namespace distill

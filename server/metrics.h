@@ -19,6 +19,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "distill/v1/experiment_service.pb.h"
 #include "distill/v1/run.pb.h"
 
@@ -41,6 +42,10 @@ class CoordinatorMetrics {
   // Workers by status (labelled state="idle", ...; every status, 0 when
   // none).
   void SetWorkers(const std::map<v1::WorkerStatus, int64_t>& by_status);
+  // A backup (server/backups.h) ended: good (taking `took`) or failed.
+  void BackupTaken(bool good, absl::Duration took);
+  // Since the last good backup.
+  void SetBackupAge(absl::Duration age);
 
  private:
   prometheus::Family<prometheus::Gauge>& runs_;
@@ -52,6 +57,9 @@ class CoordinatorMetrics {
   prometheus::Histogram& lease_wait_;
   prometheus::Counter& points_;
   prometheus::Family<prometheus::Counter>& rpc_errors_;
+  prometheus::Family<prometheus::Counter>& backups_;
+  prometheus::Gauge& backup_seconds_;
+  prometheus::Gauge& backup_age_;
   // The methods rpc_errors_ has a series for: at most kMaxRpcMethods, so
   // that a client calling made-up methods cannot grow it without bound
   // (the rest count as "other").

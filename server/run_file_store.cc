@@ -10,8 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "common/sha256.h"
 
@@ -161,6 +163,24 @@ class DirectoryRunFileStore final : public RunFileStore {
       return absl::InvalidArgumentError(absl::StrCat(
           "sha256 must be 64 lower-case hex digits, got \"", sha256, "\""));
     }
+    {
+      absl::MutexLock lock(&mu_);
+      if (pins_ > 0) {
+        deferred_.push_back(sha256);
+        return absl::OkStatus();
+      }
+    }
+    return RemoveNow(sha256);
+  }
+
+  std::shared_ptr<void> Pin() override {
+    absl::MutexLock lock(&mu_);
+    ++pins_;
+    return std::shared_ptr<void>(nullptr, [this](void*) { Unpin(); });
+  }
+
+ private:
+  absl::Status RemoveNow(const std::string& sha256) {
     std::error_code ec;
     fs::remove(directory_ / sha256, ec);
     if (ec) {
@@ -170,9 +190,25 @@ class DirectoryRunFileStore final : public RunFileStore {
     return absl::OkStatus();
   }
 
- private:
+  void Unpin() {
+    std::vector<std::string> deferred;
+    {
+      absl::MutexLock lock(&mu_);
+      if (--pins_ > 0) return;
+      deferred.swap(deferred_);
+    }
+    for (const std::string& sha256 : deferred) {
+      if (absl::Status s = RemoveNow(sha256); !s.ok()) {
+        DISTILL_LOG(WARNING) << s.message();
+      }
+    }
+  }
+
   fs::path directory_;
   std::atomic<int64_t> next_{0};
+  absl::Mutex mu_;
+  int pins_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::string> deferred_ ABSL_GUARDED_BY(mu_);
 };
 
 }  // namespace

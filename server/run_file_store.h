@@ -32,6 +32,10 @@ class RunFileReader {
   virtual absl::StatusOr<std::string> Read(size_t max_bytes) = 0;
 };
 
+// The run files' directory in a data directory; a run file's record holds
+// its path relative to the data directory, "run-files/SHA256".
+inline constexpr char kRunFilesDir[] = "run-files";
+
 // Run files (checkpoints, resume points, tsne.csv), content-addressed by
 // sha256. Thread-safe.
 class RunFileStore {
@@ -50,6 +54,9 @@ class RunFileStore {
   // Deletes the file of that digest; OK when there is none. A reader that
   // has it open reads on to its end.
   virtual absl::Status Remove(const std::string& sha256) = 0;
+  // While a pin lives, Remove forgets nothing on disk: its deletions wait
+  // for the last pin's end (a backup copies the files its snapshot names).
+  virtual std::shared_ptr<void> Pin() = 0;
 };
 
 }  // namespace distill

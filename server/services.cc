@@ -381,6 +381,28 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RevokeToken(
   });
 }
 
+grpc::ServerUnaryReactor* AdminServiceImpl::Backup(
+    grpc::CallbackServerContext* context, const v1::BackupRequest* request,
+    v1::BackupResponse* response) {
+  (void)request;
+  return OnPool(context, &pool_, "Backup", [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kAdminister);
+    if (backups_ == nullptr) {
+      return grpc::Status(grpc::StatusCode::FAILED_PRECONDITION,
+                          "this coordinator takes no backups");
+    }
+    absl::StatusOr<BackupResult> taken = backups_->Take();
+    if (!taken.ok()) return ToGrpcStatus(taken.status());
+    response->set_snapshot(taken->snapshot);
+    response->set_database_bytes(taken->database_bytes);
+    response->set_files(taken->files);
+    response->set_files_copied(taken->files_copied);
+    response->set_bytes_copied(taken->bytes_copied);
+    response->set_took_ms(absl::ToInt64Milliseconds(taken->took));
+    return grpc::Status::OK;
+  });
+}
+
 #undef DISTILL_AUTHORIZE
 
 }  // namespace distill

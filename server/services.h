@@ -5,6 +5,7 @@
 #include "distill/v1/experiment_service.grpc.pb.h"
 #include "distill/v1/worker_service.grpc.pb.h"
 #include "server/auth.h"
+#include "server/backups.h"
 #include "server/peer_limiter.h"
 #include "server/scheduler.h"
 #include "server/task_pool.h"
@@ -170,8 +171,10 @@ class WorkerServiceImpl final : public v1::WorkerService::CallbackService {
 // pool of its own.
 class AdminServiceImpl final : public v1::AdminService::CallbackService {
  public:
-  AdminServiceImpl(Scheduler* scheduler, Authenticator* auth)
-      : scheduler_(scheduler), auth_(auth), pool_(2) {}
+  // `backups` may be null (none taken).
+  AdminServiceImpl(Scheduler* scheduler, Authenticator* auth,
+                   Backups* backups = nullptr)
+      : scheduler_(scheduler), auth_(auth), backups_(backups), pool_(2) {}
 
   grpc::ServerUnaryReactor* CreateToken(
       grpc::CallbackServerContext* context,
@@ -184,10 +187,14 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* RevokeToken(grpc::CallbackServerContext* context,
                                         const v1::RevokeTokenRequest* request,
                                         v1::Token* response) override;
+  grpc::ServerUnaryReactor* Backup(grpc::CallbackServerContext* context,
+                                   const v1::BackupRequest* request,
+                                   v1::BackupResponse* response) override;
 
  private:
   Scheduler* const scheduler_;
   Authenticator* const auth_;
+  Backups* const backups_;
   TaskPool pool_;  // Where its calls work; goes after the server.
 };
 

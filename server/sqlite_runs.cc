@@ -48,14 +48,13 @@ absl::StatusOr<int64_t> SqliteStore::InsertRun(const v1::Run& run) {
     Statement q(
         db_, cache_,
         "INSERT INTO runs(sweep_id, member, kind, spec, status, attempt, "
-        "max_restarts, teacher_run_id, message, created_ms, priority) "
-        "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+        "teacher_run_id, message, created_ms, priority) "
+        "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
     if (absl::Status s =
             q.Bind({run.sweep_id(), run.member(), int64_t{run.spec().kind()},
                     Blob{run.spec().SerializeAsString()}, int64_t{run.status()},
-                    int64_t{run.attempt()}, int64_t{run.spec().max_restarts()},
-                    run.teacher_run_id(), run.message(), run.created_ms(),
-                    int64_t{run.priority()}});
+                    int64_t{run.attempt()}, run.teacher_run_id(), run.message(),
+                    run.created_ms(), int64_t{run.priority()}});
         !s.ok()) {
       return s;
     }

@@ -167,6 +167,12 @@ class SqliteStore final : public Store {
       int64_t run_id, const std::string& name,
       const std::string& keep) override;
 
+  absl::StatusOr<std::vector<RunFileRecord>> ListRunFiles() override;
+
+  absl::Status SnapshotTo(const std::string& path) override;
+
+  absl::Status CheckIntegrity() override;
+
  private:
   absl::StatusOr<RunFileRecord> QueryFile(const char* sql,
                                           std::initializer_list<Value> args,

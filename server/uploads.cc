@@ -4,6 +4,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/run_files.h"
 #include "common/sha256.h"
+#include "server/run_file_store.h"
 
 namespace distill {
 namespace {
@@ -92,15 +93,18 @@ absl::Status Uploads::Finish(const v1::RunFileHeader& header,
   absl::StatusOr<v1::Run> run =
       core_.CurrentLeaseLocked(header.run_id(), header.attempt(), caller);
   if (!run.ok()) return run.status();
-  absl::StatusOr<std::string> path = writer.Commit(header.sha256());
-  if (!path.ok()) return path.status();
+  if (absl::StatusOr<std::string> stored = writer.Commit(header.sha256());
+      !stored.ok()) {
+    return stored.status();
+  }
+  const std::string path = absl::StrCat(kRunFilesDir, "/", header.sha256());
   const std::string name =
       header.name().empty() ? kCheckpointFile : header.name();
   Store& store = core_.store();
   return core_.Write([&]() -> absl::Status {
     if (absl::Status s =
             store.InsertRunFile({header.sha256(), header.run_id(),
-                                 header.attempt(), header.size(), *path, name});
+                                 header.attempt(), header.size(), path, name});
         !s.ok()) {
       return s;
     }

@@ -118,7 +118,7 @@ grep -q 'UNAUTHENTICATED: the token is not known' "$work/revoked.out" ||
 # Restart the coordinator on the same data directory: everything is there.
 kill -TERM "$coordinator_pid"
 wait "$coordinator_pid" || true
-start_coordinator
+start_coordinator --backup_dir="$work/backups"
 "$distill" results e2e >"$work/results.after"
 diff "$work/results.before" "$work/results.after" || fail "results changed across a restart"
 "$distill" runs show "$run" | grep -q CANCELLED || fail "cancelled run lost across a restart"
@@ -126,6 +126,36 @@ diff "$work/results.before" "$work/results.after" || fail "results changed acros
 as_viewer runs list >/dev/null 2>&1 && fail "a revoked token works again after a restart"
 "$distill" tokens list | grep -c ' worker \| admin ' | grep -qx 2 ||
   fail "the restart made new tokens: $("$distill" tokens list)"
+
+# A backup while it serves (admin only), restored into a new data
+# directory by a second coordinator: the same runs, results and files.
+researcher=$("$distill" tokens create --role=researcher --name=e2e-researcher 2>/dev/null)
+set +e
+DISTILL_TOKEN_FILE= DISTILL_TOKEN=$researcher "$distill" backup 2>"$work/backup.err"; rc=$?
+set -e
+[ "$rc" = 3 ] && grep -q PERMISSION_DENIED "$work/backup.err" ||
+  fail "a researcher's backup exited $rc: $(cat "$work/backup.err")"
+"$distill" backup >"$work/backup.out" || fail "backup: $(cat "$work/backup.out")"
+grep -q "run files ([1-9][0-9]* new" "$work/backup.out" || fail "backup copied no run file: $(cat "$work/backup.out")"
+snapshot=$(awk '{print $2; exit}' "$work/backup.out" | tr -d :)
+"$distill" runs list >"$work/runs.before"
+"$distill" runs metrics "$run" >"$work/metrics.before"
+kill -TERM "$coordinator_pid"; wait "$coordinator_pid" || true
+"$build/server/distill-coordinator" --listen=127.0.0.1:0 --data_dir="$work/restored" \
+  --restore_from="$snapshot" >"$work/restored.log" 2>&1 &
+coordinator_pid=$!; pids+=("$coordinator_pid")
+for _ in $(seq 100); do
+  port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/restored.log")
+  [ -n "$port" ] && break; sleep 0.1
+done
+[ -n "$port" ] || fail "the restored coordinator did not start: $(cat "$work/restored.log")"
+export DISTILL_COORDINATOR=127.0.0.1:$port
+"$distill" runs list >"$work/runs.after"
+diff "$work/runs.before" "$work/runs.after" || fail "the restore lists other runs"
+"$distill" results e2e | diff "$work/results.after" - || fail "the restore's results differ"
+"$distill" runs metrics "$run" | diff "$work/metrics.before" - || fail "the restore's metrics differ"
+grep -q "run files, each checked" "$work/restored.log" || fail "$(cat "$work/restored.log")"
+echo "e2e: backup and restore: $(cat "$work/backup.out")"
 
 cat "$work/results.after"
 echo "e2e: 1 passed, 0 failed"

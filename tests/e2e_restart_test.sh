@@ -35,41 +35,47 @@ teacher:
 members:
   - {name: D, losses: {ce: 1}}
   - {name: H, losses: {ce: 1, mse: 1, ikd: {weight: 1}, rkd: {distance_weight: 1, angle_weight: 2}}}
+  - {name: I, losses: {ce: 1, ikd: {weight: 1}}}
 SPEC
 "$distill" sweep "$work/sweep.yaml" >/dev/null
 seed=${DISTILL_E2E_SEED:-$(( $(date +%s) % 32768 ))}
 RANDOM=$seed
 echo "e2e restart: kill moments from seed $seed (DISTILL_E2E_SEED=$seed replays them)"
-# The run in flight now (its id), or nothing.
-running_run() {
-  "$distill" runs list --sweep=1 --status=RUNNING --format=csv 2>/dev/null |
-    awk -F, 'NR == 2 {print $1}'
+# The sweep's runs as "id status" lines, from one listing (empty while the
+# coordinator does not answer).
+statuses() {
+  "$distill" runs list --sweep=1 --format=csv 2>/dev/null |
+    awk -F, 'NR == 1 {for (i = 1; i <= NF; i++) if ($i == "status") c = i; next}
+             {print $1, $c}'
 }
-kills=0 mid_run=0
-while [ "$kills" -lt 8 ]; do
+kills=0 done=
+while [ "$kills" -lt 10 ]; do
   run=
   for _ in $(seq 600); do
-    run=$(running_run)
+    listing=$(statuses)
+    run=$(awk '$2 == "RUNNING" {print $1; exit}' <<<"$listing")
     [ -n "$run" ] && break
-    "$distill" runs list --sweep=1 | grep -q 'QUEUED\|WAITING' || break
+    # Done only when that same listing has nothing left to run.
+    if [ -n "$listing" ] && ! grep -q 'QUEUED\|WAITING' <<<"$listing"; then
+      done=1; break
+    fi
     sleep 0.1
   done
-  [ -n "$run" ] || break  # The sweep is done.
-  sleep "$(( RANDOM % 2 )).$(( RANDOM % 10 ))"  # 0 to 1.9 s into its training.
-  landed=$("$distill" runs show "$run" | grep -c 'RUNNING  attempt 1' || true)
+  [ -z "$done" ] || break
+  [ -n "$run" ] || fail "no run of the sweep started in 60 s (seed $seed)"
+  sleep "$(( RANDOM % 2 )).$(( RANDOM % 5 ))"  # 0 to 1.4 s into its training.
+  # A run that ended meanwhile: no kill this time, wait for the next.
+  "$distill" runs show "$run" | grep -q 'RUNNING  attempt 1' || continue
   kill -9 "$coordinator_pid"
   wait "$coordinator_pid" 2>/dev/null || true
   kills=$((kills + 1))
   sleep "0.$(( RANDOM % 10 ))"
   start_coordinator --listen="127.0.0.1:$fixed_port" --lease_seconds=60
-  if [ "$landed" = 1 ]; then
-    mid_run=$((mid_run + 1))
-    "$distill" runs show "$run" | grep -Eq '(RUNNING|SUCCEEDED)  attempt 1' ||
-      fail "run $run after kill $kills (seed $seed): $("$distill" runs show "$run")"
-  fi
+  "$distill" runs show "$run" | grep -Eq '(RUNNING|SUCCEEDED)  attempt 1' ||
+    fail "run $run after kill $kills (seed $seed): $("$distill" runs show "$run")"
 done
-[ "$mid_run" -ge 3 ] || fail "only $mid_run of $kills kills landed while a run was RUNNING (seed $seed)"
-for run in 1 2 3; do
+[ "$kills" -ge 3 ] || fail "only $kills kills landed while a run was RUNNING (seed $seed)"
+for run in 1 2 3 4; do
   "$distill" watch "$run" >/dev/null || true
   "$distill" runs show "$run" >"$work/run$run.out"
   grep -q 'SUCCEEDED  attempt 1' "$work/run$run.out" ||
@@ -78,7 +84,7 @@ for run in 1 2 3; do
   [ "$epochs" = 2 ] || fail "run $run has $epochs top-1 values: $(cat "$work/run$run.out")"
 done
 retried=$(grep -c 'again in\|retrying in\|will retry' "$work/worker.log" || true)
-echo "e2e restart: $kills kill -9 + restarts during the sweep, $mid_run of them while a run was RUNNING; every run SUCCEEDED at attempt 1 ($retried calls retried)"
+echo "e2e restart: $kills kill -9 + restarts during the sweep, each while a run was RUNNING; every run SUCCEEDED at attempt 1 ($retried calls retried)"
 
 # Stage by stage: a second worker pauses before each stage; each pause takes
 # the coordinator down until the worker's call is already waiting on it.
@@ -89,7 +95,7 @@ DISTILL_WORKER_PAUSE_BEFORE=$stages "$build/worker/distill-worker" \
   --coordinator="$DISTILL_COORDINATOR" --threads=2 --token_file="$work/worker.token" \
   --scratch_dir="$work/staged" >"$work/staged.log" 2>&1 &
 pids+=("$!")
-sed -e 's/name: restart/name: staged/' "$work/sweep.yaml" >"$work/staged.yaml"
+sed -e 's/name: restart/name: staged/' -e '/name: I,/d' "$work/sweep.yaml" >"$work/staged.yaml"
 "$distill" sweep "$work/staged.yaml" >/dev/null
 # A run that fails (a path outside the worker's data roots): its FailRun.
 printf 'kind: TRAIN_TEACHER\ndataset: {name: fashion-mnist, root: /etc, train_limit: 64}\nteacher: {vit: {patch_size: 7, width: 16, depth: 1, heads: 2}}\nepochs: 1\nbatch_size: 32\n' >"$work/bad.yaml"
@@ -105,13 +111,13 @@ while [ "$(date +%s)" -lt "$give_up" ]; do
     start_coordinator --listen="127.0.0.1:$fixed_port" --lease_seconds=60
   fi
   [ -z "$("$distill" runs list 2>/dev/null | grep -E 'RUNNING|QUEUED|WAITING')" ] &&
-    [ "$("$distill" runs list 2>/dev/null | wc -l)" -gt 4 ] && break
+    [ "$("$distill" runs list 2>/dev/null | wc -l)" -gt 5 ] && break
   sleep 0.2
 done
 for stage in ${stages//,/ }; do
   grep -q "pausing before $stage" "$work/staged.log" || fail "no pause before $stage"
 done
-for run in 4 5 6; do
+for run in 5 6 7; do
   "$distill" runs show "$run" | grep -q 'SUCCEEDED  attempt 1' ||
     fail "run $run: $("$distill" runs show "$run"; tail -20 "$work/staged.log")"
 done

@@ -24,6 +24,9 @@ struct ParseCase {
   int status;  // kBad: the answer's status.
 };
 
+// Its name in test lists and CTest's log (not 48 bytes of hex).
+void PrintTo(const ParseCase& c, std::ostream* out) { *out << c.name; }
+
 class ParseTest : public ::testing::TestWithParam<ParseCase> {};
 
 TEST_P(ParseTest, ParsesOrRefuses) {
@@ -155,10 +158,16 @@ TEST_F(ServerTest, AClientThatShutsItsSideAfterItsRequestIsAnswered) {
             ssize_t(request.size()));
   ::shutdown(fd, SHUT_WR);
   const std::string answer = ReadAll(fd);
+  char byte;
+  const ssize_t after = ::recv(fd, &byte, 1, 0);
   ::close(fd);
+  EXPECT_EQ(after, 0) << "the server never closed the connection";
+  // The whole answer, then the server's close (ReadAll ends at it). Whether
+  // the answer says "close" or "keep-alive" depends on whether the client's
+  // FIN arrived before the request was parsed; either way the server closes
+  // once it reads the end.
   EXPECT_THAT(answer, ::testing::StartsWith("HTTP/1.1 200 OK"));
-  EXPECT_THAT(answer, HasSubstr("Connection: close"));
-  EXPECT_THAT(answer, HasSubstr("GET /half"));
+  EXPECT_THAT(answer, ::testing::EndsWith("GET /half from 127.0.0.1"));
 }
 
 TEST_F(ServerTest, AHandlersExceptionIsA500AndTheServerGoesOn) {

@@ -6,7 +6,10 @@
 #include <atomic>
 #include <tuple>
 
+#include "absl/strings/str_cat.h"
+#include "common/api.h"
 #include "common/sha256.h"
+#include "common/version.h"
 #include "tests/scheduler_fixture.h"
 
 namespace distill {
@@ -283,6 +286,34 @@ TEST_F(SchedulerTest, EachLeaseRecordsWhereAndFromWhatTheRunRan) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(refused.status().message()),
               HasSubstr("hostname must be at most 256 bytes, got 300"));
+}
+
+TEST_F(SchedulerTest, AWorkerOfAnotherProtocolIsRefusedNamingBothBuilds) {
+  v1::RegisterWorkerRequest request;
+  request.set_hostname("gpu-9");
+  request.set_distill_version("9.0.0+future");
+  // This coordinator's protocols, and a worker from before the field.
+  for (int protocol : {0, kMinWorkerProtocol, kWorkerProtocol}) {
+    request.set_protocol_version(protocol);
+    auto registered = scheduler_->RegisterWorker(request);
+    ASSERT_TRUE(registered.ok()) << protocol << ": " << registered.status();
+    EXPECT_EQ(registered->protocol_version(), kWorkerProtocol);
+    EXPECT_EQ(registered->coordinator_version(), DistillVersion());
+  }
+  request.set_protocol_version(kWorkerProtocol + 1);
+  auto newer = scheduler_->RegisterWorker(request);
+  ASSERT_EQ(newer.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(
+      std::string(newer.status().message()),
+      HasSubstr(absl::StrCat("worker 9.0.0+future speaks worker protocol ",
+                             kWorkerProtocol + 1, "; this coordinator (",
+                             DistillVersion(), ") serves protocols")));
+  EXPECT_THAT(std::string(newer.status().message()),
+              HasSubstr("upgrade the coordinator"));
+  request.set_protocol_version(-1);
+  auto older = scheduler_->RegisterWorker(request);
+  EXPECT_THAT(std::string(older.status().message()),
+              HasSubstr("upgrade the worker"));
 }
 
 TEST_F(SchedulerTest, AStoppedWorkerHandsBackARunItNeverHeardOf) {

@@ -54,6 +54,34 @@ class StoreTest : public ::testing::Test {
   std::string path_;
 };
 
+TEST_F(StoreTest, Migration11DropsMaxRestartsAndMakesFilePathsRelative) {
+  {
+    const std::vector<Migration> upto10(Migrations().begin(),
+                                        Migrations().begin() + 10);
+    auto old = Store::OpenSqlite(path_, upto10);
+    ASSERT_TRUE(old.ok()) << old.status();
+    ASSERT_EQ((*old)->SchemaVersion(), 10);
+  }
+  InsertOldRun();
+  const std::string sha256(64, 'a');
+  Exec("INSERT INTO run_files(sha256, run_id, attempt, size, path, name, "
+       "created_ms) VALUES('" + sha256 + "', 1, 1, 3, '/srv/old/run-files/" +
+       sha256 + "', 'checkpoint', 1)");
+  auto store = Store::OpenSqlite(path_);
+  ASSERT_TRUE(store.ok()) << store.status();
+  EXPECT_EQ((*store)->FindRunFileByDigest(sha256)->path,
+            "run-files/" + sha256);
+  EXPECT_EQ((*store)->GetRun(1)->id(), 1);
+  store->reset();
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
+  EXPECT_NE(sqlite3_exec(db, "SELECT max_restarts FROM runs", nullptr,
+                         nullptr, nullptr),
+            SQLITE_OK);
+  EXPECT_THAT(sqlite3_errmsg(db), HasSubstr("no such column: max_restarts"));
+  sqlite3_close(db);
+}
+
 TEST_F(StoreTest, FreshDatabaseGetsTheNewestSchemaInWalMode) {
   auto store = Store::OpenSqlite(path_);
   ASSERT_TRUE(store.ok()) << store.status();

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "common/api.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/metric_keys.h"
@@ -100,11 +101,15 @@ absl::Status Worker::Register() {
       TORCH_VERSION_MAJOR, ".", TORCH_VERSION_MINOR, ".", TORCH_VERSION_PATCH));
   request.set_blas(engine::LoadedBlas());
   request.set_distill_version(DistillVersion());
+  request.set_protocol_version(kWorkerProtocol);
   v1::RegisterWorkerResponse response;
   grpc::Status status = stub_->RegisterWorker(
       ContextWithTimeout(absl::Seconds(10)).get(), request, &response);
   if (!status.ok()) return FromGrpcStatus(status);
   worker_id_ = response.worker_id();
+  DISTILL_LOG(INFO) << "registered as " << worker_id_ << " with coordinator "
+                    << response.coordinator_version() << " (worker protocol "
+                    << response.protocol_version() << ")";
   heartbeat_interval_ = absl::Milliseconds(response.heartbeat_interval_ms());
   if (response.lease_duration_ms() > 0)
     lease_duration_ = absl::Milliseconds(response.lease_duration_ms());
@@ -159,6 +164,7 @@ absl::Status Worker::Serve(const std::atomic<bool>& drain) {
     }
   });
   absl::Duration backoff = absl::Milliseconds(250);
+  absl::Status refused;
   absl::Time busy = absl::Now();  // When the last run ended (or Serve began).
   while (!DrainAsked()) {
     if (options_.metrics != nullptr) options_.metrics->SetDraining(false);
@@ -182,6 +188,11 @@ absl::Status Worker::Serve(const std::atomic<bool>& drain) {
       continue;
     }
     if (DrainAsked()) break;  // The long-poll was cancelled for the drain.
+    if (worker_id_.empty() &&
+        status.code() == absl::StatusCode::kFailedPrecondition) {
+      refused = status;  // Version skew: retrying cannot help.
+      break;
+    }
     if (status.code() == absl::StatusCode::kNotFound)
       worker_id_.clear();  // Re-register.
     DISTILL_LOG(WARNING) << "coordinator: " << status.message()
@@ -203,6 +214,10 @@ absl::Status Worker::Serve(const std::atomic<bool>& drain) {
                                        ")");
   }
   drain_signal_ = nullptr;
+  if (!refused.ok()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the coordinator refused this worker: ", refused.message()));
+  }
   return absl::OkStatus();
 }
 

@@ -1,0 +1,108 @@
+// SqliteStore: the whole database at once — snapshots, the run file
+// records a backup names, the integrity check a restore runs.
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "server/sqlite_store_impl.h"
+
+namespace distill {
+namespace {
+
+absl::Status FsyncFile(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 || ::fsync(fd) != 0) {
+    const int error = errno;
+    if (fd >= 0) ::close(fd);
+    return absl::UnavailableError(
+        absl::StrCat("cannot fsync ", path, ": ", std::strerror(error)));
+  }
+  ::close(fd);
+  return absl::OkStatus();
+}
+
+// Copies every page of `from` into the new database `path` in one step:
+// one read transaction on `from`.
+absl::Status CopyPages(sqlite3* from, const std::string& path) {
+  sqlite3* to = nullptr;
+  int rc = sqlite3_open_v2(
+      path.c_str(), &to,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+      nullptr);
+  absl::Status status;
+  if (rc != SQLITE_OK) {
+    status = SqliteError(rc, absl::StrCat("cannot create ", path),
+                         sqlite3_errmsg(to));
+  } else if (sqlite3_backup* backup =
+                 sqlite3_backup_init(to, "main", from, "main");
+             backup == nullptr) {
+    status = SqliteError(sqlite3_errcode(to), "cannot start the snapshot",
+                         sqlite3_errmsg(to));
+  } else {
+    rc = sqlite3_backup_step(backup, -1);
+    sqlite3_backup_finish(backup);
+    if (rc != SQLITE_DONE) {
+      status = SqliteError(rc, "snapshot failed", sqlite3_errstr(rc));
+    }
+  }
+  // The copy is a database of its own: no WAL, nothing beside it.
+  if (status.ok() && sqlite3_exec(to, "PRAGMA journal_mode=DELETE", nullptr,
+                                  nullptr, nullptr) != SQLITE_OK) {
+    status =
+        SqliteError(sqlite3_errcode(to), "snapshot failed", sqlite3_errmsg(to));
+  }
+  sqlite3_close(to);
+  return status;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<RunFileRecord>> SqliteStore::ListRunFiles() {
+  std::vector<RunFileRecord> records;
+  Statement q(db_, cache_,
+              "SELECT sha256, run_id, attempt, size, path, name FROM run_files "
+              "ORDER BY sha256, run_id, name");
+  absl::Status status = q.EachRow([&] {
+    records.push_back(RunFileRecord{q.Text(0), q.Int(1), int32_t(q.Int(2)),
+                                    q.Int(3), q.Text(4), q.Text(5)});
+  });
+  if (!status.ok()) return status;
+  return records;
+}
+
+absl::Status SqliteStore::SnapshotTo(const std::string& path) {
+  std::error_code ec;
+  if (std::filesystem::exists(path, ec)) {
+    return absl::AlreadyExistsError(absl::StrCat(path, " exists"));
+  }
+  absl::Status status = CopyPages(db_, path);
+  if (status.ok()) status = FsyncFile(path);
+  if (!status.ok()) std::filesystem::remove(path, ec);
+  return status;
+}
+
+absl::Status SqliteStore::CheckIntegrity() {
+  std::vector<std::string> problems;
+  Statement q(db_, "PRAGMA integrity_check");
+  absl::Status status = q.EachRow([&] {
+    if (q.Text(0) != "ok") problems.push_back(q.Text(0));
+  });
+  if (!status.ok()) return status;
+  if (!problems.empty()) {
+    return absl::DataLossError(absl::StrCat(
+        "database ", path_,
+        " fails its integrity check: ", absl::StrJoin(problems, "; ")));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace distill
