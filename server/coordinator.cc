@@ -309,9 +309,17 @@ absl::Status Coordinator::StartServices(
 
 void Coordinator::StartBackground(const CoordinatorOptions& options) {
   reaper_ = std::thread([this] {
-    while (!stopping_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
+    for (int64_t tick = 0;
+         !stopping_.WaitForNotificationWithTimeout(absl::Seconds(1)); ++tick) {
       if (absl::Status s = scheduler_->ExpireLeases(); !s.ok())
         DISTILL_LOG(WARNING) << "expiring leases: " << s.message();
+      if (tick % 60 == 0) {
+        if (absl::StatusOr<int64_t> n = scheduler_->ForgetStoppedWorkers();
+            !n.ok()) {
+          DISTILL_LOG(WARNING)
+              << "forgetting workers: " << n.status().message();
+        }
+      }
       if (absl::Status s = scheduler_->RefreshGauges(); !s.ok())
         DISTILL_LOG(WARNING) << "metrics: " << s.message();
     }

@@ -69,6 +69,9 @@ ABSL_FLAG(int, long_polls_per_caller, 64,
           "open LeaseRun long-polls one token (or host) may hold at once");
 ABSL_FLAG(int, watch_threads, 2,
           "threads that read for every watch stream together");
+ABSL_FLAG(absl::Duration, forget_stopped_workers_after, absl::Hours(24 * 7),
+          "a worker stopped this long ago leaves `workers list` (its runs "
+          "keep their history); 0: never");
 ABSL_FLAG(std::string, backup_dir, "",
           "where backups go (README \"Backup and restore\"); empty: none");
 ABSL_FLAG(absl::Duration, backup_every, absl::ZeroDuration(),
@@ -147,6 +150,8 @@ absl::StatusOr<distill::CoordinatorOptions> OptionsFromFlags() {
       absl::GetFlag(FLAGS_lease_seconds) * 1000;
   options.scheduler.heartbeat_interval_ms =
       absl::GetFlag(FLAGS_heartbeat_seconds) * 1000;
+  options.scheduler.forget_stopped_workers_after_ms = absl::ToInt64Milliseconds(
+      absl::GetFlag(FLAGS_forget_stopped_workers_after));
   options.limits.watches_per_host = absl::GetFlag(FLAGS_watches_per_caller);
   options.limits.long_polls_per_host =
       absl::GetFlag(FLAGS_long_polls_per_caller);

@@ -373,6 +373,26 @@ absl::Status Leases::Release(const v1::ReleaseRunRequest& request,
   return absl::OkStatus();
 }
 
+absl::StatusOr<int64_t> Leases::ForgetStopped() {
+  const int64_t after = core_.options().forget_stopped_workers_after_ms;
+  if (after <= 0) return 0;
+  Locked lock(&core_);
+  int64_t forgotten = 0;
+  absl::Status s = core_.Write([&]() -> absl::Status {
+    absl::StatusOr<int64_t> n =
+        core_.store().DeleteStoppedWorkers(core_.clock().NowMs() - after);
+    if (!n.ok()) return n.status();
+    forgotten = *n;
+    return absl::OkStatus();
+  });
+  if (!s.ok()) return s;
+  if (forgotten > 0) {
+    DISTILL_LOG(INFO) << "forgot " << forgotten << " worker(s) stopped over "
+                      << absl::Milliseconds(after) << " ago";
+  }
+  return forgotten;
+}
+
 absl::Status Leases::Deregister(const std::string& worker_id, int64_t caller) {
   Locked lock(&core_);
   Store& store = core_.store();

@@ -38,6 +38,8 @@ class Leases {
   absl::StatusOr<WorkerRecord> Drain(const std::string& worker_id,
                                      int64_t* run_id);
 
+  // Forgets the workers stopped longer than the options say; how many.
+  absl::StatusOr<int64_t> ForgetStopped();
   // Queues again, or fails as LOST, every run whose lease expired.
   absl::Status Expire();
   absl::Status ExpireLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mu);

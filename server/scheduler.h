@@ -174,6 +174,10 @@ class Scheduler {
 
   // Queues again, or fails as LOST, every run whose lease expired.
   absl::Status ExpireLeases() { return leases_.Expire(); }
+  // Workers stopped longer than SchedulerOptions says leave the listings.
+  absl::StatusOr<int64_t> ForgetStoppedWorkers() {
+    return leases_.ForgetStopped();
+  }
   // The leases of workers whose host name starts with `prefix` (a cluster
   // job that ended) expire now: their runs are queued again (or LOST).
   // Returns how many.

@@ -36,6 +36,9 @@ struct SchedulerOptions {
   // The largest run file a worker may upload (a ResNet-50 checkpoint with
   // its optimizer state is ~300 MB).
   int64_t max_run_file_bytes = int64_t{8} << 30;
+  // A worker stopped this long ago leaves `workers list` (its runs keep
+  // their history); 0: kept for ever.
+  int64_t forget_stopped_workers_after_ms = int64_t{7} * 24 * 3600 * 1000;
   // Where leases, expiries and ingested points are counted; none when null.
   CoordinatorMetrics* metrics = nullptr;
 };

@@ -114,6 +114,14 @@ absl::StatusOr<TokenRecord> SqliteStore::RevokeToken(int64_t id,
                      q.Text(3), q.Int(4),  q.Int(5)};
 }
 
+absl::StatusOr<int64_t> SqliteStore::DeleteStoppedWorkers(int64_t before_ms) {
+  Statement q(db_, cache_,
+              "DELETE FROM workers WHERE stopped_ms > 0 AND stopped_ms < ?");
+  if (absl::Status s = q.Bind({before_ms}); !s.ok()) return s;
+  if (absl::Status s = q.Run(); !s.ok()) return s;
+  return int64_t{sqlite3_changes(db_)};
+}
+
 absl::Status SqliteStore::InsertRunFile(const RunFileRecord& c) {
   Statement q(db_, cache_,
               "INSERT OR REPLACE INTO run_files(sha256, run_id, attempt, "

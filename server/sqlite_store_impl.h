@@ -167,6 +167,8 @@ class SqliteStore final : public Store {
       int64_t run_id, const std::string& name,
       const std::string& keep) override;
 
+  absl::StatusOr<int64_t> DeleteStoppedWorkers(int64_t before_ms) override;
+
   absl::StatusOr<std::vector<RunFileRecord>> ListRunFiles() override;
 
   absl::Status SnapshotTo(const std::string& path) override;

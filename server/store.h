@@ -265,6 +265,8 @@ class Store {
   // refers to any more: their files can go.
   virtual absl::StatusOr<std::vector<std::string>> DeleteRunFiles(
       int64_t run_id, const std::string& name, const std::string& keep) = 0;
+  // Forgets the workers that stopped before `before_ms`; how many.
+  virtual absl::StatusOr<int64_t> DeleteStoppedWorkers(int64_t before_ms) = 0;
   // Every run file record, by digest.
   virtual absl::StatusOr<std::vector<RunFileRecord>> ListRunFiles() = 0;
 

@@ -316,6 +316,25 @@ TEST_F(SchedulerTest, AWorkerOfAnotherProtocolIsRefusedNamingBothBuilds) {
               HasSubstr("upgrade the worker"));
 }
 
+TEST_F(SchedulerTest, AStoppedWorkerIsForgottenAfterAWeekItsRunsKeepIt) {
+  ASSERT_TRUE(scheduler_->SubmitRun(LoneTeacher()).ok());
+  const v1::Run run = Lease();
+  Succeed(run, "weights", 0.5);
+  v1::RegisterWorkerRequest request;
+  request.set_hostname("gpu2");
+  const std::string serving = scheduler_->RegisterWorker(request)->worker_id();
+  ASSERT_TRUE(scheduler_->Deregister(worker_).ok());
+  clock_.AdvanceMs(int64_t{7} * 24 * 3600 * 1000 - 1);
+  EXPECT_EQ(*scheduler_->ForgetStoppedWorkers(), 0);
+  EXPECT_EQ(scheduler_->ListWorkers()->size(), 2u);
+  clock_.AdvanceMs(2);
+  EXPECT_EQ(*scheduler_->ForgetStoppedWorkers(), 1);
+  const std::vector<v1::Worker> left = *scheduler_->ListWorkers();
+  ASSERT_EQ(left.size(), 1u);
+  EXPECT_EQ(left[0].id(), serving);  // Serving workers stay, however old.
+  EXPECT_EQ(scheduler_->GetRun(run.id())->worker_id(), worker_);
+}
+
 TEST_F(SchedulerTest, AStoppedWorkerHandsBackARunItNeverHeardOf) {
   ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("lost")).ok());
   const v1::Run run = Lease();  // The answer, say, never arrived.

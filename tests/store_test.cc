@@ -64,19 +64,20 @@ TEST_F(StoreTest, Migration11DropsMaxRestartsAndMakesFilePathsRelative) {
   }
   InsertOldRun();
   const std::string sha256(64, 'a');
-  Exec("INSERT INTO run_files(sha256, run_id, attempt, size, path, name, "
-       "created_ms) VALUES('" + sha256 + "', 1, 1, 3, '/srv/old/run-files/" +
-       sha256 + "', 'checkpoint', 1)");
+  Exec(
+      "INSERT INTO run_files(sha256, run_id, attempt, size, path, name, "
+      "created_ms) VALUES('" +
+      sha256 + "', 1, 1, 3, '/srv/old/run-files/" + sha256 +
+      "', 'checkpoint', 1)");
   auto store = Store::OpenSqlite(path_);
   ASSERT_TRUE(store.ok()) << store.status();
-  EXPECT_EQ((*store)->FindRunFileByDigest(sha256)->path,
-            "run-files/" + sha256);
+  EXPECT_EQ((*store)->FindRunFileByDigest(sha256)->path, "run-files/" + sha256);
   EXPECT_EQ((*store)->GetRun(1)->id(), 1);
   store->reset();
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(path_.c_str(), &db), SQLITE_OK);
-  EXPECT_NE(sqlite3_exec(db, "SELECT max_restarts FROM runs", nullptr,
-                         nullptr, nullptr),
+  EXPECT_NE(sqlite3_exec(db, "SELECT max_restarts FROM runs", nullptr, nullptr,
+                         nullptr),
             SQLITE_OK);
   EXPECT_THAT(sqlite3_errmsg(db), HasSubstr("no such column: max_restarts"));
   sqlite3_close(db);
