@@ -351,10 +351,11 @@ std::string FormatWorkersCsv(const std::vector<v1::Worker>& workers) {
     absl::StrAppend(
         &out,
         absl::StrJoin(
-            {CsvField(w.id()), CsvField(WorkerStatusWord(w)), CsvField(w.hostname()),
-             CsvField(w.device()), absl::StrCat(w.threads()),
-             CsvField(w.libtorch_version()), CsvField(w.blas()),
-             absl::StrCat(w.run_id()), absl::StrCat(w.last_seen_ms())},
+            {CsvField(w.id()), CsvField(WorkerStatusWord(w)),
+             CsvField(w.hostname()), CsvField(w.device()),
+             absl::StrCat(w.threads()), CsvField(w.libtorch_version()),
+             CsvField(w.blas()), absl::StrCat(w.run_id()),
+             absl::StrCat(w.last_seen_ms())},
             ","),
         "\n");
   }

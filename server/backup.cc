@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "server/scheduler_core.h"
 
 namespace distill {
 namespace {
@@ -187,16 +188,9 @@ absl::StatusOr<BackupResult> TakeBackup(Store& reader, RunFileStore& files,
   // The database first: the files it names exist (run files are written
   // before their records, and their removal waits for the pin's end).
   const std::shared_ptr<void> pin = files.Pin();
-  absl::Status status = reader.SnapshotTo(partial + "/" + kDatabase);
-  absl::StatusOr<std::vector<RunFileRecord>> records;
-  if (status.ok()) {
-    absl::StatusOr<std::unique_ptr<Store>> opened =
-        Store::OpenSqlite(partial + "/" + kDatabase);
-    records = opened.ok()
-                  ? (*opened)->ListRunFiles()
-                  : absl::StatusOr<std::vector<RunFileRecord>>(opened.status());
-    status = records.status();
-  }
+  absl::StatusOr<std::vector<RunFileRecord>> records =
+      reader.SnapshotTo(partial + "/" + kDatabase);
+  absl::Status status = records.status();
   std::vector<ManifestEntry> entries;
   if (status.ok()) {
     entries = ManifestOf(*records);
@@ -269,7 +263,9 @@ absl::Status PruneBackups(const std::string& backup_dir, int keep) {
 
 namespace {
 
-absl::Status CheckEmpty(const std::string& data_dir) {
+// `data_dir`, empty, with its run-files directory; FAILED_PRECONDITION when
+// it holds anything already.
+absl::Status PrepareDataDir(const std::string& data_dir) {
   std::error_code ec;
   if (fs::exists(data_dir, ec) && !fs::is_empty(data_dir, ec)) {
     return absl::FailedPreconditionError(
@@ -286,12 +282,9 @@ absl::StatusOr<int64_t> RequeueLeased(Store& store, const std::string& from) {
   absl::StatusOr<std::vector<v1::Run>> running = store.ListRuns(0, v1::RUNNING);
   if (!running.ok()) return running.status();
   for (v1::Run& run : *running) {
-    run.set_status(v1::QUEUED);
-    run.set_message(absl::StrCat("queued again: restored from ", from,
-                                 "; attempt ", run.attempt(), " on worker ",
-                                 run.worker_id(), " was fenced out"));
-    run.set_worker_id("");
-    run.set_lease_expires_ms(0);
+    SetQueuedAgain(run, absl::StrCat("queued again: restored from ", from,
+                                     "; attempt ", run.attempt(), " on worker ",
+                                     run.worker_id(), " was fenced out"));
     if (absl::Status s = store.UpdateRun(run); !s.ok()) return s;
   }
   return int64_t(running->size());
@@ -343,7 +336,7 @@ absl::StatusOr<RestoreResult> RestoreInto(const std::string& snapshot,
 
 absl::StatusOr<RestoreResult> RestoreBackup(const std::string& snapshot,
                                             const std::string& data_dir) {
-  if (absl::Status s = CheckEmpty(data_dir); !s.ok()) return s;
+  if (absl::Status s = PrepareDataDir(data_dir); !s.ok()) return s;
   absl::StatusOr<RestoreResult> result = RestoreInto(snapshot, data_dir);
   if (!result.ok()) {
     // Nothing half-restored to start from.

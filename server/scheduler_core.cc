@@ -109,13 +109,17 @@ absl::Status SchedulerCore::FinishLocked(v1::Run& run, v1::RunStatus status,
   return absl::OkStatus();
 }
 
-absl::Status SchedulerCore::RequeueLocked(v1::Run& run,
-                                          const std::string& message,
-                                          bool released) {
+void SetQueuedAgain(v1::Run& run, const std::string& message) {
   run.set_status(v1::QUEUED);
   run.set_message(message);
   run.set_worker_id("");
   run.set_lease_expires_ms(0);
+}
+
+absl::Status SchedulerCore::RequeueLocked(v1::Run& run,
+                                          const std::string& message,
+                                          bool released) {
+  SetQueuedAgain(run, message);
   if (released) run.set_releases(run.releases() + 1);
   if (absl::Status s = store_->UpdateRun(run); !s.ok()) return s;
   QueueChangedLocked();

@@ -43,6 +43,11 @@ struct SchedulerOptions {
   CoordinatorMetrics* metrics = nullptr;
 };
 
+// `run` waits for a worker again: QUEUED with `message` saying why, off
+// its worker and lease. Its next lease is a new attempt, which fences out
+// the old one's worker.
+void SetQueuedAgain(v1::Run& run, const std::string& message);
+
 class SchedulerCore {
  public:
   // Long-polls subscribe to this: the queue changed, or a worker drained.

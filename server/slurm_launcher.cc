@@ -98,9 +98,9 @@ absl::StatusOr<int> SlurmLauncher::Tick() {
         std::any_of(jobs_.begin(), jobs_.end(), [&](const std::string& j) {
           return w.hostname().rfind(absl::StrCat("slurm-", j, "-"), 0) == 0;
         });
-    if (ours && (w.status() == v1::WORKER_IDLE ||
-                 w.status() == v1::WORKER_RUNNING ||
-                 w.status() == v1::WORKER_DRAINING)) {
+    if (ours &&
+        (w.status() == v1::WORKER_IDLE || w.status() == v1::WORKER_RUNNING ||
+         w.status() == v1::WORKER_DRAINING)) {
       ++started;
     }
   }

@@ -1,11 +1,7 @@
 // SqliteStore: the whole database at once — snapshots, the run file
 // records a backup names, the integrity check a restore runs.
-#include <fcntl.h>
 #include <sqlite3.h>
-#include <unistd.h>
 
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
 #include <string>
 #include <vector>
@@ -18,21 +14,26 @@
 namespace distill {
 namespace {
 
-absl::Status FsyncFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0 || ::fsync(fd) != 0) {
-    const int error = errno;
-    if (fd >= 0) ::close(fd);
-    return absl::UnavailableError(
-        absl::StrCat("cannot fsync ", path, ": ", std::strerror(error)));
-  }
-  ::close(fd);
-  return absl::OkStatus();
+constexpr char kRunFilesSql[] =
+    "SELECT sha256, run_id, attempt, size, path, name FROM run_files "
+    "ORDER BY sha256, run_id, name";
+
+absl::StatusOr<std::vector<RunFileRecord>> RunFileRows(Statement& q) {
+  std::vector<RunFileRecord> records;
+  absl::Status status = q.EachRow([&] {
+    records.push_back(RunFileRecord{q.Text(0), q.Int(1), int32_t(q.Int(2)),
+                                    q.Int(3), q.Text(4), q.Text(5)});
+  });
+  if (!status.ok()) return status;
+  return records;
 }
 
-// Copies every page of `from` into the new database `path` in one step:
-// one read transaction on `from`.
-absl::Status CopyPages(sqlite3* from, const std::string& path) {
+// Copies every page of `from` into the new database `path` in one step (one
+// read transaction on `from`), and reads the run files the copy names from
+// the copy itself. The copy is synced as SQLite commits it
+// (synchronous=FULL).
+absl::StatusOr<std::vector<RunFileRecord>> CopyPages(sqlite3* from,
+                                                     const std::string& path) {
   sqlite3* to = nullptr;
   int rc = sqlite3_open_v2(
       path.c_str(), &to,
@@ -42,6 +43,10 @@ absl::Status CopyPages(sqlite3* from, const std::string& path) {
   if (rc != SQLITE_OK) {
     status = SqliteError(rc, absl::StrCat("cannot create ", path),
                          sqlite3_errmsg(to));
+  } else if (sqlite3_exec(to, "PRAGMA synchronous=FULL", nullptr, nullptr,
+                          nullptr) != SQLITE_OK) {
+    status =
+        SqliteError(sqlite3_errcode(to), "snapshot failed", sqlite3_errmsg(to));
   } else if (sqlite3_backup* backup =
                  sqlite3_backup_init(to, "main", from, "main");
              backup == nullptr) {
@@ -60,34 +65,33 @@ absl::Status CopyPages(sqlite3* from, const std::string& path) {
     status =
         SqliteError(sqlite3_errcode(to), "snapshot failed", sqlite3_errmsg(to));
   }
+  absl::StatusOr<std::vector<RunFileRecord>> records;
+  if (status.ok()) {
+    Statement q(to, kRunFilesSql);
+    records = RunFileRows(q);
+  } else {
+    records = status;
+  }
   sqlite3_close(to);
-  return status;
+  return records;
 }
 
 }  // namespace
 
 absl::StatusOr<std::vector<RunFileRecord>> SqliteStore::ListRunFiles() {
-  std::vector<RunFileRecord> records;
-  Statement q(db_, cache_,
-              "SELECT sha256, run_id, attempt, size, path, name FROM run_files "
-              "ORDER BY sha256, run_id, name");
-  absl::Status status = q.EachRow([&] {
-    records.push_back(RunFileRecord{q.Text(0), q.Int(1), int32_t(q.Int(2)),
-                                    q.Int(3), q.Text(4), q.Text(5)});
-  });
-  if (!status.ok()) return status;
-  return records;
+  Statement q(db_, cache_, kRunFilesSql);
+  return RunFileRows(q);
 }
 
-absl::Status SqliteStore::SnapshotTo(const std::string& path) {
+absl::StatusOr<std::vector<RunFileRecord>> SqliteStore::SnapshotTo(
+    const std::string& path) {
   std::error_code ec;
   if (std::filesystem::exists(path, ec)) {
     return absl::AlreadyExistsError(absl::StrCat(path, " exists"));
   }
-  absl::Status status = CopyPages(db_, path);
-  if (status.ok()) status = FsyncFile(path);
-  if (!status.ok()) std::filesystem::remove(path, ec);
-  return status;
+  absl::StatusOr<std::vector<RunFileRecord>> records = CopyPages(db_, path);
+  if (!records.ok()) std::filesystem::remove(path, ec);
+  return records;
 }
 
 absl::Status SqliteStore::CheckIntegrity() {

@@ -171,7 +171,8 @@ class SqliteStore final : public Store {
 
   absl::StatusOr<std::vector<RunFileRecord>> ListRunFiles() override;
 
-  absl::Status SnapshotTo(const std::string& path) override;
+  absl::StatusOr<std::vector<RunFileRecord>> SnapshotTo(
+      const std::string& path) override;
 
   absl::Status CheckIntegrity() override;
 

@@ -270,11 +270,13 @@ class Store {
   // Every run file record, by digest.
   virtual absl::StatusOr<std::vector<RunFileRecord>> ListRunFiles() = 0;
 
-  // Writes the database as of one moment to the new file `path` (fsynced
-  // before it returns; removed if the copy fails). On a reader (OpenReader)
-  // it is one read transaction: the writer goes on committing meanwhile.
-  // ALREADY_EXISTS when `path` exists.
-  virtual absl::Status SnapshotTo(const std::string& path) = 0;
+  // Writes the database as of one moment to the new file `path` (on disk
+  // before it returns; removed if the copy fails) and returns the run files
+  // that copy names. On a reader (OpenReader) it is one read transaction:
+  // the writer goes on committing meanwhile. ALREADY_EXISTS when `path`
+  // exists.
+  virtual absl::StatusOr<std::vector<RunFileRecord>> SnapshotTo(
+      const std::string& path) = 0;
   // PRAGMA integrity_check: OK, or DATA_LOSS with what SQLite found.
   virtual absl::Status CheckIntegrity() = 0;
 };

@@ -141,20 +141,14 @@ snapshot=$(awk '{print $2; exit}' "$work/backup.out" | tr -d :)
 "$distill" runs list >"$work/runs.before"
 "$distill" runs metrics "$run" >"$work/metrics.before"
 kill -TERM "$coordinator_pid"; wait "$coordinator_pid" || true
-"$build/server/distill-coordinator" --listen=127.0.0.1:0 --data_dir="$work/restored" \
-  --restore_from="$snapshot" >"$work/restored.log" 2>&1 &
-coordinator_pid=$!; pids+=("$coordinator_pid")
-for _ in $(seq 100); do
-  port=$(sed -n 's/.*(port \([0-9]*\)).*/\1/p' "$work/restored.log")
-  [ -n "$port" ] && break; sleep 0.1
-done
-[ -n "$port" ] || fail "the restored coordinator did not start: $(cat "$work/restored.log")"
-export DISTILL_COORDINATOR=127.0.0.1:$port
+# The admin token file stays $work/data's: its token is in the restored
+# database.
+coordinator_data=$work/restored start_coordinator --restore_from="$snapshot"
 "$distill" runs list >"$work/runs.after"
 diff "$work/runs.before" "$work/runs.after" || fail "the restore lists other runs"
 "$distill" results e2e | diff "$work/results.after" - || fail "the restore's results differ"
 "$distill" runs metrics "$run" | diff "$work/metrics.before" - || fail "the restore's metrics differ"
-grep -q "run files, each checked" "$work/restored.log" || fail "$(cat "$work/restored.log")"
+grep -q "run files, each checked" "$work/coordinator.log" || fail "$(cat "$work/coordinator.log")"
 echo "e2e: backup and restore: $(cat "$work/backup.out")"
 
 cat "$work/results.after"

@@ -1,14 +1,13 @@
 // What the CLI prints.
-#include "render/results.h"
-#include "render/runs.h"
-#include "render/text.h"
-#include "render/tsne.h"
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
 #include "common/worker_status.h"
+#include "render/results.h"
+#include "render/runs.h"
+#include "render/text.h"
+#include "render/tsne.h"
 
 namespace distill {
 namespace {
