@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "client/commands.h"
+#include "common/byte_sizes.h"
 #include "common/token.h"
 #include "common/worker_status.h"
 #include "render/runs.h"
@@ -145,12 +146,14 @@ void AddHealth(CLI::App& app, Command* chosen) {
 
 int ListWorkers(Session& s, const std::string& format_name) {
   std::vector<v1::Worker> workers;
+  std::string paused;  // Why no run is leased, as the first page says.
   grpc::Status status = Session::AllPages<v1::ListWorkersResponse>(
       v1::ListWorkersRequest(),
       [&](auto* c, auto& r, auto* p) {
         return s.experiments().ListWorkers(c, r, p);
       },
-      [](const v1::ListWorkersResponse& p) -> const auto& {
+      [&](const v1::ListWorkersResponse& p) -> const auto& {
+        if (paused.empty()) paused = p.leasing_paused();
         return p.workers();
       },
       &workers);
@@ -159,10 +162,16 @@ int ListWorkers(Session& s, const std::string& format_name) {
   if (format == OutputFormat::kJson) {
     v1::ListWorkersResponse all;
     for (v1::Worker& w : workers) *all.add_workers() = std::move(w);
+    all.set_leasing_paused(paused);
     s.out() << ToJson(all) << "\n";
     return kExitOk;
   }
   for (v1::Worker& w : workers) MakeTerminalSafe(&w);
+  if (!paused.empty()) {
+    // Beside the table, not in it: a CSV's reader gets only rows.
+    (format == OutputFormat::kCsv ? s.err() : s.out())
+        << "leasing paused: " << TerminalSafe(paused) << "\n";
+  }
   if (format == OutputFormat::kCsv) {
     s.out() << FormatWorkersCsv(workers);
     return kExitOk;
@@ -353,10 +362,54 @@ void AddBackup(CLI::App& app, Command* chosen) {
   });
 }
 
+// `distill gc`: what the retention policies drop, one line a file.
+int CollectGarbage(Session& s, const v1::CollectGarbageRequest& request) {
+  grpc::ClientContext context;
+  v1::CollectGarbageResponse answer;
+  grpc::Status status = s.admin().CollectGarbage(&context, request, &answer);
+  if (!status.ok()) return s.Refused("gc", status);
+  MakeTerminalSafe(&answer);
+  for (const v1::DroppedRunFile& f : answer.dropped()) {
+    s.out() << absl::StrFormat(
+        "%s run %d%s %s (%s): %s\n",
+        answer.dry_run() ? "would drop" : "dropped", f.run_id(),
+        f.member().empty() ? "" : absl::StrCat(" (", f.member(), ")"), f.name(),
+        HumanBytes(f.size()), f.reason());
+  }
+  if (answer.files() > answer.dropped_size()) {
+    s.out() << "... and " << answer.files() - answer.dropped_size()
+            << " more\n";
+  }
+  s.out() << (answer.dry_run() ? "would drop " : "dropped ") << answer.files()
+          << " run files, " << HumanBytes(answer.bytes_freed())
+          << (answer.dry_run() ? " to free; " : " freed; ")
+          << HumanBytes(answer.bytes_held()) << " held after\n";
+  return kExitOk;
+}
+
+void AddGc(CLI::App& app, Command* chosen) {
+  CLI::App* verb = app.add_subcommand(
+      "gc",
+      "(admin) drop the run files the retention policies let go (README "
+      "\"Retention\"): failed, cancelled and pruned runs' checkpoints, "
+      "students outside their sweep's best");
+  auto request = std::make_shared<v1::CollectGarbageRequest>();
+  auto dry_run = std::make_shared<bool>(false);
+  verb->add_flag("--dry-run,-n", *dry_run,
+                 "only list what would go, and the bytes");
+  verb->add_option("--sweep", *request->mutable_sweep(),
+                   "only this sweep's runs (id or name)");
+  verb->callback([=] {
+    request->set_dry_run(*dry_run);
+    *chosen = [=](Session& s) { return CollectGarbage(s, *request); };
+  });
+}
+
 }  // namespace
 
 void AddAdminCommands(CLI::App& app, Command* chosen) {
   AddBackup(app, chosen);
+  AddGc(app, chosen);
   AddTag(app, chosen);
   AddNote(app, chosen);
   AddHealth(app, chosen);

@@ -3,6 +3,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/message.h>
 
+#include <algorithm>
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
@@ -10,6 +11,7 @@
 #include <set>
 #include <string>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
 #include "common/metric_keys.h"
@@ -35,6 +37,15 @@ absl::Status Invalid(const std::string& field, const std::string& rule,
 }
 
 // `value` in [lo, hi] (NaN is not), the field named otherwise.
+// A result key as workers report them: 1 to 64 letters, digits and _./-.
+bool IsResultKey(const std::string& key) {
+  if (key.empty() || key.size() > 64) return false;
+  return std::all_of(key.begin(), key.end(), [](char c) {
+    return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '/' ||
+           c == '-';
+  });
+}
+
 absl::Status InRange(const std::string& field, double value, double lo,
                      double hi) {
   if (!(value >= lo && value <= hi))
@@ -394,8 +405,26 @@ absl::Status ValidateSweepShape(const v1::SweepSpec& sweep) {
       !s.ok()) {
     return s;
   }
+  if (absl::Status s = ValidateRetention(sweep.retention()); !s.ok()) return s;
   return ValidateEarlyStopping(sweep.early_stopping(),
                                sweep.base().evaluation().every_epoch());
+}
+
+absl::Status ValidateRetention(const v1::Retention& retention) {
+  if (retention.has_keep_best()) {
+    if (absl::Status s =
+            InRange("retention.keep_best", retention.keep_best(), 0, 100'000);
+        !s.ok()) {
+      return s;
+    }
+  }
+  if (!retention.by().empty() && !IsResultKey(retention.by())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "retention.by must be a result key of 1 to 64 letters, digits and "
+        "_./- (e.g. eval/top1), got \"",
+        retention.by(), "\""));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateEarlyStopping(const v1::EarlyStopping& stopping,

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/byte_sizes.h"
 #include "common/metric_keys.h"
 #include "common/sweep_expansion.h"
 
@@ -269,6 +270,11 @@ std::string FormatResultsTable(const v1::SweepResults& results,
       absl::StrAppend(&out, "row ", m.name(), " ", m.message(), "\n");
     }
   }
+  if (results.file_bytes() > 0) {
+    absl::StrAppend(&out, "run files: ", HumanBytes(results.file_bytes()),
+                    " held by the sweep's runs (distill gc --dry-run: what "
+                    "its retention drops)\n");
+  }
   absl::StrAppend(&out, FormatSeedSummary(results, columns));
   return out;
 }
@@ -344,6 +350,7 @@ std::string FormatResultsCsv(const v1::SweepResults& results,
       "name", "kind", "teacher", "run_id",       "status",
       "ce",   "mse",  "ikd",     "rkd_distance", "rkd_angle"};
   for (const ResultColumn& c : columns) header.push_back(CsvField(c.key));
+  header.push_back("file_bytes");
   std::string out = absl::StrCat(absl::StrJoin(header, ","), "\n");
   for (const v1::MemberResult& m : results.members()) {
     const v1::Losses& l = m.losses();
@@ -361,6 +368,7 @@ std::string FormatResultsCsv(const v1::SweepResults& results,
       std::optional<double> v = MemberValue(m, c);
       cells.push_back(v ? CsvNumber(*v) : "");
     }
+    cells.push_back(absl::StrCat(m.file_bytes()));
     absl::StrAppend(&out, absl::StrJoin(cells, ","), "\n");
   }
   for (const v1::TeacherResult& t : SweepTeachers(results)) {
@@ -378,6 +386,7 @@ std::string FormatResultsCsv(const v1::SweepResults& results,
       std::optional<double> v = TeacherValue(t, c);
       cells.push_back(v ? CsvNumber(*v) : "");
     }
+    cells.push_back(absl::StrCat(t.file_bytes()));
     absl::StrAppend(&out, absl::StrJoin(cells, ","), "\n");
   }
   return out;

@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "common/byte_sizes.h"
 #include "common/metric_keys.h"
 #include "common/provenance.h"
 #include "common/spec_fields.h"
@@ -225,9 +226,17 @@ std::string OutcomeLines(const v1::Run& run) {
     absl::StrAppend(&out, "  ", key, " = ", absl::StrFormat("%.4f", value),
                     "\n");
   }
+  int64_t held = 0;
   for (const v1::RunFile& f : run.files()) {
-    absl::StrAppend(&out, "  file ", f.name(), " (", f.size(),
-                    " bytes, sha256 ", f.sha256().substr(0, 12), ")\n");
+    absl::StrAppend(&out, "  file ", f.name(), " (", HumanBytes(f.size()),
+                    ", sha256 ", f.sha256().substr(0, 12), ")\n");
+    held += f.size();
+  }
+  if (held > 0)
+    absl::StrAppend(&out, "  run files held: ", HumanBytes(held), "\n");
+  if (auto it = run.provenance().find(provenance::kRetention);
+      it != run.provenance().end()) {
+    absl::StrAppend(&out, "  retention: ", it->second, "\n");
   }
   return out;
 }

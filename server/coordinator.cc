@@ -230,6 +230,10 @@ void Coordinator::StartBackups(const CoordinatorOptions& options) {
 
 absl::Status Coordinator::StartScheduler(const CoordinatorOptions& options) {
   SchedulerOptions scheduler_options = options.scheduler;
+  const std::string data_dir = options.data_dir;
+  scheduler_options.free_disk_bytes = [data_dir] {
+    return FreeDiskBytes(data_dir);
+  };
   if (!options.metrics_listen.empty()) {
     registry_ = std::make_shared<prometheus::Registry>();
     metrics_ = std::make_unique<CoordinatorMetrics>(*registry_);
@@ -335,6 +339,31 @@ void Coordinator::StartBackground(const CoordinatorOptions& options) {
         DISTILL_LOG(WARNING) << "checkpoint: " << s.message();
     }
   });
+  collector_ = std::thread(
+      [this, every = options.gc_every, gauges = metrics_ != nullptr] {
+        // The bytes gauges every 10 minutes; the pass every `every`.
+        const absl::Duration tick = every > absl::ZeroDuration()
+                                        ? std::min(every, absl::Minutes(10))
+                                        : absl::Minutes(10);
+        absl::Time next_pass = absl::Now() + every;
+        do {
+          if (every > absl::ZeroDuration() && absl::Now() >= next_pass) {
+            next_pass = absl::Now() + every;
+            v1::CollectGarbageRequest request;
+            absl::StatusOr<v1::CollectGarbageResponse> done =
+                scheduler_->CollectGarbage(request, absl::Milliseconds(100));
+            if (!done.ok())
+              DISTILL_LOG(WARNING) << "retention: " << done.status().message();
+          } else if (gauges) {
+            v1::CollectGarbageRequest request;
+            request.set_dry_run(true);
+            if (absl::Status s = scheduler_->CollectGarbage(request).status();
+                !s.ok()) {
+              DISTILL_LOG(WARNING) << "retention: " << s.message();
+            }
+          }
+        } while (!stopping_.WaitForNotificationWithTimeout(tick));
+      });
   if (!options.slurm.has_value()) return;
   launcher_ = std::make_unique<SlurmLauncher>(scheduler_.get(), *options.slurm);
   launcher_thread_ = std::thread([this, period = options.launcher_period] {
@@ -399,6 +428,7 @@ void Coordinator::Shutdown() {
   if (!stopping_.HasBeenNotified()) stopping_.Notify();
   if (reaper_.joinable()) reaper_.join();
   if (checkpointer_.joinable()) checkpointer_.join();
+  if (collector_.joinable()) collector_.join();
   if (backup_thread_.joinable()) backup_thread_.join();
   if (launcher_thread_.joinable()) launcher_thread_.join();
   if (scheduler_) scheduler_->Shutdown();  // Ends long-polls and watches.

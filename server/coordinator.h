@@ -67,6 +67,9 @@ struct CoordinatorOptions {
   std::optional<SlurmLauncherOptions> slurm;
   absl::Duration launcher_period = absl::Seconds(5);
   ServiceLimits limits;
+  // How often the retention policies' pass drops run files (README
+  // "Retention"); 0: only when asked (distill gc).
+  absl::Duration gc_every = absl::ZeroDuration();
   Clock* clock = Clock::Real();
 };
 
@@ -131,6 +134,7 @@ class Coordinator {
   absl::Notification stopping_;
   std::thread reaper_;
   std::thread checkpointer_;
+  std::thread collector_;  // The retention pass (server/retention.h).
   std::thread backup_thread_;
   std::unique_ptr<SlurmLauncher> launcher_;
   std::thread launcher_thread_;

@@ -12,6 +12,7 @@
 #include "absl/time/time.h"
 #include "common/api.h"
 #include "server/coordinator.h"
+#include "server/disk_guard.h"
 
 ABSL_FLAG(std::string, listen, distill::kDefaultCoordinator,
           "address to serve on (host:port)");
@@ -78,6 +79,16 @@ ABSL_FLAG(absl::Duration, backup_every, absl::ZeroDuration(),
           "a backup this long after the last good one, e.g. 6h; 0: only "
           "when asked (distill backup)");
 ABSL_FLAG(int, backup_keep, 7, "backups kept in --backup_dir (1 to 10000)");
+ABSL_FLAG(std::string, min_free_disk, "1GiB",
+          "below this much free space on --data_dir's disk no new run is "
+          "leased (runs training go on), e.g. 10GiB; 0: leasing never pauses");
+ABSL_FLAG(int, keep_best, -1,
+          "a sweep without a retention policy keeps the checkpoints of its "
+          "best this many students (by eval/top1; README \"Retention\"); "
+          "-1: every one");
+ABSL_FLAG(absl::Duration, gc_every, absl::Hours(1),
+          "how often the retention policies drop run files, e.g. 30m; 0: "
+          "only when asked (distill gc)");
 ABSL_FLAG(std::string, restore_from, "",
           "a backup's snapshot directory to restore into --data_dir (which "
           "must be missing or empty) before starting");
@@ -150,6 +161,28 @@ absl::StatusOr<distill::CoordinatorOptions> OptionsFromFlags() {
       absl::GetFlag(FLAGS_lease_seconds) * 1000;
   options.scheduler.heartbeat_interval_ms =
       absl::GetFlag(FLAGS_heartbeat_seconds) * 1000;
+  absl::StatusOr<int64_t> min_free =
+      distill::ParseBytes(absl::GetFlag(FLAGS_min_free_disk));
+  if (!min_free.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--min_free_disk: ", min_free.status().message()));
+  }
+  options.scheduler.min_free_disk_bytes = *min_free;
+  options.scheduler.default_keep_best = absl::GetFlag(FLAGS_keep_best);
+  if (options.scheduler.default_keep_best < -1 ||
+      options.scheduler.default_keep_best > 1'000'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--keep_best must be -1 to 1000000, got ",
+                     options.scheduler.default_keep_best));
+  }
+  options.gc_every = absl::GetFlag(FLAGS_gc_every);
+  if (options.gc_every < absl::ZeroDuration() ||
+      (options.gc_every > absl::ZeroDuration() &&
+       options.gc_every < absl::Minutes(1))) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--gc_every must be 0 or at least 1m, got ",
+                     absl::FormatDuration(options.gc_every)));
+  }
   options.scheduler.forget_stopped_workers_after_ms = absl::ToInt64Milliseconds(
       absl::GetFlag(FLAGS_forget_stopped_workers_after));
   options.limits.watches_per_host = absl::GetFlag(FLAGS_watches_per_caller);

@@ -193,6 +193,11 @@ absl::StatusOr<v1::LeaseRunResponse> Leases::Grant(const std::string& worker_id,
     return response;
   }
   if (!again) {
+    // A run already training goes on; a new one waits for disk space.
+    if (std::string paused = core_.disk().LeasingPaused(); !paused.empty()) {
+      response.set_paused_reason(paused);
+      return response;
+    }
     next = core_.store().NextQueuedRun();
     if (!next.ok()) return next.status();
   }

@@ -47,6 +47,22 @@ class RpcErrorInterceptorFactory final
   CoordinatorMetrics* const metrics_;
 };
 
+// A family of one series without labels, registered in `registry`.
+prometheus::Gauge& OneGauge(prometheus::Registry& registry,
+                            const std::string& name, const std::string& help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(registry).Add(
+      {});
+}
+prometheus::Counter& OneCounter(prometheus::Registry& registry,
+                                const std::string& name,
+                                const std::string& help) {
+  return prometheus::BuildCounter()
+      .Name(name)
+      .Help(help)
+      .Register(registry)
+      .Add({});
+}
+
 }  // namespace
 
 CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry)
@@ -54,30 +70,18 @@ CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry)
                 .Name("distill_runs")
                 .Help("Runs by status")
                 .Register(registry)),
-      queue_(prometheus::BuildGauge()
-                 .Name("distill_queue_length")
-                 .Help("Runs queued for a worker")
-                 .Register(registry)
-                 .Add({})),
+      queue_(OneGauge(registry, "distill_queue_length",
+                      "Runs queued for a worker")),
       workers_(prometheus::BuildGauge()
                    .Name("distill_workers")
                    .Help("Workers by state")
                    .Register(registry)),
-      leases_granted_(prometheus::BuildCounter()
-                          .Name("distill_leases_granted_total")
-                          .Help("Runs leased to a worker")
-                          .Register(registry)
-                          .Add({})),
-      leases_expired_(prometheus::BuildCounter()
-                          .Name("distill_leases_expired_total")
-                          .Help("Leases whose worker went silent")
-                          .Register(registry)
-                          .Add({})),
-      releases_(prometheus::BuildCounter()
-                    .Name("distill_runs_handed_back_total")
-                    .Help("Runs a draining worker handed back")
-                    .Register(registry)
-                    .Add({})),
+      leases_granted_(OneCounter(registry, "distill_leases_granted_total",
+                                 "Runs leased to a worker")),
+      leases_expired_(OneCounter(registry, "distill_leases_expired_total",
+                                 "Leases whose worker went silent")),
+      releases_(OneCounter(registry, "distill_runs_handed_back_total",
+                           "Runs a draining worker handed back")),
       lease_wait_(
           prometheus::BuildHistogram()
               .Name("distill_lease_wait_seconds")
@@ -86,11 +90,8 @@ CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry)
               .Add({},
                    prometheus::Histogram::BucketBoundaries{
                        0.1, 1, 5, 30, 60, 300, 1800, 3600, 14400, 86400})),
-      points_(prometheus::BuildCounter()
-                  .Name("distill_metric_points_ingested_total")
-                  .Help("Metric points workers reported and were stored")
-                  .Register(registry)
-                  .Add({})),
+      points_(OneCounter(registry, "distill_metric_points_ingested_total",
+                         "Metric points workers reported and were stored")),
       rpc_errors_(prometheus::BuildCounter()
                       .Name("distill_rpc_errors_total")
                       .Help("RPCs that ended in an error, by method and code")
@@ -99,16 +100,33 @@ CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry)
                    .Name("distill_backups_total")
                    .Help("Backups taken, by result (good, failed)")
                    .Register(registry)),
-      backup_seconds_(prometheus::BuildGauge()
-                          .Name("distill_backup_duration_seconds")
-                          .Help("How long the last good backup took")
-                          .Register(registry)
-                          .Add({})),
-      backup_age_(prometheus::BuildGauge()
-                      .Name("distill_backup_age_seconds")
-                      .Help("Since the last good backup (0 until there is one)")
-                      .Register(registry)
-                      .Add({})) {
+      backup_seconds_(OneGauge(registry, "distill_backup_duration_seconds",
+                               "How long the last good backup took")),
+      backup_age_(
+          OneGauge(registry, "distill_backup_age_seconds",
+                   "Since the last good backup (0 until there is one)")),
+      disk_free_(OneGauge(registry, "distill_disk_free_bytes",
+                          "Free bytes on the data directory's disk")),
+      leasing_paused_(OneGauge(registry, "distill_leasing_paused",
+                               "1 while no run is leased: the data "
+                               "directory's disk is below --min_free_disk")),
+      uploads_refused_disk_(prometheus::BuildCounter()
+                                .Name("distill_uploads_refused_total")
+                                .Help("Run file uploads refused before their "
+                                      "first chunk, by reason")
+                                .Register(registry)
+                                .Add({{"reason", "disk"}})),
+      run_file_bytes_(OneGauge(registry, "distill_run_file_bytes",
+                               "Bytes of run files the runs' records hold")),
+      reclaimable_bytes_(OneGauge(registry, "distill_gc_reclaimable_bytes",
+                                  "Bytes the retention policies would free "
+                                  "now (distill gc --dry-run)")),
+      collected_files_(OneCounter(registry, "distill_gc_removed_files_total",
+                                  "Run file records the retention policies "
+                                  "removed")),
+      collected_bytes_(OneCounter(registry, "distill_gc_removed_bytes_total",
+                                  "Bytes of run files the retention policies "
+                                  "freed")) {
   backups_.Add({{"result", "good"}});
   backups_.Add({{"result", "failed"}});
   SetRuns({});
@@ -189,6 +207,29 @@ void CoordinatorMetrics::BackupTaken(bool good, absl::Duration took) {
 
 void CoordinatorMetrics::SetBackupAge(absl::Duration age) {
   backup_age_.Set(absl::ToDoubleSeconds(age));
+}
+
+}  // namespace distill
+
+namespace distill {
+
+void CoordinatorMetrics::SetDisk(int64_t free_bytes, bool leasing_paused) {
+  disk_free_.Set(double(free_bytes));
+  leasing_paused_.Set(leasing_paused ? 1 : 0);
+}
+
+void CoordinatorMetrics::UploadRefusedForDisk() {
+  uploads_refused_disk_.Increment();
+}
+
+void CoordinatorMetrics::SetRunFileBytes(int64_t held, int64_t reclaimable) {
+  run_file_bytes_.Set(double(held));
+  reclaimable_bytes_.Set(double(reclaimable));
+}
+
+void CoordinatorMetrics::RunFilesCollected(int64_t files, int64_t bytes) {
+  collected_files_.Increment(double(files));
+  collected_bytes_.Increment(double(bytes));
 }
 
 }  // namespace distill

@@ -46,6 +46,14 @@ class CoordinatorMetrics {
   void BackupTaken(bool good, absl::Duration took);
   // Since the last good backup.
   void SetBackupAge(absl::Duration age);
+  // The data directory's disk: its free bytes, and whether leasing is
+  // paused below --min_free_disk (server/disk_guard.h).
+  void SetDisk(int64_t free_bytes, bool leasing_paused);
+  void UploadRefusedForDisk();
+  // Run files (server/retention.h): bytes their records hold, bytes a
+  // collection would free now, and what collections removed.
+  void SetRunFileBytes(int64_t held, int64_t reclaimable);
+  void RunFilesCollected(int64_t files, int64_t bytes);
 
  private:
   prometheus::Family<prometheus::Gauge>& runs_;
@@ -60,6 +68,13 @@ class CoordinatorMetrics {
   prometheus::Family<prometheus::Counter>& backups_;
   prometheus::Gauge& backup_seconds_;
   prometheus::Gauge& backup_age_;
+  prometheus::Gauge& disk_free_;
+  prometheus::Gauge& leasing_paused_;
+  prometheus::Counter& uploads_refused_disk_;
+  prometheus::Gauge& run_file_bytes_;
+  prometheus::Gauge& reclaimable_bytes_;
+  prometheus::Counter& collected_files_;
+  prometheus::Counter& collected_bytes_;
   // The methods rpc_errors_ has a series for: at most kMaxRpcMethods, so
   // that a client calling made-up methods cannot grow it without bound
   // (the rest count as "other").

@@ -15,6 +15,7 @@
 #include "server/ingest.h"
 #include "server/leases.h"
 #include "server/reads.h"
+#include "server/retention.h"
 #include "server/scheduler_core.h"
 #include "server/sweeps.h"
 #include "server/uploads.h"
@@ -159,6 +160,9 @@ class Scheduler {
                                              int page_size) {
     return reads_.WorkersPage(page_token, page_size);
   }
+  // Why no new run is leased now (server/disk_guard.h); empty while runs
+  // are.
+  std::string LeasingPaused() { return core_.disk().LeasingPaused(); }
   // The worker stops leasing and hands its run back (its next heartbeat or
   // long-poll tells it).
   absl::StatusOr<v1::Worker> DrainWorker(const std::string& id);
@@ -184,6 +188,15 @@ class Scheduler {
   absl::StatusOr<int> ExpireLeasesOfHosts(const std::string& prefix) {
     return leases_.ExpireHosts(prefix);
   }
+  // The run files the retention policies drop (server/retention.h): listed
+  // with dry_run, else dropped, `pause` between writes.
+  absl::StatusOr<v1::CollectGarbageResponse> CollectGarbage(
+      const v1::CollectGarbageRequest& request,
+      absl::Duration pause = absl::Milliseconds(20)) {
+    return request.dry_run() ? retention_.Plan(request.sweep())
+                             : retention_.Collect(request.sweep(), pause);
+  }
+
   // Sets options.metrics' gauges: runs by status, workers by state.
   absl::Status RefreshGauges() { return reads_.RefreshGauges(); }
 
@@ -198,6 +211,7 @@ class Scheduler {
   Ingest ingest_{core_, sweeps_};
   Uploads uploads_{core_};
   Annotations annotations_{core_};
+  Retention retention_{core_};
 };
 
 }  // namespace distill

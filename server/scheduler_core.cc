@@ -14,7 +14,12 @@ namespace distill {
 
 SchedulerCore::SchedulerCore(Store* store, RunFileStore* run_files,
                              Clock* clock, SchedulerOptions options)
-    : store_(store), run_files_(run_files), clock_(clock), options_(options) {}
+    : store_(store),
+      run_files_(run_files),
+      clock_(clock),
+      options_(options),
+      disk_(options_.min_free_disk_bytes, options_.free_disk_bytes,
+            options_.metrics) {}
 
 SchedulerCore::Locked::~Locked() {
   std::vector<int64_t> changed;

@@ -21,6 +21,7 @@
 #include "absl/synchronization/mutex.h"
 #include "distill/v1/run.pb.h"
 #include "server/clock.h"
+#include "server/disk_guard.h"
 #include "server/metrics.h"
 #include "server/run_file_store.h"
 #include "server/store.h"
@@ -39,6 +40,16 @@ struct SchedulerOptions {
   // A worker stopped this long ago leaves `workers list` (its runs keep
   // their history); 0: kept for ever.
   int64_t forget_stopped_workers_after_ms = int64_t{7} * 24 * 3600 * 1000;
+  // Below this many free bytes on the data directory's disk no new run is
+  // leased (server/disk_guard.h); 0: leasing never pauses.
+  int64_t min_free_disk_bytes = 0;
+  // The data directory's free bytes (FreeDiskBytes); none: uploads are not
+  // checked against the disk (an in-memory store's tests).
+  std::function<absl::StatusOr<int64_t>()> free_disk_bytes;
+  // The retention policy of a sweep that sets none (server/retention.h):
+  // keep the checkpoints of its best `default_keep_best` students; -1: every
+  // one.
+  int default_keep_best = -1;
   // Where leases, expiries and ingested points are counted; none when null.
   CoordinatorMetrics* metrics = nullptr;
 };
@@ -62,6 +73,7 @@ class SchedulerCore {
   Clock& clock() { return *clock_; }
   const SchedulerOptions& options() const { return options_; }
   WatchHub& hub() { return hub_; }
+  DiskGuard& disk() { return disk_; }
   // Counted where the coordinator has /metrics.
   CoordinatorMetrics* metrics() const { return options_.metrics; }
   bool shutting_down() const { return shutting_down_; }
@@ -150,6 +162,7 @@ class SchedulerCore {
   Clock* const clock_;
   const SchedulerOptions options_;
   WatchHub hub_;
+  DiskGuard disk_;
   std::atomic<bool> shutting_down_{false};
 
   std::vector<int64_t> changed_runs_ ABSL_GUARDED_BY(mu);
@@ -163,6 +176,13 @@ class SchedulerCore {
   std::vector<std::unique_ptr<Store>> readers_ ABSL_GUARDED_BY(readers_mu_);
   bool no_readers_ ABSL_GUARDED_BY(readers_mu_) = false;
 };
+
+// Bytes of the run files `run` holds (those its record lists).
+inline int64_t FileBytes(const v1::Run& run) {
+  int64_t bytes = 0;
+  for (const v1::RunFile& file : run.files()) bytes += file.size();
+  return bytes;
+}
 
 // A run status's name ("SUCCEEDED").
 std::string StatusName(v1::RunStatus status);

@@ -179,6 +179,7 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::ListWorkers(
                   for (v1::Worker& worker : page->workers)
                     *response->add_workers() = std::move(worker);
                   response->set_next_page_token(page->next_page_token);
+                  response->set_leasing_paused(scheduler_->LeasingPaused());
                   return grpc::Status::OK;
                 });
 }
@@ -400,6 +401,23 @@ grpc::ServerUnaryReactor* AdminServiceImpl::Backup(
     response->set_bytes_copied(taken->bytes_copied);
     response->set_took_ms(absl::ToInt64Milliseconds(taken->took));
     return grpc::Status::OK;
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::CollectGarbage(
+    grpc::CallbackServerContext* context,
+    const v1::CollectGarbageRequest* request,
+    v1::CollectGarbageResponse* response) {
+  return OnPool(context, &pool_, "CollectGarbage", [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kAdminister);
+    if (request->sweep().size() > 256) {
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("sweep must be an id or a name of at most 256 "
+                       "bytes, got ",
+                       request->sweep().size(), " bytes"));
+    }
+    return Reply(scheduler_->CollectGarbage(*request), response);
   });
 }
 

@@ -190,6 +190,10 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
   grpc::ServerUnaryReactor* Backup(grpc::CallbackServerContext* context,
                                    const v1::BackupRequest* request,
                                    v1::BackupResponse* response) override;
+  grpc::ServerUnaryReactor* CollectGarbage(
+      grpc::CallbackServerContext* context,
+      const v1::CollectGarbageRequest* request,
+      v1::CollectGarbageResponse* response) override;
 
  private:
   Scheduler* const scheduler_;

@@ -114,6 +114,7 @@ void AddTeacher(const v1::Run& run, const std::string& name,
     t->set_top1(it->second);
   }
   *t->mutable_results() = run.results();
+  t->set_file_bytes(FileBytes(run));
 }
 
 void AddMember(const v1::Run& run,
@@ -133,6 +134,7 @@ void AddMember(const v1::Run& run,
     row->set_top1(top1->second);
   }
   *row->mutable_results() = run.results();
+  row->set_file_bytes(FileBytes(run));
 }
 
 }  // namespace
@@ -357,6 +359,8 @@ absl::StatusOr<v1::SweepResults> Sweeps::Results(const std::string& ref) {
   // the order the sweep expanded them (grid members included).
   for (const v1::Run* run : NewestByMember(*runs, v1::DISTILL))
     AddMember(*run, teacher_name, &results);
+  for (const v1::Run& run : *runs)
+    results.set_file_bytes(results.file_bytes() + FileBytes(run));
   return results;
 }
 

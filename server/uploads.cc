@@ -25,8 +25,11 @@ bool IsFileName(const std::string& name) {
 // stranger's stream cannot fill the disk past its own declared size.
 class BoundedWriter final : public RunFileWriter {
  public:
-  BoundedWriter(std::unique_ptr<RunFileWriter> writer, int64_t limit)
-      : writer_(std::move(writer)), limit_(limit) {}
+  BoundedWriter(std::unique_ptr<RunFileWriter> writer, int64_t limit,
+                DiskGuard::Reservation reservation)
+      : writer_(std::move(writer)),
+        limit_(limit),
+        reservation_(std::move(reservation)) {}
   absl::Status Append(std::string_view data) override {
     if (writer_->size() + int64_t(data.size()) > limit_) {
       return absl::InvalidArgumentError(
@@ -44,6 +47,8 @@ class BoundedWriter final : public RunFileWriter {
  private:
   std::unique_ptr<RunFileWriter> writer_;
   const int64_t limit_;
+  // The disk space its header declared, held until it is dropped.
+  DiskGuard::Reservation reservation_;
 };
 
 }  // namespace
@@ -74,10 +79,16 @@ absl::StatusOr<std::unique_ptr<RunFileWriter>> Uploads::Begin(
         core_.CurrentLeaseLocked(header.run_id(), header.attempt(), caller);
     if (!run.ok()) return run.status();
   }
+  // Refused before its first chunk when it cannot fit: the worker keeps
+  // its file and tries again, instead of sending bytes for nothing.
+  absl::StatusOr<DiskGuard::Reservation> space =
+      core_.disk().Reserve(header.size());
+  if (!space.ok()) return space.status();
   absl::StatusOr<std::unique_ptr<RunFileWriter>> writer =
       core_.run_files().NewWriter();
   if (!writer.ok()) return writer.status();
-  return std::make_unique<BoundedWriter>(*std::move(writer), header.size());
+  return std::make_unique<BoundedWriter>(*std::move(writer), header.size(),
+                                         *std::move(space));
 }
 
 absl::Status Uploads::Finish(const v1::RunFileHeader& header,

@@ -270,6 +270,10 @@ TEST_F(VerbsTest, EveryVerbWithItsOutputAndExitCode) {
       {{"submit", Path("teacher.yaml")}, 0, "run 4 QUEUED"},
       {{"runs", "list"}, 0, "TRAIN_TEACHER"},
       {{"runs", "show", "1"}, 0, "eval/top1 = 0.7000"},
+      {{"runs", "show", "1"}, 0, "run files held: 51 B"},
+      {{"results", "verbs"}, 0, "run files: 51 B held by the sweep's runs"},
+      {{"gc", "--dry-run"}, 0, "would drop 0 run files, 0 B to free; 51 B"},
+      {{"gc", "--sweep=verbs"}, 0, "dropped 0 run files"},
       {{"runs", "metrics", "1"}, 0, "step,epoch,attempt,key,value,time_ms"},
       {{"runs", "metrics", "1", "--out", Path("m.csv")}, 0, "(4 points)"},
       {{"watch", "1"}, 0, "run 1 (teacher) SUCCEEDED"},
@@ -305,6 +309,7 @@ TEST_F(VerbsTest, EveryVerbWithItsOutputAndExitCode) {
       {{"compare", "1"}, 2, "2 required"},
       {{"runs", "show", "999"}, 3, "NOT_FOUND"},
       {{"results", "nosuch"}, 3, "NOT_FOUND"},
+      {{"gc", "-n", "--sweep", "nosuch"}, 3, "NOT_FOUND"},
   };
   for (const Case& c : cases) {
     const Result r = Cli(c.args);
@@ -379,6 +384,30 @@ TEST_F(VerbsTest, BashCompletesVerbsAndFlags) {
   EXPECT_THAT(complete("distill runs list --wh", 3), HasSubstr("--where"));
   EXPECT_EQ(complete("distill runs list --format c", 4), "csv\n");
   EXPECT_THAT(complete("distill tokens create --ro", 3), HasSubstr("--role"));
+}
+
+}  // namespace
+}  // namespace distill
+
+namespace distill {
+namespace {
+
+// `workers list` says why no run is leased when the coordinator's disk is
+// below --min_free_disk (here a floor no disk reaches).
+TEST(WorkersListTest, SaysWhyLeasingIsPaused) {
+  TempDir temp("distill_paused_test");
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = (temp.path() / "data").string();
+  options.scheduler.min_free_disk_bytes = int64_t{1} << 60;
+  auto coordinator = Coordinator::Start(options);
+  ASSERT_TRUE(coordinator.ok()) << coordinator.status();
+  std::ostringstream out, err;
+  auto channel = *Dial((*coordinator)->address(), {}, "");
+  ASSERT_EQ(RunCli({"workers", "list"}, channel, out, err), 0) << err.str();
+  EXPECT_THAT(out.str(), HasSubstr("leasing paused: no run is leased: the "
+                                   "data directory's disk has"));
+  EXPECT_THAT(out.str(), HasSubstr("below --min_free_disk 1048576.0 TiB"));
 }
 
 }  // namespace

@@ -39,10 +39,11 @@ class DiskTest : public ::testing::Test {
     if (mounted_) ::umount2(mount_.c_str(), MNT_DETACH);
   }
 
-  void Start() {
+  void Start(int64_t min_free_disk_bytes = 0) {
     CoordinatorOptions options;
     options.listen_address = "127.0.0.1:0";
     options.data_dir = (mount_ / "data").string();
+    options.scheduler.min_free_disk_bytes = min_free_disk_bytes;
     auto coordinator = Coordinator::Start(options);
     ASSERT_TRUE(coordinator.ok()) << coordinator.status();
     coordinator_ = *std::move(coordinator);
@@ -83,6 +84,33 @@ class DiskTest : public ::testing::Test {
     v1::LeaseRunResponse response;
     EXPECT_TRUE(workers_->LeaseRun(&context, request, &response).ok());
     return response.run();
+  }
+
+  // Registers a worker; its id.
+  std::string Register() {
+    grpc::ClientContext context;
+    v1::RegisterWorkerResponse worker;
+    EXPECT_TRUE(
+        workers_->RegisterWorker(&context, v1::RegisterWorkerRequest(), &worker)
+            .ok());
+    return worker.worker_id();
+  }
+
+  v1::LeaseRunResponse LeaseAs(const std::string& worker_id) {
+    grpc::ClientContext context;
+    v1::LeaseRunRequest request;
+    request.set_worker_id(worker_id);
+    v1::LeaseRunResponse response;
+    EXPECT_TRUE(workers_->LeaseRun(&context, request, &response).ok());
+    return response;
+  }
+
+  // Fills the disk with `bytes` of ballast.
+  void Ballast(int64_t bytes) {
+    std::ofstream out(mount_ / "ballast", std::ios::binary);
+    const std::string block(64 << 10, 'b');
+    for (int64_t at = 0; at < bytes; at += int64_t(block.size()))
+      out.write(block.data(), std::streamsize(block.size()));
   }
 
   grpc::Status Upload(const v1::Run& run, const std::string& data) {
@@ -141,7 +169,7 @@ TEST_F(DiskTest, AFullDiskRefusesWritesKeepsReadingAndRecovers) {
   grpc::Status upload = Upload(leased, std::string(512 << 10, 'r'));
   EXPECT_EQ(upload.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED)
       << upload.error_message();
-  EXPECT_THAT(upload.error_message(), ::testing::HasSubstr("disk is full"));
+  EXPECT_THAT(upload.error_message(), ::testing::HasSubstr("does not fit"));
   // The database's pages run out within a few submissions.
   int accepted = 1;
   grpc::Status refused;
@@ -168,6 +196,63 @@ TEST_F(DiskTest, AFullDiskRefusesWritesKeepsReadingAndRecovers) {
               std::string::npos)
         << entry.path();
   }
+}
+
+// --min_free_disk on a real disk: a 16 MiB tmpfs with a floor of 8 MiB.
+TEST_F(DiskTest, BelowTheFloorLeasingPausesAndUploadsThatCannotFitAreRefused) {
+  fs::create_directories(mount_);
+  if (::mount("tmpfs", mount_.c_str(), "tmpfs", 0, "size=16m") != 0) {
+    GTEST_SKIP() << "cannot mount a tmpfs (needs root): "
+                 << std::strerror(errno);
+  }
+  mounted_ = true;
+  Start(int64_t{8} << 20);
+  v1::Run first, second;
+  ASSERT_TRUE(Submit(&first).ok());
+  ASSERT_TRUE(Submit(&second).ok());
+  const std::string a = Register();
+  const std::string b = Register();
+  const v1::Run training = LeaseAs(a).run();
+  ASSERT_EQ(training.id(), first.id());
+
+  Ballast(int64_t{12} << 20);  // About 4 MiB left.
+  const v1::LeaseRunResponse waiting = LeaseAs(b);
+  EXPECT_FALSE(waiting.has_run());
+  EXPECT_THAT(waiting.paused_reason(),
+              ::testing::HasSubstr("below --min_free_disk 8.0 MiB"));
+  {
+    grpc::ClientContext context;
+    v1::ListWorkersResponse listed;
+    ASSERT_TRUE(
+        experiments_->ListWorkers(&context, v1::ListWorkersRequest(), &listed)
+            .ok());
+    EXPECT_THAT(listed.leasing_paused(),
+                ::testing::HasSubstr("below --min_free_disk"));
+  }
+  // An upload whose header declares more than is free is refused on its
+  // header alone (no chunk sent), and leaves nothing on the disk.
+  {
+    grpc::ClientContext context;
+    v1::UploadRunFileResponse response;
+    auto writer = workers_->UploadRunFile(&context, &response);
+    v1::RunFileChunk chunk;
+    chunk.mutable_header()->set_run_id(training.id());
+    chunk.mutable_header()->set_attempt(training.attempt());
+    chunk.mutable_header()->set_sha256(Sha256Hex("x"));
+    chunk.mutable_header()->set_size(int64_t{6} << 20);
+    writer->Write(chunk);
+    writer->WritesDone();
+    grpc::Status refused = writer->Finish();
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
+    EXPECT_THAT(refused.error_message(),
+                ::testing::HasSubstr("an upload of 6.0 MiB does not fit"));
+  }
+  EXPECT_TRUE(fs::is_empty(mount_ / "data/run-files"));
+  // The run already training finishes: its file fits.
+  EXPECT_TRUE(Upload(training, std::string(1 << 20, 'r')).ok());
+
+  fs::remove(mount_ / "ballast");
+  EXPECT_EQ(LeaseAs(b).run().id(), second.id());
 }
 
 TEST_F(DiskTest, AReadOnlyDiskRefusesWritesAndLosesNothing) {

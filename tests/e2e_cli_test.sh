@@ -151,5 +151,25 @@ diff "$work/runs.before" "$work/runs.after" || fail "the restore lists other run
 grep -q "run files, each checked" "$work/coordinator.log" || fail "$(cat "$work/coordinator.log")"
 echo "e2e: backup and restore: $(cat "$work/backup.out")"
 
+# Retention: the restored coordinator, started again with --keep_best=3
+# (the sweep sets no policy of its own), keeps the checkpoints of the
+# sweep's 3 best students and of its teacher; the other 5 go.
+kill -TERM "$coordinator_pid"; wait "$coordinator_pid" || true
+coordinator_data=$work/restored start_coordinator --keep_best=3
+"$distill" gc --dry-run >"$work/gc.plan" || fail "gc --dry-run: $(cat "$work/gc.plan")"
+grep -q "^would drop 5 run files" "$work/gc.plan" || fail "gc --dry-run: $(cat "$work/gc.plan")"
+"$distill" gc >"$work/gc.out" || fail "gc: $(cat "$work/gc.out")"
+grep -q "^dropped 5 run files" "$work/gc.out" || fail "gc: $(cat "$work/gc.out")"
+dropped=$(awk '/^dropped run/ {print $3; exit}' "$work/gc.out")
+"$distill" runs show "$dropped" | grep -q "retention: checkpoint (.*) dropped at .*best by eval/top1" ||
+  fail "runs show $dropped: $("$distill" runs show "$dropped")"
+set +e
+"$distill" download "$dropped" checkpoint "$work/gone.pt" 2>"$work/gone.err"; rc=$?
+set -e
+[ "$rc" = 3 ] || fail "download of a dropped checkpoint exited $rc: $(cat "$work/gone.err")"
+"$distill" gc --dry-run | grep -q "^would drop 0 run files" || fail "a second gc finds more"
+"$distill" results e2e | grep -q "^run files: .* held by the sweep's runs" || fail "results shows no bytes"
+echo "e2e: retention: $(tail -1 "$work/gc.out")"
+
 cat "$work/results.after"
 echo "e2e: 1 passed, 0 failed"

@@ -48,12 +48,12 @@ class SchedulerTest : public ::testing::Test {
 
   // The scheduler over the database at `database`, run files in `files`,
   // and one registered worker.
-  void Start(const std::string& database, const std::filesystem::path& files) {
+  void Start(const std::string& database, const std::filesystem::path& files,
+             SchedulerOptions options = {60'000, 10'000}) {
     store_ = *Store::OpenSqlite(database);
     run_files_ = *RunFileStore::OpenDirectory(files.string());
-    scheduler_ =
-        std::make_unique<Scheduler>(store_.get(), run_files_.get(), &clock_,
-                                    SchedulerOptions{60'000, 10'000});
+    scheduler_ = std::make_unique<Scheduler>(store_.get(), run_files_.get(),
+                                             &clock_, options);
     v1::RegisterWorkerRequest request;
     request.set_hostname("gpu1");
     worker_ = scheduler_->RegisterWorker(request)->worker_id();

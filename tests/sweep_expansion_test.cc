@@ -219,6 +219,11 @@ INSTANTIATE_TEST_SUITE_P(
                 "max_concurrent must be in [0, 1000], got -1"},
         Refusal{"priority", "priority: 5000\n",
                 "priority must be in [-1000, 1000], got 5000"},
+        Refusal{"retention_keep_best", "retention: {keep_best: -1}\n",
+                "retention.keep_best must be in [0, 100000], got -1"},
+        Refusal{"retention_by", "retention: {by: \"top 1\"}\n",
+                "retention.by must be a result key of 1 to 64 letters, "
+                "digits and _./- (e.g. eval/top1), got \"top 1\""},
         Refusal{"unknown_enum",
                 "grid: [{path: optimizer.kind, values: [adam]}]\n",
                 "\"adam\" is not one of OPTIMIZER_KIND_UNSPECIFIED, SGD, "

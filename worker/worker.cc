@@ -242,6 +242,13 @@ absl::StatusOr<bool> Worker::ServeOne(absl::Duration wait) {
     DISTILL_LOG(INFO) << "the coordinator asks this worker to drain";
     drain_from_coordinator_ = true;
   }
+  if (response.paused_reason() != paused_reason_) {
+    paused_reason_ = response.paused_reason();
+    if (!paused_reason_.empty()) {
+      DISTILL_LOG(WARNING) << "the coordinator says " << paused_reason_
+                           << "; this worker waits";
+    }
+  }
   if (!response.has_run()) return false;
   const v1::Run& run = response.run();
   DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()

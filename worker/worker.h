@@ -106,6 +106,9 @@ class Worker {
   const std::atomic<bool>* drain_signal_ = nullptr;
   // The coordinator asked for a drain.
   std::atomic<bool> drain_from_coordinator_{false};
+  // Why the coordinator leases nothing for now, as it last said (logged
+  // when it changes).
+  std::string paused_reason_;
   std::optional<absl::Time> drain_since_;  // Training thread only.
   // The LeaseRun long-poll in flight, for a drain to cancel.
   absl::Mutex poll_mu_;
