@@ -2,6 +2,11 @@
 # order as kMigrations. Run at build time so a changed file is re-embedded.
 file(GLOB sql_files "${SOURCE_DIR}/[0-9][0-9][0-9]_*.sql")
 list(SORT sql_files)
+# DROP_NEWEST: the schema one migration older (the previous release's, for
+# tests/e2e_upgrade_test.sh).
+if(DROP_NEWEST)
+  list(POP_BACK sql_files)
+endif()
 set(body "")
 foreach(f ${sql_files})
   file(READ "${f}" sql)

@@ -167,6 +167,12 @@ absl::Status SqliteStore::Migrate(const std::vector<Migration>& migrations) {
           if (absl::Status s = insert.Bind({v}); !s.ok()) return s;
           if (absl::Status s = insert.Run(); !s.ok()) return s;
         }
+        if (current > 0 && current < newest) {
+          DISTILL_LOG(INFO)
+              << "database schema migrated from version " << current << " to "
+              << newest << " (" << migrations[current].name << " to "
+              << migrations[newest - 1].name << ")";
+        }
         version_ = int(newest);
         return absl::OkStatus();
       },

@@ -23,11 +23,12 @@ free_port() {
 }
 
 # start_coordinator [FLAG...]: sets $coordinator_pid and DISTILL_COORDINATOR.
-# Its data directory is $work/data, or $coordinator_data when set.
+# Its data directory is $work/data, or $coordinator_data when set; its
+# binary $coordinator_binary when set.
 # With tokens (the default) the CLI gets the admin token the coordinator
 # made (DISTILL_TOKEN_FILE) and workers $work/worker.token (--token_file).
 start_coordinator() {
-  "$build/server/distill-coordinator" --listen=127.0.0.1:0 --data_dir="${coordinator_data:-$work/data}" \
+  "${coordinator_binary:-$build/server/distill-coordinator}" --listen=127.0.0.1:0 --data_dir="${coordinator_data:-$work/data}" \
     --worker_token_file="$work/worker.token" "$@" >"$work/coordinator.log" 2>&1 &
   coordinator_pid=$!
   pids+=("$coordinator_pid")
