@@ -6,12 +6,17 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "common/sha256.h"
 #include "server/backups.h"
 #include "server/clock.h"
@@ -174,6 +179,81 @@ TEST_F(BackupTest, AKilledBackupLeavesTheEarlierOnesWhole) {
   ASSERT_TRUE(PruneBackups(backups_.string(), 5).ok());
   EXPECT_FALSE(fs::exists(backups_ / ".partial-1970-01-01T00-03-20.000Z"));
   EXPECT_FALSE(fs::exists(backups_ / "files" / "0123.tmp"));
+}
+
+// A real kill -9 of a process taking a backup, mid-copy: the earlier
+// backup restores whole, the killed one is no snapshot, and the next one
+// (after the "coordinator" restarts) is whole and clears what was left.
+TEST_F(BackupTest, AKillNineMidBackupLeavesTheEarlierOnesWholeAndTheNextGood) {
+  AddRun(v1::SUCCEEDED, 5, "the first run");
+  auto good = Backup(absl::FromUnixSeconds(100));
+  ASSERT_TRUE(good.ok()) << good.status();
+  const std::string at_good = Listing(*store_);
+  for (int i = 0; i < 100; ++i) {  // 100 MiB of new run files.
+    AddRun(v1::SUCCEEDED, 2, std::string(1 << 20, char('a' + i % 26)) +
+                                 std::to_string(i));
+  }
+  const std::string at_kill = Listing(*store_);
+  // The database has one owner at a time: the child takes it over.
+  store_.reset();
+  const auto pool_files = [&] {
+    int n = 0;
+    for (const auto& entry : fs::directory_iterator(backups_ / "files"))
+      n += entry.path().extension() != ".tmp";
+    return n;
+  };
+  const int before = pool_files();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto store = Store::OpenSqlite((data_ / "distill.db").string());
+    if (!store.ok()) ::_exit(2);
+    store_ = *std::move(store);
+    ::_exit(Backup(absl::FromUnixSeconds(200)).ok() ? 0 : 1);
+  }
+  // Killed once a few of the new files are in the pool, before the end.
+  const absl::Time give_up = absl::Now() + absl::Seconds(60);
+  while (pool_files() < before + 3 && absl::Now() < give_up)
+    absl::SleepFor(absl::Microseconds(200));
+  ASSERT_EQ(::kill(child, SIGKILL), 0);
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the backup ended before the kill";
+  const int copied_before_kill = pool_files() - before;
+  EXPECT_LT(copied_before_kill, 100) << "the kill came after the copy";
+  EXPECT_EQ(ListSnapshots(backups_.string()),
+            std::vector<std::string>{good->snapshot});
+  EXPECT_FALSE(fs::exists(backups_ / "1970-01-01T00-03-20.000Z"));
+
+  auto restored =
+      RestoreBackup(good->snapshot, (temp_.path() / "restored").string());
+  ASSERT_TRUE(restored.ok()) << restored.status();
+  EXPECT_EQ(Listing(**Store::OpenSqlite(
+                (temp_.path() / "restored" / "distill.db").string())),
+            at_good);
+
+  // The restarted owner's next backup copies the rest and is whole.
+  store_ = *Store::OpenSqlite((data_ / "distill.db").string());
+  auto next = Backup(absl::FromUnixSeconds(300));
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->files, 101);
+  // Only what the killed one had not copied whole (its half-copied file
+  // again).
+  EXPECT_EQ(next->files_copied, 100 - copied_before_kill);
+  ASSERT_TRUE(PruneBackups(backups_.string(), 5).ok());
+  for (const auto& entry : fs::directory_iterator(backups_)) {
+    EXPECT_FALSE(entry.path().filename().string().starts_with("."))
+        << entry.path();
+  }
+  for (const auto& entry : fs::directory_iterator(backups_ / "files"))
+    EXPECT_NE(entry.path().extension(), ".tmp") << entry.path();
+  auto whole =
+      RestoreBackup(next->snapshot, (temp_.path() / "restored2").string());
+  ASSERT_TRUE(whole.ok()) << whole.status();
+  EXPECT_EQ(whole->files, 101);
+  EXPECT_EQ(Listing(**Store::OpenSqlite(
+                (temp_.path() / "restored2" / "distill.db").string())),
+            at_kill);
 }
 
 TEST_F(BackupTest, PruningKeepsTheNewestAndTheFilesTheyName) {
