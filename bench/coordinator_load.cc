@@ -31,6 +31,7 @@
 #include "common/api.h"
 #include "common/metric_keys.h"
 #include "common/token.h"
+#include "distill/v1/admin_service.grpc.pb.h"
 #include "distill/v1/experiment_service.grpc.pb.h"
 #include "distill/v1/worker_service.grpc.pb.h"
 #include "server/migrations.h"
@@ -688,6 +689,141 @@ void Query() {
   }
 }
 
+// LeaseRun and GetRun latencies (ms) over `seconds` while 16 workers report
+// every 100 ms, 4 lease and hand back and one client reads a run; with
+// `backups`, AdminService.Backup called back to back all the while (each
+// one's time in `backup_ms`).
+struct Latencies {
+  std::vector<double> lease, get, report, backup_ms;
+  int64_t backup_bytes = 0;
+};
+
+void MeasureWhile(std::vector<std::unique_ptr<FakeWorker>>& reporters,
+                  std::vector<std::unique_ptr<FakeWorker>>& leasers,
+                  bool backups, Latencies* out) {
+  std::atomic<bool> stop{false};
+  absl::Mutex mu;
+  std::vector<std::thread> threads;
+  for (auto& leaser : leasers) {
+    threads.emplace_back([&, w = leaser.get()] {
+      std::vector<double> mine;
+      std::mt19937 random(std::hash<std::string>()(w->id));
+      while (!stop) {
+        mine.push_back(w->Lease(0));
+        absl::SleepFor(absl::Milliseconds(
+            std::uniform_int_distribution<int>(0, 100)(random)));
+        if (w->run.id() != 0) w->Release();
+      }
+      absl::MutexLock lock(&mu);
+      out->lease.insert(out->lease.end(), mine.begin(), mine.end());
+    });
+  }
+  threads.emplace_back([&] {
+    auto stub = ExperimentService::NewStub(NewChannel(8100));
+    v1::GetRunRequest request;
+    request.set_id(reporters[0]->run.id());
+    std::vector<double> mine;
+    while (!stop) {
+      grpc::ClientContext context;
+      Authorize(&context, g_admin_token);
+      v1::Run run;
+      const absl::Time start = absl::Now();
+      grpc::Status s = stub->GetRun(&context, request, &run);
+      if (!s.ok()) Die("GetRun", s);
+      mine.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    absl::MutexLock lock(&mu);
+    out->get.insert(out->get.end(), mine.begin(), mine.end());
+  });
+  if (backups) {
+    threads.emplace_back([&] {
+      auto stub = v1::AdminService::NewStub(NewChannel(8200));
+      while (!stop) {
+        grpc::ClientContext context;
+        Authorize(&context, g_admin_token);
+        v1::BackupResponse taken;
+        grpc::Status s =
+            stub->Backup(&context, v1::BackupRequest(), &taken);
+        if (!s.ok()) Die("Backup", s);
+        absl::MutexLock lock(&mu);
+        out->backup_ms.push_back(double(taken.took_ms()));
+        out->backup_bytes = taken.database_bytes();
+      }
+    });
+  }
+  // For --seconds; then stops the others.
+  Ingested in = Report(reporters, stop, 100);
+  for (std::thread& t : threads) t.join();
+  out->report.insert(out->report.end(), in.latencies.begin(),
+                     in.latencies.end());
+}
+
+// A backup of a database of 1,000 runs and 10^6 metric points while
+// workers report and lease: its time, and LeaseRun / GetRun with it
+// against without it, in alternating rounds. Needs a coordinator with
+// --backup_dir and an admin token.
+void BackupUnderLoad(int* next_client) {
+  auto reporters = LeasingWorkers(16, *next_client);
+  *next_client += 16;
+  SubmitRuns(1000 - 16);
+  std::vector<std::unique_ptr<FakeWorker>> leasers;
+  for (int i = 0; i < 4; ++i)
+    leasers.push_back(std::make_unique<FakeWorker>((*next_client)++));
+  // 10^6 points: 16 workers x 63 reports of 1,000 (the last ones short).
+  std::vector<std::thread> fill;
+  for (auto& reporter : reporters) {
+    fill.emplace_back([w = reporter.get()] {
+      v1::ReportMetricsRequest request;
+      request.set_run_id(w->run.id());
+      request.set_attempt(w->run.attempt());
+      for (int i = 0; i < 63; ++i) {
+        request.clear_points();
+        FillPoints(i < 62 ? 1000 : 500, int64_t{i} * 1000, &request);
+        grpc::ClientContext context;
+        Authorize(&context, g_worker_token);
+        v1::ReportMetricsResponse response;
+        grpc::Status s = w->stub->ReportMetrics(&context, request, &response);
+        if (!s.ok()) Die("ReportMetrics", s);
+      }
+    });
+  }
+  for (std::thread& t : fill) t.join();
+  // Then as workers training report: 50 points every 100 ms each (8,000
+  // points/s in all), so that the database stays near its size.
+  absl::SetFlag(&FLAGS_points_per_report, 50);
+  Latencies without, with;
+  for (int round = 0; round < 4; ++round) {
+    MeasureWhile(reporters, leasers, round % 2 == 1,
+                 round % 2 == 1 ? &with : &without);
+  }
+  std::printf(
+      "backup of 1,000 runs and 1,000,000 metric points (database %.1f MB "
+      "at the last) while 16 workers report 50 points every 100 ms and 4 "
+      "lease: %zu backups, p50 %.0f ms, max %.0f ms\n",
+      double(with.backup_bytes) / 1e6, with.backup_ms.size(),
+      Percentile(with.backup_ms, 0.5), Percentile(with.backup_ms, 1.0));
+  std::printf(
+      "  LeaseRun without / during backups: p50 %.2f / %.2f ms, p99 %.2f / "
+      "%.2f ms (%zu / %zu calls)\n",
+      Percentile(without.lease, 0.5), Percentile(with.lease, 0.5),
+      Percentile(without.lease, 0.99), Percentile(with.lease, 0.99),
+      without.lease.size(), with.lease.size());
+  std::printf(
+      "  GetRun   without / during backups: p50 %.2f / %.2f ms, p99 %.2f / "
+      "%.2f ms (%zu / %zu calls)\n",
+      Percentile(without.get, 0.5), Percentile(with.get, 0.5),
+      Percentile(without.get, 0.99), Percentile(with.get, 0.99),
+      without.get.size(), with.get.size());
+  std::printf(
+      "  ReportMetrics (50 points) without / during backups: p50 %.2f / "
+      "%.2f ms, p99 %.2f / %.2f ms (%zu / %zu calls)\n",
+      Percentile(without.report, 0.5), Percentile(with.report, 0.5),
+      Percentile(without.report, 0.99), Percentile(with.report, 0.99),
+      without.report.size(), with.report.size());
+  for (auto& w : reporters) w->Fail();
+}
+
 int Main() {
   absl::StatusOr<std::string> admin =
       ReadTokenFile(absl::GetFlag(FLAGS_admin_token_file));
@@ -711,6 +847,7 @@ int Main() {
 
   // Ingestion with 1, 4, 16 and 32 workers reporting at once.
   int next_client = 0;
+  if (wanted("backup")) BackupUnderLoad(&next_client);
   for (const int n : {1, 4, 16, 32}) {
     if (!wanted("ingest")) break;
     auto workers = LeasingWorkers(n, next_client);

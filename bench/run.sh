@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark ratios, each measured side by side in one run on this
 # machine (2 threads each). Usage:
-# bench/run.sh [student|distill|loader|sweep|earlystop|coordinator|query|report|all]
+# bench/run.sh [student|distill|loader|sweep|earlystop|coordinator|backup|query|report|all]
 #   student  the student's training step (ResNet-18, small stem, batch 128,
 #            28x28) in the engine against PyTorch's Python API: images/s of
 #            the median step over PAIRS (default 30) steps taken in lockstep,
@@ -33,6 +33,11 @@
 #            SECONDS_PER_FIGURE (5).
 #   report   `distill report` (and a live sweep page) of a 100-member sweep
 #            with 10^5 metric points: render time and size
+#   backup   one coordinator (its own) holding 1,000 runs and 10^6 metric
+#            points, backed up back to back while 16 fake workers report
+#            and 4 lease: the backup's time, and LeaseRun / GetRun p50 and
+#            p99 during backups against without, in alternating rounds of
+#            SECONDS_PER_FIGURE (5)
 #   query    `distill runs list` with filters (spec fields, member glob,
 #            kind, sort by a result, limit) over 10,000 runs in a database
 #            that also holds a run of 10^7 metric points: p50 / p95 ms
@@ -106,6 +111,25 @@ if [ "$what" = loader ] || [ "$what" = all ]; then
   echo "JPEG decode + augmentation, images/s on 2 threads (median of 3): $l [${loaded[*]}]"
   echo "student step at 224 px consumes, images/s (median of 3):         $c [${consumed[*]}]"
   awk -v l="$l" -v c="$c" 'BEGIN {printf "ratio loader / student step: %.1f\n", l / c}'
+fi
+
+if [ "$what" = backup ] || [ "$what" = all ]; then
+  bwork=$(mktemp -d /tmp/distill-bench-backup.XXXXXX)
+  port=${BENCH_PORT:-50093}
+  build/server/distill-coordinator --listen="127.0.0.1:$port" --data_dir="$bwork/data" \
+    --worker_token_file="$bwork/worker.token" --backup_dir="$bwork/backups" \
+    --backup_keep=2 2>"$bwork/coordinator.log" &
+  coordinator=$!
+  for _ in $(seq 100); do [ -s "$bwork/data/admin.token" ] && break; sleep 0.1; done
+  echo "online backup under load, $(nproc) cores, data on $(df --output=fstype "$bwork" | tail -1):"
+  status=0
+  build/bench/coordinator_load --target="127.0.0.1:$port" --coordinator_pid="$coordinator" \
+    --admin_token_file="$bwork/data/admin.token" --worker_token_file="$bwork/worker.token" \
+    --scratch_dir="$bwork" --seconds="${SECONDS_PER_FIGURE:-5}" --phases=backup || status=$?
+  kill "$coordinator"; wait "$coordinator" 2>/dev/null || true
+  [ "$status" = 0 ] || tail -20 "$bwork/coordinator.log" >&2
+  rm -rf "$bwork"
+  [ "$status" = 0 ] || exit "$status"
 fi
 
 if [ "$what" = coordinator ] || [ "$what" = query ] || [ "$what" = all ]; then

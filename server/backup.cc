@@ -47,8 +47,10 @@ absl::Status Fsync(const std::string& path) {
 
 // Copies `from` to the new file `to` through `to`.tmp, hashing the bytes:
 // DATA_LOSS when they are not `sha256`. `to` appears whole or not at all.
+// `paced`: at kBackupBytesPerSecond (a backup beside a serving
+// coordinator; a restore goes at full speed).
 absl::Status CopyChecked(const std::string& from, const std::string& to,
-                         const std::string& sha256) {
+                         const std::string& sha256, bool paced) {
   const int in = ::open(from.c_str(), O_RDONLY | O_CLOEXEC);
   if (in < 0) {
     return errno == ENOENT ? absl::DataLossError(absl::StrCat(
@@ -66,6 +68,8 @@ absl::Status CopyChecked(const std::string& from, const std::string& to,
   Sha256 hash;
   absl::Status status;
   char buffer[1 << 16];
+  const absl::Time start = absl::Now();
+  int64_t written = 0;
   while (status.ok()) {
     const ssize_t n = ::read(in, buffer, sizeof buffer);
     if (n < 0 && errno == EINTR) continue;
@@ -74,6 +78,10 @@ absl::Status CopyChecked(const std::string& from, const std::string& to,
     hash.Update(std::string_view(buffer, size_t(n)));
     if (::write(out, buffer, size_t(n)) != n) {
       status = IoError("cannot write " + temp, errno);
+    }
+    written += n;
+    if (paced && written % (int64_t{4} << 20) < n) {
+      PaceBackupWrites(out, start, written);
     }
   }
   if (status.ok() && ::fsync(out) != 0) {
@@ -154,7 +162,8 @@ absl::Status CopyNewFiles(const std::vector<ManifestEntry>& entries,
     std::error_code ec;
     if (fs::exists(to, ec)) continue;
     if (absl::Status s =
-            CopyChecked(run_files_dir + "/" + e.sha256, to, e.sha256);
+            CopyChecked(run_files_dir + "/" + e.sha256, to, e.sha256,
+                        /*paced=*/true);
         !s.ok()) {
       return s;
     }
@@ -165,6 +174,18 @@ absl::Status CopyNewFiles(const std::vector<ManifestEntry>& entries,
 }
 
 }  // namespace
+
+void PaceBackupWrites(int fd, absl::Time start, int64_t written) {
+  if (fd >= 0) {
+    ::sync_file_range(fd, 0, 0,
+                      SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+                          SYNC_FILE_RANGE_WAIT_AFTER);
+  }
+  const absl::Time due =
+      start + absl::Seconds(double(written) / double(kBackupBytesPerSecond));
+  const absl::Time now = absl::Now();
+  if (due > now) absl::SleepFor(due - now);
+}
 
 absl::StatusOr<BackupResult> TakeBackup(Store& reader, RunFileStore& files,
                                         const std::string& run_files_dir,
@@ -301,7 +322,7 @@ absl::StatusOr<RestoreResult> RestoreInto(const std::string& snapshot,
     if (absl::Status s = CopyChecked(
             pool + "/" + e.sha256,
             data_dir + "/" + std::string(kRunFilesDir) + "/" + e.sha256,
-            e.sha256);
+            e.sha256, /*paced=*/false);
         !s.ok()) {
       return s;
     }

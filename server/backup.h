@@ -33,6 +33,17 @@ struct BackupResult {
   absl::Duration took;
 };
 
+// A backup writes at most this many bytes a second, each few MiB sent to
+// the disk before the next (README "Backup and restore": what a backup
+// costs the coordinator's leases).
+inline constexpr int64_t kBackupBytesPerSecond = 100'000'000;
+
+// After `written` bytes a backup wrote to `fd` since `start`: sends them
+// to the disk (sync_file_range, data only: no journal commit, so that the
+// coordinator's own fsyncs never queue behind a backup's backlog) and
+// sleeps as long as kBackupBytesPerSecond asks. fd < 0: only the sleep.
+void PaceBackupWrites(int fd, absl::Time start, int64_t written);
+
 // Snapshots `reader` (a reader of the coordinator's store: the writer
 // never waits for it) into a new snapshot of `backup_dir` named by `now`,
 // with the run files it names (in `files`, the directory `run_files_dir`)
