@@ -98,11 +98,15 @@ absl::StatusOr<v1::CollectGarbageResponse> PlanOn(Store& store,
 
   std::map<int64_t, std::string> drop;  // Run id: why its checkpoint goes.
   std::map<int64_t, std::vector<const v1::Run*>> students;  // By sweep.
+  std::map<int64_t, std::vector<const v1::Run*>> teachers;  // By sweep.
   std::map<int64_t, const v1::Run*> by_id;
   for (const v1::Run& run : *runs) {
     by_id[run.id()] = &run;
     if (Ended(run.status())) {
       drop[run.id()] = absl::StrCat("the run ended ", StatusName(run.status()));
+    } else if (run.status() == v1::SUCCEEDED &&
+               run.spec().kind() == v1::TRAIN_TEACHER && run.sweep_id() != 0) {
+      teachers[run.sweep_id()].push_back(&run);
     } else if (run.status() == v1::SUCCEEDED &&
                run.spec().kind() == v1::DISTILL && run.sweep_id() != 0) {
       students[run.sweep_id()].push_back(&run);
@@ -112,6 +116,19 @@ absl::StatusOr<v1::CollectGarbageResponse> PlanOn(Store& store,
     absl::StatusOr<v1::Sweep> sweep = store.GetSweep(sweep_id);
     if (!sweep.ok()) return sweep.status();
     RankSweep(*sweep, default_keep_best, std::move(members), &drop);
+  }
+  for (const auto& [sweep_id, sweep_teachers] : teachers) {
+    absl::StatusOr<v1::Sweep> sweep = store.GetSweep(sweep_id);
+    if (!sweep.ok()) return sweep.status();
+    if (!sweep->spec().retention().drop_teachers() ||
+        sweep->tags().contains(kKeepTag)) {
+      continue;
+    }
+    for (const v1::Run* teacher : sweep_teachers) {
+      drop[teacher->id()] = absl::StrCat(
+          "a teacher of sweep ", sweep_id,
+          " no waiting, queued or running run needs (drop_teachers)");
+    }
   }
 
   v1::CollectGarbageResponse plan;

@@ -1,8 +1,6 @@
 #include "server/scheduler.h"
 
 #include "absl/strings/str_cat.h"
-#include "common/provenance.h"
-#include "common/run_files.h"
 #include "common/validation.h"
 
 namespace distill {
@@ -46,15 +44,9 @@ absl::StatusOr<v1::Run> Scheduler::SubmitRun(
                        " run that is ", StatusName(student->status()),
                        "; EVALUATE needs a SUCCEEDED DISTILL run"));
     }
-    if (absl::StatusOr<RunFileRecord> checkpoint =
-            store.FindRunFile(student->id(), kCheckpointFile);
-        absl::IsNotFound(checkpoint.status())) {
-      auto dropped = student->provenance().find(provenance::kRetention);
-      return absl::FailedPreconditionError(absl::StrCat(
-          "student_run_id ", spec.student_run_id(), " has no checkpoint",
-          dropped == student->provenance().end()
-              ? ""
-              : absl::StrCat(": ", dropped->second)));
+    if (absl::Status s = core_.CheckpointKeptLocked(*student, "student_run_id");
+        !s.ok()) {
+      return s;
     }
   }
   if (spec.kind() != v1::TRAIN_TEACHER && spec.teacher().run_id() != 0) {

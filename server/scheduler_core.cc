@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/api.h"
 #include "common/log.h"
+#include "common/provenance.h"
 #include "common/run_files.h"
 #include "common/run_status.h"
 
@@ -155,6 +156,10 @@ absl::StatusOr<v1::RunStatus> SchedulerCore::StatusBehindTeacherLocked(
   }
   switch (teacher->status()) {
     case v1::SUCCEEDED:
+      if (absl::Status s = CheckpointKeptLocked(*teacher, "teacher.run_id");
+          !s.ok()) {
+        return s;
+      }
       return v1::QUEUED;
     case v1::FAILED:
     case v1::CANCELLED:
@@ -165,6 +170,18 @@ absl::StatusOr<v1::RunStatus> SchedulerCore::StatusBehindTeacherLocked(
     default:
       return v1::WAITING;
   }
+}
+
+absl::Status SchedulerCore::CheckpointKeptLocked(const v1::Run& run,
+                                                 const char* field) {
+  absl::StatusOr<RunFileRecord> checkpoint =
+      store_->FindRunFile(run.id(), kCheckpointFile);
+  if (!absl::IsNotFound(checkpoint.status())) return checkpoint.status();
+  auto dropped = run.provenance().find(provenance::kRetention);
+  return absl::FailedPreconditionError(absl::StrCat(
+      field, " ", run.id(), " has no checkpoint",
+      dropped == run.provenance().end() ? ""
+                                        : absl::StrCat(": ", dropped->second)));
 }
 
 void SchedulerCore::OrphanLocked(const std::vector<std::string>& sha256s) {

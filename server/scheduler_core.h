@@ -126,6 +126,10 @@ class SchedulerCore {
   // an error when the teacher cannot ever serve.
   absl::StatusOr<v1::RunStatus> StatusBehindTeacherLocked(
       int64_t teacher_run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  // OK when `run` holds its checkpoint; else FAILED_PRECONDITION naming
+  // `field` and the run, and why it went (a retention policy dropped it).
+  absl::Status CheckpointKeptLocked(const v1::Run& run, const char* field)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
   // Within Write: these run files lose their last record; they go once the
   // transaction committed.
   void OrphanLocked(const std::vector<std::string>& sha256s)

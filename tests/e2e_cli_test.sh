@@ -158,9 +158,21 @@ kill -TERM "$coordinator_pid"; wait "$coordinator_pid" || true
 coordinator_data=$work/restored start_coordinator --keep_best=3
 "$distill" gc --dry-run >"$work/gc.plan" || fail "gc --dry-run: $(cat "$work/gc.plan")"
 grep -q "^would drop 5 run files" "$work/gc.plan" || fail "gc --dry-run: $(cat "$work/gc.plan")"
+"$distill" results e2e | grep '^run files:' >"$work/bytes.before"
 "$distill" gc >"$work/gc.out" || fail "gc: $(cat "$work/gc.out")"
 grep -q "^dropped 5 run files" "$work/gc.out" || fail "gc: $(cat "$work/gc.out")"
+"$distill" results e2e | grep '^run files:' >"$work/bytes.after"
 dropped=$(awk '/^dropped run/ {print $3; exit}' "$work/gc.out")
+# The 3 best students' checkpoints (the runs not dropped) still download,
+# and the teacher's.
+kept=0
+for run in $("$distill" runs list --sweep=1 --format=csv | awk -F, 'NR > 1 && $4 == "DISTILL" {print $1}'); do
+  grep -q "^dropped run $run " "$work/gc.out" && continue
+  "$distill" download "$run" checkpoint "$work/kept-$run.pt" >/dev/null || fail "kept run $run's checkpoint"
+  kept=$((kept + 1))
+done
+[ "$kept" = 3 ] || fail "$kept checkpoints kept, not 3"
+"$distill" download 1 checkpoint "$work/teacher.pt" >/dev/null || fail "the teacher's checkpoint went"
 "$distill" runs show "$dropped" | grep -q "retention: checkpoint (.*) dropped at .*best by eval/top1" ||
   fail "runs show $dropped: $("$distill" runs show "$dropped")"
 set +e
@@ -169,7 +181,7 @@ set -e
 [ "$rc" = 3 ] || fail "download of a dropped checkpoint exited $rc: $(cat "$work/gone.err")"
 "$distill" gc --dry-run | grep -q "^would drop 0 run files" || fail "a second gc finds more"
 "$distill" results e2e | grep -q "^run files: .* held by the sweep's runs" || fail "results shows no bytes"
-echo "e2e: retention: $(tail -1 "$work/gc.out")"
+echo "e2e: retention: $(sed -n 1p "$work/gc.plan") ...; $(tail -1 "$work/gc.out"); before: $(cat "$work/bytes.before"); after: $(cat "$work/bytes.after"); the 3 best students' and the teacher's checkpoints download"
 
 cat "$work/results.after"
 echo "e2e: 1 passed, 0 failed"

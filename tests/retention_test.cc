@@ -159,6 +159,36 @@ TEST_F(RetentionTest, ACheckpointAQueuedRunStartsFromIsKeptUntilItEnds) {
   EXPECT_THAT(Runs(Gc(false)), ElementsAre(students_[0].id()));
 }
 
+TEST_F(RetentionTest, ATeacherIsKeptWhileAStudentNeedsItAndByDefault) {
+  RunSweep(1);
+  EXPECT_THAT(Runs(Gc(true)),
+              ElementsAre(students_[0].id(), students_[2].id()));
+  // With drop_teachers, the teacher goes too once nothing needs it; a
+  // queued student of it keeps it.
+  v1::SweepSpec spec = SmallSweep("teachers");
+  spec.mutable_retention()->set_keep_best(1);
+  spec.mutable_retention()->set_drop_teachers(true);
+  ASSERT_TRUE(scheduler_->SubmitSweep(spec).ok());
+  const v1::Run teacher = Lease();
+  Succeed(teacher, "teacher of teachers", 0.9);
+  const v1::Run d = Lease();
+  Succeed(d, "D of teachers", 0.5);
+  // G (queued) needs the teacher.
+  EXPECT_THAT(Runs(Gc(true, "teachers")), ElementsAre());
+  Succeed(Lease(), "G of teachers", 0.8);
+  EXPECT_THAT(Runs(Gc(false, "teachers")), ElementsAre(teacher.id(), d.id()));
+  // A student submitted against it now is refused, saying why.
+  v1::ExperimentSpec student = LoneTeacher();
+  student.set_kind(v1::DISTILL);
+  student.clear_teacher();
+  student.mutable_teacher()->set_run_id(teacher.id());
+  student.mutable_losses()->set_ce(1);
+  absl::StatusOr<v1::Run> refused = scheduler_->SubmitRun(student);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr("teacher.run_id 5 has no checkpoint: checkpoint"));
+}
+
 TEST_F(RetentionTest, AFileAnotherRunSharesFreesNothingUntilBothGo) {
   v1::SweepSpec spec = SmallSweep("shared");
   spec.mutable_retention()->set_keep_best(1);
