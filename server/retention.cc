@@ -78,30 +78,14 @@ void RankSweep(const v1::Sweep& sweep, int default_keep_best,
   }
 }
 
-// The plan on `store`: what goes, and the bytes.
-absl::StatusOr<v1::CollectGarbageResponse> PlanOn(Store& store,
-                                                  const std::string& sweep_ref,
-                                                  int default_keep_best) {
-  int64_t only_sweep = 0;
-  if (!sweep_ref.empty()) {
-    absl::StatusOr<v1::Sweep> sweep = FindSweepByRef(store, sweep_ref);
-    if (!sweep.ok()) return sweep.status();
-    only_sweep = sweep->id();
-  }
-  absl::StatusOr<std::vector<v1::Run>> runs =
-      store.ListRuns(only_sweep, v1::RUN_STATUS_UNSPECIFIED);
-  if (!runs.ok()) return runs.status();
-  absl::StatusOr<std::set<int64_t>> needed = NeededNow(store);
-  if (!needed.ok()) return needed.status();
-  absl::StatusOr<std::vector<RunFileRecord>> records = store.ListRunFiles();
-  if (!records.ok()) return records.status();
-
+// Why each run of `runs` whose checkpoint a policy lets go loses it, by run
+// id (before the checks of what is needed or tagged).
+absl::StatusOr<std::map<int64_t, std::string>> DropReasons(
+    Store& store, const std::vector<v1::Run>& runs, int default_keep_best) {
   std::map<int64_t, std::string> drop;  // Run id: why its checkpoint goes.
   std::map<int64_t, std::vector<const v1::Run*>> students;  // By sweep.
   std::map<int64_t, std::vector<const v1::Run*>> teachers;  // By sweep.
-  std::map<int64_t, const v1::Run*> by_id;
-  for (const v1::Run& run : *runs) {
-    by_id[run.id()] = &run;
+  for (const v1::Run& run : runs) {
     if (Ended(run.status())) {
       drop[run.id()] = absl::StrCat("the run ended ", StatusName(run.status()));
     } else if (run.status() == v1::SUCCEEDED &&
@@ -131,6 +115,33 @@ absl::StatusOr<v1::CollectGarbageResponse> PlanOn(Store& store,
     }
   }
 
+  return drop;
+}
+
+// The plan on `store`: what goes, and the bytes.
+absl::StatusOr<v1::CollectGarbageResponse> PlanOn(Store& store,
+                                                  const std::string& sweep_ref,
+                                                  int default_keep_best) {
+  int64_t only_sweep = 0;
+  if (!sweep_ref.empty()) {
+    absl::StatusOr<v1::Sweep> sweep = FindSweepByRef(store, sweep_ref);
+    if (!sweep.ok()) return sweep.status();
+    only_sweep = sweep->id();
+  }
+  absl::StatusOr<std::vector<v1::Run>> runs =
+      store.ListRuns(only_sweep, v1::RUN_STATUS_UNSPECIFIED);
+  if (!runs.ok()) return runs.status();
+  absl::StatusOr<std::set<int64_t>> needed = NeededNow(store);
+  if (!needed.ok()) return needed.status();
+  absl::StatusOr<std::vector<RunFileRecord>> records = store.ListRunFiles();
+  if (!records.ok()) return records.status();
+
+  std::map<int64_t, const v1::Run*> by_id;
+  for (const v1::Run& run : *runs) by_id[run.id()] = &run;
+  absl::StatusOr<std::map<int64_t, std::string>> drop =
+      DropReasons(store, *runs, default_keep_best);
+  if (!drop.ok()) return drop.status();
+
   v1::CollectGarbageResponse plan;
   std::map<std::string, int> records_of;  // Digest: how many records.
   std::map<std::string, int> dropped_of;  // Digest: how many of them go.
@@ -140,8 +151,8 @@ absl::StatusOr<v1::CollectGarbageResponse> PlanOn(Store& store,
     size_of[record.sha256] = record.size;
   }
   for (const RunFileRecord& record : *records) {
-    auto why = drop.find(record.run_id);
-    if (why == drop.end() || !IsCheckpointFile(record.name)) continue;
+    auto why = drop->find(record.run_id);
+    if (why == drop->end() || !IsCheckpointFile(record.name)) continue;
     const v1::Run& run = *by_id.at(record.run_id);
     if (run.tags().contains(kKeepTag) || needed->contains(run.id())) continue;
     ++dropped_of[record.sha256];
