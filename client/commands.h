@@ -34,7 +34,8 @@ int WatchRun(Session& session, int64_t id, bool pruned_ok);
 // The Table 1 layout of a sweep (id or name) in `format` with `columns`
 // (comma-separated names; all when empty).
 int ShowResults(Session& session, const std::string& sweep,
-                const std::string& columns, const std::string& format);
+                const std::string& column_names, const std::string& format,
+                const std::string& baseline = "");
 
 }  // namespace distill
 

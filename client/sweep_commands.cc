@@ -170,14 +170,18 @@ void AddResults(CLI::App& app, Command* chosen) {
   auto sweep = std::make_shared<std::string>();
   auto columns = std::make_shared<std::string>();
   auto format = std::make_shared<std::string>("table");
+  auto baseline = std::make_shared<std::string>();
   CLI::App* verb = app.add_subcommand(
       "results", "the Table 1 layout of a sweep (its id or name)");
   verb->add_option("sweep", *sweep, "the sweep's id or name")->required();
   AddColumnsFlag(verb, columns.get());
   AddFormatFlag(verb, format.get());
+  verb->add_option("--baseline", *baseline,
+                   "a row (e.g. D): every row's difference to it in the "
+                   "first column, with its 95% interval over seeds");
   verb->callback([=] {
     *chosen = [=](Session& s) {
-      return ShowResults(s, *sweep, *columns, *format);
+      return ShowResults(s, *sweep, *columns, *format, *baseline);
     };
   });
 }
@@ -294,7 +298,8 @@ void AddReport(CLI::App& app, Command* chosen) {
 }  // namespace
 
 int ShowResults(Session& s, const std::string& sweep,
-                const std::string& column_names, const std::string& format) {
+                const std::string& column_names, const std::string& format,
+                const std::string& baseline) {
   absl::StatusOr<std::vector<ResultColumn>> columns =
       ParseResultColumns(column_names);
   if (!columns.ok())
@@ -310,7 +315,8 @@ int ShowResults(Session& s, const std::string& sweep,
       s.out() << FormatResultsCsv(TerminalSafeCopy(results), *columns);
       break;
     case OutputFormat::kTable:
-      s.out() << FormatResultsTable(TerminalSafeCopy(results), *columns);
+      s.out() << FormatResultsTable(TerminalSafeCopy(results), *columns,
+                                    TerminalSafe(baseline));
       break;
   }
   return kExitOk;

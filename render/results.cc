@@ -12,6 +12,7 @@
 #include "common/byte_sizes.h"
 #include "common/metric_keys.h"
 #include "common/sweep_expansion.h"
+#include "render/seeds.h"
 
 namespace distill {
 
@@ -253,7 +254,8 @@ std::string LaidOut(const std::vector<std::string>& header,
 }  // namespace
 
 std::string FormatResultsTable(const v1::SweepResults& results,
-                               const std::vector<ResultColumn>& columns) {
+                               const std::vector<ResultColumn>& columns,
+                               const std::string& baseline) {
   std::vector<std::string> header = {"row", "labels CE", "embedding MSE", "IKD",
                                      "RKD"};
   for (const ResultColumn& c : columns) header.push_back(c.header);
@@ -275,73 +277,8 @@ std::string FormatResultsTable(const v1::SweepResults& results,
                     " held by the sweep's runs (distill gc --dry-run: what "
                     "its retention drops)\n");
   }
-  absl::StrAppend(&out, FormatSeedSummary(results, columns));
+  absl::StrAppend(&out, FormatSeedSummary(results, columns, baseline));
   return out;
-}
-
-namespace {
-
-// "mean ± std" of `values` in the column's unit ("-" for none).
-std::string MeanAndSpread(const ResultColumn& c,
-                          const std::vector<double>& values) {
-  if (values.empty()) return "-";
-  double mean = 0;
-  for (double v : values) mean += v;
-  mean /= double(values.size());
-  double var = 0;
-  for (double v : values) var += (v - mean) * (v - mean);
-  auto text = [&](double v) {
-    return c.percent ? absl::StrFormat("%.1f", v) : absl::StrFormat("%.3f", v);
-  };
-  std::string cell = text(mean);
-  if (values.size() > 1) {
-    absl::StrAppend(&cell, " ± ",
-                    text(std::sqrt(var / double(values.size() - 1))));
-  }
-  return cell;
-}
-
-}  // namespace
-
-std::string FormatSeedSummary(const v1::SweepResults& results,
-                              const std::vector<ResultColumn>& columns) {
-  // Members named ".../seed=N" grouped by the rest of their name, in the
-  // order the groups first appear.
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<const v1::MemberResult*>> groups;
-  bool seeded = false;
-  for (const v1::MemberResult& m : results.members()) {
-    const std::string key = WithoutSeed(m.name());
-    seeded = seeded || key != m.name();
-    if (groups.find(key) == groups.end()) order.push_back(key);
-    groups[key].push_back(&m);
-  }
-  if (!seeded) return "";
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> header = {"member"};
-  for (const ResultColumn& c : columns) header.push_back(c.header);
-  header.push_back("n");
-  for (const std::string& key : order) {
-    const auto& members = groups[key];
-    std::vector<std::string> row = {key.empty() ? "(base)" : key};
-    for (const ResultColumn& c : columns) {
-      std::vector<double> values;
-      for (const v1::MemberResult* m : members) {
-        if (std::optional<double> v = MemberValue(*m, c))
-          values.push_back(c.percent ? 100 * *v : *v);
-      }
-      row.push_back(MeanAndSpread(c, values));
-    }
-    int with_result = 0;
-    for (const v1::MemberResult* m : members)
-      with_result += MemberValue(*m, AllResultColumns()[0]).has_value();
-    row.push_back(absl::StrCat(with_result, " of ", members.size()));
-    rows.push_back(std::move(row));
-  }
-  return absl::StrCat(
-      "\nover seeds: mean ± sample std; n: runs with a result of the "
-      "member's runs\n",
-      TextTable(header, rows, /*right_aligned=*/false, /*rule=*/false));
 }
 
 std::string FormatResultsCsv(const v1::SweepResults& results,

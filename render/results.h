@@ -64,16 +64,12 @@ std::string LossWeights(const v1::Losses& losses);
 // Table 1's layout: one row per member with a check mark under each loss it
 // uses and its results, then the teacher row O; one block per teacher when
 // the sweep has several.
+// It ends with the summary over seeds (render/seeds.h), with each member's
+// difference to `baseline` when set.
 std::string FormatResultsTable(
     const v1::SweepResults& results,
-    const std::vector<ResultColumn>& columns = AllResultColumns());
-
-// For a sweep with seeds (members named ".../seed=N"): each member over its
-// seeds, each column's mean ± sample standard deviation, and n; empty
-// otherwise. FormatResultsTable ends with it.
-std::string FormatSeedSummary(
-    const v1::SweepResults& results,
-    const std::vector<ResultColumn>& columns = AllResultColumns());
+    const std::vector<ResultColumn>& columns = AllResultColumns(),
+    const std::string& baseline = "");
 
 // `results --format=csv`: one line per member and teacher (kind=teacher):
 // name, kind, teacher, run_id, status, the four loss weights, then the

@@ -6,6 +6,7 @@
 #include "common/worker_status.h"
 #include "render/results.h"
 #include "render/runs.h"
+#include "render/seeds.h"
 #include "render/text.h"
 #include "render/tsne.h"
 
@@ -214,6 +215,79 @@ TEST(FormatTest, SeedsAreSummarisedAsMeanStdAndN) {
   v1::SweepResults unseeded;
   unseeded.add_members()->set_name("H");
   EXPECT_EQ(FormatSeedSummary(unseeded), "");
+}
+
+TEST(SeedStatsTest, StudentsTIntervalsAndDifferences) {
+  EXPECT_DOUBLE_EQ(StudentT975(1), 12.706);
+  EXPECT_DOUBLE_EQ(StudentT975(29), 2.045);
+  EXPECT_NEAR(StudentT975(2.5), (4.303 + 3.182) / 2, 1e-9);
+  EXPECT_NEAR(StudentT975(120), 1.980, 1e-3);
+  EXPECT_NEAR(StudentT975(1e9), 1.960, 1e-3);
+  // 80 and 82: mean 81, sd sqrt(2), half-width 12.706 sqrt(2) / sqrt(2).
+  const SeedSummary s = Summarise({80, 82});
+  EXPECT_DOUBLE_EQ(s.mean, 81);
+  EXPECT_NEAR(s.sd, std::sqrt(2.0), 1e-12);
+  ASSERT_TRUE(s.interval.has_value());
+  EXPECT_NEAR(s.interval->first, 81 - 12.706, 1e-9);
+  EXPECT_FALSE(Summarise({80}).interval.has_value());
+  // The same seeds: paired differences 3, 2, 4: mean 3, sd 1, +-4.303/sqrt3.
+  const auto paired =
+      Difference({{1, 80}, {2, 82}, {3, 81}}, {{1, 83}, {2, 84}, {3, 85}});
+  ASSERT_TRUE(paired.has_value());
+  EXPECT_TRUE(paired->paired);
+  EXPECT_NEAR(paired->mean, 3, 1e-12);
+  EXPECT_NEAR(paired->interval->first, 3 - 4.303 / std::sqrt(3.0), 1e-9);
+  // Other seeds: Welch's interval, wider than the paired one here.
+  const auto welch =
+      Difference({{1, 80}, {2, 82}, {3, 81}}, {{4, 83}, {5, 84}, {6, 85}});
+  EXPECT_FALSE(welch->paired);
+  EXPECT_NEAR(welch->mean, 3, 1e-12);
+  // sd 1 each: se sqrt(2/3), df 4: t 2.776.
+  EXPECT_NEAR(welch->interval->second - welch->mean, 2.776 * std::sqrt(2.0 / 3),
+              1e-9);
+  EXPECT_EQ(SeedOf("G/T=4/seed=12"), 12);
+  EXPECT_EQ(SeedOf("seed=3"), 3);
+  EXPECT_EQ(SeedOf("H"), 0);
+}
+
+TEST(FormatTest, ABaselineRowGetsEachRowsDifferenceAndItsInterval) {
+  v1::SweepResults results;
+  auto add = [&](const std::string& name, double top1) {
+    v1::MemberResult* m = results.add_members();
+    m->set_name(name);
+    (*m->mutable_results())["eval/top1"] = top1;
+  };
+  for (int seed = 1; seed <= 3; ++seed) {
+    add(absl::StrCat("D/seed=", seed), 0.80 + 0.001 * seed);
+    add(absl::StrCat("H/seed=", seed), 0.81 + 0.001 * seed);  // D + 1 pp.
+    add(absl::StrCat("B/seed=", seed), 0.80 + 0.02 * (seed - 2));
+  }
+  const std::vector<ResultColumn> columns = *ParseResultColumns("top1");
+  const std::string summary = FormatSeedSummary(results, columns, "D");
+  EXPECT_THAT(summary, HasSubstr("vs D: the difference in top-1 %"));
+  // H: exactly 1 pp above D on every seed: the interval excludes 0.
+  EXPECT_THAT(summary, HasSubstr("+1.0 *"));
+  EXPECT_THAT(summary, HasSubstr("[1.0, 1.0] paired"));
+  // B - D by seed: -2.1, -0.2, 1.7: mean -0.2, sd 1.9, +-4.303 x 1.9 /
+  // sqrt(3): not told apart from D (no "*").
+  EXPECT_THAT(summary, HasSubstr("-0.2       │ [-4.9, 4.5] paired"));
+  EXPECT_THAT(summary, HasSubstr("(baseline)"));
+  EXPECT_THAT(FormatSeedSummary(results, columns, "Z"),
+              HasSubstr("no member \"Z\" to compare with"));
+}
+
+TEST(FormatTest, MeansCloserThanADecimalGetMoreDecimals) {
+  v1::SweepResults results;
+  for (const auto& [name, top1] :
+       {std::pair{"D/seed=1", 0.81020}, {"G/seed=1", 0.81045}}) {
+    v1::MemberResult* m = results.add_members();
+    m->set_name(name);
+    (*m->mutable_results())["eval/top1"] = top1;
+  }
+  const std::string summary =
+      FormatSeedSummary(results, *ParseResultColumns("top1"));
+  EXPECT_THAT(summary, HasSubstr("81.02 "));
+  EXPECT_THAT(summary, HasSubstr("81.05 "));
 }
 
 TEST(FormatTest, ResultColumnsAreChosenByName) {

@@ -1,0 +1,241 @@
+#include "render/seeds.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "common/sweep_expansion.h"
+#include "render/text.h"
+
+namespace distill {
+
+double StudentT975(double df) {
+  static constexpr double kTable[] = {
+      12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
+      2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
+      2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
+  if (df < 1) df = 1;
+  const double whole = std::floor(df);
+  if (whole <= 30 && whole == df) return kTable[int(whole) - 1];
+  if (df < 30) {  // Welch's fractional degrees: between the table's rows.
+    const double lo = kTable[int(whole) - 1], hi = kTable[int(whole)];
+    return lo + (hi - lo) * (df - whole);
+  }
+  // Beyond the table: the Cornish-Fisher expansion about z (within 1e-3).
+  const double z = 1.959964;
+  return z + (z * z * z + z) / (4 * df) +
+         (5 * std::pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * df * df);
+}
+
+SeedSummary Summarise(const std::vector<double>& values) {
+  SeedSummary s;
+  s.n = int(values.size());
+  if (s.n == 0) return s;
+  for (double v : values) s.mean += v;
+  s.mean /= s.n;
+  if (s.n < 2) return s;
+  double var = 0;
+  for (double v : values) var += (v - s.mean) * (v - s.mean);
+  s.sd = std::sqrt(var / (s.n - 1));
+  const double half = StudentT975(s.n - 1) * s.sd / std::sqrt(double(s.n));
+  s.interval = std::pair{s.mean - half, s.mean + half};
+  return s;
+}
+
+std::optional<SeedDifference> Difference(const std::map<int64_t, double>& a,
+                                         const std::map<int64_t, double>& b) {
+  if (a.empty() || b.empty()) return std::nullopt;
+  SeedDifference d;
+  std::vector<double> pairs;
+  for (const auto& [seed, value] : b) {
+    if (auto it = a.find(seed); it != a.end())
+      pairs.push_back(value - it->second);
+  }
+  if (pairs.size() >= 2 && pairs.size() == a.size() &&
+      pairs.size() == b.size()) {
+    const SeedSummary s = Summarise(pairs);
+    d.paired = true;
+    d.n = s.n;
+    d.mean = s.mean;
+    d.interval = s.interval;
+    return d;
+  }
+  std::vector<double> va, vb;
+  for (const auto& [seed, value] : a) va.push_back(value);
+  for (const auto& [seed, value] : b) vb.push_back(value);
+  const SeedSummary sa = Summarise(va), sb = Summarise(vb);
+  d.mean = sb.mean - sa.mean;
+  d.n = std::min(sa.n, sb.n);
+  if (sa.n < 2 || sb.n < 2) return d;
+  // Welch: each side's variance of its mean, Welch-Satterthwaite's df.
+  const double qa = sa.sd * sa.sd / sa.n, qb = sb.sd * sb.sd / sb.n;
+  const double se = std::sqrt(qa + qb);
+  const double df = se == 0 ? sa.n + sb.n - 2
+                            : (qa + qb) * (qa + qb) /
+                                  (qa * qa / (sa.n - 1) + qb * qb / (sb.n - 1));
+  const double half = StudentT975(df) * se;
+  d.interval = std::pair{d.mean - half, d.mean + half};
+  return d;
+}
+
+int64_t SeedOf(const std::string& member) {
+  const size_t at = member.rfind("seed=");
+  int64_t seed = 0;
+  if (at == std::string::npos || (at != 0 && member[at - 1] != '/') ||
+      !absl::SimpleAtoi(member.substr(at + 5), &seed)) {
+    return 0;
+  }
+  return seed;
+}
+
+namespace {
+
+// A value in the column's unit with `decimals` (percentages in points).
+std::string Number(const ResultColumn& c, double v, int decimals) {
+  return absl::StrFormat("%.*f", c.percent ? decimals : decimals + 2, v);
+}
+
+// The fewest decimals (1 to 3) at which the distinct values print apart.
+int DecimalsToTellApart(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  for (int decimals = 1; decimals < 3; ++decimals) {
+    bool apart = true;
+    for (size_t i = 1; i < values.size() && apart; ++i) {
+      apart = absl::StrFormat("%.*f", decimals, values[i - 1]) !=
+              absl::StrFormat("%.*f", decimals, values[i]);
+    }
+    if (apart) return decimals;
+  }
+  return 3;
+}
+
+struct Group {
+  std::string name;
+  std::vector<const v1::MemberResult*> members;
+  // Each column's values by seed, in the column's unit.
+  std::vector<std::map<int64_t, double>> by_seed;
+};
+
+std::vector<Group> Groups(const v1::SweepResults& results,
+                          const std::vector<ResultColumn>& columns) {
+  std::vector<Group> groups;
+  for (const v1::MemberResult& m : results.members()) {
+    const std::string key = WithoutSeed(m.name());
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const Group& g) { return g.name == key; });
+    if (it == groups.end()) {
+      groups.push_back(
+          {key, {}, std::vector<std::map<int64_t, double>>(columns.size())});
+      it = groups.end() - 1;
+    }
+    it->members.push_back(&m);
+    for (size_t c = 0; c < columns.size(); ++c) {
+      if (std::optional<double> v = MemberValue(m, columns[c]))
+        it->by_seed[c][SeedOf(m.name())] = columns[c].percent ? 100 * *v : *v;
+    }
+  }
+  return groups;
+}
+
+std::vector<double> Values(const std::map<int64_t, double>& by_seed) {
+  std::vector<double> values;
+  for (const auto& [seed, v] : by_seed) values.push_back(v);
+  return values;
+}
+
+std::string Interval(const ResultColumn& c,
+                     const std::optional<std::pair<double, double>>& i,
+                     int decimals) {
+  if (!i) return "-";
+  return absl::StrCat("[", Number(c, i->first, decimals), ", ",
+                      Number(c, i->second, decimals), "]");
+}
+
+}  // namespace
+
+std::string FormatSeedSummary(const v1::SweepResults& results,
+                              const std::vector<ResultColumn>& columns,
+                              const std::string& baseline) {
+  const std::vector<Group> groups = Groups(results, columns);
+  const bool seeded =
+      std::any_of(results.members().begin(), results.members().end(),
+                  [](const v1::MemberResult& m) {
+                    return WithoutSeed(m.name()) != m.name();
+                  });
+  if ((!seeded && baseline.empty()) || columns.empty()) return "";
+  const ResultColumn& first = columns[0];
+  const Group* base = nullptr;
+  for (const Group& g : groups) {
+    if (g.name == baseline) base = &g;
+  }
+  // Enough decimals to tell the members' means apart.
+  std::vector<double> means;
+  for (const Group& g : groups) {
+    if (!g.by_seed[0].empty())
+      means.push_back(Summarise(Values(g.by_seed[0])).mean);
+  }
+  const int decimals = DecimalsToTellApart(means);
+  std::vector<std::string> header = {"member"};
+  for (const ResultColumn& c : columns) header.push_back(c.header);
+  header.push_back("n");
+  header.push_back(absl::StrCat(first.header, " 95% CI"));
+  if (base != nullptr) {
+    header.push_back(absl::StrCat("vs ", baseline));
+    header.push_back("95% CI");
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const Group& g : groups) {
+    std::vector<std::string> row = {g.name.empty() ? "(base)" : g.name};
+    for (size_t c = 0; c < columns.size(); ++c) {
+      const SeedSummary s = Summarise(Values(g.by_seed[c]));
+      std::string cell = s.n == 0 ? "-" : Number(columns[c], s.mean, decimals);
+      if (s.n > 1)
+        absl::StrAppend(&cell, " ± ", Number(columns[c], s.sd, decimals));
+      row.push_back(cell);
+    }
+    row.push_back(absl::StrCat(g.by_seed[0].size(), " of ", g.members.size()));
+    row.push_back(
+        Interval(first, Summarise(Values(g.by_seed[0])).interval, decimals));
+    if (base != nullptr) {
+      std::optional<SeedDifference> d =
+          &g == base ? std::nullopt
+                     : Difference(base->by_seed[0], g.by_seed[0]);
+      if (!d) {
+        row.push_back(&g == base ? "(baseline)" : "-");
+        row.push_back("");
+      } else {
+        const bool excludes_zero =
+            d->interval && (d->interval->first > 0 || d->interval->second < 0);
+        row.push_back(absl::StrCat(d->mean >= 0 ? "+" : "",
+                                   Number(first, d->mean, decimals),
+                                   excludes_zero ? " *" : ""));
+        row.push_back(absl::StrCat(
+            Interval(first, d->interval, decimals),
+            d->interval ? (d->paired ? " paired" : " Welch") : ""));
+      }
+    }
+    rows.push_back(std::move(row));
+  }
+  std::string out = absl::StrCat(
+      "\nover seeds: mean ± sample std; n: runs with a result of the "
+      "member's runs; 95% CI: Student's t",
+      base != nullptr
+          ? absl::StrCat("; vs ", baseline, ": the difference in ",
+                         first.header,
+                         " (paired over the seeds both ran, else Welch's), "
+                         "* where its interval excludes 0")
+          : "",
+      "\n");
+  if (!baseline.empty() && base == nullptr) {
+    absl::StrAppend(&out, "no member \"", baseline,
+                    "\" to compare with (--baseline names a row, e.g. D)\n");
+  }
+  absl::StrAppend(&out, TextTable(header, rows, /*right_aligned=*/false,
+                                  /*rule=*/false));
+  return out;
+}
+
+}  // namespace distill

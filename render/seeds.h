@@ -1,0 +1,58 @@
+// Members run with several seeds as a researcher reads them: mean, sample
+// standard deviation, n and a 95 % confidence interval (Student's t), and
+// each member's difference to a baseline row with its interval (paired
+// over the seeds both ran, Welch's otherwise).
+#ifndef DISTILL_RENDER_SEEDS_H_
+#define DISTILL_RENDER_SEEDS_H_
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "distill/v1/experiment_service.pb.h"
+#include "render/results.h"
+
+namespace distill {
+
+// The 0.975 quantile of Student's t with `df` >= 1 degrees of freedom
+// (12.706 at 1, 2.045 at 29, 1.960 in the limit).
+double StudentT975(double df);
+
+struct SeedSummary {
+  int n = 0;
+  double mean = 0;
+  double sd = 0;  // Sample standard deviation; 0 for n = 1.
+  // The 95 % interval of the mean; empty for n = 1.
+  std::optional<std::pair<double, double>> interval;
+};
+SeedSummary Summarise(const std::vector<double>& values);
+
+struct SeedDifference {
+  double mean = 0;  // b - a.
+  std::optional<std::pair<double, double>> interval;
+  bool paired = false;  // Over the seeds both ran.
+  int n = 0;            // Pairs, or the smaller side's runs.
+};
+// b - a of one result by seed; nullopt when either side has none.
+std::optional<SeedDifference> Difference(const std::map<int64_t, double>& a,
+                                         const std::map<int64_t, double>& b);
+
+// "H/T=4/seed=2" -> 2; 0 for a member without a seed part.
+int64_t SeedOf(const std::string& member);
+
+// For a sweep with seeds (members named ".../seed=N"): each member over its
+// seeds, each column's mean ± sample std, then n and the first column's
+// 95 % interval; with `baseline` (a member without its seed part, e.g.
+// "D"), each member's difference to it in the first column, its interval
+// and "*" when the interval excludes 0. Empty for a sweep without seeds
+// and no baseline. A baseline no member has is named in the text.
+std::string FormatSeedSummary(
+    const v1::SweepResults& results,
+    const std::vector<ResultColumn>& columns = AllResultColumns(),
+    const std::string& baseline = "");
+
+}  // namespace distill
+
+#endif  // DISTILL_RENDER_SEEDS_H_
