@@ -35,7 +35,7 @@ int WatchRun(Session& session, int64_t id, bool pruned_ok);
 // (comma-separated names; all when empty).
 int ShowResults(Session& session, const std::string& sweep,
                 const std::string& column_names, const std::string& format,
-                const std::string& baseline = "");
+                const std::string& baseline = "", bool claims = false);
 
 }  // namespace distill
 

@@ -8,6 +8,7 @@
 #include "common/run_files.h"
 #include "common/spec_file.h"
 #include "common/sweep_expansion.h"
+#include "render/claims.h"
 #include "render/report.h"
 #include "render/results.h"
 #include "render/terminal.h"
@@ -171,6 +172,7 @@ void AddResults(CLI::App& app, Command* chosen) {
   auto columns = std::make_shared<std::string>();
   auto format = std::make_shared<std::string>("table");
   auto baseline = std::make_shared<std::string>();
+  auto claims = std::make_shared<bool>(false);
   CLI::App* verb = app.add_subcommand(
       "results", "the Table 1 layout of a sweep (its id or name)");
   verb->add_option("sweep", *sweep, "the sweep's id or name")->required();
@@ -179,9 +181,12 @@ void AddResults(CLI::App& app, Command* chosen) {
   verb->add_option("--baseline", *baseline,
                    "a row (e.g. D): every row's difference to it in the "
                    "first column, with its 95% interval over seeds");
+  verb->add_flag("--claims", *claims,
+                 "after the table, each claim the sweep file makes, the "
+                 "numbers that decide it and whether it holds");
   verb->callback([=] {
     *chosen = [=](Session& s) {
-      return ShowResults(s, *sweep, *columns, *format, *baseline);
+      return ShowResults(s, *sweep, *columns, *format, *baseline, *claims);
     };
   });
 }
@@ -299,7 +304,7 @@ void AddReport(CLI::App& app, Command* chosen) {
 
 int ShowResults(Session& s, const std::string& sweep,
                 const std::string& column_names, const std::string& format,
-                const std::string& baseline) {
+                const std::string& baseline, bool claims) {
   absl::StatusOr<std::vector<ResultColumn>> columns =
       ParseResultColumns(column_names);
   if (!columns.ok())
@@ -317,6 +322,7 @@ int ShowResults(Session& s, const std::string& sweep,
     case OutputFormat::kTable:
       s.out() << FormatResultsTable(TerminalSafeCopy(results), *columns,
                                     TerminalSafe(baseline));
+      if (claims) s.out() << FormatClaims(TerminalSafeCopy(results));
       break;
   }
   return kExitOk;

@@ -10,6 +10,7 @@
 #include <initializer_list>
 #include <set>
 #include <string>
+#include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -406,8 +407,41 @@ absl::Status ValidateSweepShape(const v1::SweepSpec& sweep) {
     return s;
   }
   if (absl::Status s = ValidateRetention(sweep.retention()); !s.ok()) return s;
+  if (absl::Status s = ValidateClaims(sweep); !s.ok()) return s;
   return ValidateEarlyStopping(sweep.early_stopping(),
                                sweep.base().evaluation().every_epoch());
+}
+
+absl::Status ValidateClaims(const v1::SweepSpec& sweep) {
+  if (sweep.claims_size() > 32) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a sweep makes at most 32 claims, got ", sweep.claims_size()));
+  }
+  for (int i = 0; i < sweep.claims_size(); ++i) {
+    const v1::Claim& c = sweep.claims(i);
+    const std::string at = absl::StrCat("claims[", i, "]");
+    if (!v1::ClaimKind_IsValid(c.kind()) ||
+        c.kind() == v1::CLAIM_KIND_UNSPECIFIED) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          at, ".kind must be NEAR_CHANCE, AT_LEAST, BEST, EXCEEDS or ORDERED"));
+    }
+    if (c.text().size() > 256 || c.row().size() > 128 ||
+        c.other().size() > 128 || c.metric().size() > 32 ||
+        c.rows_size() > 64 || c.reference_size() > 64) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          at,
+          ": text at most 256 bytes, row and other 128, metric 32, at "
+          "most 64 rows and 64 reference values"));
+    }
+    for (const auto& [field, value, lo, hi] :
+         {std::tuple{".within", c.within(), 0.0, 100.0},
+          std::tuple{".classes", double(c.classes()), 0.0, 100000.0},
+          std::tuple{".min_tau", c.min_tau(), -1.0, 1.0}}) {
+      if (absl::Status s = InRange(at + field, value, lo, hi); !s.ok())
+        return s;
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateRetention(const v1::Retention& retention) {

@@ -37,6 +37,9 @@ absl::Status ValidateSweepShape(const v1::SweepSpec& sweep);
 
 // A sweep's early stopping: a known rule, a per-epoch metric (an embedding
 // metric only when `every_epoch`), bounded parameters.
+// A sweep's claims: at most 32, each of a known kind, its strings and
+// lists bounded.
+absl::Status ValidateClaims(const v1::SweepSpec& sweep);
 // A sweep's retention policy: keep_best in [0, 100000], by a result key.
 absl::Status ValidateRetention(const v1::Retention& retention);
 absl::Status ValidateEarlyStopping(const v1::EarlyStopping& stopping,

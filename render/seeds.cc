@@ -68,7 +68,15 @@ std::optional<SeedDifference> Difference(const std::map<int64_t, double>& a,
   const SeedSummary sa = Summarise(va), sb = Summarise(vb);
   d.mean = sb.mean - sa.mean;
   d.n = std::min(sa.n, sb.n);
-  if (sa.n < 2 || sb.n < 2) return d;
+  if (sa.n < 2 && sb.n < 2) return d;
+  if (sa.n < 2 || sb.n < 2) {
+    // One run against several (a teacher trained once): that run's value
+    // taken as fixed, the other side's interval about it.
+    const SeedSummary& many = sa.n < 2 ? sb : sa;
+    const double half = many.interval->second - many.mean;
+    d.interval = std::pair{d.mean - half, d.mean + half};
+    return d;
+  }
   // Welch: each side's variance of its mean, Welch-Satterthwaite's df.
   const double qa = sa.sd * sa.sd / sa.n, qb = sb.sd * sb.sd / sb.n;
   const double se = std::sqrt(qa + qb);
@@ -155,6 +163,18 @@ std::string Interval(const ResultColumn& c,
 }
 
 }  // namespace
+
+std::map<std::string, std::map<int64_t, double>> RowValues(
+    const v1::SweepResults& results, const ResultColumn& column) {
+  std::map<std::string, std::map<int64_t, double>> rows;
+  for (const Group& g : Groups(results, {column})) rows[g.name] = g.by_seed[0];
+  const std::vector<v1::TeacherResult> teachers = SweepTeachers(results);
+  if (!teachers.empty()) {
+    if (std::optional<double> v = TeacherValue(teachers[0], column))
+      rows["O"][0] = column.percent ? 100 * *v : *v;
+  }
+  return rows;
+}
 
 std::string FormatSeedSummary(const v1::SweepResults& results,
                               const std::vector<ResultColumn>& columns,

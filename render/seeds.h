@@ -35,12 +35,20 @@ struct SeedDifference {
   bool paired = false;  // Over the seeds both ran.
   int n = 0;            // Pairs, or the smaller side's runs.
 };
-// b - a of one result by seed; nullopt when either side has none.
+// b - a of one result by seed: paired over the seeds both ran, Welch's
+// between two sets of runs, the interval of the side with several runs
+// about a single run's value; no interval for one run each; nullopt when
+// either side has none.
 std::optional<SeedDifference> Difference(const std::map<int64_t, double>& a,
                                          const std::map<int64_t, double>& b);
 
 // "H/T=4/seed=2" -> 2; 0 for a member without a seed part.
 int64_t SeedOf(const std::string& member);
+
+// Each row's (member without its seed part) values of `column` by seed, in
+// the column's unit (percentages in points); the teacher as row "O".
+std::map<std::string, std::map<int64_t, double>> RowValues(
+    const v1::SweepResults& results, const ResultColumn& column);
 
 // For a sweep with seeds (members named ".../seed=N"): each member over its
 // seeds, each column's mean ± sample std, then n and the first column's

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/worker_status.h"
+#include "render/claims.h"
 #include "render/results.h"
 #include "render/runs.h"
 #include "render/seeds.h"
@@ -274,6 +275,72 @@ TEST(FormatTest, ABaselineRowGetsEachRowsDifferenceAndItsInterval) {
   EXPECT_THAT(summary, HasSubstr("(baseline)"));
   EXPECT_THAT(FormatSeedSummary(results, columns, "Z"),
               HasSubstr("no member \"Z\" to compare with"));
+}
+
+TEST(ClaimsTest, KendallsTau) {
+  EXPECT_DOUBLE_EQ(KendallTau({{1, 10}, {2, 20}, {3, 30}}), 1);
+  EXPECT_DOUBLE_EQ(KendallTau({{1, 30}, {2, 20}, {3, 10}}), -1);
+  // 2 concordant, 1 discordant of 3 pairs.
+  EXPECT_NEAR(KendallTau({{1, 10}, {2, 30}, {3, 20}}), 1.0 / 3, 1e-12);
+  EXPECT_DOUBLE_EQ(KendallTau({{1, 10}}), 0);
+}
+
+// Each kind of claim over a seeded sweep: holds, does not hold, and
+// undecided where the intervals overlap.
+TEST(ClaimsTest, EachClaimIsDecidedWithItsNumbers) {
+  v1::SweepResults results;
+  auto add = [&](const std::string& row, std::vector<double> top1, double cka,
+                 bool distils) {
+    for (size_t i = 0; i < top1.size(); ++i) {
+      v1::MemberResult* m = results.add_members();
+      m->set_name(absl::StrCat(row, "/seed=", i + 1));
+      (*m->mutable_results())["eval/top1"] = top1[i];
+      (*m->mutable_results())["eval/teacher_cka"] = cka + 0.001 * double(i);
+      if (distils) m->mutable_losses()->mutable_ikd()->set_weight(1);
+      m->mutable_losses()->set_ce(1);
+    }
+  };
+  add("A", {0.100, 0.105, 0.095}, 0.90, true);
+  add("B", {0.700, 0.720, 0.710}, 0.91, true);
+  add("D", {0.780, 0.790, 0.785}, 0.80, false);
+  add("G", {0.700, 0.790, 0.760}, 0.92, true);
+  v1::TeacherResult* o = results.add_teachers();
+  o->set_name("teacher");
+  (*o->mutable_results())["eval/top1"] = 0.705;
+  auto claim = [&](v1::ClaimKind kind, const std::string& row,
+                   const std::string& other, const std::string& metric) {
+    v1::Claim* c = results.mutable_sweep()->mutable_spec()->add_claims();
+    c->set_text(absl::StrCat(v1::ClaimKind_Name(kind), " ", row));
+    c->set_kind(kind);
+    c->set_row(row);
+    c->set_other(other);
+    c->set_metric(metric);
+    return c;
+  };
+  claim(v1::NEAR_CHANCE, "A", "", "");
+  claim(v1::NEAR_CHANCE, "B", "", "");
+  claim(v1::AT_LEAST, "B", "O", "");  // 71.0 against one teacher run.
+  claim(v1::BEST, "D", "", "");       // Above A and B; G's seeds overlap.
+  claim(v1::EXCEEDS, "", "D", "cka");
+  v1::Claim* order = claim(v1::ORDERED, "", "", "");
+  for (const auto& [row, paper] :
+       {std::pair{"A", 0.8}, {"B", 69.9}, {"D", 77.7}, {"G", 74.4}}) {
+    v1::RowValue* v = order->add_reference();
+    v->set_row(row);
+    v->set_value(paper);
+  }
+  const std::vector<ClaimVerdict> verdicts = JudgeClaims(results);
+  ASSERT_EQ(verdicts.size(), 6u);
+  EXPECT_EQ(verdicts[0].verdict, Verdict::kHolds) << verdicts[0].numbers;
+  EXPECT_THAT(verdicts[0].numbers, HasSubstr("A 10.00 [8.76, 11.24]"));
+  EXPECT_EQ(verdicts[1].verdict, Verdict::kFails) << verdicts[1].numbers;
+  EXPECT_EQ(verdicts[2].verdict, Verdict::kUndecided) << verdicts[2].numbers;
+  EXPECT_THAT(verdicts[2].numbers, HasSubstr("B 71.00 vs O 70.50: +0.50 ["));
+  EXPECT_EQ(verdicts[3].verdict, Verdict::kUndecided) << verdicts[3].numbers;
+  EXPECT_EQ(verdicts[4].verdict, Verdict::kHolds) << verdicts[4].numbers;
+  EXPECT_EQ(verdicts[5].verdict, Verdict::kHolds) << verdicts[5].numbers;
+  EXPECT_THAT(verdicts[5].numbers, HasSubstr("Kendall's tau 1.00"));
+  EXPECT_THAT(FormatClaims(results), HasSubstr("does not hold: NEAR_CHANCE B"));
 }
 
 TEST(FormatTest, MeansCloserThanADecimalGetMoreDecimals) {

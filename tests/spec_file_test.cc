@@ -104,6 +104,17 @@ TEST(SpecFileTest, ExamplesParse) {
   EXPECT_EQ(sweep.members(0).name(), "A");
   EXPECT_EQ(sweep.members(7).name(), "H");
   EXPECT_TRUE(sweep.teacher().has_train());
+  // The paper variant: the same rows, three seeds each.
+  v1::SweepSpec paper;
+  ASSERT_TRUE(ReadYamlFile(DISTILL_SOURCE_DIR
+                           "/examples/table1-fashion-mnist-paper.yaml",
+                           &paper)
+                  .ok());
+  EXPECT_EQ(paper.members_size(), 8);
+  EXPECT_EQ(paper.seeds_size(), 3);
+  paper.clear_seeds();
+  paper.set_name(sweep.name());
+  EXPECT_EQ(paper.SerializeAsString(), sweep.SerializeAsString());
   ASSERT_TRUE(
       ReadYamlFile(DISTILL_SOURCE_DIR "/examples/cub-200-2011.yaml", &sweep)
           .ok());
