@@ -15,6 +15,7 @@
 #include "common/metric_keys.h"
 #include "common/run_status.h"
 #include "common/sweep_expansion.h"
+#include "render/claims.h"
 #include "render/tsne.h"
 
 namespace distill {
@@ -425,6 +426,26 @@ bool SweepRunning(const v1::SweepResults& results) {
   return false;
 }
 
+// The sweep's claims (render/claims.h), each with its verdict and the
+// numbers that decide it; nothing when it makes none.
+std::string ClaimsSection(const v1::SweepResults& results) {
+  const std::vector<ClaimVerdict> verdicts = JudgeClaims(results);
+  if (verdicts.empty()) return "";
+  std::string html =
+      "<h2>Claims</h2><table id=\"claims\"><thead><tr><th>claim</th><th>"
+      "verdict</th><th>decided by</th></tr></thead><tbody>";
+  for (const ClaimVerdict& v : verdicts) {
+    const std::string word = VerdictWord(v.verdict);
+    absl::StrAppend(
+        &html, "<tr class=\"claim\"><td>", Escape(v.text), "</td><td class=\"",
+        v.verdict == Verdict::kHolds   ? "holds"
+        : v.verdict == Verdict::kFails ? "fails"
+                                       : "undecided",
+        "\">", Escape(word), "</td><td>", Escape(v.numbers), "</td></tr>");
+  }
+  return absl::StrCat(html, "</tbody></table>");
+}
+
 std::string RenderReport(const v1::SweepResults& results,
                          const std::vector<ReportRun>& runs,
                          const std::vector<ResultColumn>& columns,
@@ -442,7 +463,7 @@ std::string RenderReport(const v1::SweepResults& results,
   if (!sweep.note().empty())
     absl::StrAppend(&html, "<p class=\"note\">", Escape(sweep.note()), "</p>");
   absl::StrAppend(&html, ResultsTable(results, columns, live),
-                  Curves(results, by_id));
+                  ClaimsSection(results), Curves(results, by_id));
   // A heat map over two grid axes.
   if (sweep.spec().grid_size() >= 2 && !columns.empty()) {
     absl::StrAppend(&html, "<h2>", Escape(columns[0].header), " over ",

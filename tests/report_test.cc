@@ -40,6 +40,11 @@ Fixture Grid() {
   AddGridAxis(*sweep->mutable_spec(), "losses.ikd.temperature",
               {"1", "4", "8"});
   AddGridAxis(*sweep->mutable_spec(), "losses.rkd.angle_weight", {"1", "2"});
+  v1::Claim* claim = sweep->mutable_spec()->add_claims();
+  claim->set_text("<b>the teacher</b> is at or above nothing");
+  claim->set_kind(v1::AT_LEAST);
+  claim->set_row("O");
+  claim->set_other("O");
   v1::TeacherResult* teacher = f.results.add_teachers();
   teacher->set_name("teacher");
   teacher->set_run_id(1);
@@ -113,6 +118,9 @@ TEST(ReportTest, HoldsTheTableCurvesHeatMapAndMapsAndFetchesNothing) {
   EXPECT_THAT(html, Not(HasSubstr("src=")));
   EXPECT_THAT(html, Not(HasSubstr("<script")));
   EXPECT_THAT(html, HasSubstr("grid &lt;&amp;&gt;"));
+  // The claims, each with its verdict, escaped.
+  EXPECT_THAT(html, HasSubstr("<tr class=\"claim\"><td>&lt;b&gt;the teacher"));
+  EXPECT_THAT(html, HasSubstr("<td class=\"holds\">holds</td>"));
   EXPECT_LT(html.size(), 1u << 20);
 }
 
@@ -132,6 +140,7 @@ TEST(ReportTest, ARealBrowserRendersIt) {
   EXPECT_EQ(Count(loaded->dom, "<tr class=\"member\">"), 12);
   EXPECT_EQ(Count(loaded->dom, "<svg class=\"plot"), 3 + 13);
   EXPECT_THAT(loaded->dom, HasSubstr("<title>distill: sweep 3"));
+  EXPECT_EQ(Count(loaded->dom, "<tr class=\"claim\">"), 1);
   EXPECT_THAT(loaded->log, Not(HasSubstr("CONSOLE")));
   EXPECT_THAT(loaded->log, Not(HasSubstr("Uncaught")));
 }
