@@ -12,6 +12,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/catalog.h"
 #include "common/metric_keys.h"
 #include "common/run_status.h"
 #include "common/sweep_expansion.h"
@@ -55,6 +56,9 @@ const char* Colour(size_t i) {
 struct Series {
   std::string name;
   std::vector<std::pair<double, double>> points;
+  // Drawn dashed at the plot's lower edge, left out of its range (a row
+  // at chance would flatten every other curve).
+  bool at_edge = false;
 };
 
 // At most `n` of `points`, evenly spread, the first and last kept.
@@ -75,9 +79,13 @@ std::string LinePlot(const std::string& id, const std::vector<Series>& series,
   constexpr double kW = 640, kH = 280, kLeft = 56, kBottom = 36, kTop = 12,
                    kRight = 170;
   double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
+  const bool some_in_range = std::any_of(
+      series.begin(), series.end(),
+      [](const Series& s) { return !s.at_edge && !s.points.empty(); });
   for (const Series& s : series) {
     for (const auto& [x, y] : s.points) {
       x0 = std::min(x0, x), x1 = std::max(x1, x);
+      if (s.at_edge && some_in_range) continue;
       y0 = std::min(y0, y), y1 = std::max(y1, y);
     }
   }
@@ -95,7 +103,8 @@ std::string LinePlot(const std::string& id, const std::vector<Series>& series,
     return kLeft + (x - x0) / (x1 - x0) * (kW - kLeft - 10);
   };
   auto py = [&](double y) {
-    return kTop + (y1 - y) / (y1 - y0) * (kH - kTop - kBottom);
+    return kTop +
+           (y1 - std::clamp(y, y0, y1)) / (y1 - y0) * (kH - kTop - kBottom);
   };
   absl::StrAppendFormat(
       &svg,
@@ -119,8 +128,12 @@ std::string LinePlot(const std::string& id, const std::vector<Series>& series,
       xy.push_back(absl::StrFormat("%.1f,%.1f", px(x), py(y)));
     absl::StrAppendFormat(
         &svg,
-        "<polyline points=\"%s\" stroke=\"%s\"><title>%s</title></polyline>",
-        absl::StrJoin(xy, " "), Colour(i), Escape(series[i].name));
+        "<polyline points=\"%s\" stroke=\"%s\"%s><title>%s</title></polyline>",
+        absl::StrJoin(xy, " "), Colour(i),
+        series[i].at_edge ? " stroke-dasharray=\"4 3\" class=\"at-edge\"" : "",
+        Escape(series[i].at_edge
+                   ? absl::StrCat(series[i].name, " (at chance: at the edge)")
+                   : series[i].name));
   }
   // The legend: the first 14 members.
   for (size_t i = 0; i < series.size() && i < 14; ++i) {
@@ -130,7 +143,8 @@ std::string LinePlot(const std::string& id, const std::vector<Series>& series,
         "<rect x=\"%g\" y=\"%g\" width=\"12\" height=\"3\" fill=\"%s\"/>"
         "<text x=\"%g\" y=\"%g\" class=\"legend\">%s</text>",
         kW + 4, y - 3, Colour(i), kW + 20, y + 1,
-        Escape(series[i].name.substr(0, 26)));
+        Escape(absl::StrCat(series[i].name.substr(0, 26),
+                            series[i].at_edge ? " (chance, at edge)" : "")));
   }
   if (series.size() > 14) {
     absl::StrAppendFormat(&svg,
@@ -322,11 +336,19 @@ std::string ResultsTable(const v1::SweepResults& results,
   return absl::StrCat(html, "</tbody></table>");
 }
 
+// How many classes the sweep's data set has (10 where the files decide).
+int ClassCount(const v1::SweepResults& results) {
+  const DatasetInfo* data =
+      FindDataset(results.sweep().spec().base().dataset().name());
+  return data != nullptr && data->classes > 0 ? data->classes : 10;
+}
+
 // The training loss by step and test top-1 by epoch of every member,
 // overlaid.
 std::string Curves(const v1::SweepResults& results,
                    const std::map<int64_t, const ReportRun*>& by_id) {
   std::vector<Series> loss, top1;
+  const double chance = 100.0 / ClassCount(results);
   for (const v1::MemberResult& m : results.members()) {
     auto it = by_id.find(m.run_id());
     if (it == by_id.end()) continue;
@@ -341,6 +363,10 @@ std::string Curves(const v1::SweepResults& results,
     std::sort(t.points.begin(), t.points.end());
     l.points = Thin(l.points, kReportPointsPerCurve);
     t.points = Thin(t.points, kReportPointsPerCurve);
+    // A row that never rose 5 points above chance (row A) sits at the edge.
+    t.at_edge = !t.points.empty() &&
+                std::all_of(t.points.begin(), t.points.end(),
+                            [&](auto& p) { return p.second <= chance + 5; });
     loss.push_back(std::move(l));
     top1.push_back(std::move(t));
   }
@@ -367,15 +393,52 @@ std::string Maps(const std::string& csv, NameOf name_of) {
   return html;
 }
 
+// The data set's classes: Fashion-MNIST's names, else "class N".
+std::vector<std::string> ClassNames(const v1::SweepResults& results) {
+  const std::string& data = results.sweep().spec().base().dataset().name();
+  if (data == "fashion-mnist") {
+    return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+  }
+  return {};
+}
+
+// The colour of each class, as the maps draw them.
+std::string ClassLegend(const v1::SweepResults& results, int classes) {
+  const std::vector<std::string> names = ClassNames(results);
+  std::string html = "<p class=\"legend\" id=\"tsne-legend\">";
+  for (int c = 0; c < classes && c < 20; ++c) {
+    absl::StrAppendFormat(
+        &html,
+        "<span class=\"class\"><svg width=\"10\" height=\"10\"><circle "
+        "cx=\"5\" cy=\"5\" r=\"4\" fill=\"%s\"/></svg> %s</span> ",
+        Colour(size_t(c)),
+        Escape(size_t(c) < names.size() ? names[size_t(c)]
+                                        : absl::StrCat("class ", c)));
+  }
+  if (classes > 20)
+    absl::StrAppend(&html, "(and ", classes - 20, " more; colours repeat)");
+  return html + "</p>";
+}
+
 // t-SNE maps: the teacher's (from the first member's file), then each
 // student's, coloured by class.
 std::string SweepMaps(const v1::SweepResults& results,
                       const std::map<int64_t, const ReportRun*>& by_id) {
   std::string teacher, students;
   int drawn = 0;
+  int classes = 0;  // One more than the largest label drawn.
   for (const v1::MemberResult& m : results.members()) {
     auto it = by_id.find(m.run_id());
     if (it == by_id.end() || it->second->tsne_csv.empty()) continue;
+    if (absl::StatusOr<std::vector<TsneMap>> maps =
+            ParseTsne(it->second->tsne_csv);
+        maps.ok()) {
+      for (const TsneMap& map : *maps) {
+        for (const TsnePoint& p : map.points)
+          classes = std::max(classes, p.label + 1);
+      }
+    }
     const bool want_teacher = teacher.empty();
     const bool want_student = drawn < kReportTsneMaps;
     if (want_teacher) {
@@ -392,9 +455,9 @@ std::string SweepMaps(const v1::SweepResults& results,
   }
   if (teacher.empty() && students.empty()) return "";
   return absl::StrCat(
-      "<h2>t-SNE maps of the test embeddings, coloured by class</h2>"
-      "<div class=\"maps\">",
-      teacher, students, "</div>");
+      "<h2>t-SNE maps of the test embeddings, coloured by class</h2>",
+      ClassLegend(results, classes), "<div class=\"maps\">", teacher, students,
+      "</div>");
 }
 
 }  // namespace

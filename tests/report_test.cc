@@ -109,7 +109,10 @@ TEST(ReportTest, HoldsTheTableCurvesHeatMapAndMapsAndFetchesNothing) {
   EXPECT_EQ(Count(html.substr(first_line, end - first_line), " ") + 1,
             kReportPointsPerCurve);
   // Each map at most kReportTsnePoints of its 1,000 points.
-  EXPECT_EQ(Count(html, "<circle"), 13 * kReportTsnePoints);
+  // (and the class legend's 10 dots).
+  EXPECT_EQ(Count(html, "<circle"), 13 * kReportTsnePoints + 10);
+  EXPECT_THAT(html, HasSubstr("id=\"tsne-legend\""));
+  EXPECT_THAT(html, HasSubstr("Ankle boot</span>"));
   // The heat map's cell (T=8, angle=2): the mean of members 12 and 13.
   EXPECT_THAT(html, HasSubstr(">86.2</text>"));
   // Self-contained and escaped.
@@ -122,6 +125,43 @@ TEST(ReportTest, HoldsTheTableCurvesHeatMapAndMapsAndFetchesNothing) {
   EXPECT_THAT(html, HasSubstr("<tr class=\"claim\"><td>&lt;b&gt;the teacher"));
   EXPECT_THAT(html, HasSubstr("<td class=\"holds\">holds</td>"));
   EXPECT_LT(html.size(), 1u << 20);
+}
+
+// A row at chance (A) is drawn dashed at the top-1 plot's lower edge, out
+// of its range: the axis spans the rows that learn.
+TEST(ReportTest, TheTop1AxisFitsTheRowsThatLearn) {
+  v1::SweepResults results;
+  results.mutable_sweep()
+      ->mutable_spec()
+      ->mutable_base()
+      ->mutable_dataset()
+      ->set_name("fashion-mnist");
+  std::vector<ReportRun> runs;
+  for (const auto& [name, top1] :
+       {std::pair{"A", std::vector<double>{0.10, 0.105, 0.10}},
+        {"D", std::vector<double>{0.80, 0.85, 0.88}}}) {
+    v1::MemberResult* m = results.add_members();
+    m->set_name(name);
+    m->set_run_id(results.members_size());
+    ReportRun run;
+    run.run_id = m->run_id();
+    for (int epoch = 1; epoch <= 3; ++epoch) {
+      v1::MetricPoint p;
+      p.set_key("eval/top1");
+      p.set_epoch(epoch);
+      p.set_value(top1[size_t(epoch - 1)]);
+      run.history.push_back(p);
+    }
+    runs.push_back(std::move(run));
+  }
+  const std::string html = RenderReport(results, runs, AllResultColumns());
+  const std::string plot = html.substr(html.find("id=\"top1\""));
+  // The y axis from D's 80 to its 88, not from A's 10.
+  EXPECT_THAT(plot, HasSubstr("text-anchor=\"end\">88</text>"));
+  EXPECT_THAT(plot, HasSubstr("text-anchor=\"end\">80</text>"));
+  EXPECT_THAT(plot, Not(HasSubstr(">10</text>")));
+  EXPECT_THAT(plot, HasSubstr("class=\"at-edge\"><title>A (at chance"));
+  EXPECT_THAT(plot, HasSubstr("A (chance, at edge)"));
 }
 
 TEST(ReportTest, ARealBrowserRendersIt) {
@@ -141,6 +181,9 @@ TEST(ReportTest, ARealBrowserRendersIt) {
   EXPECT_EQ(Count(loaded->dom, "<svg class=\"plot"), 3 + 13);
   EXPECT_THAT(loaded->dom, HasSubstr("<title>distill: sweep 3"));
   EXPECT_EQ(Count(loaded->dom, "<tr class=\"claim\">"), 1);
+  // The maps' class legend as the browser laid it out.
+  EXPECT_THAT(loaded->dom, HasSubstr("id=\"tsne-legend\""));
+  EXPECT_EQ(Count(loaded->dom, "<span class=\"class\">"), 10);
   EXPECT_THAT(loaded->log, Not(HasSubstr("CONSOLE")));
   EXPECT_THAT(loaded->log, Not(HasSubstr("Uncaught")));
 }
