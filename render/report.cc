@@ -17,6 +17,7 @@
 #include "common/run_status.h"
 #include "common/sweep_expansion.h"
 #include "render/claims.h"
+#include "render/seeds.h"
 #include "render/tsne.h"
 
 namespace distill {
@@ -525,8 +526,13 @@ std::string RenderReport(const v1::SweepResults& results,
       Escape(sweep.spec().base().dataset().name()), "</h1>");
   if (!sweep.note().empty())
     absl::StrAppend(&html, "<p class=\"note\">", Escape(sweep.note()), "</p>");
-  absl::StrAppend(&html, ResultsTable(results, columns, live),
-                  ClaimsSection(results), Curves(results, by_id));
+  absl::StrAppend(&html, ResultsTable(results, columns, live));
+  if (const std::string seeds = FormatSeedSummary(results, columns);
+      !seeds.empty()) {
+    absl::StrAppend(&html, "<h2>Over seeds</h2><pre id=\"seeds\">",
+                    Escape(seeds.substr(1)), "</pre>");
+  }
+  absl::StrAppend(&html, ClaimsSection(results), Curves(results, by_id));
   // A heat map over two grid axes.
   if (sweep.spec().grid_size() >= 2 && !columns.empty()) {
     absl::StrAppend(&html, "<h2>", Escape(columns[0].header), " over ",

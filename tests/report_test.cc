@@ -124,6 +124,9 @@ TEST(ReportTest, HoldsTheTableCurvesHeatMapAndMapsAndFetchesNothing) {
   // The claims, each with its verdict, escaped.
   EXPECT_THAT(html, HasSubstr("<tr class=\"claim\"><td>&lt;b&gt;the teacher"));
   EXPECT_THAT(html, HasSubstr("<td class=\"holds\">holds</td>"));
+  // The members over their two seeds, with their intervals.
+  EXPECT_THAT(html, HasSubstr("<pre id=\"seeds\">over seeds"));
+  EXPECT_THAT(html, HasSubstr("top-1 % 95% CI"));
   EXPECT_LT(html.size(), 1u << 20);
 }
 
