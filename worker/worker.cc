@@ -264,7 +264,7 @@ absl::StatusOr<bool> Worker::ServeOne(absl::Duration wait) {
     if (!outcome.ok()) options_.metrics->RunEnded("failed");
   }
   for (const std::string& removed : TrimCache(
-           {options_.scratch_dir, options_.scratch_dir + "/teacher-cache"},
+           {options_.scratch_dir, TeacherCacheDir()},
            options_.scratch_max_bytes, {})) {
     DISTILL_LOG(INFO) << "scratch over its limit: removed " << removed;
   }
@@ -370,7 +370,7 @@ absl::Status Worker::Execute(const v1::Run& run,
     }
   }
   if (options_.teacher_cache) {
-    hooks.teacher_cache.dir = options_.scratch_dir + "/teacher-cache";
+    hooks.teacher_cache.dir = TeacherCacheDir();
     hooks.teacher_cache.file_digest = [this](const std::string& path) {
       return files_.Digest(path);
     };

@@ -39,6 +39,9 @@ struct WorkerOptions {
   // Keep the frozen teacher's outputs per (teacher, data) content in
   // scratch_dir/teacher-cache, so a sweep pays for its teacher once.
   bool teacher_cache = true;
+  // Where the teacher cache lives; empty: scratch_dir/teacher-cache. The
+  // slots of one worker (--slots) share one.
+  std::string teacher_cache_dir;
   // The most that downloaded checkpoints and teacher-cache entries may
   // take together; after each run the least recently used go first.
   int64_t scratch_max_bytes = int64_t{20} << 30;
@@ -81,6 +84,11 @@ class Worker {
   const std::string& worker_id() const { return worker_id_; }
 
  private:
+  std::string TeacherCacheDir() const {
+    return options_.teacher_cache_dir.empty()
+               ? options_.scratch_dir + "/teacher-cache"
+               : options_.teacher_cache_dir;
+  }
   // Trains `run`; each digest names a file to download first (empty: none):
   // the teacher's and the student's checkpoints, and a resume point an
   // earlier attempt uploaded.

@@ -2,10 +2,16 @@
 // trains them with the engine; or, with --run_local, runs one spec file
 // with no service at all (how the engine is debugged and benchmarked).
 #include <prometheus/registry.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
 #include <torch/torch.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <csignal>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <thread>
 #include <vector>
@@ -13,6 +19,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/api.h"
 #include "common/channel.h"
@@ -59,6 +66,11 @@ ABSL_FLAG(double, exit_after_idle_seconds, 0,
 ABSL_FLAG(std::string, metrics_listen, "",
           "host:port for /metrics in Prometheus' text format (the run, step, "
           "images/s, drain state); empty: off");
+ABSL_FLAG(int, slots, 1,
+          "runs trained at once on --device (1 to 16), each by a worker "
+          "process of its own: id NAME-slotK, --threads / N threads, its own "
+          "scratch (scratch_dir/slot-K), the teacher cache shared; each "
+          "drains on SIGTERM, and dies with this process");
 ABSL_FLAG(std::string, name, "",
           "the name this worker registers with (its id starts with it); "
           "default: the host name");
@@ -117,6 +129,64 @@ int RunLocal(const std::string& path, const std::string& device) {
   return 0;
 }
 
+// With --slots N > 1: forks N workers (before any thread starts), each
+// returning here with its slot number (1..N) to serve; the parent stays
+// and supervises: SIGTERM or SIGINT is passed on to every slot (each
+// drains), and the parent exits with the worst status once all have
+// ended. A slot dies with the parent (kill -9 of the worker: every slot's
+// lease expires and its run is queued again). Returns the slot number, or
+// -status for the parent once all are done.
+int ForkSlots(int slots) {
+  const pid_t parent = ::getpid();
+  std::vector<pid_t> children;
+  for (int k = 1; k <= slots; ++k) {
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+      std::cerr << "distill-worker: cannot start slot " << k << ": "
+                << std::strerror(errno) << "\n";
+      for (pid_t child : children) ::kill(child, SIGTERM);
+      break;
+    }
+    if (pid == 0) {
+      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+      if (::getppid() != parent) std::_Exit(1);  // The parent went already.
+      return k;
+    }
+    children.push_back(pid);
+  }
+  int worst = 0;
+  bool passed_on = false;
+  size_t alive = children.size();
+  while (alive > 0) {
+    int status = 0;
+    const pid_t done = ::waitpid(-1, &status, WNOHANG);
+    if (done > 0) {
+      --alive;
+      const int code =
+          WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      worst = std::max(worst, code);
+      continue;
+    }
+    if (stop_requested && !passed_on) {
+      for (pid_t child : children) ::kill(child, SIGTERM);
+      passed_on = true;
+    }
+    ::usleep(100'000);
+  }
+  return -worst;
+}
+
+// "host:port" with the port moved by `offset` (0 stays 0: a free one).
+std::string OffsetPort(const std::string& listen, int offset) {
+  const size_t colon = listen.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos ||
+      !absl::SimpleAtoi(listen.substr(colon + 1), &port) || port == 0) {
+    return listen;
+  }
+  return absl::StrCat(listen.substr(0, colon + 1), port + offset);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -127,6 +197,17 @@ int main(int argc, char** argv) {
   absl::ParseCommandLine(argc, argv);
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
+  const int slots = absl::GetFlag(FLAGS_slots);
+  if (slots < 1 || slots > 16) {
+    std::cerr << "distill-worker: --slots must be 1 to 16, got " << slots
+              << "\n";
+    return 2;
+  }
+  int slot = 0;  // 0: the one worker of a single slot.
+  if (slots > 1 && absl::GetFlag(FLAGS_run_local).empty()) {
+    slot = ForkSlots(slots);
+    if (slot <= 0) return -slot;
+  }
   const std::string device = absl::GetFlag(FLAGS_device);
   distill::WorkerOptions options;
   options.device = device;
@@ -141,6 +222,20 @@ int main(int argc, char** argv) {
       int64_t(absl::GetFlag(FLAGS_scratch_gb) * double(int64_t{1} << 30));
   options.drain_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
   options.hostname = absl::GetFlag(FLAGS_name);
+  std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  if (slot > 0) {
+    // Each slot a worker of its own on the same device.
+    options.threads = std::max(1, options.threads / slots);
+    options.teacher_cache_dir = options.scratch_dir + "/teacher-cache";
+    options.scratch_dir = absl::StrCat(options.scratch_dir, "/slot-", slot);
+    if (options.hostname.empty()) {
+      char host[256] = {};
+      ::gethostname(host, sizeof host - 1);
+      options.hostname = host;
+    }
+    options.hostname = absl::StrCat(options.hostname, "-slot", slot);
+    metrics_listen = OffsetPort(metrics_listen, slot - 1);
+  }
   options.exit_after_idle =
       absl::Seconds(absl::GetFlag(FLAGS_exit_after_idle_seconds));
   std::string token_file = absl::GetFlag(FLAGS_token_file);
@@ -171,8 +266,7 @@ int main(int argc, char** argv) {
   auto registry = std::make_shared<prometheus::Registry>();
   distill::WorkerMetrics metrics(*registry);
   std::unique_ptr<distill::MetricsServer> metrics_server;
-  if (const std::string listen = absl::GetFlag(FLAGS_metrics_listen);
-      !listen.empty()) {
+  if (const std::string& listen = metrics_listen; !listen.empty()) {
     absl::StatusOr<std::unique_ptr<distill::MetricsServer>> server =
         distill::MetricsServer::Start(listen, registry);
     if (!server.ok()) {
