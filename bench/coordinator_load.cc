@@ -803,24 +803,19 @@ void BackupUnderLoad(int* next_client) {
       "lease: %zu backups, p50 %.0f ms, max %.0f ms\n",
       double(with.backup_bytes) / 1e6, with.backup_ms.size(),
       Percentile(with.backup_ms, 0.5), Percentile(with.backup_ms, 1.0));
-  std::printf(
-      "  LeaseRun without / during backups: p50 %.2f / %.2f ms, p99 %.2f / "
-      "%.2f ms (%zu / %zu calls)\n",
-      Percentile(without.lease, 0.5), Percentile(with.lease, 0.5),
-      Percentile(without.lease, 0.99), Percentile(with.lease, 0.99),
-      without.lease.size(), with.lease.size());
-  std::printf(
-      "  GetRun   without / during backups: p50 %.2f / %.2f ms, p99 %.2f / "
-      "%.2f ms (%zu / %zu calls)\n",
-      Percentile(without.get, 0.5), Percentile(with.get, 0.5),
-      Percentile(without.get, 0.99), Percentile(with.get, 0.99),
-      without.get.size(), with.get.size());
-  std::printf(
-      "  ReportMetrics (50 points) without / during backups: p50 %.2f / "
-      "%.2f ms, p99 %.2f / %.2f ms (%zu / %zu calls)\n",
-      Percentile(without.report, 0.5), Percentile(with.report, 0.5),
-      Percentile(without.report, 0.99), Percentile(with.report, 0.99),
-      without.report.size(), with.report.size());
+  const std::pair<const char*, std::vector<double> Latencies::*> figures[] =
+      {{"LeaseRun", &Latencies::lease},
+       {"GetRun", &Latencies::get},
+       {"ReportMetrics (50 points)", &Latencies::report}};
+  for (const auto& [name, member] : figures) {
+    const std::vector<double>& a = without.*member;
+    const std::vector<double>& b = with.*member;
+    std::printf(
+        "  %s without / during backups: p50 %.2f / %.2f ms, p99 %.2f / %.2f "
+        "ms (%zu / %zu calls)\n",
+        name, Percentile(a, 0.5), Percentile(b, 0.5), Percentile(a, 0.99),
+        Percentile(b, 0.99), a.size(), b.size());
+  }
   for (auto& w : reporters) w->Fail();
 }
 

@@ -8,6 +8,12 @@
 //                [--student_width 16] [--batch 128] [--device cpu|cuda:0]
 //                [--precision fp32|bf16|fp16] [--threads N] [--steps N]
 //                [--warmup N] [--lockstep 1] [--peak 1] [--profile FILE]
+//                [--size 28 --channels 1 --classes 10 --teacher_patch 7
+//                 --teacher_depth 4 --teacher_heads 4]
+//
+// The paper's size: --size 224 --channels 3 --classes 200 --teacher_patch
+// 16 --teacher_width 384 --teacher_depth 12 --teacher_heads 6 (a ViT-S/16)
+// --student_width 64; a side of 64 or more takes the ImageNet stem.
 //
 // online: the teacher's forward pass is part of every step (training views
 // with random augmentation); cached: its outputs are looked up, as when the
@@ -50,6 +56,12 @@ struct Options {
   int lockstep = 0;
   int peak = 0;
   std::string profile;  // Chrome trace of 3 steps, then exit.
+  int size = 28;  // Image side.
+  int channels = 1;
+  int classes = 10;
+  int teacher_patch = 7;
+  int teacher_depth = 4;
+  int teacher_heads = 4;
 };
 
 void Synchronize(const torch::Device& device) {
@@ -108,16 +120,19 @@ Student MakeStudent(const Options& o, int64_t teacher_width,
   distill::engine::StudentConfig sc;
   sc.width = o.student_width;
   sc.teacher_width = teacher_width;
+  sc.in_channels = o.channels;
+  sc.num_classes = o.classes;
+  if (o.size >= 64) sc.stem = distill::engine::Stem::kImageNet;
   Student s;
   s.model = distill::engine::ResNetStudent(sc);
   s.model->to(device);
-  s.model->UseChannelsLast(28);
+  s.model->UseChannelsLast(o.size);
   s.model->train();
   s.optimizer = std::make_unique<torch::optim::SGD>(
       s.model->parameters(),
       torch::optim::SGDOptions(0.05).momentum(0.9).weight_decay(5e-4));
-  s.images = torch::randn({o.batch, 1, 28, 28}, device);
-  s.labels = torch::randint(10, {o.batch},
+  s.images = torch::randn({o.batch, o.channels, o.size, o.size}, device);
+  s.labels = torch::randint(o.classes, {o.batch},
                             torch::TensorOptions(device).dtype(torch::kInt64));
   return s;
 }
@@ -218,7 +233,13 @@ int main(int argc, char** argv) {
       {"--steps", &o.steps},
       {"--warmup", &o.warmup},
       {"--lockstep", &o.lockstep},
-      {"--peak", &o.peak}};
+      {"--peak", &o.peak},
+      {"--size", &o.size},
+      {"--channels", &o.channels},
+      {"--classes", &o.classes},
+      {"--teacher_patch", &o.teacher_patch},
+      {"--teacher_depth", &o.teacher_depth},
+      {"--teacher_heads", &o.teacher_heads}};
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i], value = argv[i + 1];
     if (auto w = words.find(flag); w != words.end()) {
@@ -243,6 +264,12 @@ int main(int argc, char** argv) {
 
   distill::engine::VitConfig vc;  // 28 px, patch 7, depth 4, 4 heads.
   vc.width = o.teacher_width;
+  vc.image_size = o.size;
+  vc.in_channels = o.channels;
+  vc.num_classes = o.classes;
+  vc.patch_size = o.teacher_patch;
+  vc.depth = o.teacher_depth;
+  vc.heads = o.teacher_heads;
   distill::engine::Vit teacher(vc);
   teacher->to(device);
   teacher->eval();

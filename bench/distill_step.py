@@ -30,6 +30,12 @@ p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default="fp32")
 p.add_argument("--threads", type=int, default=2)
 p.add_argument("--steps", type=int, default=20)
 p.add_argument("--warmup", type=int, default=3)
+p.add_argument("--size", type=int, default=28, help="image side (64+: ImageNet stem)")
+p.add_argument("--channels", type=int, default=1)
+p.add_argument("--classes", type=int, default=10)
+p.add_argument("--teacher_patch", type=int, default=7)
+p.add_argument("--teacher_depth", type=int, default=4)
+p.add_argument("--teacher_heads", type=int, default=4)
 p.add_argument("--lockstep", type=int, default=0,
                help="step once per line read, print its seconds (bench/lockstep.py)")
 args = p.parse_args()
@@ -56,9 +62,9 @@ class Block(nn.Module):
 
 
 class Vit(nn.Module):
-    def __init__(self, width, patch=7, depth=4, heads=4, size=28, classes=10):
+    def __init__(self, width, patch=7, depth=4, heads=4, size=28, classes=10, channels=1):
         super().__init__()
-        self.patch_embed = nn.Conv2d(1, width, patch, patch)
+        self.patch_embed = nn.Conv2d(channels, width, patch, patch)
         self.cls_token = nn.Parameter(torch.randn(1, 1, width) * 0.02)
         self.pos_embed = nn.Parameter(torch.randn(1, (size // patch) ** 2 + 1, width) * 0.02)
         self.blocks = nn.ModuleList(Block(width, heads, 4 * width) for _ in range(depth))
@@ -75,11 +81,15 @@ class Vit(nn.Module):
 
 
 class Student(nn.Module):
-    """torchvision's ResNet-18 at width w with the small-image stem."""
+    """torchvision's ResNet-18 at width w with the small-image stem (or, for
+    64 px and more, torchvision's ImageNet stem)."""
 
-    def __init__(self, w, teacher_width, classes=10):
+    def __init__(self, w, teacher_width, classes=10, channels=1, size=28):
         super().__init__()
-        self.conv1 = nn.Conv2d(1, w, 3, 1, 1, bias=False)
+        imagenet = size >= 64
+        self.conv1 = (nn.Conv2d(channels, w, 7, 2, 3, bias=False) if imagenet
+                      else nn.Conv2d(channels, w, 3, 1, 1, bias=False))
+        self.pool = nn.MaxPool2d(3, 2, 1) if imagenet else nn.Identity()
         self.bn1 = nn.BatchNorm2d(w)
         layers, inplanes = [], w
         for planes, stride in ((w, 1), (2 * w, 2), (4 * w, 2), (8 * w, 2)):
@@ -97,7 +107,7 @@ class Student(nn.Module):
         self.projection = nn.Linear(inplanes, teacher_width)
 
     def forward(self, images):
-        x = self.layers(F.relu(self.bn1(self.conv1(images))))
+        x = self.layers(self.pool(F.relu(self.bn1(self.conv1(images)))))
         f = F.adaptive_avg_pool2d(x, 1).flatten(1)
         return self.fc(f), f
 
@@ -140,12 +150,14 @@ def ikd(student_logits, teacher_logits, tau=4.0):
 torch.set_num_threads(args.threads)
 torch.manual_seed(0)
 device = torch.device(args.device)
-teacher = Vit(args.teacher_width).to(device).eval()
+teacher = Vit(args.teacher_width, args.teacher_patch, args.teacher_depth,
+              args.teacher_heads, args.size, args.classes, args.channels).to(device).eval()
 teacher.requires_grad_(False)
-student = Student(args.student_width, args.teacher_width).to(device).train()
+student = Student(args.student_width, args.teacher_width, args.classes,
+                  args.channels, args.size).to(device).train()
 optimizer = torch.optim.SGD(student.parameters(), lr=0.05, momentum=0.9, weight_decay=5e-4)
-images = torch.randn(args.batch, 1, 28, 28, device=device)
-labels = torch.randint(10, (args.batch,), device=device)
+images = torch.randn(args.batch, args.channels, args.size, args.size, device=device)
+labels = torch.randint(args.classes, (args.batch,), device=device)
 dtype = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}[args.precision]
 if hasattr(torch.amp, "GradScaler"):  # PyTorch >= 2.3
     scaler = torch.amp.GradScaler(device.type, enabled=args.precision == "fp16")

@@ -10,14 +10,20 @@
 #                         LibTorch (DISTILL_ENGINE_ONLY), run its unit tests
 #                         on $DEVICE, the distillation step and the student
 #                         step in lockstep against PyTorch's Python API on the
-#                         same device, the convolution peak, and a small
-#                         Table 1 sweep (bench/table1_local)
+#                         same device, the convolution peak, a small Table 1
+#                         sweep (bench/table1_local), the paper's size (row
+#                         H's step at 224 px, a ViT-S/16 teacher into a
+#                         width-64 ResNet-18, against PyTorch, with the
+#                         device's measured bf16 matrix peak) and the slots
+#                         table (the sweep's rows as 1, 2, 4, 8 processes
+#                         sharing the device, as distill-worker --slots)
 #
 # DEVICE (cuda:0; cpu rehearses it all here), PAIRS (20 lockstep steps a
 # figure), THREADS (2 CPU threads a program), JOBS (build jobs: the cores),
 # OUT (where figures go: ./gpu-out),
 # SWEEP_TRAIN/SWEEP_TEST/SWEEP_EPOCHS (10000/2000/3: the demo's size),
-# STEPS (all, or a comma list of tests,distill,student,peak,table1; the
+# PAPER_BATCH (64; the CPU: 4), SLOTS (1 2 4 8),
+# STEPS (all, or a comma list of tests,distill,student,peak,table1,paper,slots; the
 # build always runs), PRECISIONS (fp32 bf16 fp16; the CPU: fp32), TEACHERS
 # (online cached) and WIDTHS (96 192) of the distillation-step figures. Each step's log is in build-gpu/logs/, all of them packed into
 # $OUT/gpu-logs.tar.gz.
@@ -149,10 +155,71 @@ if [ "$built" = 0 ]; then
   done
 
   # 4. A small Table 1 sweep through the engine alone.
-  want table1 && SHOW=16 step table1 900 "$build/bench/table1_local" --device "$device" \
-    --data_root "$bundle/data/fashion-mnist" --work_dir "$build/sweep" \
-    --train_limit "${SWEEP_TRAIN:-10000}" --test_limit "${SWEEP_TEST:-2000}" \
-    --epochs "${SWEEP_EPOCHS:-3}" --threads "$threads"
+  sweep_args=(--device "$device" --data_root "$bundle/data/fashion-mnist"
+    --train_limit "${SWEEP_TRAIN:-10000}" --test_limit "${SWEEP_TEST:-2000}"
+    --epochs "${SWEEP_EPOCHS:-3}" --threads "$threads")
+  want table1 && SHOW=16 step table1 900 "$build/bench/table1_local" \
+    --work_dir "$build/sweep" "${sweep_args[@]}"
+
+  # 5. The paper's size: row H's step at 224 px, a ViT-S/16 teacher (patch
+  # 16, width 384, depth 12, 6 heads) into a width-64 ResNet-18 (ImageNet
+  # stem), 200 classes, online and cached, in lockstep against PyTorch; and
+  # the device's bf16 (CPU: fp32) matrix peak the step's share is taken of.
+  if want paper; then
+    paper_batch=${PAPER_BATCH:-64}
+    paper_precisions="bf16 fp32"
+    [ "$device" = cpu ] && paper_batch=${PAPER_BATCH:-4} && paper_precisions=fp32
+    SHOW=3 step matrix_peak 120 "$python" -c "
+import time, torch
+d = torch.device('$device'); t = torch.bfloat16 if d.type == 'cuda' else torch.float32
+n = 8192 if d.type == 'cuda' else 1024
+a, b = torch.randn(n, n, device=d, dtype=t), torch.randn(n, n, device=d, dtype=t)
+def run():
+    for _ in range(10): a @ b
+    if d.type == 'cuda': torch.cuda.synchronize()
+run(); s = time.perf_counter(); run(); s = time.perf_counter() - s
+print('matrix peak %s %dx%d: %.1f TFLOP/s' % (t, n, n, 10 * 2 * n ** 3 / s / 1e12))"
+    paper=(--size 224 --channels 3 --classes 200 --teacher_patch 16 --teacher_width 384
+           --teacher_depth 12 --teacher_heads 6 --student_width 64 --batch "$paper_batch")
+    for precision in $paper_precisions; do
+      for teacher in online cached; do
+        args=("${paper[@]}" --teacher "$teacher" --device "$device"
+              --precision "$precision" --threads "$threads" --lockstep 1)
+        SHOW=3 step "paper224_${teacher}_${precision}" 600 \
+          "$python" bench/lockstep.py "${PAPER_PAIRS:-$pairs}" "$build/bench/distill_step" "${args[@]}" -- \
+          "$python" bench/distill_step.py "${args[@]}"
+      done
+    done
+  fi
+
+  # 6. Several runs on one device: the sweep's eight rows split over N
+  # processes at once (as distill-worker --slots=N runs them), one teacher
+  # trained first, the teacher cache shared; the wall time of the rows.
+  if want slots; then
+    slots_dir=$build/slots
+    rm -rf "$slots_dir"; mkdir -p "$slots_dir"
+    step slots_teacher 900 "$build/bench/table1_local" --work_dir "$slots_dir" \
+      --rows none "${sweep_args[@]}"
+    say ""
+    say "== slots: rows A-H over N processes on $device (teacher trained once)"
+    for n in ${SLOTS:-1 2 4 8}; do
+      all=(A B C D E F G H)
+      slot_start=$SECONDS
+      slot_pids=()
+      for ((k = 0; k < n; k++)); do
+        rows=""
+        for ((r = k; r < 8; r += n)); do rows+="${rows:+,}${all[r]}"; done
+        timeout 1800 "$build/bench/table1_local" --work_dir "$slots_dir/n$n-$k" \
+          --cache_dir "$slots_dir/cache" --teacher_checkpoint "$slots_dir/teacher.pt" \
+          --rows "$rows" "${sweep_args[@]}" >"$logs/slots_n${n}_$k.log" 2>&1 &
+        slot_pids+=("$!")
+      done
+      rc=0
+      for pid in "${slot_pids[@]}"; do wait "$pid" || rc=$?; done
+      say "slots $n: rows A-H in $((SECONDS - slot_start)) s (exit $rc)"
+      [ "$rc" = 0 ] || failures+=("slots_$n")
+    done
+  fi
 fi
 
 say ""

@@ -8,6 +8,14 @@
 //   table1_local --data_root DIR [--device cuda:0] [--precision auto]
 //                [--work_dir DIR] [--threads N] [--train_limit 10000]
 //                [--test_limit 2000] [--epochs 3] [--teacher_epochs 6]
+//                [--rows A,B,...|none] [--teacher_checkpoint FILE]
+//                [--cache_dir DIR]
+//
+// --rows runs those rows only (none: the teacher alone); with
+// --teacher_checkpoint the rows distil from that file and no teacher is
+// trained. Several such processes on one device, a teacher cache shared
+// (--cache_dir), are what `distill-worker --slots` runs (bench/gpu.sh's
+// slots table).
 #include <torch/torch.h>
 
 #include <chrono>
@@ -54,6 +62,7 @@ int main(int argc, char** argv) {
   std::string data_root, device = "cpu", precision = "auto",
                          work_dir = "/tmp/distill-table1-local";
   int threads = 0;
+  std::string rows = "", teacher_checkpoint, cache_dir;
   int64_t train_limit = 10000, test_limit = 2000, epochs = 3,
           teacher_epochs = 6;
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -76,13 +85,20 @@ int main(int argc, char** argv) {
       epochs = std::stoll(value);
     else if (flag == "--teacher_epochs")
       teacher_epochs = std::stoll(value);
+    else if (flag == "--rows")
+      rows = value;
+    else if (flag == "--teacher_checkpoint")
+      teacher_checkpoint = value;
+    else if (flag == "--cache_dir")
+      cache_dir = value;
     else {
       std::cerr << "table1_local: unknown flag " << flag << "\n";
       return 2;
     }
   }
   distill::engine::ConfigureRuntime(threads);
-  fs::create_directories(work_dir + "/cache");
+  if (cache_dir.empty()) cache_dir = work_dir + "/cache";
+  fs::create_directories(cache_dir);
 
   RunConfig base;
   base.dataset.root = data_root;
@@ -99,7 +115,7 @@ int main(int argc, char** argv) {
   base.precision = precision;
 
   distill::engine::RunHooks hooks;
-  hooks.teacher_cache.dir = work_dir + "/cache";
+  hooks.teacher_cache.dir = cache_dir;
   hooks.teacher_cache.text_digest = Digest;
   hooks.teacher_cache.file_digest =
       [](const std::string& path) -> absl::StatusOr<std::string> {
@@ -145,15 +161,24 @@ int main(int argc, char** argv) {
   teacher.optimizer = {distill::engine::OptimizerKind::kAdamW, 0.002, 0, 0.05};
   teacher.epochs = teacher_epochs;
   distill::engine::RunHooks teacher_hooks = hooks;
-  teacher_hooks.output_checkpoint = work_dir + "/teacher.pt";
-  if (!run("O", teacher, teacher_hooks)) return 1;
+  if (teacher_checkpoint.empty()) {
+    teacher_checkpoint = work_dir + "/teacher.pt";
+    teacher_hooks.output_checkpoint = teacher_checkpoint;
+    if (!run("O", teacher, teacher_hooks)) return 1;
+  }
   int failed = 0;
   for (const Row& row : kRows) {
+    if (rows == "none" ||
+        (!rows.empty() &&
+         ("," + rows + ",").find(std::string(",") + row.name + ",") ==
+             std::string::npos)) {
+      continue;
+    }
     RunConfig member = base;
     member.kind = distill::engine::RunKind::kDistill;
     member.losses = row.losses;
     distill::engine::RunHooks member_hooks = hooks;
-    member_hooks.teacher_checkpoint = work_dir + "/teacher.pt";
+    member_hooks.teacher_checkpoint = teacher_checkpoint;
     member_hooks.output_checkpoint = work_dir + "/" + row.name + ".pt";
     if (!run(row.name, member, member_hooks)) ++failed;
   }

@@ -9,6 +9,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "common/sweep_expansion.h"
+#include "render/html.h"
 #include "render/results.h"
 #include "render/seeds.h"
 
@@ -67,106 +68,129 @@ std::vector<std::string> DistillationRows(const v1::SweepResults& results) {
   return rows;
 }
 
-ClaimVerdict Judge(const v1::Claim& claim, const v1::SweepResults& results) {
+// What a claim is decided on: one metric's values by row and seed.
+struct Context {
+  const v1::Claim& claim;
+  const v1::SweepResults& results;
+  const ResultColumn& column;
+  ByRow rows;
+  // The row's values; null when it has none yet.
+  const std::map<int64_t, double>* Row(const std::string& name) const {
+    auto it = rows.find(name);
+    return it == rows.end() || it->second.empty() ? nullptr : &it->second;
+  }
+  ClaimVerdict Missing(const std::string& name) const {
+    return {claim.text(),
+            absl::StrCat("no ", column.header, " for row ", name, " yet"),
+            Verdict::kUndecided};
+  }
+};
+
+ClaimVerdict NearChance(const Context& c) {
+  const v1::Claim& claim = c.claim;
+  if (c.Row(claim.row()) == nullptr) return c.Missing(claim.row());
+  const double chance = 100.0 / (claim.classes() > 0 ? claim.classes() : 10);
+  const double within = claim.within() > 0 ? claim.within() : 2;
+  std::vector<double> v;
+  for (const auto& [seed, x] : *c.Row(claim.row())) v.push_back(x);
+  const SeedSummary s = Summarise(v);
+  const double lo = s.interval ? s.interval->first : s.mean;
+  const double hi = s.interval ? s.interval->second : s.mean;
   ClaimVerdict out{claim.text(), "", Verdict::kUndecided};
+  out.numbers = absl::StrCat(
+      claim.row(), " ", Num(s.mean),
+      s.interval ? absl::StrCat(" [", Num(lo), ", ", Num(hi), "]") : "",
+      "; chance ", Num(chance), " ± ", Num(within));
+  out.verdict = lo >= chance - within && hi <= chance + within ? Verdict::kHolds
+                : hi < chance - within || lo > chance + within
+                    ? Verdict::kFails
+                    : Verdict::kUndecided;
+  return out;
+}
+
+ClaimVerdict AtLeast(const Context& c) {
+  const v1::Claim& claim = c.claim;
+  if (c.Row(claim.row()) == nullptr) return c.Missing(claim.row());
+  if (c.Row(claim.other()) == nullptr) return c.Missing(claim.other());
+  ClaimVerdict out{claim.text(), "", Verdict::kUndecided};
+  out.numbers =
+      absl::StrCat(claim.row(), " ", Num(Mean(*c.Row(claim.row()))), " vs ",
+                   claim.other(), " ", Num(Mean(*c.Row(claim.other()))), ": ");
+  out.verdict = Above(*c.Row(claim.row()), *c.Row(claim.other()), &out.numbers);
+  return out;
+}
+
+// BEST: the row above every other; EXCEEDS: each of the rows above other.
+ClaimVerdict Ranking(const Context& c) {
+  const v1::Claim& claim = c.claim;
+  const bool best = claim.kind() == v1::BEST;
+  const std::string& reference = best ? claim.row() : claim.other();
+  if (c.Row(reference) == nullptr) return c.Missing(reference);
+  std::vector<std::string> names;
+  if (best) {
+    for (const auto& [name, values] : c.rows) {
+      if (name != reference && name != "O" && !values.empty())
+        names.push_back(name);
+    }
+  } else {
+    names = claim.rows().empty()
+                ? DistillationRows(c.results)
+                : std::vector<std::string>(claim.rows().begin(),
+                                           claim.rows().end());
+  }
+  std::vector<Verdict> verdicts;
+  std::vector<std::string> parts;
+  for (const std::string& name : names) {
+    if (c.Row(name) == nullptr) continue;
+    std::string numbers = absl::StrCat(best ? reference : name, " - ",
+                                       best ? name : reference, " ");
+    verdicts.push_back(best ? Above(*c.Row(reference), *c.Row(name), &numbers)
+                            : Above(*c.Row(name), *c.Row(reference), &numbers));
+    parts.push_back(numbers);
+  }
+  return {claim.text(),
+          absl::StrCat(c.column.header, ": ", absl::StrJoin(parts, "; ")),
+          AllOf(verdicts)};
+}
+
+ClaimVerdict Ordered(const Context& c) {
+  std::vector<std::pair<double, double>> pairs;
+  for (const v1::RowValue& paper : c.claim.reference()) {
+    if (c.Row(paper.row()) != nullptr)
+      pairs.emplace_back(Mean(*c.Row(paper.row())), paper.value());
+  }
+  const double tau = KendallTau(pairs);
+  const double min_tau = c.claim.min_tau() != 0 ? c.claim.min_tau() : 0.5;
+  return {c.claim.text(),
+          absl::StrFormat("Kendall's tau %.2f between the measured and the "
+                          "paper's %s over %d rows (holds from %.2f)",
+                          tau, c.column.header, int(pairs.size()), min_tau),
+          pairs.size() < 2 ? Verdict::kUndecided
+          : tau >= min_tau ? Verdict::kHolds
+                           : Verdict::kFails};
+}
+
+ClaimVerdict Judge(const v1::Claim& claim, const v1::SweepResults& results) {
   absl::StatusOr<std::vector<ResultColumn>> columns =
       ParseResultColumns(claim.metric().empty() ? "top1" : claim.metric());
   if (!columns.ok() || columns->size() != 1) {
-    out.numbers = absl::StrCat("no metric \"", claim.metric(), "\"");
-    return out;
+    return {claim.text(), absl::StrCat("no metric \"", claim.metric(), "\""),
+            Verdict::kUndecided};
   }
-  const ResultColumn& column = (*columns)[0];
-  const ByRow rows = RowValues(results, column);
-  auto row = [&](const std::string& name) -> const std::map<int64_t, double>* {
-    auto it = rows.find(name);
-    return it == rows.end() || it->second.empty() ? nullptr : &it->second;
-  };
-  auto missing = [&](const std::string& name) {
-    out.numbers = absl::StrCat("no ", column.header, " for row ", name, " yet");
-    return out;
-  };
+  const Context c{claim, results, (*columns)[0],
+                  RowValues(results, (*columns)[0])};
   switch (claim.kind()) {
-    case v1::NEAR_CHANCE: {
-      if (row(claim.row()) == nullptr) return missing(claim.row());
-      const double chance =
-          100.0 / (claim.classes() > 0 ? claim.classes() : 10);
-      const double within = claim.within() > 0 ? claim.within() : 2;
-      std::vector<double> v;
-      for (const auto& [seed, x] : *row(claim.row())) v.push_back(x);
-      const SeedSummary s = Summarise(v);
-      const double lo = s.interval ? s.interval->first : s.mean;
-      const double hi = s.interval ? s.interval->second : s.mean;
-      out.numbers = absl::StrCat(
-          claim.row(), " ", Num(s.mean),
-          s.interval ? absl::StrCat(" [", Num(lo), ", ", Num(hi), "]") : "",
-          "; chance ", Num(chance), " ± ", Num(within));
-      out.verdict =
-          lo >= chance - within && hi <= chance + within ? Verdict::kHolds
-          : hi < chance - within || lo > chance + within ? Verdict::kFails
-                                                         : Verdict::kUndecided;
-      return out;
-    }
-    case v1::AT_LEAST: {
-      if (row(claim.row()) == nullptr) return missing(claim.row());
-      if (row(claim.other()) == nullptr) return missing(claim.other());
-      out.numbers = absl::StrCat(claim.row(), " ", Num(Mean(*row(claim.row()))),
-                                 " vs ", claim.other(), " ",
-                                 Num(Mean(*row(claim.other()))), ": ");
-      out.verdict = Above(*row(claim.row()), *row(claim.other()), &out.numbers);
-      return out;
-    }
+    case v1::NEAR_CHANCE:
+      return NearChance(c);
+    case v1::AT_LEAST:
+      return AtLeast(c);
     case v1::BEST:
-    case v1::EXCEEDS: {
-      const bool best = claim.kind() == v1::BEST;
-      const std::string& reference = best ? claim.row() : claim.other();
-      if (row(reference) == nullptr) return missing(reference);
-      std::vector<std::string> names;
-      if (best) {
-        for (const auto& [name, values] : rows) {
-          if (name != reference && name != "O" && !values.empty())
-            names.push_back(name);
-        }
-      } else {
-        names = claim.rows().empty()
-                    ? DistillationRows(results)
-                    : std::vector<std::string>(claim.rows().begin(),
-                                               claim.rows().end());
-      }
-      std::vector<Verdict> verdicts;
-      std::vector<std::string> parts;
-      for (const std::string& name : names) {
-        if (row(name) == nullptr) continue;
-        std::string numbers = absl::StrCat(best ? reference : name, " - ",
-                                           best ? name : reference, " ");
-        verdicts.push_back(best ? Above(*row(reference), *row(name), &numbers)
-                                : Above(*row(name), *row(reference), &numbers));
-        parts.push_back(numbers);
-      }
-      out.numbers =
-          absl::StrCat(column.header, ": ", absl::StrJoin(parts, "; "));
-      out.verdict = AllOf(verdicts);
-      return out;
-    }
-    case v1::ORDERED: {
-      std::vector<std::pair<double, double>> pairs;
-      for (const v1::RowValue& paper : claim.reference()) {
-        if (row(paper.row()) != nullptr)
-          pairs.emplace_back(Mean(*row(paper.row())), paper.value());
-      }
-      const double tau = KendallTau(pairs);
-      const double min_tau = claim.min_tau() != 0 ? claim.min_tau() : 0.5;
-      out.numbers = absl::StrFormat(
-          "Kendall's tau %.2f between the measured and the paper's %s over "
-          "%d rows (holds from %.2f)",
-          tau, column.header, int(pairs.size()), min_tau);
-      out.verdict = pairs.size() < 2 ? Verdict::kUndecided
-                    : tau >= min_tau ? Verdict::kHolds
-                                     : Verdict::kFails;
-      return out;
-    }
+    case v1::EXCEEDS:
+      return Ranking(c);
+    case v1::ORDERED:
+      return Ordered(c);
     default:
-      out.numbers = "a claim of no known kind";
-      return out;
+      return {claim.text(), "a claim of no known kind", Verdict::kUndecided};
   }
 }
 
@@ -211,6 +235,24 @@ std::vector<ClaimVerdict> JudgeClaims(const v1::SweepResults& results) {
   for (const v1::Claim& claim : results.sweep().spec().claims())
     verdicts.push_back(Judge(claim, results));
   return verdicts;
+}
+
+std::string ClaimsHtml(const v1::SweepResults& results) {
+  const std::vector<ClaimVerdict> verdicts = JudgeClaims(results);
+  if (verdicts.empty()) return "";
+  std::string html =
+      "<h2>Claims</h2><table id=\"claims\"><thead><tr><th>claim</th><th>"
+      "verdict</th><th>decided by</th></tr></thead><tbody>";
+  for (const ClaimVerdict& v : verdicts) {
+    const std::string word = VerdictWord(v.verdict);
+    absl::StrAppend(
+        &html, "<tr class=\"claim\"><td>", Escape(v.text), "</td><td class=\"",
+        v.verdict == Verdict::kHolds   ? "holds"
+        : v.verdict == Verdict::kFails ? "fails"
+                                       : "undecided",
+        "\">", Escape(word), "</td><td>", Escape(v.numbers), "</td></tr>");
+  }
+  return absl::StrCat(html, "</tbody></table>");
 }
 
 std::string FormatClaims(const v1::SweepResults& results) {

@@ -26,6 +26,10 @@ std::vector<ClaimVerdict> JudgeClaims(const v1::SweepResults& results);
 // "claims:" and a line a claim; empty when the sweep makes none.
 std::string FormatClaims(const v1::SweepResults& results);
 
+// The report's section: a table row a claim with its verdict and
+// numbers, escaped; empty when the sweep makes none.
+std::string ClaimsHtml(const v1::SweepResults& results);
+
 // Kendall's tau-b of the pairs (x, y): 1 when they order alike, -1 when
 // reversed; 0 for fewer than two pairs.
 double KendallTau(const std::vector<std::pair<double, double>>& pairs);

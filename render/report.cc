@@ -1,6 +1,7 @@
 #include "render/report.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <map>
 #include <optional>
@@ -17,42 +18,12 @@
 #include "common/run_status.h"
 #include "common/sweep_expansion.h"
 #include "render/claims.h"
+#include "render/html.h"
 #include "render/seeds.h"
 #include "render/tsne.h"
 
 namespace distill {
 namespace {
-
-std::string Escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '&':
-        out += "&amp;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-// Tableau's ten colours, then again.
-const char* Colour(size_t i) {
-  static const char* const kColours[] = {
-      "#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f",
-      "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"};
-  return kColours[i % 10];
-}
 
 struct Series {
   std::string name;
@@ -74,11 +45,9 @@ std::vector<std::pair<double, double>> Thin(
 
 std::string Number(double v) { return absl::StrFormat("%.4g", v); }
 
-// Overlaid lines with their axes' ranges and a legend.
-std::string LinePlot(const std::string& id, const std::vector<Series>& series,
-                     const std::string& x_label, const std::string& y_label) {
-  constexpr double kW = 640, kH = 280, kLeft = 56, kBottom = 36, kTop = 12,
-                   kRight = 170;
+// The x and y ranges of `series` (x0 > x1 when there are no points); a
+// series at the edge counts for x only, unless it is all there is.
+std::array<double, 4> RangeOf(const std::vector<Series>& series) {
   double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
   const bool some_in_range = std::any_of(
       series.begin(), series.end(),
@@ -90,6 +59,15 @@ std::string LinePlot(const std::string& id, const std::vector<Series>& series,
       y0 = std::min(y0, y), y1 = std::max(y1, y);
     }
   }
+  return {x0, x1, y0, y1};
+}
+
+// Overlaid lines with their axes' ranges and a legend.
+std::string LinePlot(const std::string& id, const std::vector<Series>& series,
+                     const std::string& x_label, const std::string& y_label) {
+  constexpr double kW = 640, kH = 280, kLeft = 56, kBottom = 36, kTop = 12,
+                   kRight = 170;
+  auto [x0, x1, y0, y1] = RangeOf(series);
   std::string svg = absl::StrFormat(
       "<svg class=\"plot\" id=\"%s\" viewBox=\"0 0 %g %g\" width=\"%g\" "
       "height=\"%g\" role=\"img\">",
@@ -394,34 +372,6 @@ std::string Maps(const std::string& csv, NameOf name_of) {
   return html;
 }
 
-// The data set's classes: Fashion-MNIST's names, else "class N".
-std::vector<std::string> ClassNames(const v1::SweepResults& results) {
-  const std::string& data = results.sweep().spec().base().dataset().name();
-  if (data == "fashion-mnist") {
-    return {"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-            "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
-  }
-  return {};
-}
-
-// The colour of each class, as the maps draw them.
-std::string ClassLegend(const v1::SweepResults& results, int classes) {
-  const std::vector<std::string> names = ClassNames(results);
-  std::string html = "<p class=\"legend\" id=\"tsne-legend\">";
-  for (int c = 0; c < classes && c < 20; ++c) {
-    absl::StrAppendFormat(
-        &html,
-        "<span class=\"class\"><svg width=\"10\" height=\"10\"><circle "
-        "cx=\"5\" cy=\"5\" r=\"4\" fill=\"%s\"/></svg> %s</span> ",
-        Colour(size_t(c)),
-        Escape(size_t(c) < names.size() ? names[size_t(c)]
-                                        : absl::StrCat("class ", c)));
-  }
-  if (classes > 20)
-    absl::StrAppend(&html, "(and ", classes - 20, " more; colours repeat)");
-  return html + "</p>";
-}
-
 // t-SNE maps: the teacher's (from the first member's file), then each
 // student's, coloured by class.
 std::string SweepMaps(const v1::SweepResults& results,
@@ -457,8 +407,8 @@ std::string SweepMaps(const v1::SweepResults& results,
   if (teacher.empty() && students.empty()) return "";
   return absl::StrCat(
       "<h2>t-SNE maps of the test embeddings, coloured by class</h2>",
-      ClassLegend(results, classes), "<div class=\"maps\">", teacher, students,
-      "</div>");
+      HtmlClassLegend(results.sweep().spec().base().dataset().name(), classes),
+      "<div class=\"maps\">", teacher, students, "</div>");
 }
 
 }  // namespace
@@ -490,26 +440,6 @@ bool SweepRunning(const v1::SweepResults& results) {
   return false;
 }
 
-// The sweep's claims (render/claims.h), each with its verdict and the
-// numbers that decide it; nothing when it makes none.
-std::string ClaimsSection(const v1::SweepResults& results) {
-  const std::vector<ClaimVerdict> verdicts = JudgeClaims(results);
-  if (verdicts.empty()) return "";
-  std::string html =
-      "<h2>Claims</h2><table id=\"claims\"><thead><tr><th>claim</th><th>"
-      "verdict</th><th>decided by</th></tr></thead><tbody>";
-  for (const ClaimVerdict& v : verdicts) {
-    const std::string word = VerdictWord(v.verdict);
-    absl::StrAppend(
-        &html, "<tr class=\"claim\"><td>", Escape(v.text), "</td><td class=\"",
-        v.verdict == Verdict::kHolds   ? "holds"
-        : v.verdict == Verdict::kFails ? "fails"
-                                       : "undecided",
-        "\">", Escape(word), "</td><td>", Escape(v.numbers), "</td></tr>");
-  }
-  return absl::StrCat(html, "</tbody></table>");
-}
-
 std::string RenderReport(const v1::SweepResults& results,
                          const std::vector<ReportRun>& runs,
                          const std::vector<ResultColumn>& columns,
@@ -532,7 +462,7 @@ std::string RenderReport(const v1::SweepResults& results,
     absl::StrAppend(&html, "<h2>Over seeds</h2><pre id=\"seeds\">",
                     Escape(seeds.substr(1)), "</pre>");
   }
-  absl::StrAppend(&html, ClaimsSection(results), Curves(results, by_id));
+  absl::StrAppend(&html, ClaimsHtml(results), Curves(results, by_id));
   // A heat map over two grid axes.
   if (sweep.spec().grid_size() >= 2 && !columns.empty()) {
     absl::StrAppend(&html, "<h2>", Escape(columns[0].header), " over ",

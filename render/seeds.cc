@@ -102,7 +102,9 @@ namespace {
 
 // A value in the column's unit with `decimals` (percentages in points).
 std::string Number(const ResultColumn& c, double v, int decimals) {
-  return absl::StrFormat("%.*f", c.percent ? decimals : decimals + 2, v);
+  const int d = c.percent ? decimals : decimals + 2;
+  if (std::abs(v) < 0.5 * std::pow(10.0, -d)) v = 0;  // Not "-0.0".
+  return absl::StrFormat("%.*f", d, v);
 }
 
 // The fewest decimals (1 to 3) at which the distinct values print apart.
@@ -162,6 +164,21 @@ std::string Interval(const ResultColumn& c,
                       Number(c, i->second, decimals), "]");
 }
 
+// member, each column, n, the first column's interval, and with a
+// baseline its difference and interval.
+std::vector<std::string> SummaryHeader(const std::vector<ResultColumn>& columns,
+                                       const std::string& baseline) {
+  std::vector<std::string> header = {"member"};
+  for (const ResultColumn& c : columns) header.push_back(c.header);
+  header.push_back("n");
+  header.push_back(absl::StrCat(columns[0].header, " 95% CI"));
+  if (!baseline.empty()) {
+    header.push_back(absl::StrCat("vs ", baseline));
+    header.push_back("95% CI");
+  }
+  return header;
+}
+
 }  // namespace
 
 std::map<std::string, std::map<int64_t, double>> RowValues(
@@ -198,14 +215,8 @@ std::string FormatSeedSummary(const v1::SweepResults& results,
       means.push_back(Summarise(Values(g.by_seed[0])).mean);
   }
   const int decimals = DecimalsToTellApart(means);
-  std::vector<std::string> header = {"member"};
-  for (const ResultColumn& c : columns) header.push_back(c.header);
-  header.push_back("n");
-  header.push_back(absl::StrCat(first.header, " 95% CI"));
-  if (base != nullptr) {
-    header.push_back(absl::StrCat("vs ", baseline));
-    header.push_back("95% CI");
-  }
+  const std::vector<std::string> header =
+      SummaryHeader(columns, base != nullptr ? baseline : "");
   std::vector<std::vector<std::string>> rows;
   for (const Group& g : groups) {
     std::vector<std::string> row = {g.name.empty() ? "(base)" : g.name};

@@ -70,22 +70,6 @@ class DiskTest : public ::testing::Test {
     return response.runs_size();
   }
 
-  // Registers a worker and leases the oldest queued run.
-  v1::Run Lease() {
-    grpc::ClientContext register_context;
-    v1::RegisterWorkerResponse worker;
-    EXPECT_TRUE(workers_
-                    ->RegisterWorker(&register_context,
-                                     v1::RegisterWorkerRequest(), &worker)
-                    .ok());
-    grpc::ClientContext context;
-    v1::LeaseRunRequest request;
-    request.set_worker_id(worker.worker_id());
-    v1::LeaseRunResponse response;
-    EXPECT_TRUE(workers_->LeaseRun(&context, request, &response).ok());
-    return response.run();
-  }
-
   // Registers a worker; its id.
   std::string Register() {
     grpc::ClientContext context;
@@ -104,6 +88,9 @@ class DiskTest : public ::testing::Test {
     EXPECT_TRUE(workers_->LeaseRun(&context, request, &response).ok());
     return response;
   }
+
+  // Registers a worker and leases the oldest queued run.
+  v1::Run Lease() { return LeaseAs(Register()).run(); }
 
   // Fills the disk with `bytes` of ballast.
   void Ballast(int64_t bytes) {
