@@ -19,121 +19,12 @@
 #include "common/sweep_expansion.h"
 #include "render/claims.h"
 #include "render/html.h"
+#include "render/line_plot.h"
 #include "render/seeds.h"
 #include "render/tsne.h"
 
 namespace distill {
 namespace {
-
-struct Series {
-  std::string name;
-  std::vector<std::pair<double, double>> points;
-  // Drawn dashed at the plot's lower edge, left out of its range (a row
-  // at chance would flatten every other curve).
-  bool at_edge = false;
-};
-
-// At most `n` of `points`, evenly spread, the first and last kept.
-std::vector<std::pair<double, double>> Thin(
-    const std::vector<std::pair<double, double>>& points, size_t n) {
-  if (points.size() <= n) return points;
-  std::vector<std::pair<double, double>> out;
-  for (size_t i = 0; i < n; ++i)
-    out.push_back(points[i * (points.size() - 1) / (n - 1)]);
-  return out;
-}
-
-std::string Number(double v) { return absl::StrFormat("%.4g", v); }
-
-// The x and y ranges of `series` (x0 > x1 when there are no points); a
-// series at the edge counts for x only, unless it is all there is.
-std::array<double, 4> RangeOf(const std::vector<Series>& series) {
-  double x0 = 1e300, x1 = -1e300, y0 = 1e300, y1 = -1e300;
-  const bool some_in_range = std::any_of(
-      series.begin(), series.end(),
-      [](const Series& s) { return !s.at_edge && !s.points.empty(); });
-  for (const Series& s : series) {
-    for (const auto& [x, y] : s.points) {
-      x0 = std::min(x0, x), x1 = std::max(x1, x);
-      if (s.at_edge && some_in_range) continue;
-      y0 = std::min(y0, y), y1 = std::max(y1, y);
-    }
-  }
-  return {x0, x1, y0, y1};
-}
-
-// Overlaid lines with their axes' ranges and a legend.
-std::string LinePlot(const std::string& id, const std::vector<Series>& series,
-                     const std::string& x_label, const std::string& y_label) {
-  constexpr double kW = 640, kH = 280, kLeft = 56, kBottom = 36, kTop = 12,
-                   kRight = 170;
-  auto [x0, x1, y0, y1] = RangeOf(series);
-  std::string svg = absl::StrFormat(
-      "<svg class=\"plot\" id=\"%s\" viewBox=\"0 0 %g %g\" width=\"%g\" "
-      "height=\"%g\" role=\"img\">",
-      id, kW + kRight, kH, kW + kRight, kH);
-  if (x0 > x1) {
-    return absl::StrCat(svg,
-                        "<text x=\"20\" y=\"40\">no points yet</text></svg>");
-  }
-  if (x1 == x0) x1 = x0 + 1;
-  if (y1 == y0) y1 = y0 + 1;
-  auto px = [&](double x) {
-    return kLeft + (x - x0) / (x1 - x0) * (kW - kLeft - 10);
-  };
-  auto py = [&](double y) {
-    return kTop +
-           (y1 - std::clamp(y, y0, y1)) / (y1 - y0) * (kH - kTop - kBottom);
-  };
-  absl::StrAppendFormat(
-      &svg,
-      "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" class=\"frame\"/>",
-      kLeft, kTop, kW - kLeft - 10, kH - kTop - kBottom);
-  absl::StrAppendFormat(
-      &svg,
-      "<text x=\"%g\" y=\"%g\" class=\"tick\">%s</text>"
-      "<text x=\"%g\" y=\"%g\" class=\"tick\" text-anchor=\"end\">%s</text>"
-      "<text x=\"%g\" y=\"%g\" class=\"tick\" text-anchor=\"end\">%s</text>"
-      "<text x=\"%g\" y=\"%g\" class=\"tick\" text-anchor=\"end\">%s</text>"
-      "<text x=\"%g\" y=\"%g\" class=\"axis\">%s</text>"
-      "<text x=\"12\" y=\"%g\" class=\"axis\">%s</text>",
-      kLeft, kH - kBottom + 14, Number(x0), kW - 10, kH - kBottom + 14,
-      Number(x1), kLeft - 4, kTop + 10, Number(y1), kLeft - 4, kH - kBottom,
-      Number(y0), (kW + kLeft) / 2 - 20, kH - 6, Escape(x_label), kTop - 2,
-      Escape(y_label));
-  for (size_t i = 0; i < series.size(); ++i) {
-    std::vector<std::string> xy;
-    for (const auto& [x, y] : series[i].points)
-      xy.push_back(absl::StrFormat("%.1f,%.1f", px(x), py(y)));
-    absl::StrAppendFormat(
-        &svg,
-        "<polyline points=\"%s\" stroke=\"%s\"%s><title>%s</title></polyline>",
-        absl::StrJoin(xy, " "), Colour(i),
-        series[i].at_edge ? " stroke-dasharray=\"4 3\" class=\"at-edge\"" : "",
-        Escape(series[i].at_edge
-                   ? absl::StrCat(series[i].name, " (at chance: at the edge)")
-                   : series[i].name));
-  }
-  // The legend: the first 14 members.
-  for (size_t i = 0; i < series.size() && i < 14; ++i) {
-    const double y = kTop + 8 + double(i) * 18;
-    absl::StrAppendFormat(
-        &svg,
-        "<rect x=\"%g\" y=\"%g\" width=\"12\" height=\"3\" fill=\"%s\"/>"
-        "<text x=\"%g\" y=\"%g\" class=\"legend\">%s</text>",
-        kW + 4, y - 3, Colour(i), kW + 20, y + 1,
-        Escape(absl::StrCat(series[i].name.substr(0, 26),
-                            series[i].at_edge ? " (chance, at edge)" : "")));
-  }
-  if (series.size() > 14) {
-    absl::StrAppendFormat(&svg,
-                          "<text x=\"%g\" y=\"%g\" class=\"legend\">+ %d "
-                          "more</text>",
-                          kW + 4, kTop + 8 + 14 * 18.0,
-                          int(series.size()) - 14);
-  }
-  return svg + "</svg>";
-}
 
 std::string MapPlot(const std::string& caption,
                     const std::vector<TsnePoint>& all) {
@@ -352,7 +243,7 @@ std::string Curves(const v1::SweepResults& results,
   return absl::StrCat("<h2>Training loss</h2>",
                       LinePlot("loss", loss, "step", "train/loss"),
                       "<h2>Test top-1 per epoch</h2>",
-                      LinePlot("top1", top1, "epoch", "top-1 %"));
+                      LinePlot("top1", SeedBands(top1), "epoch", "top-1 %"));
 }
 
 // The maps of one run's tsne.csv, each captioned by `name_of(model)`; a

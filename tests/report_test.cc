@@ -167,6 +167,16 @@ TEST(ReportTest, TheTop1AxisFitsTheRowsThatLearn) {
   EXPECT_THAT(plot, HasSubstr("A (chance, at edge)"));
 }
 
+// A member's seeds: one line of their mean over a band of their range.
+TEST(ReportTest, SeedsAreOneLineOverTheirBand) {
+  const Fixture f = Grid();  // Each of 6 members twice (seed=1, seed=2).
+  const std::string html = RenderReport(f.results, f.runs, AllResultColumns());
+  const std::string plot = html.substr(html.find("id=\"top1\""));
+  EXPECT_EQ(Count(plot.substr(0, plot.find("</svg>")), "class=\"seed-band\""),
+            6);
+  EXPECT_THAT(plot, HasSubstr("G/T=1/rkd.angle=1 (2 seeds)"));
+}
+
 TEST(ReportTest, ARealBrowserRendersIt) {
   if (!HaveBrowser())
     GTEST_SKIP() << "no " << kChromium << " (scripts/setup.sh installs it)";
