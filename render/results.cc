@@ -450,7 +450,8 @@ std::string FormatSweepComparison(const v1::SweepResults& a,
     case OutputFormat::kTable:
       break;
   }
-  return ComparisonTable(a, b, p, columns);
+  return absl::StrCat(ComparisonTable(a, b, p, columns),
+                      FormatSeedComparison(a, b, columns));
 }
 
 std::string FormatRunComparison(const std::vector<v1::Run>& runs,

@@ -270,3 +270,43 @@ std::string FormatSeedSummary(const v1::SweepResults& results,
 }
 
 }  // namespace distill
+
+namespace distill {
+
+std::string FormatSeedComparison(const v1::SweepResults& a,
+                                 const v1::SweepResults& b,
+                                 const std::vector<ResultColumn>& columns) {
+  auto seeded = [](const v1::SweepResults& r) {
+    return std::any_of(r.members().begin(), r.members().end(),
+                       [](const v1::MemberResult& m) {
+                         return WithoutSeed(m.name()) != m.name();
+                       });
+  };
+  if (columns.empty() || (!seeded(a) && !seeded(b))) return "";
+  const ResultColumn& first = columns[0];
+  const auto rows_a = RowValues(a, first), rows_b = RowValues(b, first);
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& [row, values_b] : rows_b) {
+    auto it = rows_a.find(row);
+    if (row == "O" || it == rows_a.end()) continue;
+    std::optional<SeedDifference> d = Difference(it->second, values_b);
+    if (!d) continue;
+    const bool excludes_zero =
+        d->interval && (d->interval->first > 0 || d->interval->second < 0);
+    rows.push_back(
+        {row, absl::StrCat(it->second.size()), absl::StrCat(values_b.size()),
+         absl::StrCat(d->mean >= 0 ? "+" : "", Number(first, d->mean, 1),
+                      excludes_zero ? " *" : ""),
+         absl::StrCat(Interval(first, d->interval, 1),
+                      d->interval ? (d->paired ? " paired" : " Welch") : "")});
+  }
+  if (rows.empty()) return "";
+  return absl::StrCat(
+      "\nover seeds, B - A in ", first.header,
+      " with its 95% interval (paired over the seeds both ran, else "
+      "Welch's; * where it excludes 0)\n",
+      TextTable({"member", "n A", "n B", "B - A", "95% CI"}, rows,
+                /*right_aligned=*/false, /*rule=*/false));
+}
+
+}  // namespace distill

@@ -61,6 +61,12 @@ std::string FormatSeedSummary(
     const std::vector<ResultColumn>& columns = AllResultColumns(),
     const std::string& baseline = "");
 
+// `distill compare A B` for sweeps with seeds: each member both ran, B - A
+// in the first column with its 95% interval; empty without seeds.
+std::string FormatSeedComparison(const v1::SweepResults& a,
+                                 const v1::SweepResults& b,
+                                 const std::vector<ResultColumn>& columns);
+
 }  // namespace distill
 
 #endif  // DISTILL_RENDER_SEEDS_H_

@@ -343,6 +343,23 @@ TEST(ClaimsTest, EachClaimIsDecidedWithItsNumbers) {
   EXPECT_THAT(FormatClaims(results), HasSubstr("does not hold: NEAR_CHANCE B"));
 }
 
+TEST(FormatTest, ComparedSweepsWithSeedsShowEachDifferenceWithItsInterval) {
+  v1::SweepResults a, b;
+  for (int seed = 1; seed <= 3; ++seed) {
+    v1::MemberResult* m = a.add_members();
+    m->set_name(absl::StrCat("D/seed=", seed));
+    (*m->mutable_results())["eval/top1"] = 0.80 + 0.01 * seed;
+    m = b.add_members();  // B: 2 points above A on every seed.
+    m->set_name(absl::StrCat("D/seed=", seed));
+    (*m->mutable_results())["eval/top1"] = 0.82 + 0.01 * seed;
+  }
+  const std::string table = FormatSweepComparison(
+      a, b, *ParseResultColumns("top1"), OutputFormat::kTable);
+  EXPECT_THAT(table, HasSubstr("over seeds, B - A in top-1 %"));
+  EXPECT_THAT(table, HasSubstr("+2.0 *"));
+  EXPECT_THAT(table, HasSubstr("[2.0, 2.0] paired"));
+}
+
 TEST(FormatTest, MeansCloserThanADecimalGetMoreDecimals) {
   v1::SweepResults results;
   for (const auto& [name, top1] :
