@@ -130,22 +130,20 @@ TEST(ReportTest, HoldsTheTableCurvesHeatMapAndMapsAndFetchesNothing) {
   EXPECT_LT(html.size(), 1u << 20);
 }
 
-// A row at chance (A) is drawn dashed at the top-1 plot's lower edge, out
-// of its range: the axis spans the rows that learn.
-TEST(ReportTest, TheTop1AxisFitsTheRowsThatLearn) {
-  v1::SweepResults results;
-  results.mutable_sweep()
+// Rows A (at chance) and D (80 to 88 %), each with three epochs of top-1.
+Fixture AtChance() {
+  Fixture f;
+  f.results.mutable_sweep()
       ->mutable_spec()
       ->mutable_base()
       ->mutable_dataset()
       ->set_name("fashion-mnist");
-  std::vector<ReportRun> runs;
   for (const auto& [name, top1] :
        {std::pair{"A", std::vector<double>{0.10, 0.105, 0.10}},
         {"D", std::vector<double>{0.80, 0.85, 0.88}}}) {
-    v1::MemberResult* m = results.add_members();
+    v1::MemberResult* m = f.results.add_members();
     m->set_name(name);
-    m->set_run_id(results.members_size());
+    m->set_run_id(f.results.members_size());
     ReportRun run;
     run.run_id = m->run_id();
     for (int epoch = 1; epoch <= 3; ++epoch) {
@@ -155,16 +153,27 @@ TEST(ReportTest, TheTop1AxisFitsTheRowsThatLearn) {
       p.set_value(top1[size_t(epoch - 1)]);
       run.history.push_back(p);
     }
-    runs.push_back(std::move(run));
+    f.runs.push_back(std::move(run));
   }
-  const std::string html = RenderReport(results, runs, AllResultColumns());
+  return f;
+}
+
+// The top-1 plot's y axis: its tick labels and A's line at the edge.
+void ExpectAxisFitsTheRowsThatLearn(const std::string& html) {
   const std::string plot = html.substr(html.find("id=\"top1\""));
-  // The y axis from D's 80 to its 88, not from A's 10.
   EXPECT_THAT(plot, HasSubstr("text-anchor=\"end\">88</text>"));
   EXPECT_THAT(plot, HasSubstr("text-anchor=\"end\">80</text>"));
   EXPECT_THAT(plot, Not(HasSubstr(">10</text>")));
   EXPECT_THAT(plot, HasSubstr("class=\"at-edge\"><title>A (at chance"));
   EXPECT_THAT(plot, HasSubstr("A (chance, at edge)"));
+}
+
+// A row at chance (A) is drawn dashed at the top-1 plot's lower edge, out
+// of its range: the axis spans the rows that learn.
+TEST(ReportTest, TheTop1AxisFitsTheRowsThatLearn) {
+  const Fixture f = AtChance();
+  ExpectAxisFitsTheRowsThatLearn(
+      RenderReport(f.results, f.runs, AllResultColumns()));
 }
 
 // A member's seeds: one line of their mean over a band of their range.
@@ -197,6 +206,15 @@ TEST(ReportTest, ARealBrowserRendersIt) {
   // The maps' class legend as the browser laid it out.
   EXPECT_THAT(loaded->dom, HasSubstr("id=\"tsne-legend\""));
   EXPECT_EQ(Count(loaded->dom, "<span class=\"class\">"), 10);
+  // And the top-1 plot of a sweep with a row at chance: its axis.
+  {
+    const Fixture f = AtChance();
+    std::ofstream(page) << RenderReport(f.results, f.runs, AllResultColumns());
+  }
+  std::optional<Loaded> chance =
+      LoadInBrowser(absl::StrCat("file://", page), dir.path());
+  ASSERT_TRUE(chance.has_value());
+  ExpectAxisFitsTheRowsThatLearn(chance->dom);
   EXPECT_THAT(loaded->log, Not(HasSubstr("CONSOLE")));
   EXPECT_THAT(loaded->log, Not(HasSubstr("Uncaught")));
 }
