@@ -82,8 +82,9 @@ absl::StatusOr<std::vector<ResultColumn>> ParseResultColumns(
 std::string ResultCell(const ResultColumn& column,
                        std::optional<double> value) {
   if (!value) return "-";
-  return column.percent ? absl::StrFormat("%.1f", 100 * *value)
-                        : absl::StrFormat("%.3f", *value);
+  const int decimals = column.decimals > 0 ? column.decimals : 1;
+  return column.percent ? absl::StrFormat("%.*f", decimals, 100 * *value)
+                        : absl::StrFormat("%.*f", decimals + 2, *value);
 }
 
 std::optional<double> ResultValue(
@@ -254,8 +255,18 @@ std::string LaidOut(const std::vector<std::string>& header,
 }  // namespace
 
 std::string FormatResultsTable(const v1::SweepResults& results,
-                               const std::vector<ResultColumn>& columns,
+                               const std::vector<ResultColumn>& shown,
                                const std::string& baseline) {
+  // Enough decimals in each column to tell its values apart.
+  std::vector<ResultColumn> columns = shown;
+  for (ResultColumn& c : columns) {
+    std::vector<double> values;
+    for (const v1::MemberResult& m : results.members()) {
+      if (std::optional<double> v = MemberValue(m, c))
+        values.push_back(100 * *v);
+    }
+    c.decimals = DecimalsToTellApart(values);
+  }
   std::vector<std::string> header = {"row", "labels CE", "embedding MSE", "IKD",
                                      "RKD"};
   for (const ResultColumn& c : columns) header.push_back(c.header);

@@ -21,6 +21,8 @@ struct ResultColumn {
   std::string header;
   std::string key;
   bool percent = false;
+  // Decimals a cell shows (of a percentage; a fraction two more); 0: one.
+  int decimals = 0;
 };
 
 // Every column, in the order shown: top1, knn (k-NN top-1), nmi, ari,

@@ -107,21 +107,6 @@ std::string Number(const ResultColumn& c, double v, int decimals) {
   return absl::StrFormat("%.*f", d, v);
 }
 
-// The fewest decimals (1 to 3) at which the distinct values print apart.
-int DecimalsToTellApart(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  values.erase(std::unique(values.begin(), values.end()), values.end());
-  for (int decimals = 1; decimals < 3; ++decimals) {
-    bool apart = true;
-    for (size_t i = 1; i < values.size() && apart; ++i) {
-      apart = absl::StrFormat("%.*f", decimals, values[i - 1]) !=
-              absl::StrFormat("%.*f", decimals, values[i]);
-    }
-    if (apart) return decimals;
-  }
-  return 3;
-}
-
 struct Group {
   std::string name;
   std::vector<const v1::MemberResult*> members;
@@ -180,6 +165,20 @@ std::vector<std::string> SummaryHeader(const std::vector<ResultColumn>& columns,
 }
 
 }  // namespace
+
+int DecimalsToTellApart(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  for (int decimals = 1; decimals < 3; ++decimals) {
+    bool apart = true;
+    for (size_t i = 1; i < values.size() && apart; ++i) {
+      apart = absl::StrFormat("%.*f", decimals, values[i - 1]) !=
+              absl::StrFormat("%.*f", decimals, values[i]);
+    }
+    if (apart) return decimals;
+  }
+  return 3;
+}
 
 std::map<std::string, std::map<int64_t, double>> RowValues(
     const v1::SweepResults& results, const ResultColumn& column) {

@@ -42,6 +42,9 @@ struct SeedDifference {
 std::optional<SeedDifference> Difference(const std::map<int64_t, double>& a,
                                          const std::map<int64_t, double>& b);
 
+// The fewest decimals (1 to 3) at which the distinct `values` print apart.
+int DecimalsToTellApart(std::vector<double> values);
+
 // "H/T=4/seed=2" -> 2; 0 for a member without a seed part.
 int64_t SeedOf(const std::string& member);
 

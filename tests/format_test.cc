@@ -360,6 +360,19 @@ TEST(FormatTest, ComparedSweepsWithSeedsShowEachDifferenceWithItsInterval) {
   EXPECT_THAT(table, HasSubstr("[2.0, 2.0] paired"));
 }
 
+TEST(FormatTest, TheTableShowsEnoughDecimalsToTellRowsApart) {
+  v1::SweepResults results;
+  for (const auto& [name, top1] : {std::pair{"D", 0.81000}, {"G", 0.81025}}) {
+    v1::MemberResult* m = results.add_members();
+    m->set_name(name);
+    (*m->mutable_results())["eval/top1"] = top1;
+  }
+  const std::string table =
+      FormatResultsTable(results, *ParseResultColumns("top1"));
+  EXPECT_THAT(table, HasSubstr(" 81.00 "));
+  EXPECT_THAT(table, HasSubstr(" 81.03 "));  // 81.0 each at one.
+}
+
 TEST(FormatTest, MeansCloserThanADecimalGetMoreDecimals) {
   v1::SweepResults results;
   for (const auto& [name, top1] :
