@@ -98,6 +98,7 @@ int main(int argc, char** argv) {
   }
   distill::engine::ConfigureRuntime(threads);
   if (cache_dir.empty()) cache_dir = work_dir + "/cache";
+  fs::create_directories(work_dir);
   fs::create_directories(cache_dir);
 
   RunConfig base;
