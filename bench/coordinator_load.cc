@@ -36,8 +36,7 @@
 #include "distill/v1/worker_service.grpc.pb.h"
 #include "server/migrations.h"
 
-ABSL_FLAG(std::string, target, distill::kDefaultCoordinator,
-          "the coordinator");
+ABSL_FLAG(std::string, target, distill::kDefaultCoordinator, "the coordinator");
 ABSL_FLAG(std::string, admin_token_file, "", "a researcher or admin token");
 ABSL_FLAG(std::string, worker_token_file, "", "a worker token");
 ABSL_FLAG(std::string, scratch_dir, "/tmp",
@@ -743,8 +742,7 @@ void MeasureWhile(std::vector<std::unique_ptr<FakeWorker>>& reporters,
         grpc::ClientContext context;
         Authorize(&context, g_admin_token);
         v1::BackupResponse taken;
-        grpc::Status s =
-            stub->Backup(&context, v1::BackupRequest(), &taken);
+        grpc::Status s = stub->Backup(&context, v1::BackupRequest(), &taken);
         if (!s.ok()) Die("Backup", s);
         absl::MutexLock lock(&mu);
         out->backup_ms.push_back(double(taken.took_ms()));
@@ -803,10 +801,10 @@ void BackupUnderLoad(int* next_client) {
       "lease: %zu backups, p50 %.0f ms, max %.0f ms\n",
       double(with.backup_bytes) / 1e6, with.backup_ms.size(),
       Percentile(with.backup_ms, 0.5), Percentile(with.backup_ms, 1.0));
-  const std::pair<const char*, std::vector<double> Latencies::*> figures[] =
-      {{"LeaseRun", &Latencies::lease},
-       {"GetRun", &Latencies::get},
-       {"ReportMetrics (50 points)", &Latencies::report}};
+  const std::pair<const char*, std::vector<double> Latencies::*> figures[] = {
+      {"LeaseRun", &Latencies::lease},
+      {"GetRun", &Latencies::get},
+      {"ReportMetrics (50 points)", &Latencies::report}};
   for (const auto& [name, member] : figures) {
     const std::vector<double>& a = without.*member;
     const std::vector<double>& b = with.*member;

@@ -56,7 +56,7 @@ struct Options {
   int lockstep = 0;
   int peak = 0;
   std::string profile;  // Chrome trace of 3 steps, then exit.
-  int size = 28;  // Image side.
+  int size = 28;        // Image side.
   int channels = 1;
   int classes = 10;
   int teacher_patch = 7;

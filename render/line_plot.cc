@@ -66,7 +66,8 @@ std::string LinePlot(const std::string& id, const std::vector<Series>& series,
                      const std::string& x_label, const std::string& y_label) {
   constexpr double kW = 640, kH = 280, kLeft = 56, kBottom = 36, kTop = 12,
                    kRight = 170;
-  auto [x0, x1, y0, y1] = RangeOf(series);
+  const std::array<double, 4> range = RangeOf(series);
+  double x0 = range[0], x1 = range[1], y0 = range[2], y1 = range[3];
   std::string svg = absl::StrFormat(
       "<svg class=\"plot\" id=\"%s\" viewBox=\"0 0 %g %g\" width=\"%g\" "
       "height=\"%g\" role=\"img\">",

@@ -5,7 +5,6 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -190,8 +189,8 @@ TEST_F(BackupTest, AKillNineMidBackupLeavesTheEarlierOnesWholeAndTheNextGood) {
   ASSERT_TRUE(good.ok()) << good.status();
   const std::string at_good = Listing(*store_);
   for (int i = 0; i < 100; ++i) {  // 100 MiB of new run files.
-    AddRun(v1::SUCCEEDED, 2, std::string(1 << 20, char('a' + i % 26)) +
-                                 std::to_string(i));
+    AddRun(v1::SUCCEEDED, 2,
+           std::string(1 << 20, char('a' + i % 26)) + std::to_string(i));
   }
   const std::string at_kill = Listing(*store_);
   // The database has one owner at a time: the child takes it over.

@@ -130,16 +130,15 @@ TEST_F(LossesTest, RkdInFloat32StaysNearFloat64OnOffsetEmbeddings) {
       {"offset 1000", student + 1000, teacher + 1000},
       {"outlier dimensions +300", student, teacher + outliers}};
   for (const Case& c : cases) {
-    for (const auto& [term, loss] :
-         {std::pair{"distance", &RkdDistanceLoss},
-          std::pair{"angle", &RkdAngleLoss}}) {
+    for (const auto& [term, loss] : {std::pair{"distance", &RkdDistanceLoss},
+                                     std::pair{"angle", &RkdAngleLoss}}) {
       const double exact = loss(c.student, c.teacher).item<double>();
-      const double single = loss(c.student.to(torch::kFloat32),
-                                 c.teacher.to(torch::kFloat32))
-                                .item<double>();
+      const double single =
+          loss(c.student.to(torch::kFloat32), c.teacher.to(torch::kFloat32))
+              .item<double>();
       EXPECT_LE(std::abs(single - exact), 1e-5 * std::abs(exact))
-          << term << " on " << c.name << ": float32 " << single
-          << ", float64 " << exact;
+          << term << " on " << c.name << ": float32 " << single << ", float64 "
+          << exact;
     }
   }
 }

@@ -263,9 +263,9 @@ absl::StatusOr<bool> Worker::ServeOne(absl::Duration wait) {
     options_.metrics->SetRun(0);
     if (!outcome.ok()) options_.metrics->RunEnded("failed");
   }
-  for (const std::string& removed : TrimCache(
-           {options_.scratch_dir, TeacherCacheDir()},
-           options_.scratch_max_bytes, {})) {
+  for (const std::string& removed :
+       TrimCache({options_.scratch_dir, TeacherCacheDir()},
+                 options_.scratch_max_bytes, {})) {
     DISTILL_LOG(INFO) << "scratch over its limit: removed " << removed;
   }
   if (!outcome.ok()) Fail(run, outcome);
