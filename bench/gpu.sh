@@ -23,7 +23,7 @@
 # OUT (where figures go: ./gpu-out),
 # SWEEP_TRAIN/SWEEP_TEST/SWEEP_EPOCHS (10000/2000/3: the demo's size),
 # PAPER_BATCH (64; the CPU: 4), SLOTS (1 2 4 8),
-# STEPS (all, or a comma list of tests,distill,student,peak,table1,paper,slots; the
+# STEPS (all, or a comma list of tests,distill,student,peak,table1,paper,loader,slots; the
 # build always runs), PRECISIONS (fp32 bf16 fp16; the CPU: fp32), TEACHERS
 # (online cached) and WIDTHS (96 192) of the distillation-step figures. Each step's log is in build-gpu/logs/, all of them packed into
 # $OUT/gpu-logs.tar.gz.
@@ -42,6 +42,17 @@ if [ "${1:-}" = bundle ]; then
   mkdir -p "$bundle/prefix/lib/$multiarch/cmake"
   cp -a /usr/lib/"$multiarch"/libabsl_*.so* "$bundle/prefix/lib/$multiarch/"
   cp -a /usr/lib/"$multiarch"/cmake/absl "$bundle/prefix/lib/$multiarch/cmake/"
+  # libturbojpeg (the JPEG data sets, jpeg_test and bench/loader), found
+  # through a pkg-config file that points into the bundle, and pkgconf
+  # itself for a machine without one.
+  cp -a /usr/include/turbojpeg.h "$bundle/prefix/include/"
+  cp -a /usr/lib/"$multiarch"/libturbojpeg.so* "$bundle/prefix/lib/$multiarch/"
+  mkdir -p "$bundle/prefix/lib/$multiarch/pkgconfig" "$bundle/bin"
+  sed -e 's|^prefix=.*|prefix=${pcfiledir}/../../..|' -e 's|^exec_prefix=.*|exec_prefix=${prefix}|' \
+      -e "s|^libdir=.*|libdir=\${prefix}/lib/$multiarch|" -e 's|^includedir=.*|includedir=${prefix}/include|' \
+      /usr/lib/"$multiarch"/pkgconfig/libturbojpeg.pc >"$bundle/prefix/lib/$multiarch/pkgconfig/libturbojpeg.pc"
+  cp -a /usr/bin/pkgconf "$bundle/bin/pkg-config"
+  cp -a /usr/lib/"$multiarch"/libpkgconf.so* "$bundle/prefix/lib/$multiarch/"
   cp -L /usr/lib/"$multiarch"/libz.so "$bundle/prefix/lib/libz.so"
   cp -a /usr/src/googletest "$bundle/googletest"
   cp /usr/share/datasets/fashion-mnist/*-ubyte.gz "$bundle/data/fashion-mnist/"
@@ -79,6 +90,8 @@ step() {
 [ -d "$bundle/prefix" ] || { echo "no .gpu/: run 'bench/gpu.sh bundle' here first and carry .gpu" >&2; exit 2; }
 multiarch=$(ls "$bundle/prefix/lib" | grep -- -linux-gnu | head -1)
 export LD_LIBRARY_PATH=$bundle/prefix/lib/$multiarch${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+export PKG_CONFIG_PATH=$bundle/prefix/lib/$multiarch/pkgconfig${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}
+command -v pkg-config >/dev/null || export PATH=$bundle/bin:$PATH
 python=${PYTHON:-python3}
 [ "$device" = cpu ] && python=${PYTHON:-/usr/bin/python3}
 torch_prefix=${TORCH_PREFIX:-$($python -c 'import torch; print(torch.utils.cmake_prefix_path)')}
@@ -190,6 +203,18 @@ print('matrix peak %s %dx%d: %.1f TFLOP/s' % (t, n, n, 10 * 2 * n ** 3 / s / 1e1
           "$python" bench/distill_step.py "${args[@]}"
       done
     done
+  fi
+
+  # The JPEG loader at 224 px with every core of the machine (decoding and
+  # the training view), to set against the 224-px step's images/s above:
+  # which bounds a run, data or compute.
+  if want paper || want loader; then
+    if [ -x "$build/bench/loader" ]; then
+      SHOW=3 step loader224 300 "$build/bench/loader" --threads "$(nproc)" \
+        --images "${LOADER_IMAGES:-512}" --batch 64
+    else
+      say "== loader224: not built (no libturbojpeg found)"
+    fi
   fi
 
   # 6. Several runs on one device: the sweep's eight rows split over N
