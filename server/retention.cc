@@ -9,11 +9,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
+#include "common/byte_sizes.h"
 #include "common/log.h"
 #include "common/metric_keys.h"
 #include "common/provenance.h"
 #include "common/run_files.h"
-#include "server/disk_guard.h"
 
 namespace distill {
 namespace {
@@ -46,6 +46,23 @@ absl::StatusOr<std::set<int64_t>> NeededNow(Store& store) {
   return needed;
 }
 
+// Whether `run` keeps its files whatever the policy says: it, or its
+// sweep, is tagged `keep`, or a waiting, queued or running run starts
+// from it. `sweeps` caches the sweeps read.
+absl::StatusOr<bool> Kept(Store& store, const v1::Run& run,
+                          const std::set<int64_t>& needed,
+                          std::map<int64_t, v1::Sweep>& sweeps) {
+  if (run.tags().contains(kKeepTag) || needed.contains(run.id())) return true;
+  if (run.sweep_id() == 0) return false;
+  auto it = sweeps.find(run.sweep_id());
+  if (it == sweeps.end()) {
+    absl::StatusOr<v1::Sweep> sweep = store.GetSweep(run.sweep_id());
+    if (!sweep.ok()) return sweep.status();
+    it = sweeps.emplace(run.sweep_id(), *std::move(sweep)).first;
+  }
+  return it->second.tags().contains(kKeepTag);
+}
+
 // The reason each of a sweep's succeeded students outside its best loses
 // its checkpoint, by run id.
 void RankSweep(const v1::Sweep& sweep, int default_keep_best,
@@ -54,7 +71,7 @@ void RankSweep(const v1::Sweep& sweep, int default_keep_best,
   const v1::Retention& policy = sweep.spec().retention();
   const int keep =
       policy.has_keep_best() ? policy.keep_best() : default_keep_best;
-  if (keep < 0 || sweep.tags().contains(kKeepTag)) return;
+  if (keep < 0) return;
   const std::string by =
       policy.by().empty() ? std::string(metric_keys::kEvalTop1) : policy.by();
   const bool lower = policy.lower_is_better();
@@ -79,7 +96,7 @@ void RankSweep(const v1::Sweep& sweep, int default_keep_best,
 }
 
 // Why each run of `runs` whose checkpoint a policy lets go loses it, by run
-// id (before the checks of what is needed or tagged).
+// id (before Kept's checks).
 absl::StatusOr<std::map<int64_t, std::string>> DropReasons(
     Store& store, const std::vector<v1::Run>& runs, int default_keep_best) {
   std::map<int64_t, std::string> drop;  // Run id: why its checkpoint goes.
@@ -104,10 +121,7 @@ absl::StatusOr<std::map<int64_t, std::string>> DropReasons(
   for (const auto& [sweep_id, sweep_teachers] : teachers) {
     absl::StatusOr<v1::Sweep> sweep = store.GetSweep(sweep_id);
     if (!sweep.ok()) return sweep.status();
-    if (!sweep->spec().retention().drop_teachers() ||
-        sweep->tags().contains(kKeepTag)) {
-      continue;
-    }
+    if (!sweep->spec().retention().drop_teachers()) continue;
     for (const v1::Run* teacher : sweep_teachers) {
       drop[teacher->id()] = absl::StrCat(
           "a teacher of sweep ", sweep_id,
@@ -150,11 +164,14 @@ absl::StatusOr<v1::CollectGarbageResponse> PlanOn(Store& store,
     ++records_of[record.sha256];
     size_of[record.sha256] = record.size;
   }
+  std::map<int64_t, v1::Sweep> sweeps;
   for (const RunFileRecord& record : *records) {
     auto why = drop->find(record.run_id);
     if (why == drop->end() || !IsCheckpointFile(record.name)) continue;
     const v1::Run& run = *by_id.at(record.run_id);
-    if (run.tags().contains(kKeepTag) || needed->contains(run.id())) continue;
+    absl::StatusOr<bool> kept = Kept(store, run, *needed, sweeps);
+    if (!kept.ok()) return kept.status();
+    if (*kept) continue;
     ++dropped_of[record.sha256];
     plan.set_files(plan.files() + 1);
     if (plan.dropped_size() >= kMaxListed) continue;
@@ -205,16 +222,14 @@ absl::Status Retention::DropLocked(const std::vector<v1::DroppedRunFile>& items,
   Store& store = core_.store();
   absl::StatusOr<std::set<int64_t>> needed = NeededNow(store);
   if (!needed.ok()) return needed.status();
+  std::map<int64_t, v1::Sweep> sweeps;
   for (const v1::DroppedRunFile& item : items) {
     // Checked again: tagged `keep` or needed since the plan, it stays.
     absl::StatusOr<v1::Run> run = store.GetRun(item.run_id());
     if (!run.ok()) return run.status();
-    if (run->tags().contains(kKeepTag) || needed->contains(run->id())) continue;
-    if (run->sweep_id() != 0) {
-      absl::StatusOr<v1::Sweep> sweep = store.GetSweep(run->sweep_id());
-      if (!sweep.ok()) return sweep.status();
-      if (sweep->tags().contains(kKeepTag)) continue;
-    }
+    absl::StatusOr<bool> kept = Kept(store, *run, *needed, sweeps);
+    if (!kept.ok()) return kept.status();
+    if (*kept) continue;
     absl::StatusOr<std::vector<std::string>> gone =
         store.DeleteRunFiles(item.run_id(), item.name(), "");
     if (!gone.ok()) return gone.status();

@@ -138,6 +138,12 @@ TEST_F(RetentionTest, ARunOrSweepTaggedKeepKeepsItsCheckpoint) {
   on_sweep.set_sweep("kept");
   (*on_sweep.mutable_set_tags())[kKeepTag] = "paper";
   ASSERT_TRUE(scheduler_->Annotate(on_sweep).ok());
+  // A run of it that ended with its checkpoint still recorded (as an older
+  // coordinator left them) is kept too, in the plan as in the pass.
+  v1::Run ended = *store_->GetRun(students_[1].id());
+  ended.set_status(v1::FAILED);
+  ASSERT_TRUE(store_->UpdateRun(ended).ok());
+  EXPECT_EQ(Gc(true).files(), 0);
   EXPECT_EQ(Gc(false).files(), 0);
 }
 
