@@ -210,6 +210,28 @@ struct FakeWorker {
   }
 };
 
+// GetRun of `run_id` on a connection of its own (`channel`) until `stop`,
+// `pause` after each call: each call's latency (ms).
+std::vector<double> TimeGetRuns(int64_t run_id, int channel,
+                                const std::atomic<bool>& stop,
+                                absl::Duration pause = absl::ZeroDuration()) {
+  auto stub = ExperimentService::NewStub(NewChannel(channel));
+  v1::GetRunRequest request;
+  request.set_id(run_id);
+  std::vector<double> latencies;
+  while (!stop) {
+    grpc::ClientContext context;
+    Authorize(&context, g_admin_token);
+    v1::Run run;
+    const absl::Time start = absl::Now();
+    grpc::Status s = stub->GetRun(&context, request, &run);
+    if (!s.ok()) Die("GetRun", s);
+    latencies.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
+    if (pause > absl::ZeroDuration()) absl::SleepFor(pause);
+  }
+  return latencies;
+}
+
 // Reports metrics from `workers` (each holding a lease) until `stop`;
 // returns the points acknowledged and each report's latency (ms).
 struct Ingested {
@@ -718,20 +740,8 @@ void MeasureWhile(std::vector<std::unique_ptr<FakeWorker>>& reporters,
     });
   }
   threads.emplace_back([&] {
-    auto stub = ExperimentService::NewStub(NewChannel(8100));
-    v1::GetRunRequest request;
-    request.set_id(reporters[0]->run.id());
-    std::vector<double> mine;
-    while (!stop) {
-      grpc::ClientContext context;
-      Authorize(&context, g_admin_token);
-      v1::Run run;
-      const absl::Time start = absl::Now();
-      grpc::Status s = stub->GetRun(&context, request, &run);
-      if (!s.ok()) Die("GetRun", s);
-      mine.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
-      absl::SleepFor(absl::Milliseconds(5));
-    }
+    const std::vector<double> mine =
+        TimeGetRuns(reporters[0]->run.id(), 8100, stop, absl::Milliseconds(5));
     absl::MutexLock lock(&mu);
     out->get.insert(out->get.end(), mine.begin(), mine.end());
   });
@@ -919,20 +929,8 @@ int Main() {
       });
     }
     std::vector<double> latencies;
-    std::thread getter([&] {
-      auto stub = ExperimentService::NewStub(NewChannel(6000));
-      v1::GetRunRequest request;
-      request.set_id(workers[0]->run.id());
-      while (!stop) {
-        grpc::ClientContext context;
-        Authorize(&context, g_admin_token);
-        v1::Run run;
-        const absl::Time start = absl::Now();
-        grpc::Status s = stub->GetRun(&context, request, &run);
-        if (!s.ok()) Die("GetRun", s);
-        latencies.push_back(absl::ToDoubleMilliseconds(absl::Now() - start));
-      }
-    });
+    std::thread getter(
+        [&] { latencies = TimeGetRuns(workers[0]->run.id(), 6000, stop); });
     Ingested in = Report(workers, stop, absl::GetFlag(FLAGS_report_every_ms));
     getter.join();
     for (std::thread& t : listers) t.join();
