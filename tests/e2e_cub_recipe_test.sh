@@ -37,10 +37,7 @@ diff <(sed -e "s|$work||g" -e 's/[0-9]\+//g' "$work/cub.yaml") \
      <(sed -e 's/[0-9]\+//g' "$src/examples/cub-200-2011.yaml") >/dev/null ||
   fail "the recipe changed beyond sizes and paths: $(diff "$src/examples/cub-200-2011.yaml" "$work/cub.yaml")"
 start_coordinator
-"$build/worker/distill-worker" --coordinator="$DISTILL_COORDINATOR" --threads=2 \
-  --token_file="$work/worker.token" --scratch_dir="$work/worker" \
-  --data_root="$work/data,$work/models" >"$work/worker.log" 2>&1 &
-pids+=("$!")
+start_worker worker --data_root="$work/data,$work/models"
 "$distill" sweep "$work/cub.yaml" --wait >"$work/sweep.out" 2>&1 ||
   fail "the recipe's sweep: $(tail -30 "$work/sweep.out"; tail -20 "$work/worker.log")"
 for row in A B C D E F G H; do

@@ -43,6 +43,19 @@ start_coordinator() {
   export DISTILL_TOKEN_FILE=$work/data/admin.token
 }
 
+# start_worker NAME [FLAG...]: a worker of $DISTILL_COORDINATOR with the
+# worker token, 2 threads, scratch $work/NAME, log $work/NAME.log (a FLAG
+# overrides these); sets $worker_pid and adds it to $pids.
+start_worker() {
+  local name=$1
+  shift
+  "$build/worker/distill-worker" --coordinator="$DISTILL_COORDINATOR" --threads=2 \
+    --token_file="$work/worker.token" --scratch_dir="$work/$name" "$@" \
+    >"$work/$name.log" 2>&1 &
+  worker_pid=$!
+  pids+=("$worker_pid")
+}
+
 # steps_lost RUN RESUMED_FROM_EPOCH STEPS_PER_EPOCH: the training steps a
 # handed-back run's first attempt reported past the step its second attempt
 # went on from (work the hand-back lost; 0 when none), from the run's metric

@@ -10,14 +10,8 @@ build=$1
 source "$(dirname "$0")/e2e_lib.sh"
 distill="$build/client/distill"
 start_coordinator --lease_seconds=4 --heartbeat_seconds=1
-worker() {  # worker LOG FLAG...
-  local log=$1; shift
-  "$build/worker/distill-worker" --coordinator="$DISTILL_COORDINATOR" \
-    --token_file="$work/worker.token" --scratch_dir="$work/scratch" \
-    --name=gpu "$@" >"$work/$log" 2>&1 &
-  worker_pid=$!
-  pids+=("$worker_pid")
-}
+# Each worker in turn on one scratch directory (the slots' teacher cache).
+worker() { start_worker "$1" --scratch_dir="$work/scratch" --name=gpu "${@:2}"; }
 teacher() {  # teacher SEED EPOCHS TRAIN_LIMIT: submits; prints the run id
   printf 'kind: TRAIN_TEACHER\ndataset: {name: fashion-mnist, train_limit: %s, test_limit: 128}\nteacher: {vit: {patch_size: 7, width: 16, depth: 1, heads: 2}}\nepochs: %s\nbatch_size: 32\nseed: %s\nmetrics_every_steps: 2\n' \
     "$3" "$2" "$1" >"$work/t$1.yaml"
@@ -36,7 +30,7 @@ two_running() { [ "$(running)" = 2 ]; }
 
 # Two slots: both runs train at once.
 a=$(teacher 1 2 512); b=$(teacher 2 2 512)
-worker slots.log --slots=2 --threads=2
+worker slots --slots=2 --threads=2
 wait_for 60 two_running || fail "the two slots did not train two runs at once: $("$distill" runs list)"
 "$distill" workers list >"$work/workers.out"
 [ "$(grep -c 'gpu-slot[12]-.* running' "$work/workers.out")" = 2 ] ||
@@ -47,7 +41,7 @@ kill -TERM "$worker_pid"; wait "$worker_pid" || fail "the two-slot worker exited
 
 # One slot with the same threads a slot had: the same results.
 c=$(teacher 1 2 512); d=$(teacher 2 2 512)
-worker one.log --threads=1
+worker one --threads=1
 "$distill" watch "$c" >/dev/null && "$distill" watch "$d" >/dev/null || fail "one slot's run failed"
 [ "$(top1 "$c")" = "$slots_a" ] && [ "$(top1 "$d")" = "$slots_b" ] ||
   fail "two slots gave $slots_a $slots_b, one slot $(top1 "$c") $(top1 "$d")"
@@ -55,7 +49,7 @@ kill -TERM "$worker_pid"; wait "$worker_pid" || true
 
 # SIGTERM drains both slots: both runs handed back, queued again.
 e=$(teacher 3 20 4096); f=$(teacher 4 20 4096)
-worker drain.log --slots=2 --threads=2
+worker drain --slots=2 --threads=2
 wait_for 60 two_running || fail "no two runs at once before the drain"
 kill -TERM "$worker_pid"
 wait "$worker_pid" || fail "the draining two-slot worker exited $?"
@@ -64,7 +58,7 @@ for run in "$e" "$f"; do
 done
 
 # kill -9 of the worker: both slots go with it; both leases expire.
-worker killed.log --slots=2 --threads=2
+worker killed --slots=2 --threads=2
 wait_for 60 two_running || fail "no two runs at once before kill -9"
 slot_pids=$(pgrep -P "$worker_pid" | tr '\n' ' ')
 [ "$(wc -w <<<"$slot_pids")" = 2 ] || fail "the worker has slots $slot_pids"

@@ -15,10 +15,7 @@ distill="$build/client/distill"
 fixed_port=$(free_port)
 coordinator_binary=$build/server/distill-coordinator-previous \
   start_coordinator --listen="127.0.0.1:$fixed_port" --lease_seconds=60
-"$build/worker/distill-worker" --coordinator="$DISTILL_COORDINATOR" --threads=2 \
-  --token_file="$work/worker.token" --scratch_dir="$work/worker" \
-  >"$work/worker.log" 2>&1 &
-pids+=("$!")
+start_worker worker
 cat >"$work/sweep.yaml" <<'SPEC'
 name: upgrade
 base:
