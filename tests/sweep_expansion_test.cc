@@ -221,6 +221,21 @@ INSTANTIATE_TEST_SUITE_P(
                 "priority must be in [-1000, 1000], got 5000"},
         Refusal{"retention_keep_best", "retention: {keep_best: -1}\n",
                 "retention.keep_best must be in [0, 100000], got -1"},
+        Refusal{"claim_without_kind", "claims: [{text: \"B beats O\"}]\n",
+                "claims[0].kind must be NEAR_CHANCE, AT_LEAST, BEST, EXCEEDS "
+                "or ORDERED"},
+        Refusal{"claim_within", "claims: [{kind: NEAR_CHANCE, within: 1000}]\n",
+                "claims[0].within must be in [0, 100], got 1000"},
+        Refusal{"too_many_claims",
+                "claims: [" +
+                    [] {
+                      std::string claims;
+                      for (int i = 0; i < 33; ++i)
+                        claims += "{kind: BEST, row: D}, ";
+                      return claims;
+                    }() +
+                    "]\n",
+                "a sweep makes at most 32 claims, got 33"},
         Refusal{"retention_by", "retention: {by: \"top 1\"}\n",
                 "retention.by must be a result key of 1 to 64 letters, "
                 "digits and _./- (e.g. eval/top1), got \"top 1\""},
