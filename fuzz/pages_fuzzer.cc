@@ -18,7 +18,7 @@
 #include "common/token.h"
 #include "server/auth.h"
 #include "server/clock.h"
-#include "server/http_server.h"
+#include "http/http_server.h"
 #include "server/no_throw.h"
 #include "server/pages.h"
 #include "server/run_file_store.h"

@@ -237,8 +237,15 @@ absl::Status Coordinator::StartScheduler(const CoordinatorOptions& options) {
   if (!options.metrics_listen.empty()) {
     registry_ = std::make_shared<prometheus::Registry>();
     metrics_ = std::make_unique<CoordinatorMetrics>(*registry_);
+    // The pages' server, caps and deadlines, and their TLS: with the
+    // coordinator's certificate where it has one.
+    MetricsServerOptions metrics_options;
+    metrics_options.listen = options.metrics_listen;
+    metrics_options.tls_cert = options.tls.cert;
+    metrics_options.tls_key = options.tls.key;
+    metrics_options.http = options.http;
     absl::StatusOr<std::unique_ptr<MetricsServer>> server =
-        MetricsServer::Start(options.metrics_listen, registry_);
+        MetricsServer::Start(metrics_options, registry_);
     if (!server.ok()) return server.status();
     metrics_server_ = *std::move(server);
     scheduler_options.metrics = metrics_.get();

@@ -12,7 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/notification.h"
 #include "common/api.h"
-#include "common/metrics_server.h"
+#include "http/metrics_server.h"
 #include "common/tls.h"
 #include "server/clock.h"
 #include "server/metrics.h"
@@ -61,7 +61,7 @@ struct CoordinatorOptions {
   // The live pages (server/pages.h): host:port; empty: none. Port 0 picks a
   // free one (see Coordinator::http_port()).
   std::string http_listen;
-  // The pages' limits and deadlines (server/http_server.h).
+  // The pages' limits and deadlines (http/http_server.h).
   HttpServerOptions http;
   // Workers on demand from Slurm (server/slurm_launcher.h); none when unset.
   std::optional<SlurmLauncherOptions> slurm;

@@ -40,7 +40,8 @@ ABSL_FLAG(std::string, worker_token_file, "",
           "when set and missing, a worker token is made and written there");
 ABSL_FLAG(std::string, metrics_listen, "",
           "host:port for /metrics in Prometheus' text format (counts only, "
-          "no token); empty: off");
+          "no token; HTTPS with --tls_cert/--tls_key, on the pages' server "
+          "with its caps and deadlines); empty: off");
 ABSL_FLAG(std::string, http_listen, "",
           "host:port for the live pages (an index of sweeps and runs, each "
           "sweep's report, each run's page; read-only): HTTPS with "
@@ -210,6 +211,7 @@ void SayWhere(const distill::CoordinatorOptions& options,
             << options.data_dir << std::endl;
   if (const int port = coordinator.metrics_port(); port != 0) {
     std::cerr << "distill-coordinator: metrics on "
+              << (options.tls.cert.empty() ? "" : "https://")
               << options.metrics_listen.substr(
                      0, options.metrics_listen.rfind(':'))
               << ":" << port << "/metrics" << std::endl;

@@ -3,7 +3,7 @@
 // themselves while runs are running. Off by default. With tokens on, every
 // page needs one whose role may read, in an "Authorization: Bearer" header
 // or the HttpOnly cookie POST /login sets (a form, no script). Served by
-// server/http_server.h (slow clients cannot starve it), over HTTPS with the
+// http/http_server.h (slow clients cannot starve it), over HTTPS with the
 // coordinator's certificate when it has one; beyond loopback only as the
 // gRPC port is (TLS and tokens, or --insecure). Every answer forbids
 // script, framing, sniffing and referrers.
@@ -16,7 +16,7 @@
 #include "absl/status/statusor.h"
 #include "common/tls.h"
 #include "server/auth.h"
-#include "server/http_server.h"
+#include "http/http_server.h"
 #include "server/scheduler.h"
 
 namespace distill {

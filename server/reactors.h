@@ -23,7 +23,7 @@
 #include "server/no_throw.h"
 #include "server/peer_limiter.h"
 #include "server/scheduler.h"
-#include "server/task_pool.h"
+#include "common/task_pool.h"
 
 namespace distill {
 

@@ -8,7 +8,7 @@
 #include "server/backups.h"
 #include "server/peer_limiter.h"
 #include "server/scheduler.h"
-#include "server/task_pool.h"
+#include "common/task_pool.h"
 
 namespace distill {
 

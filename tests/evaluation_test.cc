@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace distill::engine {
 namespace {
 
@@ -83,7 +85,7 @@ TEST(EvaluationTest, CkaOfKnownCases) {
   EXPECT_NEAR(LinearCka(x, x), 1.0, 1e-12);
   // An orthogonal rotation, a scaling and a shift change nothing.
   const torch::Tensor q =
-      std::get<0>(torch::linalg::qr(torch::randn({16, 16}, torch::kFloat64)));
+      std::get<0>(torch::linalg_qr(torch::randn({16, 16}, torch::kFloat64)));
   EXPECT_NEAR(LinearCka(x, 3 * torch::matmul(x, q) + 7), 1.0, 1e-12);
   // Widths may differ: x beside zeros.
   EXPECT_NEAR(
@@ -103,7 +105,7 @@ TEST(EvaluationTest, NeighbourhoodOverlapOfKnownCases) {
   const torch::Tensor x = torch::randn({600, 8});
   EXPECT_DOUBLE_EQ(NeighbourhoodOverlap(x, x), 1.0);
   // Cosine neighbourhoods survive a rotation and a positive scaling.
-  const torch::Tensor q = std::get<0>(torch::linalg::qr(torch::randn({8, 8})));
+  const torch::Tensor q = std::get<0>(torch::linalg_qr(torch::randn({8, 8})));
   EXPECT_NEAR(NeighbourhoodOverlap(x, 2 * torch::matmul(x, q)), 1.0, 1e-3);
   // Unrelated embeddings share about k / (N - 1) of their neighbours.
   const double chance = NeighbourhoodOverlap(x, torch::randn({600, 8}));
@@ -127,8 +129,20 @@ TEST(EvaluationTest, TsneKeepsClustersApart) {
   torch::Tensor map = Tsne(points, 15, 400, 0);
   ASSERT_EQ(map.sizes(), (std::vector<int64_t>{120, 2}));
   EXPECT_TRUE(map.isfinite().all().item<bool>());
-  // In the 2-D map each point's nearest neighbours are still its own class.
-  EXPECT_GT(KnnTopOne(map, labels, map, labels, 3, 5), 0.95);
+  // Three islands in the plane, by distance: each point's nearest
+  // neighbour is of its own class, and the nearest two points of different
+  // classes lie further apart than the widest island is across (1.9 to 2.4
+  // times on every kernel of tests/kernel_matrix.sh). Not by KnnTopOne's
+  // cosine: the map is centred, so the middle island of three in a row can
+  // sit on the origin, where directions say nothing (0.93 on AVX2 kernels).
+  torch::Tensor distance = torch::cdist(map, map);
+  const torch::Tensor same = labels.unsqueeze(0).eq(labels.unsqueeze(1));
+  const torch::Tensor nearest =
+      distance.clone().fill_diagonal_(std::numeric_limits<double>::infinity()).argmin(1);
+  EXPECT_TRUE(labels.index_select(0, nearest).eq(labels).all().item<bool>());
+  const double widest = distance.masked_select(same).max().item<double>();
+  const double gap = distance.masked_select(same.logical_not()).min().item<double>();
+  EXPECT_GT(gap, 1.5 * widest) << "gap " << gap << ", widest island " << widest;
   EXPECT_NEAR(NormalizedMutualInformation(labels, KMeans(map, 3, 0)), 1.0,
               1e-9);
 }

@@ -1,6 +1,6 @@
 // The pages' HTTP server: its parser, table-driven, and the server on
 // loopback (keep-alive, pipelining, a handler that throws, the caps).
-#include "server/http_server.h"
+#include "http/http_server.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

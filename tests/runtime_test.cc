@@ -1,11 +1,17 @@
 // Process-wide runtime settings of the engine.
 #include "worker/engine/runtime.h"
 
+#include <dlfcn.h>
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <filesystem>
+#include <iostream>
 #include <sstream>
+
+#include "absl/strings/match.h"
 
 namespace distill::engine {
 namespace {
@@ -83,6 +89,34 @@ TEST(RuntimeTest, LoadedBlasNamesTheLibraryThisProcessLoaded) {
   const std::string blas = LoadedBlas();
   ASSERT_NE(blas, "unknown");
   EXPECT_TRUE(std::filesystem::exists(blas)) << blas;
+}
+
+// tests/kernel_matrix.sh reads this line to show which kernels ran.
+TEST(RuntimeTest, KernelsInUse) {
+  (void)torch::mm(torch::ones({8, 8}), torch::ones({8, 8}));
+  const std::string kernels = CpuKernels();
+  std::cout << "kernels: " << kernels << std::endl;
+  EXPECT_TRUE(absl::StartsWith(kernels, "ATen ")) << kernels;
+}
+
+// PyTorch's own libtorch.so (2.x wheels) carries std::filesystem symbols
+// of its own, whose remove_all jumps to address 0 (22 engine tests crashed
+// so on a GPU machine, 2026-12-06): the programs name libstdc++ before
+// LibTorch (worker/CMakeLists.txt), so that their calls bind to it.
+TEST(RuntimeTest, StdFilesystemIsLibstdcxxs) {
+  using RemoveAll = std::uintmax_t (*)(const std::filesystem::path&,
+                                       std::error_code&);
+  const RemoveAll remove_all = &std::filesystem::remove_all;
+  Dl_info info{};
+  ASSERT_NE(::dladdr(reinterpret_cast<void*>(remove_all), &info), 0);
+  ASSERT_NE(info.dli_fname, nullptr);
+  EXPECT_THAT(std::string(info.dli_fname), testing::HasSubstr("libstdc++"));
+  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
+                                    ("distill-remove-all-" +
+                                     std::to_string(::getpid()));
+  std::filesystem::create_directories(dir / "a" / "b");
+  std::error_code ec;
+  EXPECT_EQ(std::filesystem::remove_all(dir, ec), 3u) << ec.message();
 }
 
 }  // namespace

@@ -23,7 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/api.h"
 #include "common/channel.h"
-#include "common/metrics_server.h"
+#include "http/metrics_server.h"
 #include "common/spec_file.h"
 #include "common/token.h"
 #include "common/validation.h"

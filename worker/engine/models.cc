@@ -212,8 +212,9 @@ bool PrefersChannelsLast(const torch::Device& device, int64_t channels,
 
 void ResNetStudentImpl::UseChannelsLast(int64_t image_side) {
   const torch::Device device = conv1->weight.device();
+  const bool narrow = device.is_cpu() && config.width < kMinChannelsLastWidth;
   auto format = [&](int64_t channels, int64_t side) {
-    return PrefersChannelsLast(device, channels, side)
+    return !narrow && PrefersChannelsLast(device, channels, side)
                ? torch::MemoryFormat::ChannelsLast
                : torch::MemoryFormat::Contiguous;
   };

@@ -75,6 +75,14 @@ TORCH_MODULE(Bottleneck);
 bool PrefersChannelsLast(const torch::Device& device, int64_t channels,
                          int64_t side);
 
+// oneDNN (LibTorch 1.13's and 2.11's) computes the weight gradient of a 1 x 1
+// stride-2 convolution over 2 to 6 channels-last input channels past the end
+// of its buffer when it runs on one thread (valgrind: an 8-byte write after
+// a 4,224-byte block; glibc aborts "double free or corruption" in a later
+// free), as a width-4 student's first downsample does. Students this narrow
+// stay NCHW on the CPU, where that kernel is correct.
+inline constexpr int64_t kMinChannelsLastWidth = 8;
+
 // ResNet-18/34/50 (common/catalog.h's kResNets) with torchvision's layer layout
 // and parameter names, and either the small-image stem or the 224-px ImageNet
 // stem. `embedding` (an optional linear bottleneck) and `projection` (the
@@ -90,7 +98,8 @@ struct ResNetStudentImpl : torch::nn::Module {
   // for images of side `image_side` (PrefersChannelsLast): the same values,
   // faster kernels. Channels-last made the step 18 % shorter on the CPU;
   // width 64's last stage (512 channels, 4 x 4 maps at 28 px) back in NCHW
-  // 6 % more. Call after to(device).
+  // 6 % more. Call after to(device). On the CPU a student narrower than
+  // kMinChannelsLastWidth stays NCHW all through (see there).
   void UseChannelsLast(int64_t image_side);
 
   // The memory format of the stem's and each stage's weights and inputs;

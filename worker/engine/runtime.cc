@@ -3,6 +3,9 @@
 #include <ATen/autocast_mode.h>
 #include <torch/version.h>
 
+#include <dlfcn.h>
+
+#include <cstdlib>
 #include <fstream>
 
 #include "absl/strings/match.h"
@@ -66,6 +69,20 @@ std::string BlasInMaps(std::istream& maps) {
     }
   }
   return "unknown";
+}
+
+std::string CpuKernels() {
+  const char* aten = std::getenv("ATEN_CPU_CAPABILITY");
+  std::string kernels =
+      absl::StrCat("ATen ", aten != nullptr && *aten != '\0' ? aten : "auto");
+  // OpenBLAS names the core type its dynamic dispatch chose.
+  using CoreName = char* (*)();
+  if (auto core = reinterpret_cast<CoreName>(
+          ::dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+      core != nullptr) {
+    absl::StrAppend(&kernels, ", OpenBLAS ", core());
+  }
+  return kernels;
 }
 
 namespace {

@@ -52,6 +52,12 @@ std::string LoadedBlas();
 // The same, read from `maps` (as /proc/PID/maps lists a process's files).
 std::string BlasInMaps(std::istream& maps);
 
+// The CPU kernels this process runs: LibTorch's (its ATEN_CPU_CAPABILITY
+// when set, else "auto": the best the CPU has) and OpenBLAS's core type
+// where OpenBLAS is loaded ("ATen auto, OpenBLAS Zen"). Two machines whose
+// kernels differ round differently (tests/kernel_matrix.sh).
+std::string CpuKernels();
+
 // Mixed precision: within an AutocastScope the operations autocast lists
 // (convolutions, matrix products, linear layers) run in bf16 or fp16, the
 // rest in fp32; weights, gradients and optimizer state stay fp32.

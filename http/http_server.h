@@ -11,8 +11,8 @@
 //   connection is answered 503 and closed at once;
 // - a request's head and body are bounded; chunked bodies are refused.
 // Thread-safe; the handler runs on several threads at once.
-#ifndef DISTILL_SERVER_HTTP_SERVER_H_
-#define DISTILL_SERVER_HTTP_SERVER_H_
+#ifndef DISTILL_HTTP_HTTP_SERVER_H_
+#define DISTILL_HTTP_HTTP_SERVER_H_
 
 #include <atomic>
 #include <cstdint>
@@ -26,7 +26,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "server/http_message.h"
+#include "http/http_message.h"
 
 namespace distill {
 
@@ -80,4 +80,4 @@ class HttpServer {
 
 }  // namespace distill
 
-#endif  // DISTILL_SERVER_HTTP_SERVER_H_
+#endif  // DISTILL_HTTP_HTTP_SERVER_H_

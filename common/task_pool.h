@@ -1,5 +1,5 @@
-#ifndef DISTILL_SERVER_TASK_POOL_H_
-#define DISTILL_SERVER_TASK_POOL_H_
+#ifndef DISTILL_COMMON_TASK_POOL_H_
+#define DISTILL_COMMON_TASK_POOL_H_
 
 #include <sys/resource.h>
 #include <unistd.h>
@@ -98,4 +98,4 @@ class TaskPool {
 
 }  // namespace distill
 
-#endif  // DISTILL_SERVER_TASK_POOL_H_
+#endif  // DISTILL_COMMON_TASK_POOL_H_

@@ -3,8 +3,8 @@
 // no folded headers, no chunked bodies, one Content-Length), the form
 // fields of a login, and a response's bytes. Pure functions: the pages'
 // fuzzer drives them.
-#ifndef DISTILL_SERVER_HTTP_MESSAGE_H_
-#define DISTILL_SERVER_HTTP_MESSAGE_H_
+#ifndef DISTILL_HTTP_HTTP_MESSAGE_H_
+#define DISTILL_HTTP_HTTP_MESSAGE_H_
 
 #include <cstddef>
 #include <string>
@@ -71,4 +71,4 @@ std::string SerializeHttpResponse(const HttpResponse& response, bool keep_alive,
 
 }  // namespace distill
 
-#endif  // DISTILL_SERVER_HTTP_MESSAGE_H_
+#endif  // DISTILL_HTTP_HTTP_MESSAGE_H_
