@@ -28,6 +28,23 @@ absl::StatusOr<std::string> NewTokenSecret() {
 
 std::string TokenDigest(std::string_view secret) { return Sha256Hex(secret); }
 
+bool IsTokenShaped(std::string_view token) {
+  if (token.empty() || token.size() > kMaxTokenBytes) return false;
+  size_t i = 0;
+  for (; i < token.size(); ++i) {
+    const char c = token[i];
+    if (!absl::ascii_isalnum(c) && c != '-' && c != '.' && c != '_' &&
+        c != '~' && c != '+' && c != '/') {
+      break;
+    }
+  }
+  if (i == 0) return false;
+  for (; i < token.size(); ++i) {
+    if (token[i] != '=') return false;
+  }
+  return true;
+}
+
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   std::stringstream content;

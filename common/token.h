@@ -20,6 +20,13 @@ absl::StatusOr<std::string> NewTokenSecret();
 // What the coordinator stores and looks a secret up by.
 std::string TokenDigest(std::string_view secret);
 
+// Whether `token` has a bearer token's shape (RFC 6750's b64token:
+// letters, digits and -._~+/, then any '='), 1 to kMaxTokenBytes long.
+// Every token distill makes has it; nothing of that shape can end an HTTP
+// header or a cookie.
+inline constexpr size_t kMaxTokenBytes = 512;
+bool IsTokenShaped(std::string_view token);
+
 // The token in `path` (surrounding whitespace dropped); INVALID_ARGUMENT
 // naming the path when it cannot be read or is empty.
 absl::StatusOr<std::string> ReadTokenFile(const std::string& path);

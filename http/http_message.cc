@@ -169,7 +169,7 @@ std::optional<HttpParse> ParseHeaders(
     return Bad(431, absl::StrCat("more than ", limits.max_headers, " headers"),
                true);
   }
-  std::string content_length;
+  std::optional<std::string> content_length;
   for (size_t i = 1; i < lines.size(); ++i) {
     const absl::string_view line = lines[i];
     const size_t colon = line.find(':');
@@ -186,7 +186,8 @@ std::optional<HttpParse> ParseHeaders(
                  true);
     }
     if (name == "content-length") {
-      if (!content_length.empty() && content_length != value)
+      // An empty one is no number (not 0), and cannot be overridden.
+      if (content_length.has_value() && *content_length != value)
         return Bad(400, "two different Content-Length headers", true);
       content_length = std::string(value);
     }
@@ -195,12 +196,12 @@ std::optional<HttpParse> ParseHeaders(
   if (!request->http10 && request->Header("host").empty())
     return Bad(400, "an HTTP/1.1 request needs a Host header", true);
   *body_bytes = 0;
-  if (content_length.empty()) return std::nullopt;
+  if (!content_length.has_value()) return std::nullopt;
   const bool digits =
-      content_length.size() <= 18 &&
-      std::all_of(content_length.begin(), content_length.end(),
+      !content_length->empty() && content_length->size() <= 18 &&
+      std::all_of(content_length->begin(), content_length->end(),
                   [](char c) { return absl::ascii_isdigit(c); });
-  if (!digits || !absl::SimpleAtoi(content_length, body_bytes))
+  if (!digits || !absl::SimpleAtoi(*content_length, body_bytes))
     return Bad(400, "Content-Length is not a number", true);
   if (*body_bytes > limits.max_body_bytes) {
     return Bad(413,
@@ -262,8 +263,27 @@ std::string FormValue(absl::string_view form, absl::string_view name) {
   return "";
 }
 
-std::string SerializeHttpResponse(const HttpResponse& response, bool keep_alive,
+bool IsHeaderValue(absl::string_view value) {
+  for (unsigned char c : value) {
+    if ((c < 0x20 && c != '\t') || c == 0x7f) return false;
+  }
+  return true;
+}
+
+std::string SerializeHttpResponse(const HttpResponse& given, bool keep_alive,
                                   bool head) {
+  // A header that would end early (CR or LF: response splitting) or is
+  // not NAME: VALUE: the whole answer becomes a 500, nothing of it sent.
+  bool sound = IsHeaderValue(given.content_type);
+  for (const auto& [name, value] : given.headers)
+    sound = sound && IsToken(name) && IsHeaderValue(value);
+  HttpResponse refused;
+  if (!sound) {
+    refused.status = 500;
+    refused.content_type = "text/plain; charset=utf-8";
+    refused.body = "internal error: a response header held a control character\n";
+  }
+  const HttpResponse& response = sound ? given : refused;
   std::string out = absl::StrCat(
       "HTTP/1.1 ", response.status, " ", Reason(response.status),
       "\r\nContent-Type: ", response.content_type,

@@ -65,9 +65,17 @@ HttpParse ParseHttpRequest(absl::string_view data, const HttpLimits& limits,
 // an HTML form's fields are; "" when absent or badly encoded.
 std::string FormValue(absl::string_view form, absl::string_view name);
 
-// The response's bytes: status line, headers, body (none for HEAD).
+// The response's bytes: status line, headers, body (none for HEAD). A
+// header whose name is not a token or whose value holds a control
+// character (CR and LF above all: they would end the header and start
+// another, or the body) is never sent: the answer is then a 500 whose
+// headers are the serializer's own.
 std::string SerializeHttpResponse(const HttpResponse& response, bool keep_alive,
                                   bool head);
+
+// Whether `value` may be sent as a header's value: no control character
+// but tab.
+bool IsHeaderValue(absl::string_view value);
 
 }  // namespace distill
 

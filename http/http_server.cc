@@ -29,6 +29,20 @@
 
 namespace distill {
 
+std::string PeerGroup(const std::string& host) {
+  in6_addr v6{};
+  if (::inet_pton(AF_INET6, host.c_str(), &v6) != 1) return host;  // IPv4.
+  if (IN6_IS_ADDR_V4MAPPED(&v6)) {
+    char v4[INET_ADDRSTRLEN] = "";
+    ::inet_ntop(AF_INET, &v6.s6_addr[12], v4, sizeof v4);
+    return v4;
+  }
+  std::fill(v6.s6_addr + 8, v6.s6_addr + 16, 0);
+  char prefix[INET6_ADDRSTRLEN] = "";
+  ::inet_ntop(AF_INET6, &v6, prefix, sizeof prefix);
+  return absl::StrCat(prefix, "/64");
+}
+
 // The event loop: every connection's reads, writes, TLS and deadlines on
 // one thread; whole requests to the handler's pool; its answers back
 // through an eventfd.
@@ -140,6 +154,7 @@ class HttpServer::Loop {
     int fd = -1;
     SSL* ssl = nullptr;
     std::string peer;
+    std::string group;  // PeerGroup(peer): what the per-address cap counts.
     Phase phase = Phase::kReading;
     std::string in;
     std::string out;
@@ -230,11 +245,12 @@ class HttpServer::Loop {
         return;  // EAGAIN, or out of descriptors: the next event tries again.
       }
       std::string peer = PeerAddress(address, length);
-      int& open = per_address_[peer];
+      std::string group = PeerGroup(peer);
+      int& open = per_address_[group];
       if (open >= options_.max_connections_per_address ||
           int(connections_.size()) >= options_.max_connections) {
-        Refuse(fd, peer, open >= options_.max_connections_per_address);
-        if (open == 0) per_address_.erase(peer);
+        Refuse(fd, group, open >= options_.max_connections_per_address);
+        if (open == 0) per_address_.erase(group);
         continue;
       }
       ++open;
@@ -242,6 +258,7 @@ class HttpServer::Loop {
       c->id = next_id_++;
       c->fd = fd;
       c->peer = std::move(peer);
+      c->group = std::move(group);
       c->deadline = absl::Now() + options_.header_timeout;
       c->watching = EPOLLIN;
       if (tls_ != nullptr) {
@@ -397,25 +414,34 @@ class HttpServer::Loop {
     Watch(c, 0);
     pool_->Schedule([this, id = c.id, keep_alive,
                      request = std::move(request)] {
-      HttpResponse response;
-      try {
-        response = handler_(request);
-      } catch (const std::exception& e) {
-        DISTILL_LOG(ERROR) << "a bug, caught at the edge of a page request: "
-                           << e.what();
-        response = HttpResponse();
-        response.status = 500;
-        response.content_type = "text/plain; charset=utf-8";
-        response.body = "internal error\n";
-      }
-      std::string bytes =
-          SerializeHttpResponse(response, keep_alive, request.method == "HEAD");
+      std::string bytes = Respond(request, keep_alive);
       {
         absl::MutexLock lock(&finished_mu_);
         finished_.push_back({id, std::move(bytes), keep_alive});
       }
       Wake();
     });
+  }
+
+  // The handler's answer as bytes; whatever the handler or the
+  // serializer throws (an exception of any type) is a 500, logged, and
+  // never leaves the pool's thread.
+  std::string Respond(const HttpRequest& request, bool keep_alive) {
+    const bool head = request.method == "HEAD";
+    try {
+      return SerializeHttpResponse(handler_(request), keep_alive, head);
+    } catch (const std::exception& e) {
+      DISTILL_LOG(ERROR) << "a bug, caught at the edge of a page request: "
+                         << e.what();
+    } catch (...) {
+      DISTILL_LOG(ERROR) << "a bug, caught at the edge of a page request: "
+                            "an exception that is no std::exception";
+    }
+    HttpResponse error;
+    error.status = 500;
+    error.content_type = "text/plain; charset=utf-8";
+    error.body = "internal error\n";
+    return SerializeHttpResponse(error, keep_alive, head);
   }
 
   struct Finished {
@@ -529,7 +555,7 @@ class HttpServer::Loop {
     if (it == connections_.end()) return;
     Connection& c = *it->second;
     ::epoll_ctl(epoll_fd_, EPOLL_CTL_DEL, c.fd, nullptr);
-    if (auto open = per_address_.find(c.peer);
+    if (auto open = per_address_.find(c.group);
         open != per_address_.end() && --open->second <= 0) {
       per_address_.erase(open);
     }

@@ -39,7 +39,7 @@ struct HttpServerOptions {
   std::string tls_key;
   int handler_threads = 4;
   int max_connections = 1024;
-  int max_connections_per_address = 16;
+  int max_connections_per_address = 16;  // Per PeerGroup.
   // From a connection's first byte (or its TLS handshake's start) to its
   // request's last header; then to its body's end; between two requests
   // of one connection; and for a response to be taken.
@@ -50,6 +50,12 @@ struct HttpServerOptions {
   int max_requests_per_connection = 100;
   HttpLimits limits;
 };
+
+// The group of clients a connection from `host` (numeric, as accepted)
+// counts in for max_connections_per_address: an IPv4 address (also when
+// IPv4-mapped, ::ffff:a.b.c.d), or an IPv6 address's /64 (one host is
+// given a /64 and may take any address in it): "2001:db8:1:2::/64".
+std::string PeerGroup(const std::string& host);
 
 class HttpServer {
  public:

@@ -91,6 +91,8 @@ class Coordinator {
   int http_port() const;
   // The live pages; REQUIRES: http_listen was set.
   PageServer& page_server() { return *page_server_; }
+  // REQUIRES: started with metrics_listen.
+  MetricsServer& metrics_server() { return *metrics_server_; }
   std::string address() const;
   Scheduler& scheduler() { return *scheduler_; }
   // Blocks until Shutdown is called.

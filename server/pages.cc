@@ -12,6 +12,8 @@
 #include "common/log.h"
 #include "common/run_files.h"
 #include "common/sha256.h"
+#include "common/token.h"
+#include "render/html.h"
 #include "render/report.h"
 
 namespace distill {
@@ -92,10 +94,14 @@ class SchedulerSource final : public ReportSource {
   Scheduler& scheduler_;
 };
 
-// A form for a token (tokens on, none sent), no script.
-std::string LoginPage() {
+// A form for a token (tokens on, none sent), no script; `why` (plain
+// text, escaped here) above it when a try failed.
+std::string LoginPage(const std::string& why = "") {
   return "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
-         "<title>distill: token</title></head><body><h1>distill</h1><p>These "
+         "<title>distill: token</title></head><body><h1>distill</h1>" +
+         (why.empty() ? std::string()
+                      : "<p class=\"error\">" + Escape(why) + "</p>") +
+         "<p>These "
          "pages need a token that may read (viewer, researcher or admin: "
          "<code>distill tokens create --role=viewer</code>).</p><form "
          "method=\"post\" action=\"/login\"><input type=\"password\" "
@@ -154,18 +160,27 @@ HttpResponse Pages::Route(const HttpRequest& request) const {
   if (path == "/login") {
     if (read) return Html(LoginPage());
     if (request.method != "POST") return NotAllowed("GET, HEAD, POST");
+    HttpResponse response = Html("", 303);
+    response.headers.emplace_back("Location", "/");
+    // Without tokens there is nothing to remember: no cookie.
+    if (!auth_->enabled()) return response;
     const std::string token = FormValue(request.body, "token");
+    // Only a token's shape goes near a header (or the token check).
+    if (!IsTokenShaped(token)) {
+      return Html(LoginPage("That is not a token: a token is letters, digits "
+                            "and -._~+/ (then any =), as distill tokens "
+                            "create prints it."),
+                  400);
+    }
     absl::StatusOr<Principal> who = auth_->AuthorizeHeader(
         absl::StrCat("Bearer ", token), Permission::kRead);
     if (!who.ok()) return Fail(who.status());
     // The secret only in a cookie scripts cannot read, for this site; over
     // TLS, never sent in clear.
-    HttpResponse response = Html("", 303);
     response.headers.emplace_back(
         "Set-Cookie", absl::StrCat("distill_token=", token,
                                    "; HttpOnly; SameSite=Strict; Path=/",
                                    request.tls ? "; Secure" : ""));
-    response.headers.emplace_back("Location", "/");
     return response;
   }
   // With tokens on, every page asks for one that may read.
