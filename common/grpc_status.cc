@@ -4,6 +4,7 @@
 #include <string>
 
 #include "absl/time/clock.h"
+#include "common/backoff.h"
 #include "common/log.h"
 
 namespace distill {
@@ -44,15 +45,15 @@ bool IsTransient(const absl::Status& status) {
 absl::Status RetryTransient(absl::Duration patience, const std::string& what,
                             const std::function<absl::Status()>& call) {
   const absl::Time give_up = absl::Now() + patience;
-  absl::Duration backoff = absl::Milliseconds(250);
+  Backoff backoff(absl::Milliseconds(250), absl::Seconds(5));
   while (true) {
     absl::Status status = call();
     if (status.ok() || !IsTransient(status) || absl::Now() >= give_up)
       return status;
+    const absl::Duration wait = backoff.Next();
     DISTILL_LOG(WARNING) << what << ": " << status.message() << "; again in "
-                         << backoff;
-    absl::SleepFor(std::min(backoff, give_up - absl::Now()));
-    backoff = std::min(backoff * 2, absl::Seconds(5));
+                         << wait;
+    absl::SleepFor(std::min(wait, give_up - absl::Now()));
   }
 }
 

@@ -28,8 +28,9 @@ std::unique_ptr<grpc::ClientContext> ContextWithTimeout(
 bool IsTransient(const absl::Status& status);
 
 // Makes `call` (one RPC) again while it fails transiently, until `patience`
-// has passed since the first try, waiting 250 ms (doubling, at most 5 s)
-// between tries and logging each retry with `what`. Returns the last status.
+// has passed since the first try, waiting 250 ms (doubling, at most 5 s;
+// each wait jittered by common/backoff.h) between tries and logging each
+// retry with `what`. Returns the last status.
 absl::Status RetryTransient(absl::Duration patience, const std::string& what,
                             const std::function<absl::Status()>& call);
 

@@ -14,8 +14,10 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/byte_sizes.h"
 #include "common/log.h"
 #include "common/sha256.h"
+#include "server/durable.h"
 #include "server/scheduler_core.h"
 
 namespace distill {
@@ -28,22 +30,7 @@ constexpr char kManifest[] = "MANIFEST";
 constexpr char kFiles[] = "files";
 constexpr char kPartial[] = ".partial-";
 
-absl::Status IoError(const std::string& what, int error) {
-  const std::string text = absl::StrCat(what, ": ", std::strerror(error));
-  if (error == ENOSPC || error == EDQUOT) {
-    return absl::ResourceExhaustedError(absl::StrCat(text, " (disk full)"));
-  }
-  return absl::UnavailableError(text);
-}
-
-absl::Status Fsync(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return IoError("cannot open " + path, errno);
-  const int rc = ::fsync(fd);
-  const int error = errno;
-  ::close(fd);
-  return rc == 0 ? absl::OkStatus() : IoError("cannot fsync " + path, error);
-}
+absl::Status Fsync(const std::string& path) { return FsyncPath(path); }
 
 // Copies `from` to the new file `to` through `to`.tmp, hashing the bytes:
 // DATA_LOSS when they are not `sha256`. `to` appears whole or not at all.
@@ -153,25 +140,56 @@ absl::StatusOr<std::vector<ManifestEntry>> ReadManifest(
   return entries;
 }
 
-// Copies into `pool` each file of `entries` it lacks.
+// The files of `entries` that `pool` lacks.
+std::vector<ManifestEntry> NotInPool(const std::vector<ManifestEntry>& entries,
+                                     const std::string& pool) {
+  std::vector<ManifestEntry> missing;
+  for (const ManifestEntry& e : entries) {
+    std::error_code ec;
+    if (!fs::exists(pool + "/" + e.sha256, ec)) missing.push_back(e);
+  }
+  return missing;
+}
+
+// Copies `entries` into `pool`, each path it made into `copied`.
 absl::Status CopyNewFiles(const std::vector<ManifestEntry>& entries,
                           const std::string& run_files_dir,
-                          const std::string& pool, BackupResult& result) {
+                          const std::string& pool, BackupResult& result,
+                          std::vector<std::string>& copied) {
   for (const ManifestEntry& e : entries) {
     const std::string to = pool + "/" + e.sha256;
-    std::error_code ec;
-    if (fs::exists(to, ec)) continue;
     if (absl::Status s =
             CopyChecked(run_files_dir + "/" + e.sha256, to, e.sha256,
                         /*paced=*/true);
         !s.ok()) {
       return s;
     }
+    copied.push_back(to);
     ++result.files_copied;
     result.bytes_copied += e.size;
   }
   return Fsync(pool);
 }
+
+// OK when `needed` bytes fit on the disk of `dir` and leave
+// `space.keep_free` there; RESOURCE_EXHAUSTED naming the sizes otherwise.
+absl::Status CheckSpace(const BackupSpace& space, const std::string& dir,
+                        int64_t needed, const std::string& what) {
+  if (!space.free_bytes) return absl::OkStatus();
+  absl::StatusOr<int64_t> free = space.free_bytes(dir);
+  if (!free.ok()) return free.status();
+  if (needed + space.keep_free <= *free) return absl::OkStatus();
+  std::string why = absl::StrCat("no room for the backup in ", dir, ": ", what,
+                                 " needs ", HumanBytes(needed), ", the disk has ",
+                                 HumanBytes(*free), " free");
+  if (space.keep_free > 0) {
+    absl::StrAppend(&why, " and keeps ", HumanBytes(space.keep_free),
+                    " for the coordinator (--min_free_disk: the backups share "
+                    "its disk)");
+  }
+  return absl::ResourceExhaustedError(why);
+}
+
 
 }  // namespace
 
@@ -190,7 +208,8 @@ void PaceBackupWrites(int fd, absl::Time start, int64_t written) {
 absl::StatusOr<BackupResult> TakeBackup(Store& reader, RunFileStore& files,
                                         const std::string& run_files_dir,
                                         const std::string& backup_dir,
-                                        absl::Time now) {
+                                        absl::Time now,
+                                        const BackupSpace& space) {
   const absl::Time start = absl::Now();
   std::string name =
       absl::FormatTime("%Y-%m-%dT%H-%M-%E3SZ", now, absl::UTCTimeZone());
@@ -207,16 +226,27 @@ absl::StatusOr<BackupResult> TakeBackup(Store& reader, RunFileStore& files,
   BackupResult result;
   result.snapshot = backup_dir + "/" + name;
   // The database first: the files it names exist (run files are written
-  // before their records, and their removal waits for the pin's end).
+  // before their records, and their removal waits for the pin's end). Each
+  // step only where its bytes fit: a backup never fills the disk.
   const std::shared_ptr<void> pin = files.Pin();
+  absl::Status status =
+      CheckSpace(space, backup_dir, space.database_bytes, "the database");
   absl::StatusOr<std::vector<RunFileRecord>> records =
-      reader.SnapshotTo(partial + "/" + kDatabase);
-  absl::Status status = records.status();
+      status.ok() ? reader.SnapshotTo(partial + "/" + kDatabase)
+                  : absl::StatusOr<std::vector<RunFileRecord>>(status);
+  status = records.status();
   std::vector<ManifestEntry> entries;
+  std::vector<std::string> copied;
   if (status.ok()) {
     entries = ManifestOf(*records);
     result.files = int64_t(entries.size());
-    status = CopyNewFiles(entries, run_files_dir, pool, result);
+    const std::vector<ManifestEntry> missing = NotInPool(entries, pool);
+    int64_t bytes = 0;
+    for (const ManifestEntry& e : missing) bytes += e.size;
+    status = CheckSpace(space, backup_dir, bytes,
+                        absl::StrCat(missing.size(), " new run files"));
+    if (status.ok())
+      status = CopyNewFiles(missing, run_files_dir, pool, result, copied);
   }
   if (status.ok()) status = WriteManifest(partial + "/" + kManifest, entries);
   if (status.ok()) status = Fsync(partial);
@@ -226,7 +256,10 @@ absl::StatusOr<BackupResult> TakeBackup(Store& reader, RunFileStore& files,
   }
   if (status.ok()) status = Fsync(backup_dir);
   if (!status.ok()) {
+    // What it copied no snapshot names: a failing backup must not fill the
+    // disk a little more each time it is tried.
     fs::remove_all(partial, ec);
+    for (const std::string& path : copied) fs::remove(path, ec);
     return status;
   }
   result.database_bytes =
@@ -316,7 +349,7 @@ absl::StatusOr<RestoreResult> RestoreInto(const std::string& snapshot,
   absl::StatusOr<std::vector<ManifestEntry>> entries =
       ReadManifest(snapshot + "/" + kManifest);
   if (!entries.ok()) return entries.status();
-  const std::string pool = fs::path(snapshot).parent_path() / kFiles;
+  const std::string pool = (fs::path(snapshot).parent_path() / kFiles).string();
   RestoreResult result;
   for (const ManifestEntry& e : *entries) {
     if (absl::Status s = CopyChecked(
@@ -332,6 +365,9 @@ absl::StatusOr<RestoreResult> RestoreInto(const std::string& snapshot,
   std::error_code ec;
   fs::copy_file(snapshot + "/" + kDatabase, database, ec);
   if (ec) return IoError("cannot copy the database to " + database, ec.value());
+  // On disk before SQLite writes beside it (in WAL mode its commits sync
+  // the log, not the main file a copy left in the page cache).
+  if (absl::Status s = Fsync(database); !s.ok()) return s;
   absl::StatusOr<std::unique_ptr<Store>> store = Store::OpenSqlite(database);
   if (!store.ok()) return store.status();
   if (absl::Status s = (*store)->CheckIntegrity(); !s.ok()) return s;
@@ -350,13 +386,24 @@ absl::StatusOr<RestoreResult> RestoreInto(const std::string& snapshot,
   absl::StatusOr<int64_t> requeued = RequeueLeased(**store, snapshot);
   if (!requeued.ok()) return requeued.status();
   result.requeued = *requeued;
+  store->reset();
+  // The names too: the run files' and the database's directory entries.
+  for (const std::string& dir :
+       {data_dir + "/" + std::string(kRunFilesDir), data_dir}) {
+    if (absl::Status s = Fsync(dir); !s.ok()) return s;
+  }
   return result;
 }
 
 }  // namespace
 
-absl::StatusOr<RestoreResult> RestoreBackup(const std::string& snapshot,
+absl::StatusOr<RestoreResult> RestoreBackup(const std::string& given,
                                             const std::string& data_dir) {
+  // "BACKUP_DIR/2026-12-06T10-00-00.000Z/" (a shell's completion) names the
+  // same snapshot: its pool is beside it, not inside.
+  fs::path path = fs::path(given).lexically_normal();
+  if (!path.has_filename() && path.has_parent_path()) path = path.parent_path();
+  const std::string snapshot = path.string();
   if (absl::Status s = PrepareDataDir(data_dir); !s.ok()) return s;
   absl::StatusOr<RestoreResult> result = RestoreInto(snapshot, data_dir);
   if (!result.ok()) {

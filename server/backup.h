@@ -13,6 +13,7 @@
 #define DISTILL_SERVER_BACKUP_H_
 
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -44,15 +45,32 @@ inline constexpr int64_t kBackupBytesPerSecond = 100'000'000;
 // sleeps as long as kBackupBytesPerSecond asks. fd < 0: only the sleep.
 void PaceBackupWrites(int fd, absl::Time start, int64_t written);
 
+// What a backup may take of its disk.
+struct BackupSpace {
+  // The free bytes of the disk of a directory (FreeDiskBytes); none: not
+  // checked.
+  std::function<absl::StatusOr<int64_t>(const std::string& dir)> free_bytes;
+  // Bytes left free after the backup (the coordinator's --min_free_disk
+  // where the backups share the data directory's disk).
+  int64_t keep_free = 0;
+  // The database's size, for the check before its snapshot (the main file
+  // and its WAL: no more than the snapshot takes).
+  int64_t database_bytes = 0;
+};
+
 // Snapshots `reader` (a reader of the coordinator's store: the writer
 // never waits for it) into a new snapshot of `backup_dir` named by `now`,
 // with the run files it names (in `files`, the directory `run_files_dir`)
 // that the pool lacks; `files` is pinned meanwhile. Each copied file's
 // sha256 is checked on the way; DATA_LOSS names one that does not match.
+// RESOURCE_EXHAUSTED, before writing them, when the database's or the new
+// files' bytes do not fit in `space`. A failed backup leaves nothing: no
+// snapshot, and none of the files it copied into the pool.
 absl::StatusOr<BackupResult> TakeBackup(Store& reader, RunFileStore& files,
                                         const std::string& run_files_dir,
                                         const std::string& backup_dir,
-                                        absl::Time now);
+                                        absl::Time now,
+                                        const BackupSpace& space = {});
 
 // The snapshots of `backup_dir`, oldest first (their directories).
 std::vector<std::string> ListSnapshots(const std::string& backup_dir);
@@ -66,13 +84,15 @@ struct RestoreResult {
   int64_t requeued = 0;  // Runs that were RUNNING, queued again.
 };
 
-// Restores `snapshot` (a directory of a backup) into `data_dir`, which
+// Restores `snapshot` (a directory of a backup; a trailing '/' is the same)
+// into `data_dir`, which
 // must be missing or empty: the database and every run file its manifest
 // names, each file's sha256 checked, the database's integrity checked,
 // and the runs that were leased when it was taken queued again (their
 // next lease is a new attempt: the old attempt's worker is fenced out).
 // DATA_LOSS when a file is missing or damaged; nothing is then left in
-// `data_dir` to start from.
+// `data_dir` to start from. The database, the run files and both
+// directories are synced before it returns.
 absl::StatusOr<RestoreResult> RestoreBackup(const std::string& snapshot,
                                             const std::string& data_dir);
 

@@ -9,9 +9,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "server/disk_guard.h"
 
 namespace distill {
 namespace {
+
+int64_t FileBytesOrZero(const std::string& path) {
+  struct stat info;
+  return ::stat(path.c_str(), &info) == 0 ? int64_t(info.st_size) : 0;
+}
 
 // When the newest snapshot of `dir` was finished (its manifest's time).
 absl::Time NewestSnapshot(const std::string& dir) {
@@ -58,7 +64,15 @@ absl::StatusOr<BackupResult> Backups::Take() {
   if (!reader.ok()) {
     result = reader.status();
   } else {
-    result = TakeBackup(**reader, *files_, run_files_dir_, options_.dir, now);
+    BackupSpace space;
+    space.free_bytes = options_.free_bytes ? options_.free_bytes : FreeDiskBytes;
+    space.keep_free = options_.keep_free;
+    if (!options_.database.empty()) {
+      space.database_bytes = FileBytesOrZero(options_.database) +
+                             FileBytesOrZero(options_.database + "-wal");
+    }
+    result = TakeBackup(**reader, *files_, run_files_dir_, options_.dir, now,
+                        space);
   }
   if (result.ok()) {
     if (absl::Status s = PruneBackups(options_.dir, options_.keep); !s.ok()) {
@@ -76,6 +90,7 @@ absl::StatusOr<BackupResult> Backups::Take() {
     absl::MutexLock lock(&state_mu_);
     taking_ = false;
     if (result.ok()) last_good_ = now;
+    failures_ = result.ok() ? 0 : failures_ + 1;
   }
   if (metrics_ != nullptr) {
     metrics_->BackupTaken(result.ok(),
@@ -93,12 +108,17 @@ void Backups::Tick() {
     if (metrics_ != nullptr && last_good_ != absl::InfinitePast()) {
       metrics_->SetBackupAge(now - last_good_);
     }
-    // A failed try is tried again after a minute at the soonest.
     due = options_.every > absl::ZeroDuration() &&
           now - last_good_ >= options_.every &&
-          now - last_try_ >= std::min(options_.every, absl::Minutes(1));
+          now - last_try_ >= RetryAfter(failures_, options_.every);
   }
   if (due) (void)Take();
+}
+
+absl::Duration Backups::RetryAfter(int failures, absl::Duration every) {
+  if (failures <= 0) return absl::ZeroDuration();
+  const absl::Duration wait = absl::Minutes(1) * (int64_t{1} << std::min(failures - 1, 20));
+  return std::min(wait, every);
 }
 
 }  // namespace distill

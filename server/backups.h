@@ -4,6 +4,7 @@
 #ifndef DISTILL_SERVER_BACKUPS_H_
 #define DISTILL_SERVER_BACKUPS_H_
 
+#include <functional>
 #include <string>
 
 #include "absl/base/thread_annotations.h"
@@ -26,6 +27,13 @@ struct BackupOptions {
   absl::Duration every = absl::ZeroDuration();
   // Snapshots kept; older ones, and run files only they named, go.
   int keep = 7;
+  // What a backup may take of its disk: the free bytes of a directory's
+  // disk (FreeDiskBytes when unset), and what to leave free there (the
+  // coordinator sets its --min_free_disk where backups share its disk).
+  std::function<absl::StatusOr<int64_t>(const std::string& dir)> free_bytes;
+  int64_t keep_free = 0;
+  // The database's path, to size its snapshot before taking it.
+  std::string database;
 };
 
 // Thread-safe.
@@ -42,8 +50,13 @@ class Backups {
   // backup directory; UNAVAILABLE while another backup is being taken.
   absl::StatusOr<BackupResult> Take();
 
-  // The scheduled backup when one is due; the age gauge in any case.
+  // The scheduled backup when one is due; the age gauge in any case. A
+  // failed one is tried again after 1 minute, then 2, 4, ... (at most
+  // `every`), so that a full disk is not filled again every minute.
   void Tick();
+
+  // After `failures` failed tries in a row, how long until the next.
+  static absl::Duration RetryAfter(int failures, absl::Duration every);
 
  private:
   const BackupOptions options_;
@@ -57,6 +70,7 @@ class Backups {
   // When the last good backup was taken (the newest snapshot's at start).
   absl::Time last_good_ ABSL_GUARDED_BY(state_mu_) = absl::InfinitePast();
   absl::Time last_try_ ABSL_GUARDED_BY(state_mu_) = absl::InfinitePast();
+  int failures_ ABSL_GUARDED_BY(state_mu_) = 0;  // In a row.
 };
 
 }  // namespace distill

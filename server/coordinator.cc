@@ -1,6 +1,7 @@
 #include "server/coordinator.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
 #include "common/log.h"
@@ -46,6 +48,16 @@ absl::StatusOr<int> LockDataDirectory(const std::string& data_dir) {
     DISTILL_LOG(WARNING) << "cannot write the pid into " << path;
   }
   return fd;
+}
+
+// Whether the directories `a` and `b` (made if missing) are on one file
+// system.
+bool OnOneDisk(const std::string& a, const std::string& b) {
+  std::error_code ec;
+  std::filesystem::create_directories(b, ec);
+  struct stat first, second;
+  return ::stat(a.c_str(), &first) == 0 && ::stat(b.c_str(), &second) == 0 &&
+         first.st_dev == second.st_dev;
 }
 
 // Whether host:port names only this machine (127.0.0.0/8, ::1, localhost).
@@ -212,12 +224,36 @@ absl::Status Coordinator::OpenData(const CoordinatorOptions& options) {
       RunFileStore::OpenDirectory(files_dir);
   if (!run_files.ok()) return run_files.status();
   run_files_ = *std::move(run_files);
+  return RemoveUnrecordedRunFiles();
+}
+
+// What a stop left that no record names: uploads cut short, and files
+// published whose record was never written. The coordinator owns the
+// directory alone (the lock), and serves nothing yet.
+absl::Status Coordinator::RemoveUnrecordedRunFiles() {
+  absl::StatusOr<std::vector<RunFileRecord>> records = store_->ListRunFiles();
+  if (!records.ok()) return records.status();
+  absl::flat_hash_set<std::string> recorded;
+  for (const RunFileRecord& record : *records) recorded.insert(record.sha256);
+  absl::StatusOr<int64_t> removed = run_files_->RemoveUnrecorded(
+      [&](const std::string& sha256) { return recorded.contains(sha256); });
+  if (!removed.ok()) return removed.status();
+  if (*removed > 0) {
+    DISTILL_LOG(INFO) << "removed " << *removed
+                      << " run files no record names";
+  }
   return absl::OkStatus();
 }
 
 void Coordinator::StartBackups(const CoordinatorOptions& options) {
+  BackupOptions backup = options.backup;
+  backup.database = options.data_dir + "/distill.db";
+  // Backups on the data directory's disk leave its floor free, as uploads
+  // and leases do.
+  if (!backup.dir.empty() && OnOneDisk(options.data_dir, backup.dir))
+    backup.keep_free = options.scheduler.min_free_disk_bytes;
   backups_ = std::make_unique<Backups>(
-      options.backup, store_.get(), run_files_.get(),
+      backup, store_.get(), run_files_.get(),
       absl::StrCat(options.data_dir, "/", kRunFilesDir), metrics_.get(),
       options.clock);
   if (!backups_->enabled()) return;

@@ -107,6 +107,7 @@ class Coordinator {
   // services, the pages and the gRPC server; the threads that expire
   // leases, checkpoint the WAL and launch Slurm jobs; backups.
   absl::Status OpenData(const CoordinatorOptions& options);
+  absl::Status RemoveUnrecordedRunFiles();
   absl::Status StartScheduler(const CoordinatorOptions& options);
   absl::Status StartServices(
       const CoordinatorOptions& options,

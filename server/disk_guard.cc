@@ -61,7 +61,8 @@ absl::StatusOr<DiskGuard::Reservation> DiskGuard::Reserve(int64_t bytes) {
   absl::StatusOr<int64_t> free = free_bytes_();
   if (!free.ok()) return free.status();
   absl::MutexLock lock(&mu_);
-  if (bytes > *free - reserved_) {
+  const int64_t kept = KeptForTheDatabase();
+  if (bytes > *free - reserved_ - kept) {
     if (metrics_ != nullptr) metrics_->UploadRefusedForDisk();
     std::string reason =
         absl::StrCat("an upload of ", HumanBytes(bytes),
@@ -70,6 +71,10 @@ absl::StatusOr<DiskGuard::Reservation> DiskGuard::Reserve(int64_t bytes) {
     if (reserved_ > 0) {
       absl::StrAppend(&reason, ", ", HumanBytes(reserved_),
                       " of it promised to uploads in progress");
+    }
+    if (kept > 0) {
+      absl::StrAppend(&reason, ", ", HumanBytes(kept),
+                      " kept for the database (half of --min_free_disk)");
     }
     DISTILL_LOG(WARNING) << reason;
     return absl::ResourceExhaustedError(reason);

@@ -1,7 +1,8 @@
 // The coordinator's guard against a full disk (--min_free_disk): below the
 // floor no new run is leased (workers wait; runs already training go on),
 // and an upload is refused before its first chunk unless its declared size
-// fits in what is free less what uploads in progress have declared.
+// fits in what is free less what uploads in progress have declared and
+// less half the floor, kept for the database.
 #ifndef DISTILL_SERVER_DISK_GUARD_H_
 #define DISTILL_SERVER_DISK_GUARD_H_
 
@@ -40,10 +41,15 @@ class DiskGuard {
   // Bytes an upload in progress has declared; given back when dropped.
   using Reservation = std::shared_ptr<void>;
   // RESOURCE_EXHAUSTED naming the sizes when `bytes` does not fit in the
-  // disk's free bytes less the reservations held.
+  // disk's free bytes less the reservations held and less what is kept
+  // for the database. Uploads of runs already training may go below the
+  // floor (their run must be able to end), never into the half of it kept
+  // for SQLite's journal and writes.
   absl::StatusOr<Reservation> Reserve(int64_t bytes);
 
   int64_t min_free_bytes() const { return min_free_bytes_; }
+  // Half of min_free_bytes: no upload may take it.
+  int64_t KeptForTheDatabase() const { return min_free_bytes_ / 2; }
 
  private:
   void Release(int64_t bytes);

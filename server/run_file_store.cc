@@ -9,6 +9,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <utility>
 #include <vector>
 
@@ -35,14 +36,16 @@ absl::Status WriteError(const std::string& what, int error) {
   return absl::UnavailableError(text);
 }
 
+class DirectoryRunFileStore;
+
 class DirectoryRunFileWriter final : public RunFileWriter {
  public:
   // `fd` is open on `temp`.
-  DirectoryRunFileWriter(int fd, fs::path temp, fs::path directory)
-      : fd_(fd), temp_(std::move(temp)), directory_(std::move(directory)) {}
+  DirectoryRunFileWriter(int fd, fs::path temp, DirectoryRunFileStore* store)
+      : fd_(fd), temp_(std::move(temp)), store_(store) {}
   ~DirectoryRunFileWriter() override {
     if (fd_ >= 0) ::close(fd_);
-    if (!committed_) {
+    if (!published_) {
       std::error_code ignored;
       fs::remove(temp_, ignored);
     }
@@ -61,8 +64,7 @@ class DirectoryRunFileWriter final : public RunFileWriter {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::string> Commit(
-      const std::string& expected_sha256) override {
+  absl::Status Seal(const std::string& expected_sha256) override {
     if (fd_ < 0) return absl::FailedPreconditionError("the upload has ended");
     const int fd = std::exchange(fd_, -1);
     // On disk before it is recorded: the record must never name a file a
@@ -79,23 +81,22 @@ class DirectoryRunFileWriter final : public RunFileWriter {
           "run file sha256 mismatch: expected ", expected_sha256,
           ", the data hashes to ", actual, " (", size_, " bytes)"));
     }
-    const fs::path final_path = directory_ / actual;
-    if (::rename(temp_.c_str(), final_path.c_str()) != 0) {
-      return WriteError("cannot move the run file to " + final_path.string(),
-                        errno);
-    }
-    committed_ = true;
-    return final_path.string();
+    sealed_ = actual;
+    return absl::OkStatus();
   }
+
+  absl::StatusOr<std::string> Publish() override;
 
   int64_t size() const override { return size_; }
 
  private:
   int fd_;
-  fs::path temp_, directory_;
+  fs::path temp_;
+  DirectoryRunFileStore* const store_;
   Sha256 hash_;
   int64_t size_ = 0;
-  bool committed_ = false;
+  std::string sealed_;  // The digest, once sealed.
+  bool published_ = false;
 };
 
 class DirectoryRunFileReader final : public RunFileReader {
@@ -127,7 +128,21 @@ class DirectoryRunFileStore final : public RunFileStore {
     const int fd =
         ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) return WriteError("cannot create " + temp.string(), errno);
-    return std::make_unique<DirectoryRunFileWriter>(fd, temp, directory_);
+    return std::make_unique<DirectoryRunFileWriter>(fd, temp, this);
+  }
+
+  // Renames `temp` to its digest's name. Under mu_: a removal a pin
+  // postponed never deletes a file published since it was asked for.
+  absl::StatusOr<std::string> Publish(const fs::path& temp,
+                                      const std::string& sha256) {
+    const fs::path final_path = directory_ / sha256;
+    absl::MutexLock lock(&mu_);
+    if (::rename(temp.c_str(), final_path.c_str()) != 0) {
+      return WriteError("cannot move the run file to " + final_path.string(),
+                        errno);
+    }
+    deferred_.erase(sha256);
+    return final_path.string();
   }
 
   absl::StatusOr<std::unique_ptr<RunFileReader>> Open(
@@ -163,14 +178,37 @@ class DirectoryRunFileStore final : public RunFileStore {
       return absl::InvalidArgumentError(absl::StrCat(
           "sha256 must be 64 lower-case hex digits, got \"", sha256, "\""));
     }
-    {
-      absl::MutexLock lock(&mu_);
-      if (pins_ > 0) {
-        deferred_.push_back(sha256);
-        return absl::OkStatus();
-      }
+    absl::MutexLock lock(&mu_);
+    if (pins_ > 0) {
+      deferred_.insert(sha256);
+      return absl::OkStatus();
     }
     return RemoveNow(sha256);
+  }
+
+  absl::StatusOr<int64_t> RemoveUnrecorded(
+      const std::function<bool(const std::string& sha256)>& recorded) override {
+    int64_t removed = 0;
+    std::error_code ec;
+    for (const fs::directory_entry& entry :
+         fs::directory_iterator(directory_, ec)) {
+      const std::string name = entry.path().filename().string();
+      const bool temporary = name.starts_with(".upload-");
+      if (!temporary && (!IsSha256Hex(name) || recorded(name))) continue;
+      std::error_code gone;
+      if (fs::remove(entry.path(), gone)) {
+        ++removed;
+        DISTILL_LOG(INFO) << "removed " << entry.path().string()
+                          << (temporary ? ": an upload a stop cut short"
+                                        : ": no run records it");
+      }
+    }
+    if (ec) {
+      return absl::UnavailableError(absl::StrCat(
+          "cannot list the run files in ", directory_.string(), ": ",
+          ec.message()));
+    }
+    return removed;
   }
 
   std::shared_ptr<void> Pin() override {
@@ -180,7 +218,8 @@ class DirectoryRunFileStore final : public RunFileStore {
   }
 
  private:
-  absl::Status RemoveNow(const std::string& sha256) {
+  absl::Status RemoveNow(const std::string& sha256)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     std::error_code ec;
     fs::remove(directory_ / sha256, ec);
     if (ec) {
@@ -190,26 +229,35 @@ class DirectoryRunFileStore final : public RunFileStore {
     return absl::OkStatus();
   }
 
+  // The postponed removals, under mu_ so that no publish of the same
+  // digest falls between the decision and the unlink (unlinks are quick).
   void Unpin() {
-    std::vector<std::string> deferred;
-    {
-      absl::MutexLock lock(&mu_);
-      if (--pins_ > 0) return;
-      deferred.swap(deferred_);
-    }
-    for (const std::string& sha256 : deferred) {
+    absl::MutexLock lock(&mu_);
+    if (--pins_ > 0) return;
+    for (const std::string& sha256 : deferred_) {
       if (absl::Status s = RemoveNow(sha256); !s.ok()) {
         DISTILL_LOG(WARNING) << s.message();
       }
     }
+    deferred_.clear();
   }
 
   fs::path directory_;
   std::atomic<int64_t> next_{0};
   absl::Mutex mu_;
   int pins_ ABSL_GUARDED_BY(mu_) = 0;
-  std::vector<std::string> deferred_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> deferred_ ABSL_GUARDED_BY(mu_);
 };
+
+absl::StatusOr<std::string> DirectoryRunFileWriter::Publish() {
+  if (sealed_.empty()) {
+    return absl::FailedPreconditionError("the upload is not sealed");
+  }
+  if (published_) return absl::FailedPreconditionError("already published");
+  absl::StatusOr<std::string> path = store_->Publish(temp_, sealed_);
+  if (path.ok()) published_ = true;
+  return path;
+}
 
 }  // namespace
 

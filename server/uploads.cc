@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/log.h"
 #include "common/run_files.h"
 #include "common/sha256.h"
 #include "server/run_file_store.h"
@@ -38,10 +39,10 @@ class BoundedWriter final : public RunFileWriter {
     }
     return writer_->Append(data);
   }
-  absl::StatusOr<std::string> Commit(
-      const std::string& expected_sha256) override {
-    return writer_->Commit(expected_sha256);
+  absl::Status Seal(const std::string& expected_sha256) override {
+    return writer_->Seal(expected_sha256);
   }
+  absl::StatusOr<std::string> Publish() override { return writer_->Publish(); }
   int64_t size() const override { return writer_->size(); }
 
  private:
@@ -98,21 +99,24 @@ absl::Status Uploads::Finish(const v1::RunFileHeader& header,
         absl::StrCat("the run file upload ended after ", writer.size(),
                      " bytes, the header promised ", header.size()));
   }
+  // On disk and verified before the lock: an fsync of gigabytes must not
+  // hold every lease, heartbeat and report behind it (nor let the reaper
+  // expire live leases meanwhile).
+  if (absl::Status s = writer.Seal(header.sha256()); !s.ok()) return s;
   Locked lock(&core_);
   // Checked before the file becomes visible: a superseded attempt's upload
   // leaves nothing behind (the writer removes it).
   absl::StatusOr<v1::Run> run =
       core_.CurrentLeaseLocked(header.run_id(), header.attempt(), caller);
   if (!run.ok()) return run.status();
-  if (absl::StatusOr<std::string> stored = writer.Commit(header.sha256());
-      !stored.ok()) {
+  if (absl::StatusOr<std::string> stored = writer.Publish(); !stored.ok()) {
     return stored.status();
   }
   const std::string path = absl::StrCat(kRunFilesDir, "/", header.sha256());
   const std::string name =
       header.name().empty() ? kCheckpointFile : header.name();
   Store& store = core_.store();
-  return core_.Write([&]() -> absl::Status {
+  absl::Status written = core_.Write([&]() -> absl::Status {
     if (absl::Status s =
             store.InsertRunFile({header.sha256(), header.run_id(),
                                  header.attempt(), header.size(), path, name});
@@ -127,6 +131,17 @@ absl::Status Uploads::Finish(const v1::RunFileHeader& header,
     core_.OrphanLocked(*gone);
     return absl::OkStatus();
   });
+  if (!written.ok()) {
+    // Published but not recorded: the file goes unless a record of
+    // another run names the same bytes.
+    absl::StatusOr<RunFileRecord> other =
+        store.FindRunFileByDigest(header.sha256());
+    if (absl::IsNotFound(other.status())) {
+      if (absl::Status s = core_.run_files().Remove(header.sha256()); !s.ok())
+        DISTILL_LOG(WARNING) << s.message();
+    }
+  }
+  return written;
 }
 
 absl::StatusOr<std::unique_ptr<RunFileReader>> Uploads::Open(

@@ -9,17 +9,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/sha256.h"
 #include "server/backups.h"
 #include "server/clock.h"
+#include "server/coordinator.h"
+#include "server/durable.h"
+#include "tests/scheduler_steps.h"
 #include "tests/temp_dir.h"
+#include "tests/test_specs.h"
 
 namespace distill {
 namespace {
@@ -366,6 +372,145 @@ TEST(BackupsTest, ScheduledBackupsComeEveryPeriodAndTheOldestGo) {
   EXPECT_TRUE(backups.Take().ok());
   Backups none({}, store.get(), files.get(), "", nullptr, &clock);
   EXPECT_EQ(none.Take().status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
+// Issue 30: `--restore_from=DIR/` (a shell's completion adds the slash)
+// looked for the pool inside the snapshot and called every file missing.
+TEST_F(BackupTest, ASnapshotNamedWithATrailingSlashRestores) {
+  AddRun(v1::SUCCEEDED, 5, "bytes");
+  auto taken = Backup(absl::FromUnixSeconds(100));
+  ASSERT_TRUE(taken.ok());
+  for (const std::string& name : {taken->snapshot + "/", taken->snapshot + "//"}) {
+    const fs::path restored = temp_.path() / ("slash" + std::to_string(name.size()));
+    auto result = RestoreBackup(name, restored.string());
+    ASSERT_TRUE(result.ok()) << name << ": " << result.status();
+    EXPECT_EQ(result->files, 1);
+  }
+}
+
+// Issue 30: a restore's database copy and directories were not synced
+// before the coordinator served from them.
+TEST_F(BackupTest, ARestoreSyncsTheDatabaseAndItsDirectories) {
+  AddRun(v1::SUCCEEDED, 5, "bytes");
+  auto taken = Backup(absl::FromUnixSeconds(100));
+  ASSERT_TRUE(taken.ok());
+  std::vector<std::string> synced;
+  absl::Mutex mu;
+  SetFsyncObserverForTest([&](const std::string& path) {
+    absl::MutexLock lock(&mu);
+    synced.push_back(path);
+  });
+  const fs::path restored = temp_.path() / "restored";
+  auto result = RestoreBackup(taken->snapshot, restored.string());
+  SetFsyncObserverForTest(nullptr);
+  ASSERT_TRUE(result.ok()) << result.status();
+  EXPECT_THAT(synced, ::testing::IsSupersetOf(
+                          {(restored / "distill.db").string(),
+                           (restored / "run-files").string(),
+                           restored.string()}));
+}
+
+// Issue 30: backups neither checked free space nor backed off, so one on a
+// nearly full disk filled it again every minute. Now each step is checked
+// first, and a failed backup leaves none of what it copied.
+TEST_F(BackupTest, ABackupThatDoesNotFitWritesNothing) {
+  AddRun(v1::SUCCEEDED, 5, std::string(64 << 10, 'a'));
+  auto first = Backup(absl::FromUnixSeconds(100));
+  ASSERT_TRUE(first.ok());
+  AddRun(v1::SUCCEEDED, 5, std::string(64 << 10, 'b'));
+  AddRun(v1::SUCCEEDED, 5, std::string(64 << 10, 'c'));
+  auto listing = [&] {
+    std::vector<std::string> names;
+    for (const auto& e : fs::recursive_directory_iterator(backups_))
+      names.push_back(e.path().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  };
+  const std::vector<std::string> before = listing();
+  BackupSpace space;
+  space.free_bytes = [](const std::string&) {
+    return absl::StatusOr<int64_t>(int64_t{100} << 10);
+  };
+  space.keep_free = 50 << 10;
+  auto reader = *store_->OpenReader();
+  auto refused = TakeBackup(*reader, *files_, (data_ / "run-files").string(),
+                            backups_.string(), absl::FromUnixSeconds(200), space);
+  ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(refused.status().message(),
+              HasSubstr("2 new run files needs 128.0 KiB, the disk has "
+                        "100.0 KiB free and keeps 50.0 KiB"));
+  EXPECT_EQ(listing(), before);
+  // A copy that fails half-way (a file damaged on the disk) takes back
+  // the files it had copied: the damaged one is the second copied (files
+  // are copied in digest order).
+  const std::string last = std::max(Sha256Hex(std::string(64 << 10, 'b')),
+                                    Sha256Hex(std::string(64 << 10, 'c')));
+  std::ofstream(data_ / "run-files" / last, std::ios::trunc) << "rotten";
+  auto damaged = Backup(absl::FromUnixSeconds(300));
+  ASSERT_EQ(damaged.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_EQ(listing(), before);
+}
+
+TEST(BackupsTest, AFailingBackupIsTriedAgainLessAndLessOften) {
+  EXPECT_EQ(Backups::RetryAfter(0, absl::Hours(1)), absl::ZeroDuration());
+  EXPECT_EQ(Backups::RetryAfter(1, absl::Hours(1)), absl::Minutes(1));
+  EXPECT_EQ(Backups::RetryAfter(3, absl::Hours(1)), absl::Minutes(4));
+  EXPECT_EQ(Backups::RetryAfter(7, absl::Hours(1)), absl::Hours(1));
+  EXPECT_EQ(Backups::RetryAfter(1000, absl::Hours(24)), absl::Hours(24));
+  TempDir temp("distill_backups_retry_test");
+  auto store = *Store::OpenSqlite((temp.path() / "distill.db").string());
+  auto files = *RunFileStore::OpenDirectory((temp.path() / "files").string());
+  FakeClock clock;
+  int tries = 0;
+  BackupOptions options{(temp.path() / "backups").string(), absl::Hours(1), 2};
+  options.free_bytes = [&](const std::string&) {
+    ++tries;
+    return absl::StatusOr<int64_t>(0);  // Never room.
+  };
+  options.keep_free = 1;
+  Backups backups(options, store.get(), files.get(),
+                  (temp.path() / "files").string(), nullptr, &clock);
+  std::vector<int> minutes_of_tries;
+  for (int minute = 0; minute < 20; ++minute) {
+    const int before = tries;
+    backups.Tick();
+    if (tries > before) minutes_of_tries.push_back(minute);
+    clock.AdvanceMs(60 * 1000);
+  }
+  EXPECT_EQ(minutes_of_tries, (std::vector<int>{0, 1, 3, 7, 15}));
+  EXPECT_TRUE(ListSnapshots(options.dir).empty());
+}
+
+// Issue 30: a crash's ".upload-*" temporaries and an upload published but
+// never recorded stayed in run-files/ for ever. A coordinator's start
+// removes what no record names; recorded files stay.
+TEST(CoordinatorStartTest, WhatAStopLeftUnrecordedIsRemovedAtStart) {
+  TempDir temp("distill_start_sweep_test");
+  CoordinatorOptions options;
+  options.listen_address = "127.0.0.1:0";
+  options.data_dir = (temp.path() / "data").string();
+  const fs::path files = temp.path() / "data" / "run-files";
+  std::string recorded;
+  {
+    auto c = Coordinator::Start(options);
+    ASSERT_TRUE(c.ok()) << c.status();
+    Scheduler& s = (*c)->scheduler();
+    v1::ExperimentSpec spec = SmallSweep("start").teacher().train();
+    spec.set_kind(v1::TRAIN_TEACHER);
+    ASSERT_TRUE(s.SubmitRun(spec).ok());
+    v1::RegisterWorkerRequest reg;
+    const std::string worker = s.RegisterWorker(reg)->worker_id();
+    const v1::Run run = s.LeaseRun(worker)->run();
+    ASSERT_TRUE(UploadRunFile(s, run, "kept").ok());
+    recorded = Sha256Hex("kept");
+  }
+  std::ofstream(files / ".upload-77-0") << "half an upload";
+  std::ofstream(files / Sha256Hex("orphan")) << "orphan";
+  auto c = Coordinator::Start(options);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(fs::exists(files / ".upload-77-0"));
+  EXPECT_FALSE(fs::exists(files / Sha256Hex("orphan")));
+  EXPECT_TRUE(fs::exists(files / recorded));
 }
 
 }  // namespace

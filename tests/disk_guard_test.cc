@@ -52,6 +52,20 @@ TEST(DiskGuardTest, UploadsInProgressHoldWhatTheyDeclared) {
   EXPECT_FALSE(guard.Reserve(1001).ok());
 }
 
+// Issue 30: an accepted upload could take the last bytes SQLite needs.
+// Below the floor uploads of runs still training go on (their runs must
+// end), but never into the half of the floor kept for the database.
+TEST(DiskGuardTest, UploadsLeaveHalfTheFloorToTheDatabase) {
+  DiskGuard guard(
+      400, [] { return absl::StatusOr<int64_t>(1000); }, nullptr);
+  EXPECT_EQ(guard.KeptForTheDatabase(), 200);
+  EXPECT_TRUE(guard.Reserve(800).ok());  // Down to 200 free: below the floor.
+  absl::StatusOr<DiskGuard::Reservation> last = guard.Reserve(801);
+  EXPECT_EQ(last.status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_THAT(std::string(last.status().message()),
+              HasSubstr("200 B kept for the database"));
+}
+
 class DiskGuardSchedulerTest : public SchedulerTest {
  protected:
   void SetUp() override {
@@ -82,15 +96,16 @@ TEST_F(DiskGuardSchedulerTest, BelowTheFloorNoNewRunIsLeasedButRunsGoOn) {
   // A student waits on the teacher; queue a second lone run to lease.
   ASSERT_TRUE(scheduler_->SubmitRun(LoneTeacher()).ok());
 
-  free_ = int64_t{1} << 20;
+  // Below the floor, above the half of it kept for the database.
+  free_ = int64_t{3} << 20;
   absl::StatusOr<v1::LeaseRunResponse> refused = scheduler_->LeaseRun(other);
   ASSERT_TRUE(refused.ok()) << refused.status();
   EXPECT_FALSE(refused->has_run());
   EXPECT_THAT(refused->paused_reason(),
-              HasSubstr("1.0 MiB free, below --min_free_disk 5.0 MiB"));
+              HasSubstr("3.0 MiB free, below --min_free_disk 5.0 MiB"));
   EXPECT_THAT(scheduler_->LeasingPaused(), HasSubstr("no run is leased"));
   EXPECT_THAT(Metrics(), HasSubstr("distill_leasing_paused 1"));
-  EXPECT_THAT(Metrics(), HasSubstr("distill_disk_free_bytes 1048576"));
+  EXPECT_THAT(Metrics(), HasSubstr("distill_disk_free_bytes 3145728"));
 
   // The run already training is its worker's again when it asks, and its
   // files go up while they fit.

@@ -202,7 +202,9 @@ TEST_F(DiskTest, BelowTheFloorLeasingPausesAndUploadsThatCannotFitAreRefused) {
   const v1::Run training = LeaseAs(a).run();
   ASSERT_EQ(training.id(), first.id());
 
-  Ballast(int64_t{12} << 20);  // About 4 MiB left.
+  // About 6 MiB left: below the floor, above the half of it kept for the
+  // database.
+  Ballast(int64_t{10} << 20);
   const v1::LeaseRunResponse waiting = LeaseAs(b);
   EXPECT_FALSE(waiting.has_run());
   EXPECT_THAT(waiting.paused_reason(),

@@ -112,5 +112,65 @@ TEST_F(RunFileStoreTest, AFileDamagedOnDiskIsReportedNotServed) {
               HasSubstr("is corrupt on the coordinator"));
 }
 
+// A backup's pin postpones removals. Issue 30: a digest removed while
+// pinned, then uploaded again before the unpin, was deleted at the unpin,
+// and the new upload's record named a missing file.
+TEST_F(RunFileStoreTest, AFileUploadedAgainWhilePinnedOutlivesThePin) {
+  const std::string data = "a checkpoint dropped, then uploaded again";
+  const std::string sha = Sha256Hex(data);
+  auto write = [&] {
+    auto writer = *store_->NewWriter();
+    ASSERT_TRUE(writer->Append(data).ok());
+    ASSERT_TRUE(writer->Commit(sha).ok());
+  };
+  write();
+  std::shared_ptr<void> pin = store_->Pin();
+  ASSERT_TRUE(store_->Remove(sha).ok());
+  EXPECT_TRUE(fs::exists(dir_ / "files" / sha)) << "removal waits for the pin";
+  write();  // The same bytes, recorded again.
+  pin.reset();
+  EXPECT_TRUE(fs::exists(dir_ / "files" / sha));
+  EXPECT_EQ(ReadAll(sha, 7), data);
+  // A removal asked for after the new upload waits and then happens.
+  pin = store_->Pin();
+  ASSERT_TRUE(store_->Remove(sha).ok());
+  pin.reset();
+  EXPECT_FALSE(fs::exists(dir_ / "files" / sha));
+}
+
+// A sealed upload is on disk and checked but invisible until published.
+TEST_F(RunFileStoreTest, ASealedFileIsHiddenUntilPublished) {
+  const std::string data = "sealed";
+  auto writer = *store_->NewWriter();
+  ASSERT_TRUE(writer->Append(data).ok());
+  EXPECT_EQ(writer->Publish().status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(writer->Seal(Sha256Hex(data)).ok());
+  EXPECT_EQ(store_->Open(Sha256Hex(data)).status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(writer->Publish().ok());
+  EXPECT_EQ(ReadAll(Sha256Hex(data), 64), data);
+}
+
+// What a stop left: an upload cut short (".upload-*") and a file no record
+// names go; recorded files and other names stay.
+TEST_F(RunFileStoreTest, RemoveUnrecordedTakesWhatNoRecordNames) {
+  auto put = [&](const std::string& data) {
+    auto writer = *store_->NewWriter();
+    EXPECT_TRUE(writer->Append(data).ok());
+    EXPECT_TRUE(writer->Commit(Sha256Hex(data)).ok());
+  };
+  put("recorded");
+  put("never recorded");
+  std::ofstream(dir_ / "files" / ".upload-123-4") << "half";
+  std::ofstream(dir_ / "files" / "README") << "an operator's note";
+  absl::StatusOr<int64_t> removed = store_->RemoveUnrecorded(
+      [](const std::string& sha) { return sha == Sha256Hex("recorded"); });
+  ASSERT_TRUE(removed.ok()) << removed.status();
+  EXPECT_EQ(*removed, 2);
+  EXPECT_THAT(Files(), ::testing::UnorderedElementsAre(Sha256Hex("recorded"),
+                                                       "README"));
+}
+
 }  // namespace
 }  // namespace distill

@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
 #include "common/api.h"
+#include "common/backoff.h"
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/metric_keys.h"
@@ -163,7 +164,7 @@ absl::Status Worker::Serve(const std::atomic<bool>& drain) {
       absl::SleepFor(absl::Milliseconds(50));
     }
   });
-  absl::Duration backoff = absl::Milliseconds(250);
+  Backoff backoff(absl::Milliseconds(250), absl::Seconds(10));
   absl::Status refused;
   absl::Time busy = absl::Now();  // When the last run ended (or Serve began).
   while (!DrainAsked()) {
@@ -183,7 +184,7 @@ absl::Status Worker::Serve(const std::atomic<bool>& drain) {
       status = served_one.status();
     }
     if (status.ok()) {
-      backoff = absl::Milliseconds(250);
+      backoff.Reset();
       if (*served_one) busy = absl::Now();
       continue;
     }
@@ -195,10 +196,10 @@ absl::Status Worker::Serve(const std::atomic<bool>& drain) {
     }
     if (status.code() == absl::StatusCode::kNotFound)
       worker_id_.clear();  // Re-register.
+    const absl::Duration wait = backoff.Next();
     DISTILL_LOG(WARNING) << "coordinator: " << status.message()
-                         << "; retrying in " << backoff;
-    absl::SleepFor(backoff);
-    backoff = std::min(backoff * 2, absl::Seconds(10));
+                         << "; retrying in " << wait;
+    absl::SleepFor(wait);
   }
   served = true;
   canceller.join();

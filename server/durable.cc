@@ -1,0 +1,50 @@
+#include "server/durable.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+
+namespace distill {
+namespace {
+
+absl::Mutex observer_mu(absl::kConstInit);
+// Never destroyed: syncs may come from threads still running at exit.
+std::function<void(const std::string&)>& Observer() {
+  static auto* observer = new std::function<void(const std::string&)>();
+  return *observer;
+}
+
+}  // namespace
+
+absl::Status IoError(const std::string& what, int error) {
+  const std::string text = absl::StrCat(what, ": ", std::strerror(error));
+  if (error == ENOSPC || error == EDQUOT) {
+    return absl::ResourceExhaustedError(absl::StrCat(text, " (disk full)"));
+  }
+  return absl::UnavailableError(text);
+}
+
+absl::Status FsyncPath(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return IoError("cannot open " + path, errno);
+  const int rc = ::fsync(fd);
+  const int error = errno;
+  ::close(fd);
+  if (rc != 0) return IoError("cannot fsync " + path, error);
+  absl::MutexLock lock(&observer_mu);
+  if (Observer()) Observer()(path);
+  return absl::OkStatus();
+}
+
+void SetFsyncObserverForTest(std::function<void(const std::string&)> observer) {
+  absl::MutexLock lock(&observer_mu);
+  Observer() = std::move(observer);
+}
+
+}  // namespace distill
