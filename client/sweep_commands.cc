@@ -9,6 +9,7 @@
 #include "common/spec_file.h"
 #include "common/sweep_expansion.h"
 #include "render/claims.h"
+#include "render/export.h"
 #include "render/report.h"
 #include "render/results.h"
 #include "render/terminal.h"
@@ -312,12 +313,14 @@ int ShowResults(Session& s, const std::string& sweep,
   v1::SweepResults results;
   if (grpc::Status st = s.GetSweepResults(sweep, &results); !st.ok())
     return s.Refused("results", st);
+  const ExportOptions exported{baseline, claims};
   switch (FormatOf(format)) {
     case OutputFormat::kJson:
-      s.out() << ToJson(results) << "\n";
+      s.out() << ExportResultsJson(results, *columns, exported) << "\n";
       break;
     case OutputFormat::kCsv:
-      s.out() << FormatResultsCsv(TerminalSafeCopy(results), *columns);
+      s.out() << ExportResultsCsv(TerminalSafeCopy(results), *columns,
+                                  {TerminalSafe(baseline), claims});
       break;
     case OutputFormat::kTable:
       s.out() << FormatResultsTable(TerminalSafeCopy(results), *columns,

@@ -21,13 +21,20 @@ using ByRow = std::map<std::string, std::map<int64_t, double>>;
 std::string Num(double v) { return absl::StrFormat("%.2f", v); }
 
 // Whether x is above y: by the 95% interval of x - y when there is one,
-// else by the values (equal counts as above, for "at or above").
+// else by the values (equal counts as above, for "at or above"), saying so.
+// Called only when every run of both rows has ended (Context::Waiting).
 Verdict Above(const std::map<int64_t, double>& x,
               const std::map<int64_t, double>& y, std::string* numbers) {
   std::optional<SeedDifference> d = Difference(y, x);
   if (!d) return Verdict::kUndecided;
   absl::StrAppend(numbers, d->mean >= 0 ? "+" : "", Num(d->mean));
-  if (!d->interval) return d->mean >= 0 ? Verdict::kHolds : Verdict::kFails;
+  // No spread to judge by: one run a side, or seeds whose values tie.
+  if (!d->interval || d->interval->first == d->interval->second) {
+    absl::StrAppend(numbers, x.size() < 2 && y.size() < 2
+                                 ? " (one run each: by the values, no interval)"
+                                 : " (the seeds tie: by the values, no spread)");
+    return d->mean >= 0 ? Verdict::kHolds : Verdict::kFails;
+  }
   absl::StrAppend(numbers, " [", Num(d->interval->first), ", ",
                   Num(d->interval->second), "]");
   if (d->interval->first > 0) return Verdict::kHolds;
@@ -68,27 +75,78 @@ std::vector<std::string> DistillationRows(const v1::SweepResults& results) {
   return rows;
 }
 
-// What a claim is decided on: one metric's values by row and seed.
+// The runs each row asks for (its members; the teacher row "O" one).
+std::map<std::string, int> Asked(const v1::SweepResults& results) {
+  std::map<std::string, int> asked;
+  for (const v1::MemberResult& m : results.members())
+    ++asked[WithoutSeed(m.name())];
+  if (!SweepTeachers(results).empty()) asked["O"] = 1;
+  return asked;
+}
+
+// The results of the runs that ended with a result: a run still waiting,
+// queued or running, or one that failed, adds no value.
+v1::SweepResults Finished(const v1::SweepResults& results) {
+  v1::SweepResults finished = results;
+  finished.clear_members();
+  for (const v1::MemberResult& m : results.members()) {
+    if (m.status() == v1::SUCCEEDED || m.status() == v1::PRUNED)
+      *finished.add_members() = m;
+  }
+  finished.clear_teachers();
+  for (const v1::TeacherResult& t : results.teachers()) {
+    if (t.status() == v1::SUCCEEDED) *finished.add_teachers() = t;
+  }
+  if (results.teacher_status() != v1::SUCCEEDED) finished.clear_teacher_top1();
+  return finished;
+}
+
+// What a claim is decided on: one metric's values by row and seed, of the
+// runs that ended, and the runs each row asks for.
 struct Context {
   const v1::Claim& claim;
   const v1::SweepResults& results;
   const ResultColumn& column;
   ByRow rows;
+  std::map<std::string, int> asked;
   // The row's values; null when it has none yet.
   const std::map<int64_t, double>* Row(const std::string& name) const {
     auto it = rows.find(name);
     return it == rows.end() || it->second.empty() ? nullptr : &it->second;
   }
-  ClaimVerdict Missing(const std::string& name) const {
-    return {claim.text(),
-            absl::StrCat("no ", column.header, " for row ", name, " yet"),
-            Verdict::kUndecided};
+  // No verdict until every row it compares has all its runs: undecided,
+  // naming the rows short of them ("D has 1 of 2 runs; E, F none of 2").
+  std::optional<ClaimVerdict> Waiting(
+      const std::vector<std::string>& names) const {
+    std::vector<std::string> partly, none;
+    for (const std::string& name : names) {
+      auto it = asked.find(name);
+      const int want = it == asked.end() ? 1 : it->second;
+      const std::map<int64_t, double>* values = Row(name);
+      const int have = values == nullptr ? 0 : int(values->size());
+      if (have >= want) continue;
+      if (have == 0) {
+        none.push_back(absl::StrCat(name, " (of ", want, ")"));
+      } else {
+        partly.push_back(absl::StrCat(name, " has ", have, " of ", want));
+      }
+    }
+    if (partly.empty() && none.empty()) return std::nullopt;
+    std::vector<std::string> parts;
+    if (!partly.empty()) parts.push_back(absl::StrJoin(partly, ", "));
+    if (!none.empty())
+      parts.push_back(absl::StrCat("no result yet: ", absl::StrJoin(none, ", ")));
+    return ClaimVerdict{
+        claim.text(),
+        absl::StrCat("waiting for every run it compares: ",
+                     absl::StrJoin(parts, "; ")),
+        Verdict::kUndecided};
   }
 };
 
 ClaimVerdict NearChance(const Context& c) {
   const v1::Claim& claim = c.claim;
-  if (c.Row(claim.row()) == nullptr) return c.Missing(claim.row());
+  if (auto waiting = c.Waiting({claim.row()})) return *waiting;
   const double chance = 100.0 / (claim.classes() > 0 ? claim.classes() : 10);
   const double within = claim.within() > 0 ? claim.within() : 2;
   std::vector<double> v;
@@ -99,7 +157,8 @@ ClaimVerdict NearChance(const Context& c) {
   ClaimVerdict out{claim.text(), "", Verdict::kUndecided};
   out.numbers = absl::StrCat(
       claim.row(), " ", Num(s.mean),
-      s.interval ? absl::StrCat(" [", Num(lo), ", ", Num(hi), "]") : "",
+      s.interval ? absl::StrCat(" [", Num(lo), ", ", Num(hi), "]")
+                 : " (one run: by the value, no interval)",
       "; chance ", Num(chance), " ± ", Num(within));
   out.verdict = lo >= chance - within && hi <= chance + within ? Verdict::kHolds
                 : hi < chance - within || lo > chance + within
@@ -110,8 +169,7 @@ ClaimVerdict NearChance(const Context& c) {
 
 ClaimVerdict AtLeast(const Context& c) {
   const v1::Claim& claim = c.claim;
-  if (c.Row(claim.row()) == nullptr) return c.Missing(claim.row());
-  if (c.Row(claim.other()) == nullptr) return c.Missing(claim.other());
+  if (auto waiting = c.Waiting({claim.row(), claim.other()})) return *waiting;
   ClaimVerdict out{claim.text(), "", Verdict::kUndecided};
   out.numbers =
       absl::StrCat(claim.row(), " ", Num(Mean(*c.Row(claim.row()))), " vs ",
@@ -125,12 +183,11 @@ ClaimVerdict Ranking(const Context& c) {
   const v1::Claim& claim = c.claim;
   const bool best = claim.kind() == v1::BEST;
   const std::string& reference = best ? claim.row() : claim.other();
-  if (c.Row(reference) == nullptr) return c.Missing(reference);
   std::vector<std::string> names;
   if (best) {
-    for (const auto& [name, values] : c.rows) {
-      if (name != reference && name != "O" && !values.empty())
-        names.push_back(name);
+    // Every row the sweep asks for, not only those with results.
+    for (const auto& [name, want] : c.asked) {
+      if (name != reference && name != "O") names.push_back(name);
     }
   } else {
     names = claim.rows().empty()
@@ -138,10 +195,13 @@ ClaimVerdict Ranking(const Context& c) {
                 : std::vector<std::string>(claim.rows().begin(),
                                            claim.rows().end());
   }
+  std::vector<std::string> involved = names;
+  involved.push_back(reference);
+  if (auto waiting = c.Waiting(involved)) return *waiting;
   std::vector<Verdict> verdicts;
   std::vector<std::string> parts;
   for (const std::string& name : names) {
-    if (c.Row(name) == nullptr) continue;
+    if (c.Row(name) == nullptr || c.Row(reference) == nullptr) continue;
     std::string numbers = absl::StrCat(best ? reference : name, " - ",
                                        best ? name : reference, " ");
     verdicts.push_back(best ? Above(*c.Row(reference), *c.Row(name), &numbers)
@@ -154,6 +214,12 @@ ClaimVerdict Ranking(const Context& c) {
 }
 
 ClaimVerdict Ordered(const Context& c) {
+  std::vector<std::string> names;
+  for (const v1::RowValue& paper : c.claim.reference()) {
+    // A row the paper has and this sweep does not run is not compared.
+    if (c.asked.contains(paper.row())) names.push_back(paper.row());
+  }
+  if (auto waiting = c.Waiting(names)) return *waiting;
   std::vector<std::pair<double, double>> pairs;
   for (const v1::RowValue& paper : c.claim.reference()) {
     if (c.Row(paper.row()) != nullptr)
@@ -178,7 +244,8 @@ ClaimVerdict Judge(const v1::Claim& claim, const v1::SweepResults& results) {
             Verdict::kUndecided};
   }
   const Context c{claim, results, (*columns)[0],
-                  RowValues(results, (*columns)[0])};
+                  RowValues(Finished(results), (*columns)[0]),
+                  Asked(results)};
   switch (claim.kind()) {
     case v1::NEAR_CHANCE:
       return NearChance(c);

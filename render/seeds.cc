@@ -1,5 +1,7 @@
 #include "render/seeds.h"
 
+#include <boost/math/distributions/students_t.hpp>
+
 #include <algorithm>
 #include <cmath>
 
@@ -12,21 +14,10 @@
 namespace distill {
 
 double StudentT975(double df) {
-  static constexpr double kTable[] = {
-      12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228,
-      2.201,  2.179, 2.160, 2.145, 2.131, 2.120, 2.110, 2.101, 2.093, 2.086,
-      2.080,  2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048, 2.045, 2.042};
-  if (df < 1) df = 1;
-  const double whole = std::floor(df);
-  if (whole <= 30 && whole == df) return kTable[int(whole) - 1];
-  if (df < 30) {  // Welch's fractional degrees: between the table's rows.
-    const double lo = kTable[int(whole) - 1], hi = kTable[int(whole)];
-    return lo + (hi - lo) * (df - whole);
-  }
-  // Beyond the table: the Cornish-Fisher expansion about z (within 1e-3).
-  const double z = 1.959964;
-  return z + (z * z * z + z) / (4 * df) +
-         (5 * std::pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * df * df);
+  // Any real df (Welch's are fractional): Boost.Math's quantile, exact to
+  // double precision, instead of a table of whole rows.
+  const boost::math::students_t t(std::max(df, 1.0));
+  return boost::math::quantile(t, 0.975);
 }
 
 SeedSummary Summarise(const std::vector<double>& values) {
@@ -86,6 +77,10 @@ std::optional<SeedDifference> Difference(const std::map<int64_t, double>& a,
   const double half = StudentT975(df) * se;
   d.interval = std::pair{d.mean - half, d.mean + half};
   return d;
+}
+
+bool ExcludesZero(const SeedDifference& d) {
+  return d.interval && (d.interval->first > 0 || d.interval->second < 0);
 }
 
 int64_t SeedOf(const std::string& member) {
@@ -192,56 +187,70 @@ std::map<std::string, std::map<int64_t, double>> RowValues(
   return rows;
 }
 
+SeedRows SummariseRows(const v1::SweepResults& results,
+                       const std::vector<ResultColumn>& columns,
+                       const std::string& baseline) {
+  SeedRows out;
+  out.seeded = std::any_of(results.members().begin(), results.members().end(),
+                           [](const v1::MemberResult& m) {
+                             return WithoutSeed(m.name()) != m.name();
+                           });
+  const std::vector<Group> groups = Groups(results, columns);
+  const Group* base = nullptr;
+  for (const Group& g : groups) {
+    if (!baseline.empty() && g.name == baseline) base = &g;
+  }
+  out.baseline_found = base != nullptr;
+  for (const Group& g : groups) {
+    SummaryRow row;
+    row.row = g.name;
+    row.asked = int(g.members.size());
+    for (size_t c = 0; c < columns.size(); ++c)
+      row.columns.push_back(Summarise(Values(g.by_seed[c])));
+    row.is_baseline = &g == base;
+    if (base != nullptr && &g != base && !columns.empty())
+      row.vs_baseline = Difference(base->by_seed[0], g.by_seed[0]);
+    out.rows.push_back(std::move(row));
+  }
+  return out;
+}
+
 std::string FormatSeedSummary(const v1::SweepResults& results,
                               const std::vector<ResultColumn>& columns,
                               const std::string& baseline) {
-  const std::vector<Group> groups = Groups(results, columns);
-  const bool seeded =
-      std::any_of(results.members().begin(), results.members().end(),
-                  [](const v1::MemberResult& m) {
-                    return WithoutSeed(m.name()) != m.name();
-                  });
-  if ((!seeded && baseline.empty()) || columns.empty()) return "";
+  const SeedRows summary = SummariseRows(results, columns, baseline);
+  if ((!summary.seeded && baseline.empty()) || columns.empty()) return "";
   const ResultColumn& first = columns[0];
-  const Group* base = nullptr;
-  for (const Group& g : groups) {
-    if (g.name == baseline) base = &g;
-  }
+  const bool with_base = summary.baseline_found;
   // Enough decimals to tell the members' means apart.
   std::vector<double> means;
-  for (const Group& g : groups) {
-    if (!g.by_seed[0].empty())
-      means.push_back(Summarise(Values(g.by_seed[0])).mean);
+  for (const SummaryRow& r : summary.rows) {
+    if (r.columns[0].n > 0) means.push_back(r.columns[0].mean);
   }
   const int decimals = DecimalsToTellApart(means);
   const std::vector<std::string> header =
-      SummaryHeader(columns, base != nullptr ? baseline : "");
+      SummaryHeader(columns, with_base ? baseline : "");
   std::vector<std::vector<std::string>> rows;
-  for (const Group& g : groups) {
-    std::vector<std::string> row = {g.name.empty() ? "(base)" : g.name};
+  for (const SummaryRow& r : summary.rows) {
+    std::vector<std::string> row = {r.row.empty() ? "(base)" : r.row};
     for (size_t c = 0; c < columns.size(); ++c) {
-      const SeedSummary s = Summarise(Values(g.by_seed[c]));
+      const SeedSummary& s = r.columns[c];
       std::string cell = s.n == 0 ? "-" : Number(columns[c], s.mean, decimals);
       if (s.n > 1)
         absl::StrAppend(&cell, " ± ", Number(columns[c], s.sd, decimals));
       row.push_back(cell);
     }
-    row.push_back(absl::StrCat(g.by_seed[0].size(), " of ", g.members.size()));
-    row.push_back(
-        Interval(first, Summarise(Values(g.by_seed[0])).interval, decimals));
-    if (base != nullptr) {
-      std::optional<SeedDifference> d =
-          &g == base ? std::nullopt
-                     : Difference(base->by_seed[0], g.by_seed[0]);
+    row.push_back(absl::StrCat(r.columns[0].n, " of ", r.asked));
+    row.push_back(Interval(first, r.columns[0].interval, decimals));
+    if (with_base) {
+      const std::optional<SeedDifference>& d = r.vs_baseline;
       if (!d) {
-        row.push_back(&g == base ? "(baseline)" : "-");
+        row.push_back(r.is_baseline ? "(baseline)" : "-");
         row.push_back("");
       } else {
-        const bool excludes_zero =
-            d->interval && (d->interval->first > 0 || d->interval->second < 0);
         row.push_back(absl::StrCat(d->mean >= 0 ? "+" : "",
                                    Number(first, d->mean, decimals),
-                                   excludes_zero ? " *" : ""));
+                                   ExcludesZero(*d) ? " *" : ""));
         row.push_back(absl::StrCat(
             Interval(first, d->interval, decimals),
             d->interval ? (d->paired ? " paired" : " Welch") : ""));
@@ -252,14 +261,14 @@ std::string FormatSeedSummary(const v1::SweepResults& results,
   std::string out = absl::StrCat(
       "\nover seeds: mean ± sample std; n: runs with a result of the "
       "member's runs; 95% CI: Student's t",
-      base != nullptr
+      with_base
           ? absl::StrCat("; vs ", baseline, ": the difference in ",
                          first.header,
                          " (paired over the seeds both ran, else Welch's), "
                          "* where its interval excludes 0")
           : "",
       "\n");
-  if (!baseline.empty() && base == nullptr) {
+  if (!baseline.empty() && !with_base) {
     absl::StrAppend(&out, "no member \"", baseline,
                     "\" to compare with (--baseline names a row, e.g. D)\n");
   }
@@ -290,8 +299,7 @@ std::string FormatSeedComparison(const v1::SweepResults& a,
     if (row == "O" || it == rows_a.end()) continue;
     std::optional<SeedDifference> d = Difference(it->second, values_b);
     if (!d) continue;
-    const bool excludes_zero =
-        d->interval && (d->interval->first > 0 || d->interval->second < 0);
+    const bool excludes_zero = ExcludesZero(*d);
     rows.push_back(
         {row, absl::StrCat(it->second.size()), absl::StrCat(values_b.size()),
          absl::StrCat(d->mean >= 0 ? "+" : "", Number(first, d->mean, 1),

@@ -16,8 +16,9 @@
 
 namespace distill {
 
-// The 0.975 quantile of Student's t with `df` >= 1 degrees of freedom
-// (12.706 at 1, 2.045 at 29, 1.960 in the limit).
+// The 0.975 quantile of Student's t with `df` >= 1 degrees of freedom,
+// whole or fractional (12.706 at 1, 6.020 at 1.5, 2.045 at 29, 1.960 in
+// the limit): Boost.Math's students_t.
 double StudentT975(double df);
 
 struct SeedSummary {
@@ -42,6 +43,9 @@ struct SeedDifference {
 std::optional<SeedDifference> Difference(const std::map<int64_t, double>& a,
                                          const std::map<int64_t, double>& b);
 
+// Whether the difference's interval lies wholly on one side of 0.
+bool ExcludesZero(const SeedDifference& d);
+
 // The fewest decimals (1 to 3) at which the distinct `values` print apart.
 int DecimalsToTellApart(std::vector<double> values);
 
@@ -52,6 +56,29 @@ int64_t SeedOf(const std::string& member);
 // the column's unit (percentages in points); the teacher as row "O".
 std::map<std::string, std::map<int64_t, double>> RowValues(
     const v1::SweepResults& results, const ResultColumn& column);
+
+// One row of the summary over seeds: a member (its name without the seed
+// part) over its runs with a result, each column's summary (in the
+// column's unit: percentages in points), and its difference to the
+// baseline row in the first column.
+struct SummaryRow {
+  std::string row;
+  int asked = 0;  // Runs the member has (its seeds), with a result or not.
+  std::vector<SeedSummary> columns;
+  bool is_baseline = false;
+  // B - baseline; nullopt for the baseline itself, without a baseline, or
+  // where a side has no result.
+  std::optional<SeedDifference> vs_baseline;
+};
+struct SeedRows {
+  bool seeded = false;  // Members named ".../seed=N".
+  // The baseline asked for and found among the rows.
+  bool baseline_found = false;
+  std::vector<SummaryRow> rows;  // In the members' order.
+};
+SeedRows SummariseRows(const v1::SweepResults& results,
+                       const std::vector<ResultColumn>& columns,
+                       const std::string& baseline = "");
 
 // For a sweep with seeds (members named ".../seed=N"): each member over its
 // seeds, each column's mean ± sample std, then n and the first column's

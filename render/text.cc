@@ -1,5 +1,7 @@
 #include "render/text.h"
 
+#include <cmath>
+
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
@@ -87,7 +89,8 @@ std::string CsvField(const std::string& s) {
 std::string CsvNumber(double v) { return absl::StrFormat("%.10g", v); }
 
 std::string JsonNumber(std::optional<double> v) {
-  return v ? absl::StrFormat("%.10g", *v) : "null";
+  // JSON has no NaN or infinity: those are null too.
+  return v && std::isfinite(*v) ? absl::StrFormat("%.10g", *v) : "null";
 }
 
 std::string JsonString(const std::string& s) {

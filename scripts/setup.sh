@@ -16,6 +16,8 @@ packages=(
   # The TLS tests make their own CA and certificates with it.
   openssl
   libgtest-dev libgmock-dev
+  # Student's t quantiles at any degrees of freedom (Boost.Math, header-only).
+  libboost-dev
   # The CLI's grammar: subcommands, both flag forms, generated help.
   libcli11-dev
   # LibTorch (CPU) and an optimised BLAS: without it LibTorch runs its matrix

@@ -1,10 +1,14 @@
 // What the CLI prints.
 #include <gmock/gmock.h>
+#include <google/protobuf/struct.pb.h>
+#include <google/protobuf/util/json_util.h>
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "common/worker_status.h"
 #include "render/claims.h"
+#include "render/export.h"
 #include "render/results.h"
 #include "render/runs.h"
 #include "render/seeds.h"
@@ -218,18 +222,29 @@ TEST(FormatTest, SeedsAreSummarisedAsMeanStdAndN) {
   EXPECT_EQ(FormatSeedSummary(unseeded), "");
 }
 
+// The 0.975 quantile at whole and fractional degrees of freedom, against
+// tools/t_quantiles.py (mpmath's incomplete beta, inverted at 30 digits).
+// Issue 30: interpolating a table between whole rows gave 8.51 at 1.5 and
+// 3.74 at 2.5, so Welch's intervals between unequal seeds were too wide.
+TEST(SeedStatsTest, StudentsTQuantilesAtAnyDegreesOfFreedom) {
+  const std::pair<double, double> known[] = {
+      {1, 12.7062047361747},  {1.5, 6.01666310442793},
+      {2, 4.30265272974946},  {2.5, 3.57465484200368},
+      {3.7, 2.86752070719119}, {29, 2.0452296421327},
+      {120, 1.97993040508244}};
+  for (const auto& [df, quantile] : known)
+    EXPECT_NEAR(StudentT975(df), quantile, 1e-9) << "df " << df;
+  EXPECT_NEAR(StudentT975(1e9), 1.959964, 1e-6);
+}
+
 TEST(SeedStatsTest, StudentsTIntervalsAndDifferences) {
-  EXPECT_DOUBLE_EQ(StudentT975(1), 12.706);
-  EXPECT_DOUBLE_EQ(StudentT975(29), 2.045);
-  EXPECT_NEAR(StudentT975(2.5), (4.303 + 3.182) / 2, 1e-9);
-  EXPECT_NEAR(StudentT975(120), 1.980, 1e-3);
-  EXPECT_NEAR(StudentT975(1e9), 1.960, 1e-3);
-  // 80 and 82: mean 81, sd sqrt(2), half-width 12.706 sqrt(2) / sqrt(2).
+  const double t1 = StudentT975(1), t2 = StudentT975(2), t4 = StudentT975(4);
+  // 80 and 82: mean 81, sd sqrt(2), half-width t(1) sqrt(2) / sqrt(2).
   const SeedSummary s = Summarise({80, 82});
   EXPECT_DOUBLE_EQ(s.mean, 81);
   EXPECT_NEAR(s.sd, std::sqrt(2.0), 1e-12);
   ASSERT_TRUE(s.interval.has_value());
-  EXPECT_NEAR(s.interval->first, 81 - 12.706, 1e-9);
+  EXPECT_NEAR(s.interval->first, 81 - t1, 1e-9);
   EXPECT_FALSE(Summarise({80}).interval.has_value());
   // The same seeds: paired differences 3, 2, 4: mean 3, sd 1, +-4.303/sqrt3.
   const auto paired =
@@ -237,14 +252,14 @@ TEST(SeedStatsTest, StudentsTIntervalsAndDifferences) {
   ASSERT_TRUE(paired.has_value());
   EXPECT_TRUE(paired->paired);
   EXPECT_NEAR(paired->mean, 3, 1e-12);
-  EXPECT_NEAR(paired->interval->first, 3 - 4.303 / std::sqrt(3.0), 1e-9);
+  EXPECT_NEAR(paired->interval->first, 3 - t2 / std::sqrt(3.0), 1e-9);
   // Other seeds: Welch's interval, wider than the paired one here.
   const auto welch =
       Difference({{1, 80}, {2, 82}, {3, 81}}, {{4, 83}, {5, 84}, {6, 85}});
   EXPECT_FALSE(welch->paired);
   EXPECT_NEAR(welch->mean, 3, 1e-12);
-  // sd 1 each: se sqrt(2/3), df 4: t 2.776.
-  EXPECT_NEAR(welch->interval->second - welch->mean, 2.776 * std::sqrt(2.0 / 3),
+  // sd 1 each: se sqrt(2/3), df 4.
+  EXPECT_NEAR(welch->interval->second - welch->mean, t4 * std::sqrt(2.0 / 3),
               1e-9);
   EXPECT_EQ(SeedOf("G/T=4/seed=12"), 12);
   EXPECT_EQ(SeedOf("seed=3"), 3);
@@ -294,6 +309,7 @@ TEST(ClaimsTest, EachClaimIsDecidedWithItsNumbers) {
     for (size_t i = 0; i < top1.size(); ++i) {
       v1::MemberResult* m = results.add_members();
       m->set_name(absl::StrCat(row, "/seed=", i + 1));
+      m->set_status(v1::SUCCEEDED);
       (*m->mutable_results())["eval/top1"] = top1[i];
       (*m->mutable_results())["eval/teacher_cka"] = cka + 0.001 * double(i);
       if (distils) m->mutable_losses()->mutable_ikd()->set_weight(1);
@@ -306,6 +322,7 @@ TEST(ClaimsTest, EachClaimIsDecidedWithItsNumbers) {
   add("G", {0.700, 0.790, 0.760}, 0.92, true);
   v1::TeacherResult* o = results.add_teachers();
   o->set_name("teacher");
+  o->set_status(v1::SUCCEEDED);
   (*o->mutable_results())["eval/top1"] = 0.705;
   auto claim = [&](v1::ClaimKind kind, const std::string& row,
                    const std::string& other, const std::string& metric) {
@@ -341,6 +358,170 @@ TEST(ClaimsTest, EachClaimIsDecidedWithItsNumbers) {
   EXPECT_EQ(verdicts[5].verdict, Verdict::kHolds) << verdicts[5].numbers;
   EXPECT_THAT(verdicts[5].numbers, HasSubstr("Kendall's tau 1.00"));
   EXPECT_THAT(FormatClaims(results), HasSubstr("does not hold: NEAR_CHANCE B"));
+}
+
+// Issue 30's reproduction: mid-sweep, row D at 1 of its 2 seeds, rows E-H
+// not run yet, B's two seeds tying. "D gives the best student" was said
+// to hold on "D - B +5.86 [5.86, 5.86]". No verdict without the runs.
+v1::SweepResults MidSweep() {
+  v1::SweepResults results;
+  auto add = [&](const std::string& row, int seed, v1::RunStatus status,
+                 double top1) {
+    v1::MemberResult* m = results.add_members();
+    m->set_name(absl::StrCat(row, "/seed=", seed));
+    m->set_status(status);
+    if (status == v1::SUCCEEDED) (*m->mutable_results())["eval/top1"] = top1;
+  };
+  add("B", 1, v1::SUCCEEDED, 0.80);
+  add("B", 2, v1::SUCCEEDED, 0.80);
+  add("D", 1, v1::SUCCEEDED, 0.8586);
+  add("D", 2, v1::RUNNING, 0);
+  for (const char* row : {"E", "F", "G", "H"}) {
+    add(row, 1, v1::QUEUED, 0);
+    add(row, 2, v1::QUEUED, 0);
+  }
+  v1::Claim* best = results.mutable_sweep()->mutable_spec()->add_claims();
+  best->set_text("labels alone (row D) give the best student");
+  best->set_kind(v1::BEST);
+  best->set_row("D");
+  v1::Claim* order = results.mutable_sweep()->mutable_spec()->add_claims();
+  order->set_text("rows ordered as the paper's");
+  order->set_kind(v1::ORDERED);
+  for (const auto& [row, paper] :
+       {std::pair{"B", 69.9}, {"D", 77.7}, {"E", 75.0}, {"Z", 1.0}}) {
+    v1::RowValue* v = order->add_reference();
+    v->set_row(row);
+    v->set_value(paper);
+  }
+  return results;
+}
+
+TEST(ClaimsTest, NoVerdictWhileARowItComparesHasNotAllItsRuns) {
+  v1::SweepResults results = MidSweep();
+  std::vector<ClaimVerdict> verdicts = JudgeClaims(results);
+  ASSERT_EQ(verdicts.size(), 2u);
+  EXPECT_EQ(verdicts[0].verdict, Verdict::kUndecided) << verdicts[0].numbers;
+  EXPECT_THAT(verdicts[0].numbers, HasSubstr("D has 1 of 2"));
+  EXPECT_THAT(verdicts[0].numbers,
+              HasSubstr("no result yet: E (of 2), F (of 2), G (of 2), H (of 2)"));
+  EXPECT_EQ(verdicts[1].verdict, Verdict::kUndecided) << verdicts[1].numbers;
+  // Z, a row of the paper this sweep does not run, is not waited for.
+  EXPECT_THAT(verdicts[1].numbers, Not(HasSubstr("Z")));
+  // At the end, rows cancelled: still no verdict, and it says which.
+  for (v1::MemberResult& m : *results.mutable_members()) {
+    if (m.status() == v1::RUNNING) {
+      m.set_status(v1::SUCCEEDED);
+      (*m.mutable_results())["eval/top1"] = 0.86;
+    } else if (m.status() == v1::QUEUED) {
+      m.set_status(v1::CANCELLED);
+    }
+  }
+  verdicts = JudgeClaims(results);
+  EXPECT_EQ(verdicts[0].verdict, Verdict::kUndecided) << verdicts[0].numbers;
+  EXPECT_THAT(verdicts[0].numbers, HasSubstr("E (of 2)"));
+  EXPECT_THAT(verdicts[0].numbers, Not(HasSubstr("D has")));
+  EXPECT_EQ(verdicts[1].verdict, Verdict::kUndecided) << verdicts[1].numbers;
+  EXPECT_THAT(verdicts[1].numbers, HasSubstr("E (of 2)"));
+}
+
+// With every run in, a comparison that has no spread to judge by (one run
+// each, or seeds that tie) is decided by the values and says so.
+TEST(ClaimsTest, AVerdictWithoutAnIntervalSaysOnWhatItRests) {
+  v1::SweepResults results;
+  for (const auto& [name, top1] : {std::pair{"B", 0.80}, {"D", 0.86}}) {
+    v1::MemberResult* m = results.add_members();
+    m->set_name(name);
+    m->set_status(v1::SUCCEEDED);
+    (*m->mutable_results())["eval/top1"] = top1;
+  }
+  v1::Claim* best = results.mutable_sweep()->mutable_spec()->add_claims();
+  best->set_kind(v1::BEST);
+  best->set_row("D");
+  std::vector<ClaimVerdict> verdicts = JudgeClaims(results);
+  EXPECT_EQ(verdicts[0].verdict, Verdict::kHolds);
+  EXPECT_THAT(verdicts[0].numbers,
+              HasSubstr("+6.00 (one run each: by the values, no interval)"));
+  // Two seeds each whose differences tie: no spread either.
+  v1::SweepResults tied = MidSweep();
+  tied.mutable_sweep()->mutable_spec()->mutable_claims()->DeleteSubrange(1, 1);
+  tied.mutable_members()->DeleteSubrange(4, 8);  // Rows E-H are not asked.
+  v1::MemberResult& d2 = tied.mutable_members()->at(3);
+  d2.set_status(v1::SUCCEEDED);
+  (*d2.mutable_results())["eval/top1"] = 0.8586;
+  verdicts = JudgeClaims(tied);
+  EXPECT_EQ(verdicts[0].verdict, Verdict::kHolds) << verdicts[0].numbers;
+  EXPECT_THAT(verdicts[0].numbers, HasSubstr("the seeds tie"));
+}
+
+// Issue 30: --format=csv|json dropped the summary over seeds, --baseline
+// and --claims, so the paper's numbers could not be taken from a script.
+TEST(ExportTest, CsvAndJsonCarryTheSummaryTheBaselineAndTheClaims) {
+  v1::SweepResults results = MidSweep();
+  results.mutable_members()->DeleteSubrange(4, 8);  // B and D only.
+  v1::MemberResult& d2 = results.mutable_members()->at(3);
+  d2.set_status(v1::SUCCEEDED);
+  (*d2.mutable_results())["eval/top1"] = 0.8614;
+  (*results.mutable_members()->at(1).mutable_results())["eval/top1"] = 0.81;
+  results.mutable_sweep()->mutable_spec()->mutable_claims()->DeleteSubrange(1, 1);
+  const std::vector<ResultColumn> columns = *ParseResultColumns("top1");
+  const ExportOptions options{"B", true};
+
+  const std::string csv = ExportResultsCsv(results, columns, options);
+  const std::vector<std::string> sections = absl::StrSplit(csv, "\n\n");
+  ASSERT_EQ(sections.size(), 4u) << csv;
+  EXPECT_THAT(sections[0], ::testing::StartsWith("name,kind,teacher,run_id,"));
+  EXPECT_THAT(sections[1], ::testing::StartsWith(
+                               "row,n,asked,eval/top1:mean,eval/top1:sd,"
+                               "eval/top1:ci_low,eval/top1:ci_high\n"));
+  // D: 85.86 and 86.14: mean 86, sd 0.19799, half-width t(1) x 0.14.
+  EXPECT_THAT(sections[1],
+              HasSubstr("\nD,2,2,86,0.1979898987,84.22113134,87.77886866"));
+  EXPECT_THAT(sections[2], ::testing::StartsWith(
+                               "baseline,row,column,difference,ci_low,ci_high,"
+                               "method,n,excludes_zero\n"));
+  EXPECT_THAT(sections[2], HasSubstr("\nB,D,eval/top1,5.5,"));
+  EXPECT_THAT(sections[2], HasSubstr(",paired,2,"));
+  EXPECT_THAT(sections[3], ::testing::StartsWith("claim,kind,verdict,numbers\n"));
+  EXPECT_THAT(sections[3], HasSubstr("labels alone (row D) give the best "
+                                     "student,BEST,holds,\"top-1 %: D - B "
+                                     "+5.50 [0.93, 10.07]\""));
+
+  const std::string json = ExportResultsJson(results, columns, options);
+  google::protobuf::Struct parsed;
+  ASSERT_TRUE(google::protobuf::util::JsonStringToMessage(json, &parsed).ok())
+      << json;
+  const auto& fields = parsed.fields();
+  EXPECT_EQ(fields.at("members").list_value().values_size(), 4);
+  const auto& summary = fields.at("summary").list_value();
+  ASSERT_EQ(summary.values_size(), 2);
+  const auto& d = summary.values(1).struct_value().fields();
+  EXPECT_EQ(d.at("row").string_value(), "D");
+  EXPECT_EQ(d.at("asked").number_value(), 2);
+  const auto& top1 = d.at("columns").struct_value().fields().at("eval/top1")
+                         .struct_value().fields();
+  EXPECT_EQ(top1.at("n").number_value(), 2);
+  EXPECT_NEAR(top1.at("mean").number_value(), 86, 1e-9);
+  EXPECT_NEAR(top1.at("ci95").list_value().values(0).number_value(),
+              84.22113134, 1e-6);
+  const auto& baseline = fields.at("baseline").struct_value().fields();
+  EXPECT_EQ(baseline.at("row").string_value(), "B");
+  EXPECT_TRUE(baseline.at("found").bool_value());
+  const auto& diff = baseline.at("differences").list_value().values(0)
+                         .struct_value().fields();
+  EXPECT_EQ(diff.at("row").string_value(), "D");
+  EXPECT_NEAR(diff.at("difference").number_value(), 5.5, 1e-9);
+  EXPECT_EQ(diff.at("method").string_value(), "paired");
+  const auto& claims = fields.at("claims").list_value();
+  ASSERT_EQ(claims.values_size(), 1);
+  EXPECT_EQ(claims.values(0).struct_value().fields().at("verdict").string_value(),
+            "holds");
+  EXPECT_EQ(claims.values(0).struct_value().fields().at("kind").string_value(),
+            "BEST");
+  // Without seeds, baseline or claims: the runs alone, as before.
+  v1::SweepResults plain;
+  plain.add_members()->set_name("H");
+  EXPECT_EQ(ExportResultsCsv(plain, columns, {}), FormatResultsCsv(plain, columns));
+  EXPECT_EQ(ExportResultsJson(plain, columns, {}), ToJson(plain));
 }
 
 TEST(FormatTest, ComparedSweepsWithSeedsShowEachDifferenceWithItsInterval) {

@@ -48,6 +48,7 @@ Fixture Grid() {
   v1::TeacherResult* teacher = f.results.add_teachers();
   teacher->set_name("teacher");
   teacher->set_run_id(1);
+  teacher->set_status(v1::SUCCEEDED);
   (*teacher->mutable_results())["eval/top1"] = 0.8;
   int64_t id = 2;
   for (const char* tv : {"1", "4", "8"}) {
