@@ -281,7 +281,8 @@ std::string SerializeHttpResponse(const HttpResponse& given, bool keep_alive,
   if (!sound) {
     refused.status = 500;
     refused.content_type = "text/plain; charset=utf-8";
-    refused.body = "internal error: a response header held a control character\n";
+    refused.body =
+        "internal error: a response header held a control character\n";
   }
   const HttpResponse& response = sound ? given : refused;
   std::string out = absl::StrCat(

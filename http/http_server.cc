@@ -412,15 +412,15 @@ class HttpServer::Loop {
     c.phase = Phase::kHandling;
     c.deadline = absl::InfiniteFuture();
     Watch(c, 0);
-    pool_->Schedule([this, id = c.id, keep_alive,
-                     request = std::move(request)] {
-      std::string bytes = Respond(request, keep_alive);
-      {
-        absl::MutexLock lock(&finished_mu_);
-        finished_.push_back({id, std::move(bytes), keep_alive});
-      }
-      Wake();
-    });
+    pool_->Schedule(
+        [this, id = c.id, keep_alive, request = std::move(request)] {
+          std::string bytes = Respond(request, keep_alive);
+          {
+            absl::MutexLock lock(&finished_mu_);
+            finished_.push_back({id, std::move(bytes), keep_alive});
+          }
+          Wake();
+        });
   }
 
   // The handler's answer as bytes; whatever the handler or the

@@ -63,17 +63,15 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
       });
   if (!started.ok()) {
     return absl::Status(started.status().code(),
-                        absl::StrCat("cannot serve metrics on ",
-                                     options.listen, ": ",
-                                     started.status().message()));
+                        absl::StrCat("cannot serve metrics on ", options.listen,
+                                     ": ", started.status().message()));
   }
   server->server_ = *std::move(started);
   return server;
 }
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(
-    const std::string& listen,
-    std::shared_ptr<prometheus::Registry> registry) {
+    const std::string& listen, std::shared_ptr<prometheus::Registry> registry) {
   MetricsServerOptions options;
   options.listen = listen;
   return Start(options, std::move(registry));

@@ -30,9 +30,10 @@ Verdict Above(const std::map<int64_t, double>& x,
   absl::StrAppend(numbers, d->mean >= 0 ? "+" : "", Num(d->mean));
   // No spread to judge by: one run a side, or seeds whose values tie.
   if (!d->interval || d->interval->first == d->interval->second) {
-    absl::StrAppend(numbers, x.size() < 2 && y.size() < 2
-                                 ? " (one run each: by the values, no interval)"
-                                 : " (the seeds tie: by the values, no spread)");
+    absl::StrAppend(numbers,
+                    x.size() < 2 && y.size() < 2
+                        ? " (one run each: by the values, no interval)"
+                        : " (the seeds tie: by the values, no spread)");
     return d->mean >= 0 ? Verdict::kHolds : Verdict::kFails;
   }
   absl::StrAppend(numbers, " [", Num(d->interval->first), ", ",
@@ -135,12 +136,12 @@ struct Context {
     std::vector<std::string> parts;
     if (!partly.empty()) parts.push_back(absl::StrJoin(partly, ", "));
     if (!none.empty())
-      parts.push_back(absl::StrCat("no result yet: ", absl::StrJoin(none, ", ")));
-    return ClaimVerdict{
-        claim.text(),
-        absl::StrCat("waiting for every run it compares: ",
-                     absl::StrJoin(parts, "; ")),
-        Verdict::kUndecided};
+      parts.push_back(
+          absl::StrCat("no result yet: ", absl::StrJoin(none, ", ")));
+    return ClaimVerdict{claim.text(),
+                        absl::StrCat("waiting for every run it compares: ",
+                                     absl::StrJoin(parts, "; ")),
+                        Verdict::kUndecided};
   }
 };
 
@@ -155,11 +156,11 @@ ClaimVerdict NearChance(const Context& c) {
   const double lo = s.interval ? s.interval->first : s.mean;
   const double hi = s.interval ? s.interval->second : s.mean;
   ClaimVerdict out{claim.text(), "", Verdict::kUndecided};
-  out.numbers = absl::StrCat(
-      claim.row(), " ", Num(s.mean),
-      s.interval ? absl::StrCat(" [", Num(lo), ", ", Num(hi), "]")
-                 : " (one run: by the value, no interval)",
-      "; chance ", Num(chance), " ± ", Num(within));
+  out.numbers =
+      absl::StrCat(claim.row(), " ", Num(s.mean),
+                   s.interval ? absl::StrCat(" [", Num(lo), ", ", Num(hi), "]")
+                              : " (one run: by the value, no interval)",
+                   "; chance ", Num(chance), " ± ", Num(within));
   out.verdict = lo >= chance - within && hi <= chance + within ? Verdict::kHolds
                 : hi < chance - within || lo > chance + within
                     ? Verdict::kFails
@@ -244,8 +245,7 @@ ClaimVerdict Judge(const v1::Claim& claim, const v1::SweepResults& results) {
             Verdict::kUndecided};
   }
   const Context c{claim, results, (*columns)[0],
-                  RowValues(Finished(results), (*columns)[0]),
-                  Asked(results)};
+                  RowValues(Finished(results), (*columns)[0]), Asked(results)};
   switch (claim.kind()) {
     case v1::NEAR_CHANCE:
       return NearChance(c);

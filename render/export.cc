@@ -14,9 +14,7 @@ namespace {
 // A column's name in the exports: its key ("eval/top1").
 std::string Key(const ResultColumn& c) { return c.key; }
 
-std::string Optional(std::optional<double> v) {
-  return v ? CsvNumber(*v) : "";
-}
+std::string Optional(std::optional<double> v) { return v ? CsvNumber(*v) : ""; }
 
 std::string KindName(const v1::Claim& claim) {
   return v1::ClaimKind_Name(claim.kind());
@@ -35,9 +33,9 @@ std::string SummaryCsv(const SeedRows& summary,
   }
   std::string out = absl::StrCat(absl::StrJoin(header, ","), "\n");
   for (const SummaryRow& r : summary.rows) {
-    std::vector<std::string> cells = {CsvField(r.row),
-                                      absl::StrCat(r.columns.empty() ? 0 : r.columns[0].n),
-                                      absl::StrCat(r.asked)};
+    std::vector<std::string> cells = {
+        CsvField(r.row), absl::StrCat(r.columns.empty() ? 0 : r.columns[0].n),
+        absl::StrCat(r.asked)};
     for (const SeedSummary& s : r.columns) {
       cells.push_back(s.n > 0 ? CsvNumber(s.mean) : "");
       cells.push_back(s.n > 1 ? CsvNumber(s.sd) : "");
@@ -67,8 +65,7 @@ std::string BaselineCsv(const SeedRows& summary, const std::string& baseline,
                                  : std::nullopt),
              Optional(d.interval ? std::optional(d.interval->second)
                                  : std::nullopt),
-             std::string(d.interval ? (d.paired ? "paired" : "welch")
-                                    : "none"),
+             std::string(d.interval ? (d.paired ? "paired" : "welch") : "none"),
              absl::StrCat(d.n), std::string(ExcludesZero(d) ? "1" : "0")},
             ","),
         "\n");
@@ -111,8 +108,8 @@ std::string SummaryJson(const SeedRows& summary,
           ",\"sd\":", JsonNumber(s.n > 1 ? std::optional(s.sd) : std::nullopt),
           ",\"ci95\":", Interval(s.interval), "}"));
     }
-    rows.push_back(absl::StrCat("{\"row\":", JsonString(r.row), ",\"asked\":",
-                                r.asked, ",\"columns\":{",
+    rows.push_back(absl::StrCat("{\"row\":", JsonString(r.row),
+                                ",\"asked\":", r.asked, ",\"columns\":{",
                                 absl::StrJoin(cells, ","), "}}"));
   }
   return absl::StrCat("[", absl::StrJoin(rows, ","), "]");
@@ -128,12 +125,12 @@ std::string BaselineJson(const SeedRows& summary, const std::string& baseline,
         "{\"row\":", JsonString(r.row), ",\"difference\":", JsonNumber(d.mean),
         ",\"ci95\":", Interval(d.interval), ",\"method\":",
         JsonString(d.interval ? (d.paired ? "paired" : "welch") : "none"),
-        ",\"n\":", d.n, ",\"excludes_zero\":",
-        ExcludesZero(d) ? "true" : "false", "}"));
+        ",\"n\":", d.n,
+        ",\"excludes_zero\":", ExcludesZero(d) ? "true" : "false", "}"));
   }
-  return absl::StrCat("{\"row\":", JsonString(baseline), ",\"column\":",
-                      JsonString(Key(first)), ",\"found\":",
-                      summary.baseline_found ? "true" : "false",
+  return absl::StrCat("{\"row\":", JsonString(baseline),
+                      ",\"column\":", JsonString(Key(first)),
+                      ",\"found\":", summary.baseline_found ? "true" : "false",
                       ",\"differences\":[", absl::StrJoin(rows, ","), "]}");
 }
 
@@ -178,8 +175,9 @@ std::string ExportResultsJson(const v1::SweepResults& results,
       extra.push_back(
           absl::StrCat("\"summary\":", SummaryJson(summary, columns)));
     if (!options.baseline.empty()) {
-      extra.push_back(absl::StrCat(
-          "\"baseline\":", BaselineJson(summary, options.baseline, columns[0])));
+      extra.push_back(
+          absl::StrCat("\"baseline\":",
+                       BaselineJson(summary, options.baseline, columns[0])));
     }
   }
   if (options.claims)

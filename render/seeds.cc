@@ -1,8 +1,7 @@
 #include "render/seeds.h"
 
-#include <boost/math/distributions/students_t.hpp>
-
 #include <algorithm>
+#include <boost/math/distributions/students_t.hpp>
 #include <cmath>
 
 #include "absl/strings/numbers.h"
@@ -261,12 +260,11 @@ std::string FormatSeedSummary(const v1::SweepResults& results,
   std::string out = absl::StrCat(
       "\nover seeds: mean ± sample std; n: runs with a result of the "
       "member's runs; 95% CI: Student's t",
-      with_base
-          ? absl::StrCat("; vs ", baseline, ": the difference in ",
-                         first.header,
-                         " (paired over the seeds both ran, else Welch's), "
-                         "* where its interval excludes 0")
-          : "",
+      with_base ? absl::StrCat(
+                      "; vs ", baseline, ": the difference in ", first.header,
+                      " (paired over the seeds both ran, else Welch's), "
+                      "* where its interval excludes 0")
+                : "",
       "\n");
   if (!baseline.empty() && !with_base) {
     absl::StrAppend(&out, "no member \"", baseline,

@@ -1,10 +1,9 @@
 #include "render/text.h"
 
-#include <cmath>
-
 #include <google/protobuf/util/json_util.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"

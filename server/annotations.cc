@@ -51,6 +51,7 @@ absl::StatusOr<v1::AnnotateResponse> Annotations::Annotate(
   Store& store = core_.store();
   v1::AnnotateResponse response;
   absl::Status s = core_.Write([&]() -> absl::Status {
+    core_.AssertHeld();
     TagTarget target;
     int64_t id;
     if (request.target_case() == v1::AnnotateRequest::kRunId) {
@@ -77,7 +78,7 @@ absl::StatusOr<v1::AnnotateResponse> Annotations::Annotate(
       if (!run.ok()) return run.status();
       tags = run->tags();
       response.set_note(run->note());
-      core_.RunChangedLocked(id);
+      core_.RunChangedLocked(lock, id);
     } else {
       absl::StatusOr<v1::Sweep> sweep = store.GetSweep(id);
       if (!sweep.ok()) return sweep.status();

@@ -180,8 +180,8 @@ absl::Status CheckSpace(const BackupSpace& space, const std::string& dir,
   if (!free.ok()) return free.status();
   if (needed + space.keep_free <= *free) return absl::OkStatus();
   std::string why = absl::StrCat("no room for the backup in ", dir, ": ", what,
-                                 " needs ", HumanBytes(needed), ", the disk has ",
-                                 HumanBytes(*free), " free");
+                                 " needs ", HumanBytes(needed),
+                                 ", the disk has ", HumanBytes(*free), " free");
   if (space.keep_free > 0) {
     absl::StrAppend(&why, " and keeps ", HumanBytes(space.keep_free),
                     " for the coordinator (--min_free_disk: the backups share "
@@ -189,7 +189,6 @@ absl::Status CheckSpace(const BackupSpace& space, const std::string& dir,
   }
   return absl::ResourceExhaustedError(why);
 }
-
 
 }  // namespace
 

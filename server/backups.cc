@@ -65,14 +65,15 @@ absl::StatusOr<BackupResult> Backups::Take() {
     result = reader.status();
   } else {
     BackupSpace space;
-    space.free_bytes = options_.free_bytes ? options_.free_bytes : FreeDiskBytes;
+    space.free_bytes =
+        options_.free_bytes ? options_.free_bytes : FreeDiskBytes;
     space.keep_free = options_.keep_free;
     if (!options_.database.empty()) {
       space.database_bytes = FileBytesOrZero(options_.database) +
                              FileBytesOrZero(options_.database + "-wal");
     }
-    result = TakeBackup(**reader, *files_, run_files_dir_, options_.dir, now,
-                        space);
+    result =
+        TakeBackup(**reader, *files_, run_files_dir_, options_.dir, now, space);
   }
   if (result.ok()) {
     if (absl::Status s = PruneBackups(options_.dir, options_.keep); !s.ok()) {
@@ -117,7 +118,8 @@ void Backups::Tick() {
 
 absl::Duration Backups::RetryAfter(int failures, absl::Duration every) {
   if (failures <= 0) return absl::ZeroDuration();
-  const absl::Duration wait = absl::Minutes(1) * (int64_t{1} << std::min(failures - 1, 20));
+  const absl::Duration wait =
+      absl::Minutes(1) * (int64_t{1} << std::min(failures - 1, 20));
   return std::min(wait, every);
 }
 

@@ -1,9 +1,9 @@
 #include "server/coordinator.h"
 
 #include <fcntl.h>
-#include <sys/stat.h>
 #include <grpcpp/health_check_service_interface.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -11,9 +11,9 @@
 #include <cstring>
 #include <filesystem>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
-#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
 #include "common/log.h"
@@ -239,8 +239,7 @@ absl::Status Coordinator::RemoveUnrecordedRunFiles() {
       [&](const std::string& sha256) { return recorded.contains(sha256); });
   if (!removed.ok()) return removed.status();
   if (*removed > 0) {
-    DISTILL_LOG(INFO) << "removed " << *removed
-                      << " run files no record names";
+    DISTILL_LOG(INFO) << "removed " << *removed << " run files no record names";
   }
   return absl::OkStatus();
 }

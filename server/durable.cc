@@ -3,7 +3,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <utility>
 
@@ -31,6 +34,7 @@ absl::Status IoError(const std::string& what, int error) {
 }
 
 absl::Status FsyncPath(const std::string& path) {
+  CheckSyncAllowed(path.c_str());
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return IoError("cannot open " + path, errno);
   const int rc = ::fsync(fd);
@@ -41,6 +45,40 @@ absl::Status FsyncPath(const std::string& path) {
   if (Observer()) Observer()(path);
   return absl::OkStatus();
 }
+
+namespace {
+
+thread_local int no_sync_depth = 0;
+std::atomic<int64_t> syncs_in_zones{0};
+
+}  // namespace
+
+NoSyncZone::NoSyncZone() { ++no_sync_depth; }
+NoSyncZone::~NoSyncZone() { --no_sync_depth; }
+
+void CheckSyncAllowed(const char* what) {
+  if (no_sync_depth == 0) return;
+  syncs_in_zones.fetch_add(1);
+#ifndef NDEBUG
+  std::fprintf(stderr,
+               "a sync (%s) with the scheduler's lock held: every lease, "
+               "heartbeat and report would wait for it\n",
+               what);
+  std::abort();
+#endif
+}
+
+int64_t SyncsInNoSyncZones() { return syncs_in_zones.load(); }
+
+namespace {
+std::atomic<int64_t> header_syncs_in_zones{0};
+}  // namespace
+
+void NoteWalHeaderSync() {
+  if (no_sync_depth > 0) header_syncs_in_zones.fetch_add(1);
+}
+
+int64_t WalHeaderSyncsInNoSyncZones() { return header_syncs_in_zones.load(); }
 
 void SetFsyncObserverForTest(std::function<void(const std::string&)> observer) {
   absl::MutexLock lock(&observer_mu);

@@ -110,12 +110,13 @@ absl::Status Ingest::Report(const v1::ReportMetricsRequest& request,
   return mine.status;
 }
 
-absl::StatusOr<bool> Ingest::WriteBatchLocked(Batch& batch) {
+absl::StatusOr<bool> Ingest::WriteBatchLocked(const Locked& lock,
+                                              Batch& batch) {
   const v1::ReportMetricsRequest& request = *batch.request;
   Store& store = core_.store();
   // A report whose lease is gone is refused alone.
   absl::StatusOr<v1::Run> run = core_.CurrentLeaseLocked(
-      request.run_id(), request.attempt(), batch.caller);
+      lock, request.run_id(), request.attempt(), batch.caller);
   batch.status = run.status();
   if (!batch.status.ok()) return false;
   const std::vector<v1::MetricPoint> points(request.points().begin(),
@@ -134,8 +135,9 @@ absl::StatusOr<bool> Ingest::WriteBatchLocked(Batch& batch) {
       return s;
     }
   }
-  if (absl::Status s =
-          sweeps_.StopEarlyIfBehindLocked(*run, points, &batch.stop_reason);
+  sweeps_.AssertHeld();  // The same core as ours.
+  if (absl::Status s = sweeps_.StopEarlyIfBehindLocked(lock, *run, points,
+                                                       &batch.stop_reason);
       !s.ok()) {
     return s;
   }
@@ -144,20 +146,19 @@ absl::StatusOr<bool> Ingest::WriteBatchLocked(Batch& batch) {
 
 void Ingest::WriteGroup(const std::vector<Batch*>& group) {
   std::vector<Batch*> written;
-  int64_t sync_upto = 0;
   {
     SchedulerCore::Locked lock(&core_);
     absl::Status s = core_.Write(
         [&]() -> absl::Status {
+          core_.AssertHeld();
           for (Batch* batch : group) {
-            absl::StatusOr<bool> wrote = WriteBatchLocked(*batch);
+            absl::StatusOr<bool> wrote = WriteBatchLocked(lock, *batch);
             if (!wrote.ok()) return wrote.status();
             if (*wrote) written.push_back(batch);
           }
           return absl::OkStatus();
         },
-        Store::Durability::kSyncAfter);
-    sync_upto = core_.store().UnsyncedCommits();
+        Store::Durability::kOnDisk);
     if (!s.ok()) {
       written.clear();
       // Nothing of the group was stored: every report not refused alone
@@ -168,12 +169,12 @@ void Ingest::WriteGroup(const std::vector<Batch*>& group) {
       }
     }
   }
-  if (written.empty()) return;
   // On disk before any report is acknowledged, or any watcher told; the
   // fsync outside the lock, shared with every commit before it.
-  if (absl::Status s = core_.store().SyncWal(sync_upto); !s.ok()) {
+  if (absl::Status s = core_.Durable(absl::OkStatus()); !s.ok()) {
     for (Batch* batch : written) batch->status = s;
   }
+  if (written.empty()) return;
   int64_t points = 0;
   for (Batch* batch : written) {
     core_.hub().Notify(batch->request->run_id());

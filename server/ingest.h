@@ -49,8 +49,8 @@ class Ingest {
   void WriteGroup(const std::vector<Batch*>& group);
   // One batch, inside the group's transaction: false when its lease is
   // gone (its status says why; the others go on).
-  absl::StatusOr<bool> WriteBatchLocked(Batch& batch)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mu);
+  absl::StatusOr<bool> WriteBatchLocked(const Locked& lock, Batch& batch)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
 
   SchedulerCore& core_;
   Sweeps& sweeps_;

@@ -15,8 +15,6 @@
 namespace distill {
 namespace {
 
-using Locked = SchedulerCore::Locked;
-
 // Where and from what an attempt runs; what an earlier attempt's worker
 // reported of itself goes (its keys land in `*stale`).
 void SetProvenance(v1::Run& run, const WorkerRecord& worker,
@@ -89,8 +87,14 @@ absl::StatusOr<v1::RegisterWorkerResponse> Leases::Register(
   worker.blas = request.blas();
   worker.registered_ms = worker.last_seen_ms = now;
   worker.token_id = caller;
-  if (absl::Status s = core_.store().UpsertWorker(worker); !s.ok()) return s;
-  core_.RememberWorkerLocked(worker.id, caller);
+  if (absl::Status s = core_.Write([&] {
+        core_.AssertHeld();
+        return core_.store().UpsertWorker(worker);
+      });
+      !s.ok()) {
+    return s;
+  }
+  core_.RememberWorkerLocked(lock, worker.id, caller);
   ++registrations_;
   v1::RegisterWorkerResponse response;
   response.set_worker_id(worker.id);
@@ -103,48 +107,51 @@ absl::StatusOr<v1::RegisterWorkerResponse> Leases::Register(
 
 absl::Status Leases::Expire() {
   Locked lock(&core_);
-  return ExpireLocked();
+  return ExpireLocked(lock);
 }
 
-absl::Status Leases::ExpireLocked() {
+absl::Status Leases::ExpireLocked(const Locked& lock) {
   absl::StatusOr<std::vector<v1::Run>> expired =
       core_.store().ExpiredLeases(core_.clock().NowMs());
   if (!expired.ok()) return expired.status();
-  for (v1::Run& run : *expired) {
-    if (core_.metrics() != nullptr) core_.metrics()->LeaseExpired();
-    const int max_restarts = run.spec().max_restarts();  // Resolved.
-    const std::string what =
-        absl::StrCat("the lease of attempt ", run.attempt(), " on worker ",
-                     run.worker_id(), " expired");
-    absl::Status s = core_.Write([&]() -> absl::Status {
-      if (run.attempt() - run.releases() > max_restarts) {
-        return core_.FinishLocked(
-            run, v1::FAILED,
-            absl::StrCat("LOST: ", what, " and max_restarts (", max_restarts,
-                         ") is spent"));
-      }
-      return core_.RequeueLocked(run, absl::StrCat(what, "; queued again"),
-                                 /*released=*/false);
-    });
-    if (!s.ok()) return s;
-  }
-  return absl::OkStatus();
+  if (expired->empty()) return absl::OkStatus();
+  // One transaction for them all, and no fsync under the lock: a lost
+  // expiry (a power cut before the WAL's next sync) is made again by the
+  // next call, the lease being as expired then.
+  return core_.Write(
+      [&]() -> absl::Status {
+        core_.AssertHeld();
+        for (v1::Run& run : *expired) {
+          if (core_.metrics() != nullptr) core_.metrics()->LeaseExpired();
+          const int max_restarts = run.spec().max_restarts();  // Resolved.
+          const std::string what =
+              absl::StrCat("the lease of attempt ", run.attempt(),
+                           " on worker ", run.worker_id(), " expired");
+          absl::Status s =
+              run.attempt() - run.releases() > max_restarts
+                  ? core_.FinishLocked(
+                        lock, run, v1::FAILED,
+                        absl::StrCat("LOST: ", what, " and max_restarts (",
+                                     max_restarts, ") is spent"))
+                  : core_.RequeueLocked(lock, run,
+                                        absl::StrCat(what, "; queued again"),
+                                        /*released=*/false);
+          if (!s.ok()) return s;
+        }
+        return absl::OkStatus();
+      },
+      Store::Durability::kInWal);
 }
 
 absl::StatusOr<v1::LeaseRunResponse> Leases::Lease(const std::string& worker_id,
                                                    int64_t caller) {
-  int64_t sync_upto = 0;
-  absl::StatusOr<v1::LeaseRunResponse> response =
-      Grant(worker_id, caller, &sync_upto);
   // A granted lease is on disk before the worker hears of it; the fsync
   // outside the lock, shared with every commit before it.
-  if (response.ok() && response->has_run()) {
-    if (absl::Status s = core_.store().SyncWal(sync_upto); !s.ok()) return s;
-  }
-  return response;
+  return core_.Durable(Grant(worker_id, caller));
 }
 
-absl::StatusOr<WorkerRecord> Leases::SeenLocked(const std::string& worker_id,
+absl::StatusOr<WorkerRecord> Leases::SeenLocked(const Locked& lock,
+                                                const std::string& worker_id,
                                                 int64_t caller) {
   absl::StatusOr<WorkerRecord> worker = core_.store().GetWorker(worker_id);
   if (!worker.ok()) return worker.status();
@@ -161,9 +168,12 @@ absl::StatusOr<WorkerRecord> Leases::SeenLocked(const std::string& worker_id,
   const int64_t now = core_.clock().NowMs();
   if (now - worker->last_seen_ms >= 1000) {
     worker->last_seen_ms = now;
-    if (absl::Status s =
-            core_.Write([&] { return core_.store().UpsertWorker(*worker); },
-                        Store::Durability::kInWal);
+    if (absl::Status s = core_.Write(
+            [&] {
+              core_.AssertHeld();
+              return core_.store().UpsertWorker(*worker);
+            },
+            Store::Durability::kInWal);
         !s.ok()) {
       return s;
     }
@@ -172,16 +182,15 @@ absl::StatusOr<WorkerRecord> Leases::SeenLocked(const std::string& worker_id,
 }
 
 absl::StatusOr<v1::LeaseRunResponse> Leases::Grant(const std::string& worker_id,
-                                                   int64_t caller,
-                                                   int64_t* sync_upto) {
+                                                   int64_t caller) {
   Locked lock(&core_);
-  absl::StatusOr<WorkerRecord> worker = SeenLocked(worker_id, caller);
+  absl::StatusOr<WorkerRecord> worker = SeenLocked(lock, worker_id, caller);
   if (!worker.ok()) return worker.status();
   // A worker runs one run at a time: one that asks for a run while the
   // store says it holds one never got the answer that leased it (the
   // coordinator went down, the call timed out). It gets that run again, at
   // the same attempt, instead of the run waiting for its lease to expire.
-  if (absl::Status s = ExpireLocked(); !s.ok()) return s;
+  if (absl::Status s = ExpireLocked(lock); !s.ok()) return s;
   absl::StatusOr<std::optional<v1::Run>> next =
       core_.store().RunHeldBy(worker_id);
   if (!next.ok()) return next.status();
@@ -202,17 +211,16 @@ absl::StatusOr<v1::LeaseRunResponse> Leases::Grant(const std::string& worker_id,
     if (!next.ok()) return next.status();
   }
   if (!next->has_value()) return response;
-  if (absl::Status s =
-          GrantLocked(**next, *worker, again, &response, sync_upto);
+  if (absl::Status s = GrantLocked(lock, **next, *worker, again, &response);
       !s.ok()) {
     return s;
   }
   return response;
 }
 
-absl::Status Leases::GrantLocked(v1::Run& run, WorkerRecord& worker, bool again,
-                                 v1::LeaseRunResponse* response,
-                                 int64_t* sync_upto) {
+absl::Status Leases::GrantLocked(const Locked& lock, v1::Run& run,
+                                 WorkerRecord& worker, bool again,
+                                 v1::LeaseRunResponse* response) {
   Store& store = core_.store();
   const int64_t now = core_.clock().NowMs();
   std::map<std::string, std::string> stale;  // Keys to remove.
@@ -253,17 +261,17 @@ absl::Status Leases::GrantLocked(v1::Run& run, WorkerRecord& worker, bool again,
   worker.last_seen_ms = now;
   if (absl::Status s = core_.Write(
           [&]() -> absl::Status {
+            core_.AssertHeld();
             if (absl::Status s = store.UpsertWorker(worker); !s.ok()) return s;
             if (absl::Status s = store.SetProvenance(run.id(), stale); !s.ok())
               return s;
             return store.UpdateRun(run);
           },
-          Store::Durability::kSyncAfter);
+          Store::Durability::kOnDisk);
       !s.ok()) {
     return s;
   }
-  *sync_upto = store.UnsyncedCommits();
-  core_.RunChangedLocked(run.id());
+  core_.RunChangedLocked(lock, run.id());
   if (core_.metrics() != nullptr && !again) {
     core_.metrics()->LeaseGranted(
         run.attempt() == 1 ? double(now - run.created_ms()) / 1000 : -1);
@@ -281,13 +289,14 @@ absl::StatusOr<v1::HeartbeatResponse> Leases::Heartbeat(
   if (!run.ok()) return run.status();
   if ((run->status() == v1::CANCELLED || run->status() == v1::PRUNED) &&
       run->attempt() == request.attempt()) {
-    if (absl::Status s = core_.CheckHolderLocked(*run, caller); !s.ok())
+    if (absl::Status s = core_.CheckHolderLocked(lock, *run, caller); !s.ok())
       return s;
     response.set_cancel_requested(true);
     response.set_stop_reason(run->message());
     return response;
   }
-  run = core_.CurrentLeaseLocked(request.run_id(), request.attempt(), caller);
+  run = core_.CurrentLeaseLocked(lock, request.run_id(), request.attempt(),
+                                 caller);
   if (!run.ok()) return run.status();
   const int64_t now = core_.clock().NowMs();
   run->set_lease_expires_ms(now + core_.options().lease_duration_ms);
@@ -295,6 +304,7 @@ absl::StatusOr<v1::HeartbeatResponse> Leases::Heartbeat(
   // An extension lost to a power cut makes the lease expire sooner: safe.
   absl::Status s = core_.Write(
       [&]() -> absl::Status {
+        core_.AssertHeld();
         if (absl::Status s = store.UpdateRun(*run); !s.ok()) return s;
         absl::StatusOr<WorkerRecord> worker = store.GetWorker(run->worker_id());
         if (!worker.ok()) return absl::OkStatus();
@@ -318,8 +328,8 @@ absl::Status Leases::Complete(const v1::CompleteRunRequest& request,
     if (absl::Status s = CheckMetric("results", key, value); !s.ok()) return s;
   }
   Locked lock(&core_);
-  absl::StatusOr<v1::Run> run =
-      core_.CurrentLeaseLocked(request.run_id(), request.attempt(), caller);
+  absl::StatusOr<v1::Run> run = core_.CurrentLeaseLocked(
+      lock, request.run_id(), request.attempt(), caller);
   if (!run.ok()) return run.status();
   // Every kind but EVALUATE ends with a checkpoint of the run.
   const bool needs_checkpoint = run->spec().kind() != v1::EVALUATE;
@@ -337,28 +347,32 @@ absl::Status Leases::Complete(const v1::CompleteRunRequest& request,
   run->set_checkpoint_sha256(request.checkpoint_sha256());
   for (const auto& [key, value] : request.results())
     (*run->mutable_results())[key] = value;
-  return core_.Write(
-      [&] { return core_.FinishLocked(*run, v1::SUCCEEDED, ""); });
+  return core_.Write([&] {
+    core_.AssertHeld();
+    return core_.FinishLocked(lock, *run, v1::SUCCEEDED, "");
+  });
 }
 
 absl::Status Leases::Fail(const v1::FailRunRequest& request, int64_t caller) {
   Locked lock(&core_);
-  absl::StatusOr<v1::Run> run =
-      core_.CurrentLeaseLocked(request.run_id(), request.attempt(), caller);
+  absl::StatusOr<v1::Run> run = core_.CurrentLeaseLocked(
+      lock, request.run_id(), request.attempt(), caller);
   if (!run.ok()) return run.status();
   // A worker's message is kept whole up to a bound, so that no listing of
   // runs grows past what one answer may carry.
   std::string message = request.message().substr(0, limits::kMessageBytes);
   if (message.size() < request.message().size()) message += " [...]";
-  return core_.Write(
-      [&] { return core_.FinishLocked(*run, v1::FAILED, message); });
+  return core_.Write([&] {
+    core_.AssertHeld();
+    return core_.FinishLocked(lock, *run, v1::FAILED, message);
+  });
 }
 
 absl::Status Leases::Release(const v1::ReleaseRunRequest& request,
                              int64_t caller) {
   Locked lock(&core_);
-  absl::StatusOr<v1::Run> run =
-      core_.CurrentLeaseLocked(request.run_id(), request.attempt(), caller);
+  absl::StatusOr<v1::Run> run = core_.CurrentLeaseLocked(
+      lock, request.run_id(), request.attempt(), caller);
   if (!run.ok()) return run.status();
   // Queued again at once, with its resume point; the next lease is the next
   // attempt, and a release is no restart (nothing was lost).
@@ -369,7 +383,10 @@ absl::Status Leases::Release(const v1::ReleaseRunRequest& request,
                    " handed back", reason.empty() ? "" : ": ", reason);
   // A hand-back lost to a power cut leaves the lease to expire: safe.
   if (absl::Status s = core_.Write(
-          [&] { return core_.RequeueLocked(*run, message, /*released=*/true); },
+          [&] {
+            core_.AssertHeld();
+            return core_.RequeueLocked(lock, *run, message, /*released=*/true);
+          },
           Store::Durability::kInWal);
       !s.ok()) {
     return s;
@@ -384,6 +401,7 @@ absl::StatusOr<int64_t> Leases::ForgetStopped() {
   Locked lock(&core_);
   int64_t forgotten = 0;
   absl::Status s = core_.Write([&]() -> absl::Status {
+    core_.AssertHeld();
     absl::StatusOr<int64_t> n =
         core_.store().DeleteStoppedWorkers(core_.clock().NowMs() - after);
     if (!n.ok()) return n.status();
@@ -413,6 +431,7 @@ absl::Status Leases::Deregister(const std::string& worker_id, int64_t caller) {
   absl::StatusOr<std::optional<v1::Run>> held = store.RunHeldBy(worker_id);
   if (!held.ok()) return held.status();
   absl::Status s = core_.Write([&]() -> absl::Status {
+    core_.AssertHeld();
     if (absl::Status s = store.UpsertWorker(*worker); !s.ok()) return s;
     if (!held->has_value()) return absl::OkStatus();
     v1::Run& run = **held;
@@ -420,13 +439,13 @@ absl::Status Leases::Deregister(const std::string& worker_id, int64_t caller) {
                       << " queued again: its worker " << worker_id
                       << " stopped without it";
     return core_.RequeueLocked(
-        run,
+        lock, run,
         absl::StrCat("attempt ", run.attempt(), " on worker ", worker_id,
                      " handed back: the worker stopped"),
         /*released=*/true);
   });
   if (!s.ok()) return s;
-  core_.QueueChangedLocked();
+  core_.QueueChangedLocked(lock);
   return absl::OkStatus();
 }
 
@@ -437,11 +456,14 @@ absl::StatusOr<WorkerRecord> Leases::Drain(const std::string& worker_id,
   absl::StatusOr<WorkerRecord> worker = store.GetWorker(worker_id);
   if (!worker.ok()) return worker.status();
   worker->draining = true;
-  if (absl::Status s = core_.Write([&] { return store.UpsertWorker(*worker); });
+  if (absl::Status s = core_.Write([&] {
+        core_.AssertHeld();
+        return store.UpsertWorker(*worker);
+      });
       !s.ok()) {
     return s;
   }
-  core_.QueueChangedLocked();  // Wakes its long-poll.
+  core_.QueueChangedLocked(lock);  // Wakes its long-poll.
   absl::StatusOr<std::optional<v1::Run>> held = store.RunHeldBy(worker_id);
   if (!held.ok()) return held.status();
   *run_id = held->has_value() ? (*held)->id() : 0;
@@ -455,6 +477,7 @@ absl::StatusOr<int> Leases::ExpireHosts(const std::string& prefix) {
   if (!running.ok()) return running.status();
   int expired = 0;
   absl::Status s = core_.Write([&]() -> absl::Status {
+    core_.AssertHeld();
     for (v1::Run& run : *running) {
       absl::StatusOr<WorkerRecord> worker = store.GetWorker(run.worker_id());
       if (!worker.ok() || worker->hostname.rfind(prefix, 0) != 0) continue;
@@ -466,7 +489,7 @@ absl::StatusOr<int> Leases::ExpireHosts(const std::string& prefix) {
   });
   if (!s.ok()) return s;
   if (expired > 0) {
-    if (absl::Status s = ExpireLocked(); !s.ok()) return s;
+    if (absl::Status s = ExpireLocked(lock); !s.ok()) return s;
   }
   return expired;
 }

@@ -42,29 +42,32 @@ class Leases {
   absl::StatusOr<int64_t> ForgetStopped();
   // Queues again, or fails as LOST, every run whose lease expired.
   absl::Status Expire();
-  absl::Status ExpireLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mu);
+  absl::Status ExpireLocked(const Locked& lock)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
   // The leases of workers whose host name starts with `prefix` expire now.
   absl::StatusOr<int> ExpireHosts(const std::string& prefix);
 
  private:
-  // Lease but the fsync: `*sync_upto` is the commit to sync.
+  // Lease but the fsync (Lease makes it durable once the lock is
+  // released).
   absl::StatusOr<v1::LeaseRunResponse> Grant(const std::string& worker_id,
-                                             int64_t caller,
-                                             int64_t* sync_upto);
+                                             int64_t caller);
   // The worker's record, seen now, when `caller` registered it and it has
   // not stopped.
-  absl::StatusOr<WorkerRecord> SeenLocked(const std::string& worker_id,
+  absl::StatusOr<WorkerRecord> SeenLocked(const Locked& lock,
+                                          const std::string& worker_id,
                                           int64_t caller)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mu);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
   // `run` leased to `worker` (again, when `again`): status, attempt,
   // provenance, the checkpoints and resume point it starts from, written.
-  absl::Status GrantLocked(v1::Run& run, WorkerRecord& worker, bool again,
-                           v1::LeaseRunResponse* response, int64_t* sync_upto)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mu);
+  absl::Status GrantLocked(const Locked& lock, v1::Run& run,
+                           WorkerRecord& worker, bool again,
+                           v1::LeaseRunResponse* response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
 
   SchedulerCore& core_;
   // Raised by each registration: worker ids stay unique within a ms.
-  int64_t registrations_ ABSL_GUARDED_BY(core_.mu) = 0;
+  int64_t registrations_ ABSL_GUARDED_BY(core_.mutex()) = 0;
 };
 
 }  // namespace distill

@@ -15,8 +15,8 @@
 
 #include "absl/status/statusor.h"
 #include "common/tls.h"
-#include "server/auth.h"
 #include "http/http_server.h"
+#include "server/auth.h"
 #include "server/scheduler.h"
 
 namespace distill {

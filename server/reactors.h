@@ -17,13 +17,13 @@
 #include "absl/time/time.h"
 #include "common/grpc_status.h"
 #include "common/run_files.h"
+#include "common/task_pool.h"
 #include "distill/v1/experiment_service.grpc.pb.h"
 #include "distill/v1/worker_service.grpc.pb.h"
 #include "server/auth.h"
 #include "server/no_throw.h"
 #include "server/peer_limiter.h"
 #include "server/scheduler.h"
-#include "common/task_pool.h"
 
 namespace distill {
 

@@ -217,7 +217,8 @@ absl::StatusOr<v1::CollectGarbageResponse> Retention::Plan(
   return plan;
 }
 
-absl::Status Retention::DropLocked(const std::vector<v1::DroppedRunFile>& items,
+absl::Status Retention::DropLocked(const Locked& lock,
+                                   const std::vector<v1::DroppedRunFile>& items,
                                    v1::CollectGarbageResponse* batch) {
   Store& store = core_.store();
   absl::StatusOr<std::set<int64_t>> needed = NeededNow(store);
@@ -237,7 +238,7 @@ absl::Status Retention::DropLocked(const std::vector<v1::DroppedRunFile>& items,
       if (sha256 == item.sha256())
         batch->set_bytes_freed(batch->bytes_freed() + item.size());
     }
-    core_.OrphanLocked(*gone);
+    core_.OrphanLocked(lock, *gone);
     if (absl::Status s = store.SetProvenance(
             item.run_id(),
             {{provenance::kRetention,
@@ -277,14 +278,16 @@ absl::StatusOr<v1::CollectGarbageResponse> Retention::Collect(
     SchedulerCore::Locked lock(&core_);
     v1::CollectGarbageResponse batch;
     absl::Status s = core_.Write([&] {
-      return DropLocked(std::vector<v1::DroppedRunFile>(items.begin() + begin,
+      core_.AssertHeld();
+      return DropLocked(lock,
+                        std::vector<v1::DroppedRunFile>(items.begin() + begin,
                                                         items.begin() + end),
                         &batch);
     });
     if (!s.ok()) return s;
     done.set_bytes_freed(done.bytes_freed() + batch.bytes_freed());
     for (v1::DroppedRunFile& item : *batch.mutable_dropped()) {
-      core_.RunChangedLocked(item.run_id());
+      core_.RunChangedLocked(lock, item.run_id());
       *done.add_dropped() = std::move(item);
     }
   }

@@ -42,9 +42,10 @@ class Retention {
  private:
   // Within Write: drops `items`, each checked again, into `batch` (what
   // went and the bytes freed).
-  absl::Status DropLocked(const std::vector<v1::DroppedRunFile>& items,
+  absl::Status DropLocked(const Locked& lock,
+                          const std::vector<v1::DroppedRunFile>& items,
                           v1::CollectGarbageResponse* batch)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mu);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
 
   SchedulerCore& core_;
   std::atomic<bool> in_pass_{false};  // A Collect is running.

@@ -204,9 +204,9 @@ class DirectoryRunFileStore final : public RunFileStore {
       }
     }
     if (ec) {
-      return absl::UnavailableError(absl::StrCat(
-          "cannot list the run files in ", directory_.string(), ": ",
-          ec.message()));
+      return absl::UnavailableError(
+          absl::StrCat("cannot list the run files in ", directory_.string(),
+                       ": ", ec.message()));
     }
     return removed;
   }

@@ -5,8 +5,6 @@
 
 namespace distill {
 
-using Locked = SchedulerCore::Locked;
-
 Scheduler::Scheduler(Store* store, RunFileStore* run_files, Clock* clock,
                      SchedulerOptions options)
     : core_(store, run_files, clock, options) {}
@@ -15,12 +13,12 @@ void Scheduler::Shutdown() {
   {
     Locked lock(&core_);
     core_.set_shutting_down();
-    core_.QueueChangedLocked();
+    core_.QueueChangedLocked(lock);
   }
   core_.hub().NotifyAll();
 }
 
-absl::StatusOr<v1::Run> Scheduler::SubmitRun(
+absl::StatusOr<v1::Run> Scheduler::InsertRun(
     const v1::ExperimentSpec& submitted) {
   absl::StatusOr<v1::ExperimentSpec> resolved = ResolveAndValidate(submitted);
   if (!resolved.ok()) return resolved.status();
@@ -44,14 +42,15 @@ absl::StatusOr<v1::Run> Scheduler::SubmitRun(
                        " run that is ", StatusName(student->status()),
                        "; EVALUATE needs a SUCCEEDED DISTILL run"));
     }
-    if (absl::Status s = core_.CheckpointKeptLocked(*student, "student_run_id");
+    if (absl::Status s =
+            core_.CheckpointKeptLocked(lock, *student, "student_run_id");
         !s.ok()) {
       return s;
     }
   }
   if (spec.kind() != v1::TRAIN_TEACHER && spec.teacher().run_id() != 0) {
     absl::StatusOr<v1::RunStatus> status =
-        core_.StatusBehindTeacherLocked(spec.teacher().run_id());
+        core_.StatusBehindTeacherLocked(lock, spec.teacher().run_id());
     if (!status.ok()) return status.status();
     run.set_status(*status);
     run.set_teacher_run_id(spec.teacher().run_id());
@@ -59,11 +58,12 @@ absl::StatusOr<v1::Run> Scheduler::SubmitRun(
   // One transaction: a call that fails leaves no run behind.
   absl::StatusOr<v1::Run> inserted;
   absl::Status s = core_.Write([&]() -> absl::Status {
-    inserted = core_.InsertRunLocked(std::move(run));
+    core_.AssertHeld();
+    inserted = core_.InsertRunLocked(lock, std::move(run));
     return inserted.status();
   });
   if (!s.ok()) return s;
-  core_.QueueChangedLocked();
+  core_.QueueChangedLocked(lock);
   return inserted;
 }
 
@@ -79,7 +79,7 @@ absl::StatusOr<RunPage> Scheduler::ListRunsPage(int64_t sweep_id,
   return reads_.FindRuns(request);
 }
 
-absl::StatusOr<v1::Run> Scheduler::CancelRun(int64_t id) {
+absl::StatusOr<v1::Run> Scheduler::Cancel(int64_t id) {
   Locked lock(&core_);
   absl::StatusOr<v1::Run> run = core_.store().GetRun(id);
   if (!run.ok()) return run.status();
@@ -88,24 +88,33 @@ absl::StatusOr<v1::Run> Scheduler::CancelRun(int64_t id) {
         absl::StrCat("run ", id, " already ended ", StatusName(run->status())));
   }
   absl::Status s = core_.Write([&] {
-    return core_.FinishLocked(*run, v1::CANCELLED, "cancelled by request");
+    core_.AssertHeld();
+    return core_.FinishLocked(lock, *run, v1::CANCELLED,
+                              "cancelled by request");
   });
   if (!s.ok()) return s;
   return *run;
 }
 
-absl::StatusOr<v1::Worker> Scheduler::DrainWorker(const std::string& id) {
+absl::StatusOr<v1::Worker> Scheduler::Drain(const std::string& id) {
   int64_t run_id = 0;
   absl::StatusOr<WorkerRecord> worker = leases_.Drain(id, &run_id);
   if (!worker.ok()) return worker.status();
   return reads_.WorkerInfo(*worker, run_id);
 }
 
-absl::StatusOr<TokenRecord> Scheduler::InsertToken(TokenRecord token) {
+absl::StatusOr<TokenRecord> Scheduler::AddToken(TokenRecord token) {
   Locked lock(&core_);
   token.created_ms = core_.clock().NowMs();
-  absl::StatusOr<int64_t> id = core_.store().InsertToken(token);
-  if (!id.ok()) return id.status();
+  absl::StatusOr<int64_t> id;
+  if (absl::Status s = core_.Write([&] {
+        core_.AssertHeld();
+        id = core_.store().InsertToken(token);
+        return id.status();
+      });
+      !s.ok()) {
+    return s;
+  }
   token.id = *id;
   return token;
 }
@@ -136,9 +145,18 @@ absl::StatusOr<TokenPage> Scheduler::ListTokensPage(
   return page;
 }
 
-absl::StatusOr<TokenRecord> Scheduler::RevokeToken(int64_t id) {
+absl::StatusOr<TokenRecord> Scheduler::Revoke(int64_t id) {
   Locked lock(&core_);
-  return core_.store().RevokeToken(id, core_.clock().NowMs());
+  absl::StatusOr<TokenRecord> revoked;
+  if (absl::Status s = core_.Write([&] {
+        core_.AssertHeld();
+        revoked = core_.store().RevokeToken(id, core_.clock().NowMs());
+        return revoked.status();
+      });
+      !s.ok()) {
+    return s;
+  }
+  return revoked;
 }
 
 }  // namespace distill

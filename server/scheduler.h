@@ -45,10 +45,12 @@ class Scheduler {
             SchedulerOptions options = {});
 
   // --- Experiments (researchers) ---
-  absl::StatusOr<v1::Run> SubmitRun(const v1::ExperimentSpec& spec);
+  absl::StatusOr<v1::Run> SubmitRun(const v1::ExperimentSpec& spec) {
+    return core_.Durable(InsertRun(spec));
+  }
   absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(
       const v1::SweepSpec& spec) {
-    return sweeps_.Submit(spec);
+    return core_.Durable(sweeps_.Submit(spec));
   }
   absl::StatusOr<v1::Run> GetRun(int64_t id) { return reads_.GetRun(id); }
   absl::StatusOr<std::vector<v1::Run>> ListRuns(int64_t sweep_id,
@@ -87,26 +89,28 @@ class Scheduler {
   // kQueueChanges (a run queued, a worker drained).
   WatchHub& watch_hub() { return core_.hub(); }
   bool shutting_down() const { return core_.shutting_down(); }
-  absl::StatusOr<v1::Run> CancelRun(int64_t id);
+  absl::StatusOr<v1::Run> CancelRun(int64_t id) {
+    return core_.Durable(Cancel(id));
+  }
   absl::StatusOr<v1::SweepActionResponse> CancelSweep(
       const std::string& sweep) {
-    return sweeps_.Cancel(sweep);
+    return core_.Durable(sweeps_.Cancel(sweep));
   }
   absl::StatusOr<v1::SweepActionResponse> RetrySweep(const std::string& sweep) {
-    return sweeps_.Retry(sweep);
+    return core_.Durable(sweeps_.Retry(sweep));
   }
   absl::StatusOr<v1::SweepResults> SweepResults(const std::string& sweep) {
     return sweeps_.Results(sweep);
   }
   absl::StatusOr<v1::AnnotateResponse> Annotate(
       const v1::AnnotateRequest& request) {
-    return annotations_.Annotate(request);
+    return core_.Durable(annotations_.Annotate(request));
   }
 
   // --- Workers (each call names its token: `caller`, 0 without tokens) ---
   absl::StatusOr<v1::RegisterWorkerResponse> RegisterWorker(
       const v1::RegisterWorkerRequest& request, int64_t caller = 0) {
-    return leases_.Register(request, caller);
+    return core_.Durable(leases_.Register(request, caller));
   }
   absl::StatusOr<v1::LeaseRunResponse> LeaseRun(const std::string& worker_id,
                                                 int64_t caller = 0) {
@@ -114,12 +118,12 @@ class Scheduler {
   }
   absl::StatusOr<v1::HeartbeatResponse> Heartbeat(
       const v1::HeartbeatRequest& request, int64_t caller = 0) {
-    return leases_.Heartbeat(request, caller);
+    return core_.Durable(leases_.Heartbeat(request, caller));
   }
   absl::Status ReportMetrics(const v1::ReportMetricsRequest& request,
                              int64_t caller = 0,
                              v1::ReportMetricsResponse* response = nullptr) {
-    return ingest_.Report(request, caller, response);
+    return core_.Durable(ingest_.Report(request, caller, response));
   }
   absl::StatusOr<std::unique_ptr<RunFileWriter>> BeginUpload(
       const v1::RunFileHeader& header, int64_t caller = 0) {
@@ -127,7 +131,7 @@ class Scheduler {
   }
   absl::Status FinishUpload(const v1::RunFileHeader& header,
                             RunFileWriter& writer, int64_t caller = 0) {
-    return uploads_.Finish(header, writer, caller);
+    return core_.Durable(uploads_.Finish(header, writer, caller));
   }
   absl::StatusOr<std::unique_ptr<RunFileReader>> OpenRunFile(
       int64_t run_id, const std::string& name) {
@@ -139,17 +143,17 @@ class Scheduler {
   }
   absl::Status CompleteRun(const v1::CompleteRunRequest& request,
                            int64_t caller = 0) {
-    return leases_.Complete(request, caller);
+    return core_.Durable(leases_.Complete(request, caller));
   }
   absl::Status FailRun(const v1::FailRunRequest& request, int64_t caller = 0) {
-    return leases_.Fail(request, caller);
+    return core_.Durable(leases_.Fail(request, caller));
   }
   absl::Status ReleaseRun(const v1::ReleaseRunRequest& request,
                           int64_t caller = 0) {
-    return leases_.Release(request, caller);
+    return core_.Durable(leases_.Release(request, caller));
   }
   absl::Status Deregister(const std::string& worker_id, int64_t caller = 0) {
-    return leases_.Deregister(worker_id, caller);
+    return core_.Durable(leases_.Deregister(worker_id, caller));
   }
 
   // --- Workers, as operators see them ---
@@ -165,36 +169,43 @@ class Scheduler {
   std::string LeasingPaused() { return core_.disk().LeasingPaused(); }
   // The worker stops leasing and hands its run back (its next heartbeat or
   // long-poll tells it).
-  absl::StatusOr<v1::Worker> DrainWorker(const std::string& id);
+  absl::StatusOr<v1::Worker> DrainWorker(const std::string& id) {
+    return core_.Durable(Drain(id));
+  }
 
   // --- Tokens (through the core's mutex, as every write) ---
   // Stores `token` and returns it with its id.
-  absl::StatusOr<TokenRecord> InsertToken(TokenRecord token);
+  absl::StatusOr<TokenRecord> InsertToken(TokenRecord token) {
+    return core_.Durable(AddToken(std::move(token)));
+  }
   absl::StatusOr<std::vector<TokenRecord>> ListTokens();
   // A page of them, in id order.
   absl::StatusOr<TokenPage> ListTokensPage(const std::string& page_token,
                                            int page_size);
-  absl::StatusOr<TokenRecord> RevokeToken(int64_t id);
+  absl::StatusOr<TokenRecord> RevokeToken(int64_t id) {
+    return core_.Durable(Revoke(id));
+  }
 
   // Queues again, or fails as LOST, every run whose lease expired.
-  absl::Status ExpireLeases() { return leases_.Expire(); }
+  absl::Status ExpireLeases() { return core_.Durable(leases_.Expire()); }
   // Workers stopped longer than SchedulerOptions says leave the listings.
   absl::StatusOr<int64_t> ForgetStoppedWorkers() {
-    return leases_.ForgetStopped();
+    return core_.Durable(leases_.ForgetStopped());
   }
   // The leases of workers whose host name starts with `prefix` (a cluster
   // job that ended) expire now: their runs are queued again (or LOST).
   // Returns how many.
   absl::StatusOr<int> ExpireLeasesOfHosts(const std::string& prefix) {
-    return leases_.ExpireHosts(prefix);
+    return core_.Durable(leases_.ExpireHosts(prefix));
   }
   // The run files the retention policies drop (server/retention.h): listed
   // with dry_run, else dropped, `pause` between writes.
   absl::StatusOr<v1::CollectGarbageResponse> CollectGarbage(
       const v1::CollectGarbageRequest& request,
       absl::Duration pause = absl::Milliseconds(20)) {
-    return request.dry_run() ? retention_.Plan(request.sweep())
-                             : retention_.Collect(request.sweep(), pause);
+    return core_.Durable(request.dry_run()
+                             ? retention_.Plan(request.sweep())
+                             : retention_.Collect(request.sweep(), pause));
   }
 
   // Sets options.metrics' gauges: runs by status, workers by state.
@@ -204,6 +215,14 @@ class Scheduler {
   void Shutdown();
 
  private:
+  // The calls above, but their commits' sync (each returns through
+  // SchedulerCore::Durable, outside the lock).
+  absl::StatusOr<v1::Run> InsertRun(const v1::ExperimentSpec& spec);
+  absl::StatusOr<v1::Run> Cancel(int64_t id);
+  absl::StatusOr<v1::Worker> Drain(const std::string& id);
+  absl::StatusOr<TokenRecord> AddToken(TokenRecord token);
+  absl::StatusOr<TokenRecord> Revoke(int64_t id);
+
   SchedulerCore core_;
   Reads reads_{core_};
   Sweeps sweeps_{core_};

@@ -22,19 +22,37 @@ SchedulerCore::SchedulerCore(Store* store, RunFileStore* run_files,
       disk_(options_.min_free_disk_bytes, options_.free_disk_bytes,
             options_.metrics) {}
 
+namespace {
+
+// The commits this thread made under the lock that no Durable synced yet:
+// SyncWal's argument.
+thread_local int64_t unsynced_upto = 0;
+
+}  // namespace
+
+SchedulerCore::Locked::Locked(SchedulerCore* core) : core_(core) {
+  core_->mu_.Lock();
+}
+
 SchedulerCore::Locked::~Locked() {
   std::vector<int64_t> changed;
   changed.swap(core_->changed_runs_);
   if (core_->queue_changed_) changed.push_back(kQueueChanges);
   core_->queue_changed_ = false;
-  core_->mu.Unlock();
+  core_->mu_.Unlock();
   for (int64_t run_id : changed) core_->hub_.Notify(run_id);
 }
 
 absl::Status SchedulerCore::Write(const std::function<absl::Status()>& fn,
                                   Store::Durability durability) {
   orphaned_.clear();
-  absl::Status status = store_->InTransaction(fn, durability);
+  // Never an fsync here: a durable commit is synced by Durable, after the
+  // lock is released.
+  const bool durable = durability != Store::Durability::kInWal;
+  absl::Status status = store_->InTransaction(
+      fn, durable ? Store::Durability::kSyncAfter : durability);
+  if (durable)
+    unsynced_upto = std::max(unsynced_upto, store_->UnsyncedCommits());
   if (status.ok()) {
     for (const std::string& sha256 : orphaned_) {
       if (absl::Status s = run_files_->Remove(sha256); !s.ok())
@@ -44,6 +62,20 @@ absl::Status SchedulerCore::Write(const std::function<absl::Status()>& fn,
   orphaned_.clear();
   return status;
 }
+
+absl::Status SchedulerCore::Durable(absl::Status result) {
+  const int64_t upto = std::exchange(unsynced_upto, 0);
+  if (upto == 0) return result;
+  // The writer's store, outside the lock: SyncWal is safe from any thread.
+  absl::Status synced = store_->SyncWal(upto);
+  if (!synced.ok()) {
+    DISTILL_LOG(ERROR) << "a commit could not be synced: " << synced.message();
+    return result.ok() ? synced : result;
+  }
+  return result;
+}
+
+int64_t SchedulerCore::UnsyncedOnThisThread() { return unsynced_upto; }
 
 std::unique_ptr<Store> SchedulerCore::TakeReader() {
   absl::MutexLock lock(&readers_mu_);
@@ -78,10 +110,11 @@ absl::Status SchedulerCore::Read(
     return s;
   }
   Locked lock(this);
-  return fn(*store_);
+  return fn(store());
 }
 
-absl::Status SchedulerCore::FinishLocked(v1::Run& run, v1::RunStatus status,
+absl::Status SchedulerCore::FinishLocked(const Locked& lock, v1::Run& run,
+                                         v1::RunStatus status,
                                          const std::string& message) {
   run.set_status(status);
   run.set_message(message);
@@ -93,7 +126,7 @@ absl::Status SchedulerCore::FinishLocked(v1::Run& run, v1::RunStatus status,
   absl::StatusOr<std::vector<std::string>> gone = store_->DeleteRunFiles(
       run.id(), status == v1::SUCCEEDED ? kResumeFile : "", "");
   if (!gone.ok()) return gone.status();
-  OrphanLocked(*gone);
+  OrphanLocked(lock, *gone);
   absl::StatusOr<std::vector<v1::Run>> dependents =
       store_->RunsWithTeacher(run.id());
   if (!dependents.ok()) return dependents.status();
@@ -105,13 +138,14 @@ absl::Status SchedulerCore::FinishLocked(v1::Run& run, v1::RunStatus status,
     } else {
       const std::string why = absl::StrCat("teacher run ", run.id(), " ended ",
                                            StatusName(status), ": ", message);
-      if (absl::Status s = FinishLocked(dependent, v1::FAILED, why); !s.ok())
+      if (absl::Status s = FinishLocked(lock, dependent, v1::FAILED, why);
+          !s.ok())
         return s;
     }
-    RunChangedLocked(dependent.id());
+    RunChangedLocked(lock, dependent.id());
   }
-  QueueChangedLocked();
-  RunChangedLocked(run.id());
+  QueueChangedLocked(lock);
+  RunChangedLocked(lock, run.id());
   return absl::OkStatus();
 }
 
@@ -122,18 +156,19 @@ void SetQueuedAgain(v1::Run& run, const std::string& message) {
   run.set_lease_expires_ms(0);
 }
 
-absl::Status SchedulerCore::RequeueLocked(v1::Run& run,
+absl::Status SchedulerCore::RequeueLocked(const Locked& lock, v1::Run& run,
                                           const std::string& message,
                                           bool released) {
   SetQueuedAgain(run, message);
   if (released) run.set_releases(run.releases() + 1);
   if (absl::Status s = store_->UpdateRun(run); !s.ok()) return s;
-  QueueChangedLocked();
-  RunChangedLocked(run.id());
+  QueueChangedLocked(lock);
+  RunChangedLocked(lock, run.id());
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Run> SchedulerCore::InsertRunLocked(v1::Run run) {
+absl::StatusOr<v1::Run> SchedulerCore::InsertRunLocked(const Locked& lock,
+                                                       v1::Run run) {
   run.set_created_ms(clock_->NowMs());
   absl::StatusOr<int64_t> id = store_->InsertRun(run);
   if (!id.ok()) return id.status();
@@ -142,7 +177,7 @@ absl::StatusOr<v1::Run> SchedulerCore::InsertRunLocked(v1::Run run) {
 }
 
 absl::StatusOr<v1::RunStatus> SchedulerCore::StatusBehindTeacherLocked(
-    int64_t teacher_run_id) {
+    const Locked& lock, int64_t teacher_run_id) {
   absl::StatusOr<v1::Run> teacher = store_->GetRun(teacher_run_id);
   if (!teacher.ok()) {
     return absl::NotFoundError(
@@ -156,7 +191,8 @@ absl::StatusOr<v1::RunStatus> SchedulerCore::StatusBehindTeacherLocked(
   }
   switch (teacher->status()) {
     case v1::SUCCEEDED:
-      if (absl::Status s = CheckpointKeptLocked(*teacher, "teacher.run_id");
+      if (absl::Status s =
+              CheckpointKeptLocked(lock, *teacher, "teacher.run_id");
           !s.ok()) {
         return s;
       }
@@ -172,7 +208,8 @@ absl::StatusOr<v1::RunStatus> SchedulerCore::StatusBehindTeacherLocked(
   }
 }
 
-absl::Status SchedulerCore::CheckpointKeptLocked(const v1::Run& run,
+absl::Status SchedulerCore::CheckpointKeptLocked(const Locked& lock,
+                                                 const v1::Run& run,
                                                  const char* field) {
   absl::StatusOr<RunFileRecord> checkpoint =
       store_->FindRunFile(run.id(), kCheckpointFile);
@@ -184,16 +221,19 @@ absl::Status SchedulerCore::CheckpointKeptLocked(const v1::Run& run,
                                         : absl::StrCat(": ", dropped->second)));
 }
 
-void SchedulerCore::OrphanLocked(const std::vector<std::string>& sha256s) {
+void SchedulerCore::OrphanLocked(const Locked& lock,
+                                 const std::vector<std::string>& sha256s) {
   orphaned_.insert(orphaned_.end(), sha256s.begin(), sha256s.end());
 }
 
-void SchedulerCore::RememberWorkerLocked(const std::string& worker_id,
+void SchedulerCore::RememberWorkerLocked(const Locked& lock,
+                                         const std::string& worker_id,
                                          int64_t caller) {
   worker_tokens_[worker_id] = caller;
 }
 
-absl::Status SchedulerCore::CheckHolderLocked(const v1::Run& run,
+absl::Status SchedulerCore::CheckHolderLocked(const Locked& lock,
+                                              const v1::Run& run,
                                               int64_t caller) {
   auto it = worker_tokens_.find(run.worker_id());
   if (it == worker_tokens_.end()) {
@@ -213,7 +253,8 @@ absl::Status SchedulerCore::CheckHolderLocked(const v1::Run& run,
   return absl::OkStatus();
 }
 
-absl::StatusOr<v1::Run> SchedulerCore::CurrentLeaseLocked(int64_t run_id,
+absl::StatusOr<v1::Run> SchedulerCore::CurrentLeaseLocked(const Locked& lock,
+                                                          int64_t run_id,
                                                           int32_t attempt,
                                                           int64_t caller) {
   absl::StatusOr<v1::Run> run = store_->GetRun(run_id);
@@ -223,7 +264,7 @@ absl::StatusOr<v1::Run> SchedulerCore::CurrentLeaseLocked(int64_t run_id,
         "run ", run_id, " attempt ", attempt, " holds no lease: the run is ",
         StatusName(run->status()), " at attempt ", run->attempt()));
   }
-  if (absl::Status s = CheckHolderLocked(*run, caller); !s.ok()) return s;
+  if (absl::Status s = CheckHolderLocked(lock, *run, caller); !s.ok()) return s;
   return run;
 }
 

@@ -5,7 +5,8 @@
 // transitions several of them make (finish, requeue, insert). A
 // collaborator that writes takes `mu` through Locked and calls the methods
 // below that REQUIRE it; a method named ...Locked requires the caller to
-// hold `mu`. Thread-safe.
+// hold `mu`: it takes the Locked as its witness, and the compiler (clang's
+// -Wthread-safety, in the sanitizer build) checks every access. Thread-safe.
 #ifndef DISTILL_SERVER_SCHEDULER_CORE_H_
 #define DISTILL_SERVER_SCHEDULER_CORE_H_
 
@@ -22,6 +23,7 @@
 #include "distill/v1/run.pb.h"
 #include "server/clock.h"
 #include "server/disk_guard.h"
+#include "server/durable.h"
 #include "server/metrics.h"
 #include "server/run_file_store.h"
 #include "server/store.h"
@@ -68,7 +70,9 @@ class SchedulerCore {
   SchedulerCore(Store* store, RunFileStore* run_files, Clock* clock,
                 SchedulerOptions options);
 
-  Store& store() { return *store_; }
+  // The writer's store: under the lock only (reads without it go through
+  // Read's readers).
+  Store& store() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return *store_; }
   RunFileStore& run_files() { return *run_files_; }
   Clock& clock() { return *clock_; }
   const SchedulerOptions& options() const { return options_; }
@@ -79,81 +83,112 @@ class SchedulerCore {
   bool shutting_down() const { return shutting_down_; }
   void set_shutting_down() { shutting_down_ = true; }
 
-  absl::Mutex mu;
+  // The one mutex that serialises every change, for the annotations of the
+  // collaborators' methods alone: it cannot be locked through this (const),
+  // only by a Locked.
+  const absl::Mutex& mutex() const ABSL_LOCK_RETURNED(mu_) { return mu_; }
+  // Tells the analysis (and, in a debug build, checks) that this thread
+  // holds the mutex: the first statement of a Write's body, which clang
+  // analyses as a function of its own.
+  void AssertHeld() const ABSL_ASSERT_EXCLUSIVE_LOCK(mu_) { mu_.AssertHeld(); }
 
-  // Holds mu; on release, tells the watchers of the runs that changed and,
-  // when the queue did, the long-polls.
+  // The one way in: holds the mutex while it lives; on release, tells the
+  // watchers of the runs that changed and, when the queue did, the
+  // long-polls. A method named ...Locked takes it as its witness. No sync
+  // may happen while it is held (server/durable.h NoSyncZone: a debug build
+  // aborts; every build counts); the commits made under it are synced by
+  // SchedulerCore::Durable after its release.
   class ABSL_SCOPED_LOCKABLE Locked {
    public:
-    explicit Locked(SchedulerCore* core) ABSL_EXCLUSIVE_LOCK_FUNCTION(core->mu)
-        : core_(core) {
-      core_->mu.Lock();
-    }
+    explicit Locked(SchedulerCore* core)
+        ABSL_EXCLUSIVE_LOCK_FUNCTION(core->mu_);
     ~Locked() ABSL_UNLOCK_FUNCTION();
     Locked(const Locked&) = delete;
     Locked& operator=(const Locked&) = delete;
 
    private:
     SchedulerCore* const core_;
+    NoSyncZone no_sync_;
   };
 
-  // The one write path: `fn` inside a store transaction of `durability`;
-  // the run files it left without a record (Orphan) are removed once it
-  // committed.
+  // The one write path: `fn` inside a store transaction; the run files it
+  // left without a record (Orphan) are removed once it committed. kOnDisk
+  // commits without its fsync under the lock: the commit is made durable
+  // by the Durable(...) around the call, once the lock is released (one
+  // fsync for every commit before it). kInWal commits what is safe to lose
+  // (a heartbeat, a lease's extension, an expiry a restart redoes).
   absl::Status Write(const std::function<absl::Status()>& fn,
                      Store::Durability durability = Store::Durability::kOnDisk)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  // `result` once every commit this thread made under the lock is on disk
+  // (one fsync of the WAL, outside the lock); the sync's error where
+  // `result` was fine but the sync failed. Every call of the Scheduler
+  // facade that may write returns through it. REQUIRES: not locked.
+  absl::Status Durable(absl::Status result) ABSL_LOCKS_EXCLUDED(mu_);
+  template <typename T>
+  absl::StatusOr<T> Durable(absl::StatusOr<T> result) ABSL_LOCKS_EXCLUDED(mu_) {
+    if (absl::Status s = Durable(result.status()); !s.ok()) return s;
+    return result;
+  }
+  // Commits this thread made that no Durable synced yet (tests).
+  static int64_t UnsyncedOnThisThread();
+
   // Runs `fn` on a snapshot: a reader connection's, or the writer's under
   // mu when there are no readers (an in-memory database).
   absl::Status Read(const std::function<absl::Status(Store&)>& fn)
-      ABSL_LOCKS_EXCLUDED(mu);
+      ABSL_LOCKS_EXCLUDED(mu_);
 
   // Within Write: ends `run`, drops its resume point (every file unless it
   // succeeded), and settles the runs waiting on it as a teacher.
-  absl::Status FinishLocked(v1::Run& run, v1::RunStatus status,
+  absl::Status FinishLocked(const Locked&, v1::Run& run, v1::RunStatus status,
                             const std::string& message)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Within Write: `run` QUEUED again with `message`, off its worker; a
   // hand-back (`released`, the worker gave it up) does not count towards
   // max_restarts.
-  absl::Status RequeueLocked(v1::Run& run, const std::string& message,
-                             bool released) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  absl::Status RequeueLocked(const Locked&, v1::Run& run,
+                             const std::string& message, bool released)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Within Write: stores `run` as new, with its creation time; returns it
   // with its id.
-  absl::StatusOr<v1::Run> InsertRunLocked(v1::Run run)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  absl::StatusOr<v1::Run> InsertRunLocked(const Locked&, v1::Run run)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // WAITING or QUEUED for a run depending on teacher run `teacher_run_id`;
   // an error when the teacher cannot ever serve.
   absl::StatusOr<v1::RunStatus> StatusBehindTeacherLocked(
-      int64_t teacher_run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+      const Locked&, int64_t teacher_run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // OK when `run` holds its checkpoint; else FAILED_PRECONDITION naming
   // `field` and the run, and why it went (a retention policy dropped it).
-  absl::Status CheckpointKeptLocked(const v1::Run& run, const char* field)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  absl::Status CheckpointKeptLocked(const Locked&, const v1::Run& run,
+                                    const char* field)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Within Write: these run files lose their last record; they go once the
   // transaction committed.
-  void OrphanLocked(const std::vector<std::string>& sha256s)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void OrphanLocked(const Locked&, const std::vector<std::string>& sha256s)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // The lease holder rule: PERMISSION_DENIED unless `caller` (a token id)
   // registered the worker `run` names.
-  absl::Status CheckHolderLocked(const v1::Run& run, int64_t caller)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  absl::Status CheckHolderLocked(const Locked&, const v1::Run& run,
+                                 int64_t caller)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The run when `attempt` holds its lease and `caller` holds the worker.
-  absl::StatusOr<v1::Run> CurrentLeaseLocked(int64_t run_id, int32_t attempt,
-                                             int64_t caller)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  absl::StatusOr<v1::Run> CurrentLeaseLocked(const Locked&, int64_t run_id,
+                                             int32_t attempt, int64_t caller)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // A worker registered with token `caller`.
-  void RememberWorkerLocked(const std::string& worker_id, int64_t caller)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu);
+  void RememberWorkerLocked(const Locked&, const std::string& worker_id,
+                            int64_t caller) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   // Wakes long-polling workers once mu is released.
-  void QueueChangedLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  void QueueChangedLocked(const Locked&) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     queue_changed_ = true;
   }
   // Tells the run's watchers once mu is released (after the change
   // committed: watchers read on their own connections).
-  void RunChangedLocked(int64_t run_id) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu) {
+  void RunChangedLocked(const Locked&, int64_t run_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     changed_runs_.push_back(run_id);
   }
 
@@ -169,17 +204,21 @@ class SchedulerCore {
   DiskGuard disk_;
   std::atomic<bool> shutting_down_{false};
 
-  std::vector<int64_t> changed_runs_ ABSL_GUARDED_BY(mu);
-  bool queue_changed_ ABSL_GUARDED_BY(mu) = false;
-  std::vector<std::string> orphaned_ ABSL_GUARDED_BY(mu);
+  absl::Mutex mu_;
+  std::vector<int64_t> changed_runs_ ABSL_GUARDED_BY(mu_);
+  bool queue_changed_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<std::string> orphaned_ ABSL_GUARDED_BY(mu_);
   // Which token registered each worker (the lease holder rule), learned
   // from the store on first use.
-  absl::flat_hash_map<std::string, int64_t> worker_tokens_ ABSL_GUARDED_BY(mu);
+  absl::flat_hash_map<std::string, int64_t> worker_tokens_ ABSL_GUARDED_BY(mu_);
 
   absl::Mutex readers_mu_;
   std::vector<std::unique_ptr<Store>> readers_ ABSL_GUARDED_BY(readers_mu_);
   bool no_readers_ ABSL_GUARDED_BY(readers_mu_) = false;
 };
+
+// The scheduler's lock, as every collaborator names its witness.
+using Locked = SchedulerCore::Locked;
 
 // Bytes of the run files `run` holds (those its record lists).
 inline int64_t FileBytes(const v1::Run& run) {

@@ -1,6 +1,7 @@
 #ifndef DISTILL_SERVER_SERVICES_H_
 #define DISTILL_SERVER_SERVICES_H_
 
+#include "common/task_pool.h"
 #include "distill/v1/admin_service.grpc.pb.h"
 #include "distill/v1/experiment_service.grpc.pb.h"
 #include "distill/v1/worker_service.grpc.pb.h"
@@ -8,7 +9,6 @@
 #include "server/backups.h"
 #include "server/peer_limiter.h"
 #include "server/scheduler.h"
-#include "common/task_pool.h"
 
 namespace distill {
 

@@ -15,6 +15,7 @@
 #include "common/log.h"
 #include "common/spec_fields.h"
 #include "common/spec_resolution.h"
+#include "server/durable.h"
 #include "server/heap_shm_vfs.h"
 #include "server/no_throw.h"
 #include "server/sqlite_store_impl.h"
@@ -68,6 +69,7 @@ absl::Status SqliteStore::SyncWal(int64_t commits) {
           absl::StrCat("cannot open ", path_, "-wal: ", std::strerror(errno)));
     }
   }
+  CheckSyncAllowed("the WAL");
   if (::fdatasync(wal_fd_) != 0) {
     const int error = errno;
     DISTILL_LOG(WARNING) << "fdatasync " << path_

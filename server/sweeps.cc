@@ -14,8 +14,6 @@
 namespace distill {
 namespace {
 
-using Locked = SchedulerCore::Locked;
-
 bool Retryable(v1::RunStatus s) {
   return s == v1::FAILED || s == v1::CANCELLED;
 }
@@ -147,6 +145,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Sweeps::Submit(
   Store& store = core_.store();
   v1::SubmitSweepResponse response;
   absl::Status status = core_.Write([&]() -> absl::Status {
+    core_.AssertHeld();
     v1::Sweep* sweep = response.mutable_sweep();
     sweep->set_name(spec.name());
     *sweep->mutable_spec() = spec;
@@ -164,7 +163,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Sweeps::Submit(
       teacher.set_status(v1::QUEUED);
       teacher.set_priority(spec.priority());
       absl::StatusOr<v1::Run> inserted =
-          core_.InsertRunLocked(std::move(teacher));
+          core_.InsertRunLocked(lock, std::move(teacher));
       if (!inserted.ok()) return inserted.status();
       teacher_ids.push_back(inserted->id());
       *response.add_runs() = *std::move(inserted);
@@ -173,7 +172,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Sweeps::Submit(
     std::vector<v1::RunStatus> member_status;
     for (int64_t teacher_id : teacher_ids) {
       absl::StatusOr<v1::RunStatus> s =
-          core_.StatusBehindTeacherLocked(teacher_id);
+          core_.StatusBehindTeacherLocked(lock, teacher_id);
       if (!s.ok()) return s.status();
       member_status.push_back(*s);
     }
@@ -191,14 +190,15 @@ absl::StatusOr<v1::SubmitSweepResponse> Sweeps::Submit(
       run.set_status(member_status[member.teacher]);
       run.set_teacher_run_id(teacher_id);
       run.set_priority(spec.priority());
-      absl::StatusOr<v1::Run> inserted = core_.InsertRunLocked(std::move(run));
+      absl::StatusOr<v1::Run> inserted =
+          core_.InsertRunLocked(lock, std::move(run));
       if (!inserted.ok()) return inserted.status();
       *response.add_runs() = *std::move(inserted);
     }
     return absl::OkStatus();
   });
   if (!status.ok()) return status;
-  core_.QueueChangedLocked();
+  core_.QueueChangedLocked(lock);
   return response;
 }
 
@@ -210,6 +210,7 @@ absl::StatusOr<v1::SweepActionResponse> Sweeps::Cancel(const std::string& ref) {
   v1::SweepActionResponse response;
   *response.mutable_sweep() = *sweep;
   absl::Status s = core_.Write([&]() -> absl::Status {
+    core_.AssertHeld();
     absl::StatusOr<std::vector<v1::Run>> runs =
         store.ListRuns(sweep->id(), v1::RUN_STATUS_UNSPECIFIED);
     if (!runs.ok()) return runs.status();
@@ -219,7 +220,7 @@ absl::StatusOr<v1::SweepActionResponse> Sweeps::Cancel(const std::string& ref) {
       if (!now.ok()) return now.status();
       if (IsTerminal(now->status())) continue;
       if (absl::Status f = core_.FinishLocked(
-              *now, v1::CANCELLED,
+              lock, *now, v1::CANCELLED,
               absl::StrCat("cancelled with sweep ", sweep->id()));
           !f.ok())
         return f;
@@ -232,7 +233,7 @@ absl::StatusOr<v1::SweepActionResponse> Sweeps::Cancel(const std::string& ref) {
 }
 
 absl::StatusOr<absl::flat_hash_map<std::string, int64_t>>
-Sweeps::RetryTeachersLocked(const v1::Sweep& sweep,
+Sweeps::RetryTeachersLocked(const Locked& lock, const v1::Sweep& sweep,
                             const std::vector<v1::Run>& runs,
                             v1::SweepActionResponse* response) {
   absl::flat_hash_map<std::string, int64_t> current;  // Name -> run.
@@ -245,7 +246,8 @@ Sweeps::RetryTeachersLocked(const v1::Sweep& sweep,
     *again.mutable_spec() = teacher->spec();
     again.set_status(v1::QUEUED);
     again.set_priority(teacher->priority());
-    absl::StatusOr<v1::Run> inserted = core_.InsertRunLocked(std::move(again));
+    absl::StatusOr<v1::Run> inserted =
+        core_.InsertRunLocked(lock, std::move(again));
     if (!inserted.ok()) return inserted.status();
     current[teacher->member()] = inserted->id();
     *response->add_runs() = *std::move(inserted);
@@ -260,6 +262,7 @@ absl::StatusOr<v1::SweepActionResponse> Sweeps::Retry(const std::string& ref) {
   if (!sweep.ok()) return sweep.status();
   v1::SweepActionResponse response;
   absl::Status s = core_.Write([&]() -> absl::Status {
+    core_.AssertHeld();
     absl::StatusOr<std::vector<v1::Run>> runs =
         store.ListRuns(sweep->id(), v1::RUN_STATUS_UNSPECIFIED);
     if (!runs.ok()) return runs.status();
@@ -268,7 +271,7 @@ absl::StatusOr<v1::SweepActionResponse> Sweeps::Retry(const std::string& ref) {
       if (run.spec().kind() == v1::TRAIN_TEACHER)
         teacher_name[run.id()] = run.member();
     }
-    auto current = RetryTeachersLocked(*sweep, *runs, &response);
+    auto current = RetryTeachersLocked(lock, *sweep, *runs, &response);
     if (!current.ok()) return current.status();
     // The teacher a member distils from now: its own teacher's newest run,
     // or the existing run the sweep named.
@@ -297,7 +300,7 @@ absl::StatusOr<v1::SweepActionResponse> Sweeps::Retry(const std::string& ref) {
       absl::StatusOr<int64_t> teacher_id = teacher_now(run->teacher_run_id());
       if (!teacher_id.ok()) return teacher_id.status();
       absl::StatusOr<v1::RunStatus> member_status =
-          core_.StatusBehindTeacherLocked(*teacher_id);
+          core_.StatusBehindTeacherLocked(lock, *teacher_id);
       if (!member_status.ok()) return member_status.status();
       v1::Run again;
       again.set_sweep_id(sweep->id());
@@ -308,7 +311,7 @@ absl::StatusOr<v1::SweepActionResponse> Sweeps::Retry(const std::string& ref) {
       again.set_status(*member_status);
       again.set_priority(run->priority());
       absl::StatusOr<v1::Run> inserted =
-          core_.InsertRunLocked(std::move(again));
+          core_.InsertRunLocked(lock, std::move(again));
       if (!inserted.ok()) return inserted.status();
       *response.add_runs() = *std::move(inserted);
     }
@@ -316,7 +319,7 @@ absl::StatusOr<v1::SweepActionResponse> Sweeps::Retry(const std::string& ref) {
   });
   if (!s.ok()) return s;
   *response.mutable_sweep() = *sweep;
-  core_.QueueChangedLocked();
+  core_.QueueChangedLocked(lock);
   return response;
 }
 
@@ -365,8 +368,8 @@ absl::StatusOr<v1::SweepResults> Sweeps::Results(const std::string& ref) {
 }
 
 absl::Status Sweeps::StopEarlyIfBehindLocked(
-    v1::Run& run, const std::vector<v1::MetricPoint>& points,
-    std::string* stop_reason) {
+    const Locked& lock, v1::Run& run,
+    const std::vector<v1::MetricPoint>& points, std::string* stop_reason) {
   if (run.sweep_id() == 0 || run.spec().kind() != v1::DISTILL) {
     return absl::OkStatus();
   }
@@ -405,7 +408,8 @@ absl::Status Sweeps::StopEarlyIfBehindLocked(
   }
   DISTILL_LOG(INFO) << "run " << run.id() << " (" << run.member()
                     << "): " << decision.reason;
-  if (absl::Status s = core_.FinishLocked(run, v1::PRUNED, decision.reason);
+  if (absl::Status s =
+          core_.FinishLocked(lock, run, v1::PRUNED, decision.reason);
       !s.ok())
     return s;
   *stop_reason = decision.reason;
@@ -413,7 +417,7 @@ absl::Status Sweeps::StopEarlyIfBehindLocked(
     if (IsTerminal(seed->status())) continue;
     v1::Run sibling = *seed;
     if (absl::Status s = core_.FinishLocked(
-            sibling, v1::PRUNED,
+            lock, sibling, v1::PRUNED,
             absl::StrCat("pruned with run ", run.id(), " (", run.member(),
                          "), a seed of the same member: ", decision.reason));
         !s.ok()) {

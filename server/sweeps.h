@@ -34,16 +34,23 @@ class Sweeps {
   // ends the run and its member's other seeds not yet ended PRUNED, with
   // the reason in `stop_reason`.
   absl::Status StopEarlyIfBehindLocked(
-      v1::Run& run, const std::vector<v1::MetricPoint>& points,
-      std::string* stop_reason) ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mu);
+      const Locked& lock, v1::Run& run,
+      const std::vector<v1::MetricPoint>& points, std::string* stop_reason)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
+
+  // For a collaborator that shares this core and holds its lock: says so
+  // to the analysis (which cannot see that the two cores are one).
+  void AssertHeld() const ABSL_ASSERT_EXCLUSIVE_LOCK(core_.mutex()) {
+    core_.AssertHeld();
+  }
 
  private:
   // The sweep's teachers, each name's newest run queued again when it did
   // not succeed; returns name -> the run now.
   absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> RetryTeachersLocked(
-      const v1::Sweep& sweep, const std::vector<v1::Run>& runs,
-      v1::SweepActionResponse* response)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mu);
+      const Locked& lock, const v1::Sweep& sweep,
+      const std::vector<v1::Run>& runs, v1::SweepActionResponse* response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
 
   SchedulerCore& core_;
 };

@@ -10,8 +10,6 @@
 namespace distill {
 namespace {
 
-using Locked = SchedulerCore::Locked;
-
 // A run file's name: safe in paths and URLs, and not a hidden file.
 bool IsFileName(const std::string& name) {
   if (name.size() > 64 || (!name.empty() && name[0] == '.')) return false;
@@ -76,8 +74,8 @@ absl::StatusOr<std::unique_ptr<RunFileWriter>> Uploads::Begin(
   }
   {
     Locked lock(&core_);
-    absl::StatusOr<v1::Run> run =
-        core_.CurrentLeaseLocked(header.run_id(), header.attempt(), caller);
+    absl::StatusOr<v1::Run> run = core_.CurrentLeaseLocked(
+        lock, header.run_id(), header.attempt(), caller);
     if (!run.ok()) return run.status();
   }
   // Refused before its first chunk when it cannot fit: the worker keeps
@@ -107,7 +105,7 @@ absl::Status Uploads::Finish(const v1::RunFileHeader& header,
   // Checked before the file becomes visible: a superseded attempt's upload
   // leaves nothing behind (the writer removes it).
   absl::StatusOr<v1::Run> run =
-      core_.CurrentLeaseLocked(header.run_id(), header.attempt(), caller);
+      core_.CurrentLeaseLocked(lock, header.run_id(), header.attempt(), caller);
   if (!run.ok()) return run.status();
   if (absl::StatusOr<std::string> stored = writer.Publish(); !stored.ok()) {
     return stored.status();
@@ -117,6 +115,7 @@ absl::Status Uploads::Finish(const v1::RunFileHeader& header,
       header.name().empty() ? kCheckpointFile : header.name();
   Store& store = core_.store();
   absl::Status written = core_.Write([&]() -> absl::Status {
+    core_.AssertHeld();
     if (absl::Status s =
             store.InsertRunFile({header.sha256(), header.run_id(),
                                  header.attempt(), header.size(), path, name});
@@ -128,7 +127,7 @@ absl::Status Uploads::Finish(const v1::RunFileHeader& header,
     absl::StatusOr<std::vector<std::string>> gone =
         store.DeleteRunFiles(header.run_id(), name, header.sha256());
     if (!gone.ok()) return gone.status();
-    core_.OrphanLocked(*gone);
+    core_.OrphanLocked(lock, *gone);
     return absl::OkStatus();
   });
   if (!written.ok()) {
@@ -178,13 +177,14 @@ absl::StatusOr<std::string> Uploads::ReadWhole(int64_t run_id,
   }
 }
 
-absl::StatusOr<bool> Uploads::NeededByCallerLocked(const std::string& sha256,
+absl::StatusOr<bool> Uploads::NeededByCallerLocked(const Locked& lock,
+                                                   const std::string& sha256,
                                                    int64_t caller) {
   Store& store = core_.store();
   absl::StatusOr<std::vector<v1::Run>> running = store.ListRuns(0, v1::RUNNING);
   if (!running.ok()) return running.status();
   for (const v1::Run& run : *running) {
-    if (!core_.CheckHolderLocked(run, caller).ok()) continue;
+    if (!core_.CheckHolderLocked(lock, run, caller).ok()) continue;
     // By digest, not by the file record's run: identical bytes may have
     // been uploaded by another run first.
     for (int64_t source : {run.teacher_run_id(), run.spec().student_run_id()}) {
@@ -211,7 +211,7 @@ absl::StatusOr<std::unique_ptr<RunFileReader>> Uploads::OpenByDigest(
         !s.ok()) {
       return s;
     }
-    absl::StatusOr<bool> needed = NeededByCallerLocked(sha256, caller);
+    absl::StatusOr<bool> needed = NeededByCallerLocked(lock, sha256, caller);
     if (!needed.ok()) return needed.status();
     if (!*needed) {
       return absl::PermissionDeniedError(absl::StrCat(

@@ -42,9 +42,10 @@ class Uploads {
  private:
   // Whether `sha256` is the resume point, or the teacher's or student's
   // checkpoint, of a run `caller`'s worker holds.
-  absl::StatusOr<bool> NeededByCallerLocked(const std::string& sha256,
+  absl::StatusOr<bool> NeededByCallerLocked(const Locked& lock,
+                                            const std::string& sha256,
                                             int64_t caller)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mu);
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
 
   SchedulerCore& core_;
 };

@@ -380,8 +380,10 @@ TEST_F(BackupTest, ASnapshotNamedWithATrailingSlashRestores) {
   AddRun(v1::SUCCEEDED, 5, "bytes");
   auto taken = Backup(absl::FromUnixSeconds(100));
   ASSERT_TRUE(taken.ok());
-  for (const std::string& name : {taken->snapshot + "/", taken->snapshot + "//"}) {
-    const fs::path restored = temp_.path() / ("slash" + std::to_string(name.size()));
+  for (const std::string& name :
+       {taken->snapshot + "/", taken->snapshot + "//"}) {
+    const fs::path restored =
+        temp_.path() / ("slash" + std::to_string(name.size()));
     auto result = RestoreBackup(name, restored.string());
     ASSERT_TRUE(result.ok()) << name << ": " << result.status();
     EXPECT_EQ(result->files, 1);
@@ -404,10 +406,10 @@ TEST_F(BackupTest, ARestoreSyncsTheDatabaseAndItsDirectories) {
   auto result = RestoreBackup(taken->snapshot, restored.string());
   SetFsyncObserverForTest(nullptr);
   ASSERT_TRUE(result.ok()) << result.status();
-  EXPECT_THAT(synced, ::testing::IsSupersetOf(
-                          {(restored / "distill.db").string(),
-                           (restored / "run-files").string(),
-                           restored.string()}));
+  EXPECT_THAT(synced,
+              ::testing::IsSupersetOf({(restored / "distill.db").string(),
+                                       (restored / "run-files").string(),
+                                       restored.string()}));
 }
 
 // Issue 30: backups neither checked free space nor backed off, so one on a
@@ -433,8 +435,9 @@ TEST_F(BackupTest, ABackupThatDoesNotFitWritesNothing) {
   };
   space.keep_free = 50 << 10;
   auto reader = *store_->OpenReader();
-  auto refused = TakeBackup(*reader, *files_, (data_ / "run-files").string(),
-                            backups_.string(), absl::FromUnixSeconds(200), space);
+  auto refused =
+      TakeBackup(*reader, *files_, (data_ / "run-files").string(),
+                 backups_.string(), absl::FromUnixSeconds(200), space);
   ASSERT_EQ(refused.status().code(), absl::StatusCode::kResourceExhausted);
   EXPECT_THAT(refused.status().message(),
               HasSubstr("2 new run files needs 128.0 KiB, the disk has "

@@ -138,10 +138,13 @@ TEST(EvaluationTest, TsneKeepsClustersApart) {
   torch::Tensor distance = torch::cdist(map, map);
   const torch::Tensor same = labels.unsqueeze(0).eq(labels.unsqueeze(1));
   const torch::Tensor nearest =
-      distance.clone().fill_diagonal_(std::numeric_limits<double>::infinity()).argmin(1);
+      distance.clone()
+          .fill_diagonal_(std::numeric_limits<double>::infinity())
+          .argmin(1);
   EXPECT_TRUE(labels.index_select(0, nearest).eq(labels).all().item<bool>());
   const double widest = distance.masked_select(same).max().item<double>();
-  const double gap = distance.masked_select(same.logical_not()).min().item<double>();
+  const double gap =
+      distance.masked_select(same.logical_not()).min().item<double>();
   EXPECT_GT(gap, 1.5 * widest) << "gap " << gap << ", widest island " << widest;
   EXPECT_NEAR(NormalizedMutualInformation(labels, KMeans(map, 3, 0)), 1.0,
               1e-9);

@@ -228,9 +228,8 @@ TEST(FormatTest, SeedsAreSummarisedAsMeanStdAndN) {
 // 3.74 at 2.5, so Welch's intervals between unequal seeds were too wide.
 TEST(SeedStatsTest, StudentsTQuantilesAtAnyDegreesOfFreedom) {
   const std::pair<double, double> known[] = {
-      {1, 12.7062047361747},  {1.5, 6.01666310442793},
-      {2, 4.30265272974946},  {2.5, 3.57465484200368},
-      {3.7, 2.86752070719119}, {29, 2.0452296421327},
+      {1, 12.7062047361747},   {1.5, 6.01666310442793}, {2, 4.30265272974946},
+      {2.5, 3.57465484200368}, {3.7, 2.86752070719119}, {29, 2.0452296421327},
       {120, 1.97993040508244}};
   for (const auto& [df, quantile] : known)
     EXPECT_NEAR(StudentT975(df), quantile, 1e-9) << "df " << df;
@@ -402,8 +401,9 @@ TEST(ClaimsTest, NoVerdictWhileARowItComparesHasNotAllItsRuns) {
   ASSERT_EQ(verdicts.size(), 2u);
   EXPECT_EQ(verdicts[0].verdict, Verdict::kUndecided) << verdicts[0].numbers;
   EXPECT_THAT(verdicts[0].numbers, HasSubstr("D has 1 of 2"));
-  EXPECT_THAT(verdicts[0].numbers,
-              HasSubstr("no result yet: E (of 2), F (of 2), G (of 2), H (of 2)"));
+  EXPECT_THAT(
+      verdicts[0].numbers,
+      HasSubstr("no result yet: E (of 2), F (of 2), G (of 2), H (of 2)"));
   EXPECT_EQ(verdicts[1].verdict, Verdict::kUndecided) << verdicts[1].numbers;
   // Z, a row of the paper this sweep does not run, is not waited for.
   EXPECT_THAT(verdicts[1].numbers, Not(HasSubstr("Z")));
@@ -462,7 +462,8 @@ TEST(ExportTest, CsvAndJsonCarryTheSummaryTheBaselineAndTheClaims) {
   d2.set_status(v1::SUCCEEDED);
   (*d2.mutable_results())["eval/top1"] = 0.8614;
   (*results.mutable_members()->at(1).mutable_results())["eval/top1"] = 0.81;
-  results.mutable_sweep()->mutable_spec()->mutable_claims()->DeleteSubrange(1, 1);
+  results.mutable_sweep()->mutable_spec()->mutable_claims()->DeleteSubrange(1,
+                                                                            1);
   const std::vector<ResultColumn> columns = *ParseResultColumns("top1");
   const ExportOptions options{"B", true};
 
@@ -470,9 +471,9 @@ TEST(ExportTest, CsvAndJsonCarryTheSummaryTheBaselineAndTheClaims) {
   const std::vector<std::string> sections = absl::StrSplit(csv, "\n\n");
   ASSERT_EQ(sections.size(), 4u) << csv;
   EXPECT_THAT(sections[0], ::testing::StartsWith("name,kind,teacher,run_id,"));
-  EXPECT_THAT(sections[1], ::testing::StartsWith(
-                               "row,n,asked,eval/top1:mean,eval/top1:sd,"
-                               "eval/top1:ci_low,eval/top1:ci_high\n"));
+  EXPECT_THAT(sections[1],
+              ::testing::StartsWith("row,n,asked,eval/top1:mean,eval/top1:sd,"
+                                    "eval/top1:ci_low,eval/top1:ci_high\n"));
   // D: 85.86 and 86.14: mean 86, sd 0.19799, half-width t(1) x 0.14.
   EXPECT_THAT(sections[1],
               HasSubstr("\nD,2,2,86,0.1979898987,84.22113134,87.77886866"));
@@ -481,7 +482,8 @@ TEST(ExportTest, CsvAndJsonCarryTheSummaryTheBaselineAndTheClaims) {
                                "method,n,excludes_zero\n"));
   EXPECT_THAT(sections[2], HasSubstr("\nB,D,eval/top1,5.5,"));
   EXPECT_THAT(sections[2], HasSubstr(",paired,2,"));
-  EXPECT_THAT(sections[3], ::testing::StartsWith("claim,kind,verdict,numbers\n"));
+  EXPECT_THAT(sections[3],
+              ::testing::StartsWith("claim,kind,verdict,numbers\n"));
   EXPECT_THAT(sections[3], HasSubstr("labels alone (row D) give the best "
                                      "student,BEST,holds,\"top-1 %: D - B "
                                      "+5.50 [0.93, 10.07]\""));
@@ -497,8 +499,12 @@ TEST(ExportTest, CsvAndJsonCarryTheSummaryTheBaselineAndTheClaims) {
   const auto& d = summary.values(1).struct_value().fields();
   EXPECT_EQ(d.at("row").string_value(), "D");
   EXPECT_EQ(d.at("asked").number_value(), 2);
-  const auto& top1 = d.at("columns").struct_value().fields().at("eval/top1")
-                         .struct_value().fields();
+  const auto& top1 = d.at("columns")
+                         .struct_value()
+                         .fields()
+                         .at("eval/top1")
+                         .struct_value()
+                         .fields();
   EXPECT_EQ(top1.at("n").number_value(), 2);
   EXPECT_NEAR(top1.at("mean").number_value(), 86, 1e-9);
   EXPECT_NEAR(top1.at("ci95").list_value().values(0).number_value(),
@@ -506,21 +512,23 @@ TEST(ExportTest, CsvAndJsonCarryTheSummaryTheBaselineAndTheClaims) {
   const auto& baseline = fields.at("baseline").struct_value().fields();
   EXPECT_EQ(baseline.at("row").string_value(), "B");
   EXPECT_TRUE(baseline.at("found").bool_value());
-  const auto& diff = baseline.at("differences").list_value().values(0)
-                         .struct_value().fields();
+  const auto& diff =
+      baseline.at("differences").list_value().values(0).struct_value().fields();
   EXPECT_EQ(diff.at("row").string_value(), "D");
   EXPECT_NEAR(diff.at("difference").number_value(), 5.5, 1e-9);
   EXPECT_EQ(diff.at("method").string_value(), "paired");
   const auto& claims = fields.at("claims").list_value();
   ASSERT_EQ(claims.values_size(), 1);
-  EXPECT_EQ(claims.values(0).struct_value().fields().at("verdict").string_value(),
-            "holds");
+  EXPECT_EQ(
+      claims.values(0).struct_value().fields().at("verdict").string_value(),
+      "holds");
   EXPECT_EQ(claims.values(0).struct_value().fields().at("kind").string_value(),
             "BEST");
   // Without seeds, baseline or claims: the runs alone, as before.
   v1::SweepResults plain;
   plain.add_members()->set_name("H");
-  EXPECT_EQ(ExportResultsCsv(plain, columns, {}), FormatResultsCsv(plain, columns));
+  EXPECT_EQ(ExportResultsCsv(plain, columns, {}),
+            FormatResultsCsv(plain, columns));
   EXPECT_EQ(ExportResultsJson(plain, columns, {}), ToJson(plain));
 }
 

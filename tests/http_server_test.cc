@@ -5,7 +5,6 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-
 #include <sched.h>
 #include <sys/wait.h>
 
@@ -341,8 +340,10 @@ TEST(ServerIpv6Test, OneSlash64HoldsAtMostItsShare) {
     absl::SleepFor(absl::Milliseconds(300));
     if ((*server)->refused() != 4) ::_exit(13);
     const int other = connect_from("2001:db8:1:3::7");
-    const std::string get = "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
-    if (other < 0 || ::send(other, get.data(), get.size(), 0) != ssize_t(get.size()))
+    const std::string get =
+        "GET / HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n";
+    if (other < 0 ||
+        ::send(other, get.data(), get.size(), 0) != ssize_t(get.size()))
       ::_exit(14);
     const std::string answer = ReadAll(other);
     if (answer.find("200 OK") == std::string::npos ||
@@ -365,14 +366,14 @@ TEST(MetricsServerTest, StalledConnectionsDoNotDelayAScrape) {
   auto registry = std::make_shared<prometheus::Registry>();
   auto server = MetricsServer::Start("127.0.0.1:0", registry);
   ASSERT_TRUE(server.ok()) << server.status();
-  ExpectStalledClientsStarveNobody(
-      (*server)->port(), "/metrics", [&] { return (*server)->refused(); },
-      "worker /metrics");
+  ExpectStalledClientsStarveNobody((*server)->port(), "/metrics",
+                                   [&] { return (*server)->refused(); },
+                                   "worker /metrics");
 }
 
 TEST(MetricsServerTest, ServesOnlyMetricsAndRefusesABadAddress) {
-  auto server =
-      MetricsServer::Start("127.0.0.1:0", std::make_shared<prometheus::Registry>());
+  auto server = MetricsServer::Start("127.0.0.1:0",
+                                     std::make_shared<prometheus::Registry>());
   ASSERT_TRUE(server.ok()) << server.status();
   httplib::Client client("127.0.0.1", (*server)->port());
   auto metrics = client.Get("/metrics");
@@ -386,7 +387,8 @@ TEST(MetricsServerTest, ServesOnlyMetricsAndRefusesABadAddress) {
   auto post = client.Post("/metrics", "", "text/plain");
   ASSERT_TRUE(post);
   EXPECT_EQ(post->status, 405);
-  auto bad = MetricsServer::Start("nocolon", std::make_shared<prometheus::Registry>());
+  auto bad =
+      MetricsServer::Start("nocolon", std::make_shared<prometheus::Registry>());
   EXPECT_EQ(bad.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(bad.status().message()), HasSubstr("\"nocolon\""));
 }

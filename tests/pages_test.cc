@@ -189,8 +189,8 @@ TEST_F(PagesTest, ALoginTakesOnlyATokensShapeAndWithoutTokensSetsNoCookie) {
     const std::string head = answer.substr(0, answer.find("\r\n\r\n"));
     EXPECT_THAT(head, Not(HasSubstr("X-Injected"))) << tokens;
     EXPECT_THAT(head, Not(HasSubstr("Set-Cookie"))) << tokens;
-    EXPECT_THAT(head, ::testing::StartsWith(tokens ? "HTTP/1.1 400"
-                                                   : "HTTP/1.1 303"));
+    EXPECT_THAT(
+        head, ::testing::StartsWith(tokens ? "HTTP/1.1 400" : "HTTP/1.1 303"));
     if (tokens) {
       EXPECT_THAT(answer, HasSubstr("That is not a token"));
       EXPECT_THAT(answer, HasSubstr("<form method=\"post\""));
@@ -257,8 +257,8 @@ TEST_F(PagesTest, StalledConnectionsDoNotDelayAnotherClientsPage) {
   ASSERT_TRUE(c.ok()) << c.status();
   RunTeacher((*c)->scheduler());
   ExpectStalledClientsStarveNobody(
-      (*c)->http_port(), "/",
-      [&] { return (*c)->page_server().refused(); }, "page");
+      (*c)->http_port(), "/", [&] { return (*c)->page_server().refused(); },
+      "page");
 }
 
 // Issue 30's: the coordinator's /metrics was served by cpp-httplib, a

@@ -168,8 +168,8 @@ TEST_F(RunFileStoreTest, RemoveUnrecordedTakesWhatNoRecordNames) {
       [](const std::string& sha) { return sha == Sha256Hex("recorded"); });
   ASSERT_TRUE(removed.ok()) << removed.status();
   EXPECT_EQ(*removed, 2);
-  EXPECT_THAT(Files(), ::testing::UnorderedElementsAre(Sha256Hex("recorded"),
-                                                       "README"));
+  EXPECT_THAT(Files(),
+              ::testing::UnorderedElementsAre(Sha256Hex("recorded"), "README"));
 }
 
 }  // namespace

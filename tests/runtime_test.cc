@@ -104,16 +104,16 @@ TEST(RuntimeTest, KernelsInUse) {
 // so on a GPU machine, 2026-12-06): the programs name libstdc++ before
 // LibTorch (worker/CMakeLists.txt), so that their calls bind to it.
 TEST(RuntimeTest, StdFilesystemIsLibstdcxxs) {
-  using RemoveAll = std::uintmax_t (*)(const std::filesystem::path&,
-                                       std::error_code&);
+  using RemoveAll =
+      std::uintmax_t (*)(const std::filesystem::path&, std::error_code&);
   const RemoveAll remove_all = &std::filesystem::remove_all;
   Dl_info info{};
   ASSERT_NE(::dladdr(reinterpret_cast<void*>(remove_all), &info), 0);
   ASSERT_NE(info.dli_fname, nullptr);
   EXPECT_THAT(std::string(info.dli_fname), testing::HasSubstr("libstdc++"));
-  const std::filesystem::path dir = std::filesystem::temp_directory_path() /
-                                    ("distill-remove-all-" +
-                                     std::to_string(::getpid()));
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() /
+      ("distill-remove-all-" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir / "a" / "b");
   std::error_code ec;
   EXPECT_EQ(std::filesystem::remove_all(dir, ec), 3u) << ec.message();

@@ -2,7 +2,6 @@
 // superseded attempts, what a failed run keeps.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
 #include <sqlite3.h>
 
 #include <filesystem>
@@ -207,9 +206,9 @@ TEST_F(SchedulerTest, AnUploadsFsyncHoldsNoLeaseOrHeartbeat) {
       *RunFileStore::OpenDirectory((dir_ / "slow").string()));
   SlowSealFiles* files = slow.get();
   run_files_ = std::move(slow);
-  scheduler_ = std::make_unique<Scheduler>(store_.get(), run_files_.get(),
-                                           &clock_,
-                                           SchedulerOptions{60'000, 10'000});
+  scheduler_ =
+      std::make_unique<Scheduler>(store_.get(), run_files_.get(), &clock_,
+                                  SchedulerOptions{60'000, 10'000});
   worker_ = AddWorker("gpu1");
   ASSERT_TRUE(scheduler_->SubmitRun(LoneTeacher()).ok());
   ASSERT_TRUE(scheduler_->SubmitRun(LoneTeacher()).ok());

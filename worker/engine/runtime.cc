@@ -1,9 +1,8 @@
 #include "worker/engine/runtime.h"
 
 #include <ATen/autocast_mode.h>
-#include <torch/version.h>
-
 #include <dlfcn.h>
+#include <torch/version.h>
 
 #include <cstdlib>
 #include <fstream>
