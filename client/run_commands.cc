@@ -50,8 +50,9 @@ void AddSubmit(CLI::App& app, Command* chosen) {
 struct ListFlags {
   int64_t sweep = 0, teacher = 0, limit = 0;
   std::string status, kind, member, dataset, arch, since, before, sort, search,
-      format = "table";
+      owner, format = "table";
   std::vector<std::string> where, tags;
+  bool mine = false;
 };
 
 // The request `flags` ask for; INVALID_ARGUMENT naming a bad value.
@@ -80,6 +81,8 @@ absl::StatusOr<v1::ListRunsRequest> ListRequest(const ListFlags& f) {
   for (const std::string& w : f.where) request.add_where(w);
   for (const std::string& t : f.tags) request.add_tag(t);
   request.set_note_contains(f.search);
+  request.set_owner(f.owner);
+  request.set_mine(f.mine);
   request.set_sort(f.sort);
   for (const auto& [flag, text] :
        {std::pair{"--since", &f.since}, std::pair{"--before", &f.before}}) {
@@ -145,6 +148,10 @@ void AddRunsList(CLI::App& runs, Command* chosen) {
                    "PATH=VALUE on any spec field (losses.ikd.temperature=4)");
   verb->add_option("--tag", f->tags, "KEY or KEY=VALUE");
   verb->add_option("--search", f->search, "words the run's note holds");
+  verb->add_option("--owner", f->owner,
+                   "runs of this owner (the name of the token that submitted "
+                   "them)");
+  verb->add_flag("--mine", f->mine, "your own runs (this token's name)");
   verb->add_option("--since", f->since, "created on or after (2026-11-20)");
   verb->add_option("--before", f->before, "created before");
   verb->add_option("--sort", f->sort,

@@ -345,6 +345,10 @@ std::string RenderReport(const v1::SweepResults& results,
       live ? "<p><a href=\"/\">all sweeps and runs</a></p>" : "", "<h1>sweep ",
       sweep.id(), " “", Escape(sweep.name()), "” on ",
       Escape(sweep.spec().base().dataset().name()), "</h1>");
+  if (!sweep.owner().empty()) {
+    absl::StrAppend(&html, "<p class=\"owner\">owner ", Escape(sweep.owner()),
+                    "</p>");
+  }
   if (!sweep.note().empty())
     absl::StrAppend(&html, "<p class=\"note\">", Escape(sweep.note()), "</p>");
   absl::StrAppend(&html, ResultsTable(results, columns, live));
@@ -371,21 +375,22 @@ std::string RenderIndex(const std::vector<v1::Sweep>& sweeps,
   std::string html = absl::StrCat(Head("distill", refresh_seconds),
                                   "<h1>distill</h1><h2>Sweeps</h2>"
                                   "<table id=\"sweeps\"><thead><tr><th>sweep"
-                                  "</th><th>name</th><th>data set</th><th>"
-                                  "note</th></tr></thead><tbody>");
+                                  "</th><th>name</th><th>owner</th><th>data "
+                                  "set</th><th>note</th></tr></thead><tbody>");
   for (const v1::Sweep& s : sweeps) {
     absl::StrAppend(
         &html, "<tr class=\"sweep\"><td>",
         Link(absl::StrCat("/sweeps/", s.id()), absl::StrCat(s.id()), true),
         "</td><td>", Link(absl::StrCat("/sweeps/", s.id()), s.name(), true),
-        "</td><td>", Escape(s.spec().base().dataset().name()), "</td><td>",
-        Escape(s.note()), "</td></tr>");
+        "</td><td>", Escape(s.owner()), "</td><td>",
+        Escape(s.spec().base().dataset().name()), "</td><td>", Escape(s.note()),
+        "</td></tr>");
   }
   absl::StrAppend(&html,
                   "</tbody></table><h2>Newest runs</h2><table id=\"runs\">"
                   "<thead><tr><th>run</th><th>sweep</th><th>member</th><th>"
-                  "kind</th><th>status</th><th>top-1 %</th></tr></thead>"
-                  "<tbody>");
+                  "kind</th><th>status</th><th>top-1 %</th><th>owner</th>"
+                  "</tr></thead><tbody>");
   for (const v1::Run& r : runs) {
     std::optional<double> top1 =
         ResultValue(r.results(), metric_keys::kEvalTop1);
@@ -399,7 +404,8 @@ std::string RenderIndex(const std::vector<v1::Sweep>& sweeps,
         "</td><td>", Escape(r.member()), "</td><td>",
         v1::ExperimentKind_Name(r.spec().kind()), "</td><td>",
         v1::RunStatus_Name(r.status()), "</td><td>",
-        top1 ? absl::StrFormat("%.1f", 100 * *top1) : "-", "</td></tr>");
+        top1 ? absl::StrFormat("%.1f", 100 * *top1) : "-", "</td><td>",
+        Escape(r.owner()), "</td></tr>");
   }
   absl::StrAppend(&html, "</tbody></table></body></html>\n");
   return html;
@@ -416,6 +422,14 @@ std::string RenderRunPage(const v1::Run& run, const ReportRun& data,
       "</p><h1>run ", run.id(), " ", Escape(run.member()), " — ",
       v1::ExperimentKind_Name(run.spec().kind()), " ",
       v1::RunStatus_Name(run.status()), "</h1>");
+  if (!run.owner().empty()) {
+    absl::StrAppend(&html, "<p class=\"owner\">owner ", Escape(run.owner()),
+                    "</p>");
+  }
+  if (!run.waiting_reason().empty()) {
+    absl::StrAppend(&html, "<p class=\"waiting\">waiting: ",
+                    Escape(run.waiting_reason()), "</p>");
+  }
   if (!run.message().empty())
     absl::StrAppend(&html, "<p class=\"note\">", Escape(run.message()), "</p>");
   if (!run.note().empty())

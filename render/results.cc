@@ -299,6 +299,8 @@ std::string FormatResultsCsv(const v1::SweepResults& results,
       "ce",   "mse",  "ikd",     "rkd_distance", "rkd_angle"};
   for (const ResultColumn& c : columns) header.push_back(CsvField(c.key));
   header.push_back("file_bytes");
+  header.push_back("owner");  // The sweep's: every run of it has it.
+  const std::string owner = CsvField(results.sweep().owner());
   std::string out = absl::StrCat(absl::StrJoin(header, ","), "\n");
   for (const v1::MemberResult& m : results.members()) {
     const v1::Losses& l = m.losses();
@@ -317,6 +319,7 @@ std::string FormatResultsCsv(const v1::SweepResults& results,
       cells.push_back(v ? CsvNumber(*v) : "");
     }
     cells.push_back(absl::StrCat(m.file_bytes()));
+    cells.push_back(owner);
     absl::StrAppend(&out, absl::StrJoin(cells, ","), "\n");
   }
   for (const v1::TeacherResult& t : SweepTeachers(results)) {
@@ -335,6 +338,7 @@ std::string FormatResultsCsv(const v1::SweepResults& results,
       cells.push_back(v ? CsvNumber(*v) : "");
     }
     cells.push_back(absl::StrCat(t.file_bytes()));
+    cells.push_back(owner);
     absl::StrAppend(&out, absl::StrJoin(cells, ","), "\n");
   }
   return out;

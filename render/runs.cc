@@ -5,6 +5,7 @@
 #include <map>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -118,6 +119,10 @@ std::string RunHeading(const v1::Run& run) {
     absl::StrAppend(&out, "  sweep ", run.sweep_id(), " member ", run.member(),
                     "\n");
   }
+  if (!run.owner().empty())
+    absl::StrAppend(&out, "  owner ", run.owner(), "\n");
+  if (!run.waiting_reason().empty())
+    absl::StrAppend(&out, "  waiting: ", run.waiting_reason(), "\n");
   if (!run.tags().empty()) {
     std::vector<std::string> tags;
     for (const auto& [key, value] : run.tags())
@@ -273,25 +278,22 @@ std::string FormatRunDetails(const v1::Run& run,
 }
 
 std::string FormatRunList(const std::vector<v1::Run>& runs) {
-  std::string out =
-      absl::StrFormat("%5s  %-5s  %-13s  %-10s  %-10s  %-14s  %s\n", "id",
-                      "sweep", "kind", "member", "status", "losses", "top-1 %");
+  std::string out = absl::StrFormat(
+      "%5s  %-5s  %-13s  %-10s  %-10s  %-14s  %-7s  %-12s  %s\n", "id", "sweep",
+      "kind", "member", "status", "losses", "top-1 %", "owner", "waiting for");
   for (const v1::Run& r : runs) {
     auto it = r.results().find(metric_keys::kEvalTop1);
     const std::string top1 = it == r.results().end()
                                  ? "-"
                                  : absl::StrFormat("%.1f", 100 * it->second);
-    absl::StrAppend(
-        &out,
-        absl::StrFormat("%5d  %-5s  %-13s  %-10s  %-10s  %-14s  %s\n", r.id(),
-                        r.sweep_id() ? absl::StrCat(r.sweep_id()) : "-",
-                        v1::ExperimentKind_Name(r.spec().kind()),
-                        r.member().empty() ? "-" : r.member(),
-                        v1::RunStatus_Name(r.status()),
-                        r.spec().kind() == v1::DISTILL
-                            ? LossSummary(r.spec().losses())
-                            : "-",
-                        top1));
+    const std::string line = absl::StrFormat(
+        "%5d  %-5s  %-13s  %-10s  %-10s  %-14s  %-7s  %-12s  %s", r.id(),
+        r.sweep_id() ? absl::StrCat(r.sweep_id()) : "-",
+        v1::ExperimentKind_Name(r.spec().kind()),
+        r.member().empty() ? "-" : r.member(), v1::RunStatus_Name(r.status()),
+        r.spec().kind() == v1::DISTILL ? LossSummary(r.spec().losses()) : "-",
+        top1, r.owner().empty() ? "-" : r.owner(), r.waiting_reason());
+    absl::StrAppend(&out, absl::StripTrailingAsciiWhitespace(line), "\n");
   }
   return out;
 }
@@ -302,7 +304,8 @@ std::string FormatRunListCsv(const std::vector<v1::Run>& runs) {
     for (const auto& [key, value] : r.results()) keys.insert(key);
   std::vector<std::string> header = {
       "id",     "sweep_id",       "member",     "kind",
-      "status", "teacher_run_id", "created_ms", "finished_ms"};
+      "status", "teacher_run_id", "created_ms", "finished_ms",
+      "owner",  "waiting_reason"};
   for (const std::string& key : keys) header.push_back(CsvField(key));
   std::string out = absl::StrCat(absl::StrJoin(header, ","), "\n");
   for (const v1::Run& r : runs) {
@@ -313,7 +316,9 @@ std::string FormatRunListCsv(const std::vector<v1::Run>& runs) {
                                       v1::RunStatus_Name(r.status()),
                                       absl::StrCat(r.teacher_run_id()),
                                       absl::StrCat(r.created_ms()),
-                                      absl::StrCat(r.finished_ms())};
+                                      absl::StrCat(r.finished_ms()),
+                                      CsvField(r.owner()),
+                                      CsvField(r.waiting_reason())};
     for (const std::string& key : keys) {
       auto it = r.results().find(key);
       cells.push_back(it == r.results().end() ? "" : CsvNumber(it->second));
@@ -333,6 +338,8 @@ std::string FormatRunCsv(const v1::Run& run) {
   row("member", run.member());
   row("status", v1::RunStatus_Name(run.status()));
   row("attempt", absl::StrCat(run.attempt()));
+  row("owner", run.owner());
+  row("waiting_reason", run.waiting_reason());
   row("message", run.message());
   row("note", run.note());
   for (const auto& [path, value] : FlattenSpec(run.spec()))

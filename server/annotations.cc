@@ -42,7 +42,7 @@ absl::StatusOr<std::map<std::string, std::string>> CheckedTags(
 }  // namespace
 
 absl::StatusOr<v1::AnnotateResponse> Annotations::Annotate(
-    const v1::AnnotateRequest& request) {
+    const v1::AnnotateRequest& request, const Requester& who) {
   absl::StatusOr<std::map<std::string, std::string>> set = CheckedTags(request);
   if (!set.ok()) return set.status();
   const std::optional<std::string> note =
@@ -57,11 +57,23 @@ absl::StatusOr<v1::AnnotateResponse> Annotations::Annotate(
     if (request.target_case() == v1::AnnotateRequest::kRunId) {
       target = TagTarget::kRun;
       id = request.run_id();
-      if (absl::Status s = store.GetRun(id).status(); !s.ok()) return s;
+      absl::StatusOr<v1::Run> run = store.GetRun(id);
+      if (!run.ok()) return run.status();
+      if (absl::Status s =
+              CheckMayChange(who, run->owner(), absl::StrCat("run ", id));
+          !s.ok()) {
+        return s;
+      }
     } else if (request.target_case() == v1::AnnotateRequest::kSweep) {
       target = TagTarget::kSweep;
       absl::StatusOr<v1::Sweep> sweep = FindSweepByRef(store, request.sweep());
       if (!sweep.ok()) return sweep.status();
+      if (absl::Status s = CheckMayChange(
+              who, sweep->owner(),
+              absl::StrCat("sweep ", sweep->id(), " (", sweep->name(), ")"));
+          !s.ok()) {
+        return s;
+      }
       id = sweep->id();
     } else {
       return absl::InvalidArgumentError("name a run_id or a sweep");

@@ -16,8 +16,9 @@ class Annotations {
 
   // The request's changes (names, sizes, at most kMaxTags), applied
   // together; the target's tags and note after them.
+  // PERMISSION_DENIED naming the owner unless `who` may change the target.
   absl::StatusOr<v1::AnnotateResponse> Annotate(
-      const v1::AnnotateRequest& request);
+      const v1::AnnotateRequest& request, const Requester& who);
 
  private:
   SchedulerCore& core_;

@@ -1,6 +1,7 @@
 // distill-coordinator: the gRPC server that queues runs, leases them to
 // workers and keeps every spec, metric and checkpoint.
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <thread>
 
@@ -83,6 +84,9 @@ ABSL_FLAG(int, backup_keep, 7, "backups kept in --backup_dir (1 to 10000)");
 ABSL_FLAG(std::string, min_free_disk, "1GiB",
           "below this much free space on --data_dir's disk no new run is "
           "leased (runs training go on), e.g. 10GiB; 0: leasing never pauses");
+ABSL_FLAG(int, max_priority, 0,
+          "the highest priority a researcher may give a sweep (an admin may "
+          "set any); higher is refused naming this flag");
 ABSL_FLAG(int, keep_best, -1,
           "a sweep without a retention policy keeps the checkpoints of its "
           "best this many students (by eval/top1; README \"Retention\"); "
@@ -117,6 +121,34 @@ absl::Status BackupFromFlags(distill::CoordinatorOptions& options) {
   if (options.backup.every > absl::ZeroDuration() &&
       options.backup.dir.empty()) {
     return absl::InvalidArgumentError("--backup_every needs --backup_dir");
+  }
+  return absl::OkStatus();
+}
+
+// The scheduler's part of the flags into `scheduler`.
+absl::Status SchedulerFromFlags(distill::SchedulerOptions& scheduler) {
+  scheduler.max_run_file_bytes = absl::GetFlag(FLAGS_max_run_file_mb) << 20;
+  scheduler.lease_duration_ms = absl::GetFlag(FLAGS_lease_seconds) * 1000;
+  scheduler.heartbeat_interval_ms =
+      absl::GetFlag(FLAGS_heartbeat_seconds) * 1000;
+  absl::StatusOr<int64_t> min_free =
+      distill::ParseBytes(absl::GetFlag(FLAGS_min_free_disk));
+  if (!min_free.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--min_free_disk: ", min_free.status().message()));
+  }
+  scheduler.min_free_disk_bytes = *min_free;
+  scheduler.max_priority = absl::GetFlag(FLAGS_max_priority);
+  if (std::abs(scheduler.max_priority) > 1000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max_priority must be -1000 to 1000, got ", scheduler.max_priority));
+  }
+  scheduler.default_keep_best = absl::GetFlag(FLAGS_keep_best);
+  if (scheduler.default_keep_best < -1 ||
+      scheduler.default_keep_best > 1'000'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--keep_best must be -1 to 1000000, got ",
+                     scheduler.default_keep_best));
   }
   return absl::OkStatus();
 }
@@ -156,26 +188,7 @@ absl::StatusOr<distill::CoordinatorOptions> OptionsFromFlags() {
   }
   options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                  absl::GetFlag(FLAGS_tls_client_ca)};
-  options.scheduler.max_run_file_bytes = absl::GetFlag(FLAGS_max_run_file_mb)
-                                         << 20;
-  options.scheduler.lease_duration_ms =
-      absl::GetFlag(FLAGS_lease_seconds) * 1000;
-  options.scheduler.heartbeat_interval_ms =
-      absl::GetFlag(FLAGS_heartbeat_seconds) * 1000;
-  absl::StatusOr<int64_t> min_free =
-      distill::ParseBytes(absl::GetFlag(FLAGS_min_free_disk));
-  if (!min_free.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--min_free_disk: ", min_free.status().message()));
-  }
-  options.scheduler.min_free_disk_bytes = *min_free;
-  options.scheduler.default_keep_best = absl::GetFlag(FLAGS_keep_best);
-  if (options.scheduler.default_keep_best < -1 ||
-      options.scheduler.default_keep_best > 1'000'000) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--keep_best must be -1 to 1000000, got ",
-                     options.scheduler.default_keep_best));
-  }
+  if (absl::Status s = SchedulerFromFlags(options.scheduler); !s.ok()) return s;
   options.gc_every = absl::GetFlag(FLAGS_gc_every);
   if (options.gc_every < absl::ZeroDuration() ||
       (options.gc_every > absl::ZeroDuration() &&

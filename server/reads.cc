@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <map>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/api.h"
 #include "common/catalog.h"
@@ -114,6 +116,12 @@ absl::StatusOr<RunQuery> QueryOf(const v1::ListRunsRequest& request,
                      request.note_contains().size()));
   }
   query.note_contains = request.note_contains();
+  if (request.owner().size() > limits::kNameBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("owner must be at most ", limits::kNameBytes,
+                     " bytes, got ", request.owner().size()));
+  }
+  query.owner = request.owner();
   std::string sort = request.sort();
   if (absl::StartsWith(sort, "-")) {
     query.descending = true;
@@ -133,13 +141,94 @@ absl::StatusOr<RunQuery> QueryOf(const v1::ListRunsRequest& request,
   return query;
 }
 
+// The queued runs a reason counts ahead of one: read up to this many.
+constexpr int64_t kQueueScan = 200'000;
+
 }  // namespace
+
+absl::Status Reads::ExplainWaiting(Store& store, std::vector<v1::Run>& runs) {
+  const bool any = std::any_of(runs.begin(), runs.end(), [](const v1::Run& r) {
+    return r.status() == v1::QUEUED || r.status() == v1::WAITING;
+  });
+  if (!any) return absl::OkStatus();
+  // What every queued run shares: the queue's order, the workers, the
+  // disk; read once for the page.
+  absl::flat_hash_map<int64_t, int64_t> place;  // Run -> runs ahead of it.
+  absl::flat_hash_map<int64_t, int64_t>
+      higher;  // ... of them of higher priority.
+  absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> order =
+      store.QueueOrder(kQueueScan);
+  if (!order.ok()) return order.status();
+  int64_t first_of_priority = 0;
+  for (size_t i = 0; i < order->size(); ++i) {
+    if (i == 0 || (*order)[i].second != (*order)[i - 1].second)
+      first_of_priority = int64_t(i);
+    place[(*order)[i].first] = int64_t(i);
+    higher[(*order)[i].first] = first_of_priority;
+  }
+  absl::StatusOr<std::vector<WorkerRecord>> workers = store.ListWorkers();
+  if (!workers.ok()) return workers.status();
+  absl::StatusOr<std::vector<v1::Run>> running = store.ListRuns(0, v1::RUNNING);
+  if (!running.ok()) return running.status();
+  const int64_t now = core_.clock().NowMs();
+  int64_t alive = 0;
+  for (const WorkerRecord& w : *workers) {
+    if (w.stopped_ms == 0 && !w.draining &&
+        now - w.last_seen_ms < core_.options().lease_duration_ms)
+      ++alive;
+  }
+  const std::string paused = core_.disk().LeasingPaused();
+  absl::flat_hash_map<int64_t, int64_t> running_in_sweep;
+  for (const v1::Run& r : *running) ++running_in_sweep[r.sweep_id()];
+  for (v1::Run& run : runs) {
+    if (run.status() == v1::WAITING) {
+      absl::StatusOr<v1::Run> teacher = store.GetRun(run.teacher_run_id());
+      run.set_waiting_reason(
+          teacher.ok() ? absl::StrCat("its teacher (run ", teacher->id(),
+                                      ") is ", StatusName(teacher->status()))
+                       : "its teacher has not succeeded yet");
+      continue;
+    }
+    if (run.status() != v1::QUEUED) continue;
+    std::vector<std::string> why;
+    if (!paused.empty()) why.push_back(paused);
+    if (run.sweep_id() != 0) {
+      absl::StatusOr<v1::Sweep> sweep = store.GetSweep(run.sweep_id());
+      const int cap = sweep.ok() ? sweep->spec().max_concurrent() : 0;
+      if (cap > 0 && running_in_sweep[run.sweep_id()] >= cap) {
+        why.push_back(absl::StrCat("its sweep runs ",
+                                   running_in_sweep[run.sweep_id()],
+                                   " at once, its max_concurrent"));
+      }
+    }
+    if (auto it = place.find(run.id()); it != place.end() && it->second > 0) {
+      const int64_t above = higher[run.id()];
+      why.push_back(absl::StrCat(
+          it->second, it->second == 1 ? " run" : " runs",
+          " ahead of it in the queue",
+          above > 0 ? absl::StrCat(" (", above, " of higher priority)") : ""));
+    }
+    if (alive == 0) {
+      why.push_back("no worker is registered and serving");
+    } else if (int64_t(running->size()) >= alive) {
+      why.push_back(absl::StrCat("every worker (", alive, ") is busy"));
+    }
+    run.set_waiting_reason(
+        why.empty() ? "next in line: the next worker to ask leases it"
+                    : absl::StrJoin(why, "; "));
+  }
+  return absl::OkStatus();
+}
 
 absl::StatusOr<v1::Run> Reads::GetRun(int64_t id) {
   absl::StatusOr<v1::Run> run;
-  absl::Status s = core_.Read([&](Store& store) {
+  absl::Status s = core_.Read([&](Store& store) -> absl::Status {
     run = store.GetRun(id);
-    return run.status();
+    if (!run.ok()) return run.status();
+    std::vector<v1::Run> one = {*run};
+    if (absl::Status e = ExplainWaiting(store, one); !e.ok()) return e;
+    run = std::move(one.front());
+    return absl::OkStatus();
   });
   if (!s.ok()) return s;
   return run;
@@ -170,7 +259,7 @@ absl::StatusOr<RunPage> Reads::FindRuns(const v1::ListRunsRequest& request) {
     absl::StatusOr<std::vector<v1::Run>> runs = store.FindRuns(*query);
     if (!runs.ok()) return runs.status();
     page.runs = *std::move(runs);
-    return absl::OkStatus();
+    return ExplainWaiting(store, page.runs);
   });
   if (!s.ok()) return s;
   if (int(page.runs.size()) > *size) {

@@ -48,6 +48,7 @@ class Reads {
   // Does not take ownership; `core` must outlive it.
   explicit Reads(SchedulerCore& core) : core_(core) {}
 
+  // With its waiting_reason when it is QUEUED or WAITING.
   absl::StatusOr<v1::Run> GetRun(int64_t id);
   absl::StatusOr<std::vector<v1::Run>> ListRuns(int64_t sweep_id,
                                                 v1::RunStatus status);
@@ -79,6 +80,10 @@ class Reads {
   absl::Status RefreshGauges();
 
  private:
+  // Sets the waiting_reason of each QUEUED or WAITING run of `runs`: its
+  // teacher's status, the disk guard, its sweep's max_concurrent, the runs
+  // ahead of it in the queue, the workers.
+  absl::Status ExplainWaiting(Store& store, std::vector<v1::Run>& runs);
   SchedulerCore& core_;
 };
 

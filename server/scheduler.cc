@@ -19,7 +19,7 @@ void Scheduler::Shutdown() {
 }
 
 absl::StatusOr<v1::Run> Scheduler::InsertRun(
-    const v1::ExperimentSpec& submitted) {
+    const v1::ExperimentSpec& submitted, const Requester& who) {
   absl::StatusOr<v1::ExperimentSpec> resolved = ResolveAndValidate(submitted);
   if (!resolved.ok()) return resolved.status();
   const v1::ExperimentSpec& spec = *resolved;
@@ -28,6 +28,7 @@ absl::StatusOr<v1::Run> Scheduler::InsertRun(
   v1::Run run;
   *run.mutable_spec() = spec;
   run.set_status(v1::QUEUED);
+  run.set_owner(who.name);
   if (spec.student_run_id() != 0) {
     absl::StatusOr<v1::Run> student = store.GetRun(spec.student_run_id());
     if (!student.ok()) {
@@ -79,10 +80,15 @@ absl::StatusOr<RunPage> Scheduler::ListRunsPage(int64_t sweep_id,
   return reads_.FindRuns(request);
 }
 
-absl::StatusOr<v1::Run> Scheduler::Cancel(int64_t id) {
+absl::StatusOr<v1::Run> Scheduler::Cancel(int64_t id, const Requester& who) {
   Locked lock(&core_);
   absl::StatusOr<v1::Run> run = core_.store().GetRun(id);
   if (!run.ok()) return run.status();
+  if (absl::Status s =
+          CheckMayChange(who, run->owner(), absl::StrCat("run ", id));
+      !s.ok()) {
+    return s;
+  }
   if (IsTerminal(run->status())) {
     return absl::FailedPreconditionError(
         absl::StrCat("run ", id, " already ended ", StatusName(run->status())));

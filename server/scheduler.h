@@ -45,12 +45,14 @@ class Scheduler {
             SchedulerOptions options = {});
 
   // --- Experiments (researchers) ---
-  absl::StatusOr<v1::Run> SubmitRun(const v1::ExperimentSpec& spec) {
-    return core_.Durable(InsertRun(spec));
+  // Owned by `who` (the caller's token; an admin without tokens).
+  absl::StatusOr<v1::Run> SubmitRun(const v1::ExperimentSpec& spec,
+                                    const Requester& who = {}) {
+    return core_.Durable(InsertRun(spec, who));
   }
   absl::StatusOr<v1::SubmitSweepResponse> SubmitSweep(
-      const v1::SweepSpec& spec) {
-    return core_.Durable(sweeps_.Submit(spec));
+      const v1::SweepSpec& spec, const Requester& who = {}) {
+    return core_.Durable(sweeps_.Submit(spec, who));
   }
   absl::StatusOr<v1::Run> GetRun(int64_t id) { return reads_.GetRun(id); }
   absl::StatusOr<std::vector<v1::Run>> ListRuns(int64_t sweep_id,
@@ -89,22 +91,25 @@ class Scheduler {
   // kQueueChanges (a run queued, a worker drained).
   WatchHub& watch_hub() { return core_.hub(); }
   bool shutting_down() const { return core_.shutting_down(); }
-  absl::StatusOr<v1::Run> CancelRun(int64_t id) {
-    return core_.Durable(Cancel(id));
+  // A researcher may cancel, retry, tag and note only their own runs and
+  // sweeps (PERMISSION_DENIED naming the owner); an admin any.
+  absl::StatusOr<v1::Run> CancelRun(int64_t id, const Requester& who = {}) {
+    return core_.Durable(Cancel(id, who));
   }
   absl::StatusOr<v1::SweepActionResponse> CancelSweep(
-      const std::string& sweep) {
-    return core_.Durable(sweeps_.Cancel(sweep));
+      const std::string& sweep, const Requester& who = {}) {
+    return core_.Durable(sweeps_.Cancel(sweep, who));
   }
-  absl::StatusOr<v1::SweepActionResponse> RetrySweep(const std::string& sweep) {
-    return core_.Durable(sweeps_.Retry(sweep));
+  absl::StatusOr<v1::SweepActionResponse> RetrySweep(
+      const std::string& sweep, const Requester& who = {}) {
+    return core_.Durable(sweeps_.Retry(sweep, who));
   }
   absl::StatusOr<v1::SweepResults> SweepResults(const std::string& sweep) {
     return sweeps_.Results(sweep);
   }
   absl::StatusOr<v1::AnnotateResponse> Annotate(
-      const v1::AnnotateRequest& request) {
-    return core_.Durable(annotations_.Annotate(request));
+      const v1::AnnotateRequest& request, const Requester& who = {}) {
+    return core_.Durable(annotations_.Annotate(request, who));
   }
 
   // --- Workers (each call names its token: `caller`, 0 without tokens) ---
@@ -217,8 +222,9 @@ class Scheduler {
  private:
   // The calls above, but their commits' sync (each returns through
   // SchedulerCore::Durable, outside the lock).
-  absl::StatusOr<v1::Run> InsertRun(const v1::ExperimentSpec& spec);
-  absl::StatusOr<v1::Run> Cancel(int64_t id);
+  absl::StatusOr<v1::Run> InsertRun(const v1::ExperimentSpec& spec,
+                                    const Requester& who);
+  absl::StatusOr<v1::Run> Cancel(int64_t id, const Requester& who);
   absl::StatusOr<v1::Worker> Drain(const std::string& id);
   absl::StatusOr<TokenRecord> AddToken(TokenRecord token);
   absl::StatusOr<TokenRecord> Revoke(int64_t id);

@@ -149,6 +149,14 @@ absl::Status SchedulerCore::FinishLocked(const Locked& lock, v1::Run& run,
   return absl::OkStatus();
 }
 
+absl::Status CheckMayChange(const Requester& who, const std::string& owner,
+                            const std::string& what) {
+  if (who.admin || who.name == owner) return absl::OkStatus();
+  return absl::PermissionDeniedError(absl::StrCat(
+      what, " belongs to ", owner, "; ", who.name,
+      " may change only their own runs and sweeps (an admin may change any)"));
+}
+
 void SetQueuedAgain(v1::Run& run, const std::string& message) {
   run.set_status(v1::QUEUED);
   run.set_message(message);

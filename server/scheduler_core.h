@@ -54,7 +54,27 @@ struct SchedulerOptions {
   int default_keep_best = -1;
   // Where leases, expiries and ingested points are counted; none when null.
   CoordinatorMetrics* metrics = nullptr;
+  // The highest priority a researcher may give a sweep (--max_priority);
+  // an admin may set any.
+  int max_priority = 0;
 };
+
+// What a run or sweep submitted without tokens is owned by.
+inline constexpr char kAnonymousOwner[] = "anonymous";
+
+// Who asks for a change (the services fill it from the caller's token):
+// its name becomes the owner of what it submits; a researcher may change
+// only their own runs and sweeps, an admin any, and without tokens anyone
+// any (admin).
+struct Requester {
+  std::string name = kAnonymousOwner;
+  bool admin = true;
+};
+
+// OK when `who` may change what `owner` owns; else PERMISSION_DENIED
+// naming `what` ("run 12"), its owner and the rule.
+absl::Status CheckMayChange(const Requester& who, const std::string& owner,
+                            const std::string& what);
 
 // `run` waits for a worker again: QUEUED with `message` saying why, off
 // its worker and lease. Its next lease is a new attempt, which fences out

@@ -26,6 +26,22 @@ v1::Token ToProto(const TokenRecord& record) {
 
 }  // namespace
 
+Requester ExperimentServiceImpl::RequesterOf(const Principal& caller) const {
+  Requester who;  // Without tokens: anonymous, and may change anything.
+  if (!auth_->enabled()) return who;
+  who.name = caller.name;
+  who.admin = caller.role == v1::ROLE_ADMIN;
+  return who;
+}
+
+v1::ListRunsRequest ExperimentServiceImpl::OwnRuns(
+    const v1::ListRunsRequest& request, const Requester& who) {
+  v1::ListRunsRequest own = request;
+  own.set_owner(who.name);
+  own.set_mine(false);
+  return own;
+}
+
 // Returns from the handler unless the caller may do `permission`; else
 // `caller` names them.
 #define DISTILL_AUTHORIZE(caller, permission)                                \
@@ -37,7 +53,8 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::SubmitRun(
     v1::Run* response) {
   return OnPool(context, &work_pool_, "SubmitRun", [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kChange);
-    return Reply(scheduler_->SubmitRun(request->spec()), response);
+    return Reply(scheduler_->SubmitRun(request->spec(), RequesterOf(*caller)),
+                 response);
   });
 }
 
@@ -47,7 +64,9 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::SubmitSweep(
   return OnPool(
       context, &work_pool_, "SubmitSweep", [=, this]() -> grpc::Status {
         DISTILL_AUTHORIZE(caller, Permission::kChange);
-        return Reply(scheduler_->SubmitSweep(request->spec()), response);
+        return Reply(
+            scheduler_->SubmitSweep(request->spec(), RequesterOf(*caller)),
+            response);
       });
 }
 
@@ -57,7 +76,9 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::CancelSweep(
   return OnPool(
       context, &work_pool_, "CancelSweep", [=, this]() -> grpc::Status {
         DISTILL_AUTHORIZE(caller, Permission::kChange);
-        return Reply(scheduler_->CancelSweep(request->sweep()), response);
+        return Reply(
+            scheduler_->CancelSweep(request->sweep(), RequesterOf(*caller)),
+            response);
       });
 }
 
@@ -67,7 +88,9 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::RetrySweep(
   return OnPool(
       context, &work_pool_, "RetrySweep", [=, this]() -> grpc::Status {
         DISTILL_AUTHORIZE(caller, Permission::kChange);
-        return Reply(scheduler_->RetrySweep(request->sweep()), response);
+        return Reply(
+            scheduler_->RetrySweep(request->sweep(), RequesterOf(*caller)),
+            response);
       });
 }
 
@@ -76,7 +99,8 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::Annotate(
     v1::AnnotateResponse* response) {
   return OnPool(context, &work_pool_, "Annotate", [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kChange);
-    return Reply(scheduler_->Annotate(*request), response);
+    return Reply(scheduler_->Annotate(*request, RequesterOf(*caller)),
+                 response);
   });
 }
 
@@ -94,7 +118,8 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::ListRuns(
     v1::ListRunsResponse* response) {
   return OnPool(context, &bulk_pool_, "ListRuns", [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kRead);
-    absl::StatusOr<RunPage> page = scheduler_->FindRuns(*request);
+    absl::StatusOr<RunPage> page = scheduler_->FindRuns(
+        request->mine() ? OwnRuns(*request, RequesterOf(*caller)) : *request);
     if (!page.ok()) return ToGrpcStatus(page.status());
     for (v1::Run& run : page->runs) *response->add_runs() = std::move(run);
     response->set_next_page_token(page->next_page_token);
@@ -139,7 +164,8 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::CancelRun(
     v1::Run* response) {
   return OnPool(context, &work_pool_, "CancelRun", [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kChange);
-    return Reply(scheduler_->CancelRun(request->id()), response);
+    return Reply(scheduler_->CancelRun(request->id(), RequesterOf(*caller)),
+                 response);
   });
 }
 

@@ -96,6 +96,12 @@ class ExperimentServiceImpl final
                                         v1::Worker* response) override;
 
  private:
+  // Who the caller is for the scheduler's ownership rules: its token's name
+  // and whether it is an admin (anonymous and an admin without tokens).
+  Requester RequesterOf(const Principal& caller) const;
+  // `request` for `who`'s own runs (ListRunsRequest.mine).
+  static v1::ListRunsRequest OwnRuns(const v1::ListRunsRequest& request,
+                                     const Requester& who);
   Scheduler* const scheduler_;
   const Authenticator* const auth_;
   PeerLimiter watches_;

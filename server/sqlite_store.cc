@@ -176,6 +176,9 @@ absl::Status SqliteStore::Migrate(const std::vector<Migration>& migrations) {
               << migrations[newest - 1].name << ")";
         }
         version_ = int(newest);
+        // Columns the migrations may have added: asked again.
+        owners_.reset();
+        run_columns_.clear();
         return absl::OkStatus();
       },
       Durability::kOnDisk);

@@ -107,6 +107,8 @@ class SqliteStore final : public Store {
       int64_t teacher_run_id) override;
 
   absl::StatusOr<std::optional<v1::Run>> NextQueuedRun() override;
+  absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> QueueOrder(
+      int64_t limit) override;
 
   absl::StatusOr<std::vector<v1::Run>> ExpiredLeases(int64_t now_ms) override;
 
@@ -214,7 +216,7 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::map<std::string, std::string>> ReadTextMap(
       const char* sql, std::initializer_list<Value> args);
 
-  absl::StatusOr<v1::Sweep> QuerySweep(const char* sql,
+  absl::StatusOr<v1::Sweep> QuerySweep(const std::string& sql,
                                        std::initializer_list<Value> args,
                                        const std::string& not_found);
 
@@ -246,8 +248,17 @@ class SqliteStore final : public Store {
 
   sqlite3* db_;
   const std::string path_;
+  // The run columns every run query reads, kRunColumns then the owner
+  // ("'unknown'" on a database one schema version behind, the previous
+  // release's: tests/e2e_upgrade_test.sh).
+  const std::string& RunColumns();
+  // "owner", or "'unknown'" where the tables have no owner yet.
+  const char* OwnerColumn();
+
   const bool reader_;
   StatementCache cache_;
+  std::optional<bool> owners_;  // Whether runs and sweeps have an owner.
+  std::string run_columns_;
   int version_ = 0;
   absl::flat_hash_map<std::string, int64_t> key_ids_;
   absl::flat_hash_map<int64_t, std::string> key_names_;

@@ -55,6 +55,8 @@ struct RunQuery {
   std::vector<std::pair<std::string, std::optional<std::string>>> tags;
   // Text the run's note contains, case-insensitively (ASCII).
   std::string note_contains;
+  // Runs of this owner; empty: anyone's.
+  std::string owner;
   // Empty: in id order, after `after_id`. Else by that result ("eval/top1";
   // runs without it last), then id, skipping `offset`.
   std::string sort_key;
@@ -203,6 +205,10 @@ class Store {
       int64_t teacher_run_id) = 0;
   // The queued run submitted first, if any.
   virtual absl::StatusOr<std::optional<v1::Run>> NextQueuedRun() = 0;
+  // The queued runs' ids and priorities in the order they are leased
+  // (priority, then id), at most `limit` of them.
+  virtual absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> QueueOrder(
+      int64_t limit) = 0;
   // RUNNING runs whose lease expired before `now_ms`.
   virtual absl::StatusOr<std::vector<v1::Run>> ExpiredLeases(
       int64_t now_ms) = 0;

@@ -138,7 +138,14 @@ void AddMember(const v1::Run& run,
 }  // namespace
 
 absl::StatusOr<v1::SubmitSweepResponse> Sweeps::Submit(
-    const v1::SweepSpec& spec) {
+    const v1::SweepSpec& spec, const Requester& who) {
+  const int bound = core_.options().max_priority;
+  if (!who.admin && spec.priority() > bound) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "priority ", spec.priority(), " is above ", bound,
+        ", the highest a researcher may give a sweep on this coordinator "
+        "(--max_priority); an admin may set any"));
+  }
   absl::StatusOr<ExpandedSweep> expanded = ExpandSweep(spec);
   if (!expanded.ok()) return expanded.status();
   Locked lock(&core_);
@@ -150,6 +157,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Sweeps::Submit(
     sweep->set_name(spec.name());
     *sweep->mutable_spec() = spec;
     sweep->set_created_ms(core_.clock().NowMs());
+    sweep->set_owner(who.name);
     absl::StatusOr<int64_t> sweep_id = store.InsertSweep(*sweep);
     if (!sweep_id.ok()) return sweep_id.status();
     sweep->set_id(*sweep_id);
@@ -162,6 +170,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Sweeps::Submit(
       *teacher.mutable_spec() = std::move(teacher_spec.spec);
       teacher.set_status(v1::QUEUED);
       teacher.set_priority(spec.priority());
+      teacher.set_owner(who.name);
       absl::StatusOr<v1::Run> inserted =
           core_.InsertRunLocked(lock, std::move(teacher));
       if (!inserted.ok()) return inserted.status();
@@ -190,6 +199,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Sweeps::Submit(
       run.set_status(member_status[member.teacher]);
       run.set_teacher_run_id(teacher_id);
       run.set_priority(spec.priority());
+      run.set_owner(who.name);
       absl::StatusOr<v1::Run> inserted =
           core_.InsertRunLocked(lock, std::move(run));
       if (!inserted.ok()) return inserted.status();
@@ -202,11 +212,18 @@ absl::StatusOr<v1::SubmitSweepResponse> Sweeps::Submit(
   return response;
 }
 
-absl::StatusOr<v1::SweepActionResponse> Sweeps::Cancel(const std::string& ref) {
+absl::StatusOr<v1::SweepActionResponse> Sweeps::Cancel(const std::string& ref,
+                                                       const Requester& who) {
   Locked lock(&core_);
   Store& store = core_.store();
   absl::StatusOr<v1::Sweep> sweep = FindSweepByRef(store, ref);
   if (!sweep.ok()) return sweep.status();
+  if (absl::Status s = CheckMayChange(
+          who, sweep->owner(),
+          absl::StrCat("sweep ", sweep->id(), " (", sweep->name(), ")"));
+      !s.ok()) {
+    return s;
+  }
   v1::SweepActionResponse response;
   *response.mutable_sweep() = *sweep;
   absl::Status s = core_.Write([&]() -> absl::Status {
@@ -246,6 +263,7 @@ Sweeps::RetryTeachersLocked(const Locked& lock, const v1::Sweep& sweep,
     *again.mutable_spec() = teacher->spec();
     again.set_status(v1::QUEUED);
     again.set_priority(teacher->priority());
+    again.set_owner(sweep.owner());
     absl::StatusOr<v1::Run> inserted =
         core_.InsertRunLocked(lock, std::move(again));
     if (!inserted.ok()) return inserted.status();
@@ -255,11 +273,18 @@ Sweeps::RetryTeachersLocked(const Locked& lock, const v1::Sweep& sweep,
   return current;
 }
 
-absl::StatusOr<v1::SweepActionResponse> Sweeps::Retry(const std::string& ref) {
+absl::StatusOr<v1::SweepActionResponse> Sweeps::Retry(const std::string& ref,
+                                                      const Requester& who) {
   Locked lock(&core_);
   Store& store = core_.store();
   absl::StatusOr<v1::Sweep> sweep = FindSweepByRef(store, ref);
   if (!sweep.ok()) return sweep.status();
+  if (absl::Status s = CheckMayChange(
+          who, sweep->owner(),
+          absl::StrCat("sweep ", sweep->id(), " (", sweep->name(), ")"));
+      !s.ok()) {
+    return s;
+  }
   v1::SweepActionResponse response;
   absl::Status s = core_.Write([&]() -> absl::Status {
     core_.AssertHeld();
@@ -310,6 +335,7 @@ absl::StatusOr<v1::SweepActionResponse> Sweeps::Retry(const std::string& ref) {
       again.set_teacher_run_id(*teacher_id);
       again.set_status(*member_status);
       again.set_priority(run->priority());
+      again.set_owner(sweep->owner());
       absl::StatusOr<v1::Run> inserted =
           core_.InsertRunLocked(lock, std::move(again));
       if (!inserted.ok()) return inserted.status();

@@ -19,13 +19,19 @@ class Sweeps {
   // Does not take ownership; `core` must outlive it.
   explicit Sweeps(SchedulerCore& core) : core_(core) {}
 
-  absl::StatusOr<v1::SubmitSweepResponse> Submit(const v1::SweepSpec& spec);
+  // Owned by `who`; INVALID_ARGUMENT when a researcher's priority is above
+  // SchedulerOptions::max_priority.
+  absl::StatusOr<v1::SubmitSweepResponse> Submit(const v1::SweepSpec& spec,
+                                                 const Requester& who);
   // `ref` is an id or a name (the newest of that name). Cancel ends every
   // run of it not ended; Retry queues again, as new runs of the same
   // names, the members whose newest run failed or was cancelled, and first
   // the sweep's own teacher when that did not succeed.
-  absl::StatusOr<v1::SweepActionResponse> Cancel(const std::string& ref);
-  absl::StatusOr<v1::SweepActionResponse> Retry(const std::string& ref);
+  // PERMISSION_DENIED naming the owner unless `who` may change the sweep.
+  absl::StatusOr<v1::SweepActionResponse> Cancel(const std::string& ref,
+                                                 const Requester& who);
+  absl::StatusOr<v1::SweepActionResponse> Retry(const std::string& ref,
+                                                const Requester& who);
   absl::StatusOr<v1::SweepResults> Results(const std::string& ref);
 
   // Inside a transaction, after `points` of `run` were stored: when they

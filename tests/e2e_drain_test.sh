@@ -23,7 +23,7 @@ seconds_since() { awk -v a="$(now)" -v b="$1" 'BEGIN {printf "%.2f", a - b}'; }
 
 cat >"$work/teacher.yaml" <<'SPEC'
 kind: TRAIN_TEACHER
-dataset: {name: fashion-mnist, train_limit: 20000, test_limit: 256}
+dataset: {name: fashion-mnist, train_limit: 9600, test_limit: 256}
 teacher: {vit: {patch_size: 7, width: 32, depth: 2, heads: 2}}
 optimizer: {lr: 0.001}
 epochs: 3
@@ -75,13 +75,13 @@ start_worker second
 "$distill" watch "$run" >/dev/null || fail "the handed-back run did not succeed"
 "$distill" runs show "$run" >"$work/after.out"
 grep -q 'SUCCEEDED  attempt 2' "$work/after.out" || fail "$(cat "$work/after.out")"
-# Resumed mid-epoch: epochs done plus a fraction (625 steps an epoch).
+# Resumed mid-epoch: epochs done plus a fraction (300 steps an epoch).
 resumed=$(sed -n 's/.*train\/resumed_from_epoch = \([0-9.]*\).*/\1/p' "$work/after.out")
 [ -n "$resumed" ] || fail "attempt 2 did not resume: $(cat "$work/after.out")"
 echo "$resumed" | grep -Eq '^1\.[0-9]*[1-9]' || fail "resumed from $resumed, not mid-epoch 2"
 epochs=$(sed -n 's/.*eval\/top1 by epoch://p' "$work/after.out" | wc -w)
 [ "$epochs" = 3 ] || fail "$epochs top-1 values: $(cat "$work/after.out")"
-lost=$(steps_lost "$run" "$resumed" 625)
+lost=$(steps_lost "$run" "$resumed" 300)
 [ "$lost" = 0 ] || fail "attempt 2 went on $lost steps before attempt 1's last"
 
 # An idle worker exits within a second of SIGTERM.

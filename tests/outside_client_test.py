@@ -424,6 +424,52 @@ attacks += [
                                       sha256="c" * 64, size=2),
          data=b"abcdef")]), metadata=as_worker, timeout=5)),
 ]
+# --- Owners (issue 31): a researcher changes only their own ---
+def refusal(call, *args, **kwargs):
+    """(code, details) of a call."""
+    try:
+        call(*args, **kwargs)
+        return grpc.StatusCode.OK, ""
+    except grpc.RpcError as e:
+        return e.code(), e.details()
+
+
+other_researcher = md(admin.CreateToken(
+    admin_pb.CreateTokenRequest(name="outside-researcher-2",
+                                role=admin_pb.ROLE_RESEARCHER),
+    metadata=md(admin_secret), timeout=5).secret)
+mine = experiments.SubmitRun(exp_pb.SubmitRunRequest(spec=spec),
+                             metadata=as_researcher, timeout=5)
+if mine.owner != "outside-researcher":
+    fail("a run's owner is %r, not its token's name" % mine.owner)
+owned = [
+    ("CancelRun of another researcher's run",
+     refusal(experiments.CancelRun, exp_pb.CancelRunRequest(id=mine.id),
+             metadata=other_researcher, timeout=5), "belongs to "
+     "outside-researcher"),
+    ("Annotate another researcher's run",
+     refusal(experiments.Annotate, exp_pb.AnnotateRequest(
+         run_id=mine.id, note="mine now"), metadata=other_researcher,
+         timeout=5), "belongs to outside-researcher"),
+    ("SubmitSweep at priority 500 as a researcher",
+     refusal(experiments.SubmitSweep, exp_pb.SubmitSweepRequest(
+         spec=spec_pb2.SweepSpec(
+             name="urgent", priority=500, base=spec,
+             members=[spec_pb2.SweepMember(name="D")])),
+         metadata=as_researcher, timeout=5), "--max_priority"),
+    ("CancelRun of a researcher's run as an admin",
+     refusal(experiments.CancelRun, exp_pb.CancelRunRequest(id=mine.id),
+             metadata=md(admin_secret), timeout=5), ""),
+]
+for name, (code, details), says in owned:
+    attacks.append((name, code))
+    if says not in details:
+        fail("%s: %s %r does not name %r" % (name, code.name, details, says))
+mine_listed = experiments.ListRuns(exp_pb.ListRunsRequest(mine=True),
+                                   metadata=other_researcher, timeout=5).runs
+if mine_listed:
+    fail("ListRuns mine=true as a researcher who submitted nothing: %d runs"
+         % len(mine_listed))
 list_code = code_of(experiments.ListRuns, exp_pb.ListRunsRequest(),
                     metadata=as_researcher, timeout=5)
 attacks.append(("ListRuns after all of the above", list_code))
@@ -448,6 +494,10 @@ want = {
     "CancelRun as a viewer": "PERMISSION_DENIED",
     "SubmitRun as a worker": "PERMISSION_DENIED",
     "CreateToken as a researcher": "PERMISSION_DENIED",
+    "CancelRun of another researcher's run": "PERMISSION_DENIED",
+    "Annotate another researcher's run": "PERMISSION_DENIED",
+    "SubmitSweep at priority 500 as a researcher": "INVALID_ARGUMENT",
+    "CancelRun of a researcher's run as an admin": "OK",
 }
 print("%-62s %s" % ("attack", "code"))
 for name, code in attacks:

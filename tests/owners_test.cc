@@ -1,0 +1,126 @@
+// Owners (issue 31): every run and sweep records who submitted it; a
+// researcher may change only their own, an admin any; a researcher's
+// priority is bounded; a QUEUED or WAITING run says why it waits.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "absl/strings/str_cat.h"
+#include "tests/scheduler_fixture.h"
+
+namespace distill {
+namespace {
+
+using ::testing::HasSubstr;
+
+const Requester kAlice{"alice", /*admin=*/false};
+const Requester kBob{"bob", /*admin=*/false};
+const Requester kAdmin{"root", /*admin=*/true};
+
+TEST_F(SchedulerTest, RunsAndSweepsRecordTheirOwner) {
+  const v1::Run run = *scheduler_->SubmitRun(LoneTeacher(), kAlice);
+  EXPECT_EQ(run.owner(), "alice");
+  EXPECT_EQ(scheduler_->GetRun(run.id())->owner(), "alice");
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("bobs"), kBob);
+  EXPECT_EQ(sweep.sweep().owner(), "bob");
+  for (const v1::Run& r : sweep.runs()) EXPECT_EQ(r.owner(), "bob");
+  EXPECT_EQ(scheduler_->SweepResults("bobs")->sweep().owner(), "bob");
+  // Without tokens (the default requester): anonymous.
+  EXPECT_EQ(scheduler_->SubmitRun(LoneTeacher())->owner(), kAnonymousOwner);
+  // Listed by owner.
+  v1::ListRunsRequest mine;
+  mine.set_owner("bob");
+  EXPECT_EQ(scheduler_->FindRuns(mine)->runs.size(), size_t(sweep.runs_size()));
+  mine.set_owner("nobody");
+  EXPECT_TRUE(scheduler_->FindRuns(mine)->runs.empty());
+  mine.set_owner(std::string(300, 'x'));
+  EXPECT_EQ(scheduler_->FindRuns(mine).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(SchedulerTest, AResearcherChangesOnlyTheirOwnAnAdminAny) {
+  const v1::Run run = *scheduler_->SubmitRun(LoneTeacher(), kAlice);
+  absl::StatusOr<v1::Run> refused = scheduler_->CancelRun(run.id(), kBob);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_THAT(std::string(refused.status().message()),
+              HasSubstr(absl::StrCat("run ", run.id(),
+                                     " belongs to alice; bob "
+                                     "may change only their own")));
+  v1::AnnotateRequest tag;
+  tag.set_run_id(run.id());
+  (*tag.mutable_set_tags())["paper"] = "yes";
+  EXPECT_EQ(scheduler_->Annotate(tag, kBob).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(scheduler_->Annotate(tag, kAlice).ok());
+  EXPECT_TRUE(scheduler_->CancelRun(run.id(), kAdmin).ok());
+
+  ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("alices"), kAlice).ok());
+  for (auto action : {&Scheduler::CancelSweep, &Scheduler::RetrySweep}) {
+    absl::StatusOr<v1::SweepActionResponse> no =
+        (scheduler_.get()->*action)("alices", kBob);
+    EXPECT_EQ(no.status().code(), absl::StatusCode::kPermissionDenied);
+    EXPECT_THAT(std::string(no.status().message()),
+                HasSubstr("(alices) belongs to alice"));
+  }
+  v1::AnnotateRequest note;
+  note.set_sweep("alices");
+  note.set_note("mine");
+  EXPECT_EQ(scheduler_->Annotate(note, kBob).status().code(),
+            absl::StatusCode::kPermissionDenied);
+  EXPECT_TRUE(scheduler_->CancelSweep("alices", kAlice).ok());
+  EXPECT_TRUE(scheduler_->RetrySweep("alices", kAdmin).ok());
+  // Retried runs stay the sweep owner's, not the admin's.
+  const std::vector<v1::Run> queued = *scheduler_->ListRuns(0, v1::QUEUED);
+  ASSERT_FALSE(queued.empty());
+  for (const v1::Run& r : queued) EXPECT_EQ(r.owner(), "alice") << r.id();
+}
+
+TEST_F(SchedulerTest, AResearchersPriorityIsBounded) {
+  v1::SweepSpec high = SmallSweep("urgent");
+  high.set_priority(500);
+  absl::StatusOr<v1::SubmitSweepResponse> refused =
+      scheduler_->SubmitSweep(high, kAlice);
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(
+      std::string(refused.status().message()),
+      HasSubstr("priority 500 is above 0, the highest a researcher "
+                "may give a sweep on this coordinator (--max_priority)"));
+  EXPECT_TRUE(scheduler_->ListRuns(0, v1::RUN_STATUS_UNSPECIFIED)->empty());
+  high.set_priority(-5);  // Lower is anyone's.
+  EXPECT_TRUE(scheduler_->SubmitSweep(high, kAlice).ok());
+  high.set_name("urgent2");
+  high.set_priority(500);
+  EXPECT_TRUE(scheduler_->SubmitSweep(high, kAdmin).ok());
+}
+
+TEST_F(SchedulerTest, AWaitingRunSaysWhy) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("why"), kAlice);
+  const int64_t teacher = sweep.runs(0).id();
+  const int64_t student = sweep.runs(1).id();
+  EXPECT_EQ(scheduler_->GetRun(student)->waiting_reason(),
+            absl::StrCat("its teacher (run ", teacher, ") is QUEUED"));
+  // Two more lone runs queue behind the teacher; one at a higher priority.
+  const v1::Run second = *scheduler_->SubmitRun(LoneTeacher(), kBob);
+  const v1::Run third = *scheduler_->SubmitRun(LoneTeacher(), kBob);
+  EXPECT_THAT(scheduler_->GetRun(third.id())->waiting_reason(),
+              HasSubstr("2 runs ahead of it in the queue"));
+  // The fixture's worker is idle: the first in line is leased next.
+  EXPECT_THAT(scheduler_->GetRun(teacher)->waiting_reason(),
+              HasSubstr("next in line"));
+  const v1::Run leased = Lease();
+  EXPECT_EQ(leased.id(), teacher);
+  EXPECT_EQ(scheduler_->GetRun(teacher)->waiting_reason(), "");
+  EXPECT_EQ(scheduler_->GetRun(student)->waiting_reason(),
+            absl::StrCat("its teacher (run ", teacher, ") is RUNNING"));
+  EXPECT_THAT(scheduler_->GetRun(second.id())->waiting_reason(),
+              HasSubstr("every worker (1) is busy"));
+  // The listing says the same.
+  v1::ListRunsRequest queued;
+  queued.set_status(v1::QUEUED);
+  const RunPage page = *scheduler_->FindRuns(queued);
+  ASSERT_FALSE(page.runs.empty());
+  for (const v1::Run& r : page.runs)
+    EXPECT_FALSE(r.waiting_reason().empty()) << r.id();
+}
+
+}  // namespace
+}  // namespace distill
