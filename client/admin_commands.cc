@@ -176,15 +176,19 @@ int ListWorkers(Session& s, const std::string& format_name) {
     s.out() << FormatWorkersCsv(workers);
     return kExitOk;
   }
-  s.out() << absl::StrFormat("%-28s %-9s %-8s %5s  %-19s  %s\n", "ID", "STATE",
-                             "DEVICE", "RUN", "LAST SEEN (UTC)",
-                             "LIBTORCH, BLAS");
+  s.out() << absl::StrFormat("%-28s %-9s %-8s %5s  %-19s  %-24s  %-9s  %s\n",
+                             "ID", "STATE", "DEVICE", "RUN", "LAST SEEN (UTC)",
+                             "LIBTORCH, BLAS", "MEMORY", "LABELS");
   for (const v1::Worker& w : workers) {
+    std::vector<std::string> labels(w.labels().begin(), w.labels().end());
     s.out() << absl::StrFormat(
-        "%-28s %-9s %-8s %5s  %-19s  %s, %s\n", w.id(), WorkerStatusWord(w),
-        w.device(), w.run_id() ? absl::StrCat(w.run_id()) : "-",
-        TimeText(w.last_seen_ms()), w.libtorch_version(),
-        std::filesystem::path(w.blas()).filename().string());
+        "%-28s %-9s %-8s %5s  %-19s  %-24s  %-9s  %s\n", w.id(),
+        WorkerStatusWord(w), w.device(),
+        w.run_id() ? absl::StrCat(w.run_id()) : "-", TimeText(w.last_seen_ms()),
+        absl::StrCat(w.libtorch_version(), ", ",
+                     std::filesystem::path(w.blas()).filename().string()),
+        w.device_memory_bytes() > 0 ? HumanBytes(w.device_memory_bytes()) : "-",
+        labels.empty() ? "-" : absl::StrJoin(labels, ","));
   }
   return kExitOk;
 }

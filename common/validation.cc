@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
 #include "common/metric_keys.h"
+#include "common/placement.h"
 #include "common/spec_fields.h"
 #include "common/spec_resolution.h"
 
@@ -198,6 +199,8 @@ absl::Status ValidateCommon(const v1::ExperimentSpec& spec) {
                      v1::ExperimentKind_Name(spec.kind())));
   }
   if (absl::Status s = CheckNumbers(spec); !s.ok()) return s;
+  if (absl::Status s = CheckRequirements(spec.requirements()); !s.ok())
+    return s;
   const v1::DatasetSpec& data = spec.dataset();
   if (absl::Status s = FirstError(
           {CheckLength("name", spec.name(), limits::kNameBytes),

@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "common/byte_sizes.h"
 #include "common/metric_keys.h"
+#include "common/placement.h"
 #include "common/provenance.h"
 #include "common/spec_fields.h"
 #include "common/worker_status.h"
@@ -174,6 +175,10 @@ std::string SpecLines(const v1::Run& run) {
       d.root().empty() ? "" : absl::StrCat(" at ", d.root()), " (train ",
       d.train_limit(), ", test ", d.test_limit(), "; 0 = all)  image ",
       d.image_size(), " px  seed ", s.seed(), "\n");
+  if (const std::string needs = DescribeRequirements(s.requirements());
+      !needs.empty()) {
+    absl::StrAppend(&out, "  requires ", needs, "\n");
+  }
   if (s.kind() != v1::EVALUATE) {
     const v1::OptimizerSpec& o = s.optimizer();
     absl::StrAppend(
@@ -362,17 +367,19 @@ std::string FormatRunCsv(const v1::Run& run) {
 std::string FormatWorkersCsv(const std::vector<v1::Worker>& workers) {
   std::string out =
       "id,state,hostname,device,threads,libtorch_version,blas,run_id,"
-      "last_seen_ms\n";
+      "last_seen_ms,device_memory_bytes,accelerator,cpu_cores,labels\n";
   for (const v1::Worker& w : workers) {
     absl::StrAppend(
         &out,
-        absl::StrJoin(
-            {CsvField(w.id()), CsvField(WorkerStatusWord(w)),
-             CsvField(w.hostname()), CsvField(w.device()),
-             absl::StrCat(w.threads()), CsvField(w.libtorch_version()),
-             CsvField(w.blas()), absl::StrCat(w.run_id()),
-             absl::StrCat(w.last_seen_ms())},
-            ","),
+        absl::StrJoin({CsvField(w.id()), CsvField(WorkerStatusWord(w)),
+                       CsvField(w.hostname()), CsvField(w.device()),
+                       absl::StrCat(w.threads()),
+                       CsvField(w.libtorch_version()), CsvField(w.blas()),
+                       absl::StrCat(w.run_id()), absl::StrCat(w.last_seen_ms()),
+                       absl::StrCat(w.device_memory_bytes()),
+                       CsvField(w.accelerator()), absl::StrCat(w.cpu_cores()),
+                       CsvField(absl::StrJoin(w.labels(), ","))},
+                      ","),
         "\n");
   }
   return out;

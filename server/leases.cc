@@ -6,6 +6,7 @@
 #include "common/api.h"
 #include "common/catalog.h"
 #include "common/log.h"
+#include "common/placement.h"
 #include "common/provenance.h"
 #include "common/run_files.h"
 #include "common/sha256.h"
@@ -14,6 +15,31 @@
 
 namespace distill {
 namespace {
+
+// What a registering worker offers for placement: bounded, each label
+// KEY=VALUE; INVALID_ARGUMENT naming the field otherwise.
+absl::Status CheckOffer(const v1::RegisterWorkerRequest& request) {
+  if (request.labels_size() > kMaxWorkerLabels) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("labels holds at most ", kMaxWorkerLabels, " labels, got ",
+                     request.labels_size()));
+  }
+  for (const std::string& label : request.labels()) {
+    if (absl::Status s = CheckLabel(label, "labels"); !s.ok()) return s;
+  }
+  if (request.device_memory_bytes() < 0 || request.cpu_cores() < 0 ||
+      request.cpu_cores() > 1'000'000) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "device_memory_bytes must be >= 0 and cpu_cores 0 to 1000000, got ",
+        request.device_memory_bytes(), " and ", request.cpu_cores()));
+  }
+  if (request.accelerator().size() > limits::kNameBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("accelerator must be at most ", limits::kNameBytes,
+                     " bytes, got ", request.accelerator().size()));
+  }
+  return absl::OkStatus();
+}
 
 // Where and from what an attempt runs; what an earlier attempt's worker
 // reported of itself goes (its keys land in `*stale`).
@@ -71,6 +97,7 @@ absl::StatusOr<v1::RegisterWorkerResponse> Leases::Register(
     }
   }
   if (absl::Status s = CheckProtocol(request); !s.ok()) return s;
+  if (absl::Status s = CheckOffer(request); !s.ok()) return s;
   Locked lock(&core_);
   const int64_t now = core_.clock().NowMs();
   WorkerRecord worker;
@@ -85,6 +112,11 @@ absl::StatusOr<v1::RegisterWorkerResponse> Leases::Register(
   worker.threads = request.threads();
   worker.libtorch_version = request.libtorch_version();
   worker.blas = request.blas();
+  worker.labels = {request.labels().begin(), request.labels().end()};
+  std::sort(worker.labels.begin(), worker.labels.end());
+  worker.device_memory_bytes = request.device_memory_bytes();
+  worker.accelerator = request.accelerator();
+  worker.cpu_cores = request.cpu_cores();
   worker.registered_ms = worker.last_seen_ms = now;
   worker.token_id = caller;
   if (absl::Status s = core_.Write([&] {
@@ -207,7 +239,11 @@ absl::StatusOr<v1::LeaseRunResponse> Leases::Grant(const std::string& worker_id,
       response.set_paused_reason(paused);
       return response;
     }
-    next = core_.store().NextQueuedRun();
+    // The first run in the queue's order whose requirements it meets.
+    const WorkerOffer offer = OfferOf(*worker);
+    next = core_.store().NextQueuedRun([&](const std::string& key) {
+      return Meets(offer, RequirementsOfKey(key));
+    });
     if (!next.ok()) return next.status();
   }
   if (!next->has_value()) return response;

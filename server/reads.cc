@@ -4,6 +4,7 @@
 #include <map>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -146,16 +147,18 @@ constexpr int64_t kQueueScan = 200'000;
 
 }  // namespace
 
-absl::Status Reads::ExplainWaiting(Store& store, std::vector<v1::Run>& runs) {
-  const bool any = std::any_of(runs.begin(), runs.end(), [](const v1::Run& r) {
-    return r.status() == v1::QUEUED || r.status() == v1::WAITING;
-  });
-  if (!any) return absl::OkStatus();
-  // What every queued run shares: the queue's order, the workers, the
-  // disk; read once for the page.
-  absl::flat_hash_map<int64_t, int64_t> place;  // Run -> runs ahead of it.
-  absl::flat_hash_map<int64_t, int64_t>
-      higher;  // ... of them of higher priority.
+// What every queued run of a page shares, read once: the queue's order,
+// the workers serving, the runs running, the disk guard.
+struct QueueView {
+  absl::flat_hash_map<int64_t, int64_t> place;   // Run -> runs ahead of it.
+  absl::flat_hash_map<int64_t, int64_t> higher;  // ... of higher priority.
+  std::vector<std::pair<WorkerOffer, bool>> serving;  // Offer, busy.
+  absl::flat_hash_map<int64_t, int64_t> running_in_sweep;
+  std::string paused;
+};
+
+absl::StatusOr<QueueView> Reads::ViewQueue(Store& store) {
+  QueueView view;
   absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> order =
       store.QueueOrder(kQueueScan);
   if (!order.ok()) return order.status();
@@ -163,23 +166,80 @@ absl::Status Reads::ExplainWaiting(Store& store, std::vector<v1::Run>& runs) {
   for (size_t i = 0; i < order->size(); ++i) {
     if (i == 0 || (*order)[i].second != (*order)[i - 1].second)
       first_of_priority = int64_t(i);
-    place[(*order)[i].first] = int64_t(i);
-    higher[(*order)[i].first] = first_of_priority;
+    view.place[(*order)[i].first] = int64_t(i);
+    view.higher[(*order)[i].first] = first_of_priority;
   }
   absl::StatusOr<std::vector<WorkerRecord>> workers = store.ListWorkers();
   if (!workers.ok()) return workers.status();
   absl::StatusOr<std::vector<v1::Run>> running = store.ListRuns(0, v1::RUNNING);
   if (!running.ok()) return running.status();
+  absl::flat_hash_set<std::string> busy;
+  for (const v1::Run& r : *running) {
+    busy.insert(r.worker_id());
+    ++view.running_in_sweep[r.sweep_id()];
+  }
   const int64_t now = core_.clock().NowMs();
-  int64_t alive = 0;
   for (const WorkerRecord& w : *workers) {
     if (w.stopped_ms == 0 && !w.draining &&
         now - w.last_seen_ms < core_.options().lease_duration_ms)
-      ++alive;
+      view.serving.emplace_back(OfferOf(w), busy.contains(w.id));
   }
-  const std::string paused = core_.disk().LeasingPaused();
-  absl::flat_hash_map<int64_t, int64_t> running_in_sweep;
-  for (const v1::Run& r : *running) ++running_in_sweep[r.sweep_id()];
+  view.paused = core_.disk().LeasingPaused();
+  return view;
+}
+
+std::string Reads::WhyQueued(Store& store, const v1::Run& run,
+                             QueueView& view) {
+  std::vector<std::string> why;
+  if (!view.paused.empty()) why.push_back(view.paused);
+  if (run.sweep_id() != 0) {
+    absl::StatusOr<v1::Sweep> sweep = store.GetSweep(run.sweep_id());
+    const int cap = sweep.ok() ? sweep->spec().max_concurrent() : 0;
+    if (cap > 0 && view.running_in_sweep[run.sweep_id()] >= cap) {
+      why.push_back(absl::StrCat("its sweep runs ",
+                                 view.running_in_sweep[run.sweep_id()],
+                                 " at once, its max_concurrent"));
+    }
+  }
+  if (auto it = view.place.find(run.id());
+      it != view.place.end() && it->second > 0) {
+    const int64_t above = view.higher[run.id()];
+    why.push_back(absl::StrCat(
+        it->second, it->second == 1 ? " run" : " runs",
+        " ahead of it in the queue",
+        above > 0 ? absl::StrCat(" (", above, " of higher priority)") : ""));
+  }
+  // The workers that may take it: those whose offer meets its needs.
+  const v1::Requirements& needs = run.spec().requirements();
+  int64_t fit = 0, fit_idle = 0;
+  for (const auto& [offer, is_busy] : view.serving) {
+    if (!Meets(offer, needs)) continue;
+    ++fit;
+    if (!is_busy) ++fit_idle;
+  }
+  const std::string described = DescribeRequirements(needs);
+  if (view.serving.empty()) {
+    why.push_back("no worker is registered and serving");
+  } else if (fit == 0) {
+    why.push_back(absl::StrCat("no registered worker meets its requirements (",
+                               described, ")"));
+  } else if (fit_idle == 0) {
+    why.push_back(absl::StrCat(
+        "every worker that meets ",
+        described.empty() ? "it"
+                          : absl::StrCat("its requirements (", described, ")"),
+        " (", fit, ") is busy"));
+  }
+  return why.empty() ? "next in line: the next worker to ask leases it"
+                     : absl::StrJoin(why, "; ");
+}
+
+absl::Status Reads::ExplainWaiting(Store& store, std::vector<v1::Run>& runs) {
+  const bool any = std::any_of(runs.begin(), runs.end(), [](const v1::Run& r) {
+    return r.status() == v1::QUEUED || r.status() == v1::WAITING;
+  });
+  if (!any) return absl::OkStatus();
+  std::optional<QueueView> view;
   for (v1::Run& run : runs) {
     if (run.status() == v1::WAITING) {
       absl::StatusOr<v1::Run> teacher = store.GetRun(run.teacher_run_id());
@@ -190,32 +250,12 @@ absl::Status Reads::ExplainWaiting(Store& store, std::vector<v1::Run>& runs) {
       continue;
     }
     if (run.status() != v1::QUEUED) continue;
-    std::vector<std::string> why;
-    if (!paused.empty()) why.push_back(paused);
-    if (run.sweep_id() != 0) {
-      absl::StatusOr<v1::Sweep> sweep = store.GetSweep(run.sweep_id());
-      const int cap = sweep.ok() ? sweep->spec().max_concurrent() : 0;
-      if (cap > 0 && running_in_sweep[run.sweep_id()] >= cap) {
-        why.push_back(absl::StrCat("its sweep runs ",
-                                   running_in_sweep[run.sweep_id()],
-                                   " at once, its max_concurrent"));
-      }
+    if (!view) {
+      absl::StatusOr<QueueView> read = ViewQueue(store);
+      if (!read.ok()) return read.status();
+      view = *std::move(read);
     }
-    if (auto it = place.find(run.id()); it != place.end() && it->second > 0) {
-      const int64_t above = higher[run.id()];
-      why.push_back(absl::StrCat(
-          it->second, it->second == 1 ? " run" : " runs",
-          " ahead of it in the queue",
-          above > 0 ? absl::StrCat(" (", above, " of higher priority)") : ""));
-    }
-    if (alive == 0) {
-      why.push_back("no worker is registered and serving");
-    } else if (int64_t(running->size()) >= alive) {
-      why.push_back(absl::StrCat("every worker (", alive, ") is busy"));
-    }
-    run.set_waiting_reason(
-        why.empty() ? "next in line: the next worker to ask leases it"
-                    : absl::StrJoin(why, "; "));
+    run.set_waiting_reason(WhyQueued(store, run, *view));
   }
   return absl::OkStatus();
 }
@@ -377,8 +417,10 @@ absl::StatusOr<std::optional<v1::RunEvent>> Reads::PollRunEvent(
     cursor->started = true;
     cursor->status = run->status();
     cursor->metric_sequence = newest;
+    std::vector<v1::Run> one = {*std::move(run)};
+    if (absl::Status e = ExplainWaiting(store, one); !e.ok()) return e;
     event.emplace();
-    *event->mutable_run() = *std::move(run);
+    *event->mutable_run() = std::move(one.front());
     for (StoredMetric& m : *points) *event->add_metrics() = std::move(m.point);
     return absl::OkStatus();
   });
@@ -397,6 +439,10 @@ v1::Worker Reads::WorkerInfo(const WorkerRecord& record, int64_t run_id) const {
   w.set_registered_ms(record.registered_ms);
   w.set_last_seen_ms(record.last_seen_ms);
   w.set_run_id(run_id);
+  for (const std::string& label : record.labels) w.add_labels(label);
+  w.set_device_memory_bytes(record.device_memory_bytes);
+  w.set_accelerator(record.accelerator);
+  w.set_cpu_cores(record.cpu_cores);
   const bool silent = core_.clock().NowMs() - record.last_seen_ms >
                       core_.options().lease_duration_ms;
   w.set_status(record.stopped_ms != 0 ? v1::WORKER_STOPPED

@@ -43,6 +43,8 @@ struct MetricPage {
   std::string next_page_token;
 };
 
+struct QueueView;
+
 class Reads {
  public:
   // Does not take ownership; `core` must outlive it.
@@ -84,6 +86,8 @@ class Reads {
   // teacher's status, the disk guard, its sweep's max_concurrent, the runs
   // ahead of it in the queue, the workers.
   absl::Status ExplainWaiting(Store& store, std::vector<v1::Run>& runs);
+  absl::StatusOr<QueueView> ViewQueue(Store& store);
+  std::string WhyQueued(Store& store, const v1::Run& run, QueueView& view);
   SchedulerCore& core_;
 };
 

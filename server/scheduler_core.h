@@ -20,6 +20,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "common/placement.h"
 #include "distill/v1/run.pb.h"
 #include "server/clock.h"
 #include "server/disk_guard.h"
@@ -58,6 +59,11 @@ struct SchedulerOptions {
   // an admin may set any.
   int max_priority = 0;
 };
+
+// What a registered worker offers for placement.
+inline WorkerOffer OfferOf(const WorkerRecord& worker) {
+  return {worker.device, worker.labels, worker.device_memory_bytes};
+}
 
 // What a run or sweep submitted without tokens is owned by.
 inline constexpr char kAnonymousOwner[] = "anonymous";

@@ -11,6 +11,8 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/log.h"
 #include "common/spec_fields.h"
 #include "common/spec_resolution.h"
@@ -21,26 +23,53 @@
 namespace distill {
 
 absl::Status SqliteStore::UpsertWorker(const WorkerRecord& w) {
+  const bool placement = HasPlacement();
   Statement q(
       db_, cache_,
-      "INSERT INTO workers(id, hostname, device, threads, libtorch_version, "
-      "blas, registered_ms, last_seen_ms, token_id, draining, stopped_ms, "
-      "distill_version) VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-      "ON CONFLICT(id) DO UPDATE SET last_seen_ms = excluded.last_seen_ms, "
-      "draining = excluded.draining, stopped_ms = excluded.stopped_ms");
-  if (absl::Status s = q.Bind({w.id, w.hostname, w.device, int64_t{w.threads},
-                               w.libtorch_version, w.blas, w.registered_ms,
-                               w.last_seen_ms, w.token_id, int64_t{w.draining},
-                               w.stopped_ms, w.distill_version});
-      !s.ok()) {
-    return s;
+      absl::StrCat(
+          "INSERT INTO workers(id, hostname, device, threads, "
+          "libtorch_version, blas, registered_ms, last_seen_ms, token_id, "
+          "draining, stopped_ms, distill_version",
+          placement ? ", labels, device_memory_bytes, accelerator, cpu_cores) "
+                      "VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                    : ") VALUES(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ",
+          "ON CONFLICT(id) DO UPDATE SET last_seen_ms = "
+          "excluded.last_seen_ms, draining = excluded.draining, stopped_ms = "
+          "excluded.stopped_ms"));
+  std::vector<Value> values = {w.id,
+                               w.hostname,
+                               w.device,
+                               int64_t{w.threads},
+                               w.libtorch_version,
+                               w.blas,
+                               w.registered_ms,
+                               w.last_seen_ms,
+                               w.token_id,
+                               int64_t{w.draining},
+                               w.stopped_ms,
+                               w.distill_version};
+  if (placement) {
+    values.push_back(absl::StrJoin(w.labels, "\n"));
+    values.push_back(w.device_memory_bytes);
+    values.push_back(w.accelerator);
+    values.push_back(int64_t{w.cpu_cores});
   }
+  if (absl::Status s = q.Bind(values); !s.ok()) return s;
   return q.Run();
+}
+
+std::string SqliteStore::WorkerQuery() {
+  return absl::StrCat(kWorkerQuery,
+                      HasPlacement()
+                          ? ", labels, device_memory_bytes, accelerator, "
+                            "cpu_cores"
+                          : ", '', 0, '', 0",
+                      " FROM workers");
 }
 
 absl::StatusOr<WorkerRecord> SqliteStore::GetWorker(const std::string& id) {
   absl::StatusOr<std::vector<WorkerRecord>> found =
-      QueryWorkers(absl::StrCat(kWorkerQuery, " WHERE id = ?"), {id});
+      QueryWorkers(absl::StrCat(WorkerQuery(), " WHERE id = ?"), {id});
   if (!found.ok()) return found.status();
   if (found->empty()) {
     return absl::NotFoundError(
@@ -50,16 +79,16 @@ absl::StatusOr<WorkerRecord> SqliteStore::GetWorker(const std::string& id) {
 }
 
 absl::StatusOr<std::vector<WorkerRecord>> SqliteStore::ListWorkers() {
-  return QueryWorkers(absl::StrCat(kWorkerQuery, " ORDER BY rowid DESC"), {});
+  return QueryWorkers(absl::StrCat(WorkerQuery(), " ORDER BY rowid DESC"), {});
 }
 
 absl::StatusOr<std::vector<WorkerRecord>> SqliteStore::ListWorkersPage(
     int64_t before_row, int64_t limit) {
   if (before_row == 0) {
     return QueryWorkers(
-        absl::StrCat(kWorkerQuery, " ORDER BY rowid DESC LIMIT ?"), {limit});
+        absl::StrCat(WorkerQuery(), " ORDER BY rowid DESC LIMIT ?"), {limit});
   }
-  return QueryWorkers(absl::StrCat(kWorkerQuery,
+  return QueryWorkers(absl::StrCat(WorkerQuery(),
                                    " WHERE rowid < ? ORDER BY rowid DESC "
                                    "LIMIT ?"),
                       {before_row, limit});
@@ -210,6 +239,10 @@ absl::StatusOr<std::vector<WorkerRecord>> SqliteStore::QueryWorkers(
                        q.Text(4), q.Text(5), q.Int(6), q.Int(7), q.Int(8),
                        q.Int(9) != 0, q.Int(10), q.Int(11)});
         out.back().distill_version = q.Text(12);
+        out.back().labels = absl::StrSplit(q.Text(13), '\n', absl::SkipEmpty());
+        out.back().device_memory_bytes = q.Int(14);
+        out.back().accelerator = q.Text(15);
+        out.back().cpu_cores = int32_t(q.Int(16));
       });
       !s.ok()) {
     return s;

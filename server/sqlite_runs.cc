@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/placement.h"
 #include "common/spec_fields.h"
 #include "common/spec_resolution.h"
 #include "server/heap_shm_vfs.h"
@@ -70,6 +71,17 @@ absl::StatusOr<int64_t> SqliteStore::InsertRun(const v1::Run& run) {
     if (absl::Status s = q.Bind(values); !s.ok()) return s;
     if (absl::Status s = q.Run(); !s.ok()) return s;
     id = sqlite3_last_insert_rowid(db_);
+    // Its requirements' key, and the key among those the queue is read by.
+    if (const std::string key = RequirementsKey(run.spec().requirements());
+        HasPlacement() && !key.empty()) {
+      Statement k(db_, cache_,
+                  "INSERT OR IGNORE INTO requirement_keys(key) VALUES(?)");
+      if (absl::Status s = k.Bind({key}); !s.ok()) return s;
+      if (absl::Status s = k.Run(); !s.ok()) return s;
+      Statement r(db_, cache_, "UPDATE runs SET requires_key = ? WHERE id = ?");
+      if (absl::Status s = r.Bind({key, id}); !s.ok()) return s;
+      if (absl::Status s = r.Run(); !s.ok()) return s;
+    }
     return InsertFieldRows(id, fields);
   });
   if (!s.ok()) return s;
@@ -269,26 +281,71 @@ absl::StatusOr<std::vector<v1::Run>> SqliteStore::RunsWithTeacher(
       {teacher_run_id});
 }
 
-absl::StatusOr<std::optional<v1::Run>> SqliteStore::NextQueuedRun() {
-  // The sweeps at their max_concurrent, from the few RUNNING runs; the
-  // queue's order read from the partial index runs_queue, which stops at
-  // the first run it may lease (left to itself SQLite sorts every queued
-  // run: 2.5 ms against 6 us with 10,000 queued).
-  absl::StatusOr<std::vector<v1::Run>> runs = QueryRuns(
-      absl::StrCat(
-          "SELECT ", RunColumns(),
-          " FROM runs INDEXED BY runs_queue WHERE status = ", Sql(v1::QUEUED),
-          " AND sweep_id NOT IN ("
-          "SELECT r.sweep_id FROM runs r JOIN sweeps s ON s.id = r.sweep_id "
-          "WHERE r.status = ",
-          Sql(v1::RUNNING),
-          " AND s.max_concurrent > 0 "
-          "GROUP BY r.sweep_id HAVING COUNT(*) >= MAX(s.max_concurrent)) "
-          "ORDER BY priority DESC, id LIMIT 1"),
-      {});
-  if (!runs.ok()) return runs.status();
-  if (runs->empty()) return std::nullopt;
-  return std::move(runs->front());
+absl::StatusOr<std::optional<v1::Run>> SqliteStore::NextQueuedRun(
+    const std::function<bool(const std::string&)>& may_take) {
+  // The sweeps at their max_concurrent, from the few RUNNING runs; each
+  // key's queue read from its partial index, which stops at the first run
+  // it may lease (left to itself SQLite sorts every queued run: 2.5 ms
+  // against 6 us with 10,000 queued).
+  const std::string capped = absl::StrCat(
+      " AND sweep_id NOT IN (SELECT r.sweep_id FROM runs r JOIN sweeps s ON "
+      "s.id = r.sweep_id WHERE r.status = ",
+      Sql(v1::RUNNING),
+      " AND s.max_concurrent > 0 GROUP BY r.sweep_id HAVING COUNT(*) >= "
+      "MAX(s.max_concurrent)) ORDER BY priority DESC, id LIMIT 1");
+  if (!HasPlacement()) {  // The previous schema: one queue.
+    if (!may_take("")) return std::nullopt;
+    absl::StatusOr<std::vector<v1::Run>> runs = QueryRuns(
+        absl::StrCat("SELECT ", RunColumns(),
+                     " FROM runs INDEXED BY runs_queue WHERE status = ",
+                     Sql(v1::QUEUED), capped),
+        {});
+    if (!runs.ok()) return runs.status();
+    if (runs->empty()) return std::nullopt;
+    return std::move(runs->front());
+  }
+  absl::StatusOr<std::vector<std::string>> keys = RequirementKeys();
+  if (!keys.ok()) return keys.status();
+  keys->push_back("");
+  std::optional<v1::Run> best;
+  for (const std::string& key : *keys) {
+    if (!may_take(key)) continue;
+    absl::StatusOr<std::vector<v1::Run>> head = QueryRuns(
+        absl::StrCat("SELECT ", RunColumns(),
+                     " FROM runs INDEXED BY runs_queue_by_requirement WHERE "
+                     "requires_key = ? AND status = ",
+                     Sql(v1::QUEUED), capped),
+        {key});
+    if (!head.ok()) return head.status();
+    if (head->empty()) continue;
+    v1::Run& run = head->front();
+    if (!best || run.priority() > best->priority() ||
+        (run.priority() == best->priority() && run.id() < best->id())) {
+      best = std::move(run);
+    }
+  }
+  return best;
+}
+
+absl::StatusOr<std::vector<std::string>> SqliteStore::RequirementKeys() {
+  std::vector<std::string> keys;
+  if (!HasPlacement()) return keys;
+  Statement q(db_, cache_, "SELECT key FROM requirement_keys ORDER BY key");
+  if (absl::Status s = q.Bind({}); !s.ok()) return s;
+  if (absl::Status s = q.EachRow([&] { keys.push_back(q.Text(0)); }); !s.ok())
+    return s;
+  return keys;
+}
+
+bool SqliteStore::HasPlacement() {
+  if (!placement_.has_value()) {
+    Statement q(db_, cache_,
+                "SELECT 1 FROM pragma_table_info('runs') WHERE name = "
+                "'requires_key'");
+    absl::StatusOr<bool> row = q.Step();
+    placement_ = row.ok() && *row;
+  }
+  return *placement_;
 }
 
 absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>>

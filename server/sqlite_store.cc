@@ -178,6 +178,7 @@ absl::Status SqliteStore::Migrate(const std::vector<Migration>& migrations) {
         version_ = int(newest);
         // Columns the migrations may have added: asked again.
         owners_.reset();
+        placement_.reset();
         run_columns_.clear();
         return absl::OkStatus();
       },

@@ -106,7 +106,9 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::vector<v1::Run>> RunsWithTeacher(
       int64_t teacher_run_id) override;
 
-  absl::StatusOr<std::optional<v1::Run>> NextQueuedRun() override;
+  absl::StatusOr<std::optional<v1::Run>> NextQueuedRun(
+      const std::function<bool(const std::string&)>& may_take) override;
+  absl::StatusOr<std::vector<std::string>> RequirementKeys() override;
   absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> QueueOrder(
       int64_t limit) override;
 
@@ -198,7 +200,10 @@ class SqliteStore final : public Store {
   static constexpr char kWorkerQuery[] =
       "SELECT id, hostname, device, threads, libtorch_version, blas, "
       "registered_ms, last_seen_ms, token_id, draining, stopped_ms, rowid, "
-      "distill_version FROM workers";
+      "distill_version";
+  // kWorkerQuery's columns, then the placement columns (or their defaults
+  // on the previous schema), then FROM workers.
+  std::string WorkerQuery();
 
   absl::StatusOr<std::vector<WorkerRecord>> QueryWorkers(
       const std::string& sql, std::initializer_list<Value> args);
@@ -254,10 +259,14 @@ class SqliteStore final : public Store {
   const std::string& RunColumns();
   // "owner", or "'unknown'" where the tables have no owner yet.
   const char* OwnerColumn();
+  // Whether the tables have what migration 013 (placement) added: a
+  // database one schema version behind (the previous release's) has not.
+  bool HasPlacement();
 
   const bool reader_;
   StatementCache cache_;
   std::optional<bool> owners_;  // Whether runs and sweeps have an owner.
+  std::optional<bool> placement_;
   std::string run_columns_;
   int version_ = 0;
   absl::flat_hash_map<std::string, int64_t> key_ids_;

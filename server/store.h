@@ -92,6 +92,13 @@ struct WorkerRecord {
   int64_t row = 0;
   // The worker's build.
   std::string distill_version;
+  // What it offers for placement (common/placement.h): its labels
+  // ("KEY=VALUE", sorted), its device's memory, its device's name, the
+  // host's cores.
+  std::vector<std::string> labels;
+  int64_t device_memory_bytes = 0;
+  std::string accelerator;
+  int32_t cpu_cores = 0;
 };
 
 // A token (distill.v1.Token) as stored: the SHA-256 of its secret, never
@@ -204,7 +211,18 @@ class Store {
   virtual absl::StatusOr<std::vector<v1::Run>> RunsWithTeacher(
       int64_t teacher_run_id) = 0;
   // The queued run submitted first, if any.
-  virtual absl::StatusOr<std::optional<v1::Run>> NextQueuedRun() = 0;
+  // The first queued run in lease order (priority, then id) whose
+  // requirements' key `may_take` accepts (common/placement.h; "" for a run
+  // that requires nothing), not of a sweep at its max_concurrent: the head
+  // of each key's queue is read, no other run.
+  virtual absl::StatusOr<std::optional<v1::Run>> NextQueuedRun(
+      const std::function<bool(const std::string& requires_key)>& may_take) = 0;
+  // The first queued run whatever it requires.
+  absl::StatusOr<std::optional<v1::Run>> NextQueuedRun() {
+    return NextQueuedRun([](const std::string&) { return true; });
+  }
+  // The requirement keys of every run ever stored ("" not among them).
+  virtual absl::StatusOr<std::vector<std::string>> RequirementKeys() = 0;
   // The queued runs' ids and priorities in the order they are leased
   // (priority, then id), at most `limit` of them.
   virtual absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> QueueOrder(

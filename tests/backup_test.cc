@@ -334,8 +334,12 @@ TEST_F(BackupTest, TheWriterGoesOnWhileASnapshotIsTaken) {
       if (store_->AppendMetrics(1, 1, point).ok()) ++commits;
     }
   });
+  // The writer running first (on a loaded machine its thread may start
+  // late), then the snapshot.
+  while (commits.load() == 0) std::this_thread::yield();
+  const int before = commits;
   auto taken = Backup(absl::FromUnixSeconds(100));
-  const int during = commits;
+  const int during = commits - before;
   done = true;
   writer.join();
   ASSERT_TRUE(taken.ok()) << taken.status();

@@ -46,6 +46,30 @@ grep -q '^student (256 test images' "$work/tsne.out" || fail "tsne: $(cat "$work
 head -1 "$work/tsne.csv" | grep -qx 'model,x,y,label' || fail "download tsne.csv"
 "$distill" runs list --sweep=1 | grep -c SUCCEEDED | grep -qx 9 || fail "runs list"
 
+# Placement: the CPU worker (idle now) never leases a run that requires
+# CUDA; the run waits, saying why, until cancelled.
+cat >"$work/cuda.yaml" <<'SPEC'
+kind: TRAIN_TEACHER
+dataset: {name: fashion-mnist, train_limit: 64, test_limit: 64}
+teacher: {vit: {preset: small-28}}
+epochs: 1
+batch_size: 32
+requirements: {device_kind: cuda, min_device_memory_gib: 40}
+SPEC
+cuda_run=$("$distill" submit "$work/cuda.yaml" | awk '{print $2}')
+# A submit wakes the idle worker's long-poll at once, and the coordinator
+# weighs its offer then: watch the run for 3 s that it stays queued.
+for _ in $(seq 15); do
+  "$distill" runs show "$cuda_run" >"$work/cuda.out"
+  grep -q 'QUEUED  attempt 0' "$work/cuda.out" || fail "the CPU worker took a CUDA run: $(cat "$work/cuda.out")"
+  sleep 0.2
+done
+grep -q 'requires device_kind cuda, >= 40 GiB' "$work/cuda.out" || fail "no requires: $(cat "$work/cuda.out")"
+grep -q 'waiting: no registered worker meets its requirements (device_kind cuda, >= 40 GiB)' \
+  "$work/cuda.out" || fail "no reason: $(cat "$work/cuda.out")"
+"$distill" workers list | grep -q 'device_kind=cpu' || fail "workers list: $("$distill" workers list)"
+"$distill" cancel "$cuda_run" >/dev/null || fail "cancel the CUDA run"
+
 # Bad input: the file, line and field; the gRPC code and the value.
 printf 'kind: DISTILL\nepochs: 1\nlosses: {ce: lots}\n' >"$work/bad.yaml"
 set +e

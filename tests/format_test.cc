@@ -165,7 +165,7 @@ TEST(FormatTest, ARunAsCsvFieldsAndAWorkerList) {
   w.set_status(v1::WORKER_RUNNING);
   w.set_run_id(7);
   EXPECT_THAT(FormatWorkersCsv({w}),
-              HasSubstr("\ngpu7-1a2b,running,,,0,,,7,0\n"));
+              HasSubstr("\ngpu7-1a2b,running,,,0,,,7,0,0,,0,\n"));
   EXPECT_THAT(ToJson(run), HasSubstr("\"provenance\":{\"host\":\"gpu7\"}"));
   // The text shows where it ran and from what data.
   (*run.mutable_provenance())["data_sha256"] = std::string(64, 'd');

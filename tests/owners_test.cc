@@ -112,7 +112,7 @@ TEST_F(SchedulerTest, AWaitingRunSaysWhy) {
   EXPECT_EQ(scheduler_->GetRun(student)->waiting_reason(),
             absl::StrCat("its teacher (run ", teacher, ") is RUNNING"));
   EXPECT_THAT(scheduler_->GetRun(second.id())->waiting_reason(),
-              HasSubstr("every worker (1) is busy"));
+              HasSubstr("every worker that meets it (1) is busy"));
   // The listing says the same.
   v1::ListRunsRequest queued;
   queued.set_status(v1::QUEUED);

@@ -193,10 +193,17 @@ TEST(ToRunConfigTest, EverySpecFieldIsTheEnginesOrTheCoordinators) {
                                            "evaluation.every_epoch",
                                            "precision"};
   // Resolved or acted on by the coordinator: a preset is written out as
-  // its fields, a teacher or student run arrives as the lease's files.
-  const std::set<std::string> coordinators = {"teacher.vit.preset",
-                                              "teacher.run_id", "name",
-                                              "max_restarts", "student_run_id"};
+  // its fields, a teacher or student run arrives as the lease's files, the
+  // requirements place the run.
+  const std::set<std::string> coordinators = {
+      "teacher.vit.preset",
+      "teacher.run_id",
+      "name",
+      "max_restarts",
+      "student_run_id",
+      "requirements.labels",
+      "requirements.min_device_memory_gib",
+      "requirements.device_kind"};
   std::set<std::string> placed = converted;
   placed.insert(coordinators.begin(), coordinators.end());
   std::set<std::string> leaves;

@@ -54,6 +54,10 @@ SINGLE = [
     "optimizer: {kind: ADAMW, lr: 0.001}\nepochs: 1\nbatch_size: 8\n",
     "kind: EVALUATE\ndataset: {name: cifar-10}\nstudent_run_id: 3\n"
     "teacher: {run_id: 2}\nevaluation: {tsne_points: 100, knn_bank: 1000}\n",
+    "kind: TRAIN_TEACHER\ndataset: {name: fashion-mnist}\n"
+    "teacher: {vit: {preset: small-28}}\nepochs: 1\nbatch_size: 32\n"
+    "requirements: {device_kind: cuda, min_device_memory_gib: 40, "
+    "labels: [pool=a100, site=b]}\n",
     # Issue 22's reproduction: a subnormal rate.
     "kind: TRAIN_TEACHER\ndataset: {name: fashion-mnist, train_limit: 256, "
     "test_limit: 128}\nteacher: {vit: {preset: small-28}}\n"
@@ -208,6 +212,27 @@ def scheduler_corpus():
             op(advance_clock_ms=120000),
             op(cancel_run=msg(es.CancelRunRequest, id=1))):
         names.append(write("scheduler_fuzzer", worker_lease_session(last)))
+    # Placement (issue 31): runs that need a device, memory and labels;
+    # workers offering some of it; the queue's heads, a watch's reason.
+    needs_gpu = teacher_spec(0.01)
+    needs_gpu.requirements.device_kind = "cuda"
+    needs_gpu.requirements.min_device_memory_gib = 40
+    needs_gpu.requirements.labels.append("pool=large")
+    needs_label = teacher_spec(0.02)
+    needs_label.requirements.labels.extend(["site=b", "pool=small"])
+    names.append(write("scheduler_fuzzer", session(
+        op(submit_run=needs_gpu),
+        op(submit_run=needs_label),
+        op(submit_run=teacher_spec(0.03)),
+        op(lease=msg(ws.RegisterWorkerRequest, hostname="cpu1", device="cpu",
+                     labels=["pool=small", "site=b"],
+                     device_memory_bytes=1 << 34, cpu_cores=8)),
+        op(lease=msg(ws.RegisterWorkerRequest, hostname="gpu1",
+                     device="cuda:0", labels=["pool=large"],
+                     device_memory_bytes=80 << 30,
+                     accelerator="NVIDIA H100")),
+        op(watch_run=1),
+        op(list_runs=msg(es.ListRunsRequest, owner="anonymous")))))
     # Extremes of numbers a spec may hold.
     spec = teacher_spec(0.01)
     spec.optimizer.momentum = -0.0

@@ -20,10 +20,12 @@
 #include "common/grpc_status.h"
 #include "common/log.h"
 #include "common/metric_keys.h"
+#include "common/placement.h"
 #include "common/provenance.h"
 #include "common/run_files.h"
 #include "common/sha256.h"
 #include "common/version.h"
+#include "worker/device_info.h"
 #include "worker/engine/datasets.h"
 #include "worker/engine/runtime.h"
 #include "worker/engine/splits.h"
@@ -103,6 +105,13 @@ absl::Status Worker::Register() {
   request.set_blas(engine::LoadedBlas());
   request.set_distill_version(DistillVersion());
   request.set_protocol_version(kWorkerProtocol);
+  // What it offers for placement: its labels, device_kind among them.
+  const DeviceInfo device = DetectDevice(options_.device);
+  request.add_labels(absl::StrCat("device_kind=", DeviceKind(options_.device)));
+  for (const std::string& label : options_.labels) request.add_labels(label);
+  request.set_device_memory_bytes(device.memory_bytes);
+  request.set_accelerator(device.name);
+  request.set_cpu_cores(device.cpu_cores);
   v1::RegisterWorkerResponse response;
   grpc::Status status = stub_->RegisterWorker(
       ContextWithTimeout(absl::Seconds(10)).get(), request, &response);

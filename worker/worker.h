@@ -54,6 +54,8 @@ struct WorkerOptions {
   absl::Duration exit_after_idle = absl::ZeroDuration();
   // Where the worker's gauges and counters go; none when null.
   WorkerMetrics* metrics = nullptr;
+  // Labels it offers for placement besides device_kind (--labels).
+  std::vector<std::string> labels;
 };
 
 // The worker daemon: registers, long-polls for runs, executes each with the

@@ -29,6 +29,7 @@
 #include "distill/v1/spec.pb.h"
 #include "http/metrics_server.h"
 #include "worker/data_roots.h"
+#include "worker/device_info.h"
 #include "worker/engine/trainer.h"
 #include "worker/spec_convert.h"
 #include "worker/worker.h"
@@ -71,6 +72,10 @@ ABSL_FLAG(int, slots, 1,
           "process of its own: id NAME-slotK, --threads / N threads, its own "
           "scratch (scratch_dir/slot-K), the teacher cache shared; each "
           "drains on SIGTERM, and dies with this process");
+ABSL_FLAG(std::string, labels, "",
+          "labels this worker offers for placement, KEY=VALUE,... (e.g. "
+          "pool=a100,site=b); a run whose spec's requirements.labels names "
+          "one leases only here. device_kind=cpu|cuda is added from --device");
 ABSL_FLAG(std::string, name, "",
           "the name this worker registers with (its id starts with it); "
           "default: the host name");
@@ -222,6 +227,13 @@ int main(int argc, char** argv) {
       int64_t(absl::GetFlag(FLAGS_scratch_gb) * double(int64_t{1} << 30));
   options.drain_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
   options.hostname = absl::GetFlag(FLAGS_name);
+  absl::StatusOr<std::vector<std::string>> labels =
+      distill::ParseLabels(absl::GetFlag(FLAGS_labels));
+  if (!labels.ok()) {
+    std::cerr << "distill-worker: " << labels.status().message() << "\n";
+    return 2;
+  }
+  options.labels = *std::move(labels);
   std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
   if (slot > 0) {
     // Each slot a worker of its own on the same device.
