@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark ratios, each measured side by side in one run on this
 # machine (2 threads each). Usage:
-# bench/run.sh [student|distill|loader|sweep|earlystop|coordinator|backup|query|report|all]
+# bench/run.sh [student|distill|loader|sweep|earlystop|coordinator|backup|query|report|lab|all]
 #   student  the student's training step (ResNet-18, small stem, batch 128,
 #            28x28) in the engine against PyTorch's Python API: images/s of
 #            the median step over PAIRS (default 30) steps taken in lockstep,
@@ -38,6 +38,16 @@
 #            and 4 lease: the backup's time, and LeaseRun / GetRun p50 and
 #            p99 during backups against without, in alternating rounds of
 #            SECONDS_PER_FIGURE (5)
+#   lab      a lab simulated against the real coordinator (bench/lab.cc):
+#            10 owners, 24 workers in 3 pools, owner-0's 500-run sweep
+#            first, the others' over the hour, requirements mixed; per owner
+#            the wait for a lease and its part of the worker time, Jain's
+#            index, idle-while-runnable and misplaced runs, under
+#            --queue_policy=fifo (before) and fair, same seed. LAB_FLAGS
+#            passes flags on (--ms_per_minute=200, --minutes=180). Then at
+#            scale (1,000 workers, 100,000 queued, 50 owners; SCALE_FLAGS):
+#            LeaseRun p50/p99; and bench/fair_share_decision: one choice's
+#            cost at 10^3..10^5 queued runs against reading the queue.
 #   query    `distill runs list` with filters (spec fields, member glob,
 #            kind, sort by a result, limit) over 10,000 runs in a database
 #            that also holds a run of 10^7 metric points: p50 / p95 ms
@@ -111,6 +121,37 @@ if [ "$what" = loader ] || [ "$what" = all ]; then
   echo "JPEG decode + augmentation, images/s on 2 threads (median of 3): $l [${loaded[*]}]"
   echo "student step at 224 px consumes, images/s (median of 3):         $c [${consumed[*]}]"
   awk -v l="$l" -v c="$c" 'BEGIN {printf "ratio loader / student step: %.1f\n", l / c}'
+fi
+
+if [ "$what" = lab ] || [ "$what" = all ]; then
+  # The same simulated lab (bench/lab.cc, one seed) under the scheduler of
+  # before (first in first out) and fair share, one after the other, each
+  # against a coordinator of its own. A simulated minute is 200 ms, so the
+  # default half-life of a week is 2016 s here.
+  for policy in fifo fair; do
+    lwork=$(mktemp -d /tmp/distill-bench-lab.XXXXXX)
+    port=${BENCH_PORT:-50094}
+    build/server/distill-coordinator --listen="127.0.0.1:$port" --data_dir="$lwork/data" \
+      --worker_token_file="$lwork/worker.token" --queue_policy=$policy \
+      --fair_share_half_life=2016s 2>"$lwork/coordinator.log" &
+    coordinator=$!
+    for _ in $(seq 100); do [ -s "$lwork/data/admin.token" ] && break; sleep 0.1; done
+    echo "a lab of 10 owners and 24 workers (8 large GPUs, 8 small, 8 CPU), --queue_policy=$policy:"
+    status=0
+    build/bench/lab --target="127.0.0.1:$port" --label="$policy" \
+      --admin_token_file="$lwork/data/admin.token" --worker_token_file="$lwork/worker.token" \
+      ${LAB_FLAGS:-} || status=$?
+    # At scale: 1,000 workers, 100,000 queued runs, 50 owners.
+    [ "$status" = 0 ] && build/bench/lab --scale --target="127.0.0.1:$port" --label="$policy" \
+      --owners=50 --admin_token_file="$lwork/data/admin.token" \
+      --worker_token_file="$lwork/worker.token" ${SCALE_FLAGS:-} || status=$?
+    kill "$coordinator"; wait "$coordinator" 2>/dev/null || true
+    [ "$status" = 0 ] || tail -20 "$lwork/coordinator.log" >&2
+    rm -rf "$lwork"
+    [ "$status" = 0 ] || exit "$status"
+  done
+  echo "the cost of one scheduling decision (in-process, the coordinator's store on disk):"
+  build/bench/fair_share_decision --dir="${TMPDIR:-/tmp}"
 fi
 
 if [ "$what" = backup ] || [ "$what" = all ]; then

@@ -65,6 +65,7 @@ std::unique_ptr<CLI::App> BuildApp(Connection* connection, Command* chosen,
   AddRunCommands(*app, chosen);
   AddSweepCommands(*app, chosen);
   AddAdminCommands(*app, chosen);
+  AddOwnerCommands(*app, chosen);
   CLI::App* verb = app->add_subcommand(
       "completion", "a completion script for the shell (bash)");
   verb->add_option("shell", *completion, "bash")

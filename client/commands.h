@@ -19,6 +19,8 @@ void AddRunCommands(CLI::App& app, Command* chosen);
 void AddSweepCommands(CLI::App& app, Command* chosen);
 // tag, note, health, workers list|drain, tokens create|list|revoke.
 void AddAdminCommands(CLI::App& app, Command* chosen);
+// owners, owners set (fair share).
+void AddOwnerCommands(CLI::App& app, Command* chosen);
 
 // The shared --format=table|csv|json flag of a verb, into `*format`.
 void AddFormatFlag(CLI::App* verb, std::string* format);

@@ -5,7 +5,8 @@
 // and run-file directory, as the gRPC handlers make them. Any call may be
 // refused; none may crash, hang, allocate without bound or throw. After
 // each submission it checks that a refused one stored nothing (issue 22's
-// phantom run) and an accepted one stored exactly its runs.
+// phantom run) and an accepted one stored exactly its runs, and after
+// each request that fair share's groups match the runs.
 #include <google/protobuf/stubs/logging.h>
 
 #include <algorithm>
@@ -17,6 +18,7 @@
 
 #include "distill/fuzz/fuzz_session.pb.h"
 #include "server/clock.h"
+#include "server/fair_share.h"
 #include "server/no_throw.h"
 #include "server/run_file_store.h"
 #include "server/scheduler.h"
@@ -189,7 +191,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   FakeClock clock;
   Scheduler scheduler(store->get(), files->get(), &clock);
   Leased leased;
-  for (const fuzz::Op& op : session.ops())
+  for (const fuzz::Op& op : session.ops()) {
     Apply(op, scheduler, **store, clock, leased);
+    // Fair share's groups, kept by triggers, match the runs after each.
+    if (!CheckQueueGroups(**store).ok()) std::abort();
+  }
   return 0;
 }

@@ -87,6 +87,15 @@ ABSL_FLAG(std::string, min_free_disk, "1GiB",
 ABSL_FLAG(int, max_priority, 0,
           "the highest priority a researcher may give a sweep (an admin may "
           "set any); higher is refused naming this flag");
+ABSL_FLAG(absl::Duration, fair_share_half_life, absl::Hours(24 * 7),
+          "GPU time an owner used counts half after this long in fair share "
+          "(README \"A lab shares its GPUs\"), e.g. 7d is 168h; 1m to 3650d");
+ABSL_FLAG(int, max_running_per_owner, 0,
+          "runs of one owner running at once, at most (0: no cap); an admin "
+          "sets an owner's own with distill owners set");
+ABSL_FLAG(std::string, queue_policy, "fair",
+          "fair (priority, then the owner furthest below its share, then "
+          "submission) or fifo (priority, then submission)");
 ABSL_FLAG(int, keep_best, -1,
           "a sweep without a retention policy keeps the checkpoints of its "
           "best this many students (by eval/top1; README \"Retention\"); "
@@ -125,6 +134,34 @@ absl::Status BackupFromFlags(distill::CoordinatorOptions& options) {
   return absl::OkStatus();
 }
 
+// Fair share's flags into `scheduler`.
+absl::Status FairShareFromFlags(distill::SchedulerOptions& scheduler) {
+  const absl::Duration half_life = absl::GetFlag(FLAGS_fair_share_half_life);
+  if (half_life < absl::Minutes(1) || half_life > absl::Hours(24 * 3650)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--fair_share_half_life must be 1m to 87600h, got ",
+                     absl::FormatDuration(half_life)));
+  }
+  scheduler.fair_share_half_life_ms = absl::ToInt64Milliseconds(half_life);
+  scheduler.max_running_per_owner = absl::GetFlag(FLAGS_max_running_per_owner);
+  if (scheduler.max_running_per_owner < 0 ||
+      scheduler.max_running_per_owner > 1'000'000) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--max_running_per_owner must be 0 to 1000000, got ",
+                     scheduler.max_running_per_owner));
+  }
+  const std::string policy = absl::GetFlag(FLAGS_queue_policy);
+  if (policy == "fair") {
+    scheduler.queue_policy = distill::SchedulerOptions::QueuePolicy::kFairShare;
+  } else if (policy == "fifo") {
+    scheduler.queue_policy = distill::SchedulerOptions::QueuePolicy::kFifo;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--queue_policy must be fair or fifo, got \"", policy, "\""));
+  }
+  return absl::OkStatus();
+}
+
 // The scheduler's part of the flags into `scheduler`.
 absl::Status SchedulerFromFlags(distill::SchedulerOptions& scheduler) {
   scheduler.max_run_file_bytes = absl::GetFlag(FLAGS_max_run_file_mb) << 20;
@@ -143,6 +180,7 @@ absl::Status SchedulerFromFlags(distill::SchedulerOptions& scheduler) {
     return absl::InvalidArgumentError(absl::StrCat(
         "--max_priority must be -1000 to 1000, got ", scheduler.max_priority));
   }
+  if (absl::Status s = FairShareFromFlags(scheduler); !s.ok()) return s;
   scheduler.default_keep_best = absl::GetFlag(FLAGS_keep_best);
   if (scheduler.default_keep_best < -1 ||
       scheduler.default_keep_best > 1'000'000) {

@@ -11,6 +11,7 @@
 #include "common/run_files.h"
 #include "common/sha256.h"
 #include "common/version.h"
+#include "server/fair_share.h"
 #include "server/ingest.h"
 
 namespace distill {
@@ -142,7 +143,25 @@ absl::Status Leases::Expire() {
   return ExpireLocked(lock);
 }
 
+absl::Status Leases::AccrueLocked(const Locked& lock) {
+  const int64_t now = core_.clock().NowMs();
+  if (last_accrual_ms_ < 0 || now < last_accrual_ms_) last_accrual_ms_ = now;
+  const int64_t elapsed = now - last_accrual_ms_;
+  if (elapsed < kAccrualIntervalMs) return absl::OkStatus();
+  last_accrual_ms_ = now;
+  // Lost with a power cut before the WAL's next sync: a second of use.
+  return core_.Write(
+      [&] {
+        core_.AssertHeld();
+        return core_.store().AccrueUsage(
+            DecayOver(elapsed, core_.options().fair_share_half_life_ms),
+            elapsed);
+      },
+      Store::Durability::kInWal);
+}
+
 absl::Status Leases::ExpireLocked(const Locked& lock) {
+  if (absl::Status s = AccrueLocked(lock); !s.ok()) return s;
   absl::StatusOr<std::vector<v1::Run>> expired =
       core_.store().ExpiredLeases(core_.clock().NowMs());
   if (!expired.ok()) return expired.status();
@@ -239,11 +258,9 @@ absl::StatusOr<v1::LeaseRunResponse> Leases::Grant(const std::string& worker_id,
       response.set_paused_reason(paused);
       return response;
     }
-    // The first run in the queue's order whose requirements it meets.
-    const WorkerOffer offer = OfferOf(*worker);
-    next = core_.store().NextQueuedRun([&](const std::string& key) {
-      return Meets(offer, RequirementsOfKey(key));
-    });
+    // The first run in the queue's order (server/fair_share.h) whose
+    // requirements it meets.
+    next = NextRunFor(core_.store(), core_.options(), OfferOf(*worker));
     if (!next.ok()) return next.status();
   }
   if (!next->has_value()) return response;

@@ -44,6 +44,11 @@ class Leases {
   absl::Status Expire();
   absl::Status ExpireLocked(const Locked& lock)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
+  // Adds the GPU time each owner's running runs used since the last call
+  // (at most every kAccrualIntervalMs) and decays what was used before.
+  absl::Status AccrueLocked(const Locked& lock)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
+  static constexpr int64_t kAccrualIntervalMs = 1000;
   // The leases of workers whose host name starts with `prefix` expire now.
   absl::StatusOr<int> ExpireHosts(const std::string& prefix);
 
@@ -68,6 +73,8 @@ class Leases {
   SchedulerCore& core_;
   // Raised by each registration: worker ids stay unique within a ms.
   int64_t registrations_ ABSL_GUARDED_BY(core_.mutex()) = 0;
+  // When GPU time was last accrued (AccrueLocked); -1: not yet.
+  int64_t last_accrual_ms_ ABSL_GUARDED_BY(core_.mutex()) = -1;
 };
 
 }  // namespace distill

@@ -63,6 +63,12 @@ prometheus::Counter& OneCounter(prometheus::Registry& registry,
       .Add({});
 }
 
+prometheus::Family<prometheus::Gauge>& GaugeFamily(
+    prometheus::Registry& registry, const std::string& name,
+    const std::string& help) {
+  return prometheus::BuildGauge().Name(name).Help(help).Register(registry);
+}
+
 }  // namespace
 
 CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry)
@@ -126,7 +132,18 @@ CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry)
                                   "removed")),
       collected_bytes_(OneCounter(registry, "distill_gc_removed_bytes_total",
                                   "Bytes of run files the retention policies "
-                                  "freed")) {
+                                  "freed")),
+      owner_queued_(GaugeFamily(registry, "distill_owner_queued_runs",
+                                "Runs queued, by owner")),
+      owner_running_(GaugeFamily(registry, "distill_owner_running_runs",
+                                 "Runs running, by owner")),
+      owner_gpu_seconds_(GaugeFamily(
+          registry, "distill_owner_gpu_seconds",
+          "Worker seconds an owner's runs used, in all (fair share)")),
+      owner_decayed_gpu_seconds_(
+          GaugeFamily(registry, "distill_owner_decayed_gpu_seconds",
+                      "Worker seconds an owner's runs used, decayed by "
+                      "--fair_share_half_life: what fair share compares")) {
   backups_.Add({{"result", "good"}});
   backups_.Add({{"result", "failed"}});
   SetRuns({});
@@ -176,6 +193,18 @@ void CoordinatorMetrics::SetRuns(
   }
   const auto queued = by_status.find(v1::QUEUED);
   queue_.Set(queued == by_status.end() ? 0 : double(queued->second));
+}
+
+void CoordinatorMetrics::SetOwners(const v1::ListOwnersResponse& owners) {
+  size_t series = 0;
+  for (const v1::Owner& o : owners.owners()) {
+    if (++series > kMaxOwnerSeries) break;
+    const std::map<std::string, std::string> label = {{"owner", o.name()}};
+    owner_queued_.Add(label).Set(double(o.queued()));
+    owner_running_.Add(label).Set(double(o.running()));
+    owner_gpu_seconds_.Add(label).Set(o.gpu_seconds_total());
+    owner_decayed_gpu_seconds_.Add(label).Set(o.gpu_seconds());
+  }
 }
 
 void CoordinatorMetrics::SetWorkers(

@@ -54,6 +54,11 @@ class CoordinatorMetrics {
   // collection would free now, and what collections removed.
   void SetRunFileBytes(int64_t held, int64_t reclaimable);
   void RunFilesCollected(int64_t files, int64_t bytes);
+  // Fair share, per owner (labelled owner="..."; at most kMaxOwnerSeries
+  // owners, by name): runs queued and running, and GPU (worker) seconds
+  // used in all and decayed.
+  void SetOwners(const v1::ListOwnersResponse& owners);
+  static constexpr size_t kMaxOwnerSeries = 1000;
 
  private:
   prometheus::Family<prometheus::Gauge>& runs_;
@@ -75,6 +80,10 @@ class CoordinatorMetrics {
   prometheus::Gauge& reclaimable_bytes_;
   prometheus::Counter& collected_files_;
   prometheus::Counter& collected_bytes_;
+  prometheus::Family<prometheus::Gauge>& owner_queued_;
+  prometheus::Family<prometheus::Gauge>& owner_running_;
+  prometheus::Family<prometheus::Gauge>& owner_gpu_seconds_;
+  prometheus::Family<prometheus::Gauge>& owner_decayed_gpu_seconds_;
   // The methods rpc_errors_ has a series for: at most kMaxRpcMethods, so
   // that a client calling made-up methods cannot grow it without bound
   // (the rest count as "other").

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/api.h"
@@ -15,6 +16,8 @@
 #include "common/sha256.h"
 #include "common/spec_fields.h"
 #include "common/worker_status.h"
+#include "server/fair_share.h"
+#include "server/shares.h"
 
 namespace distill {
 namespace {
@@ -152,9 +155,11 @@ constexpr int64_t kQueueScan = 200'000;
 struct QueueView {
   absl::flat_hash_map<int64_t, int64_t> place;   // Run -> runs ahead of it.
   absl::flat_hash_map<int64_t, int64_t> higher;  // ... of higher priority.
-  std::vector<std::pair<WorkerOffer, bool>> serving;  // Offer, busy.
+  absl::flat_hash_map<int64_t, int64_t> owners_ahead;  // ... of its owner.
+  std::vector<std::pair<WorkerOffer, bool>> serving;   // Offer, busy.
   absl::flat_hash_map<int64_t, int64_t> running_in_sweep;
   std::string paused;
+  absl::flat_hash_map<std::string, OwnerRecord> owners;  // By name.
 };
 
 absl::StatusOr<QueueView> Reads::ViewQueue(Store& store) {
@@ -168,6 +173,16 @@ absl::StatusOr<QueueView> Reads::ViewQueue(Store& store) {
       first_of_priority = int64_t(i);
     view.place[(*order)[i].first] = int64_t(i);
     view.higher[(*order)[i].first] = first_of_priority;
+  }
+  absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> owned =
+      store.QueuedOwners(kQueueScan);
+  if (!owned.ok()) return owned.status();
+  absl::flat_hash_map<int64_t, const std::string*> owner_of;
+  for (const auto& [id, owner] : *owned) owner_of[id] = &owner;
+  absl::flat_hash_map<std::string, int64_t> seen;  // Per owner, in order.
+  for (const auto& [id, priority] : *order) {
+    auto it = owner_of.find(id);
+    if (it != owner_of.end()) view.owners_ahead[id] = seen[*it->second]++;
   }
   absl::StatusOr<std::vector<WorkerRecord>> workers = store.ListWorkers();
   if (!workers.ok()) return workers.status();
@@ -185,7 +200,37 @@ absl::StatusOr<QueueView> Reads::ViewQueue(Store& store) {
       view.serving.emplace_back(OfferOf(w), busy.contains(w.id));
   }
   view.paused = core_.disk().LeasingPaused();
+  absl::StatusOr<std::vector<OwnerRecord>> owners = store.Owners();
+  if (!owners.ok()) return owners.status();
+  for (OwnerRecord& o : *owners) view.owners[o.owner] = std::move(o);
   return view;
+}
+
+std::string Reads::OwnersTurn(const OwnerRecord& owner,
+                              const QueueView& view) const {
+  if (const std::optional<int> cap = CapOf(owner, core_.options());
+      cap && owner.running >= *cap) {
+    return absl::StrCat("its owner ", owner.owner, " runs ", owner.running,
+                        " of its ", *cap, " (max running per owner)");
+  }
+  if (core_.options().queue_policy !=
+      SchedulerOptions::QueuePolicy::kFairShare) {
+    return "";
+  }
+  int64_t before = 0;  // Owners with runs queued who go before this one.
+  for (const auto& [name, other] : view.owners) {
+    if (name != owner.owner && other.queued > 0 &&
+        std::pair(Standing(other, core_.options()), name) <
+            std::pair(Standing(owner, core_.options()), owner.owner))
+      ++before;
+  }
+  if (before == 0) return "";
+  return absl::StrCat(before,
+                      before == 1 ? " other owner is" : " other owners are",
+                      " served first by fair share (", owner.owner, " used ",
+                      absl::StrFormat("%.1f", owner.decayed_ms / 3.6e6),
+                      " GPU-hours, decayed, on ", owner.shares,
+                      owner.shares == 1 ? " share" : " shares", ")");
 }
 
 std::string Reads::WhyQueued(Store& store, const v1::Run& run,
@@ -204,10 +249,28 @@ std::string Reads::WhyQueued(Store& store, const v1::Run& run,
   if (auto it = view.place.find(run.id());
       it != view.place.end() && it->second > 0) {
     const int64_t above = view.higher[run.id()];
-    why.push_back(absl::StrCat(
-        it->second, it->second == 1 ? " run" : " runs",
-        " ahead of it in the queue",
-        above > 0 ? absl::StrCat(" (", above, " of higher priority)") : ""));
+    if (core_.options().queue_policy == SchedulerOptions::QueuePolicy::kFifo) {
+      why.push_back(absl::StrCat(
+          it->second, it->second == 1 ? " run" : " runs",
+          " ahead of it in the queue",
+          above > 0 ? absl::StrCat(" (", above, " of higher priority)") : ""));
+    } else {
+      // Under fair share these are surely ahead: its owner's and those of
+      // higher priority; the owners' turn (below) says the rest.
+      const int64_t own = view.owners_ahead[run.id()];
+      if (own > 0) {
+        why.push_back(absl::StrCat(own, own == 1 ? " run" : " runs", " of ",
+                                   run.owner(), " ahead of it"));
+      }
+      if (above > 0) {
+        why.push_back(absl::StrCat(above, above == 1 ? " run" : " runs",
+                                   " of higher priority ahead of it"));
+      }
+    }
+  }
+  if (auto owner = view.owners.find(run.owner()); owner != view.owners.end()) {
+    why.push_back(OwnersTurn(owner->second, view));
+    if (why.back().empty()) why.pop_back();
   }
   // The workers that may take it: those whose offer meets its needs.
   const v1::Requirements& needs = run.spec().requirements();
@@ -514,6 +577,18 @@ absl::Status Reads::RefreshGauges() {
   std::map<v1::WorkerStatus, int64_t> by_state;
   for (const v1::Worker& w : *workers) ++by_state[w.status()];
   core_.metrics()->SetWorkers(by_state);
+  absl::StatusOr<std::vector<OwnerRecord>> owners;
+  if (absl::Status s = core_.Read([&](Store& store) {
+        owners = store.Owners();
+        return owners.status();
+      });
+      !s.ok()) {
+    return s;
+  }
+  v1::ListOwnersResponse listed;
+  for (v1::Owner& o : OwnersAsProto(*owners, core_.options()))
+    *listed.add_owners() = std::move(o);
+  core_.metrics()->SetOwners(listed);
   return absl::OkStatus();
 }
 

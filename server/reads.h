@@ -88,6 +88,9 @@ class Reads {
   absl::Status ExplainWaiting(Store& store, std::vector<v1::Run>& runs);
   absl::StatusOr<QueueView> ViewQueue(Store& store);
   std::string WhyQueued(Store& store, const v1::Run& run, QueueView& view);
+  // Why the owner's runs wait for others' (its cap; owners further below
+  // their share), or "".
+  std::string OwnersTurn(const OwnerRecord& owner, const QueueView& view) const;
   SchedulerCore& core_;
 };
 

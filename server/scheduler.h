@@ -17,6 +17,7 @@
 #include "server/reads.h"
 #include "server/retention.h"
 #include "server/scheduler_core.h"
+#include "server/shares.h"
 #include "server/sweeps.h"
 #include "server/uploads.h"
 
@@ -191,6 +192,14 @@ class Scheduler {
     return core_.Durable(Revoke(id));
   }
 
+  // --- Fair share (server/fair_share.h, shares.h) ---
+  // An admin's: an owner's shares and cap on running runs.
+  absl::StatusOr<v1::Owner> SetOwnerPolicy(
+      const v1::SetOwnerPolicyRequest& request) {
+    return shares_.SetPolicy(request);
+  }
+  absl::StatusOr<v1::ListOwnersResponse> ListOwners() { return shares_.List(); }
+
   // Queues again, or fails as LOST, every run whose lease expired.
   absl::Status ExpireLeases() { return core_.Durable(leases_.Expire()); }
   // Workers stopped longer than SchedulerOptions says leave the listings.
@@ -237,6 +246,7 @@ class Scheduler {
   Uploads uploads_{core_};
   Annotations annotations_{core_};
   Retention retention_{core_};
+  Shares shares_{core_};
 };
 
 }  // namespace distill

@@ -58,6 +58,17 @@ struct SchedulerOptions {
   // The highest priority a researcher may give a sweep (--max_priority);
   // an admin may set any.
   int max_priority = 0;
+  // Fair share (issue 31, server/fair_share.h): GPU time an owner used
+  // counts half after this long (--fair_share_half_life).
+  int64_t fair_share_half_life_ms = int64_t{7} * 24 * 3600 * 1000;
+  // Runs of one owner running at once, at most (0: no cap); an admin may
+  // set an owner's own (--max_running_per_owner).
+  int max_running_per_owner = 0;
+  // How the queue is ordered: fair share (priority, then the owner furthest
+  // below its share, then submission), or first in first out (priority,
+  // then submission: before issue 31; the lab bench's reference).
+  enum class QueuePolicy { kFairShare, kFifo };
+  QueuePolicy queue_policy = QueuePolicy::kFairShare;
 };
 
 // What a registered worker offers for placement.

@@ -220,6 +220,17 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::DrainWorker(
       });
 }
 
+grpc::ServerUnaryReactor* ExperimentServiceImpl::ListOwners(
+    grpc::CallbackServerContext* context, const v1::ListOwnersRequest* request,
+    v1::ListOwnersResponse* response) {
+  (void)request;
+  return OnPool(context, &bulk_pool_, "ListOwners",
+                [=, this]() -> grpc::Status {
+                  DISTILL_AUTHORIZE(caller, Permission::kRead);
+                  return Reply(scheduler_->ListOwners(), response);
+                });
+}
+
 grpc::ServerUnaryReactor* WorkerServiceImpl::RegisterWorker(
     grpc::CallbackServerContext* context,
     const v1::RegisterWorkerRequest* request,
@@ -444,6 +455,15 @@ grpc::ServerUnaryReactor* AdminServiceImpl::CollectGarbage(
                        request->sweep().size(), " bytes"));
     }
     return Reply(scheduler_->CollectGarbage(*request), response);
+  });
+}
+
+grpc::ServerUnaryReactor* AdminServiceImpl::SetOwnerPolicy(
+    grpc::CallbackServerContext* context,
+    const v1::SetOwnerPolicyRequest* request, v1::Owner* response) {
+  return OnPool(context, &pool_, "SetOwnerPolicy", [=, this]() -> grpc::Status {
+    DISTILL_AUTHORIZE(caller, Permission::kAdminister);
+    return Reply(scheduler_->SetOwnerPolicy(*request), response);
   });
 }
 

@@ -94,6 +94,10 @@ class ExperimentServiceImpl final
   grpc::ServerUnaryReactor* DrainWorker(grpc::CallbackServerContext* context,
                                         const v1::DrainWorkerRequest* request,
                                         v1::Worker* response) override;
+  grpc::ServerUnaryReactor* ListOwners(
+      grpc::CallbackServerContext* context,
+      const v1::ListOwnersRequest* request,
+      v1::ListOwnersResponse* response) override;
 
  private:
   // Who the caller is for the scheduler's ownership rules: its token's name
@@ -200,6 +204,9 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::CollectGarbageRequest* request,
       v1::CollectGarbageResponse* response) override;
+  grpc::ServerUnaryReactor* SetOwnerPolicy(
+      grpc::CallbackServerContext* context,
+      const v1::SetOwnerPolicyRequest* request, v1::Owner* response) override;
 
  private:
   Scheduler* const scheduler_;

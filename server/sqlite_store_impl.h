@@ -109,6 +109,16 @@ class SqliteStore final : public Store {
   absl::StatusOr<std::optional<v1::Run>> NextQueuedRun(
       const std::function<bool(const std::string&)>& may_take) override;
   absl::StatusOr<std::vector<std::string>> RequirementKeys() override;
+  absl::StatusOr<std::vector<QueueGroup>> QueueGroups() override;
+  absl::StatusOr<std::vector<std::pair<int64_t, std::string>>> QueuedOwners(
+      int64_t limit) override;
+  absl::StatusOr<std::vector<int64_t>> CappedSweeps() override;
+  absl::StatusOr<std::optional<v1::Run>> QueueHead(
+      const QueueGroup& group, const std::vector<int64_t>& capped) override;
+  absl::StatusOr<std::vector<OwnerRecord>> Owners() override;
+  absl::Status SetOwnerPolicy(const std::string& owner, double shares,
+                              std::optional<int32_t> max_running) override;
+  absl::Status AccrueUsage(double decay, int64_t elapsed_ms) override;
   absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> QueueOrder(
       int64_t limit) override;
 
@@ -257,6 +267,9 @@ class SqliteStore final : public Store {
   // ("'unknown'" on a database one schema version behind, the previous
   // release's: tests/e2e_upgrade_test.sh).
   const std::string& RunColumns();
+  // " AND sweep_id NOT IN (...)": a queued run's condition that its sweep
+  // is not at its max_concurrent.
+  static std::string NotOfACappedSweep();
   // "owner", or "'unknown'" where the tables have no owner yet.
   const char* OwnerColumn();
   // Whether the tables have what migration 013 (placement) added: a

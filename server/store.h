@@ -127,6 +127,28 @@ struct RunFileRecord {
 // checkpoint records. Not thread-safe: the scheduler serialises calls to
 // the one that writes, and gives each reader (OpenReader) to one thread at
 // a time.
+// A part of the queue (issue 31): the queued runs of one owner, one
+// requirement key (common/placement.h) and one priority.
+struct QueueGroup {
+  std::string owner;
+  std::string requires_key;
+  int32_t priority = 0;
+  int64_t queued = 0;
+};
+
+// What is known of an owner for fair share: the policy an admin set, the
+// GPU time (worker time) its runs used, decayed and in all, and its runs
+// running and queued now.
+struct OwnerRecord {
+  std::string owner;
+  double shares = 1;
+  std::optional<int32_t> max_running;  // Unset: the coordinator's default.
+  double decayed_ms = 0;
+  int64_t total_ms = 0;
+  int64_t running = 0;
+  int64_t queued = 0;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -223,6 +245,30 @@ class Store {
   }
   // The requirement keys of every run ever stored ("" not among them).
   virtual absl::StatusOr<std::vector<std::string>> RequirementKeys() = 0;
+  // The queue by owner (issue 31): each (owner, requirement key,
+  // priority) that has queued runs, with how many, kept by the store as
+  // runs change (no queue is read); empty on the previous schema.
+  virtual absl::StatusOr<std::vector<QueueGroup>> QueueGroups() = 0;
+  // The sweeps at their max_concurrent (from the running runs alone).
+  virtual absl::StatusOr<std::vector<int64_t>> CappedSweeps() = 0;
+  // The first queued run (by id) of `group` not of a sweep in `capped`:
+  // the head of its index, no other run read but those of capped sweeps.
+  virtual absl::StatusOr<std::optional<v1::Run>> QueueHead(
+      const QueueGroup& group, const std::vector<int64_t>& capped) = 0;
+  // Every owner with runs queued or running, GPU time used or a policy
+  // set, by name.
+  virtual absl::StatusOr<std::vector<OwnerRecord>> Owners() = 0;
+  // Sets `owner`'s shares and cap on running runs (nullopt: the
+  // coordinator's default; 0: none).
+  virtual absl::Status SetOwnerPolicy(const std::string& owner, double shares,
+                                      std::optional<int32_t> max_running) = 0;
+  // Every owner's decayed GPU time times `decay`, then `elapsed_ms` more
+  // for each run it has running (decayed and total alike).
+  virtual absl::Status AccrueUsage(double decay, int64_t elapsed_ms) = 0;
+  // The queued runs' owners by id, at most `limit` of them (empty on the
+  // previous schema): from an index, no row read.
+  virtual absl::StatusOr<std::vector<std::pair<int64_t, std::string>>>
+  QueuedOwners(int64_t limit) = 0;
   // The queued runs' ids and priorities in the order they are leased
   // (priority, then id), at most `limit` of them.
   virtual absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> QueueOrder(

@@ -70,6 +70,13 @@ grep -q 'waiting: no registered worker meets its requirements (device_kind cuda,
 "$distill" workers list | grep -q 'device_kind=cpu' || fail "workers list: $("$distill" workers list)"
 "$distill" cancel "$cuda_run" >/dev/null || fail "cancel the CUDA run"
 
+# Fair share: an admin sets an owner's shares and cap; everyone reads them.
+"$distill" owners set alice --shares=2 --max_running=3 | grep -qx 'owner alice: shares 2, max running 3' ||
+  fail "owners set"
+"$distill" owners >"$work/owners.out"
+grep -q '^alice  *2 3  ' "$work/owners.out" || fail "owners: $(cat "$work/owners.out")"
+grep -q '^admin  *1 none ' "$work/owners.out" || fail "owners (admin's runs): $(cat "$work/owners.out")"
+
 # Bad input: the file, line and field; the gRPC code and the value.
 printf 'kind: DISTILL\nepochs: 1\nlosses: {ce: lots}\n' >"$work/bad.yaml"
 set +e

@@ -457,6 +457,18 @@ owned = [
              name="urgent", priority=500, base=spec,
              members=[spec_pb2.SweepMember(name="D")])),
          metadata=as_researcher, timeout=5), "--max_priority"),
+    ("SetOwnerPolicy with shares 0 as an admin",
+     refusal(admin.SetOwnerPolicy, admin_pb.SetOwnerPolicyRequest(
+         owner="outside-researcher", shares=0), metadata=md(admin_secret),
+         timeout=5), "shares must be 0.001 to 1e+06, got 0"),
+    ("SetOwnerPolicy as a researcher",
+     refusal(admin.SetOwnerPolicy, admin_pb.SetOwnerPolicyRequest(
+         owner="outside-researcher", shares=1000), metadata=as_researcher,
+         timeout=5), "needs admin"),
+    ("SetOwnerPolicy shares 2 as an admin",
+     refusal(admin.SetOwnerPolicy, admin_pb.SetOwnerPolicyRequest(
+         owner="outside-researcher", shares=2), metadata=md(admin_secret),
+         timeout=5), ""),
     ("CancelRun of a researcher's run as an admin",
      refusal(experiments.CancelRun, exp_pb.CancelRunRequest(id=mine.id),
              metadata=md(admin_secret), timeout=5), ""),
@@ -497,6 +509,9 @@ want = {
     "CancelRun of another researcher's run": "PERMISSION_DENIED",
     "Annotate another researcher's run": "PERMISSION_DENIED",
     "SubmitSweep at priority 500 as a researcher": "INVALID_ARGUMENT",
+    "SetOwnerPolicy with shares 0 as an admin": "INVALID_ARGUMENT",
+    "SetOwnerPolicy as a researcher": "PERMISSION_DENIED",
+    "SetOwnerPolicy shares 2 as an admin": "OK",
     "CancelRun of a researcher's run as an admin": "OK",
 }
 print("%-62s %s" % ("attack", "code"))
@@ -558,6 +573,13 @@ checks = {
         "distill_rpc_errors_total", code="INVALID_ARGUMENT",
         method="/distill.v1.ExperimentService/SubmitRun") >= 5,
     "first-lease wait observed": value("distill_lease_wait_seconds_count") >= 2,
+    # Per owner: the one with a policy set is listed; the running run's
+    # owner counts it.
+    "an owner's queue": value("distill_owner_queued_runs",
+                              owner="outside-researcher") >= 0,
+    "running runs by owner": sum(
+        float(line.rpartition(" ")[2]) for line in text.splitlines()
+        if line.startswith("distill_owner_running_runs{")) == 1,
 }
 for what, ok in checks.items():
     if not ok:

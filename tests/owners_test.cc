@@ -12,10 +12,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-const Requester kAlice{"alice", /*admin=*/false};
-const Requester kBob{"bob", /*admin=*/false};
-const Requester kAdmin{"root", /*admin=*/true};
-
 TEST_F(SchedulerTest, RunsAndSweepsRecordTheirOwner) {
   const v1::Run run = *scheduler_->SubmitRun(LoneTeacher(), kAlice);
   EXPECT_EQ(run.owner(), "alice");
@@ -101,8 +97,13 @@ TEST_F(SchedulerTest, AWaitingRunSaysWhy) {
   // Two more lone runs queue behind the teacher; one at a higher priority.
   const v1::Run second = *scheduler_->SubmitRun(LoneTeacher(), kBob);
   const v1::Run third = *scheduler_->SubmitRun(LoneTeacher(), kBob);
+  // Fair share: bob's own run is surely ahead; alice, level with bob, goes
+  // first by name.
   EXPECT_THAT(scheduler_->GetRun(third.id())->waiting_reason(),
-              HasSubstr("2 runs ahead of it in the queue"));
+              HasSubstr("1 run of bob ahead of it"));
+  EXPECT_THAT(scheduler_->GetRun(third.id())->waiting_reason(),
+              HasSubstr("1 other owner is served first by fair share (bob "
+                        "used 0.0 GPU-hours, decayed, on 1 share)"));
   // The fixture's worker is idle: the first in line is leased next.
   EXPECT_THAT(scheduler_->GetRun(teacher)->waiting_reason(),
               HasSubstr("next in line"));

@@ -42,6 +42,11 @@ inline v1::SweepSpec EarlyStoppingSweep(const std::string& name,
   return spec;
 }
 
+// Callers of the tests on owners: two researchers and an admin.
+inline const Requester kAlice{"alice", /*admin=*/false};
+inline const Requester kBob{"bob", /*admin=*/false};
+inline const Requester kAdmin{"root", /*admin=*/true};
+
 class SchedulerTest : public ::testing::Test {
  protected:
   void SetUp() override { Start(":memory:", dir_); }
