@@ -113,6 +113,10 @@ struct Job {
   int64_t run_id = 0;
   double leased = -1, ended = -1;
   int worker = -1;
+  double trained = 0;         // Minutes trained so far, over its attempts.
+  double segment_start = -1;  // When the attempt under way was leased.
+  double used_before = 0;     // Worker minutes of its ended attempts.
+  int preempted = 0;
 };
 
 // The workload, the same for a given seed: owner-0's big sweep at minute
@@ -155,6 +159,26 @@ v1::ExperimentSpec SpecOf(const Job& job) {
   return spec;
 }
 
+// A researcher's token for each of `owners` owners ("owner-0", ...): the
+// owner of what it submits.
+std::vector<std::string> OwnerTokens(const std::string& admin_token,
+                                     int owners) {
+  auto admin = v1::AdminService::NewStub(NewChannel(0));
+  std::vector<std::string> tokens;
+  for (int o = 0; o < owners; ++o) {
+    grpc::ClientContext context;
+    Authorize(&context, admin_token);
+    v1::CreateTokenRequest request;
+    request.set_name(absl::StrCat("owner-", o));
+    request.set_role(v1::ROLE_RESEARCHER);
+    v1::CreateTokenResponse response;
+    grpc::Status s = admin->CreateToken(&context, request, &response);
+    if (!s.ok()) Die("CreateToken", s);
+    tokens.push_back(response.secret());
+  }
+  return tokens;
+}
+
 class Lab {
  public:
   Lab() : jobs_(Workload()), start_(Clock::now()) {
@@ -174,7 +198,6 @@ class Lab {
     const double wait = (minute - Now()) * absl::GetFlag(FLAGS_ms_per_minute);
     if (wait > 0) absl::SleepFor(absl::Milliseconds(wait));
   }
-  std::vector<std::string> OwnerTokens();
   void Submit(const std::vector<std::string>& tokens);
   void Work(int index, Pool pool);
   void Sample();
@@ -187,6 +210,8 @@ class Lab {
   mutable absl::Mutex mu_;
   absl::flat_hash_map<int64_t, size_t> by_run_ ABSL_GUARDED_BY(mu_);
   std::vector<int> holding_ ABSL_GUARDED_BY(mu_);  // Worker -> job, or -1.
+  // Worker -> when its LeaseRun under way began (simulated minutes), or -1.
+  std::vector<double> asking_since_ ABSL_GUARDED_BY(mu_);
   std::vector<Pool> pools_;
   int misplaced_ ABSL_GUARDED_BY(mu_) = 0;
   // Sampled each simulated minute.
@@ -194,23 +219,6 @@ class Lab {
   int jain_samples_ = 0;
   int64_t worker_minutes_ = 0, idle_while_fit_ = 0;
 };
-
-std::vector<std::string> Lab::OwnerTokens() {
-  auto admin = v1::AdminService::NewStub(NewChannel(0));
-  std::vector<std::string> tokens;
-  for (int o = 0; o < absl::GetFlag(FLAGS_owners); ++o) {
-    grpc::ClientContext context;
-    Authorize(&context, admin_token_);
-    v1::CreateTokenRequest request;
-    request.set_name(absl::StrCat("owner-", o));
-    request.set_role(v1::ROLE_RESEARCHER);
-    v1::CreateTokenResponse response;
-    grpc::Status s = admin->CreateToken(&context, request, &response);
-    if (!s.ok()) Die("CreateToken", s);
-    tokens.push_back(response.secret());
-  }
-  return tokens;
-}
 
 // Each job submitted at its minute, by its owner's token.
 void Lab::Submit(const std::vector<std::string>& tokens) {
@@ -266,7 +274,15 @@ void Lab::Work(int index, Pool pool) {
     request.set_worker_id(id);
     request.set_wait_ms(1000);
     v1::LeaseRunResponse response;
+    {
+      absl::MutexLock lock(&mu_);
+      asking_since_[index] = Now();
+    }
     grpc::Status s = stub->LeaseRun(&context, request, &response);
+    {
+      absl::MutexLock lock(&mu_);
+      asking_since_[index] = -1;
+    }
     if (!s.ok()) {
       if (stop_) return;
       Die("LeaseRun", s);
@@ -284,14 +300,16 @@ void Lab::Work(int index, Pool pool) {
       while (!recorded()) absl::SleepFor(absl::Milliseconds(1));
       absl::MutexLock lock(&mu_);
       Job& job = jobs_[by_run_.at(run.id())];
-      job.leased = Now();
+      if (job.leased < 0) job.leased = Now();
+      job.segment_start = Now();
       job.worker = index;
       holding_[index] = int(by_run_.at(run.id()));
       if (!Meets(offer, job.needs)) ++misplaced_;
-      minutes = job.train_minutes;
+      minutes = job.train_minutes - job.trained;  // Resumed at its step.
     }
-    const double end = Now() + minutes;
-    while (Now() < end && !stop_) {
+    const double start = Now(), end = start + minutes;
+    bool yielded = false;
+    while (Now() < end && !stop_ && !yielded) {
       SleepUntil(std::min(end, Now() + 5));
       grpc::ClientContext hb;
       Authorize(&hb, worker_token_);
@@ -300,9 +318,33 @@ void Lab::Work(int index, Pool pool) {
       beat.set_run_id(run.id());
       beat.set_attempt(run.attempt());
       v1::HeartbeatResponse answer;
-      (void)stub->Heartbeat(&hb, beat, &answer);
+      yielded = stub->Heartbeat(&hb, beat, &answer).ok() &&
+                answer.yield_requested() && Now() < end;
     }
     if (stop_) return;
+    if (yielded) {
+      // Preempted: hand back at this step (a simulated step loses nothing)
+      // and go on serving.
+      {
+        absl::MutexLock lock(&mu_);
+        Job& job = jobs_[by_run_.at(run.id())];
+        job.trained += Now() - start;
+        job.used_before += Now() - job.segment_start;
+        job.segment_start = -1;
+        ++job.preempted;
+        holding_[index] = -1;
+      }
+      grpc::ClientContext back;
+      Authorize(&back, worker_token_);
+      v1::ReleaseRunRequest release;
+      release.set_run_id(run.id());
+      release.set_attempt(run.attempt());
+      release.set_reason("preempted");
+      v1::ReleaseRunResponse released;
+      s = stub->ReleaseRun(&back, release, &released);
+      if (!s.ok()) Die("ReleaseRun", s);
+      continue;
+    }
     const std::string bytes = absl::StrCat("checkpoint of run ", run.id());
     const std::string digest = Sha256Hex(bytes);
     {
@@ -332,7 +374,10 @@ void Lab::Work(int index, Pool pool) {
     s = stub->CompleteRun(&done, complete, &completed);
     if (!s.ok()) Die("CompleteRun", s);
     absl::MutexLock lock(&mu_);
-    jobs_[by_run_.at(run.id())].ended = Now();
+    Job& job = jobs_[by_run_.at(run.id())];
+    job.ended = Now();
+    job.used_before += job.ended - job.segment_start;
+    job.segment_start = -1;
     holding_[index] = -1;
   }
 }
@@ -365,10 +410,13 @@ void Lab::Sample() {
     }
     for (size_t w = 0; w < holding_.size(); ++w) {
       ++worker_minutes_;
-      if (holding_[w] >= 0) continue;
+      // Idle: asking for a run for a simulated minute or more (200 ms at
+      // the default pace, far above a lease's answer).
+      if (holding_[w] >= 0 || asking_since_[w] < 0 ||
+          now - asking_since_[w] < 1)
+        continue;
       const WorkerOffer offer = OfferOfPool(pools_[w]);
-      // Queued for a simulated minute or more (not one a lease answer is
-      // carrying right now).
+      // A run it could take, queued for a simulated minute or more.
       for (const Job& job : jobs_) {
         if (job.run_id != 0 && job.leased < 0 && now - job.submit_minute >= 1 &&
             Meets(offer, job.needs)) {
@@ -394,6 +442,7 @@ void Lab::Print() const {
   std::map<int, double> first_lease, used;
   std::map<int, double> submitted;
   double total = 0;
+  int preemptions = 0;
   for (const Job& job : jobs_) {
     if (job.run_id == 0) continue;
     submitted.try_emplace(job.owner, job.submit_minute);
@@ -401,10 +450,13 @@ void Lab::Print() const {
       waits[job.owner].push_back(job.leased - job.submit_minute);
       auto [it, fresh] = first_lease.try_emplace(job.owner, job.leased);
       if (!fresh) it->second = std::min(it->second, job.leased);
-      const double end =
-          job.ended >= 0 ? std::min(job.ended, horizon) : horizon;
-      used[job.owner] += std::max(0.0, end - job.leased);
-      total += std::max(0.0, end - job.leased);
+      // Its attempts' worker time within the horizon.
+      const double open = job.segment_start >= 0
+                              ? std::max(0.0, horizon - job.segment_start)
+                              : 0;
+      used[job.owner] += job.used_before + open;
+      total += job.used_before + open;
+      preemptions += job.preempted;
     } else {
       // Never leased within the horizon: waited all of it.
       waits[job.owner].push_back(horizon - job.submit_minute);
@@ -436,8 +488,10 @@ void Lab::Print() const {
           : 0);
   std::printf("%s runs placed where they did not fit: %d\n", label.c_str(),
               misplaced_);
-  std::printf("%s preemptions: 0 (not implemented: runs end at their end)\n",
-              label.c_str());
+  std::printf(
+      "%s preemptions: %d (each handed back at a step, resumed where it "
+      "stopped: no simulated work lost; e2e_preempt measures the real one)\n",
+      label.c_str(), preemptions);
 }
 
 // At scale: the queue filled by every owner, then each client thread
@@ -449,21 +503,7 @@ int Scale() {
       ReadToken(absl::GetFlag(FLAGS_worker_token_file));
   const int owners = absl::GetFlag(FLAGS_owners);
   const int runs = absl::GetFlag(FLAGS_scale_runs);
-  std::vector<std::string> tokens;
-  {
-    auto admin = v1::AdminService::NewStub(NewChannel(0));
-    for (int o = 0; o < owners; ++o) {
-      grpc::ClientContext context;
-      Authorize(&context, admin_token);
-      v1::CreateTokenRequest request;
-      request.set_name(absl::StrCat("owner-", o));
-      request.set_role(v1::ROLE_RESEARCHER);
-      v1::CreateTokenResponse response;
-      grpc::Status s = admin->CreateToken(&context, request, &response);
-      if (!s.ok()) Die("CreateToken", s);
-      tokens.push_back(response.secret());
-    }
-  }
+  const std::vector<std::string> tokens = OwnerTokens(admin_token, owners);
   const absl::Time filling = absl::Now();
   std::atomic<int> next{0};
   std::vector<std::thread> threads;
@@ -558,11 +598,13 @@ int Scale() {
 }
 
 int Lab::Run() {
-  const std::vector<std::string> tokens = OwnerTokens();
+  const std::vector<std::string> tokens =
+      OwnerTokens(admin_token_, absl::GetFlag(FLAGS_owners));
   const int per_pool = absl::GetFlag(FLAGS_workers_per_pool);
   {
     absl::MutexLock lock(&mu_);
     holding_.assign(3 * per_pool, -1);
+    asking_since_.assign(3 * per_pool, -1);
   }
   for (Pool pool : {kLarge, kSmall, kCpu})
     for (int i = 0; i < per_pool; ++i) pools_.push_back(pool);

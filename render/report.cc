@@ -430,6 +430,10 @@ std::string RenderRunPage(const v1::Run& run, const ReportRun& data,
     absl::StrAppend(&html, "<p class=\"waiting\">waiting: ",
                     Escape(run.waiting_reason()), "</p>");
   }
+  for (const std::string& p : run.preemptions()) {
+    absl::StrAppend(&html, "<p class=\"preempted\">preempted: ", Escape(p),
+                    "</p>");
+  }
   if (!run.message().empty())
     absl::StrAppend(&html, "<p class=\"note\">", Escape(run.message()), "</p>");
   if (!run.note().empty())

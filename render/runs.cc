@@ -124,6 +124,8 @@ std::string RunHeading(const v1::Run& run) {
     absl::StrAppend(&out, "  owner ", run.owner(), "\n");
   if (!run.waiting_reason().empty())
     absl::StrAppend(&out, "  waiting: ", run.waiting_reason(), "\n");
+  for (const std::string& p : run.preemptions())
+    absl::StrAppend(&out, "  preempted: ", p, "\n");
   if (!run.tags().empty()) {
     std::vector<std::string> tags;
     for (const auto& [key, value] : run.tags())
@@ -345,6 +347,7 @@ std::string FormatRunCsv(const v1::Run& run) {
   row("attempt", absl::StrCat(run.attempt()));
   row("owner", run.owner());
   row("waiting_reason", run.waiting_reason());
+  for (const std::string& p : run.preemptions()) row("preempted", p);
   row("message", run.message());
   row("note", run.note());
   for (const auto& [path, value] : FlattenSpec(run.spec()))

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <thread>
+#include <tuple>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
@@ -96,6 +97,17 @@ ABSL_FLAG(int, max_running_per_owner, 0,
 ABSL_FLAG(std::string, queue_policy, "fair",
           "fair (priority, then the owner furthest below its share, then "
           "submission) or fifo (priority, then submission)");
+ABSL_FLAG(std::string, preemption, "priority",
+          "off; priority (a waiting run of higher priority that no free "
+          "worker meets takes a worker from a lower one at its next step); "
+          "fair (also an owner below its share by --preempt_share_margin)");
+ABSL_FLAG(absl::Duration, preempt_after, absl::Minutes(10),
+          "a run holds its worker this long before it may be preempted");
+ABSL_FLAG(absl::Duration, preempt_every, absl::Minutes(10),
+          "a worker is asked to give way at most once in this long");
+ABSL_FLAG(double, preempt_share_margin, 2,
+          "with --preemption=fair: the running owner's GPU time per share "
+          "must exceed this many times the waiting owner's (1 to 1000)");
 ABSL_FLAG(int, keep_best, -1,
           "a sweep without a retention policy keeps the checkpoints of its "
           "best this many students (by eval/top1; README \"Retention\"); "
@@ -134,6 +146,41 @@ absl::Status BackupFromFlags(distill::CoordinatorOptions& options) {
   return absl::OkStatus();
 }
 
+// Preemption's flags into `scheduler`.
+absl::Status PreemptionFromFlags(distill::SchedulerOptions& scheduler) {
+  using Mode = distill::SchedulerOptions::Preemption;
+  const std::string mode = absl::GetFlag(FLAGS_preemption);
+  if (mode == "off") {
+    scheduler.preemption = Mode::kOff;
+  } else if (mode == "priority") {
+    scheduler.preemption = Mode::kPriority;
+  } else if (mode == "fair") {
+    scheduler.preemption = Mode::kFair;
+  } else {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--preemption must be off, priority or fair, got \"", mode, "\""));
+  }
+  for (const auto& [flag, value, out] :
+       {std::tuple("--preempt_after", absl::GetFlag(FLAGS_preempt_after),
+                   &scheduler.preempt_after_ms),
+        std::tuple("--preempt_every", absl::GetFlag(FLAGS_preempt_every),
+                   &scheduler.preempt_every_ms)}) {
+    if (value < absl::ZeroDuration() || value > absl::Hours(24 * 365)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          flag, " must be 0 to 8760h, got ", absl::FormatDuration(value)));
+    }
+    *out = absl::ToInt64Milliseconds(value);
+  }
+  scheduler.preempt_share_margin = absl::GetFlag(FLAGS_preempt_share_margin);
+  if (!(scheduler.preempt_share_margin >= 1 &&
+        scheduler.preempt_share_margin <= 1000)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--preempt_share_margin must be 1 to 1000, got ",
+                     scheduler.preempt_share_margin));
+  }
+  return absl::OkStatus();
+}
+
 // Fair share's flags into `scheduler`.
 absl::Status FairShareFromFlags(distill::SchedulerOptions& scheduler) {
   const absl::Duration half_life = absl::GetFlag(FLAGS_fair_share_half_life);
@@ -150,6 +197,7 @@ absl::Status FairShareFromFlags(distill::SchedulerOptions& scheduler) {
         absl::StrCat("--max_running_per_owner must be 0 to 1000000, got ",
                      scheduler.max_running_per_owner));
   }
+  if (absl::Status s = PreemptionFromFlags(scheduler); !s.ok()) return s;
   const std::string policy = absl::GetFlag(FLAGS_queue_policy);
   if (policy == "fair") {
     scheduler.queue_policy = distill::SchedulerOptions::QueuePolicy::kFairShare;

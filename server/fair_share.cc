@@ -72,13 +72,22 @@ absl::Status CheckQueueGroups(Store& store) {
 
 absl::StatusOr<std::optional<v1::Run>> NextRunFor(
     Store& store, const SchedulerOptions& options, const WorkerOffer& offer) {
+  absl::flat_hash_map<std::string, bool> meets;  // By requirement key.
+  return NextRunFor(store, options, [&](const std::string& key) {
+    auto [it, fresh] = meets.try_emplace(key, false);
+    if (fresh) it->second = Meets(offer, RequirementsOfKey(key));
+    return it->second;
+  });
+}
+
+absl::StatusOr<std::optional<v1::Run>> NextRunFor(
+    Store& store, const SchedulerOptions& options,
+    const std::function<bool(const std::string& requires_key)>& may_take) {
   absl::StatusOr<std::vector<QueueGroup>> groups = store.QueueGroups();
   if (!groups.ok()) return groups.status();
   if (groups->empty()) {
     // The previous schema keeps no groups: one queue, by priority and id.
-    return store.NextQueuedRun([&](const std::string& key) {
-      return Meets(offer, RequirementsOfKey(key));
-    });
+    return store.NextQueuedRun(may_take);
   }
   absl::StatusOr<std::vector<OwnerRecord>> owners = store.Owners();
   if (!owners.ok()) return owners.status();
@@ -93,9 +102,7 @@ absl::StatusOr<std::optional<v1::Run>> NextRunFor(
       options.queue_policy == SchedulerOptions::QueuePolicy::kFairShare;
   if (!fair && !any_capped) {
     // First in first out: each requirement key's head, in one index.
-    return store.NextQueuedRun([&](const std::string& key) {
-      return Meets(offer, RequirementsOfKey(key));
-    });
+    return store.NextQueuedRun(may_take);
   }
   absl::StatusOr<std::vector<int64_t>> capped = store.CappedSweeps();
   if (!capped.ok()) return capped.status();
@@ -107,11 +114,8 @@ absl::StatusOr<std::optional<v1::Run>> NextRunFor(
     const QueueGroup* group;
   };
   std::vector<Candidate> candidates;
-  absl::flat_hash_map<std::string, bool> meets;  // By requirement key.
   for (const QueueGroup& g : *groups) {
-    auto [it, fresh] = meets.try_emplace(g.requires_key, false);
-    if (fresh) it->second = Meets(offer, RequirementsOfKey(g.requires_key));
-    if (!it->second) continue;
+    if (!may_take(g.requires_key)) continue;
     const auto owner = by_name.find(g.owner);
     double standing = 0;
     if (owner != by_name.end()) {

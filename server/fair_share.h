@@ -16,6 +16,7 @@
 #define DISTILL_SERVER_FAIR_SHARE_H_
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -43,6 +44,11 @@ std::optional<int> CapOf(const OwnerRecord& owner,
 // The next run for a worker offering `offer` under `options`' policy.
 absl::StatusOr<std::optional<v1::Run>> NextRunFor(
     Store& store, const SchedulerOptions& options, const WorkerOffer& offer);
+// The same for a worker that takes what `may_take` accepts (a requirement
+// key; "" for none); always true: the run the queue serves first.
+absl::StatusOr<std::optional<v1::Run>> NextRunFor(
+    Store& store, const SchedulerOptions& options,
+    const std::function<bool(const std::string& requires_key)>& may_take);
 
 // Recounts the queue's groups and each owner's running runs from the runs
 // themselves (reading every queued and running run) and compares them with

@@ -150,14 +150,19 @@ absl::Status Leases::AccrueLocked(const Locked& lock) {
   if (elapsed < kAccrualIntervalMs) return absl::OkStatus();
   last_accrual_ms_ = now;
   // Lost with a power cut before the WAL's next sync: a second of use.
-  return core_.Write(
-      [&] {
-        core_.AssertHeld();
-        return core_.store().AccrueUsage(
-            DecayOver(elapsed, core_.options().fair_share_half_life_ms),
-            elapsed);
-      },
-      Store::Durability::kInWal);
+  if (absl::Status s = core_.Write(
+          [&] {
+            core_.AssertHeld();
+            return core_.store().AccrueUsage(
+                DecayOver(elapsed, core_.options().fair_share_half_life_ms),
+                elapsed);
+          },
+          Store::Durability::kInWal);
+      !s.ok()) {
+    return s;
+  }
+  preemption_.AssertHeld();
+  return preemption_.PlanLocked(lock);
 }
 
 absl::Status Leases::ExpireLocked(const Locked& lock) {
@@ -285,6 +290,8 @@ absl::Status Leases::GrantLocked(const Locked& lock, v1::Run& run,
     run.set_status(v1::RUNNING);
     run.set_attempt(run.attempt() + 1);
     run.set_worker_id(worker.id);
+    preemption_.AssertHeld();
+    preemption_.LeasedLocked(lock, run.id());
     SetProvenance(run, worker, &stale);
   }
   run.set_lease_expires_ms(now + core_.options().lease_duration_ms);
@@ -354,6 +361,12 @@ absl::StatusOr<v1::HeartbeatResponse> Leases::Heartbeat(
   const int64_t now = core_.clock().NowMs();
   run->set_lease_expires_ms(now + core_.options().lease_duration_ms);
   response.set_lease_expires_ms(run->lease_expires_ms());
+  preemption_.AssertHeld();
+  if (std::optional<std::string> why =
+          preemption_.AskedLocked(lock, run->id(), run->attempt())) {
+    response.set_yield_requested(true);
+    response.set_yield_reason(*why);
+  }
   // An extension lost to a power cut makes the lease expire sooner: safe.
   absl::Status s = core_.Write(
       [&]() -> absl::Status {

@@ -11,6 +11,7 @@
 
 #include "absl/status/statusor.h"
 #include "distill/v1/worker_service.pb.h"
+#include "server/preemption.h"
 #include "server/scheduler_core.h"
 
 namespace distill {
@@ -45,7 +46,8 @@ class Leases {
   absl::Status ExpireLocked(const Locked& lock)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
   // Adds the GPU time each owner's running runs used since the last call
-  // (at most every kAccrualIntervalMs) and decays what was used before.
+  // (at most every kAccrualIntervalMs) and decays what was used before;
+  // then looks for a run to preempt.
   absl::Status AccrueLocked(const Locked& lock)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
   static constexpr int64_t kAccrualIntervalMs = 1000;
@@ -73,6 +75,8 @@ class Leases {
   SchedulerCore& core_;
   // Raised by each registration: worker ids stay unique within a ms.
   int64_t registrations_ ABSL_GUARDED_BY(core_.mutex()) = 0;
+  // Which runs are asked to give way (server/preemption.h).
+  Preemption preemption_{core_};
   // When GPU time was last accrued (AccrueLocked); -1: not yet.
   int64_t last_accrual_ms_ ABSL_GUARDED_BY(core_.mutex()) = -1;
 };

@@ -88,6 +88,8 @@ class Reads {
   absl::Status ExplainWaiting(Store& store, std::vector<v1::Run>& runs);
   absl::StatusOr<QueueView> ViewQueue(Store& store);
   std::string WhyQueued(Store& store, const v1::Run& run, QueueView& view);
+  // Adds the run's preemptions to its history (Run.preemptions).
+  static absl::Status AddPreemptions(Store& store, v1::Run& run);
   // Why the owner's runs wait for others' (its cap; owners further below
   // their share), or "".
   std::string OwnersTurn(const OwnerRecord& owner, const QueueView& view) const;

@@ -69,6 +69,16 @@ struct SchedulerOptions {
   // then submission: before issue 31; the lab bench's reference).
   enum class QueuePolicy { kFairShare, kFifo };
   QueuePolicy queue_policy = QueuePolicy::kFairShare;
+  // Preemption at a step (server/preemption.h, --preemption): none; for a
+  // waiting run of higher priority; or also for an owner below its share
+  // by preempt_share_margin. A run is preempted only after it held its
+  // worker preempt_after_ms, a worker at most once every
+  // preempt_every_ms.
+  enum class Preemption { kOff, kPriority, kFair };
+  Preemption preemption = Preemption::kPriority;
+  int64_t preempt_after_ms = 10 * 60'000;
+  int64_t preempt_every_ms = 10 * 60'000;
+  double preempt_share_margin = 2;
 };
 
 // What a registered worker offers for placement.

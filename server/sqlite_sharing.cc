@@ -182,4 +182,35 @@ absl::Status SqliteStore::AccrueUsage(double decay, int64_t elapsed_ms) {
   });
 }
 
+absl::Status SqliteStore::RecordPreemption(const PreemptionRecord& r) {
+  if (!HasPlacement()) return absl::OkStatus();
+  Statement q(db_, cache_,
+              "INSERT OR REPLACE INTO preemptions(run_id, attempt, asked_ms, "
+              "worker_id, for_run_id, reason) VALUES(?, ?, ?, ?, ?, ?)");
+  if (absl::Status s = q.Bind({r.run_id, int64_t{r.attempt}, r.asked_ms,
+                               r.worker_id, r.for_run_id, r.reason});
+      !s.ok()) {
+    return s;
+  }
+  return q.Run();
+}
+
+absl::StatusOr<std::vector<PreemptionRecord>> SqliteStore::Preemptions(
+    int64_t run_id) {
+  std::vector<PreemptionRecord> out;
+  if (!HasPlacement()) return out;
+  Statement q(db_, cache_,
+              "SELECT attempt, asked_ms, worker_id, for_run_id, reason FROM "
+              "preemptions WHERE run_id = ? ORDER BY attempt");
+  if (absl::Status s = q.Bind({run_id}); !s.ok()) return s;
+  if (absl::Status s = q.EachRow([&] {
+        out.push_back({run_id, int32_t(q.Int(0)), q.Int(1), q.Text(2), q.Int(3),
+                       q.Text(4)});
+      });
+      !s.ok()) {
+    return s;
+  }
+  return out;
+}
+
 }  // namespace distill

@@ -119,6 +119,9 @@ class SqliteStore final : public Store {
   absl::Status SetOwnerPolicy(const std::string& owner, double shares,
                               std::optional<int32_t> max_running) override;
   absl::Status AccrueUsage(double decay, int64_t elapsed_ms) override;
+  absl::Status RecordPreemption(const PreemptionRecord& record) override;
+  absl::StatusOr<std::vector<PreemptionRecord>> Preemptions(
+      int64_t run_id) override;
   absl::StatusOr<std::vector<std::pair<int64_t, int32_t>>> QueueOrder(
       int64_t limit) override;
 

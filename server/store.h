@@ -127,6 +127,16 @@ struct RunFileRecord {
 // checkpoint records. Not thread-safe: the scheduler serialises calls to
 // the one that writes, and gives each reader (OpenReader) to one thread at
 // a time.
+// A run asked to give its worker way to another (a preemption at a step).
+struct PreemptionRecord {
+  int64_t run_id = 0;
+  int32_t attempt = 0;
+  int64_t asked_ms = 0;
+  std::string worker_id;
+  int64_t for_run_id = 0;
+  std::string reason;
+};
+
 // A part of the queue (issue 31): the queued runs of one owner, one
 // requirement key (common/placement.h) and one priority.
 struct QueueGroup {
@@ -262,6 +272,11 @@ class Store {
   // coordinator's default; 0: none).
   virtual absl::Status SetOwnerPolicy(const std::string& owner, double shares,
                                       std::optional<int32_t> max_running) = 0;
+  // Preemptions: recorded when asked for; a run's, oldest first (none on
+  // the previous schema).
+  virtual absl::Status RecordPreemption(const PreemptionRecord& record) = 0;
+  virtual absl::StatusOr<std::vector<PreemptionRecord>> Preemptions(
+      int64_t run_id) = 0;
   // Every owner's decayed GPU time times `decay`, then `elapsed_ms` more
   // for each run it has running (decayed and total alike).
   virtual absl::Status AccrueUsage(double decay, int64_t elapsed_ms) = 0;

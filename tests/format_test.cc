@@ -9,6 +9,7 @@
 #include "common/worker_status.h"
 #include "render/claims.h"
 #include "render/export.h"
+#include "render/report.h"
 #include "render/results.h"
 #include "render/runs.h"
 #include "render/seeds.h"
@@ -174,6 +175,26 @@ TEST(FormatTest, ARunAsCsvFieldsAndAWorkerList) {
   EXPECT_THAT(text, HasSubstr("ran on gpu7 (worker -), -, - threads"));
   EXPECT_THAT(text,
               HasSubstr("data sha256 " + std::string(64, 'd') + " (4 files)"));
+}
+
+// A preempted run's history, in its text, its CSV and its page (escaped).
+TEST(FormatTest, APreemptionIsInTheRunsHistory) {
+  v1::Run run;
+  run.set_id(8);
+  run.set_status(v1::QUEUED);
+  run.add_preemptions(
+      "2026-12-06 15:40:12 UTC attempt 1 on worker w<1> gave way to run 9: "
+      "priority 10 above 0");
+  EXPECT_THAT(
+      FormatRunDetails(run, {}),
+      HasSubstr("  preempted: 2026-12-06 15:40:12 UTC attempt 1 on "
+                "worker w<1> gave way to run 9: priority 10 above 0\n"));
+  EXPECT_THAT(FormatRunCsv(run),
+              HasSubstr("preempted,2026-12-06 15:40:12 UTC"));
+  const std::string page = RenderRunPage(run, ReportRun());
+  EXPECT_THAT(page, HasSubstr("<p class=\"preempted\">preempted: 2026-12-06"));
+  EXPECT_THAT(page, HasSubstr("worker w&lt;1&gt; gave way"));
+  EXPECT_THAT(page, Not(HasSubstr("w<1>")));
 }
 
 // A worker's status is shown as its word; an older coordinator's `state`

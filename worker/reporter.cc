@@ -139,7 +139,16 @@ void Reporter::SendHeartbeat() {
                                                 : response.stop_reason());
   } else if (status.ok() && response.drain_requested()) {
     drain_requested_ = true;
+  } else if (status.ok() && response.yield_requested()) {
+    absl::MutexLock lock(&yield_mu_);
+    yield_reason_ =
+        response.yield_reason().empty() ? "preempted" : response.yield_reason();
   }
+}
+
+std::string Reporter::YieldReason() const {
+  absl::MutexLock lock(&yield_mu_);
+  return yield_reason_;
 }
 
 bool Reporter::LeaseGone(const grpc::Status& status) {

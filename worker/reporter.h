@@ -45,6 +45,9 @@ class Reporter {
   bool ShouldStop() const { return stop_training_.load(); }
   // True once a heartbeat answered that the worker is to drain.
   bool DrainRequested() const { return drain_requested_.load(); }
+  // Why the coordinator asked this attempt to give its worker way (a
+  // preemption), or "".
+  std::string YieldReason() const;
   std::string why_stopped() const;
 
   // Sends what is pending from the caller's thread; returns once it was
@@ -76,6 +79,8 @@ class Reporter {
   std::string why_stopped_ ABSL_GUARDED_BY(mu_);
   std::atomic<bool> stop_training_{false};
   std::atomic<bool> drain_requested_{false};
+  mutable absl::Mutex yield_mu_;
+  std::string yield_reason_ ABSL_GUARDED_BY(yield_mu_);
   std::thread thread_;
 };
 

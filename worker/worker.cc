@@ -422,7 +422,8 @@ absl::Status Worker::Execute(const v1::Run& run,
     const bool due = DrainDue();
     if (options_.metrics != nullptr)
       options_.metrics->SetDraining(DrainAsked());
-    return due;
+    // A preemption hands this run back at once and the worker goes on.
+    return due || !reporter.YieldReason().empty();
   };
   hooks.resume_path = attempt_dir + "/" + kResumeFile;
   hooks.on_resume_point = [&](int64_t epoch) {
@@ -453,8 +454,10 @@ absl::Status Worker::Execute(const v1::Run& run,
     v1::ReleaseRunRequest release;
     release.set_run_id(run.id());
     release.set_attempt(run.attempt());
-    release.set_reason(drain_from_coordinator_ ? "distill workers drain"
-                                               : "the worker was stopped");
+    const std::string yielded = reporter.YieldReason();
+    release.set_reason(!yielded.empty() ? absl::StrCat("preempted ", yielded)
+                       : drain_from_coordinator_ ? "distill workers drain"
+                                                 : "the worker was stopped");
     absl::Status s = RetryTransient(
         lease_duration_, absl::StrCat("run ", run.id(), ": ReleaseRun"), [&] {
           v1::ReleaseRunResponse ignored;
