@@ -1,5 +1,6 @@
 // libFuzzer, the whole path of what clients send: a session of requests
 // (fuzz/proto/fuzz_session.proto: SubmitRun, SubmitSweep, Annotate,
+// SetOwnerPolicy and ListOwners,
 // ListRuns filters, ReportMetrics, leases, completions, failures, watches,
 // cancellations, retries) through the scheduler over a real SQLite store
 // and run-file directory, as the gRPC handlers make them. Any call may be
@@ -160,6 +161,10 @@ void Apply(const fuzz::Op& op, Scheduler& scheduler, Store& store,
       clock.AdvanceMs(
           std::clamp<int64_t>(op.advance_clock_ms(), 0, int64_t{1} << 40));
       scheduler.ExpireLeases().IgnoreError();
+      break;
+    case fuzz::Op::kSetOwnerPolicy:
+      scheduler.SetOwnerPolicy(op.set_owner_policy()).status().IgnoreError();
+      scheduler.ListOwners().status().IgnoreError();
       break;
     case fuzz::Op::OP_NOT_SET:
       break;

@@ -233,6 +233,24 @@ def scheduler_corpus():
                      accelerator="NVIDIA H100")),
         op(watch_run=1),
         op(list_runs=msg(es.ListRunsRequest, owner="anonymous")))))
+    # Fair share and preemption: an owner's policy, a priority sweep that
+    # waits behind a run that held its worker long enough, the clock on.
+    from distill.v1 import admin_service_pb2 as ad
+    urgent = sweep_file("table1-fashion-mnist.yaml")
+    urgent.priority = 10
+    names.append(write("scheduler_fuzzer", session(
+        op(set_owner_policy=msg(ad.SetOwnerPolicyRequest, owner="anonymous",
+                                shares=2, max_running=1)),
+        op(submit_run=teacher_spec(0.01)),
+        op(lease=msg(ws.RegisterWorkerRequest, hostname="gpu1")),
+        op(submit_sweep=urgent),
+        op(advance_clock_ms=11 * 60 * 1000),
+        op(heartbeat=ws.HeartbeatRequest(), as_leased=True),
+        op(release_run=msg(ws.ReleaseRunRequest, reason="preempted"),
+           as_leased=True),
+        op(set_owner_policy=msg(ad.SetOwnerPolicyRequest, owner="x" * 300,
+                                shares=0)),
+        op(advance_clock_ms=1000))))
     # Extremes of numbers a spec may hold.
     spec = teacher_spec(0.01)
     spec.optimizer.momentum = -0.0
