@@ -12,11 +12,13 @@ const char* PermissionText(Permission permission) {
     case Permission::kRead:
       return "read runs (needs viewer, researcher or admin)";
     case Permission::kChange:
-      return "submit or cancel runs (needs researcher or admin)";
+      return "submit, cancel, retry or annotate runs and sweeps, or drain "
+             "workers (needs researcher or admin)";
     case Permission::kWork:
       return "act as a worker (needs worker)";
     case Permission::kAdminister:
-      return "create, list or revoke tokens (needs admin)";
+      return "administer this coordinator: tokens, backups, garbage "
+             "collection, owners' shares (needs admin)";
     case Permission::kReflect:
       return "use reflection";
   }

@@ -78,8 +78,18 @@ TEST_F(AuthenticatorTest, TheWrongRoleIsDeniedNamingTokenAndRole) {
       auth_.AuthorizeHeader("Bearer " + viewer_, Permission::kChange).status();
   EXPECT_EQ(denied.code(), absl::StatusCode::kPermissionDenied);
   EXPECT_THAT(std::string(denied.message()),
-              HasSubstr("token \"alice\" (role viewer) may not submit or "
-                        "cancel runs (needs researcher or admin)"));
+              HasSubstr("token \"alice\" (role viewer) may not submit, "
+                        "cancel, retry or annotate runs and sweeps, or drain "
+                        "workers (needs researcher or admin)"));
+  // A researcher's backup or gc is refused naming what an admin does, not
+  // tokens alone (issue 32).
+  const std::string admin_only = std::string(
+      auth_.AuthorizeHeader("Bearer " + viewer_, Permission::kAdminister)
+          .status()
+          .message());
+  EXPECT_THAT(admin_only, HasSubstr("may not administer this coordinator: "
+                                    "tokens, backups, garbage collection, "
+                                    "owners' shares (needs admin)"));
   EXPECT_EQ(auth_.AuthorizeHeader("Bearer " + worker_, Permission::kRead)
                 .status()
                 .code(),

@@ -137,6 +137,11 @@ set -e
 [ "$rc" = 3 ] || fail "a viewer's submit exited $rc"
 grep -q 'PERMISSION_DENIED: token "e2e-viewer" (role viewer) may not submit' "$work/viewer.err" ||
   fail "viewer submit: $(cat "$work/viewer.err")"
+set +e
+as_viewer gc --dry-run 2>"$work/viewer-gc.err"
+set -e
+grep -q 'may not administer this coordinator: tokens, backups, garbage collection' "$work/viewer-gc.err" ||
+  fail "viewer gc: $(cat "$work/viewer-gc.err")"
 [ "$anonymous_rc" = 3 ] || fail "a call without a token exited $anonymous_rc"
 grep -q 'UNAUTHENTICATED: this coordinator requires a token' "$work/anonymous.err" ||
   fail "no token: $(cat "$work/anonymous.err")"
