@@ -231,6 +231,11 @@ absl::StatusOr<v1::SweepActionResponse> Sweeps::Cancel(const std::string& ref,
     absl::StatusOr<std::vector<v1::Run>> runs =
         store.ListRuns(sweep->id(), v1::RUN_STATUS_UNSPECIFIED);
     if (!runs.ok()) return runs.status();
+    // Students first: each waiting student ends CANCELLED with its sweep,
+    // not FAILED because its teacher was cancelled before it.
+    std::stable_partition(runs->begin(), runs->end(), [](const v1::Run& r) {
+      return r.spec().kind() != v1::TRAIN_TEACHER;
+    });
     for (v1::Run& run : *runs) {
       // Re-read: cancelling a teacher fails its waiting students.
       absl::StatusOr<v1::Run> now = store.GetRun(run.id());

@@ -346,6 +346,22 @@ TEST_F(SchedulerTest, CancellingASweepEndsEveryRunThatHasNotEnded) {
   EXPECT_EQ(scheduler_->RetrySweep("c")->runs_size(), 2);
 }
 
+// Cancelled before its teacher finished, every run ends CANCELLED (issue
+// 32: the waiting students ended FAILED, "teacher run 1 ended CANCELLED").
+TEST_F(SchedulerTest, CancellingASweepBeforeItsTeacherCancelsItsStudents) {
+  auto sweep = *scheduler_->SubmitSweep(SmallSweep("early"));
+  const v1::Run teacher = Lease();
+  ASSERT_EQ(teacher.spec().kind(), v1::TRAIN_TEACHER);
+  auto cancelled = scheduler_->CancelSweep("early");
+  ASSERT_TRUE(cancelled.ok()) << cancelled.status();
+  EXPECT_EQ(cancelled->runs_size(), sweep.runs_size());
+  for (const v1::Run& r : sweep.runs()) {
+    const v1::Run now = *scheduler_->GetRun(r.id());
+    EXPECT_EQ(now.status(), v1::CANCELLED) << r.id() << ": " << now.message();
+    EXPECT_THAT(now.message(), HasSubstr("cancelled with sweep"));
+  }
+}
+
 TEST_F(SchedulerTest, InvalidSweepMemberNamesTheMember) {
   v1::SweepSpec sweep = SmallSweep("table1");
   sweep.mutable_members(1)->mutable_losses()->mutable_ikd()->set_weight(1);
