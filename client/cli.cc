@@ -14,6 +14,7 @@
 #include "common/api.h"
 #include "common/channel.h"
 #include "common/token.h"
+#include "common/version.h"
 #include "render/terminal.h"
 
 namespace distill {
@@ -48,6 +49,11 @@ std::unique_ptr<CLI::App> BuildApp(Connection* connection, Command* chosen,
       "distill");
   app->require_subcommand(1);
   app->fallthrough();  // Global flags after the verb too.
+  // The build, before anything is asked of a coordinator.
+  app->set_version_flag(
+      "--version",
+      absl::StrCat("distill ", DistillVersion(), ", ", BuildType()),
+      "the build: version, commit, build type");
   app->add_option("--coordinator", connection->coordinator,
                   "the coordinator's HOST:PORT")
       ->envname("DISTILL_COORDINATOR");

@@ -6,6 +6,8 @@
 namespace distill {
 
 const char* DistillVersion();
+// "release build" or "debug build (assertions on)": how this was compiled.
+const char* BuildType();
 
 }  // namespace distill
 

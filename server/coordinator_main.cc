@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
 #include "common/api.h"
+#include "common/flags_usage.h"
 #include "server/coordinator.h"
 #include "server/disk_guard.h"
 
@@ -329,6 +330,8 @@ int main(int argc, char** argv) {
   absl::SetProgramUsageMessage(
       "distill-coordinator --listen=HOST:PORT --data_dir=DIR "
       "[--auth=tokens|none] [--tls_cert=PEM --tls_key=PEM]");
+  distill::SetFlagsUsage(distill::BuildLine("distill-coordinator", ""),
+                         {"server/coordinator_main.cc"});
   absl::ParseCommandLine(argc, argv);
   absl::StatusOr<distill::CoordinatorOptions> options = OptionsFromFlags();
   if (!options.ok()) {

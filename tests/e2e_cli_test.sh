@@ -6,6 +6,18 @@ build=$1
 src=$2
 source "$src/tests/e2e_lib.sh"
 
+# Each program tells the build it is, and the daemons list their own flags.
+"$build/client/distill" --version | grep -Eq '^distill [0-9]+\.[0-9]+\.[0-9]+.*, (release|debug) build' ||
+  fail "distill --version: $("$build/client/distill" --version 2>&1)"
+"$build/server/distill-coordinator" --version | grep -Eq '^distill-coordinator [0-9].*, (release|debug) build' ||
+  fail "distill-coordinator --version: $("$build/server/distill-coordinator" --version 2>&1)"
+"$build/worker/distill-worker" --version | grep -Eq '^distill-worker [0-9].*, LibTorch [0-9]' ||
+  fail "distill-worker --version: $("$build/worker/distill-worker" --version 2>&1)"
+{ "$build/server/distill-coordinator" --help || true; } | grep -q -- '--fair_share_half_life' ||
+  fail "distill-coordinator --help lists no flag of its own"
+{ "$build/worker/distill-worker" --help || true; } | grep -q -- '--labels' ||
+  fail "distill-worker --help lists no flag of its own"
+
 start_coordinator
 "$build/worker/distill-worker" --coordinator="$DISTILL_COORDINATOR" --threads=2 \
     --token_file="$work/worker.token" \

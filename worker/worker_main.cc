@@ -5,6 +5,7 @@
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/api.h"
 #include "common/channel.h"
+#include "common/flags_usage.h"
 #include "common/spec_file.h"
 #include "common/token.h"
 #include "common/validation.h"
@@ -199,6 +201,12 @@ int main(int argc, char** argv) {
       "distill-worker --coordinator=HOST:PORT [--device=cuda:0]\n"
       "       distill-worker --run_local=spec.yaml "
       "[--teacher_checkpoint=FILE]");
+  distill::SetFlagsUsage(
+      distill::BuildLine(
+          "distill-worker",
+          absl::StrCat("LibTorch ", TORCH_VERSION_MAJOR, ".",
+                       TORCH_VERSION_MINOR, ".", TORCH_VERSION_PATCH)),
+      {"worker/worker_main.cc"});
   absl::ParseCommandLine(argc, argv);
   std::signal(SIGINT, OnSignal);
   std::signal(SIGTERM, OnSignal);
