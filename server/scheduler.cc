@@ -1,6 +1,7 @@
 #include "server/scheduler.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
 #include "common/validation.h"
 
 namespace distill {
@@ -154,13 +155,23 @@ absl::StatusOr<TokenPage> Scheduler::ListTokensPage(
 absl::StatusOr<TokenRecord> Scheduler::Revoke(int64_t id) {
   Locked lock(&core_);
   absl::StatusOr<TokenRecord> revoked;
+  const int64_t now = core_.clock().NowMs();
   if (absl::Status s = core_.Write([&] {
         core_.AssertHeld();
-        revoked = core_.store().RevokeToken(id, core_.clock().NowMs());
+        revoked = core_.store().RevokeToken(id, now);
         return revoked.status();
       });
       !s.ok()) {
     return s;
+  }
+  // The store keeps the first revocation's time: an earlier one is said,
+  // not a second "revoked".
+  if (revoked->revoked_ms != now) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "token ", id, " (", revoked->name, ") was already revoked at ",
+        absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
+                         absl::FromUnixMillis(revoked->revoked_ms),
+                         absl::UTCTimeZone())));
   }
   return revoked;
 }

@@ -159,6 +159,11 @@ grep -q 'UNAUTHENTICATED: this coordinator requires a token' "$work/anonymous.er
   fail "no token: $(cat "$work/anonymous.err")"
 viewer_id=$("$distill" tokens list | awk '$2 == "e2e-viewer" {print $1}')
 "$distill" tokens revoke "$viewer_id" | grep -q "revoked token $viewer_id" || fail "revoke"
+set +e
+"$distill" tokens revoke "$viewer_id" >"$work/revoke2.out" 2>&1; rc=$?
+set -e
+[ "$rc" != 0 ] && grep -q "token $viewer_id (e2e-viewer) was already revoked at " "$work/revoke2.out" ||
+  fail "a second revoke ($rc): $(cat "$work/revoke2.out")"
 as_viewer runs list >"$work/revoked.out" 2>&1 && fail "a revoked token still works"
 grep -q 'UNAUTHENTICATED: the token is not known' "$work/revoked.out" ||
   fail "revoked token: $(cat "$work/revoked.out")"

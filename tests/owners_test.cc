@@ -88,6 +88,25 @@ TEST_F(SchedulerTest, AResearchersPriorityIsBounded) {
   EXPECT_TRUE(scheduler_->SubmitSweep(high, kAdmin).ok());
 }
 
+// Revoking a revoked token says when it was revoked (issue 32: it said
+// "revoked" again).
+TEST_F(SchedulerTest, RevokingARevokedTokenSaysWhen) {
+  TokenRecord token;
+  token.name = "old-laptop";
+  token.role = v1::ROLE_WORKER;
+  token.sha256 = std::string(64, 'a');
+  const TokenRecord stored = *scheduler_->InsertToken(token);
+  ASSERT_TRUE(scheduler_->RevokeToken(stored.id).ok());
+  clock_.AdvanceMs(60'000);
+  const absl::Status again = scheduler_->RevokeToken(stored.id).status();
+  EXPECT_EQ(again.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(again.message()),
+              HasSubstr(absl::StrCat("token ", stored.id,
+                                     " (old-laptop) was already revoked at ")));
+  EXPECT_EQ(scheduler_->RevokeToken(stored.id + 100).status().code(),
+            absl::StatusCode::kNotFound);
+}
+
 TEST_F(SchedulerTest, AWaitingRunSaysWhy) {
   auto sweep = *scheduler_->SubmitSweep(SmallSweep("why"), kAlice);
   const int64_t teacher = sweep.runs(0).id();
