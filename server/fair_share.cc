@@ -21,6 +21,30 @@ double Standing(const OwnerRecord& owner, const SchedulerOptions& options) {
          shares;
 }
 
+std::vector<OwnerRecord> CountQueued(std::vector<OwnerRecord> owners,
+                                     const std::vector<QueueGroup>& groups) {
+  absl::flat_hash_map<std::string, size_t> at;
+  for (size_t i = 0; i < owners.size(); ++i) at[owners[i].owner] = i;
+  for (const QueueGroup& g : groups) {
+    auto [it, fresh] = at.try_emplace(g.owner, owners.size());
+    if (fresh) owners.push_back({.owner = g.owner});
+    owners[it->second].queued += g.queued;
+  }
+  std::sort(owners.begin(), owners.end(),
+            [](const OwnerRecord& a, const OwnerRecord& b) {
+              return a.owner < b.owner;
+            });
+  return owners;
+}
+
+absl::StatusOr<std::vector<OwnerRecord>> OwnersWithQueue(Store& store) {
+  absl::StatusOr<std::vector<OwnerRecord>> owners = store.Owners();
+  if (!owners.ok()) return owners.status();
+  absl::StatusOr<std::vector<QueueGroup>> groups = store.QueueGroups();
+  if (!groups.ok()) return groups.status();
+  return CountQueued(*std::move(owners), *groups);
+}
+
 std::optional<int> CapOf(const OwnerRecord& owner,
                          const SchedulerOptions& options) {
   const int cap =

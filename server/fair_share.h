@@ -37,6 +37,14 @@ double RunningChargeMs(const SchedulerOptions& options);
 // RunningChargeMs more (lower is further below its share).
 double Standing(const OwnerRecord& owner, const SchedulerOptions& options);
 
+// Every owner of `owners` and of `groups`, with its runs queued counted
+// from `groups` (an owner with queued runs alone gets a record of its own).
+std::vector<OwnerRecord> CountQueued(std::vector<OwnerRecord> owners,
+                                     const std::vector<QueueGroup>& groups);
+
+// The owners with their queued runs: Store::Owners and CountQueued.
+absl::StatusOr<std::vector<OwnerRecord>> OwnersWithQueue(Store& store);
+
 // The cap on the owner's running runs, or none.
 std::optional<int> CapOf(const OwnerRecord& owner,
                          const SchedulerOptions& options);

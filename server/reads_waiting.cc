@@ -74,7 +74,7 @@ absl::StatusOr<QueueView> Reads::ViewQueue(Store& store) {
       view.serving.emplace_back(OfferOf(w), busy.contains(w.id));
   }
   view.paused = core_.disk().LeasingPaused();
-  absl::StatusOr<std::vector<OwnerRecord>> owners = store.Owners();
+  absl::StatusOr<std::vector<OwnerRecord>> owners = OwnersWithQueue(store);
   if (!owners.ok()) return owners.status();
   for (OwnerRecord& o : *owners) view.owners[o.owner] = std::move(o);
   return view;

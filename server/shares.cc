@@ -72,7 +72,7 @@ absl::StatusOr<v1::Owner> Shares::SetPolicy(
         !s.ok()) {
       return s;
     }
-    owners = core_.store().Owners();
+    owners = OwnersWithQueue(core_.store());
   }
   if (!owners.ok()) return owners.status();
   for (const v1::Owner& o : OwnersAsProto(*owners, core_.options())) {
@@ -84,7 +84,7 @@ absl::StatusOr<v1::Owner> Shares::SetPolicy(
 absl::StatusOr<v1::ListOwnersResponse> Shares::List() {
   absl::StatusOr<std::vector<OwnerRecord>> owners;
   if (absl::Status s = core_.Read([&](Store& store) {
-        owners = store.Owners();
+        owners = OwnersWithQueue(store);
         return owners.status();
       });
       !s.ok()) {

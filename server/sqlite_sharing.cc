@@ -135,9 +135,6 @@ absl::StatusOr<std::vector<OwnerRecord>> SqliteStore::Owners() {
       !s.ok()) {
     return s;
   }
-  absl::StatusOr<std::vector<QueueGroup>> groups = QueueGroups();
-  if (!groups.ok()) return groups.status();
-  for (const QueueGroup& g : *groups) named(g.owner).queued += g.queued;
   std::vector<OwnerRecord> out;
   out.reserve(owners.size());
   for (auto& [name, record] : owners) out.push_back(std::move(record));

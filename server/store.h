@@ -156,7 +156,7 @@ struct OwnerRecord {
   double decayed_ms = 0;
   int64_t total_ms = 0;
   int64_t running = 0;
-  int64_t queued = 0;
+  int64_t queued = 0;  // Filled by CountQueued (server/fair_share.h).
 };
 
 class Store {
@@ -265,8 +265,9 @@ class Store {
   // the head of its index, no other run read but those of capped sweeps.
   virtual absl::StatusOr<std::optional<v1::Run>> QueueHead(
       const QueueGroup& group, const std::vector<int64_t>& capped) = 0;
-  // Every owner with runs queued or running, GPU time used or a policy
-  // set, by name.
+  // Every owner with runs running, GPU time used or a policy set, by name;
+  // `queued` left 0 (CountQueued adds it from QueueGroups, which a lease
+  // has read already).
   virtual absl::StatusOr<std::vector<OwnerRecord>> Owners() = 0;
   // Sets `owner`'s shares and cap on running runs (nullopt: the
   // coordinator's default; 0: none).
