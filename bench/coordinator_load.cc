@@ -28,6 +28,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bench/bench_client.h"
 #include "common/api.h"
 #include "common/metric_keys.h"
 #include "common/token.h"
@@ -71,24 +72,15 @@ using v1::WorkerService;
 std::string g_admin_token;
 std::string g_worker_token;
 
+using bench::Authorize;
+
 // A channel of its own (its own TCP connection), as a separate worker has.
 std::shared_ptr<grpc::Channel> NewChannel(int index) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt("distill.bench.client", index);
-  args.SetMaxReceiveMessageSize(64 << 20);
-  return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target),
-                                   grpc::InsecureChannelCredentials(), args);
+  return bench::OwnChannel(absl::GetFlag(FLAGS_target), index, 64 << 20);
 }
 
-void Authorize(grpc::ClientContext* context, const std::string& token) {
-  context->AddMetadata("authorization", "Bearer " + token);
-}
-
-void Die(const std::string& what, const grpc::Status& status) {
-  std::fprintf(stderr, "coordinator_load: %s: %s\n", what.c_str(),
-               status.error_message().c_str());
-  std::exit(1);
+[[noreturn]] void Die(const std::string& what, const grpc::Status& status) {
+  bench::Die("coordinator_load", what, status);
 }
 
 double Percentile(std::vector<double> v, double p) {
@@ -828,18 +820,10 @@ void BackupUnderLoad(int* next_client) {
 }
 
 int Main() {
-  absl::StatusOr<std::string> admin =
-      ReadTokenFile(absl::GetFlag(FLAGS_admin_token_file));
-  absl::StatusOr<std::string> worker =
-      ReadTokenFile(absl::GetFlag(FLAGS_worker_token_file));
-  if (!admin.ok() || !worker.ok()) {
-    std::fprintf(stderr, "coordinator_load: token files: %s %s\n",
-                 admin.status().ToString().c_str(),
-                 worker.status().ToString().c_str());
-    return 1;
-  }
-  g_admin_token = *admin;
-  g_worker_token = *worker;
+  g_admin_token = bench::TokenOrDie("coordinator_load",
+                                    absl::GetFlag(FLAGS_admin_token_file));
+  g_worker_token = bench::TokenOrDie("coordinator_load",
+                                     absl::GetFlag(FLAGS_worker_token_file));
   const double seconds = absl::GetFlag(FLAGS_seconds);
 
   const std::string phases = absl::GetFlag(FLAGS_phases);

@@ -17,7 +17,6 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
-#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
@@ -32,6 +31,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "bench/bench_client.h"
 #include "common/api.h"
 #include "common/placement.h"
 #include "common/sha256.h"
@@ -63,29 +63,18 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+using bench::Authorize;
+
 std::string ReadToken(const std::string& path) {
-  std::ifstream in(path);
-  std::string token;
-  std::getline(in, token);
-  return token;
+  return bench::TokenOrDie("lab", path);
 }
 
 std::shared_ptr<grpc::Channel> NewChannel(int index) {
-  grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_USE_LOCAL_SUBCHANNEL_POOL, 1);
-  args.SetInt("distill.lab.client", index);
-  return grpc::CreateCustomChannel(absl::GetFlag(FLAGS_target),
-                                   grpc::InsecureChannelCredentials(), args);
+  return bench::OwnChannel(absl::GetFlag(FLAGS_target), index);
 }
 
-void Authorize(grpc::ClientContext* context, const std::string& token) {
-  context->AddMetadata("authorization", "Bearer " + token);
-}
-
-void Die(const std::string& what, const grpc::Status& status) {
-  std::fprintf(stderr, "lab: %s: %s\n", what.c_str(),
-               status.error_message().c_str());
-  std::exit(1);
+[[noreturn]] void Die(const std::string& what, const grpc::Status& status) {
+  bench::Die("lab", what, status);
 }
 
 // The three pools: what each worker offers.
