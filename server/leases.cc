@@ -140,12 +140,15 @@ absl::StatusOr<v1::RegisterWorkerResponse> Leases::Register(
 
 absl::Status Leases::Expire() {
   Locked lock(&core_);
-  return ExpireLocked(lock);
+  if (absl::Status s = ExpireLocked(lock); !s.ok()) return s;
+  // The periodic work of fair share and preemption: here, on the
+  // coordinator's once-a-second tick, not on a lease's path.
+  return AccrueLocked(lock);
 }
 
 absl::Status Leases::AccrueLocked(const Locked& lock) {
   const int64_t now = core_.clock().NowMs();
-  if (last_accrual_ms_ < 0 || now < last_accrual_ms_) last_accrual_ms_ = now;
+  if (now < last_accrual_ms_) last_accrual_ms_ = now;  // A clock set back.
   const int64_t elapsed = now - last_accrual_ms_;
   if (elapsed < kAccrualIntervalMs) return absl::OkStatus();
   last_accrual_ms_ = now;
@@ -166,7 +169,6 @@ absl::Status Leases::AccrueLocked(const Locked& lock) {
 }
 
 absl::Status Leases::ExpireLocked(const Locked& lock) {
-  if (absl::Status s = AccrueLocked(lock); !s.ok()) return s;
   absl::StatusOr<std::vector<v1::Run>> expired =
       core_.store().ExpiredLeases(core_.clock().NowMs());
   if (!expired.ok()) return expired.status();

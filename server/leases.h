@@ -19,7 +19,8 @@ namespace distill {
 class Leases {
  public:
   // Does not take ownership; `core` must outlive it.
-  explicit Leases(SchedulerCore& core) : core_(core) {}
+  explicit Leases(SchedulerCore& core)
+      : core_(core), last_accrual_ms_(core.clock().NowMs()) {}
 
   absl::StatusOr<v1::RegisterWorkerResponse> Register(
       const v1::RegisterWorkerRequest& request, int64_t caller);
@@ -41,7 +42,9 @@ class Leases {
 
   // Forgets the workers stopped longer than the options say; how many.
   absl::StatusOr<int64_t> ForgetStopped();
-  // Queues again, or fails as LOST, every run whose lease expired.
+  // Queues again, or fails as LOST, every run whose lease expired; then
+  // accrues GPU time and plans preemptions (AccrueLocked). The
+  // coordinator calls it once a second.
   absl::Status Expire();
   absl::Status ExpireLocked(const Locked& lock)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
@@ -77,8 +80,8 @@ class Leases {
   int64_t registrations_ ABSL_GUARDED_BY(core_.mutex()) = 0;
   // Which runs are asked to give way (server/preemption.h).
   Preemption preemption_{core_};
-  // When GPU time was last accrued (AccrueLocked); -1: not yet.
-  int64_t last_accrual_ms_ ABSL_GUARDED_BY(core_.mutex()) = -1;
+  // When GPU time was last accrued (AccrueLocked; first, the start).
+  int64_t last_accrual_ms_ ABSL_GUARDED_BY(core_.mutex());
 };
 
 }  // namespace distill

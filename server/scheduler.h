@@ -200,7 +200,8 @@ class Scheduler {
   }
   absl::StatusOr<v1::ListOwnersResponse> ListOwners() { return shares_.List(); }
 
-  // Queues again, or fails as LOST, every run whose lease expired.
+  // Queues again, or fails as LOST, every run whose lease expired; accrues
+  // owners' GPU time and plans preemptions (the coordinator's 1 s tick).
   absl::Status ExpireLeases() { return core_.Durable(leases_.Expire()); }
   // Workers stopped longer than SchedulerOptions says leave the listings.
   absl::StatusOr<int64_t> ForgetStoppedWorkers() {
