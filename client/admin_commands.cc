@@ -322,16 +322,19 @@ void AddTokens(CLI::App& app, Command* chosen) {
     verb->callback(
         [=] { *chosen = [=](Session& s) { return ListTokens(s, *format); }; });
   }
-  auto id = std::make_shared<int64_t>(0);
+  auto which = std::make_shared<std::string>();
   CLI::App* verb =
       tokens->add_subcommand("revoke", "the token stops working at once");
-  verb->add_option("token", *id, "the token's id")
-      ->required()
-      ->check(CLI::PositiveNumber);
+  verb->add_option("token", *which, "the token's id or name")->required();
   verb->callback([=] {
     *chosen = [=](Session& s) {
       v1::RevokeTokenRequest request;
-      request.set_id(*id);
+      int64_t id = 0;
+      if (ParseRunId(*which, &id)) {
+        request.set_id(id);
+      } else {
+        request.set_name(*which);
+      }
       grpc::ClientContext context;
       v1::Token token;
       grpc::Status status = s.admin().RevokeToken(&context, request, &token);

@@ -141,6 +141,17 @@ void CompletionWords(const CLI::App& app, const std::string& path,
 
 }  // namespace
 
+CLI::Validator IdCheck(const std::string& what, const std::string& noun) {
+  return CLI::Validator(
+      [what, noun](std::string& text) -> std::string {
+        int64_t id = 0;
+        if (ParseRunId(text, &id)) return "";
+        return absl::StrCat(what, " \"", TerminalSafe(text.substr(0, 64)),
+                            "\" is not ", noun, " (a whole number from 1)");
+      },
+      "");
+}
+
 void AddFormatFlag(CLI::App* verb, std::string* format) {
   verb->add_option("--format", *format, "table, csv or json")
       ->check(CLI::IsMember({"table", "csv", "json"}))

@@ -22,6 +22,11 @@ void AddAdminCommands(CLI::App& app, Command* chosen);
 // owners, owners set (fair share).
 void AddOwnerCommands(CLI::App& app, Command* chosen);
 
+// Checks an id (or a count, `noun` "a count") on the command line as CLI11
+// parses it: a whole number from 1, else "WHAT "abc" is not an id (...)".
+CLI::Validator IdCheck(const std::string& what,
+                       const std::string& noun = "an id");
+
 // The shared --format=table|csv|json flag of a verb, into `*format`.
 void AddFormatFlag(CLI::App* verb, std::string* format);
 

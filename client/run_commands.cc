@@ -20,7 +20,7 @@ namespace {
 CLI::Option* AddRunId(CLI::App* verb, int64_t* id) {
   return verb->add_option("run", *id, "the run's id")
       ->required()
-      ->check(CLI::PositiveNumber);
+      ->check(IdCheck("run"));
 }
 
 void AddSubmit(CLI::App& app, Command* chosen) {
@@ -48,8 +48,8 @@ void AddSubmit(CLI::App& app, Command* chosen) {
 
 // `runs list`'s filters, as given.
 struct ListFlags {
-  int64_t sweep = 0, teacher = 0, limit = 0;
-  std::string status, kind, member, dataset, arch, since, before, sort, search,
+  int64_t teacher = 0, limit = 0;
+  std::string sweep, status, kind, member, dataset, arch, since, before, sort, search,
       owner, format = "table";
   std::vector<std::string> where, tags;
   bool mine = false;
@@ -58,7 +58,7 @@ struct ListFlags {
 // The request `flags` ask for; INVALID_ARGUMENT naming a bad value.
 absl::StatusOr<v1::ListRunsRequest> ListRequest(const ListFlags& f) {
   v1::ListRunsRequest request;
-  request.set_sweep_id(f.sweep);
+  request.set_sweep(f.sweep);
   request.set_teacher_run_id(f.teacher);
   v1::RunStatus status;
   if (!f.status.empty() &&
@@ -135,19 +135,19 @@ void AddRunsList(CLI::App& runs, Command* chosen) {
   auto f = std::make_shared<ListFlags>();
   CLI::App* verb =
       runs.add_subcommand("list", "runs by filters, in SQL on the coordinator");
-  verb->add_option("--sweep", f->sweep, "runs of this sweep (its id)")
-      ->check(CLI::PositiveNumber);
+  verb->add_option("--sweep", f->sweep, "runs of this sweep (its id or name)");
   verb->add_option("--status", f->status, "QUEUED, RUNNING, SUCCEEDED, ...");
   verb->add_option("--kind", f->kind, "TRAIN_TEACHER, DISTILL or EVALUATE");
   verb->add_option("--teacher", f->teacher, "students of this teacher run")
-      ->check(CLI::PositiveNumber);
+      ->check(IdCheck("--teacher"));
   verb->add_option("--member", f->member, "a member's name, or a glob ('G/*')");
   verb->add_option("--dataset", f->dataset, "dataset.name");
   verb->add_option("--arch", f->arch, "student.arch");
   verb->add_option("--where", f->where,
                    "PATH=VALUE on any spec field (losses.ikd.temperature=4)");
   verb->add_option("--tag", f->tags, "KEY or KEY=VALUE");
-  verb->add_option("--search", f->search, "words the run's note holds");
+  verb->add_option("--search", f->search,
+                   "words the run's note, or its sweep's, holds");
   verb->add_option("--owner", f->owner,
                    "runs of this owner (the name of the token that submitted "
                    "them)");
@@ -157,7 +157,7 @@ void AddRunsList(CLI::App& runs, Command* chosen) {
   verb->add_option("--sort", f->sort,
                    "a result key, best first with '-' (--sort=-eval/top1)");
   verb->add_option("--limit", f->limit, "at most this many runs")
-      ->check(CLI::PositiveNumber);
+      ->check(IdCheck("--limit", "a count"));
   AddFormatFlag(verb, &f->format);
   verb->callback(
       [=] { *chosen = [=](Session& s) { return ListRuns(s, *f); }; });

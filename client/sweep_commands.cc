@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "client/commands.h"
 #include "common/run_files.h"
 #include "common/spec_file.h"
@@ -12,6 +13,7 @@
 #include "render/export.h"
 #include "render/report.h"
 #include "render/results.h"
+#include "render/seeds.h"
 #include "render/terminal.h"
 
 namespace distill {
@@ -193,7 +195,11 @@ void AddResults(CLI::App& app, Command* chosen) {
 }
 
 int CompareRuns(Session& s, const std::vector<int64_t>& ids,
-                OutputFormat format) {
+                const std::string& column_names, OutputFormat format) {
+  absl::StatusOr<std::vector<ResultColumn>> columns =
+      ParseResultColumns(column_names);
+  if (!columns.ok())
+    return s.Usage("compare", std::string(columns.status().message()));
   if (ids.size() > 100)
     return s.Usage("compare",
                    absl::StrCat("at most 100 runs, got ", ids.size()));
@@ -203,6 +209,14 @@ int CompareRuns(Session& s, const std::vector<int64_t>& ids,
     if (grpc::Status st = s.GetRun(id, &run); !st.ok())
       return s.Refused("compare", st);
     if (format != OutputFormat::kJson) MakeTerminalSafe(&run);
+    // --columns keeps those results (every one without it).
+    if (column_names.empty()) continue;
+    google::protobuf::Map<std::string, double> kept;
+    for (const ResultColumn& c : *columns) {
+      if (auto it = run.results().find(c.key); it != run.results().end())
+        kept.insert(*it);
+    }
+    *run.mutable_results() = std::move(kept);
   }
   s.out() << FormatRunComparison(runs, format);
   return kExitOk;
@@ -219,7 +233,7 @@ void AddCompare(CLI::App& app, Command* chosen) {
       verb->add_option("sweeps", *sweeps, "sweep A and sweep B")->expected(2);
   verb->add_option("--runs", *runs, "runs to compare (3,5,8)")
       ->delimiter(',')
-      ->check(CLI::PositiveNumber)
+      ->check(IdCheck("--runs"))
       ->excludes(two);
   AddColumnsFlag(verb, columns.get());
   AddFormatFlag(verb, format.get());
@@ -229,7 +243,8 @@ void AddCompare(CLI::App& app, Command* chosen) {
           "compare takes two sweeps (ids or names) or --runs=ID,ID,...");
     }
     *chosen = [=](Session& s) {
-      if (!runs->empty()) return CompareRuns(s, *runs, FormatOf(*format));
+      if (!runs->empty())
+        return CompareRuns(s, *runs, *columns, FormatOf(*format));
       absl::StatusOr<std::vector<ResultColumn>> cols =
           ParseResultColumns(columns->empty() ? "top1" : *columns);
       if (!cols.ok())
@@ -313,6 +328,18 @@ int ShowResults(Session& s, const std::string& sweep,
   v1::SweepResults results;
   if (grpc::Status st = s.GetSweepResults(sweep, &results); !st.ok())
     return s.Refused("results", st);
+  if (!baseline.empty()) {
+    const SeedRows rows = SummariseRows(results, *columns, baseline);
+    if (!rows.baseline_found) {
+      std::vector<std::string> names;
+      for (const SummaryRow& r : rows.rows) names.push_back(r.row);
+      return s.Usage(
+          "results",
+          absl::StrCat("--baseline \"", baseline, "\" is not a row of sweep ",
+                       results.sweep().id(), "; its rows are ",
+                       absl::StrJoin(names, ", ")));
+    }
+  }
   const ExportOptions exported{baseline, claims};
   switch (FormatOf(format)) {
     case OutputFormat::kJson:

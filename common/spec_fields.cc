@@ -8,6 +8,7 @@
 #include <system_error>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -63,16 +64,32 @@ std::string FieldText(const Message& message, const FieldDescriptor* field) {
   }
 }
 
+// Whether `message` is a loss term (a message of Losses with a weight)
+// turned off: its weight is 0.
+bool IsLossTurnedOff(const Message& message, const std::string& prefix) {
+  if (!absl::StartsWith(prefix, "losses.")) return false;
+  const FieldDescriptor* weight =
+      message.GetDescriptor()->FindFieldByName("weight");
+  return weight != nullptr &&
+         weight->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE &&
+         message.GetReflection()->GetDouble(message, weight) == 0;
+}
+
+// With `searchable`, a loss term turned off has its weight alone (the
+// settings it was filled with do not run).
 void Flatten(const Message& message, const std::string& prefix,
+             bool searchable,
              std::vector<std::pair<std::string, std::string>>* out) {
   const google::protobuf::Descriptor* d = message.GetDescriptor();
+  const bool weight_only = searchable && IsLossTurnedOff(message, prefix);
   for (int i = 0; i < d->field_count(); ++i) {
     const FieldDescriptor* field = d->field(i);
     if (field->is_repeated()) continue;
+    if (weight_only && field->name() != "weight") continue;
     const std::string path = absl::StrCat(prefix, field->name());
     if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE) {
       Flatten(message.GetReflection()->GetMessage(message, field), path + ".",
-              out);
+              searchable, out);
     } else {
       out->emplace_back(path, FieldText(message, field));
     }
@@ -84,7 +101,14 @@ void Flatten(const Message& message, const std::string& prefix,
 std::vector<std::pair<std::string, std::string>> FlattenSpec(
     const v1::ExperimentSpec& spec) {
   std::vector<std::pair<std::string, std::string>> out;
-  Flatten(spec, "", &out);
+  Flatten(spec, "", /*searchable=*/false, &out);
+  return out;
+}
+
+std::vector<std::pair<std::string, std::string>> SearchableFields(
+    const v1::ExperimentSpec& spec) {
+  std::vector<std::pair<std::string, std::string>> out;
+  Flatten(spec, "", /*searchable=*/true, &out);
   return out;
 }
 

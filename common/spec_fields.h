@@ -24,6 +24,12 @@ namespace distill {
 std::vector<std::pair<std::string, std::string>> FlattenSpec(
     const v1::ExperimentSpec& spec);
 
+// FlattenSpec's fields that runs are found by (`--where`): a loss term
+// turned off (weight 0) has its weight alone, not the settings it was
+// filled with (`losses.ikd.temperature=4` finds runs that ran IKD at 4).
+std::vector<std::pair<std::string, std::string>> SearchableFields(
+    const v1::ExperimentSpec& spec);
+
 // The stored text of the field at `path` holding `value` (as a user writes
 // it: "4", "0.05", "adamw", "resnet50"), so that it compares equal to what
 // FlattenSpec stored. INVALID_ARGUMENT naming the path or the value.

@@ -93,7 +93,8 @@ absl::StatusOr<bool> ImportTokenFile(Scheduler& scheduler, Authenticator& auth,
   record.name = record.name.substr(0, limits::kNameBytes);
   record.role = role;
   record.sha256 = digest;
-  absl::StatusOr<TokenRecord> stored = scheduler.InsertToken(record);
+  absl::StatusOr<TokenRecord> stored =
+      scheduler.InsertToken(record, /*unique_name=*/false);
   if (!stored.ok()) return stored.status();
   auth.Add(*stored);
   tokens.push_back(*stored);
@@ -137,7 +138,7 @@ absl::Status BootstrapTokens(Scheduler& scheduler, Authenticator& auth,
             worker_file, "worker", v1::ROLE_WORKER}}) {
     if (!w.make) continue;
     absl::StatusOr<std::pair<TokenRecord, std::string>> issued =
-        IssueToken(scheduler, auth, w.name, w.role);
+        IssueToken(scheduler, auth, w.name, w.role, /*unique_name=*/false);
     if (!issued.ok()) return issued.status();
     const std::string temp = w.file + ".new";
     std::filesystem::remove(temp, ec);

@@ -121,6 +121,11 @@ absl::StatusOr<RunQuery> QueryOf(const v1::ListRunsRequest& request,
                      request.note_contains().size()));
   }
   query.note_contains = request.note_contains();
+  if (request.sweep().size() > limits::kNameBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("sweep must be at most ", limits::kNameBytes,
+                     " bytes, got ", request.sweep().size()));
+  }
   if (request.owner().size() > limits::kNameBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("owner must be at most ", limits::kNameBytes,
@@ -185,6 +190,17 @@ absl::StatusOr<RunPage> Reads::FindRuns(const v1::ListRunsRequest& request) {
   query->limit = *size + 1;
   RunPage page;
   absl::Status s = core_.Read([&](Store& store) -> absl::Status {
+    // A sweep named by id or name, as every command names one.
+    if (!request.sweep().empty()) {
+      absl::StatusOr<v1::Sweep> sweep = FindSweepByRef(store, request.sweep());
+      if (!sweep.ok()) return sweep.status();
+      if (query->sweep_id != 0 && query->sweep_id != sweep->id()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "sweep_id ", query->sweep_id, " and sweep \"", request.sweep(),
+            "\" (sweep ", sweep->id(), ") name different sweeps"));
+      }
+      query->sweep_id = sweep->id();
+    }
     absl::StatusOr<std::vector<v1::Run>> runs = store.FindRuns(*query);
     if (!runs.ok()) return runs.status();
     page.runs = *std::move(runs);

@@ -1,6 +1,7 @@
 #include "server/scheduler.h"
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/validation.h"
 
@@ -110,12 +111,62 @@ absl::StatusOr<v1::Worker> Scheduler::Drain(const std::string& id) {
   return reads_.WorkerInfo(*worker, run_id);
 }
 
-absl::StatusOr<TokenRecord> Scheduler::AddToken(TokenRecord token) {
+namespace {
+
+std::string UtcText(int64_t ms) {
+  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixMillis(ms),
+                          absl::UTCTimeZone());
+}
+
+// The one valid token named `name` among `tokens`: NOT_FOUND when none has
+// it (FAILED_PRECONDITION when only revoked ones do), FAILED_PRECONDITION
+// naming their ids when several do.
+absl::StatusOr<int64_t> ValidTokenNamed(const std::vector<TokenRecord>& tokens,
+                                        const std::string& name) {
+  std::vector<int64_t> valid;
+  const TokenRecord* revoked = nullptr;
+  for (const TokenRecord& t : tokens) {
+    if (t.name != name) continue;
+    if (t.revoked_ms == 0) valid.push_back(t.id);
+    else revoked = &t;
+  }
+  if (valid.size() == 1) return valid.front();
+  if (valid.size() > 1) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(valid.size(), " valid tokens are named \"", name,
+                     "\" (ids ", absl::StrJoin(valid, ", "), "); revoke by id"));
+  }
+  if (revoked != nullptr) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "token ", revoked->id, " (", name, ") was already revoked at ",
+        UtcText(revoked->revoked_ms)));
+  }
+  return absl::NotFoundError(
+      absl::StrCat("no token is named \"", name, "\""));
+}
+
+}  // namespace
+
+absl::StatusOr<TokenRecord> Scheduler::AddToken(TokenRecord token,
+                                                bool unique_name) {
   Locked lock(&core_);
   token.created_ms = core_.clock().NowMs();
   absl::StatusOr<int64_t> id;
-  if (absl::Status s = core_.Write([&] {
+  if (absl::Status s = core_.Write([&]() -> absl::Status {
         core_.AssertHeld();
+        if (unique_name) {
+          absl::StatusOr<std::vector<TokenRecord>> tokens =
+              core_.store().ListTokens();
+          if (!tokens.ok()) return tokens.status();
+          for (const TokenRecord& t : *tokens) {
+            if (t.name != token.name || t.revoked_ms != 0) continue;
+            return absl::AlreadyExistsError(absl::StrCat(
+                "token ", t.id, " is named \"", token.name,
+                "\" and valid (made ", UtcText(t.created_ms),
+                "); a name is one owner: revoke that token first, or "
+                "choose another name"));
+          }
+        }
         id = core_.store().InsertToken(token);
         return id.status();
       });
@@ -152,12 +203,21 @@ absl::StatusOr<TokenPage> Scheduler::ListTokensPage(
   return page;
 }
 
-absl::StatusOr<TokenRecord> Scheduler::Revoke(int64_t id) {
+absl::StatusOr<TokenRecord> Scheduler::Revoke(int64_t id,
+                                             const std::string& name) {
   Locked lock(&core_);
   absl::StatusOr<TokenRecord> revoked;
   const int64_t now = core_.clock().NowMs();
-  if (absl::Status s = core_.Write([&] {
+  if (absl::Status s = core_.Write([&]() -> absl::Status {
         core_.AssertHeld();
+        if (id == 0) {
+          absl::StatusOr<std::vector<TokenRecord>> tokens =
+              core_.store().ListTokens();
+          if (!tokens.ok()) return tokens.status();
+          absl::StatusOr<int64_t> named = ValidTokenNamed(*tokens, name);
+          if (!named.ok()) return named.status();
+          id = *named;
+        }
         revoked = core_.store().RevokeToken(id, now);
         return revoked.status();
       });
@@ -169,9 +229,7 @@ absl::StatusOr<TokenRecord> Scheduler::Revoke(int64_t id) {
   if (revoked->revoked_ms != now) {
     return absl::FailedPreconditionError(absl::StrCat(
         "token ", id, " (", revoked->name, ") was already revoked at ",
-        absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
-                         absl::FromUnixMillis(revoked->revoked_ms),
-                         absl::UTCTimeZone())));
+        UtcText(revoked->revoked_ms)));
   }
   return revoked;
 }

@@ -180,16 +180,21 @@ class Scheduler {
   }
 
   // --- Tokens (through the core's mutex, as every write) ---
-  // Stores `token` and returns it with its id.
-  absl::StatusOr<TokenRecord> InsertToken(TokenRecord token) {
-    return core_.Durable(AddToken(std::move(token)));
+  // Stores `token` and returns it with its id. With `unique_name`,
+  // ALREADY_EXISTS when a valid token has its name (a name is who owns
+  // runs; the tokens a coordinator makes at its start need not be unique).
+  absl::StatusOr<TokenRecord> InsertToken(TokenRecord token,
+                                          bool unique_name = true) {
+    return core_.Durable(AddToken(std::move(token), unique_name));
   }
   absl::StatusOr<std::vector<TokenRecord>> ListTokens();
   // A page of them, in id order.
   absl::StatusOr<TokenPage> ListTokensPage(const std::string& page_token,
                                            int page_size);
-  absl::StatusOr<TokenRecord> RevokeToken(int64_t id) {
-    return core_.Durable(Revoke(id));
+  // Revokes token `id`, or with id 0 the valid token named `name`.
+  absl::StatusOr<TokenRecord> RevokeToken(int64_t id,
+                                          const std::string& name = "") {
+    return core_.Durable(Revoke(id, name));
   }
 
   // --- Fair share (server/fair_share.h, shares.h) ---
@@ -236,8 +241,8 @@ class Scheduler {
                                     const Requester& who);
   absl::StatusOr<v1::Run> Cancel(int64_t id, const Requester& who);
   absl::StatusOr<v1::Worker> Drain(const std::string& id);
-  absl::StatusOr<TokenRecord> AddToken(TokenRecord token);
-  absl::StatusOr<TokenRecord> Revoke(int64_t id);
+  absl::StatusOr<TokenRecord> AddToken(TokenRecord token, bool unique_name);
+  absl::StatusOr<TokenRecord> Revoke(int64_t id, const std::string& name);
 
   SchedulerCore core_;
   Reads reads_{core_};

@@ -1,5 +1,6 @@
 #include "server/services.h"
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/catalog.h"
 #include "common/grpc_status.h"
@@ -349,11 +350,17 @@ grpc::ServerUnaryReactor* WorkerServiceImpl::Deregister(
 
 absl::StatusOr<std::pair<TokenRecord, std::string>> IssueToken(
     Scheduler& scheduler, Authenticator& auth, const std::string& name,
-    v1::Role role) {
+    v1::Role role, bool unique_name) {
   if (name.empty() || name.size() > limits::kNameBytes) {
     return absl::InvalidArgumentError(
         absl::StrCat("a token's name must be 1 to ", limits::kNameBytes,
                      " bytes, got ", name.size()));
+  }
+  if (std::all_of(name.begin(), name.end(), absl::ascii_isdigit)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a token's name \"", name,
+        "\" is all digits, which `tokens revoke` reads as an id; add a "
+        "letter"));
   }
   if (role == v1::ROLE_UNSPECIFIED || !v1::Role_IsValid(role)) {
     return absl::InvalidArgumentError(
@@ -366,7 +373,8 @@ absl::StatusOr<std::pair<TokenRecord, std::string>> IssueToken(
   record.name = name;
   record.role = role;
   record.sha256 = TokenDigest(*secret);
-  absl::StatusOr<TokenRecord> stored = scheduler.InsertToken(record);
+  absl::StatusOr<TokenRecord> stored =
+      scheduler.InsertToken(record, unique_name);
   if (!stored.ok()) return stored.status();
   auth.Add(*stored);
   return std::make_pair(*stored, *secret);
@@ -410,8 +418,20 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RevokeToken(
     v1::Token* response) {
   return OnPool(context, &pool_, "RevokeToken", [=, this]() -> grpc::Status {
     DISTILL_AUTHORIZE(caller, Permission::kAdminister);
+    if ((request->id() == 0) == request->name().empty()) {
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("name a token by id or by name, not ",
+                       request->id() == 0 ? "neither" : "both"));
+    }
+    if (request->name().size() > limits::kNameBytes) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          absl::StrCat("a token's name is at most ",
+                                       limits::kNameBytes, " bytes, got ",
+                                       request->name().size()));
+    }
     absl::StatusOr<TokenRecord> revoked =
-        scheduler_->RevokeToken(request->id());
+        scheduler_->RevokeToken(request->id(), request->name());
     if (!revoked.ok()) return ToGrpcStatus(revoked.status());
     auth_->Remove(*revoked);
     *response = ToProto(*revoked);

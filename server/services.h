@@ -217,9 +217,10 @@ class AdminServiceImpl final : public v1::AdminService::CallbackService {
 
 // Creates a token of `role` named `name`, stores its digest through the
 // scheduler and makes `auth` accept it. Returns the record and the secret.
+// `unique_name` as Scheduler::InsertToken's.
 absl::StatusOr<std::pair<TokenRecord, std::string>> IssueToken(
     Scheduler& scheduler, Authenticator& auth, const std::string& name,
-    v1::Role role);
+    v1::Role role, bool unique_name = true);
 
 }  // namespace distill
 

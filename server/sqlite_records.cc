@@ -1,4 +1,5 @@
-// SqliteStore: workers, tokens and the records of run files.
+// SqliteStore: workers, tokens, the records of run files, and which sweep
+// of a name has not ended.
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <unistd.h>
@@ -92,6 +93,23 @@ absl::StatusOr<std::vector<WorkerRecord>> SqliteStore::ListWorkersPage(
                                    " WHERE rowid < ? ORDER BY rowid DESC "
                                    "LIMIT ?"),
                       {before_row, limit});
+}
+
+absl::StatusOr<std::pair<int64_t, int64_t>> SqliteStore::UnendedSweepNamed(
+    const std::string& name) {
+  Statement q(db_, cache_,
+              "SELECT s.id, (SELECT count(*) FROM runs r WHERE r.sweep_id = "
+              "s.id AND r.status IN (?, ?, ?)) AS unended FROM sweeps s "
+              "WHERE s.name = ? AND unended > 0 ORDER BY s.id DESC LIMIT 1");
+  if (absl::Status s = q.Bind({int64_t{v1::WAITING}, int64_t{v1::QUEUED},
+                               int64_t{v1::RUNNING}, name});
+      !s.ok()) {
+    return s;
+  }
+  absl::StatusOr<bool> row = q.Step();
+  if (!row.ok()) return row.status();
+  if (!*row) return std::pair<int64_t, int64_t>{0, 0};
+  return std::pair<int64_t, int64_t>{q.Int(0), q.Int(1)};
 }
 
 absl::StatusOr<int64_t> SqliteStore::InsertToken(const TokenRecord& t) {

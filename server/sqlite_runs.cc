@@ -24,7 +24,7 @@ namespace distill {
 
 absl::Status SqliteStore::InsertRunFields(int64_t run_id,
                                           const v1::ExperimentSpec& spec) {
-  return InsertFieldRows(run_id, FlattenSpec(spec));
+  return InsertFieldRows(run_id, SearchableFields(spec));
 }
 
 absl::Status SqliteStore::InsertFieldRows(
@@ -43,7 +43,7 @@ absl::Status SqliteStore::InsertFieldRows(
 absl::StatusOr<int64_t> SqliteStore::InsertRun(const v1::Run& run) {
   // The fields first: nothing is written unless all of it can be.
   const std::vector<std::pair<std::string, std::string>> fields =
-      FlattenSpec(run.spec());
+      SearchableFields(run.spec());
   int64_t id = 0;
   absl::Status s = Atomically([&]() -> absl::Status {
     // The previous release's schema has no owner column (its runs read
@@ -188,8 +188,13 @@ absl::StatusOr<std::vector<v1::Run>> SqliteStore::FindRuns(
     args.push_back(key);
     if (value) args.push_back(*value);
   }
-  if (!query.note_contains.empty())
-    where("instr(lower(note), lower(?)) > 0", query.note_contains);
+  if (!query.note_contains.empty()) {
+    // The run's note or its sweep's (a sweep's note describes its runs).
+    where("(instr(lower(note), lower(?)) > 0 OR sweep_id IN (SELECT id "
+          "FROM sweeps WHERE instr(lower(sweeps.note), lower(?)) > 0))",
+          query.note_contains);
+    args.push_back(query.note_contains);
+  }
   if (!query.owner.empty())
     where(absl::StrCat(OwnerColumn(), " = ?").c_str(), query.owner);
   if (query.sort_key.empty() && query.newest_first) {

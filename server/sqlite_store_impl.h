@@ -135,6 +135,8 @@ class SqliteStore final : public Store {
   absl::StatusOr<v1::Sweep> GetSweep(int64_t id) override;
 
   absl::StatusOr<v1::Sweep> FindSweep(const std::string& name) override;
+  absl::StatusOr<std::pair<int64_t, int64_t>> UnendedSweepNamed(
+      const std::string& name) override;
 
   absl::StatusOr<std::vector<v1::Sweep>> ListSweeps(int64_t limit) override;
 

@@ -299,6 +299,10 @@ class Store {
   virtual absl::StatusOr<v1::Sweep> GetSweep(int64_t id) = 0;
   // The newest sweep of that name.
   virtual absl::StatusOr<v1::Sweep> FindSweep(const std::string& name) = 0;
+  // The newest sweep of that name with a run that has not ended (id 0
+  // when none has), and how many of its runs have not.
+  virtual absl::StatusOr<std::pair<int64_t, int64_t>> UnendedSweepNamed(
+      const std::string& name) = 0;
   // At most `limit` sweeps, newest first.
   virtual absl::StatusOr<std::vector<v1::Sweep>> ListSweeps(int64_t limit) = 0;
 

@@ -68,6 +68,19 @@ StopDecision Decide(const v1::EarlyStopping& rule, int max_epochs,
                       recorded);
 }
 
+// ALREADY_EXISTS when a sweep named `name` has a run that has not ended: a
+// name means one sweep while it runs (commands take sweeps by name).
+absl::Status CheckNameFree(Store& store, const std::string& name) {
+  absl::StatusOr<std::pair<int64_t, int64_t>> live =
+      store.UnendedSweepNamed(name);
+  if (!live.ok()) return live.status();
+  if (live->first == 0) return absl::OkStatus();
+  return absl::AlreadyExistsError(absl::StrCat(
+      "sweep ", live->first, " is named \"", name, "\" and ", live->second,
+      live->second == 1 ? " of its runs has" : " of its runs have",
+      " not ended; name this one otherwise, or cancel that one first"));
+}
+
 // A sweep's member curves as the results table shows them: `run`'s
 // member (its seeds as one, on their mean curve, so that no seed of it
 // survives on luck alone) and every other member's.
@@ -153,6 +166,7 @@ absl::StatusOr<v1::SubmitSweepResponse> Sweeps::Submit(
   v1::SubmitSweepResponse response;
   absl::Status status = core_.Write([&]() -> absl::Status {
     core_.AssertHeld();
+    if (absl::Status s = CheckNameFree(store, spec.name()); !s.ok()) return s;
     v1::Sweep* sweep = response.mutable_sweep();
     sweep->set_name(spec.name());
     *sweep->mutable_spec() = spec;

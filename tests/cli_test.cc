@@ -320,6 +320,58 @@ TEST_F(VerbsTest, EveryVerbWithItsOutputAndExitCode) {
   }
 }
 
+// Issue 32's findings on names and flags: a sweep by id or name in `runs
+// list`, ids checked with a message that names them, a token by name,
+// unique token names, and flags that act (compare --columns, results
+// --baseline, runs list --search on a sweep's note).
+TEST_F(VerbsTest, SweepsAndTokensByIdOrNameAndFlagsThatAct) {
+  const Result by_name = Cli({"runs", "list", "--sweep", "verbs"});
+  EXPECT_EQ(by_name.code, 0) << by_name.err;
+  EXPECT_EQ(Count(by_name.out, "DISTILL"), 2);
+  EXPECT_EQ(Cli({"runs", "list", "--sweep=1"}).out, by_name.out);
+  const Result unknown = Cli({"runs", "list", "--sweep=tiny-seeded"});
+  EXPECT_EQ(unknown.code, 3);
+  EXPECT_THAT(unknown.err, HasSubstr("no sweep is named \"tiny-seeded\""));
+  for (const auto& [args, says] :
+       std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"runs", "list", "--teacher=abc"},
+            "--teacher \"abc\" is not an id (a whole number from 1)"},
+           {{"runs", "list", "--limit=many"}, "--limit \"many\" is not a count"},
+           {{"compare", "--runs=1,x"}, "--runs \"x\" is not an id"},
+           {{"runs", "show", "abc"}, "run \"abc\" is not an id"}}) {
+    const Result r = Cli(args);
+    EXPECT_EQ(r.code, 2) << absl::StrJoin(args, " ");
+    EXPECT_THAT(r.err, HasSubstr(says)) << absl::StrJoin(args, " ");
+    EXPECT_THAT(r.err, Not(HasSubstr("1797693"))) << absl::StrJoin(args, " ");
+  }
+  // Tokens: a name is one owner; revoked by name.
+  EXPECT_EQ(Cli({"tokens", "create", "--role=viewer", "--name=v"}).code, 0);
+  const Result twice = Cli({"tokens", "create", "--role=viewer", "--name=v"});
+  EXPECT_EQ(twice.code, 3);
+  EXPECT_THAT(twice.err, HasSubstr("ALREADY_EXISTS: token 2 is named \"v\""));
+  EXPECT_THAT(Cli({"tokens", "revoke", "v"}).out,
+              HasSubstr("revoked token 2 \"v\" (viewer)"));
+  EXPECT_THAT(Cli({"tokens", "revoke", "v"}).err,
+              HasSubstr("token 2 (v) was already revoked at"));
+  // compare --runs keeps the columns asked for.
+  const Result all = Cli({"compare", "--runs=1,2"});
+  EXPECT_THAT(all.out, HasSubstr("eval/top1"));
+  const Result knn = Cli({"compare", "--runs=1,2", "--columns=knn"});
+  EXPECT_EQ(knn.code, 0) << knn.err;
+  EXPECT_THAT(knn.out, Not(HasSubstr("eval/top1")));
+  EXPECT_EQ(Cli({"compare", "--runs=1,2", "--columns=bogus"}).code, 2);
+  // A baseline no row has is refused, naming the rows.
+  const Result baseline = Cli({"results", "verbs", "--baseline=Z"});
+  EXPECT_EQ(baseline.code, 2);
+  EXPECT_THAT(baseline.err, HasSubstr("--baseline \"Z\" is not a row of "
+                                      "sweep 1; its rows are D, G"));
+  EXPECT_EQ(Cli({"results", "verbs", "--baseline=D"}).code, 0);
+  // --search finds the runs of a sweep by the sweep's note.
+  ASSERT_EQ(Cli({"note", "--sweep=verbs", "CPU demo size"}).code, 0);
+  EXPECT_EQ(Count(Cli({"runs", "list", "--search=demo size"}).out, "DISTILL"),
+            2);
+}
+
 TEST_F(VerbsTest, BothFlagFormsAndHelp) {
   for (const auto& [spaced, joined] : std::vector<
            std::pair<std::vector<std::string>, std::vector<std::string>>>{

@@ -107,6 +107,41 @@ TEST_F(SchedulerTest, RevokingARevokedTokenSaysWhen) {
             absl::StatusCode::kNotFound);
 }
 
+// A token's name is one owner: a second valid token of it is refused
+// (issue 32: a duplicate name was accepted); a revoked one's name is free
+// again; tokens are revoked by name as by id.
+TEST_F(SchedulerTest, ATokensNameIsOneOwner) {
+  TokenRecord token;
+  token.name = "alice";
+  token.role = v1::ROLE_RESEARCHER;
+  token.sha256 = std::string(64, 'a');
+  const TokenRecord first = *scheduler_->InsertToken(token);
+  token.sha256 = std::string(64, 'b');
+  const absl::Status twice = scheduler_->InsertToken(token).status();
+  EXPECT_EQ(twice.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(twice.message()),
+              HasSubstr(absl::StrCat("token ", first.id,
+                                     " is named \"alice\" and valid")));
+  // What a coordinator makes at its start need not be unique.
+  const TokenRecord bootstrap =
+      *scheduler_->InsertToken(token, /*unique_name=*/false);
+  const absl::Status ambiguous = scheduler_->RevokeToken(0, "alice").status();
+  EXPECT_EQ(ambiguous.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_THAT(std::string(ambiguous.message()),
+              HasSubstr(absl::StrCat("ids ", first.id, ", ", bootstrap.id,
+                                     "); revoke by id")));
+  ASSERT_TRUE(scheduler_->RevokeToken(bootstrap.id).ok());
+  auto revoked = scheduler_->RevokeToken(0, "alice");
+  ASSERT_TRUE(revoked.ok()) << revoked.status();
+  EXPECT_EQ(revoked->id, first.id);
+  EXPECT_EQ(scheduler_->RevokeToken(0, "alice").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(scheduler_->RevokeToken(0, "bob").status().code(),
+            absl::StatusCode::kNotFound);
+  token.sha256 = std::string(64, 'c');
+  EXPECT_TRUE(scheduler_->InsertToken(token).ok());
+}
+
 TEST_F(SchedulerTest, AWaitingRunSaysWhy) {
   auto sweep = *scheduler_->SubmitSweep(SmallSweep("why"), kAlice);
   const int64_t teacher = sweep.runs(0).id();

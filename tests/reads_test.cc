@@ -37,8 +37,10 @@ TEST_F(SchedulerTest, WatchSeesHistoryThenChanges) {
 }
 
 TEST_F(FileSchedulerTest, ListingsAndHistoryComeInPages) {
-  for (int i = 0; i < 5; ++i)
-    ASSERT_TRUE(scheduler_->SubmitSweep(SmallSweep("pages")).ok());
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(
+        scheduler_->SubmitSweep(SmallSweep(absl::StrCat("pages-", i))).ok());
+  }
   std::vector<int64_t> seen;
   std::string token;
   do {

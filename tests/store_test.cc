@@ -83,6 +83,31 @@ TEST_F(StoreTest, Migration11DropsMaxRestartsAndMakesFilePathsRelative) {
   sqlite3_close(db);
 }
 
+// Migration 014: the settings of a loss term turned off, stored before,
+// are no longer what runs are found by.
+TEST_F(StoreTest, Migration14ForgetsTheSettingsOfLossesTurnedOff) {
+  {
+    const std::vector<Migration> upto13(Migrations().begin(),
+                                        Migrations().begin() + 13);
+    ASSERT_TRUE(Store::OpenSqlite(path_, upto13).ok());
+  }
+  InsertOldRun();
+  InsertOldRun();
+  Exec(
+      "INSERT INTO run_fields(run_id, path, value) VALUES"
+      "(1, 'losses.ikd.weight', '0'), (1, 'losses.ikd.temperature', '4'),"
+      "(2, 'losses.ikd.weight', '1'), (2, 'losses.ikd.temperature', '4')");
+  auto store = *Store::OpenSqlite(path_);
+  RunQuery q;
+  q.fields = {{"losses.ikd.temperature", "4"}};
+  const absl::StatusOr<std::vector<v1::Run>> runs = store->FindRuns(q);
+  ASSERT_TRUE(runs.ok()) << runs.status();
+  ASSERT_EQ(runs->size(), 1u);
+  EXPECT_EQ(runs->front().id(), 2);
+  q.fields = {{"losses.ikd.weight", "0"}};
+  EXPECT_EQ(store->FindRuns(q)->size(), 1u);
+}
+
 TEST_F(StoreTest, FreshDatabaseGetsTheNewestSchemaInWalMode) {
   auto store = Store::OpenSqlite(path_);
   ASSERT_TRUE(store.ok()) << store.status();
@@ -289,6 +314,7 @@ TEST_F(StoreTest, RunsAreFoundByFiltersInSqlAndSortedByAResult) {
                  const std::string& arch, int64_t created, double top1) {
     v1::Run run = QueuedRun();
     run.mutable_spec()->set_kind(v1::DISTILL);
+    run.mutable_spec()->mutable_losses()->mutable_ikd()->set_weight(1);
     run.mutable_spec()->mutable_losses()->mutable_ikd()->set_temperature(
         temperature);
     run.mutable_spec()->mutable_student()->set_arch(arch);
@@ -343,6 +369,52 @@ TEST_F(StoreTest, RunsAreFoundByFiltersInSqlAndSortedByAResult) {
   q.sort_key = "eval/top1";
   EXPECT_THAT(ids(q), ::testing::ElementsAre(c, a, b, d));
   EXPECT_EQ(store->FindRuns(q)->front().results().at("eval/top1"), 0.7);
+}
+
+// A loss term turned off is found by its weight, not by the settings it
+// was filled with (issue 32: `--where losses.ikd.temperature=4` matched
+// runs with IKD off); a run's words are searched in its sweep's note too.
+TEST_F(StoreTest, RunsAreFoundByTheLossesTheyRanAndTheirSweepsNote) {
+  auto store = *Store::OpenSqlite(":memory:");
+  v1::Sweep sweep;
+  sweep.set_name("notes");
+  const int64_t sweep_id = *store->InsertSweep(sweep);
+  auto add = [&](double ikd_weight, int64_t in_sweep) {
+    v1::Run run = QueuedRun();
+    run.mutable_spec()->set_kind(v1::DISTILL);
+    v1::IkdLoss* ikd = run.mutable_spec()->mutable_losses()->mutable_ikd();
+    ikd->set_weight(ikd_weight);
+    ikd->set_temperature(4);
+    run.set_sweep_id(in_sweep);
+    return *store->InsertRun(run);
+  };
+  const int64_t on = add(1, 0);
+  const int64_t off = add(0, sweep_id);
+  auto ids = [&](const RunQuery& q) {
+    std::vector<int64_t> out;
+    for (const v1::Run& r : *store->FindRuns(q)) out.push_back(r.id());
+    return out;
+  };
+  RunQuery q;
+  q.fields = {{"losses.ikd.temperature", "4"}};
+  EXPECT_THAT(ids(q), ::testing::ElementsAre(on));
+  q.fields = {{"losses.ikd.weight", "0"}};
+  EXPECT_THAT(ids(q), ::testing::ElementsAre(off));
+  q = {};
+  ASSERT_TRUE(store->Annotate(TagTarget::kRun, on, {}, {}, "30 epochs").ok());
+  ASSERT_TRUE(store
+                  ->Annotate(TagTarget::kSweep, sweep_id, {}, {},
+                             "CPU demo size, 30 Epochs")
+                  .ok());
+  q.note_contains = "30 epochs";
+  EXPECT_THAT(ids(q), ::testing::ElementsAre(on, off));
+  q.note_contains = "demo size";
+  EXPECT_THAT(ids(q), ::testing::ElementsAre(off));
+  // With another filter's parameter before it, still bound in order.
+  q.member = "";
+  q.status = v1::QUEUED;
+  q.note_contains = "cpu DEMO";
+  EXPECT_THAT(ids(q), ::testing::ElementsAre(off));
 }
 
 // A run and its run_fields rows are one write: when the fields cannot be

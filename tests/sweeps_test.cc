@@ -362,6 +362,42 @@ TEST_F(SchedulerTest, CancellingASweepBeforeItsTeacherCancelsItsStudents) {
   }
 }
 
+// A name means one sweep while it runs, so that every command may take it
+// (issue 32: a duplicate name was accepted and then silently meant the
+// newest); an ended sweep's name may be used again, and means the newest.
+TEST_F(SchedulerTest, ASweepsNameIsItsOwnUntilItEnds) {
+  const v1::Sweep first = scheduler_->SubmitSweep(SmallSweep("nightly"))->sweep();
+  const absl::Status twice =
+      scheduler_->SubmitSweep(SmallSweep("nightly")).status();
+  EXPECT_EQ(twice.code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_THAT(std::string(twice.message()),
+              HasSubstr(absl::StrCat("sweep ", first.id(),
+                                     " is named \"nightly\" and 3 of its "
+                                     "runs have not ended")));
+  const absl::Status digits = scheduler_->SubmitSweep(SmallSweep("42")).status();
+  EXPECT_EQ(digits.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(digits.message()), HasSubstr("all digits"));
+  // The runs of a sweep by its name or its id.
+  v1::ListRunsRequest by_name;
+  by_name.set_sweep("nightly");
+  EXPECT_EQ(scheduler_->FindRuns(by_name)->runs.size(), 3u);
+  v1::ListRunsRequest by_id;
+  by_id.set_sweep(absl::StrCat(first.id()));
+  EXPECT_EQ(scheduler_->FindRuns(by_id)->runs.size(), 3u);
+  v1::ListRunsRequest unknown;
+  unknown.set_sweep("tiny-seeded");
+  EXPECT_EQ(scheduler_->FindRuns(unknown).status().code(),
+            absl::StatusCode::kNotFound);
+  ASSERT_TRUE(scheduler_->CancelSweep("nightly").ok());
+  auto again = scheduler_->SubmitSweep(SmallSweep("nightly"));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(scheduler_->FindRuns(by_name)->runs.front().sweep_id(),
+            again->sweep().id());
+  by_name.set_sweep_id(first.id());
+  EXPECT_EQ(scheduler_->FindRuns(by_name).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST_F(SchedulerTest, InvalidSweepMemberNamesTheMember) {
   v1::SweepSpec sweep = SmallSweep("table1");
   sweep.mutable_members(1)->mutable_losses()->mutable_ikd()->set_weight(1);
