@@ -630,7 +630,7 @@ void Query() {
   auto stub = ExperimentService::NewStub(NewChannel(9800));
   v1::SubmitSweepRequest request;
   v1::SweepSpec* sweep = request.mutable_spec();
-  sweep->set_name("query");
+  sweep->set_name("query-0");
   *sweep->mutable_base() = TeacherSpec();
   sweep->mutable_base()->set_kind(v1::DISTILL);
   sweep->mutable_base()->clear_teacher();
@@ -650,6 +650,8 @@ void Query() {
     } else {
       sweep->mutable_base()->mutable_student()->set_arch("resnet18");
     }
+    // A sweep's name is its own until it ends.
+    sweep->set_name(absl::StrCat("query-", i));
     grpc::ClientContext context;
     Authorize(&context, g_admin_token);
     v1::SubmitSweepResponse response;

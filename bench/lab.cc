@@ -148,17 +148,18 @@ v1::ExperimentSpec SpecOf(const Job& job) {
   return spec;
 }
 
-// A researcher's token for each of `owners` owners ("owner-0", ...): the
-// owner of what it submits.
+// A researcher's token for each of `owners` owners ("owner-0", ... with
+// `prefix` "owner-"): the owner of what it submits.
 std::vector<std::string> OwnerTokens(const std::string& admin_token,
-                                     int owners) {
+                                     int owners,
+                                     const std::string& prefix = "owner-") {
   auto admin = v1::AdminService::NewStub(NewChannel(0));
   std::vector<std::string> tokens;
   for (int o = 0; o < owners; ++o) {
     grpc::ClientContext context;
     Authorize(&context, admin_token);
     v1::CreateTokenRequest request;
-    request.set_name(absl::StrCat("owner-", o));
+    request.set_name(absl::StrCat(prefix, o));
     request.set_role(v1::ROLE_RESEARCHER);
     v1::CreateTokenResponse response;
     grpc::Status s = admin->CreateToken(&context, request, &response);
@@ -492,7 +493,10 @@ int Scale() {
       ReadToken(absl::GetFlag(FLAGS_worker_token_file));
   const int owners = absl::GetFlag(FLAGS_owners);
   const int runs = absl::GetFlag(FLAGS_scale_runs);
-  const std::vector<std::string> tokens = OwnerTokens(admin_token, owners);
+  // Owners of their own (a token's name is one owner; the lab's may be on
+  // this coordinator already).
+  const std::vector<std::string> tokens =
+      OwnerTokens(admin_token, owners, "scale-owner-");
   const absl::Time filling = absl::Now();
   std::atomic<int> next{0};
   std::vector<std::thread> threads;

@@ -40,6 +40,9 @@ for _ in $(seq 50); do
 done
 if [ ! -s "$data/researcher.token" ]; then
   rm -f "$data/researcher.token"
+  # A token's name is one owner: the lost file's token goes first.
+  DISTILL_TOKEN_FILE="$data/admin.token" build/client/distill tokens revoke demo \
+    >/dev/null 2>&1 || true
   DISTILL_TOKEN_FILE="$data/admin.token" build/client/distill tokens create \
     --role=researcher --name=demo --out="$data/researcher.token"
 fi
@@ -56,10 +59,14 @@ pids+=("$!")
 sleep 1
 grep -m1 'distill-worker: LibTorch' "$data/worker.log" || true
 
+sweep_name=$(sed -n 's/^name: *//p' "$what" | head -1)
+# A sweep's name is its own until it ends: an interrupted earlier demo's
+# sweep of this name is cancelled first (nothing happens to an ended one).
+build/client/distill sweep cancel "$sweep_name" 2>/dev/null | grep -v 'no run left' || true
+
 start=$(date +%s)
 build/client/distill sweep "$what" --wait
 echo "wall time: $(( $(date +%s) - start )) s; data kept in $data"
-sweep_name=$(sed -n 's/^name: *//p' "$what" | head -1)
 build/client/distill report "$sweep_name" -o "$data/report.html" >/dev/null &&
   echo "report (table, curves, t-SNE maps): $data/report.html"
 echo "print the table again with: scripts/demo.sh results $sweep_name"

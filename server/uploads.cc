@@ -1,8 +1,10 @@
 #include "server/uploads.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/log.h"
+#include "common/provenance.h"
 #include "common/run_files.h"
 #include "common/sha256.h"
 #include "server/run_file_store.h"
@@ -143,11 +145,34 @@ absl::Status Uploads::Finish(const v1::RunFileHeader& header,
   return written;
 }
 
+namespace {
+
+// Why run `run_id` has no file `name`: the run does not exist, retention
+// dropped the file (when and why, as `runs show` says), or it never had
+// one.
+absl::Status NoFile(Store& store, int64_t run_id, const std::string& name) {
+  absl::StatusOr<v1::Run> run = store.GetRun(run_id);
+  if (!run.ok()) return run.status();
+  auto dropped = run->provenance().find(provenance::kRetention);
+  if (dropped != run->provenance().end() &&
+      absl::StartsWith(dropped->second, name + " (")) {
+    return absl::NotFoundError(absl::StrCat(
+        "run ", run_id, "'s file \"", name,
+        "\" was dropped by the retention policy: ", dropped->second,
+        " (its results and metrics stay)"));
+  }
+  return absl::NotFoundError(
+      absl::StrCat("run ", run_id, " has no file \"", name, "\""));
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<RunFileReader>> Uploads::Open(
     int64_t run_id, const std::string& name) {
   std::string sha256;
   if (absl::Status s = core_.Read([&](Store& store) -> absl::Status {
         absl::StatusOr<RunFileRecord> file = store.FindRunFile(run_id, name);
+        if (absl::IsNotFound(file.status())) return NoFile(store, run_id, name);
         if (!file.ok()) return file.status();
         sha256 = file->sha256;
         return absl::OkStatus();

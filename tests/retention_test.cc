@@ -96,6 +96,21 @@ TEST_F(RetentionTest, KeepsTheBestStudentsCheckpointsAndDropsTheOthers) {
   EXPECT_THAT(dropped.provenance().at(provenance::kRetention),
               HasSubstr("checkpoint (1000 B) dropped at"));
   EXPECT_EQ(dropped.results().at("eval/top1"), 0.6);
+  // A download of it says so (issue 32: 'run 36 has no file "checkpoint"').
+  const absl::Status download =
+      scheduler_->OpenRunFile(students_[0].id(), kCheckpointFile).status();
+  EXPECT_EQ(download.code(), absl::StatusCode::kNotFound);
+  EXPECT_THAT(std::string(download.message()),
+              HasSubstr(absl::StrCat("run ", students_[0].id(),
+                                     "'s file \"checkpoint\" was dropped by "
+                                     "the retention policy: checkpoint (1000 "
+                                     "B) dropped at ")));
+  EXPECT_THAT(std::string(download.message()),
+              HasSubstr(dropped.provenance().at(provenance::kRetention)));
+  EXPECT_THAT(std::string(scheduler_->OpenRunFile(students_[0].id(), "other")
+                              .status()
+                              .message()),
+              HasSubstr("has no file \"other\""));
   EXPECT_EQ(Gc(true).files(), 0);  // Nothing more to drop.
   // An evaluation of a student whose checkpoint went is refused, saying so.
   v1::ExperimentSpec evaluate = LoneTeacher();
