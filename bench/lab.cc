@@ -150,8 +150,7 @@ v1::ExperimentSpec SpecOf(const Job& job) {
 
 // A researcher's token for each of `owners` owners ("owner-0", ... with
 // `prefix` "owner-"): the owner of what it submits.
-std::vector<std::string> OwnerTokens(const std::string& admin_token,
-                                     int owners,
+std::vector<std::string> OwnerTokens(const std::string& admin_token, int owners,
                                      const std::string& prefix = "owner-") {
   auto admin = v1::AdminService::NewStub(NewChannel(0));
   std::vector<std::string> tokens;

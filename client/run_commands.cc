@@ -49,8 +49,8 @@ void AddSubmit(CLI::App& app, Command* chosen) {
 // `runs list`'s filters, as given.
 struct ListFlags {
   int64_t teacher = 0, limit = 0;
-  std::string sweep, status, kind, member, dataset, arch, since, before, sort, search,
-      owner, format = "table";
+  std::string sweep, status, kind, member, dataset, arch, since, before, sort,
+      search, owner, format = "table";
   std::vector<std::string> where, tags;
   bool mine = false;
 };

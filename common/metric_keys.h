@@ -20,6 +20,15 @@ inline constexpr char kTotalSteps[] = "train/total_steps";
 // A result: the epoch a resumed attempt went on from.
 inline constexpr char kResumedFromEpoch[] = "train/resumed_from_epoch";
 
+// The evaluation after an epoch's steps (and before the first, of a
+// frozen teacher), as it goes: a stage's fraction done in [0, 1], at the
+// step and epoch it judges. Not results.
+inline constexpr char kEvaluating[] = "evaluating/";
+inline constexpr char kEvaluatingEmbeddings[] = "evaluating/embeddings";
+inline constexpr char kEvaluatingKnn[] = "evaluating/knn";
+inline constexpr char kEvaluatingKmeans[] = "evaluating/kmeans";
+inline constexpr char kEvaluatingTsne[] = "evaluating/tsne";
+
 // Judgements (every epoch, and results), each under a prefix: the model a
 // run trains ("eval/"), its frozen teacher ("teacher/") or, in EVALUATE,
 // the student checkpoint it judges ("student/").

@@ -77,8 +77,7 @@ bool IsLossTurnedOff(const Message& message, const std::string& prefix) {
 
 // With `searchable`, a loss term turned off has its weight alone (the
 // settings it was filled with do not run).
-void Flatten(const Message& message, const std::string& prefix,
-             bool searchable,
+void Flatten(const Message& message, const std::string& prefix, bool searchable,
              std::vector<std::pair<std::string, std::string>>* out) {
   const google::protobuf::Descriptor* d = message.GetDescriptor();
   const bool weight_only = searchable && IsLossTurnedOff(message, prefix);

@@ -365,7 +365,8 @@ absl::Status ValidateSweepShape(const v1::SweepSpec& sweep) {
     return s;
   }
   // Commands take a sweep by id or name: a name of digits would be an id.
-  if (std::all_of(sweep.name().begin(), sweep.name().end(), absl::ascii_isdigit)) {
+  if (std::all_of(sweep.name().begin(), sweep.name().end(),
+                  absl::ascii_isdigit)) {
     return absl::InvalidArgumentError(absl::StrCat(
         "name \"", sweep.name(),
         "\" is all digits, which commands read as a sweep id; add a letter"));

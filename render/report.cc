@@ -20,6 +20,7 @@
 #include "render/claims.h"
 #include "render/html.h"
 #include "render/line_plot.h"
+#include "render/runs.h"
 #include "render/seeds.h"
 #include "render/tsne.h"
 
@@ -411,17 +412,12 @@ std::string RenderIndex(const std::vector<v1::Sweep>& sweeps,
   return html;
 }
 
-std::string RenderRunPage(const v1::Run& run, const ReportRun& data,
-                          int refresh_seconds) {
-  std::string html = absl::StrCat(
-      Head(absl::StrCat("distill: run ", run.id()), refresh_seconds),
-      "<p><a href=\"/\">all sweeps and runs</a>",
-      run.sweep_id() ? absl::StrCat(" · <a href=\"/sweeps/", run.sweep_id(),
-                                    "\">sweep ", run.sweep_id(), "</a>")
-                     : "",
-      "</p><h1>run ", run.id(), " ", Escape(run.member()), " — ",
-      v1::ExperimentKind_Name(run.spec().kind()), " ",
-      v1::RunStatus_Name(run.status()), "</h1>");
+namespace {
+
+// What a run's page says of it above its spec: owner, why it waits, its
+// preemptions, where it is while it runs, its message, note and tags.
+std::string RunFacts(const v1::Run& run, const ReportRun& data) {
+  std::string html;
   if (!run.owner().empty()) {
     absl::StrAppend(&html, "<p class=\"owner\">owner ", Escape(run.owner()),
                     "</p>");
@@ -434,10 +430,47 @@ std::string RenderRunPage(const v1::Run& run, const ReportRun& data,
     absl::StrAppend(&html, "<p class=\"preempted\">preempted: ", Escape(p),
                     "</p>");
   }
+  if (run.status() == v1::RUNNING) {
+    // Where it is: the step, or the evaluation's stage after the last.
+    v1::RunEvent event;
+    for (const v1::MetricPoint& p : data.history) *event.add_metrics() = p;
+    Progress progress;
+    UpdateProgress(event, &progress);
+    absl::StrAppend(&html, "<p class=\"progress\">",
+                    Escape(ProgressLine(run, progress)), "</p>");
+  }
   if (!run.message().empty())
     absl::StrAppend(&html, "<p class=\"note\">", Escape(run.message()), "</p>");
   if (!run.note().empty())
     absl::StrAppend(&html, "<p class=\"note\">", Escape(run.note()), "</p>");
+  if (!run.tags().empty()) {
+    std::map<std::string, std::string> tags(run.tags().begin(),
+                                            run.tags().end());
+    std::vector<std::string> shown;
+    for (const auto& [key, value] : tags)
+      shown.push_back(Escape(absl::StrCat(key, "=", value)));
+    absl::StrAppend(&html, "<p class=\"tags\">tags ", absl::StrJoin(shown, " "),
+                    "</p>");
+  }
+  return html;
+}
+
+}  // namespace
+
+std::string RenderRunPage(const v1::Run& run, const ReportRun& data,
+                          int refresh_seconds) {
+  std::string html = absl::StrCat(
+      Head(absl::StrCat("distill: run ", run.id()), refresh_seconds),
+      "<p><a href=\"/\">all sweeps and runs</a>",
+      run.sweep_id() ? absl::StrCat(" · <a href=\"/sweeps/", run.sweep_id(),
+                                    "\">sweep ", run.sweep_id(), "</a>")
+                     : "",
+      "</p><h1>run ", run.id(), " ", Escape(run.member()), " — ",
+      v1::ExperimentKind_Name(run.spec().kind()), " ",
+      v1::RunStatus_Name(run.status()), "</h1>");
+  absl::StrAppend(&html, RunFacts(run, data));
+  absl::StrAppend(&html, "<h2>Spec</h2><pre id=\"spec\">",
+                  Escape(SpecLines(run)), "</pre>");
   absl::StrAppend(&html, "<h2>Results</h2><table id=\"results\"><tbody>");
   std::map<std::string, double> results(run.results().begin(),
                                         run.results().end());
@@ -454,7 +487,8 @@ std::string RenderRunPage(const v1::Run& run, const ReportRun& data,
       Series& s = by_step[p.key()];
       s.name = p.key();
       s.points.push_back({double(p.step()), p.value()});
-    } else if (p.epoch() > 0) {
+    } else if (p.epoch() > 0 &&
+               !absl::StartsWith(p.key(), metric_keys::kEvaluating)) {
       Series& s = by_epoch[p.key()];
       s.name = p.key();
       s.points.push_back({double(p.epoch()), p.value()});

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -20,12 +21,33 @@
 
 namespace distill {
 
+std::string StageName(const std::string& key) {
+  namespace k = metric_keys;
+  static const auto* const kNames = new std::map<std::string, std::string>{
+      {k::kEvaluatingEmbeddings, "embeddings"},
+      {k::kEvaluatingKnn, "k-NN"},
+      {k::kEvaluatingKmeans, "k-means"},
+      {k::kEvaluatingTsne, "t-SNE"},
+  };
+  auto it = kNames->find(key);
+  if (it != kNames->end()) return it->second;
+  return key.substr(key.find('/') + 1);
+}
+
 void UpdateProgress(const v1::RunEvent& event, Progress* p) {
   for (const v1::MetricPoint& m : event.metrics()) {
     if (m.key() == metric_keys::kTotalSteps) {
       p->total_steps = int64_t(m.value());
       continue;
     }
+    if (absl::StartsWith(m.key(), metric_keys::kEvaluating)) {
+      p->stage = StageName(m.key());
+      p->stage_fraction = m.value();
+      p->stage_step = m.step();
+      continue;
+    }
+    // Training again after an epoch's evaluation.
+    if (m.step() > p->stage_step) p->stage.clear();
     p->step = std::max(p->step, m.step());
     p->epoch = std::max(p->epoch, m.epoch());
     if (m.key() == metric_keys::kLoss) {
@@ -50,13 +72,18 @@ std::string ProgressLine(const v1::Run& run, const Progress& p) {
       absl::StrAppend(&out, "  step ", p.step, "/", p.total_steps);
     if (p.has_loss)
       absl::StrAppend(&out, absl::StrFormat("  loss %.4f", p.loss));
+    const bool evaluating = run.status() == v1::RUNNING && !p.stage.empty();
     if (p.images_per_sec > 0) {
       absl::StrAppend(&out, absl::StrFormat("  %.0f img/s", p.images_per_sec));
-      if (run.status() == v1::RUNNING && p.total_steps > 0) {
+      if (run.status() == v1::RUNNING && p.total_steps > 0 && !evaluating) {
         const double left = double(p.total_steps - p.step) *
                             run.spec().batch_size() / p.images_per_sec;
         absl::StrAppend(&out, "  ETA ", Duration(left));
       }
+    }
+    if (evaluating) {
+      absl::StrAppend(&out, absl::StrFormat("  evaluating: %s %.0f %%", p.stage,
+                                            100 * p.stage_fraction));
     }
     if (p.top1 >= 0)
       absl::StrAppend(&out, absl::StrFormat("  top-1 %.1f%%", 100 * p.top1));
@@ -168,59 +195,6 @@ std::string ProvenanceLines(const v1::Run& run) {
   return out;
 }
 
-// What the spec asks for: data, training, and the models of its kind.
-std::string SpecLines(const v1::Run& run) {
-  const v1::ExperimentSpec& s = run.spec();
-  const v1::DatasetSpec& d = s.dataset();
-  std::string out = absl::StrCat(
-      "  data ", d.name(),
-      d.root().empty() ? "" : absl::StrCat(" at ", d.root()), " (train ",
-      d.train_limit(), ", test ", d.test_limit(), "; 0 = all)  image ",
-      d.image_size(), " px  seed ", s.seed(), "\n");
-  if (const std::string needs = DescribeRequirements(s.requirements());
-      !needs.empty()) {
-    absl::StrAppend(&out, "  requires ", needs, "\n");
-  }
-  if (s.kind() != v1::EVALUATE) {
-    const v1::OptimizerSpec& o = s.optimizer();
-    absl::StrAppend(
-        &out, "  epochs ", s.epochs(), "  batch ", s.batch_size(),
-        "  optimizer ", v1::OptimizerKind_Name(o.kind()), " lr ", o.lr(),
-        // AdamW has no momentum term.
-        o.kind() == v1::SGD ? absl::StrCat(" momentum ", o.momentum()) : "",
-        " weight decay ", o.weight_decay(), "  max restarts ", s.max_restarts(),
-        "\n");
-  }
-  const std::string teacher = s.teacher().torchscript().empty()
-                                  ? absl::StrCat("run ", run.teacher_run_id())
-                                  : s.teacher().torchscript();
-  if (s.kind() == v1::DISTILL) {
-    const v1::StudentSpec& st = s.student();
-    absl::StrAppend(&out, "  teacher ", teacher, "  student ", st.arch(),
-                    " width ", st.width(), " stem ", v1::Stem_Name(st.stem()),
-                    " embedding ",
-                    st.embedding_dim() > 0 ? absl::StrCat(st.embedding_dim())
-                                           : std::string("pooled"),
-                    "\n  losses ", LossWeights(s.losses()), "\n");
-  } else if (s.kind() == v1::EVALUATE) {
-    absl::StrAppend(&out, "  evaluates teacher ",
-                    s.teacher().torchscript().empty()
-                        ? absl::StrCat("run ", s.teacher().run_id())
-                        : s.teacher().torchscript(),
-                    ", student run ", s.student_run_id(), "\n");
-  } else if (!s.teacher().torchscript().empty()) {
-    absl::StrAppend(&out, "  linear head on TorchScript backbone ",
-                    s.teacher().torchscript(), "\n");
-  } else {
-    const v1::VitSpec& v = s.teacher().vit();
-    absl::StrAppend(
-        &out, "  ViT ", v.preset().empty() ? "" : absl::StrCat(v.preset(), " "),
-        "patch ", v.patch_size(), " width ", v.width(), " depth ", v.depth(),
-        " heads ", v.heads(), " mlp ratio ", v.mlp_ratio(), "\n");
-  }
-  return out;
-}
-
 // How it ended: its worker, message, wall time, results and files.
 std::string OutcomeLines(const v1::Run& run) {
   std::string out;
@@ -276,6 +250,59 @@ std::string CurveLines(const std::vector<v1::MetricPoint>& history) {
 }
 
 }  // namespace
+
+// What the spec asks for: data, training, and the models of its kind.
+std::string SpecLines(const v1::Run& run) {
+  const v1::ExperimentSpec& s = run.spec();
+  const v1::DatasetSpec& d = s.dataset();
+  std::string out = absl::StrCat(
+      "  data ", d.name(),
+      d.root().empty() ? "" : absl::StrCat(" at ", d.root()), " (train ",
+      d.train_limit(), ", test ", d.test_limit(), "; 0 = all)  image ",
+      d.image_size(), " px  seed ", s.seed(), "\n");
+  if (const std::string needs = DescribeRequirements(s.requirements());
+      !needs.empty()) {
+    absl::StrAppend(&out, "  requires ", needs, "\n");
+  }
+  if (s.kind() != v1::EVALUATE) {
+    const v1::OptimizerSpec& o = s.optimizer();
+    absl::StrAppend(
+        &out, "  epochs ", s.epochs(), "  batch ", s.batch_size(),
+        "  optimizer ", v1::OptimizerKind_Name(o.kind()), " lr ", o.lr(),
+        // AdamW has no momentum term.
+        o.kind() == v1::SGD ? absl::StrCat(" momentum ", o.momentum()) : "",
+        " weight decay ", o.weight_decay(), "  max restarts ", s.max_restarts(),
+        "\n");
+  }
+  const std::string teacher = s.teacher().torchscript().empty()
+                                  ? absl::StrCat("run ", run.teacher_run_id())
+                                  : s.teacher().torchscript();
+  if (s.kind() == v1::DISTILL) {
+    const v1::StudentSpec& st = s.student();
+    absl::StrAppend(&out, "  teacher ", teacher, "  student ", st.arch(),
+                    " width ", st.width(), " stem ", v1::Stem_Name(st.stem()),
+                    " embedding ",
+                    st.embedding_dim() > 0 ? absl::StrCat(st.embedding_dim())
+                                           : std::string("pooled"),
+                    "\n  losses ", LossWeights(s.losses()), "\n");
+  } else if (s.kind() == v1::EVALUATE) {
+    absl::StrAppend(&out, "  evaluates teacher ",
+                    s.teacher().torchscript().empty()
+                        ? absl::StrCat("run ", s.teacher().run_id())
+                        : s.teacher().torchscript(),
+                    ", student run ", s.student_run_id(), "\n");
+  } else if (!s.teacher().torchscript().empty()) {
+    absl::StrAppend(&out, "  linear head on TorchScript backbone ",
+                    s.teacher().torchscript(), "\n");
+  } else {
+    const v1::VitSpec& v = s.teacher().vit();
+    absl::StrAppend(
+        &out, "  ViT ", v.preset().empty() ? "" : absl::StrCat(v.preset(), " "),
+        "patch ", v.patch_size(), " width ", v.width(), " depth ", v.depth(),
+        " heads ", v.heads(), " mlp ratio ", v.mlp_ratio(), "\n");
+  }
+  return out;
+}
 
 std::string FormatRunDetails(const v1::Run& run,
                              const std::vector<v1::MetricPoint>& history) {

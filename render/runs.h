@@ -21,13 +21,27 @@ struct Progress {
   double images_per_sec = 0;
   double top1 = -1;  // Last eval/top1, -1 before the first.
   bool has_loss = false;
+  // The evaluation stage going on ("t-SNE"; empty while training) and its
+  // fraction done, from the latest metric_keys::kEvaluating* point.
+  std::string stage;
+  double stage_fraction = 0;
+  int64_t stage_step = -1;
 };
+
+// What a run's spec asks for, a line a part: data, training, and the
+// models of its kind ("data fashion-mnist ...", "train 30 epochs ...").
+std::string SpecLines(const v1::Run& run);
+
+// "t-SNE" for metric_keys::kEvaluatingTsne, ...; the key's last part for a
+// stage this build does not know.
+std::string StageName(const std::string& key);
 
 // Folds an event's metric points into `progress`.
 void UpdateProgress(const v1::RunEvent& event, Progress* progress);
 
 // "run 3 (B) RUNNING  epoch 2/3  step 120/234  loss 0.8123  1234 img/s
-// ETA 0:45  top-1 81.2%"
+// ETA 0:45  top-1 81.2%"; after a step, while it evaluates, "evaluating:
+// t-SNE 40 %" in place of the ETA.
 std::string ProgressLine(const v1::Run& run, const Progress& progress);
 
 // A one-line plot of `values` (Unicode block characters), at most `width`

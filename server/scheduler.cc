@@ -127,22 +127,23 @@ absl::StatusOr<int64_t> ValidTokenNamed(const std::vector<TokenRecord>& tokens,
   const TokenRecord* revoked = nullptr;
   for (const TokenRecord& t : tokens) {
     if (t.name != name) continue;
-    if (t.revoked_ms == 0) valid.push_back(t.id);
-    else revoked = &t;
+    if (t.revoked_ms == 0)
+      valid.push_back(t.id);
+    else
+      revoked = &t;
   }
   if (valid.size() == 1) return valid.front();
   if (valid.size() > 1) {
-    return absl::FailedPreconditionError(
-        absl::StrCat(valid.size(), " valid tokens are named \"", name,
-                     "\" (ids ", absl::StrJoin(valid, ", "), "); revoke by id"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        valid.size(), " valid tokens are named \"", name, "\" (ids ",
+        absl::StrJoin(valid, ", "), "); revoke by id"));
   }
   if (revoked != nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "token ", revoked->id, " (", name, ") was already revoked at ",
         UtcText(revoked->revoked_ms)));
   }
-  return absl::NotFoundError(
-      absl::StrCat("no token is named \"", name, "\""));
+  return absl::NotFoundError(absl::StrCat("no token is named \"", name, "\""));
 }
 
 }  // namespace
@@ -204,7 +205,7 @@ absl::StatusOr<TokenPage> Scheduler::ListTokensPage(
 }
 
 absl::StatusOr<TokenRecord> Scheduler::Revoke(int64_t id,
-                                             const std::string& name) {
+                                              const std::string& name) {
   Locked lock(&core_);
   absl::StatusOr<TokenRecord> revoked;
   const int64_t now = core_.clock().NowMs();

@@ -425,10 +425,10 @@ grpc::ServerUnaryReactor* AdminServiceImpl::RevokeToken(
                        request->id() == 0 ? "neither" : "both"));
     }
     if (request->name().size() > limits::kNameBytes) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          absl::StrCat("a token's name is at most ",
-                                       limits::kNameBytes, " bytes, got ",
-                                       request->name().size()));
+      return grpc::Status(
+          grpc::StatusCode::INVALID_ARGUMENT,
+          absl::StrCat("a token's name is at most ", limits::kNameBytes,
+                       " bytes, got ", request->name().size()));
     }
     absl::StatusOr<TokenRecord> revoked =
         scheduler_->RevokeToken(request->id(), request->name());

@@ -189,10 +189,10 @@ absl::StatusOr<std::vector<v1::Run>> SqliteStore::FindRuns(
     if (value) args.push_back(*value);
   }
   if (!query.note_contains.empty()) {
-    // The run's note or its sweep's (a sweep's note describes its runs).
-    where("(instr(lower(note), lower(?)) > 0 OR sweep_id IN (SELECT id "
-          "FROM sweeps WHERE instr(lower(sweeps.note), lower(?)) > 0))",
-          query.note_contains);
+    where(
+        "(instr(lower(note), lower(?)) > 0 OR sweep_id IN (SELECT id "
+        "FROM sweeps WHERE instr(lower(sweeps.note), lower(?)) > 0))",
+        query.note_contains);
     args.push_back(query.note_contains);
   }
   if (!query.owner.empty())

@@ -336,7 +336,8 @@ TEST_F(VerbsTest, SweepsAndTokensByIdOrNameAndFlagsThatAct) {
        std::vector<std::pair<std::vector<std::string>, std::string>>{
            {{"runs", "list", "--teacher=abc"},
             "--teacher \"abc\" is not an id (a whole number from 1)"},
-           {{"runs", "list", "--limit=many"}, "--limit \"many\" is not a count"},
+           {{"runs", "list", "--limit=many"},
+            "--limit \"many\" is not a count"},
            {{"compare", "--runs=1,x"}, "--runs \"x\" is not an id"},
            {{"runs", "show", "abc"}, "run \"abc\" is not an id"}}) {
     const Result r = Cli(args);

@@ -1,9 +1,12 @@
 // Evaluation metrics on inputs with known answers.
 #include "worker/engine/evaluation.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
 #include <limits>
+
+#include "worker/engine/allocation_count.h"
 
 namespace distill::engine {
 namespace {
@@ -124,6 +127,36 @@ TEST(EvaluationTest, NeighbourhoodOverlapOfKnownCases) {
   EXPECT_DOUBLE_EQ(NeighbourhoodOverlap(line, moved, 1), 0.6);
 }
 
+// The t-SNE iterations allocate nothing beyond their fixed buffers (issue
+// 32: several n x n tensors per iteration): 100 more iterations cost less
+// than one n x n float32 more; the progress callback sees the fraction
+// done and stops the map. (The version before allocated eight n x n
+// float32 an iteration.)
+TEST(EvaluationTest, TsneIterationsAllocateNoMatrices) {
+  auto [points, labels] = Clusters(3, 100, 20, 0.5, 5);
+  const int64_t n = points.size(0);
+  auto bytes = [&](int64_t iterations) {
+    AllocationCount count;
+    Tsne(points, 30, iterations, 0);
+    return count.bytes();
+  };
+  const int64_t few = bytes(20), many = bytes(120);
+  EXPECT_GT(few, 0);  // The counter sees the fixed buffers.
+  // Per iteration less than one n-vector of float32 (an n x n is n times
+  // that).
+  EXPECT_LT((many - few) / 100, n * 4)
+      << "20 iterations: " << few << " bytes; 120: " << many;
+  std::vector<double> seen;
+  const torch::Tensor stopped = Tsne(points, 30, 100, 0, [&](double f) {
+    seen.push_back(f);
+    return f < 0.5;
+  });
+  EXPECT_FALSE(stopped.defined());
+  EXPECT_THAT(seen, ::testing::ElementsAre(0.0, 0.1, 0.2, 0.3, 0.4, 0.5));
+  EXPECT_FALSE(
+      KMeans(points, 3, 0, 100, [](double) { return false; }).defined());
+}
+
 TEST(EvaluationTest, TsneKeepsClustersApart) {
   auto [points, labels] = Clusters(3, 40, 20, 0.5, 5);
   torch::Tensor map = Tsne(points, 15, 400, 0);
@@ -146,8 +179,15 @@ TEST(EvaluationTest, TsneKeepsClustersApart) {
   const double gap =
       distance.masked_select(same.logical_not()).min().item<double>();
   EXPECT_GT(gap, 1.5 * widest) << "gap " << gap << ", widest island " << widest;
-  EXPECT_NEAR(NormalizedMutualInformation(labels, KMeans(map, 3, 0)), 1.0,
-              1e-9);
+  // k-means finds the three islands (one k-means++ start may put two
+  // centres on one island, as on OpenBLAS's Haswell and Zen kernels: the
+  // best of five starts).
+  double best = 0;
+  for (int seed = 0; seed < 5; ++seed) {
+    best = std::max(best,
+                    NormalizedMutualInformation(labels, KMeans(map, 3, seed)));
+  }
+  EXPECT_NEAR(best, 1.0, 1e-9);
 }
 
 }  // namespace

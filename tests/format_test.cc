@@ -635,6 +635,44 @@ TEST(FormatTest, ProgressLineShowsEpochStepLossSpeedAndEta) {
             "img/s  ETA 0:18");
 }
 
+// After the last step the line says what the evaluation is doing, not an
+// ETA of 0 (issue 32: `watch` sat at "step 4/4 ... ETA 0:00"); training
+// again clears it.
+TEST(FormatTest, ProgressLineShowsTheEvaluationStage) {
+  v1::Run run;
+  run.set_id(4);
+  run.set_status(v1::RUNNING);
+  run.mutable_spec()->set_epochs(2);
+  run.mutable_spec()->set_batch_size(100);
+  v1::RunEvent event;
+  auto add = [&](const char* key, double value, int64_t step, int epoch) {
+    v1::MetricPoint* p = event.add_metrics();
+    p->set_key(key);
+    p->set_value(value);
+    p->set_step(step);
+    p->set_epoch(epoch);
+  };
+  add("train/total_steps", 4, 0, 0);
+  add("train/loss", 0.25, 4, 2);
+  add("train/images_per_sec", 1000, 4, 2);
+  add("evaluating/embeddings", 0.5, 4, 2);
+  add("evaluating/tsne", 0.4, 4, 2);
+  Progress progress;
+  UpdateProgress(event, &progress);
+  EXPECT_EQ(ProgressLine(run, progress),
+            "run 4 RUNNING  epoch 2/2  step 4/4  loss 0.2500  1000 img/s  "
+            "evaluating: t-SNE 40 %");
+  run.set_status(v1::SUCCEEDED);
+  EXPECT_THAT(ProgressLine(run, progress), Not(HasSubstr("evaluating")));
+  run.set_status(v1::RUNNING);
+  event.clear_metrics();
+  add("train/loss", 0.2, 5, 3);
+  UpdateProgress(event, &progress);
+  EXPECT_THAT(ProgressLine(run, progress), Not(HasSubstr("evaluating")));
+  EXPECT_EQ(StageName("evaluating/kmeans"), "k-means");
+  EXPECT_EQ(StageName("evaluating/umap"), "umap");
+}
+
 TEST(FormatTest, SparklineScalesToTheRange) {
   EXPECT_EQ(Sparkline({0, 1, 2, 3, 4, 5, 6, 7}), "▁▂▃▄▅▆▇█");
   EXPECT_EQ(Sparkline({5, 5}), "▄▄");

@@ -76,8 +76,8 @@ TEST_F(JudgeTest, JudgementHasTopOneAndEmbeddingMetricsUnderItsPrefix) {
   // No logits: embedding metrics alone.
   auto no_logits = Judge("teacher/", {torch::Tensor(), j->test.second},
                          j->test.second, data, config);
-  EXPECT_EQ(no_logits.count("teacher/top1"), 0u);
-  EXPECT_EQ(no_logits.count("teacher/knn_top1"), 1u);
+  EXPECT_EQ(no_logits->count("teacher/top1"), 0u);
+  EXPECT_EQ(no_logits->count("teacher/knn_top1"), 1u);
 }
 
 TEST_F(JudgeTest, TsneFileHasAMapPerModel) {

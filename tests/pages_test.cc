@@ -67,6 +67,46 @@ class PagesTest : public ::testing::Test {
   TempDir temp_{"distill_pages_test"};
 };
 
+// A run's page shows its spec, its tags (escaped) and, while it runs,
+// where it is: after its last step, the evaluation's stage (issue 32: the
+// page had neither spec nor tags, and said nothing during the evaluation);
+// the stages' points are not plotted.
+TEST_F(PagesTest, ARunsPageShowsItsSpecTagsAndEvaluationStage) {
+  auto c = Start(/*tokens=*/false);
+  ASSERT_NE(c, nullptr);
+  Scheduler& s = c->scheduler();
+  ASSERT_TRUE(s.SubmitSweep(SmallSweep("stages")).ok());
+  v1::RegisterWorkerRequest reg;
+  reg.set_hostname("gpu1");
+  const std::string worker = s.RegisterWorker(reg)->worker_id();
+  const v1::Run run = s.LeaseRun(worker)->run();
+  v1::ReportMetricsRequest report = EpochReport(run, 2);
+  v1::MetricPoint* total = report.add_points();
+  total->set_key("train/total_steps");
+  total->set_value(20);
+  v1::MetricPoint* stage = report.add_points();
+  stage->set_key("evaluating/tsne");
+  stage->set_step(20);
+  stage->set_epoch(2);
+  stage->set_value(0.4);
+  ASSERT_TRUE(s.ReportMetrics(report).ok());
+  v1::AnnotateRequest tag;
+  tag.set_run_id(run.id());
+  (*tag.mutable_set_tags())["paper"] = "<b>fig2</b>";
+  ASSERT_TRUE(s.Annotate(tag, Requester{}).ok());
+  httplib::Client client("127.0.0.1", c->http_port());
+  auto page = client.Get(absl::StrCat("/runs/", run.id()));
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_THAT(page->body,
+              HasSubstr("step 20/20  loss 0.7000  evaluating: t-SNE 40 %"));
+  EXPECT_THAT(page->body, HasSubstr("<h2>Spec</h2><pre id=\"spec\">"));
+  EXPECT_THAT(page->body, HasSubstr("data fashion-mnist"));
+  EXPECT_THAT(page->body, HasSubstr("tags paper=&lt;b&gt;fig2&lt;/b&gt;"));
+  EXPECT_THAT(page->body, Not(HasSubstr("<b>fig2")));
+  EXPECT_THAT(page->body, Not(HasSubstr("<h2>evaluating/tsne</h2>")));
+}
+
 TEST_F(PagesTest, IndexSweepAndRunPagesOnLoopback) {
   auto c = Start(/*tokens=*/false);
   ASSERT_NE(c, nullptr);

@@ -366,7 +366,8 @@ TEST_F(SchedulerTest, CancellingASweepBeforeItsTeacherCancelsItsStudents) {
 // (issue 32: a duplicate name was accepted and then silently meant the
 // newest); an ended sweep's name may be used again, and means the newest.
 TEST_F(SchedulerTest, ASweepsNameIsItsOwnUntilItEnds) {
-  const v1::Sweep first = scheduler_->SubmitSweep(SmallSweep("nightly"))->sweep();
+  const v1::Sweep first =
+      scheduler_->SubmitSweep(SmallSweep("nightly"))->sweep();
   const absl::Status twice =
       scheduler_->SubmitSweep(SmallSweep("nightly")).status();
   EXPECT_EQ(twice.code(), absl::StatusCode::kAlreadyExists);
@@ -374,7 +375,8 @@ TEST_F(SchedulerTest, ASweepsNameIsItsOwnUntilItEnds) {
               HasSubstr(absl::StrCat("sweep ", first.id(),
                                      " is named \"nightly\" and 3 of its "
                                      "runs have not ended")));
-  const absl::Status digits = scheduler_->SubmitSweep(SmallSweep("42")).status();
+  const absl::Status digits =
+      scheduler_->SubmitSweep(SmallSweep("42")).status();
   EXPECT_EQ(digits.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(std::string(digits.message()), HasSubstr("all digits"));
   // The runs of a sweep by its name or its id.

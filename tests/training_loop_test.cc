@@ -200,5 +200,84 @@ TEST_F(TrainingLoopTest, ResumedRunEndsAsTheUninterruptedRun) {
   EXPECT_THAT(std::string(junk.status().message()), HasSubstr("junk.pt"));
 }
 
+// The evaluation after the last step reports its stages and hands the run
+// back on a drain, in the last epoch's evaluation (k-means) or after it
+// (t-SNE); the next attempt trains no step, evaluates again and ends as the
+// run that was never drained (issue 32: a drain waited for the whole
+// evaluation).
+TEST_F(TrainingLoopTest, ADrainWhileEvaluatingHandsBackToEvaluateAgain) {
+  torch::set_num_threads(2);
+  WriteFashionMnist(100);
+  RunConfig config = TinyTeacherRun();
+  config.epochs = 1;
+  config.tsne_points = 0;
+  RunHooks hooks;
+  hooks.output_checkpoint = (dir_ / "teacher.pt").string();
+  ASSERT_TRUE(ExecuteRun(config, hooks).ok());
+  config.kind = RunKind::kDistill;
+  config.epochs = 2;
+  config.student.width = 4;
+  config.losses.ikd = 1;
+  config.tsne_points = 40;
+  config.knn_bank = 50;
+  hooks.teacher_checkpoint = hooks.output_checkpoint;
+  hooks.output_checkpoint = (dir_ / "student.pt").string();
+  hooks.run_file_dir = dir_.string();
+  absl::StatusOr<RunOutcome> whole = ExecuteRun(config, hooks);
+  ASSERT_TRUE(whole.ok()) << whole.status();
+
+  for (const std::string stage : {"evaluating/kmeans", "evaluating/tsne"}) {
+    SCOPED_TRACE(stage);
+    std::vector<Metric> seen;
+    std::vector<int64_t> points;
+    RunHooks drained = hooks;
+    drained.resume_path = (dir_ / "resume.pt").string();
+    drained.on_resume_point = [&](int64_t epoch) { points.push_back(epoch); };
+    drained.on_metrics = [&](std::vector<Metric> m) {
+      seen.insert(seen.end(), m.begin(), m.end());
+    };
+    // Asked while that stage of the last epoch goes on.
+    drained.should_drain = [&] {
+      return std::any_of(seen.begin(), seen.end(), [&](const Metric& m) {
+        return m.key == stage && m.epoch == 2;
+      });
+    };
+    absl::StatusOr<RunOutcome> handed = ExecuteRun(config, drained);
+    ASSERT_TRUE(handed.ok()) << handed.status();
+    EXPECT_TRUE(handed->stopped);
+    EXPECT_TRUE(handed->drained);
+    // After epoch 1's point, the point of epoch 2's steps (epochs done 1).
+    EXPECT_EQ(points, (std::vector<int64_t>{1, 1}));
+    // The stages came in order, at the last step.
+    std::vector<std::string> stages;
+    for (const Metric& m : seen) {
+      if (m.key.rfind("evaluating/", 0) == 0 && m.epoch == 2 &&
+          (stages.empty() || stages.back() != m.key))
+        stages.push_back(m.key);
+    }
+    EXPECT_EQ(stages.front(), "evaluating/embeddings");
+    EXPECT_EQ(stages.back(), stage);
+
+    RunHooks again = hooks;
+    again.resume_from = (dir_ / "resumed-from.pt").string();
+    fs::rename(drained.resume_path, again.resume_from);
+    std::vector<Metric> resumed_points;
+    again.on_metrics = [&](std::vector<Metric> m) {
+      resumed_points.insert(resumed_points.end(), m.begin(), m.end());
+    };
+    absl::StatusOr<RunOutcome> resumed = ExecuteRun(config, again);
+    ASSERT_TRUE(resumed.ok()) << resumed.status();
+    EXPECT_FALSE(resumed->stopped);
+    EXPECT_EQ(resumed->results.at("train/resumed_from_epoch"), 2);
+    EXPECT_TRUE(
+        std::none_of(resumed_points.begin(), resumed_points.end(),
+                     [](const Metric& m) { return m.key == "train/loss"; }));
+    EXPECT_EQ(resumed->results.at("eval/top1"), whole->results.at("eval/top1"));
+    EXPECT_EQ(resumed->results.at("eval/teacher_cka"),
+              whole->results.at("eval/teacher_cka"));
+    EXPECT_EQ(resumed->run_files.size(), 1u);  // tsne.csv
+  }
+}
+
 }  // namespace
 }  // namespace distill::engine

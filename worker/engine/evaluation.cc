@@ -40,7 +40,7 @@ double KnnTopOne(const torch::Tensor& bank, const torch::Tensor& bank_labels,
 }
 
 torch::Tensor KMeans(const torch::Tensor& points, int64_t k, int64_t seed,
-                     int64_t max_iterations) {
+                     int64_t max_iterations, const ProgressFn& progress) {
   torch::NoGradGuard no_grad;
   const torch::Tensor x = points.to(torch::kFloat64);
   const int64_t n = x.size(0);
@@ -62,6 +62,8 @@ torch::Tensor KMeans(const torch::Tensor& points, int64_t k, int64_t seed,
       x.index_select(0, torch::tensor(chosen, torch::kInt64));
   torch::Tensor assignment = torch::full({n}, -1, torch::kInt64);
   for (int64_t it = 0; it < max_iterations; ++it) {
+    if (progress && !progress(double(it) / max_iterations))
+      return torch::Tensor();
     torch::Tensor next = torch::cdist(x, centres).argmin(1);
     if (torch::equal(next, assignment)) break;
     assignment = next;
@@ -188,7 +190,12 @@ double NeighbourhoodOverlap(const torch::Tensor& x, const torch::Tensor& y,
 namespace {
 
 // Row-wise conditional probabilities p(j|i) whose entropy matches
-// log(perplexity), by bisection on each row's precision.
+// log(perplexity), by bisection on each row's precision beta. With
+// e_j = exp(-beta d_j) and Z = sum_j e_j, the entropy is
+// log Z + beta sum_j e_j d_j / Z; each row's distances are shifted by its
+// smallest (P is unchanged, and Z >= 1), a point's own distance is the
+// largest double (e = 0, e d = 0). Three n x n buffers, nothing n x n per
+// step.
 torch::Tensor ConditionalP(const torch::Tensor& sq_distances,
                            double perplexity) {
   const int64_t n = sq_distances.size(0);
@@ -197,63 +204,108 @@ torch::Tensor ConditionalP(const torch::Tensor& sq_distances,
   torch::Tensor lo = torch::zeros({n, 1}, torch::kFloat64);
   torch::Tensor hi = torch::full(
       {n, 1}, std::numeric_limits<double>::infinity(), torch::kFloat64);
-  torch::Tensor mask = 1 - torch::eye(n, torch::kFloat64);
-  torch::Tensor p;
+  torch::Tensor d = sq_distances.to(torch::kFloat64, /*non_blocking=*/false,
+                                    /*copy=*/true);
+  d.fill_diagonal_(std::numeric_limits<double>::infinity());
+  d.sub_(d.amin(1, true));
+  d.fill_diagonal_(std::numeric_limits<double>::max());
+  torch::Tensor p = torch::empty_like(d);
+  torch::Tensor weighted = torch::empty_like(d);
+  torch::Tensor z = torch::empty({n, 1}, torch::kFloat64);
+  torch::Tensor spread = torch::empty({n, 1}, torch::kFloat64);
+  torch::Tensor entropy = torch::empty({n, 1}, torch::kFloat64);
   for (int step = 0; step < 64; ++step) {
-    torch::Tensor logits = -sq_distances * beta;
-    logits = logits - (logits + (1 - mask) * -1e300).amax(1, true);
-    p = logits.exp() * mask;
-    torch::Tensor sum = p.sum(1, true).clamp_min(1e-300);
-    p = p / sum;
-    torch::Tensor entropy = -(p * p.clamp_min(1e-300).log()).sum(1, true);
+    at::mul_out(p, d, beta);
+    p.neg_().exp_();
+    at::sum_out(z, p, {1}, /*keepdim=*/true);
+    at::mul_out(weighted, p, d);
+    at::sum_out(spread, weighted, {1}, /*keepdim=*/true);
+    at::div_out(entropy, spread, z);
+    entropy.mul_(beta).add_(z.log());
     // Too much entropy: sharpen (raise beta); too little: widen.
-    torch::Tensor sharpen = entropy > target;
+    const torch::Tensor sharpen = entropy > target;
     lo = torch::where(sharpen, beta, lo);
     hi = torch::where(sharpen, hi, beta);
     beta = torch::where(hi.isinf(), beta * 2, (lo + hi) / 2);
   }
-  return p;
+  return p.div_(z);  // The last step's rows, normalised.
 }
 
 }  // namespace
 
 torch::Tensor Tsne(const torch::Tensor& points, double perplexity,
-                   int64_t iterations, int64_t seed) {
+                   int64_t iterations, int64_t seed,
+                   const ProgressFn& progress) {
   torch::NoGradGuard no_grad;
   const torch::Tensor x = points.to(torch::kFloat64);
   const int64_t n = x.size(0);
   perplexity = std::min(perplexity, std::max(1.0, (n - 1) / 3.0));
-  torch::Tensor d = torch::cdist(x, x).pow(2);
-  d = d / d.max().clamp_min(1e-12);
-  torch::Tensor p = ConditionalP(d * n, perplexity);
-  p = (p + p.t()) / (2.0 * n);
-  p = p.clamp_min(1e-12).to(torch::kFloat32);
+  torch::Tensor p;
+  {
+    torch::Tensor d = torch::cdist(x, x).pow_(2);
+    d.div_(d.max().clamp_min(1e-12));
+    p = ConditionalP(d.mul_(double(n)), perplexity);
+  }
+  p = (p + p.t()).div_(2.0 * n).clamp_min_(1e-12).to(torch::kFloat32);
   torch::Generator generator = at::detail::createCPUGenerator(seed);
   torch::Tensor y = torch::randn({n, 2}, generator, torch::kFloat32) * 1e-4;
-  torch::Tensor velocity = torch::zeros_like(y);
-  torch::Tensor gains = torch::ones_like(y);
+  // Every buffer of the iterations, allocated once: two n x n (the kernel
+  // and the weights), the rest n x 2 or n.
+  const auto f32 = torch::TensorOptions().dtype(torch::kFloat32);
+  torch::Tensor num = torch::empty({n, n}, f32);
+  torch::Tensor w = torch::empty({n, n}, f32);
+  torch::Tensor sq = torch::empty({n}, f32);
+  torch::Tensor row_sum = torch::empty({n, 1}, f32);
+  torch::Tensor grad = torch::empty({n, 2}, f32);
+  torch::Tensor wy = torch::empty({n, 2}, f32);
+  torch::Tensor shrink = torch::empty({n, 2}, f32);
+  torch::Tensor velocity = torch::zeros({n, 2}, f32);
+  torch::Tensor gains = torch::ones({n, 2}, f32);
+  torch::Tensor centre = torch::empty({1, 2}, f32);
+  torch::Tensor grad_up = torch::empty({n, 2}, torch::kBool);
+  torch::Tensor velocity_up = torch::empty({n, 2}, torch::kBool);
   const double learning_rate = std::max(50.0, n / 12.0);
   for (int64_t it = 0; it < iterations; ++it) {
+    if (progress && it % 10 == 0 && !progress(double(it) / iterations))
+      return torch::Tensor();
     const double exaggeration = it < 100 ? 12.0 : 1.0;
     const double momentum = it < 100 ? 0.5 : 0.8;
-    // Student-t kernel from squared distances, without an n x n x 2 tensor.
-    torch::Tensor sq = y.pow(2).sum(1);
-    torch::Tensor num =
-        1 / (1 + (sq.unsqueeze(1) + sq.unsqueeze(0) - 2 * y.matmul(y.t()))
-                     .clamp_min(0));
+    // Student-t kernel 1 / (1 + |y_i - y_j|^2) from the squared norms and
+    // the Gram matrix, in place.
+    at::mul_out(shrink, y, y);
+    at::sum_out(sq, shrink, {1});
+    at::mm_out(num, y, y.t());
+    num.mul_(-2).add_(sq.unsqueeze(1)).add_(sq.unsqueeze(0));
+    num.clamp_min_(0).add_(1).reciprocal_();
     num.fill_diagonal_(0);
-    torch::Tensor q = (num / num.sum()).clamp_min(1e-12);
-    // dC/dy_i = 4 sum_j w_ij (y_i - y_j), w = (exaggeration P - Q) * num.
-    torch::Tensor w = (exaggeration * p - q) * num;
-    torch::Tensor grad = 4 * (w.sum(1, true) * y - w.matmul(y));
-    // Delta-bar-delta gains, as in van der Maaten's reference implementation.
-    torch::Tensor same_sign = (grad > 0).eq(velocity > 0);
-    gains = torch::where(same_sign, gains * 0.8, gains + 0.2).clamp_min(0.01);
-    velocity = momentum * velocity - learning_rate * gains * grad;
-    y = y + velocity;
-    y = y - y.mean(0);
+    const double sum = num.sum().item<double>();
+    // w = (exaggeration P - Q) * num, Q = max(num / sum, 1e-12).
+    w.copy_(num)
+        .div_(sum)
+        .clamp_min_(1e-12)
+        .mul_(-1)
+        .add_(p, exaggeration)
+        .mul_(num);
+    // dC/dy_i = 4 sum_j w_ij (y_i - y_j).
+    at::sum_out(row_sum, w, {1}, /*keepdim=*/true);
+    at::mm_out(wy, w, y);
+    at::mul_out(grad, row_sum, y);
+    grad.sub_(wy).mul_(4);
+    // Delta-bar-delta gains, as in van der Maaten's reference
+    // implementation: x 0.8 where the gradient keeps the velocity's sign,
+    // + 0.2 where it turns.
+    at::gt_out(grad_up, grad, 0);
+    at::gt_out(velocity_up, velocity, 0);
+    grad_up.ne_(velocity_up);  // Where the sign turns.
+    shrink.copy_(gains).mul_(0.2).add_(0.2).masked_fill_(grad_up, 0);
+    gains.add_(0.2).sub_(shrink).clamp_min_(0.01);
+    velocity.mul_(momentum).addcmul_(gains, grad, -learning_rate);
+    y.add_(velocity);
+    at::mean_out(centre, y, {0}, /*keepdim=*/true);
+    y.sub_(centre);
   }
-  return y.to(torch::kFloat32);
+  if (progress && !progress(1.0)) return torch::Tensor();
+  return y;
 }
 
 }  // namespace distill::engine

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <cstdint>
+#include <functional>
 
 namespace distill::engine {
 
@@ -18,9 +19,14 @@ double KnnTopOne(const torch::Tensor& bank, const torch::Tensor& bank_labels,
                  const torch::Tensor& query_labels, int64_t num_classes,
                  int64_t k = 20, double temperature = 0.07);
 
+// Called as long work goes on with the fraction done, in [0, 1]; false
+// stops the work, which then returns an undefined tensor.
+using ProgressFn = std::function<bool(double fraction)>;
+
 // Lloyd's k-means with k-means++ seeding; the cluster of each row.
 torch::Tensor KMeans(const torch::Tensor& points, int64_t k, int64_t seed = 0,
-                     int64_t max_iterations = 100);
+                     int64_t max_iterations = 100,
+                     const ProgressFn& progress = nullptr);
 
 // Normalised mutual information (arithmetic-mean normalisation, as
 // scikit-learn's default) and the adjusted Rand index of two labelings.
@@ -46,9 +52,13 @@ double LinearCka(const torch::Tensor& x, const torch::Tensor& y);
 double NeighbourhoodOverlap(const torch::Tensor& x, const torch::Tensor& y,
                             int64_t k = 10);
 
-// Exact t-SNE to 2-D (N x 2), for N up to a few thousand points.
+// Exact t-SNE to 2-D (N x 2, float32), for N up to a few thousand points.
+// Its iterations allocate nothing beyond fixed buffers (two N x N float32,
+// 8 MB at N = 1,000, and a few N x 2); `progress` is asked every 10
+// iterations.
 torch::Tensor Tsne(const torch::Tensor& points, double perplexity = 30,
-                   int64_t iterations = 500, int64_t seed = 0);
+                   int64_t iterations = 500, int64_t seed = 0,
+                   const ProgressFn& progress = nullptr);
 
 }  // namespace distill::engine
 

@@ -35,11 +35,18 @@ ForwardFn Frozen(Model& model) {
       };
 }
 
+// An evaluation stage's progress: `stage` (metric_keys::kEvaluating*) is
+// `fraction` done; false stops the evaluation, which then returns
+// Interrupted() (training_loop.h). Empty: not reported, never stopped.
+using StageFn = std::function<bool(const char* stage, double fraction)>;
+
 // (logits, embedding) on the CPU for the first `limit` images of `split`
-// (all when 0), in its evaluation view.
+// (all when 0), in its evaluation view; `stage` hears of each batch as
+// kEvaluatingEmbeddings.
 absl::StatusOr<LogitsAndEmbedding> Predict(const ForwardFn& forward,
                                            Split& split, int64_t limit,
-                                           const torch::Device& device);
+                                           const torch::Device& device,
+                                           const StageFn& stage = {});
 
 double Accuracy(const torch::Tensor& logits, const torch::Tensor& labels);
 
@@ -47,10 +54,10 @@ double Accuracy(const torch::Tensor& logits, const torch::Tensor& labels);
 // test logits (when defined); and with `bank` (the embeddings of the first
 // training images, labelled as data.train) defined, k-NN top-1 of the test
 // embeddings against it and k-means NMI / ARI.
-std::map<std::string, double> Judge(const std::string& prefix,
-                                    const LogitsAndEmbedding& test,
-                                    const torch::Tensor& bank, Data& data,
-                                    const RunConfig& config);
+absl::StatusOr<std::map<std::string, double>> Judge(
+    const std::string& prefix, const LogitsAndEmbedding& test,
+    const torch::Tensor& bank, Data& data, const RunConfig& config,
+    const StageFn& stage = {});
 
 struct Judgement {
   std::map<std::string, double> metrics;
@@ -62,14 +69,16 @@ struct Judgement {
 absl::StatusOr<Judgement> JudgeModel(const ForwardFn& forward,
                                      const std::string& prefix,
                                      bool embedding_metrics, Data& data,
-                                     const RunConfig& config);
+                                     const RunConfig& config,
+                                     const StageFn& stage = {});
 
 // Writes t-SNE maps of the first config.tsne_points test embeddings of
 // each named model to dir/tsne.csv (model,x,y,label); returns its path.
 absl::StatusOr<std::string> WriteTsne(
     const std::string& dir,
     const std::vector<std::pair<std::string, torch::Tensor>>& models,
-    const torch::Tensor& labels, const RunConfig& config);
+    const torch::Tensor& labels, const RunConfig& config,
+    const StageFn& stage = {});
 
 }  // namespace distill::engine
 

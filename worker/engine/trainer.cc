@@ -41,24 +41,35 @@ absl::StatusOr<TeacherOutputs> FrozenTeacherOutputs(RunContext& run, Data& data,
 
 // The teacher's judgement from its outputs: k-NN against its first
 // knn_bank training embeddings.
-std::map<std::string, double> JudgeTeacher(const std::string& prefix,
-                                           const TeacherOutputs& outputs,
-                                           Data& data,
-                                           const RunConfig& config) {
-  const int64_t bank = std::min(config.knn_bank, data.train->size());
+absl::StatusOr<std::map<std::string, double>> JudgeTeacher(
+    const std::string& prefix, const TeacherOutputs& outputs, Data& data,
+    RunContext& run) {
+  const int64_t bank = std::min(run.config.knn_bank, data.train->size());
   return Judge(prefix, outputs.test, outputs.train.second.slice(0, 0, bank),
-               data, config);
+               data, run.config, run.Stages());
+}
+
+// The outcome of a run whose evaluation `status` interrupted: stopped, or
+// handed back (with the resume point of its training, when it has one).
+// Any other status as it is.
+absl::StatusOr<RunOutcome> EndedEarly(RunContext& run,
+                                      const absl::Status& status) {
+  if (!IsInterrupted(status)) return status;
+  RunOutcome outcome{run.results, run.HandBack(), false};
+  outcome.drained = run.drained;
+  return outcome;
 }
 
 // Adds the t-SNE maps of `maps` as a run file, when asked for.
 absl::Status AddTsne(
-    const RunContext& run, RunOutcome& outcome,
+    RunContext& run, RunOutcome& outcome,
     const std::vector<std::pair<std::string, torch::Tensor>>& maps,
     Data& data) {
   if (run.config.tsne_points <= 0 || run.hooks.run_file_dir.empty())
     return absl::OkStatus();
   absl::StatusOr<std::string> tsne =
-      WriteTsne(run.hooks.run_file_dir, maps, data.test->labels(), run.config);
+      WriteTsne(run.hooks.run_file_dir, maps, data.test->labels(), run.config,
+                run.Stages());
   if (!tsne.ok()) return tsne.status();
   outcome.run_files.push_back(*tsne);
   return absl::OkStatus();
@@ -87,7 +98,7 @@ EpochEvalFn EvaluateEachEpoch(
     absl::StatusOr<Judgement> j =
         JudgeModel(Frozen(model), k::kEval,
                    last_epoch || run.config.embedding_metrics_every_epoch, data,
-                   run.config);
+                   run.config, run.Stages());
     if (!j.ok()) return j.status();
     if (teacher_test_logits != nullptr) {
       j->metrics[k::kTeacherAgreement] =
@@ -157,9 +168,10 @@ absl::StatusOr<RunOutcome> TrainLinearHead(RunContext& run, Data& data) {
     TeacherOutputs judged = *outputs;
     judged.test.first = head(test_embedding.to(run.device)).to(torch::kCPU);
     if (!last_epoch && !run.config.embedding_metrics_every_epoch) {
-      return Judge(k::kEval, judged.test, torch::Tensor(), data, run.config);
+      return Judge(k::kEval, judged.test, torch::Tensor(), data, run.config,
+                   run.Stages());
     }
-    return JudgeTeacher(k::kEval, judged, data, run.config);
+    return JudgeTeacher(k::kEval, judged, data, run);
   };
   absl::StatusOr<bool> stopped =
       TrainLoop(run, *head, nullptr, data.train->size(), step, evaluate);
@@ -194,7 +206,10 @@ absl::StatusOr<RunOutcome> Distill(RunContext& run, Data& data) {
       KeepOnDevice(outputs->train.second, run.device);
   const torch::Tensor& teacher_test_logits = outputs->test.first;
   run.results[k::kTeacherOnline] = online ? 1 : 0;
-  run.results.merge(JudgeTeacher(k::kTeacher, *outputs, data, run.config));
+  absl::StatusOr<std::map<std::string, double>> judged_teacher =
+      JudgeTeacher(k::kTeacher, *outputs, data, run);
+  if (!judged_teacher.ok()) return EndedEarly(run, judged_teacher.status());
+  run.results.merge(*judged_teacher);
 
   StudentConfig sc = run.config.student;
   sc.in_channels = data.train->image_shape()[0];
@@ -258,7 +273,7 @@ absl::StatusOr<RunOutcome> Distill(RunContext& run, Data& data) {
       run, outcome,
       {{"teacher", outputs->test.second}, {"student", student_test.second}},
       data);
-  if (!tsne.ok()) return tsne;
+  if (!tsne.ok()) return EndedEarly(run, tsne);
   return outcome;
 }
 
@@ -273,7 +288,10 @@ absl::StatusOr<RunOutcome> Evaluate(RunContext& run, Data& data) {
     if (!outputs.ok()) return outputs.status();
     teacher_logits = outputs->test.first;
     teacher_embedding = outputs->test.second;
-    run.results.merge(JudgeTeacher(k::kTeacher, *outputs, data, run.config));
+    absl::StatusOr<std::map<std::string, double>> judged =
+        JudgeTeacher(k::kTeacher, *outputs, data, run);
+    if (!judged.ok()) return EndedEarly(run, judged.status());
+    run.results.merge(*judged);
     maps.emplace_back("teacher", outputs->test.second);
   }
   if (!run.hooks.student_checkpoint.empty()) {
@@ -288,9 +306,9 @@ absl::StatusOr<RunOutcome> Evaluate(RunContext& run, Data& data) {
           sc.num_classes, " classes; the data set has ",
           data.test->image_shape()[0], " and ", data.num_classes));
     }
-    absl::StatusOr<Judgement> j =
-        JudgeModel(Frozen(*student), k::kStudent, true, data, run.config);
-    if (!j.ok()) return j.status();
+    absl::StatusOr<Judgement> j = JudgeModel(
+        Frozen(*student), k::kStudent, true, data, run.config, run.Stages());
+    if (!j.ok()) return EndedEarly(run, j.status());
     run.results.merge(j->metrics);
     if (has_teacher) {
       run.results[k::kTeacherAgreement] =
@@ -302,7 +320,8 @@ absl::StatusOr<RunOutcome> Evaluate(RunContext& run, Data& data) {
   for (const auto& [key, value] : run.results) run.sink.Emit(0, 0, key, value);
   run.sink.Flush();
   RunOutcome outcome{run.results, false};
-  if (absl::Status s = AddTsne(run, outcome, maps, data); !s.ok()) return s;
+  if (absl::Status s = AddTsne(run, outcome, maps, data); !s.ok())
+    return EndedEarly(run, s);
   return outcome;
 }
 

@@ -25,6 +25,22 @@ void SetLr(torch::optim::Optimizer& optimizer, double lr) {
   for (auto& group : optimizer.param_groups()) group.options().set_lr(lr);
 }
 
+// With `keep` and a resume path, writes the resume point of `epoch`'s
+// steps all done, its evaluation not (epochs done epoch - 1, all steps of
+// epoch in): an attempt going on from it evaluates `epoch` again (once).
+absl::Status KeepEpochsSteps(RunContext& run, torch::nn::Module& model,
+                             torch::optim::Optimizer& optimizer, int64_t epoch,
+                             int64_t steps_per_epoch, bool keep) {
+  if (!keep || run.hooks.resume_path.empty() ||
+      run.final_resume_point == epoch - 1)
+    return absl::OkStatus();
+  absl::Status s =
+      SaveResumePoint(run.hooks.resume_path, model, optimizer,
+                      {epoch - 1, steps_per_epoch, steps_per_epoch});
+  if (s.ok()) run.final_resume_point = epoch - 1;
+  return s;
+}
+
 }  // namespace
 
 void MetricSink::Emit(int64_t step, int64_t epoch, std::string key,
@@ -35,6 +51,42 @@ void MetricSink::Emit(int64_t step, int64_t epoch, std::string key,
 void MetricSink::Flush() {
   if (on_metrics_ && !pending_.empty()) on_metrics_(std::move(pending_));
   pending_.clear();
+}
+
+bool RunContext::Evaluating(const char* stage, double fraction) {
+  const auto now = std::chrono::steady_clock::now();
+  if (stage != stage_ || step != stage_step_ ||
+      now - stage_reported_ >= std::chrono::seconds(1)) {
+    sink.Emit(step, epoch, stage, fraction);
+    sink.Flush();
+    stage_ = stage;
+    stage_step_ = step;
+    stage_reported_ = now;
+  }
+  if (ShouldStop()) {
+    interrupted = Interrupt::kStop;
+  } else if (ShouldDrain()) {
+    interrupted = Interrupt::kDrain;
+  }
+  return interrupted == Interrupt::kNone;
+}
+
+bool RunContext::HandBack() {
+  if (interrupted != Interrupt::kDrain) return true;
+  sink.Flush();
+  if (final_resume_point >= 0 && hooks.on_resume_point)
+    hooks.on_resume_point(final_resume_point);
+  drained = true;
+  return true;
+}
+
+absl::Status Interrupted() {
+  return absl::CancelledError("the evaluation was interrupted");
+}
+
+bool IsInterrupted(const absl::Status& status) {
+  return absl::IsCancelled(status) &&
+         status.message() == Interrupted().message();
 }
 
 double CosineLr(double base, int64_t step, int64_t total) {
@@ -139,6 +191,8 @@ absl::StatusOr<bool> TrainLoop(RunContext& run, torch::nn::Module& model,
       scaler.Scale(objective->total).backward();
       scaler.Step(*optimizer);
       ++step;
+      run.step = step;
+      run.epoch = epoch;
       window_images += batch;
       if (step % every == 0 || s + 1 == steps_per_epoch) {
         const double loss = objective->total.item<double>();
@@ -164,8 +218,25 @@ absl::StatusOr<bool> TrainLoop(RunContext& run, torch::nn::Module& model,
         window_images = 0;
       }
     }
+    run.step = step;
+    run.epoch = epoch;
+    // The last epoch's steps are kept before its evaluation: a drain there
+    // or after (t-SNE) hands the run back to evaluate again, not to train.
+    if (absl::Status s =
+            KeepEpochsSteps(run, model, *optimizer, epoch, steps_per_epoch,
+                            epoch == config.epochs);
+        !s.ok())
+      return s;
     absl::StatusOr<std::map<std::string, double>> metrics =
         evaluate(epoch == config.epochs);
+    if (IsInterrupted(metrics.status())) {
+      if (absl::Status s =
+              KeepEpochsSteps(run, model, *optimizer, epoch, steps_per_epoch,
+                              run.interrupted == RunContext::Interrupt::kDrain);
+          !s.ok())
+        return s;
+      return run.HandBack();
+    }
     if (!metrics.ok()) return metrics.status();
     for (const auto& [key, value] : *metrics) {
       sink.Emit(step, epoch, key, value);
@@ -179,8 +250,9 @@ absl::StatusOr<bool> TrainLoop(RunContext& run, torch::nn::Module& model,
       if (hooks.on_resume_point) hooks.on_resume_point(epoch);
     }
   }
-  run.results[k::kImagesPerSec] =
-      images_per_sec_sum / std::max<int64_t>(1, images_per_sec_count);
+  // (An attempt that went on to evaluate alone trained no step.)
+  if (images_per_sec_count > 0)
+    run.results[k::kImagesPerSec] = images_per_sec_sum / images_per_sec_count;
   return false;
 }
 

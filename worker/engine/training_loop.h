@@ -6,6 +6,7 @@
 
 #include <torch/torch.h>
 
+#include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
@@ -49,6 +50,23 @@ struct RunContext {
   bool ShouldDrain() const {
     return hooks.should_drain && hooks.should_drain();
   }
+  // Reports evaluation stage `stage` (metric_keys::kEvaluating*) at
+  // `fraction` done: a point at its start, then at most one a second.
+  // False when the run must end (should_stop) or be handed back
+  // (should_drain): `interrupted` says which, and the evaluation returns
+  // Interrupted().
+  bool Evaluating(const char* stage, double fraction);
+  // Evaluating as a StageFn (judge.h).
+  std::function<bool(const char*, double)> Stages() {
+    return [this](const char* stage, double fraction) {
+      return Evaluating(stage, fraction);
+    };
+  }
+  enum class Interrupt { kNone, kStop, kDrain };
+  // Hands the run back after an interrupted evaluation: with a drain and
+  // a resume point written for it (final_resume_point), uploads that point
+  // (on_resume_point) and sets `drained`. Returns the outcome's `stopped`.
+  bool HandBack();
 
   const RunConfig& config;
   const RunHooks& hooks;
@@ -59,7 +77,24 @@ struct RunContext {
   std::map<std::string, double> results;
   // TrainLoop ended early on should_drain, with a resume point written.
   bool drained = false;
+  Interrupt interrupted = Interrupt::kNone;
+  // The step and epoch evaluation stages report at (the last trained).
+  int64_t step = 0;
+  int64_t epoch = 0;
+  // Epochs done when TrainLoop wrote the resume point of its last epoch's
+  // steps (before that epoch's evaluation); -1: none written.
+  int64_t final_resume_point = -1;
+
+ private:
+  std::string stage_;  // Of the last stage point, and its step.
+  int64_t stage_step_ = -1;
+  std::chrono::steady_clock::time_point stage_reported_;
 };
+
+// What an evaluation the run interrupted (RunContext::Evaluating) returns.
+absl::Status Interrupted();
+// Whether `status` is Interrupted()'s.
+bool IsInterrupted(const absl::Status& status);
 
 // Learning rate at `step` of `total` under a cosine schedule from base to 0.
 double CosineLr(double base, int64_t step, int64_t total);

@@ -200,7 +200,8 @@ absl::StatusOr<ResumePoint> LoadResumePoint(const std::string& path,
   point = point.to(torch::kCPU);
   ResumePoint out{point[0].item<int64_t>(), point[1].item<int64_t>(),
                   point.numel() == 3 ? point[2].item<int64_t>() : 0};
-  if (out.steps_into_epoch < 0 || out.steps_into_epoch >= steps_per_epoch) {
+  // All the steps of an epoch in: its evaluation is to do.
+  if (out.steps_into_epoch < 0 || out.steps_into_epoch > steps_per_epoch) {
     return absl::DataLossError(
         absl::StrCat("the resume point ", path, " is ", out.steps_into_epoch,
                      " steps into an epoch of ", steps_per_epoch));

@@ -44,7 +44,8 @@ struct ResumePoint {
   int64_t epoch = 0;            // Epochs done.
   int64_t steps_per_epoch = 0;  // What the run's data and batch size gave.
   // Steps done of the next epoch (a drain stops between steps); 0 at an
-  // epoch's end.
+  // epoch's end; all of them when the run was handed back while it
+  // evaluated that epoch.
   int64_t steps_into_epoch = 0;
 };
 
