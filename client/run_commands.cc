@@ -324,6 +324,7 @@ int WatchRun(Session& s, int64_t id, bool pruned_ok) {
   Progress progress;
   v1::Run run;
   int32_t last_epoch = -1;
+  std::string last_stage;
   v1::RunStatus last_status = v1::RUN_STATUS_UNSPECIFIED;
   while (reader->Read(&event)) {
     MakeTerminalSafe(&event);
@@ -332,9 +333,14 @@ int WatchRun(Session& s, int64_t id, bool pruned_ok) {
     const std::string line = ProgressLine(run, progress);
     if (s.tty()) {
       s.out() << "\r\033[K" << line << std::flush;
-    } else if (progress.epoch != last_epoch || run.status() != last_status) {
-      s.out() << line << "\n" << std::flush;  // Logs get one line an epoch.
+    } else if (progress.epoch != last_epoch || run.status() != last_status ||
+               (progress.stage != last_stage && progress.total_steps > 0 &&
+                progress.step == progress.total_steps)) {
+      // Logs get one line an epoch, and one a stage of the evaluation
+      // after the last step.
+      s.out() << line << "\n" << std::flush;
     }
+    last_stage = progress.stage;
     last_epoch = progress.epoch;
     last_status = run.status();
   }

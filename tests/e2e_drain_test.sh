@@ -61,6 +61,7 @@ for _ in $(seq 300); do
   sleep 0.05
 done
 [ -n "$queued" ] || fail "the run was not queued again after SIGTERM: $("$distill" runs show "$run")"
+queued_training=$queued
 set +e
 wait "$first_pid"; rc=$?
 set -e
@@ -94,6 +95,49 @@ idle=$(seconds_since "$sent")
 [ "$rc" = 0 ] || fail "the idle worker exited $rc"
 awk -v t="$idle" 'BEGIN {exit !(t < 1.5)}' || fail "the idle worker took $idle s to exit"
 
+# A drain while a student evaluates after its last step (k-means, k-NN,
+# t-SNE maps of 2,000 points): handed back within seconds with the point of
+# its steps, and the next attempt evaluates again without training.
+cat >"$work/evaluated.yaml" <<SPEC
+kind: DISTILL
+dataset: {name: fashion-mnist, train_limit: 640, test_limit: 2000}
+teacher: {run_id: $run}
+student: {width: 8}
+losses: {ce: 1}
+evaluation: {tsne_points: 2000}
+epochs: 1
+batch_size: 32
+SPEC
+start_worker fourth
+fourth_pid=$worker_pid
+evaluated=$("$distill" submit "$work/evaluated.yaml" | awk '{print $2}')
+stage=
+for _ in $(seq 3000); do
+  stage=$("$distill" runs metrics "$evaluated" 2>/dev/null |
+    awk -F, '$4 ~ /^evaluating\// && $2 == 1 {print $4; exit}')
+  [ -n "$stage" ] && break
+  sleep 0.1
+done
+[ -n "$stage" ] || fail "no evaluation stage reported: $("$distill" runs show "$evaluated")"
+sent=$(now)
+kill -TERM "$fourth_pid"
+queued=
+for _ in $(seq 600); do
+  if "$distill" runs show "$evaluated" | grep -q 'QUEUED'; then queued=$(seconds_since "$sent"); break; fi
+  sleep 0.05
+done
+[ -n "$queued" ] || fail "not handed back while it evaluated: $(tail -5 "$work/fourth.log")"
+wait "$fourth_pid" || fail "the worker drained while evaluating exited $?"
+start_worker fifth
+"$distill" watch "$evaluated" >"$work/evaluated.watch" || fail "$(cat "$work/evaluated.watch")"
+grep -q 'evaluating: ' "$work/evaluated.watch" || fail "watch showed no stage: $(cat "$work/evaluated.watch")"
+"$distill" runs show "$evaluated" >"$work/evaluated.out"
+grep -q 'SUCCEEDED  attempt 2' "$work/evaluated.out" || fail "$(cat "$work/evaluated.out")"
+grep -q 'train/resumed_from_epoch = 1\.0000' "$work/evaluated.out" || fail "$(cat "$work/evaluated.out")"
+trained=$("$distill" runs metrics "$evaluated" | awk -F, '$3 == 2 && $4 == "train/loss"' | wc -l)
+[ "$trained" = 0 ] || fail "attempt 2 trained $trained steps again"
+kill -TERM "$worker_pid"; wait "$worker_pid" || fail "the fifth worker exited $?"
+
 # `distill workers drain` stops an idle worker through its long-poll.
 start_worker third
 for _ in $(seq 100); do
@@ -109,6 +153,6 @@ set -e
 [ "$rc" = 0 ] || fail "the drained idle worker did not stop"
 "$distill" workers list | grep "^$id " | grep -q stopped || fail "$("$distill" workers list)"
 
-printf 'drain: SIGTERM -> run queued again %.2f s, worker exited %.2f s, resumed from epoch %s (%d steps lost); idle worker exited %.2f s\n' \
-  "$queued" "$exited" "$resumed" "$lost" "$idle"
+printf 'drain: SIGTERM -> run queued again %.2f s, worker exited %.2f s, resumed from epoch %s (%d steps lost); idle worker exited %.2f s; while evaluating (%s) -> queued again %.2f s, evaluated again without training\n' \
+  "$queued_training" "$exited" "$resumed" "$lost" "$idle" "$stage" "$queued"
 echo "e2e drain: 1 passed, 0 failed"
