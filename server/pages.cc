@@ -144,6 +144,16 @@ Pages::Pages(Scheduler* scheduler, const Authenticator* auth)
 
 HttpResponse Pages::Handle(const HttpRequest& request) const {
   HttpResponse response = Route(request);
+  // Behind a token, every page offers to forget it.
+  if (auth_->enabled() && response.status == 200 &&
+      request.path != "/logout") {
+    const size_t end = response.body.rfind("</body>");
+    if (end != std::string::npos) {
+      response.body.insert(end,
+                           "<form method=\"post\" action=\"/logout\">"
+                           "<button>log out</button></form>");
+    }
+  }
   response.headers.emplace_back("Content-Security-Policy",
                                 content_security_policy_);
   response.headers.emplace_back("X-Content-Type-Options", "nosniff");
@@ -174,6 +184,17 @@ HttpResponse Pages::Route(const HttpRequest& request) const {
     }
     absl::StatusOr<Principal> who = auth_->AuthorizeHeader(
         absl::StrCat("Bearer ", token), Permission::kRead);
+    // Refused: the form again, saying why (the status as before).
+    if (absl::IsUnauthenticated(who.status())) {
+      return Html(LoginPage("That token is not known here, or was revoked."),
+                  401);
+    }
+    if (absl::IsPermissionDenied(who.status())) {
+      return Html(LoginPage("That token may not read these pages (a worker's "
+                            "token); open them with a viewer's, a "
+                            "researcher's or an admin's."),
+                  403);
+    }
     if (!who.ok()) return Fail(who.status());
     // The secret only in a cookie scripts cannot read, for this site; over
     // TLS, never sent in clear.
@@ -183,12 +204,29 @@ HttpResponse Pages::Route(const HttpRequest& request) const {
                                    request.tls ? "; Secure" : ""));
     return response;
   }
+  if (path == "/logout") {
+    if (!read && request.method != "POST")
+      return NotAllowed("GET, HEAD, POST");
+    // The cookie goes (an Authorization header is the client's to drop).
+    HttpResponse response = Html(LoginPage("Logged out."));
+    response.headers.emplace_back(
+        "Set-Cookie", absl::StrCat("distill_token=; HttpOnly; SameSite=Strict; "
+                                   "Path=/; Max-Age=0",
+                                   request.tls ? "; Secure" : ""));
+    return response;
+  }
   // With tokens on, every page asks for one that may read.
   if (auth_->enabled()) {
+    const std::string credentials = Credentials(request);
     absl::StatusOr<Principal> who =
-        auth_->AuthorizeHeader(Credentials(request), Permission::kRead);
+        auth_->AuthorizeHeader(credentials, Permission::kRead);
     if (absl::IsUnauthenticated(who.status())) {
-      return Html(LoginPage(), 401);  // A browser is sent to the form.
+      // A browser is sent to the form, told why when it sent a token.
+      return Html(LoginPage(credentials.empty()
+                                ? ""
+                                : "The token this browser sent is not known "
+                                  "here, or was revoked."),
+                  401);
     }
     if (!who.ok()) return Fail(who.status());
   }
@@ -227,7 +265,8 @@ HttpResponse Pages::Route(const HttpRequest& request) const {
                               IsTerminal(run->status()) ? 0 : kRefreshSeconds));
   }
   return Fail(absl::NotFoundError(
-      "no page here (the pages are /, /sweeps/SWEEP and /runs/ID)"));
+      "no page here (the pages are /, /sweeps/SWEEP, /runs/ID, /login and "
+      "/logout)"));
 }
 
 absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(

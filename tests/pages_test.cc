@@ -190,10 +190,25 @@ TEST_F(PagesTest, WithTokensEachPageAsksForOneThatMayRead) {
       client.Get("/", {{"Authorization", absl::StrCat("Bearer ", worker)}});
   ASSERT_TRUE(as_worker);
   EXPECT_EQ(as_worker->status, 403);  // A worker's token reads no pages.
+  // A refused token gets the form again, saying why (issue 32: a plain-text
+  // 401 with nothing to try again).
   auto bad_login = client.Post("/login", "token=distill_nope",
                                "application/x-www-form-urlencoded");
   ASSERT_TRUE(bad_login);
   EXPECT_EQ(bad_login->status, 401);
+  EXPECT_THAT(bad_login->body, HasSubstr("not known here, or was revoked"));
+  EXPECT_THAT(bad_login->body,
+              HasSubstr("<form method=\"post\" action=\"/login\">"));
+  auto worker_login = client.Post("/login", absl::StrCat("token=", worker),
+                                  "application/x-www-form-urlencoded");
+  ASSERT_TRUE(worker_login);
+  EXPECT_EQ(worker_login->status, 403);
+  EXPECT_THAT(worker_login->body, HasSubstr("may not read these pages"));
+  EXPECT_THAT(worker_login->body, HasSubstr("action=\"/login\""));
+  auto stale = client.Get("/", {{"Cookie", "distill_token=distill_gone"}});
+  ASSERT_TRUE(stale);
+  EXPECT_EQ(stale->status, 401);
+  EXPECT_THAT(stale->body, HasSubstr("The token this browser sent"));
   auto login = client.Post("/login", absl::StrCat("token=", admin),
                            "application/x-www-form-urlencoded");
   ASSERT_TRUE(login);
@@ -204,6 +219,18 @@ TEST_F(PagesTest, WithTokensEachPageAsksForOneThatMayRead) {
       client.Get("/", {{"Cookie", cookie.substr(0, cookie.find(';'))}});
   ASSERT_TRUE(with_cookie);
   EXPECT_EQ(with_cookie->status, 200);
+  // Logging out (issue 32: there was no way to): every page offers it; it
+  // expires the cookie and shows the form.
+  EXPECT_THAT(with_cookie->body,
+              HasSubstr("<form method=\"post\" action=\"/logout\">"));
+  auto out = client.Post("/logout", "", "application/x-www-form-urlencoded");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->status, 200);
+  EXPECT_THAT(out->get_header_value("Set-Cookie"),
+              HasSubstr("distill_token=; HttpOnly; SameSite=Strict; Path=/; "
+                        "Max-Age=0"));
+  EXPECT_THAT(out->body, HasSubstr("Logged out."));
+  EXPECT_THAT(out->body, Not(HasSubstr("action=\"/logout\"")));
 }
 
 // Issue 30's response splitting: with tokens off, a login's form value
