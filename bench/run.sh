@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The benchmark ratios, each measured side by side in one run on this
 # machine (2 threads each). Usage:
-# bench/run.sh [student|distill|loader|sweep|earlystop|coordinator|backup|query|report|lab|all]
+# bench/run.sh [student|distill|loader|sweep|earlystop|coordinator|backup|query|report|lab|evaluation|all]
 #   student  the student's training step (ResNet-18, small stem, batch 128,
 #            28x28) in the engine against PyTorch's Python API: images/s of
 #            the median step over PAIRS (default 30) steps taken in lockstep,
@@ -48,6 +48,11 @@
 #            scale (1,000 workers, 100,000 queued, 50 owners; SCALE_FLAGS):
 #            LeaseRun p50/p99; and bench/fair_share_decision: one choice's
 #            cost at 10^3..10^5 queued runs against reading the queue.
+#   evaluation  a run's evaluation phase at the defaults: the exact t-SNE
+#            of 1,000 points (192- and 512-d) against the version before
+#            issue 32 (kept in bench/evaluation_phase.cc), alternating,
+#            median of 3: seconds, bytes allocated, neighbours kept; then
+#            k-means, k-NN, CKA and overlap at 10,000 test embeddings
 #   query    `distill runs list` with filters (spec fields, member glob,
 #            kind, sort by a result, limit) over 10,000 runs in a database
 #            that also holds a run of 10^7 metric points: p50 / p95 ms
@@ -107,6 +112,10 @@ if [ "$what" = distill ] || [ "$what" = all ]; then
   for width in 16 64; do
     build/bench/distill_step --peak 1 --student_width "$width" --threads 2 --steps 20
   done
+fi
+
+if [ "$what" = evaluation ] || [ "$what" = all ]; then
+  build/bench/evaluation_phase --points 1000 --repeats 3 --threads 2
 fi
 
 if [ "$what" = loader ] || [ "$what" = all ]; then
