@@ -145,8 +145,7 @@ Pages::Pages(Scheduler* scheduler, const Authenticator* auth)
 HttpResponse Pages::Handle(const HttpRequest& request) const {
   HttpResponse response = Route(request);
   // Behind a token, every page offers to forget it.
-  if (auth_->enabled() && response.status == 200 &&
-      request.path != "/logout") {
+  if (auth_->enabled() && response.status == 200 && request.path != "/logout") {
     const size_t end = response.body.rfind("</body>");
     if (end != std::string::npos) {
       response.body.insert(end,
@@ -164,49 +163,52 @@ HttpResponse Pages::Handle(const HttpRequest& request) const {
   return response;
 }
 
+HttpResponse Pages::Login(const HttpRequest& request) const {
+  HttpResponse response = Html("", 303);
+  response.headers.emplace_back("Location", "/");
+  // Without tokens there is nothing to remember: no cookie.
+  if (!auth_->enabled()) return response;
+  const std::string token = FormValue(request.body, "token");
+  // Only a token's shape goes near a header (or the token check).
+  if (!IsTokenShaped(token)) {
+    return Html(LoginPage("That is not a token: a token is letters, digits "
+                          "and -._~+/ (then any =), as distill tokens "
+                          "create prints it."),
+                400);
+  }
+  absl::StatusOr<Principal> who =
+      auth_->AuthorizeHeader(absl::StrCat("Bearer ", token), Permission::kRead);
+  // Refused: the form again, saying why (the status as before).
+  if (absl::IsUnauthenticated(who.status())) {
+    return Html(LoginPage("That token is not known here, or was revoked."),
+                401);
+  }
+  if (absl::IsPermissionDenied(who.status())) {
+    return Html(LoginPage("That token may not read these pages (a worker's "
+                          "token); open them with a viewer's, a "
+                          "researcher's or an admin's."),
+                403);
+  }
+  if (!who.ok()) return Fail(who.status());
+  // The secret only in a cookie scripts cannot read, for this site; over
+  // TLS, never sent in clear.
+  response.headers.emplace_back(
+      "Set-Cookie", absl::StrCat("distill_token=", token,
+                                 "; HttpOnly; SameSite=Strict; Path=/",
+                                 request.tls ? "; Secure" : ""));
+  return response;
+}
+
 HttpResponse Pages::Route(const HttpRequest& request) const {
   const std::string& path = request.path;
   const bool read = request.method == "GET" || request.method == "HEAD";
   if (path == "/login") {
     if (read) return Html(LoginPage());
     if (request.method != "POST") return NotAllowed("GET, HEAD, POST");
-    HttpResponse response = Html("", 303);
-    response.headers.emplace_back("Location", "/");
-    // Without tokens there is nothing to remember: no cookie.
-    if (!auth_->enabled()) return response;
-    const std::string token = FormValue(request.body, "token");
-    // Only a token's shape goes near a header (or the token check).
-    if (!IsTokenShaped(token)) {
-      return Html(LoginPage("That is not a token: a token is letters, digits "
-                            "and -._~+/ (then any =), as distill tokens "
-                            "create prints it."),
-                  400);
-    }
-    absl::StatusOr<Principal> who = auth_->AuthorizeHeader(
-        absl::StrCat("Bearer ", token), Permission::kRead);
-    // Refused: the form again, saying why (the status as before).
-    if (absl::IsUnauthenticated(who.status())) {
-      return Html(LoginPage("That token is not known here, or was revoked."),
-                  401);
-    }
-    if (absl::IsPermissionDenied(who.status())) {
-      return Html(LoginPage("That token may not read these pages (a worker's "
-                            "token); open them with a viewer's, a "
-                            "researcher's or an admin's."),
-                  403);
-    }
-    if (!who.ok()) return Fail(who.status());
-    // The secret only in a cookie scripts cannot read, for this site; over
-    // TLS, never sent in clear.
-    response.headers.emplace_back(
-        "Set-Cookie", absl::StrCat("distill_token=", token,
-                                   "; HttpOnly; SameSite=Strict; Path=/",
-                                   request.tls ? "; Secure" : ""));
-    return response;
+    return Login(request);
   }
   if (path == "/logout") {
-    if (!read && request.method != "POST")
-      return NotAllowed("GET, HEAD, POST");
+    if (!read && request.method != "POST") return NotAllowed("GET, HEAD, POST");
     // The cookie goes (an Authorization header is the client's to drop).
     HttpResponse response = Html(LoginPage("Logged out."));
     response.headers.emplace_back(

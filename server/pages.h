@@ -35,6 +35,9 @@ class Pages {
 
  private:
   HttpResponse Route(const HttpRequest& request) const;
+  // POST /login: the form's token into a cookie, or the form again saying
+  // why not.
+  HttpResponse Login(const HttpRequest& request) const;
 
   Scheduler* const scheduler_;
   const Authenticator* const auth_;

@@ -392,7 +392,11 @@ TEST_F(StoreTest, RunsAreFoundByTheLossesTheyRanAndTheirSweepsNote) {
   const int64_t off = add(0, sweep_id);
   auto ids = [&](const RunQuery& q) {
     std::vector<int64_t> out;
-    for (const v1::Run& r : *store->FindRuns(q)) out.push_back(r.id());
+    const absl::StatusOr<std::vector<v1::Run>> runs = store->FindRuns(q);
+    EXPECT_TRUE(runs.ok()) << runs.status();
+    if (runs.ok()) {
+      for (const v1::Run& r : *runs) out.push_back(r.id());
+    }
     return out;
   };
   RunQuery q;
