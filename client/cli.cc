@@ -92,6 +92,12 @@ int Parse(CLI::App& app, std::vector<std::string> args, std::ostream& out,
   std::reverse(args.begin(), args.end());  // CLI11 takes them reversed.
   try {
     app.parse(args);
+  } catch (const CLI::CallForVersion& e) {
+    // One line, ended (CLI11 leaves the version without its newline).
+    std::string version = e.what();
+    while (!version.empty() && version.back() == '\n') version.pop_back();
+    out << version << "\n";
+    return kExitOk;
   } catch (const CLI::ParseError& e) {
     // A first word that is no verb: say so, rather than that one is needed.
     const std::vector<std::string> extra = app.remaining();

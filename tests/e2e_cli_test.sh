@@ -7,6 +7,9 @@ src=$2
 source "$src/tests/e2e_lib.sh"
 
 # Each program tells the build it is, and the daemons list their own flags.
+# One line each, ended by a newline.
+[ "$("$build/client/distill" --version | wc -l)" = 1 ] ||
+  fail "distill --version is not one line: $("$build/client/distill" --version | od -c | tail -3)"
 "$build/client/distill" --version | grep -Eq '^distill [0-9]+\.[0-9]+\.[0-9]+.*, (release|debug) build' ||
   fail "distill --version: $("$build/client/distill" --version 2>&1)"
 "$build/server/distill-coordinator" --version | grep -Eq '^distill-coordinator [0-9].*, (release|debug) build' ||
