@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/scalar_text.h"
 
 namespace distill {
 namespace {
@@ -94,105 +95,10 @@ class YamlToProto {
     if (!value.IsScalar()) return Error(value, path, "expected a single value");
     const std::string text = value.Scalar();
     // What the text should have been, when it is not.
-    const std::string expected = SetScalar(text, field, message, add);
+    const std::string expected = SetScalarFromText(text, field, message, add);
     if (expected.empty()) return absl::OkStatus();
     return Error(value, path,
                  absl::StrCat("expected ", expected, ", got \"", text, "\""));
-  }
-
-  // Sets (or with `add`, appends) scalar `field` from `text`; "" when done,
-  // else what the text should have been.
-  static std::string SetScalar(const std::string& text,
-                               const FieldDescriptor* field, Message* message,
-                               bool add) {
-    const Reflection* r = message->GetReflection();
-    switch (field->cpp_type()) {
-      case FieldDescriptor::CPPTYPE_INT32:
-      case FieldDescriptor::CPPTYPE_INT64:
-      case FieldDescriptor::CPPTYPE_UINT32:
-      case FieldDescriptor::CPPTYPE_UINT64:
-        return SetInteger(text, field, message, add);
-      case FieldDescriptor::CPPTYPE_DOUBLE:
-      case FieldDescriptor::CPPTYPE_FLOAT: {
-        double v;
-        if (!absl::SimpleAtod(text, &v)) return "a number";
-        if (field->cpp_type() == FieldDescriptor::CPPTYPE_FLOAT) {
-          add ? r->AddFloat(message, field, float(v))
-              : r->SetFloat(message, field, float(v));
-        } else {
-          add ? r->AddDouble(message, field, v)
-              : r->SetDouble(message, field, v);
-        }
-        return "";
-      }
-      case FieldDescriptor::CPPTYPE_BOOL: {
-        bool v;
-        if (!absl::SimpleAtob(text, &v)) return "true or false";
-        add ? r->AddBool(message, field, v) : r->SetBool(message, field, v);
-        return "";
-      }
-      case FieldDescriptor::CPPTYPE_STRING:
-        add ? r->AddString(message, field, text)
-            : r->SetString(message, field, text);
-        return "";
-      case FieldDescriptor::CPPTYPE_ENUM:
-        return SetEnumValue(text, field, message, add);
-      default:
-        return "a field of a supported type";
-    }
-  }
-
-  static std::string SetInteger(const std::string& text,
-                                const FieldDescriptor* field, Message* message,
-                                bool add) {
-    const Reflection* r = message->GetReflection();
-    switch (field->cpp_type()) {
-      case FieldDescriptor::CPPTYPE_INT32:
-      case FieldDescriptor::CPPTYPE_INT64: {
-        int64_t v;
-        if (!absl::SimpleAtoi(text, &v)) return "an integer";
-        if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
-          add ? r->AddInt64(message, field, v) : r->SetInt64(message, field, v);
-        } else if (v < INT32_MIN || v > INT32_MAX) {
-          return "a 32-bit integer";
-        } else {
-          add ? r->AddInt32(message, field, int32_t(v))
-              : r->SetInt32(message, field, int32_t(v));
-        }
-        return "";
-      }
-      default: {
-        uint64_t v;
-        if (!absl::SimpleAtoi(text, &v)) return "a non-negative integer";
-        if (field->cpp_type() == FieldDescriptor::CPPTYPE_UINT64) {
-          add ? r->AddUInt64(message, field, v)
-              : r->SetUInt64(message, field, v);
-        } else if (v > UINT32_MAX) {
-          return "a 32-bit integer";
-        } else {
-          add ? r->AddUInt32(message, field, uint32_t(v))
-              : r->SetUInt32(message, field, uint32_t(v));
-        }
-        return "";
-      }
-    }
-  }
-
-  static std::string SetEnumValue(const std::string& text,
-                                  const FieldDescriptor* field,
-                                  Message* message, bool add) {
-    const Reflection* r = message->GetReflection();
-    const auto* type = field->enum_type();
-    const EnumValueDescriptor* v =
-        type->FindValueByName(absl::AsciiStrToUpper(text));
-    if (v == nullptr || v->number() == 0) {
-      std::vector<std::string> names;
-      for (int i = 1; i < type->value_count(); ++i)
-        names.push_back(type->value(i)->name());
-      return absl::StrCat("one of [", absl::StrJoin(names, ", "), "]");
-    }
-    add ? r->AddEnum(message, field, v) : r->SetEnum(message, field, v);
-    return "";
   }
 
   std::string source_;

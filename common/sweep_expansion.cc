@@ -18,6 +18,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "common/catalog.h"
+#include "common/scalar_text.h"
 #include "common/validation.h"
 
 namespace distill {
@@ -58,67 +59,16 @@ std::string ValueLabel(const Setting& setting) {
 
 namespace {
 
-// Sets scalar `field` of `message` from `value`, the text an axis gives;
-// the error names `path`.
+// Sets scalar `field` of `message` from `value`, the text an axis gives
+// (common/scalar_text.h); the error names `path`.
 absl::Status SetScalar(const std::string& path, const std::string& value,
                        const FieldDescriptor* field,
                        google::protobuf::Message* message) {
-  const google::protobuf::Reflection* reflection = message->GetReflection();
-  const std::string quoted = absl::StrCat("\"", value, "\"");
-  switch (field->cpp_type()) {
-    case FieldDescriptor::CPPTYPE_DOUBLE:
-    case FieldDescriptor::CPPTYPE_FLOAT: {
-      double x = 0;
-      if (!absl::SimpleAtod(value, &x) || !std::isfinite(x))
-        return Bad(path, absl::StrCat(quoted, " is not a number"));
-      if (field->cpp_type() == FieldDescriptor::CPPTYPE_DOUBLE) {
-        reflection->SetDouble(message, field, x);
-      } else {
-        reflection->SetFloat(message, field, float(x));
-      }
-      return absl::OkStatus();
-    }
-    case FieldDescriptor::CPPTYPE_INT32:
-    case FieldDescriptor::CPPTYPE_INT64: {
-      int64_t x = 0;
-      if (!absl::SimpleAtoi(value, &x))
-        return Bad(path, absl::StrCat(quoted, " is not a whole number"));
-      if (field->cpp_type() == FieldDescriptor::CPPTYPE_INT64) {
-        reflection->SetInt64(message, field, x);
-      } else if (x < std::numeric_limits<int32_t>::min() ||
-                 x > std::numeric_limits<int32_t>::max()) {
-        return Bad(path, absl::StrCat(quoted, " is out of range"));
-      } else {
-        reflection->SetInt32(message, field, int32_t(x));
-      }
-      return absl::OkStatus();
-    }
-    case FieldDescriptor::CPPTYPE_BOOL: {
-      const std::string v = absl::AsciiStrToLower(value);
-      if (v != "true" && v != "false")
-        return Bad(path, absl::StrCat(quoted, " is not true or false"));
-      reflection->SetBool(message, field, v == "true");
-      return absl::OkStatus();
-    }
-    case FieldDescriptor::CPPTYPE_ENUM: {
-      const auto* type = field->enum_type();
-      const auto* found = type->FindValueByName(absl::AsciiStrToUpper(value));
-      if (found == nullptr) {
-        std::vector<std::string> names;
-        for (int k = 0; k < type->value_count(); ++k)
-          names.push_back(type->value(k)->name());
-        return Bad(path, absl::StrCat(quoted, " is not one of ",
-                                      absl::StrJoin(names, ", ")));
-      }
-      reflection->SetEnum(message, field, found);
-      return absl::OkStatus();
-    }
-    case FieldDescriptor::CPPTYPE_STRING:
-      reflection->SetString(message, field, value);
-      return absl::OkStatus();
-    default:
-      return Bad(path, "cannot be set by an axis");
-  }
+  if (field->cpp_type() == FieldDescriptor::CPPTYPE_MESSAGE)
+    return Bad(path, "cannot be set by an axis");
+  const std::string expected = SetScalarFromText(value, field, message);
+  if (expected.empty()) return absl::OkStatus();
+  return Bad(path, absl::StrCat("\"", value, "\" is not ", expected));
 }
 
 // Sets the scalar at `path` of `spec`, whatever the path's first part.

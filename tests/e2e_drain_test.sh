@@ -41,7 +41,15 @@ for _ in $(seq 3000); do
   sleep 0.1
 done
 [ -n "$into_second" ] || fail "no resume point after the first epoch: $("$distill" runs show "$run")"
-sleep 1
+# Then a step of the second epoch reported: the drain comes mid-epoch.
+stepped=
+for _ in $(seq 3000); do
+  if "$distill" runs metrics "$run" | awk -F, '$2 == 2 && $4 == "train/loss" {found = 1} END {exit !found}'; then
+    stepped=1; break
+  fi
+  sleep 0.1
+done
+[ -n "$stepped" ] || fail "no step of the second epoch: $("$distill" runs show "$run")"
 "$distill" runs show "$run" | grep -q 'RUNNING  attempt 1' || fail "not running"
 # The worker's /metrics while it trains: its run, step and speed.
 metrics_port=$(sed -n 's/.*metrics on 127\.0\.0\.1:\([0-9]*\)\/metrics.*/\1/p' "$work/first.log")

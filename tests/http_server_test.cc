@@ -16,6 +16,7 @@
 #include "http/metrics_server.h"
 #include "tests/sockets.h"
 #include "tests/stall_probe.h"
+#include "tests/wait_for.h"
 
 namespace distill {
 namespace {
@@ -253,7 +254,9 @@ TEST_F(ServerTest, OneAddressHoldsAtMostItsShare) {
   std::vector<int> held;
   for (int i = 0; i < 6; ++i)
     held.push_back(ConnectFrom("127.0.0.7", server_->port()));
-  absl::SleepFor(absl::Milliseconds(200));
+  // The server has read all six (the last two refused).
+  ASSERT_TRUE(WaitFor([&] { return server_->refused() >= 2; }))
+      << server_->refused();
   EXPECT_EQ(server_->refused(), 2);
   // The refused ones got a 503 and were closed; another address is served.
   EXPECT_THAT(ReadAll(held.back()), HasSubstr("503 Service Unavailable"));
@@ -337,7 +340,7 @@ TEST(ServerIpv6Test, OneSlash64HoldsAtMostItsShare) {
       if (fd < 0) ::_exit(12);
       held.push_back(fd);
     }
-    absl::SleepFor(absl::Milliseconds(300));
+    if (!WaitFor([&] { return (*server)->refused() >= 4; })) ::_exit(13);
     if ((*server)->refused() != 4) ::_exit(13);
     const int other = connect_from("2001:db8:1:3::7");
     const std::string get =

@@ -24,6 +24,7 @@
 #include "server/coordinator.h"
 #include "tests/temp_dir.h"
 #include "tests/test_specs.h"
+#include "tests/wait_for.h"
 #include "worker/engine/datasets.h"
 #include "worker/worker.h"
 
@@ -445,9 +446,12 @@ TEST(CoordinatorTest, LongPollsAndWatchesWaitWithoutAThreadEach) {
       if (response.has_run()) ++leased;
     });
   }
-  absl::SleepFor(absl::Milliseconds(500));
-  // The server holds 240 open calls; its threads barely grew (these
+  // Every long-poll has arrived and waits (subscribed to the queue), so
+  // the server holds 240 open calls; its threads barely grew (these
   // client threads are in this process too: 40 of them).
+  auto& hub = (*coordinator)->scheduler().watch_hub();
+  ASSERT_TRUE(WaitFor([&] { return hub.subscriptions() >= kWatches + kPolls; }))
+      << hub.subscriptions() << " subscriptions";
   EXPECT_LT(ThreadCount() - threads_before, kPolls + 20);
 
   // Runs arrive: each goes to one waiting worker, at once.

@@ -80,7 +80,7 @@ TEST(SpecFieldsTest, ValuesAsWrittenCompareEqualToWhatIsStored) {
       HasSubstr("no field \"temp\" in IkdLoss"));
   EXPECT_THAT(
       std::string(CanonicalFieldValue("epochs", "many").status().message()),
-      HasSubstr("\"many\" is not a whole number"));
+      HasSubstr("\"many\" is not an integer"));
   EXPECT_FALSE(CanonicalFieldValue("kind", "TRAIN").ok());
 }
 

@@ -241,8 +241,7 @@ INSTANTIATE_TEST_SUITE_P(
                 "digits and _./- (e.g. eval/top1), got \"top 1\""},
         Refusal{"unknown_enum",
                 "grid: [{path: optimizer.kind, values: [adam]}]\n",
-                "\"adam\" is not one of OPTIMIZER_KIND_UNSPECIFIED, SGD, "
-                "ADAMW"},
+                "\"adam\" is not one of [SGD, ADAMW]"},
         Refusal{"empty_axis", "grid: [{path: optimizer.lr}]\n",
                 "grid[0] optimizer.lr: no values"},
         Refusal{"repeated_value", "grid: [{path: epochs, values: [1, 1]}]\n",
