@@ -10,6 +10,7 @@
 #include "absl/strings/str_join.h"
 #include "client/commands.h"
 #include "common/byte_sizes.h"
+#include "common/roles.h"
 #include "common/token.h"
 #include "common/worker_status.h"
 #include "render/runs.h"
@@ -258,7 +259,7 @@ int CreateToken(Session& s, const NewToken& t) {
   }
   s.err() << "made token " << response.token().id() << " \""
           << response.token().name() << "\" ("
-          << RoleWord(response.token().role()) << ")"
+          << RoleName(response.token().role()) << ")"
           << (t.out.empty() ? "" : " in " + t.out)
           << "; the secret is not shown again\n";
   return kExitOk;
@@ -284,7 +285,7 @@ int ListTokens(Session& s, const std::string& format_name) {
     s.out() << "id,name,role,created_ms,revoked_ms\n";
     for (const v1::Token& t : tokens) {
       s.out() << t.id() << "," << CsvField(t.name()) << ","
-              << RoleWord(t.role()) << "," << t.created_ms() << ","
+              << RoleName(t.role()) << "," << t.created_ms() << ","
               << t.revoked_ms() << "\n";
     }
     return kExitOk;
@@ -293,7 +294,7 @@ int ListTokens(Session& s, const std::string& format_name) {
                              "ROLE", "CREATED", "REVOKED");
   for (const v1::Token& t : tokens) {
     s.out() << absl::StrFormat("%-5d %-24s %-11s %-20s %s\n", t.id(), t.name(),
-                               RoleWord(t.role()), TimeText(t.created_ms()),
+                               RoleName(t.role()), TimeText(t.created_ms()),
                                t.revoked_ms() ? TimeText(t.revoked_ms()) : "-");
   }
   return kExitOk;
@@ -306,9 +307,11 @@ void AddTokens(CLI::App& app, Command* chosen) {
     auto t = std::make_shared<NewToken>();
     CLI::App* verb = tokens->add_subcommand(
         "create", "a new token: its secret to --out FILE (0600) or stdout");
-    verb->add_option("--role", t->role, "viewer, researcher, worker or admin")
+    verb->add_option(
+            "--role", t->role,
+            RoleList(std::vector<v1::Role>(kRoles.begin(), kRoles.end())))
         ->required()
-        ->check(CLI::IsMember({"viewer", "researcher", "worker", "admin"}));
+        ->check(CLI::IsMember(RoleNames()));
     verb->add_option("--name", t->name, "who or what it is for")->required();
     verb->add_option("--out", t->out, "a file for the secret (0600)");
     verb->callback(
@@ -341,7 +344,7 @@ void AddTokens(CLI::App& app, Command* chosen) {
       if (!status.ok()) return s.Refused("tokens revoke", status);
       MakeTerminalSafe(&token);
       s.out() << "revoked token " << token.id() << " \"" << token.name()
-              << "\" (" << RoleWord(token.role()) << ")\n";
+              << "\" (" << RoleName(token.role()) << ")\n";
       return kExitOk;
     };
   });

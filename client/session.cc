@@ -86,14 +86,6 @@ bool ParseRunId(const std::string& text, int64_t* id) {
   return absl::SimpleAtoi(text, id) && *id >= 1;
 }
 
-std::string RoleWord(v1::Role role) {
-  // A role of a newer coordinator: Role_Name gives "" for it.
-  const std::string name = v1::Role_Name(role);
-  if (!absl::StartsWith(name, "ROLE_"))
-    return absl::StrCat("role ", static_cast<int>(role));
-  return absl::AsciiStrToLower(name.substr(5));
-}
-
 std::string TimeText(int64_t ms) {
   return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(ms),
                           absl::UTCTimeZone());

@@ -90,9 +90,6 @@ using Command = std::function<int(Session&)>;
 // A run id from the command line: a positive whole number.
 bool ParseRunId(const std::string& text, int64_t* id);
 
-// "viewer", "researcher", ...; "role 99" for one this CLI does not know.
-std::string RoleWord(v1::Role role);
-
 // "2026-12-02 03:04:05" (UTC).
 std::string TimeText(int64_t ms);
 

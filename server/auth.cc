@@ -1,70 +1,67 @@
 #include "server/auth.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "common/roles.h"
 #include "common/token.h"
 
 namespace distill {
 namespace {
 
-const char* PermissionText(Permission permission) {
-  switch (permission) {
-    case Permission::kRead:
-      return "read runs (needs viewer, researcher or admin)";
-    case Permission::kChange:
-      return "submit, cancel, retry or annotate runs and sweeps, or drain "
-             "workers (needs researcher or admin)";
-    case Permission::kWork:
-      return "act as a worker (needs worker)";
-    case Permission::kAdminister:
-      return "administer this coordinator: tokens, backups, garbage "
-             "collection, owners' shares (needs admin)";
-    case Permission::kReflect:
-      return "use reflection";
+// What each permission lets a token do, and the roles that have it: the
+// one place both are written.
+struct Rule {
+  Permission permission;
+  const char* may;
+  std::vector<v1::Role> roles;
+};
+
+const std::vector<Rule>& Rules() {
+  static const auto* const kRules = new std::vector<Rule>{
+      {Permission::kRead,
+       "read runs",
+       {v1::ROLE_VIEWER, v1::ROLE_RESEARCHER, v1::ROLE_ADMIN}},
+      {Permission::kChange,
+       "submit, cancel, retry or annotate runs and sweeps, or drain workers",
+       {v1::ROLE_RESEARCHER, v1::ROLE_ADMIN}},
+      {Permission::kWork, "act as a worker", {v1::ROLE_WORKER}},
+      {Permission::kAdminister,
+       "administer this coordinator: tokens, backups, garbage collection, "
+       "owners' shares",
+       {v1::ROLE_ADMIN}},
+      {Permission::kReflect, "use reflection",
+       std::vector<v1::Role>(kRoles.begin(), kRoles.end())},
+  };
+  return *kRules;
+}
+
+const Rule* RuleOf(Permission permission) {
+  for (const Rule& rule : Rules()) {
+    if (rule.permission == permission) return &rule;
   }
-  return "?";
+  return nullptr;
+}
+
+// "read runs (needs viewer, researcher or admin)".
+std::string PermissionText(Permission permission) {
+  const Rule* rule = RuleOf(permission);
+  if (rule == nullptr) return "?";
+  return absl::StrCat(rule->may, " (needs ", RoleList(rule->roles), ")");
 }
 
 }  // namespace
 
 bool RoleAllows(v1::Role role, Permission permission) {
-  switch (permission) {
-    case Permission::kRead:
-      return role == v1::ROLE_VIEWER || role == v1::ROLE_RESEARCHER ||
-             role == v1::ROLE_ADMIN;
-    case Permission::kChange:
-      return role == v1::ROLE_RESEARCHER || role == v1::ROLE_ADMIN;
-    case Permission::kWork:
-      return role == v1::ROLE_WORKER;
-    case Permission::kAdminister:
-      return role == v1::ROLE_ADMIN;
-    case Permission::kReflect:
-      return role != v1::ROLE_UNSPECIFIED;
-  }
-  return false;
+  const Rule* rule = RuleOf(permission);
+  return rule != nullptr && std::find(rule->roles.begin(), rule->roles.end(),
+                                      role) != rule->roles.end();
 }
 
-std::string RoleName(v1::Role role) {
-  switch (role) {
-    case v1::ROLE_VIEWER:
-      return "viewer";
-    case v1::ROLE_RESEARCHER:
-      return "researcher";
-    case v1::ROLE_WORKER:
-      return "worker";
-    case v1::ROLE_ADMIN:
-      return "admin";
-    default:
-      return "unspecified";
-  }
-}
-
-v1::Role RoleFromName(absl::string_view name) {
-  for (v1::Role role : {v1::ROLE_VIEWER, v1::ROLE_RESEARCHER, v1::ROLE_WORKER,
-                        v1::ROLE_ADMIN}) {
-    if (name == RoleName(role)) return role;
-  }
-  return v1::ROLE_UNSPECIFIED;
+std::vector<v1::Role> RolesAllowed(Permission permission) {
+  const Rule* rule = RuleOf(permission);
+  return rule == nullptr ? std::vector<v1::Role>() : rule->roles;
 }
 
 Authenticator::Authenticator(const std::vector<TokenRecord>& tokens)

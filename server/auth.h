@@ -13,6 +13,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "common/roles.h"
 #include "distill/v1/admin_service.pb.h"
 #include "server/store.h"
 
@@ -28,9 +29,8 @@ enum class Permission {
 };
 
 bool RoleAllows(v1::Role role, Permission permission);
-// "viewer", "researcher", ...; ROLE_UNSPECIFIED for anything else.
-std::string RoleName(v1::Role role);
-v1::Role RoleFromName(absl::string_view name);
+// The roles whose tokens have `permission`.
+std::vector<v1::Role> RolesAllowed(Permission permission);
 
 // The caller of an RPC. token_id 0 is the anonymous caller of a
 // coordinator without tokens.

@@ -101,9 +101,9 @@ std::string LoginPage(const std::string& why = "") {
          "<title>distill: token</title></head><body><h1>distill</h1>" +
          (why.empty() ? std::string()
                       : "<p class=\"error\">" + Escape(why) + "</p>") +
-         "<p>These "
-         "pages need a token that may read (viewer, researcher or admin: "
-         "<code>distill tokens create --role=viewer</code>).</p><form "
+         "<p>These pages need a token that may read (" +
+         RoleList(RolesAllowed(Permission::kRead)) +
+         ": <code>distill tokens create --role=viewer</code>).</p><form "
          "method=\"post\" action=\"/login\"><input type=\"password\" "
          "name=\"token\" size=\"72\" autocomplete=\"off\"> <button>open"
          "</button></form></body></html>\n";

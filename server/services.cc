@@ -363,9 +363,10 @@ absl::StatusOr<std::pair<TokenRecord, std::string>> IssueToken(
         "letter"));
   }
   if (role == v1::ROLE_UNSPECIFIED || !v1::Role_IsValid(role)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("role must be viewer, researcher, worker or admin, got ",
-                     static_cast<int>(role)));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "role must be ",
+        RoleList(std::vector<v1::Role>(kRoles.begin(), kRoles.end())), ", got ",
+        static_cast<int>(role)));
   }
   absl::StatusOr<std::string> secret = NewTokenSecret();
   if (!secret.ok()) return secret.status();
