@@ -8,12 +8,14 @@
 #include <cmath>
 #include <cstdint>
 #include <initializer_list>
+#include <iterator>
 #include <set>
 #include <string>
 #include <tuple>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/catalog.h"
 #include "common/metric_keys.h"
 #include "common/placement.h"
@@ -39,9 +41,10 @@ absl::Status Invalid(const std::string& field, const std::string& rule,
 }
 
 // `value` in [lo, hi] (NaN is not), the field named otherwise.
-// A result key as workers report them: 1 to 64 letters, digits and _./-.
+// A result key as workers report them: letters, digits and _./-, as long
+// as a metric key may be.
 bool IsResultKey(const std::string& key) {
-  if (key.empty() || key.size() > 64) return false;
+  if (key.empty() || key.size() > limits::kMetricKeyBytes) return false;
   return std::all_of(key.begin(), key.end(), [](char c) {
     return absl::ascii_isalnum(c) || c == '_' || c == '.' || c == '/' ||
            c == '-';
@@ -464,9 +467,9 @@ absl::Status ValidateRetention(const v1::Retention& retention) {
   }
   if (!retention.by().empty() && !IsResultKey(retention.by())) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "retention.by must be a result key of 1 to 64 letters, digits and "
-        "_./- (e.g. eval/top1), got \"",
-        retention.by(), "\""));
+        "retention.by must be a result key of 1 to ", limits::kMetricKeyBytes,
+        " letters, digits and _./- (e.g. eval/top1), got \"",
+        retention.by().substr(0, 2 * limits::kMetricKeyBytes), "\""));
   }
   return absl::OkStatus();
 }
@@ -483,17 +486,25 @@ absl::Status ValidateEarlyStopping(const v1::EarlyStopping& stopping,
     }
     return absl::OkStatus();
   }
-  const std::string& metric = stopping.metric();
   namespace k = metric_keys;
-  const bool always = metric.empty() || metric == k::kEvalTop1 ||
-                      metric == k::kTeacherAgreement;
-  const bool embedding = metric == absl::StrCat(k::kEval, k::kKnnTop1) ||
-                         metric == absl::StrCat(k::kEval, k::kNmi) ||
-                         metric == absl::StrCat(k::kEval, k::kAri);
+  const std::string metric =
+      stopping.metric().empty() ? k::kDefaultRanking : stopping.metric();
+  auto among = [&](const auto& keys) {
+    return std::find(std::begin(keys), std::end(keys), metric) !=
+           std::end(keys);
+  };
+  const bool always = among(k::kEveryEpochJudgements);
+  const bool embedding = among(k::kEmbeddingJudgements);
   if (!always && !embedding) {
+    std::vector<std::string> keys(std::begin(k::kEveryEpochJudgements),
+                                  std::end(k::kEveryEpochJudgements));
+    keys.insert(keys.end(), std::begin(k::kEmbeddingJudgements),
+                std::end(k::kEmbeddingJudgements));
+    const std::string last = keys.back();
+    keys.pop_back();
     return absl::InvalidArgumentError(absl::StrCat(
-        "early_stopping.metric must be a per-epoch judgement (eval/top1, "
-        "eval/teacher_agreement, eval/knn_top1, eval/nmi or eval/ari), got \"",
+        "early_stopping.metric must be a per-epoch judgement (",
+        absl::StrJoin(keys, ", "), " or ", last, "), got \"",
         metric.substr(0, 64), "\""));
   }
   if (embedding && !every_epoch) {

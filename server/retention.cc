@@ -73,7 +73,7 @@ void RankSweep(const v1::Sweep& sweep, int default_keep_best,
       policy.has_keep_best() ? policy.keep_best() : default_keep_best;
   if (keep < 0) return;
   const std::string by =
-      policy.by().empty() ? std::string(metric_keys::kEvalTop1) : policy.by();
+      policy.by().empty() ? metric_keys::kDefaultRanking : policy.by();
   const bool lower = policy.lower_is_better();
   auto value = [&](const v1::Run* run) -> std::optional<double> {
     auto it = run->results().find(by);

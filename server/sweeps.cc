@@ -430,7 +430,7 @@ absl::Status Sweeps::StopEarlyIfBehindLocked(
   const v1::EarlyStopping& rule = sweep->spec().early_stopping();
   if (rule.rule() == v1::STOPPING_RULE_UNSPECIFIED) return absl::OkStatus();
   const std::string metric =
-      rule.metric().empty() ? metric_keys::kEvalTop1 : rule.metric();
+      rule.metric().empty() ? metric_keys::kDefaultRanking : rule.metric();
   const int epoch = JudgedEpoch(points, metric);
   // A member at its last epoch has its result: it completes.
   if (epoch == 0 || epoch >= run.spec().epochs()) return absl::OkStatus();

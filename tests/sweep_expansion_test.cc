@@ -237,7 +237,7 @@ INSTANTIATE_TEST_SUITE_P(
                     "]\n",
                 "a sweep makes at most 32 claims, got 33"},
         Refusal{"retention_by", "retention: {by: \"top 1\"}\n",
-                "retention.by must be a result key of 1 to 64 letters, "
+                "retention.by must be a result key of 1 to 128 letters, "
                 "digits and _./- (e.g. eval/top1), got \"top 1\""},
         Refusal{"unknown_enum",
                 "grid: [{path: optimizer.kind, values: [adam]}]\n",
