@@ -86,9 +86,4 @@ bool ParseRunId(const std::string& text, int64_t* id) {
   return absl::SimpleAtoi(text, id) && *id >= 1;
 }
 
-std::string TimeText(int64_t ms) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S", absl::FromUnixMillis(ms),
-                          absl::UTCTimeZone());
-}
-
 }  // namespace distill

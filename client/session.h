@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/time_text.h"
 #include "distill/v1/admin_service.grpc.pb.h"
 #include "distill/v1/experiment_service.grpc.pb.h"
 #include "grpc/health/v1/health.grpc.pb.h"
@@ -89,9 +90,6 @@ using Command = std::function<int(Session&)>;
 
 // A run id from the command line: a positive whole number.
 bool ParseRunId(const std::string& text, int64_t* id);
-
-// "2026-12-02 03:04:05" (UTC).
-std::string TimeText(int64_t ms);
 
 }  // namespace distill
 

@@ -4,13 +4,12 @@
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/time_text.h"
 
 namespace distill {
 
 LogLine::LogLine(const char* severity) {
-  stream_ << absl::FormatTime("%Y-%m-%d %H:%M:%E3S", absl::Now(),
-                              absl::LocalTimeZone())
-          << " " << severity << " ";
+  stream_ << PreciseTimeText(absl::Now()) << " " << severity << " ";
 }
 
 LogLine::~LogLine() {

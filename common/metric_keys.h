@@ -49,8 +49,8 @@ inline constexpr const char* kDefaultRanking = kEvalTop1;
 // stopping may judge by.
 inline constexpr const char* kEveryEpochJudgements[] = {
     "eval/top1", "eval/teacher_agreement"};
-inline constexpr const char* kEmbeddingJudgements[] = {
-    "eval/knn_top1", "eval/nmi", "eval/ari"};
+inline constexpr const char* kEmbeddingJudgements[] = {"eval/knn_top1",
+                                                       "eval/nmi", "eval/ari"};
 inline constexpr char kTeacherTop1[] = "teacher/top1";
 // Student and teacher predict the same class, fraction of test images.
 inline constexpr char kTeacherAgreement[] = "eval/teacher_agreement";

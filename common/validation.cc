@@ -502,10 +502,10 @@ absl::Status ValidateEarlyStopping(const v1::EarlyStopping& stopping,
                 std::end(k::kEmbeddingJudgements));
     const std::string last = keys.back();
     keys.pop_back();
-    return absl::InvalidArgumentError(absl::StrCat(
-        "early_stopping.metric must be a per-epoch judgement (",
-        absl::StrJoin(keys, ", "), " or ", last, "), got \"",
-        metric.substr(0, 64), "\""));
+    return absl::InvalidArgumentError(
+        absl::StrCat("early_stopping.metric must be a per-epoch judgement (",
+                     absl::StrJoin(keys, ", "), " or ", last, "), got \"",
+                     metric.substr(0, 64), "\""));
   }
   if (embedding && !every_epoch) {
     return absl::InvalidArgumentError(absl::StrCat(

@@ -12,6 +12,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/placement.h"
+#include "common/time_text.h"
 #include "server/fair_share.h"
 #include "server/reads.h"
 
@@ -177,10 +178,8 @@ absl::Status Reads::AddPreemptions(Store& store, v1::Run& run) {
   if (!asked.ok()) return asked.status();
   for (const PreemptionRecord& p : *asked) {
     run.add_preemptions(absl::StrCat(
-        absl::FormatTime("%Y-%m-%d %H:%M:%S UTC",
-                         absl::FromUnixMillis(p.asked_ms), absl::UTCTimeZone()),
-        " attempt ", p.attempt, " on worker ", p.worker_id, " gave way to run ",
-        p.for_run_id, ": ", p.reason));
+        TimeText(p.asked_ms), " attempt ", p.attempt, " on worker ",
+        p.worker_id, " gave way to run ", p.for_run_id, ": ", p.reason));
   }
   return absl::OkStatus();
 }

@@ -14,6 +14,7 @@
 #include "common/metric_keys.h"
 #include "common/provenance.h"
 #include "common/run_files.h"
+#include "common/time_text.h"
 
 namespace distill {
 namespace {
@@ -242,12 +243,9 @@ absl::Status Retention::DropLocked(const Locked& lock,
     if (absl::Status s = store.SetProvenance(
             item.run_id(),
             {{provenance::kRetention,
-              absl::StrCat(
-                  item.name(), " (", HumanBytes(item.size()), ") dropped at ",
-                  absl::FormatTime("%Y-%m-%d %H:%M UTC",
-                                   absl::FromUnixMillis(core_.clock().NowMs()),
-                                   absl::UTCTimeZone()),
-                  ": ", item.reason())}});
+              absl::StrCat(item.name(), " (", HumanBytes(item.size()),
+                           ") dropped at ", TimeText(core_.clock().NowMs()),
+                           ": ", item.reason())}});
         !s.ok()) {
       return s;
     }

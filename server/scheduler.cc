@@ -3,6 +3,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "common/time_text.h"
 #include "common/validation.h"
 
 namespace distill {
@@ -113,11 +114,6 @@ absl::StatusOr<v1::Worker> Scheduler::Drain(const std::string& id) {
 
 namespace {
 
-std::string UtcText(int64_t ms) {
-  return absl::FormatTime("%Y-%m-%d %H:%M:%S UTC", absl::FromUnixMillis(ms),
-                          absl::UTCTimeZone());
-}
-
 // The one valid token named `name` among `tokens`: NOT_FOUND when none has
 // it (FAILED_PRECONDITION when only revoked ones do), FAILED_PRECONDITION
 // naming their ids when several do.
@@ -141,7 +137,7 @@ absl::StatusOr<int64_t> ValidTokenNamed(const std::vector<TokenRecord>& tokens,
   if (revoked != nullptr) {
     return absl::FailedPreconditionError(absl::StrCat(
         "token ", revoked->id, " (", name, ") was already revoked at ",
-        UtcText(revoked->revoked_ms)));
+        TimeText(revoked->revoked_ms)));
   }
   return absl::NotFoundError(absl::StrCat("no token is named \"", name, "\""));
 }
@@ -163,7 +159,7 @@ absl::StatusOr<TokenRecord> Scheduler::AddToken(TokenRecord token,
             if (t.name != token.name || t.revoked_ms != 0) continue;
             return absl::AlreadyExistsError(absl::StrCat(
                 "token ", t.id, " is named \"", token.name,
-                "\" and valid (made ", UtcText(t.created_ms),
+                "\" and valid (made ", TimeText(t.created_ms),
                 "); a name is one owner: revoke that token first, or "
                 "choose another name"));
           }
@@ -230,7 +226,7 @@ absl::StatusOr<TokenRecord> Scheduler::Revoke(int64_t id,
   if (revoked->revoked_ms != now) {
     return absl::FailedPreconditionError(absl::StrCat(
         "token ", id, " (", revoked->name, ") was already revoked at ",
-        UtcText(revoked->revoked_ms)));
+        TimeText(revoked->revoked_ms)));
   }
   return revoked;
 }

@@ -11,6 +11,7 @@
 #include "render/export.h"
 #include "render/report.h"
 #include "render/results.h"
+#include "common/time_text.h"
 #include "render/runs.h"
 #include "render/seeds.h"
 #include "render/text.h"
@@ -671,6 +672,15 @@ TEST(FormatTest, ProgressLineShowsTheEvaluationStage) {
   EXPECT_THAT(ProgressLine(run, progress), Not(HasSubstr("evaluating")));
   EXPECT_EQ(StageName("evaluating/kmeans"), "k-means");
   EXPECT_EQ(StageName("evaluating/umap"), "umap");
+}
+
+// One time format, in UTC and saying so, for messages, listings, pages and
+// logs (issue 33: four formats in two time zones).
+TEST(FormatTest, TimesAreUtcAndSaySo) {
+  EXPECT_EQ(TimeText(int64_t{0}), "1970-01-01 00:00:00 UTC");
+  EXPECT_EQ(TimeText(int64_t{1796583771547}), "2026-12-06 19:02:51 UTC");
+  EXPECT_EQ(PreciseTimeText(absl::FromUnixMillis(1796583771547)),
+            "2026-12-06 19:02:51.547 UTC");
 }
 
 TEST(FormatTest, SparklineScalesToTheRange) {
