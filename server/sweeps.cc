@@ -68,6 +68,27 @@ StopDecision Decide(const v1::EarlyStopping& rule, int max_epochs,
                       recorded);
 }
 
+// A new run of sweep `sweep_id` as it is stored: every field a sweep's run
+// starts with, in one place; with `teacher_id` (0: none) it learns from that
+// teacher run.
+v1::Run NewSweepRun(int64_t sweep_id, const std::string& member,
+                    v1::ExperimentSpec spec, v1::RunStatus status,
+                    int32_t priority, const std::string& owner,
+                    int64_t teacher_id = 0) {
+  v1::Run run;
+  run.set_sweep_id(sweep_id);
+  run.set_member(member);
+  if (teacher_id != 0) {
+    spec.mutable_teacher()->set_run_id(teacher_id);
+    run.set_teacher_run_id(teacher_id);
+  }
+  *run.mutable_spec() = std::move(spec);
+  run.set_status(status);
+  run.set_priority(priority);
+  run.set_owner(owner);
+  return run;
+}
+
 // ALREADY_EXISTS when a sweep named `name` has a run that has not ended: a
 // name means one sweep while it runs (commands take sweeps by name).
 absl::Status CheckNameFree(Store& store, const std::string& name) {
@@ -178,15 +199,10 @@ absl::StatusOr<v1::SubmitSweepResponse> Sweeps::Submit(
     // The teachers first (each member waits for its own), then the members.
     std::vector<int64_t> teacher_ids;
     for (SweepTeacherSpec& teacher_spec : expanded->teachers) {
-      v1::Run teacher;
-      teacher.set_sweep_id(*sweep_id);
-      teacher.set_member(teacher_spec.name);
-      *teacher.mutable_spec() = std::move(teacher_spec.spec);
-      teacher.set_status(v1::QUEUED);
-      teacher.set_priority(spec.priority());
-      teacher.set_owner(who.name);
-      absl::StatusOr<v1::Run> inserted =
-          core_.InsertRunLocked(lock, std::move(teacher));
+      absl::StatusOr<v1::Run> inserted = core_.InsertRunLocked(
+          lock, NewSweepRun(*sweep_id, teacher_spec.name,
+                            std::move(teacher_spec.spec), v1::QUEUED,
+                            spec.priority(), who.name));
       if (!inserted.ok()) return inserted.status();
       teacher_ids.push_back(inserted->id());
       *response.add_runs() = *std::move(inserted);
@@ -204,18 +220,10 @@ absl::StatusOr<v1::SubmitSweepResponse> Sweeps::Submit(
         !s.ok())
       return s;
     for (SweepMemberSpec& member : expanded->members) {
-      const int64_t teacher_id = teacher_ids[member.teacher];
-      v1::Run run;
-      run.set_sweep_id(*sweep_id);
-      run.set_member(member.name);
-      member.spec.mutable_teacher()->set_run_id(teacher_id);
-      *run.mutable_spec() = std::move(member.spec);
-      run.set_status(member_status[member.teacher]);
-      run.set_teacher_run_id(teacher_id);
-      run.set_priority(spec.priority());
-      run.set_owner(who.name);
-      absl::StatusOr<v1::Run> inserted =
-          core_.InsertRunLocked(lock, std::move(run));
+      absl::StatusOr<v1::Run> inserted = core_.InsertRunLocked(
+          lock, NewSweepRun(*sweep_id, member.name, std::move(member.spec),
+                            member_status[member.teacher], spec.priority(),
+                            who.name, teacher_ids[member.teacher]));
       if (!inserted.ok()) return inserted.status();
       *response.add_runs() = *std::move(inserted);
     }
@@ -276,15 +284,9 @@ Sweeps::RetryTeachersLocked(const Locked& lock, const v1::Sweep& sweep,
   for (const v1::Run* teacher : NewestByMember(runs, v1::TRAIN_TEACHER)) {
     current[teacher->member()] = teacher->id();
     if (!Retryable(teacher->status())) continue;
-    v1::Run again;
-    again.set_sweep_id(sweep.id());
-    again.set_member(teacher->member());
-    *again.mutable_spec() = teacher->spec();
-    again.set_status(v1::QUEUED);
-    again.set_priority(teacher->priority());
-    again.set_owner(sweep.owner());
-    absl::StatusOr<v1::Run> inserted =
-        core_.InsertRunLocked(lock, std::move(again));
+    absl::StatusOr<v1::Run> inserted = core_.InsertRunLocked(
+        lock, NewSweepRun(sweep.id(), teacher->member(), teacher->spec(),
+                          v1::QUEUED, teacher->priority(), sweep.owner()));
     if (!inserted.ok()) return inserted.status();
     current[teacher->member()] = inserted->id();
     *response->add_runs() = *std::move(inserted);
@@ -346,17 +348,10 @@ absl::StatusOr<v1::SweepActionResponse> Sweeps::Retry(const std::string& ref,
       absl::StatusOr<v1::RunStatus> member_status =
           core_.StatusBehindTeacherLocked(lock, *teacher_id);
       if (!member_status.ok()) return member_status.status();
-      v1::Run again;
-      again.set_sweep_id(sweep->id());
-      again.set_member(run->member());
-      *again.mutable_spec() = run->spec();
-      again.mutable_spec()->mutable_teacher()->set_run_id(*teacher_id);
-      again.set_teacher_run_id(*teacher_id);
-      again.set_status(*member_status);
-      again.set_priority(run->priority());
-      again.set_owner(sweep->owner());
-      absl::StatusOr<v1::Run> inserted =
-          core_.InsertRunLocked(lock, std::move(again));
+      absl::StatusOr<v1::Run> inserted = core_.InsertRunLocked(
+          lock,
+          NewSweepRun(sweep->id(), run->member(), run->spec(), *member_status,
+                      run->priority(), sweep->owner(), *teacher_id));
       if (!inserted.ok()) return inserted.status();
       *response.add_runs() = *std::move(inserted);
     }
