@@ -25,9 +25,10 @@ namespace {
 // Takes data_dir/LOCK (as leveldb does) and writes this process's id into
 // it; FAILED_PRECONDITION naming the holder when another coordinator has
 // it. The lock goes with the process, however it ends.
-absl::StatusOr<int> LockDataDirectory(const std::string& data_dir) {
+absl::StatusOr<ScopedFd> LockDataDirectory(const std::string& data_dir) {
   const std::string path = data_dir + "/LOCK";
-  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ScopedFd lock(::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+  const int fd = lock.get();
   if (fd < 0) {
     return absl::UnavailableError(
         absl::StrCat("cannot open ", path, ": ", std::strerror(errno)));
@@ -35,7 +36,6 @@ absl::StatusOr<int> LockDataDirectory(const std::string& data_dir) {
   if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
     char holder[32] = {};
     const ssize_t n = ::pread(fd, holder, sizeof(holder) - 1, 0);
-    ::close(fd);
     return absl::FailedPreconditionError(
         absl::StrCat("the data directory ", data_dir,
                      " is in use by another distill-coordinator (pid ",
@@ -47,7 +47,7 @@ absl::StatusOr<int> LockDataDirectory(const std::string& data_dir) {
       ::pwrite(fd, pid.data(), pid.size(), 0) != ssize_t(pid.size())) {
     DISTILL_LOG(WARNING) << "cannot write the pid into " << path;
   }
-  return fd;
+  return lock;
 }
 
 // Whether the directories `a` and `b` (made if missing) are on one file
@@ -200,9 +200,9 @@ absl::Status Coordinator::OpenData(const CoordinatorOptions& options) {
     return absl::UnavailableError(absl::StrCat(
         "cannot create data directory ", options.data_dir, ": ", ec.message()));
   }
-  absl::StatusOr<int> lock = LockDataDirectory(options.data_dir);
+  absl::StatusOr<ScopedFd> lock = LockDataDirectory(options.data_dir);
   if (!lock.ok()) return lock.status();
-  lock_fd_ = *lock;
+  lock_ = *std::move(lock);
   absl::StatusOr<std::unique_ptr<Store>> store =
       Store::OpenSqlite(options.data_dir + "/distill.db");
   if (!store.ok()) return store.status();
@@ -257,11 +257,9 @@ void Coordinator::StartBackups(const CoordinatorOptions& options) {
       absl::StrCat(options.data_dir, "/", kRunFilesDir), metrics_.get(),
       options.clock);
   if (!backups_->enabled()) return;
-  backup_thread_ = std::thread([this] {
-    while (!stopping_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
-      backups_->Tick();
-    }
-  });
+  backup_thread_ = std::make_unique<PeriodicThread>(
+      absl::Seconds(1), PeriodicThread::First::kAfterPeriod,
+      [this] { backups_->Tick(); });
 }
 
 absl::Status Coordinator::StartScheduler(const CoordinatorOptions& options) {
@@ -355,66 +353,64 @@ absl::Status Coordinator::StartServices(
 }
 
 void Coordinator::StartBackground(const CoordinatorOptions& options) {
-  reaper_ = std::thread([this] {
-    for (int64_t tick = 0;
-         !stopping_.WaitForNotificationWithTimeout(absl::Seconds(1)); ++tick) {
-      if (absl::Status s = scheduler_->ExpireLeases(); !s.ok())
-        DISTILL_LOG(WARNING) << "expiring leases: " << s.message();
-      if (tick % 60 == 0) {
-        if (absl::StatusOr<int64_t> n = scheduler_->ForgetStoppedWorkers();
-            !n.ok()) {
-          DISTILL_LOG(WARNING)
-              << "forgetting workers: " << n.status().message();
+  reaper_ = std::make_unique<PeriodicThread>(
+      absl::Seconds(1), PeriodicThread::First::kAfterPeriod,
+      [this, tick = int64_t{0}]() mutable {
+        if (absl::Status s = scheduler_->ExpireLeases(); !s.ok())
+          DISTILL_LOG(WARNING) << "expiring leases: " << s.message();
+        if (tick % 60 == 0) {
+          if (absl::StatusOr<int64_t> n = scheduler_->ForgetStoppedWorkers();
+              !n.ok()) {
+            DISTILL_LOG(WARNING)
+                << "forgetting workers: " << n.status().message();
+          }
         }
-      }
-      if (absl::Status s = scheduler_->RefreshGauges(); !s.ok())
-        DISTILL_LOG(WARNING) << "metrics: " << s.message();
-    }
-  });
+        if (absl::Status s = scheduler_->RefreshGauges(); !s.ok())
+          DISTILL_LOG(WARNING) << "metrics: " << s.message();
+        ++tick;
+      });
   // The WAL is copied into the database file here, once a second, not in
   // the commit of whichever write crosses the WAL's bound (under the
   // scheduler's lock). (Every 200 ms, its fsyncs of the database file
   // delayed the lease grants' WAL fsyncs: LeaseRun p99 8-11 ms against
   // 6-7 ms.)
-  checkpointer_ = std::thread([this] {
-    while (!stopping_.WaitForNotificationWithTimeout(absl::Seconds(1))) {
-      if (absl::Status s = store_->Checkpoint(); !s.ok())
-        DISTILL_LOG(WARNING) << "checkpoint: " << s.message();
-    }
-  });
-  collector_ = std::thread(
-      [this, every = options.gc_every, gauges = metrics_ != nullptr] {
-        // The bytes gauges every 10 minutes; the pass every `every`.
-        const absl::Duration tick = every > absl::ZeroDuration()
-                                        ? std::min(every, absl::Minutes(10))
-                                        : absl::Minutes(10);
-        absl::Time next_pass = absl::Now() + every;
-        do {
-          if (every > absl::ZeroDuration() && absl::Now() >= next_pass) {
-            next_pass = absl::Now() + every;
-            v1::CollectGarbageRequest request;
-            absl::StatusOr<v1::CollectGarbageResponse> done =
-                scheduler_->CollectGarbage(request, absl::Milliseconds(100));
-            if (!done.ok())
-              DISTILL_LOG(WARNING) << "retention: " << done.status().message();
-          } else if (gauges) {
-            v1::CollectGarbageRequest request;
-            request.set_dry_run(true);
-            if (absl::Status s = scheduler_->CollectGarbage(request).status();
-                !s.ok()) {
-              DISTILL_LOG(WARNING) << "retention: " << s.message();
-            }
+  checkpointer_ = std::make_unique<PeriodicThread>(
+      absl::Seconds(1), PeriodicThread::First::kAfterPeriod, [this] {
+        if (absl::Status s = store_->Checkpoint(); !s.ok())
+          DISTILL_LOG(WARNING) << "checkpoint: " << s.message();
+      });
+  // The bytes gauges every 10 minutes; the pass every --gc_every.
+  const absl::Duration every = options.gc_every;
+  const absl::Duration tick = every > absl::ZeroDuration()
+                                  ? std::min(every, absl::Minutes(10))
+                                  : absl::Minutes(10);
+  collector_ = std::make_unique<PeriodicThread>(
+      tick, PeriodicThread::First::kAtStart,
+      [this, every, gauges = metrics_ != nullptr,
+       next_pass = absl::Now() + every]() mutable {
+        if (every > absl::ZeroDuration() && absl::Now() >= next_pass) {
+          next_pass = absl::Now() + every;
+          v1::CollectGarbageRequest request;
+          absl::StatusOr<v1::CollectGarbageResponse> done =
+              scheduler_->CollectGarbage(request, absl::Milliseconds(100));
+          if (!done.ok())
+            DISTILL_LOG(WARNING) << "retention: " << done.status().message();
+        } else if (gauges) {
+          v1::CollectGarbageRequest request;
+          request.set_dry_run(true);
+          if (absl::Status s = scheduler_->CollectGarbage(request).status();
+              !s.ok()) {
+            DISTILL_LOG(WARNING) << "retention: " << s.message();
           }
-        } while (!stopping_.WaitForNotificationWithTimeout(tick));
+        }
       });
   if (!options.slurm.has_value()) return;
   launcher_ = std::make_unique<SlurmLauncher>(scheduler_.get(), *options.slurm);
-  launcher_thread_ = std::thread([this, period = options.launcher_period] {
-    do {
-      if (absl::StatusOr<int> s = launcher_->Tick(); !s.ok())
-        DISTILL_LOG(WARNING) << "Slurm launcher: " << s.status().message();
-    } while (!stopping_.WaitForNotificationWithTimeout(period));
-  });
+  launcher_thread_ = std::make_unique<PeriodicThread>(
+      options.launcher_period, PeriodicThread::First::kAtStart, [this] {
+        if (absl::StatusOr<int> s = launcher_->Tick(); !s.ok())
+          DISTILL_LOG(WARNING) << "Slurm launcher: " << s.status().message();
+      });
 }
 
 absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
@@ -435,23 +431,9 @@ absl::StatusOr<std::unique_ptr<Coordinator>> Coordinator::Start(
   return c;
 }
 
-Coordinator::~Coordinator() {
-  Shutdown();
-  // Everything that uses the data directory goes before its lock does.
-  server_.reset();
-  page_server_.reset();
-  metrics_server_.reset();
-  reflection_.reset();
-  admin_.reset();
-  workers_.reset();
-  experiments_.reset();
-  auth_.reset();
-  scheduler_.reset();
-  backups_.reset();
-  run_files_.reset();
-  store_.reset();
-  if (lock_fd_ >= 0) ::close(lock_fd_);  // Releases the flock.
-}
+// The members then go in reverse order of declaration (coordinator.h):
+// everything that uses the data directory before its lock.
+Coordinator::~Coordinator() { Shutdown(); }
 
 int Coordinator::http_port() const {
   return page_server_ == nullptr ? 0 : page_server_->port();
@@ -468,12 +450,11 @@ std::string Coordinator::address() const {
 void Coordinator::Wait() { server_->Wait(); }
 
 void Coordinator::Shutdown() {
-  if (!stopping_.HasBeenNotified()) stopping_.Notify();
-  if (reaper_.joinable()) reaper_.join();
-  if (checkpointer_.joinable()) checkpointer_.join();
-  if (collector_.joinable()) collector_.join();
-  if (backup_thread_.joinable()) backup_thread_.join();
-  if (launcher_thread_.joinable()) launcher_thread_.join();
+  for (const std::unique_ptr<PeriodicThread>* loop :
+       {&reaper_, &checkpointer_, &collector_, &backup_thread_,
+        &launcher_thread_}) {
+    if (*loop != nullptr) (*loop)->Stop();
+  }
   if (scheduler_) scheduler_->Shutdown();  // Ends long-polls and watches.
   if (server_)
     server_->Shutdown(std::chrono::system_clock::now() +

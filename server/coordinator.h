@@ -7,16 +7,16 @@
 #include <memory>
 #include <optional>
 #include <string>
-#include <thread>
 
 #include "absl/status/statusor.h"
-#include "absl/synchronization/notification.h"
 #include "common/api.h"
+#include "common/scoped_fd.h"
 #include "common/tls.h"
 #include "http/metrics_server.h"
 #include "server/clock.h"
 #include "server/metrics.h"
 #include "server/pages.h"
+#include "server/periodic_thread.h"
 #include "server/reflection.h"
 #include "server/run_file_store.h"
 #include "server/scheduler.h"
@@ -115,32 +115,33 @@ class Coordinator {
   void StartBackups(const CoordinatorOptions& options);
   void StartBackground(const CoordinatorOptions& options);
 
+  // In the order each needs the ones before: destroyed in reverse, the
+  // threads first and the data directory's lock last.
   // Held (flock) for the coordinator's life: one coordinator owns a data
   // directory.
-  int lock_fd_ = -1;
+  ScopedFd lock_;
   std::shared_ptr<prometheus::Registry> registry_;
   std::unique_ptr<CoordinatorMetrics> metrics_;
-  std::unique_ptr<MetricsServer> metrics_server_;
-  std::unique_ptr<PageServer> page_server_;
   std::unique_ptr<Store> store_;
   std::unique_ptr<RunFileStore> run_files_;
   std::unique_ptr<Backups> backups_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<ExperimentServiceImpl> experiments_;
+  std::unique_ptr<WorkerServiceImpl> workers_;
   std::unique_ptr<AdminServiceImpl> admin_;
   std::unique_ptr<ReflectionServiceImpl> reflection_;
-  std::unique_ptr<WorkerServiceImpl> workers_;
+  std::unique_ptr<MetricsServer> metrics_server_;
+  std::unique_ptr<PageServer> page_server_;
   std::unique_ptr<grpc::Server> server_;
   std::string host_;
   int port_ = 0;
-  absl::Notification stopping_;
-  std::thread reaper_;
-  std::thread checkpointer_;
-  std::thread collector_;  // The retention pass (server/retention.h).
-  std::thread backup_thread_;
   std::unique_ptr<SlurmLauncher> launcher_;
-  std::thread launcher_thread_;
+  std::unique_ptr<PeriodicThread> reaper_;
+  std::unique_ptr<PeriodicThread> checkpointer_;
+  std::unique_ptr<PeriodicThread> collector_;  // server/retention.h's pass.
+  std::unique_ptr<PeriodicThread> backup_thread_;
+  std::unique_ptr<PeriodicThread> launcher_thread_;
 };
 
 }  // namespace distill
