@@ -18,6 +18,7 @@
 #include "common/catalog.h"
 #include "common/log.h"
 #include "common/token.h"
+#include "server/exposure.h"
 
 namespace distill {
 namespace {
@@ -58,13 +59,6 @@ bool OnOneDisk(const std::string& a, const std::string& b) {
   struct stat first, second;
   return ::stat(a.c_str(), &first) == 0 && ::stat(b.c_str(), &second) == 0 &&
          first.st_dev == second.st_dev;
-}
-
-// Whether host:port names only this machine (127.0.0.0/8, ::1, localhost).
-bool IsLoopback(const std::string& address) {
-  const std::string host = address.substr(0, address.rfind(':'));
-  return absl::StartsWith(host, "127.") || host == "localhost" ||
-         host == "[::1]" || host == "::1";
 }
 
 // A token file the operator made (a Kubernetes or Compose secret) whose
@@ -162,11 +156,10 @@ namespace {
 // Beyond loopback calls are encrypted and carry tokens, or the operator
 // said the network is trusted.
 absl::Status CheckExposure(const CoordinatorOptions& options) {
-  const bool tls = !options.tls.cert.empty();
-  if (IsLoopback(options.listen_address) || (tls && options.require_tokens))
-    return absl::OkStatus();
   const std::string missing =
-      tls ? "tokens" : (options.require_tokens ? "TLS" : "TLS or tokens");
+      ExposureGap(options.listen_address, !options.tls.cert.empty(),
+                  options.require_tokens);
+  if (missing.empty()) return absl::OkStatus();
   if (!options.insecure) {
     return absl::FailedPreconditionError(absl::StrCat(
         "refusing to listen on ", options.listen_address, " without ", missing,

@@ -15,6 +15,7 @@
 #include "common/token.h"
 #include "render/html.h"
 #include "render/report.h"
+#include "server/exposure.h"
 
 namespace distill {
 namespace {
@@ -284,14 +285,10 @@ absl::StatusOr<std::unique_ptr<PageServer>> PageServer::Start(
         absl::StrCat("--http_listen must be host:port, got \"", listen, "\""));
   }
   std::string host = listen.substr(0, colon);
-  const bool loopback = absl::StartsWith(host, "127.") || host == "localhost" ||
-                        host == "[::1]" || host == "::1";
-  const bool tls = !options.tls.cert.empty();
-  // The gRPC port's rule: beyond loopback, TLS and tokens, or the
-  // operator's word.
-  if (!loopback && !(tls && auth->enabled())) {
-    const std::string missing =
-        tls ? "tokens" : (auth->enabled() ? "TLS" : "TLS or tokens");
+  // The gRPC port's rule (server/exposure.h).
+  const std::string missing =
+      ExposureGap(listen, !options.tls.cert.empty(), auth->enabled());
+  if (!missing.empty()) {
     if (!options.insecure) {
       return absl::FailedPreconditionError(absl::StrCat(
           "refusing to serve pages on ", listen, " without ", missing,
