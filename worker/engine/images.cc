@@ -103,6 +103,29 @@ absl::StatusOr<torch::Tensor> ReadJpeg(const std::string& path) {
   return DecodeJpeg(*bytes, path);
 }
 
+namespace {
+
+// Image `id`'s box from bounding_boxes.txt's `fields` (x, y, width,
+// height in pixels); DATA_LOSS naming a field that is none.
+absl::StatusOr<std::array<float, 4>> BoxCorners(
+    const std::string& root, int64_t id,
+    const std::vector<std::string>& fields) {
+  std::array<float, 4> corners;
+  for (size_t k = 0; k < corners.size(); ++k) {
+    double x = 0;
+    if (!absl::SimpleAtod(fields[k], &x) || !std::isfinite(x) ||
+        std::fabs(x) > 1e9) {
+      return absl::DataLossError(
+          absl::StrCat(root, "/bounding_boxes.txt: image ", id, " has \"",
+                       fields[k], "\" where a pixel coordinate belongs"));
+    }
+    corners[k] = float(x);
+  }
+  return corners;
+}
+
+}  // namespace
+
 absl::StatusOr<ImageSplits> ReadCub(const std::string& root,
                                     bool crop_to_boxes) {
   auto images = ReadTable(root + "/images.txt", 1, /*numeric=*/false);
@@ -164,18 +187,11 @@ absl::StatusOr<ImageSplits> ReadCub(const std::string& root,
         return absl::DataLossError(absl::StrCat(
             root, "/bounding_boxes.txt has no box for image ", id));
       }
-      std::array<float, 4> corners;
-      for (size_t k = 0; k < corners.size(); ++k) {
-        double x = 0;
-        if (!absl::SimpleAtod(box->second[k], &x) || !std::isfinite(x) ||
-            std::fabs(x) > 1e9) {
-          return absl::DataLossError(absl::StrCat(
-              root, "/bounding_boxes.txt: image ", id, " has \"",
-              box->second[k], "\" where a pixel coordinate belongs"));
-        }
-        corners[k] = float(x);
-      }
-      list.boxes.push_back({corners[0], corners[1], corners[2], corners[3]});
+      absl::StatusOr<std::array<float, 4>> corners =
+          BoxCorners(root, id, box->second);
+      if (!corners.ok()) return corners.status();
+      list.boxes.push_back(
+          {(*corners)[0], (*corners)[1], (*corners)[2], (*corners)[3]});
     }
   }
   for (ImageList* list : {&out.train, &out.test}) {

@@ -184,6 +184,30 @@ absl::StatusOr<RunOutcome> TrainLinearHead(RunContext& run, Data& data) {
   return outcome;
 }
 
+// The student a DISTILL run trains, on the run's device: its config for
+// the data and a teacher embedding `teacher_width` wide, from its
+// pretrained weights when it names them.
+absl::StatusOr<ResNetStudent> NewStudent(RunContext& run, Data& data,
+                                         int64_t teacher_width) {
+  StudentConfig sc = run.config.student;
+  sc.in_channels = data.train->image_shape()[0];
+  sc.num_classes = data.num_classes;
+  sc.teacher_width = teacher_width;
+  // Whether the teacher was loaded (drawing random numbers for its initial
+  // weights) or its outputs came from the cache, the student starts the same.
+  torch::manual_seed(run.config.seed);
+  ResNetStudent student(sc);
+  if (!sc.pretrained.empty()) {
+    // A head for other classes and the student's own layers start fresh.
+    absl::Status s = LoadWeightsByName(*student, sc.pretrained,
+                                       {"fc.", "embedding.", "projection."});
+    if (!s.ok()) return s;
+  }
+  student->to(run.device);
+  student->UseChannelsLast(data.train->image_shape()[1]);
+  return student;
+}
+
 absl::StatusOr<RunOutcome> Distill(RunContext& run, Data& data) {
   // Where the training view is deterministic the frozen teacher runs once
   // per image, or not at all when this host's cache has its outputs; with
@@ -211,22 +235,10 @@ absl::StatusOr<RunOutcome> Distill(RunContext& run, Data& data) {
   if (!judged_teacher.ok()) return EndedEarly(run, judged_teacher.status());
   run.results.merge(*judged_teacher);
 
-  StudentConfig sc = run.config.student;
-  sc.in_channels = data.train->image_shape()[0];
-  sc.num_classes = data.num_classes;
-  sc.teacher_width = teacher_embedding.size(1);
-  // Whether the teacher was loaded (drawing random numbers for its initial
-  // weights) or its outputs came from the cache, the student starts the same.
-  torch::manual_seed(run.config.seed);
-  ResNetStudent student(sc);
-  if (!sc.pretrained.empty()) {
-    // A head for other classes and the student's own layers start fresh.
-    absl::Status s = LoadWeightsByName(*student, sc.pretrained,
-                                       {"fc.", "embedding.", "projection."});
-    if (!s.ok()) return s;
-  }
-  student->to(run.device);
-  student->UseChannelsLast(data.train->image_shape()[1]);
+  absl::StatusOr<ResNetStudent> made =
+      NewStudent(run, data, teacher_embedding.size(1));
+  if (!made.ok()) return made.status();
+  ResNetStudent& student = *made;
 
   const LossWeights& weights = run.config.losses;
   auto step = [&](const torch::Tensor& images,

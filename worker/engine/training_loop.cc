@@ -107,153 +107,230 @@ std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(
                       .weight_decay(config.weight_decay));
 }
 
+namespace {
+
+// One TrainLoop: its optimizer, schedule, data order and counters, in
+// named steps.
+class Loop {
+ public:
+  Loop(RunContext& run, torch::nn::Module& model, Split* images,
+       int64_t train_size, const StepFn& step_objective,
+       const EpochEvalFn& evaluate)
+      : run_(run),
+        config_(run.config),
+        hooks_(run.hooks),
+        sink_(run.sink),
+        model_(model),
+        images_(images),
+        train_size_(train_size),
+        step_objective_(step_objective),
+        evaluate_(evaluate),
+        batch_(config_.batch_size),
+        steps_per_epoch_(train_size / batch_),  // Drop the last partial.
+        total_steps_(steps_per_epoch_ * config_.epochs),
+        every_(std::max<int64_t>(1, config_.metrics_every_steps)),
+        scaler_(run.precision == Precision::kFp16),
+        generator_(at::detail::createCPUGenerator(config_.seed)) {}
+
+  absl::StatusOr<bool> Run() {
+    if (steps_per_epoch_ == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("batch_size ", batch_, " exceeds the ", train_size_,
+                       " training images"));
+    }
+    optimizer_ = MakeOptimizer(config_.optimizer, model_.parameters());
+    sink_.Emit(0, 0, metric_keys::kTotalSteps, double(total_steps_));
+    sink_.Flush();
+    if (absl::Status s = Resume(); !s.ok()) return s;
+    for (int64_t epoch = first_epoch_; epoch <= config_.epochs; ++epoch) {
+      absl::StatusOr<bool> stopped = Epoch(epoch);
+      if (!stopped.ok() || *stopped) return stopped;
+      stopped = Evaluate(epoch);
+      if (!stopped.ok() || *stopped) return stopped;
+    }
+    // (An attempt that went on to evaluate alone trained no step.)
+    if (images_per_sec_count_ > 0) {
+      run_.results[metric_keys::kImagesPerSec] =
+          images_per_sec_sum_ / images_per_sec_count_;
+    }
+    return false;
+  }
+
+ private:
+  // Goes on from hooks.resume_from, when set: the weights, the optimizer,
+  // the epoch and step, and the data order of the epochs done.
+  absl::Status Resume() {
+    if (hooks_.resume_from.empty()) return absl::OkStatus();
+    absl::StatusOr<ResumePoint> point = LoadResumePoint(
+        hooks_.resume_from, model_, *optimizer_, steps_per_epoch_, run_.device);
+    if (!point.ok()) return point.status();
+    if (point->epoch >= config_.epochs) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "the resume point ", hooks_.resume_from, " is after epoch ",
+          point->epoch, " of a run of ", config_.epochs));
+    }
+    first_epoch_ = point->epoch + 1;
+    skip_steps_ = point->steps_into_epoch;
+    run_.results[metric_keys::kResumedFromEpoch] =
+        double(point->epoch) + double(skip_steps_) / double(steps_per_epoch_);
+    // The epochs done drew their data order from `generator_`: drawn
+    // again, the epochs to come see the order they would have seen.
+    for (int64_t e = 1; e < first_epoch_; ++e)
+      torch::randperm(train_size_, generator_, torch::kInt64);
+    step_ = (first_epoch_ - 1) * steps_per_epoch_ + skip_steps_;
+    return absl::OkStatus();
+  }
+
+  // The steps of `epoch`; true when should_stop or should_drain ended it.
+  absl::StatusOr<bool> Epoch(int64_t epoch) {
+    model_.train();
+    const torch::Tensor order =
+        torch::randperm(train_size_, generator_, torch::kInt64)
+            .slice(0, 0, steps_per_epoch_ * batch_);
+    // After a drain the epoch goes on where it stopped, in the same order.
+    const int64_t first_step = epoch == first_epoch_ ? skip_steps_ : 0;
+    if (images_ != nullptr)
+      images_->StartEpoch(order.slice(0, first_step * batch_), batch_);
+    window_start_ = std::chrono::steady_clock::now();
+    window_images_ = 0;
+    for (int64_t s = first_step; s < steps_per_epoch_; ++s) {
+      if (run_.ShouldStop()) return true;
+      if (run_.ShouldDrain() && !hooks_.resume_path.empty()) {
+        sink_.Flush();
+        absl::Status saved =
+            SaveResumePoint(hooks_.resume_path, model_, *optimizer_,
+                            {epoch - 1, steps_per_epoch_, s});
+        if (!saved.ok()) return saved;
+        if (hooks_.on_resume_point) hooks_.on_resume_point(epoch - 1);
+        run_.drained = true;
+        return true;
+      }
+      if (absl::Status st = Step(epoch, s, order); !st.ok()) return st;
+    }
+    return false;
+  }
+
+  // Step `s` of `epoch` on its batch of `order`, and its metric points.
+  absl::Status Step(int64_t epoch, int64_t s, const torch::Tensor& order) {
+    torch::Tensor batch_images,
+        idx = order.slice(0, s * batch_, (s + 1) * batch_);
+    if (images_ != nullptr) {
+      absl::StatusOr<std::optional<Split::Batch>> next =
+          images_->NextTrainBatch();
+      if (!next.ok()) return next.status();
+      batch_images = (*next)->images;
+      idx = (*next)->indices;
+    }
+    SetLr(*optimizer_, CosineLr(config_.optimizer.lr, step_, total_steps_));
+    ClearGradients(*optimizer_);  // Frees last step's before this forward.
+    absl::StatusOr<Objective> objective = step_objective_(batch_images, idx);
+    if (!objective.ok()) return objective.status();
+    scaler_.Scale(objective->total).backward();
+    scaler_.Step(*optimizer_);
+    ++step_;
+    run_.step = step_;
+    run_.epoch = epoch;
+    window_images_ += batch_;
+    if (step_ % every_ == 0 || s + 1 == steps_per_epoch_)
+      return Report(epoch, *objective);
+    return absl::OkStatus();
+  }
+
+  // The step's loss, its terms, the learning rate and the speed since the
+  // last report.
+  absl::Status Report(int64_t epoch, const Objective& objective) {
+    namespace k = metric_keys;
+    const double loss = objective.total.item<double>();
+    if (!std::isfinite(loss)) {
+      return absl::InternalError(absl::StrCat("loss is ", loss, " at step ",
+                                              step_, " of epoch ", epoch));
+    }
+    const double seconds = std::chrono::duration<double>(
+                               std::chrono::steady_clock::now() - window_start_)
+                               .count();
+    const double images_per_sec = window_images_ / std::max(seconds, 1e-9);
+    images_per_sec_sum_ += images_per_sec;
+    ++images_per_sec_count_;
+    sink_.Emit(step_, epoch, k::kLoss, loss);
+    for (const auto& [key, value] : objective.terms)
+      sink_.Emit(step_, epoch, key, value.item<double>());
+    sink_.Emit(step_, epoch, k::kLr,
+               CosineLr(config_.optimizer.lr, step_ - 1, total_steps_));
+    sink_.Emit(step_, epoch, k::kImagesPerSec, images_per_sec);
+    sink_.Flush();
+    window_start_ = std::chrono::steady_clock::now();
+    window_images_ = 0;
+    return absl::OkStatus();
+  }
+
+  // `epoch`'s evaluation into run.results, then its resume point; true
+  // when a drain or a stop interrupted the evaluation.
+  absl::StatusOr<bool> Evaluate(int64_t epoch) {
+    run_.step = step_;
+    run_.epoch = epoch;
+    const bool last = epoch == config_.epochs;
+    // The last epoch's steps are kept before its evaluation: a drain there
+    // or after (t-SNE) hands the run back to evaluate again, not to train.
+    if (absl::Status s = KeepEpochsSteps(run_, model_, *optimizer_, epoch,
+                                         steps_per_epoch_, last);
+        !s.ok())
+      return s;
+    absl::StatusOr<std::map<std::string, double>> metrics = evaluate_(last);
+    if (IsInterrupted(metrics.status())) {
+      const bool drain = run_.interrupted == RunContext::Interrupt::kDrain;
+      if (absl::Status s = KeepEpochsSteps(run_, model_, *optimizer_, epoch,
+                                           steps_per_epoch_, drain);
+          !s.ok())
+        return s;
+      return run_.HandBack();
+    }
+    if (!metrics.ok()) return metrics.status();
+    for (const auto& [key, value] : *metrics) {
+      sink_.Emit(step_, epoch, key, value);
+      run_.results[key] = value;
+    }
+    sink_.Flush();
+    if (!hooks_.resume_path.empty() && !last) {
+      absl::Status s = SaveResumePoint(hooks_.resume_path, model_, *optimizer_,
+                                       {epoch, steps_per_epoch_});
+      if (!s.ok()) return s;
+      if (hooks_.on_resume_point) hooks_.on_resume_point(epoch);
+    }
+    return false;
+  }
+
+  RunContext& run_;
+  const RunConfig& config_;
+  const RunHooks& hooks_;
+  MetricSink& sink_;
+  torch::nn::Module& model_;
+  Split* const images_;
+  const int64_t train_size_;
+  const StepFn& step_objective_;
+  const EpochEvalFn& evaluate_;
+  const int64_t batch_;
+  const int64_t steps_per_epoch_;
+  const int64_t total_steps_;
+  const int64_t every_;
+  LossScaler scaler_;
+  torch::Generator generator_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+  int64_t first_epoch_ = 1;
+  int64_t skip_steps_ = 0;  // Of first_epoch_, done before a drain.
+  int64_t step_ = 0;
+  double images_per_sec_sum_ = 0;
+  int64_t images_per_sec_count_ = 0;
+  std::chrono::steady_clock::time_point window_start_;
+  int64_t window_images_ = 0;
+};
+
+}  // namespace
+
 absl::StatusOr<bool> TrainLoop(RunContext& run, torch::nn::Module& model,
                                Split* images, int64_t train_size,
                                const StepFn& step_objective,
                                const EpochEvalFn& evaluate) {
-  namespace k = metric_keys;
-  const RunConfig& config = run.config;
-  const RunHooks& hooks = run.hooks;
-  MetricSink& sink = run.sink;
-  const int64_t batch = config.batch_size;
-  const int64_t steps_per_epoch = train_size / batch;  // Drop the last partial.
-  if (steps_per_epoch == 0) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "batch_size ", batch, " exceeds the ", train_size, " training images"));
-  }
-  const int64_t total_steps = steps_per_epoch * config.epochs;
-  const int64_t every = std::max<int64_t>(1, config.metrics_every_steps);
-  auto optimizer = MakeOptimizer(config.optimizer, model.parameters());
-  LossScaler scaler(run.precision == Precision::kFp16);
-  torch::Generator generator = at::detail::createCPUGenerator(config.seed);
-  sink.Emit(0, 0, k::kTotalSteps, double(total_steps));
-  sink.Flush();
-
-  int64_t first_epoch = 1;
-  int64_t skip_steps = 0;  // Of first_epoch, done before a drain.
-  if (!hooks.resume_from.empty()) {
-    absl::StatusOr<ResumePoint> point = LoadResumePoint(
-        hooks.resume_from, model, *optimizer, steps_per_epoch, run.device);
-    if (!point.ok()) return point.status();
-    if (point->epoch >= config.epochs) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the resume point ", hooks.resume_from, " is after epoch ",
-          point->epoch, " of a run of ", config.epochs));
-    }
-    first_epoch = point->epoch + 1;
-    skip_steps = point->steps_into_epoch;
-    run.results[k::kResumedFromEpoch] =
-        double(point->epoch) + double(skip_steps) / double(steps_per_epoch);
-    // The epochs done drew their data order from `generator`: drawn again,
-    // the epochs to come see the order they would have seen.
-    for (int64_t e = 1; e < first_epoch; ++e)
-      torch::randperm(train_size, generator, torch::kInt64);
-  }
-  int64_t step = (first_epoch - 1) * steps_per_epoch + skip_steps;
-  double images_per_sec_sum = 0;
-  int64_t images_per_sec_count = 0;
-  for (int64_t epoch = first_epoch; epoch <= config.epochs; ++epoch) {
-    model.train();
-    const torch::Tensor order =
-        torch::randperm(train_size, generator, torch::kInt64)
-            .slice(0, 0, steps_per_epoch * batch);
-    // After a drain the epoch goes on where it stopped, in the same order.
-    const int64_t first_step = epoch == first_epoch ? skip_steps : 0;
-    if (images != nullptr)
-      images->StartEpoch(order.slice(0, first_step * batch), batch);
-    auto window_start = std::chrono::steady_clock::now();
-    int64_t window_images = 0;
-    for (int64_t s = first_step; s < steps_per_epoch; ++s) {
-      if (run.ShouldStop()) return true;
-      if (run.ShouldDrain() && !hooks.resume_path.empty()) {
-        sink.Flush();
-        absl::Status saved =
-            SaveResumePoint(hooks.resume_path, model, *optimizer,
-                            {epoch - 1, steps_per_epoch, s});
-        if (!saved.ok()) return saved;
-        if (hooks.on_resume_point) hooks.on_resume_point(epoch - 1);
-        run.drained = true;
-        return true;
-      }
-      torch::Tensor batch_images,
-          idx = order.slice(0, s * batch, (s + 1) * batch);
-      if (images != nullptr) {
-        absl::StatusOr<std::optional<Split::Batch>> next =
-            images->NextTrainBatch();
-        if (!next.ok()) return next.status();
-        batch_images = (*next)->images;
-        idx = (*next)->indices;
-      }
-      SetLr(*optimizer, CosineLr(config.optimizer.lr, step, total_steps));
-      ClearGradients(*optimizer);  // Frees last step's before this forward.
-      absl::StatusOr<Objective> objective = step_objective(batch_images, idx);
-      if (!objective.ok()) return objective.status();
-      scaler.Scale(objective->total).backward();
-      scaler.Step(*optimizer);
-      ++step;
-      run.step = step;
-      run.epoch = epoch;
-      window_images += batch;
-      if (step % every == 0 || s + 1 == steps_per_epoch) {
-        const double loss = objective->total.item<double>();
-        if (!std::isfinite(loss)) {
-          return absl::InternalError(absl::StrCat("loss is ", loss, " at step ",
-                                                  step, " of epoch ", epoch));
-        }
-        const double seconds =
-            std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                          window_start)
-                .count();
-        const double images_per_sec = window_images / std::max(seconds, 1e-9);
-        images_per_sec_sum += images_per_sec;
-        ++images_per_sec_count;
-        sink.Emit(step, epoch, k::kLoss, loss);
-        for (const auto& [key, value] : objective->terms)
-          sink.Emit(step, epoch, key, value.item<double>());
-        sink.Emit(step, epoch, k::kLr,
-                  CosineLr(config.optimizer.lr, step - 1, total_steps));
-        sink.Emit(step, epoch, k::kImagesPerSec, images_per_sec);
-        sink.Flush();
-        window_start = std::chrono::steady_clock::now();
-        window_images = 0;
-      }
-    }
-    run.step = step;
-    run.epoch = epoch;
-    // The last epoch's steps are kept before its evaluation: a drain there
-    // or after (t-SNE) hands the run back to evaluate again, not to train.
-    if (absl::Status s =
-            KeepEpochsSteps(run, model, *optimizer, epoch, steps_per_epoch,
-                            epoch == config.epochs);
-        !s.ok())
-      return s;
-    absl::StatusOr<std::map<std::string, double>> metrics =
-        evaluate(epoch == config.epochs);
-    if (IsInterrupted(metrics.status())) {
-      if (absl::Status s =
-              KeepEpochsSteps(run, model, *optimizer, epoch, steps_per_epoch,
-                              run.interrupted == RunContext::Interrupt::kDrain);
-          !s.ok())
-        return s;
-      return run.HandBack();
-    }
-    if (!metrics.ok()) return metrics.status();
-    for (const auto& [key, value] : *metrics) {
-      sink.Emit(step, epoch, key, value);
-      run.results[key] = value;
-    }
-    sink.Flush();
-    if (!hooks.resume_path.empty() && epoch < config.epochs) {
-      absl::Status s = SaveResumePoint(hooks.resume_path, model, *optimizer,
-                                       {epoch, steps_per_epoch});
-      if (!s.ok()) return s;
-      if (hooks.on_resume_point) hooks.on_resume_point(epoch);
-    }
-  }
-  // (An attempt that went on to evaluate alone trained no step.)
-  if (images_per_sec_count > 0)
-    run.results[k::kImagesPerSec] = images_per_sec_sum / images_per_sec_count;
-  return false;
+  return Loop(run, model, images, train_size, step_objective, evaluate).Run();
 }
 
 }  // namespace distill::engine
