@@ -301,10 +301,7 @@ void Worker::Fail(const v1::Run& run, const absl::Status& outcome) {
   }
 }
 
-absl::Status Worker::Execute(const v1::Run& run,
-                             const std::string& teacher_sha256,
-                             const std::string& student_sha256,
-                             const std::string& resume_sha256) {
+absl::Status Worker::CheckScratchAndPaths(const v1::Run& run) {
   std::error_code error;
   std::filesystem::create_directories(options_.scratch_dir, error);
   if (error) {
@@ -312,102 +309,97 @@ absl::Status Worker::Execute(const v1::Run& run,
         absl::StrCat("cannot create the scratch directory ",
                      options_.scratch_dir, ": ", error.message()));
   }
-  if (absl::Status s = CheckSpecPaths(run.spec(), options_.data_roots);
-      !s.ok()) {
-    return s;
-  }
-  engine::RunHooks hooks;
-  // Downloads, like uploads, go through a coordinator restart.
-  auto fetch = [&](const std::string& sha256, const std::string& dir) {
-    PauseBefore("fetch");
-    absl::StatusOr<std::string> path;
-    absl::Status s = RetryTransient(
-        lease_duration_, absl::StrCat("run ", run.id(), ": fetching ", sha256),
-        [&] {
-          path = files_.Fetch(sha256, dir);
-          return path.status();
-        });
-    return s.ok() ? path : absl::StatusOr<std::string>(s);
-  };
+  return CheckSpecPaths(run.spec(), options_.data_roots);
+}
+
+absl::StatusOr<std::string> Worker::FetchFile(const v1::Run& run,
+                                              const std::string& sha256,
+                                              const std::string& dir) {
+  PauseBefore("fetch");
+  absl::StatusOr<std::string> path;
+  absl::Status s = RetryTransient(
+      lease_duration_, absl::StrCat("run ", run.id(), ": fetching ", sha256),
+      [&] {
+        path = files_.Fetch(sha256, dir);
+        return path.status();
+      });
+  return s.ok() ? path : absl::StatusOr<std::string>(s);
+}
+
+absl::Status Worker::FetchCheckpoints(const v1::Run& run,
+                                      const std::string& teacher_sha256,
+                                      const std::string& student_sha256,
+                                      engine::RunHooks* hooks) {
   if (!student_sha256.empty()) {
-    absl::StatusOr<std::string> student = fetch(student_sha256, "");
+    absl::StatusOr<std::string> student = FetchFile(run, student_sha256, "");
     if (!student.ok()) {
       return absl::Status(
           student.status().code(),
           absl::StrCat("student run ", run.spec().student_run_id(),
                        " checkpoint: ", student.status().message()));
     }
-    hooks.student_checkpoint = *student;
+    hooks->student_checkpoint = *student;
   }
   if (run.teacher_run_id() != 0) {
-    absl::StatusOr<std::string> teacher = fetch(teacher_sha256, "");
+    absl::StatusOr<std::string> teacher = FetchFile(run, teacher_sha256, "");
     if (!teacher.ok()) {
       return absl::Status(
           teacher.status().code(),
           absl::StrCat("teacher run ", run.teacher_run_id(),
                        " checkpoint: ", teacher.status().message()));
     }
-    hooks.teacher_checkpoint = *teacher;
+    hooks->teacher_checkpoint = *teacher;
   }
-  // Everything this attempt writes lives in one folder, removed at the end.
-  const std::string attempt_dir = absl::StrCat(
-      options_.scratch_dir, "/run-", run.id(), "-attempt-", run.attempt());
-  std::filesystem::create_directories(attempt_dir, error);
-  if (error) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot create ", attempt_dir, ": ", error.message()));
+  return absl::OkStatus();
+}
+
+void Worker::FetchResumePoint(const v1::Run& run, const std::string& sha256,
+                              const std::string& dir, engine::RunHooks* hooks) {
+  if (sha256.empty()) return;
+  // Fetched into this attempt's folder: no other run needs it.
+  absl::StatusOr<std::string> point = FetchFile(run, sha256, dir);
+  if (point.ok()) {
+    hooks->resume_from = *point;
+    DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
+                      << " goes on from resume point " << sha256;
+  } else {
+    DISTILL_LOG(WARNING) << "run " << run.id() << ": cannot fetch resume point "
+                         << sha256 << " (" << point.status().message()
+                         << "); starting from the beginning";
   }
-  struct RemoveDir {
-    std::string dir;
-    ~RemoveDir() {
-      std::error_code ignored;
-      std::filesystem::remove_all(dir, ignored);
-    }
-  } remove_attempt_dir{attempt_dir};
-  hooks.output_checkpoint = attempt_dir + "/checkpoint.pt";
-  if (!resume_sha256.empty()) {
-    // Fetched into this attempt's folder: no other run needs it.
-    absl::StatusOr<std::string> point = fetch(resume_sha256, attempt_dir);
-    if (point.ok()) {
-      hooks.resume_from = *point;
-      DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
-                        << " goes on from resume point " << resume_sha256;
-    } else {
-      DISTILL_LOG(WARNING) << "run " << run.id()
-                           << ": cannot fetch resume point " << resume_sha256
-                           << " (" << point.status().message()
-                           << "); starting from the beginning";
-    }
-  }
-  if (options_.teacher_cache) {
-    hooks.teacher_cache.dir = TeacherCacheDir();
-    hooks.teacher_cache.file_digest = [this](const std::string& path) {
-      return files_.Digest(path);
-    };
-    hooks.teacher_cache.text_digest = [](const std::string& text) {
-      return Sha256Hex(text);
-    };
-    // In use: the last to go when scratch is full.
-    hooks.teacher_cache.on_use = TouchCacheFile;
-  }
-  hooks.run_file_dir = attempt_dir;
-  Reporter reporter(stub_.get(), worker_id_, run.id(), run.attempt(),
-                    options_.metrics_flush, heartbeat_interval_,
-                    lease_duration_);
-  // The attempt's own uploads go through a coordinator restart.
-  auto upload = [&](const std::string& path, const std::string& name) {
-    PauseBefore(name == kResumeFile ? "resume_upload" : "upload");
-    absl::StatusOr<std::string> sha;
-    absl::Status s = RetryTransient(
-        lease_duration_, absl::StrCat("run ", run.id(), ": uploading ", name),
-        [&] {
-          sha = files_.Upload(run.id(), run.attempt(), path, name);
-          return sha.status();
-        });
-    return s.ok() ? sha : absl::StatusOr<std::string>(s);
+}
+
+void Worker::UseTeacherCache(engine::RunHooks* hooks) {
+  if (!options_.teacher_cache) return;
+  hooks->teacher_cache.dir = TeacherCacheDir();
+  hooks->teacher_cache.file_digest = [this](const std::string& path) {
+    return files_.Digest(path);
   };
+  hooks->teacher_cache.text_digest = [](const std::string& text) {
+    return Sha256Hex(text);
+  };
+  // In use: the last to go when scratch is full.
+  hooks->teacher_cache.on_use = TouchCacheFile;
+}
+
+absl::StatusOr<std::string> Worker::UploadFile(const v1::Run& run,
+                                               const std::string& path,
+                                               const std::string& name) {
+  PauseBefore(name == kResumeFile ? "resume_upload" : "upload");
+  absl::StatusOr<std::string> sha;
+  absl::Status s =
+      RetryTransient(lease_duration_,
+                     absl::StrCat("run ", run.id(), ": uploading ", name), [&] {
+                       sha = files_.Upload(run.id(), run.attempt(), path, name);
+                       return sha.status();
+                     });
+  return s.ok() ? sha : absl::StatusOr<std::string>(s);
+}
+
+void Worker::ConnectReporter(const v1::Run& run, Reporter& reporter,
+                             engine::RunHooks* hooks) {
   drain_since_.reset();
-  hooks.on_metrics = [&](std::vector<engine::Metric> m) {
+  hooks->on_metrics = [this, &reporter](std::vector<engine::Metric> m) {
     if (options_.metrics != nullptr) {
       for (const engine::Metric& point : m) {
         if (point.key == metric_keys::kImagesPerSec)
@@ -416,8 +408,8 @@ absl::Status Worker::Execute(const v1::Run& run,
     }
     reporter.Add(std::move(m));
   };
-  hooks.should_stop = [&] { return reporter.ShouldStop(); };
-  hooks.should_drain = [&] {
+  hooks->should_stop = [&reporter] { return reporter.ShouldStop(); };
+  hooks->should_drain = [this, &reporter] {
     if (reporter.DrainRequested()) drain_from_coordinator_ = true;
     const bool due = DrainDue();
     if (options_.metrics != nullptr)
@@ -425,8 +417,7 @@ absl::Status Worker::Execute(const v1::Run& run,
     // A preemption hands this run back at once and the worker goes on.
     return due || !reporter.YieldReason().empty();
   };
-  hooks.resume_path = attempt_dir + "/" + kResumeFile;
-  hooks.on_resume_point = [&](int64_t epoch) {
+  hooks->on_resume_point = [this, &run, &reporter, hooks](int64_t epoch) {
     // The metrics up to the point go first: a new attempt measures only
     // what comes after it. A resume point that does not arrive costs only
     // the epochs since the one before: the run goes on.
@@ -434,67 +425,60 @@ absl::Status Worker::Execute(const v1::Run& run,
     // The epoch just reported may have ended the run (early stopping): then
     // no attempt will go on from this point.
     if (reporter.ShouldStop()) return;
-    absl::StatusOr<std::string> sha = upload(hooks.resume_path, kResumeFile);
+    absl::StatusOr<std::string> sha =
+        UploadFile(run, hooks->resume_path, kResumeFile);
     if (!sha.ok()) {
       DISTILL_LOG(WARNING) << "run " << run.id()
                            << ": the resume point after epoch " << epoch
                            << " was not uploaded: " << sha.status().message();
     }
   };
+}
 
-  const engine::RunConfig config = ToRunConfig(run.spec(), options_.device);
-  reporter.AddProvenance(WorkerProvenance(config, files_));
-  absl::StatusOr<engine::RunOutcome> outcome =
-      engine::ExecuteRun(config, hooks);
-  reporter.Stop();
-  if (!outcome.ok()) return outcome.status();
-  if (outcome->drained && !reporter.ShouldStop()) {
-    // The resume point of this step is uploaded: the run goes back to the
-    // queue now, not when the lease would expire.
-    v1::ReleaseRunRequest release;
-    release.set_run_id(run.id());
-    release.set_attempt(run.attempt());
-    const std::string yielded = reporter.YieldReason();
-    release.set_reason(!yielded.empty() ? absl::StrCat("preempted ", yielded)
-                       : drain_from_coordinator_ ? "distill workers drain"
-                                                 : "the worker was stopped");
-    absl::Status s = RetryTransient(
-        lease_duration_, absl::StrCat("run ", run.id(), ": ReleaseRun"), [&] {
-          v1::ReleaseRunResponse ignored;
-          return FromGrpcStatus(stub_->ReleaseRun(
-              ContextWithTimeout(absl::Seconds(30), true).get(), release,
-              &ignored));
-        });
-    if (!s.ok()) {
-      DISTILL_LOG(WARNING) << "run " << run.id()
-                           << " not handed back (its lease will expire): "
-                           << s.message();
-    } else {
-      DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
-                        << " handed back with a resume point";
-      if (options_.metrics != nullptr)
-        options_.metrics->RunEnded("handed_back");
-    }
-    return absl::OkStatus();
+void Worker::HandBack(const v1::Run& run, Reporter& reporter) {
+  // The resume point of this step is uploaded: the run goes back to the
+  // queue now, not when the lease would expire.
+  v1::ReleaseRunRequest release;
+  release.set_run_id(run.id());
+  release.set_attempt(run.attempt());
+  const std::string yielded = reporter.YieldReason();
+  release.set_reason(!yielded.empty() ? absl::StrCat("preempted ", yielded)
+                     : drain_from_coordinator_ ? "distill workers drain"
+                                               : "the worker was stopped");
+  absl::Status s = RetryTransient(
+      lease_duration_, absl::StrCat("run ", run.id(), ": ReleaseRun"), [&] {
+        v1::ReleaseRunResponse ignored;
+        return FromGrpcStatus(
+            stub_->ReleaseRun(ContextWithTimeout(absl::Seconds(30), true).get(),
+                              release, &ignored));
+      });
+  if (!s.ok()) {
+    DISTILL_LOG(WARNING) << "run " << run.id()
+                         << " not handed back (its lease will expire): "
+                         << s.message();
+    return;
   }
-  if (outcome->stopped || reporter.ShouldStop()) {
-    DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
-                      << " stopped: " << reporter.why_stopped();
-    if (options_.metrics != nullptr) options_.metrics->RunEnded("stopped");
-    return absl::OkStatus();
-  }
-  for (const std::string& file : outcome->run_files) {
+  DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
+                    << " handed back with a resume point";
+  if (options_.metrics != nullptr) options_.metrics->RunEnded("handed_back");
+}
+
+absl::Status Worker::Complete(const v1::Run& run,
+                              const engine::RunOutcome& outcome,
+                              const std::string& checkpoint_path) {
+  for (const std::string& file : outcome.run_files) {
     const std::string name = std::filesystem::path(file).filename();
-    if (absl::StatusOr<std::string> s = upload(file, name); !s.ok()) {
+    if (absl::StatusOr<std::string> s = UploadFile(run, file, name); !s.ok()) {
       return absl::Status(
           s.status().code(),
           absl::StrCat("uploading ", name, ": ", s.status().message()));
     }
   }
   std::string checkpoint_sha256;  // EVALUATE writes no checkpoint.
-  if (std::filesystem::exists(hooks.output_checkpoint, error)) {
+  std::error_code error;
+  if (std::filesystem::exists(checkpoint_path, error)) {
     absl::StatusOr<std::string> sha =
-        upload(hooks.output_checkpoint, kCheckpointFile);
+        UploadFile(run, checkpoint_path, kCheckpointFile);
     if (!sha.ok()) return sha.status();
     checkpoint_sha256 = *sha;
   }
@@ -502,7 +486,7 @@ absl::Status Worker::Execute(const v1::Run& run,
   complete.set_run_id(run.id());
   complete.set_attempt(run.attempt());
   complete.set_checkpoint_sha256(checkpoint_sha256);
-  for (const auto& [key, value] : outcome->results)
+  for (const auto& [key, value] : outcome.results)
     (*complete.mutable_results())[key] = value;
   PauseBefore("complete");
   absl::Status s = RetryTransient(
@@ -516,6 +500,61 @@ absl::Status Worker::Execute(const v1::Run& run,
   DISTILL_LOG(INFO) << "run " << run.id() << " succeeded";
   if (options_.metrics != nullptr) options_.metrics->RunEnded("succeeded");
   return absl::OkStatus();
+}
+
+absl::Status Worker::Execute(const v1::Run& run,
+                             const std::string& teacher_sha256,
+                             const std::string& student_sha256,
+                             const std::string& resume_sha256) {
+  if (absl::Status s = CheckScratchAndPaths(run); !s.ok()) return s;
+  engine::RunHooks hooks;
+  if (absl::Status s =
+          FetchCheckpoints(run, teacher_sha256, student_sha256, &hooks);
+      !s.ok()) {
+    return s;
+  }
+  // Everything this attempt writes lives in one folder, removed at the end.
+  const std::string attempt_dir = absl::StrCat(
+      options_.scratch_dir, "/run-", run.id(), "-attempt-", run.attempt());
+  std::error_code error;
+  std::filesystem::create_directories(attempt_dir, error);
+  if (error) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot create ", attempt_dir, ": ", error.message()));
+  }
+  struct RemoveDir {
+    std::string dir;
+    ~RemoveDir() {
+      std::error_code ignored;
+      std::filesystem::remove_all(dir, ignored);
+    }
+  } remove_attempt_dir{attempt_dir};
+  hooks.output_checkpoint = attempt_dir + "/checkpoint.pt";
+  hooks.run_file_dir = attempt_dir;
+  hooks.resume_path = attempt_dir + "/" + kResumeFile;
+  FetchResumePoint(run, resume_sha256, attempt_dir, &hooks);
+  UseTeacherCache(&hooks);
+  Reporter reporter(stub_.get(), worker_id_, run.id(), run.attempt(),
+                    options_.metrics_flush, heartbeat_interval_,
+                    lease_duration_);
+  ConnectReporter(run, reporter, &hooks);
+  const engine::RunConfig config = ToRunConfig(run.spec(), options_.device);
+  reporter.AddProvenance(WorkerProvenance(config, files_));
+  absl::StatusOr<engine::RunOutcome> outcome =
+      engine::ExecuteRun(config, hooks);
+  reporter.Stop();
+  if (!outcome.ok()) return outcome.status();
+  if (outcome->drained && !reporter.ShouldStop()) {
+    HandBack(run, reporter);
+    return absl::OkStatus();
+  }
+  if (outcome->stopped || reporter.ShouldStop()) {
+    DISTILL_LOG(INFO) << "run " << run.id() << " attempt " << run.attempt()
+                      << " stopped: " << reporter.why_stopped();
+    if (options_.metrics != nullptr) options_.metrics->RunEnded("stopped");
+    return absl::OkStatus();
+  }
+  return Complete(run, *outcome, hooks.output_checkpoint);
 }
 
 }  // namespace distill

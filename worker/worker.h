@@ -16,7 +16,9 @@
 #include "absl/time/time.h"
 #include "distill/v1/worker_service.grpc.pb.h"
 #include "worker/data_roots.h"
+#include "worker/engine/run_hooks.h"
 #include "worker/file_transfer.h"
+#include "worker/reporter.h"
 #include "worker/worker_metrics.h"
 
 namespace distill {
@@ -97,6 +99,34 @@ class Worker {
   absl::Status Execute(const v1::Run& run, const std::string& teacher_sha256,
                        const std::string& student_sha256,
                        const std::string& resume_sha256);
+  // Execute's steps, in order: the scratch directory made and the spec's
+  // paths checked against the data roots; the teacher's and the student's
+  // checkpoints fetched; an earlier attempt's resume point, when there is
+  // one and it arrives; the host's teacher cache; the engine's hooks to the
+  // reporter; then, as the run ended, the hand-back or the completion.
+  absl::Status CheckScratchAndPaths(const v1::Run& run);
+  absl::Status FetchCheckpoints(const v1::Run& run,
+                                const std::string& teacher_sha256,
+                                const std::string& student_sha256,
+                                engine::RunHooks* hooks);
+  void FetchResumePoint(const v1::Run& run, const std::string& sha256,
+                        const std::string& dir, engine::RunHooks* hooks);
+  void UseTeacherCache(engine::RunHooks* hooks);
+  void ConnectReporter(const v1::Run& run, Reporter& reporter,
+                       engine::RunHooks* hooks);
+  // After a drain or a preemption: the run back to the queue now.
+  void HandBack(const v1::Run& run, Reporter& reporter);
+  // The attempt's run files, its checkpoint and its results.
+  absl::Status Complete(const v1::Run& run, const engine::RunOutcome& outcome,
+                        const std::string& checkpoint_path);
+  // A file by digest into `dir` (the shared cache when empty), and a file
+  // of this attempt up, each through a coordinator restart.
+  absl::StatusOr<std::string> FetchFile(const v1::Run& run,
+                                        const std::string& sha256,
+                                        const std::string& dir);
+  absl::StatusOr<std::string> UploadFile(const v1::Run& run,
+                                         const std::string& path,
+                                         const std::string& name);
   // Reports the attempt FAILED with `outcome`'s message.
   void Fail(const v1::Run& run, const absl::Status& outcome);
   // Whether a drain was asked for (by `drain_signal_` or the coordinator).

@@ -194,6 +194,57 @@ std::string OffsetPort(const std::string& listen, int offset) {
   return absl::StrCat(listen.substr(0, colon + 1), port + offset);
 }
 
+// The worker's options from its flags; with `slot` > 0, those of that slot
+// of `slots` on one device (its threads, scratch, name and /metrics port,
+// `*metrics_listen` moved by the slot).
+absl::StatusOr<distill::WorkerOptions> OptionsFromFlags(
+    int slot, int slots, std::string* metrics_listen) {
+  distill::WorkerOptions options;
+  options.device = absl::GetFlag(FLAGS_device);
+  options.threads =
+      absl::GetFlag(FLAGS_threads) > 0
+          ? absl::GetFlag(FLAGS_threads)
+          : int(std::max(1u, std::thread::hardware_concurrency()));
+  options.scratch_dir = absl::GetFlag(FLAGS_scratch_dir);
+  options.teacher_cache = absl::GetFlag(FLAGS_teacher_cache);
+  options.data_roots = absl::GetFlag(FLAGS_data_root);
+  options.scratch_max_bytes =
+      int64_t(absl::GetFlag(FLAGS_scratch_gb) * double(int64_t{1} << 30));
+  options.drain_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
+  options.hostname = absl::GetFlag(FLAGS_name);
+  absl::StatusOr<std::vector<std::string>> labels =
+      distill::ParseLabels(absl::GetFlag(FLAGS_labels));
+  if (!labels.ok()) return labels.status();
+  options.labels = *std::move(labels);
+  if (slot > 0) {
+    // Each slot a worker of its own on the same device.
+    options.threads = std::max(1, options.threads / slots);
+    options.teacher_cache_dir = options.scratch_dir + "/teacher-cache";
+    options.scratch_dir = absl::StrCat(options.scratch_dir, "/slot-", slot);
+    if (options.hostname.empty()) {
+      char host[256] = {};
+      ::gethostname(host, sizeof host - 1);
+      options.hostname = host;
+    }
+    options.hostname = absl::StrCat(options.hostname, "-slot", slot);
+    *metrics_listen = OffsetPort(*metrics_listen, slot - 1);
+  }
+  options.exit_after_idle =
+      absl::Seconds(absl::GetFlag(FLAGS_exit_after_idle_seconds));
+  return options;
+}
+
+// The secret in --token_file (or $DISTILL_TOKEN_FILE); "" without one.
+absl::StatusOr<std::string> TokenFromFlags() {
+  std::string token_file = absl::GetFlag(FLAGS_token_file);
+  if (const char* env = std::getenv("DISTILL_TOKEN_FILE");
+      token_file.empty() && env != nullptr) {
+    token_file = env;
+  }
+  if (token_file.empty()) return std::string();
+  return distill::ReadTokenFile(token_file);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -222,61 +273,24 @@ int main(int argc, char** argv) {
     if (slot <= 0) return -slot;
   }
   const std::string device = absl::GetFlag(FLAGS_device);
-  distill::WorkerOptions options;
-  options.device = device;
-  options.threads =
-      absl::GetFlag(FLAGS_threads) > 0
-          ? absl::GetFlag(FLAGS_threads)
-          : int(std::max(1u, std::thread::hardware_concurrency()));
-  options.scratch_dir = absl::GetFlag(FLAGS_scratch_dir);
-  options.teacher_cache = absl::GetFlag(FLAGS_teacher_cache);
-  options.data_roots = absl::GetFlag(FLAGS_data_root);
-  options.scratch_max_bytes =
-      int64_t(absl::GetFlag(FLAGS_scratch_gb) * double(int64_t{1} << 30));
-  options.drain_grace = absl::Seconds(absl::GetFlag(FLAGS_drain_seconds));
-  options.hostname = absl::GetFlag(FLAGS_name);
-  absl::StatusOr<std::vector<std::string>> labels =
-      distill::ParseLabels(absl::GetFlag(FLAGS_labels));
-  if (!labels.ok()) {
-    std::cerr << "distill-worker: " << labels.status().message() << "\n";
+  std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
+  absl::StatusOr<distill::WorkerOptions> flagged =
+      OptionsFromFlags(slot, slots, &metrics_listen);
+  if (!flagged.ok()) {
+    std::cerr << "distill-worker: " << flagged.status().message() << "\n";
     return 2;
   }
-  options.labels = *std::move(labels);
-  std::string metrics_listen = absl::GetFlag(FLAGS_metrics_listen);
-  if (slot > 0) {
-    // Each slot a worker of its own on the same device.
-    options.threads = std::max(1, options.threads / slots);
-    options.teacher_cache_dir = options.scratch_dir + "/teacher-cache";
-    options.scratch_dir = absl::StrCat(options.scratch_dir, "/slot-", slot);
-    if (options.hostname.empty()) {
-      char host[256] = {};
-      ::gethostname(host, sizeof host - 1);
-      options.hostname = host;
-    }
-    options.hostname = absl::StrCat(options.hostname, "-slot", slot);
-    metrics_listen = OffsetPort(metrics_listen, slot - 1);
-  }
-  options.exit_after_idle =
-      absl::Seconds(absl::GetFlag(FLAGS_exit_after_idle_seconds));
-  std::string token_file = absl::GetFlag(FLAGS_token_file);
-  if (const char* env = std::getenv("DISTILL_TOKEN_FILE");
-      token_file.empty() && env != nullptr) {
-    token_file = env;
-  }
-  std::string token;
-  if (!token_file.empty()) {
-    absl::StatusOr<std::string> read = distill::ReadTokenFile(token_file);
-    if (!read.ok()) {
-      std::cerr << "distill-worker: " << read.status().message() << "\n";
-      return 2;
-    }
-    token = *read;
+  distill::WorkerOptions& options = *flagged;
+  absl::StatusOr<std::string> token = TokenFromFlags();
+  if (!token.ok()) {
+    std::cerr << "distill-worker: " << token.status().message() << "\n";
+    return 2;
   }
   absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
       distill::Dial(absl::GetFlag(FLAGS_coordinator),
                     {absl::GetFlag(FLAGS_tls_cert),
                      absl::GetFlag(FLAGS_tls_key), absl::GetFlag(FLAGS_tls_ca)},
-                    token);
+                    *token);
   if (!channel.ok()) {
     std::cerr << "distill-worker: " << channel.status().message() << "\n";
     return 2;
