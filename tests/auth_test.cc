@@ -37,9 +37,8 @@ TEST(RoleTest, EachRoleMayDoWhatTheTableSays) {
   EXPECT_EQ(RoleFromName("root"), v1::ROLE_UNSPECIFIED);
   // The names come from the proto's enum, once (issue 33: written in four
   // places); a newer coordinator's role is shown by its number.
-  EXPECT_EQ(RoleNames(),
-            (std::vector<std::string>{"viewer", "researcher", "worker",
-                                      "admin"}));
+  EXPECT_EQ(RoleNames(), (std::vector<std::string>{"viewer", "researcher",
+                                                   "worker", "admin"}));
   EXPECT_EQ(RoleName(static_cast<v1::Role>(99)), "role 99");
   EXPECT_EQ(RoleList(RolesAllowed(Permission::kRead)),
             "viewer, researcher or admin");
