@@ -307,9 +307,7 @@ void AddTokens(CLI::App& app, Command* chosen) {
     auto t = std::make_shared<NewToken>();
     CLI::App* verb = tokens->add_subcommand(
         "create", "a new token: its secret to --out FILE (0600) or stdout");
-    verb->add_option(
-            "--role", t->role,
-            RoleList(std::vector<v1::Role>(kRoles.begin(), kRoles.end())))
+    verb->add_option("--role", t->role, RoleList(kRoles))
         ->required()
         ->check(CLI::IsMember(RoleNames()));
     verb->add_option("--name", t->name, "who or what it is for")->required();

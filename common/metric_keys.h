@@ -44,16 +44,16 @@ inline constexpr char kEvalTop1[] = "eval/top1";
 // What a rule that ranks runs (early stopping's metric, retention's by)
 // ranks by when it names no key.
 inline constexpr const char* kDefaultRanking = kEvalTop1;
-// The judgements measured after every epoch, and those measured every
-// epoch only with evaluation.every_epoch (else after the last): what early
-// stopping may judge by.
-inline constexpr const char* kEveryEpochJudgements[] = {
-    "eval/top1", "eval/teacher_agreement"};
-inline constexpr const char* kEmbeddingJudgements[] = {"eval/knn_top1",
-                                                       "eval/nmi", "eval/ari"};
 inline constexpr char kTeacherTop1[] = "teacher/top1";
 // Student and teacher predict the same class, fraction of test images.
 inline constexpr char kTeacherAgreement[] = "eval/teacher_agreement";
+// The judgements measured after every epoch, and those measured every
+// epoch only with evaluation.every_epoch (else after the last): what early
+// stopping may judge by.
+inline constexpr const char* kEveryEpochJudgements[] = {kEvalTop1,
+                                                        kTeacherAgreement};
+inline constexpr const char* kEmbeddingJudgements[] = {"eval/knn_top1",
+                                                       "eval/nmi", "eval/ari"};
 // Structure transfer, once the student is trained (DISTILL) or judged
 // (EVALUATE with a teacher): linear CKA of the teacher's and the student's
 // test embeddings, and the mean fraction of each test image's 10 nearest

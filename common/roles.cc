@@ -27,7 +27,7 @@ std::vector<std::string> RoleNames() {
   return names;
 }
 
-std::string RoleList(const std::vector<v1::Role>& roles) {
+std::string RoleList(absl::Span<const v1::Role> roles) {
   std::vector<std::string> names;
   for (v1::Role role : roles) names.push_back(RoleName(role));
   if (names.size() < 2) return absl::StrJoin(names, "");

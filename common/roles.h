@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/string_view.h"
+#include "absl/types/span.h"
 #include "distill/v1/admin_service.pb.h"
 
 namespace distill {
@@ -25,7 +26,7 @@ v1::Role RoleFromName(absl::string_view name);
 // kRoles' names.
 std::vector<std::string> RoleNames();
 // "viewer, researcher or admin".
-std::string RoleList(const std::vector<v1::Role>& roles);
+std::string RoleList(absl::Span<const v1::Role> roles);
 
 }  // namespace distill
 

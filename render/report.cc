@@ -432,10 +432,8 @@ std::string RunFacts(const v1::Run& run, const ReportRun& data) {
   }
   if (run.status() == v1::RUNNING) {
     // Where it is: the step, or the evaluation's stage after the last.
-    v1::RunEvent event;
-    for (const v1::MetricPoint& p : data.history) *event.add_metrics() = p;
     Progress progress;
-    UpdateProgress(event, &progress);
+    for (const v1::MetricPoint& p : data.history) UpdateProgress(p, &progress);
     absl::StrAppend(&html, "<p class=\"progress\">",
                     Escape(ProgressLine(run, progress)), "</p>");
   }

@@ -34,31 +34,33 @@ std::string StageName(const std::string& key) {
   return key.substr(key.find('/') + 1);
 }
 
-void UpdateProgress(const v1::RunEvent& event, Progress* p) {
-  for (const v1::MetricPoint& m : event.metrics()) {
-    if (m.key() == metric_keys::kTotalSteps) {
-      p->total_steps = int64_t(m.value());
-      continue;
-    }
-    if (absl::StartsWith(m.key(), metric_keys::kEvaluating)) {
-      p->stage = StageName(m.key());
-      p->stage_fraction = m.value();
-      p->stage_step = m.step();
-      continue;
-    }
-    // Training again after an epoch's evaluation.
-    if (m.step() > p->stage_step) p->stage.clear();
-    p->step = std::max(p->step, m.step());
-    p->epoch = std::max(p->epoch, m.epoch());
-    if (m.key() == metric_keys::kLoss) {
-      p->loss = m.value();
-      p->has_loss = true;
-    } else if (m.key() == metric_keys::kImagesPerSec) {
-      p->images_per_sec = m.value();
-    } else if (m.key() == metric_keys::kEvalTop1) {
-      p->top1 = m.value();
-    }
+void UpdateProgress(const v1::MetricPoint& m, Progress* p) {
+  if (m.key() == metric_keys::kTotalSteps) {
+    p->total_steps = int64_t(m.value());
+    return;
   }
+  if (absl::StartsWith(m.key(), metric_keys::kEvaluating)) {
+    p->stage = StageName(m.key());
+    p->stage_fraction = m.value();
+    p->stage_step = m.step();
+    return;
+  }
+  // Training again after an epoch's evaluation.
+  if (m.step() > p->stage_step) p->stage.clear();
+  p->step = std::max(p->step, m.step());
+  p->epoch = std::max(p->epoch, m.epoch());
+  if (m.key() == metric_keys::kLoss) {
+    p->loss = m.value();
+    p->has_loss = true;
+  } else if (m.key() == metric_keys::kImagesPerSec) {
+    p->images_per_sec = m.value();
+  } else if (m.key() == metric_keys::kEvalTop1) {
+    p->top1 = m.value();
+  }
+}
+
+void UpdateProgress(const v1::RunEvent& event, Progress* p) {
+  for (const v1::MetricPoint& m : event.metrics()) UpdateProgress(m, p);
 }
 
 std::string ProgressLine(const v1::Run& run, const Progress& p) {

@@ -38,6 +38,8 @@ std::string StageName(const std::string& key);
 
 // Folds an event's metric points into `progress`.
 void UpdateProgress(const v1::RunEvent& event, Progress* progress);
+// One metric point into `progress`.
+void UpdateProgress(const v1::MetricPoint& point, Progress* progress);
 
 // "run 3 (B) RUNNING  epoch 2/3  step 120/234  loss 0.8123  1234 img/s
 // ETA 0:45  top-1 81.2%"; after a step, while it evaluates, "evaluating:

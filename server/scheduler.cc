@@ -114,19 +114,19 @@ absl::StatusOr<v1::Worker> Scheduler::Drain(const std::string& id) {
 
 namespace {
 
-// The one valid token named `name` among `tokens`: NOT_FOUND when none has
-// it (FAILED_PRECONDITION when only revoked ones do), FAILED_PRECONDITION
-// naming their ids when several do.
-absl::StatusOr<int64_t> ValidTokenNamed(const std::vector<TokenRecord>& tokens,
-                                        const std::string& name) {
+// The token `name` means to revoke: its one valid token, else its newest
+// revoked one (whose revocation Revoke then names); NOT_FOUND when no token
+// has it, FAILED_PRECONDITION naming their ids when several valid ones do.
+absl::StatusOr<int64_t> TokenNamed(const std::vector<TokenRecord>& tokens,
+                                   const std::string& name) {
   std::vector<int64_t> valid;
-  const TokenRecord* revoked = nullptr;
+  int64_t revoked = 0;
   for (const TokenRecord& t : tokens) {
     if (t.name != name) continue;
     if (t.revoked_ms == 0)
       valid.push_back(t.id);
     else
-      revoked = &t;
+      revoked = t.id;
   }
   if (valid.size() == 1) return valid.front();
   if (valid.size() > 1) {
@@ -134,11 +134,7 @@ absl::StatusOr<int64_t> ValidTokenNamed(const std::vector<TokenRecord>& tokens,
         valid.size(), " valid tokens are named \"", name, "\" (ids ",
         absl::StrJoin(valid, ", "), "); revoke by id"));
   }
-  if (revoked != nullptr) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "token ", revoked->id, " (", name, ") was already revoked at ",
-        TimeText(revoked->revoked_ms)));
-  }
+  if (revoked != 0) return revoked;
   return absl::NotFoundError(absl::StrCat("no token is named \"", name, "\""));
 }
 
@@ -207,26 +203,26 @@ absl::StatusOr<TokenRecord> Scheduler::Revoke(int64_t id,
   const int64_t now = core_.clock().NowMs();
   if (absl::Status s = core_.Write([&]() -> absl::Status {
         core_.AssertHeld();
+        absl::StatusOr<std::vector<TokenRecord>> tokens =
+            core_.store().ListTokens();
+        if (!tokens.ok()) return tokens.status();
         if (id == 0) {
-          absl::StatusOr<std::vector<TokenRecord>> tokens =
-              core_.store().ListTokens();
-          if (!tokens.ok()) return tokens.status();
-          absl::StatusOr<int64_t> named = ValidTokenNamed(*tokens, name);
+          absl::StatusOr<int64_t> named = TokenNamed(*tokens, name);
           if (!named.ok()) return named.status();
           id = *named;
+        }
+        // A revoked token says when it was revoked, not "revoked" again.
+        for (const TokenRecord& t : *tokens) {
+          if (t.id != id || t.revoked_ms == 0) continue;
+          return absl::FailedPreconditionError(absl::StrCat(
+              "token ", id, " (", t.name, ") was already revoked at ",
+              TimeText(t.revoked_ms)));
         }
         revoked = core_.store().RevokeToken(id, now);
         return revoked.status();
       });
       !s.ok()) {
     return s;
-  }
-  // The store keeps the first revocation's time: an earlier one is said,
-  // not a second "revoked".
-  if (revoked->revoked_ms != now) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "token ", id, " (", revoked->name, ") was already revoked at ",
-        TimeText(revoked->revoked_ms)));
   }
   return revoked;
 }

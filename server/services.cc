@@ -364,9 +364,7 @@ absl::StatusOr<std::pair<TokenRecord, std::string>> IssueToken(
   }
   if (role == v1::ROLE_UNSPECIFIED || !v1::Role_IsValid(role)) {
     return absl::InvalidArgumentError(absl::StrCat(
-        "role must be ",
-        RoleList(std::vector<v1::Role>(kRoles.begin(), kRoles.end())), ", got ",
-        static_cast<int>(role)));
+        "role must be ", RoleList(kRoles), ", got ", static_cast<int>(role)));
   }
   absl::StatusOr<std::string> secret = NewTokenSecret();
   if (!secret.ok()) return secret.status();

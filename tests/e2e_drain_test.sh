@@ -20,6 +20,14 @@ start_worker() {
 }
 now() { date +%s.%N; }
 seconds_since() { awk -v a="$(now)" -v b="$1" 'BEGIN {printf "%.2f", a - b}'; }
+# Seconds since $sent until run $1 is QUEUED again, asked every 50 ms at
+# most $2 times; nothing when it never is.
+seconds_until_queued() {
+  for _ in $(seq "$2"); do
+    if "$distill" runs show "$1" | grep -q 'QUEUED'; then seconds_since "$sent"; return; fi
+    sleep 0.05
+  done
+}
 
 cat >"$work/teacher.yaml" <<'SPEC'
 kind: TRAIN_TEACHER
@@ -63,11 +71,7 @@ if command -v promtool >/dev/null; then
 fi
 sent=$(now)
 kill -TERM "$first_pid"
-queued=
-for _ in $(seq 300); do
-  if "$distill" runs show "$run" | grep -q 'QUEUED'; then queued=$(seconds_since "$sent"); break; fi
-  sleep 0.05
-done
+queued=$(seconds_until_queued "$run" 300)
 [ -n "$queued" ] || fail "the run was not queued again after SIGTERM: $("$distill" runs show "$run")"
 queued_training=$queued
 set +e
@@ -129,11 +133,7 @@ done
 [ -n "$stage" ] || fail "no evaluation stage reported: $("$distill" runs show "$evaluated")"
 sent=$(now)
 kill -TERM "$fourth_pid"
-queued=
-for _ in $(seq 600); do
-  if "$distill" runs show "$evaluated" | grep -q 'QUEUED'; then queued=$(seconds_since "$sent"); break; fi
-  sleep 0.05
-done
+queued=$(seconds_until_queued "$evaluated" 600)
 [ -n "$queued" ] || fail "not handed back while it evaluated: $(tail -5 "$work/fourth.log")"
 wait "$fourth_pid" || fail "the worker drained while evaluating exited $?"
 start_worker fifth

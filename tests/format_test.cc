@@ -6,12 +6,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/time_text.h"
 #include "common/worker_status.h"
 #include "render/claims.h"
 #include "render/export.h"
 #include "render/report.h"
 #include "render/results.h"
-#include "common/time_text.h"
 #include "render/runs.h"
 #include "render/seeds.h"
 #include "render/text.h"
@@ -611,6 +611,16 @@ TEST(FormatTest, ResultColumnsAreChosenByName) {
                         "top1,knn,nmi,ari,agree,cka,overlap"));
 }
 
+// A metric point `key` = `value` at `step` of `epoch`, into `event`.
+void AddPoint(v1::RunEvent* event, const char* key, double value, int64_t step,
+              int epoch) {
+  v1::MetricPoint* p = event->add_metrics();
+  p->set_key(key);
+  p->set_value(value);
+  p->set_step(step);
+  p->set_epoch(epoch);
+}
+
 TEST(FormatTest, ProgressLineShowsEpochStepLossSpeedAndEta) {
   v1::Run run;
   run.set_id(4);
@@ -620,11 +630,7 @@ TEST(FormatTest, ProgressLineShowsEpochStepLossSpeedAndEta) {
   run.mutable_spec()->set_batch_size(100);
   v1::RunEvent event;
   auto add = [&](const char* key, double value, int64_t step, int epoch) {
-    v1::MetricPoint* p = event.add_metrics();
-    p->set_key(key);
-    p->set_value(value);
-    p->set_step(step);
-    p->set_epoch(epoch);
+    AddPoint(&event, key, value, step, epoch);
   };
   add("train/total_steps", 300, 0, 0);
   add("train/loss", 0.25, 120, 2);
@@ -647,11 +653,7 @@ TEST(FormatTest, ProgressLineShowsTheEvaluationStage) {
   run.mutable_spec()->set_batch_size(100);
   v1::RunEvent event;
   auto add = [&](const char* key, double value, int64_t step, int epoch) {
-    v1::MetricPoint* p = event.add_metrics();
-    p->set_key(key);
-    p->set_value(value);
-    p->set_step(step);
-    p->set_epoch(epoch);
+    AddPoint(&event, key, value, step, epoch);
   };
   add("train/total_steps", 4, 0, 0);
   add("train/loss", 0.25, 4, 2);
