@@ -35,7 +35,7 @@
 #include "distill/v1/admin_service.grpc.pb.h"
 #include "distill/v1/experiment_service.grpc.pb.h"
 #include "distill/v1/worker_service.grpc.pb.h"
-#include "server/migrations.h"
+#include "server/storage/migrations.h"
 
 ABSL_FLAG(std::string, target, distill::kDefaultCoordinator, "the coordinator");
 ABSL_FLAG(std::string, admin_token_file, "", "a researcher or admin token");

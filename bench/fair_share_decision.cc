@@ -2,8 +2,8 @@
 // own store on disk holding N queued runs of 50 owners with three sets of
 // requirements and two priorities, a tenth as many running (at most
 // 1,000: one a worker); the time of
-// the lease's choice (server/fair_share.h) for a large GPU, a small GPU
-// and a CPU worker, fair share and first in first out, against reading the
+// the lease's choice (server/scheduling/fair_share.h) for a large GPU, a small
+// GPU and a CPU worker, fair share and first in first out, against reading the
 // queue in order (what a choice that scans it would cost at least), at
 // N = 1,000, 10,000 and 100,000: a choice that does not scan stays flat.
 //
@@ -20,8 +20,8 @@
 #include "absl/flags/parse.h"
 #include "absl/strings/str_cat.h"
 #include "common/placement.h"
-#include "server/fair_share.h"
-#include "server/store.h"
+#include "server/scheduling/fair_share.h"
+#include "server/storage/store.h"
 
 ABSL_FLAG(std::string, dir, "/tmp", "where the stores go (removed after)");
 ABSL_FLAG(int, calls, 2000, "choices timed per figure");

@@ -37,7 +37,7 @@ inline constexpr char kTeacherTorchScriptSha256[] =
     "teacher_torchscript_sha256";
 
 // Set by the coordinator when a retention policy dropped a run file: what,
-// when and why (server/retention.h).
+// when and why (server/scheduling/retention.h).
 inline constexpr char kRetention[] = "retention";
 inline constexpr std::array<const char*, 3> kWorkerKeys = {
     kDataSha256, kDataFiles, kTeacherTorchScriptSha256};

@@ -18,12 +18,12 @@
 #include <string>
 
 #include "distill/fuzz/fuzz_session.pb.h"
-#include "server/clock.h"
-#include "server/fair_share.h"
-#include "server/no_throw.h"
-#include "server/run_file_store.h"
-#include "server/scheduler.h"
-#include "server/store.h"
+#include "server/base/clock.h"
+#include "server/base/no_throw.h"
+#include "server/scheduling/fair_share.h"
+#include "server/scheduling/scheduler.h"
+#include "server/storage/run_file_store.h"
+#include "server/storage/store.h"
 
 namespace distill {
 namespace {

@@ -15,7 +15,7 @@ foreach(f ${sql_files})
 endforeach()
 file(WRITE "${OUTPUT}.tmp"
 "// Generated from migrations/*.sql by migrations/embed.cmake. Do not edit.
-#include \"server/migrations.h\"
+#include \"server/storage/migrations.h\"
 
 namespace distill {
 

@@ -18,7 +18,7 @@
 #include "common/catalog.h"
 #include "common/log.h"
 #include "common/token.h"
-#include "server/exposure.h"
+#include "server/base/exposure.h"
 
 namespace distill {
 namespace {
@@ -60,98 +60,6 @@ bool OnOneDisk(const std::string& a, const std::string& b) {
   return ::stat(a.c_str(), &first) == 0 && ::stat(b.c_str(), &second) == 0 &&
          first.st_dev == second.st_dev;
 }
-
-// A token file the operator made (a Kubernetes or Compose secret) whose
-// secret this database does not know is imported with `role`: its digest is
-// stored. One it knows (valid or revoked) is left as it is: a revocation
-// sticks. Returns whether the file holds a valid token of `role`.
-absl::StatusOr<bool> ImportTokenFile(Scheduler& scheduler, Authenticator& auth,
-                                     std::vector<TokenRecord>& tokens,
-                                     const std::string& file, v1::Role role) {
-  std::error_code ec;
-  if (file.empty() || !std::filesystem::exists(file, ec)) return false;
-  absl::StatusOr<std::string> secret = ReadTokenFile(file);
-  if (!secret.ok()) return secret.status();
-  if (secret->size() < 32) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "the token in ", file, " is ", secret->size(),
-        " characters; a token has at least 32 (distill_ and 64 hex digits: "
-        "echo distill_$(openssl rand -hex 32))"));
-  }
-  const std::string digest = TokenDigest(*secret);
-  for (const TokenRecord& t : tokens) {
-    if (t.sha256 == digest) return t.revoked_ms == 0 && t.role == role;
-  }
-  TokenRecord record;
-  record.name = absl::StrCat(RoleName(role), " (", file, ")");
-  record.name = record.name.substr(0, limits::kNameBytes);
-  record.role = role;
-  record.sha256 = digest;
-  absl::StatusOr<TokenRecord> stored =
-      scheduler.InsertToken(record, /*unique_name=*/false);
-  if (!stored.ok()) return stored.status();
-  auth.Add(*stored);
-  tokens.push_back(*stored);
-  DISTILL_LOG(INFO) << "imported the " << RoleName(role) << " token in " << file
-                    << " as token " << stored->id;
-  return true;
-}
-
-// With tokens, makes sure an admin and (with `worker_file`) workers can get
-// in: token files that exist are imported (ImportTokenFile); when no valid
-// admin token exists, one is made and written to `admin_file` (replacing a
-// stale one); a worker token is made into `worker_file` when that is set
-// and missing.
-absl::Status BootstrapTokens(Scheduler& scheduler, Authenticator& auth,
-                             std::vector<TokenRecord> tokens,
-                             const std::string& admin_file,
-                             const std::string& worker_file) {
-  for (const auto& [file, role] : {std::pair{admin_file, v1::ROLE_ADMIN},
-                                   std::pair{worker_file, v1::ROLE_WORKER}}) {
-    if (absl::Status s =
-            ImportTokenFile(scheduler, auth, tokens, file, role).status();
-        !s.ok()) {
-      return s;
-    }
-  }
-  const bool have_admin =
-      std::any_of(tokens.begin(), tokens.end(), [](const TokenRecord& t) {
-        return t.role == v1::ROLE_ADMIN && t.revoked_ms == 0;
-      });
-  struct Wanted {
-    bool make;
-    const std::string& file;
-    const char* name;
-    v1::Role role;
-  };
-  std::error_code ec;
-  for (const Wanted& w :
-       {Wanted{!have_admin, admin_file, "admin", v1::ROLE_ADMIN},
-        Wanted{
-            !worker_file.empty() && !std::filesystem::exists(worker_file, ec),
-            worker_file, "worker", v1::ROLE_WORKER}}) {
-    if (!w.make) continue;
-    absl::StatusOr<std::pair<TokenRecord, std::string>> issued =
-        IssueToken(scheduler, auth, w.name, w.role, /*unique_name=*/false);
-    if (!issued.ok()) return issued.status();
-    const std::string temp = w.file + ".new";
-    std::filesystem::remove(temp, ec);
-    if (absl::Status s = WriteTokenFile(temp, issued->second); !s.ok())
-      return s;
-    std::filesystem::rename(temp, w.file, ec);
-    if (ec) {
-      return absl::UnavailableError(absl::StrCat("cannot rename ", temp, " to ",
-                                                 w.file, ": ", ec.message()));
-    }
-    DISTILL_LOG(INFO) << "made " << w.name << " token " << issued->first.id
-                      << "; its secret is in " << w.file;
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
-
-namespace {
 
 // Beyond loopback calls are encrypted and carry tokens, or the operator
 // said the network is trusted.
@@ -279,42 +187,36 @@ absl::Status Coordinator::StartScheduler(const CoordinatorOptions& options) {
   }
   scheduler_ = std::make_unique<Scheduler>(store_.get(), run_files_.get(),
                                            options.clock, scheduler_options);
-  if (!options.require_tokens) {
-    auth_ = std::make_unique<Authenticator>();
-    return absl::OkStatus();
-  }
-  absl::StatusOr<std::vector<TokenRecord>> tokens = scheduler_->ListTokens();
-  if (!tokens.ok()) return tokens.status();
-  auth_ = std::make_unique<Authenticator>(*tokens);
-  return BootstrapTokens(*scheduler_, *auth_, *tokens,
-                         options.admin_token_file.empty()
-                             ? options.data_dir + "/admin.token"
-                             : options.admin_token_file,
-                         options.worker_token_file);
+  if (!options.require_tokens) return absl::OkStatus();
+  return scheduler_->RequireTokens(
+      {.admin = options.admin_token_file.empty()
+                    ? options.data_dir + "/admin.token"
+                    : options.admin_token_file,
+       .worker = options.worker_token_file});
 }
 
 absl::Status Coordinator::StartServices(
     const CoordinatorOptions& options,
     std::shared_ptr<grpc::ServerCredentials> credentials) {
   experiments_ = std::make_unique<ExperimentServiceImpl>(
-      scheduler_.get(), auth_.get(), options.limits);
-  workers_ = std::make_unique<WorkerServiceImpl>(scheduler_.get(), auth_.get(),
-                                                 options.limits);
-  admin_ = std::make_unique<AdminServiceImpl>(scheduler_.get(), auth_.get(),
-                                              backups_.get());
+      scheduler_.get(), &scheduler_->authenticator(), options.limits);
+  workers_ = std::make_unique<WorkerServiceImpl>(
+      scheduler_.get(), &scheduler_->authenticator(), options.limits);
+  admin_ = std::make_unique<AdminServiceImpl>(
+      scheduler_.get(), &scheduler_->authenticator(), backups_.get());
   if (!options.http_listen.empty()) {
     PageServerOptions pages_options;
     pages_options.listen = options.http_listen;
     pages_options.insecure = options.insecure;
     pages_options.tls = options.tls;
     pages_options.http = options.http;
-    absl::StatusOr<std::unique_ptr<PageServer>> pages =
-        PageServer::Start(pages_options, scheduler_.get(), auth_.get());
+    absl::StatusOr<std::unique_ptr<PageServer>> pages = PageServer::Start(
+        pages_options, scheduler_.get(), &scheduler_->authenticator());
     if (!pages.ok()) return pages.status();
     page_server_ = *std::move(pages);
   }
   reflection_ = std::make_unique<ReflectionServiceImpl>(
-      auth_.get(),
+      &scheduler_->authenticator(),
       std::vector<std::string>{
           v1::ExperimentService::service_full_name(),
           v1::WorkerService::service_full_name(),

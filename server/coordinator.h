@@ -13,16 +13,16 @@
 #include "common/scoped_fd.h"
 #include "common/tls.h"
 #include "http/metrics_server.h"
-#include "server/clock.h"
-#include "server/metrics.h"
-#include "server/pages.h"
-#include "server/periodic_thread.h"
-#include "server/reflection.h"
-#include "server/run_file_store.h"
-#include "server/scheduler.h"
-#include "server/services.h"
-#include "server/slurm_launcher.h"
-#include "server/store.h"
+#include "server/base/clock.h"
+#include "server/base/metrics.h"
+#include "server/base/periodic_thread.h"
+#include "server/operations/slurm_launcher.h"
+#include "server/rpc/reflection.h"
+#include "server/rpc/services.h"
+#include "server/scheduling/scheduler.h"
+#include "server/storage/run_file_store.h"
+#include "server/storage/store.h"
+#include "server/web/pages.h"
 
 namespace distill {
 
@@ -30,8 +30,8 @@ struct CoordinatorOptions {
   // host:port; port 0 picks a free one (see Coordinator::port()).
   std::string listen_address = kDefaultCoordinator;
   // Every call but the health check must carry a token whose role allows
-  // it (server/auth.h). The binary's default; off here for tests that are
-  // not about tokens.
+  // it (server/scheduling/auth.h). The binary's default; off here for tests
+  // that are not about tokens.
   bool require_tokens = false;
   // With tokens: when no valid admin token exists (a new data directory),
   // one is made and its secret written here (0600); empty means
@@ -49,21 +49,22 @@ struct CoordinatorOptions {
   TlsFiles tls;
   // Holds distill.db and run-files/ (checkpoints and the other run files).
   std::string data_dir = "distill-data";
-  // A snapshot of a backup (server/backup.h) to restore into data_dir,
-  // which must then be missing or empty, before starting from it.
+  // A snapshot of a backup (server/operations/backup.h) to restore into
+  // data_dir, which must then be missing or empty, before starting from it.
   std::string restore_from;
-  // Backups on demand and on a schedule (server/backups.h).
+  // Backups on demand and on a schedule (server/operations/backups.h).
   BackupOptions backup;
   SchedulerOptions scheduler;
   // host:port for /metrics in Prometheus' text format (no token: counts
   // only, no names or secrets); empty: none. Port 0 picks a free one.
   std::string metrics_listen;
-  // The live pages (server/pages.h): host:port; empty: none. Port 0 picks a
+  // The live pages (server/web/pages.h): host:port; empty: none. Port 0 picks a
   // free one (see Coordinator::http_port()).
   std::string http_listen;
   // The pages' limits and deadlines (http/http_server.h).
   HttpServerOptions http;
-  // Workers on demand from Slurm (server/slurm_launcher.h); none when unset.
+  // Workers on demand from Slurm (server/operations/slurm_launcher.h); none
+  // when unset.
   std::optional<SlurmLauncherOptions> slurm;
   absl::Duration launcher_period = absl::Seconds(5);
   ServiceLimits limits;
@@ -126,7 +127,6 @@ class Coordinator {
   std::unique_ptr<RunFileStore> run_files_;
   std::unique_ptr<Backups> backups_;
   std::unique_ptr<Scheduler> scheduler_;
-  std::unique_ptr<Authenticator> auth_;
   std::unique_ptr<ExperimentServiceImpl> experiments_;
   std::unique_ptr<WorkerServiceImpl> workers_;
   std::unique_ptr<AdminServiceImpl> admin_;
@@ -139,7 +139,8 @@ class Coordinator {
   std::unique_ptr<SlurmLauncher> launcher_;
   std::unique_ptr<PeriodicThread> reaper_;
   std::unique_ptr<PeriodicThread> checkpointer_;
-  std::unique_ptr<PeriodicThread> collector_;  // server/retention.h's pass.
+  std::unique_ptr<PeriodicThread>
+      collector_;  // server/scheduling/retention.h's pass.
   std::unique_ptr<PeriodicThread> backup_thread_;
   std::unique_ptr<PeriodicThread> launcher_thread_;
 };

@@ -14,8 +14,8 @@
 #include "absl/time/time.h"
 #include "common/api.h"
 #include "common/flags_usage.h"
+#include "server/base/disk_guard.h"
 #include "server/coordinator.h"
-#include "server/disk_guard.h"
 
 ABSL_FLAG(std::string, listen, distill::kDefaultCoordinator,
           "address to serve on (host:port)");

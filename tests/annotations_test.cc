@@ -1,4 +1,5 @@
-// The scheduler's annotations (server/annotations.h): tags and notes.
+// The scheduler's annotations (server/scheduling/annotations.h): tags and
+// notes.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Tokens and roles: the role table, and what each kind of bad token gets.
-#include "server/auth.h"
+#include "server/scheduling/auth.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,7 +1,7 @@
 // Backups taken while the store is written, restores that equal their
-// source, and what a killed or damaged backup leaves (server/backup.h,
-// server/backups.h).
-#include "server/backup.h"
+// source, and what a killed or damaged backup leaves
+// (server/operations/backup.h, server/operations/backups.h).
+#include "server/operations/backup.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -19,10 +19,10 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "common/sha256.h"
-#include "server/backups.h"
-#include "server/clock.h"
+#include "server/base/clock.h"
+#include "server/base/durable.h"
 #include "server/coordinator.h"
-#include "server/durable.h"
+#include "server/operations/backups.h"
 #include "tests/scheduler_steps.h"
 #include "tests/temp_dir.h"
 #include "tests/test_specs.h"

@@ -22,7 +22,7 @@
 #include "common/token.h"
 #include "render/terminal.h"
 #include "server/coordinator.h"
-#include "server/services.h"
+#include "server/rpc/services.h"
 #include "tests/browser.h"
 #include "tests/scheduler_steps.h"
 #include "tests/temp_dir.h"

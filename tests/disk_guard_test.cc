@@ -1,15 +1,15 @@
-// The disk guard (server/disk_guard.h): below --min_free_disk no new run is
-// leased while runs already training go on, an upload that cannot fit is
+// The disk guard (server/base/disk_guard.h): below --min_free_disk no new run
+// is leased while runs already training go on, an upload that cannot fit is
 // refused before its first chunk, and the reason reaches the worker, the
 // operator's listing and /metrics.
-#include "server/disk_guard.h"
+#include "server/base/disk_guard.h"
 
 #include <prometheus/text_serializer.h>
 
 #include <atomic>
 #include <sstream>
 
-#include "server/metrics.h"
+#include "server/base/metrics.h"
 #include "tests/scheduler_fixture.h"
 
 namespace distill {

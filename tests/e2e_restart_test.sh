@@ -3,9 +3,9 @@
 # worker keeps the runs it holds — downloads, metrics, uploads, completions
 # and failures wait for the coordinator and are retried — so every run ends
 # as it would have, at attempt 1, with all its metrics. First at random
-# moments of a sweep; then once right before each stage of a run (the
-# worker pauses there, DISTILL_WORKER_PAUSE_BEFORE, while the test takes the
-# coordinator down). The random moments come from $DISTILL_E2E_SEED (else
+# moments of a sweep; then once right before each stage of a run (a worker
+# built with a pausing StageHook, tests/paused_worker_main.cc, waits there
+# while the test takes the coordinator down, and makes its call once told). The random moments come from $DISTILL_E2E_SEED (else
 # the clock), printed so that a failure can be replayed; each kill lands
 # while a run is RUNNING, and that run is still its first attempt after.
 # Usage: e2e_restart_test.sh BUILD_DIR
@@ -88,7 +88,8 @@ echo "e2e restart: $kills kill -9 + restarts during the sweep, each while a run 
 kill -TERM "${pids[1]}" 2>/dev/null || true  # The first worker drains away.
 wait "${pids[1]}" 2>/dev/null || true
 stages=fetch,resume_upload,upload,complete,fail
-DISTILL_WORKER_PAUSE_BEFORE=$stages "$build/worker/distill-worker" \
+mkdir -p "$work/pauses"
+"$build/tests/paused_worker" --pause_before=$stages --pause_dir="$work/pauses" \
   --coordinator="$DISTILL_COORDINATOR" --threads=2 --token_file="$work/worker.token" \
   --scratch_dir="$work/staged" >"$work/staged.log" 2>&1 &
 pids+=("$!")
@@ -97,14 +98,27 @@ sed -e 's/name: restart/name: staged/' -e '/name: I,/d' "$work/sweep.yaml" >"$wo
 # A run that fails (a path outside the worker's data roots): its FailRun.
 printf 'kind: TRAIN_TEACHER\ndataset: {name: fashion-mnist, root: /etc, train_limit: 64}\nteacher: {vit: {patch_size: 7, width: 16, depth: 1, heads: 2}}\nepochs: 1\nbatch_size: 32\n' >"$work/bad.yaml"
 bad=$("$distill" submit "$work/bad.yaml" | awk '{print $2}')
+# What the worker logs when a stage's call finds no coordinator and waits.
+declare -A retried=([fetch]='fetching' [resume_upload]='uploading resume'
+                    [upload]='uploading' [complete]='CompleteRun' [fail]='FailRun')
 seen=0
 give_up=$(( $(date +%s) + 420 ))
 while [ "$(date +%s)" -lt "$give_up" ]; do
-  paused=$(grep -c 'pausing before' "$work/staged.log" || true)
-  if [ "$paused" -gt "$seen" ]; then
-    seen=$paused
+  pause=$(grep -o 'pausing before [a-z_]* ([0-9]*)' "$work/staged.log" | tail -1 || true)
+  n=$(sed 's/.*(\([0-9]*\))/\1/' <<<"$pause")
+  if [ -n "$n" ] && [ "$n" -gt "$seen" ]; then
+    seen=$n
+    stage=$(awk '{print $3}' <<<"$pause")
     kill -9 "$coordinator_pid"; wait "$coordinator_pid" 2>/dev/null || true
-    sleep 3  # The worker's call (at 2 s) now waits on a dead coordinator.
+    before=$(grep -c "${retried[$stage]}.*again in" "$work/staged.log" || true)
+    touch "$work/pauses/go-$n"
+    # The stage's call has found the coordinator down and waits to retry.
+    for _ in $(seq 300); do
+      [ "$(grep -c "${retried[$stage]}.*again in" "$work/staged.log" || true)" -gt "$before" ] && break
+      sleep 0.1
+    done
+    [ "$(grep -c "${retried[$stage]}.*again in" "$work/staged.log" || true)" -gt "$before" ] ||
+      fail "pause $n: the worker's $stage call did not retry on a coordinator down: $(tail -5 "$work/staged.log")"
     start_coordinator --listen="127.0.0.1:$fixed_port" --lease_seconds=60
   fi
   [ -z "$("$distill" runs list 2>/dev/null | grep -E 'RUNNING|QUEUED|WAITING')" ] &&

@@ -1,7 +1,7 @@
-// Fair share (issue 31, server/fair_share.h): priority first, then the
-// owner furthest below its share of decayed GPU time, then submission;
+// Fair share (issue 31, server/scheduling/fair_share.h): priority first, then
+// the owner furthest below its share of decayed GPU time, then submission;
 // shares and caps an admin sets; why a run waits for another owner.
-#include "server/fair_share.h"
+#include "server/scheduling/fair_share.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// The scheduler's metric ingestion (server/ingest.h): whole batches,
+// The scheduler's metric ingestion (server/scheduling/ingest.h): whole batches,
 // group commits, a stale report refused alone.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
-// The scheduler's leases (server/leases.h): fencing, heartbeats, expiry,
-// the lease holder rule, hand-backs, drains, the queue's order.
+// The scheduler's leases (server/scheduling/leases.h): fencing, heartbeats,
+// expiry, the lease holder rule, hand-backs, drains, the queue's order.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include "common/api.h"
 #include "common/sha256.h"
 #include "common/version.h"
-#include "server/durable.h"
+#include "server/base/durable.h"
 #include "tests/scheduler_fixture.h"
 
 namespace distill {

@@ -1,6 +1,6 @@
 // The edge of every request: an exception that escapes the code behind it
 // becomes a status of the call's type, never the end of the process.
-#include "server/no_throw.h"
+#include "server/base/no_throw.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -5,7 +5,9 @@
 #include <gtest/gtest.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/token.h"
 #include "tests/scheduler_fixture.h"
+#include "tests/temp_dir.h"
 
 namespace distill {
 namespace {
@@ -140,6 +142,45 @@ TEST_F(SchedulerTest, ATokensNameIsOneOwner) {
             absl::StatusCode::kNotFound);
   token.sha256 = std::string(64, 'c');
   EXPECT_TRUE(scheduler_->InsertToken(token).ok());
+}
+
+// The tokens room (issue 33: token logic was in five files): turned on, it
+// makes an admin token into its file once; a token it issues is let in at
+// once and refused at once when revoked, whoever revokes it (before, only
+// the AdminService told the authenticator); a name of digits is refused.
+TEST_F(SchedulerTest, TheTokensRoomLetsInWhatItIssuesAndNotWhatItRevokes) {
+  const TempDir dir("distill_tokens_room");
+  const std::string admin_file = (dir.path() / "admin.token").string();
+  EXPECT_FALSE(scheduler_->authenticator().enabled());
+  ASSERT_TRUE(scheduler_->RequireTokens({.admin = admin_file}).ok());
+  EXPECT_TRUE(scheduler_->authenticator().enabled());
+  absl::StatusOr<std::string> admin = ReadTokenFile(admin_file);
+  ASSERT_TRUE(admin.ok()) << admin.status();
+  EXPECT_TRUE(scheduler_->authenticator()
+                  .AuthorizeHeader("Bearer " + *admin, Permission::kAdminister)
+                  .ok());
+  // Started again on the same store: the admin's file is its token still.
+  ASSERT_TRUE(scheduler_->RequireTokens({.admin = admin_file}).ok());
+  EXPECT_EQ(*ReadTokenFile(admin_file), *admin);
+  EXPECT_EQ(scheduler_->ListTokens()->size(), 1u);
+
+  auto issued = scheduler_->IssueToken("alice", v1::ROLE_RESEARCHER);
+  ASSERT_TRUE(issued.ok()) << issued.status();
+  const std::string bearer = "Bearer " + issued->second;
+  auto alice =
+      scheduler_->authenticator().AuthorizeHeader(bearer, Permission::kChange);
+  ASSERT_TRUE(alice.ok()) << alice.status();
+  EXPECT_EQ(alice->name, "alice");
+  ASSERT_TRUE(scheduler_->RevokeToken(0, "alice").ok());
+  EXPECT_EQ(scheduler_->authenticator()
+                .AuthorizeHeader(bearer, Permission::kRead)
+                .status()
+                .code(),
+            absl::StatusCode::kUnauthenticated);
+  const absl::Status digits =
+      scheduler_->IssueToken("2024", v1::ROLE_VIEWER).status();
+  EXPECT_EQ(digits.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(std::string(digits.message()), HasSubstr("is all digits"));
 }
 
 TEST_F(SchedulerTest, AWaitingRunSaysWhy) {

@@ -1,7 +1,7 @@
 // The coordinator's live pages: served on loopback, read-only, found by a
 // browser (httplib's client and headless Chromium); refused beyond loopback
 // without tokens; with tokens, each page asks for one that may read.
-#include "server/pages.h"
+#include "server/web/pages.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
 // Calls that stay open are counted per client host.
-#include "server/peer_limiter.h"
+#include "server/rpc/peer_limiter.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,5 +1,5 @@
-// The coordinator's background loops (server/periodic_thread.h).
-#include "server/periodic_thread.h"
+// The coordinator's background loops (server/base/periodic_thread.h).
+#include "server/base/periodic_thread.h"
 
 #include <gtest/gtest.h>
 

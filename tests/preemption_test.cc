@@ -1,5 +1,5 @@
-// Preemption at a step (issue 31, server/preemption.h): a waiting run of
-// higher priority that no free worker meets takes a worker from a lower
+// Preemption at a step (issue 31, server/scheduling/preemption.h): a waiting
+// run of higher priority that no free worker meets takes a worker from a lower
 // one, which hands back at its next step (the heartbeat asks) and is
 // queued again; bounded by a minimum hold and one ask per worker per
 // interval; recorded in the run's history.

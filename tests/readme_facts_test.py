@@ -61,7 +61,7 @@ FACTS = [
     ("points per drawn curve", r"thinned to (\d+) points for drawing",
      [("render/report.h", r"kReportPointsPerCurve = (\d+);")]),
     ("the pages' reload", r"reloading every (\d+) s while runs run",
-     [("server/pages.cc", r"kRefreshSeconds = (\d+);")]),
+     [("server/web/pages.cc", r"kRefreshSeconds = (\d+);")]),
     ("the pages' deadlines",
      r"(\d+) s for the request\s+line and headers.*?(\d+) s for a body,\s+(\d+) s idle"
      r" between keep-alive requests, (\d+) s to take an answer",
@@ -79,7 +79,7 @@ FACTS = [
       ("http/http_message.h", r"max_body_bytes = (\d+ << 10);")],
      lambda v: [x / 1024 for x in v]),
     ("/metrics' RPC method names", r"keep at most (\d+) method names",
-     [("server/metrics.cc", r"kMaxRpcMethods = (\d+);")]),
+     [("server/base/metrics.cc", r"kMaxRpcMethods = (\d+);")]),
     ("IKD temperature: limit and default",
      r"\| `losses\.ikd\.temperature` \| \(0, (\d+)\] when IKD is on \| (\d+) \|",
      [("common/catalog.h", r"limits \{.*?kTemperature = (\d+);"),

@@ -1,5 +1,5 @@
-// The scheduler's reads (server/reads.h): watches, pages of listings,
-// workers and tokens, missing runs.
+// The scheduler's reads (server/scheduling/reads.h): watches, pages of
+// listings, workers and tokens, missing runs.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

@@ -1,6 +1,6 @@
-// Retention (server/retention.h): which run files each sweep's policy
-// drops, what it never drops, the bytes, and the pass that drops them.
-#include "server/retention.h"
+// Retention (server/scheduling/retention.h): which run files each sweep's
+// policy drops, what it never drops, the bytes, and the pass that drops them.
+#include "server/scheduling/retention.h"
 
 #include <filesystem>
 

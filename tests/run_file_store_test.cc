@@ -1,6 +1,6 @@
 // The content-addressed run-file store: writes verified by digest, nothing
 // left behind by a writer that does not commit, reads, removal.
-#include "server/run_file_store.h"
+#include "server/storage/run_file_store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

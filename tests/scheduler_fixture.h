@@ -14,7 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/sha256.h"
-#include "server/scheduler.h"
+#include "server/scheduling/scheduler.h"
 #include "tests/scheduler_steps.h"
 #include "tests/temp_dir.h"
 #include "tests/test_specs.h"

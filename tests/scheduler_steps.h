@@ -8,7 +8,7 @@
 
 #include "absl/status/status.h"
 #include "common/sha256.h"
-#include "server/scheduler.h"
+#include "server/scheduling/scheduler.h"
 
 namespace distill {
 

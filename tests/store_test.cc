@@ -1,5 +1,5 @@
 // The SQLite store and its migrations.
-#include "server/store.h"
+#include "server/storage/store.h"
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

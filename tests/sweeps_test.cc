@@ -1,5 +1,5 @@
-// The scheduler's sweeps (server/sweeps.h): dependencies on teachers,
-// results, retries and cancellation, early stopping, grids and seeds.
+// The scheduler's sweeps (server/scheduling/sweeps.h): dependencies on
+// teachers, results, retries and cancellation, early stopping, grids and seeds.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
-// The scheduler's run files (server/uploads.h): bounds, digests, names,
-// superseded attempts, what a failed run keeps.
+// The scheduler's run files (server/scheduling/uploads.h): bounds, digests,
+// names, superseded attempts, what a failed run keeps.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
@@ -9,7 +9,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "common/sha256.h"
-#include "server/heap_shm_vfs.h"
+#include "server/storage/heap_shm_vfs.h"
 #include "tests/scheduler_fixture.h"
 
 namespace distill {

@@ -25,16 +25,25 @@ FileTransfer::FileTransfer(v1::WorkerService::Stub* stub,
                            std::string scratch_dir)
     : stub_(stub), scratch_dir_(std::move(scratch_dir)) {}
 
+std::string FileTransfer::CachePath(const std::string& sha256,
+                                    const std::string& dir) const {
+  return absl::StrCat(dir.empty() ? scratch_dir_ : dir, "/", sha256, ".pt");
+}
+
+bool FileTransfer::Cached(const std::string& sha256,
+                          const std::string& dir) const {
+  absl::StatusOr<std::string> digest = Sha256File(CachePath(sha256, dir));
+  return digest.ok() && *digest == sha256;
+}
+
 absl::StatusOr<std::string> FileTransfer::Fetch(const std::string& sha256,
                                                 const std::string& dir) {
   if (!IsSha256Hex(sha256)) {
     return absl::FailedPreconditionError(
         absl::StrCat("no such file (sha256 \"", sha256, "\")"));
   }
-  const std::string path =
-      absl::StrCat(dir.empty() ? scratch_dir_ : dir, "/", sha256, ".pt");
-  if (absl::StatusOr<std::string> cached = Sha256File(path);
-      cached.ok() && *cached == sha256) {
+  const std::string path = CachePath(sha256, dir);
+  if (Cached(sha256, dir)) {
     TouchCacheFile(path);
     return path;
   }

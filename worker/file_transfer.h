@@ -25,6 +25,8 @@ class FileTransfer {
   // the download does not hash to it.
   absl::StatusOr<std::string> Fetch(const std::string& sha256,
                                     const std::string& dir = "");
+  // Whether Fetch would find the file there already (no call).
+  bool Cached(const std::string& sha256, const std::string& dir = "") const;
 
   // Uploads the file at `path` as the run file `name` of (run_id,
   // attempt); returns its sha256.
@@ -36,6 +38,10 @@ class FileTransfer {
   absl::StatusOr<std::string> Digest(const std::string& path);
 
  private:
+  // Where Fetch keeps the file of `sha256` for `dir`.
+  std::string CachePath(const std::string& sha256,
+                        const std::string& dir) const;
+
   v1::WorkerService::Stub* const stub_;
   const std::string scratch_dir_;
   // path -> (size@mtime, sha256)

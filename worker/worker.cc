@@ -126,28 +126,6 @@ absl::Status Worker::Register() {
   return absl::OkStatus();
 }
 
-namespace {
-
-// Fault injection for tests/e2e_restart_test.sh: with
-// DISTILL_WORKER_PAUSE_BEFORE=stage,... in the environment the worker logs
-// "pausing before STAGE" and waits 2 s before each stage named (fetch,
-// resume_upload, upload, complete, fail), so that a test can take the
-// coordinator down right before that call. Unset: nothing.
-void PauseBefore(absl::string_view stage) {
-  static const std::string* const stages = [] {
-    const char* env = std::getenv("DISTILL_WORKER_PAUSE_BEFORE");
-    return new std::string(env == nullptr ? "" : absl::StrCat(",", env, ","));
-  }();
-  if (stages->empty() ||
-      stages->find(absl::StrCat(",", stage, ",")) == std::string::npos) {
-    return;
-  }
-  DISTILL_LOG(INFO) << "pausing before " << stage;
-  absl::SleepFor(absl::Seconds(2));
-}
-
-}  // namespace
-
 bool Worker::DrainAsked() const {
   return (drain_signal_ != nullptr && drain_signal_->load()) ||
          drain_from_coordinator_.load();
@@ -289,7 +267,7 @@ void Worker::Fail(const v1::Run& run, const absl::Status& outcome) {
   fail.set_run_id(run.id());
   fail.set_attempt(run.attempt());
   fail.set_message(std::string(outcome.message()));
-  PauseBefore("fail");
+  BeforeStage("fail");
   absl::Status s = RetryTransient(
       lease_duration_, absl::StrCat("run ", run.id(), ": FailRun"), [&] {
         v1::FailRunResponse ignored;
@@ -315,7 +293,9 @@ absl::Status Worker::CheckScratchAndPaths(const v1::Run& run) {
 absl::StatusOr<std::string> Worker::FetchFile(const v1::Run& run,
                                               const std::string& sha256,
                                               const std::string& dir) {
-  PauseBefore("fetch");
+  // A file already here is no call, and no stage.
+  if (options_.stage_hook != nullptr && !files_.Cached(sha256, dir))
+    BeforeStage("fetch");
   absl::StatusOr<std::string> path;
   absl::Status s = RetryTransient(
       lease_duration_, absl::StrCat("run ", run.id(), ": fetching ", sha256),
@@ -385,7 +365,7 @@ void Worker::UseTeacherCache(engine::RunHooks* hooks) {
 absl::StatusOr<std::string> Worker::UploadFile(const v1::Run& run,
                                                const std::string& path,
                                                const std::string& name) {
-  PauseBefore(name == kResumeFile ? "resume_upload" : "upload");
+  BeforeStage(name == kResumeFile ? "resume_upload" : "upload");
   absl::StatusOr<std::string> sha;
   absl::Status s =
       RetryTransient(lease_duration_,
@@ -488,7 +468,7 @@ absl::Status Worker::Complete(const v1::Run& run,
   complete.set_checkpoint_sha256(checkpoint_sha256);
   for (const auto& [key, value] : outcome.results)
     (*complete.mutable_results())[key] = value;
-  PauseBefore("complete");
+  BeforeStage("complete");
   absl::Status s = RetryTransient(
       lease_duration_, absl::StrCat("run ", run.id(), ": CompleteRun"), [&] {
         v1::CompleteRunResponse ignored;

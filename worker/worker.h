@@ -19,6 +19,7 @@
 #include "worker/engine/run_hooks.h"
 #include "worker/file_transfer.h"
 #include "worker/reporter.h"
+#include "worker/stage_hook.h"
 #include "worker/worker_metrics.h"
 
 namespace distill {
@@ -56,6 +57,8 @@ struct WorkerOptions {
   absl::Duration exit_after_idle = absl::ZeroDuration();
   // Where the worker's gauges and counters go; none when null.
   WorkerMetrics* metrics = nullptr;
+  // Called before each stage of a run (worker/stage_hook.h); tests only.
+  StageHook* stage_hook = nullptr;
   // Labels it offers for placement besides device_kind (--labels).
   std::vector<std::string> labels;
 };
@@ -129,6 +132,10 @@ class Worker {
                                          const std::string& name);
   // Reports the attempt FAILED with `outcome`'s message.
   void Fail(const v1::Run& run, const absl::Status& outcome);
+  // options_.stage_hook's turn before `stage`, if there is a hook.
+  void BeforeStage(absl::string_view stage) {
+    if (options_.stage_hook != nullptr) options_.stage_hook->Before(stage);
+  }
   // Whether a drain was asked for (by `drain_signal_` or the coordinator).
   bool DrainAsked() const;
   // The current run must stop for the drain now: asked, and its grace spent.

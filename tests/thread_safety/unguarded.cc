@@ -2,7 +2,7 @@
 // -Werror=thread-safety: with -DUNGUARDED it reads the scheduler's store
 // and calls a ...Locked method without the lock, and must not compile;
 // without, it takes the lock first and must.
-#include "server/scheduler_core.h"
+#include "server/scheduling/scheduler_core.h"
 
 namespace distill {
 
