@@ -306,7 +306,7 @@ int main(int argc, char** argv) {
   }
   auto step = [&] {
     distill::engine::ClearGradients(optimizer);
-    torch::Tensor t_logits, t_embedding, logits, projected;
+    torch::Tensor t_logits, t_embedding, logits, embedding, projected;
     {
       distill::engine::AutocastScope amp(device, *precision);
       if (online) {
@@ -319,14 +319,17 @@ int main(int argc, char** argv) {
         t_logits = pool_logits.index_select(0, idx).to(device);
         t_embedding = pool_embedding.index_select(0, idx).to(device);
       }
-      torch::Tensor embedding;
       std::tie(logits, embedding) = student->forward(images);
       projected = student->Project(embedding);
     }
     distill::engine::Objective objective =
         distill::engine::DistillationObjective(
-            row_h, logits.to(torch::kFloat), projected.to(torch::kFloat),
-            t_logits.to(torch::kFloat), t_embedding.to(torch::kFloat), labels);
+            row_h, {.student_logits = logits.to(torch::kFloat),
+                    .student_embedding = embedding.to(torch::kFloat),
+                    .projected = projected.to(torch::kFloat),
+                    .teacher_logits = t_logits.to(torch::kFloat),
+                    .teacher_embedding = t_embedding.to(torch::kFloat),
+                    .labels = labels});
     scaler.Scale(objective.total).backward();
     scaler.Step(optimizer);
     Synchronize(device);

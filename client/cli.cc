@@ -72,6 +72,7 @@ std::unique_ptr<CLI::App> BuildApp(Connection* connection, Command* chosen,
   AddSweepCommands(*app, chosen);
   AddAdminCommands(*app, chosen);
   AddOwnerCommands(*app, chosen);
+  AddForkCommands(*app, chosen);
   CLI::App* verb = app->add_subcommand(
       "completion", "a completion script for the shell (bash)");
   verb->add_option("shell", *completion, "bash")

@@ -21,6 +21,8 @@ void AddSweepCommands(CLI::App& app, Command* chosen);
 void AddAdminCommands(CLI::App& app, Command* chosen);
 // owners, owners set (fair share).
 void AddOwnerCommands(CLI::App& app, Command* chosen);
+// fork RUN, sweep fork SWEEP (after AddSweepCommands).
+void AddForkCommands(CLI::App& app, Command* chosen);
 
 // Checks an id (or a count, `noun` "a count") on the command line as CLI11
 // parses it: a whole number from 1, else "WHAT "abc" is not an id (...)".

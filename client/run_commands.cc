@@ -170,8 +170,14 @@ int ShowRun(Session& s, int64_t id, const std::string& format_name) {
     if (grpc::Status st = s.FirstEvent(id, 0, &first); !st.ok())
       return s.Refused("runs show", st);
     MakeTerminalSafe(&first);
+    // A fork's curves go on from its parent's: its history too.
+    v1::RunEvent parent;
+    if (const int64_t from = first.run().spec().fork().run_id(); from != 0) {
+      if (s.FirstEvent(from, 0, &parent).ok()) MakeTerminalSafe(&parent);
+    }
     s.out() << FormatRunDetails(
-        first.run(), {first.metrics().begin(), first.metrics().end()});
+        first.run(), {first.metrics().begin(), first.metrics().end()},
+        {parent.metrics().begin(), parent.metrics().end()});
     return kExitOk;
   }
   v1::Run run;

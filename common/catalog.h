@@ -114,6 +114,9 @@ inline constexpr int kMlpRatio = 4;
 inline constexpr std::string_view kStudentArch = "resnet18";
 inline constexpr int kStudentWidth = 64;  // torchvision's ResNets.
 inline constexpr double kTemperature = 4;
+// Decoupled KD's weights (Zhao et al. 2022's CIFAR-100 setting).
+inline constexpr double kDkdAlpha = 1;
+inline constexpr double kDkdBeta = 8;
 inline constexpr double kSgdLr = 0.1;
 inline constexpr double kAdamWLr = 1e-3;
 inline constexpr int kEpochs = 1;

@@ -13,6 +13,10 @@ inline constexpr char kLossMse[] = "train/loss_mse";
 inline constexpr char kLossIkd[] = "train/loss_ikd";
 inline constexpr char kLossRkdDistance[] = "train/loss_rkd_distance";
 inline constexpr char kLossRkdAngle[] = "train/loss_rkd_angle";
+inline constexpr char kLossSp[] = "train/loss_sp";
+inline constexpr char kLossPkt[] = "train/loss_pkt";
+inline constexpr char kLossDkd[] = "train/loss_dkd";
+inline constexpr char kLossCka[] = "train/loss_cka";
 inline constexpr char kLr[] = "train/lr";
 inline constexpr char kImagesPerSec[] = "train/images_per_sec";
 // Once, at step 0: how many steps the run will take.

@@ -24,6 +24,9 @@ inline constexpr char kSpecSha256[] = "spec_sha256";
 // The checkpoint the run starts from: its teacher's, its student's.
 inline constexpr char kTeacherCheckpointSha256[] = "teacher_checkpoint_sha256";
 inline constexpr char kStudentCheckpointSha256[] = "student_checkpoint_sha256";
+// What a fork started from: its parent's checkpoint, or (continuing) its
+// final training state ("state.pt").
+inline constexpr char kForkSha256[] = "fork_sha256";
 
 // SHA-256 of the manifest of the data files the run reads: one line
 // "<path relative to the data set's root> <sha256 of the file>\n" per

@@ -14,6 +14,10 @@ inline constexpr char kCheckpointFile[] = "checkpoint";
 // attempt go on where a lost one stopped. Each replaces the one before; it
 // goes when the run ends.
 inline constexpr char kResumeFile[] = "resume.pt";
+// A DISTILL run's training state at its end (the resume point of its last
+// epoch's steps): what `distill fork --continue` goes on from. Kept, and
+// dropped by retention, with the checkpoint.
+inline constexpr char kStateFile[] = "state.pt";
 // The t-SNE maps of an evaluation (model,x,y,label per test image): what
 // `distill tsne` plots and the report draws.
 inline constexpr char kTsneFile[] = "tsne.csv";

@@ -59,6 +59,13 @@ void ResolveLosses(v1::Losses& l) {
   v1::IkdLoss& ikd = *l.mutable_ikd();
   if (ikd.temperature() == 0) ikd.set_temperature(defaults::kTemperature);
   if (!ikd.has_scale_by_tau_squared()) ikd.set_scale_by_tau_squared(true);
+  // Filled only when on, so that a spec without DKD reads as before it.
+  if (l.dkd().weight() > 0) {
+    v1::DkdLoss& dkd = *l.mutable_dkd();
+    if (!dkd.has_alpha()) dkd.set_alpha(defaults::kDkdAlpha);
+    if (!dkd.has_beta()) dkd.set_beta(defaults::kDkdBeta);
+    if (dkd.temperature() == 0) dkd.set_temperature(defaults::kTemperature);
+  }
 }
 
 // Every -0 in `spec` (nested too) made +0: the two are equal, and a stored

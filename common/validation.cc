@@ -108,7 +108,11 @@ absl::Status ValidateLosses(const v1::Losses& l) {
       {"losses.mse", l.mse()},
       {"losses.ikd.weight", l.ikd().weight()},
       {"losses.rkd.distance_weight", l.rkd().distance_weight()},
-      {"losses.rkd.angle_weight", l.rkd().angle_weight()}};
+      {"losses.rkd.angle_weight", l.rkd().angle_weight()},
+      {"losses.sp", l.sp()},
+      {"losses.pkt", l.pkt()},
+      {"losses.dkd.weight", l.dkd().weight()},
+      {"losses.cka", l.cka()}};
   bool any = false;
   for (const auto& [field, w] : weights) {
     if (absl::Status s = InRange(field, w, 0, limits::kLossWeight); !s.ok())
@@ -118,14 +122,27 @@ absl::Status ValidateLosses(const v1::Losses& l) {
   if (!any) {
     return absl::InvalidArgumentError(
         "a DISTILL run needs at least one loss weight > 0 (losses.ce, "
-        "losses.mse, "
-        "losses.ikd.weight, losses.rkd.distance_weight or "
-        "losses.rkd.angle_weight)");
+        "losses.mse, losses.ikd.weight, losses.rkd.distance_weight, "
+        "losses.rkd.angle_weight, losses.sp, losses.pkt, losses.dkd.weight "
+        "or losses.cka)");
   }
   const double t = l.ikd().temperature();
   if (l.ikd().weight() > 0 && !(t > 0 && t <= limits::kTemperature)) {
     return Invalid("losses.ikd.temperature",
                    absl::StrCat("in (0, ", limits::kTemperature, "]"), t);
+  }
+  if (l.dkd().weight() > 0) {
+    const double dt = l.dkd().temperature();
+    if (!(dt > 0 && dt <= limits::kTemperature)) {
+      return Invalid("losses.dkd.temperature",
+                     absl::StrCat("in (0, ", limits::kTemperature, "]"), dt);
+    }
+    for (const auto& [field, w] :
+         {std::pair{"losses.dkd.alpha", l.dkd().alpha()},
+          std::pair{"losses.dkd.beta", l.dkd().beta()}}) {
+      if (absl::Status s = InRange(field, w, 0, limits::kLossWeight); !s.ok())
+        return s;
+    }
   }
   return absl::OkStatus();
 }
@@ -204,6 +221,17 @@ absl::Status ValidateCommon(const v1::ExperimentSpec& spec) {
   if (absl::Status s = CheckNumbers(spec); !s.ok()) return s;
   if (absl::Status s = CheckRequirements(spec.requirements()); !s.ok())
     return s;
+  if (spec.fork().run_id() < 0)
+    return Invalid("fork.run_id", ">= 0", double(spec.fork().run_id()));
+  if (spec.fork().run_id() != 0 && spec.kind() != v1::DISTILL) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("fork.run_id is for DISTILL runs, got ",
+                     v1::ExperimentKind_Name(spec.kind())));
+  }
+  if (spec.fork().continue_training() && spec.fork().run_id() == 0) {
+    return absl::InvalidArgumentError(
+        "fork.continue_training needs fork.run_id: the run to go on from");
+  }
   const v1::DatasetSpec& data = spec.dataset();
   if (absl::Status s = FirstError(
           {CheckLength("name", spec.name(), limits::kNameBytes),
@@ -322,6 +350,9 @@ absl::Status ValidateDistill(const v1::ExperimentSpec& spec,
                    spec.losses().rkd().angle_weight() > 0;
   if (rkd && spec.batch_size() < 3) {
     return Invalid("batch_size", ">= 3 when RKD is on", spec.batch_size());
+  }
+  if (spec.losses().cka() > 0 && spec.batch_size() < 2) {
+    return Invalid("batch_size", ">= 2 when CKA is a loss", spec.batch_size());
   }
   return absl::OkStatus();
 }

@@ -61,14 +61,12 @@ double Mean(const std::map<int64_t, double>& by_seed) {
   return Summarise(v).mean;
 }
 
-// Rows with a distillation loss (MSE, IKD or RKD).
+// Rows with a distillation loss (any term but CE).
 std::vector<std::string> DistillationRows(const v1::SweepResults& results) {
   std::vector<std::string> rows;
   for (const v1::MemberResult& m : results.members()) {
     const v1::Losses& l = m.losses();
-    const bool distils = l.mse() > 0 || l.ikd().weight() > 0 ||
-                         l.rkd().distance_weight() > 0 ||
-                         l.rkd().angle_weight() > 0;
+    const bool distils = LossSummary(l) != "-" && LossSummary(l) != "CE";
     const std::string row = WithoutSeed(m.name());
     if (distils && std::find(rows.begin(), rows.end(), row) == rows.end())
       rows.push_back(row);
@@ -179,16 +177,21 @@ ClaimVerdict AtLeast(const Context& c) {
   return out;
 }
 
-// BEST: the row above every other; EXCEEDS: each of the rows above other.
+// BEST: the row above every other (or each of its rows); EXCEEDS: each of
+// the rows above other.
 ClaimVerdict Ranking(const Context& c) {
   const v1::Claim& claim = c.claim;
   const bool best = claim.kind() == v1::BEST;
   const std::string& reference = best ? claim.row() : claim.other();
   std::vector<std::string> names;
-  if (best) {
+  if (best && claim.rows().empty()) {
     // Every row the sweep asks for, not only those with results.
     for (const auto& [name, want] : c.asked) {
       if (name != reference && name != "O") names.push_back(name);
+    }
+  } else if (best) {
+    for (const std::string& name : claim.rows()) {
+      if (name != reference) names.push_back(name);
     }
   } else {
     names = claim.rows().empty()

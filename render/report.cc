@@ -171,19 +171,21 @@ namespace {
 // Table 1's layout, with a link to each run on the live pages.
 std::string ResultsTable(const v1::SweepResults& results,
                          const std::vector<ResultColumn>& columns, bool live) {
+  const std::vector<LossColumn> losses = LossColumns(results);
   std::string html =
-      "<h2>Results</h2><table id=\"results\"><thead><tr><th>row</th><th>"
-      "labels CE</th><th>embedding MSE</th><th>IKD</th><th>RKD</th>";
+      "<h2>Results</h2><table id=\"results\"><thead><tr><th>row</th>";
+  for (const LossColumn& c : losses)
+    absl::StrAppend(&html, "<th>", Escape(c.header), "</th>");
   for (const ResultColumn& c : columns)
     absl::StrAppend(&html, "<th>", Escape(c.header), "</th>");
   absl::StrAppend(&html, "<th>run</th><th>status</th></tr></thead><tbody>");
   for (const v1::MemberResult& m : results.members()) {
-    const v1::Losses& l = m.losses();
     absl::StrAppend(&html, "<tr class=\"member\"><td>", Escape(m.name()),
-                    "</td><td class=\"mark\">", l.ce() > 0 ? "✓" : "",
-                    "</td><td class=\"mark\">", l.mse() > 0 ? "✓" : "",
-                    "</td><td class=\"mark\">", l.ikd().weight() > 0 ? "✓" : "",
-                    "</td><td class=\"mark\">", UsesRkd(l) ? "✓" : "", "</td>");
+                    "</td>");
+    for (const LossColumn& c : losses) {
+      absl::StrAppend(&html, "<td class=\"mark\">", c.on(m.losses()) ? "✓" : "",
+                      "</td>");
+    }
     for (const ResultColumn& c : columns) {
       absl::StrAppend(&html, "<td>", ResultCell(c, MemberValue(m, c)), "</td>");
     }
@@ -194,8 +196,8 @@ std::string ResultsTable(const v1::SweepResults& results,
                     v1::RunStatus_Name(m.status()), "</td></tr>");
   }
   for (const v1::TeacherResult& t : SweepTeachers(results)) {
-    absl::StrAppend(&html, "<tr class=\"teacher\"><td>O</td><td colspan=\"4\">",
-                    Escape(t.name()), "</td>");
+    absl::StrAppend(&html, "<tr class=\"teacher\"><td>O</td><td colspan=\"",
+                    losses.size(), "\">", Escape(t.name()), "</td>");
     for (const ResultColumn& c : columns)
       absl::StrAppend(&html, "<td>", ResultCell(c, TeacherValue(t, c)),
                       "</td>");
@@ -204,7 +206,21 @@ std::string ResultsTable(const v1::SweepResults& results,
                          absl::StrCat(t.run_id()), live),
                     "</td><td>", v1::RunStatus_Name(t.status()), "</td></tr>");
   }
-  return absl::StrCat(html, "</tbody></table>");
+  absl::StrAppend(&html, "</tbody></table>");
+  // The lineage of forks: which run each member started from.
+  std::string lineage;
+  for (const v1::MemberResult& m : results.members()) {
+    if (m.fork().run_id() == 0) continue;
+    absl::StrAppend(&lineage, "<li>", Escape(m.name()), " (run ",
+                    Link(absl::StrCat("/runs/", m.run_id()),
+                         absl::StrCat(m.run_id()), live),
+                    "): ", Escape(ForkLine(m.fork())), "</li>");
+  }
+  if (!lineage.empty()) {
+    absl::StrAppend(&html, "<h3>Lineage</h3><ul id=\"lineage\">", lineage,
+                    "</ul>");
+  }
+  return html;
 }
 
 // How many classes the sweep's data set has (10 where the files decide).
@@ -467,6 +483,11 @@ std::string RenderRunPage(const v1::Run& run, const ReportRun& data,
       v1::ExperimentKind_Name(run.spec().kind()), " ",
       v1::RunStatus_Name(run.status()), "</h1>");
   absl::StrAppend(&html, RunFacts(run, data));
+  if (const int64_t from = run.spec().fork().run_id(); from != 0) {
+    absl::StrAppend(&html, "<p id=\"lineage\">",
+                    Escape(ForkLine(run.spec().fork())), ": <a href=\"/runs/",
+                    from, "\">run ", from, "</a></p>");
+  }
   absl::StrAppend(&html, "<h2>Spec</h2><pre id=\"spec\">",
                   Escape(SpecLines(run)), "</pre>");
   absl::StrAppend(&html, "<h2>Results</h2><table id=\"results\"><tbody>");

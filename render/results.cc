@@ -20,12 +20,40 @@ bool UsesRkd(const v1::Losses& l) {
   return l.rkd().distance_weight() > 0 || l.rkd().angle_weight() > 0;
 }
 
+const std::vector<LossColumn>& AllLossColumns() {
+  static const auto* const kColumns = new std::vector<LossColumn>{
+      {"CE", "labels CE", [](const v1::Losses& l) { return l.ce() > 0; }, true},
+      {"MSE", "embedding MSE", [](const v1::Losses& l) { return l.mse() > 0; },
+       true},
+      {"IKD", "IKD", [](const v1::Losses& l) { return l.ikd().weight() > 0; },
+       true},
+      {"RKD", "RKD", &UsesRkd, true},
+      {"SP", "SP", [](const v1::Losses& l) { return l.sp() > 0; }, false},
+      {"PKT", "PKT", [](const v1::Losses& l) { return l.pkt() > 0; }, false},
+      {"DKD", "DKD", [](const v1::Losses& l) { return l.dkd().weight() > 0; },
+       false},
+      {"CKA", "CKA loss", [](const v1::Losses& l) { return l.cka() > 0; },
+       false},
+  };
+  return *kColumns;
+}
+
+std::vector<LossColumn> LossColumns(const v1::SweepResults& results) {
+  std::vector<LossColumn> shown;
+  for (const LossColumn& c : AllLossColumns()) {
+    bool used = c.always;
+    for (const v1::MemberResult& m : results.members())
+      used = used || c.on(m.losses());
+    if (used) shown.push_back(c);
+  }
+  return shown;
+}
+
 std::string LossSummary(const v1::Losses& l) {
   std::vector<std::string> parts;
-  if (l.ce() > 0) parts.push_back("CE");
-  if (l.mse() > 0) parts.push_back("MSE");
-  if (l.ikd().weight() > 0) parts.push_back("IKD");
-  if (UsesRkd(l)) parts.push_back("RKD");
+  for (const LossColumn& c : AllLossColumns()) {
+    if (c.on(l)) parts.push_back(c.name);
+  }
   return parts.empty() ? "-" : absl::StrJoin(parts, "+");
 }
 
@@ -42,6 +70,14 @@ std::string LossWeights(const v1::Losses& l) {
     parts.push_back(absl::StrCat("RKD distance ", l.rkd().distance_weight()));
   if (l.rkd().angle_weight() > 0)
     parts.push_back(absl::StrCat("RKD angle ", l.rkd().angle_weight()));
+  if (l.sp() > 0) parts.push_back(absl::StrCat("SP ", l.sp()));
+  if (l.pkt() > 0) parts.push_back(absl::StrCat("PKT ", l.pkt()));
+  if (l.dkd().weight() > 0) {
+    parts.push_back(absl::StrCat("DKD ", l.dkd().weight(), " (alpha ",
+                                 l.dkd().alpha(), ", beta ", l.dkd().beta(),
+                                 ", T ", l.dkd().temperature(), ")"));
+  }
+  if (l.cka() > 0) parts.push_back(absl::StrCat("CKA ", l.cka()));
   return parts.empty() ? "-" : absl::StrJoin(parts, " + ");
 }
 
@@ -124,8 +160,8 @@ std::vector<v1::TeacherResult> SweepTeachers(const v1::SweepResults& results) {
 
 namespace {
 
-// Table 1's cells: row, the four losses, the columns, run, status.
-constexpr size_t kFirstResult = 5;
+// Table 1's cells: row, the loss columns (LossColumns), the result
+// columns, run, status.
 
 struct Row {
   std::vector<std::string> cells;
@@ -133,12 +169,11 @@ struct Row {
   bool last_of_block = false;
 };
 
-Row MemberRow(const v1::MemberResult& m,
+Row MemberRow(const v1::MemberResult& m, const std::vector<LossColumn>& losses,
               const std::vector<ResultColumn>& columns) {
-  const std::string check = "✓";
-  const v1::Losses& l = m.losses();
-  Row row{{m.name(), l.ce() > 0 ? check : "", l.mse() > 0 ? check : "",
-           l.ikd().weight() > 0 ? check : "", UsesRkd(l) ? check : ""}};
+  Row row{{m.name()}};
+  for (const LossColumn& c : losses)
+    row.cells.push_back(c.on(m.losses()) ? "✓" : "");
   for (const ResultColumn& c : columns)
     row.cells.push_back(ResultCell(c, MemberValue(m, c)));
   row.cells.push_back(absl::StrCat(m.run_id()));
@@ -148,12 +183,12 @@ Row MemberRow(const v1::MemberResult& m,
 
 // The teacher's own judgement where it has one (not the columns that
 // compare it with a student); its name spans the loss columns.
-Row TeacherRow(const v1::TeacherResult& teacher, bool alone,
+Row TeacherRow(const v1::TeacherResult& teacher, bool alone, size_t losses,
                const std::vector<ResultColumn>& columns) {
-  Row row{{"O",
-           alone ? "teacher ViT" : absl::StrCat("teacher ViT ", teacher.name()),
-           "", "", ""},
+  Row row{{"O", alone ? "teacher ViT"
+                      : absl::StrCat("teacher ViT ", teacher.name())},
           true};
+  row.cells.resize(1 + losses);
   for (const ResultColumn& c : columns)
     row.cells.push_back(ResultCell(c, TeacherValue(teacher, c)));
   row.cells.push_back(absl::StrCat(teacher.run_id()));
@@ -164,6 +199,7 @@ Row TeacherRow(const v1::TeacherResult& teacher, bool alone,
 // One block a teacher: its members, then its row O.
 std::vector<Row> ResultRows(const v1::SweepResults& results,
                             const std::vector<v1::TeacherResult>& teachers,
+                            const std::vector<LossColumn>& losses,
                             const std::vector<ResultColumn>& columns) {
   std::vector<Row> rows;
   std::vector<bool> shown(results.members_size(), false);
@@ -175,29 +211,39 @@ std::vector<Row> ResultRows(const v1::SweepResults& results,
         continue;
       }
       shown[i] = true;
-      rows.push_back(MemberRow(m, columns));
+      rows.push_back(MemberRow(m, losses, columns));
     }
-    rows.push_back(TeacherRow(teachers[t], teachers.size() == 1, columns));
+    rows.push_back(
+        TeacherRow(teachers[t], teachers.size() == 1, losses.size(), columns));
     rows.back().last_of_block = t + 1 < teachers.size();
   }
   return rows;
 }
 
+// The width of the loss columns 1 to `first_result` - 1 together, with
+// their separators: where a teacher's name goes.
+size_t SpanWidth(const std::vector<size_t>& widths, size_t first_result) {
+  size_t span = 3 * (first_result - 2);  // " │ " between each two.
+  for (size_t c = 1; c < first_result; ++c) span += widths[c];
+  return span;
+}
+
 std::vector<size_t> ColumnWidths(const std::vector<std::string>& header,
-                                 const std::vector<Row>& rows) {
+                                 const std::vector<Row>& rows,
+                                 size_t first_result) {
   std::vector<size_t> widths(header.size());
   for (size_t c = 0; c < header.size(); ++c) {
     widths[c] = Width(header[c]);
     for (const Row& row : rows) {
-      const bool spanned = row.teacher && c >= 1 && c < kFirstResult;
+      const bool spanned = row.teacher && c >= 1 && c < first_result;
       if (!spanned) widths[c] = std::max(widths[c], Width(row.cells[c]));
     }
   }
   // A teacher's name wider than the loss columns widens the last of them.
-  const size_t span = widths[1] + widths[2] + widths[3] + widths[4] + 9;
+  const size_t span = SpanWidth(widths, first_result);
   for (const Row& row : rows) {
     if (row.teacher && Width(row.cells[1]) > span)
-      widths[4] += Width(row.cells[1]) - span;
+      widths[first_result - 1] += Width(row.cells[1]) - span;
   }
   return widths;
 }
@@ -225,21 +271,20 @@ std::string ResultsHeading(const v1::SweepResults& results, size_t teachers) {
 // The rows laid out: names left, checks centred, results right; a
 // teacher's row spans the loss columns; a rule between teachers' blocks.
 std::string LaidOut(const std::vector<std::string>& header,
-                    const std::vector<Row>& rows) {
-  const std::vector<size_t> widths = ColumnWidths(header, rows);
+                    const std::vector<Row>& rows, size_t first_result) {
+  const std::vector<size_t> widths = ColumnWidths(header, rows, first_result);
   const size_t status_col = header.size() - 1;
   auto pad = [&](const std::vector<std::string>& cells, size_t c) {
     if (c == 0 || c == status_col) return Pad(cells[c], widths[c]);
-    if (c >= kFirstResult) return Pad(cells[c], widths[c], /*right=*/true);
+    if (c >= first_result) return Pad(cells[c], widths[c], /*right=*/true);
     return Center(cells[c], widths[c]);
   };
   auto line = [&](const std::vector<std::string>& cells, bool spanned) {
     std::vector<std::string> padded = {pad(cells, 0)};
     if (spanned) {
-      padded.push_back(
-          Pad(cells[1], widths[1] + widths[2] + widths[3] + widths[4] + 9));
+      padded.push_back(Pad(cells[1], SpanWidth(widths, first_result)));
     }
-    for (size_t c = spanned ? kFirstResult : 1; c < cells.size(); ++c)
+    for (size_t c = spanned ? first_result : 1; c < cells.size(); ++c)
       padded.push_back(pad(cells, c));
     return absl::StrCat(" ", absl::StrJoin(padded, " │ "), "\n");
   };
@@ -267,15 +312,17 @@ std::string FormatResultsTable(const v1::SweepResults& results,
     }
     c.decimals = DecimalsToTellApart(values);
   }
-  std::vector<std::string> header = {"row", "labels CE", "embedding MSE", "IKD",
-                                     "RKD"};
+  const std::vector<LossColumn> losses = LossColumns(results);
+  std::vector<std::string> header = {"row"};
+  for (const LossColumn& c : losses) header.push_back(c.header);
   for (const ResultColumn& c : columns) header.push_back(c.header);
   header.push_back("run");
   header.push_back("status");
   const std::vector<v1::TeacherResult> teachers = SweepTeachers(results);
-  std::string out =
-      absl::StrCat(ResultsHeading(results, teachers.size()),
-                   LaidOut(header, ResultRows(results, teachers, columns)));
+  std::string out = absl::StrCat(
+      ResultsHeading(results, teachers.size()),
+      LaidOut(header, ResultRows(results, teachers, losses, columns),
+              1 + losses.size()));
   for (const v1::MemberResult& m : results.members()) {
     if (m.status() == v1::FAILED) {
       absl::StrAppend(&out, "row ", m.name(), " failed: ", m.message(), "\n");
@@ -295,8 +342,8 @@ std::string FormatResultsTable(const v1::SweepResults& results,
 std::string FormatResultsCsv(const v1::SweepResults& results,
                              const std::vector<ResultColumn>& columns) {
   std::vector<std::string> header = {
-      "name", "kind", "teacher", "run_id",       "status",
-      "ce",   "mse",  "ikd",     "rkd_distance", "rkd_angle"};
+      "name", "kind",         "teacher",   "run_id", "status", "ce",  "mse",
+      "ikd",  "rkd_distance", "rkd_angle", "sp",     "pkt",    "dkd", "cka"};
   for (const ResultColumn& c : columns) header.push_back(CsvField(c.key));
   header.push_back("file_bytes");
   header.push_back("owner");  // The sweep's: every run of it has it.
@@ -313,7 +360,11 @@ std::string FormatResultsCsv(const v1::SweepResults& results,
                                       CsvNumber(l.mse()),
                                       CsvNumber(l.ikd().weight()),
                                       CsvNumber(l.rkd().distance_weight()),
-                                      CsvNumber(l.rkd().angle_weight())};
+                                      CsvNumber(l.rkd().angle_weight()),
+                                      CsvNumber(l.sp()),
+                                      CsvNumber(l.pkt()),
+                                      CsvNumber(l.dkd().weight()),
+                                      CsvNumber(l.cka())};
     for (const ResultColumn& c : columns) {
       std::optional<double> v = MemberValue(m, c);
       cells.push_back(v ? CsvNumber(*v) : "");
@@ -323,16 +374,10 @@ std::string FormatResultsCsv(const v1::SweepResults& results,
     absl::StrAppend(&out, absl::StrJoin(cells, ","), "\n");
   }
   for (const v1::TeacherResult& t : SweepTeachers(results)) {
-    std::vector<std::string> cells = {CsvField(t.name()),
-                                      "teacher",
-                                      "",
+    std::vector<std::string> cells = {CsvField(t.name()), "teacher", "",
                                       absl::StrCat(t.run_id()),
-                                      v1::RunStatus_Name(t.status()),
-                                      "",
-                                      "",
-                                      "",
-                                      "",
-                                      ""};
+                                      v1::RunStatus_Name(t.status())};
+    cells.resize(cells.size() + 9);  // No loss weights.
     for (const ResultColumn& c : columns) {
       std::optional<double> v = TeacherValue(t, c);
       cells.push_back(v ? CsvNumber(*v) : "");

@@ -60,6 +60,19 @@ std::vector<v1::TeacherResult> SweepTeachers(const v1::SweepResults& results);
 std::string LossSummary(const v1::Losses& losses);
 bool UsesRkd(const v1::Losses& losses);
 
+// A loss column of Table 1's layout: a check mark where a member uses it.
+struct LossColumn {
+  std::string name;    // In LossSummary: "CE".
+  std::string header;  // "labels CE"
+  bool (*on)(const v1::Losses&);
+  bool always;  // The paper's four; the rest where a member uses them.
+};
+// Every loss column, in the order of the spec's terms.
+const std::vector<LossColumn>& AllLossColumns();
+// The columns of `results`' table: the paper's four, then SP, PKT, DKD and
+// the CKA loss where a member uses them.
+std::vector<LossColumn> LossColumns(const v1::SweepResults& results);
+
 // Each term with its weight: "CE 1 + IKD 1 (T 4, x T^2) + RKD angle 2".
 std::string LossWeights(const v1::Losses& losses);
 

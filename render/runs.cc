@@ -138,6 +138,16 @@ std::vector<v1::MetricPoint> LatestMeasurements(
   return out;
 }
 
+namespace {}  // namespace
+
+std::string ForkLine(const v1::ForkSpec& fork) {
+  if (fork.run_id() == 0) return "";
+  return absl::StrCat("forked from run ", fork.run_id(),
+                      fork.continue_training()
+                          ? " (continued: its weights, optimizer and epochs)"
+                          : " (its student's weights, a new optimizer)");
+}
+
 namespace {
 
 // "run 3  DISTILL  SUCCEEDED  attempt 0", its sweep, tags and note.
@@ -151,6 +161,8 @@ std::string RunHeading(const v1::Run& run) {
   }
   if (!run.owner().empty())
     absl::StrAppend(&out, "  owner ", run.owner(), "\n");
+  if (const std::string from = ForkLine(run.spec().fork()); !from.empty())
+    absl::StrAppend(&out, "  ", from, "\n");
   if (!run.waiting_reason().empty())
     absl::StrAppend(&out, "  waiting: ", run.waiting_reason(), "\n");
   for (const std::string& p : run.preemptions())
@@ -229,22 +241,48 @@ std::string OutcomeLines(const v1::Run& run) {
   return out;
 }
 
-// The training loss as a sparkline, test top-1 by epoch.
-std::string CurveLines(const std::vector<v1::MetricPoint>& history) {
+// The training loss and test top-1 by epoch of `history`.
+struct RunCurves {
   std::vector<double> loss, top1;
+};
+
+RunCurves CurvesOf(const std::vector<v1::MetricPoint>& history) {
+  RunCurves c;
   for (const v1::MetricPoint& m : history) {
-    if (m.key() == metric_keys::kLoss) loss.push_back(m.value());
-    if (m.key() == metric_keys::kEvalTop1) top1.push_back(m.value());
+    if (m.key() == metric_keys::kLoss) c.loss.push_back(m.value());
+    if (m.key() == metric_keys::kEvalTop1) c.top1.push_back(m.value());
   }
+  return c;
+}
+
+// The training loss as a sparkline, test top-1 by epoch: the parent's (a
+// fork's; may be empty), "│", then the run's own.
+std::string CurveLines(const RunCurves& parent, const RunCurves& own) {
   std::string out;
-  if (!loss.empty()) {
-    absl::StrAppend(
-        &out, absl::StrFormat("  train/loss %8.4f %s %.4f\n", loss.front(),
-                              Sparkline(loss), loss.back()));
+  const bool joined = !parent.loss.empty() || !parent.top1.empty();
+  const std::string mark = joined ? " │" : "";
+  if (!own.loss.empty()) {
+    const double first =
+        parent.loss.empty() ? own.loss.front() : parent.loss.front();
+    // One scale for both; the mark where the run's own points begin.
+    std::vector<double> all = parent.loss;
+    all.insert(all.end(), own.loss.begin(), own.loss.end());
+    std::string line = Sparkline(all);
+    if (!parent.loss.empty()) {
+      const size_t glyphs = line.size() / 3;  // Each block is 3 bytes.
+      const size_t at = std::min(
+          glyphs, (parent.loss.size() * glyphs + all.size() / 2) / all.size());
+      line.insert(3 * at, "│");
+    }
+    absl::StrAppend(&out, absl::StrFormat("  train/loss %8.4f ", first), line,
+                    absl::StrFormat(" %.4f\n", own.loss.back()));
   }
-  if (!top1.empty()) {
+  if (!own.top1.empty()) {
     absl::StrAppend(&out, "  eval/top1 by epoch:");
-    for (double t : top1)
+    for (double t : parent.top1)
+      absl::StrAppend(&out, absl::StrFormat(" %.1f%%", 100 * t));
+    absl::StrAppend(&out, mark);
+    for (double t : own.top1)
       absl::StrAppend(&out, absl::StrFormat(" %.1f%%", 100 * t));
     absl::StrAppend(&out, "\n");
   }
@@ -306,11 +344,13 @@ std::string SpecLines(const v1::Run& run) {
   return out;
 }
 
-std::string FormatRunDetails(const v1::Run& run,
-                             const std::vector<v1::MetricPoint>& history) {
+std::string FormatRunDetails(
+    const v1::Run& run, const std::vector<v1::MetricPoint>& history,
+    const std::vector<v1::MetricPoint>& parent_history) {
   return absl::StrCat(RunHeading(run), ProvenanceLines(run), SpecLines(run),
                       OutcomeLines(run),
-                      CurveLines(LatestMeasurements(history)));
+                      CurveLines(CurvesOf(LatestMeasurements(parent_history)),
+                                 CurvesOf(LatestMeasurements(history))));
 }
 
 std::string FormatRunList(const std::vector<v1::Run>& runs) {

@@ -56,10 +56,15 @@ std::string Sparkline(const std::vector<double>& values, size_t width = 60);
 std::vector<v1::MetricPoint> LatestMeasurements(
     const std::vector<v1::MetricPoint>& history);
 
+// "forked from run 5 (continued: ...)" for a fork; "" otherwise.
+std::string ForkLine(const v1::ForkSpec& fork);
+
 // Several lines about one run: spec summary, status, results, and plots of
-// its training loss and test top-1 from `history` (LatestMeasurements).
-std::string FormatRunDetails(const v1::Run& run,
-                             const std::vector<v1::MetricPoint>& history);
+// its training loss and test top-1 from `history` (LatestMeasurements). A
+// fork's curves join its parent's (`parent_history`), "│" where it began.
+std::string FormatRunDetails(
+    const v1::Run& run, const std::vector<v1::MetricPoint>& history,
+    const std::vector<v1::MetricPoint>& parent_history = {});
 
 // One line a run for `runs list`.
 std::string FormatRunList(const std::vector<v1::Run>& runs);

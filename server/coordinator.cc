@@ -185,6 +185,11 @@ absl::Status Coordinator::StartScheduler(const CoordinatorOptions& options) {
     metrics_server_ = *std::move(server);
     scheduler_options.metrics = metrics_.get();
   }
+  if (!options.notifier.url.empty() || !options.notify_allow.empty()) {
+    sweep_run_ended_ = std::make_unique<EventQueue>();
+    scheduler_options.sweep_run_ended = sweep_run_ended_.get();
+    scheduler_options.notify_allow = options.notify_allow;
+  }
   scheduler_ = std::make_unique<Scheduler>(store_.get(), run_files_.get(),
                                            options.clock, scheduler_options);
   if (!options.require_tokens) return absl::OkStatus();
@@ -214,6 +219,18 @@ absl::Status Coordinator::StartServices(
         pages_options, scheduler_.get(), &scheduler_->authenticator());
     if (!pages.ok()) return pages.status();
     page_server_ = *std::move(pages);
+  }
+  if (sweep_run_ended_ != nullptr) {
+    NotifierOptions notifier = options.notifier;
+    notifier.metrics = metrics_.get();
+    if (notifier.pages_url.empty() && page_server_ != nullptr) {
+      const std::string& listen = options.http_listen;
+      notifier.pages_url =
+          absl::StrCat(options.tls.cert.empty() ? "http://" : "https://",
+                       listen.substr(0, listen.rfind(':')), ":", http_port());
+    }
+    notifier_ = std::make_unique<Notifier>(
+        scheduler_.get(), sweep_run_ended_.get(), std::move(notifier));
   }
   reflection_ = std::make_unique<ReflectionServiceImpl>(
       &scheduler_->authenticator(),

@@ -16,6 +16,7 @@
 #include "server/base/clock.h"
 #include "server/base/metrics.h"
 #include "server/base/periodic_thread.h"
+#include "server/operations/notifier.h"
 #include "server/operations/slurm_launcher.h"
 #include "server/rpc/reflection.h"
 #include "server/rpc/services.h"
@@ -71,6 +72,12 @@ struct CoordinatorOptions {
   // How often the retention policies' pass drops run files (README
   // "Retention"); 0: only when asked (distill gc).
   absl::Duration gc_every = absl::ZeroDuration();
+  // Word when a sweep ends (server/operations/notifier.h): posted to
+  // notifier.url and to a sweep's notify.url when that starts with one of
+  // notify_allow. notifier.pages_url empty: the pages' address when they
+  // listen.
+  NotifierOptions notifier;
+  std::vector<std::string> notify_allow;
   Clock* clock = Clock::Real();
 };
 
@@ -126,7 +133,10 @@ class Coordinator {
   std::unique_ptr<Store> store_;
   std::unique_ptr<RunFileStore> run_files_;
   std::unique_ptr<Backups> backups_;
+  // What the scheduler tells the notifier (a sweep's run ended).
+  std::unique_ptr<EventQueue> sweep_run_ended_;
   std::unique_ptr<Scheduler> scheduler_;
+  std::unique_ptr<Notifier> notifier_;
   std::unique_ptr<ExperimentServiceImpl> experiments_;
   std::unique_ptr<WorkerServiceImpl> workers_;
   std::unique_ptr<AdminServiceImpl> admin_;

@@ -2,6 +2,7 @@
 // workers and keeps every spec, metric and checkpoint.
 #include <csignal>
 #include <cstdlib>
+#include <fstream>
 #include <iostream>
 #include <thread>
 #include <tuple>
@@ -9,6 +10,8 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -116,6 +119,16 @@ ABSL_FLAG(int, keep_best, -1,
 ABSL_FLAG(absl::Duration, gc_every, absl::Hours(1),
           "how often the retention policies drop run files, e.g. 30m; 0: "
           "only when asked (distill gc)");
+ABSL_FLAG(std::string, notify_url, "",
+          "an incoming webhook (Slack, Mattermost) told when each sweep ends: "
+          "counts, best member, claims, link; @FILE reads it from FILE (a "
+          "webhook's URL is its secret: keep it out of ps)");
+ABSL_FLAG(std::vector<std::string>, notify_allow, {},
+          "URL prefixes a sweep's own notify.url may start with (e.g. "
+          "https://hooks.slack.com/); others are refused");
+ABSL_FLAG(std::string, pages_url, "",
+          "the pages' address in notifications' links, e.g. "
+          "https://distill.lab.example; default: --http_listen's");
 ABSL_FLAG(std::string, restore_from, "",
           "a backup's snapshot directory to restore into --data_dir (which "
           "must be missing or empty) before starting");
@@ -211,6 +224,36 @@ absl::Status FairShareFromFlags(distill::SchedulerOptions& scheduler) {
   return absl::OkStatus();
 }
 
+// --notify_url (or @FILE), --notify_allow and --pages_url.
+absl::Status NotifierFromFlags(distill::CoordinatorOptions& options) {
+  std::string url = absl::GetFlag(FLAGS_notify_url);
+  if (absl::StartsWith(url, "@")) {
+    std::ifstream file(url.substr(1));
+    std::string line;
+    if (!file || !std::getline(file, line)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--notify_url: cannot read ", url.substr(1)));
+    }
+    url = std::string(absl::StripAsciiWhitespace(line));
+  }
+  if (!url.empty() && !absl::StartsWith(url, "http://") &&
+      !absl::StartsWith(url, "https://")) {
+    return absl::InvalidArgumentError(
+        "--notify_url must be an http:// or https:// URL");
+  }
+  options.notifier.url = url;
+  options.notifier.pages_url = absl::GetFlag(FLAGS_pages_url);
+  options.notify_allow = absl::GetFlag(FLAGS_notify_allow);
+  for (const std::string& prefix : options.notify_allow) {
+    if (!absl::StartsWith(prefix, "http://") &&
+        !absl::StartsWith(prefix, "https://")) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--notify_allow: \"", prefix, "\" is not an http(s) URL prefix"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 // The scheduler's part of the flags into `scheduler`.
 absl::Status SchedulerFromFlags(distill::SchedulerOptions& scheduler) {
   scheduler.max_run_file_bytes = absl::GetFlag(FLAGS_max_run_file_mb) << 20;
@@ -276,6 +319,7 @@ absl::StatusOr<distill::CoordinatorOptions> OptionsFromFlags() {
   options.tls = {absl::GetFlag(FLAGS_tls_cert), absl::GetFlag(FLAGS_tls_key),
                  absl::GetFlag(FLAGS_tls_client_ca)};
   if (absl::Status s = SchedulerFromFlags(options.scheduler); !s.ok()) return s;
+  if (absl::Status s = NotifierFromFlags(options); !s.ok()) return s;
   options.gc_every = absl::GetFlag(FLAGS_gc_every);
   if (options.gc_every < absl::ZeroDuration() ||
       (options.gc_every > absl::ZeroDuration() &&

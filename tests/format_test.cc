@@ -735,6 +735,39 @@ TEST(FormatTest, RunDetailsPlotTheLoss) {
   EXPECT_THAT(details, Not(HasSubstr("message")));
 }
 
+// A fork's runs show names its parent and draws its curves on from the
+// parent's, one scale, "│" where its own begin (issue 34).
+TEST(FormatTest, AForksCurvesJoinItsParents) {
+  v1::Run run;
+  run.set_id(9);
+  run.mutable_spec()->set_kind(v1::DISTILL);
+  run.mutable_spec()->mutable_fork()->set_run_id(5);
+  run.mutable_spec()->mutable_fork()->set_continue_training(true);
+  auto point = [](const char* key, double value, int64_t step, int64_t epoch) {
+    v1::MetricPoint p;
+    p.set_key(key);
+    p.set_value(value);
+    p.set_step(step);
+    p.set_epoch(epoch);
+    return p;
+  };
+  const std::vector<v1::MetricPoint> parent = {
+      point("train/loss", 2.0, 1, 1), point("eval/top1", 0.5, 1, 1),
+      point("train/loss", 1.0, 2, 2), point("eval/top1", 0.6, 2, 2)};
+  const std::vector<v1::MetricPoint> own = {point("eval/top1", 0.6, 2, 2),
+                                            point("train/loss", 0.5, 3, 3),
+                                            point("eval/top1", 0.7, 3, 3)};
+  const std::string details = FormatRunDetails(run, own, parent);
+  EXPECT_THAT(details, HasSubstr("forked from run 5 (continued: its weights, "
+                                 "optimizer and epochs)"));
+  EXPECT_THAT(details, HasSubstr("train/loss   2.0000 █▃│▁ 0.5000"));
+  EXPECT_THAT(details,
+              HasSubstr("eval/top1 by epoch: 50.0% 60.0% │ 60.0% 70.0%"));
+  // Not a fork: no mark.
+  run.mutable_spec()->clear_fork();
+  EXPECT_THAT(FormatRunDetails(run, own), Not(HasSubstr("│")));
+}
+
 TEST(FormatTest, AResumedAttemptReplacesWhatItMeasuredAgain) {
   // Attempt 1 reached step 30 and was lost; attempt 2 went on from its
   // resume point at step 20.

@@ -141,11 +141,12 @@ TEST_F(IntegrationTest, SweepOfATeacherAndTwoStudentsSucceeds) {
     // The first student computed the teacher's outputs; the second reused them.
     EXPECT_EQ(student.results().at("teacher/cache_hit"), i == 1 ? 0 : 1)
         << student.member();
-    // The t-SNE map came back as a file of the run.
+    // The t-SNE map came back as a file of the run, and its final training
+    // state (what distill fork --continue goes on from).
     std::vector<std::string> names;
     for (const v1::RunFile& f : student.files()) names.push_back(f.name());
-    EXPECT_THAT(names,
-                ::testing::UnorderedElementsAre("checkpoint", "tsne.csv"));
+    EXPECT_THAT(names, ::testing::UnorderedElementsAre("checkpoint", "tsne.csv",
+                                                       "state.pt"));
     v1::DownloadRunFileRequest download;
     download.set_run_id(student.id());
     download.set_name("tsne.csv");

@@ -30,10 +30,12 @@ TEST_F(ObjectiveTest, WeightedSumAndItsGradientMatchPyTorch) {
   w.rkd_angle = ow[5].item<double>();
   torch::Tensor logits = F("student_logits").clone().requires_grad_(true);
   const Objective o = DistillationObjective(
-      w, logits,
-      Projected(F("student_embedding"), F("projection_weight"),
-                F("projection_bias")),
-      F("teacher_logits"), F("teacher_embedding"), Labels());
+      w, {.student_logits = logits,
+          .projected = Projected(F("student_embedding"), F("projection_weight"),
+                                 F("projection_bias")),
+          .teacher_logits = F("teacher_logits"),
+          .teacher_embedding = F("teacher_embedding"),
+          .labels = Labels()});
   EXPECT_NEAR(o.total.item<double>(), Scalar("objective_total"), 1e-10);
   o.total.backward();
   EXPECT_TRUE(
@@ -60,8 +62,9 @@ TEST_F(ObjectiveTest, OnlyTermsWithAWeightRunAndNeedNoProjection) {
   EXPECT_FALSE(UsesProjection(w));
   // Without a projection-using term, the projected embedding may be absent.
   const Objective o =
-      DistillationObjective(w, F("student_logits"), torch::Tensor(),
-                            F("teacher_logits"), torch::Tensor(), Labels());
+      DistillationObjective(w, {.student_logits = F("student_logits"),
+                                .teacher_logits = F("teacher_logits"),
+                                .labels = Labels()});
   ASSERT_EQ(o.terms.size(), 1u);
   EXPECT_NEAR(o.total.item<double>(), 2 * Scalar("ce"), 1e-10);
   w.rkd_angle = 1;

@@ -108,8 +108,11 @@ std::vector<double> RowHTerms(Precision precision, const torch::Device& device,
     }
   }
   Objective o = DistillationObjective(
-      w, logits.to(torch::kFloat), projected.to(torch::kFloat),
-      t_logits.to(torch::kFloat), t_embedding.to(torch::kFloat), labels);
+      w, {.student_logits = logits.to(torch::kFloat),
+          .projected = projected.to(torch::kFloat),
+          .teacher_logits = t_logits.to(torch::kFloat),
+          .teacher_embedding = t_embedding.to(torch::kFloat),
+          .labels = labels});
   EXPECT_EQ(o.total.scalar_type(), torch::kFloat);
   std::vector<double> out = {o.total.item<double>()};
   for (const auto& [key, value] : o.terms) out.push_back(value.item<double>());

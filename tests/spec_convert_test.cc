@@ -180,6 +180,13 @@ TEST(ToRunConfigTest, EverySpecFieldIsTheEnginesOrTheCoordinators) {
                                            "losses.ikd.scale_by_tau_squared",
                                            "losses.rkd.distance_weight",
                                            "losses.rkd.angle_weight",
+                                           "losses.sp",
+                                           "losses.pkt",
+                                           "losses.dkd.weight",
+                                           "losses.dkd.alpha",
+                                           "losses.dkd.beta",
+                                           "losses.dkd.temperature",
+                                           "losses.cka",
                                            "optimizer.kind",
                                            "optimizer.lr",
                                            "optimizer.momentum",
@@ -193,14 +200,16 @@ TEST(ToRunConfigTest, EverySpecFieldIsTheEnginesOrTheCoordinators) {
                                            "evaluation.every_epoch",
                                            "precision"};
   // Resolved or acted on by the coordinator: a preset is written out as
-  // its fields, a teacher or student run arrives as the lease's files, the
-  // requirements place the run.
+  // its fields, a teacher or student run (or the run a fork starts from)
+  // arrives as the lease's files, the requirements place the run.
   const std::set<std::string> coordinators = {
       "teacher.vit.preset",
       "teacher.run_id",
       "name",
       "max_restarts",
       "student_run_id",
+      "fork.run_id",
+      "fork.continue_training",
       "requirements.labels",
       "requirements.min_device_memory_gib",
       "requirements.device_kind"};

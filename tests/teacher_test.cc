@@ -113,8 +113,12 @@ TEST_F(TeacherTest, AStudentLearnsFromATeacherThatDoesNotMove) {
       EXPECT_FALSE(t.second.requires_grad());
       auto [logits, embedding] = student->forward(images);
       optimizer.zero_grad();
-      DistillationObjective(all, logits, student->Project(embedding), t.first,
-                            t.second, torch::randint(10, {8}))
+      DistillationObjective(all, {.student_logits = logits,
+                                  .student_embedding = embedding,
+                                  .projected = student->Project(embedding),
+                                  .teacher_logits = t.first,
+                                  .teacher_embedding = t.second,
+                                  .labels = torch::randint(10, {8})})
           .total.backward();
       optimizer.step();
     }

@@ -1,6 +1,11 @@
 #!/usr/bin/python3
 """Writes tests/fixtures/losses.txt: reference values for the engine's losses.
 
+The paper's four and, after them, the structure-transfer losses of issue 34:
+similarity-preserving KD (torchdistill's SPLoss), PKT (the authors'
+cosine_similarity_loss), decoupled KD (mdistiller's dkd_loss) and 1 - linear
+CKA (Kornblith et al.'s feature form), each with its gradient.
+
 Run once with Debian's python3-torch (`/usr/bin/python3 tools/make_loss_fixtures.py`);
 the output is committed. Losses are computed here independently of the C++
 engine: CE and KL with torch.nn.functional, RKD exactly as the authors'
@@ -114,6 +119,91 @@ def objective(logits):
 
 out["objective_total"] = objective(sl).reshape(1)
 out["objective_grad_logits"] = grad_of(objective, sl)
+
+# --- The structure-transfer losses of issue 34, each as its authors' code
+# computes it (drawn after everything above, so that those values stay).
+
+
+def sp(fs, ft):
+    """Similarity-preserving KD (Tung & Mori 2019; torchdistill's SPLoss)."""
+    gs = F.normalize(fs @ fs.t(), p=2, dim=1)
+    gt = F.normalize(ft @ ft.t(), p=2, dim=1)
+    return (gs - gt).pow(2).sum() / fs.shape[0] ** 2
+
+
+def pkt(output_net, target_net, eps=0.0000001):
+    """Passalis & Tefas's cosine_similarity_loss (probabilistic_kt, nn/pkt.py)."""
+    output_net_norm = torch.sqrt(torch.sum(output_net ** 2, dim=1, keepdim=True))
+    output_net = output_net / (output_net_norm + eps)
+    output_net = torch.where(output_net != output_net,
+                             torch.zeros_like(output_net), output_net)
+    target_net_norm = torch.sqrt(torch.sum(target_net ** 2, dim=1, keepdim=True))
+    target_net = target_net / (target_net_norm + eps)
+    target_net = torch.where(target_net != target_net,
+                             torch.zeros_like(target_net), target_net)
+    model_similarity = torch.mm(output_net, output_net.transpose(0, 1))
+    target_similarity = torch.mm(target_net, target_net.transpose(0, 1))
+    model_similarity = (model_similarity + 1.0) / 2.0
+    target_similarity = (target_similarity + 1.0) / 2.0
+    model_similarity = model_similarity / torch.sum(model_similarity, dim=1, keepdim=True)
+    target_similarity = target_similarity / torch.sum(target_similarity, dim=1, keepdim=True)
+    return torch.mean(target_similarity * torch.log(
+        (target_similarity + eps) / (model_similarity + eps)))
+
+
+def dkd(logits_student, logits_teacher, target, alpha, beta, temperature):
+    """mdistiller's dkd_loss (megvii-research/mdistiller, distillers/DKD.py)."""
+    gt_mask = torch.zeros_like(logits_student).scatter_(1, target.unsqueeze(1), 1).bool()
+    other_mask = torch.ones_like(logits_student).scatter_(1, target.unsqueeze(1), 0).bool()
+    pred_student = F.softmax(logits_student / temperature, dim=1)
+    pred_teacher = F.softmax(logits_teacher / temperature, dim=1)
+
+    def cat_mask(t, mask1, mask2):
+        t1 = (t * mask1).sum(dim=1, keepdims=True)
+        t2 = (t * mask2).sum(1, keepdims=True)
+        return torch.cat([t1, t2], dim=1)
+
+    pred_student = cat_mask(pred_student, gt_mask, other_mask)
+    pred_teacher = cat_mask(pred_teacher, gt_mask, other_mask)
+    log_pred_student = torch.log(pred_student)
+    tckd_loss = (F.kl_div(log_pred_student, pred_teacher, reduction="sum")
+                 * (temperature ** 2) / target.shape[0])
+    pred_teacher_part2 = F.softmax(logits_teacher / temperature - 1000.0 * gt_mask, dim=1)
+    log_pred_student_part2 = F.log_softmax(logits_student / temperature - 1000.0 * gt_mask, dim=1)
+    nckd_loss = (F.kl_div(log_pred_student_part2, pred_teacher_part2, reduction="sum")
+                 * (temperature ** 2) / target.shape[0])
+    return alpha * tckd_loss + beta * nckd_loss
+
+
+def cka(x, y):
+    """1 - linear CKA in Kornblith et al.'s feature form (eq. 5)."""
+    x = x - x.mean(0, keepdim=True)
+    y = y - y.mean(0, keepdim=True)
+    return 1 - (y.t() @ x).pow(2).sum() / (
+        (x.t() @ x).pow(2).sum().sqrt() * (y.t() @ y).pow(2).sum().sqrt())
+
+
+structure = {"sp": sp, "pkt": pkt, "cka": cka}
+# Odd shapes: 5 rows, a student 1 wide, a teacher 11 wide.
+out["odd_student"] = torch.randn(5, 1)
+out["odd_teacher"] = torch.randn(5, 11) * 2
+# Large offsets, as ViT features carry: every row + 1000 (student) and
+# + 100 (teacher).
+for name, fn in structure.items():
+    out[name] = fn(s, t).reshape(1)
+    out[name + "_grad"] = grad_of(lambda x: fn(x, t), s)
+    out[name + "_odd"] = fn(out["odd_student"], out["odd_teacher"]).reshape(1)
+    out[name + "_odd_grad"] = grad_of(lambda x: fn(x, out["odd_teacher"]),
+                                      out["odd_student"])
+    out[name + "_dup"] = fn(s_dup, t).reshape(1)
+    out[name + "_offset"] = fn(s + 1000, t + 100).reshape(1)
+for a, b_, tau in ((1.0, 8.0, 4.0), (0.0, 1.0, 1.0), (2.0, 0.5, 2.0)):
+    key = "dkd_a%g_b%g_t%g" % (a, b_, tau)
+    out[key] = dkd(sl, tl, labels, a, b_, tau).reshape(1)
+    out[key + "_grad"] = grad_of(lambda x: dkd(x, tl, labels, a, b_, tau), sl)
+# Logits with large offsets (+1000 on the student's, -500 on the teacher's):
+# softmax does not move.
+out["dkd_offset"] = dkd(sl + 1000, tl - 500, labels, 1.0, 8.0, 4.0).reshape(1)
 
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests",
                     "fixtures", "losses.txt")

@@ -9,7 +9,8 @@ otherwise.
   server/base/         (nothing of server/)
   server/storage/      base
   server/scheduling/   storage, base
-  server/operations/   scheduling, storage, base
+  server/operations/   scheduling, storage, base (and render/: the
+                       notifications' text)
   server/rpc/          operations, scheduling, storage, base
   server/web/          scheduling, storage, base
   server/ (top)        every layer: the coordinator puts them together
@@ -18,7 +19,8 @@ base: the clock, fsync, the disk guard, metrics, no-throw, periodic threads,
 the watch hub. storage: SQLite and the run files. scheduling: the facade
 (Scheduler) and its rooms, tokens and who may do what. operations: backups
 and the Slurm launcher. rpc: the gRPC services. web: the pages. Nothing in
-server/ includes client/, worker/ or render/ (but web/, which renders).
+server/ includes client/, worker/ or render/ (but web/, which renders, and
+operations/, whose notifications quote a sweep's claims).
 Usage: tools/server_layers.py [SOURCE_DIR]
 """
 
@@ -37,7 +39,7 @@ MAY_INCLUDE = {
     "": ["rpc", "web", "operations", "scheduling", "storage", "base"],
 }
 # Folders outside server/ a layer may include ("proto" and "common" any).
-OUTSIDE = {"web": ["render", "http"], "": ["http"]}
+OUTSIDE = {"web": ["render", "http"], "operations": ["render"], "": ["http"]}
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
 
 

@@ -41,6 +41,14 @@ engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec,
   c.losses.scale_by_tau_squared = l.ikd().scale_by_tau_squared();
   c.losses.rkd_distance = l.rkd().distance_weight();
   c.losses.rkd_angle = l.rkd().angle_weight();
+  c.losses.sp = l.sp();
+  c.losses.pkt = l.pkt();
+  c.losses.dkd = l.dkd().weight();
+  if (l.dkd().has_alpha()) c.losses.dkd_alpha = l.dkd().alpha();
+  if (l.dkd().has_beta()) c.losses.dkd_beta = l.dkd().beta();
+  if (l.dkd().temperature() > 0)
+    c.losses.dkd_temperature = l.dkd().temperature();
+  c.losses.cka = l.cka();
   const v1::OptimizerSpec& o = spec.optimizer();
   c.optimizer.kind = o.kind() == v1::ADAMW ? engine::OptimizerKind::kAdamW
                                            : engine::OptimizerKind::kSgd;

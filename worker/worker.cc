@@ -315,8 +315,11 @@ absl::Status Worker::FetchCheckpoints(const v1::Run& run,
     if (!student.ok()) {
       return absl::Status(
           student.status().code(),
-          absl::StrCat("student run ", run.spec().student_run_id(),
-                       " checkpoint: ", student.status().message()));
+          absl::StrCat(
+              run.spec().fork().run_id() != 0 ? "forked run " : "student run ",
+              run.spec().fork().run_id() != 0 ? run.spec().fork().run_id()
+                                              : run.spec().student_run_id(),
+              " checkpoint: ", student.status().message()));
     }
     hooks->student_checkpoint = *student;
   }
@@ -445,7 +448,8 @@ void Worker::HandBack(const v1::Run& run, Reporter& reporter) {
 
 absl::Status Worker::Complete(const v1::Run& run,
                               const engine::RunOutcome& outcome,
-                              const std::string& checkpoint_path) {
+                              const engine::RunHooks& hooks) {
+  const std::string& checkpoint_path = hooks.output_checkpoint;
   for (const std::string& file : outcome.run_files) {
     const std::string name = std::filesystem::path(file).filename();
     if (absl::StatusOr<std::string> s = UploadFile(run, file, name); !s.ok()) {
@@ -456,6 +460,15 @@ absl::Status Worker::Complete(const v1::Run& run,
   }
   std::string checkpoint_sha256;  // EVALUATE writes no checkpoint.
   std::error_code error;
+  // A student's training state at its end: what a fork goes on from.
+  if (run.spec().kind() == v1::DISTILL &&
+      std::filesystem::exists(hooks.resume_path, error)) {
+    if (absl::StatusOr<std::string> s =
+            UploadFile(run, hooks.resume_path, kStateFile);
+        !s.ok()) {
+      return s.status();
+    }
+  }
   if (std::filesystem::exists(checkpoint_path, error)) {
     absl::StatusOr<std::string> sha =
         UploadFile(run, checkpoint_path, kCheckpointFile);
@@ -534,7 +547,7 @@ absl::Status Worker::Execute(const v1::Run& run,
     if (options_.metrics != nullptr) options_.metrics->RunEnded("stopped");
     return absl::OkStatus();
   }
-  return Complete(run, *outcome, hooks.output_checkpoint);
+  return Complete(run, *outcome, hooks);
 }
 
 }  // namespace distill

@@ -121,7 +121,7 @@ class Worker {
   void HandBack(const v1::Run& run, Reporter& reporter);
   // The attempt's run files, its checkpoint and its results.
   absl::Status Complete(const v1::Run& run, const engine::RunOutcome& outcome,
-                        const std::string& checkpoint_path);
+                        const engine::RunHooks& hooks);
   // A file by digest into `dir` (the shared cache when empty), and a file
   // of this attempt up, each through a coordinator restart.
   absl::StatusOr<std::string> FetchFile(const v1::Run& run,

@@ -63,6 +63,12 @@ prometheus::Counter& OneCounter(prometheus::Registry& registry,
       .Add({});
 }
 
+prometheus::Family<prometheus::Counter>& CounterFamily(
+    prometheus::Registry& registry, const std::string& name,
+    const std::string& help) {
+  return prometheus::BuildCounter().Name(name).Help(help).Register(registry);
+}
+
 prometheus::Family<prometheus::Gauge>& GaugeFamily(
     prometheus::Registry& registry, const std::string& name,
     const std::string& help) {
@@ -98,14 +104,14 @@ CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry)
                        0.1, 1, 5, 30, 60, 300, 1800, 3600, 14400, 86400})),
       points_(OneCounter(registry, "distill_metric_points_ingested_total",
                          "Metric points workers reported and were stored")),
-      rpc_errors_(prometheus::BuildCounter()
-                      .Name("distill_rpc_errors_total")
-                      .Help("RPCs that ended in an error, by method and code")
-                      .Register(registry)),
-      backups_(prometheus::BuildCounter()
-                   .Name("distill_backups_total")
-                   .Help("Backups taken, by result (good, failed)")
-                   .Register(registry)),
+      rpc_errors_(
+          CounterFamily(registry, "distill_rpc_errors_total",
+                        "RPCs that ended in an error, by method and code")),
+      backups_(CounterFamily(registry, "distill_backups_total",
+                             "Backups taken, by result (good, failed)")),
+      notifications_(CounterFamily(registry, "distill_notifications_total",
+                                   "Sweep notifications to webhooks, by "
+                                   "result (sent, failed, dropped)")),
       backup_seconds_(OneGauge(registry, "distill_backup_duration_seconds",
                                "How long the last good backup took")),
       backup_age_(
@@ -146,6 +152,8 @@ CoordinatorMetrics::CoordinatorMetrics(prometheus::Registry& registry)
                       "--fair_share_half_life: what fair share compares")) {
   backups_.Add({{"result", "good"}});
   backups_.Add({{"result", "failed"}});
+  for (const char* result : {"sent", "failed", "dropped"})
+    notifications_.Add({{"result", result}});
   SetRuns({});
   SetWorkers({});
 }
@@ -228,6 +236,10 @@ RpcErrorCounter(CoordinatorMetrics* metrics) {
 }  // namespace distill
 
 namespace distill {
+
+void CoordinatorMetrics::Notified(const char* result) {
+  notifications_.Add({{"result", result}}).Increment();
+}
 
 void CoordinatorMetrics::BackupTaken(bool good, absl::Duration took) {
   backups_.Add({{"result", good ? "good" : "failed"}}).Increment();

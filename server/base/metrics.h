@@ -45,6 +45,9 @@ class CoordinatorMetrics {
   // A backup (server/operations/backups.h) ended: good (taking `took`) or
   // failed.
   void BackupTaken(bool good, absl::Duration took);
+  // A notification (server/operations/notifier.h) sent, or given up on
+  // after its retries, or dropped from a full queue.
+  void Notified(const char* result);
   // Since the last good backup.
   void SetBackupAge(absl::Duration age);
   // The data directory's disk: its free bytes, and whether leasing is
@@ -72,6 +75,7 @@ class CoordinatorMetrics {
   prometheus::Counter& points_;
   prometheus::Family<prometheus::Counter>& rpc_errors_;
   prometheus::Family<prometheus::Counter>& backups_;
+  prometheus::Family<prometheus::Counter>& notifications_;
   prometheus::Gauge& backup_seconds_;
   prometheus::Gauge& backup_age_;
   prometheus::Gauge& disk_free_;

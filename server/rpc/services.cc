@@ -13,6 +13,17 @@
 namespace distill {
 namespace {
 
+// A sweep's notify.url is a webhook's secret: its readers see that one is
+// set, not which (the notifier reads it from the store).
+template <typename T>
+absl::StatusOr<T> WithoutNotifyUrl(absl::StatusOr<T> answer) {
+  if (answer.ok()) {
+    v1::SweepSpec* spec = answer->mutable_sweep()->mutable_spec();
+    if (!spec->notify().url().empty()) spec->mutable_notify()->set_url("(set)");
+  }
+  return answer;
+}
+
 // Longest a LeaseRun long-poll may hold a request.
 constexpr absl::Duration kMaxLeaseWait = absl::Seconds(60);
 
@@ -64,37 +75,37 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::SubmitRun(
 grpc::ServerUnaryReactor* ExperimentServiceImpl::SubmitSweep(
     grpc::CallbackServerContext* context, const v1::SubmitSweepRequest* request,
     v1::SubmitSweepResponse* response) {
-  return OnPool(
-      context, &work_pool_, "SubmitSweep", [=, this]() -> grpc::Status {
-        DISTILL_AUTHORIZE(caller, Permission::kChange);
-        return Reply(
-            scheduler_->SubmitSweep(request->spec(), RequesterOf(*caller)),
-            response);
-      });
+  return OnPool(context, &work_pool_, "SubmitSweep",
+                [=, this]() -> grpc::Status {
+                  DISTILL_AUTHORIZE(caller, Permission::kChange);
+                  return Reply(WithoutNotifyUrl(scheduler_->SubmitSweep(
+                                   request->spec(), RequesterOf(*caller))),
+                               response);
+                });
 }
 
 grpc::ServerUnaryReactor* ExperimentServiceImpl::CancelSweep(
     grpc::CallbackServerContext* context, const v1::SweepRequest* request,
     v1::SweepActionResponse* response) {
-  return OnPool(
-      context, &work_pool_, "CancelSweep", [=, this]() -> grpc::Status {
-        DISTILL_AUTHORIZE(caller, Permission::kChange);
-        return Reply(
-            scheduler_->CancelSweep(request->sweep(), RequesterOf(*caller)),
-            response);
-      });
+  return OnPool(context, &work_pool_, "CancelSweep",
+                [=, this]() -> grpc::Status {
+                  DISTILL_AUTHORIZE(caller, Permission::kChange);
+                  return Reply(WithoutNotifyUrl(scheduler_->CancelSweep(
+                                   request->sweep(), RequesterOf(*caller))),
+                               response);
+                });
 }
 
 grpc::ServerUnaryReactor* ExperimentServiceImpl::RetrySweep(
     grpc::CallbackServerContext* context, const v1::SweepRequest* request,
     v1::SweepActionResponse* response) {
-  return OnPool(
-      context, &work_pool_, "RetrySweep", [=, this]() -> grpc::Status {
-        DISTILL_AUTHORIZE(caller, Permission::kChange);
-        return Reply(
-            scheduler_->RetrySweep(request->sweep(), RequesterOf(*caller)),
-            response);
-      });
+  return OnPool(context, &work_pool_, "RetrySweep",
+                [=, this]() -> grpc::Status {
+                  DISTILL_AUTHORIZE(caller, Permission::kChange);
+                  return Reply(WithoutNotifyUrl(scheduler_->RetrySweep(
+                                   request->sweep(), RequesterOf(*caller))),
+                               response);
+                });
 }
 
 grpc::ServerUnaryReactor* ExperimentServiceImpl::Annotate(
@@ -178,7 +189,9 @@ grpc::ServerUnaryReactor* ExperimentServiceImpl::GetSweepResults(
   return OnPool(
       context, &bulk_pool_, "GetSweepResults", [=, this]() -> grpc::Status {
         DISTILL_AUTHORIZE(caller, Permission::kRead);
-        return Reply(scheduler_->SweepResults(request->sweep()), response);
+        return Reply(
+            WithoutNotifyUrl(scheduler_->SweepResults(request->sweep())),
+            response);
       });
 }
 

@@ -319,6 +319,8 @@ absl::Status Leases::GrantLocked(const Locked& lock, v1::Run& run,
     response->set_resume_point_sha256(resume->sha256);
   } else if (!absl::IsNotFound(resume.status())) {
     return resume.status();
+  } else if (absl::Status s = ForkStartLocked(lock, run, response); !s.ok()) {
+    return s;
   }
   worker.last_seen_ms = now;
   if (absl::Status s = core_.Write(
@@ -514,6 +516,28 @@ absl::Status Leases::Deregister(const std::string& worker_id, int64_t caller) {
   });
   if (!s.ok()) return s;
   core_.QueueChangedLocked(lock);
+  return absl::OkStatus();
+}
+
+absl::Status Leases::ForkStartLocked(const Locked& lock, v1::Run& run,
+                                     v1::LeaseRunResponse* response) {
+  const v1::ForkSpec& fork = run.spec().fork();
+  if (fork.run_id() == 0) return absl::OkStatus();
+  Store& store = core_.store();
+  const char* name = fork.continue_training() ? kStateFile : kCheckpointFile;
+  absl::StatusOr<RunFileRecord> file = store.FindRunFile(fork.run_id(), name);
+  if (!file.ok()) {
+    // Dropped since the fork was accepted: its first attempt cannot start.
+    return absl::FailedPreconditionError(
+        absl::StrCat("run ", run.id(), " forks run ", fork.run_id(), ", whose ",
+                     name, " is gone: ", file.status().message()));
+  }
+  if (fork.continue_training()) {
+    response->set_resume_point_sha256(file->sha256);
+  } else {
+    response->set_student_checkpoint_sha256(file->sha256);
+  }
+  (*run.mutable_provenance())[provenance::kForkSha256] = file->sha256;
   return absl::OkStatus();
 }
 

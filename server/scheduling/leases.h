@@ -76,6 +76,13 @@ class Leases {
                            v1::LeaseRunResponse* response)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
 
+  // A fork's first attempt starts from its parent: the parent's
+  // checkpoint as the student's, or (continuing) its final state as the
+  // resume point.
+  absl::Status ForkStartLocked(const Locked& lock, v1::Run& run,
+                               v1::LeaseRunResponse* response)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
+
   SchedulerCore& core_;
   const Reads& reads_;
   // Raised by each registration: worker ids stay unique within a ms.

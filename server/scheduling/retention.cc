@@ -30,10 +30,11 @@ bool Ended(v1::RunStatus status) {
 }
 
 bool IsCheckpointFile(const std::string& name) {
-  return name == kCheckpointFile || name == kResumeFile;
+  return name == kCheckpointFile || name == kResumeFile || name == kStateFile;
 }
 
-// Runs whose checkpoint a waiting, queued or running run starts from.
+// Runs whose checkpoint a waiting, queued or running run starts from (its
+// teacher, the student it judges, the run it forks).
 absl::StatusOr<std::set<int64_t>> NeededNow(Store& store) {
   std::set<int64_t> needed;
   for (v1::RunStatus status : {v1::WAITING, v1::QUEUED, v1::RUNNING}) {
@@ -42,6 +43,7 @@ absl::StatusOr<std::set<int64_t>> NeededNow(Store& store) {
     for (const v1::Run& run : *runs) {
       needed.insert(run.teacher_run_id());
       needed.insert(run.spec().student_run_id());
+      needed.insert(run.spec().fork().run_id());
     }
   }
   return needed;

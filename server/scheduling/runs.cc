@@ -37,6 +37,7 @@ absl::StatusOr<v1::Run> Runs::Submit(const v1::ExperimentSpec& submitted,
       return s;
     }
   }
+  if (absl::Status s = core_.CheckForkLocked(lock, spec); !s.ok()) return s;
   if (spec.kind() != v1::TRAIN_TEACHER && spec.teacher().run_id() != 0) {
     absl::StatusOr<v1::RunStatus> status =
         core_.StatusBehindTeacherLocked(lock, spec.teacher().run_id());

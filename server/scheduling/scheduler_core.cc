@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -27,6 +28,9 @@ namespace {
 // The commits this thread made under the lock that no Durable synced yet:
 // SyncWal's argument.
 thread_local int64_t unsynced_upto = 0;
+// The sweeps whose runs this thread ended under the lock, for the notifier
+// once Durable synced them.
+thread_local std::vector<int64_t> ended_sweeps;
 
 }  // namespace
 
@@ -65,6 +69,14 @@ absl::Status SchedulerCore::Write(const std::function<absl::Status()>& fn,
 
 absl::Status SchedulerCore::Durable(absl::Status result) {
   const int64_t upto = std::exchange(unsynced_upto, 0);
+  const std::vector<int64_t> ended = std::exchange(ended_sweeps, {});
+  // Told after the sync: what the notifier then reads is on disk.
+  absl::Cleanup tell = [&] {
+    for (int64_t sweep : ended) {
+      if (!options_.sweep_run_ended->Push(sweep) && metrics() != nullptr)
+        metrics()->Notified("dropped");
+    }
+  };
   if (upto == 0) return result;
   // The writer's store, outside the lock: SyncWal is safe from any thread.
   absl::Status synced = store_->SyncWal(upto);
@@ -121,6 +133,10 @@ absl::Status SchedulerCore::FinishLocked(const Locked& lock, v1::Run& run,
   run.set_finished_ms(clock_->NowMs());
   run.set_lease_expires_ms(0);
   if (absl::Status s = store_->UpdateRun(run); !s.ok()) return s;
+  // The notifier checks whether the sweep ended, once this call's commits
+  // are synced (Durable).
+  if (run.sweep_id() != 0 && options_.sweep_run_ended != nullptr)
+    ended_sweeps.push_back(run.sweep_id());
   // A run that ended keeps no resume point; one that did not succeed keeps
   // no file at all (what it uploaded serves nobody, and must not pile up).
   absl::StatusOr<std::vector<std::string>> gone = store_->DeleteRunFiles(
@@ -227,6 +243,91 @@ absl::Status SchedulerCore::CheckpointKeptLocked(const Locked& lock,
       field, " ", run.id(), " has no checkpoint",
       dropped == run.provenance().end() ? ""
                                         : absl::StrCat(": ", dropped->second)));
+}
+
+namespace {
+
+// The first field a continued fork must share with its parent that it does
+// not, as "student.width (parent 16, here 32)"; empty when all agree.
+std::string ForkMismatch(const v1::ExperimentSpec& parent,
+                         const v1::ExperimentSpec& spec) {
+  const v1::DatasetSpec& a = parent.dataset();
+  const v1::DatasetSpec& b = spec.dataset();
+  const v1::StudentSpec& p = parent.student();
+  const v1::StudentSpec& q = spec.student();
+  const std::pair<const char*, std::pair<std::string, std::string>> fields[] = {
+      {"dataset.name", {a.name(), b.name()}},
+      {"dataset.root", {a.root(), b.root()}},
+      {"dataset.train_limit",
+       {absl::StrCat(a.train_limit()), absl::StrCat(b.train_limit())}},
+      {"dataset.image_size",
+       {absl::StrCat(a.image_size()), absl::StrCat(b.image_size())}},
+      {"batch_size",
+       {absl::StrCat(parent.batch_size()), absl::StrCat(spec.batch_size())}},
+      {"student.arch", {p.arch(), q.arch()}},
+      {"student.width", {absl::StrCat(p.width()), absl::StrCat(q.width())}},
+      {"student.embedding_dim",
+       {absl::StrCat(p.embedding_dim()), absl::StrCat(q.embedding_dim())}},
+      {"student.stem", {v1::Stem_Name(p.stem()), v1::Stem_Name(q.stem())}},
+      {"optimizer.kind",
+       {v1::OptimizerKind_Name(parent.optimizer().kind()),
+        v1::OptimizerKind_Name(spec.optimizer().kind())}}};
+  for (const auto& [field, values] : fields) {
+    if (values.first != values.second) {
+      return absl::StrCat(field, " (parent ", values.first, ", here ",
+                          values.second, ")");
+    }
+  }
+  return "";
+}
+
+}  // namespace
+
+absl::Status SchedulerCore::CheckForkLocked(const Locked& lock,
+                                            const v1::ExperimentSpec& spec) {
+  const int64_t id = spec.fork().run_id();
+  if (id == 0) return absl::OkStatus();
+  absl::StatusOr<v1::Run> parent = store_->GetRun(id);
+  if (!parent.ok()) {
+    return absl::NotFoundError(
+        absl::StrCat("fork.run_id ", id, ": no such run"));
+  }
+  if (parent->spec().kind() != v1::DISTILL ||
+      parent->status() != v1::SUCCEEDED) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("fork.run_id ", id, " is a ",
+                     v1::ExperimentKind_Name(parent->spec().kind()),
+                     " run that is ", StatusName(parent->status()),
+                     "; a fork starts from a SUCCEEDED "
+                     "DISTILL run"));
+  }
+  if (absl::Status s = CheckpointKeptLocked(lock, *parent, "fork.run_id");
+      !s.ok()) {
+    return s;
+  }
+  if (!spec.fork().continue_training()) return absl::OkStatus();
+  if (const std::string differs = ForkMismatch(parent->spec(), spec);
+      !differs.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "a fork that continues run ", id, " trains what it trained; ", differs,
+        " differs (fork without --continue to change it)"));
+  }
+  if (spec.epochs() <= parent->spec().epochs()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "epochs must be more than run ", id, "'s ", parent->spec().epochs(),
+        " to continue it, got ", spec.epochs()));
+  }
+  absl::StatusOr<RunFileRecord> state = store_->FindRunFile(id, kStateFile);
+  if (absl::IsNotFound(state.status())) {
+    auto dropped = parent->provenance().find(provenance::kRetention);
+    return absl::FailedPreconditionError(absl::StrCat(
+        "run ", id, " kept no training state to continue from",
+        dropped != parent->provenance().end()
+            ? absl::StrCat(": ", dropped->second)
+            : " (it ended before this coordinator kept one); fork without "
+              "--continue to start from its weights"));
+  }
+  return state.status();
 }
 
 void SchedulerCore::OrphanLocked(const Locked& lock,

@@ -25,6 +25,7 @@
 #include "server/base/clock.h"
 #include "server/base/disk_guard.h"
 #include "server/base/durable.h"
+#include "server/base/event_queue.h"
 #include "server/base/metrics.h"
 #include "server/base/watch_hub.h"
 #include "server/storage/run_file_store.h"
@@ -55,6 +56,12 @@ struct SchedulerOptions {
   int default_keep_best = -1;
   // Where leases, expiries and ingested points are counted; none when null.
   CoordinatorMetrics* metrics = nullptr;
+  // Told the sweep id each time a run of a sweep ends (the notifier's
+  // queue, server/operations/notifier.h); none when null.
+  EventQueue* sweep_run_ended = nullptr;
+  // The URLs a sweep's notify.url may start with (--notify_url and
+  // --notify_allow); a sweep naming another is refused.
+  std::vector<std::string> notify_allow;
   // The highest priority a researcher may give a sweep (--max_priority);
   // an admin may set any.
   int max_priority = 0;
@@ -209,6 +216,13 @@ class SchedulerCore {
   // `field` and the run, and why it went (a retention policy dropped it).
   absl::Status CheckpointKeptLocked(const Locked&, const v1::Run& run,
                                     const char* field)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // OK for a spec without fork.run_id. Else its parent must be a SUCCEEDED
+  // DISTILL run whose checkpoint is kept (NOT_FOUND, FAILED_PRECONDITION
+  // naming why not); to continue it, its final state too, and the spec
+  // must train the parent's data, batch size, student and optimizer kind
+  // for more epochs than the parent (INVALID_ARGUMENT naming the field).
+  absl::Status CheckForkLocked(const Locked&, const v1::ExperimentSpec& spec)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Within Write: these run files lose their last record; they go once the
   // transaction committed.

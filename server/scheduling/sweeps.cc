@@ -5,6 +5,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "common/early_stopping.h"
 #include "common/log.h"
 #include "common/metric_keys.h"
@@ -89,6 +90,27 @@ v1::Run NewSweepRun(int64_t sweep_id, const std::string& member,
   return run;
 }
 
+// INVALID_ARGUMENT unless `url` is empty or starts with one of `allowed`
+// (the coordinator posts to what its operator allows, not to any address
+// a client names: the port is open on a lab network).
+absl::Status CheckNotifyUrl(const std::string& url,
+                            const std::vector<std::string>& allowed) {
+  if (url.empty()) return absl::OkStatus();
+  if (url.size() > 1024) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("notify.url is at most 1024 bytes, got ", url.size()));
+  }
+  for (const std::string& prefix : allowed) {
+    if (!prefix.empty() && absl::StartsWith(url, prefix))
+      return absl::OkStatus();
+  }
+  // The allowed prefixes are not shown: a webhook's URL is its secret.
+  return absl::InvalidArgumentError(absl::StrCat(
+      "notify.url \"", url.substr(0, 64),
+      "...\" is not one this coordinator posts to (its operator names the "
+      "URLs it may post to: distill-coordinator --notify_allow)"));
+}
+
 // ALREADY_EXISTS when a sweep named `name` has a run that has not ended: a
 // name means one sweep while it runs (commands take sweeps by name).
 absl::Status CheckNameFree(Store& store, const std::string& name) {
@@ -158,6 +180,7 @@ void AddMember(const v1::Run& run,
   auto it = teacher_name.find(run.teacher_run_id());
   row->set_teacher(it != teacher_name.end() ? it->second : "teacher");
   *row->mutable_losses() = run.spec().losses();
+  *row->mutable_fork() = run.spec().fork();
   row->set_run_id(run.id());
   row->set_status(run.status());
   row->set_message(run.message());
@@ -179,6 +202,11 @@ absl::StatusOr<v1::SubmitSweepResponse> Sweeps::Submit(
         "priority ", spec.priority(), " is above ", bound,
         ", the highest a researcher may give a sweep on this coordinator "
         "(--max_priority); an admin may set any"));
+  }
+  if (absl::Status s =
+          CheckNotifyUrl(spec.notify().url(), core_.options().notify_allow);
+      !s.ok()) {
+    return s;
   }
   absl::StatusOr<ExpandedSweep> expanded = ExpandSweep(spec);
   if (!expanded.ok()) return expanded.status();
@@ -219,6 +247,10 @@ absl::StatusOr<v1::SubmitSweepResponse> Sweeps::Submit(
     if (absl::Status s = store.SetSweepTeacher(*sweep_id, teacher_ids.front());
         !s.ok())
       return s;
+    if (absl::Status s = ForkMembersLocked(lock, spec.fork(), *expanded);
+        !s.ok()) {
+      return s;
+    }
     for (SweepMemberSpec& member : expanded->members) {
       absl::StatusOr<v1::Run> inserted = core_.InsertRunLocked(
           lock, NewSweepRun(*sweep_id, member.name, std::move(member.spec),
@@ -232,6 +264,52 @@ absl::StatusOr<v1::SubmitSweepResponse> Sweeps::Submit(
   if (!status.ok()) return status;
   core_.QueueChangedLocked(lock);
   return response;
+}
+
+absl::Status Sweeps::ForkMembersLocked(const Locked& lock,
+                                       const v1::SweepFork& fork,
+                                       ExpandedSweep& expanded) {
+  if (fork.sweep_id() == 0) return absl::OkStatus();
+  Store& store = core_.store();
+  absl::StatusOr<std::vector<v1::Run>> runs =
+      store.ListRuns(fork.sweep_id(), v1::RUN_STATUS_UNSPECIFIED);
+  if (!runs.ok()) return runs.status();
+  // Each member's newest run, and its newest that succeeded.
+  absl::flat_hash_map<std::string, const v1::Run*> newest, succeeded;
+  for (const v1::Run& run : *runs) {
+    if (run.spec().kind() != v1::DISTILL) continue;
+    newest[run.member()] = &run;  // In id order: the last is the newest.
+    if (run.status() == v1::SUCCEEDED) succeeded[run.member()] = &run;
+  }
+  if (newest.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("fork.sweep_id ", fork.sweep_id(),
+                     ": no such sweep, or it has no "
+                     "DISTILL runs"));
+  }
+  for (SweepMemberSpec& member : expanded.members) {
+    auto it = succeeded.find(member.name);
+    if (it == succeeded.end()) {
+      auto last = newest.find(member.name);
+      return absl::FailedPreconditionError(absl::StrCat(
+          "member ", member.name, " of sweep ", fork.sweep_id(),
+          last == newest.end()
+              ? " does not exist there"
+              : absl::StrCat(" has no SUCCEEDED run to fork (its newest, run ",
+                             last->second->id(), ", is ",
+                             StatusName(last->second->status()),
+                             "); retry it first"),
+          ""));
+    }
+    v1::ForkSpec* f = member.spec.mutable_fork();
+    f->set_run_id(it->second->id());
+    f->set_continue_training(fork.continue_training());
+    if (absl::Status s = core_.CheckForkLocked(lock, member.spec); !s.ok()) {
+      return absl::Status(
+          s.code(), absl::StrCat("member ", member.name, ": ", s.message()));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<v1::SweepActionResponse> Sweeps::Cancel(const std::string& ref,

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "common/sweep_expansion.h"
 #include "distill/v1/experiment_service.pb.h"
 #include "server/scheduling/scheduler_core.h"
 
@@ -51,6 +52,12 @@ class Sweeps {
   }
 
  private:
+  // With fork.sweep_id, each member of `expanded` starts from the newest
+  // SUCCEEDED run of its name in that sweep (FAILED_PRECONDITION naming a
+  // member that has none, or whose fork CheckForkLocked refuses).
+  absl::Status ForkMembersLocked(const Locked& lock, const v1::SweepFork& fork,
+                                 ExpandedSweep& expanded)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
   // The sweep's teachers, each name's newest run queued again when it did
   // not succeed; returns name -> the run now.
   absl::StatusOr<absl::flat_hash_map<std::string, int64_t>> RetryTeachersLocked(

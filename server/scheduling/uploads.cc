@@ -220,6 +220,9 @@ absl::StatusOr<bool> Uploads::NeededByCallerLocked(const Locked& lock,
     absl::StatusOr<RunFileRecord> resume =
         store.FindRunFile(run.id(), kResumeFile);
     if (resume.ok() && resume->sha256 == sha256) return true;
+    // What a fork starts from, as its lease named it.
+    auto fork = run.provenance().find(provenance::kForkSha256);
+    if (fork != run.provenance().end() && fork->second == sha256) return true;
   }
   return false;
 }

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <mutex>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace distill::engine {
@@ -255,6 +257,97 @@ torch::Tensor RkdAngleLoss(const torch::Tensor& student,
   }
   const AngleGram s = GramOf(student);
   return FusedAngleLoss::apply(s.g, s.inv, t.g, t.inv);
+}
+
+namespace {
+
+// Each side's relation of the rows, the teacher's without gradient.
+std::pair<torch::Tensor, torch::Tensor> BothSides(
+    const torch::Tensor& student, const torch::Tensor& teacher,
+    torch::Tensor (*relation)(const torch::Tensor&)) {
+  torch::Tensor target;
+  {
+    torch::NoGradGuard no_grad;
+    target = relation(teacher.detach());
+  }
+  return {relation(student), target};
+}
+
+torch::Tensor NormalisedGram(const torch::Tensor& e) {
+  return F::normalize(torch::matmul(e, e.t()),
+                      F::NormalizeFuncOptions().p(2).dim(1));
+}
+
+constexpr double kPktEps = 1e-7;
+
+torch::Tensor CosineDistribution(const torch::Tensor& e) {
+  // norm(), not sqrt(sum of squares): its gradient at a zero row is 0.
+  const torch::Tensor u = e / (e.norm(2, 1, /*keepdim=*/true) + kPktEps);
+  const torch::Tensor similarity = (torch::matmul(u, u.t()) + 1) / 2;
+  return similarity / similarity.sum(1, /*keepdim=*/true);
+}
+
+torch::Tensor CentredGram(const torch::Tensor& e) {
+  // Less the first row, then the mean: the same centring, but a common
+  // offset cancels exactly first (float32 keeps the spread), and equal
+  // rows centre to exactly 0 (the mean of equal values rounds).
+  const torch::Tensor d = e - e.narrow(0, 0, 1);
+  const torch::Tensor c = d - d.mean(0, /*keepdim=*/true);
+  return torch::matmul(c, c.t());
+}
+
+}  // namespace
+
+torch::Tensor SimilarityPreservingLoss(const torch::Tensor& student,
+                                       const torch::Tensor& teacher) {
+  const auto [s, t] = BothSides(student, teacher, NormalisedGram);
+  return (s - t).pow(2).mean();
+}
+
+torch::Tensor ProbabilisticTransferLoss(const torch::Tensor& student,
+                                        const torch::Tensor& teacher) {
+  const auto [s, t] = BothSides(student, teacher, CosineDistribution);
+  return (t * torch::log((t + kPktEps) / (s + kPktEps))).mean();
+}
+
+torch::Tensor DecoupledKdLoss(const torch::Tensor& student_logits,
+                              const torch::Tensor& teacher_logits,
+                              const torch::Tensor& labels, double alpha,
+                              double beta, double temperature) {
+  const int64_t n = student_logits.size(0);
+  const torch::Tensor target =
+      F::one_hot(labels, student_logits.size(1)).to(torch::kBool);
+  const torch::Tensor zs = student_logits / temperature;
+  const torch::Tensor zt = teacher_logits.detach() / temperature;
+  // log p(target) and log p(the rest) on each side, from log-sum-exps
+  // (the reference's log(1 - p) cancels as p nears 1).
+  auto binary = [&](const torch::Tensor& z) {
+    const torch::Tensor all = z.logsumexp(1, /*keepdim=*/true);
+    const torch::Tensor rest =
+        z.masked_fill(target, -std::numeric_limits<double>::infinity())
+            .logsumexp(1, /*keepdim=*/true);
+    return torch::cat({z.masked_select(target).view({n, 1}) - all, rest - all},
+                      1);
+  };
+  const torch::Tensor bs = binary(zs), bt = binary(zt);
+  const double t2 = temperature * temperature;
+  const torch::Tensor tckd = (bt.exp() * (bt - bs)).sum() * t2 / double(n);
+  // The non-target classes alone: the target pushed down by 1000 as the
+  // reference does (its probability is then 0 in float32 and float64).
+  const torch::Tensor ns = torch::log_softmax(zs - 1000.0 * target, 1);
+  const torch::Tensor nt = torch::log_softmax(zt - 1000.0 * target, 1);
+  const torch::Tensor nckd = (nt.exp() * (nt - ns)).sum() * t2 / double(n);
+  return alpha * tckd + beta * nckd;
+}
+
+torch::Tensor CkaLoss(const torch::Tensor& student,
+                      const torch::Tensor& teacher) {
+  const auto [k, l] = BothSides(student, teacher, CentredGram);
+  // No variance on a side: its Gram matrix is 0, and so is the CKA.
+  const torch::Tensor cka =
+      (k * l).sum() /
+      (k.norm() * l.norm()).clamp_min(std::numeric_limits<float>::min());
+  return 1 - cka;
 }
 
 }  // namespace distill::engine

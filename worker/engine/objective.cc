@@ -9,36 +9,49 @@ bool UsesProjection(const LossWeights& w) {
   return w.mse > 0 || w.rkd_distance > 0 || w.rkd_angle > 0;
 }
 
-Objective DistillationObjective(const LossWeights& w,
-                                const torch::Tensor& student_logits,
-                                const torch::Tensor& projected,
-                                const torch::Tensor& teacher_logits,
-                                const torch::Tensor& teacher_embedding,
-                                const torch::Tensor& labels) {
+Objective DistillationObjective(const LossWeights& w, const BatchOutputs& b) {
   Objective out;
-  out.total = torch::zeros({}, student_logits.options());
+  out.total = torch::zeros({}, b.student_logits.options());
   auto add = [&](const char* key, double weight, torch::Tensor value) {
     out.terms.emplace_back(key, value.detach());
     out.total = out.total + weight * value;
   };
   if (w.ce > 0)
-    add(metric_keys::kLossCe, w.ce, CrossEntropyLoss(student_logits, labels));
+    add(metric_keys::kLossCe, w.ce,
+        CrossEntropyLoss(b.student_logits, b.labels));
   if (w.ikd > 0) {
     add(metric_keys::kLossIkd, w.ikd,
-        InstanceKdLoss(student_logits, teacher_logits, w.temperature,
+        InstanceKdLoss(b.student_logits, b.teacher_logits, w.temperature,
                        w.scale_by_tau_squared));
   }
   if (w.mse > 0) {
     add(metric_keys::kLossMse, w.mse,
-        EmbeddingMseLoss(projected, teacher_embedding));
+        EmbeddingMseLoss(b.projected, b.teacher_embedding));
   }
   if (w.rkd_distance > 0) {
     add(metric_keys::kLossRkdDistance, w.rkd_distance,
-        RkdDistanceLoss(projected, teacher_embedding));
+        RkdDistanceLoss(b.projected, b.teacher_embedding));
   }
   if (w.rkd_angle > 0) {
     add(metric_keys::kLossRkdAngle, w.rkd_angle,
-        RkdAngleLoss(projected, teacher_embedding));
+        RkdAngleLoss(b.projected, b.teacher_embedding));
+  }
+  if (w.sp > 0) {
+    add(metric_keys::kLossSp, w.sp,
+        SimilarityPreservingLoss(b.student_embedding, b.teacher_embedding));
+  }
+  if (w.pkt > 0) {
+    add(metric_keys::kLossPkt, w.pkt,
+        ProbabilisticTransferLoss(b.student_embedding, b.teacher_embedding));
+  }
+  if (w.dkd > 0) {
+    add(metric_keys::kLossDkd, w.dkd,
+        DecoupledKdLoss(b.student_logits, b.teacher_logits, b.labels,
+                        w.dkd_alpha, w.dkd_beta, w.dkd_temperature));
+  }
+  if (w.cka > 0) {
+    add(metric_keys::kLossCka, w.cka,
+        CkaLoss(b.student_embedding, b.teacher_embedding));
   }
   return out;
 }

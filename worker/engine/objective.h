@@ -17,7 +17,7 @@ struct Objective {
   torch::Tensor total;  // What backward() starts from.
   // Each term that is on, unweighted and detached, by its metric key
   // (common/metric_keys.h), in the order they are summed: CE, IKD, MSE,
-  // RKD distance, RKD angle.
+  // RKD distance, RKD angle, SP, PKT, DKD, CKA.
   std::vector<std::pair<std::string, torch::Tensor>> terms;
 };
 
@@ -25,15 +25,21 @@ struct Objective {
 // teacher's embedding (MSE, RKD).
 bool UsesProjection(const LossWeights& weights);
 
-// total = w_ce CE + w_mse MSE + w_ikd IKD + w_rkd_d RKD_D + w_rkd_a RKD_A,
-// each term computed only when its weight is > 0. `projected` is g(f) of
-// the student's embedding; REQUIRES: defined when UsesProjection(weights).
+// What a distillation step's losses compare, for one batch.
+struct BatchOutputs {
+  torch::Tensor student_logits;
+  torch::Tensor student_embedding;  // f: needed by SP, PKT and CKA.
+  torch::Tensor projected;  // g(f); REQUIRES: defined when UsesProjection.
+  torch::Tensor teacher_logits;
+  torch::Tensor teacher_embedding;
+  torch::Tensor labels;
+};
+
+// total = w_ce CE + w_mse MSE + w_ikd IKD + w_rkd_d RKD_D + w_rkd_a RKD_A
+//   + w_sp SP + w_pkt PKT + w_dkd DKD + w_cka CKA,
+// each term computed only when its weight is > 0.
 Objective DistillationObjective(const LossWeights& weights,
-                                const torch::Tensor& student_logits,
-                                const torch::Tensor& projected,
-                                const torch::Tensor& teacher_logits,
-                                const torch::Tensor& teacher_embedding,
-                                const torch::Tensor& labels);
+                                const BatchOutputs& batch);
 
 // Cross-entropy with the labels alone: how teachers and heads train.
 Objective LabelsObjective(const torch::Tensor& logits,

@@ -61,6 +61,13 @@ struct LossWeights {
   bool scale_by_tau_squared = true;
   double rkd_distance = 0;
   double rkd_angle = 0;
+  double sp = 0;
+  double pkt = 0;
+  double dkd = 0;
+  double dkd_alpha = defaults::kDkdAlpha;
+  double dkd_beta = defaults::kDkdBeta;
+  double dkd_temperature = defaults::kTemperature;
+  double cka = 0;
 };
 
 enum class OptimizerKind { kSgd, kAdamW };

@@ -203,9 +203,31 @@ absl::StatusOr<ResNetStudent> NewStudent(RunContext& run, Data& data,
                                        {"fc.", "embedding.", "projection."});
     if (!s.ok()) return s;
   }
+  if (!run.hooks.student_checkpoint.empty()) {
+    // A fork: the parent's student, but a projection to another teacher's
+    // width or a head for other classes start fresh.
+    absl::StatusOr<ResNetStudent> parent =
+        LoadStudent(run.hooks.student_checkpoint, torch::kCPU,
+                    data.train->image_shape()[1]);
+    if (!parent.ok()) return parent.status();
+    absl::Status s = CopyWeightsByName(
+        *student, NamedWeights(**parent),
+        absl::StrCat("the forked run's student ", run.hooks.student_checkpoint),
+        {"fc.", "projection."});
+    if (!s.ok()) return s;
+  }
   student->to(run.device);
   student->UseChannelsLast(data.train->image_shape()[1]);
   return student;
+}
+
+// The rows `idx` of the frozen teacher's outputs, on `device`.
+LogitsAndEmbedding TeacherRows(const LogitsAndEmbedding& outputs,
+                               const torch::Tensor& idx,
+                               const torch::Device& device) {
+  const torch::Tensor at = ToDevice(idx, outputs.first.device());
+  return {ToDevice(outputs.first.index_select(0, at), device),
+          ToDevice(outputs.second.index_select(0, at), device)};
 }
 
 absl::StatusOr<RunOutcome> Distill(RunContext& run, Data& data) {
@@ -244,29 +266,28 @@ absl::StatusOr<RunOutcome> Distill(RunContext& run, Data& data) {
   auto step = [&](const torch::Tensor& images,
                   const torch::Tensor& idx) -> absl::StatusOr<Objective> {
     torch::Tensor on_device = ToDevice(images, run.device);
-    torch::Tensor t_logits, t_embedding, logits, projected;
+    torch::Tensor t_logits, t_embedding, logits, embedding, projected;
     {
       // The forward passes in the run's precision; the losses below in
       // fp32 on upcast inputs, as DESIGN.md defines them.
       AutocastScope amp(run.device, run.precision);
-      if (online) {
-        absl::StatusOr<LogitsAndEmbedding> t = online->Forward(on_device);
-        if (!t.ok()) return t.status();
-        std::tie(t_logits, t_embedding) = *t;
-      } else {
-        const torch::Tensor at = ToDevice(idx, teacher_logits.device());
-        t_logits = ToDevice(teacher_logits.index_select(0, at), run.device);
-        t_embedding =
-            ToDevice(teacher_embedding.index_select(0, at), run.device);
-      }
-      torch::Tensor embedding;
+      absl::StatusOr<LogitsAndEmbedding> t =
+          online ? online->Forward(on_device)
+                 : TeacherRows({teacher_logits, teacher_embedding}, idx,
+                               run.device);
+      if (!t.ok()) return t.status();
+      std::tie(t_logits, t_embedding) = *t;
       std::tie(logits, embedding) = student->forward(on_device);
       if (UsesProjection(weights)) projected = student->Project(embedding);
     }
     return DistillationObjective(
-        weights, Fp32(logits), Fp32(projected), Fp32(t_logits),
-        Fp32(t_embedding),
-        ToDevice(data.train->labels().index_select(0, idx), run.device));
+        weights, {.student_logits = Fp32(logits),
+                  .student_embedding = Fp32(embedding),
+                  .projected = Fp32(projected),
+                  .teacher_logits = Fp32(t_logits),
+                  .teacher_embedding = Fp32(t_embedding),
+                  .labels = ToDevice(data.train->labels().index_select(0, idx),
+                                     run.device)});
   };
   LogitsAndEmbedding student_test;
   absl::StatusOr<bool> stopped =

@@ -56,6 +56,23 @@ absl::Status LoadWeightsByName(
   absl::StatusOr<std::map<std::string, torch::Tensor>> file =
       ReadStateDict(path);
   if (!file.ok()) return file.status();
+  return CopyWeightsByName(model, *file, absl::StrCat("weights file ", path),
+                           optional_prefixes);
+}
+
+std::map<std::string, torch::Tensor> NamedWeights(torch::nn::Module& model) {
+  std::map<std::string, torch::Tensor> out;
+  for (const auto& p : model.named_parameters()) out[p.key()] = p.value();
+  for (const auto& b : model.named_buffers()) out[b.key()] = b.value();
+  return out;
+}
+
+absl::Status CopyWeightsByName(
+    torch::nn::Module& model, const std::map<std::string, torch::Tensor>& from,
+    const std::string& what,
+    const std::vector<std::string>& optional_prefixes) {
+  const std::map<std::string, torch::Tensor>* file = &from;
+  const std::string& path = what;
   auto optional = [&](const std::string& name) {
     for (const std::string& p : optional_prefixes) {
       if (absl::StartsWith(name, p)) return true;
@@ -70,13 +87,13 @@ absl::Status LoadWeightsByName(
     if (it == file->end()) {
       if (optional(name)) return absl::OkStatus();
       return absl::NotFoundError(
-          absl::StrCat("weights file ", path, " has no parameter ", name));
+          absl::StrCat(path, " has no parameter ", name));
     }
     if (!it->second.sizes().equals(target.sizes())) {
       if (optional(name)) return absl::OkStatus();
-      return absl::InvalidArgumentError(absl::StrCat(
-          "parameter ", name, " has shape ", Shape(it->second),
-          " in weights file ", path, " but ", Shape(target), " in the model"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("parameter ", name, " has shape ", Shape(it->second),
+                       " in ", path, " but ", Shape(target), " in the model"));
     }
     copies.emplace_back(target, it->second);
     return absl::OkStatus();
@@ -88,7 +105,8 @@ absl::Status LoadWeightsByName(
     if (absl::Status s = plan(b.key(), b.value()); !s.ok()) return s;
   }
   torch::NoGradGuard no_grad;
-  for (auto& [target, source] : copies) target.copy_(source.to(target.dtype()));
+  for (auto& [target, source] : copies)
+    target.copy_(source.to(target.device(), target.dtype()));
   return absl::OkStatus();
 }
 

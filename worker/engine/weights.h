@@ -30,6 +30,15 @@ absl::Status LoadWeightsByName(
     torch::nn::Module& model, const std::string& path,
     const std::vector<std::string>& optional_prefixes = {});
 
+// The same from the tensors of `from`, by name; `what` names them in errors
+// ("weights file x.pt").
+absl::Status CopyWeightsByName(
+    torch::nn::Module& model, const std::map<std::string, torch::Tensor>& from,
+    const std::string& what,
+    const std::vector<std::string>& optional_prefixes = {});
+// Every parameter and buffer of `model`, by name.
+std::map<std::string, torch::Tensor> NamedWeights(torch::nn::Module& model);
+
 // A student checkpoint holds its architecture next to its weights, so the
 // file alone rebuilds the model (for evaluation on any data set: on
 // `device`, in the memory formats fastest for images of side `image_side`).
