@@ -209,14 +209,15 @@ echo "e2e: backup and restore: $(cat "$work/backup.out")"
 
 # Retention: the restored coordinator, started again with --keep_best=3
 # (the sweep sets no policy of its own), keeps the checkpoints of the
-# sweep's 3 best students and of its teacher; the other 5 go.
+# sweep's 3 best students and of its teacher; the other 5 go, each with its
+# final training state (state.pt, what distill fork --continue needs).
 kill -TERM "$coordinator_pid"; wait "$coordinator_pid" || true
 coordinator_data=$work/restored start_coordinator --keep_best=3
 "$distill" gc --dry-run >"$work/gc.plan" || fail "gc --dry-run: $(cat "$work/gc.plan")"
-grep -q "^would drop 5 run files" "$work/gc.plan" || fail "gc --dry-run: $(cat "$work/gc.plan")"
+grep -q "^would drop 10 run files" "$work/gc.plan" || fail "gc --dry-run: $(cat "$work/gc.plan")"
 "$distill" results e2e | grep '^run files:' >"$work/bytes.before"
 "$distill" gc >"$work/gc.out" || fail "gc: $(cat "$work/gc.out")"
-grep -q "^dropped 5 run files" "$work/gc.out" || fail "gc: $(cat "$work/gc.out")"
+grep -q "^dropped 10 run files" "$work/gc.out" || fail "gc: $(cat "$work/gc.out")"
 "$distill" results e2e | grep '^run files:' >"$work/bytes.after"
 dropped=$(awk '/^dropped run/ {print $3; exit}' "$work/gc.out")
 # The 3 best students' checkpoints (the runs not dropped) still download,

@@ -121,6 +121,19 @@ TEST_F(RetentionTest, KeepsTheBestStudentsCheckpointsAndDropsTheOthers) {
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(std::string(refused.status().message()),
               HasSubstr("has no checkpoint: checkpoint (1000 B) dropped at"));
+  // And a fork of it (issue 34), with or without its state.
+  for (const bool continued : {false, true}) {
+    v1::ExperimentSpec fork = students_[0].spec();
+    fork.mutable_fork()->set_run_id(students_[0].id());
+    fork.mutable_fork()->set_continue_training(continued);
+    fork.set_epochs(fork.epochs() + 1);
+    absl::StatusOr<v1::Run> no_fork = scheduler_->SubmitRun(fork);
+    EXPECT_EQ(no_fork.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(std::string(no_fork.status().message()),
+                HasSubstr(absl::StrCat("fork.run_id ", students_[0].id(),
+                                       " has no checkpoint: checkpoint (1000 "
+                                       "B) dropped at")));
+  }
 }
 
 TEST_F(RetentionTest, LowerIsBetterRanksTheOtherWay) {

@@ -242,6 +242,12 @@ absl::Status Retention::DropLocked(const Locked& lock,
         batch->set_bytes_freed(batch->bytes_freed() + item.size());
     }
     core_.OrphanLocked(lock, *gone);
+    // The line a run shows names its checkpoint; its state goes with it.
+    if (item.name() == kStateFile &&
+        run->provenance().contains(provenance::kRetention)) {
+      *batch->add_dropped() = item;
+      continue;
+    }
     if (absl::Status s = store.SetProvenance(
             item.run_id(),
             {{provenance::kRetention,
