@@ -66,7 +66,9 @@ std::vector<std::string> DistillationRows(const v1::SweepResults& results) {
   std::vector<std::string> rows;
   for (const v1::MemberResult& m : results.members()) {
     const v1::Losses& l = m.losses();
-    const bool distils = LossSummary(l) != "-" && LossSummary(l) != "CE";
+    const bool distils = std::any_of(
+        AllLossColumns().begin(), AllLossColumns().end(),
+        [&](const LossColumn& c) { return c.name != "CE" && c.on(l); });
     const std::string row = WithoutSeed(m.name());
     if (distils && std::find(rows.begin(), rows.end(), row) == rows.end())
       rows.push_back(row);

@@ -339,11 +339,34 @@ std::string FormatResultsTable(const v1::SweepResults& results,
   return out;
 }
 
+namespace {
+
+// The loss weights a results CSV lists, each a column named by its term.
+const std::vector<std::pair<const char*, double (*)(const v1::Losses&)>>&
+CsvLossWeights() {
+  static const auto* const kWeights =
+      new std::vector<std::pair<const char*, double (*)(const v1::Losses&)>>{
+          {"ce", [](const v1::Losses& l) { return l.ce(); }},
+          {"mse", [](const v1::Losses& l) { return l.mse(); }},
+          {"ikd", [](const v1::Losses& l) { return l.ikd().weight(); }},
+          {"rkd_distance",
+           [](const v1::Losses& l) { return l.rkd().distance_weight(); }},
+          {"rkd_angle",
+           [](const v1::Losses& l) { return l.rkd().angle_weight(); }},
+          {"sp", [](const v1::Losses& l) { return l.sp(); }},
+          {"pkt", [](const v1::Losses& l) { return l.pkt(); }},
+          {"dkd", [](const v1::Losses& l) { return l.dkd().weight(); }},
+          {"cka", [](const v1::Losses& l) { return l.cka(); }}};
+  return *kWeights;
+}
+
+}  // namespace
+
 std::string FormatResultsCsv(const v1::SweepResults& results,
                              const std::vector<ResultColumn>& columns) {
-  std::vector<std::string> header = {
-      "name", "kind",         "teacher",   "run_id", "status", "ce",  "mse",
-      "ikd",  "rkd_distance", "rkd_angle", "sp",     "pkt",    "dkd", "cka"};
+  std::vector<std::string> header = {"name", "kind", "teacher", "run_id",
+                                     "status"};
+  for (const auto& [name, weight] : CsvLossWeights()) header.push_back(name);
   for (const ResultColumn& c : columns) header.push_back(CsvField(c.key));
   header.push_back("file_bytes");
   header.push_back("owner");  // The sweep's: every run of it has it.
@@ -351,20 +374,11 @@ std::string FormatResultsCsv(const v1::SweepResults& results,
   std::string out = absl::StrCat(absl::StrJoin(header, ","), "\n");
   for (const v1::MemberResult& m : results.members()) {
     const v1::Losses& l = m.losses();
-    std::vector<std::string> cells = {CsvField(m.name()),
-                                      "member",
-                                      CsvField(m.teacher()),
-                                      absl::StrCat(m.run_id()),
-                                      v1::RunStatus_Name(m.status()),
-                                      CsvNumber(l.ce()),
-                                      CsvNumber(l.mse()),
-                                      CsvNumber(l.ikd().weight()),
-                                      CsvNumber(l.rkd().distance_weight()),
-                                      CsvNumber(l.rkd().angle_weight()),
-                                      CsvNumber(l.sp()),
-                                      CsvNumber(l.pkt()),
-                                      CsvNumber(l.dkd().weight()),
-                                      CsvNumber(l.cka())};
+    std::vector<std::string> cells = {
+        CsvField(m.name()), "member", CsvField(m.teacher()),
+        absl::StrCat(m.run_id()), v1::RunStatus_Name(m.status())};
+    for (const auto& [name, weight] : CsvLossWeights())
+      cells.push_back(CsvNumber(weight(l)));
     for (const ResultColumn& c : columns) {
       std::optional<double> v = MemberValue(m, c);
       cells.push_back(v ? CsvNumber(*v) : "");
@@ -377,7 +391,7 @@ std::string FormatResultsCsv(const v1::SweepResults& results,
     std::vector<std::string> cells = {CsvField(t.name()), "teacher", "",
                                       absl::StrCat(t.run_id()),
                                       v1::RunStatus_Name(t.status())};
-    cells.resize(cells.size() + 9);  // No loss weights.
+    cells.resize(cells.size() + CsvLossWeights().size());  // No losses.
     for (const ResultColumn& c : columns) {
       std::optional<double> v = TeacherValue(t, c);
       cells.push_back(v ? CsvNumber(*v) : "");

@@ -298,8 +298,7 @@ absl::Status Sweeps::ForkMembersLocked(const Locked& lock,
               : absl::StrCat(" has no SUCCEEDED run to fork (its newest, run ",
                              last->second->id(), ", is ",
                              StatusName(last->second->status()),
-                             "); retry it first"),
-          ""));
+                             "); retry it first")));
     }
     v1::ForkSpec* f = member.spec.mutable_fork();
     f->set_run_id(it->second->id());

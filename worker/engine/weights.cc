@@ -71,8 +71,6 @@ absl::Status CopyWeightsByName(
     torch::nn::Module& model, const std::map<std::string, torch::Tensor>& from,
     const std::string& what,
     const std::vector<std::string>& optional_prefixes) {
-  const std::map<std::string, torch::Tensor>* file = &from;
-  const std::string& path = what;
   auto optional = [&](const std::string& name) {
     for (const std::string& p : optional_prefixes) {
       if (absl::StartsWith(name, p)) return true;
@@ -83,17 +81,17 @@ absl::Status CopyWeightsByName(
   std::vector<std::pair<torch::Tensor, torch::Tensor>> copies;
   auto plan = [&](const std::string& name,
                   const torch::Tensor& target) -> absl::Status {
-    auto it = file->find(name);
-    if (it == file->end()) {
+    auto it = from.find(name);
+    if (it == from.end()) {
       if (optional(name)) return absl::OkStatus();
       return absl::NotFoundError(
-          absl::StrCat(path, " has no parameter ", name));
+          absl::StrCat(what, " has no parameter ", name));
     }
     if (!it->second.sizes().equals(target.sizes())) {
       if (optional(name)) return absl::OkStatus();
       return absl::InvalidArgumentError(
           absl::StrCat("parameter ", name, " has shape ", Shape(it->second),
-                       " in ", path, " but ", Shape(target), " in the model"));
+                       " in ", what, " but ", Shape(target), " in the model"));
     }
     copies.emplace_back(target, it->second);
     return absl::OkStatus();
