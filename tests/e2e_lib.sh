@@ -28,6 +28,13 @@ free_port() {
 # With tokens (the default) the CLI gets the admin token the coordinator
 # made (DISTILL_TOKEN_FILE) and workers $work/worker.token (--token_file).
 start_coordinator() {
+  # Emptied here, before the coordinator starts in the background: a log the
+  # last coordinator left would name its port before the new one listens
+  # (kept in coordinator.earlier.log).
+  if [ -s "$work/coordinator.log" ]; then
+    cat "$work/coordinator.log" >>"$work/coordinator.earlier.log"
+    : >"$work/coordinator.log"
+  fi
   "${coordinator_binary:-$build/server/distill-coordinator}" --listen=127.0.0.1:0 --data_dir="${coordinator_data:-$work/data}" \
     --worker_token_file="$work/worker.token" "$@" >"$work/coordinator.log" 2>&1 &
   coordinator_pid=$!

@@ -929,6 +929,20 @@ TEST_F(IntegrationTest, HealthServiceAnswersServing) {
   EXPECT_EQ(response.status(), grpc::health::v1::HealthCheckResponse::SERVING);
 }
 
+// A worker told to exit after 1 s idle (a Slurm job's DISTILL_IDLE_SECONDS)
+// stops then, not when its 30-s long-poll would have ended.
+TEST_F(IntegrationTest, AnIdleWorkerStopsWhenItsIdleTimeIsUpNotAPollLater) {
+  WorkerOptions options;
+  options.scratch_dir = (dir_ / "idle").string();
+  options.lease_wait = absl::Seconds(30);
+  options.exit_after_idle = absl::Seconds(1);
+  Worker idle(channel_, options);
+  const std::atomic<bool> never{false};
+  const absl::Time start = absl::Now();
+  ASSERT_TRUE(idle.Serve(never).ok());
+  EXPECT_LT(absl::Now() - start, absl::Seconds(15));
+}
+
 TEST_F(IntegrationTest, BadSpecIsInvalidArgumentOverTheWire) {
   v1::SubmitRunRequest request;
   request.mutable_spec()->set_kind(v1::DISTILL);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <tuple>
 
 #include "absl/strings/str_cat.h"
@@ -475,8 +476,10 @@ TEST_F(SchedulerTest, AnEndedClusterJobsLeasesExpireAndNoOthers) {
   v1::Run teacher = Lease();
   Succeed(teacher, "teacher", 0.8);
   v1::Run here = Lease();  // On gpu1.
-  v1::Run there = LeaseAs(AddWorker("slurm-42-node3"));
+  const std::string job_worker = AddWorker("slurm-42-node3");
+  v1::Run there = LeaseAs(job_worker);
   ASSERT_NE(there.id(), 0);
+  const std::string other_job = AddWorker("slurm-420-node3");  // Idle.
   auto expired = scheduler_->ExpireLeasesOfHosts("slurm-42-");
   ASSERT_TRUE(expired.ok()) << expired.status();
   EXPECT_EQ(*expired, 1);
@@ -484,6 +487,15 @@ TEST_F(SchedulerTest, AnEndedClusterJobsLeasesExpireAndNoOthers) {
   v1::Run requeued = *scheduler_->GetRun(there.id());
   EXPECT_EQ(requeued.status(), v1::QUEUED);
   EXPECT_EQ(*scheduler_->ExpireLeasesOfHosts("slurm-43-"), 0);
+  // The ended job's worker is stopped, not idle (a launcher counting idle
+  // workers waited a lease period before it replaced the job); another
+  // job's is untouched.
+  std::map<std::string, v1::WorkerStatus> status;
+  auto workers = scheduler_->ListWorkers();
+  ASSERT_TRUE(workers.ok()) << workers.status();
+  for (const v1::Worker& w : *workers) status[w.id()] = w.status();
+  EXPECT_EQ(status[job_worker], v1::WORKER_STOPPED);
+  EXPECT_EQ(status[other_job], v1::WORKER_IDLE);
 }
 
 }  // namespace

@@ -138,6 +138,16 @@ bool Worker::DrainDue() {
   return now >= *drain_since_ + options_.drain_grace;
 }
 
+absl::Duration Worker::PollWait(absl::Time busy) const {
+  if (options_.exit_after_idle <= absl::ZeroDuration()) {
+    return options_.lease_wait;
+  }
+  // A long-poll ends when the idle time does (a cluster job gives its
+  // allocation back then, not up to a poll later); a short one at least.
+  const absl::Duration left = busy + options_.exit_after_idle - absl::Now();
+  return std::min(std::max(left, absl::Milliseconds(100)), options_.lease_wait);
+}
+
 absl::Status Worker::Serve(const std::atomic<bool>& drain) {
   drain_signal_ = &drain;
   // Cancels an idle long-poll as soon as a drain is asked for.
@@ -167,7 +177,7 @@ absl::Status Worker::Serve(const std::atomic<bool>& drain) {
     if (worker_id_.empty()) {
       status = Register();
     } else {
-      served_one = ServeOne(options_.lease_wait);
+      served_one = ServeOne(PollWait(busy));
       status = served_one.status();
     }
     if (status.ok()) {

@@ -91,6 +91,9 @@ class Worker {
   const std::string& worker_id() const { return worker_id_; }
 
  private:
+  // How long the next long-poll may wait: the lease wait, or what is left of
+  // exit_after_idle since `busy` (the last run's end) when that is sooner.
+  absl::Duration PollWait(absl::Time busy) const;
   std::string TeacherCacheDir() const {
     return options_.teacher_cache_dir.empty()
                ? options_.scratch_dir + "/teacher-cache"

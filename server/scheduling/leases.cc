@@ -565,13 +565,23 @@ absl::StatusOr<int> Leases::ExpireHosts(const std::string& prefix) {
   Store& store = core_.store();
   absl::StatusOr<std::vector<v1::Run>> running = store.ListRuns(0, v1::RUNNING);
   if (!running.ok()) return running.status();
+  absl::StatusOr<std::vector<WorkerRecord>> workers = store.ListWorkers();
+  if (!workers.ok()) return workers.status();
   int expired = 0;
   absl::Status s = core_.Write([&]() -> absl::Status {
     core_.AssertHeld();
+    const int64_t now = core_.clock().NowMs();
+    for (WorkerRecord& worker : *workers) {
+      if (worker.stopped_ms != 0 || worker.hostname.rfind(prefix, 0) != 0) {
+        continue;
+      }
+      worker.stopped_ms = now;
+      if (absl::Status s = store.UpsertWorker(worker); !s.ok()) return s;
+    }
     for (v1::Run& run : *running) {
       absl::StatusOr<WorkerRecord> worker = store.GetWorker(run.worker_id());
       if (!worker.ok() || worker->hostname.rfind(prefix, 0) != 0) continue;
-      run.set_lease_expires_ms(core_.clock().NowMs() - 1);
+      run.set_lease_expires_ms(now - 1);
       if (absl::Status s = store.UpdateRun(run); !s.ok()) return s;
       ++expired;
     }

@@ -55,7 +55,9 @@ class Leases {
   absl::Status AccrueLocked(const Locked& lock)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(core_.mutex());
   static constexpr int64_t kAccrualIntervalMs = 1000;
-  // The leases of workers whose host name starts with `prefix` expire now.
+  // The leases of workers whose host name starts with `prefix` expire now,
+  // and those workers read as stopped (their job ended: none of them will
+  // call again, and none is idle for a launcher to count on).
   absl::StatusOr<int> ExpireHosts(const std::string& prefix);
 
  private:
