@@ -398,12 +398,10 @@ absl::Status ValidateSweepShape(const v1::SweepSpec& sweep) {
       !s.ok()) {
     return s;
   }
-  // Commands take a sweep by id or name: a name of digits would be an id.
-  if (std::all_of(sweep.name().begin(), sweep.name().end(),
-                  absl::ascii_isdigit)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "name \"", sweep.name(),
-        "\" is all digits, which commands read as a sweep id; add a letter"));
+  if (absl::Status s =
+          NotReadAsAnId("name", sweep.name(), "a command taking a sweep");
+      !s.ok()) {
+    return s;
   }
   if (sweep.members().empty() && sweep.grid().empty() &&
       sweep.random().axes().empty()) {
@@ -566,6 +564,17 @@ absl::Status ValidateEarlyStopping(const v1::EarlyStopping& stopping,
                    rf);
   }
   return absl::OkStatus();
+}
+
+absl::Status NotReadAsAnId(absl::string_view what, absl::string_view name,
+                           absl::string_view reader) {
+  if (name.empty() ||
+      !std::all_of(name.begin(), name.end(), absl::ascii_isdigit)) {
+    return absl::OkStatus();
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(what, " \"", name, "\" is all digits, which ", reader,
+                   " reads as an id; add a letter"));
 }
 
 }  // namespace distill

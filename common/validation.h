@@ -6,6 +6,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "distill/v1/spec.pb.h"
 
 namespace distill {
@@ -44,6 +45,12 @@ absl::Status ValidateClaims(const v1::SweepSpec& sweep);
 absl::Status ValidateRetention(const v1::Retention& retention);
 absl::Status ValidateEarlyStopping(const v1::EarlyStopping& stopping,
                                    bool every_epoch);
+
+// A name that commands also take an id in place of (sweeps, tokens) must
+// not be all digits: INVALID_ARGUMENT `<what> "<name>" is all digits, which
+// <reader> reads as an id; add a letter`.
+absl::Status NotReadAsAnId(absl::string_view what, absl::string_view name,
+                           absl::string_view reader);
 
 }  // namespace distill
 

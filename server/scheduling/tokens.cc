@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <filesystem>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/log.h"
@@ -46,13 +45,7 @@ absl::Status CheckTokenName(const std::string& name) {
         absl::StrCat("a token's name must be 1 to ", limits::kNameBytes,
                      " bytes, got ", name.size()));
   }
-  if (std::all_of(name.begin(), name.end(), absl::ascii_isdigit)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "a token's name \"", name,
-        "\" is all digits, which `tokens revoke` reads as an id; add a "
-        "letter"));
-  }
-  return absl::OkStatus();
+  return NotReadAsAnId("a token's name", name, "`tokens revoke`");
 }
 
 }  // namespace
