@@ -143,6 +143,11 @@ absl::Status ValidateLosses(const v1::Losses& l) {
       if (absl::Status s = InRange(field, w, 0, limits::kLossWeight); !s.ok())
         return s;
     }
+    if (l.dkd().warmup_epochs() > uint32_t(limits::kEpochs)) {
+      return Invalid("losses.dkd.warmup_epochs",
+                     absl::StrCat("at most ", limits::kEpochs),
+                     l.dkd().warmup_epochs());
+    }
   }
   return absl::OkStatus();
 }

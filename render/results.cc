@@ -73,9 +73,13 @@ std::string LossWeights(const v1::Losses& l) {
   if (l.sp() > 0) parts.push_back(absl::StrCat("SP ", l.sp()));
   if (l.pkt() > 0) parts.push_back(absl::StrCat("PKT ", l.pkt()));
   if (l.dkd().weight() > 0) {
-    parts.push_back(absl::StrCat("DKD ", l.dkd().weight(), " (alpha ",
-                                 l.dkd().alpha(), ", beta ", l.dkd().beta(),
-                                 ", T ", l.dkd().temperature(), ")"));
+    parts.push_back(absl::StrCat(
+        "DKD ", l.dkd().weight(), " (alpha ", l.dkd().alpha(), ", beta ",
+        l.dkd().beta(), ", T ", l.dkd().temperature(),
+        l.dkd().warmup_epochs() > 0
+            ? absl::StrCat(", warm-up ", l.dkd().warmup_epochs(), " epochs")
+            : "",
+        ")"));
   }
   if (l.cka() > 0) parts.push_back(absl::StrCat("CKA ", l.cka()));
   return parts.empty() ? "-" : absl::StrJoin(parts, " + ");

@@ -6,6 +6,7 @@
 
 #include "common/metric_keys.h"
 #include "tests/loss_fixtures.h"
+#include "worker/engine/losses.h"
 
 namespace distill::engine {
 namespace {
@@ -69,6 +70,35 @@ TEST_F(ObjectiveTest, OnlyTermsWithAWeightRunAndNeedNoProjection) {
   EXPECT_NEAR(o.total.item<double>(), 2 * Scalar("ce"), 1e-10);
   w.rkd_angle = 1;
   EXPECT_TRUE(UsesProjection(w));
+}
+
+// DKD's warm-up, as the authors' code weighs it: min(epoch / warm-up, 1)
+// times the weight; the term itself reported unweighted.
+TEST_F(ObjectiveTest, DkdWarmsUpOverItsEpochsAndThenWeighsInFull) {
+  LossWeights w;
+  w.dkd = 2;
+  w.dkd_warmup_epochs = 4;
+  BatchOutputs batch{.student_logits = F("student_logits"),
+                     .teacher_logits = F("teacher_logits"),
+                     .labels = Labels()};
+  const double dkd =
+      DecoupledKdLoss(batch.student_logits, batch.teacher_logits, batch.labels,
+                      w.dkd_alpha, w.dkd_beta, w.dkd_temperature)
+          .item<double>();
+  ASSERT_GT(dkd, 0);
+  for (const auto& [epoch, weight] :
+       {std::pair{1, 0.5}, std::pair{3, 1.5}, std::pair{4, 2.0},
+        std::pair{9, 2.0}, std::pair{0, 2.0}}) {
+    batch.epoch = epoch;
+    const Objective o = DistillationObjective(w, batch);
+    EXPECT_NEAR(o.total.item<double>(), weight * dkd, 1e-10) << epoch;
+    ASSERT_EQ(o.terms.size(), 1u);
+    EXPECT_NEAR(o.terms[0].second.item<double>(), dkd, 1e-10) << epoch;
+  }
+  w.dkd_warmup_epochs = 0;  // None: full weight from the first epoch.
+  batch.epoch = 1;
+  EXPECT_NEAR(DistillationObjective(w, batch).total.item<double>(), 2 * dkd,
+              1e-10);
 }
 
 TEST_F(ObjectiveTest, LabelsObjectiveIsCrossEntropy) {

@@ -186,6 +186,7 @@ TEST(ToRunConfigTest, EverySpecFieldIsTheEnginesOrTheCoordinators) {
                                            "losses.dkd.alpha",
                                            "losses.dkd.beta",
                                            "losses.dkd.temperature",
+                                           "losses.dkd.warmup_epochs",
                                            "losses.cka",
                                            "optimizer.kind",
                                            "optimizer.lr",

@@ -7,6 +7,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <set>
 
 #include "tests/engine_fixture.h"
 #include "tests/fake_data.h"
@@ -114,6 +116,42 @@ TEST_F(TrainerTest, SameSpecAndSeedGiveTheSameMetrics) {
   EXPECT_EQ(first, run());
   config.seed = 1;
   EXPECT_NE(first, run());
+}
+
+// The loop hands each step's epoch to the objective: with DKD alone and a
+// warm-up of 2 epochs, each reported loss is min(epoch / 2, 1) times the
+// DKD term reported beside it.
+TEST_F(TrainerTest, ADkdStudentWarmsUpByTheEpochOfEachStep) {
+  WriteFashionMnist(60);
+  RunConfig config = TinyTeacherRun();
+  config.epochs = 1;
+  RunHooks hooks;
+  hooks.output_checkpoint = (dir_ / "teacher.pt").string();
+  ASSERT_TRUE(ExecuteRun(config, hooks).ok());
+  config.kind = RunKind::kDistill;
+  config.student.width = 4;
+  config.losses.ce = 0;
+  config.losses.dkd = 1;
+  config.losses.dkd_warmup_epochs = 2;
+  config.epochs = 3;
+  config.metrics_every_steps = 1;
+  hooks.teacher_checkpoint = hooks.output_checkpoint;
+  hooks.output_checkpoint = (dir_ / "student.pt").string();
+  std::map<std::pair<int64_t, int64_t>, std::map<std::string, double>> steps;
+  hooks.on_metrics = [&](std::vector<Metric> metrics) {
+    for (const Metric& m : metrics) steps[{m.step, m.epoch}][m.key] = m.value;
+  };
+  ASSERT_TRUE(ExecuteRun(config, hooks).ok());
+  std::set<int64_t> epochs;
+  for (const auto& [at, values] : steps) {
+    if (values.count("train/loss_dkd") == 0) continue;
+    const double warm = std::min(1.0, at.second / 2.0);
+    EXPECT_NEAR(values.at("train/loss"), warm * values.at("train/loss_dkd"),
+                1e-5 * values.at("train/loss_dkd"))
+        << "step " << at.first << " of epoch " << at.second;
+    epochs.insert(at.second);
+  }
+  EXPECT_EQ(epochs, (std::set<int64_t>{1, 2, 3}));
 }
 
 TEST_F(TrainerTest, ATeacherThatDoesNotFitTheImagesIsRefusedNamingTheField) {

@@ -182,6 +182,16 @@ INSTANTIATE_TEST_SUITE_P(
                s.mutable_losses()->mutable_ikd()->set_temperature(-1);
              }),
              "losses.ikd.temperature must be in (0, 1000], got -1"},
+        Case{"dkd_warmup_too_long", Distill([](auto& s) {
+               s.mutable_losses()->mutable_dkd()->set_weight(1);
+               s.mutable_losses()->mutable_dkd()->set_warmup_epochs(10001);
+             }),
+             "losses.dkd.warmup_epochs must be at most 10000, got 10001"},
+        Case{"dkd_warmup", Distill([](auto& s) {
+               s.mutable_losses()->mutable_dkd()->set_weight(1);
+               s.mutable_losses()->mutable_dkd()->set_warmup_epochs(20);
+             }),
+             nullptr},
         Case{"temperature_zero_means_the_default", Distill([](auto& s) {
                s.mutable_losses()->mutable_ikd()->set_temperature(0);
              }),

@@ -1,5 +1,7 @@
 #include "worker/engine/objective.h"
 
+#include <algorithm>
+
 #include "common/metric_keys.h"
 #include "worker/engine/losses.h"
 
@@ -45,7 +47,11 @@ Objective DistillationObjective(const LossWeights& w, const BatchOutputs& b) {
         ProbabilisticTransferLoss(b.student_embedding, b.teacher_embedding));
   }
   if (w.dkd > 0) {
-    add(metric_keys::kLossDkd, w.dkd,
+    const double warm =
+        w.dkd_warmup_epochs > 0 && b.epoch > 0
+            ? std::min(1.0, double(b.epoch) / double(w.dkd_warmup_epochs))
+            : 1.0;
+    add(metric_keys::kLossDkd, w.dkd * warm,
         DecoupledKdLoss(b.student_logits, b.teacher_logits, b.labels,
                         w.dkd_alpha, w.dkd_beta, w.dkd_temperature));
   }

@@ -33,11 +33,14 @@ struct BatchOutputs {
   torch::Tensor teacher_logits;
   torch::Tensor teacher_embedding;
   torch::Tensor labels;
+  // The step's epoch, from 1, for DKD's warm-up; 0: none applied.
+  int64_t epoch = 0;
 };
 
 // total = w_ce CE + w_mse MSE + w_ikd IKD + w_rkd_d RKD_D + w_rkd_a RKD_A
 //   + w_sp SP + w_pkt PKT + w_dkd DKD + w_cka CKA,
-// each term computed only when its weight is > 0.
+// each term computed only when its weight is > 0; w_dkd times
+// min(epoch / dkd_warmup_epochs, 1) while a warm-up lasts.
 Objective DistillationObjective(const LossWeights& weights,
                                 const BatchOutputs& batch);
 

@@ -67,6 +67,8 @@ struct LossWeights {
   double dkd_alpha = defaults::kDkdAlpha;
   double dkd_beta = defaults::kDkdBeta;
   double dkd_temperature = defaults::kTemperature;
+  // DKD's weight at epoch e (from 1): min(e / dkd_warmup_epochs, 1); 0: none.
+  int64_t dkd_warmup_epochs = 0;
   double cka = 0;
 };
 

@@ -287,7 +287,8 @@ absl::StatusOr<RunOutcome> Distill(RunContext& run, Data& data) {
                   .teacher_logits = Fp32(t_logits),
                   .teacher_embedding = Fp32(t_embedding),
                   .labels = ToDevice(data.train->labels().index_select(0, idx),
-                                     run.device)});
+                                     run.device),
+                  .epoch = run.epoch});
   };
   LogitsAndEmbedding student_test;
   absl::StatusOr<bool> stopped =

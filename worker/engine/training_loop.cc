@@ -223,13 +223,13 @@ class Loop {
     }
     SetLr(*optimizer_, CosineLr(config_.optimizer.lr, step_, total_steps_));
     ClearGradients(*optimizer_);  // Frees last step's before this forward.
+    run_.epoch = epoch;           // The step's objective may weigh by it (DKD).
     absl::StatusOr<Objective> objective = step_objective_(batch_images, idx);
     if (!objective.ok()) return objective.status();
     scaler_.Scale(objective->total).backward();
     scaler_.Step(*optimizer_);
     ++step_;
     run_.step = step_;
-    run_.epoch = epoch;
     window_images_ += batch_;
     if (step_ % every_ == 0 || s + 1 == steps_per_epoch_)
       return Report(epoch, *objective);

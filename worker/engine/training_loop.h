@@ -78,7 +78,8 @@ struct RunContext {
   // TrainLoop ended early on should_drain, with a resume point written.
   bool drained = false;
   Interrupt interrupted = Interrupt::kNone;
-  // The step and epoch evaluation stages report at (the last trained).
+  // The step and epoch evaluation stages report at (the last trained; the
+  // epoch is the current step's while it runs).
   int64_t step = 0;
   int64_t epoch = 0;
   // Epochs done when TrainLoop wrote the resume point of its last epoch's
