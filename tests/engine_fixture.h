@@ -16,6 +16,7 @@
 #include "tests/test_device.h"
 #include "worker/engine/run_config.h"
 #include "worker/engine/run_hooks.h"
+#include "worker/engine/trainer.h"
 
 namespace distill::engine {
 
@@ -54,6 +55,18 @@ class EngineTest : public ::testing::Test {
     config.batch_size = 10;
     config.device = TestDevice();
     return config;
+  }
+
+  // Trains `config` (a teacher run) into dir_/teacher.pt, then turns it into
+  // the run of a width-4 student of that teacher writing dir_/student.pt
+  // (`hooks` set for it); its losses are the caller's to set.
+  void TrainTeacherThenDistill(RunConfig& config, RunHooks& hooks) {
+    hooks.output_checkpoint = (dir_ / "teacher.pt").string();
+    ASSERT_TRUE(ExecuteRun(config, hooks).ok());
+    config.kind = RunKind::kDistill;
+    config.student.width = 4;
+    hooks.teacher_checkpoint = hooks.output_checkpoint;
+    hooks.output_checkpoint = (dir_ / "student.pt").string();
   }
 
   TempDir temp_{"distill_engine_test"};

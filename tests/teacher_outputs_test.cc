@@ -26,13 +26,8 @@ TEST_F(TeacherOutputsTest, CachedTeacherOutputsGiveTheSameStudent) {
   RunConfig config = TinyTeacherRun();
   config.tsne_points = 0;
   RunHooks hooks;
-  hooks.output_checkpoint = (dir_ / "teacher.pt").string();
-  ASSERT_TRUE(ExecuteRun(config, hooks).ok());
-  config.kind = RunKind::kDistill;
-  config.student.width = 4;
+  ASSERT_NO_FATAL_FAILURE(TrainTeacherThenDistill(config, hooks));
   config.losses.ikd = 1;
-  hooks.teacher_checkpoint = hooks.output_checkpoint;
-  hooks.output_checkpoint = (dir_ / "student.pt").string();
   hooks.teacher_cache = TestTeacherCache((dir_ / "cache").string());
   auto miss = ExecuteRun(config, hooks);
   ASSERT_TRUE(miss.ok()) << miss.status();

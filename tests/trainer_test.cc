@@ -126,17 +126,12 @@ TEST_F(TrainerTest, ADkdStudentWarmsUpByTheEpochOfEachStep) {
   RunConfig config = TinyTeacherRun();
   config.epochs = 1;
   RunHooks hooks;
-  hooks.output_checkpoint = (dir_ / "teacher.pt").string();
-  ASSERT_TRUE(ExecuteRun(config, hooks).ok());
-  config.kind = RunKind::kDistill;
-  config.student.width = 4;
+  ASSERT_NO_FATAL_FAILURE(TrainTeacherThenDistill(config, hooks));
   config.losses.ce = 0;
   config.losses.dkd = 1;
   config.losses.dkd_warmup_epochs = 2;
   config.epochs = 3;
   config.metrics_every_steps = 1;
-  hooks.teacher_checkpoint = hooks.output_checkpoint;
-  hooks.output_checkpoint = (dir_ / "student.pt").string();
   std::map<std::pair<int64_t, int64_t>, std::map<std::string, double>> steps;
   hooks.on_metrics = [&](std::vector<Metric> metrics) {
     for (const Metric& m : metrics) steps[{m.step, m.epoch}][m.key] = m.value;

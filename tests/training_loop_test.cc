@@ -212,16 +212,11 @@ TEST_F(TrainingLoopTest, ADrainWhileEvaluatingHandsBackToEvaluateAgain) {
   config.epochs = 1;
   config.tsne_points = 0;
   RunHooks hooks;
-  hooks.output_checkpoint = (dir_ / "teacher.pt").string();
-  ASSERT_TRUE(ExecuteRun(config, hooks).ok());
-  config.kind = RunKind::kDistill;
+  ASSERT_NO_FATAL_FAILURE(TrainTeacherThenDistill(config, hooks));
   config.epochs = 2;
-  config.student.width = 4;
   config.losses.ikd = 1;
   config.tsne_points = 40;
   config.knn_bank = 50;
-  hooks.teacher_checkpoint = hooks.output_checkpoint;
-  hooks.output_checkpoint = (dir_ / "student.pt").string();
   hooks.run_file_dir = dir_.string();
   absl::StatusOr<RunOutcome> whole = ExecuteRun(config, hooks);
   ASSERT_TRUE(whole.ok()) << whole.status();
