@@ -4,6 +4,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
+#include "common/validation.h"
 #include "distill/v1/spec.pb.h"
 
 namespace distill {
@@ -122,6 +125,19 @@ TEST(SpecFileTest, ExamplesParse) {
   EXPECT_FALSE(sweep.teacher().train().dataset().augment());
   EXPECT_EQ(sweep.teacher().train().teacher().torchscript(),
             "/models/dino_vits16.pt");
+  // Every sweep file in examples/ reads, and keeps to the sweep's rules.
+  int read = 0;
+  for (const auto& entry :
+       std::filesystem::directory_iterator(DISTILL_SOURCE_DIR "/examples")) {
+    if (entry.path().extension() != ".yaml") continue;
+    SCOPED_TRACE(entry.path().string());
+    v1::SweepSpec any;
+    absl::Status s = ReadYamlFile(entry.path().string(), &any);
+    ASSERT_TRUE(s.ok()) << s;
+    EXPECT_TRUE(ValidateSweepShape(any).ok()) << ValidateSweepShape(any);
+    ++read;
+  }
+  EXPECT_GE(read, 5);
 }
 
 }  // namespace
