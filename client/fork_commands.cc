@@ -2,6 +2,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "client/commands.h"
+#include "common/api.h"
 #include "common/sweep_expansion.h"
 #include "render/terminal.h"
 
@@ -94,7 +95,7 @@ int ForkSweep(Session& s, const std::string& ref, const ForkFlags& f) {
   spec.clear_teacher();
   spec.mutable_teacher()->set_run_id(parent.teacher_run_id());
   // Its webhook is not shown to readers; the fork posts to the coordinator's.
-  if (spec.notify().url() == "(set)") spec.clear_notify();
+  if (spec.notify().url() == kRedactedNotifyUrl) spec.clear_notify();
   spec.mutable_fork()->set_sweep_id(parent.sweep().id());
   spec.mutable_fork()->set_continue_training(f.continue_training);
   grpc::ClientContext context;

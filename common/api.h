@@ -13,6 +13,10 @@ namespace distill {
 // The coordinator's gRPC address unless told otherwise.
 inline constexpr char kDefaultCoordinator[] = "127.0.0.1:50051";
 
+// What a sweep's notify.url reads as in every answer (a webhook's URL is
+// its secret); a client copying a sweep's spec drops a URL that reads so.
+inline constexpr char kRedactedNotifyUrl[] = "(set)";
+
 // Bounds on what one answer carries.
 inline constexpr int64_t kHistoryPointsPerKey = 1000;
 inline constexpr int64_t kMaxHistoryPointsPerKey = 20'000;

@@ -46,9 +46,9 @@ engine::RunConfig ToRunConfig(const v1::ExperimentSpec& spec,
   c.losses.dkd = l.dkd().weight();
   if (l.dkd().has_alpha()) c.losses.dkd_alpha = l.dkd().alpha();
   if (l.dkd().has_beta()) c.losses.dkd_beta = l.dkd().beta();
-  c.losses.dkd_warmup_epochs = l.dkd().warmup_epochs();
   if (l.dkd().temperature() > 0)
     c.losses.dkd_temperature = l.dkd().temperature();
+  c.losses.dkd_warmup_epochs = l.dkd().warmup_epochs();
   c.losses.cka = l.cka();
   const v1::OptimizerSpec& o = spec.optimizer();
   c.optimizer.kind = o.kind() == v1::ADAMW ? engine::OptimizerKind::kAdamW

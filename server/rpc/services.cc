@@ -2,6 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/api.h"
 #include "common/catalog.h"
 #include "common/grpc_status.h"
 #include "common/run_files.h"
@@ -19,7 +20,9 @@ template <typename T>
 absl::StatusOr<T> WithoutNotifyUrl(absl::StatusOr<T> answer) {
   if (answer.ok()) {
     v1::SweepSpec* spec = answer->mutable_sweep()->mutable_spec();
-    if (!spec->notify().url().empty()) spec->mutable_notify()->set_url("(set)");
+    if (!spec->notify().url().empty()) {
+      spec->mutable_notify()->set_url(kRedactedNotifyUrl);
+    }
   }
   return answer;
 }

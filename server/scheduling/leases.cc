@@ -1,6 +1,7 @@
 #include "server/scheduling/leases.h"
 
 #include <map>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "common/api.h"
@@ -571,16 +572,16 @@ absl::StatusOr<int> Leases::ExpireHosts(const std::string& prefix) {
   absl::Status s = core_.Write([&]() -> absl::Status {
     core_.AssertHeld();
     const int64_t now = core_.clock().NowMs();
+    std::set<std::string> ended;  // The job's workers.
     for (WorkerRecord& worker : *workers) {
-      if (worker.stopped_ms != 0 || worker.hostname.rfind(prefix, 0) != 0) {
-        continue;
-      }
+      if (worker.hostname.rfind(prefix, 0) != 0) continue;
+      ended.insert(worker.id);
+      if (worker.stopped_ms != 0) continue;
       worker.stopped_ms = now;
       if (absl::Status s = store.UpsertWorker(worker); !s.ok()) return s;
     }
     for (v1::Run& run : *running) {
-      absl::StatusOr<WorkerRecord> worker = store.GetWorker(run.worker_id());
-      if (!worker.ok() || worker->hostname.rfind(prefix, 0) != 0) continue;
+      if (ended.count(run.worker_id()) == 0) continue;
       run.set_lease_expires_ms(now - 1);
       if (absl::Status s = store.UpdateRun(run); !s.ok()) return s;
       ++expired;
